@@ -1,0 +1,161 @@
+/* arena: per-scheduler jemalloc arenas and tcaches, or malloc in the
+ * sanitizer build. The failure injector lets tests reach every -ENOMEM
+ * path without exhausting the machine. */
+#include "alloc/arena.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#ifdef KR_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
+/* < 0: injector off. Relaxed: tests arm it before the runtime starts. */
+static _Atomic long fail_budget = -1;
+
+void arena_fail_after(long n)
+{
+	atomic_store_explicit(&fail_budget, n, memory_order_relaxed);
+}
+
+static int injected_failure(void)
+{
+	long b = atomic_load_explicit(&fail_budget, memory_order_relaxed);
+	while (b >= 0) {
+		if (b == 0)
+			return 1;
+		if (atomic_compare_exchange_weak_explicit(&fail_budget, &b, b - 1,
+							  memory_order_relaxed,
+							  memory_order_relaxed))
+			return 0;
+	}
+	return 0;
+}
+
+#ifdef KR_JEMALLOC
+int arena_init(struct arena *a)
+{
+	size_t sz = sizeof(unsigned);
+	memset(a, 0, sizeof(*a));
+	if (mallctl("arenas.create", &a->ind, &sz, NULL, 0))
+		return -ENOMEM;
+	sz = sizeof(unsigned);
+	if (mallctl("tcache.create", &a->tcache, &sz, NULL, 0))
+		return -ENOMEM;
+	a->ready = 1;
+	return 0;
+}
+
+void arena_fini(struct arena *a)
+{
+	/* The arena itself stays: jemalloc cannot destroy an arena that may
+	 * still own extents freed later by other threads' tcaches. */
+	if (a->ready)
+		mallctl("tcache.destroy", NULL, NULL, &a->tcache, sizeof(a->tcache));
+	a->ready = 0;
+}
+
+static int flags(const struct arena *a)
+{
+	return a && a->ready ? MALLOCX_ARENA(a->ind) | MALLOCX_TCACHE(a->tcache) : 0;
+}
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+	if (injected_failure())
+		return NULL;
+	return mallocx(n ? n : 1, flags(a));
+}
+
+void *arena_alloc_aligned(struct arena *a, size_t n, size_t align)
+{
+	if (injected_failure())
+		return NULL;
+	return mallocx(n ? n : 1, flags(a) | MALLOCX_ALIGN(align));
+}
+
+void arena_free(struct arena *a, void *p, size_t n)
+{
+	if (!p)
+		return;
+	/* Free through the caller's own tcache: explicit tcaches are not
+	 * thread-safe, and jemalloc returns the memory to its owning arena. */
+	sdallocx(p, n ? n : 1, a && a->ready ? MALLOCX_TCACHE(a->tcache) : 0);
+}
+
+void arena_stats(const struct arena *a, struct arena_stats *st)
+{
+	char name[64];
+	size_t pactive = 0, pdirty = 0, resident = 0, page = 4096, sz = sizeof(size_t);
+	uint64_t epoch = 1;
+	memset(st, 0, sizeof(*st));
+	if (!a || !a->ready)
+		return;
+	sz = sizeof(epoch);
+	mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch));
+	sz = sizeof(size_t);
+	mallctl("arenas.page", &page, &sz, NULL, 0);
+	snprintf(name, sizeof(name), "stats.arenas.%u.pactive", a->ind);
+	sz = sizeof(size_t);
+	mallctl(name, &pactive, &sz, NULL, 0);
+	snprintf(name, sizeof(name), "stats.arenas.%u.pdirty", a->ind);
+	sz = sizeof(size_t);
+	mallctl(name, &pdirty, &sz, NULL, 0);
+	snprintf(name, sizeof(name), "stats.arenas.%u.resident", a->ind);
+	sz = sizeof(size_t);
+	mallctl(name, &resident, &sz, NULL, 0);
+	st->active = pactive * page;
+	st->resident = resident;
+	size_t small = 0, large = 0;
+	snprintf(name, sizeof(name), "stats.arenas.%u.small.allocated", a->ind);
+	sz = sizeof(size_t);
+	mallctl(name, &small, &sz, NULL, 0);
+	snprintf(name, sizeof(name), "stats.arenas.%u.large.allocated", a->ind);
+	sz = sizeof(size_t);
+	mallctl(name, &large, &sz, NULL, 0);
+	st->allocated = small + large;
+	(void)pdirty;
+}
+#else
+int arena_init(struct arena *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->ready = 1;
+	return 0;
+}
+
+void arena_fini(struct arena *a)
+{
+	a->ready = 0;
+}
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+	if (injected_failure())
+		return NULL;
+	return malloc(n ? n : 1);
+}
+
+void *arena_alloc_aligned(struct arena *a, size_t n, size_t align)
+{
+	void *p = NULL;
+	if (injected_failure())
+		return NULL;
+	if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n ? n : 1))
+		return NULL;
+	return p;
+}
+
+void arena_free(struct arena *a, void *p, size_t n)
+{
+	free(p);
+}
+
+void arena_stats(const struct arena *a, struct arena_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+}
+#endif

@@ -1,0 +1,158 @@
+/* slots: chunked slot table with per-owner free lists and a shared pool.
+ * Free indexes move between owners in batches so that a workload spawning
+ * on one scheduler and exiting on another recycles slots instead of growing
+ * the table, while the common spawn takes no lock. */
+#include "alloc/slots.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define BATCH 256u
+
+struct freelink {
+	uint32_t next;  /* next free index in this batch */
+	uint32_t batch; /* head slot of a pooled batch: next batch */
+	uint32_t count; /* head slot of a pooled batch: its length */
+	uint32_t pad;
+};
+
+static struct freelink *link_of(const struct slots *s, uint32_t i)
+{
+	return (struct freelink *)((unsigned char *)slot_at(s, i) + SLOTS_LINK_OFF);
+}
+
+int slots_init(struct slots *s, uint32_t size, uint64_t max)
+{
+	memset(s, 0, sizeof(*s));
+	if (size < 32 || (size & (size - 1)) || max == 0)
+		return -EINVAL;
+	if (max > UINT32_MAX - 1)
+		max = UINT32_MAX - 1;
+	s->size = size;
+	s->max = (uint32_t)max;
+	s->nchunks = (uint32_t)((max + (1u << SLOTS_CHUNK_BITS) - 1) >> SLOTS_CHUNK_BITS);
+	/* calloc of the directory: at most 1 MiB, and untouched pages of it
+	 * cost nothing. */
+	s->dir = calloc(s->nchunks, sizeof(*s->dir));
+	if (!s->dir)
+		return -ENOMEM;
+	s->pool = SLOTS_NIL;
+	pthread_mutex_init(&s->lock, NULL);
+	return 0;
+}
+
+static size_t chunk_bytes(const struct slots *s)
+{
+	return (size_t)s->size << SLOTS_CHUNK_BITS;
+}
+
+void slots_fini(struct slots *s, struct arena *a)
+{
+	if (!s->dir)
+		return;
+	for (uint32_t i = 0; i < s->grown; i++)
+		arena_free(a, atomic_load_explicit(&s->dir[i], memory_order_relaxed),
+			   chunk_bytes(s));
+	free(s->dir);
+	s->dir = NULL;
+	pthread_mutex_destroy(&s->lock);
+}
+
+void slot_cache_init(struct slot_cache *c)
+{
+	c->head = SLOTS_NIL;
+	c->n = 0;
+	c->bump = c->bump_end = 0;
+}
+
+/* Called with s->lock held and the cache empty. */
+static int refill(struct slots *s, struct slot_cache *c, struct arena *a)
+{
+	if (s->pool != SLOTS_NIL) {
+		struct freelink *l = link_of(s, s->pool);
+		c->head = s->pool;
+		c->n = l->count;
+		s->pool = l->batch;
+		s->pooled -= c->n;
+		return 0;
+	}
+	if (s->grown == s->nchunks)
+		return -EAGAIN;
+	uint64_t first = (uint64_t)s->grown << SLOTS_CHUNK_BITS;
+	if (first >= s->max)
+		return -EAGAIN;
+	size_t bytes = chunk_bytes(s);
+	/* 2 MiB alignment lets the kernel back a whole chunk with one huge page. */
+	unsigned char *chunk = arena_alloc_aligned(a, bytes, bytes < (2u << 20) ? bytes : (2u << 20));
+	if (!chunk)
+		return -ENOMEM;
+	/* Zero it: stale-pid readers of never-used slots must see generation
+	 * 0 (free). Huge pages first, so the zeroing faults in 2 MiB at once. */
+	madvise(chunk, bytes, MADV_HUGEPAGE);
+	memset(chunk, 0, bytes);
+	atomic_store_explicit(&s->dir[s->grown], chunk, memory_order_release);
+	s->grown++;
+	c->bump = (uint32_t)first;
+	c->bump_end = (uint32_t)(first + (1u << SLOTS_CHUNK_BITS) < s->max
+					 ? first + (1u << SLOTS_CHUNK_BITS)
+					 : s->max);
+	return 0;
+}
+
+int slots_get(struct slots *s, struct slot_cache *c, struct arena *a, uint32_t *out)
+{
+	if (c->head == SLOTS_NIL && c->bump == c->bump_end) {
+		pthread_mutex_lock(&s->lock);
+		int rc = refill(s, c, a);
+		pthread_mutex_unlock(&s->lock);
+		if (rc)
+			return rc;
+	}
+	if (c->head != SLOTS_NIL) {
+		uint32_t i = c->head;
+		c->head = link_of(s, i)->next;
+		c->n--;
+		*out = i;
+		return 0;
+	}
+	*out = c->bump++;
+	return 0;
+}
+
+/* Hand the first `count` cached indexes to the pool as one batch. */
+static void give_batch(struct slots *s, struct slot_cache *c, uint32_t count)
+{
+	uint32_t head = c->head, last = head;
+	for (uint32_t k = 1; k < count; k++)
+		last = link_of(s, last)->next;
+	c->head = link_of(s, last)->next;
+	c->n -= count;
+	link_of(s, last)->next = SLOTS_NIL;
+	struct freelink *h = link_of(s, head);
+	h->count = count;
+	pthread_mutex_lock(&s->lock);
+	h->batch = s->pool;
+	s->pool = head;
+	s->pooled += count;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void slots_put(struct slots *s, struct slot_cache *c, uint32_t i)
+{
+	link_of(s, i)->next = c->head;
+	c->head = i;
+	c->n++;
+	if (c->n >= 2 * BATCH)
+		give_batch(s, c, BATCH);
+}
+
+void slots_flush(struct slots *s, struct slot_cache *c)
+{
+	while (c->n > 0)
+		give_batch(s, c, c->n < BATCH ? c->n : BATCH);
+	/* Unused bump indexes are dropped: they stay zeroed (free) and cost
+	 * only their share of a chunk. */
+	c->bump = c->bump_end = 0;
+}

@@ -1,0 +1,114 @@
+/* epoch: epoch-based reclamation of process slots (Fraser's EBR, with
+ * schedulers as the only participants).
+ *
+ * A slot retired while the global epoch was e may be reused once the epoch
+ * has reached e + 2: the epoch only moves from e to e + 1 when every online
+ * scheduler has announced e at a quiescent point, so by e + 2 each has
+ * passed a quiescent point that began after the retirement, and none can
+ * still hold the old incarnation's address between its generation check and
+ * its mailbox push. Announcements are a store and a fence every 64 process
+ * runs, not per message; a sleeping scheduler is offline and never holds
+ * the epoch back. Three limbo lists suffice, indexed by epoch mod 3.
+ * Rejected: a reference count per slot (an extra RMW on every send) and a
+ * generation tag inside the mailbox word (only ~16 bits fit; a preempted
+ * sender could see the tag wrap). */
+#include "core/epoch.h"
+
+#include "core/rt.h"
+
+struct link {
+	uint32_t next;
+};
+
+static struct link *link_of(struct runtime *rt, uint32_t i)
+{
+	return (struct link *)((unsigned char *)slot_at(&rt->procs, i) + SLOTS_LINK_OFF);
+}
+
+void limbo_init(struct limbo *l)
+{
+	for (int k = 0; k < 3; k++) {
+		l->tag[k] = 0;
+		l->head[k] = SLOTS_NIL;
+		l->n[k] = 0;
+	}
+}
+
+static void release(struct sched *s, int k)
+{
+	struct runtime *rt = s->rt;
+	struct limbo *l = &s->limbo;
+	uint32_t i = l->head[k];
+	while (i != SLOTS_NIL) {
+		uint32_t next = link_of(rt, i)->next;
+		slots_put(&rt->procs, &s->pslots, i);
+		i = next;
+	}
+	l->head[k] = SLOTS_NIL;
+	l->n[k] = 0;
+}
+
+void epoch_retire(struct sched *s, uint32_t idx)
+{
+	struct limbo *l = &s->limbo;
+	/* Seq_cst: ordered after the generation bump that unlinked the slot. */
+	uint64_t e = atomic_load_explicit(&s->rt->gepoch, memory_order_seq_cst);
+	int k = (int)(e % 3);
+	if (l->n[k] && l->tag[k] != e)
+		release(s, k); /* tag[k] <= e - 3: long safe */
+	l->tag[k] = e;
+	link_of(s->rt, idx)->next = l->head[k];
+	l->head[k] = idx;
+	l->n[k]++;
+}
+
+static void try_advance(struct runtime *rt, uint64_t e)
+{
+	for (unsigned i = 0; i < rt->n; i++) {
+		uint64_t a = atomic_load_explicit(&rt->s[i].epoch, memory_order_seq_cst);
+		if (a != e && a != EPOCH_OFFLINE)
+			return;
+	}
+	atomic_compare_exchange_strong_explicit(&rt->gepoch, &e, e + 1, memory_order_seq_cst,
+						memory_order_relaxed);
+}
+
+void epoch_quiesce(struct sched *s)
+{
+	struct limbo *l = &s->limbo;
+	uint64_t e = atomic_load_explicit(&s->rt->gepoch, memory_order_seq_cst);
+	if (atomic_load_explicit(&s->epoch, memory_order_relaxed) != e) {
+		atomic_store_explicit(&s->epoch, e, memory_order_seq_cst);
+		/* Store-load: our later slot reads come after the announcement. */
+		atomic_thread_fence(memory_order_seq_cst);
+	}
+	bool pending = false;
+	for (int k = 0; k < 3; k++) {
+		if (!l->n[k])
+			continue;
+		if (e >= l->tag[k] + 2)
+			release(s, k);
+		else
+			pending = true;
+	}
+	if (pending)
+		try_advance(s->rt, e);
+}
+
+void epoch_offline(struct sched *s)
+{
+	atomic_store_explicit(&s->epoch, EPOCH_OFFLINE, memory_order_seq_cst);
+}
+
+void epoch_online(struct sched *s)
+{
+	atomic_store_explicit(&s->epoch, atomic_load_explicit(&s->rt->gepoch, memory_order_seq_cst),
+			      memory_order_seq_cst);
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+void epoch_drain(struct sched *s)
+{
+	for (int k = 0; k < 3; k++)
+		release(s, k);
+}

@@ -1,0 +1,35 @@
+/* epoch: when a dead process's slot may be reused. A sender looks a pid up
+ * and pushes to the slot's mailbox without a lock; the slot must not get a
+ * new occupant in between. Schedulers announce quiescent points; a retired
+ * slot is reused once every scheduler has passed one since (epoch-based
+ * reclamation). Only scheduler threads touch slots: foreign threads send
+ * through the inject queue, so they need no announcements. */
+#ifndef KR_EPOCH_H
+#define KR_EPOCH_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define EPOCH_OFFLINE UINT64_MAX
+
+/* Retired slot indexes waiting for two epoch advances; owner only. */
+struct limbo {
+	uint64_t tag[3];
+	uint32_t head[3], n[3];
+};
+
+struct sched;
+
+void limbo_init(struct limbo *l);
+/* Retire slot idx (already unreachable by new lookups). */
+void epoch_retire(struct sched *s, uint32_t idx);
+/* A quiescent point: the scheduler holds no slot reference. Recycles what
+ * is safe and helps the global epoch advance. */
+void epoch_quiesce(struct sched *s);
+/* The scheduler sleeps / wakes: while offline it never blocks reclamation. */
+void epoch_offline(struct sched *s);
+void epoch_online(struct sched *s);
+/* Recycle everything now: only when no other scheduler runs. */
+void epoch_drain(struct sched *s);
+
+#endif

@@ -1,0 +1,77 @@
+/* mbox: the mailbox hand-off, the most delicate code in krill.
+ *
+ * Protocol. A process's mailbox is one word W = (top of a LIFO of
+ * envelopes) | RUN, or DEAD.
+ *   push (any sender):  CAS W: old -> e|RUN with e->next = ptr(old).
+ *                       If old had no RUN, this sender made the process
+ *                       runnable and must schedule it; nobody else will.
+ *   take (owner):       XCHG W -> RUN; reverse the list into FIFO order.
+ *   idle (owner):       CAS W: RUN -> 0. Fails iff a push came in since
+ *                       the take; then the owner keeps running.
+ *   close (owner):      XCHG W -> DEAD; pushes from then on fail and the
+ *                       sender frees its envelope.
+ * Invariant: RUN is set exactly while one party owns the right to run the
+ * process (a run queue holds it or a scheduler runs it). RUN is only ever
+ * set by a push that saw it clear (the waker, who schedules) and only
+ * cleared by the owner's idle CAS, which fails if anything was pushed
+ * since the owner's last take; so a message is never left behind in an
+ * idle mailbox, and a process is never scheduled twice.
+ * Ordering: push's CAS is release (the envelope's bytes and next are
+ * published) and acquire (a waker that saw the owner's idle store also
+ * sees the state the owner wrote while running, before it schedules the
+ * process elsewhere); take is acquire for the same envelopes. One atomic
+ * read-modify-write per send when uncontended.
+ * Rejected: Vyukov's intrusive MPSC queue (one XCHG per push, FIFO without
+ * a reverse) needs a stub node per process, 16 more bytes a process than
+ * this word, and a dead state cannot be folded into it without a second
+ * word. The model in tests/models/mbox.pml checks this protocol. */
+#include "core/mbox.h"
+
+int mbox_push(_Atomic uintptr_t *w, struct env *e)
+{
+	uintptr_t old = atomic_load_explicit(w, memory_order_relaxed);
+	do {
+		if (old == MB_DEAD)
+			return MB_CLOSED;
+		e->next = MB_PTR(old);
+	} while (!atomic_compare_exchange_weak_explicit(w, &old, (uintptr_t)e | MB_RUN,
+							memory_order_acq_rel,
+							memory_order_relaxed));
+	return (old & MB_RUN) ? MB_QUEUED : MB_WOKE;
+}
+
+static struct env *reverse(struct env *e)
+{
+	struct env *r = 0;
+	while (e) {
+		struct env *n = e->next;
+		e->next = r;
+		r = e;
+		e = n;
+	}
+	return r;
+}
+
+struct env *mbox_take(_Atomic uintptr_t *w)
+{
+	/* Cheap look first: most takes after the first find nothing. */
+	if (!MB_PTR(atomic_load_explicit(w, memory_order_relaxed)))
+		return 0;
+	return reverse(MB_PTR(atomic_exchange_explicit(w, MB_RUN, memory_order_acquire)));
+}
+
+int mbox_idle(_Atomic uintptr_t *w)
+{
+	uintptr_t expect = MB_RUN;
+	/* Release: the state this run wrote is visible to whoever next
+	 * schedules the process (its push is acquire). */
+	return atomic_compare_exchange_strong_explicit(w, &expect, 0, memory_order_release,
+						       memory_order_relaxed)
+		       ? 0
+		       : -1;
+}
+
+struct env *mbox_close(_Atomic uintptr_t *w)
+{
+	return reverse(MB_PTR(atomic_exchange_explicit(w, MB_DEAD, memory_order_acq_rel)));
+}

@@ -1,0 +1,49 @@
+/* mbox: the mailbox word of a process and the hand-off that decides who
+ * schedules it. See mbox.c for the protocol and why it cannot lose a
+ * message or a wake-up. */
+#ifndef KR_MBOX_H
+#define KR_MBOX_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "krill.h"
+
+/* An envelope: owned by whoever holds it; data is 16-byte aligned. */
+struct env {
+	struct env *next;
+	kr_msg m;
+};
+_Static_assert(sizeof(struct env) == 16, "envelope header is 16 bytes");
+
+static inline size_t env_size(uint32_t len)
+{
+	return sizeof(struct env) + len;
+}
+
+/* The word: a LIFO stack of envelopes pushed since the owner last took
+ * them, with the RUN bit set while the process is queued or running.
+ * MB_DEAD alone: the process has exited; pushes fail. 0: idle, empty. */
+#define MB_RUN ((uintptr_t)1)
+#define MB_DEAD ((uintptr_t)2)
+#define MB_PTR(w) ((struct env *)((w) & ~(uintptr_t)15))
+
+enum { MB_QUEUED = 0, MB_WOKE = 1, MB_CLOSED = -1 };
+
+/* Any thread. MB_WOKE: the process was idle and the caller must schedule
+ * it; MB_QUEUED: someone else runs it; MB_CLOSED: it has exited and e was
+ * not taken. */
+int mbox_push(_Atomic uintptr_t *w, struct env *e);
+
+/* Owner. Take everything pushed so far, oldest first (RUN stays set). */
+struct env *mbox_take(_Atomic uintptr_t *w);
+
+/* Owner, after mbox_take returned NULL and nothing else is left: go idle.
+ * Returns 0 if idle now (a later push wakes), -1 if messages arrived
+ * meanwhile (still RUN: take them). */
+int mbox_idle(_Atomic uintptr_t *w);
+
+/* Owner, at exit: mark dead and return what was pending, oldest first. */
+struct env *mbox_close(_Atomic uintptr_t *w);
+
+#endif

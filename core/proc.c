@@ -1,0 +1,402 @@
+/* proc: spawn, send, exit and the run of one process: how a scheduler
+ * hands a process its messages, a bounded batch at a time. The public
+ * kr_* calls a behaviour makes land here. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rt.h"
+
+/* A slot whose generation reaches this is never reused, so a generation
+ * never wraps and a stale pid can never name a later process. */
+#define GEN_LIMIT 0xfffffff0u
+
+struct env *env_new(struct arena *a, uint32_t tag, const void *data, size_t len)
+{
+	struct env *e = arena_alloc(a, env_size((uint32_t)len));
+	if (!e)
+		return 0;
+	e->m.tag = tag;
+	e->m.len = (uint32_t)len;
+	if (len)
+		memcpy(e->m.data, data, len);
+	return e;
+}
+
+void env_free(struct arena *a, struct env *e)
+{
+	arena_free(a, e, env_size(e->m.len));
+}
+
+void env_free_list(struct arena *a, struct env *e)
+{
+	while (e) {
+		struct env *n = e->next;
+		env_free(a, e);
+		e = n;
+	}
+}
+
+int proc_check_send(struct runtime *rt, uint32_t tag, const void *data, size_t len)
+{
+	if (tag >= KR_TAG_SYSTEM || (len && !data))
+		return -EINVAL;
+	if (len > rt->cfg.max_msg)
+		return -EMSGSIZE;
+	return 0;
+}
+
+/* The live process named by pid, or NULL with *err: 0 when it has exited
+ * (a send is silently dropped), -ESRCH when pid was never issued. */
+struct proc *proc_lookup(struct runtime *rt, kr_pid pid, int *err)
+{
+	uint32_t g = pid_gen(pid);
+	struct proc *p = (g & 1) ? slot_at(&rt->procs, pid_idx(pid)) : 0;
+	*err = -ESRCH;
+	if (!p)
+		return 0;
+	/* Acquire pairs with spawn's release: a match means the slot holds
+	 * this incarnation, fully initialised. */
+	uint32_t cur = atomic_load_explicit(&p->gen, memory_order_acquire);
+	if (cur == g)
+		return p;
+	if (cur > g)
+		*err = 0;
+	return 0;
+}
+
+int proc_deliver(struct sched *s, kr_pid to, struct env *e)
+{
+	int err;
+	struct proc *p = proc_lookup(s->rt, to, &err);
+	if (!p) {
+		env_free(&s->arena, e);
+		return err;
+	}
+	switch (mbox_push(&p->inbox, e)) {
+	case MB_WOKE:
+		sched_ready(s, p);
+		break;
+	case MB_CLOSED:
+		env_free(&s->arena, e);
+		break;
+	}
+	return 0;
+}
+
+struct side *proc_side(struct sched *s, struct proc *p)
+{
+	if (!p->side) {
+		p->side = arena_alloc(&s->arena, sizeof(struct side));
+		if (p->side)
+			memset(p->side, 0, sizeof(struct side));
+	}
+	return p->side;
+}
+
+static int spawn_in(struct runtime *rt, struct slot_cache *c, struct arena *a, kr_behaviour b,
+		    const void *state, size_t len, kr_pid *out)
+{
+	uint32_t idx;
+	struct side *side = 0;
+	void *big = 0;
+	if (!b || (len && !state) || !out || len > rt->cfg.max_msg)
+		return -EINVAL;
+	int rc = slots_get(&rt->procs, c, a, &idx);
+	if (rc)
+		return rc;
+	struct proc *p = slot_at(&rt->procs, idx);
+	if (len > sizeof(p->state)) {
+		side = arena_alloc(a, sizeof(*side));
+		big = side ? arena_alloc(a, len) : 0;
+		if (!big) {
+			arena_free(a, side, sizeof(*side));
+			slots_put(&rt->procs, c, idx); /* never published */
+			return -ENOMEM;
+		}
+		memset(side, 0, sizeof(*side));
+		side->state_len = len;
+		memcpy(big, state, len);
+	}
+	uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+	p->local = 0;
+	p->beh = b;
+	p->state = 0;
+	if (big)
+		p->state = (uint64_t)(uintptr_t)big;
+	else if (len)
+		memcpy(&p->state, state, len);
+	p->next = 0;
+	p->side = side;
+	p->flags = big ? P_BIG : 0;
+	p->idx = idx;
+	atomic_store_explicit(&p->aflags, 0, memory_order_relaxed);
+	atomic_store_explicit(&p->inbox, 0, memory_order_relaxed);
+	/* Release: a sender that sees the new generation sees the rest. */
+	atomic_store_explicit(&p->gen, g, memory_order_release);
+	*out = pid_make(idx, g);
+	return 0;
+}
+
+static void proc_exit(struct sched *s, struct proc *p)
+{
+	struct runtime *rt = s->rt;
+	uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed);
+	kr_pid pid = pid_make(p->idx, g);
+	/* Seq_cst: pairs with kr_register setting P_NAMED then re-reading the
+	 * generation; one of the two sees the other. */
+	atomic_store_explicit(&p->gen, g + 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&p->aflags, memory_order_seq_cst) & P_NAMED)
+		registry_drop_pid(rt, pid);
+	env_free_list(&s->arena, mbox_close(&p->inbox));
+	env_free_list(&s->arena, p->local);
+	p->local = 0;
+	if (p->side) {
+		struct side *side = p->side;
+		env_free_list(&s->arena, side->dhead);
+		if (side->rto)
+			timer_cancel(rt, s, side->rto);
+		if (p->flags & P_BIG)
+			arena_free(&s->arena, (void *)(uintptr_t)p->state, side->state_len);
+		arena_free(&s->arena, side, sizeof(*side));
+		p->side = 0;
+	}
+	p->flags = 0;
+	p->beh = 0;
+	atomic_store_explicit(&s->st.exited, atomic_load_explicit(&s->st.exited, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	if (g + 1 < GEN_LIMIT)
+		epoch_retire(s, p->idx);
+}
+
+/* Receive-timeout bookkeeping before a message is handed over. Returns
+ * false if the message is a stale timeout to drop. */
+static bool rto_before(struct sched *s, struct side *side, struct env *e)
+{
+	if (e->m.tag != KR_TAG_TIMEOUT)
+		return true;
+	uint32_t seq;
+	memcpy(&seq, e->m.data, sizeof(seq));
+	if (!side || !side->rto || seq != side->rto_seq)
+		return false;
+	side->rto = 0; /* it fired */
+	return true;
+}
+
+/* A consumed message disarms a receive timeout the call did not re-arm;
+ * a deferred one did not match, so the wait goes on (Erlang's `after`). */
+static void rto_after(struct sched *s, struct side *side, uint32_t seq0, bool deferred)
+{
+	if (side && side->rto && !deferred && side->rto_seq == seq0) {
+		timer_cancel(s->rt, s, side->rto);
+		side->rto = 0;
+		side->rto_seq++;
+	}
+}
+
+void proc_run(struct sched *s, struct proc *p)
+{
+	struct kr_ctx *c = &s->ctx;
+	unsigned budget = s->rt->cfg.batch;
+	uint64_t handled = 0;
+	c->p = p;
+	c->self = pid_make(p->idx, atomic_load_explicit(&p->gen, memory_order_relaxed));
+	c->exiting = false;
+	for (;;) {
+		struct env *e = p->local;
+		if (!e) {
+			e = mbox_take(&p->inbox);
+			if (!e) {
+				if (mbox_idle(&p->inbox) == 0)
+					break;
+				continue;
+			}
+		}
+		p->local = e->next;
+		struct side *side = p->side;
+		if (!rto_before(s, side, e)) {
+			env_free(&s->arena, e);
+			continue;
+		}
+		uint32_t seq0 = side ? side->rto_seq : 0;
+		c->cur = e;
+		c->defer = false;
+		p->beh(c, proc_state(p), &e->m);
+		handled++;
+		rto_after(s, p->side, seq0, c->defer);
+		if (c->defer && p->side) {
+			e->next = 0;
+			if (p->side->dtail)
+				p->side->dtail->next = e;
+			else
+				p->side->dhead = e;
+			p->side->dtail = e;
+		} else {
+			env_free(&s->arena, e);
+		}
+		c->cur = 0;
+		if (c->exiting) {
+			proc_exit(s, p);
+			break;
+		}
+		if (--budget == 0) {
+			/* Fairness: back of the queue, still RUN, if anything is
+			 * left; else go idle like any other run. */
+			if (p->local || mbox_idle(&p->inbox))
+				runq_push(&s->q, p);
+			break;
+		}
+	}
+	c->p = 0;
+	atomic_store_explicit(&s->st.msgs, atomic_load_explicit(&s->st.msgs, memory_order_relaxed) + handled,
+			      memory_order_relaxed);
+}
+
+/* Shutdown: free every process still alive; no scheduler runs. */
+void proc_destroy_all(struct runtime *rt)
+{
+	struct sched *s = &rt->s[0];
+	for (uint32_t ch = 0; ch < rt->procs.grown; ch++) {
+		for (uint32_t k = 0; k < (1u << SLOTS_CHUNK_BITS); k++) {
+			uint32_t idx = (ch << SLOTS_CHUNK_BITS) | k;
+			struct proc *p = slot_at(&rt->procs, idx);
+			if (!p || !(atomic_load_explicit(&p->gen, memory_order_relaxed) & 1))
+				continue;
+			proc_exit(s, p);
+		}
+	}
+}
+
+/* ---- the public calls a behaviour makes ------------------------------- */
+
+kr_pid kr_self(const kr_ctx *ctx)
+{
+	return ctx->self;
+}
+
+kr_runtime *kr_runtime_of(const kr_ctx *ctx)
+{
+	return (kr_runtime *)ctx->s->rt;
+}
+
+int kr_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
+{
+	struct sched *s = ctx->s;
+	int rc = spawn_in(s->rt, &s->pslots, &s->arena, b, state, len, out);
+	if (rc == 0)
+		atomic_store_explicit(&s->st.spawned,
+				      atomic_load_explicit(&s->st.spawned, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+	return rc;
+}
+
+int kr_rt_spawn(kr_runtime *rt_, kr_behaviour b, const void *state, size_t len, kr_pid *out)
+{
+	struct runtime *rt = (struct runtime *)rt_;
+	if (!rt)
+		return -EINVAL;
+	pthread_mutex_lock(&rt->flock);
+	int rc = spawn_in(rt, &rt->fslots, rt->farena, b, state, len, out);
+	pthread_mutex_unlock(&rt->flock);
+	if (rc == 0)
+		atomic_fetch_add_explicit(&rt->fspawned, 1, memory_order_seq_cst);
+	return rc;
+}
+
+int kr_send(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len)
+{
+	struct sched *s = ctx->s;
+	int err = proc_check_send(s->rt, tag, data, len);
+	if (err)
+		return err;
+	struct proc *p = proc_lookup(s->rt, to, &err);
+	if (!p)
+		return err;
+	struct env *e = env_new(&s->arena, tag, data, len);
+	if (!e)
+		return -ENOMEM;
+	switch (mbox_push(&p->inbox, e)) {
+	case MB_WOKE:
+		sched_ready(s, p);
+		break;
+	case MB_CLOSED:
+		env_free(&s->arena, e);
+		break;
+	}
+	return 0;
+}
+
+void kr_become(kr_ctx *ctx, kr_behaviour b)
+{
+	if (b)
+		ctx->p->beh = b;
+	kr_undefer(ctx);
+}
+
+void kr_exit(kr_ctx *ctx, uint32_t reason)
+{
+	ctx->exiting = true;
+	ctx->reason = reason;
+}
+
+void kr_defer(kr_ctx *ctx)
+{
+	/* Without a side record the message cannot be kept; it is then
+	 * consumed as if not deferred (memory exhausted). */
+	if (ctx->cur && proc_side(ctx->s, ctx->p))
+		ctx->defer = true;
+}
+
+void kr_undefer(kr_ctx *ctx)
+{
+	struct side *side = ctx->p->side;
+	if (!side || !side->dhead)
+		return;
+	side->dtail->next = ctx->p->local;
+	ctx->p->local = side->dhead;
+	side->dhead = side->dtail = 0;
+}
+
+int kr_receive_timeout(kr_ctx *ctx, uint64_t ms)
+{
+	struct sched *s = ctx->s;
+	struct side *side = ms ? proc_side(s, ctx->p) : ctx->p->side;
+	if (!side)
+		return ms ? -ENOMEM : 0;
+	if (side->rto) {
+		timer_cancel(s->rt, s, side->rto);
+		side->rto = 0;
+	}
+	side->rto_seq++;
+	if (!ms)
+		return 0;
+	uint32_t seq = side->rto_seq;
+	struct env *e = env_new(&s->arena, KR_TAG_TIMEOUT, &seq, sizeof(seq));
+	if (!e)
+		return -ENOMEM;
+	return timer_start(s, ctx->self, ms, e, &side->rto);
+}
+
+int kr_send_after(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, const void *data, size_t len,
+		  kr_timer *out)
+{
+	struct sched *s = ctx->s;
+	kr_timer t;
+	int err = proc_check_send(s->rt, tag, data, len);
+	if (err)
+		return err;
+	if (!proc_lookup(s->rt, to, &err) && err)
+		return err;
+	struct env *e = env_new(&s->arena, tag, data, len);
+	if (!e)
+		return -ENOMEM;
+	err = timer_start(s, to, ms, e, &t);
+	if (err == 0 && out)
+		*out = t;
+	return err;
+}
+
+int kr_cancel_timer(kr_ctx *ctx, kr_timer t)
+{
+	return timer_cancel(ctx->s->rt, ctx->s, t);
+}

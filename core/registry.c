@@ -1,0 +1,208 @@
+/* registry: names for processes (register / whereis / unregister), as
+ * Erlang's. A hash table under a read-write lock: lookups are frequent and
+ * share the lock, changes are rare. A process holds at most one name, and
+ * its exit removes it (proc.c sees P_NAMED and calls registry_drop_pid). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rt.h"
+
+struct name {
+	struct name *next;   /* bucket chain by name */
+	struct name *pnext;  /* bucket chain by pid */
+	kr_pid pid;
+	char s[KR_NAME_MAX + 1];
+};
+
+struct registry {
+	pthread_rwlock_t lock;
+	unsigned nb; /* buckets, a power of two */
+	unsigned count;
+	struct name **byname, **bypid;
+};
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+static uint64_t hash_pid(kr_pid p)
+{
+	p ^= p >> 33;
+	p *= 0xff51afd7ed558ccdull;
+	return p ^ (p >> 33);
+}
+
+int registry_new(struct registry **out)
+{
+	struct registry *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->nb = 64;
+	r->byname = calloc(r->nb, sizeof(*r->byname));
+	r->bypid = calloc(r->nb, sizeof(*r->bypid));
+	if (!r->byname || !r->bypid) {
+		free(r->byname);
+		free(r->bypid);
+		free(r);
+		return -ENOMEM;
+	}
+	pthread_rwlock_init(&r->lock, 0);
+	*out = r;
+	return 0;
+}
+
+void registry_free(struct registry *r)
+{
+	for (unsigned b = 0; b < r->nb; b++) {
+		struct name *n = r->byname[b];
+		while (n) {
+			struct name *next = n->next;
+			free(n);
+			n = next;
+		}
+	}
+	free(r->byname);
+	free(r->bypid);
+	pthread_rwlock_destroy(&r->lock);
+	free(r);
+}
+
+static struct name **find_name(struct registry *r, const char *s)
+{
+	struct name **pp = &r->byname[hash_str(s) & (r->nb - 1)];
+	while (*pp && strcmp((*pp)->s, s))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static struct name **find_pid(struct registry *r, kr_pid pid)
+{
+	struct name **pp = &r->bypid[hash_pid(pid) & (r->nb - 1)];
+	while (*pp && (*pp)->pid != pid)
+		pp = &(*pp)->pnext;
+	return pp;
+}
+
+/* Double the buckets when full enough; on failure keep the old table. */
+static void grow(struct registry *r)
+{
+	unsigned nb = r->nb * 2;
+	struct name **byname = calloc(nb, sizeof(*byname)), **bypid = calloc(nb, sizeof(*bypid));
+	if (!byname || !bypid) {
+		free(byname);
+		free(bypid);
+		return;
+	}
+	for (unsigned b = 0; b < r->nb; b++) {
+		struct name *n = r->byname[b];
+		while (n) {
+			struct name *next = n->next;
+			unsigned i = hash_str(n->s) & (nb - 1), j = hash_pid(n->pid) & (nb - 1);
+			n->next = byname[i];
+			byname[i] = n;
+			n->pnext = bypid[j];
+			bypid[j] = n;
+			n = next;
+		}
+	}
+	free(r->byname);
+	free(r->bypid);
+	r->byname = byname;
+	r->bypid = bypid;
+	r->nb = nb;
+}
+
+static void unlink_name(struct registry *r, struct name *n)
+{
+	*find_name(r, n->s) = n->next;
+	*find_pid(r, n->pid) = n->pnext;
+	r->count--;
+	free(n);
+}
+
+static int check_name(const char *s)
+{
+	if (!s || !*s || strnlen(s, KR_NAME_MAX + 1) > KR_NAME_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+int kr_register(kr_runtime *rt_, const char *s, kr_pid pid)
+{
+	struct runtime *rt = (struct runtime *)rt_;
+	int err;
+	if (!rt || check_name(s))
+		return -EINVAL;
+	struct registry *r = rt->reg;
+	struct proc *p = proc_lookup(rt, pid, &err);
+	if (!p)
+		return -ESRCH;
+	struct name *n = malloc(sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	pthread_rwlock_wrlock(&r->lock);
+	if (*find_name(r, s) || *find_pid(r, pid)) {
+		pthread_rwlock_unlock(&r->lock);
+		free(n);
+		return -EEXIST;
+	}
+	if (r->count >= r->nb)
+		grow(r);
+	strcpy(n->s, s);
+	n->pid = pid;
+	struct name **a = find_name(r, s), **b = find_pid(r, pid);
+	n->next = *a;
+	*a = n;
+	n->pnext = *b;
+	*b = n;
+	r->count++;
+	/* Seq_cst, then re-read the generation: either the exiting process
+	 * sees P_NAMED and drops the name, or we see it dead and do. */
+	atomic_fetch_or_explicit(&p->aflags, P_NAMED, memory_order_seq_cst);
+	if (atomic_load_explicit(&p->gen, memory_order_seq_cst) != pid_gen(pid)) {
+		unlink_name(r, n);
+		pthread_rwlock_unlock(&r->lock);
+		return -ESRCH;
+	}
+	pthread_rwlock_unlock(&r->lock);
+	return 0;
+}
+
+kr_pid kr_whereis(kr_runtime *rt_, const char *s)
+{
+	struct runtime *rt = (struct runtime *)rt_;
+	if (!rt || check_name(s))
+		return 0;
+	pthread_rwlock_rdlock(&rt->reg->lock);
+	struct name *n = *find_name(rt->reg, s);
+	kr_pid pid = n ? n->pid : 0;
+	pthread_rwlock_unlock(&rt->reg->lock);
+	return pid;
+}
+
+int kr_unregister(kr_runtime *rt_, const char *s)
+{
+	struct runtime *rt = (struct runtime *)rt_;
+	if (!rt || check_name(s))
+		return -EINVAL;
+	pthread_rwlock_wrlock(&rt->reg->lock);
+	struct name *n = *find_name(rt->reg, s);
+	if (n)
+		unlink_name(rt->reg, n);
+	pthread_rwlock_unlock(&rt->reg->lock);
+	return n ? 0 : -ENOENT;
+}
+
+void registry_drop_pid(struct runtime *rt, kr_pid pid)
+{
+	pthread_rwlock_wrlock(&rt->reg->lock);
+	struct name *n = *find_pid(rt->reg, pid);
+	if (n)
+		unlink_name(rt->reg, n);
+	pthread_rwlock_unlock(&rt->reg->lock);
+}

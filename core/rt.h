@@ -1,0 +1,146 @@
+/* rt: the runtime and its schedulers, as the core's files share them. Not
+ * part of the public API. */
+#ifndef KR_RT_H
+#define KR_RT_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "alloc/arena.h"
+#include "alloc/slots.h"
+#include "core/epoch.h"
+#include "core/park.h"
+#include "core/proc.h"
+#include "core/runq.h"
+#include "core/wheel.h"
+#include "krill.h"
+#include "topology/topo.h"
+
+struct runtime;
+struct sched;
+
+struct kr_ctx {
+	struct sched *s;
+	struct proc *p;
+	kr_pid self;
+	struct env *cur; /* the message being handled */
+	bool defer;      /* kr_defer called for cur */
+	bool exiting;
+	uint32_t reason;
+};
+
+/* Per-scheduler counters: written by the owner only, with relaxed atomic
+ * stores (plain moves on x86), read by anyone. */
+struct sched_stats {
+	_Atomic uint64_t spawned, exited, runs, msgs, steals_near, steals_far, sleeps, wakeups;
+};
+
+struct sched {
+	struct runtime *rt;
+	unsigned id;
+	struct kr_ctx ctx;
+	struct arena arena;
+	struct slot_cache pslots, tslots;
+	struct proc *runnext;
+	unsigned streak; /* runs taken from runnext in a row */
+	unsigned ticks;
+	uint64_t rng;
+	bool spinning;
+	struct limbo limbo;
+	struct wheel wheel;
+	unsigned *victims; /* steal order, nearest first */
+	unsigned char *vlevel;
+	struct topo_place place;
+	pthread_t thread;
+	struct sched_stats st;
+	/* Shared with other threads: apart from the owner's lines. */
+	alignas(64) struct runq q;
+	alignas(64) _Atomic uint64_t epoch;
+	alignas(64) struct park park;
+};
+
+struct inj; /* a message from a foreign thread, waiting for a scheduler */
+
+struct runtime {
+	kr_config cfg;
+	struct topo *topo;
+	unsigned n;
+	struct sched *s;
+	struct slots procs;
+	struct slots timers;
+	/* Foreign spawns and shutdown take slots through this cache. */
+	pthread_mutex_t flock;
+	struct slot_cache fslots;
+	struct arena *farena; /* NULL: the process-wide allocator */
+	_Atomic int64_t fspawned;
+	struct registry *reg;
+
+	/* Inject queue: foreign threads' messages, delivered by one scheduler
+	 * at a time so that one thread's messages keep their order. */
+	alignas(64) pthread_mutex_t ilock;
+	struct inj *ihead, *itail;
+	_Atomic int ipending;
+	_Atomic int idelivering;
+
+	/* Sleep and wake-up (sched.c). */
+	alignas(64) _Atomic uint64_t gepoch;
+	alignas(64) _Atomic unsigned nidle;
+	_Atomic unsigned nspinning;
+	_Atomic int stop;
+	pthread_mutex_t idlelock;
+	unsigned *idle; /* stack of parked scheduler ids */
+	unsigned nidlestack;
+
+	int state; /* RT_NEW, RT_RUNNING, RT_DONE */
+	pthread_mutex_t donelock;
+	pthread_cond_t done;
+	unsigned running; /* scheduler threads not yet exited */
+	uint64_t vnow;    /* deterministic mode: virtual ms */
+	uint64_t t0_ns;
+};
+
+enum { RT_NEW, RT_RUNNING, RT_DONE };
+
+/* The runtime whose scheduler this thread is (or steps, deterministic). */
+extern _Thread_local struct runtime *rt_current;
+
+/* sched.c */
+int sched_init(struct runtime *rt, struct sched *s, unsigned id);
+void sched_fini(struct sched *s);
+void *sched_thread(void *arg);
+int sched_run_deterministic(struct runtime *rt);
+void sched_ready(struct sched *s, struct proc *p); /* p became runnable */
+void sched_wake_all(struct runtime *rt);
+void sched_wakep(struct runtime *rt);
+uint64_t rt_now_ms(struct runtime *rt);
+uint64_t rt_alive(const struct runtime *rt);
+
+/* proc.c */
+struct proc *proc_lookup(struct runtime *rt, kr_pid pid, int *err);
+int proc_deliver(struct sched *s, kr_pid to, struct env *e);
+struct env *env_new(struct arena *a, uint32_t tag, const void *data, size_t len);
+void env_free(struct arena *a, struct env *e);
+void env_free_list(struct arena *a, struct env *e);
+int proc_check_send(struct runtime *rt, uint32_t tag, const void *data, size_t len);
+void proc_run(struct sched *s, struct proc *p);
+void proc_destroy_all(struct runtime *rt);
+struct side *proc_side(struct sched *s, struct proc *p);
+
+/* timer.c */
+int timer_start(struct sched *s, kr_pid to, uint64_t ms, struct env *e, kr_timer *out);
+int timer_cancel(struct runtime *rt, struct sched *s, kr_timer t);
+void timer_expire(struct sched *s);
+void timer_drain(struct sched *s);
+
+/* registry.c */
+int registry_new(struct registry **out);
+void registry_free(struct registry *r);
+void registry_drop_pid(struct runtime *rt, kr_pid pid);
+
+/* runtime.c: the inject queue */
+bool inject_drain(struct runtime *rt, struct sched *s);
+
+#endif

@@ -1,0 +1,39 @@
+/* runq: a scheduler's run queue. A 256-entry ring the owner pushes to and
+ * pops from and thieves take half of (lock-free, as Go's runq), plus an
+ * overflow list under a lock that only bursts beyond the ring touch. */
+#ifndef KR_RUNQ_H
+#define KR_RUNQ_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct proc;
+
+#define RUNQ_CAP 256u
+
+struct runq {
+	_Atomic uint32_t head; /* next to take; owner and thieves CAS it */
+	_Atomic uint32_t tail; /* next free; written by the owner only */
+	_Atomic(struct proc *) buf[RUNQ_CAP];
+	pthread_mutex_t lock; /* the overflow list */
+	struct proc *ohead, *otail;
+	_Atomic uint64_t olen;
+};
+
+void runq_init(struct runq *q);
+void runq_fini(struct runq *q);
+
+/* Owner only. */
+void runq_push(struct runq *q, struct proc *p);
+struct proc *runq_pop(struct runq *q);
+
+/* Processes queued (racy when read by another thread; a hint). */
+uint64_t runq_len(struct runq *q);
+
+/* A thief (owner of `mine`, whose ring must be empty) takes about half of
+ * victim's queue into its own ring and returns one of them to run, or
+ * NULL. Only takes when the victim has at least `min` queued. */
+struct proc *runq_steal(struct runq *victim, struct runq *mine, uint32_t min, uint32_t *taken);
+
+#endif

@@ -1,0 +1,300 @@
+/* runtime: configuration, start, stop and teardown of a runtime, and the
+ * inject queue through which threads that are not schedulers send. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/rt.h"
+
+struct inj {
+	struct inj *next;
+	kr_pid to;
+	struct env *env;
+};
+
+void kr_config_init(kr_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->pin = 1;
+	c->batch = 64;
+	c->max_procs = 0;
+	c->max_msg = 1u << 20;
+	c->spin_us = 50;
+	c->seed = 1;
+}
+
+static int check_config(const kr_config *c)
+{
+	if (c->batch == 0 || c->max_msg == 0 || c->max_msg > (1u << 31) ||
+	    c->schedulers > 4096 || c->spin_us > 1000000)
+		return -EINVAL;
+	return 0;
+}
+
+static void rt_free(struct runtime *rt)
+{
+	if (rt->s) {
+		for (unsigned i = 0; i < rt->n; i++)
+			sched_fini(&rt->s[i]);
+		free(rt->s);
+	}
+	slots_fini(&rt->procs, 0);
+	slots_fini(&rt->timers, 0);
+	if (rt->reg)
+		registry_free(rt->reg);
+	if (rt->topo)
+		topo_free(rt->topo);
+	free(rt->idle);
+	pthread_mutex_destroy(&rt->flock);
+	pthread_mutex_destroy(&rt->ilock);
+	pthread_mutex_destroy(&rt->idlelock);
+	pthread_mutex_destroy(&rt->donelock);
+	pthread_cond_destroy(&rt->done);
+	free(rt);
+}
+
+static int layout(struct runtime *rt)
+{
+	bool per_pu = rt->cfg.per_pu != 0;
+	unsigned n = topo_layout_count(rt->topo, rt->cfg.schedulers, per_pu);
+	struct topo_place *pl = n ? calloc(n, sizeof(*pl)) : 0;
+	if (!pl)
+		return n ? -ENOMEM : -EINVAL;
+	int rc = topo_layout(rt->topo, rt->cfg.schedulers, per_pu, pl);
+	if (rc == 0) {
+		rt->n = n;
+		rt->s = aligned_alloc(64, sizeof(struct sched) * n);
+		rt->idle = calloc(n, sizeof(*rt->idle));
+		if (!rt->s || !rt->idle)
+			rc = -ENOMEM;
+	}
+	for (unsigned i = 0; rc == 0 && i < n; i++) {
+		rc = sched_init(rt, &rt->s[i], i);
+		rt->s[i].place = pl[i];
+		if (rc) {
+			/* Make rt_free's loop see only initialised schedulers. */
+			sched_fini(&rt->s[i]);
+			rt->n = i;
+		}
+	}
+	for (unsigned i = 0; rc == 0 && i < n; i++) {
+		if (n > 1)
+			topo_victims(rt->topo, pl, n, i, rt->s[i].victims,
+				     (enum topo_level *)0);
+		for (unsigned j = 0; rc == 0 && j + 1 < n; j++) {
+			struct topo_place *a = &pl[i], *b = &pl[rt->s[i].victims[j]];
+			rt->s[i].vlevel[j] = a->l3 == b->l3 && a->numa == b->numa ? TOPO_SAME_L3
+					     : a->numa == b->numa		   ? TOPO_SAME_NUMA
+										   : TOPO_REMOTE;
+		}
+	}
+	free(pl);
+	return rc;
+}
+
+int kr_runtime_new(const kr_config *cfg, kr_runtime **out)
+{
+	kr_config def;
+	struct timespec ts;
+	if (!out)
+		return -EINVAL;
+	if (!cfg) {
+		kr_config_init(&def);
+		cfg = &def;
+	}
+	int rc = check_config(cfg);
+	if (rc)
+		return rc;
+	struct runtime *rt = calloc(1, sizeof(*rt));
+	if (!rt)
+		return -ENOMEM;
+	rt->cfg = *cfg;
+	rt->cfg.topology = 0; /* not kept: the caller owns the string */
+	pthread_mutex_init(&rt->flock, 0);
+	pthread_mutex_init(&rt->ilock, 0);
+	pthread_mutex_init(&rt->idlelock, 0);
+	pthread_mutex_init(&rt->donelock, 0);
+	pthread_cond_init(&rt->done, 0);
+	slot_cache_init(&rt->fslots);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	rt->t0_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	uint64_t max = cfg->max_procs ? cfg->max_procs : UINT32_MAX - 1;
+	rc = topo_load(cfg->topology, &rt->topo);
+	if (!rc)
+		rc = slots_init(&rt->procs, sizeof(struct proc), max);
+	if (!rc)
+		rc = slots_init(&rt->timers, 64, UINT32_MAX - 1);
+	if (!rc)
+		rc = registry_new(&rt->reg);
+	if (!rc)
+		rc = layout(rt);
+	if (rc) {
+		rt_free(rt);
+		return rc;
+	}
+	*out = (kr_runtime *)rt;
+	return 0;
+}
+
+int kr_start(kr_runtime *rt_)
+{
+	struct runtime *rt = (struct runtime *)rt_;
+	if (!rt)
+		return -EINVAL;
+	if (rt->cfg.deterministic)
+		return -EINVAL;
+	if (rt->state != RT_NEW)
+		return -EALREADY;
+	rt->state = RT_RUNNING;
+	rt->running = rt->n;
+	for (unsigned i = 0; i < rt->n; i++) {
+		if (pthread_create(&rt->s[i].thread, 0, sched_thread, &rt->s[i])) {
+			/* Stop the ones started; they exit at once. */
+			atomic_store(&rt->stop, 1);
+			sched_wake_all(rt);
+			for (unsigned j = 0; j < i; j++)
+				pthread_join(rt->s[j].thread, 0);
+			rt->state = RT_DONE;
+			return -EAGAIN;
+		}
+	}
+	return 0;
+}
+
+int kr_wait(kr_runtime *rt_)
+{
+	struct runtime *rt = (struct runtime *)rt_;
+	if (!rt)
+		return -EINVAL;
+	if (rt_current == rt)
+		return -EDEADLK;
+	if (rt->cfg.deterministic) {
+		if (rt->state != RT_NEW)
+			return -EALREADY;
+		rt->state = RT_RUNNING;
+		rt_current = rt;
+		sched_run_deterministic(rt);
+		rt_current = 0;
+		rt->state = RT_DONE;
+		return 0;
+	}
+	if (rt->state == RT_NEW)
+		return -EINVAL;
+	if (rt->state == RT_DONE)
+		return 0;
+	for (unsigned i = 0; i < rt->n; i++)
+		pthread_join(rt->s[i].thread, 0);
+	rt->state = RT_DONE;
+	return 0;
+}
+
+int kr_run(kr_runtime *rt)
+{
+	if (rt && !((struct runtime *)rt)->cfg.deterministic) {
+		int rc = kr_start(rt);
+		if (rc)
+			return rc;
+	}
+	return kr_wait(rt);
+}
+
+void kr_stop(kr_runtime *rt_)
+{
+	struct runtime *rt = (struct runtime *)rt_;
+	if (!rt)
+		return;
+	atomic_store_explicit(&rt->stop, 1, memory_order_seq_cst);
+	sched_wake_all(rt);
+}
+
+void kr_runtime_free(kr_runtime *rt_)
+{
+	struct runtime *rt = (struct runtime *)rt_;
+	if (!rt)
+		return;
+	if (rt->state == RT_RUNNING) {
+		kr_stop(rt_);
+		kr_wait(rt_);
+	}
+	/* Undelivered foreign messages, then every process still alive. */
+	struct inj *i = rt->ihead;
+	while (i) {
+		struct inj *n = i->next;
+		env_free(0, i->env);
+		free(i);
+		i = n;
+	}
+	rt->ihead = 0;
+	proc_destroy_all(rt);
+	rt_free(rt);
+}
+
+unsigned kr_schedulers(const kr_runtime *rt)
+{
+	return rt ? ((const struct runtime *)rt)->n : 0;
+}
+
+uint64_t kr_alive(const kr_runtime *rt)
+{
+	return rt ? rt_alive((const struct runtime *)rt) : 0;
+}
+
+/* ---- the inject queue ------------------------------------------------- */
+
+int kr_rt_send(kr_runtime *rt_, kr_pid to, uint32_t tag, const void *data, size_t len)
+{
+	struct runtime *rt = (struct runtime *)rt_;
+	if (!rt)
+		return -EINVAL;
+	int err = proc_check_send(rt, tag, data, len);
+	if (err)
+		return err;
+	/* Reading the generation needs no epoch: slots are never unmapped. */
+	if (!proc_lookup(rt, to, &err))
+		return err;
+	struct inj *i = malloc(sizeof(*i));
+	struct env *e = i ? env_new(0, tag, data, len) : 0;
+	if (!e) {
+		free(i);
+		return -ENOMEM;
+	}
+	i->next = 0;
+	i->to = to;
+	i->env = e;
+	pthread_mutex_lock(&rt->ilock);
+	if (rt->itail)
+		rt->itail->next = i;
+	else
+		rt->ihead = i;
+	rt->itail = i;
+	atomic_store_explicit(&rt->ipending, 1, memory_order_seq_cst);
+	pthread_mutex_unlock(&rt->ilock);
+	/* Wake a scheduler if all sleep (the store above was seq_cst). */
+	if (rt->state == RT_RUNNING)
+		sched_wakep(rt);
+	return 0;
+}
+
+bool inject_drain(struct runtime *rt, struct sched *s)
+{
+	int zero = 0;
+	/* One drainer at a time keeps each thread's messages in order. */
+	if (!atomic_compare_exchange_strong_explicit(&rt->idelivering, &zero, 1,
+						     memory_order_acquire, memory_order_relaxed))
+		return false;
+	pthread_mutex_lock(&rt->ilock);
+	struct inj *i = rt->ihead;
+	rt->ihead = rt->itail = 0;
+	atomic_store_explicit(&rt->ipending, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&rt->ilock);
+	bool any = i != 0;
+	while (i) {
+		struct inj *n = i->next;
+		proc_deliver(s, i->to, i->env);
+		free(i);
+		i = n;
+	}
+	atomic_store_explicit(&rt->idelivering, 0, memory_order_release);
+	return any;
+}

@@ -1,0 +1,404 @@
+/* sched: the scheduler loop, work stealing, and how idle schedulers sleep
+ * and wake.
+ *
+ * A scheduler runs processes from its next-to-run slot (a process its own
+ * run just woke: the message is hot in this cache, as in Go) and its run
+ * queue, a bounded batch of messages each. With nothing local it steals,
+ * nearest victims first (same L3, same NUMA node, then remote nodes, and a
+ * remote victim only when its backlog is worth the lost locality), spins
+ * for spin_us, then parks.
+ *
+ * Sleep and wake-up (after Go's proc.go). nidle counts parked schedulers,
+ * nspinning those looking for work. A producer that leaves stealable work
+ * (its ring is non-empty after a process run) wakes one parked scheduler
+ * only when nobody spins: the spinner will find the work, and if it was
+ * the last spinner and found some, it wakes the next. So a burst wakes at
+ * most one scheduler at a time. No wake-up is lost: the producer publishes
+ * its work, fences, then reads nidle/nspinning; a parker increments nidle
+ * and stops spinning (seq_cst), then re-checks every queue before it
+ * sleeps. In the single total order one of them sees the other.
+ * Termination: the last scheduler to park, seeing every other parked,
+ * sums the per-scheduler spawn and exit counters (stable, since their
+ * owners are parked); zero alive stops the runtime.
+ * Rejected: waking on every ready() (a futex call per message in
+ * ping-pong workloads) and a global run queue (a shared lock on the
+ * message path). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/rt.h"
+
+#define QUIESCE_EVERY 64u
+#define TIMER_EVERY 16u
+
+_Thread_local struct runtime *rt_current;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t rt_now_ms(struct runtime *rt)
+{
+	if (rt->cfg.deterministic)
+		return rt->vnow;
+	return (now_ns() - rt->t0_ns) / 1000000u;
+}
+
+static uint64_t rnd(struct sched *s)
+{
+	/* xorshift64*: deterministic mode's choices must replay exactly. */
+	uint64_t x = s->rng;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	s->rng = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+static void bump(_Atomic uint64_t *c, uint64_t by)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
+			      memory_order_relaxed);
+}
+
+uint64_t rt_alive(const struct runtime *rt)
+{
+	int64_t n = atomic_load_explicit(&rt->fspawned, memory_order_seq_cst);
+	for (unsigned i = 0; i < rt->n; i++) {
+		n += (int64_t)atomic_load_explicit(&rt->s[i].st.spawned, memory_order_relaxed);
+		n -= (int64_t)atomic_load_explicit(&rt->s[i].st.exited, memory_order_relaxed);
+	}
+	return n > 0 ? (uint64_t)n : 0;
+}
+
+int sched_init(struct runtime *rt, struct sched *s, unsigned id)
+{
+	memset(s, 0, sizeof(*s));
+	s->rt = rt;
+	s->id = id;
+	s->ctx.s = s;
+	s->rng = (rt->cfg.seed ^ (0x9e3779b97f4a7c15ull * (id + 1))) | 1;
+	slot_cache_init(&s->pslots);
+	slot_cache_init(&s->tslots);
+	limbo_init(&s->limbo);
+	wheel_init(&s->wheel, rt_now_ms(rt));
+	runq_init(&s->q);
+	park_init(&s->park);
+	atomic_init(&s->epoch, EPOCH_OFFLINE);
+	int rc = arena_init(&s->arena);
+	if (rc)
+		return rc;
+	if (rt->n > 1) {
+		s->victims = calloc(rt->n - 1, sizeof(*s->victims));
+		s->vlevel = calloc(rt->n - 1, 1);
+		if (!s->victims || !s->vlevel)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void sched_fini(struct sched *s)
+{
+	timer_drain(s);
+	epoch_drain(s);
+	runq_fini(&s->q);
+	arena_fini(&s->arena);
+	free(s->victims);
+	free(s->vlevel);
+}
+
+/* p became runnable on s: it runs next, and the process that was to run
+ * next goes to the queue where thieves can take it. */
+void sched_ready(struct sched *s, struct proc *p)
+{
+	if (s->runnext)
+		runq_push(&s->q, s->runnext);
+	s->runnext = p;
+}
+
+void sched_wakep(struct runtime *rt)
+{
+	unsigned zero = 0;
+	if (rt->cfg.deterministic)
+		return;
+	if (atomic_load_explicit(&rt->nidle, memory_order_seq_cst) == 0 ||
+	    atomic_load_explicit(&rt->nspinning, memory_order_seq_cst) != 0 ||
+	    !atomic_compare_exchange_strong_explicit(&rt->nspinning, &zero, 1,
+						     memory_order_seq_cst, memory_order_relaxed))
+		return;
+	/* The woken scheduler starts out spinning: nspinning counts it, and
+	 * it learns so in unidle(), under the same lock. */
+	pthread_mutex_lock(&rt->idlelock);
+	struct sched *s = 0;
+	if (rt->nidlestack) {
+		s = &rt->s[rt->idle[--rt->nidlestack]];
+		atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
+	}
+	pthread_mutex_unlock(&rt->idlelock);
+	if (!s) {
+		atomic_fetch_sub_explicit(&rt->nspinning, 1, memory_order_seq_cst);
+		return;
+	}
+	park_wake(&s->park);
+}
+
+void sched_wake_all(struct runtime *rt)
+{
+	for (unsigned i = 0; i < rt->n; i++)
+		park_wake(&rt->s[i].park);
+}
+
+/* After a run left stealable work behind: let an idle scheduler take it. */
+static void maybe_wake(struct sched *s)
+{
+	if (s->rt->n == 1 || runq_len(&s->q) == 0)
+		return;
+	/* Store-load: our ring push must be visible before we read nidle. */
+	atomic_thread_fence(memory_order_seq_cst);
+	sched_wakep(s->rt);
+}
+
+static struct proc *next_local(struct sched *s)
+{
+	struct proc *p;
+	/* Runnext first, but not forever: two processes handing work to each
+	 * other must not starve the queue. */
+	if (s->runnext && s->streak < s->rt->cfg.batch) {
+		p = s->runnext;
+		s->runnext = 0;
+		s->streak++;
+		return p;
+	}
+	s->streak = 0;
+	p = runq_pop(&s->q);
+	if (!p && s->runnext) {
+		p = s->runnext;
+		s->runnext = 0;
+	}
+	return p;
+}
+
+/* Backlog a remote victim must have before we take from it: more the
+ * farther it is (distances are hwloc's, 10 = local). */
+static uint32_t remote_min(struct sched *s, unsigned v)
+{
+	struct runtime *rt = s->rt;
+	unsigned d = topo_distance(rt->topo, s->place.numa, rt->s[v].place.numa);
+	return d <= 10 ? 1 : 2 * (d / 10);
+}
+
+static struct proc *steal(struct sched *s)
+{
+	struct runtime *rt = s->rt;
+	uint32_t taken;
+	if (rt->n == 1)
+		return 0;
+	unsigned start = rt->cfg.deterministic ? (unsigned)(rnd(s) % (rt->n - 1)) : 0;
+	for (unsigned k = 0; k < rt->n - 1; k++) {
+		unsigned j = (start + k) % (rt->n - 1);
+		unsigned v = s->victims[j];
+		bool remote = s->vlevel[j] == TOPO_REMOTE;
+		struct proc *p = runq_steal(&rt->s[v].q, &s->q, remote ? remote_min(s, v) : 1, &taken);
+		if (p) {
+			bump(remote ? &s->st.steals_far : &s->st.steals_near, 1);
+			return p;
+		}
+	}
+	return 0;
+}
+
+/* One step: run one process, or find one (inject, timers, steal). False
+ * when there was nothing to do. */
+static bool step(struct sched *s)
+{
+	struct runtime *rt = s->rt;
+	if (atomic_load_explicit(&rt->ipending, memory_order_relaxed))
+		inject_drain(rt, s);
+	if (s->wheel.count && (++s->ticks % TIMER_EVERY == 0 || !s->runnext))
+		timer_expire(s);
+	struct proc *p = next_local(s);
+	if (!p)
+		p = steal(s);
+	if (!p)
+		return false;
+	proc_run(s, p);
+	bump(&s->st.runs, 1);
+	return true;
+}
+
+/* Is there work s could take? The same rule as steal(), so a scheduler
+ * never stays awake for work it would refuse. */
+static bool any_work(struct sched *s)
+{
+	struct runtime *rt = s->rt;
+	if (atomic_load_explicit(&rt->ipending, memory_order_seq_cst) || runq_len(&s->q))
+		return true;
+	for (unsigned j = 0; j + 1 < rt->n; j++) {
+		unsigned v = s->victims[j];
+		uint32_t min = s->vlevel[j] == TOPO_REMOTE ? remote_min(s, v) : 1;
+		if (runq_len(&rt->s[v].q) >= min)
+			return true;
+	}
+	return false;
+}
+
+static void stop_spinning(struct sched *s)
+{
+	if (!s->spinning)
+		return;
+	s->spinning = false;
+	/* The last spinner to find work wakes another to keep looking. */
+	if (atomic_fetch_sub_explicit(&s->rt->nspinning, 1, memory_order_seq_cst) == 1)
+		sched_wakep(s->rt);
+}
+
+/* Leave the idle stack. If a waker already took us off it, it counted us
+ * as spinning: we are. */
+static void unidle(struct runtime *rt, struct sched *s)
+{
+	bool popped = true;
+	pthread_mutex_lock(&rt->idlelock);
+	for (unsigned i = 0; i < rt->nidlestack; i++) {
+		if (rt->idle[i] == s->id) {
+			rt->idle[i] = rt->idle[--rt->nidlestack];
+			atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
+			popped = false;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&rt->idlelock);
+	if (popped)
+		s->spinning = true;
+}
+
+static void park(struct sched *s)
+{
+	struct runtime *rt = s->rt;
+	pthread_mutex_lock(&rt->idlelock);
+	rt->idle[rt->nidlestack++] = s->id;
+	unsigned idle = atomic_fetch_add_explicit(&rt->nidle, 1, memory_order_seq_cst) + 1;
+	pthread_mutex_unlock(&rt->idlelock);
+	if (s->spinning) {
+		s->spinning = false;
+		atomic_fetch_sub_explicit(&rt->nspinning, 1, memory_order_seq_cst);
+	}
+	epoch_offline(s);
+	atomic_thread_fence(memory_order_seq_cst);
+	uint64_t next = wheel_next(&s->wheel);
+	uint64_t now = rt_now_ms(rt);
+	if (atomic_load_explicit(&rt->stop, memory_order_seq_cst) || any_work(s) ||
+	    next <= now) {
+		unidle(rt, s);
+		epoch_online(s);
+		return;
+	}
+	if (idle == rt->n && rt_alive(rt) == 0) {
+		atomic_store_explicit(&rt->stop, 1, memory_order_seq_cst);
+		sched_wake_all(rt);
+		unidle(rt, s);
+		return;
+	}
+	bump(&s->st.sleeps, 1);
+	park_wait(&s->park, next == UINT64_MAX ? UINT64_MAX : (next - now) * 1000000u);
+	/* Woken by sched_wakep, by a timer, or spuriously. */
+	unidle(rt, s);
+	bump(&s->st.wakeups, 1);
+	epoch_online(s);
+}
+
+void *sched_thread(void *arg)
+{
+	struct sched *s = arg;
+	struct runtime *rt = s->rt;
+	uint64_t spin_ns = (uint64_t)rt->cfg.spin_us * 1000u;
+	unsigned n = 0;
+	if (rt->cfg.pin && topo_is_real(rt->topo) && s->place.cpu >= 0)
+		topo_pin_self(rt->topo, s->place.cpu);
+	rt_current = rt;
+	epoch_online(s);
+	while (!atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
+		if (step(s)) {
+			stop_spinning(s);
+			maybe_wake(s);
+			if (++n % QUIESCE_EVERY == 0)
+				epoch_quiesce(s);
+			continue;
+		}
+		epoch_quiesce(s);
+		/* Spin a while (bounded to half the schedulers, as in Go, so an
+		 * idle machine is not all spinning) before sleeping. */
+		if (!s->spinning &&
+		    2 * atomic_load_explicit(&rt->nspinning, memory_order_relaxed) < rt->n) {
+			s->spinning = true;
+			atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
+		}
+		if (s->spinning) {
+			uint64_t until = now_ns() + spin_ns;
+			bool found = false;
+			while (!found && now_ns() < until &&
+			       !atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
+				found = step(s);
+				if (!found)
+					__builtin_ia32_pause();
+			}
+			if (found) {
+				stop_spinning(s);
+				maybe_wake(s);
+				continue;
+			}
+		}
+		park(s);
+	}
+	epoch_offline(s);
+	pthread_mutex_lock(&rt->donelock);
+	if (--rt->running == 0)
+		pthread_cond_broadcast(&rt->done);
+	pthread_mutex_unlock(&rt->donelock);
+	return 0;
+}
+
+/* Deterministic mode: every scheduler stepped by this thread, in an order
+ * drawn from the seeded generator; time is virtual and moves on when the
+ * generator says so or when nothing else can happen. */
+int sched_run_deterministic(struct runtime *rt)
+{
+	struct sched *drv = &rt->s[0];
+	for (unsigned i = 0; i < rt->n; i++)
+		epoch_online(&rt->s[i]);
+	while (!atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
+		struct sched *s = &rt->s[rnd(drv) % rt->n];
+		if (rnd(drv) % 64 == 0)
+			rt->vnow++;
+		if (step(s)) {
+			if (rnd(drv) % 16 == 0)
+				epoch_quiesce(s);
+			continue;
+		}
+		epoch_quiesce(s);
+		/* Nothing for s: is there anything for anyone? */
+		bool busy = atomic_load_explicit(&rt->ipending, memory_order_relaxed);
+		uint64_t next = UINT64_MAX;
+		for (unsigned i = 0; i < rt->n && !busy; i++) {
+			struct sched *o = &rt->s[i];
+			busy = o->runnext || runq_len(&o->q);
+			uint64_t w = wheel_next(&o->wheel);
+			next = w < next ? w : next;
+		}
+		if (busy)
+			continue;
+		if (next != UINT64_MAX) {
+			if (next > rt->vnow)
+				rt->vnow = next;
+			continue;
+		}
+		break; /* quiescent: no work, no timers */
+	}
+	for (unsigned i = 0; i < rt->n; i++)
+		epoch_offline(&rt->s[i]);
+	return 0;
+}

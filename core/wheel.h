@@ -1,0 +1,47 @@
+/* wheel: a hierarchical timing wheel, one per scheduler, touched only by its
+ * owner thread. O(1) add and delete, amortised O(1) per expiry; time is in
+ * milliseconds from any origin (the runtime passes a monotonic clock, or a
+ * virtual one in deterministic mode). */
+#ifndef KR_WHEEL_H
+#define KR_WHEEL_H
+
+#include <stdint.h>
+
+/* Embedded in whatever is timed; the wheel never allocates. */
+struct wnode {
+	struct wnode *next, **pprev; /* pprev == NULL: not in a wheel */
+	uint64_t when;               /* expiry, ms */
+};
+
+#define WHEEL_BITS 6 /* 64 slots a level */
+#define WHEEL_LEVELS 6 /* 64^6 ms ~ 2177 years; later expiries are clamped */
+
+struct wheel {
+	uint64_t now; /* time the wheel has advanced to */
+	uint64_t count;
+	struct wnode *slot[WHEEL_LEVELS][1u << WHEEL_BITS];
+};
+
+void wheel_init(struct wheel *w, uint64_t now);
+
+/* Arm n to expire at `when` (in the past or now: fires at the next advance).
+ * n must not be armed. */
+void wheel_add(struct wheel *w, struct wnode *n, uint64_t when);
+
+/* Disarm n if armed; harmless if not. */
+void wheel_del(struct wheel *w, struct wnode *n);
+
+static inline int wheel_armed(const struct wnode *n) { return n->pprev != 0; }
+
+/* Advance to `now`, calling fire(arg, n) once for each node whose expiry is
+ * <= now, in order of expiry (ties in arming order). A node is disarmed
+ * before fire is called; fire may add or delete any node, including n.
+ * Returns the number fired. */
+uint64_t wheel_advance(struct wheel *w, uint64_t now, void (*fire)(void *arg, struct wnode *n),
+		       void *arg);
+
+/* Earliest expiry among armed nodes, or UINT64_MAX when none. Exact (not a
+ * slot bound), so a sleeping scheduler wakes neither early nor late. */
+uint64_t wheel_next(const struct wheel *w);
+
+#endif

@@ -1,0 +1,192 @@
+/* krill — lightweight, isolated, message-passing processes for C.
+ *
+ * This header is the whole public API and its reference. Conventions (as in
+ * liburing): functions returning int give >= 0 on success and a negative errno
+ * value on failure; a failed call changes nothing. Nothing in the library
+ * prints or exits.
+ *
+ * Two kinds of caller:
+ *   - a process: code running inside a behaviour, which holds a kr_ctx. The
+ *     kr_* functions taking a kr_ctx may only be called from that behaviour,
+ *     during that call.
+ *   - any thread (the program's main thread, a foreign thread, or a process):
+ *     the kr_rt_* functions taking a kr_runtime.
+ */
+#ifndef KRILL_H
+#define KRILL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A pid names one incarnation of a process: slot index and generation. 0 is
+ * never a pid. A message sent to a pid reaches that incarnation or nobody. */
+typedef uint64_t kr_pid;
+
+/* A pending timer started by kr_send_after. 0 is never a timer. */
+typedef uint64_t kr_timer;
+
+typedef struct kr_runtime kr_runtime;
+typedef struct kr_ctx kr_ctx;
+
+/* A message as a behaviour sees it: valid only during that behaviour call
+ * (unless deferred with kr_defer). data is 16-byte aligned. */
+typedef struct kr_msg {
+	uint32_t tag; /* the sender's tag, or one of KR_TAG_* below */
+	uint32_t len; /* bytes in data */
+	unsigned char data[];
+} kr_msg;
+
+/* Tags at or above KR_TAG_SYSTEM are the runtime's; kr_send refuses them. */
+#define KR_TAG_SYSTEM 0xffff0000u
+/* Delivered when a receive timeout set by kr_receive_timeout expires. */
+#define KR_TAG_TIMEOUT 0xffff0001u
+
+/* Exit reasons. Any other value is an abnormal exit with that code. */
+#define KR_NORMAL 0u
+
+/* A behaviour: called once per message, in order, with the process's state.
+ * It must return; it must not block. state points at the bytes given to
+ * kr_spawn (inline for up to 8 bytes) and stays valid for the process's life. */
+typedef void (*kr_behaviour)(kr_ctx *ctx, void *state, const kr_msg *msg);
+
+/* ---- configuration and the runtime ------------------------------------ */
+
+typedef struct kr_config {
+	/* Scheduler threads; 0 = one per core of the topology. */
+	unsigned schedulers;
+	/* One scheduler per PU (hardware thread) instead of per core. */
+	int per_pu;
+	/* Pin each scheduler thread to its core (default 1). Ignored for a
+	 * synthetic or XML topology, whose cores are not this machine's. */
+	int pin;
+	/* A synthetic hwloc description ("pack:2 numa:2 core:8 pu:2") or the
+	 * path of an hwloc XML file. NULL: the KRILL_TOPOLOGY environment
+	 * variable if set, else this machine. */
+	const char *topology;
+	/* Messages a process may handle before its scheduler moves on (64). */
+	unsigned batch;
+	/* Upper bound on live processes (pid space); 0 = 2^32 - 1. */
+	uint64_t max_procs;
+	/* Largest message payload in bytes (default 1 MiB, at most 2^31). */
+	uint32_t max_msg;
+	/* Microseconds an idle scheduler spins looking for work before it
+	 * sleeps (default 50). */
+	unsigned spin_us;
+	/* Deterministic mode: all schedulers are stepped by one thread; run
+	 * order, steal victims and timer firing follow a generator seeded by
+	 * seed, so a run can be replayed exactly. Time is virtual. */
+	int deterministic;
+	uint64_t seed;
+} kr_config;
+
+/* Fill c with the defaults. */
+void kr_config_init(kr_config *c);
+
+/* Create a runtime (schedulers not yet running). cfg may be NULL for the
+ * defaults. -EINVAL: a bad field or topology; -ENOMEM. */
+int kr_runtime_new(const kr_config *cfg, kr_runtime **out);
+
+/* Start the scheduler threads and return. -EALREADY if started; -EINVAL in
+ * deterministic mode (use kr_run); -EAGAIN if threads cannot be created. */
+int kr_start(kr_runtime *rt);
+
+/* Wait until the runtime stops: kr_stop was called or no process is left.
+ * In deterministic mode this runs the schedulers on the calling thread.
+ * Returns 0, or -EDEADLK when called from one of rt's schedulers. */
+int kr_wait(kr_runtime *rt);
+
+/* kr_start then kr_wait (or the deterministic run). */
+int kr_run(kr_runtime *rt);
+
+/* Ask the runtime to stop: schedulers finish the process run in progress
+ * and exit. Any thread, including a process. Remaining processes are
+ * discarded by kr_runtime_free. */
+void kr_stop(kr_runtime *rt);
+
+/* Free everything: processes, messages, timers, names. Must not be called
+ * while the runtime runs (call kr_stop and kr_wait first). */
+void kr_runtime_free(kr_runtime *rt);
+
+/* Number of schedulers. */
+unsigned kr_schedulers(const kr_runtime *rt);
+
+/* Processes alive now (exact once the runtime has stopped). */
+uint64_t kr_alive(const kr_runtime *rt);
+
+/* ---- processes: from a behaviour --------------------------------------- */
+
+/* The running process's pid and runtime. */
+kr_pid kr_self(const kr_ctx *ctx);
+kr_runtime *kr_runtime_of(const kr_ctx *ctx);
+
+/* Spawn a process running b with a copy of len bytes of state (len may be
+ * 0; up to 8 bytes are held inline at no extra cost). The new process
+ * waits for its first message. -EINVAL: b NULL or state NULL with len > 0;
+ * -EAGAIN: pid space exhausted (max_procs); -ENOMEM. */
+int kr_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out);
+
+/* Send a copy of len bytes to pid with a tag. Messages from one process to
+ * another arrive in the order sent. Sending to a process that has exited is
+ * not an error: the message is dropped (as in Erlang). -ESRCH: pid was never
+ * issued; -EINVAL: tag >= KR_TAG_SYSTEM or data NULL with len > 0;
+ * -EMSGSIZE: len > max_msg; -ENOMEM. */
+int kr_send(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len);
+
+/* Handle later messages with b instead. Deferred messages are handed back
+ * first (as kr_undefer). */
+void kr_become(kr_ctx *ctx, kr_behaviour b);
+
+/* End the process when this behaviour call returns. Its state, queued and
+ * deferred messages, timers and registered name are freed. */
+void kr_exit(kr_ctx *ctx, uint32_t reason);
+
+/* Selective receive: keep the current message for later instead of
+ * consuming it. Deferred messages keep their order and come back, ahead of
+ * newer messages, at kr_undefer or kr_become. */
+void kr_defer(kr_ctx *ctx);
+void kr_undefer(kr_ctx *ctx);
+
+/* If no message arrives within ms milliseconds, the behaviour gets a
+ * KR_TAG_TIMEOUT message. Applies to the next message only: any delivery
+ * disarms it; set it again to keep waiting. ms == 0 disarms. -ENOMEM. */
+int kr_receive_timeout(kr_ctx *ctx, uint64_t ms);
+
+/* Send a message to pid after ms milliseconds (a copy of data is taken
+ * now). *out, if given, names the timer for kr_cancel_timer. Errors as
+ * kr_send. */
+int kr_send_after(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, const void *data,
+		  size_t len, kr_timer *out);
+
+/* Cancel a pending timer: its message will not be sent. Any process of the
+ * runtime may cancel. -ENOENT: it has fired, was cancelled, or never was. */
+int kr_cancel_timer(kr_ctx *ctx, kr_timer t);
+
+/* ---- the name registry: any thread ----------------------------------- */
+
+/* Names are at most KR_NAME_MAX bytes, NUL excluded. A process may hold
+ * one name; names are removed when the process exits.
+ * kr_register: -EEXIST name taken or pid already named; -ESRCH pid not
+ * alive; -EINVAL name empty, too long or NULL; -ENOMEM. */
+#define KR_NAME_MAX 63
+int kr_register(kr_runtime *rt, const char *name, kr_pid pid);
+/* The pid registered under name, or 0. */
+kr_pid kr_whereis(kr_runtime *rt, const char *name);
+/* -ENOENT if not registered. */
+int kr_unregister(kr_runtime *rt, const char *name);
+
+/* ---- processes: from any thread -------------------------------------- */
+
+/* As kr_spawn and kr_send, for code that is not a process (before kr_start
+ * too). Messages sent with kr_rt_send from one thread to one pid arrive in
+ * the order sent. */
+int kr_rt_spawn(kr_runtime *rt, kr_behaviour b, const void *state, size_t len, kr_pid *out);
+int kr_rt_send(kr_runtime *rt, kr_pid to, uint32_t tag, const void *data, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
