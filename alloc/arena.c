@@ -14,20 +14,20 @@
 #endif
 
 /* < 0: injector off. Relaxed: tests arm it before the runtime starts. */
-static _Atomic long fail_budget = -1;
+_Atomic long arena_fail_budget = -1;
 
 void arena_fail_after(long n)
 {
-	atomic_store_explicit(&fail_budget, n, memory_order_relaxed);
+	atomic_store_explicit(&arena_fail_budget, n, memory_order_relaxed);
 }
 
 static int injected_failure(void)
 {
-	long b = atomic_load_explicit(&fail_budget, memory_order_relaxed);
+	long b = atomic_load_explicit(&arena_fail_budget, memory_order_relaxed);
 	while (b >= 0) {
 		if (b == 0)
 			return 1;
-		if (atomic_compare_exchange_weak_explicit(&fail_budget, &b, b - 1,
+		if (atomic_compare_exchange_weak_explicit(&arena_fail_budget, &b, b - 1,
 							  memory_order_relaxed,
 							  memory_order_relaxed))
 			return 0;
@@ -51,6 +51,14 @@ int arena_init(struct arena *a)
 
 void arena_fini(struct arena *a)
 {
+	for (unsigned c = 0; c < ARENA_CLASSES; c++) {
+		while (a->cache[c]) {
+			void *p = a->cache[c];
+			a->cache[c] = *(void **)p;
+			arena_free_slow(a, p, 16 * (c + 1));
+		}
+		a->ncache[c] = 0;
+	}
 	/* The arena itself stays: jemalloc cannot destroy an arena that may
 	 * still own extents freed later by other threads' tcaches. */
 	if (a->ready)
@@ -63,7 +71,7 @@ static int flags(const struct arena *a)
 	return a && a->ready ? MALLOCX_ARENA(a->ind) | MALLOCX_TCACHE(a->tcache) : 0;
 }
 
-void *arena_alloc(struct arena *a, size_t n)
+void *arena_alloc_slow(struct arena *a, size_t n)
 {
 	if (injected_failure())
 		return NULL;
@@ -77,7 +85,7 @@ void *arena_alloc_aligned(struct arena *a, size_t n, size_t align)
 	return mallocx(n ? n : 1, flags(a) | MALLOCX_ALIGN(align));
 }
 
-void arena_free(struct arena *a, void *p, size_t n)
+void arena_free_slow(struct arena *a, void *p, size_t n)
 {
 	if (!p)
 		return;
@@ -132,7 +140,7 @@ void arena_fini(struct arena *a)
 	a->ready = 0;
 }
 
-void *arena_alloc(struct arena *a, size_t n)
+void *arena_alloc_slow(struct arena *a, size_t n)
 {
 	if (injected_failure())
 		return NULL;
@@ -149,7 +157,7 @@ void *arena_alloc_aligned(struct arena *a, size_t n, size_t align)
 	return p;
 }
 
-void arena_free(struct arena *a, void *p, size_t n)
+void arena_free_slow(struct arena *a, void *p, size_t n)
 {
 	free(p);
 }

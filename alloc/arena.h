@@ -5,14 +5,24 @@
 #ifndef KR_ARENA_H
 #define KR_ARENA_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 /* One per scheduler, used only by its owner thread. A foreign thread passes
  * NULL and gets the process-wide allocator. */
+#define ARENA_CLASSES 8      /* cached sizes: 16, 32, ..., 128 bytes */
+#define ARENA_CACHE_MAX 4096 /* objects kept a class */
+
 struct arena {
 	unsigned ind;    /* jemalloc arena index */
 	unsigned tcache; /* jemalloc explicit tcache */
 	int ready;
+	/* Free lists of small objects (envelopes, mostly): a message's
+	 * envelope costs two pointer moves instead of a mallocx/sdallocx
+	 * pair. Only in the jemalloc build: the sanitizer build must see
+	 * every allocation. */
+	void *cache[ARENA_CLASSES];
+	unsigned ncache[ARENA_CLASSES];
 };
 
 int arena_init(struct arena *a);
@@ -20,9 +30,55 @@ void arena_fini(struct arena *a);
 
 /* Memory is freed with the same size it was allocated with; any thread may
  * free memory from any arena, passing its own arena (or NULL). */
-void *arena_alloc(struct arena *a, size_t n);
+void *arena_alloc_slow(struct arena *a, size_t n);
+void arena_free_slow(struct arena *a, void *p, size_t n);
 void *arena_alloc_aligned(struct arena *a, size_t n, size_t align);
-void arena_free(struct arena *a, void *p, size_t n);
+
+static inline unsigned arena_class(size_t n)
+{
+	return (unsigned)((n + 15) / 16) - 1;
+}
+
+/* < 0 unless a test injects failures (arena_fail_after). */
+extern _Atomic long arena_fail_budget;
+
+static inline void *arena_alloc(struct arena *a, size_t n)
+{
+#ifdef KR_JEMALLOC
+	if (a && n && n <= 16 * ARENA_CLASSES) {
+		unsigned c = arena_class(n);
+		void *p = a->cache[c];
+		if (p && atomic_load_explicit(&arena_fail_budget, memory_order_relaxed) < 0) {
+			a->cache[c] = *(void **)p;
+			a->ncache[c]--;
+			return p;
+		}
+		/* Cached objects are the class's full size, whatever n was. */
+		n = 16 * (c + 1);
+	}
+#endif
+	return arena_alloc_slow(a, n);
+}
+
+static inline void arena_free(struct arena *a, void *p, size_t n)
+{
+#ifdef KR_JEMALLOC
+	if (p && n && n <= 16 * ARENA_CLASSES) {
+		unsigned c = arena_class(n);
+		n = 16 * (c + 1);
+		if (!a || !a->ready)
+			goto slow;
+		if (a->ncache[c] < ARENA_CACHE_MAX) {
+			*(void **)p = a->cache[c];
+			a->cache[c] = p;
+			a->ncache[c]++;
+			return;
+		}
+	}
+slow:
+#endif
+	arena_free_slow(a, p, n);
+}
 
 /* Bytes allocated, active and resident in arena a, from jemalloc's stats
  * (all 0 with the system allocator). */

@@ -53,7 +53,7 @@ void slots_fini(struct slots *s, struct arena *a)
 	if (!s->dir)
 		return;
 	for (uint32_t i = 0; i < s->grown; i++)
-		arena_free(a, atomic_load_explicit(&s->dir[i], memory_order_relaxed),
+		arena_free_slow(a, atomic_load_explicit(&s->dir[i], memory_order_relaxed),
 			   chunk_bytes(s));
 	free(s->dir);
 	s->dir = NULL;

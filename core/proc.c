@@ -106,6 +106,8 @@ static int spawn_in(struct runtime *rt, struct slot_cache *c, struct arena *a, k
 	if (rc)
 		return rc;
 	struct proc *p = slot_at(&rt->procs, idx);
+	if (!p)
+		return -EAGAIN; /* cannot happen: slots_get returned a live index */
 	if (len > sizeof(p->state)) {
 		side = arena_alloc(a, sizeof(*side));
 		big = side ? arena_alloc(a, len) : 0;

@@ -193,7 +193,7 @@ int kr_run(kr_runtime *rt)
 {
 	if (rt && !((struct runtime *)rt)->cfg.deterministic) {
 		int rc = kr_start(rt);
-		if (rc)
+		if (rc && rc != -EALREADY)
 			return rc;
 	}
 	return kr_wait(rt);

@@ -14,11 +14,17 @@ struct wnode {
 };
 
 #define WHEEL_BITS 6 /* 64 slots a level */
-#define WHEEL_LEVELS 6 /* 64^6 ms ~ 2177 years; later expiries are clamped */
+#define WHEEL_LEVELS 6 /* 64^6 ms ~ 2.2 years; later expiries park in an overflow slot
+			* and still fire exactly on time */
 
 struct wheel {
 	uint64_t now; /* time the wheel has advanced to */
 	uint64_t count;
+	uint64_t next; /* wheel_next's answer while next_ok; filled by wheel_next, so that too
+			* is for the owner thread only */
+	int next_ok;
+	uint64_t occupied[WHEEL_LEVELS]; /* bit s: slot[l][s] non-empty; lets advance skip idle time */
+	struct wnode *due, *due_last; /* expiry <= now, by expiry then arming order */
 	struct wnode *slot[WHEEL_LEVELS][1u << WHEEL_BITS];
 };
 

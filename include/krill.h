@@ -99,7 +99,8 @@ int kr_start(kr_runtime *rt);
  * Returns 0, or -EDEADLK when called from one of rt's schedulers. */
 int kr_wait(kr_runtime *rt);
 
-/* kr_start then kr_wait (or the deterministic run). */
+/* kr_start (unless started already) then kr_wait; in deterministic mode,
+ * the run on this thread. */
 int kr_run(kr_runtime *rt);
 
 /* Ask the runtime to stop: schedulers finish the process run in progress

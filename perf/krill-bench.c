@@ -1,0 +1,1209 @@
+/* krill-bench: throughput and memory benchmarks (spawn, ring, skynet, pingpong, fanin) written
+ * against the public API only, so they measure what a user of krill.h gets. Each run prints
+ * one JSON object per result on stdout, to be collected and compared across implementations. */
+
+#include <krill.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Message tags. Every behaviour checks the tag (and payload length) of what it gets, so a
+ * misdelivered message fails the run instead of skewing it. */
+enum {
+	T_START = 1, /* main -> coordinator: begin the measured part */
+	T_GO,        /* start or continue a batch of work (also sent to self) */
+	T_DONE,      /* worker -> coordinator: my part is finished */
+	T_KILL,      /* spawn: start or continue sending exits to my children */
+	T_EXIT,      /* spawn: child, exit now */
+	T_INIT,      /* ring, pingpong: here is your peer */
+	T_READY,     /* ring: node -> head, initialised */
+	T_TOKEN,     /* ring: the token, payload the hops made so far */
+	T_STOP,      /* ring, pingpong: forward if you have to, then exit */
+	T_SPAN,      /* skynet: parent -> child, the leaf range to cover */
+	T_SUM,       /* skynet: child -> parent, the sum of its range */
+	T_BALL,      /* pingpong: payload the round trips left */
+	T_ITEM,      /* fanin: producer -> consumer, payload a sequence number */
+};
+
+/* Work per behaviour call for processes that loop: big enough to amortise the self-message,
+ * small enough that one process does not hold its scheduler for long. */
+enum {
+	SPAWN_CHUNK = 10000, /* children a spawner creates, or tells to exit, per call */
+	SEND_CHUNK = 1000,   /* messages a fanin producer sends per call */
+};
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double per_second(double ops, double seconds)
+{
+	return seconds > 0 ? ops / seconds : 0; /* JSON has no inf */
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* ---- failures inside behaviours ------------------------------------------------------- */
+
+/* A behaviour cannot exit the program, so the first failure is recorded and the runtime
+ * stopped; main reports it after kr_run returns, which orders these writes before its reads. */
+static atomic_bool failed;
+static struct {
+	int status;       /* exit status: 2 for a kr_* error, 1 for an unexpected message */
+	const char *what; /* the call that failed, or the behaviour that got the message */
+	int rc;
+	uint32_t tag, len;
+} failure;
+
+static void fail(kr_ctx *ctx, int status, const char *what, int rc, const kr_msg *msg)
+{
+	if (!atomic_exchange(&failed, true)) {
+		failure.status = status;
+		failure.what = what;
+		failure.rc = rc;
+		if (msg) {
+			failure.tag = msg->tag;
+			failure.len = msg->len;
+		}
+	}
+	kr_stop(kr_runtime_of(ctx));
+}
+
+static void fail_kr(kr_ctx *ctx, const char *what, int rc)
+{
+	fail(ctx, 2, what, rc, NULL);
+}
+
+static void unexpected(kr_ctx *ctx, const char *who, const kr_msg *msg)
+{
+	fail(ctx, 1, who, 0, msg);
+}
+
+static bool post(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len)
+{
+	int rc = kr_send(ctx, to, tag, data, len);
+	if (rc < 0)
+		fail_kr(ctx, "kr_send", rc);
+	return rc >= 0;
+}
+
+static bool post_u64(kr_ctx *ctx, kr_pid to, uint32_t tag, uint64_t v)
+{
+	return post(ctx, to, tag, &v, sizeof v);
+}
+
+static bool spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
+{
+	int rc = kr_spawn(ctx, b, state, len, out);
+	if (rc < 0)
+		fail_kr(ctx, "kr_spawn", rc);
+	return rc >= 0;
+}
+
+/* Copy the payload out; memcpy rather than a cast keeps aliasing rules happy at no cost. */
+static bool take(kr_ctx *ctx, const kr_msg *msg, void *out, size_t len, const char *who)
+{
+	if (msg->len != len) {
+		unexpected(ctx, who, msg);
+		return false;
+	}
+	memcpy(out, msg->data, len);
+	return true;
+}
+
+/* ---- main-side helpers ---------------------------------------------------------------- */
+
+struct params {
+	const struct bench *bench;
+	const char *topology; /* NULL: KRILL_TOPOLOGY or this machine */
+	uint64_t schedulers, procs, laps, leaves, fanout, pairs, rounds, producers, messages;
+	uint64_t seconds;
+};
+
+struct bench {
+	const char *name;
+	unsigned bit; /* for struct option_def.benches */
+	int (*run)(kr_runtime *rt, const struct params *p);
+	const char *summary;
+};
+
+static int kr_error(const char *what, int rc)
+{
+	fprintf(stderr, "krill-bench: %s: %s\n", what, strerror(-rc));
+	return 2;
+}
+
+static int out_of_memory(void)
+{
+	fprintf(stderr, "krill-bench: out of memory\n");
+	return 2;
+}
+
+/* Run until every process has exited (or a behaviour failed); *t_end is taken as soon as
+ * kr_run returns. Returns the exit status. */
+static int run_runtime(kr_runtime *rt, double *t_end)
+{
+	int rc = kr_run(rt);
+	*t_end = now();
+	if (rc < 0)
+		return kr_error("kr_run", rc);
+	if (!atomic_load(&failed))
+		return 0;
+	if (failure.status == 2)
+		return kr_error(failure.what, failure.rc);
+	fprintf(stderr, "krill-bench: %s: unexpected message (tag %" PRIu32 ", %" PRIu32
+		" bytes)\n", failure.what, failure.tag, failure.len);
+	return failure.status;
+}
+
+/* Resident set size in bytes: statm's second field counts resident pages. */
+static int rss_bytes(uint64_t *out)
+{
+	char buf[128];
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	int err = errno;
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -err : -EIO;
+	buf[n] = '\0';
+	unsigned long long size, resident;
+	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+		return -EIO;
+	*out = (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+	return 0;
+}
+
+static void print_json_string(const char *s)
+{
+	if (!s) {
+		fputs("null", stdout);
+		return;
+	}
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+/* The keys every result has; the caller adds its own and ends with print_tail. */
+static void print_head(kr_runtime *rt, const struct params *p, double seconds, double ops)
+{
+	printf("{\"impl\":\"krill\",\"bench\":\"%s\",\"schedulers\":%u,\"topology\":",
+	       p->bench->name, kr_schedulers(rt));
+	print_json_string(p->topology);
+	printf(",\"seconds\":%.6f,\"rate\":%.1f", seconds, per_second(ops, seconds));
+}
+
+static void print_tail(void)
+{
+	puts("}");
+	fflush(stdout);
+}
+
+/* ---- spawn ---------------------------------------------------------------------------- */
+
+/* One spawner per scheduler fills its slice of pids, then reports to the coordinator. When
+ * all have, the coordinator reads RSS and sends every spawner T_KILL; spawners tell their
+ * children to exit and exit themselves, and kr_run returns when the last child is gone. The
+ * pid array is the only shared memory, and each slice is only touched by its own spawner. */
+struct spawn_run {
+	kr_pid *pids;
+	kr_pid *spawners;
+	uint64_t nspawners, procs;
+	/* Written by the coordinator, read by main after kr_run. */
+	double t_start, t_spawned, t_kill;
+	uint64_t rss_before, rss_held, spawned;
+};
+
+struct spawn_coord {
+	struct spawn_run *run;
+	uint64_t done, spawned;
+};
+
+struct spawner {
+	kr_pid *pids;
+	kr_pid coord;
+	uint64_t lo, hi, next; /* slice [lo, hi); next: cursor of the current phase */
+};
+
+static void spawn_child(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	/* The counter is only there to give the child the 8 bytes of state being measured. */
+	uint64_t *seen = state;
+	++*seen;
+	if (msg->tag != T_EXIT) {
+		unexpected(ctx, "spawn child", msg);
+		return;
+	}
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void spawner(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	static const uint64_t zero;
+	struct spawner *s = state;
+	uint64_t i = s->next, end = min_u64(s->next + SPAWN_CHUNK, s->hi);
+
+	switch (msg->tag) {
+	case T_GO:
+		for (; i < end; i++)
+			if (!spawn(ctx, spawn_child, &zero, sizeof zero, &s->pids[i]))
+				return;
+		s->next = end;
+		if (end < s->hi) {
+			post(ctx, kr_self(ctx), T_GO, NULL, 0);
+			return;
+		}
+		s->next = s->lo; /* the kill phase walks the slice again */
+		post_u64(ctx, s->coord, T_DONE, s->hi - s->lo);
+		return;
+	case T_KILL:
+		for (; i < end; i++)
+			if (!post(ctx, s->pids[i], T_EXIT, NULL, 0))
+				return;
+		s->next = end;
+		if (end < s->hi)
+			post(ctx, kr_self(ctx), T_KILL, NULL, 0);
+		else
+			kr_exit(ctx, KR_NORMAL);
+		return;
+	}
+	unexpected(ctx, "spawner", msg);
+}
+
+static void spawn_coordinator(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	struct spawn_coord *c = state;
+	struct spawn_run *run = c->run;
+	uint64_t n;
+	int rc;
+
+	switch (msg->tag) {
+	case T_START:
+		/* Read here rather than in main so scheduler threads and their stacks exist. */
+		if ((rc = rss_bytes(&run->rss_before)) < 0) {
+			fail_kr(ctx, "/proc/self/statm", rc);
+			return;
+		}
+		run->t_start = now();
+		for (uint64_t i = 0; i < run->nspawners; i++)
+			if (!post(ctx, run->spawners[i], T_GO, NULL, 0))
+				return;
+		return;
+	case T_DONE:
+		if (!take(ctx, msg, &n, sizeof n, "spawn coordinator"))
+			return;
+		c->spawned += n;
+		if (++c->done < run->nspawners)
+			return;
+		run->t_spawned = now();
+		if ((rc = rss_bytes(&run->rss_held)) < 0) {
+			fail_kr(ctx, "/proc/self/statm", rc);
+			return;
+		}
+		run->spawned = c->spawned;
+		run->t_kill = now();
+		for (uint64_t i = 0; i < run->nspawners; i++)
+			if (!post(ctx, run->spawners[i], T_KILL, NULL, 0))
+				return;
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	}
+	unexpected(ctx, "spawn coordinator", msg);
+}
+
+static int run_spawn(kr_runtime *rt, const struct params *p)
+{
+	uint64_t n = p->procs, ns = kr_schedulers(rt);
+	struct spawn_run run = {.procs = n, .nspawners = ns ? ns : 1};
+	kr_pid coord;
+	double t_end;
+	int rc, status = 2;
+
+	run.pids = malloc(n * sizeof *run.pids);
+	run.spawners = malloc(run.nspawners * sizeof *run.spawners);
+	if (!run.pids || !run.spawners) {
+		status = out_of_memory();
+		goto out;
+	}
+	/* Touch every page now so the array is in the "before" RSS. A non-zero fill stops the
+	 * compiler from turning malloc + memset into calloc, whose pages stay untouched. */
+	memset(run.pids, 0xff, n * sizeof *run.pids);
+
+	struct spawn_coord cs = {.run = &run};
+	if ((rc = kr_rt_spawn(rt, spawn_coordinator, &cs, sizeof cs, &coord)) < 0) {
+		status = kr_error("kr_rt_spawn", rc);
+		goto out;
+	}
+	for (uint64_t i = 0; i < run.nspawners; i++) {
+		struct spawner s = {
+			.pids = run.pids,
+			.coord = coord,
+			.lo = i * n / run.nspawners,
+			.hi = (i + 1) * n / run.nspawners,
+		};
+		s.next = s.lo;
+		if ((rc = kr_rt_spawn(rt, spawner, &s, sizeof s, &run.spawners[i])) < 0) {
+			status = kr_error("kr_rt_spawn", rc);
+			goto out;
+		}
+	}
+	if ((rc = kr_rt_send(rt, coord, T_START, NULL, 0)) < 0) {
+		status = kr_error("kr_rt_send", rc);
+		goto out;
+	}
+	if ((status = run_runtime(rt, &t_end)) != 0)
+		goto out;
+
+	double spawn_s = run.t_spawned - run.t_start, exit_s = t_end - run.t_kill;
+	double growth = (double)run.rss_held - (double)run.rss_before;
+	uint64_t alive = kr_alive(rt);
+	print_head(rt, p, spawn_s, (double)n);
+	printf(",\"procs\":%" PRIu64 ",\"spawn_rate\":%.1f,\"exit_rate\":%.1f"
+	       ",\"spawn_seconds\":%.6f,\"exit_seconds\":%.6f,\"bytes_per_proc\":%.1f"
+	       ",\"rss_before_bytes\":%" PRIu64 ",\"rss_peak_bytes\":%" PRIu64,
+	       n, per_second((double)n, spawn_s), per_second((double)n, exit_s), spawn_s, exit_s,
+	       growth / (double)n, run.rss_before, run.rss_held);
+	print_tail();
+	if (run.spawned != n || alive != 0) {
+		fprintf(stderr, "krill-bench: spawn: spawned %" PRIu64 " of %" PRIu64
+			", %" PRIu64 " left alive\n", run.spawned, n, alive);
+		status = 1;
+	}
+out:
+	free(run.pids);
+	free(run.spawners);
+	return status;
+}
+
+/* ---- ring ----------------------------------------------------------------------------- */
+
+/* Node 0 is the head: it counts laps and times them; the others hold only the next pid. Every
+ * member gets T_INIT with its successor; nodes answer T_READY so the token starts only once
+ * the ring is closed. After the last lap the head sends T_STOP round and exits; each node
+ * forwards it and exits, and the last one's T_STOP to the dead head is dropped. */
+struct ring_run {
+	uint64_t procs, laps;
+	double t_start, t_end; /* written by the head */
+	uint64_t hops;
+};
+
+struct ring_head {
+	kr_pid next;
+	struct ring_run *run;
+	uint64_t ready, laps;
+};
+
+struct ring_init {
+	kr_pid next, head;
+};
+
+static void ring_node(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	kr_pid *next = state;
+	struct ring_init init;
+	uint64_t hops;
+
+	switch (msg->tag) {
+	case T_TOKEN:
+		if (take(ctx, msg, &hops, sizeof hops, "ring node"))
+			post_u64(ctx, *next, T_TOKEN, hops + 1);
+		return;
+	case T_INIT:
+		if (!take(ctx, msg, &init, sizeof init, "ring node"))
+			return;
+		*next = init.next;
+		post(ctx, init.head, T_READY, NULL, 0);
+		return;
+	case T_STOP:
+		post(ctx, *next, T_STOP, NULL, 0);
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	}
+	unexpected(ctx, "ring node", msg);
+}
+
+/* Start the token once every member has its successor. */
+static void ring_ready(kr_ctx *ctx, struct ring_head *h)
+{
+	if (++h->ready < h->run->procs)
+		return;
+	h->run->t_start = now();
+	post_u64(ctx, h->next, T_TOKEN, 1); /* hops counts the one being made */
+}
+
+static void ring_head(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	struct ring_head *h = state;
+	struct ring_init init;
+	uint64_t hops;
+
+	switch (msg->tag) {
+	case T_TOKEN:
+		if (!take(ctx, msg, &hops, sizeof hops, "ring head"))
+			return;
+		if (++h->laps < h->run->laps) {
+			post_u64(ctx, h->next, T_TOKEN, hops + 1);
+			return;
+		}
+		h->run->t_end = now();
+		h->run->hops = hops;
+		if (h->next != kr_self(ctx)) /* a ring of one has nobody to stop */
+			post(ctx, h->next, T_STOP, NULL, 0);
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	case T_INIT:
+		if (take(ctx, msg, &init, sizeof init, "ring head")) {
+			h->next = init.next;
+			ring_ready(ctx, h); /* the head's own init counts as one member ready */
+		}
+		return;
+	case T_READY:
+		ring_ready(ctx, h);
+		return;
+	}
+	unexpected(ctx, "ring head", msg);
+}
+
+static int run_ring(kr_runtime *rt, const struct params *p)
+{
+	uint64_t n = p->procs, total = p->procs * p->laps;
+	struct ring_run run = {.procs = n, .laps = p->laps};
+	struct ring_head head = {.run = &run};
+	static const kr_pid no_next;
+	kr_pid *ring = malloc(n * sizeof *ring);
+	double t_end;
+	int rc, status = 2;
+
+	if (!ring)
+		return out_of_memory();
+	if ((rc = kr_rt_spawn(rt, ring_head, &head, sizeof head, &ring[0])) < 0) {
+		status = kr_error("kr_rt_spawn", rc);
+		goto out;
+	}
+	for (uint64_t i = 1; i < n; i++) {
+		if ((rc = kr_rt_spawn(rt, ring_node, &no_next, sizeof no_next, &ring[i])) < 0) {
+			status = kr_error("kr_rt_spawn", rc);
+			goto out;
+		}
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		struct ring_init init = {.next = ring[(i + 1) % n], .head = ring[0]};
+		if ((rc = kr_rt_send(rt, ring[i], T_INIT, &init, sizeof init)) < 0) {
+			status = kr_error("kr_rt_send", rc);
+			goto out;
+		}
+	}
+	free(ring);
+	ring = NULL;
+	if ((status = run_runtime(rt, &t_end)) != 0)
+		goto out;
+
+	double secs = run.t_end - run.t_start;
+	print_head(rt, p, secs, (double)total);
+	printf(",\"procs\":%" PRIu64 ",\"laps\":%" PRIu64 ",\"hops\":%" PRIu64, n, p->laps,
+	       run.hops);
+	print_tail();
+	if (run.hops != total) {
+		fprintf(stderr, "krill-bench: ring: %" PRIu64 " hops, expected %" PRIu64 "\n",
+			run.hops, total);
+		status = 1;
+	}
+out:
+	free(ring);
+	return status;
+}
+
+/* ---- skynet --------------------------------------------------------------------------- */
+
+/* A node covering leaf ordinals [lo, lo + size) splits them into min(fanout, size) near-equal
+ * parts and spawns a child per part; a part of one is a leaf, which has no state at all and
+ * answers with its ordinal. Sums and process counts flow up; each node exits once it has
+ * sent its own. The root is a coordinator outside the tree that times it. */
+struct sky_run {
+	uint64_t leaves, fanout;
+	double t_start, t_end; /* written by the root */
+	uint64_t sum, procs;
+};
+
+struct sky_span {
+	kr_pid parent;
+	uint64_t lo, size, fanout;
+};
+
+struct sky_sum {
+	uint64_t sum, procs;
+};
+
+struct sky_node {
+	kr_pid parent;
+	uint64_t pending;
+	struct sky_sum acc;
+};
+
+static void sky_leaf(kr_ctx *ctx, void *state, const kr_msg *msg);
+static void sky_node(kr_ctx *ctx, void *state, const kr_msg *msg);
+
+static bool sky_start(kr_ctx *ctx, uint64_t lo, uint64_t size, uint64_t fanout)
+{
+	static const struct sky_node fresh;
+	struct sky_span span = {.parent = kr_self(ctx), .lo = lo, .size = size, .fanout = fanout};
+	kr_pid pid;
+	bool ok = size == 1 ? spawn(ctx, sky_leaf, NULL, 0, &pid)
+			    : spawn(ctx, sky_node, &fresh, sizeof fresh, &pid);
+	return ok && post(ctx, pid, T_SPAN, &span, sizeof span);
+}
+
+static void sky_leaf(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	struct sky_span span;
+
+	if (msg->tag != T_SPAN) {
+		unexpected(ctx, "skynet leaf", msg);
+		return;
+	}
+	if (!take(ctx, msg, &span, sizeof span, "skynet leaf"))
+		return;
+	struct sky_sum sum = {.sum = span.lo, .procs = 1};
+	post(ctx, span.parent, T_SUM, &sum, sizeof sum);
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void sky_node(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	struct sky_node *n = state;
+	struct sky_span span;
+	struct sky_sum sum;
+
+	switch (msg->tag) {
+	case T_SPAN: {
+		if (!take(ctx, msg, &span, sizeof span, "skynet node"))
+			return;
+		uint64_t k = min_u64(span.fanout, span.size);
+		n->parent = span.parent;
+		n->pending = k; /* children's sums arrive in later calls, never during this one */
+		for (uint64_t i = 0; i < k; i++) {
+			uint64_t a = i * span.size / k, b = (i + 1) * span.size / k;
+			if (!sky_start(ctx, span.lo + a, b - a, span.fanout))
+				return;
+		}
+		return;
+	}
+	case T_SUM:
+		if (!take(ctx, msg, &sum, sizeof sum, "skynet node"))
+			return;
+		n->acc.sum += sum.sum;
+		n->acc.procs += sum.procs;
+		if (--n->pending > 0)
+			return;
+		n->acc.procs++; /* this node */
+		post(ctx, n->parent, T_SUM, &n->acc, sizeof n->acc);
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	}
+	unexpected(ctx, "skynet node", msg);
+}
+
+static void sky_root(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	struct sky_run *run = *(struct sky_run **)state;
+	struct sky_sum sum;
+
+	switch (msg->tag) {
+	case T_START:
+		run->t_start = now();
+		sky_start(ctx, 0, run->leaves, run->fanout);
+		return;
+	case T_SUM:
+		run->t_end = now();
+		if (!take(ctx, msg, &sum, sizeof sum, "skynet root"))
+			return;
+		run->sum = sum.sum;
+		run->procs = sum.procs;
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	}
+	unexpected(ctx, "skynet root", msg);
+}
+
+/* Processes in the tree, by the same split as sky_node: parts have size q or q + 1, and
+ * r = size % k of them have q + 1. */
+static uint64_t sky_expected_procs(uint64_t size, uint64_t fanout)
+{
+	if (size == 1)
+		return 1;
+	uint64_t k = min_u64(fanout, size), q = size / k, r = size % k;
+	uint64_t n = 1 + (k - r) * sky_expected_procs(q, fanout);
+	if (r > 0)
+		n += r * sky_expected_procs(q + 1, fanout);
+	return n;
+}
+
+static int run_skynet(kr_runtime *rt, const struct params *p)
+{
+	uint64_t n = p->leaves;
+	struct sky_run run = {.leaves = n, .fanout = p->fanout};
+	struct sky_run *runp = &run;
+	kr_pid root;
+	double t_end;
+	int rc, status;
+
+	if ((rc = kr_rt_spawn(rt, sky_root, &runp, sizeof runp, &root)) < 0)
+		return kr_error("kr_rt_spawn", rc);
+	if ((rc = kr_rt_send(rt, root, T_START, NULL, 0)) < 0)
+		return kr_error("kr_rt_send", rc);
+	if ((status = run_runtime(rt, &t_end)) != 0)
+		return status;
+
+	/* n * (n - 1) / 2 without overflowing the intermediate product */
+	uint64_t expected = n % 2 == 0 ? n / 2 * (n - 1) : (n - 1) / 2 * n;
+	uint64_t expected_procs = sky_expected_procs(n, p->fanout);
+	bool ok = run.sum == expected && run.procs == expected_procs;
+	double secs = run.t_end - run.t_start;
+	print_head(rt, p, secs, (double)run.procs);
+	printf(",\"leaves\":%" PRIu64 ",\"fanout\":%" PRIu64 ",\"result\":%" PRIu64
+	       ",\"expected\":%" PRIu64 ",\"ok\":%s,\"processes\":%" PRIu64,
+	       n, p->fanout, run.sum, expected, ok ? "true" : "false", run.procs);
+	print_tail();
+	if (!ok) {
+		fprintf(stderr, "krill-bench: skynet: sum %" PRIu64 " over %" PRIu64
+			" processes, expected %" PRIu64 " over %" PRIu64 "\n",
+			run.sum, run.procs, expected, expected_procs);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- pingpong ------------------------------------------------------------------------- */
+
+/* The coordinator starts every pinger with the round count; the pinger introduces itself to
+ * its ponger and serves the ball, whose payload is the round trips left. When it reaches 0
+ * the pinger stops its ponger, reports T_DONE and exits. The ponger's state is just the
+ * pinger's pid; the pinger also needs the coordinator's, so it holds 16 bytes. */
+struct pp_run {
+	const kr_pid *pingers;
+	uint64_t pairs, rounds;
+	double t_start, t_end; /* written by the coordinator */
+	uint64_t done;
+};
+
+struct pp_coord {
+	struct pp_run *run;
+	uint64_t done;
+};
+
+struct pinger {
+	kr_pid ponger, coord;
+};
+
+static void pinger(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	struct pinger *s = state;
+	uint64_t left;
+
+	switch (msg->tag) {
+	case T_BALL:
+		if (!take(ctx, msg, &left, sizeof left, "pinger"))
+			return;
+		if (--left > 0) {
+			post_u64(ctx, s->ponger, T_BALL, left);
+			return;
+		}
+		if (post(ctx, s->ponger, T_STOP, NULL, 0))
+			post(ctx, s->coord, T_DONE, NULL, 0);
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	case T_GO:
+		if (!take(ctx, msg, &left, sizeof left, "pinger"))
+			return;
+		/* One sender, so the ponger gets T_INIT before the ball. */
+		if (post_u64(ctx, s->ponger, T_INIT, kr_self(ctx)))
+			post_u64(ctx, s->ponger, T_BALL, left);
+		return;
+	}
+	unexpected(ctx, "pinger", msg);
+}
+
+static void ponger(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	kr_pid *peer = state;
+	uint64_t left;
+
+	switch (msg->tag) {
+	case T_BALL:
+		if (take(ctx, msg, &left, sizeof left, "ponger"))
+			post_u64(ctx, *peer, T_BALL, left);
+		return;
+	case T_INIT:
+		take(ctx, msg, peer, sizeof *peer, "ponger");
+		return;
+	case T_STOP:
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	}
+	unexpected(ctx, "ponger", msg);
+}
+
+static void pp_coordinator(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	struct pp_coord *c = state;
+	struct pp_run *run = c->run;
+
+	switch (msg->tag) {
+	case T_START:
+		run->t_start = now();
+		for (uint64_t i = 0; i < run->pairs; i++)
+			if (!post_u64(ctx, run->pingers[i], T_GO, run->rounds))
+				return;
+		return;
+	case T_DONE:
+		if (++c->done < run->pairs)
+			return;
+		run->t_end = now();
+		run->done = c->done;
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	}
+	unexpected(ctx, "pingpong coordinator", msg);
+}
+
+static int run_pingpong(kr_runtime *rt, const struct params *p)
+{
+	uint64_t pairs = p->pairs;
+	kr_pid *pingers = malloc(pairs * sizeof *pingers);
+	struct pp_run run = {.pingers = pingers, .pairs = pairs, .rounds = p->rounds};
+	struct pp_coord cs = {.run = &run};
+	static const kr_pid no_peer;
+	kr_pid coord;
+	double t_end;
+	int rc, status = 2;
+
+	if (!pingers)
+		return out_of_memory();
+	if ((rc = kr_rt_spawn(rt, pp_coordinator, &cs, sizeof cs, &coord)) < 0) {
+		status = kr_error("kr_rt_spawn", rc);
+		goto out;
+	}
+	for (uint64_t i = 0; i < pairs; i++) {
+		struct pinger s = {.coord = coord};
+		if ((rc = kr_rt_spawn(rt, ponger, &no_peer, sizeof no_peer, &s.ponger)) < 0 ||
+		    (rc = kr_rt_spawn(rt, pinger, &s, sizeof s, &pingers[i])) < 0) {
+			status = kr_error("kr_rt_spawn", rc);
+			goto out;
+		}
+	}
+	if ((rc = kr_rt_send(rt, coord, T_START, NULL, 0)) < 0) {
+		status = kr_error("kr_rt_send", rc);
+		goto out;
+	}
+	if ((status = run_runtime(rt, &t_end)) != 0)
+		goto out;
+
+	double secs = run.t_end - run.t_start;
+	print_head(rt, p, secs, 2.0 * (double)pairs * (double)p->rounds);
+	printf(",\"pairs\":%" PRIu64 ",\"rounds\":%" PRIu64 ",\"messages_total\":%" PRIu64
+	       ",\"pairs_done\":%" PRIu64, pairs, p->rounds, 2 * pairs * p->rounds, run.done);
+	print_tail();
+	if (run.done != pairs) {
+		fprintf(stderr, "krill-bench: pingpong: %" PRIu64 " of %" PRIu64 " pairs done\n",
+			run.done, pairs);
+		status = 1;
+	}
+out:
+	free(pingers);
+	return status;
+}
+
+/* ---- fanin ---------------------------------------------------------------------------- */
+
+/* The consumer doubles as coordinator: it starts the producers and exits once it has every
+ * message. Producers send SEND_CHUNK items per call and re-queue themselves with T_GO. Items
+ * carry their sequence number so the consumer's checksum catches corrupted payloads. */
+struct fanin_run {
+	const kr_pid *producers;
+	uint64_t nproducers, messages;
+	double t_start, t_end; /* written by the consumer */
+	uint64_t received, sum;
+};
+
+struct consumer {
+	struct fanin_run *run;
+	uint64_t received, sum, total;
+};
+
+struct producer {
+	kr_pid consumer;
+	uint64_t next, count;
+};
+
+static void consumer(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	struct consumer *c = state;
+	struct fanin_run *run = c->run;
+	uint64_t v;
+
+	switch (msg->tag) {
+	case T_ITEM:
+		if (!take(ctx, msg, &v, sizeof v, "consumer"))
+			return;
+		c->sum += v;
+		if (++c->received < c->total)
+			return;
+		run->t_end = now();
+		run->received = c->received;
+		run->sum = c->sum;
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	case T_START:
+		run->t_start = now();
+		for (uint64_t i = 0; i < run->nproducers; i++)
+			if (!post(ctx, run->producers[i], T_GO, NULL, 0))
+				return;
+		return;
+	}
+	unexpected(ctx, "consumer", msg);
+}
+
+static void producer(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	struct producer *s = state;
+	uint64_t end = min_u64(s->next + SEND_CHUNK, s->count);
+
+	if (msg->tag != T_GO) {
+		unexpected(ctx, "producer", msg);
+		return;
+	}
+	for (uint64_t i = s->next; i < end; i++)
+		if (!post_u64(ctx, s->consumer, T_ITEM, i))
+			return;
+	s->next = end;
+	if (end < s->count)
+		post(ctx, kr_self(ctx), T_GO, NULL, 0);
+	else
+		kr_exit(ctx, KR_NORMAL);
+}
+
+static int run_fanin(kr_runtime *rt, const struct params *p)
+{
+	uint64_t np = p->producers, k = p->messages, total = np * k;
+	kr_pid *producers = malloc(np * sizeof *producers);
+	struct fanin_run run = {.producers = producers, .nproducers = np, .messages = k};
+	struct consumer cs = {.run = &run, .total = total};
+	kr_pid cons;
+	double t_end;
+	int rc, status = 2;
+
+	if (!producers)
+		return out_of_memory();
+	if ((rc = kr_rt_spawn(rt, consumer, &cs, sizeof cs, &cons)) < 0) {
+		status = kr_error("kr_rt_spawn", rc);
+		goto out;
+	}
+	for (uint64_t i = 0; i < np; i++) {
+		struct producer s = {.consumer = cons, .count = k};
+		if ((rc = kr_rt_spawn(rt, producer, &s, sizeof s, &producers[i])) < 0) {
+			status = kr_error("kr_rt_spawn", rc);
+			goto out;
+		}
+	}
+	if ((rc = kr_rt_send(rt, cons, T_START, NULL, 0)) < 0) {
+		status = kr_error("kr_rt_send", rc);
+		goto out;
+	}
+	if ((status = run_runtime(rt, &t_end)) != 0)
+		goto out;
+
+	/* np * k * (k - 1) / 2, modulo 2^64 like the consumer's sum */
+	uint64_t expected_sum = np * (k % 2 == 0 ? k / 2 * (k - 1) : (k - 1) / 2 * k);
+	double secs = run.t_end - run.t_start;
+	print_head(rt, p, secs, (double)total);
+	printf(",\"producers\":%" PRIu64 ",\"messages\":%" PRIu64 ",\"messages_total\":%" PRIu64
+	       ",\"received\":%" PRIu64, np, k, total, run.received);
+	print_tail();
+	if (run.received != total || run.sum != expected_sum) {
+		fprintf(stderr, "krill-bench: fanin: received %" PRIu64 " of %" PRIu64
+			" messages, checksum %s\n", run.received, total,
+			run.sum == expected_sum ? "ok" : "wrong");
+		status = 1;
+	}
+out:
+	free(producers);
+	return status;
+}
+
+/* ---- idle ----------------------------------------------------------------------------- */
+
+/* --procs processes spawned from the main thread wait for a message while the runtime sits
+ * idle for --seconds; the figure is the CPU the whole program used meanwhile (getrusage),
+ * in percent of one core. An idle runtime should sleep, not spin. */
+static void idle_child(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+	       ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+}
+
+static int run_idle(kr_runtime *rt, const struct params *p)
+{
+	kr_pid *pids = malloc(p->procs * sizeof(*pids));
+	uint64_t state = 0;
+	int rc;
+	if (!pids)
+		return out_of_memory();
+	for (uint64_t i = 0; i < p->procs; i++) {
+		rc = kr_rt_spawn(rt, idle_child, &state, sizeof(state), &pids[i]);
+		if (rc < 0) {
+			free(pids);
+			return kr_error("kr_rt_spawn", rc);
+		}
+	}
+	rc = kr_start(rt);
+	if (rc < 0) {
+		free(pids);
+		return kr_error("kr_start", rc);
+	}
+	/* Let the schedulers finish their start-up spin before measuring. */
+	usleep(200000);
+	double c0 = cpu_seconds(), t0 = now();
+	usleep((useconds_t)(p->seconds * 1000000));
+	double cpu = cpu_seconds() - c0, wall = now() - t0;
+	for (uint64_t i = 0; i < p->procs; i++)
+		kr_rt_send(rt, pids[i], 0, NULL, 0);
+	double t_end;
+	int status = run_runtime(rt, &t_end);
+	free(pids);
+	if (status)
+		return status;
+	print_head(rt, p, wall, 0);
+	printf(",\"procs\":%" PRIu64 ",\"cpu_seconds\":%.4f,\"cpu_percent\":%.3f", p->procs, cpu,
+	       100.0 * cpu / wall);
+	print_tail();
+	return 0;
+}
+
+/* ---- command line --------------------------------------------------------------------- */
+
+enum { B_SPAWN = 1, B_RING = 2, B_SKYNET = 4, B_PINGPONG = 8, B_FANIN = 16, B_IDLE = 32,
+       B_ALL = 63 };
+
+static const struct bench benches[] = {
+	{"spawn", B_SPAWN, run_spawn, "spawn --procs processes with 8 bytes of state, exit them"},
+	{"ring", B_RING, run_ring, "pass a token --laps times round a ring of --procs processes"},
+	{"skynet", B_SKYNET, run_skynet, "tree with --fanout children a node, --leaves leaves"},
+	{"pingpong", B_PINGPONG, run_pingpong, "--pairs pairs bounce a message --rounds times"},
+	{"fanin", B_FANIN, run_fanin, "--producers each send --messages messages to one process"},
+	{"idle", B_IDLE, run_idle, "CPU used by an idle runtime holding --procs waiting processes"},
+};
+
+struct option_def {
+	const char *name;
+	size_t offset; /* of its uint64_t in struct params */
+	uint64_t min, max;
+	unsigned benches; /* B_* the option applies to */
+	const char *help;
+};
+
+static const struct option_def options[] = {
+	{"schedulers", offsetof(struct params, schedulers), 0, UINT32_MAX, B_ALL,
+	 "scheduler threads (default 0: one per core)"},
+	{"procs", offsetof(struct params, procs), 1, UINT32_MAX, B_SPAWN | B_RING | B_IDLE,
+	 "processes (spawn, idle: 1000000, ring: 10000)"},
+	{"seconds", offsetof(struct params, seconds), 1, 3600, B_IDLE,
+	 "idle: seconds to measure (10)"},
+	{"laps", offsetof(struct params, laps), 1, UINT64_MAX, B_RING,
+	 "ring: times the token goes round (1000)"},
+	{"leaves", offsetof(struct params, leaves), 1, UINT32_MAX, B_SKYNET,
+	 "skynet: leaf processes (1000000)"},
+	{"fanout", offsetof(struct params, fanout), 2, 1u << 20, B_SKYNET,
+	 "skynet: children per node (10)"},
+	{"pairs", offsetof(struct params, pairs), 1, UINT32_MAX, B_PINGPONG,
+	 "pingpong: independent pairs (1000)"},
+	{"rounds", offsetof(struct params, rounds), 1, UINT64_MAX, B_PINGPONG,
+	 "pingpong: round trips per pair (1000)"},
+	{"producers", offsetof(struct params, producers), 1, UINT32_MAX, B_FANIN,
+	 "fanin: producer processes (2)"},
+	{"messages", offsetof(struct params, messages), 1, UINT64_MAX, B_FANIN,
+	 "fanin: messages per producer (2000000)"},
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: krill-bench BENCH [--schedulers N] [--topology DESC] [options]\n"
+		   "Runs one benchmark; prints one JSON object per result on stdout.\n"
+		   "\nbenchmarks:\n");
+	for (size_t i = 0; i < COUNT(benches); i++)
+		fprintf(f, "  %-10s %s\n", benches[i].name, benches[i].summary);
+	fprintf(f, "\noptions (--name VALUE or --name=VALUE):\n"
+		   "  --topology DESC   hwloc synthetic description or XML file\n"
+		   "                    (default: $KRILL_TOPOLOGY, else this machine)\n");
+	for (size_t i = 0; i < COUNT(options); i++)
+		fprintf(f, "  --%s N%*s %s\n", options[i].name, (int)(13 - strlen(options[i].name)),
+			"", options[i].help);
+	fprintf(f, "  --help            this text\n");
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)*s)) /* strtoull would accept blanks and a minus sign */
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Fills p from argv[2..]; returns false after printing the error. */
+static bool parse_options(int argc, char **argv, struct params *p)
+{
+	for (int i = 2; i < argc; i++) {
+		const char *arg = argv[i], *name = arg + 2, *val = NULL;
+		if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+			fprintf(stderr, "krill-bench: unexpected argument '%s' (see --help)\n",
+				arg);
+			return false;
+		}
+		size_t len = strcspn(name, "=");
+		if (name[len] == '=')
+			val = name + len + 1;
+		else if (i + 1 < argc)
+			val = argv[++i];
+		else {
+			fprintf(stderr, "krill-bench: %s needs a value\n", arg);
+			return false;
+		}
+		if (len == strlen("topology") && strncmp(name, "topology", len) == 0) {
+			p->topology = val;
+			continue;
+		}
+		const struct option_def *o = NULL;
+		for (size_t j = 0; j < COUNT(options) && !o; j++)
+			if (strlen(options[j].name) == len && !strncmp(options[j].name, name, len))
+				o = &options[j];
+		if (!o) {
+			fprintf(stderr, "krill-bench: unknown option --%.*s (see --help)\n",
+				(int)len, name);
+			return false;
+		}
+		if (!(o->benches & p->bench->bit)) {
+			fprintf(stderr, "krill-bench: --%s does not apply to %s\n", o->name,
+				p->bench->name);
+			return false;
+		}
+		uint64_t v;
+		if (!parse_u64(val, &v)) {
+			fprintf(stderr, "krill-bench: --%s: '%s' is not a number\n", o->name, val);
+			return false;
+		}
+		if (v < o->min || v > o->max) {
+			fprintf(stderr, "krill-bench: --%s: %" PRIu64 " is out of range %" PRIu64
+				"..%" PRIu64 "\n", o->name, v, o->min, o->max);
+			return false;
+		}
+		*(uint64_t *)((char *)p + o->offset) = v;
+	}
+	return true;
+}
+
+/* Counts the measured parts multiply; refuse what would wrap. */
+static bool check_products(const struct params *p)
+{
+	const char *what = NULL;
+	if (p->bench->bit == B_RING && p->laps > UINT64_MAX / p->procs)
+		what = "--procs * --laps";
+	else if (p->bench->bit == B_PINGPONG && p->rounds > UINT64_MAX / 2 / p->pairs)
+		what = "2 * --pairs * --rounds";
+	else if (p->bench->bit == B_FANIN && p->messages > UINT64_MAX / p->producers)
+		what = "--producers * --messages";
+	if (what)
+		fprintf(stderr, "krill-bench: %s overflows 64 bits\n", what);
+	return !what;
+}
+
+int main(int argc, char **argv)
+{
+	struct params p = {
+		.procs = 10000,
+		.laps = 1000,
+		.leaves = 1000000,
+		.fanout = 10,
+		.pairs = 1000,
+		.rounds = 1000,
+		.producers = 2,
+		.messages = 2000000,
+		.seconds = 10,
+	};
+	kr_config cfg;
+	kr_runtime *rt;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		}
+	}
+	if (argc < 2) {
+		fprintf(stderr, "krill-bench: no benchmark given (see --help)\n");
+		return 2;
+	}
+	for (size_t i = 0; i < COUNT(benches) && !p.bench; i++)
+		if (strcmp(argv[1], benches[i].name) == 0)
+			p.bench = &benches[i];
+	if (!p.bench) {
+		fprintf(stderr, "krill-bench: unknown benchmark '%s' (see --help)\n", argv[1]);
+		return 2;
+	}
+	if (p.bench->bit == B_SPAWN || p.bench->bit == B_IDLE)
+		p.procs = 1000000;
+	if (!parse_options(argc, argv, &p) || !check_products(&p))
+		return 2;
+
+	kr_config_init(&cfg);
+	cfg.schedulers = (unsigned)p.schedulers;
+	if (p.topology)
+		cfg.topology = p.topology;
+	if ((rc = kr_runtime_new(&cfg, &rt)) < 0)
+		return kr_error("kr_runtime_new", rc);
+	int status = p.bench->run(rt, &p);
+	kr_runtime_free(rt);
+	return status;
+}
