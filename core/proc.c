@@ -165,8 +165,7 @@ static void proc_exit(struct sched *s, struct proc *p)
 	}
 	p->flags = 0;
 	p->beh = 0;
-	atomic_store_explicit(&s->st.exited, atomic_load_explicit(&s->st.exited, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	stat_add(&s->st.exited, 1);
 	if (g + 1 < GEN_LIMIT)
 		epoch_retire(s, p->idx);
 }
@@ -250,8 +249,7 @@ void proc_run(struct sched *s, struct proc *p)
 		}
 	}
 	c->p = 0;
-	atomic_store_explicit(&s->st.msgs, atomic_load_explicit(&s->st.msgs, memory_order_relaxed) + handled,
-			      memory_order_relaxed);
+	stat_add(&s->st.msgs, handled);
 }
 
 /* Shutdown: free every process still alive; no scheduler runs. */
@@ -286,9 +284,7 @@ int kr_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid 
 	struct sched *s = ctx->s;
 	int rc = spawn_in(s->rt, &s->pslots, &s->arena, b, state, len, out);
 	if (rc == 0)
-		atomic_store_explicit(&s->st.spawned,
-				      atomic_load_explicit(&s->st.spawned, memory_order_relaxed) + 1,
-				      memory_order_relaxed);
+		stat_add(&s->st.spawned, 1);
 	return rc;
 }
 

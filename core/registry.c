@@ -198,6 +198,14 @@ int kr_unregister(kr_runtime *rt_, const char *s)
 	return n ? 0 : -ENOENT;
 }
 
+uint64_t registry_count(struct registry *r)
+{
+	pthread_rwlock_rdlock(&r->lock);
+	uint64_t n = r->count;
+	pthread_rwlock_unlock(&r->lock);
+	return n;
+}
+
 void registry_drop_pid(struct runtime *rt, kr_pid pid)
 {
 	pthread_rwlock_wrlock(&rt->reg->lock);

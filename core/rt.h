@@ -17,6 +17,7 @@
 #include "core/runq.h"
 #include "core/wheel.h"
 #include "krill.h"
+#include "krill_stats.h"
 #include "topology/topo.h"
 
 struct runtime;
@@ -33,10 +34,19 @@ struct kr_ctx {
 };
 
 /* Per-scheduler counters: written by the owner only, with relaxed atomic
- * stores (plain moves on x86), read by anyone. */
+ * stores (plain moves on x86), read by anyone; published to the stats
+ * segment by stats_publish. */
 struct sched_stats {
-	_Atomic uint64_t spawned, exited, runs, msgs, steals_near, steals_far, sleeps, wakeups;
+	_Atomic uint64_t spawned, exited, crashed, killed, runs, msgs, sleeps, wakeups;
+	_Atomic uint64_t steals[3]; /* by enum topo_level */
+	_Atomic uint64_t idle_ns;
 };
+
+static inline void stat_add(_Atomic uint64_t *c, uint64_t by)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
+			      memory_order_relaxed);
+}
 
 struct sched {
 	struct runtime *rt;
@@ -56,6 +66,8 @@ struct sched {
 	struct topo_place place;
 	pthread_t thread;
 	struct sched_stats st;
+	struct kr_stats_sched *pub; /* its block in the stats segment, or NULL */
+	uint64_t pub_ns;            /* last runtime-wide publication (scheduler 0) */
 	/* Shared with other threads: apart from the owner's lines. */
 	alignas(64) struct runq q;
 	alignas(64) _Atomic uint64_t epoch;
@@ -93,6 +105,9 @@ struct runtime {
 	pthread_mutex_t idlelock;
 	unsigned *idle; /* stack of parked scheduler ids */
 	unsigned nidlestack;
+
+	struct kr_stats_header *seg; /* the stats segment, or NULL */
+	char segname[64];
 
 	int state; /* RT_NEW, RT_RUNNING, RT_DONE */
 	pthread_mutex_t donelock;
@@ -139,6 +154,13 @@ void timer_drain(struct sched *s);
 int registry_new(struct registry **out);
 void registry_free(struct registry *r);
 void registry_drop_pid(struct runtime *rt, kr_pid pid);
+uint64_t registry_count(struct registry *r);
+
+/* stats.c */
+int stats_open(struct runtime *rt);
+void stats_close(struct runtime *rt);
+void stats_publish(struct sched *s, uint64_t now_ns);
+uint64_t now_ns(void);
 
 /* runtime.c: the inject queue */
 bool inject_drain(struct runtime *rt, struct sched *s);

@@ -22,6 +22,7 @@ void kr_config_init(kr_config *c)
 	c->max_msg = 1u << 20;
 	c->spin_us = 50;
 	c->seed = 1;
+	c->stats = 1;
 }
 
 static int check_config(const kr_config *c)
@@ -34,6 +35,7 @@ static int check_config(const kr_config *c)
 
 static void rt_free(struct runtime *rt)
 {
+	stats_close(rt);
 	if (rt->s) {
 		for (unsigned i = 0; i < rt->n; i++)
 			sched_fini(&rt->s[i]);
@@ -129,6 +131,9 @@ int kr_runtime_new(const kr_config *cfg, kr_runtime **out)
 		rc = registry_new(&rt->reg);
 	if (!rc)
 		rc = layout(rt);
+	/* Stats are for watching: a machine without /dev/shm still runs. */
+	if (!rc && cfg->stats)
+		stats_open(rt);
 	if (rc) {
 		rt_free(rt);
 		return rc;

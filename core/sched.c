@@ -35,7 +35,7 @@
 
 _Thread_local struct runtime *rt_current;
 
-static uint64_t now_ns(void)
+uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -58,12 +58,6 @@ static uint64_t rnd(struct sched *s)
 	x ^= x >> 27;
 	s->rng = x;
 	return x * 0x2545f4914f6cdd1dull;
-}
-
-static void bump(_Atomic uint64_t *c, uint64_t by)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
-			      memory_order_relaxed);
 }
 
 uint64_t rt_alive(const struct runtime *rt)
@@ -205,7 +199,7 @@ static struct proc *steal(struct sched *s)
 		bool remote = s->vlevel[j] == TOPO_REMOTE;
 		struct proc *p = runq_steal(&rt->s[v].q, &s->q, remote ? remote_min(s, v) : 1, &taken);
 		if (p) {
-			bump(remote ? &s->st.steals_far : &s->st.steals_near, 1);
+			stat_add(&s->st.steals[s->vlevel[j]], 1);
 			return p;
 		}
 	}
@@ -227,7 +221,7 @@ static bool step(struct sched *s)
 	if (!p)
 		return false;
 	proc_run(s, p);
-	bump(&s->st.runs, 1);
+	stat_add(&s->st.runs, 1);
 	return true;
 }
 
@@ -303,12 +297,22 @@ static void park(struct sched *s)
 		unidle(rt, s);
 		return;
 	}
-	bump(&s->st.sleeps, 1);
-	park_wait(&s->park, next == UINT64_MAX ? UINT64_MAX : (next - now) * 1000000u);
+	stat_add(&s->st.sleeps, 1);
+	uint64_t timeout = next == UINT64_MAX ? UINT64_MAX : (next - now) * 1000000u;
+	/* Scheduler 0 refreshes the runtime-wide stats about once a second,
+	 * asleep or not: one wake-up a second costs nothing measurable. */
+	if (s->pub && s->id == 0 && timeout > 1000000000u)
+		timeout = 1000000000u;
+	uint64_t t0 = now_ns();
+	stats_publish(s, t0);
+	park_wait(&s->park, timeout);
+	uint64_t t1 = now_ns();
+	stat_add(&s->st.idle_ns, t1 - t0);
 	/* Woken by sched_wakep, by a timer, or spuriously. */
 	unidle(rt, s);
-	bump(&s->st.wakeups, 1);
+	stat_add(&s->st.wakeups, 1);
 	epoch_online(s);
+	stats_publish(s, t1);
 }
 
 void *sched_thread(void *arg)
@@ -325,8 +329,10 @@ void *sched_thread(void *arg)
 		if (step(s)) {
 			stop_spinning(s);
 			maybe_wake(s);
-			if (++n % QUIESCE_EVERY == 0)
+			if (++n % QUIESCE_EVERY == 0) {
 				epoch_quiesce(s);
+				stats_publish(s, now_ns());
+			}
 			continue;
 		}
 		epoch_quiesce(s);

@@ -81,6 +81,9 @@ typedef struct kr_config {
 	 * seed, so a run can be replayed exactly. Time is virtual. */
 	int deterministic;
 	uint64_t seed;
+	/* Publish live stats in a shared-memory segment for krilltop and
+	 * kr_stats_snapshot (default 1). */
+	int stats;
 } kr_config;
 
 /* Fill c with the defaults. */
@@ -165,6 +168,15 @@ int kr_send_after(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, const void 
 /* Cancel a pending timer: its message will not be sent. Any process of the
  * runtime may cancel. -ENOENT: it has fired, was cancelled, or never was. */
 int kr_cancel_timer(kr_ctx *ctx, kr_timer t);
+
+/* ---- live stats: any thread --------------------------------------------- */
+
+/* Copy a consistent snapshot of the runtime's stats segment into buf, laid
+ * out as include/krill_stats.h describes (header, then one block per
+ * scheduler). Returns the bytes written, kr_stats_size(kr_schedulers(rt)).
+ * -ENOSPC: len too small; -ENODATA: stats are off (cfg.stats = 0) or the
+ * segment could not be created; -EAGAIN: a writer kept it busy (retry). */
+int kr_stats_snapshot(kr_runtime *rt, void *buf, size_t len);
 
 /* ---- the name registry: any thread ----------------------------------- */
 

@@ -134,7 +134,7 @@ struct params {
 	const struct bench *bench;
 	const char *topology; /* NULL: KRILL_TOPOLOGY or this machine */
 	uint64_t schedulers, procs, laps, leaves, fanout, pairs, rounds, producers, messages;
-	uint64_t seconds;
+	uint64_t seconds, stats;
 };
 
 struct bench {
@@ -218,7 +218,8 @@ static void print_head(kr_runtime *rt, const struct params *p, double seconds, d
 	printf("{\"impl\":\"krill\",\"bench\":\"%s\",\"schedulers\":%u,\"topology\":",
 	       p->bench->name, kr_schedulers(rt));
 	print_json_string(p->topology);
-	printf(",\"seconds\":%.6f,\"rate\":%.1f", seconds, per_second(ops, seconds));
+	printf(",\"seconds\":%.6f,\"rate\":%.1f,\"stats\":%d", seconds, per_second(ops, seconds),
+	       (int)p->stats);
 }
 
 static void print_tail(void)
@@ -1043,6 +1044,8 @@ static const struct option_def options[] = {
 	 "processes (spawn, idle: 1000000, ring: 10000)"},
 	{"seconds", offsetof(struct params, seconds), 1, 3600, B_IDLE,
 	 "idle: seconds to measure (10)"},
+	{"stats", offsetof(struct params, stats), 0, 1, B_ALL,
+	 "publish live stats for krilltop (1) or not (0)"},
 	{"laps", offsetof(struct params, laps), 1, UINT64_MAX, B_RING,
 	 "ring: times the token goes round (1000)"},
 	{"leaves", offsetof(struct params, leaves), 1, UINT32_MAX, B_SKYNET,
@@ -1170,6 +1173,7 @@ int main(int argc, char **argv)
 		.producers = 2,
 		.messages = 2000000,
 		.seconds = 10,
+		.stats = 1,
 	};
 	kr_config cfg;
 	kr_runtime *rt;
@@ -1199,6 +1203,7 @@ int main(int argc, char **argv)
 
 	kr_config_init(&cfg);
 	cfg.schedulers = (unsigned)p.schedulers;
+	cfg.stats = (int)p.stats;
 	if (p.topology)
 		cfg.topology = p.topology;
 	if ((rc = kr_runtime_new(&cfg, &rt)) < 0)
