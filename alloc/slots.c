@@ -9,7 +9,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define BATCH 256u
+#define BATCH 256u  /* free indexes moved to or from the pool at once */
+#define TAKE 4096u  /* fresh indexes taken from the table at once */
 
 struct freelink {
 	uint32_t next;  /* next free index in this batch */
@@ -39,6 +40,10 @@ int slots_init(struct slots *s, uint32_t size, uint64_t max)
 	if (!s->dir)
 		return -ENOMEM;
 	s->pool = SLOTS_NIL;
+	/* Batches scale down with a small table, so caches cannot hide much
+	 * of it: at most 3 batches an owner. */
+	s->batch = (uint32_t)(max / 64 < 1 ? 1 : max / 64 > BATCH ? BATCH : max / 64);
+	s->take = (uint32_t)(max / 64 < 1 ? 1 : max / 64 > TAKE ? TAKE : max / 64);
 	pthread_mutex_init(&s->lock, NULL);
 	return 0;
 }
@@ -67,7 +72,9 @@ void slot_cache_init(struct slot_cache *c)
 	c->bump = c->bump_end = 0;
 }
 
-/* Called with s->lock held and the cache empty. */
+/* Called with s->lock held and the cache empty. Fresh indexes are handed
+ * out a few at a time (not a chunk to one owner), so that a small pid
+ * space is shared between owners instead of sitting in one cache. */
 static int refill(struct slots *s, struct slot_cache *c, struct arena *a)
 {
 	if (s->pool != SLOTS_NIL) {
@@ -78,26 +85,32 @@ static int refill(struct slots *s, struct slot_cache *c, struct arena *a)
 		s->pooled -= c->n;
 		return 0;
 	}
-	if (s->grown == s->nchunks)
-		return -EAGAIN;
-	uint64_t first = (uint64_t)s->grown << SLOTS_CHUNK_BITS;
-	if (first >= s->max)
-		return -EAGAIN;
-	size_t bytes = chunk_bytes(s);
-	/* 2 MiB alignment lets the kernel back a whole chunk with one huge page. */
-	unsigned char *chunk = arena_alloc_aligned(a, bytes, bytes < (2u << 20) ? bytes : (2u << 20));
-	if (!chunk)
-		return -ENOMEM;
-	/* Zero it: stale-pid readers of never-used slots must see generation
-	 * 0 (free). Huge pages first, so the zeroing faults in 2 MiB at once. */
-	madvise(chunk, bytes, MADV_HUGEPAGE);
-	memset(chunk, 0, bytes);
-	atomic_store_explicit(&s->dir[s->grown], chunk, memory_order_release);
-	s->grown++;
-	c->bump = (uint32_t)first;
-	c->bump_end = (uint32_t)(first + (1u << SLOTS_CHUNK_BITS) < s->max
-					 ? first + (1u << SLOTS_CHUNK_BITS)
-					 : s->max);
+	if (s->fresh == s->fresh_end) {
+		uint64_t first = (uint64_t)s->grown << SLOTS_CHUNK_BITS;
+		if (s->grown == s->nchunks || first >= s->max)
+			return -EAGAIN;
+		size_t bytes = chunk_bytes(s);
+		/* 2 MiB alignment lets the kernel back a chunk with one huge page. */
+		unsigned char *chunk =
+			arena_alloc_aligned(a, bytes, bytes < (2u << 20) ? bytes : (2u << 20));
+		if (!chunk)
+			return -ENOMEM;
+		/* Zero it: stale-pid readers of never-used slots must see
+		 * generation 0 (free). Huge pages first, so the zeroing faults
+		 * in 2 MiB at a time. */
+		madvise(chunk, bytes, MADV_HUGEPAGE);
+		memset(chunk, 0, bytes);
+		atomic_store_explicit(&s->dir[s->grown], chunk, memory_order_release);
+		s->grown++;
+		s->fresh = (uint32_t)first;
+		s->fresh_end = (uint32_t)(first + (1u << SLOTS_CHUNK_BITS) < s->max
+						  ? first + (1u << SLOTS_CHUNK_BITS)
+						  : s->max);
+	}
+	uint32_t n = s->fresh_end - s->fresh < s->take ? s->fresh_end - s->fresh : s->take;
+	c->bump = s->fresh;
+	c->bump_end = s->fresh + n;
+	s->fresh += n;
 	return 0;
 }
 
@@ -144,14 +157,14 @@ void slots_put(struct slots *s, struct slot_cache *c, uint32_t i)
 	link_of(s, i)->next = c->head;
 	c->head = i;
 	c->n++;
-	if (c->n >= 2 * BATCH)
-		give_batch(s, c, BATCH);
+	if (c->n >= 2 * s->batch)
+		give_batch(s, c, s->batch);
 }
 
 void slots_flush(struct slots *s, struct slot_cache *c)
 {
 	while (c->n > 0)
-		give_batch(s, c, c->n < BATCH ? c->n : BATCH);
+		give_batch(s, c, c->n < s->batch ? c->n : s->batch);
 	/* Unused bump indexes are dropped: they stay zeroed (free) and cost
 	 * only their share of a chunk. */
 	c->bump = c->bump_end = 0;

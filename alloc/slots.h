@@ -26,6 +26,8 @@ struct slots {
 	_Atomic(unsigned char *) *dir;
 	pthread_mutex_t lock; /* growth and the shared pool */
 	uint32_t grown;       /* chunks allocated */
+	uint32_t fresh, fresh_end; /* never-used indexes of the newest chunk */
+	uint32_t batch, take;      /* see slots_init */
 	uint32_t pool;        /* shared batches of free indexes: first batch */
 	uint64_t pooled;      /* indexes in the pool */
 };
@@ -33,7 +35,7 @@ struct slots {
 /* A per-owner cache of free indexes; owner thread only (or under a lock). */
 struct slot_cache {
 	uint32_t head, n;       /* free list */
-	uint32_t bump, bump_end; /* untouched indexes of the newest chunk */
+	uint32_t bump, bump_end; /* never-used indexes taken from the table */
 };
 
 int slots_init(struct slots *s, uint32_t size, uint64_t max);

@@ -95,6 +95,17 @@ void epoch_quiesce(struct sched *s)
 		try_advance(s->rt, e);
 }
 
+void epoch_settle(struct sched *s)
+{
+	/* Each quiescent point can move the epoch on by one when the others
+	 * are offline or caught up; three recycle everything retired. */
+	for (int round = 0; round < 3; round++) {
+		if (!s->limbo.n[0] && !s->limbo.n[1] && !s->limbo.n[2])
+			return;
+		epoch_quiesce(s);
+	}
+}
+
 void epoch_offline(struct sched *s)
 {
 	atomic_store_explicit(&s->epoch, EPOCH_OFFLINE, memory_order_seq_cst);

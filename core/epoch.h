@@ -26,6 +26,9 @@ void epoch_retire(struct sched *s, uint32_t idx);
 /* A quiescent point: the scheduler holds no slot reference. Recycles what
  * is safe and helps the global epoch advance. */
 void epoch_quiesce(struct sched *s);
+/* Before sleeping: recycle what can be, so that slots freed just before a
+ * quiet spell are not held while the scheduler sleeps. */
+void epoch_settle(struct sched *s);
 /* The scheduler sleeps / wakes: while offline it never blocks reclamation. */
 void epoch_offline(struct sched *s);
 void epoch_online(struct sched *s);

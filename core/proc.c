@@ -100,7 +100,7 @@ static int spawn_in(struct runtime *rt, struct slot_cache *c, struct arena *a, k
 	uint32_t idx;
 	struct side *side = 0;
 	void *big = 0;
-	if (!b || (len && !state) || !out || len > rt->cfg.max_msg)
+	if (!b || (len && !state) || !out)
 		return -EINVAL;
 	int rc = slots_get(&rt->procs, c, a, &idx);
 	if (rc)
@@ -171,17 +171,29 @@ static void proc_exit(struct sched *s, struct proc *p)
 }
 
 /* Receive-timeout bookkeeping before a message is handed over. Returns
- * false if the message is a stale timeout to drop. */
+ * false if the message is a stale timeout to drop. A timeout that passes
+ * is marked (seq 0, never an armed seq) so that, deferred and handed back
+ * later, it is not taken for stale. */
 static bool rto_before(struct sched *s, struct side *side, struct env *e)
 {
 	if (e->m.tag != KR_TAG_TIMEOUT)
 		return true;
 	uint32_t seq;
 	memcpy(&seq, e->m.data, sizeof(seq));
+	if (seq == 0)
+		return true;
 	if (!side || !side->rto || seq != side->rto_seq)
 		return false;
 	side->rto = 0; /* it fired */
+	seq = 0;
+	memcpy(e->m.data, &seq, sizeof(seq));
 	return true;
+}
+
+/* The next receive-timeout sequence number; 0 is never one. */
+static uint32_t rto_next(struct side *side)
+{
+	return side->rto_seq + 1 ? side->rto_seq + 1 : 1;
 }
 
 /* A consumed message disarms a receive timeout the call did not re-arm;
@@ -191,7 +203,7 @@ static void rto_after(struct sched *s, struct side *side, uint32_t seq0, bool de
 	if (side && side->rto && !deferred && side->rto_seq == seq0) {
 		timer_cancel(s->rt, s, side->rto);
 		side->rto = 0;
-		side->rto_seq++;
+		side->rto_seq = rto_next(side);
 	}
 }
 
@@ -359,20 +371,24 @@ int kr_receive_timeout(kr_ctx *ctx, uint64_t ms)
 {
 	struct sched *s = ctx->s;
 	struct side *side = ms ? proc_side(s, ctx->p) : ctx->p->side;
+	kr_timer t = 0;
 	if (!side)
 		return ms ? -ENOMEM : 0;
-	if (side->rto) {
-		timer_cancel(s->rt, s, side->rto);
-		side->rto = 0;
+	uint32_t seq = rto_next(side);
+	if (ms) {
+		/* The new timer first: a failure leaves the armed one armed. */
+		struct env *e = env_new(&s->arena, KR_TAG_TIMEOUT, &seq, sizeof(seq));
+		if (!e)
+			return -ENOMEM;
+		int rc = timer_start(s, ctx->self, ms, e, &t);
+		if (rc)
+			return rc;
 	}
-	side->rto_seq++;
-	if (!ms)
-		return 0;
-	uint32_t seq = side->rto_seq;
-	struct env *e = env_new(&s->arena, KR_TAG_TIMEOUT, &seq, sizeof(seq));
-	if (!e)
-		return -ENOMEM;
-	return timer_start(s, ctx->self, ms, e, &side->rto);
+	if (side->rto)
+		timer_cancel(s->rt, s, side->rto);
+	side->rto = t;
+	side->rto_seq = seq;
+	return 0;
 }
 
 int kr_send_after(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, const void *data, size_t len,

@@ -109,7 +109,7 @@ struct runtime {
 	struct kr_stats_header *seg; /* the stats segment, or NULL */
 	char segname[64];
 
-	int state; /* RT_NEW, RT_RUNNING, RT_DONE */
+	_Atomic int state; /* RT_NEW, RT_RUNNING, RT_DONE; read by any thread */
 	pthread_mutex_t donelock;
 	pthread_cond_t done;
 	unsigned running; /* scheduler threads not yet exited */

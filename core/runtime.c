@@ -65,11 +65,12 @@ static int layout(struct runtime *rt)
 		return n ? -ENOMEM : -EINVAL;
 	int rc = topo_layout(rt->topo, rt->cfg.schedulers, per_pu, pl);
 	if (rc == 0) {
-		rt->n = n;
 		rt->s = aligned_alloc(64, sizeof(struct sched) * n);
 		rt->idle = calloc(n, sizeof(*rt->idle));
 		if (!rt->s || !rt->idle)
 			rc = -ENOMEM;
+		else
+			rt->n = n;
 	}
 	for (unsigned i = 0; rc == 0 && i < n; i++) {
 		rc = sched_init(rt, &rt->s[i], i);
@@ -175,8 +176,8 @@ int kr_wait(kr_runtime *rt_)
 	if (rt_current == rt)
 		return -EDEADLK;
 	if (rt->cfg.deterministic) {
-		if (rt->state != RT_NEW)
-			return -EALREADY;
+		if (rt->state == RT_DONE)
+			return 0;
 		rt->state = RT_RUNNING;
 		rt_current = rt;
 		sched_run_deterministic(rt);

@@ -273,6 +273,7 @@ static void unidle(struct runtime *rt, struct sched *s)
 static void park(struct sched *s)
 {
 	struct runtime *rt = s->rt;
+	epoch_settle(s);
 	pthread_mutex_lock(&rt->idlelock);
 	rt->idle[rt->nidlestack++] = s->id;
 	unsigned idle = atomic_fetch_add_explicit(&rt->nidle, 1, memory_order_seq_cst) + 1;

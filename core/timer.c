@@ -51,7 +51,9 @@ int timer_start(struct sched *s, kr_pid to, uint64_t ms, struct env *e, kr_timer
 	t->owner = s->id;
 	t->idx = idx;
 	t->node.pprev = 0;
-	uint64_t now = rt_now_ms(rt);
+	/* The clock reads whole milliseconds, rounded down: one more keeps
+	 * a timer from firing early. Virtual time is exact. */
+	uint64_t now = rt_now_ms(rt) + (rt->cfg.deterministic ? 0 : 1);
 	wheel_add(&s->wheel, &t->node, ms > UINT64_MAX - now ? UINT64_MAX : now + ms);
 	/* Release: a canceller whose CAS succeeds sees owner and the rest. */
 	atomic_store_explicit(&t->word, (uint64_t)gen << 2 | T_ARMED, memory_order_release);

@@ -90,7 +90,8 @@ typedef struct kr_config {
 void kr_config_init(kr_config *c);
 
 /* Create a runtime (schedulers not yet running). cfg may be NULL for the
- * defaults. -EINVAL: a bad field or topology; -ENOMEM. */
+ * defaults. -EINVAL: a bad field or topology description; -ENOENT: the
+ * topology XML file does not exist; -ENOMEM. */
 int kr_runtime_new(const kr_config *cfg, kr_runtime **out);
 
 /* Start the scheduler threads and return. -EALREADY if started; -EINVAL in
