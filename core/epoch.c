@@ -80,7 +80,7 @@ void epoch_quiesce(struct sched *s)
 	if (atomic_load_explicit(&s->epoch, memory_order_relaxed) != e) {
 		atomic_store_explicit(&s->epoch, e, memory_order_seq_cst);
 		/* Store-load: our later slot reads come after the announcement. */
-		atomic_thread_fence(memory_order_seq_cst);
+		full_fence();
 	}
 	bool pending = false;
 	for (int k = 0; k < 3; k++) {
@@ -115,7 +115,7 @@ void epoch_online(struct sched *s)
 {
 	atomic_store_explicit(&s->epoch, atomic_load_explicit(&s->rt->gepoch, memory_order_seq_cst),
 			      memory_order_seq_cst);
-	atomic_thread_fence(memory_order_seq_cst);
+	full_fence();
 }
 
 void epoch_drain(struct sched *s)

@@ -42,6 +42,23 @@ struct sched_stats {
 	_Atomic uint64_t idle_ns;
 };
 
+/* A store-load barrier (the Dekker pattern in sleep/wake and the epoch
+ * announcement). ThreadSanitizer does not model fences, so its build uses
+ * a seq_cst RMW on one word, which it does understand; production keeps
+ * the fence, which costs no shared cache line. */
+#if defined(__SANITIZE_THREAD__)
+extern _Atomic unsigned tsan_fence_word;
+static inline void full_fence(void)
+{
+	atomic_fetch_add_explicit(&tsan_fence_word, 0, memory_order_seq_cst);
+}
+#else
+static inline void full_fence(void)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+}
+#endif
+
 static inline void stat_add(_Atomic uint64_t *c, uint64_t by)
 {
 	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,

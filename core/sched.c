@@ -34,6 +34,9 @@
 #define TIMER_EVERY 16u
 
 _Thread_local struct runtime *rt_current;
+#if defined(__SANITIZE_THREAD__)
+_Atomic unsigned tsan_fence_word;
+#endif
 
 uint64_t now_ns(void)
 {
@@ -153,7 +156,7 @@ static void maybe_wake(struct sched *s)
 	if (s->rt->n == 1 || runq_len(&s->q) == 0)
 		return;
 	/* Store-load: our ring push must be visible before we read nidle. */
-	atomic_thread_fence(memory_order_seq_cst);
+	full_fence();
 	sched_wakep(s->rt);
 }
 
@@ -283,7 +286,7 @@ static void park(struct sched *s)
 		atomic_fetch_sub_explicit(&rt->nspinning, 1, memory_order_seq_cst);
 	}
 	epoch_offline(s);
-	atomic_thread_fence(memory_order_seq_cst);
+	full_fence();
 	uint64_t next = wheel_next(&s->wheel);
 	uint64_t now = rt_now_ms(rt);
 	if (atomic_load_explicit(&rt->stop, memory_order_seq_cst) || any_work(s) ||

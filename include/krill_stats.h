@@ -93,13 +93,13 @@ static inline int kr_stats_read_block(const void *src, void *dst, size_t n)
 		if (a & 1)
 			continue;
 		/* The copy races with the writer by design; the counter says
-		 * whether it was torn. */
+		 * whether it was torn. Acquire loads keep the second read of the
+		 * counter after them (plain moves on x86). */
 		for (size_t k = sizeof(uint64_t); k < n; k += sizeof(uint64_t)) {
 			uint64_t v = atomic_load_explicit(
-				(const _Atomic uint64_t *)((const char *)src + k), memory_order_relaxed);
+				(const _Atomic uint64_t *)((const char *)src + k), memory_order_acquire);
 			memcpy((char *)dst + k, &v, sizeof(v));
 		}
-		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(seq, memory_order_relaxed) == a) {
 			memcpy(dst, &a, sizeof(a));
 			return 0;
