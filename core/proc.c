@@ -76,12 +76,12 @@ int proc_deliver(struct sched *s, kr_pid to, struct env *e)
 	switch (mbox_push(&p->inbox, e)) {
 	case MB_WOKE:
 		sched_ready(s, p);
-		break;
+		return 1;
 	case MB_CLOSED:
 		env_free(&s->arena, e);
-		break;
+		return 0;
 	}
-	return 0;
+	return 1;
 }
 
 struct side *proc_side(struct sched *s, struct proc *p)
@@ -140,7 +140,8 @@ static int spawn_in(struct runtime *rt, struct slot_cache *c, struct arena *a, k
 	return 0;
 }
 
-static void proc_exit(struct sched *s, struct proc *p)
+void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *payload,
+	       uint32_t plen)
 {
 	struct runtime *rt = s->rt;
 	uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed);
@@ -150,8 +151,17 @@ static void proc_exit(struct sched *s, struct proc *p)
 	atomic_store_explicit(&p->gen, g + 1, memory_order_seq_cst);
 	if (atomic_load_explicit(&p->aflags, memory_order_seq_cst) & P_NAMED)
 		registry_drop_pid(rt, pid);
-	env_free_list(&s->arena, mbox_close(&p->inbox));
-	env_free_list(&s->arena, p->local);
+	/* Shutdown frees everything at once: nobody is left to tell. */
+	bool tell = !atomic_load_explicit(&rt->stop, memory_order_relaxed);
+	struct env *pending = mbox_close(&p->inbox);
+	if (tell) {
+		sig_exit_notify(s, p, pid, reason, payload, plen);
+		sig_drain(s, p->local, pid, reason, payload, plen);
+		sig_drain(s, pending, pid, reason, payload, plen);
+	} else {
+		env_free_list(&s->arena, p->local);
+		env_free_list(&s->arena, pending);
+	}
 	p->local = 0;
 	if (p->side) {
 		struct side *side = p->side;
@@ -160,14 +170,56 @@ static void proc_exit(struct sched *s, struct proc *p)
 			timer_cancel(rt, s, side->rto);
 		if (p->flags & P_BIG)
 			arena_free(&s->arena, (void *)(uintptr_t)p->state, side->state_len);
+		side_free_vecs(s, side);
 		arena_free(&s->arena, side, sizeof(*side));
 		p->side = 0;
 	}
 	p->flags = 0;
 	p->beh = 0;
 	stat_add(&s->st.exited, 1);
+	if (reason == KR_FAULT)
+		stat_add(&s->st.crashed, 1);
+	else if (reason == KR_KILLED)
+		stat_add(&s->st.killed, 1);
 	if (g + 1 < GEN_LIMIT)
 		epoch_retire(s, p->idx);
+}
+
+/* Take what was sent, handling the signals among it (link.c) before any
+ * message; false if one of them ended the process. */
+static bool take(struct sched *s, struct proc *p)
+{
+	struct env *list = mbox_take(&p->inbox), *e;
+	for (e = list; e; e = e->next)
+		if (e->m.tag >= KR_TAG_SYSTEM)
+			break;
+	if (!e) {
+		p->local = list;
+		return true;
+	}
+	struct env *head = 0, **tail = &head;
+	while (list) {
+		e = list;
+		list = e->next;
+		switch (sig_handle(s, p, e)) {
+		case SIG_KEEP:
+			*tail = e;
+			tail = &e->next;
+			break;
+		case SIG_DROP:
+			env_free(&s->arena, e);
+			break;
+		case SIG_DIE:
+			env_free(&s->arena, e);
+			/* What was not handled is drained at the exit. */
+			*tail = list;
+			p->local = head;
+			return false;
+		}
+	}
+	*tail = 0;
+	p->local = head;
+	return true;
 }
 
 /* Receive-timeout bookkeeping before a message is handed over. Returns
@@ -216,15 +268,18 @@ void proc_run(struct sched *s, struct proc *p)
 	c->self = pid_make(p->idx, atomic_load_explicit(&p->gen, memory_order_relaxed));
 	c->exiting = false;
 	for (;;) {
-		struct env *e = p->local;
-		if (!e) {
-			e = mbox_take(&p->inbox);
-			if (!e) {
+		if (!p->local) {
+			if (!take(s, p)) {
+				proc_exit(s, p, c->reason, c->payload, c->plen);
+				break;
+			}
+			if (!p->local) {
 				if (mbox_idle(&p->inbox) == 0)
 					break;
 				continue;
 			}
 		}
+		struct env *e = p->local;
 		p->local = e->next;
 		struct side *side = p->side;
 		if (!rto_before(s, side, e)) {
@@ -234,7 +289,9 @@ void proc_run(struct sched *s, struct proc *p)
 		uint32_t seq0 = side ? side->rto_seq : 0;
 		c->cur = e;
 		c->defer = false;
+		s->in_beh = 1; /* a fault from here on is the process's (fault.c) */
 		p->beh(c, proc_state(p), &e->m);
+		s->in_beh = 0;
 		handled++;
 		rto_after(s, p->side, seq0, c->defer);
 		if (c->defer && p->side) {
@@ -249,7 +306,7 @@ void proc_run(struct sched *s, struct proc *p)
 		}
 		c->cur = 0;
 		if (c->exiting) {
-			proc_exit(s, p);
+			proc_exit(s, p, c->reason, c->payload, c->plen);
 			break;
 		}
 		if (--budget == 0) {
@@ -274,7 +331,7 @@ void proc_destroy_all(struct runtime *rt)
 			struct proc *p = slot_at(&rt->procs, idx);
 			if (!p || !(atomic_load_explicit(&p->gen, memory_order_relaxed) & 1))
 				continue;
-			proc_exit(s, p);
+			proc_exit(s, p, KR_KILLED, 0, 0);
 		}
 	}
 }
@@ -347,6 +404,7 @@ void kr_exit(kr_ctx *ctx, uint32_t reason)
 {
 	ctx->exiting = true;
 	ctx->reason = reason;
+	ctx->plen = 0;
 }
 
 void kr_defer(kr_ctx *ctx)

@@ -33,12 +33,37 @@ _Static_assert(sizeof(struct proc) == 64, "a process is one cache line");
 /* aflags */
 #define P_NAMED 1u
 
+/* Signals: envelopes with these tags carry a kr_exit_info and are handled
+ * by the runtime when the receiver takes them from its mailbox, in order
+ * with that sender's messages (link.c). */
+#define SIG_BASE 0xffffff00u
+#define SIG_LINK (SIG_BASE + 1)
+#define SIG_UNLINK (SIG_BASE + 2)
+#define SIG_EXIT (SIG_BASE + 3)      /* kr_send_exit / kr_rt_exit */
+#define SIG_EXIT_LINK (SIG_BASE + 4) /* a linked process exited */
+#define SIG_MONITOR (SIG_BASE + 5)
+#define SIG_DEMONITOR (SIG_BASE + 6)
+
+struct mon {
+	uint64_t ref;
+	kr_pid pid;
+};
+
+/* A small array of pids or monitors, grown by doubling in the arena. */
+struct vec {
+	void *v;
+	uint32_t n, cap;
+};
+
 struct side {
 	struct env *dhead, *dtail; /* deferred, oldest first */
 	size_t state_len;
 	kr_timer rto;     /* receive timeout timer, 0 if none */
 	uint32_t rto_seq; /* bumped at each arm and each delivery */
-	uint32_t pad;
+	uint32_t trap;    /* trapping exits */
+	struct vec links; /* kr_pid */
+	struct vec out;   /* struct mon: processes this one monitors */
+	struct vec in;    /* struct mon: processes monitoring this one */
 };
 
 static inline kr_pid pid_make(uint32_t idx, uint32_t gen)

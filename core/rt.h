@@ -4,6 +4,8 @@
 #define KR_RT_H
 
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -31,6 +33,8 @@ struct kr_ctx {
 	bool defer;      /* kr_defer called for cur */
 	bool exiting;
 	uint32_t reason;
+	uint32_t plen; /* exit payload */
+	unsigned char payload[KR_PAYLOAD_MAX];
 };
 
 /* Per-scheduler counters: written by the owner only, with relaxed atomic
@@ -75,6 +79,7 @@ struct sched {
 	unsigned streak; /* runs taken from runnext in a row */
 	unsigned ticks;
 	uint64_t rng;
+	uint64_t refs; /* monitor references made here */
 	bool spinning;
 	struct limbo limbo;
 	struct wheel wheel;
@@ -83,6 +88,14 @@ struct sched {
 	struct topo_place place;
 	pthread_t thread;
 	struct sched_stats st;
+	/* Fault containment (fault.c). */
+	volatile sig_atomic_t in_beh; /* a behaviour call is under way */
+	sigjmp_buf jb;
+	sigjmp_buf *jbp; /* where a fault jumps: jb, or the driver's */
+	kr_fault fault;
+	uintptr_t stack_lo;
+	void *altstack;
+	unsigned loops;
 	struct kr_stats_sched *pub; /* its block in the stats segment, or NULL */
 	uint64_t pub_ns;            /* last runtime-wide publication (scheduler 0) */
 	/* Shared with other threads: apart from the owner's lines. */
@@ -152,7 +165,11 @@ uint64_t rt_alive(const struct runtime *rt);
 
 /* proc.c */
 struct proc *proc_lookup(struct runtime *rt, kr_pid pid, int *err);
+/* Push e to pid and schedule it if it was idle. 1: queued; 0: pid has
+ * exited; -ESRCH: never issued. e is freed unless queued. */
 int proc_deliver(struct sched *s, kr_pid to, struct env *e);
+void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *payload,
+	       uint32_t plen);
 struct env *env_new(struct arena *a, uint32_t tag, const void *data, size_t len);
 void env_free(struct arena *a, struct env *e);
 void env_free_list(struct arena *a, struct env *e);
@@ -160,6 +177,21 @@ int proc_check_send(struct runtime *rt, uint32_t tag, const void *data, size_t l
 void proc_run(struct sched *s, struct proc *p);
 void proc_destroy_all(struct runtime *rt);
 struct side *proc_side(struct sched *s, struct proc *p);
+
+/* link.c */
+enum { SIG_KEEP, SIG_DROP, SIG_DIE };
+int sig_send(struct sched *s, kr_pid to, uint32_t tag, kr_pid from, uint64_t ref,
+	     uint32_t reason, const void *payload, uint32_t len);
+struct env *sig_env(struct arena *a, uint32_t tag, kr_pid from, uint64_t ref, uint32_t reason,
+		    const void *payload, uint32_t len);
+int sig_handle(struct sched *s, struct proc *p, struct env *e);
+void sig_exit_notify(struct sched *s, struct proc *p, kr_pid self, uint32_t reason,
+		     const void *payload, uint32_t plen);
+void sig_drain(struct sched *s, struct env *list, kr_pid self, uint32_t reason,
+	       const void *payload, uint32_t plen);
+void side_free_vecs(struct sched *s, struct side *side);
+bool vec_has_pid(const struct vec *v, kr_pid pid);
+int vec_add_pid(struct sched *s, struct vec *v, kr_pid pid);
 
 /* timer.c */
 int timer_start(struct sched *s, kr_pid to, uint64_t ms, struct env *e, kr_timer *out);
@@ -173,13 +205,23 @@ void registry_free(struct registry *r);
 void registry_drop_pid(struct runtime *rt, kr_pid pid);
 uint64_t registry_count(struct registry *r);
 
+/* fault.c */
+int fault_install(void);
+void fault_uninstall(void);
+int fault_thread_enter(struct sched *s, stack_t *old);
+void fault_thread_leave(struct sched *s, const stack_t *old);
+void fault_switch(struct sched *s);
+void fault_recover(struct sched *s);
+
 /* stats.c */
 int stats_open(struct runtime *rt);
 void stats_close(struct runtime *rt);
 void stats_publish(struct sched *s, uint64_t now_ns);
+void stats_publish_runtime(struct runtime *rt);
 uint64_t now_ns(void);
 
 /* runtime.c: the inject queue */
+int inject(struct runtime *rt, kr_pid to, struct env *e);
 bool inject_drain(struct runtime *rt, struct sched *s);
 
 #endif

@@ -154,6 +154,7 @@ int kr_start(kr_runtime *rt_)
 		return -EALREADY;
 	rt->state = RT_RUNNING;
 	rt->running = rt->n;
+	fault_install();
 	for (unsigned i = 0; i < rt->n; i++) {
 		if (pthread_create(&rt->s[i].thread, 0, sched_thread, &rt->s[i])) {
 			/* Stop the ones started; they exit at once. */
@@ -161,6 +162,7 @@ int kr_start(kr_runtime *rt_)
 			sched_wake_all(rt);
 			for (unsigned j = 0; j < i; j++)
 				pthread_join(rt->s[j].thread, 0);
+			fault_uninstall();
 			rt->state = RT_DONE;
 			return -EAGAIN;
 		}
@@ -180,8 +182,11 @@ int kr_wait(kr_runtime *rt_)
 			return 0;
 		rt->state = RT_RUNNING;
 		rt_current = rt;
+		fault_install();
 		sched_run_deterministic(rt);
+		fault_uninstall();
 		rt_current = 0;
+		stats_publish_runtime(rt);
 		rt->state = RT_DONE;
 		return 0;
 	}
@@ -191,6 +196,9 @@ int kr_wait(kr_runtime *rt_)
 		return 0;
 	for (unsigned i = 0; i < rt->n; i++)
 		pthread_join(rt->s[i].thread, 0);
+	fault_uninstall();
+	/* The schedulers are gone: we are the runtime block's only writer. */
+	stats_publish_runtime(rt);
 	rt->state = RT_DONE;
 	return 0;
 }
@@ -223,7 +231,9 @@ void kr_runtime_free(kr_runtime *rt_)
 		kr_stop(rt_);
 		kr_wait(rt_);
 	}
-	/* Undelivered foreign messages, then every process still alive. */
+	/* Undelivered foreign messages, then every process still alive,
+	 * quietly (stop set: exits notify nobody). */
+	atomic_store(&rt->stop, 1);
 	struct inj *i = rt->ihead;
 	while (i) {
 		struct inj *n = i->next;
@@ -259,10 +269,18 @@ int kr_rt_send(kr_runtime *rt_, kr_pid to, uint32_t tag, const void *data, size_
 	/* Reading the generation needs no epoch: slots are never unmapped. */
 	if (!proc_lookup(rt, to, &err))
 		return err;
+	struct env *e = env_new(0, tag, data, len);
+	if (!e)
+		return -ENOMEM;
+	return inject(rt, to, e);
+}
+
+/* Queue e for pid from a thread that is not a scheduler; takes e. */
+int inject(struct runtime *rt, kr_pid to, struct env *e)
+{
 	struct inj *i = malloc(sizeof(*i));
-	struct env *e = i ? env_new(0, tag, data, len) : 0;
-	if (!e) {
-		free(i);
+	if (!i) {
+		env_free(0, e);
 		return -ENOMEM;
 	}
 	i->next = 0;

@@ -324,16 +324,21 @@ void *sched_thread(void *arg)
 	struct sched *s = arg;
 	struct runtime *rt = s->rt;
 	uint64_t spin_ns = (uint64_t)rt->cfg.spin_us * 1000u;
-	unsigned n = 0;
+	stack_t old;
 	if (rt->cfg.pin && topo_is_real(rt->topo) && s->place.cpu >= 0)
 		topo_pin_self(rt->topo, s->place.cpu);
 	rt_current = rt;
+	int contained = fault_thread_enter(s, &old) == 0;
 	epoch_online(s);
+	/* Once per thread, not per message: a process's fault lands here. */
+	s->jbp = &s->jb;
+	if (contained && sigsetjmp(s->jb, 0))
+		fault_recover(s);
 	while (!atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
 		if (step(s)) {
 			stop_spinning(s);
 			maybe_wake(s);
-			if (++n % QUIESCE_EVERY == 0) {
+			if (++s->loops % QUIESCE_EVERY == 0) {
 				epoch_quiesce(s);
 				stats_publish(s, now_ns());
 			}
@@ -364,7 +369,10 @@ void *sched_thread(void *arg)
 		}
 		park(s);
 	}
+	stats_publish(s, now_ns());
 	epoch_offline(s);
+	if (contained)
+		fault_thread_leave(s, &old);
 	pthread_mutex_lock(&rt->donelock);
 	if (--rt->running == 0)
 		pthread_cond_broadcast(&rt->done);
@@ -378,18 +386,33 @@ void *sched_thread(void *arg)
 int sched_run_deterministic(struct runtime *rt)
 {
 	struct sched *drv = &rt->s[0];
-	for (unsigned i = 0; i < rt->n; i++)
+	stack_t old;
+	/* One alternate stack serves every scheduler stepped on this thread. */
+	int contained = fault_thread_enter(drv, &old) == 0;
+	for (unsigned i = 0; i < rt->n; i++) {
 		epoch_online(&rt->s[i]);
+		rt->s[i].stack_lo = drv->stack_lo;
+		rt->s[i].jbp = &drv->jb;
+	}
+	/* volatile: read again after a fault's jump back here. */
+	struct sched *volatile cur = drv;
+	if (contained && sigsetjmp(drv->jb, 0))
+		fault_recover(cur);
 	while (!atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
 		struct sched *s = &rt->s[rnd(drv) % rt->n];
+		cur = s;
+		fault_switch(s);
 		if (rnd(drv) % 64 == 0)
 			rt->vnow++;
 		if (step(s)) {
-			if (rnd(drv) % 16 == 0)
+			if (rnd(drv) % 16 == 0) {
 				epoch_quiesce(s);
+				stats_publish(s, now_ns());
+			}
 			continue;
 		}
 		epoch_quiesce(s);
+		stats_publish(s, now_ns());
 		/* Nothing for s: is there anything for anyone? */
 		bool busy = atomic_load_explicit(&rt->ipending, memory_order_relaxed);
 		uint64_t next = UINT64_MAX;
@@ -408,7 +431,11 @@ int sched_run_deterministic(struct runtime *rt)
 		}
 		break; /* quiescent: no work, no timers */
 	}
-	for (unsigned i = 0; i < rt->n; i++)
+	for (unsigned i = 0; i < rt->n; i++) {
+		stats_publish(&rt->s[i], now_ns());
 		epoch_offline(&rt->s[i]);
+	}
+	if (contained)
+		fault_thread_leave(drv, &old);
 	return 0;
 }

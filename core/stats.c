@@ -110,6 +110,8 @@ static uint64_t get(_Atomic uint64_t *c)
 
 static void publish_runtime(struct runtime *rt, uint64_t now)
 {
+	if (!rt->seg)
+		return;
 	struct kr_stats_runtime *r = &rt->seg->rt;
 	struct arena_stats total = {0}, a;
 	for (unsigned i = 0; i < rt->n; i++) {
@@ -127,6 +129,11 @@ static void publish_runtime(struct runtime *rt, uint64_t now)
 	put(&r->mem_active, total.active);
 	put(&r->mem_resident, total.resident);
 	write_end(&r->seq);
+}
+
+void stats_publish_runtime(struct runtime *rt)
+{
+	publish_runtime(rt, now_ns());
 }
 
 void stats_publish(struct sched *s, uint64_t now)

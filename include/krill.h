@@ -44,9 +44,42 @@ typedef struct kr_msg {
 #define KR_TAG_SYSTEM 0xffff0000u
 /* Delivered when a receive timeout set by kr_receive_timeout expires. */
 #define KR_TAG_TIMEOUT 0xffff0001u
+/* An exit signal, delivered as a message to a process trapping exits; the
+ * data is a kr_exit_info (ref 0). */
+#define KR_TAG_EXIT 0xffff0002u
+/* A monitored process exited (or never existed); the data is a
+ * kr_exit_info with the monitor's ref. */
+#define KR_TAG_DOWN 0xffff0003u
 
-/* Exit reasons. Any other value is an abnormal exit with that code. */
-#define KR_NORMAL 0u
+/* Exit reasons, as Erlang's. Programs use KR_REASON_USER and up. */
+#define KR_NORMAL 0u     /* done; links ignore it */
+#define KR_SHUTDOWN 1u   /* asked to stop (by a supervisor) */
+#define KR_KILL 2u       /* as a signal: ends the target, cannot be trapped */
+#define KR_KILLED 3u     /* the reason of a process ended by KR_KILL */
+#define KR_NOPROC 4u     /* in DOWN: the process did not exist */
+#define KR_FAULT 5u      /* a native fault; the payload is a kr_fault */
+#define KR_REASON_USER 16u
+
+/* What an exit signal or DOWN message carries. len bytes of payload follow
+ * (the message is offsetof(kr_exit_info, payload) + len bytes long). */
+#define KR_PAYLOAD_MAX 48
+typedef struct kr_exit_info {
+	kr_pid pid;      /* the process that exited (or sent the signal) */
+	uint64_t ref;    /* DOWN: the monitor; EXIT: 0 */
+	uint32_t reason; /* KR_* above or the program's */
+	uint32_t len;    /* payload bytes, at most KR_PAYLOAD_MAX */
+	unsigned char payload[KR_PAYLOAD_MAX];
+} kr_exit_info;
+
+/* The payload of a KR_FAULT exit. */
+typedef struct kr_fault {
+	int32_t signo; /* SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT */
+	int32_t code;  /* siginfo si_code */
+	uint64_t addr; /* faulting address (si_addr) */
+	uint64_t pc;   /* instruction pointer at the fault, if known */
+	uint32_t stack_overflow; /* 1 if it hit the scheduler stack's guard */
+	uint32_t pad;
+} kr_fault;
 
 /* A behaviour: called once per message, in order, with the process's state.
  * It must return; it must not block. state points at the bytes given to
@@ -146,8 +179,44 @@ int kr_send(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len);
 void kr_become(kr_ctx *ctx, kr_behaviour b);
 
 /* End the process when this behaviour call returns. Its state, queued and
- * deferred messages, timers and registered name are freed. */
+ * deferred messages, timers and registered name are freed; linked
+ * processes get an exit signal and monitors a DOWN message with reason. */
 void kr_exit(kr_ctx *ctx, uint32_t reason);
+/* The same with up to KR_PAYLOAD_MAX bytes that travel with the reason.
+ * -EINVAL: len too large or payload NULL with len > 0 (nothing changes). */
+int kr_exit_with(kr_ctx *ctx, uint32_t reason, const void *payload, size_t len);
+
+/* ---- links, monitors and exit signals (Erlang's semantics) ------------ */
+
+/* Link the caller and pid, both ways: when either exits with an abnormal
+ * reason the other gets an exit signal, which ends it with the same reason
+ * unless it traps exits. Linking twice, or to self, is harmless.
+ * -ESRCH: pid is not alive (nothing changes). */
+int kr_link(kr_ctx *ctx, kr_pid pid);
+/* Remove the link, both ways; harmless if there is none. */
+int kr_unlink(kr_ctx *ctx, kr_pid pid);
+/* kr_spawn and kr_link in one step: the child cannot exit unlinked. */
+int kr_spawn_link(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out);
+
+/* Watch pid: when it exits, the caller gets one KR_TAG_DOWN message with
+ * *ref and the reason. A pid that is not alive gives DOWN (KR_NOPROC) at
+ * once. -ENOMEM. */
+int kr_monitor(kr_ctx *ctx, kr_pid pid, uint64_t *ref);
+/* Stop watching; no DOWN for ref is delivered afterwards, even one already
+ * queued. -ENOENT: no such monitor (already fired or removed). */
+int kr_demonitor(kr_ctx *ctx, uint64_t ref);
+
+/* Trap exits (on != 0): exit signals arrive as KR_TAG_EXIT messages instead
+ * of ending the process. KR_KILL still ends it. */
+void kr_trap_exit(kr_ctx *ctx, int on);
+
+/* Send an exit signal to pid, as Erlang's exit(Pid, Reason): KR_KILL ends
+ * it with KR_KILLED whatever it traps; KR_NORMAL is ignored by a process
+ * not trapping exits; other reasons end a process that does not trap
+ * them. Sending to a dead pid is not an error. -ESRCH: never issued. */
+int kr_send_exit(kr_ctx *ctx, kr_pid pid, uint32_t reason);
+/* The same from any thread (the signal has no sender: pid 0). */
+int kr_rt_exit(kr_runtime *rt, kr_pid pid, uint32_t reason);
 
 /* Selective receive: keep the current message for later instead of
  * consuming it. Deferred messages keep their order and come back, ahead of

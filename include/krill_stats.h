@@ -41,7 +41,7 @@ typedef struct kr_stats_sched {
 	uint64_t mem_allocated, mem_active, mem_resident; /* its jemalloc arena */
 	uint64_t cpu;           /* OS index of the PU it is pinned to, or UINT64_MAX */
 	uint64_t numa, l3;      /* its place in the topology */
-	uint64_t pad[4];
+	uint64_t pad[8];        /* to 256 bytes: blocks never share a cache line */
 } kr_stats_sched;
 
 /* Whole-runtime figures; written by scheduler 0 about once a second. */
@@ -69,8 +69,12 @@ typedef struct kr_stats_header {
 	char topology[128];         /* one line, NUL-terminated */
 	uint8_t pad[32];
 	kr_stats_runtime rt;
-	/* then nsched kr_stats_sched blocks, each 64-byte aligned */
+	uint8_t pad2[40]; /* to 384 bytes: the blocks after it start on cache lines */
+	/* then nsched kr_stats_sched blocks of 256 bytes */
 } kr_stats_header;
+
+_Static_assert(sizeof(kr_stats_sched) == 256, "scheduler blocks are 4 cache lines");
+_Static_assert(sizeof(kr_stats_header) % 64 == 0, "blocks start on cache lines");
 
 /* Size of a segment with n schedulers. */
 static inline size_t kr_stats_size(uint32_t nsched)

@@ -1,0 +1,198 @@
+/* fault: containment of native faults. A SIGSEGV, SIGBUS, SIGFPE, SIGILL
+ * or SIGABRT raised while a scheduler runs a process's behaviour ends that
+ * process alone, with KR_FAULT and a kr_fault naming the signal and the
+ * address; its links and monitors fire and the scheduler carries on.
+ *
+ * How: each scheduler thread calls sigsetjmp once, when it starts, and
+ * marks the span of each behaviour call with a plain store (in_beh). The
+ * handler, on an alternate signal stack (so a stack overflow can be
+ * handled at all), checks that mark and siglongjmps back to the
+ * scheduler's loop, which frees the message being handled and exits the
+ * process. Nothing per message but the two stores: no setjmp, no syscall.
+ * Signals are installed with SA_NODEFER, so the jump out of the handler
+ * leaves them unblocked without sigsetjmp saving the mask (a syscall).
+ *
+ * Why it is sound: processes share no memory, so a crashed process can have
+ * corrupted only its own state, which is discarded. The runtime's own
+ * structures are consistent whenever a behaviour runs: the calls a
+ * behaviour makes into the runtime copy the caller's arguments before they
+ * change anything, so a bad pointer faults before any shared state moves
+ * (it may leak the one allocation in progress). What a crash can leave
+ * behind is what the behaviour itself acquired outside krill: memory it
+ * malloc'd and kept only in its state, a lock it held, a file it opened.
+ * A fault anywhere else (the runtime itself, a foreign thread) is fatal:
+ * the handler prints a one-line report and the default action follows. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "core/rt.h"
+
+static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+#define NSIG_FAULT (sizeof(fault_signals) / sizeof(fault_signals[0]))
+
+static struct sigaction previous[NSIG_FAULT];
+static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned installed;
+
+/* The scheduler this thread is running a behaviour for, if any. */
+static _Thread_local struct sched *fault_sched;
+
+#define ALTSTACK (64 * 1024)
+
+static void say(const char *s)
+{
+	ssize_t r = write(2, s, strlen(s));
+	(void)r;
+}
+
+static void say_hex(uint64_t v)
+{
+	char b[19] = "0x";
+	for (int i = 0; i < 16; i++)
+		b[2 + i] = "0123456789abcdef"[(v >> (60 - 4 * i)) & 15];
+	b[18] = 0;
+	say(b);
+}
+
+static int index_of(int sig)
+{
+	for (unsigned i = 0; i < NSIG_FAULT; i++)
+		if (fault_signals[i] == sig)
+			return (int)i;
+	return -1;
+}
+
+static void handler(int sig, siginfo_t *si, void *uc_)
+{
+	struct sched *s = fault_sched;
+	ucontext_t *uc = uc_;
+	uint64_t pc = 0;
+#if defined(__x86_64__)
+	pc = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+	pc = uc->uc_mcontext.pc;
+#endif
+	if (s && s->in_beh) {
+		s->in_beh = 0;
+		s->fault.signo = sig;
+		s->fault.code = si->si_code;
+		s->fault.addr = (uint64_t)(uintptr_t)si->si_addr;
+		s->fault.pc = pc;
+		uintptr_t a = (uintptr_t)si->si_addr;
+		s->fault.stack_overflow = sig == SIGSEGV && a >= s->stack_lo - 65536 && a < s->stack_lo + 4096;
+		siglongjmp(*s->jbp, 1);
+	}
+	/* Not a behaviour's fault. A handler installed before ours gets it
+	 * (a sanitizer, the program's own); else report and die. */
+	int i = index_of(sig);
+	if (i >= 0 && (previous[i].sa_flags & SA_SIGINFO) && previous[i].sa_sigaction) {
+		previous[i].sa_sigaction(sig, si, uc_);
+		return;
+	}
+	if (i >= 0 && !(previous[i].sa_flags & SA_SIGINFO) && previous[i].sa_handler != SIG_DFL &&
+	    previous[i].sa_handler != SIG_IGN) {
+		previous[i].sa_handler(sig);
+		return;
+	}
+	if (sig != SIGABRT) {
+		say("krill: fatal fault outside any process: signal ");
+		char n[4] = {(char)('0' + sig / 10), (char)('0' + sig % 10), ' ', 0};
+		say(n);
+		say("at address ");
+		say_hex((uint64_t)(uintptr_t)si->si_addr);
+		say(", pc ");
+		say_hex(pc);
+		say(s ? " (in scheduler code)\n" : " (not a scheduler thread)\n");
+	}
+	signal(sig, SIG_DFL);
+	if (sig == SIGABRT)
+		raise(sig);
+	/* Returning re-executes the faulting instruction, now fatal. */
+}
+
+int fault_install(void)
+{
+	int rc = 0;
+	pthread_mutex_lock(&install_lock);
+	if (installed++ == 0) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = handler;
+		sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+		sigemptyset(&sa.sa_mask);
+		for (unsigned i = 0; i < NSIG_FAULT && !rc; i++)
+			if (sigaction(fault_signals[i], &sa, &previous[i]))
+				rc = -errno;
+	}
+	pthread_mutex_unlock(&install_lock);
+	return rc;
+}
+
+void fault_uninstall(void)
+{
+	pthread_mutex_lock(&install_lock);
+	if (installed && --installed == 0)
+		for (unsigned i = 0; i < NSIG_FAULT; i++)
+			sigaction(fault_signals[i], &previous[i], 0);
+	pthread_mutex_unlock(&install_lock);
+}
+
+/* Called on the thread that will run s's behaviours. */
+int fault_thread_enter(struct sched *s, stack_t *old)
+{
+	pthread_attr_t attr;
+	void *lo = 0;
+	size_t size = 0;
+	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+		pthread_attr_getstack(&attr, &lo, &size);
+		pthread_attr_destroy(&attr);
+	}
+	s->stack_lo = (uintptr_t)lo;
+	void *alt = mmap(0, ALTSTACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (alt == MAP_FAILED)
+		return -ENOMEM;
+	stack_t st = {.ss_sp = alt, .ss_size = ALTSTACK, .ss_flags = 0};
+	if (sigaltstack(&st, old)) {
+		munmap(alt, ALTSTACK);
+		return -errno;
+	}
+	s->altstack = alt;
+	fault_sched = s;
+	return 0;
+}
+
+void fault_thread_leave(struct sched *s, const stack_t *old)
+{
+	fault_sched = 0;
+	if (s->altstack) {
+		sigaltstack(old, 0);
+		munmap(s->altstack, ALTSTACK);
+		s->altstack = 0;
+	}
+}
+
+/* Deterministic mode steps several schedulers on one thread. */
+void fault_switch(struct sched *s)
+{
+	fault_sched = s;
+}
+
+/* After the jump: the process that faulted exits with the fault. */
+void fault_recover(struct sched *s)
+{
+	struct kr_ctx *c = &s->ctx;
+	struct proc *p = c->p;
+	if (c->cur) {
+		env_free(&s->arena, c->cur);
+		c->cur = 0;
+	}
+	kr_fault f = s->fault;
+	c->p = 0;
+	if (p)
+		proc_exit(s, p, KR_FAULT, &f, sizeof(f));
+}
