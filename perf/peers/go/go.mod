@@ -1,0 +1,3 @@
+module krillbench
+
+go 1.19

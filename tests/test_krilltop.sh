@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Integration test of krilltop against a live krill-bench: the list, the live view driven
+# through a private tmux server (screen content, refresh, keys, the watched program's exit),
+# --json, --clean and the error messages. usage: test_krilltop.sh KRILLTOP KRILL_BENCH
+set -u
+kt=$1
+bench=$2
+
+for tool in tmux jq; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "SKIP: $tool is not installed"
+		exit 77 # meson's skip code
+	fi
+done
+
+tmp=$(mktemp -d)
+sock=krilltop-test-$$ # our own tmux server: nothing of the user's sessions is touched
+bpid=
+dead=
+tm() { tmux -L "$sock" -f /dev/null "$@"; }
+cleanup() {
+	# A program killed by a signal does not free its runtime: remove what it leaves.
+	if [ -n "$bpid" ]; then
+		kill "$bpid" 2>/dev/null
+		wait "$bpid" 2>/dev/null
+		rm -f /dev/shm/krill."$bpid".*
+	fi
+	[ -n "$dead" ] && rm -f /dev/shm/krill."$dead".*
+	tm kill-server 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+ok() { echo "ok: $*"; }
+
+# wait_for SECONDS CMD...: poll until CMD succeeds.
+wait_for() {
+	local n=$(($1 * 10))
+	shift
+	while ! "$@" 2>/dev/null; do
+		n=$((n - 1))
+		[ "$n" -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+has_segment() { compgen -G "/dev/shm/krill.$1.*" >/dev/null; }
+no_session() { ! tm has-session -t "$1"; }
+
+"$bench" idle --procs 100000 --seconds 20 >/dev/null &
+bpid=$!
+wait_for 10 has_segment "$bpid" || fail "krill-bench $bpid published no segment"
+started=$(date +%s)
+
+# The list.
+"$kt" >"$tmp/list" || fail "krilltop (list) failed"
+grep -Eq "^ *$bpid +0 +krill-bench +[0-9]+ " "$tmp/list" ||
+	fail "list does not show $bpid: $(cat "$tmp/list")"
+ok "list shows krill-bench $bpid"
+
+# The live view.
+tm new-session -d -s kt -x 120 -y 40 "$kt $bpid; echo \$? >$tmp/status1" ||
+	fail "tmux new-session"
+sleep 1.5
+tm capture-pane -p -t kt >"$tmp/screen1"
+sleep 1.5
+tm capture-pane -p -t kt >"$tmp/screen2"
+grep -q "pid $bpid (krill-bench)" "$tmp/screen2" || fail "no pid on screen: $(cat "$tmp/screen2")"
+grep -Eq '^ +0 +[-0-9]+ +[0-9]+ +[0-9]+ +\[[|.]+\] +[0-9.]+%' "$tmp/screen2" ||
+	fail "no bar for scheduler 0: $(cat "$tmp/screen2")"
+grep -q "alive " "$tmp/screen2" || fail "no process totals on screen"
+cmp -s "$tmp/screen1" "$tmp/screen2" && fail "the screen did not change in 1.5 s"
+up1=$(grep -o ' up [0-9a-z]*' "$tmp/screen1")
+up2=$(grep -o ' up [0-9a-z]*' "$tmp/screen2")
+[ -n "$up1" ] && [ "$up1" != "$up2" ] || fail "uptime did not move: '$up1' then '$up2'"
+ok "live view shows pid $bpid and a scheduler bar, and refreshes ($up1 ->$up2)"
+echo "---- screen ----"
+sed -e '/^$/N;/^\n$/D' "$tmp/screen2"
+echo "----------------"
+
+sorted_by_util() { tm capture-pane -p -t kt | grep -q "sort (utilization)"; }
+tm send-keys -t kt s
+wait_for 3 sorted_by_util ||
+	fail "s did not change the sort order"
+tm send-keys -t kt q
+wait_for 3 no_session kt || fail "q did not end krilltop"
+[ "$(cat "$tmp/status1" 2>/dev/null)" = 0 ] || fail "krilltop exited $(cat "$tmp/status1")"
+ok "s sorts, q quits with status 0"
+
+# One snapshot.
+"$kt" "$bpid" --json >"$tmp/json" || fail "--json failed"
+jq -e ".pid == $bpid and .nsched >= 1 and (.schedulers | length) == .nsched and
+	.rt.alive >= 0 and .rates != null" "$tmp/json" >/dev/null ||
+	fail "bad JSON: $(cat "$tmp/json")"
+ok "--json parses, nsched $(jq .nsched "$tmp/json")"
+"$kt" "$bpid" --once --sample 100 >"$tmp/once" || fail "--once failed"
+grep -q $'\e' "$tmp/once" && fail "--once printed escape codes"
+grep -q "pid $bpid" "$tmp/once" || fail "--once: $(cat "$tmp/once")"
+ok "--once prints plain text"
+
+# Errors.
+nopid=999999
+while kill -0 "$nopid" 2>/dev/null; do nopid=$((nopid + 1)); done
+out=$("$kt" "$nopid" 2>&1)
+rc=$?
+[ "$rc" = 1 ] && [[ "$out" == *"no such process: $nopid"* ]] ||
+	fail "krilltop $nopid: status $rc, '$out'"
+out=$("$kt" --json $$ 2>&1)
+rc=$?
+[ "$rc" = 1 ] && [[ "$out" == *"process $$ is not a krill program"* ]] ||
+	fail "krilltop --json $$: status $rc, '$out'"
+out=$("$kt" --bogus 2>&1)
+rc=$?
+[ "$rc" = 2 ] && [[ "$out" == *"unknown option"* ]] || fail "--bogus: status $rc, '$out'"
+ok "errors: no such process, not a krill program, unknown option"
+
+# A program killed outright leaves its segment: listed as stale, removed by --clean.
+"$bench" idle --procs 10 --seconds 30 >/dev/null &
+dead=$!
+wait_for 10 has_segment "$dead" || fail "krill-bench $dead published no segment"
+exec 3>&2 2>/dev/null # not bash's "Killed" note in the log
+kill -9 "$dead"
+wait "$dead"
+exec 2>&3 3>&-
+"$kt" | grep -Eq "^ *$dead +0 .*stale" || fail "no stale line for $dead: $("$kt")"
+"$kt" --clean >"$tmp/clean" || fail "--clean failed: $(cat "$tmp/clean")"
+grep -Eq "removed [1-9][0-9]* stale segment" "$tmp/clean" || fail "--clean: $(cat "$tmp/clean")"
+has_segment "$dead" && fail "--clean left /dev/shm/krill.$dead.*"
+ok "stale segment listed, and removed by --clean"
+
+# Watch the program to its end: the view says so and quits with status 0.
+tm new-session -d -s kt2 -x 100 -y 30 "$kt $bpid --interval 200; echo \$? >$tmp/status2" ||
+	fail "tmux new-session"
+# Its last frame says so for a second: catch it on the way out.
+seen=
+deadline=$((started + 40))
+while tm has-session -t kt2 2>/dev/null; do
+	[ "$(date +%s)" -lt "$deadline" ] || fail "krilltop did not quit when $bpid exited"
+	tm capture-pane -p -t kt2 2>/dev/null | grep -q "process $bpid (krill-bench) exited" &&
+		seen=1
+	sleep 0.1
+done
+[ -n "$seen" ] || fail "the live view never said the process exited"
+[ "$(cat "$tmp/status2" 2>/dev/null)" = 0 ] || fail "krilltop exited $(cat "$tmp/status2")"
+ok "the live view said the process exited and quit with status 0"
+wait "$bpid"
+gone=$bpid
+bpid=
+"$kt" >"$tmp/list2" || fail "krilltop (list) failed"
+grep -Eq "^ *$gone " "$tmp/list2" && fail "list still shows it: $(cat "$tmp/list2")"
+ok "list no longer shows it"
+exit 0

@@ -1,0 +1,402 @@
+/* Tests for the live-stats segment (include/krill_stats.h) and kr_stats_snapshot: exact
+ * counters for a known workload once the run is over, the segment's name, mode and life,
+ * the error returns, and seqlock reads racing busy schedulers that never see a torn block. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "krill.h"
+#include "krill_stats.h"
+
+enum { T_GO = 1, T_WAKE, T_BALL };
+
+static kr_runtime *rt_new(unsigned schedulers, int stats)
+{
+	kr_config c;
+	kr_runtime *rt = 0;
+	kr_config_init(&c);
+	c.schedulers = schedulers;
+	c.pin = 0; /* tests share the machine with other tests */
+	c.stats = stats;
+	assert_int_equal(kr_runtime_new(&c, &rt), 0);
+	return rt;
+}
+
+static kr_pid rt_spawn(kr_runtime *rt, kr_behaviour b, const void *state, size_t len)
+{
+	kr_pid pid = 0;
+	assert_int_equal(kr_rt_spawn(rt, b, state, len, &pid), 0);
+	return pid;
+}
+
+/* This process's segments in /dev/shm ("krill.<pid>.<n>"): how many, and in path the newest
+ * (n counts up). A test that failed may have left its runtime, and so its segment, behind. */
+static int find_segments(char *path, size_t len)
+{
+	char prefix[64];
+	int found = 0;
+	long newest = -1;
+	snprintf(prefix, sizeof(prefix), "krill.%d.", (int)getpid());
+	DIR *d = opendir("/dev/shm");
+	if (!d)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+			long n = strtol(e->d_name + strlen(prefix), 0, 10);
+			if (n > newest) {
+				newest = n;
+				snprintf(path, len, "/dev/shm/%s", e->d_name);
+			}
+			found++;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+static void *snapshot_of(kr_runtime *rt, size_t *len)
+{
+	*len = kr_stats_size(kr_schedulers(rt));
+	void *buf = malloc(*len);
+	assert_non_null(buf);
+	int rc;
+	while ((rc = kr_stats_snapshot(rt, buf, *len)) == -EAGAIN)
+		;
+	assert_int_equal(rc, (int)*len);
+	return buf;
+}
+
+/* ---- a known workload ---------------------------------------------------------------- */
+
+/* Waits for one message, then exits. */
+static void b_worker(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	kr_exit(ctx, KR_NORMAL);
+}
+
+/* On T_GO spawns *state workers from inside the runtime, sends each one message, exits. */
+static void b_spawner(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	unsigned n = *(unsigned *)state;
+	for (unsigned i = 0; i < n; i++) {
+		kr_pid p;
+		assert_int_equal(kr_spawn(ctx, b_worker, 0, 0, &p), 0);
+		assert_int_equal(kr_send(ctx, p, T_WAKE, &i, sizeof(i)), 0);
+	}
+	kr_exit(ctx, KR_NORMAL);
+}
+
+struct totals {
+	uint64_t spawned, exited, msgs, runs;
+};
+
+static struct totals sum(const kr_stats_header *h)
+{
+	struct totals t = {0};
+	for (uint32_t i = 0; i < h->nsched; i++) {
+		const kr_stats_sched *b = kr_stats_sched_at((kr_stats_header *)h, i);
+		t.spawned += b->spawned;
+		t.exited += b->exited;
+		t.msgs += b->msgs;
+		t.runs += b->runs;
+	}
+	/* Spawns by threads that are no scheduler are the runtime block's. */
+	t.spawned += h->rt.foreign_spawned;
+	return t;
+}
+
+/* N = foreign + inner + 1 (the spawner) processes, each handling exactly one message. */
+static void run_known_workload(unsigned schedulers, unsigned foreign, unsigned inner)
+{
+	kr_runtime *rt = rt_new(schedulers, 1);
+	uint64_t n = foreign + inner + 1, k = n;
+	kr_pid *pids = calloc(foreign, sizeof(*pids));
+	assert_non_null(pids);
+	for (unsigned i = 0; i < foreign; i++)
+		pids[i] = rt_spawn(rt, b_worker, 0, 0);
+	kr_pid sp = rt_spawn(rt, b_spawner, &inner, sizeof(inner));
+	assert_int_equal(kr_rt_send(rt, sp, T_GO, 0, 0), 0);
+	for (unsigned i = 0; i < foreign; i++)
+		assert_int_equal(kr_rt_send(rt, pids[i], T_WAKE, &i, sizeof(i)), 0);
+	assert_int_equal(kr_run(rt), 0);
+	assert_int_equal(kr_alive(rt), 0);
+
+	size_t len;
+	kr_stats_header *h = snapshot_of(rt, &len);
+	struct totals t = sum(h);
+	unsigned nsched = kr_schedulers(rt);
+	/* Free first, so that a failure below leaks nothing into the sanitizers' reports. */
+	kr_stats_header hd;
+	memcpy(&hd, h, sizeof(hd));
+	free(h);
+	free(pids);
+	kr_runtime_free(rt);
+
+	assert_int_equal(hd.magic, KR_STATS_MAGIC);
+	assert_int_equal(hd.version, KR_STATS_VERSION);
+	assert_int_equal(hd.nsched, nsched);
+	assert_int_equal(hd.os_pid, getpid());
+	if (t.spawned != n || t.exited != n || t.msgs < k)
+		print_message("schedulers %u: spawned %llu exited %llu msgs %llu runs %llu; "
+			      "expected %llu, %llu, >= %llu\n",
+			      nsched, (unsigned long long)t.spawned, (unsigned long long)t.exited,
+			      (unsigned long long)t.msgs, (unsigned long long)t.runs,
+			      (unsigned long long)n, (unsigned long long)n, (unsigned long long)k);
+	assert_int_equal(hd.rt.foreign_spawned, foreign + 1);
+	assert_int_equal(t.spawned, n);
+	assert_int_equal(t.exited, n);
+	assert_true(t.msgs >= k);
+	assert_true(t.runs >= n);
+}
+
+static void counters_are_exact_after_the_run(void **st)
+{
+	/* Sizes that are not multiples of 64 runs, so a missing final publication shows. */
+	for (int rep = 0; rep < 5; rep++) {
+		run_known_workload(1, 1000, 0);
+		run_known_workload(1, 0, 1000);
+		run_known_workload(2, 517, 789);
+		run_known_workload(4, 3001, 2999);
+	}
+}
+
+/* ---- the segment's life ---------------------------------------------------------------- */
+
+static void segment_exists_while_the_runtime_lives(void **st)
+{
+	char path[300], name[300];
+	struct stat sb;
+	int before = find_segments(path, sizeof(path));
+	kr_runtime *rt = rt_new(2, 1);
+	assert_int_equal(find_segments(path, sizeof(path)), before + 1);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600); /* stats are the owner's business */
+	assert_int_equal((size_t)sb.st_size, kr_stats_size(kr_schedulers(rt)));
+	snprintf(name, sizeof(name), "krill.%d.", (int)getpid());
+	assert_non_null(strstr(path, name));
+
+	/* Readable by name as krilltop reads it, before the runtime even starts. */
+	int fd = shm_open(path + strlen("/dev/shm"), O_RDONLY, 0);
+	assert_true(fd >= 0);
+	const kr_stats_header *h = mmap(0, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	assert_true(h != MAP_FAILED);
+	assert_int_equal(h->magic, KR_STATS_MAGIC);
+	assert_int_equal(h->header_size, sizeof(kr_stats_header));
+	assert_int_equal(h->sched_size, sizeof(kr_stats_sched));
+	assert_int_equal(h->nsched, kr_schedulers(rt));
+	assert_true(h->topology[0] != 0);
+	munmap((void *)h, (size_t)sb.st_size);
+
+	/* Still there after the run: the runtime is stopped, not freed. */
+	assert_int_equal(kr_rt_send(rt, rt_spawn(rt, b_worker, 0, 0), T_WAKE, 0, 0), 0);
+	assert_int_equal(kr_run(rt), 0);
+	assert_int_equal(stat(path, &sb), 0);
+	kr_runtime_free(rt);
+	assert_int_equal(stat(path, &sb), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(find_segments(name, sizeof(name)), before);
+}
+
+static void stats_off_means_enodata_and_no_segment(void **st)
+{
+	char path[300], buf[4096];
+	int before = find_segments(path, sizeof(path));
+	kr_runtime *rt = rt_new(2, 0);
+	assert_int_equal(find_segments(path, sizeof(path)), before);
+	assert_int_equal(kr_stats_snapshot(rt, buf, sizeof(buf)), -ENODATA);
+	assert_int_equal(kr_rt_send(rt, rt_spawn(rt, b_worker, 0, 0), T_WAKE, 0, 0), 0);
+	assert_int_equal(kr_run(rt), 0);
+	assert_int_equal(find_segments(path, sizeof(path)), before);
+	assert_int_equal(kr_stats_snapshot(rt, buf, sizeof(buf)), -ENODATA);
+	kr_runtime_free(rt);
+}
+
+static void snapshot_errors(void **st)
+{
+	kr_runtime *rt = rt_new(2, 1);
+	size_t need = kr_stats_size(kr_schedulers(rt));
+	char *buf = malloc(need);
+	assert_non_null(buf);
+	memset(buf, 0x5a, need);
+	assert_int_equal(kr_stats_snapshot(rt, buf, need - 1), -ENOSPC);
+	assert_int_equal(kr_stats_snapshot(rt, buf, 0), -ENOSPC);
+	assert_int_equal((unsigned char)buf[0], 0x5a); /* a failed call changes nothing */
+	assert_int_equal(kr_stats_snapshot(rt, 0, need), -EINVAL);
+	assert_int_equal(kr_stats_snapshot(0, buf, need), -EINVAL);
+	assert_int_equal(kr_stats_snapshot(rt, buf, need), (int)need);
+	assert_int_equal(kr_stats_snapshot(rt, buf, need + 100), (int)need);
+	free(buf);
+	kr_runtime_free(rt);
+}
+
+/* ---- torn reads ------------------------------------------------------------------------ */
+
+/* Pairs bounce a ball, its payload the hops left, until it is spent; then both exit.
+ * Plenty of runs, messages and publications on both schedulers. */
+static void b_player(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	kr_pid *peer = state;
+	uint32_t hops;
+	if (m->tag == T_GO) {
+		memcpy(peer, m->data, sizeof(*peer));
+		if (m->len > sizeof(*peer)) { /* the server serves */
+			memcpy(&hops, m->data + sizeof(*peer), sizeof(hops));
+			assert_int_equal(kr_send(ctx, *peer, T_BALL, &hops, sizeof(hops)), 0);
+		}
+		return;
+	}
+	memcpy(&hops, m->data, sizeof(hops));
+	if (hops > 0) {
+		hops--;
+		assert_int_equal(kr_send(ctx, *peer, T_BALL, &hops, sizeof(hops)), 0);
+	}
+	if (hops == 0)
+		kr_exit(ctx, KR_NORMAL);
+}
+
+struct reader {
+	const char *shm;
+	_Atomic int done;
+	uint64_t reads, failures, changes;
+	int error; /* 0, or the line of the broken invariant */
+	char what[200];
+};
+
+#define CHECK(cond, ...)                                                 \
+	do {                                                             \
+		if (!(cond) && !r->error) {                              \
+			r->error = __LINE__;                             \
+			snprintf(r->what, sizeof(r->what), __VA_ARGS__); \
+		}                                                        \
+	} while (0)
+
+/* What a torn copy would break: every counter of a block is cumulative, and one
+ * publication writes them all, so a consistent copy never has any of them go back. */
+static void *read_loop(void *arg)
+{
+	struct reader *r = arg;
+	int fd = shm_open(r->shm, O_RDONLY, 0);
+	if (fd < 0) {
+		r->error = __LINE__;
+		return 0;
+	}
+	struct stat sb;
+	fstat(fd, &sb);
+	kr_stats_header *h = mmap(0, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (h == MAP_FAILED) {
+		r->error = __LINE__;
+		return 0;
+	}
+	uint32_t n = h->nsched;
+	kr_stats_sched *prev = calloc(n, sizeof(*prev)), cur;
+	bool *seen = calloc(n, sizeof(*seen));
+	kr_stats_runtime rprev = {0}, rcur;
+	while (!atomic_load(&r->done) && !r->error) {
+		for (uint32_t i = 0; i < n; i++) {
+			if (kr_stats_read_block(kr_stats_sched_at(h, i), &cur, sizeof(cur))) {
+				r->failures++;
+				continue;
+			}
+			r->reads++;
+			kr_stats_sched *p = &prev[i];
+			uint64_t cs = cur.seq, ps = p->seq;
+			CHECK(cs % 2 == 0, "sched %u: odd seq %llu", i, (unsigned long long)cs);
+			CHECK(cs >= ps, "sched %u: seq went back", i);
+			CHECK(cur.runs >= p->runs, "sched %u: runs went back", i);
+			CHECK(cur.msgs >= p->msgs, "sched %u: msgs went back", i);
+			CHECK(cur.busy_ns >= p->busy_ns, "sched %u: busy_ns went back", i);
+			CHECK(cur.idle_ns >= p->idle_ns, "sched %u: idle_ns went back", i);
+			CHECK(cur.busy_ns + cur.idle_ns >= p->busy_ns + p->idle_ns,
+			      "sched %u: busy_ns + idle_ns went back", i);
+			CHECK(cur.sleeps >= p->sleeps && cur.wakeups >= p->wakeups,
+			      "sched %u: sleeps or wakeups went back", i);
+			CHECK(cur.spawned >= p->spawned && cur.exited >= p->exited,
+			      "sched %u: spawned or exited went back", i);
+			/* Equal sequence numbers: the same publication, so the same bytes. */
+			if (!seen[i])
+				seen[i] = true;
+			else if (cs == ps)
+				CHECK(!memcmp(&cur, p, sizeof(cur)),
+				      "sched %u: seq %llu, two contents", i,
+				      (unsigned long long)cs);
+			else
+				r->changes++;
+			memcpy(p, &cur, sizeof(cur));
+		}
+		if (!kr_stats_read_block(&h->rt, &rcur, sizeof(rcur))) {
+			CHECK(rcur.seq % 2 == 0 && rcur.seq >= rprev.seq, "runtime block: bad seq");
+			CHECK(rcur.now_ns >= rprev.now_ns, "runtime block: now_ns went back");
+			CHECK(rcur.foreign_spawned >= rprev.foreign_spawned,
+			      "runtime block: foreign_spawned went back");
+			memcpy(&rprev, &rcur, sizeof(rcur));
+		}
+	}
+	free(prev);
+	free(seen);
+	munmap(h, (size_t)sb.st_size);
+	return 0;
+}
+
+static void readers_never_see_a_torn_block(void **st)
+{
+	enum { PAIRS = 64, ROUNDS = 20000 };
+	char path[300];
+	int before = find_segments(path, sizeof(path));
+	kr_runtime *rt = rt_new(2, 1);
+	assert_int_equal(find_segments(path, sizeof(path)), before + 1);
+	struct reader r = {.shm = path + strlen("/dev/shm")};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, 0, read_loop, &r), 0);
+
+	for (int i = 0; i < PAIRS; i++) {
+		kr_pid none = 0, a = rt_spawn(rt, b_player, &none, sizeof(none));
+		kr_pid b = rt_spawn(rt, b_player, &none, sizeof(none));
+		uint32_t hops = 2 * ROUNDS;
+		char serve[sizeof(kr_pid) + sizeof(hops)];
+		memcpy(serve, &b, sizeof(b));
+		memcpy(serve + sizeof(b), &hops, sizeof(hops));
+		/* b learns its peer first: one thread's messages are delivered in order. */
+		assert_int_equal(kr_rt_send(rt, b, T_GO, &a, sizeof(a)), 0);
+		assert_int_equal(kr_rt_send(rt, a, T_GO, serve, sizeof(serve)), 0);
+	}
+	assert_int_equal(kr_run(rt), 0);
+	atomic_store(&r.done, 1);
+	pthread_join(th, 0);
+	if (r.error)
+		print_message("line %d: %s\n", r.error, r.what);
+	assert_int_equal(r.error, 0);
+	assert_true(r.reads > 0);
+	assert_true(r.changes > 0); /* it did race the writers */
+
+	kr_runtime_free(rt);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(segment_exists_while_the_runtime_lives),
+	    cmocka_unit_test(stats_off_means_enodata_and_no_segment),
+	    cmocka_unit_test(snapshot_errors),
+	    cmocka_unit_test(counters_are_exact_after_the_run),
+	    cmocka_unit_test(readers_never_see_a_torn_block),
+	};
+	return cmocka_run_group_tests(tests, 0, 0);
+}
