@@ -30,6 +30,7 @@ struct kr_ctx {
 	struct proc *p;
 	kr_pid self;
 	struct env *cur; /* the message being handled */
+	unsigned sent;   /* messages sent during this run: they cost budget */
 	bool defer;      /* kr_defer called for cur */
 	bool exiting;
 	uint32_t reason;

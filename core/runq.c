@@ -19,6 +19,7 @@ void runq_init(struct runq *q)
 	pthread_mutex_init(&q->lock, 0);
 	q->ohead = q->otail = 0;
 	atomic_init(&q->olen, 0);
+	q->pops = 0;
 }
 
 void runq_fini(struct runq *q)
@@ -105,8 +106,32 @@ static struct proc *refill(struct runq *q)
 	return p;
 }
 
+/* One process from the head of the overflow list. */
+static struct proc *overflow_pop(struct runq *q)
+{
+	pthread_mutex_lock(&q->lock);
+	struct proc *p = q->ohead;
+	if (p) {
+		q->ohead = p->next;
+		if (!q->ohead)
+			q->otail = 0;
+		atomic_store_explicit(&q->olen, atomic_load_explicit(&q->olen, memory_order_relaxed) - 1,
+				      memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return p;
+}
+
 struct proc *runq_pop(struct runq *q)
 {
+	/* A ring that never drains must not starve the overflow list: now
+	 * and then its oldest goes first (Go checks its global queue every
+	 * 61 schedules for the same reason). */
+	if (++q->pops % 61 == 0 && atomic_load_explicit(&q->olen, memory_order_relaxed)) {
+		struct proc *p = overflow_pop(q);
+		if (p)
+			return p;
+	}
 	uint32_t h = atomic_load_explicit(&q->head, memory_order_acquire);
 	for (;;) {
 		uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);

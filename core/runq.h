@@ -19,6 +19,7 @@ struct runq {
 	pthread_mutex_t lock; /* the overflow list */
 	struct proc *ohead, *otail;
 	_Atomic uint64_t olen;
+	uint32_t pops; /* owner only */
 };
 
 void runq_init(struct runq *q);

@@ -17,7 +17,7 @@ void kr_config_init(kr_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->pin = 1;
-	c->batch = 64;
+	c->batch = 256;
 	c->max_procs = 0;
 	c->max_msg = 1u << 20;
 	c->spin_us = 50;

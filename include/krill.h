@@ -100,7 +100,8 @@ typedef struct kr_config {
 	 * path of an hwloc XML file. NULL: the KRILL_TOPOLOGY environment
 	 * variable if set, else this machine. */
 	const char *topology;
-	/* Messages a process may handle before its scheduler moves on (64). */
+	/* Budget of a process run, in messages handled plus messages sent,
+	 * before its scheduler moves on (256). */
 	unsigned batch;
 	/* Upper bound on live processes (pid space); 0 = 2^32 - 1. */
 	uint64_t max_procs;

@@ -43,11 +43,12 @@ static void config_init_sets_the_documented_defaults(void **st)
 	assert_int_equal(c.per_pu, 0);
 	assert_int_equal(c.pin, 1);
 	assert_null(c.topology);
-	assert_int_equal(c.batch, 64);
+	assert_int_equal(c.batch, 256);
 	assert_int_equal(c.max_procs, 0);
 	assert_int_equal(c.max_msg, 1u << 20);
 	assert_int_equal(c.spin_us, 50);
 	assert_int_equal(c.deterministic, 0);
+	assert_int_equal(c.stats, 1);
 }
 
 static _Atomic int ran;
