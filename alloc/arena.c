@@ -82,7 +82,10 @@ void *arena_alloc_aligned(struct arena *a, size_t n, size_t align)
 {
 	if (injected_failure())
 		return NULL;
-	return mallocx(n ? n : 1, flags(a) | MALLOCX_ALIGN(align));
+	void *p = mallocx(n ? n : 1, flags(a) | MALLOCX_ALIGN(align));
+	if (p)
+		arena_count(a, (int64_t)n);
+	return p;
 }
 
 void arena_free_slow(struct arena *a, void *p, size_t n)
@@ -154,6 +157,7 @@ void *arena_alloc_aligned(struct arena *a, size_t n, size_t align)
 		return NULL;
 	if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n ? n : 1))
 		return NULL;
+	arena_count(a, (int64_t)n);
 	return p;
 }
 

@@ -7,6 +7,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* One per scheduler, used only by its owner thread. A foreign thread passes
  * NULL and gets the process-wide allocator. */
@@ -23,7 +24,20 @@ struct arena {
 	 * every allocation. */
 	void *cache[ARENA_CLASSES];
 	unsigned ncache[ARENA_CLASSES];
+	/* Bytes allocated through this arena struct minus bytes freed
+	 * through it (frees of others' memory make it go negative; the sum
+	 * over a runtime's arenas is what it holds). Owner writes, relaxed;
+	 * anyone reads. */
+	_Atomic int64_t bytes;
 };
+
+static inline void arena_count(struct arena *a, int64_t n)
+{
+	if (a)
+		atomic_store_explicit(&a->bytes,
+				      atomic_load_explicit(&a->bytes, memory_order_relaxed) + n,
+				      memory_order_relaxed);
+}
 
 int arena_init(struct arena *a);
 void arena_fini(struct arena *a);
@@ -44,24 +58,32 @@ extern _Atomic long arena_fail_budget;
 
 static inline void *arena_alloc(struct arena *a, size_t n)
 {
+	size_t want = n;
+	void *p;
 #ifdef KR_JEMALLOC
 	if (a && n && n <= 16 * ARENA_CLASSES) {
 		unsigned c = arena_class(n);
-		void *p = a->cache[c];
+		p = a->cache[c];
 		if (p && atomic_load_explicit(&arena_fail_budget, memory_order_relaxed) < 0) {
 			a->cache[c] = *(void **)p;
 			a->ncache[c]--;
+			arena_count(a, (int64_t)want);
 			return p;
 		}
 		/* Cached objects are the class's full size, whatever n was. */
 		n = 16 * (c + 1);
 	}
 #endif
-	return arena_alloc_slow(a, n);
+	p = arena_alloc_slow(a, n);
+	if (p)
+		arena_count(a, (int64_t)want);
+	return p;
 }
 
 static inline void arena_free(struct arena *a, void *p, size_t n)
 {
+	if (p)
+		arena_count(a, -(int64_t)n);
 #ifdef KR_JEMALLOC
 	if (p && n && n <= 16 * ARENA_CLASSES) {
 		unsigned c = arena_class(n);

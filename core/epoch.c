@@ -41,6 +41,12 @@ static void release(struct sched *s, int k)
 	uint32_t i = l->head[k];
 	while (i != SLOTS_NIL) {
 		uint32_t next = link_of(rt, i)->next;
+		struct proc *p = slot_at(&rt->procs, i);
+		/* A limited process's side record outlived it until now. */
+		if (p->side) {
+			arena_free(&s->arena, p->side, sizeof(struct side));
+			p->side = 0;
+		}
 		slots_put(&rt->procs, &s->pslots, i);
 		i = next;
 	}

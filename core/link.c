@@ -73,7 +73,7 @@ static bool vec_del_pid(struct vec *v, kr_pid pid)
 	return false;
 }
 
-static int mon_add(struct sched *s, struct vec *v, uint64_t ref, kr_pid pid)
+int vec_add_mon(struct sched *s, struct vec *v, uint64_t ref, kr_pid pid)
 {
 	int rc = vec_grow(s, v, sizeof(struct mon));
 	if (rc)
@@ -99,6 +99,7 @@ static bool mon_del(struct vec *v, uint64_t ref, kr_pid *pid)
 
 void side_free_vecs(struct sched *s, struct side *side)
 {
+	vec_free(s, &side->waiters, sizeof(struct mon));
 	vec_free(s, &side->links, sizeof(kr_pid));
 	vec_free(s, &side->out, sizeof(struct mon));
 	vec_free(s, &side->in, sizeof(struct mon));
@@ -166,12 +167,15 @@ int sig_handle(struct sched *s, struct proc *p, struct env *e)
 		return SIG_DROP;
 	case SIG_MONITOR:
 		side = proc_side(s, p);
-		if (!side || mon_add(s, &side->in, x->ref, x->pid))
+		if (!side || vec_add_mon(s, &side->in, x->ref, x->pid))
 			sig_send(s, x->pid, KR_TAG_DOWN, c->self, x->ref, KR_NOPROC, 0, 0);
 		return SIG_DROP;
 	case SIG_DEMONITOR:
 		if (side)
 			mon_del(&side->in, x->ref, 0);
+		return SIG_DROP;
+	case SIG_NOTIFY:
+		ovl_notify(s, p, x->pid, (uint32_t)x->ref);
 		return SIG_DROP;
 	case SIG_EXIT_LINK:
 		/* From a process we unlinked since: not ours to act on. */
@@ -214,6 +218,8 @@ void sig_drain(struct sched *s, struct env *list, kr_pid self, uint32_t reason,
 		else if (e->m.tag == SIG_MONITOR)
 			sig_send(s, info(e)->pid, KR_TAG_DOWN, self, info(e)->ref, reason, payload,
 				 plen);
+		else if (e->m.tag == SIG_NOTIFY)
+			ovl_notify(s, 0 /* gone: room */, info(e)->pid, (uint32_t)info(e)->ref);
 		env_free(&s->arena, e);
 	}
 }
@@ -320,7 +326,7 @@ int kr_monitor(kr_ctx *ctx, kr_pid pid, uint64_t *ref)
 	if (!side || !ref)
 		return side ? -EINVAL : -ENOMEM;
 	uint64_t r = ((uint64_t)(s->id + 1) << 48) | ++s->refs;
-	int rc = mon_add(s, &side->out, r, pid);
+	int rc = vec_add_mon(s, &side->out, r, pid);
 	if (rc)
 		return rc;
 	rc = sig_send(s, pid, SIG_MONITOR, ctx->self, r, 0, 0, 0);

@@ -37,12 +37,15 @@ void env_free_list(struct arena *a, struct env *e)
 	}
 }
 
-int proc_check_send(struct runtime *rt, uint32_t tag, const void *data, size_t len)
+int proc_check_send(struct runtime *rt, struct sched *s, uint32_t tag, const void *data,
+		    size_t len)
 {
 	if (tag >= KR_TAG_SYSTEM || (len && !data))
 		return -EINVAL;
 	if (len > rt->cfg.max_msg)
 		return -EMSGSIZE;
+	if (ovl_over(rt, s))
+		return -ENOMEM;
 	return 0;
 }
 
@@ -73,6 +76,7 @@ int proc_deliver(struct sched *s, kr_pid to, struct env *e)
 		env_free(&s->arena, e);
 		return err;
 	}
+	ovl_count(p, e);
 	switch (mbox_push(&p->inbox, e)) {
 	case MB_WOKE:
 		sched_ready(s, p);
@@ -94,14 +98,16 @@ struct side *proc_side(struct sched *s, struct proc *p)
 	return p->side;
 }
 
-static int spawn_in(struct runtime *rt, struct slot_cache *c, struct arena *a, kr_behaviour b,
-		    const void *state, size_t len, kr_pid *out)
+static int spawn_in(struct runtime *rt, struct sched *s, struct slot_cache *c, struct arena *a,
+		    kr_behaviour b, const void *state, size_t len, kr_pid *out)
 {
 	uint32_t idx;
 	struct side *side = 0;
 	void *big = 0;
 	if (!b || (len && !state) || !out)
 		return -EINVAL;
+	if (ovl_over(rt, s))
+		return -ENOMEM;
 	int rc = slots_get(&rt->procs, c, a, &idx);
 	if (rc)
 		return rc;
@@ -166,13 +172,20 @@ void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *pay
 	if (p->side) {
 		struct side *side = p->side;
 		env_free_list(&s->arena, side->dhead);
+		side->dhead = side->dtail = 0;
 		if (side->rto)
 			timer_cancel(rt, s, side->rto);
 		if (p->flags & P_BIG)
 			arena_free(&s->arena, (void *)(uintptr_t)p->state, side->state_len);
+		if (tell)
+			ovl_exit(s, side);
 		side_free_vecs(s, side);
-		arena_free(&s->arena, side, sizeof(*side));
-		p->side = 0;
+		/* Senders may still hold a limited process's side record
+		 * (overload.c): it goes when the slot is recycled. */
+		if (!(atomic_load_explicit(&p->aflags, memory_order_relaxed) & P_LIMITED)) {
+			arena_free(&s->arena, side, sizeof(*side));
+			p->side = 0;
+		}
 	}
 	p->flags = 0;
 	p->beh = 0;
@@ -190,6 +203,7 @@ void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *pay
 static bool take(struct sched *s, struct proc *p)
 {
 	struct env *list = mbox_take(&p->inbox), *e;
+	ovl_taken(s, p, list);
 	for (e = list; e; e = e->next)
 		if (e->m.tag >= KR_TAG_SYSTEM)
 			break;
@@ -357,7 +371,7 @@ kr_runtime *kr_runtime_of(const kr_ctx *ctx)
 int kr_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
 {
 	struct sched *s = ctx->s;
-	int rc = spawn_in(s->rt, &s->pslots, &s->arena, b, state, len, out);
+	int rc = spawn_in(s->rt, s, &s->pslots, &s->arena, b, state, len, out);
 	if (rc == 0)
 		stat_add(&s->st.spawned, 1);
 	return rc;
@@ -369,7 +383,7 @@ int kr_rt_spawn(kr_runtime *rt_, kr_behaviour b, const void *state, size_t len, 
 	if (!rt)
 		return -EINVAL;
 	pthread_mutex_lock(&rt->flock);
-	int rc = spawn_in(rt, &rt->fslots, rt->farena, b, state, len, out);
+	int rc = spawn_in(rt, 0, &rt->fslots, rt->farena, b, state, len, out);
 	pthread_mutex_unlock(&rt->flock);
 	if (rc == 0)
 		atomic_fetch_add_explicit(&rt->fspawned, 1, memory_order_seq_cst);
@@ -379,7 +393,7 @@ int kr_rt_spawn(kr_runtime *rt_, kr_behaviour b, const void *state, size_t len, 
 int kr_send(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len)
 {
 	struct sched *s = ctx->s;
-	int err = proc_check_send(s->rt, tag, data, len);
+	int err = proc_check_send(s->rt, s, tag, data, len);
 	if (err)
 		return err;
 	struct proc *p = proc_lookup(s->rt, to, &err);
@@ -388,6 +402,10 @@ int kr_send(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len)
 	struct env *e = env_new(&s->arena, tag, data, len);
 	if (!e)
 		return -ENOMEM;
+	if (!ovl_admit(p)) {
+		env_free(&s->arena, e);
+		return -EAGAIN;
+	}
 	ctx->sent++;
 	switch (mbox_push(&p->inbox, e)) {
 	case MB_WOKE:
@@ -461,7 +479,7 @@ int kr_send_after(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, const void 
 {
 	struct sched *s = ctx->s;
 	kr_timer t;
-	int err = proc_check_send(s->rt, tag, data, len);
+	int err = proc_check_send(s->rt, s, tag, data, len);
 	if (err)
 		return err;
 	if (!proc_lookup(s->rt, to, &err) && err)

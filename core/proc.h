@@ -32,6 +32,7 @@ _Static_assert(sizeof(struct proc) == 64, "a process is one cache line");
 
 /* aflags */
 #define P_NAMED 1u
+#define P_LIMITED 2u /* side->limit bounds the mailbox; side outlives the process */
 
 /* Signals: envelopes with these tags carry a kr_exit_info and are handled
  * by the runtime when the receiver takes them from its mailbox, in order
@@ -43,6 +44,7 @@ _Static_assert(sizeof(struct proc) == 64, "a process is one cache line");
 #define SIG_EXIT_LINK (SIG_BASE + 4) /* a linked process exited */
 #define SIG_MONITOR (SIG_BASE + 5)
 #define SIG_DEMONITOR (SIG_BASE + 6)
+#define SIG_NOTIFY (SIG_BASE + 7) /* ref: the tag to send back when there is room */
 
 struct mon {
 	uint64_t ref;
@@ -64,6 +66,12 @@ struct side {
 	struct vec links; /* kr_pid */
 	struct vec out;   /* struct mon: processes this one monitors */
 	struct vec in;    /* struct mon: processes monitoring this one */
+	/* Mailbox limit (P_LIMITED). count is changed by senders too; the
+	 * record is then freed only when the slot is recycled (epoch.c), so a
+	 * sender that passed the generation check can still touch it. */
+	_Atomic int32_t count;
+	_Atomic uint32_t limit;
+	struct vec waiters; /* struct mon: (tag, pid) to tell when there is room */
 };
 
 static inline kr_pid pid_make(uint32_t idx, uint32_t gen)

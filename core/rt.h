@@ -81,6 +81,7 @@ struct sched {
 	unsigned ticks;
 	uint64_t rng;
 	uint64_t refs; /* monitor references made here */
+	int64_t mem_seen; /* arena.bytes at the last ceiling check */
 	bool spinning;
 	struct limbo limbo;
 	struct wheel wheel;
@@ -133,6 +134,7 @@ struct runtime {
 	alignas(64) _Atomic unsigned nidle;
 	_Atomic unsigned nspinning;
 	_Atomic int stop;
+	_Atomic int overmem; /* past cfg.max_memory (overload.c) */
 	pthread_mutex_t idlelock;
 	unsigned *idle; /* stack of parked scheduler ids */
 	unsigned nidlestack;
@@ -174,7 +176,8 @@ void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *pay
 struct env *env_new(struct arena *a, uint32_t tag, const void *data, size_t len);
 void env_free(struct arena *a, struct env *e);
 void env_free_list(struct arena *a, struct env *e);
-int proc_check_send(struct runtime *rt, uint32_t tag, const void *data, size_t len);
+int proc_check_send(struct runtime *rt, struct sched *s, uint32_t tag, const void *data,
+		    size_t len);
 void proc_run(struct sched *s, struct proc *p);
 void proc_destroy_all(struct runtime *rt);
 struct side *proc_side(struct sched *s, struct proc *p);
@@ -193,6 +196,16 @@ void sig_drain(struct sched *s, struct env *list, kr_pid self, uint32_t reason,
 void side_free_vecs(struct sched *s, struct side *side);
 bool vec_has_pid(const struct vec *v, kr_pid pid);
 int vec_add_pid(struct sched *s, struct vec *v, kr_pid pid);
+
+/* overload.c */
+bool ovl_admit(struct proc *p);
+void ovl_count(struct proc *p, const struct env *e);
+void ovl_taken(struct sched *s, struct proc *p, const struct env *list);
+void ovl_notify(struct sched *s, struct proc *p, kr_pid from, uint32_t tag);
+void ovl_memory_check(struct sched *s);
+bool ovl_over(struct runtime *rt, struct sched *s);
+void ovl_exit(struct sched *s, struct side *sd);
+int vec_add_mon(struct sched *s, struct vec *v, uint64_t ref, kr_pid pid);
 
 /* timer.c */
 int timer_start(struct sched *s, kr_pid to, uint64_t ms, struct env *e, kr_timer *out);

@@ -263,7 +263,7 @@ int kr_rt_send(kr_runtime *rt_, kr_pid to, uint32_t tag, const void *data, size_
 	struct runtime *rt = (struct runtime *)rt_;
 	if (!rt)
 		return -EINVAL;
-	int err = proc_check_send(rt, tag, data, len);
+	int err = proc_check_send(rt, 0, tag, data, len);
 	if (err)
 		return err;
 	/* Reading the generation needs no epoch: slots are never unmapped. */

@@ -308,6 +308,7 @@ static void park(struct sched *s)
 	if (s->pub && s->id == 0 && timeout > 1000000000u)
 		timeout = 1000000000u;
 	uint64_t t0 = now_ns();
+	ovl_memory_check(s);
 	stats_publish(s, t0);
 	park_wait(&s->park, timeout);
 	uint64_t t1 = now_ns();
@@ -340,6 +341,7 @@ void *sched_thread(void *arg)
 			maybe_wake(s);
 			if (++s->loops % QUIESCE_EVERY == 0) {
 				epoch_quiesce(s);
+				ovl_memory_check(s);
 				stats_publish(s, now_ns());
 			}
 			continue;

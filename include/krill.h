@@ -118,6 +118,12 @@ typedef struct kr_config {
 	/* Publish live stats in a shared-memory segment for krilltop and
 	 * kr_stats_snapshot (default 1). */
 	int stats;
+	/* A ceiling on the memory the schedulers hold for processes,
+	 * messages and timers, in bytes (0: none). Past it kr_spawn and
+	 * kr_send return -ENOMEM instead of the kernel's OOM killer ending
+	 * everything. Checked every 64 process runs, so a burst can pass it
+	 * by what one scheduler allocates in that time. */
+	uint64_t max_memory;
 } kr_config;
 
 /* Fill c with the defaults. */
@@ -172,7 +178,8 @@ int kr_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid 
  * another arrive in the order sent. Sending to a process that has exited is
  * not an error: the message is dropped (as in Erlang). -ESRCH: pid was never
  * issued; -EINVAL: tag >= KR_TAG_SYSTEM or data NULL with len > 0;
- * -EMSGSIZE: len > max_msg; -ENOMEM. */
+ * -EMSGSIZE: len > max_msg; -EAGAIN: pid's mailbox is full (see
+ * kr_mailbox_limit); -ENOMEM: out of memory or past max_memory. */
 int kr_send(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len);
 
 /* Handle later messages with b instead. Deferred messages are handed back
@@ -240,6 +247,21 @@ int kr_send_after(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, const void 
  * runtime may cancel. -ENOENT: it has fired, was cancelled, or never was. */
 int kr_cancel_timer(kr_ctx *ctx, kr_timer t);
 
+/* ---- overload ------------------------------------------------------- */
+
+/* Bound the caller's mailbox to max messages (0: unbounded, the default,
+ * as in Erlang). A process that sends to a full mailbox gets -EAGAIN from
+ * kr_send and nothing is queued. Signals never count; messages from timers
+ * and foreign threads count but are never refused. -ENOMEM. */
+int kr_mailbox_limit(kr_ctx *ctx, uint32_t max);
+
+/* Ask to be sent a message tagged tag (no data) once pid's mailbox has
+ * room again (below half its limit), at once if it has room now or pid
+ * has exited. One message per request; nothing blocks, so processes that
+ * send to each other in a cycle cannot deadlock. -EINVAL: tag >=
+ * KR_TAG_SYSTEM; -ESRCH: pid never issued; -ENOMEM. */
+int kr_notify_ready(kr_ctx *ctx, kr_pid pid, uint32_t tag);
+
 /* ---- live stats: any thread --------------------------------------------- */
 
 /* Copy a consistent snapshot of the runtime's stats segment into buf, laid
@@ -269,6 +291,183 @@ int kr_unregister(kr_runtime *rt, const char *name);
  * the order sent. */
 int kr_rt_spawn(kr_runtime *rt, kr_behaviour b, const void *state, size_t len, kr_pid *out);
 int kr_rt_send(kr_runtime *rt, kr_pid to, uint32_t tag, const void *data, size_t len);
+
+/* ==== supervisors ========================================================
+ *
+ * A supervisor (as OTP's) is a process like any other: it traps exits,
+ * starts its children linked to it, and restarts them when they exit as
+ * their restart type and its strategy say. Trees nest: a child may itself
+ * be a supervisor (kr_sup_child). Everything here is written on the
+ * public API above.
+ *
+ * Life of a supervisor:
+ *   - Started by kr_sup_spawn (from a process, linked to it: its parent) or
+ *     kr_rt_sup_spawn (from any thread: no parent). It starts its children
+ *     in order, each with kr_spawn_link, when it handles its first message
+ *     (the spawn functions send it one). If one cannot be started, those
+ *     started are shut down and the supervisor exits with KR_SHUTDOWN and a
+ *     kr_sup_report (KR_SUP_START_FAILED) as payload.
+ *   - A child that exits is restarted or not as its restart type says; a
+ *     restart restarts, by the strategy, the child alone (KR_ONE_FOR_ONE),
+ *     every child (KR_ONE_FOR_ALL: the others are shut down first, in
+ *     reverse start order, then all are started again in order) or the
+ *     child and those started after it (KR_REST_FOR_ONE). A restarted child
+ *     gets a new pid and keeps its place in the start order.
+ *   - More than intensity restarts within period_ms (CLOCK_MONOTONIC) and
+ *     the supervisor gives up: it shuts its children down and exits with
+ *     KR_SHUTDOWN and a kr_sup_report (KR_SUP_INTENSITY) as payload; its own
+ *     supervisor, if any, then decides.
+ *   - Orderly shutdown: on an exit signal from its parent (any reason),
+ *     from a thread (kr_rt_exit, any reason) or with reason KR_SHUTDOWN from
+ *     anyone, it shuts its children down in reverse start order and exits
+ *     with that reason. Shutting a child down
+ *     means: send it a KR_SHUTDOWN exit signal, wait shutdown_ms for it to
+ *     exit, then send KR_KILL (shutdown_ms 0: KR_KILL at once;
+ *     KR_INFINITY: wait for ever, the right thing for a child that is a
+ *     supervisor). Meanwhile other messages wait (kr_defer).
+ *   - Messages a supervisor does not understand are dropped. A supervisor
+ *     ended by KR_KILL (or a fault) still frees its bookkeeping; it cannot
+ *     when kr_stop or the end of a deterministic run discards it alive.
+ *
+ * Tags KR_TAG_SUP up to KR_TAG_SUP + 15 carry the supervisor's protocol.
+ * They are ordinary tags (below KR_TAG_SYSTEM): do not send them to a
+ * supervisor for anything else.
+ */
+#define KR_TAG_SUP 0xfffeff00u
+
+/* Restart types. */
+#define KR_PERMANENT 0u /* always restarted */
+#define KR_TRANSIENT 1u /* restarted after an abnormal exit: not KR_NORMAL
+			 * nor KR_SHUTDOWN */
+#define KR_TEMPORARY 2u /* never restarted; forgotten when it exits */
+
+/* Strategies. */
+#define KR_ONE_FOR_ONE 0u
+#define KR_ONE_FOR_ALL 1u
+#define KR_REST_FOR_ONE 2u
+
+/* shutdown_ms: wait for ever. */
+#define KR_INFINITY UINT32_MAX
+
+/* Child ids are at most KR_SUP_ID_MAX bytes, NUL excluded. */
+#define KR_SUP_ID_MAX 31
+
+/* How to start a child, and what to do when it exits. */
+typedef struct kr_child_spec {
+	/* Names the child (copied). For the children given at start: non-empty
+	 * and unique among them. For kr_sup_start_child: anything, NULL too. */
+	const char *id;
+	/* The child's behaviour; it gets a copy of arg_len bytes of arg as its
+	 * state at each (re)start (as kr_spawn). */
+	kr_behaviour start;
+	const void *arg;
+	size_t arg_len;
+	uint32_t restart;     /* KR_PERMANENT, KR_TRANSIENT or KR_TEMPORARY */
+	uint32_t shutdown_ms; /* see above: 0 = kill at once; KR_INFINITY */
+	/* Not 0: right after each (re)start the supervisor sends the child a
+	 * message with this tag whose data is the supervisor's kr_pid, so the
+	 * child can set itself up (announce itself, register a name...). 0:
+	 * none (so tag 0 cannot be an init tag). Below KR_TAG_SYSTEM. */
+	uint32_t init_tag;
+	uint32_t pad; /* 0 */
+} kr_child_spec;
+
+typedef struct kr_sup_flags {
+	uint32_t strategy;  /* KR_ONE_FOR_ONE, KR_ONE_FOR_ALL, KR_REST_FOR_ONE */
+	uint32_t intensity; /* restarts allowed within period_ms */
+	uint32_t period_ms; /* > 0 */
+} kr_sup_flags;
+
+/* Spawn a supervisor with flags and the children to start, in order; it is
+ * linked to the caller, its parent (OTP's supervisor:start_link). Specs,
+ * ids and args are copied: they need not outlive the call. The supervisor
+ * starts its children when it runs. -EINVAL: flags or out NULL, a bad
+ * strategy, period_ms 0, children NULL with n > 0, a spec with no start,
+ * arg NULL with arg_len > 0, an id NULL, empty or longer than
+ * KR_SUP_ID_MAX, a bad restart type, init_tag >= KR_TAG_SYSTEM; -EEXIST:
+ * two children with one id; -ENOMEM; errors of kr_spawn_link and kr_send. */
+int kr_sup_spawn(kr_ctx *ctx, const kr_sup_flags *flags, const kr_child_spec *children, size_t n,
+		 kr_pid *out);
+/* The same from any thread: the supervisor has no parent, and an exit
+ * signal sent with kr_rt_exit shuts it down. Errors as kr_sup_spawn, with
+ * those of kr_rt_spawn and kr_rt_send. */
+int kr_rt_sup_spawn(kr_runtime *rt, const kr_sup_flags *flags, const kr_child_spec *children,
+		    size_t n, kr_pid *out);
+
+/* Fill *out with the spec of a child that is itself a supervisor with flags
+ * and children (a nested tree): restart KR_PERMANENT and shutdown_ms
+ * KR_INFINITY (change them in *out if need be). out->arg is allocated: pass
+ * *out to kr_sup_spawn, kr_rt_sup_spawn, kr_sup_child or
+ * kr_sup_start_child (which copy it), then free it with kr_sup_child_free.
+ * Errors as kr_sup_spawn (id is checked as a static child's). */
+int kr_sup_child(const char *id, const kr_sup_flags *flags, const kr_child_spec *children, size_t n,
+		 kr_child_spec *out);
+/* Free what kr_sup_child allocated in spec (NULL, or a spec it did not
+ * fill with a supervisor, is left alone). */
+void kr_sup_child_free(kr_child_spec *spec);
+
+/* What kr_sup_start_child and kr_sup_terminate_child answer: data of the
+ * caller's reply_tag message. */
+typedef struct kr_sup_reply {
+	int32_t rc;  /* 0, or a negative errno */
+	uint32_t pad;
+	kr_pid pid;  /* the child started, or terminated */
+} kr_sup_reply;
+
+/* Ask supervisor sup to start one more child (after the others in the start
+ * order; typically KR_TEMPORARY, one per connection, say). The answer comes
+ * later, as a message to the caller tagged reply_tag with a kr_sup_reply:
+ * the new pid, or rc -ENOMEM/-EAGAIN if it could not be spawned. Such a
+ * child is restarted as any other, and forgotten once it exits for good
+ * (temporary, or transient with a normal exit) or is terminated. A
+ * supervisor that is gone answers nothing: monitor it to be sure. Returns
+ * what sending the request gave (as kr_send: -EMSGSIZE if arg_len is too
+ * big for a message) or -EINVAL (spec checks as kr_sup_spawn, reply_tag
+ * >= KR_TAG_SYSTEM). */
+int kr_sup_start_child(kr_ctx *ctx, kr_pid sup, const kr_child_spec *spec, uint32_t reply_tag);
+
+/* Ask sup to shut down its child pid (as in an orderly shutdown: with its
+ * shutdown_ms) and not restart it. A child started by kr_sup_start_child,
+ * or temporary, is forgotten; one given at start keeps its place, stopped
+ * (pid 0), until a one_for_all or rest_for_one restart starts it again.
+ * The answer is a kr_sup_reply tagged reply_tag: rc 0, or -ENOENT if pid is
+ * not one of sup's running children. Returns as kr_send. */
+int kr_sup_terminate_child(kr_ctx *ctx, kr_pid sup, kr_pid child, uint32_t reply_tag);
+
+/* One child, as kr_sup_which_children reports it. */
+#define KR_SUP_DYNAMIC 1u    /* started by kr_sup_start_child */
+#define KR_SUP_SUPERVISOR 2u /* a nested supervisor (kr_sup_child) */
+typedef struct kr_sup_child_info {
+	char id[KR_SUP_ID_MAX + 1];
+	kr_pid pid;       /* 0: stopped */
+	uint32_t restart; /* KR_PERMANENT... */
+	uint32_t flags;   /* KR_SUP_* */
+} kr_sup_child_info;
+
+/* The answer to kr_sup_which_children: n records follow the header. */
+typedef struct kr_sup_children {
+	uint32_t n;     /* records in this message */
+	uint32_t total; /* children the supervisor has (n is less if the
+			 * message would exceed max_msg) */
+	uint64_t pad;
+	kr_sup_child_info child[];
+} kr_sup_children;
+
+/* Ask sup for its children, in start order: the answer is a message
+ * tagged reply_tag with a kr_sup_children. Returns as kr_send. */
+int kr_sup_which_children(kr_ctx *ctx, kr_pid sup, uint32_t reply_tag);
+
+/* The payload of a supervisor's KR_SHUTDOWN exit when it gave up (none
+ * when it was asked to shut down). */
+#define KR_SUP_INTENSITY 1u    /* too many restarts */
+#define KR_SUP_START_FAILED 2u /* a child could not be started */
+typedef struct kr_sup_report {
+	uint32_t cause; /* KR_SUP_* above */
+	int32_t err;    /* KR_SUP_START_FAILED: the negative errno */
+	char id[KR_SUP_ID_MAX + 1]; /* the child that exited or failed */
+} kr_sup_report;
+
+/* ==== end of supervisors ================================================= */
 
 #ifdef __cplusplus
 }
