@@ -32,7 +32,7 @@
 
 #include "core/rt.h"
 
-static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGURG};
 #define NSIG_FAULT (sizeof(fault_signals) / sizeof(fault_signals[0]))
 
 static struct sigaction previous[NSIG_FAULT];
@@ -77,8 +77,19 @@ static void handler(int sig, siginfo_t *si, void *uc_)
 #elif defined(__aarch64__)
 	pc = uc->uc_mcontext.pc;
 #endif
-	if (s && s->in_beh) {
-		s->in_beh = 0;
+	if (sig == SIGURG) {
+		/* watchdog_kill: only if the stuck call is still that pid's. */
+		if (s && atomic_load_explicit(&s->in_beh, memory_order_relaxed) &&
+		    atomic_load_explicit(&s->kill_req, memory_order_acquire) ==
+			    atomic_load_explicit(&s->running, memory_order_relaxed)) {
+			atomic_store_explicit(&s->in_beh, 0, memory_order_relaxed);
+			s->killed = 1;
+			siglongjmp(*s->jbp, 1);
+		}
+		return;
+	}
+	if (s && atomic_load_explicit(&s->in_beh, memory_order_relaxed)) {
+		atomic_store_explicit(&s->in_beh, 0, memory_order_relaxed);
 		s->fault.signo = sig;
 		s->fault.code = si->si_code;
 		s->fault.addr = (uint64_t)(uintptr_t)si->si_addr;
@@ -99,6 +110,8 @@ static void handler(int sig, siginfo_t *si, void *uc_)
 		previous[i].sa_handler(sig);
 		return;
 	}
+	if (sig == SIGURG)
+		return; /* ours, arriving after the call ended: nothing to do */
 	if (sig != SIGABRT) {
 		say("krill: fatal fault outside any process: signal ");
 		char n[4] = {(char)('0' + sig / 10), (char)('0' + sig % 10), ' ', 0};
@@ -192,7 +205,13 @@ void fault_recover(struct sched *s)
 		c->cur = 0;
 	}
 	kr_fault f = s->fault;
+	bool killed = s->killed;
+	s->killed = 0;
+	atomic_store_explicit(&s->kill_req, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->running, 0, memory_order_relaxed);
 	c->p = 0;
-	if (p)
+	if (p && killed)
+		proc_exit(s, p, KR_KILLED, 0, 0);
+	else if (p)
 		proc_exit(s, p, KR_FAULT, &f, sizeof(f));
 }

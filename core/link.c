@@ -404,6 +404,8 @@ int kr_send_exit(kr_ctx *ctx, kr_pid pid, uint32_t reason)
 	if (rc)
 		return rc;
 	rc = sig_send(ctx->s, pid, SIG_EXIT, ctx->self, 0, reason, 0, 0);
+	if (rc == 1 && reason == KR_KILL)
+		watchdog_kill(ctx->s->rt, pid);
 	return rc < 0 ? rc : 0;
 }
 
@@ -418,5 +420,8 @@ int kr_rt_exit(kr_runtime *rt_, kr_pid pid, uint32_t reason)
 	struct env *e = sig_env(0, SIG_EXIT, 0, 0, reason, 0, 0);
 	if (!e)
 		return -ENOMEM;
-	return inject(rt, pid, e);
+	rc = inject(rt, pid, e);
+	if (rc == 0 && reason == KR_KILL)
+		watchdog_kill(rt, pid);
+	return rc;
 }

@@ -91,7 +91,15 @@ struct sched {
 	pthread_t thread;
 	struct sched_stats st;
 	/* Fault containment (fault.c). */
-	volatile sig_atomic_t in_beh; /* a behaviour call is under way */
+	_Atomic int in_beh; /* a behaviour call is under way (read by the handler) */
+	/* Runaway detection (watchdog.c): calls started, the pid running,
+	 * whether the watchdog found this scheduler stuck in one call, and
+	 * which pid a KR_KILL wants out of it. */
+	_Atomic uint64_t calls;
+	_Atomic kr_pid running;
+	_Atomic int stuck;
+	_Atomic kr_pid kill_req;
+	int killed; /* the jump back was a kill, not a fault */
 	sigjmp_buf jb;
 	sigjmp_buf *jbp; /* where a fault jumps: jb, or the driver's */
 	kr_fault fault;
@@ -142,6 +150,8 @@ struct runtime {
 	struct kr_stats_header *seg; /* the stats segment, or NULL */
 	char segname[64];
 
+	pthread_t watchdog;
+	bool watching; /* under donelock */
 	_Atomic int state; /* RT_NEW, RT_RUNNING, RT_DONE; read by any thread */
 	pthread_mutex_t donelock;
 	pthread_cond_t done;
@@ -226,6 +236,11 @@ int fault_thread_enter(struct sched *s, stack_t *old);
 void fault_thread_leave(struct sched *s, const stack_t *old);
 void fault_switch(struct sched *s);
 void fault_recover(struct sched *s);
+
+/* watchdog.c */
+int watchdog_start(struct runtime *rt);
+void watchdog_stop(struct runtime *rt);
+void watchdog_kill(struct runtime *rt, kr_pid pid);
 
 /* stats.c */
 int stats_open(struct runtime *rt);

@@ -23,12 +23,13 @@ void kr_config_init(kr_config *c)
 	c->spin_us = 50;
 	c->seed = 1;
 	c->stats = 1;
+	c->watchdog_ms = 1000;
 }
 
 static int check_config(const kr_config *c)
 {
 	if (c->batch == 0 || c->max_msg == 0 || c->max_msg > (1u << 31) ||
-	    c->schedulers > 4096 || c->spin_us > 1000000)
+	    c->schedulers > 4096 || c->spin_us > 1000000 || c->watchdog_ms > 3600000)
 		return -EINVAL;
 	return 0;
 }
@@ -155,6 +156,8 @@ int kr_start(kr_runtime *rt_)
 	rt->state = RT_RUNNING;
 	rt->running = rt->n;
 	fault_install();
+	/* Without a watchdog the runtime still runs: it is a safety net. */
+	watchdog_start(rt);
 	for (unsigned i = 0; i < rt->n; i++) {
 		if (pthread_create(&rt->s[i].thread, 0, sched_thread, &rt->s[i])) {
 			/* Stop the ones started; they exit at once. */
@@ -196,6 +199,7 @@ int kr_wait(kr_runtime *rt_)
 		return 0;
 	for (unsigned i = 0; i < rt->n; i++)
 		pthread_join(rt->s[i].thread, 0);
+	watchdog_stop(rt);
 	fault_uninstall();
 	/* The schedulers are gone: we are the runtime block's only writer. */
 	stats_publish_runtime(rt);

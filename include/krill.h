@@ -124,6 +124,11 @@ typedef struct kr_config {
 	 * everything. Checked every 64 process runs, so a burst can pass it
 	 * by what one scheduler allocates in that time. */
 	uint64_t max_memory;
+	/* A behaviour call running longer than this many milliseconds marks
+	 * its scheduler stuck: idle schedulers are woken to take its queue,
+	 * and KR_KILL (kr_send_exit, kr_rt_exit) interrupts the call and ends
+	 * the process. 0: no watchdog. Default 1000. */
+	unsigned watchdog_ms;
 } kr_config;
 
 /* Fill c with the defaults. */
@@ -320,11 +325,11 @@ int kr_rt_send(kr_runtime *rt, kr_pid to, uint32_t tag, const void *data, size_t
  *   - Orderly shutdown: on an exit signal from its parent (any reason),
  *     from a thread (kr_rt_exit, any reason) or with reason KR_SHUTDOWN from
  *     anyone, it shuts its children down in reverse start order and exits
- *     with that reason. Shutting a child down
- *     means: send it a KR_SHUTDOWN exit signal, wait shutdown_ms for it to
- *     exit, then send KR_KILL (shutdown_ms 0: KR_KILL at once;
- *     KR_INFINITY: wait for ever, the right thing for a child that is a
- *     supervisor). Meanwhile other messages wait (kr_defer).
+ *     with that reason. Shutting a child down means: send it a KR_SHUTDOWN
+ *     exit signal, wait shutdown_ms for it to exit, then send KR_KILL
+ *     (shutdown_ms 0: KR_KILL at once; KR_INFINITY: wait for ever, the right
+ *     thing for a child that is a supervisor). Meanwhile other messages
+ *     wait (kr_defer).
  *   - Messages a supervisor does not understand are dropped. A supervisor
  *     ended by KR_KILL (or a fault) still frees its bookkeeping; it cannot
  *     when kr_stop or the end of a deterministic run discards it alive.
