@@ -75,7 +75,7 @@ void registry_free(struct registry *r)
 static struct name **find_name(struct registry *r, const char *s)
 {
 	struct name **pp = &r->byname[hash_str(s) & (r->nb - 1)];
-	while (*pp && strcmp((*pp)->s, s))
+	while (*pp && strcmp((*pp)->s, s) != 0)
 		pp = &(*pp)->next;
 	return pp;
 }
@@ -92,7 +92,8 @@ static struct name **find_pid(struct registry *r, kr_pid pid)
 static void grow(struct registry *r)
 {
 	unsigned nb = r->nb * 2;
-	struct name **byname = calloc(nb, sizeof(*byname)), **bypid = calloc(nb, sizeof(*bypid));
+	struct name **byname = calloc(nb, sizeof(struct name *)),
+		     **bypid = calloc(nb, sizeof(struct name *));
 	if (!byname || !bypid) {
 		free(byname);
 		free(bypid);
