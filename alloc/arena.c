@@ -88,6 +88,18 @@ void *arena_alloc_aligned(struct arena *a, size_t n, size_t align)
 	return p;
 }
 
+void *arena_alloc_zeroed(struct arena *a, size_t n, size_t align)
+{
+	if (injected_failure())
+		return NULL;
+	/* jemalloc knows when an extent is fresh from mmap (zero already)
+	 * and only clears recycled memory. */
+	void *p = mallocx(n ? n : 1, flags(a) | MALLOCX_ALIGN(align) | MALLOCX_ZERO);
+	if (p)
+		arena_count(a, (int64_t)n);
+	return p;
+}
+
 void arena_free_slow(struct arena *a, void *p, size_t n)
 {
 	if (!p)
@@ -158,6 +170,14 @@ void *arena_alloc_aligned(struct arena *a, size_t n, size_t align)
 	if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n ? n : 1))
 		return NULL;
 	arena_count(a, (int64_t)n);
+	return p;
+}
+
+void *arena_alloc_zeroed(struct arena *a, size_t n, size_t align)
+{
+	void *p = arena_alloc_aligned(a, n, align);
+	if (p)
+		memset(p, 0, n);
 	return p;
 }
 

@@ -47,6 +47,8 @@ void arena_fini(struct arena *a);
 void *arena_alloc_slow(struct arena *a, size_t n);
 void arena_free_slow(struct arena *a, void *p, size_t n);
 void *arena_alloc_aligned(struct arena *a, size_t n, size_t align);
+/* Zeroed, aligned: fresh pages from the kernel are not written twice. */
+void *arena_alloc_zeroed(struct arena *a, size_t n, size_t align);
 
 static inline unsigned arena_class(size_t n)
 {

@@ -90,16 +90,14 @@ static int refill(struct slots *s, struct slot_cache *c, struct arena *a)
 		if (s->grown == s->nchunks || first >= s->max)
 			return -EAGAIN;
 		size_t bytes = chunk_bytes(s);
-		/* 2 MiB alignment lets the kernel back a chunk with one huge page. */
+		/* Zeroed: stale-pid readers of never-used slots must see
+		 * generation 0 (free). 2 MiB alignment and the hint let the
+		 * kernel back a chunk with one huge page when first touched. */
 		unsigned char *chunk =
-			arena_alloc_aligned(a, bytes, bytes < (2u << 20) ? bytes : (2u << 20));
+			arena_alloc_zeroed(a, bytes, bytes < (2u << 20) ? bytes : (2u << 20));
 		if (!chunk)
 			return -ENOMEM;
-		/* Zero it: stale-pid readers of never-used slots must see
-		 * generation 0 (free). Huge pages first, so the zeroing faults
-		 * in 2 MiB at a time. */
 		madvise(chunk, bytes, MADV_HUGEPAGE);
-		memset(chunk, 0, bytes);
 		atomic_store_explicit(&s->dir[s->grown], chunk, memory_order_release);
 		s->grown++;
 		s->fresh = (uint32_t)first;
