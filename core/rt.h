@@ -42,7 +42,7 @@ struct kr_ctx {
  * stores (plain moves on x86), read by anyone; published to the stats
  * segment by stats_publish. */
 struct sched_stats {
-	_Atomic uint64_t spawned, exited, crashed, killed, runs, msgs, sleeps, wakeups;
+	_Atomic uint64_t spawned, exited, crashed, killed, runs, msgs, sleeps, wakeups, restarts;
 	_Atomic uint64_t steals[3]; /* by enum topo_level */
 	_Atomic uint64_t idle_ns;
 };

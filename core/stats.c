@@ -124,6 +124,10 @@ static void publish_runtime(struct runtime *rt, uint64_t now)
 	put(&r->now_ns, now);
 	put(&r->alive, rt_alive(rt));
 	put(&r->foreign_spawned, (uint64_t)atomic_load(&rt->fspawned));
+	uint64_t restarts = 0;
+	for (unsigned i = 0; i < rt->n; i++)
+		restarts += get(&rt->s[i].st.restarts);
+	put(&r->restarts, restarts);
 	put(&r->names, registry_count(rt->reg));
 	put(&r->mem_allocated, total.allocated);
 	put(&r->mem_active, total.active);

@@ -37,26 +37,23 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/rt.h"
 #include "krill.h"
 
-/* The stats hook: counts one supervisor restart (a child started again
- * after an exit) in the runtime's stats. Weak until the core defines it. */
-void stats_restart(kr_ctx *ctx) __attribute__((weak));
-
 enum {
-	SUP_START = KR_TAG_SUP,   /* data: the parent's pid (or none) */
-	SUP_START_CHILD,          /* struct req_start + arg */
-	SUP_TERMINATE_CHILD,      /* struct req_term */
-	SUP_WHICH,                /* struct req_which */
-	SUP_TIMER,                /* struct tmsg: a shutdown_ms expired */
-	SUP_RETRY,                /* struct tmsg: start a child again */
-	SUP_JANITOR_INIT,         /* to the janitor: the supervisor's pid */
-	SUP_BYE,                  /* to the janitor: the block is freed */
+	SUP_START = KR_TAG_SUP, /* data: the parent's pid (or none) */
+	SUP_START_CHILD,        /* struct req_start + arg */
+	SUP_TERMINATE_CHILD,    /* struct req_term */
+	SUP_WHICH,              /* struct req_which */
+	SUP_TIMER,              /* struct tmsg: a shutdown_ms expired */
+	SUP_RETRY,              /* struct tmsg: start a child again */
+	SUP_JANITOR_INIT,       /* to the janitor: the supervisor's pid */
+	SUP_BYE,                /* to the janitor: the block is freed */
 };
 
 #define IMG_MAGIC 0x4b535550u /* "KSUP" */
 #define REQ_MAGIC 0x4b535251u
-#define NIL UINT32_MAX
+#define NIL       UINT32_MAX
 
 /* ---- the image: a supervisor's spec, as its process state -------------- */
 
@@ -70,6 +67,7 @@ struct img_child {
 	uint32_t restart, shutdown_ms, init_tag, flags;
 };
 
+/* The image: this header, then n struct img_child, then the args, each at a multiple of 16. */
 struct img {
 	struct sup *sup; /* NULL in an image; the working block once running */
 	uint32_t magic;
@@ -77,7 +75,6 @@ struct img {
 	kr_sup_flags flags;
 	uint32_t pad;
 	uint64_t len; /* the whole image */
-	/* then n struct img_child, then the args, each at a multiple of 16 */
 };
 
 static void sup_main(kr_ctx *ctx, void *state, const kr_msg *msg);
@@ -149,12 +146,12 @@ static void img_write(void *buf, size_t len, const kr_sup_flags *flags, const kr
 	size_t off = round16(sizeof(struct img) + n * sizeof(struct img_child));
 	for (size_t i = 0; i < n; i++) {
 		struct img_child c = {
-			.start = ch[i].start,
-			.arg_off = off,
-			.arg_len = ch[i].arg_len,
-			.restart = ch[i].restart,
-			.shutdown_ms = ch[i].shutdown_ms,
-			.init_tag = ch[i].init_tag,
+		    .start = ch[i].start,
+		    .arg_off = off,
+		    .arg_len = ch[i].arg_len,
+		    .restart = ch[i].restart,
+		    .shutdown_ms = ch[i].shutdown_ms,
+		    .init_tag = ch[i].init_tag,
 		};
 		copy_id(c.id, ch[i].id);
 		memcpy((char *)buf + sizeof(struct img) + i * sizeof(c), &c, sizeof(c));
@@ -184,11 +181,11 @@ static int img_build(const kr_sup_flags *flags, const kr_child_spec *ch, size_t 
 /* ---- the working block ------------------------------------------------- */
 
 /* child flags */
-#define C_FREE 1u    /* slot unused (on the free list) */
-#define C_DYNAMIC 2u /* added by kr_sup_start_child */
-#define C_OWNARG 4u  /* arg is the block's own copy */
-#define C_TERM 8u    /* to be shut down by the job in progress */
-#define C_RETRY 16u  /* a start failed; a SUP_RETRY message is on its way */
+#define C_FREE    1u  /* slot unused (on the free list) */
+#define C_DYNAMIC 2u  /* added by kr_sup_start_child */
+#define C_OWNARG  4u  /* arg is the block's own copy */
+#define C_TERM    8u  /* to be shut down by the job in progress */
+#define C_RETRY   16u /* a start failed; a SUP_RETRY message is on its way */
 
 struct child {
 	char id[KR_SUP_ID_MAX + 1];
@@ -451,10 +448,11 @@ static bool add_restart(struct sup *s)
 	return s->htotal <= s->flags.intensity;
 }
 
+/* The one thing a supervisor asks of the runtime beyond the public API:
+ * its restarts show in the stats (krilltop's "restarts"). */
 static void count_restart(kr_ctx *ctx)
 {
-	if (stats_restart)
-		stats_restart(ctx);
+	stat_add(&ctx->s->st.restarts, 1);
 }
 
 /* ---- shutting children down: jobs --------------------------------------- */
@@ -595,7 +593,8 @@ static void job_next(kr_ctx *ctx, struct img *img, struct sup *s)
 		rc = kr_send_exit(ctx, c->pid, KR_SHUTDOWN);
 	if (rc == 0 && c->shutdown_ms != KR_INFINITY) {
 		struct tmsg t = {REQ_MAGIC, i, ++s->tseq};
-		if (kr_send_after(ctx, s->self, c->shutdown_ms, SUP_TIMER, &t, sizeof(t), &s->timer))
+		if (kr_send_after(ctx, s->self, c->shutdown_ms, SUP_TIMER, &t, sizeof(t),
+				  &s->timer))
 			rc = -1; /* no timer: no waiting either */
 	}
 	if (rc)
@@ -1009,13 +1008,13 @@ int kr_sup_child(const char *id, const kr_sup_flags *flags, const kr_child_spec 
 	if (rc)
 		return rc;
 	*out = (kr_child_spec){
-		.id = id,
-		.start = sup_main,
-		.arg = img,
-		.arg_len = len,
-		.restart = KR_PERMANENT,
-		.shutdown_ms = KR_INFINITY,
-		.init_tag = SUP_START,
+	    .id = id,
+	    .start = sup_main,
+	    .arg = img,
+	    .arg_len = len,
+	    .restart = KR_PERMANENT,
+	    .shutdown_ms = KR_INFINITY,
+	    .init_tag = SUP_START,
 	};
 	return 0;
 }
@@ -1045,15 +1044,16 @@ int kr_sup_start_child(kr_ctx *ctx, kr_pid sup, const kr_child_spec *spec, uint3
 	if (!buf)
 		return -ENOMEM;
 	struct req_start r = {
-		.magic = REQ_MAGIC,
-		.reply_tag = reply_tag,
-		.from = kr_self(ctx),
-		.spec = {
-			.start = spec->start,
-			.arg_len = spec->arg_len,
-			.restart = spec->restart,
-			.shutdown_ms = spec->shutdown_ms,
-			.init_tag = spec->init_tag,
+	    .magic = REQ_MAGIC,
+	    .reply_tag = reply_tag,
+	    .from = kr_self(ctx),
+	    .spec =
+		{
+		    .start = spec->start,
+		    .arg_len = spec->arg_len,
+		    .restart = spec->restart,
+		    .shutdown_ms = spec->shutdown_ms,
+		    .init_tag = spec->init_tag,
 		},
 	};
 	copy_id(r.spec.id, spec->id);

@@ -331,8 +331,10 @@ int kr_rt_send(kr_runtime *rt, kr_pid to, uint32_t tag, const void *data, size_t
  *     thing for a child that is a supervisor). Meanwhile other messages
  *     wait (kr_defer).
  *   - Messages a supervisor does not understand are dropped. A supervisor
- *     ended by KR_KILL (or a fault) still frees its bookkeeping; it cannot
- *     when kr_stop or the end of a deterministic run discards it alive.
+ *     ended by KR_KILL (or a fault) still frees its bookkeeping: a helper
+ *     process it spawns (one per supervisor, not among its children) sees
+ *     to that. Nothing can when kr_stop or the end of a deterministic run
+ *     discards a supervisor alive: its bookkeeping then leaks.
  *
  * Tags KR_TAG_SUP up to KR_TAG_SUP + 15 carry the supervisor's protocol.
  * They are ordinary tags (below KR_TAG_SYSTEM): do not send them to a
@@ -401,8 +403,9 @@ int kr_rt_sup_spawn(kr_runtime *rt, const kr_sup_flags *flags, const kr_child_sp
 
 /* Fill *out with the spec of a child that is itself a supervisor with flags
  * and children (a nested tree): restart KR_PERMANENT and shutdown_ms
- * KR_INFINITY (change them in *out if need be). out->arg is allocated: pass
- * *out to kr_sup_spawn, kr_rt_sup_spawn, kr_sup_child or
+ * KR_INFINITY (change them in *out if need be). out->id is id itself (it is
+ * copied when the spec is given to a supervisor); out->arg is allocated:
+ * pass *out to kr_sup_spawn, kr_rt_sup_spawn, kr_sup_child or
  * kr_sup_start_child (which copy it), then free it with kr_sup_child_free.
  * Errors as kr_sup_spawn (id is checked as a static child's). */
 int kr_sup_child(const char *id, const kr_sup_flags *flags, const kr_child_spec *children, size_t n,
