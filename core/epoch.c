@@ -79,15 +79,21 @@ static void try_advance(struct runtime *rt, uint64_t e)
 						memory_order_relaxed);
 }
 
-void epoch_quiesce(struct sched *s)
+uint64_t epoch_announce(struct sched *s)
 {
-	struct limbo *l = &s->limbo;
 	uint64_t e = atomic_load_explicit(&s->rt->gepoch, memory_order_seq_cst);
 	if (atomic_load_explicit(&s->epoch, memory_order_relaxed) != e) {
 		atomic_store_explicit(&s->epoch, e, memory_order_seq_cst);
 		/* Store-load: our later slot reads come after the announcement. */
 		full_fence();
 	}
+	return e;
+}
+
+void epoch_quiesce(struct sched *s)
+{
+	struct limbo *l = &s->limbo;
+	uint64_t e = epoch_announce(s);
 	bool pending = false;
 	for (int k = 0; k < 3; k++) {
 		if (!l->n[k])

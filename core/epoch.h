@@ -23,6 +23,11 @@ struct sched;
 void limbo_init(struct limbo *l);
 /* Retire slot idx (already unreachable by new lookups). */
 void epoch_retire(struct sched *s, uint32_t idx);
+/* A quiescent point, cheap enough for every step: announce the epoch if
+ * it moved (a load, and a store and fence only when it changed), so that
+ * others' retired slots are not held back by a scheduler running long
+ * batches. Returns the epoch. */
+uint64_t epoch_announce(struct sched *s);
 /* A quiescent point: the scheduler holds no slot reference. Recycles what
  * is safe and helps the global epoch advance. */
 void epoch_quiesce(struct sched *s);

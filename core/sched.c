@@ -339,6 +339,8 @@ void *sched_thread(void *arg)
 		if (step(s)) {
 			stop_spinning(s);
 			maybe_wake(s);
+			if ((s->loops & 7) == 0)
+				epoch_announce(s);
 			if (++s->loops % QUIESCE_EVERY == 0) {
 				epoch_quiesce(s);
 				ovl_memory_check(s);

@@ -216,7 +216,7 @@ struct stress {
 	uint64_t seed;
 	_Atomic int tokens;
 	_Atomic int owners, max_owners;
-	_Atomic int running; /* consumers inside run_process */
+	_Atomic int running; /* consumers running the process (must stay <= 1) */
 	_Atomic int producers_done, timed_out;
 	unsigned pace; /* 0: producers push flat out; else they pause up to pace spins a push */
 	_Atomic long consumed, wakes, runs, failed_idles, requeues, errors;
@@ -287,10 +287,22 @@ static void gain_ownership(struct stress *st)
 {
 	int o = atomic_fetch_add_explicit(&st->owners, 1, memory_order_relaxed) + 1;
 	int m = atomic_load_explicit(&st->max_owners, memory_order_relaxed);
-	while (o > m && !atomic_compare_exchange_weak_explicit(&st->max_owners, &m, o,
-							       memory_order_relaxed,
-							       memory_order_relaxed))
+	while (o > m && !atomic_compare_exchange_weak_explicit(
+			    &st->max_owners, &m, o, memory_order_relaxed, memory_order_relaxed))
 		;
+}
+
+/* A consumer starts running the process: nobody else may be running it. */
+static void enter_run(struct stress *st)
+{
+	if (atomic_fetch_add_explicit(&st->running, 1, memory_order_relaxed))
+		record_error(st, "the process was run by two consumers at once");
+}
+
+/* It stops, before the idle CAS or the requeue that lets another consumer run it. */
+static void leave_run(struct stress *st)
+{
+	atomic_fetch_sub_explicit(&st->running, 1, memory_order_relaxed);
 }
 
 static void *producer(void *arg)
@@ -349,11 +361,13 @@ static void run_process(struct stress *st, uint64_t *rng)
 		if (!e) {
 			e = mbox_take(&st->w);
 			if (!e) {
+				leave_run(st);
 				atomic_fetch_sub_explicit(&st->owners, 1, memory_order_relaxed);
 				jitter(rng);
 				if (mbox_idle(&st->w) == 0)
 					return;
 				gain_ownership(st);
+				enter_run(st);
 				atomic_fetch_add_explicit(&st->failed_idles, 1,
 							  memory_order_relaxed);
 				continue;
@@ -362,6 +376,7 @@ static void run_process(struct stress *st, uint64_t *rng)
 		st->local = e->next;
 		consume(st, e);
 		if (--budget == 0) {
+			leave_run(st);
 			if (!st->local) {
 				atomic_fetch_sub_explicit(&st->owners, 1, memory_order_relaxed);
 				if (mbox_idle(&st->w) == 0)
@@ -398,25 +413,22 @@ static void *consumer(void *arg)
 			sched_yield();
 			continue;
 		}
-		if (!atomic_compare_exchange_weak_explicit(&st->tokens, &t, t - 1,
-							   memory_order_acquire,
-							   memory_order_relaxed))
+		if (!atomic_compare_exchange_weak_explicit(
+			&st->tokens, &t, t - 1, memory_order_acquire, memory_order_relaxed))
 			continue;
 		atomic_fetch_add_explicit(&st->runs, 1, memory_order_relaxed);
-		if (atomic_fetch_add_explicit(&st->running, 1, memory_order_relaxed)) {
-			record_error(st, "the process was run by two consumers at once");
-			return NULL;
-		}
-		run_process(st, &wk->rng);
-		atomic_fetch_sub_explicit(&st->running, 1, memory_order_relaxed);
+		enter_run(st);
+		if (atomic_load_explicit(&st->errors, memory_order_relaxed))
+			return NULL;       /* do not run into the damage */
+		run_process(st, &wk->rng); /* returns having left the run */
 	}
 }
 
-#define CHECK(st, x)                                                                      \
-	do {                                                                              \
-		if (!(x))                                                                 \
-			fail_msg("KRILL_SEED=%llu: %s (first error: %s)",                 \
-				 (unsigned long long)(st)->seed, #x, (st)->first_error);  \
+#define CHECK(st, x)                                                                     \
+	do {                                                                             \
+		if (!(x))                                                                \
+			fail_msg("KRILL_SEED=%llu: %s (first error: %s)",                \
+				 (unsigned long long)(st)->seed, #x, (st)->first_error); \
 	} while (0)
 
 static void stress_round(struct stress *st, unsigned k, unsigned n, unsigned nconsumers,
@@ -443,11 +455,11 @@ static void stress_round(struct stress *st, unsigned k, unsigned n, unsigned nco
 	st->deadline_ns = now_ns() + 20ull * 1000000000u;
 	uint64_t r = seed ^ ((uint64_t)k << 32 | nconsumers);
 	for (unsigned i = 0; i < nconsumers; i++) {
-		wk[i] = (struct worker){ st, i, rnd(&r) };
+		wk[i] = (struct worker){st, i, rnd(&r)};
 		assert_int_equal(pthread_create(&th[i], NULL, consumer, &wk[i]), 0);
 	}
 	for (unsigned i = 0; i < k; i++) {
-		wk[MAXT + i] = (struct worker){ st, i, rnd(&r) };
+		wk[MAXT + i] = (struct worker){st, i, rnd(&r)};
 		assert_int_equal(pthread_create(&th[MAXT + i], NULL, producer, &wk[MAXT + i]), 0);
 	}
 	for (unsigned i = 0; i < k; i++)
@@ -466,6 +478,7 @@ static void stress_round(struct stress *st, unsigned k, unsigned n, unsigned nco
 	/* Every wake-up and every requeue became exactly one run. */
 	CHECK(st, atomic_load(&st->runs) == atomic_load(&st->wakes) + atomic_load(&st->requeues));
 	CHECK(st, atomic_load(&st->owners) == 0);
+	CHECK(st, atomic_load(&st->running) == 0);
 	CHECK(st, st->local == NULL);
 	CHECK(st, atomic_load(&st->w) == 0); /* idle and empty: nothing left behind */
 }
@@ -475,7 +488,7 @@ static void producers_racing_the_scheduler_lose_nothing_and_never_schedule_twice
 	(void)state;
 	static struct stress st; /* static: a failing check longjmps out */
 	st.seed = seed_from_env();
-	unsigned n = SANITIZED ? 20000 : 200000;
+	unsigned n = SANITIZED ? 60000 : 400000;
 	stress_round(&st, 4, n, 1, 0);
 	stress_round(&st, 3, n, 2, 0);
 	stress_round(&st, 1, n, 2, 0);
@@ -495,16 +508,16 @@ static void producers_racing_the_scheduler_lose_nothing_and_never_schedule_twice
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(a_push_to_an_idle_mailbox_wakes_the_process),
-		cmocka_unit_test(a_push_while_the_process_runs_is_only_queued),
-		cmocka_unit_test(take_returns_everything_pushed_oldest_first_and_keeps_run),
-		cmocka_unit_test(take_of_an_empty_running_mailbox_returns_null_and_keeps_run),
-		cmocka_unit_test(idle_after_a_complete_take_succeeds_and_the_next_push_wakes),
-		cmocka_unit_test(a_push_after_take_makes_idle_fail),
-		cmocka_unit_test(close_returns_what_was_pending_oldest_first),
-		cmocka_unit_test(close_of_an_empty_mailbox_returns_null),
-		cmocka_unit_test(pushes_after_close_are_refused_and_leave_the_envelope_alone),
-		cmocka_unit_test(producers_racing_the_scheduler_lose_nothing_and_never_schedule_twice),
+	    cmocka_unit_test(a_push_to_an_idle_mailbox_wakes_the_process),
+	    cmocka_unit_test(a_push_while_the_process_runs_is_only_queued),
+	    cmocka_unit_test(take_returns_everything_pushed_oldest_first_and_keeps_run),
+	    cmocka_unit_test(take_of_an_empty_running_mailbox_returns_null_and_keeps_run),
+	    cmocka_unit_test(idle_after_a_complete_take_succeeds_and_the_next_push_wakes),
+	    cmocka_unit_test(a_push_after_take_makes_idle_fail),
+	    cmocka_unit_test(close_returns_what_was_pending_oldest_first),
+	    cmocka_unit_test(close_of_an_empty_mailbox_returns_null),
+	    cmocka_unit_test(pushes_after_close_are_refused_and_leave_the_envelope_alone),
+	    cmocka_unit_test(producers_racing_the_scheduler_lose_nothing_and_never_schedule_twice),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

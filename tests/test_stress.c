@@ -31,7 +31,7 @@
 #endif
 
 /* Sanitizers run several times slower: a quarter of the work keeps each test within seconds. */
-#define SCALE(n) (SANITIZED ? (n) / 4 : (n))
+#define SCALE(n)   (SANITIZED ? (n) / 4 : (n))
 #define WATCHDOG_S 60
 
 enum { T_GO = 1, T_DATA = 2, T_KILL = 3, T_ACK = 4 };
@@ -56,18 +56,18 @@ static uint64_t rnd(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-#define CHECK(x)                                                                          \
-	do {                                                                              \
-		if (!(x))                                                                 \
-			fail_msg("KRILL_SEED=%llu run %s: %s", (unsigned long long)seed,  \
-				 run_name, #x);                                           \
+#define CHECK(x)                                                                                   \
+	do {                                                                                       \
+		if (!(x))                                                                          \
+			fail_msg("KRILL_SEED=%llu run %s: %s", (unsigned long long)seed, run_name, \
+				 #x);                                                              \
 	} while (0)
-#define CHECK_EQ(a, b)                                                                    \
-	do {                                                                              \
+#define CHECK_EQ(a, b)                                                                         \
+	do {                                                                                   \
 		unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b); \
-		if (a_ != b_)                                                             \
-			fail_msg("KRILL_SEED=%llu run %s: %s == %llu, expected %s == %llu", \
-				 (unsigned long long)seed, run_name, #a, a_, #b, b_);     \
+		if (a_ != b_)                                                                  \
+			fail_msg("KRILL_SEED=%llu run %s: %s == %llu, expected %s == %llu",    \
+				 (unsigned long long)seed, run_name, #a, a_, #b, b_);          \
 	} while (0)
 
 static char run_name[64];
@@ -189,7 +189,7 @@ static void sender(kr_ctx *ctx, void *st, const kr_msg *m)
 	(void)m;
 	uint32_t chunk = 1 + (uint32_t)(rnd(&s->rng) % 200);
 	for (uint32_t k = 0; k < chunk && s->next < s->count; k++) {
-		struct seqmsg x = { s->id, s->next++ };
+		struct seqmsg x = {s->id, s->next++};
 		if (kr_send(ctx, s->to, T_DATA, &x, sizeof x))
 			atomic_fetch_add(&send_errors, 1);
 	}
@@ -214,7 +214,7 @@ static void many_senders_round(int deterministic, uint64_t s, uint32_t nsenders,
 	assert_int_equal(kr_rt_spawn(rt, collector, &cptr, sizeof cptr, &cp), 0);
 	uint64_t r = s;
 	for (uint32_t i = 0; i < nsenders; i++) {
-		struct sender st = { cp, i, 0, count, rnd(&r) };
+		struct sender st = {cp, i, 0, count, rnd(&r)};
 		kr_pid p;
 		assert_int_equal(kr_rt_spawn(rt, sender, &st, sizeof st, &p), 0);
 		assert_int_equal(kr_rt_send(rt, p, T_GO, NULL, 0), 0);
@@ -238,7 +238,7 @@ static void many_senders_to_one_process_all_arrive_each_in_order(void **state)
 	(void)state;
 	many_senders_round(0, seed, 64, SCALE(10000));
 	for (uint64_t k = 0; k < 3; k++)
-		many_senders_round(1, seed + k, 64, SCALE(3000));
+		many_senders_round(1, seed + k, 64, SCALE(10000));
 }
 
 /* ---- spawn/exit churn under sends to stale pids --------------------------------------------- */
@@ -250,7 +250,7 @@ static struct churn {
 	_Atomic kr_pid recent[RECENT]; /* pids spawned lately, most of them dead */
 	_Atomic uint64_t nrecent;
 	_Atomic uint64_t spawned, exited, mismatches, send_errors, spawn_errors, received,
-		stale_sends, reused, eagain;
+	    stale_sends, reused, eagain;
 } ch;
 
 static void check_target(kr_ctx *ctx, const kr_msg *m)
@@ -375,11 +375,11 @@ static void churn_round(int deterministic, uint64_t s, uint32_t per_spawner)
 	for (int i = 0; i < SPAWNERS + STALE; i++) {
 		kr_pid p;
 		if (i < SPAWNERS) {
-			struct spawner sp = { per_spawner, 1 + (uint32_t)(rnd(&r) % MAXBATCH), 0, 0,
-					      { 0 } };
+			struct spawner sp = {
+			    per_spawner, 1 + (uint32_t)(rnd(&r) % MAXBATCH), 0, 0, {0}};
 			assert_int_equal(kr_rt_spawn(rt, spawner, &sp, sizeof sp, &p), 0);
 		} else {
-			struct stale sl = { per_spawner / 16, 16, rnd(&r) };
+			struct stale sl = {per_spawner / 16, 16, rnd(&r)};
 			assert_int_equal(kr_rt_spawn(rt, stale_sender, &sl, sizeof sl, &p), 0);
 		}
 		atomic_fetch_add(&ch.spawned, 1);
@@ -423,7 +423,7 @@ static void *foreign_main(void *arg)
 {
 	struct foreign *f = arg;
 	for (uint32_t i = 0; i < f->count; i++) {
-		struct seqmsg x = { f->id, i };
+		struct seqmsg x = {f->id, i};
 		if (kr_rt_send(f->rt, f->to, T_DATA, &x, sizeof x))
 			atomic_fetch_add(f->errors, 1);
 		if ((i & 1023) == 0)
@@ -450,7 +450,7 @@ static void foreign_threads_send_to_one_process_each_in_order(void **state)
 	assert_int_equal(kr_rt_spawn(rt, collector, &cptr, sizeof cptr, &cp), 0);
 	assert_int_equal(kr_start(rt), 0);
 	for (uint32_t i = 0; i < FOREIGN; i++) {
-		f[i] = (struct foreign){ rt, cp, i, count, &errors };
+		f[i] = (struct foreign){rt, cp, i, count, &errors};
 		assert_int_equal(pthread_create(&th[i], NULL, foreign_main, &f[i]), 0);
 	}
 	/* Join the senders first: kr_wait must not race their kr_rt_send (see below). */
@@ -489,11 +489,11 @@ static void foreign_threads_may_send_while_the_runtime_starts_and_stops(void **s
 	struct collect *cptr = &c;
 	assert_int_equal(kr_rt_spawn(rt, collector, &cptr, sizeof cptr, &cp), 0);
 	for (uint32_t i = 0; i < FOREIGN; i++) {
-		f[i] = (struct foreign){ rt, cp, i, count, &errors };
+		f[i] = (struct foreign){rt, cp, i, count, &errors};
 		assert_int_equal(pthread_create(&th[i], NULL, foreign_main, &f[i]), 0);
 	}
 	/* Let them get going (a sleep orders nothing), then start and wait while they send. */
-	nanosleep(&(struct timespec){ 0, 5000000 }, NULL);
+	nanosleep(&(struct timespec){0, 5000000}, NULL);
 	int hung = run_watched(rt, 0);
 	for (uint32_t i = 0; i < FOREIGN; i++)
 		pthread_join(th[i], NULL);
@@ -516,10 +516,10 @@ static int setup(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(many_senders_to_one_process_all_arrive_each_in_order),
-		cmocka_unit_test(stale_pids_never_reach_a_later_incarnation_under_spawn_exit_churn),
-		cmocka_unit_test(foreign_threads_send_to_one_process_each_in_order),
-		cmocka_unit_test(foreign_threads_may_send_while_the_runtime_starts_and_stops),
+	    cmocka_unit_test(many_senders_to_one_process_all_arrive_each_in_order),
+	    cmocka_unit_test(stale_pids_never_reach_a_later_incarnation_under_spawn_exit_churn),
+	    cmocka_unit_test(foreign_threads_send_to_one_process_each_in_order),
+	    cmocka_unit_test(foreign_threads_may_send_while_the_runtime_starts_and_stops),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

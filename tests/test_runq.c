@@ -1,0 +1,639 @@
+/* Tests for the run queue (core/runq.c): ring order, the overflow list, stealing half of a
+ * ring or a batch of the overflow, and an owner racing 1-3 thieves with every process taken
+ * exactly once. Reproduce a random failure with KRILL_SEED=<seed printed in the failure>. */
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/proc.h"
+#include "core/runq.h"
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
+/* Fake processes: runq stores pointers and links through `next` only; idx names them. */
+#define NP 4096
+static struct proc procs[NP];
+
+static struct proc *P(uint32_t i)
+{
+	procs[i].idx = i;
+	return &procs[i];
+}
+
+static uint32_t id_of(const struct proc *p)
+{
+	assert_true(p >= procs && p < procs + NP);
+	return (uint32_t)(p - procs);
+}
+
+static uint32_t ring_len(struct runq *q)
+{
+	return atomic_load(&q->tail) - atomic_load(&q->head);
+}
+
+static uint64_t seed_from_env(void)
+{
+	const char *s = getenv("KRILL_SEED");
+	if (s && *s)
+		return strtoull(s, NULL, 0);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 20 ^ (uint64_t)getpid() << 40;
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Pop everything left, counting each process in seen[]. */
+static uint32_t drain(struct runq *q, unsigned char *seen)
+{
+	uint32_t n = 0;
+	struct proc *p;
+	while ((p = runq_pop(q))) {
+		uint32_t i = id_of(p);
+		assert_int_equal(seen[i], 0);
+		seen[i] = 1;
+		n++;
+	}
+	return n;
+}
+
+/* Pops na + nb processes and checks they interleave the sequences a (from the ring) and b
+ * (from the overflow list), each kept in its own order: when to take from which is policy. */
+static void pop_interleaving(struct runq *q, const uint32_t *a, uint32_t na, const uint32_t *b,
+			     uint32_t nb)
+{
+	uint32_t i = 0, j = 0;
+	while (i + j < na + nb) {
+		struct proc *p = runq_pop(q);
+		if (!p)
+			fail_msg("pop %u gave NULL", i + j);
+		uint32_t id = id_of(p);
+		if (i < na && id == a[i])
+			i++;
+		else if (j < nb && id == b[j])
+			j++;
+		else
+			fail_msg("pop %u gave %u; due were %d (ring) or %d (overflow)", i + j, id,
+				 i < na ? (int)a[i] : -1, j < nb ? (int)b[j] : -1);
+	}
+}
+
+/* ---- one thread ---------------------------------------------------------------------------- */
+
+static void pushed_processes_pop_in_fifo_order(void **state)
+{
+	(void)state;
+	struct runq q;
+	runq_init(&q);
+	assert_null(runq_pop(&q));
+	for (uint32_t i = 0; i < 100; i++) {
+		runq_push(&q, P(i));
+		assert_int_equal(runq_len(&q), i + 1);
+	}
+	for (uint32_t i = 0; i < 100; i++) {
+		assert_ptr_equal(runq_pop(&q), P(i));
+		assert_int_equal(runq_len(&q), 99 - i);
+	}
+	assert_null(runq_pop(&q));
+	/* Wrapping the ring many times, never full, keeps the order. */
+	uint32_t in = 0, out = 0;
+	for (int k = 0; k < 200; k++)
+		runq_push(&q, P(in++ % NP));
+	for (int round = 0; round < 1000; round++) {
+		for (int k = 0; k < 7; k++)
+			runq_push(&q, P(in++ % NP));
+		for (int k = 0; k < 7; k++)
+			assert_ptr_equal(runq_pop(&q), P(out++ % NP));
+	}
+	while (out < in)
+		assert_ptr_equal(runq_pop(&q), P(out++ % NP));
+	assert_null(runq_pop(&q));
+	assert_int_equal(atomic_load(&q.olen), 0);
+	runq_fini(&q);
+}
+
+static void a_full_ring_holds_exactly_its_capacity_without_overflow(void **state)
+{
+	(void)state;
+	struct runq q;
+	runq_init(&q);
+	for (uint32_t i = 0; i < RUNQ_CAP; i++)
+		runq_push(&q, P(i));
+	assert_int_equal(ring_len(&q), RUNQ_CAP);
+	assert_int_equal(atomic_load(&q.olen), 0);
+	assert_null(q.ohead);
+	for (uint32_t i = 0; i < RUNQ_CAP; i++)
+		assert_ptr_equal(runq_pop(&q), P(i));
+	assert_null(runq_pop(&q));
+	runq_fini(&q);
+}
+
+static void the_push_past_a_full_ring_moves_the_older_half_to_overflow(void **state)
+{
+	(void)state;
+	struct runq q;
+	runq_init(&q);
+	for (uint32_t i = 0; i <= RUNQ_CAP; i++)
+		runq_push(&q, P(i));
+	/* Ring: the newer half; overflow: the older half, then the one pushed. */
+	assert_int_equal(ring_len(&q), RUNQ_CAP / 2);
+	assert_int_equal(atomic_load(&q.olen), RUNQ_CAP / 2 + 1);
+	assert_int_equal(runq_len(&q), RUNQ_CAP + 1);
+	uint32_t ring[RUNQ_CAP / 2], over[RUNQ_CAP / 2 + 1];
+	for (uint32_t i = 0; i < RUNQ_CAP / 2; i++) {
+		ring[i] = RUNQ_CAP / 2 + i;
+		over[i] = i;
+	}
+	over[RUNQ_CAP / 2] = RUNQ_CAP;
+	pop_interleaving(&q, ring, RUNQ_CAP / 2, over, RUNQ_CAP / 2 + 1);
+	assert_null(runq_pop(&q));
+	assert_int_equal(runq_len(&q), 0);
+	assert_null(q.ohead);
+	assert_null(q.otail);
+	runq_fini(&q);
+}
+
+static void overflow_beyond_the_ring_keeps_every_process_exactly_once(void **state)
+{
+	(void)state;
+	static unsigned char seen[NP];
+	struct runq q;
+	runq_init(&q);
+	memset(seen, 0, sizeof seen);
+	for (uint32_t i = 0; i < 3000; i++)
+		runq_push(&q, P(i));
+	assert_int_equal(runq_len(&q), 3000);
+	assert_true(atomic_load(&q.olen) > RUNQ_CAP); /* more than one refill's worth */
+	assert_int_equal(drain(&q, seen), 3000);
+	for (uint32_t i = 0; i < 3000; i++)
+		assert_int_equal(seen[i], 1);
+	assert_int_equal(runq_len(&q), 0);
+	assert_int_equal(atomic_load(&q.olen), 0);
+	runq_fini(&q);
+}
+
+static void random_pushes_and_pops_match_a_multiset(void **state)
+{
+	(void)state;
+	static unsigned char queued[NP];
+	uint64_t seed = seed_from_env(), r = seed;
+	struct runq q;
+	runq_init(&q);
+	memset(queued, 0, sizeof queued);
+	uint64_t n = 0;
+	for (int op = 0; op < 200000; op++) {
+		/* Bursts of pushes long enough to overflow, then bursts of pops. */
+		int push = (op / 2000) % 2 == 0 ? rnd(&r) % 10 < 7 : rnd(&r) % 10 < 3;
+		if (push) {
+			uint32_t i = (uint32_t)(rnd(&r) % NP);
+			if (queued[i])
+				continue;
+			queued[i] = 1;
+			runq_push(&q, P(i));
+			n++;
+		} else {
+			struct proc *p = runq_pop(&q);
+			if (n == 0) {
+				if (p)
+					fail_msg(
+					    "KRILL_SEED=%llu op %d: pop of an empty queue gave %u",
+					    (unsigned long long)seed, op, id_of(p));
+				continue;
+			}
+			if (!p)
+				fail_msg("KRILL_SEED=%llu op %d: pop gave NULL with %llu queued",
+					 (unsigned long long)seed, op, (unsigned long long)n);
+			if (!queued[id_of(p)])
+				fail_msg("KRILL_SEED=%llu op %d: %u popped but not queued",
+					 (unsigned long long)seed, op, id_of(p));
+			queued[id_of(p)] = 0;
+			n--;
+		}
+		if (runq_len(&q) != n)
+			fail_msg("KRILL_SEED=%llu op %d: runq_len %llu, %llu queued",
+				 (unsigned long long)seed, op, (unsigned long long)runq_len(&q),
+				 (unsigned long long)n);
+	}
+	runq_fini(&q);
+}
+
+static void steal_takes_half_of_the_ring_and_returns_the_newest_taken(void **state)
+{
+	(void)state;
+	struct runq v, t;
+	uint32_t taken = 99;
+	runq_init(&v);
+	runq_init(&t);
+	for (uint32_t i = 0; i < 10; i++)
+		runq_push(&v, P(i));
+	/* Half of 10 (rounded up) is 5: 0..3 go to the thief's ring, 4 is returned. */
+	assert_ptr_equal(runq_steal(&v, &t, 1, &taken), P(4));
+	assert_int_equal(taken, 5);
+	assert_int_equal(runq_len(&t), 4);
+	assert_int_equal(runq_len(&v), 5);
+	for (uint32_t i = 0; i < 4; i++)
+		assert_ptr_equal(runq_pop(&t), P(i));
+	assert_null(runq_pop(&t));
+	/* Odd: 5 left, 3 taken. */
+	assert_ptr_equal(runq_steal(&v, &t, 1, &taken), P(7));
+	assert_int_equal(taken, 3);
+	assert_ptr_equal(runq_pop(&t), P(5));
+	assert_ptr_equal(runq_pop(&t), P(6));
+	assert_null(runq_pop(&t));
+	/* One left: it is taken and returned, the thief's ring stays empty. */
+	assert_ptr_equal(runq_pop(&v), P(8));
+	assert_ptr_equal(runq_steal(&v, &t, 1, &taken), P(9));
+	assert_int_equal(taken, 1);
+	assert_int_equal(runq_len(&t), 0);
+	assert_int_equal(runq_len(&v), 0);
+	runq_fini(&v);
+	runq_fini(&t);
+}
+
+static void steal_leaves_a_queue_shorter_than_min_alone(void **state)
+{
+	(void)state;
+	struct runq v, t;
+	uint32_t taken = 99;
+	runq_init(&v);
+	runq_init(&t);
+	assert_null(runq_steal(&v, &t, 0, &taken)); /* empty: min 0 means 1 */
+	assert_int_equal(taken, 0);
+	for (uint32_t i = 0; i < 3; i++)
+		runq_push(&v, P(i));
+	assert_null(runq_steal(&v, &t, 4, &taken));
+	assert_int_equal(taken, 0);
+	assert_int_equal(runq_len(&v), 3);
+	assert_int_equal(runq_len(&t), 0);
+	assert_ptr_equal(runq_steal(&v, &t, 3, &taken), P(1));
+	assert_int_equal(taken, 2);
+	runq_fini(&v);
+	runq_fini(&t);
+}
+
+static void steal_from_a_full_ring_takes_half(void **state)
+{
+	(void)state;
+	struct runq v, t;
+	uint32_t taken;
+	runq_init(&v);
+	runq_init(&t);
+	for (uint32_t i = 0; i < RUNQ_CAP; i++)
+		runq_push(&v, P(i));
+	assert_ptr_equal(runq_steal(&v, &t, 1, &taken), P(RUNQ_CAP / 2 - 1));
+	assert_int_equal(taken, RUNQ_CAP / 2);
+	assert_int_equal(ring_len(&t), RUNQ_CAP / 2 - 1);
+	for (uint32_t i = 0; i < RUNQ_CAP / 2 - 1; i++)
+		assert_ptr_equal(runq_pop(&t), P(i));
+	for (uint32_t i = RUNQ_CAP / 2; i < RUNQ_CAP; i++)
+		assert_ptr_equal(runq_pop(&v), P(i));
+	runq_fini(&v);
+	runq_fini(&t);
+}
+
+/* Victim with an empty ring and the rest of `n` on its overflow list: push, then pop until
+ * the ring is empty (a pop may take from the overflow list too). Returns what was popped. */
+static uint32_t overflow_only(struct runq *v, uint32_t n, unsigned char *seen)
+{
+	uint32_t popped = 0;
+	for (uint32_t i = 0; i < n; i++)
+		runq_push(v, P(i));
+	while (ring_len(v)) {
+		uint32_t i = id_of(runq_pop(v));
+		assert_int_equal(seen[i], 0);
+		seen[i] = 1;
+		popped++;
+	}
+	assert_int_equal(atomic_load(&v->olen), n - popped);
+	return popped;
+}
+
+static void steal_takes_from_the_overflow_list_when_the_ring_is_empty(void **state)
+{
+	(void)state;
+	static unsigned char seen[NP];
+	struct runq v, t;
+	uint32_t taken;
+	runq_init(&v);
+	runq_init(&t);
+	memset(seen, 0, sizeof seen);
+	/* Overflow: 0..127, 256, less any the ring's pops took from its head. */
+	uint32_t popped = overflow_only(&v, RUNQ_CAP + 1, seen);
+	uint32_t olen = (uint32_t)atomic_load(&v.olen), from = 0;
+	while (seen[from])
+		from++;
+	assert_int_equal(olen, RUNQ_CAP + 1 - popped);
+	assert_true(olen > 100);
+	/* Half and one, oldest first; the first is returned, the rest queued in order. */
+	uint32_t want = olen / 2 + 1;
+	assert_ptr_equal(runq_steal(&v, &t, 1, &taken), P(from));
+	assert_int_equal(taken, want);
+	assert_int_equal(atomic_load(&v.olen), olen - want);
+	assert_int_equal(ring_len(&t), want - 1);
+	for (uint32_t i = from + 1; i < from + want; i++)
+		assert_ptr_equal(runq_pop(&t), P(i));
+	assert_null(runq_pop(&t));
+	for (uint32_t i = from + want; i < RUNQ_CAP / 2; i++)
+		assert_ptr_equal(runq_pop(&v), P(i));
+	assert_ptr_equal(runq_pop(&v), P(RUNQ_CAP));
+	assert_null(runq_pop(&v));
+	assert_null(v.ohead);
+	assert_null(v.otail);
+	runq_fini(&v);
+	runq_fini(&t);
+}
+
+/* A ring kept busy (each popped process pushed back at once) never drains; the processes
+ * on the overflow list must still get their turn. */
+static void a_ring_that_never_drains_does_not_starve_the_overflow_list(void **state)
+{
+	(void)state;
+	struct runq q;
+	runq_init(&q);
+	for (uint32_t i = 0; i <= RUNQ_CAP; i++)
+		runq_push(&q, P(i));
+	/* Overflow: 0..127 and 256; they must all come out, in order, within a bound. */
+	uint32_t next = 0, rounds = 0;
+	while (next <= RUNQ_CAP / 2 && rounds < 100 * RUNQ_CAP) {
+		uint32_t i = id_of(runq_pop(&q));
+		rounds++;
+		if (i < RUNQ_CAP / 2 || i == RUNQ_CAP) {
+			assert_int_equal(i, next < RUNQ_CAP / 2 ? next : RUNQ_CAP);
+			next++;
+		} else {
+			runq_push(&q, P(i));
+		}
+	}
+	assert_int_equal(next, RUNQ_CAP / 2 + 1);
+	assert_int_equal(atomic_load(&q.olen), 0);
+	assert_int_equal(runq_len(&q), RUNQ_CAP / 2);
+	runq_fini(&q);
+}
+
+static void a_steal_from_a_long_overflow_list_takes_at_most_a_ring(void **state)
+{
+	(void)state;
+	static unsigned char seen[NP];
+	struct runq v, t;
+	uint32_t taken;
+	runq_init(&v);
+	runq_init(&t);
+	memset(seen, 0, sizeof seen);
+	overflow_only(&v, 3000, seen);
+	uint64_t olen = atomic_load(&v.olen);
+	assert_true(olen / 2 + 1 > RUNQ_CAP);
+	struct proc *first = v.ohead;
+	struct proc *p = runq_steal(&v, &t, 1, &taken);
+	assert_ptr_equal(p, first);
+	assert_int_equal(taken, RUNQ_CAP);
+	assert_int_equal(ring_len(&t), RUNQ_CAP - 1);
+	assert_int_equal(atomic_load(&v.olen), olen - RUNQ_CAP);
+	seen[id_of(p)] = 1;
+	assert_int_equal(drain(&t, seen), RUNQ_CAP - 1);
+	assert_int_equal(drain(&v, seen), olen - RUNQ_CAP);
+	for (uint32_t i = 0; i < 3000; i++)
+		assert_int_equal(seen[i], 1);
+	runq_fini(&v);
+	runq_fini(&t);
+}
+
+/* ---- threads: an owner and its thieves ------------------------------------------------------ */
+
+/* Each fake process is queued at most once at a time: state 1 while queued, 0 once taken.
+ * The owner pushes only processes it sees taken (acquire), so a take that the queue does
+ * not order before the next push shows as a race on `next` under ThreadSanitizer; a
+ * process taken twice shows as a take of a process not queued. The owner also writes the
+ * process's plain `state` word before pushing and the taker reads it: the queue must
+ * publish a process's memory with it (ThreadSanitizer sees a missing release/acquire). */
+#define MAXTHIEVES 3
+#define POOL       2048
+
+struct race {
+	struct runq q[1 + MAXTHIEVES]; /* q[0]: the owner's */
+	unsigned nthieves;
+	uint64_t seed;
+	uint64_t total; /* pushes the owner will make */
+	_Atomic int state[POOL];
+	_Atomic uint64_t stamp[POOL]; /* what the owner wrote to procs[i].state */
+	_Atomic uint64_t takes, stolen, errors;
+	_Atomic int timed_out;
+	uint64_t deadline_ns;
+	char first_error[160];
+	_Atomic int error_claimed;
+};
+
+struct thief {
+	struct race *r;
+	unsigned id; /* 1..nthieves */
+	uint64_t rng;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void record_error(struct race *r, const char *fmt, ...)
+{
+	atomic_fetch_add(&r->errors, 1);
+	if (atomic_exchange(&r->error_claimed, 1))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->first_error, sizeof r->first_error, fmt, ap);
+	va_end(ap);
+}
+
+static void took(struct race *r, struct proc *p, const char *who)
+{
+	ptrdiff_t i = p - procs;
+	if (i < 0 || i >= POOL) {
+		record_error(r, "%s took a pointer that is no process: %p", who, (void *)p);
+		return;
+	}
+	uint64_t stamp = atomic_load_explicit(&r->stamp[i], memory_order_relaxed);
+	if (p->state != stamp)
+		record_error(r, "%s took process %td with state %llu, pushed with %llu", who, i,
+			     (unsigned long long)p->state, (unsigned long long)stamp);
+	p->state = 0;
+	/* Hand it back to the owner, who may push it again at once. */
+	if (atomic_exchange_explicit(&r->state[i], 0, memory_order_release) != 1)
+		record_error(r, "%s took process %td, which was not queued", who, i);
+	atomic_fetch_add_explicit(&r->takes, 1, memory_order_relaxed);
+}
+
+static int finished(struct race *r)
+{
+	if (atomic_load_explicit(&r->errors, memory_order_relaxed))
+		return 1;
+	if (now_ns() > r->deadline_ns) {
+		atomic_store(&r->timed_out, 1);
+		return 1;
+	}
+	return atomic_load_explicit(&r->takes, memory_order_relaxed) == r->total;
+}
+
+static void *thief_main(void *arg)
+{
+	struct thief *t = arg;
+	struct race *r = t->r;
+	struct runq *mine = &r->q[t->id];
+	while (!finished(r)) {
+		struct proc *p = runq_pop(mine);
+		if (!p) {
+			/* Our ring is empty: steal, mostly from the owner, sometimes from
+			 * another thief. */
+			unsigned v = (unsigned)(rnd(&t->rng) % 4)
+					 ? 0
+					 : (unsigned)(rnd(&t->rng) % (r->nthieves + 1));
+			uint32_t taken = 0;
+			if (v == t->id)
+				v = 0;
+			p = runq_steal(&r->q[v], mine, 1, &taken);
+			if (p) {
+				atomic_fetch_add_explicit(&r->stolen, taken, memory_order_relaxed);
+				if (taken == 0 || taken > RUNQ_CAP)
+					record_error(r, "steal returned a process with taken %u",
+						     taken);
+			} else if (taken) {
+				record_error(r, "steal returned NULL with taken %u", taken);
+			}
+		}
+		if (p)
+			took(r, p, "thief");
+		else
+			sched_yield();
+	}
+	return NULL;
+}
+
+#define CHECK(r, x)                                                                  \
+	do {                                                                         \
+		if (!(x))                                                            \
+			fail_msg("KRILL_SEED=%llu thieves %u: %s (first error: %s)", \
+				 (unsigned long long)(r)->seed, (r)->nthieves, #x,   \
+				 (r)->first_error);                                  \
+	} while (0)
+
+static void race_round(struct race *r, unsigned nthieves, uint64_t total)
+{
+	pthread_t th[MAXTHIEVES];
+	struct thief tf[MAXTHIEVES];
+	uint64_t seed = r->seed;
+	memset(r, 0, sizeof *r);
+	r->seed = seed;
+	r->nthieves = nthieves;
+	r->total = total;
+	r->deadline_ns = now_ns() + 20ull * 1000000000u;
+	for (unsigned i = 0; i <= nthieves; i++)
+		runq_init(&r->q[i]);
+	uint64_t rng = seed ^ nthieves;
+	for (unsigned i = 0; i < nthieves; i++) {
+		tf[i] = (struct thief){r, i + 1, rnd(&rng)};
+		assert_int_equal(pthread_create(&th[i], NULL, thief_main, &tf[i]), 0);
+	}
+	/* The owner: bursts of pushes (some past the ring), pops in between. */
+	uint64_t pushed = 0;
+	uint32_t cursor = 0;
+	while (!finished(r)) {
+		uint64_t x = rnd(&rng);
+		unsigned burst =
+		    (x & 7) == 0 ? 300 + (unsigned)(x >> 8) % 700 : (unsigned)(x >> 8) % 40;
+		for (unsigned b = 0; b < burst && pushed < total; b++) {
+			/* The next process not queued; give up the burst if all are. */
+			unsigned tries = 0;
+			while (atomic_load_explicit(&r->state[cursor], memory_order_acquire) &&
+			       tries++ < POOL)
+				cursor = (cursor + 1) % POOL;
+			if (tries > POOL)
+				break;
+			atomic_store_explicit(&r->state[cursor], 1, memory_order_relaxed);
+			procs[cursor].state = pushed + 1;
+			atomic_store_explicit(&r->stamp[cursor], pushed + 1, memory_order_relaxed);
+			runq_push(&r->q[0], P(cursor));
+			cursor = (cursor + 1) % POOL;
+			pushed++;
+		}
+		unsigned pops = (unsigned)(rnd(&rng) % 16);
+		for (unsigned k = 0; k < pops || (pushed == total && k < 1); k++) {
+			struct proc *p = runq_pop(&r->q[0]);
+			if (!p)
+				break;
+			took(r, p, "owner");
+		}
+		if (pushed == total)
+			sched_yield();
+	}
+	for (unsigned i = 0; i < nthieves; i++)
+		pthread_join(th[i], NULL);
+	CHECK(r, !atomic_load(&r->timed_out));
+	CHECK(r, atomic_load(&r->errors) == 0);
+	CHECK(r, pushed == total);
+	CHECK(r, atomic_load(&r->takes) == total);
+	for (unsigned i = 0; i < POOL; i++)
+		CHECK(r, atomic_load(&r->state[i]) == 0);
+	for (unsigned i = 0; i <= nthieves; i++) {
+		CHECK(r, runq_len(&r->q[i]) == 0);
+		CHECK(r, runq_pop(&r->q[i]) == NULL);
+		runq_fini(&r->q[i]);
+	}
+	/* The thieves must have had a real share, or this tested nothing. */
+	CHECK(r, atomic_load(&r->stolen) > 0);
+}
+
+static void an_owner_and_its_thieves_take_every_process_exactly_once(void **state)
+{
+	(void)state;
+	static struct race r; /* static: a failing check longjmps out */
+	r.seed = seed_from_env();
+	uint64_t total = SANITIZED ? 200000 : 1000000;
+	for (unsigned nthieves = 1; nthieves <= MAXTHIEVES; nthieves++)
+		race_round(&r, nthieves, total);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(pushed_processes_pop_in_fifo_order),
+	    cmocka_unit_test(a_full_ring_holds_exactly_its_capacity_without_overflow),
+	    cmocka_unit_test(the_push_past_a_full_ring_moves_the_older_half_to_overflow),
+	    cmocka_unit_test(overflow_beyond_the_ring_keeps_every_process_exactly_once),
+	    cmocka_unit_test(random_pushes_and_pops_match_a_multiset),
+	    cmocka_unit_test(steal_takes_half_of_the_ring_and_returns_the_newest_taken),
+	    cmocka_unit_test(steal_leaves_a_queue_shorter_than_min_alone),
+	    cmocka_unit_test(steal_from_a_full_ring_takes_half),
+	    cmocka_unit_test(steal_takes_from_the_overflow_list_when_the_ring_is_empty),
+	    cmocka_unit_test(a_ring_that_never_drains_does_not_starve_the_overflow_list),
+	    cmocka_unit_test(a_steal_from_a_long_overflow_list_takes_at_most_a_ring),
+	    cmocka_unit_test(an_owner_and_its_thieves_take_every_process_exactly_once),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
