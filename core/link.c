@@ -41,36 +41,93 @@ static void vec_free(struct sched *s, struct vec *v, size_t elem)
 	v->n = v->cap = 0;
 }
 
+/* Links are a set of pids: open addressing, linear probing, at most half
+ * full, so that a supervisor with thousands of children adds and drops
+ * one in O(1). 0 is an empty cell and 1 a removed one: neither is ever a
+ * pid (a pid's generation is odd). n counts pids, used adds tombstones. */
+#define PS_EMPTY 0
+#define PS_GONE 1
+
+static uint32_t ps_hash(kr_pid pid, uint32_t cap)
+{
+	pid ^= pid >> 29;
+	pid *= 0xbf58476d1ce4e5b9ull;
+	return (uint32_t)(pid >> 32) & (cap - 1);
+}
+
+/* The cell holding pid, or NULL. */
+static kr_pid *ps_find(const struct vec *v, kr_pid pid)
+{
+	kr_pid *a = v->v;
+	if (!v->cap)
+		return 0;
+	for (uint32_t i = ps_hash(pid, v->cap);; i = (i + 1) & (v->cap - 1)) {
+		if (a[i] == pid)
+			return &a[i];
+		if (a[i] == PS_EMPTY)
+			return 0;
+	}
+}
+
 bool vec_has_pid(const struct vec *v, kr_pid pid)
 {
-	const kr_pid *a = v->v;
-	for (uint32_t i = 0; i < v->n; i++)
-		if (a[i] == pid)
-			return true;
-	return false;
+	return ps_find(v, pid) != 0;
+}
+
+static void ps_put(struct vec *v, kr_pid pid)
+{
+	kr_pid *a = v->v;
+	uint32_t i = ps_hash(pid, v->cap);
+	while (a[i] != PS_EMPTY && a[i] != PS_GONE)
+		i = (i + 1) & (v->cap - 1);
+	if (a[i] == PS_EMPTY)
+		v->used++;
+	a[i] = pid;
+	v->n++;
+}
+
+/* Room for one more pid, rehashing (which also drops tombstones). */
+static int ps_reserve(struct sched *s, struct vec *v)
+{
+	if (2 * (v->used + 1) <= v->cap)
+		return 0;
+	uint32_t cap = v->cap ? v->cap : 8;
+	while (4 * (v->n + 1) > cap)
+		cap *= 2;
+	kr_pid *old = v->v, *a = arena_alloc(&s->arena, cap * sizeof(kr_pid));
+	if (!a)
+		return -ENOMEM;
+	memset(a, 0, cap * sizeof(kr_pid));
+	uint32_t ocap = v->cap;
+	v->v = a;
+	v->cap = cap;
+	v->n = v->used = 0;
+	for (uint32_t i = 0; i < ocap; i++)
+		if (old[i] > PS_GONE)
+			ps_put(v, old[i]);
+	arena_free(&s->arena, old, ocap * sizeof(kr_pid));
+	return 0;
 }
 
 int vec_add_pid(struct sched *s, struct vec *v, kr_pid pid)
 {
 	if (vec_has_pid(v, pid))
 		return 0;
-	int rc = vec_grow(s, v, sizeof(kr_pid));
+	int rc = ps_reserve(s, v);
 	if (rc)
 		return rc;
-	((kr_pid *)v->v)[v->n++] = pid;
+	ps_put(v, pid);
 	return 0;
 }
 
 static bool vec_del_pid(struct vec *v, kr_pid pid)
 {
-	kr_pid *a = v->v;
-	for (uint32_t i = 0; i < v->n; i++) {
-		if (a[i] == pid) {
-			a[i] = a[--v->n];
-			return true;
-		}
-	}
-	return false;
+	kr_pid *c = ps_find(v, pid);
+	if (!c)
+		return false;
+	*c = PS_GONE;
+	v->n--;
+	return true;
 }
 
 int vec_add_mon(struct sched *s, struct vec *v, uint64_t ref, kr_pid pid)
@@ -213,7 +270,7 @@ void sig_drain(struct sched *s, struct env *list, kr_pid self, uint32_t reason,
 	while (list) {
 		struct env *e = list;
 		list = e->next;
-		if (e->m.tag == SIG_LINK && reason != KR_NORMAL)
+		if (e->m.tag == SIG_LINK)
 			sig_send(s, info(e)->pid, SIG_EXIT_LINK, self, 0, reason, payload, plen);
 		else if (e->m.tag == SIG_MONITOR)
 			sig_send(s, info(e)->pid, KR_TAG_DOWN, self, info(e)->ref, reason, payload,
@@ -232,8 +289,9 @@ void sig_exit_notify(struct sched *s, struct proc *p, kr_pid self, uint32_t reas
 	if (!side)
 		return;
 	kr_pid *l = side->links.v;
-	for (uint32_t i = 0; i < side->links.n; i++)
-		sig_send(s, l[i], SIG_EXIT_LINK, self, 0, reason, payload, plen);
+	for (uint32_t i = 0; i < side->links.cap; i++)
+		if (l[i] > PS_GONE)
+			sig_send(s, l[i], SIG_EXIT_LINK, self, 0, reason, payload, plen);
 	struct mon *m = side->in.v;
 	for (uint32_t i = 0; i < side->in.n; i++)
 		sig_send(s, m[i].pid, KR_TAG_DOWN, self, m[i].ref, reason, payload, plen);
@@ -297,7 +355,7 @@ int kr_spawn_link(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr
 	if (!side)
 		return -ENOMEM;
 	/* Room for the link first, so that a spawned child is always linked. */
-	int rc = vec_grow(s, &side->links, sizeof(kr_pid));
+	int rc = ps_reserve(s, &side->links);
 	if (rc)
 		return rc;
 	rc = kr_spawn(ctx, b, state, len, &child);
@@ -314,7 +372,7 @@ int kr_spawn_link(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr
 		stat_add(&s->st.exited, (uint64_t)-1);
 		return -ENOMEM;
 	}
-	((kr_pid *)side->links.v)[side->links.n++] = child;
+	ps_put(&side->links, child);
 	*out = child;
 	return 0;
 }

@@ -51,10 +51,12 @@ struct mon {
 	kr_pid pid;
 };
 
-/* A small array of pids or monitors, grown by doubling in the arena. */
+/* A small array of monitors grown by doubling in the arena, or a hash set
+ * of pids (links; link.c). */
 struct vec {
 	void *v;
 	uint32_t n, cap;
+	uint32_t used, pad; /* pid sets: cells not empty, tombstones included */
 };
 
 struct side {
@@ -63,7 +65,7 @@ struct side {
 	kr_timer rto;     /* receive timeout timer, 0 if none */
 	uint32_t rto_seq; /* bumped at each arm and each delivery */
 	uint32_t trap;    /* trapping exits */
-	struct vec links; /* kr_pid */
+	struct vec links; /* set of kr_pid */
 	struct vec out;   /* struct mon: processes this one monitors */
 	struct vec in;    /* struct mon: processes monitoring this one */
 	/* Mailbox limit (P_LIMITED). count is changed by senders too; the
