@@ -9,8 +9,9 @@
  * handled at all), checks that mark and siglongjmps back to the
  * scheduler's loop, which frees the message being handled and exits the
  * process. Nothing per message but the two stores: no setjmp, no syscall.
- * Signals are installed with SA_NODEFER, so the jump out of the handler
- * leaves them unblocked without sigsetjmp saving the mask (a syscall).
+ * sigsetjmp saves the signal mask (one syscall per thread start and per
+ * crash, none per message): SA_NODEFER alone is not enough when another
+ * handler was interposed (a sanitizer's) and blocked more signals.
  *
  * Why it is sound: processes share no memory, so a crashed process can have
  * corrupted only its own state, which is discarded. The runtime's own
@@ -78,13 +79,16 @@ static void handler(int sig, siginfo_t *si, void *uc_)
 	pc = uc->uc_mcontext.pc;
 #endif
 	if (sig == SIGURG) {
-		/* watchdog_kill: only if the stuck call is still that pid's. */
+		/* watchdog_kill: only if the stuck call is still that pid's,
+		 * and never inside the runtime: then at the way out. */
 		if (s && atomic_load_explicit(&s->in_beh, memory_order_relaxed) &&
 		    atomic_load_explicit(&s->kill_req, memory_order_acquire) ==
 			    atomic_load_explicit(&s->running, memory_order_relaxed)) {
-			atomic_store_explicit(&s->in_beh, 0, memory_order_relaxed);
-			s->killed = 1;
-			siglongjmp(*s->jbp, 1);
+			if (s->in_rt) {
+				s->kill_pending = 1;
+				return;
+			}
+			api_kill_now(s);
 		}
 		return;
 	}
@@ -189,6 +193,23 @@ void fault_thread_leave(struct sched *s, const stack_t *old)
 	}
 }
 
+struct sched *api_sched(void)
+{
+	return fault_sched;
+}
+
+/* End the running behaviour now (from the SIGURG handler, or from the way
+ * out of a kr_* call that a kill arrived during). */
+void api_kill_now(struct sched *s)
+{
+	s->kill_pending = 0;
+	if (!atomic_load_explicit(&s->in_beh, memory_order_relaxed))
+		return;
+	atomic_store_explicit(&s->in_beh, 0, memory_order_relaxed);
+	s->killed = 1;
+	siglongjmp(*s->jbp, 1);
+}
+
 /* Deterministic mode steps several schedulers on one thread. */
 void fault_switch(struct sched *s)
 {
@@ -207,6 +228,8 @@ void fault_recover(struct sched *s)
 	kr_fault f = s->fault;
 	bool killed = s->killed;
 	s->killed = 0;
+	s->in_rt = 0;
+	s->kill_pending = 0;
 	atomic_store_explicit(&s->kill_req, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->running, 0, memory_order_relaxed);
 	c->p = 0;

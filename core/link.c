@@ -314,7 +314,7 @@ int kr_exit_with(kr_ctx *ctx, uint32_t reason, const void *payload, size_t len)
 	return 0;
 }
 
-int kr_link(kr_ctx *ctx, kr_pid pid)
+static int link_in(kr_ctx *ctx, kr_pid pid)
 {
 	struct sched *s = ctx->s;
 	int err;
@@ -338,7 +338,16 @@ int kr_link(kr_ctx *ctx, kr_pid pid)
 	return 0;
 }
 
-int kr_unlink(kr_ctx *ctx, kr_pid pid)
+int kr_link(kr_ctx *ctx, kr_pid pid)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = link_in(ctx, pid);
+	api_leave(s);
+	return rc;
+}
+
+static int unlink_in(kr_ctx *ctx, kr_pid pid)
 {
 	struct side *side = ctx->p->side;
 	if (!side || !vec_del_pid(&side->links, pid))
@@ -347,7 +356,16 @@ int kr_unlink(kr_ctx *ctx, kr_pid pid)
 	return rc < 0 && rc != -ESRCH ? rc : 0;
 }
 
-int kr_spawn_link(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
+int kr_unlink(kr_ctx *ctx, kr_pid pid)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = unlink_in(ctx, pid);
+	api_leave(s);
+	return rc;
+}
+
+static int spawn_link_in(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
 {
 	struct sched *s = ctx->s;
 	struct side *side = proc_side(s, ctx->p);
@@ -377,7 +395,16 @@ int kr_spawn_link(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr
 	return 0;
 }
 
-int kr_monitor(kr_ctx *ctx, kr_pid pid, uint64_t *ref)
+int kr_spawn_link(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = spawn_link_in(ctx, b, state, len, out);
+	api_leave(s);
+	return rc;
+}
+
+static int monitor_in(kr_ctx *ctx, kr_pid pid, uint64_t *ref)
 {
 	struct sched *s = ctx->s;
 	struct side *side = proc_side(s, ctx->p);
@@ -405,6 +432,15 @@ int kr_monitor(kr_ctx *ctx, kr_pid pid, uint64_t *ref)
 	return 0;
 }
 
+int kr_monitor(kr_ctx *ctx, kr_pid pid, uint64_t *ref)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = monitor_in(ctx, pid, ref);
+	api_leave(s);
+	return rc;
+}
+
 /* Remove a queued DOWN for ref from list; true if found. */
 static bool flush_down(struct sched *s, struct env **list, struct env **tail, uint64_t ref)
 {
@@ -422,7 +458,7 @@ static bool flush_down(struct sched *s, struct env **list, struct env **tail, ui
 	return false;
 }
 
-int kr_demonitor(kr_ctx *ctx, uint64_t ref)
+static int demonitor_in(kr_ctx *ctx, uint64_t ref)
 {
 	struct side *side = ctx->p->side;
 	kr_pid pid;
@@ -441,11 +477,28 @@ int kr_demonitor(kr_ctx *ctx, uint64_t ref)
 	return -ENOENT;
 }
 
-void kr_trap_exit(kr_ctx *ctx, int on)
+int kr_demonitor(kr_ctx *ctx, uint64_t ref)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = demonitor_in(ctx, ref);
+	api_leave(s);
+	return rc;
+}
+
+static void trap_exit_in(kr_ctx *ctx, int on)
 {
 	struct side *side = on ? proc_side(ctx->s, ctx->p) : ctx->p->side;
 	if (side)
 		side->trap = on != 0;
+}
+
+void kr_trap_exit(kr_ctx *ctx, int on)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	trap_exit_in(ctx, on);
+	api_leave(s);
 }
 
 static int check_exit_target(struct runtime *rt, kr_pid pid)
@@ -456,7 +509,7 @@ static int check_exit_target(struct runtime *rt, kr_pid pid)
 	return err;
 }
 
-int kr_send_exit(kr_ctx *ctx, kr_pid pid, uint32_t reason)
+static int send_exit_in(kr_ctx *ctx, kr_pid pid, uint32_t reason)
 {
 	int rc = check_exit_target(ctx->s->rt, pid);
 	if (rc)
@@ -467,7 +520,16 @@ int kr_send_exit(kr_ctx *ctx, kr_pid pid, uint32_t reason)
 	return rc < 0 ? rc : 0;
 }
 
-int kr_rt_exit(kr_runtime *rt_, kr_pid pid, uint32_t reason)
+int kr_send_exit(kr_ctx *ctx, kr_pid pid, uint32_t reason)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = send_exit_in(ctx, pid, reason);
+	api_leave(s);
+	return rc;
+}
+
+static int rt_exit_in(kr_runtime *rt_, kr_pid pid, uint32_t reason)
 {
 	struct runtime *rt = (struct runtime *)rt_;
 	if (!rt)
@@ -481,5 +543,14 @@ int kr_rt_exit(kr_runtime *rt_, kr_pid pid, uint32_t reason)
 	rc = inject(rt, pid, e);
 	if (rc == 0 && reason == KR_KILL)
 		watchdog_kill(rt, pid);
+	return rc;
+}
+
+int kr_rt_exit(kr_runtime *rt_, kr_pid pid, uint32_t reason)
+{
+	struct sched *s = api_sched();
+	api_enter(s);
+	int rc = rt_exit_in(rt_, pid, reason);
+	api_leave(s);
 	return rc;
 }

@@ -91,7 +91,7 @@ void ovl_exit(struct sched *s, struct side *sd)
 		tell_waiters(s, sd);
 }
 
-int kr_mailbox_limit(kr_ctx *ctx, uint32_t max)
+static int mailbox_limit_in(kr_ctx *ctx, uint32_t max)
 {
 	struct proc *p = ctx->p;
 	struct side *sd = proc_side(ctx->s, p);
@@ -107,7 +107,16 @@ int kr_mailbox_limit(kr_ctx *ctx, uint32_t max)
 	return 0;
 }
 
-int kr_notify_ready(kr_ctx *ctx, kr_pid pid, uint32_t tag)
+int kr_mailbox_limit(kr_ctx *ctx, uint32_t max)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = mailbox_limit_in(ctx, max);
+	api_leave(s);
+	return rc;
+}
+
+static int notify_ready_in(kr_ctx *ctx, kr_pid pid, uint32_t tag)
 {
 	struct sched *s = ctx->s;
 	if (tag >= KR_TAG_SYSTEM)
@@ -121,6 +130,15 @@ int kr_notify_ready(kr_ctx *ctx, kr_pid pid, uint32_t tag)
 		rc = proc_deliver(s, ctx->self, e);
 	}
 	return rc < 0 ? rc : 0;
+}
+
+int kr_notify_ready(kr_ctx *ctx, kr_pid pid, uint32_t tag)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = notify_ready_in(ctx, pid, tag);
+	api_leave(s);
+	return rc;
 }
 
 /* Past the ceiling? A scheduler re-adds the arenas whenever its own has

@@ -373,7 +373,7 @@ kr_runtime *kr_runtime_of(const kr_ctx *ctx)
 	return (kr_runtime *)ctx->s->rt;
 }
 
-int kr_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
+static int ctx_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
 {
 	struct sched *s = ctx->s;
 	int rc = spawn_in(s->rt, s, &s->pslots, &s->arena, b, state, len, out);
@@ -382,7 +382,16 @@ int kr_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid 
 	return rc;
 }
 
-int kr_rt_spawn(kr_runtime *rt_, kr_behaviour b, const void *state, size_t len, kr_pid *out)
+int kr_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = ctx_spawn(ctx, b, state, len, out);
+	api_leave(s);
+	return rc;
+}
+
+static int rt_spawn_in(kr_runtime *rt_, kr_behaviour b, const void *state, size_t len, kr_pid *out)
 {
 	struct runtime *rt = (struct runtime *)rt_;
 	if (!rt)
@@ -395,7 +404,16 @@ int kr_rt_spawn(kr_runtime *rt_, kr_behaviour b, const void *state, size_t len, 
 	return rc;
 }
 
-int kr_send(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len)
+int kr_rt_spawn(kr_runtime *rt_, kr_behaviour b, const void *state, size_t len, kr_pid *out)
+{
+	struct sched *s = api_sched();
+	api_enter(s);
+	int rc = rt_spawn_in(rt_, b, state, len, out);
+	api_leave(s);
+	return rc;
+}
+
+static int send_in(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len)
 {
 	struct sched *s = ctx->s;
 	int err = proc_check_send(s->rt, s, tag, data, len);
@@ -423,11 +441,28 @@ int kr_send(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len)
 	return 0;
 }
 
-void kr_become(kr_ctx *ctx, kr_behaviour b)
+int kr_send(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = send_in(ctx, to, tag, data, len);
+	api_leave(s);
+	return rc;
+}
+
+static void become_in(kr_ctx *ctx, kr_behaviour b)
 {
 	if (b)
 		ctx->p->beh = b;
 	kr_undefer(ctx);
+}
+
+void kr_become(kr_ctx *ctx, kr_behaviour b)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	become_in(ctx, b);
+	api_leave(s);
 }
 
 void kr_exit(kr_ctx *ctx, uint32_t reason)
@@ -437,7 +472,7 @@ void kr_exit(kr_ctx *ctx, uint32_t reason)
 	ctx->plen = 0;
 }
 
-void kr_defer(kr_ctx *ctx)
+static void defer_in(kr_ctx *ctx)
 {
 	/* Without a side record the message cannot be kept; it is then
 	 * consumed as if not deferred (memory exhausted). */
@@ -445,7 +480,15 @@ void kr_defer(kr_ctx *ctx)
 		ctx->defer = true;
 }
 
-void kr_undefer(kr_ctx *ctx)
+void kr_defer(kr_ctx *ctx)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	defer_in(ctx);
+	api_leave(s);
+}
+
+static void undefer_in(kr_ctx *ctx)
 {
 	struct side *side = ctx->p->side;
 	if (!side || !side->dhead)
@@ -455,7 +498,15 @@ void kr_undefer(kr_ctx *ctx)
 	side->dhead = side->dtail = 0;
 }
 
-int kr_receive_timeout(kr_ctx *ctx, uint64_t ms)
+void kr_undefer(kr_ctx *ctx)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	undefer_in(ctx);
+	api_leave(s);
+}
+
+static int receive_timeout_in(kr_ctx *ctx, uint64_t ms)
 {
 	struct sched *s = ctx->s;
 	struct side *side = ms ? proc_side(s, ctx->p) : ctx->p->side;
@@ -479,7 +530,16 @@ int kr_receive_timeout(kr_ctx *ctx, uint64_t ms)
 	return 0;
 }
 
-int kr_send_after(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, const void *data, size_t len,
+int kr_receive_timeout(kr_ctx *ctx, uint64_t ms)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = receive_timeout_in(ctx, ms);
+	api_leave(s);
+	return rc;
+}
+
+static int send_after_in(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, const void *data, size_t len,
 		  kr_timer *out)
 {
 	struct sched *s = ctx->s;
@@ -498,7 +558,26 @@ int kr_send_after(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, const void 
 	return err;
 }
 
-int kr_cancel_timer(kr_ctx *ctx, kr_timer t)
+int kr_send_after(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, const void *data, size_t len,
+		  kr_timer *out)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = send_after_in(ctx, to, ms, tag, data, len, out);
+	api_leave(s);
+	return rc;
+}
+
+static int cancel_timer_in(kr_ctx *ctx, kr_timer t)
 {
 	return timer_cancel(ctx->s->rt, ctx->s, t);
+}
+
+int kr_cancel_timer(kr_ctx *ctx, kr_timer t)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = cancel_timer_in(ctx, t);
+	api_leave(s);
+	return rc;
 }

@@ -133,7 +133,7 @@ static int check_name(const char *s)
 	return 0;
 }
 
-int kr_register(kr_runtime *rt_, const char *s, kr_pid pid)
+static int register_in(kr_runtime *rt_, const char *s, kr_pid pid)
 {
 	struct runtime *rt = (struct runtime *)rt_;
 	int err;
@@ -174,7 +174,16 @@ int kr_register(kr_runtime *rt_, const char *s, kr_pid pid)
 	return 0;
 }
 
-kr_pid kr_whereis(kr_runtime *rt_, const char *s)
+int kr_register(kr_runtime *rt_, const char *s, kr_pid pid)
+{
+	struct sched *cur = api_sched();
+	api_enter(cur);
+	int rc = register_in(rt_, s, pid);
+	api_leave(cur);
+	return rc;
+}
+
+static kr_pid whereis_in(kr_runtime *rt_, const char *s)
 {
 	struct runtime *rt = (struct runtime *)rt_;
 	if (!rt || check_name(s))
@@ -186,7 +195,16 @@ kr_pid kr_whereis(kr_runtime *rt_, const char *s)
 	return pid;
 }
 
-int kr_unregister(kr_runtime *rt_, const char *s)
+kr_pid kr_whereis(kr_runtime *rt_, const char *s)
+{
+	struct sched *cur = api_sched();
+	api_enter(cur);
+	kr_pid rc = whereis_in(rt_, s);
+	api_leave(cur);
+	return rc;
+}
+
+static int unregister_in(kr_runtime *rt_, const char *s)
 {
 	struct runtime *rt = (struct runtime *)rt_;
 	if (!rt || check_name(s))
@@ -197,6 +215,15 @@ int kr_unregister(kr_runtime *rt_, const char *s)
 		unlink_name(rt->reg, n);
 	pthread_rwlock_unlock(&rt->reg->lock);
 	return n ? 0 : -ENOENT;
+}
+
+int kr_unregister(kr_runtime *rt_, const char *s)
+{
+	struct sched *cur = api_sched();
+	api_enter(cur);
+	int rc = unregister_in(rt_, s);
+	api_leave(cur);
+	return rc;
 }
 
 uint64_t registry_count(struct registry *r)

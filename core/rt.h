@@ -100,6 +100,9 @@ struct sched {
 	_Atomic int stuck;
 	_Atomic kr_pid kill_req;
 	int killed; /* the jump back was a kill, not a fault */
+	/* Depth of kr_* calls under way on this thread, and a kill that
+	 * arrived during one: it waits for the way out (api_leave). */
+	volatile sig_atomic_t in_rt, kill_pending;
 	sigjmp_buf jb;
 	sigjmp_buf *jbp; /* where a fault jumps: jb, or the driver's */
 	kr_fault fault;
@@ -241,6 +244,23 @@ void fault_recover(struct sched *s);
 int watchdog_start(struct runtime *rt);
 void watchdog_stop(struct runtime *rt);
 void watchdog_kill(struct runtime *rt, kr_pid pid);
+
+/* The kr_* calls a behaviour can make are bracketed so that a watchdog
+ * kill never lands inside the runtime (a half-done hand-off, a held lock):
+ * it is deferred to the way out of the outermost call. s is NULL on a
+ * thread that is not a scheduler. */
+struct sched *api_sched(void);
+void api_kill_now(struct sched *s);
+static inline void api_enter(struct sched *s)
+{
+	if (s)
+		s->in_rt++;
+}
+static inline void api_leave(struct sched *s)
+{
+	if (s && --s->in_rt == 0 && s->kill_pending)
+		api_kill_now(s);
+}
 
 /* stats.c */
 int stats_open(struct runtime *rt);

@@ -262,7 +262,7 @@ uint64_t kr_alive(const kr_runtime *rt)
 
 /* ---- the inject queue ------------------------------------------------- */
 
-int kr_rt_send(kr_runtime *rt_, kr_pid to, uint32_t tag, const void *data, size_t len)
+static int rt_send_in(kr_runtime *rt_, kr_pid to, uint32_t tag, const void *data, size_t len)
 {
 	struct runtime *rt = (struct runtime *)rt_;
 	if (!rt)
@@ -277,6 +277,15 @@ int kr_rt_send(kr_runtime *rt_, kr_pid to, uint32_t tag, const void *data, size_
 	if (!e)
 		return -ENOMEM;
 	return inject(rt, to, e);
+}
+
+int kr_rt_send(kr_runtime *rt_, kr_pid to, uint32_t tag, const void *data, size_t len)
+{
+	struct sched *s = api_sched();
+	api_enter(s);
+	int rc = rt_send_in(rt_, to, tag, data, len);
+	api_leave(s);
+	return rc;
 }
 
 /* Queue e for pid from a thread that is not a scheduler; takes e. */
