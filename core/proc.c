@@ -68,15 +68,10 @@ struct proc *proc_lookup(struct runtime *rt, kr_pid pid, int *err)
 	return 0;
 }
 
-int proc_deliver(struct sched *s, kr_pid to, struct env *e)
+/* Push e to the live process p and schedule p here if it was idle. 1:
+ * queued; 0: p exited meanwhile and e is freed. */
+static int push(struct sched *s, struct proc *p, struct env *e)
 {
-	int err;
-	struct proc *p = proc_lookup(s->rt, to, &err);
-	if (!p) {
-		env_free(&s->arena, e);
-		return err;
-	}
-	ovl_count(p, e);
 	switch (mbox_push(&p->inbox, e)) {
 	case MB_WOKE:
 		sched_ready(s, p);
@@ -86,6 +81,18 @@ int proc_deliver(struct sched *s, kr_pid to, struct env *e)
 		return 0;
 	}
 	return 1;
+}
+
+int proc_deliver(struct sched *s, kr_pid to, struct env *e)
+{
+	int err;
+	struct proc *p = proc_lookup(s->rt, to, &err);
+	if (!p) {
+		env_free(&s->arena, e);
+		return err;
+	}
+	ovl_count(p, e);
+	return push(s, p, e);
 }
 
 struct side *proc_side(struct sched *s, struct proc *p)
@@ -397,7 +404,8 @@ static int rt_spawn_in(kr_runtime *rt_, kr_behaviour b, const void *state, size_
 	if (!rt)
 		return -EINVAL;
 	pthread_mutex_lock(&rt->flock);
-	int rc = spawn_in(rt, 0, &rt->fslots, rt->farena, b, state, len, out);
+	/* No arena: foreign threads use the process-wide allocator. */
+	int rc = spawn_in(rt, 0, &rt->fslots, 0, b, state, len, out);
 	pthread_mutex_unlock(&rt->flock);
 	if (rc == 0)
 		atomic_fetch_add_explicit(&rt->fspawned, 1, memory_order_seq_cst);
@@ -430,14 +438,7 @@ static int send_in(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_
 		return -EAGAIN;
 	}
 	ctx->sent++;
-	switch (mbox_push(&p->inbox, e)) {
-	case MB_WOKE:
-		sched_ready(s, p);
-		break;
-	case MB_CLOSED:
-		env_free(&s->arena, e);
-		break;
-	}
+	push(s, p, e);
 	return 0;
 }
 

@@ -129,7 +129,6 @@ struct runtime {
 	/* Foreign spawns and shutdown take slots through this cache. */
 	pthread_mutex_t flock;
 	struct slot_cache fslots;
-	struct arena *farena; /* NULL: the process-wide allocator */
 	_Atomic int64_t fspawned;
 	struct registry *reg;
 
