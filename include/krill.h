@@ -267,6 +267,130 @@ int kr_mailbox_limit(kr_ctx *ctx, uint32_t max);
  * KR_TAG_SYSTEM; -ESRCH: pid never issued; -ENOMEM. */
 int kr_notify_ready(kr_ctx *ctx, kr_pid pid, uint32_t tag);
 
+/* ==== I/O: sockets and files on io_uring ==================================
+ *
+ * Each scheduler owns one io_uring ring; it also sleeps in that ring's wait.
+ * A process asks for I/O and carries on; the result comes back later as an
+ * ordinary message tagged KR_TAG_IO whose data is a kr_io_event (followed,
+ * for a receive or a read, by the bytes). Nothing here blocks.
+ *
+ * A kr_handle names one open socket or file. It is owned by one process:
+ * the one that opened, accepted or connected it, or the one it was given to
+ * with kr_io_give (Erlang's controlling process). Only the owner may use
+ * it, and its events go to the owner. When the owner exits, its handles are
+ * closed, their pending operations cancelled and their buffers freed; no
+ * event reaches a later process. Like a pid, a handle is a slot and a
+ * generation: a closed or foreign one gives -EBADF.
+ *
+ * When the kernel has no io_uring (or it is disabled), the runtime still
+ * runs (sleeping on a futex) and every call here returns -ENOSYS.
+ */
+typedef uint64_t kr_handle;
+
+#define KR_TAG_IO 0xffff0004u
+
+/* kr_io_event.op */
+#define KR_IO_ACCEPT 1u   /* a connection: handle is the new socket, owned by
+			   * the listener's owner; res < 0: accepting stopped */
+#define KR_IO_CONNECT 2u  /* res 0: connected; < 0: failed (handle closed) */
+#define KR_IO_RECV 3u     /* res > 0: that many bytes follow; 0: the peer
+			   * closed; < 0: an error. UDP: addr is the sender */
+#define KR_IO_SEND 4u     /* only when a send failed: res < 0; queued data
+			   * is dropped */
+#define KR_IO_WRITABLE 5u /* the send queue drained below half its bound
+			   * after kr_io_send returned -EAGAIN */
+#define KR_IO_OPEN 6u     /* res 0: handle is the file; < 0: failed */
+#define KR_IO_READ 7u     /* res >= 0: bytes follow (0: end of file) */
+#define KR_IO_WRITE 8u    /* res: bytes written, or < 0 */
+#define KR_IO_FSYNC 9u    /* res 0 or < 0 */
+
+typedef struct kr_io_event {
+	uint32_t op;      /* KR_IO_* */
+	int32_t res;      /* as above; a negative errno on failure */
+	kr_handle handle; /* the socket or file it is about */
+	uint64_t ref;     /* connect, open, read, write, fsync: the caller's ref */
+	uint32_t len;     /* bytes in data (RECV, READ) */
+	uint32_t addrlen; /* UDP RECV: bytes of addr used, else 0 */
+	unsigned char addr[28]; /* UDP RECV: a sockaddr_in or sockaddr_in6 */
+	uint32_t pad;
+	unsigned char data[];
+} kr_io_event;
+
+/* Listen on TCP host:port (host: a numeric IPv4 or IPv6 address; NULL: any
+ * address, IPv6 and IPv4). port 0 picks a free port (see kr_io_port).
+ * SO_REUSEADDR is set. -EINVAL: bad host; -errno from socket, bind or
+ * listen (-EADDRINUSE...); -EMFILE; -ENOMEM; -ENOSYS. */
+int kr_io_listen(kr_ctx *ctx, const char *host, uint16_t port, int backlog, kr_handle *out);
+
+/* Start accepting on a listening handle: every connection arrives as a
+ * KR_IO_ACCEPT event until the handle is closed (multishot accept).
+ * -EBADF; -EINVAL: not a listening socket; -EALREADY: already accepting. */
+int kr_io_accept(kr_ctx *ctx, kr_handle listener);
+
+/* Connect to TCP host:port (numeric address); the result comes as a
+ * KR_IO_CONNECT event with ref and the new handle, which is also written
+ * to *out at once (usable after the event says connected). -EINVAL: bad
+ * host; -EMFILE; -ENOMEM; -ENOSYS. */
+int kr_io_connect(kr_ctx *ctx, const char *host, uint16_t port, uint64_t ref, kr_handle *out);
+
+/* Open a UDP socket bound to host:port (NULL, 0: any address, a free port). */
+int kr_io_udp(kr_ctx *ctx, const char *host, uint16_t port, kr_handle *out);
+
+/* Receive modes, as Erlang's {active, ...}: */
+#define KR_IO_PASSIVE 0u /* stop receiving */
+#define KR_IO_ONCE 1u    /* deliver the next data as one KR_IO_RECV event,
+			  * then stop (flow control: ask again when ready) */
+#define KR_IO_ACTIVE 2u  /* deliver data as it comes, until PASSIVE, the
+			  * peer closes or an error; no flow control */
+/* -EBADF; -EINVAL: bad mode or a listening socket or a file. */
+int kr_io_recv(kr_ctx *ctx, kr_handle h, uint32_t mode);
+
+/* Queue a copy of len bytes to send on a connected socket (UDP: the
+ * address given to kr_io_sendto). Bytes are sent in the order queued. The
+ * queue is bounded (KR_IO_SENDQ bytes queued; a single send larger than
+ * the bound is accepted when the queue is empty): past it, -EAGAIN and
+ * nothing is queued; a KR_IO_WRITABLE event follows once it has drained
+ * below half. A failure is reported later as a KR_IO_SEND event.
+ * -EBADF; -EPIPE: the socket was shut down for writing; -ENOMEM. */
+#define KR_IO_SENDQ (1u << 20)
+int kr_io_send(kr_ctx *ctx, kr_handle h, const void *data, size_t len);
+
+/* Send one datagram on a UDP handle to addr (a struct sockaddr_in or
+ * sockaddr_in6 of addrlen bytes). -EBADF; -EINVAL: bad address or not UDP;
+ * -EAGAIN, -ENOMEM as kr_io_send. */
+int kr_io_sendto(kr_ctx *ctx, kr_handle h, const void *addr, uint32_t addrlen, const void *data,
+		 size_t len);
+
+/* shutdown(2) a connected socket: how is SHUT_RD, SHUT_WR or SHUT_RDWR;
+ * SHUT_WR takes effect once queued data is sent. -EBADF; -EINVAL. */
+int kr_io_shutdown(kr_ctx *ctx, kr_handle h, int how);
+
+/* Close a handle now: pending operations are cancelled, queued data is
+ * dropped, and no further event about it is delivered. -EBADF. */
+int kr_io_close(kr_ctx *ctx, kr_handle h);
+
+/* Make pid the owner of h (it gets h's events from now on, and h is closed
+ * when pid exits). -EBADF; -ESRCH: pid is not alive. */
+int kr_io_give(kr_ctx *ctx, kr_handle h, kr_pid pid);
+
+/* The local port a socket is bound to, or -EBADF. */
+int kr_io_port(kr_ctx *ctx, kr_handle h);
+
+/* Files. open: flags and mode as open(2) (O_CLOEXEC is added); the result
+ * is a KR_IO_OPEN event with ref and the handle. -EINVAL: path NULL;
+ * -ENOMEM; -ENOSYS. */
+int kr_io_open(kr_ctx *ctx, const char *path, int flags, uint32_t mode, uint64_t ref);
+/* Read up to len bytes at offset (a KR_IO_READ event with the bytes).
+ * -EBADF; -EMSGSIZE: len > max_msg. */
+int kr_io_read(kr_ctx *ctx, kr_handle h, uint64_t offset, uint32_t len, uint64_t ref);
+/* Write a copy of len bytes at offset (a KR_IO_WRITE event). */
+int kr_io_write(kr_ctx *ctx, kr_handle h, uint64_t offset, const void *data, size_t len,
+		uint64_t ref);
+/* fsync (a KR_IO_FSYNC event). */
+int kr_io_fsync(kr_ctx *ctx, kr_handle h, uint64_t ref);
+
+/* ==== end of I/O ========================================================= */
+
 /* ---- live stats: any thread --------------------------------------------- */
 
 /* Copy a consistent snapshot of the runtime's stats segment into buf, laid
