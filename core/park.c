@@ -1,6 +1,6 @@
-/* park: a futex per scheduler. The waker sets the word before the wake
- * call, so a wake that races ahead of the wait is not lost: the wait sees
- * the word already set and returns. */
+/* park: a scheduler's sleep. With a ring, the ring's wait (io/ring.c);
+ * without, a futex word: the waker sets the word before the wake call, so
+ * a wake that races ahead of the wait is not lost. */
 #include "core/park.h"
 
 #include <linux/futex.h>
@@ -8,14 +8,28 @@
 #include <time.h>
 #include <unistd.h>
 
-void park_init(struct park *k)
+#include "io/ring.h"
+
+static _Thread_local struct ring *self_ring;
+
+void park_init(struct park *k, struct ring *ring)
 {
 	atomic_init(&k->word, 0);
+	k->ring = ring;
+}
+
+void park_set_self(struct park *k)
+{
+	self_ring = k->ring;
 }
 
 void park_wait(struct park *k, uint64_t timeout_ns)
 {
 	struct timespec ts, *tsp = 0;
+	if (k->ring) {
+		ring_wait(k->ring, timeout_ns);
+		return;
+	}
 	/* Acquire: what the waker published before waking is visible after. */
 	if (atomic_exchange_explicit(&k->word, 0, memory_order_acquire))
 		return;
@@ -30,6 +44,10 @@ void park_wait(struct park *k, uint64_t timeout_ns)
 
 void park_wake(struct park *k)
 {
+	if (k->ring) {
+		ring_wake(k->ring, self_ring);
+		return;
+	}
 	if (atomic_exchange_explicit(&k->word, 1, memory_order_release))
 		return; /* already pending: the sleeper will see it */
 	syscall(SYS_futex, &k->word, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0);

@@ -162,8 +162,11 @@ void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *pay
 	/* Seq_cst: pairs with kr_register setting P_NAMED then re-reading the
 	 * generation; one of the two sees the other. */
 	atomic_store_explicit(&p->gen, g + 1, memory_order_seq_cst);
-	if (atomic_load_explicit(&p->aflags, memory_order_seq_cst) & P_NAMED)
+	uint32_t af = atomic_load_explicit(&p->aflags, memory_order_seq_cst);
+	if (af & P_NAMED)
 		registry_drop_pid(rt, pid);
+	if (af & P_IO)
+		io_owner_exit(rt, pid);
 	/* Shutdown frees everything at once: nobody is left to tell. */
 	bool tell = !atomic_load_explicit(&rt->stop, memory_order_relaxed);
 	struct env *pending = mbox_close(&p->inbox);

@@ -33,6 +33,7 @@ _Static_assert(sizeof(struct proc) == 64, "a process is one cache line");
 /* aflags */
 #define P_NAMED 1u
 #define P_LIMITED 2u /* side->limit bounds the mailbox; side outlives the process */
+#define P_IO 4u      /* may own I/O handles (core/io.c) */
 
 /* Signals: envelopes with these tags carry a kr_exit_info and are handled
  * by the runtime when the receiver takes them from its mailbox, in order

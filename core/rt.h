@@ -18,6 +18,8 @@
 #include "core/proc.h"
 #include "core/runq.h"
 #include "core/wheel.h"
+#include "io/handle.h"
+#include "io/ring.h"
 #include "krill.h"
 #include "krill_stats.h"
 #include "topology/topo.h"
@@ -115,6 +117,9 @@ struct sched {
 	alignas(64) struct runq q;
 	alignas(64) _Atomic uint64_t epoch;
 	alignas(64) struct park park;
+	/* Its io_uring: submitted to and reaped by the owner only; other
+	 * threads touch only its wake word (ring_wake). */
+	alignas(64) struct ring ring;
 };
 
 struct inj; /* a message from a foreign thread, waiting for a scheduler */
@@ -131,6 +136,7 @@ struct runtime {
 	struct slot_cache fslots;
 	_Atomic int64_t fspawned;
 	struct registry *reg;
+	struct htab *io; /* open sockets and files (io/handle.h) */
 
 	/* Inject queue: foreign threads' messages, delivered by one scheduler
 	 * at a time so that one thread's messages keep their order. */
@@ -218,6 +224,14 @@ void ovl_memory_check(struct sched *s);
 bool ovl_over(struct runtime *rt, struct sched *s);
 void ovl_exit(struct sched *s, struct side *sd);
 int vec_add_mon(struct sched *s, struct vec *v, uint64_t ref, kr_pid pid);
+
+/* io.c */
+int io_rt_init(struct runtime *rt);
+void io_rt_fini(struct runtime *rt);
+void io_sched_fini(struct sched *s);
+void io_owner_exit(struct runtime *rt, kr_pid pid);
+unsigned io_poll(struct sched *s);
+void io_step(struct sched *s); /* reap completions, submit requests */
 
 /* timer.c */
 int timer_start(struct sched *s, kr_pid to, uint64_t ms, struct env *e, kr_timer *out);

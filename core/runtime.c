@@ -46,6 +46,7 @@ static void rt_free(struct runtime *rt)
 	slots_fini(&rt->timers, 0);
 	if (rt->reg)
 		registry_free(rt->reg);
+	io_rt_fini(rt);
 	if (rt->topo)
 		topo_free(rt->topo);
 	free(rt->idle);
@@ -131,6 +132,8 @@ int kr_runtime_new(const kr_config *cfg, kr_runtime **out)
 		rc = slots_init(&rt->timers, 64, UINT32_MAX - 1);
 	if (!rc)
 		rc = registry_new(&rt->reg);
+	if (!rc)
+		rc = io_rt_init(rt);
 	if (!rc)
 		rc = layout(rt);
 	/* Stats are for watching: a machine without /dev/shm still runs. */

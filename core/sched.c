@@ -88,7 +88,8 @@ int sched_init(struct runtime *rt, struct sched *s, unsigned id)
 	limbo_init(&s->limbo);
 	wheel_init(&s->wheel, rt_now_ms(rt));
 	runq_init(&s->q);
-	park_init(&s->park);
+	ring_init(&s->ring, 1024, rt->cfg.sqpoll != 0);
+	park_init(&s->park, s->ring.ok ? &s->ring : 0);
 	atomic_init(&s->epoch, EPOCH_OFFLINE);
 	int rc = arena_init(&s->arena);
 	if (rc)
@@ -105,6 +106,7 @@ int sched_init(struct runtime *rt, struct sched *s, unsigned id)
 void sched_fini(struct sched *s)
 {
 	timer_drain(s);
+	io_sched_fini(s);
 	epoch_drain(s);
 	runq_fini(&s->q);
 	arena_fini(&s->arena);
@@ -221,6 +223,8 @@ static bool step(struct sched *s)
 		inject_drain(rt, s);
 	if (s->wheel.count && (++s->ticks % TIMER_EVERY == 0 || !s->runnext))
 		timer_expire(s);
+	if (s->ring.ok)
+		io_step(s);
 	struct proc *p = next_local(s);
 	if (!p)
 		p = steal(s);
@@ -236,7 +240,8 @@ static bool step(struct sched *s)
 static bool any_work(struct sched *s)
 {
 	struct runtime *rt = s->rt;
-	if (atomic_load_explicit(&rt->ipending, memory_order_seq_cst) || runq_len(&s->q))
+	if (atomic_load_explicit(&rt->ipending, memory_order_seq_cst) || runq_len(&s->q) ||
+	    (s->ring.ok && io_uring_cq_ready(&s->ring.u)))
 		return true;
 	for (unsigned j = 0; j + 1 < rt->n; j++) {
 		unsigned v = s->victims[j];
@@ -332,6 +337,7 @@ void *sched_thread(void *arg)
 	if (rt->cfg.pin && topo_is_real(rt->topo) && s->place.cpu >= 0)
 		topo_pin_self(rt->topo, s->place.cpu);
 	rt_current = rt;
+	park_set_self(&s->park);
 	int contained = fault_thread_enter(s, &old) == 0;
 	epoch_online(s);
 	/* Once per thread, not per message: a process's fault lands here. */
@@ -432,6 +438,15 @@ int sched_run_deterministic(struct runtime *rt)
 		}
 		if (busy)
 			continue;
+		/* Only I/O can still happen: wait for it, in real time. */
+		struct sched *io = 0;
+		for (unsigned i = 0; i < rt->n && !io; i++)
+			if (rt->s[i].ring.ok && rt->s[i].ring.inflight)
+				io = &rt->s[i];
+		if (io && next == UINT64_MAX) {
+			ring_wait(&io->ring, 1000000u);
+			continue;
+		}
 		if (next != UINT64_MAX) {
 			if (next > rt->vnow)
 				rt->vnow = next;

@@ -158,6 +158,8 @@ void stats_publish(struct sched *s, uint64_t now)
 	put(&b->sleeps, get(&st->sleeps));
 	put(&b->wakeups, get(&st->wakeups));
 	put(&b->spawned, get(&st->spawned));
+	put(&b->io_submitted, s->ring.submitted);
+	put(&b->io_completed, s->ring.completed);
 	put(&b->exited, get(&st->exited));
 	put(&b->crashed, get(&st->crashed));
 	put(&b->killed, get(&st->killed));

@@ -129,6 +129,10 @@ typedef struct kr_config {
 	 * and KR_KILL (kr_send_exit, kr_rt_exit) interrupts the call and ends
 	 * the process. 0: no watchdog. Default 1000. */
 	unsigned watchdog_ms;
+	/* Let a kernel thread poll each scheduler's io_uring submission queue
+	 * (IORING_SETUP_SQPOLL): no system call to submit I/O, at the price
+	 * of a polling kernel thread per scheduler while I/O is busy. 0. */
+	int sqpoll;
 } kr_config;
 
 /* Fill c with the defaults. */
@@ -365,8 +369,11 @@ int kr_io_sendto(kr_ctx *ctx, kr_handle h, const void *addr, uint32_t addrlen, c
  * SHUT_WR takes effect once queued data is sent. -EBADF; -EINVAL. */
 int kr_io_shutdown(kr_ctx *ctx, kr_handle h, int how);
 
-/* Close a handle now: pending operations are cancelled, queued data is
- * dropped, and no further event about it is delivered. -EBADF. */
+/* Close a handle now: the handle stops working at once and no further
+ * event about it is delivered; a pending receive or accept is cancelled,
+ * while bytes already queued by kr_io_send are still sent before the
+ * socket closes (as close(2) lets the kernel's buffer drain). The same
+ * happens to every handle of a process that exits. -EBADF. */
 int kr_io_close(kr_ctx *ctx, kr_handle h);
 
 /* Make pid the owner of h (it gets h's events from now on, and h is closed

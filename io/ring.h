@@ -1,0 +1,65 @@
+/* ring: one io_uring per scheduler. It is where the scheduler sleeps (a
+ * wake from another thread is a MSG_RING completion), where its I/O is
+ * submitted and completed, and it owns the provided buffers receives use. */
+#ifndef KR_RING_H
+#define KR_RING_H
+
+#include <liburing.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* user_data of a wake-up completion; I/O completions carry a pointer. */
+#define RING_WAKE 0u
+
+struct ring {
+	struct io_uring u;
+	bool ok; /* false: no io_uring here; park on a futex */
+	struct io_uring_buf_ring *br;
+	unsigned char *bufs; /* nbuf buffers of BUF_SIZE bytes */
+	unsigned nbuf;
+	uint64_t inflight; /* requests submitted here, not yet completed */
+	uint64_t submitted, completed;
+	_Atomic uint32_t wake; /* 1: a wake-up is pending */
+};
+
+#define RING_BGID     1
+#define RING_BUF_SIZE 4096u
+
+/* Set up r (entries: SQ size; sqpoll: kernel-side submission). On failure
+ * r->ok is false and the runtime works without I/O. */
+void ring_init(struct ring *r, unsigned entries, bool sqpoll);
+/* Cancel what is in flight, reap it (so no buffer is written after it is
+ * freed) and tear the ring down. The caller frees what the requests held. */
+void ring_fini(struct ring *r, void (*done)(void *arg, struct io_uring_cqe *), void *arg);
+
+/* An SQE to fill, submitting first if the queue is full; NULL only if the
+ * kernel refuses the submission. */
+struct io_uring_sqe *ring_sqe(struct ring *r);
+/* Submit what is queued. */
+void ring_flush(struct ring *r);
+
+static inline bool ring_pending(struct ring *r)
+{
+	return r->ok && (io_uring_cq_ready(&r->u) || io_uring_sq_ready(&r->u));
+}
+
+/* Submit, then hand every completion to cb (wake-ups are consumed here).
+ * Returns the number of I/O completions handled. */
+unsigned ring_reap(struct ring *r, void (*cb)(void *arg, struct io_uring_cqe *), void *arg);
+
+/* Give buffer id back to the kernel. */
+void ring_buf_recycle(struct ring *r, unsigned id);
+static inline unsigned char *ring_buf(struct ring *r, unsigned id)
+{
+	return r->bufs + (size_t)id * RING_BUF_SIZE;
+}
+
+/* Sleep until woken, a completion arrives, or timeout_ns passes
+ * (UINT64_MAX: none). Returns at once if a wake is pending. */
+void ring_wait(struct ring *r, uint64_t timeout_ns);
+/* Any thread: wake r's sleeper. from is the caller's own ring if it has
+ * one (a MSG_RING is sent on it), else NULL (a shared ring is used). */
+void ring_wake(struct ring *r, struct ring *from);
+
+#endif

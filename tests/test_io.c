@@ -1,0 +1,594 @@
+/* Tests for sockets and files through the public I/O API (include/krill.h,
+ * core/io.c over io/): completions arrive as KR_TAG_IO messages, handles
+ * belong to one process and close when it exits, bad input is refused.
+ * Each scenario is a few processes that record what they saw in a shared
+ * struct; the test asserts on it after kr_run returned. Scenarios run on 2
+ * scheduler threads, on 1, and in deterministic mode. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "krill.h"
+
+enum { T_GO = 1, T_HANDLE, T_STOP, T_READ };
+
+#define BIG (4u << 20) /* past KR_IO_SENDQ: the sender must see -EAGAIN */
+
+struct world {
+	/* set by the processes */
+	int port;
+	int listen_rc, port_rc, accept_rc, connect_rc, connect_ev, give_rc;
+	kr_pid server, client, conn;
+	kr_handle lh;
+	char got[64];
+	size_t gotlen;
+	int eof_seen;
+	int bad[16];
+	/* backpressure */
+	int eagain, writable;
+	size_t sent, recvd;
+	/* files */
+	int open_res, write_res, fsync_res, read_res;
+	char fread[32];
+	/* udp */
+	int udp_rc[4];
+	char dgram[16];
+	int dgram_from_port;
+	/* stale handles */
+	int stale_rc, foreign_rc, passive_ok;
+};
+
+struct pst {
+	struct world *w;
+	kr_handle h;
+	uint64_t n;
+};
+
+static kr_config cfg_for(unsigned mode)
+{
+	kr_config c;
+	kr_config_init(&c);
+	c.stats = 0;
+	c.schedulers = mode == 2 ? 2 : 1;
+	if (mode == 0) {
+		c.deterministic = 1;
+		c.seed = 42;
+	}
+	return c;
+}
+
+static const kr_io_event *ev_of(const kr_msg *m)
+{
+	assert_int_equal(m->tag, KR_TAG_IO);
+	assert_true(m->len >= sizeof(kr_io_event));
+	return (const kr_io_event *)m->data;
+}
+
+static void run(unsigned mode, kr_behaviour first, struct world *w)
+{
+	kr_config c = cfg_for(mode);
+	kr_runtime *rt;
+	kr_pid p;
+	struct pst st = {w, 0, 0};
+	assert_int_equal(kr_runtime_new(&c, &rt), 0);
+	assert_int_equal(kr_rt_spawn(rt, first, &st, sizeof(st), &p), 0);
+	assert_int_equal(kr_rt_send(rt, p, T_GO, 0, 0), 0);
+	assert_int_equal(kr_run(rt), 0);
+	assert_int_equal(kr_alive(rt), 0);
+	kr_runtime_free(rt);
+}
+
+/* ---- echo: listen, accept, give, connect, send, receive, close ---------- */
+
+static void echo_conn(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	if (m->tag == T_HANDLE) {
+		memcpy(&st->h, m->data, sizeof(st->h));
+		assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_ONCE), 0);
+		return;
+	}
+	const kr_io_event *ev = ev_of(m);
+	assert_int_equal(ev->op, KR_IO_RECV);
+	assert_int_equal(ev->handle, st->h);
+	if (ev->res > 0) {
+		assert_int_equal(ev->len, (uint32_t)ev->res);
+		assert_int_equal(kr_io_send(ctx, st->h, ev->data, ev->len), 0);
+		assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_ONCE), 0);
+		return;
+	}
+	assert_int_equal(ev->res, 0); /* the client closed */
+	assert_int_equal(kr_io_close(ctx, st->h), 0);
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void echo_client(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	struct world *w = st->w;
+	if (m->tag == T_GO) {
+		w->connect_rc = kr_io_connect(ctx, "127.0.0.1", (uint16_t)w->port, 77, &st->h);
+		return;
+	}
+	const kr_io_event *ev = ev_of(m);
+	if (ev->op == KR_IO_CONNECT) {
+		w->connect_ev = ev->res;
+		assert_int_equal(ev->ref, 77);
+		assert_int_equal(ev->handle, st->h);
+		assert_int_equal(kr_io_send(ctx, st->h, "hello, ", 7), 0);
+		assert_int_equal(kr_io_send(ctx, st->h, "krill", 5), 0);
+		assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_ACTIVE), 0);
+		return;
+	}
+	assert_int_equal(ev->op, KR_IO_RECV);
+	assert_true(ev->res > 0);
+	assert_true(w->gotlen + ev->len < sizeof(w->got));
+	memcpy(w->got + w->gotlen, ev->data, ev->len);
+	w->gotlen += ev->len;
+	if (w->gotlen < 12)
+		return;
+	assert_int_equal(kr_io_close(ctx, st->h), 0);
+	/* Closed: the handle is dead to everyone. */
+	w->stale_rc = kr_io_send(ctx, st->h, "x", 1);
+	assert_int_equal(kr_send(ctx, w->server, T_STOP, 0, 0), 0);
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void echo_server(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	struct world *w = st->w;
+	if (m->tag == T_GO) {
+		w->server = kr_self(ctx);
+		w->listen_rc = kr_io_listen(ctx, "127.0.0.1", 0, 16, &w->lh);
+		w->port = w->port_rc = kr_io_port(ctx, w->lh);
+		w->accept_rc = kr_io_accept(ctx, w->lh);
+		w->bad[0] = kr_io_accept(ctx, w->lh);
+		struct pst c = {w, 0, 0};
+		assert_int_equal(kr_spawn(ctx, echo_client, &c, sizeof(c), &w->client), 0);
+		assert_int_equal(kr_send(ctx, w->client, T_GO, 0, 0), 0);
+		return;
+	}
+	if (m->tag == T_STOP) {
+		assert_int_equal(kr_io_close(ctx, w->lh), 0);
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	}
+	const kr_io_event *ev = ev_of(m);
+	assert_int_equal(ev->op, KR_IO_ACCEPT);
+	assert_int_equal(ev->res, 0);
+	struct pst c = {w, 0, 0};
+	assert_int_equal(kr_spawn(ctx, echo_conn, &c, sizeof(c), &w->conn), 0);
+	/* Before the give the connection is ours; after, it is not. */
+	w->give_rc = kr_io_give(ctx, ev->handle, w->conn);
+	w->foreign_rc = kr_io_recv(ctx, ev->handle, KR_IO_ONCE);
+	assert_int_equal(kr_send(ctx, w->conn, T_HANDLE, &ev->handle, sizeof(ev->handle)), 0);
+}
+
+static void test_echo(void **unused)
+{
+	for (unsigned mode = 0; mode < 3; mode++) {
+		struct world w = {0};
+		run(mode, echo_server, &w);
+		assert_int_equal(w.listen_rc, 0);
+		assert_true(w.port_rc > 0);
+		assert_int_equal(w.accept_rc, 0);
+		assert_int_equal(w.bad[0], -EALREADY);
+		assert_int_equal(w.connect_rc, 0);
+		assert_int_equal(w.connect_ev, 0);
+		assert_int_equal(w.give_rc, 0);
+		assert_int_equal(w.foreign_rc, -EBADF);
+		assert_int_equal(w.stale_rc, -EBADF);
+		assert_int_equal(w.gotlen, 12);
+		assert_memory_equal(w.got, "hello, krill", 12);
+	}
+}
+
+/* ---- an owner that exits closes its sockets ------------------------------ */
+
+static void dying_owner(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	if (m->tag == T_HANDLE) {
+		memcpy(&st->h, m->data, sizeof(st->h));
+		/* Armed receive and queued bytes: exiting must cancel both. */
+		assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_ACTIVE), 0);
+		kr_exit(ctx, KR_REASON_USER);
+	}
+}
+
+static void eof_client(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	struct world *w = st->w;
+	if (m->tag == T_GO) {
+		assert_int_equal(kr_io_connect(ctx, "127.0.0.1", (uint16_t)w->port, 0, &st->h), 0);
+		return;
+	}
+	const kr_io_event *ev = ev_of(m);
+	if (ev->op == KR_IO_CONNECT) {
+		assert_int_equal(ev->res, 0);
+		assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_ONCE), 0);
+		return;
+	}
+	assert_int_equal(ev->op, KR_IO_RECV);
+	if (ev->res <= 0) { /* EOF or reset: the peer's owner died */
+		w->eof_seen = 1;
+		assert_int_equal(kr_send(ctx, w->server, T_STOP, 0, 0), 0);
+		kr_exit(ctx, KR_NORMAL);
+	} else {
+		assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_ONCE), 0);
+	}
+}
+
+static void eof_server(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	struct world *w = st->w;
+	if (m->tag == T_GO) {
+		w->server = kr_self(ctx);
+		assert_int_equal(kr_io_listen(ctx, "127.0.0.1", 0, 16, &w->lh), 0);
+		w->port = kr_io_port(ctx, w->lh);
+		assert_int_equal(kr_io_accept(ctx, w->lh), 0);
+		struct pst c = {w, 0, 0};
+		assert_int_equal(kr_spawn(ctx, eof_client, &c, sizeof(c), &w->client), 0);
+		assert_int_equal(kr_send(ctx, w->client, T_GO, 0, 0), 0);
+		return;
+	}
+	if (m->tag == T_STOP) {
+		/* Exit without closing the listener: the runtime must. */
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	}
+	const kr_io_event *ev = ev_of(m);
+	assert_int_equal(ev->op, KR_IO_ACCEPT);
+	struct pst c = {w, 0, 0};
+	kr_pid o;
+	assert_int_equal(kr_spawn(ctx, dying_owner, &c, sizeof(c), &o), 0);
+	assert_int_equal(kr_io_give(ctx, ev->handle, o), 0);
+	assert_int_equal(kr_send(ctx, o, T_HANDLE, &ev->handle, sizeof(ev->handle)), 0);
+}
+
+static void test_owner_exit_closes(void **unused)
+{
+	for (unsigned mode = 0; mode < 3; mode++) {
+		struct world w = {0};
+		run(mode, eof_server, &w);
+		assert_int_equal(w.eof_seen, 1);
+	}
+}
+
+/* ---- bad input -------------------------------------------------------- */
+
+static void bad_input(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	struct world *w = st->w;
+	kr_handle h = 0, l = 0, l2;
+	int i = 0;
+	w->bad[i++] = kr_io_listen(ctx, "not an address", 0, 0, &h);
+	w->bad[i++] = kr_io_listen(ctx, "127.0.0.1", 0, -1, &h);
+	w->bad[i++] = kr_io_listen(ctx, "127.0.0.1", 0, 0, 0);
+	assert_int_equal(kr_io_listen(ctx, "127.0.0.1", 0, 0, &l), 0);
+	int port = kr_io_port(ctx, l);
+	/* SO_REUSEADDR does not let two sockets listen on one port. */
+	w->bad[i++] = kr_io_listen(ctx, "127.0.0.1", (uint16_t)port, 0, &l2);
+	w->bad[i++] = kr_io_recv(ctx, l, KR_IO_ONCE);     /* a listener */
+	w->bad[i++] = kr_io_send(ctx, l, "x", 1);         /* a listener */
+	w->bad[i++] = kr_io_recv(ctx, 12345, KR_IO_ONCE); /* never issued */
+	w->bad[i++] = kr_io_close(ctx, 0);
+	w->bad[i++] = kr_io_connect(ctx, "nowhere", 80, 0, &h);
+	w->bad[i++] = kr_io_open(ctx, 0, O_RDONLY, 0, 0);
+	w->bad[i++] = kr_io_shutdown(ctx, l, SHUT_WR); /* not connected TCP */
+	w->bad[i++] = kr_io_give(ctx, l, 0);
+	assert_int_equal(kr_io_close(ctx, l), 0);
+	w->bad[i++] = kr_io_close(ctx, l); /* twice */
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void test_bad_input(void **unused)
+{
+	struct world w = {0};
+	run(2, bad_input, &w);
+	int want[] = {-EINVAL, -EINVAL, -EINVAL, -EADDRINUSE, -EINVAL, -EINVAL, -EBADF,
+		      -EBADF,  -EINVAL, -EINVAL, -EINVAL,     -ESRCH,  -EBADF};
+	for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		if (w.bad[i] != want[i])
+			fail_msg("check %u: got %d, want %d", i, w.bad[i], want[i]);
+	}
+}
+
+/* ---- connecting to nobody ---------------------------------------------- */
+
+static void refused(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	struct world *w = st->w;
+	if (m->tag == T_GO) {
+		/* A port just bound and closed: nobody listens there. */
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t al = sizeof(a);
+		assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+		assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+		close(fd);
+		assert_int_equal(kr_io_connect(ctx, "127.0.0.1", ntohs(a.sin_port), 5, &st->h), 0);
+		return;
+	}
+	const kr_io_event *ev = ev_of(m);
+	assert_int_equal(ev->op, KR_IO_CONNECT);
+	w->connect_ev = ev->res;
+	/* A failed connect closes its handle. */
+	w->stale_rc = kr_io_send(ctx, st->h, "x", 1);
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void test_connect_refused(void **unused)
+{
+	for (unsigned mode = 0; mode < 3; mode++) {
+		struct world w = {0};
+		run(mode, refused, &w);
+		assert_int_equal(w.connect_ev, -ECONNREFUSED);
+		assert_int_equal(w.stale_rc, -EBADF);
+	}
+}
+
+/* ---- backpressure: -EAGAIN, then KR_IO_WRITABLE --------------------------- */
+
+static void slow_reader(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	struct world *w = st->w;
+	if (m->tag == T_HANDLE) {
+		memcpy(&st->h, m->data, sizeof(st->h));
+		/* Read a little later, so the writer's queue really fills. */
+		assert_int_equal(kr_send_after(ctx, kr_self(ctx), 20, T_READ, 0, 0, 0), 0);
+		return;
+	}
+	if (m->tag == T_READ) {
+		assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_ACTIVE), 0);
+		return;
+	}
+	const kr_io_event *ev = ev_of(m);
+	assert_int_equal(ev->op, KR_IO_RECV);
+	assert_true(ev->res >= 0);
+	w->recvd += ev->len;
+	if (ev->res == 0) { /* the writer shut down its side: all is here */
+		assert_int_equal(kr_io_close(ctx, st->h), 0);
+		assert_int_equal(kr_send(ctx, w->server, T_STOP, 0, 0), 0);
+		kr_exit(ctx, KR_NORMAL);
+	}
+}
+
+static void fast_writer(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	static char chunk[65536];
+	struct pst *st = state;
+	struct world *w = st->w;
+	if (m->tag == T_GO) {
+		assert_int_equal(kr_io_connect(ctx, "127.0.0.1", (uint16_t)w->port, 0, &st->h), 0);
+		return;
+	}
+	const kr_io_event *ev = ev_of(m);
+	if (ev->op == KR_IO_CONNECT) {
+		assert_int_equal(ev->res, 0);
+		int rc;
+		while ((rc = kr_io_send(ctx, st->h, chunk, sizeof(chunk))) == 0)
+			w->sent += sizeof(chunk);
+		assert_int_equal(rc, -EAGAIN);
+		w->eagain = 1;
+		return;
+	}
+	assert_int_equal(ev->op, KR_IO_WRITABLE);
+	w->writable = 1;
+	/* One more after the wait: the reader stops when it has it all. */
+	assert_int_equal(kr_io_send(ctx, st->h, chunk, sizeof(chunk)), 0);
+	w->sent += sizeof(chunk);
+	assert_int_equal(kr_io_shutdown(ctx, st->h, SHUT_WR), 0);
+	w->bad[0] = kr_io_send(ctx, st->h, "x", 1); /* after shutdown */
+	assert_int_equal(kr_io_close(ctx, st->h), 0);
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void bp_server(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	struct world *w = st->w;
+	if (m->tag == T_GO) {
+		w->server = kr_self(ctx);
+		assert_int_equal(kr_io_listen(ctx, "127.0.0.1", 0, 16, &w->lh), 0);
+		w->port = kr_io_port(ctx, w->lh);
+		assert_int_equal(kr_io_accept(ctx, w->lh), 0);
+		return;
+	}
+	if (m->tag == T_STOP) {
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	}
+	const kr_io_event *ev = ev_of(m);
+	assert_int_equal(ev->op, KR_IO_ACCEPT);
+	struct pst c = {w, 0, 0};
+	assert_int_equal(kr_spawn(ctx, slow_reader, &c, sizeof(c), &w->conn), 0);
+	assert_int_equal(kr_io_give(ctx, ev->handle, w->conn), 0);
+	assert_int_equal(kr_send(ctx, w->conn, T_HANDLE, &ev->handle, sizeof(ev->handle)), 0);
+}
+
+static void bp_start(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	bp_server(ctx, state, m);
+	if (m->tag == T_GO) {
+		struct pst *st = state;
+		struct pst c = {st->w, 0, 0};
+		kr_pid p;
+		/* The writer connects once the listener is up (it is now). */
+		assert_int_equal(kr_spawn(ctx, fast_writer, &c, sizeof(c), &p), 0);
+		st->w->client = p;
+		kr_become(ctx, bp_server);
+		assert_int_equal(kr_send(ctx, p, T_GO, 0, 0), 0);
+	}
+}
+
+static void test_backpressure(void **unused)
+{
+	for (unsigned mode = 1; mode < 3; mode++) {
+		struct world w = {0};
+		run(mode, bp_start, &w);
+		assert_int_equal(w.eagain, 1);
+		assert_int_equal(w.writable, 1);
+		assert_true(w.sent >= KR_IO_SENDQ);
+		assert_int_equal(w.recvd, w.sent);
+		assert_int_equal(w.bad[0], -EPIPE);
+	}
+}
+
+/* ---- files: open, write, fsync, read ------------------------------------ */
+
+static char tmpl[64];
+
+static void filer(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	struct world *w = st->w;
+	if (m->tag == T_GO) {
+		assert_int_equal(kr_io_open(ctx, tmpl, O_RDWR | O_CREAT | O_TRUNC, 0600, 1), 0);
+		return;
+	}
+	const kr_io_event *ev = ev_of(m);
+	switch (ev->op) {
+	case KR_IO_OPEN:
+		w->open_res = ev->res;
+		assert_int_equal(ev->ref, 1);
+		st->h = ev->handle;
+		assert_int_equal(kr_io_write(ctx, st->h, 4, "krill", 5, 2), 0);
+		break;
+	case KR_IO_WRITE:
+		w->write_res = ev->res;
+		assert_int_equal(ev->ref, 2);
+		assert_int_equal(kr_io_fsync(ctx, st->h, 3), 0);
+		break;
+	case KR_IO_FSYNC:
+		w->fsync_res = ev->res;
+		assert_int_equal(kr_io_read(ctx, st->h, 0, sizeof(w->fread), 4), 0);
+		break;
+	case KR_IO_READ:
+		w->read_res = ev->res;
+		assert_int_equal(ev->ref, 4);
+		memcpy(w->fread, ev->data, ev->len);
+		/* A socket call on a file is refused. */
+		w->bad[0] = kr_io_recv(ctx, st->h, KR_IO_ONCE);
+		assert_int_equal(kr_io_close(ctx, st->h), 0);
+		assert_int_equal(kr_io_open(ctx, "/nonexistent/krill", O_RDONLY, 0, 9), 0);
+		break;
+	default:
+		fail();
+	}
+	if (ev->op == KR_IO_OPEN && ev->ref == 9) {
+		w->bad[1] = ev->res;
+		kr_exit(ctx, KR_NORMAL);
+	}
+}
+
+static void filer2(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	if (m->tag == KR_TAG_IO && ev_of(m)->op == KR_IO_OPEN && ev_of(m)->ref == 9) {
+		struct pst *st = state;
+		st->w->bad[1] = ev_of(m)->res;
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	}
+	filer(ctx, state, m);
+}
+
+static void test_files(void **unused)
+{
+	for (unsigned mode = 0; mode < 3; mode++) {
+		struct world w = {0};
+		strcpy(tmpl, "/tmp/krill-io-XXXXXX");
+		int fd = mkstemp(tmpl);
+		assert_true(fd >= 0);
+		close(fd);
+		run(mode, filer2, &w);
+		unlink(tmpl);
+		assert_int_equal(w.open_res, 0);
+		assert_int_equal(w.write_res, 5);
+		assert_int_equal(w.fsync_res, 0);
+		assert_int_equal(w.read_res, 9); /* a hole of 4 zero bytes, then krill */
+		assert_memory_equal(w.fread, "\0\0\0\0krill", 9);
+		assert_int_equal(w.bad[0], -EINVAL);
+		assert_int_equal(w.bad[1], -ENOENT);
+	}
+}
+
+/* ---- UDP, and data that arrives while passive ---------------------------- */
+
+static void udp_peer(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	struct world *w = st->w;
+	if (m->tag == T_GO) {
+		kr_handle a;
+		w->udp_rc[0] = kr_io_udp(ctx, "127.0.0.1", 0, &st->h);
+		w->udp_rc[1] = kr_io_udp(ctx, "127.0.0.1", 0, &a);
+		struct sockaddr_in to = {.sin_family = AF_INET,
+					 .sin_port = htons((uint16_t)kr_io_port(ctx, st->h)),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		w->dgram_from_port = kr_io_port(ctx, a);
+		/* Sent before anyone receives: kept until asked (passive). */
+		w->udp_rc[2] = kr_io_sendto(ctx, a, &to, sizeof(to), "datagram", 8);
+		w->udp_rc[3] = kr_io_sendto(ctx, a, &to, 3, "x", 1);
+		assert_int_equal(kr_send_after(ctx, kr_self(ctx), 20, T_READ, 0, 0, 0), 0);
+		return;
+	}
+	if (m->tag == T_READ) {
+		assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_ONCE), 0);
+		return;
+	}
+	const kr_io_event *ev = ev_of(m);
+	assert_int_equal(ev->op, KR_IO_RECV);
+	assert_int_equal(ev->res, 8);
+	memcpy(w->dgram, ev->data, ev->len);
+	struct sockaddr_in from;
+	assert_int_equal(ev->addrlen, sizeof(from));
+	memcpy(&from, ev->addr, sizeof(from));
+	w->passive_ok = ntohs(from.sin_port) == w->dgram_from_port;
+	kr_exit(ctx, KR_NORMAL); /* both sockets closed by the exit */
+}
+
+static void test_udp(void **unused)
+{
+	for (unsigned mode = 0; mode < 3; mode++) {
+		struct world w = {0};
+		run(mode, udp_peer, &w);
+		assert_int_equal(w.udp_rc[0], 0);
+		assert_int_equal(w.udp_rc[1], 0);
+		assert_int_equal(w.udp_rc[2], 0);
+		assert_int_equal(w.udp_rc[3], -EINVAL);
+		assert_memory_equal(w.dgram, "datagram", 8);
+		assert_int_equal(w.passive_ok, 1);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_echo),         cmocka_unit_test(test_owner_exit_closes),
+	    cmocka_unit_test(test_bad_input),    cmocka_unit_test(test_connect_refused),
+	    cmocka_unit_test(test_backpressure), cmocka_unit_test(test_files),
+	    cmocka_unit_test(test_udp),
+	};
+	return cmocka_run_group_tests(tests, 0, 0);
+}
