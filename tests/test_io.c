@@ -62,7 +62,8 @@ static kr_config cfg_for(unsigned mode)
 	kr_config c;
 	kr_config_init(&c);
 	c.stats = 0;
-	c.schedulers = mode == 2 ? 2 : 1;
+	c.schedulers = mode >= 2 ? 2 : 1;
+	c.sqpoll = mode == 3; /* a kernel thread submits for each ring */
 	if (mode == 0) {
 		c.deterministic = 1;
 		c.seed = 42;
@@ -180,7 +181,7 @@ static void echo_server(kr_ctx *ctx, void *state, const kr_msg *m)
 
 static void test_echo(void **unused)
 {
-	for (unsigned mode = 0; mode < 3; mode++) {
+	for (unsigned mode = 0; mode < 4; mode++) {
 		struct world w = {0};
 		run(mode, echo_server, &w);
 		assert_int_equal(w.listen_rc, 0);
@@ -582,13 +583,58 @@ static void test_udp(void **unused)
 	}
 }
 
+/* ---- stopping the runtime with I/O in flight ----------------------------- */
+
+static void stopper(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	struct world *w = st->w;
+	if (m->tag == T_GO) {
+		/* A listener accepting, a connection receiving, a file read and
+		 * bytes queued: kr_stop then kr_runtime_free must end them all
+		 * and free everything (ASan/LSan). */
+		assert_int_equal(kr_io_listen(ctx, "127.0.0.1", 0, 16, &w->lh), 0);
+		assert_int_equal(kr_io_accept(ctx, w->lh), 0);
+		assert_int_equal(
+		    kr_io_connect(ctx, "127.0.0.1", (uint16_t)kr_io_port(ctx, w->lh), 0, &st->h),
+		    0);
+		assert_int_equal(kr_io_open(ctx, "/dev/zero", O_RDONLY, 0, 1), 0);
+		return;
+	}
+	const kr_io_event *ev = ev_of(m);
+	if (ev->op == KR_IO_CONNECT) {
+		assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_ACTIVE), 0);
+		assert_int_equal(kr_io_send(ctx, st->h, "ping", 4), 0);
+	} else if (ev->op == KR_IO_OPEN) {
+		assert_int_equal(kr_io_read(ctx, ev->handle, 0, 1 << 16, 2), 0);
+	}
+	if (++st->n == 3) /* accept, connect, open: all in; stop mid-flight */
+		kr_stop(kr_runtime_of(ctx));
+}
+
+static void test_stop_with_io_in_flight(void **unused)
+{
+	for (unsigned mode = 1; mode < 3; mode++) {
+		struct world w = {0};
+		kr_config c = cfg_for(mode);
+		kr_runtime *rt;
+		kr_pid p;
+		struct pst st = {&w, 0, 0};
+		assert_int_equal(kr_runtime_new(&c, &rt), 0);
+		assert_int_equal(kr_rt_spawn(rt, stopper, &st, sizeof(st), &p), 0);
+		assert_int_equal(kr_rt_send(rt, p, T_GO, 0, 0), 0);
+		assert_int_equal(kr_run(rt), 0);
+		kr_runtime_free(rt);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_echo),         cmocka_unit_test(test_owner_exit_closes),
 	    cmocka_unit_test(test_bad_input),    cmocka_unit_test(test_connect_refused),
 	    cmocka_unit_test(test_backpressure), cmocka_unit_test(test_files),
-	    cmocka_unit_test(test_udp),
+	    cmocka_unit_test(test_udp),          cmocka_unit_test(test_stop_with_io_in_flight),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }
