@@ -98,13 +98,13 @@ unsigned io_poll(struct sched *s)
 void io_step(struct sched *s)
 {
 	struct ring *r = &s->ring;
-	if (io_uring_cq_ready(&r->u)) {
+	if (r->inflight && io_uring_cq_ready(&r->u)) {
 		io_poll(s);
 		return;
 	}
 	/* Requests wait for a batch while there is local work, but not for
 	 * long: every 16 steps, or as soon as the scheduler runs dry. */
-	if (io_uring_sq_ready(&r->u) && ((s->loops & 15) == 0 || (!s->runnext && !runq_len(&s->q))))
+	if (r->queued && ((s->loops & 15) == 0 || (!s->runnext && !runq_len(&s->q))))
 		ring_flush(r);
 }
 

@@ -223,7 +223,7 @@ static bool step(struct sched *s)
 		inject_drain(rt, s);
 	if (s->wheel.count && (++s->ticks % TIMER_EVERY == 0 || !s->runnext))
 		timer_expire(s);
-	if (s->ring.ok)
+	if (ring_busy(&s->ring))
 		io_step(s);
 	struct proc *p = next_local(s);
 	if (!p)
@@ -241,7 +241,7 @@ static bool any_work(struct sched *s)
 {
 	struct runtime *rt = s->rt;
 	if (atomic_load_explicit(&rt->ipending, memory_order_seq_cst) || runq_len(&s->q) ||
-	    (s->ring.ok && io_uring_cq_ready(&s->ring.u)))
+	    (s->ring.inflight && io_uring_cq_ready(&s->ring.u)))
 		return true;
 	for (unsigned j = 0; j + 1 < rt->n; j++) {
 		unsigned v = s->victims[j];

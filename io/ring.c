@@ -123,19 +123,21 @@ struct io_uring_sqe *ring_sqe(struct ring *r)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->u);
 	if (!sqe) {
-		io_uring_submit(&r->u);
+		ring_flush(r);
 		sqe = io_uring_get_sqe(&r->u);
 	}
+	if (sqe)
+		r->queued++;
 	return sqe;
 }
 
 void ring_flush(struct ring *r)
 {
-	unsigned n = io_uring_sq_ready(&r->u);
-	if (n) {
+	if (r->queued) {
 		int rc = io_uring_submit(&r->u);
 		if (rc > 0)
 			r->submitted += (unsigned)rc;
+		r->queued = 0;
 	}
 }
 
@@ -174,25 +176,17 @@ void ring_wait(struct ring *r, uint64_t timeout_ns)
 		ts.tv_nsec = (long long)(timeout_ns % 1000000000u);
 		tsp = &ts;
 	}
-	unsigned queued = io_uring_sq_ready(&r->u);
 	if (io_uring_submit_and_wait_timeout(&r->u, &cqe, 1, tsp, 0) >= 0)
-		r->submitted += queued;
+		r->submitted += r->queued;
+	r->queued = 0;
 	atomic_exchange_explicit(&r->wake, 0, memory_order_acquire);
 }
 
-static void msg_ring(struct io_uring *from, struct ring *to)
+static void prep_wake(struct io_uring_sqe *sqe, struct ring *to)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(from);
-	if (!sqe) {
-		io_uring_submit(from);
-		sqe = io_uring_get_sqe(from);
-		if (!sqe)
-			return;
-	}
 	io_uring_prep_msg_ring(sqe, to->u.ring_fd, 0, RING_WAKE, 0);
 	sqe->user_data = RING_WAKE;
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-	io_uring_submit(from);
 }
 
 void ring_wake(struct ring *r, struct ring *from)
@@ -201,14 +195,21 @@ void ring_wake(struct ring *r, struct ring *from)
 	if (atomic_exchange_explicit(&r->wake, 1, memory_order_release))
 		return; /* already pending: the sleeper will see it */
 	if (from && from->ok) {
-		msg_ring(&from->u, r);
+		/* Sent at once, with whatever else the waker had queued. */
+		struct io_uring_sqe *sqe = ring_sqe(from);
+		if (sqe) {
+			prep_wake(sqe, r);
+			ring_flush(from);
+		}
 		return;
 	}
 	pthread_mutex_lock(&shared_lock);
 	if (shared_state == 0)
 		shared_state = io_uring_queue_init(8, &shared, 0) == 0 ? 1 : -1;
-	if (shared_state == 1) {
-		msg_ring(&shared, r);
+	struct io_uring_sqe *sqe = shared_state == 1 ? io_uring_get_sqe(&shared) : 0;
+	if (sqe) {
+		prep_wake(sqe, r);
+		io_uring_submit(&shared);
 		/* Failed messages post a CQE here: drop them. */
 		io_uring_cq_advance(&shared, io_uring_cq_ready(&shared));
 	}
