@@ -15,6 +15,8 @@
 %%   pingpong --pairs P --rounds K      (default 1000 x 1000)
 %%   fanin    --producers P --messages K (default 2 x 5000000)
 %%   common:  --schedulers N  (schedulers online; ./run also passes +S N:N)
+%%   and the Savina set, sv-pingpong ... sv-bank (krill_savina.erl), with the
+%%   options of perf/krill-savina.
 %%
 %% Every benchmark prints one JSON object on one line with at least
 %% impl, bench, schedulers, seconds, rate, then its parameters and extras.
@@ -27,7 +29,9 @@
 "  ring     --procs N --laps M\n"
 "  skynet   --leaves N --fanout F\n"
 "  pingpong --pairs P --rounds K\n"
-"  fanin    --producers P --messages K\n").
+"  fanin    --producers P --messages K\n"
+"  sv-pingpong, sv-count, sv-fjcreate, sv-fjthroughput, sv-threadring,\n"
+"  sv-chameneos, sv-big, sv-concdict, sv-fib, sv-bank: see krill_savina.erl\n").
 
 %% ---------------------------------------------------------------- entry ---
 
@@ -52,13 +56,15 @@ run([BenchStr | OptArgs]) ->
                 "skynet" -> skynet;
                 "pingpong" -> pingpong;
                 "fanin" -> fanin;
+                "sv-" ++ _ -> savina_bench(BenchStr);
                 _ -> throw({usage, "unknown benchmark: " ++ BenchStr})
             end,
     Defaults = defaults(Bench),
     Opts = parse_opts(OptArgs, Defaults#{schedulers => undefined}),
     set_schedulers(maps:get(schedulers, Opts)),
     Params = [{K, maps:get(K, Opts)} || {K, _} <- param_order(Bench)],
-    lists:foreach(fun({_, V}) when is_integer(V), V >= 1 -> ok;
+    lists:foreach(fun({writes, V}) when is_integer(V), V >= 0 -> ok;
+                     ({_, V}) when is_integer(V), V >= 1 -> ok;
                      ({K, _}) -> throw({usage, "--" ++ atom_to_list(K) ++ " must be >= 1"})
                   end, Params),
     {Seconds, Rate, Extras, Ok} = bench(Bench, maps:from_list(Params)),
@@ -78,7 +84,16 @@ param_order(spawn) -> [{procs, 1000000}];
 param_order(ring) -> [{procs, 10000}, {laps, 1000}];
 param_order(skynet) -> [{leaves, 1000000}, {fanout, 10}];
 param_order(pingpong) -> [{pairs, 1000}, {rounds, 1000}];
-param_order(fanin) -> [{producers, 2}, {messages, 5000000}].
+param_order(fanin) -> [{producers, 2}, {messages, 5000000}];
+param_order(Savina) -> krill_savina:param_order(Savina).
+
+%% The Savina set lives in krill_savina; its names are atoms like 'sv-fib'.
+savina_bench(Name) ->
+    Bench = list_to_atom(Name),
+    try krill_savina:param_order(Bench) of
+        _ -> Bench
+    catch error:function_clause -> throw({usage, "unknown benchmark: " ++ Name})
+    end.
 
 parse_opts([], Opts) -> Opts;
 parse_opts(["--" ++ Opt | Rest], Opts) ->
@@ -221,7 +236,11 @@ bench(fanin, #{producers := P, messages := K}) ->
     receive fanin_done -> ok end,
     T1 = now_ns(),
     S = secs(T1 - T0),
-    {S, Total / S, [{messages_total, Total}], true}.
+    {S, Total / S, [{messages_total, Total}], true};
+
+%% The Savina set (krill_savina.erl).
+bench(Savina, Params) ->
+    krill_savina:bench(Savina, Params).
 
 %% ------------------------------------------------------------- processes ---
 

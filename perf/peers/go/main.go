@@ -12,6 +12,9 @@
 //	krillbench fanin    --producers P --messages K (default 2 x 5000000)
 //	common:             --schedulers N             (default: all CPUs)
 //
+// and the Savina set (savina.go), sv-pingpong ... sv-bank, with the options
+// of perf/krill-savina.
+//
 // Written for Go 1.19 (Debian 12): no newer language features.
 package main
 
@@ -28,8 +31,10 @@ import (
 	"time"
 )
 
-// fanin's shared channel buffer: the consumer's "mailbox" capacity.
+// fanin's shared channel buffer: the consumer's "mailbox" capacity; the
+// Savina set's mailboxes have the same.
 const faninBuffer = 1024
+const mailboxBuffer = faninBuffer
 
 type kv struct {
 	key string
@@ -50,6 +55,12 @@ func usage() {
   skynet   --leaves N --fanout F
   pingpong --pairs P --rounds K
   fanin    --producers P --messages K
+  sv-pingpong --pings N          sv-count --messages N
+  sv-fjcreate --actors N         sv-fjthroughput --actors A --messages M
+  sv-threadring --actors A --hops H
+  sv-chameneos --chameneos C --meetings N
+  sv-big --actors A --pings P    sv-concdict --workers W --messages M --writes PCT
+  sv-fib --n N                   sv-bank --accounts A --transactions N --window W
 `)
 }
 
@@ -70,6 +81,17 @@ var benchParams = map[string][]param{
 	"skynet":   {{"leaves", 1000000}, {"fanout", 10}},
 	"pingpong": {{"pairs", 1000}, {"rounds", 1000}},
 	"fanin":    {{"producers", 2}, {"messages", 5000000}},
+	// The Savina set (savina.go), with krill-savina's defaults.
+	"sv-pingpong":     {{"pings", 1000000}},
+	"sv-count":        {{"messages", 10000000}},
+	"sv-fjcreate":     {{"actors", 1000000}},
+	"sv-fjthroughput": {{"actors", 60}, {"messages", 50000}},
+	"sv-threadring":   {{"actors", 100}, {"hops", 5000000}},
+	"sv-chameneos":    {{"chameneos", 100}, {"meetings", 1000000}},
+	"sv-big":          {{"actors", 120}, {"pings", 20000}},
+	"sv-concdict":     {{"workers", 20}, {"messages", 50000}, {"writes", 10}},
+	"sv-fib":          {{"n", 30}},
+	"sv-bank":         {{"accounts", 1000}, {"transactions", 500000}, {"window", 1000}},
 }
 
 func main() {
@@ -103,7 +125,7 @@ func main() {
 		die("--schedulers must be >= 1")
 	}
 	for _, p := range params {
-		if *values[p.name] < 1 {
+		if *values[p.name] < 1 && p.name != "writes" {
 			die("--%s must be >= 1", p.name)
 		}
 	}
@@ -125,6 +147,41 @@ func main() {
 		r = benchPingpong(v("pairs"), v("rounds"))
 	case "fanin":
 		r = benchFanin(v("producers"), v("messages"))
+	case "sv-pingpong":
+		r = svPingpong(v("pings"))
+	case "sv-count":
+		r = svCount(v("messages"))
+	case "sv-fjcreate":
+		r = svFjcreate(v("actors"))
+	case "sv-fjthroughput":
+		r = svFjthroughput(v("actors"), v("messages"))
+	case "sv-threadring":
+		r = svThreadring(v("actors"), v("hops"))
+	case "sv-chameneos":
+		if v("chameneos") < 2 {
+			die("--chameneos must be >= 2")
+		}
+		r = svChameneos(v("chameneos"), v("meetings"))
+	case "sv-big":
+		if v("actors") < 2 {
+			die("--actors must be >= 2")
+		}
+		r = svBig(v("actors"), v("pings"))
+	case "sv-concdict":
+		if v("writes") > 100 {
+			die("--writes must be a percentage")
+		}
+		r = svConcdict(v("workers"), v("messages"), v("writes"))
+	case "sv-fib":
+		if v("n") > 40 {
+			die("--n must be <= 40")
+		}
+		r = svFib(v("n"))
+	case "sv-bank":
+		if v("accounts") < 2 {
+			die("--accounts must be >= 2")
+		}
+		r = svBank(v("accounts"), v("transactions"), v("window"))
 	}
 
 	line := []kv{
