@@ -9,9 +9,10 @@
  * handled at all), checks that mark and siglongjmps back to the
  * scheduler's loop, which frees the message being handled and exits the
  * process. Nothing per message but the two stores: no setjmp, no syscall.
- * sigsetjmp saves the signal mask (one syscall per thread start and per
- * crash, none per message): SA_NODEFER alone is not enough when another
- * handler was interposed (a sanitizer's) and blocked more signals.
+ * The handler runs with SA_NODEFER and an empty sa_mask, so the jump back
+ * needs no mask restored (FAULT_SAVEMASK, rt.h): no syscall per crash
+ * either. Sanitizer builds save and restore it, since their interposed
+ * handler may block more signals.
  *
  * Why it is sound: processes share no memory, so a crashed process can have
  * corrupted only its own state, which is discarded. The runtime's own

@@ -246,6 +246,15 @@ void registry_drop_pid(struct runtime *rt, kr_pid pid);
 uint64_t registry_count(struct registry *r);
 
 /* fault.c */
+/* sigsetjmp's savemask. The handler runs with SA_NODEFER and an empty
+ * sa_mask, so nothing more is blocked when it jumps back and no mask needs
+ * restoring: that saves a system call per crash. A sanitizer's handler,
+ * interposed in front of ours, may block more: those builds restore it. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define FAULT_SAVEMASK 1
+#else
+#define FAULT_SAVEMASK 0
+#endif
 int fault_install(void);
 void fault_uninstall(void);
 int fault_thread_enter(struct sched *s, stack_t *old);

@@ -342,7 +342,7 @@ void *sched_thread(void *arg)
 	epoch_online(s);
 	/* Once per thread, not per message: a process's fault lands here. */
 	s->jbp = &s->jb;
-	if (contained && sigsetjmp(s->jb, 1))
+	if (contained && sigsetjmp(s->jb, FAULT_SAVEMASK))
 		fault_recover(s);
 	while (!atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
 		if (step(s)) {
@@ -410,7 +410,7 @@ int sched_run_deterministic(struct runtime *rt)
 	}
 	/* volatile: read again after a fault's jump back here. */
 	struct sched *volatile cur = drv;
-	if (contained && sigsetjmp(drv->jb, 1))
+	if (contained && sigsetjmp(drv->jb, FAULT_SAVEMASK))
 		fault_recover(cur);
 	while (!atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
 		struct sched *s = &rt->s[rnd(drv) % rt->n];
