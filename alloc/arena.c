@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #ifdef KR_JEMALLOC
 #include <jemalloc/jemalloc.h>
 #endif
@@ -191,3 +192,31 @@ void arena_stats(const struct arena *a, struct arena_stats *st)
 	memset(st, 0, sizeof(*st));
 }
 #endif
+
+void *arena_map(struct arena *a, size_t n, size_t align)
+{
+	if (injected_failure())
+		return NULL;
+	/* Map align more than needed and trim both ends to the boundary. */
+	size_t span = n + align;
+	unsigned char *m = mmap(0, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	uintptr_t start = ((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1);
+	unsigned char *p = (unsigned char *)start;
+	if (p > m)
+		munmap(m, (size_t)(p - m));
+	if (p + n < m + span)
+		munmap(p + n, (size_t)(m + span - (p + n)));
+	madvise(p, n, MADV_HUGEPAGE);
+	arena_count(a, (int64_t)n);
+	return p;
+}
+
+void arena_unmap(struct arena *a, void *p, size_t n)
+{
+	if (!p)
+		return;
+	munmap(p, n);
+	arena_count(a, -(int64_t)n);
+}

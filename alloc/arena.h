@@ -49,6 +49,12 @@ void arena_free_slow(struct arena *a, void *p, size_t n);
 void *arena_alloc_aligned(struct arena *a, size_t n, size_t align);
 /* Zeroed, aligned: fresh pages from the kernel are not written twice. */
 void *arena_alloc_zeroed(struct arena *a, size_t n, size_t align);
+/* Big, long-lived tables (the slot chunks): zeroed memory straight from
+ * the kernel, align-aligned, huge pages asked for; counted in a. Not
+ * through jemalloc, whose bookkeeping of each such extent (its page map)
+ * costs pages of its own: 8 KiB a 2 MiB chunk, 0.25 B a process. */
+void *arena_map(struct arena *a, size_t n, size_t align);
+void arena_unmap(struct arena *a, void *p, size_t n);
 
 static inline unsigned arena_class(size_t n)
 {

@@ -58,8 +58,8 @@ void slots_fini(struct slots *s, struct arena *a)
 	if (!s->dir)
 		return;
 	for (uint32_t i = 0; i < s->grown; i++)
-		arena_free_slow(a, atomic_load_explicit(&s->dir[i], memory_order_relaxed),
-			   chunk_bytes(s));
+		arena_unmap(a, atomic_load_explicit(&s->dir[i], memory_order_relaxed),
+			    chunk_bytes(s));
 	free(s->dir);
 	s->dir = NULL;
 	pthread_mutex_destroy(&s->lock);
@@ -93,11 +93,9 @@ static int refill(struct slots *s, struct slot_cache *c, struct arena *a)
 		/* Zeroed: stale-pid readers of never-used slots must see
 		 * generation 0 (free). 2 MiB alignment and the hint let the
 		 * kernel back a chunk with one huge page when first touched. */
-		unsigned char *chunk =
-			arena_alloc_zeroed(a, bytes, bytes < (2u << 20) ? bytes : (2u << 20));
+		unsigned char *chunk = arena_map(a, bytes, bytes < (2u << 20) ? 4096 : (2u << 20));
 		if (!chunk)
 			return -ENOMEM;
-		madvise(chunk, bytes, MADV_HUGEPAGE);
 		atomic_store_explicit(&s->dir[s->grown], chunk, memory_order_release);
 		s->grown++;
 		s->fresh = (uint32_t)first;
