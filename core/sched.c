@@ -360,14 +360,17 @@ void *sched_thread(void *arg)
 		}
 		epoch_quiesce(s);
 		/* Spin a while (bounded to half the schedulers, as in Go, so an
-		 * idle machine is not all spinning) before sleeping. */
+		 * idle machine is not all spinning) before sleeping. Not with
+		 * I/O in flight: completions end the ring's wait as soon as the
+		 * kernel posts them, and a spin would only take the CPU from
+		 * the kernel's network stack and the programs beside us. */
 		if (!s->spinning &&
 		    2 * atomic_load_explicit(&rt->nspinning, memory_order_relaxed) < rt->n) {
 			s->spinning = true;
 			atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
 		}
 		if (s->spinning) {
-			uint64_t until = now_ns() + spin_ns;
+			uint64_t until = now_ns() + (s->ring.inflight ? 0 : spin_ns);
 			bool found = false;
 			while (!found && now_ns() < until &&
 			       !atomic_load_explicit(&rt->stop, memory_order_relaxed)) {

@@ -2,8 +2,9 @@
  * per connection, written on krill.h alone. It is the server of the HTTP benchmark
  * (perf/run-http, against nginx and Go) and of the robustness test (tests/test_http.sh).
  *
- * A connection process receives with KR_IO_ONCE (one chunk, then ask again: flow control),
- * answers every request complete in the chunk with one kr_io_send (pipelining), keeps the
+ * A connection process receives with KR_IO_ACTIVE (data as it comes, a multishot receive in
+ * the kernel; KR_IO_PASSIVE while its responses wait on a full send queue: flow control),
+ * answers every request complete in a chunk with one kr_io_send (pipelining), keeps the
  * connection alive as HTTP/1.x says, and answers malformed input with its status before
  * closing. Memory per idle connection is its process alone: a buffer is held only for a request
  * split across chunks (at most a head, HTTP_HEAD_MAX) or for what waits on a full send queue.
@@ -225,8 +226,12 @@ static int next(kr_ctx *ctx, struct conn *c)
 	uint64_t now = serve_now_ms(), wait;
 	int rc;
 
-	if (c->blocked)
+	if (c->blocked) {
+		/* Flow control: nothing more is read until the responses drain. */
+		if ((rc = kr_io_recv(ctx, c->h, KR_IO_PASSIVE)) < 0)
+			return rc;
 		return kr_receive_timeout(ctx, idle_timeout_ms); /* a client that never reads */
+	}
 	if (c->closing && !c->shut) {
 		/* Stop writing once the responses are out, but read on for a while: closing
 		 * with unread input would reset the connection and could lose them. */
@@ -245,7 +250,9 @@ static int next(kr_ctx *ctx, struct conn *c)
 		c->deadline_ms = 0;
 		wait = idle_timeout_ms;
 	}
-	if ((rc = kr_io_recv(ctx, c->h, KR_IO_ONCE)) < 0)
+	/* Active: the receive stays armed in the kernel (multishot) instead of
+	 * one request per chunk; a no-op when it already is. */
+	if ((rc = kr_io_recv(ctx, c->h, KR_IO_ACTIVE)) < 0)
 		return rc;
 	return kr_receive_timeout(ctx, wait);
 }
