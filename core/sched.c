@@ -24,6 +24,7 @@
  * ping-pong workloads) and a global run queue (a shared lock on the
  * message path). */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -93,12 +94,8 @@ int sched_init(struct runtime *rt, struct sched *s, unsigned id)
 	int rc = arena_init(&s->arena);
 	if (rc)
 		return rc;
-	if (rt->n > 1) {
-		s->victims = calloc(rt->n - 1, sizeof(*s->victims));
-		s->vlevel = calloc(rt->n - 1, 1);
-		if (!s->victims || !s->vlevel)
-			return -ENOMEM;
-	}
+	/* s->bal is filled by the runtime's layout, once every place is
+	 * known. */
 	return 0;
 }
 
@@ -108,8 +105,7 @@ void sched_fini(struct sched *s)
 	epoch_drain(s);
 	runq_fini(&s->q);
 	arena_fini(&s->arena);
-	free(s->victims);
-	free(s->vlevel);
+	bal_fini(&s->bal);
 }
 
 /* p became runnable on s: it runs next, and the process that was to run
@@ -183,32 +179,32 @@ static struct proc *next_local(struct sched *s)
 	return p;
 }
 
-/* Backlog a remote victim must have before we take from it: more the
- * farther it is (distances are hwloc's, 10 = local). */
-static uint32_t remote_min(struct sched *s, unsigned v)
-{
-	struct runtime *rt = s->rt;
-	unsigned d = topo_distance(rt->topo, s->place.numa, rt->s[v].place.numa);
-	return d <= 10 ? 1 : 2 * (d / 10);
-}
-
+/* The policy is core/balance.c's (shared with perf/krill-sim): tiers
+ * nearest first, a remote victim only past its threshold, and remote ones
+ * only once this scheduler has failed locally for its turn. */
 static struct proc *steal(struct sched *s)
 {
 	struct runtime *rt = s->rt;
+	const struct balance *b = &s->bal;
+	bool far = bal_remote_ok(b, s->fails);
 	uint32_t taken;
 	if (rt->n == 1)
 		return 0;
-	unsigned start = rt->cfg.deterministic ? (unsigned)(rnd(s) % (rt->n - 1)) : 0;
-	for (unsigned k = 0; k < rt->n - 1; k++) {
-		unsigned j = (start + k) % (rt->n - 1);
-		unsigned v = s->victims[j];
-		bool remote = s->vlevel[j] == TOPO_REMOTE;
-		struct proc *p = runq_steal(&rt->s[v].q, &s->q, remote ? remote_min(s, v) : 1, &taken);
+	unsigned start = rt->cfg.deterministic ? (unsigned)rnd(s) : 0;
+	for (unsigned k = 0; k < b->nv; k++) {
+		unsigned j = bal_pick(b, start, k);
+		/* Remote tiers come last (the flat order never waits). */
+		if (!far && b->level[j] == TOPO_REMOTE)
+			break;
+		struct proc *p = runq_steal(&rt->s[b->order[j]].q, &s->q, bal_min(b, j), &taken);
 		if (p) {
-			stat_add(&s->st.steals[s->vlevel[j]], 1);
+			stat_add(&s->st.steals[b->level[j]], 1);
+			s->fails = 0;
 			return p;
 		}
 	}
+	if (s->fails < UINT_MAX)
+		s->fails++;
 	return 0;
 }
 
@@ -222,7 +218,9 @@ static bool step(struct sched *s)
 	if (s->wheel.count && (++s->ticks % TIMER_EVERY == 0 || !s->runnext))
 		timer_expire(s);
 	struct proc *p = next_local(s);
-	if (!p)
+	if (p)
+		s->fails = 0;
+	else
 		p = steal(s);
 	if (!p)
 		return false;
@@ -238,12 +236,11 @@ static bool any_work(struct sched *s)
 	struct runtime *rt = s->rt;
 	if (atomic_load_explicit(&rt->ipending, memory_order_seq_cst) || runq_len(&s->q))
 		return true;
-	for (unsigned j = 0; j + 1 < rt->n; j++) {
-		unsigned v = s->victims[j];
-		uint32_t min = s->vlevel[j] == TOPO_REMOTE ? remote_min(s, v) : 1;
-		if (runq_len(&rt->s[v].q) >= min)
+	/* Every victim, remote ones included even before this scheduler's
+	 * turn to look there (bal_remote_ok only delays it). */
+	for (unsigned j = 0; j < s->bal.nv; j++)
+		if (runq_len(&rt->s[s->bal.order[j]].q) >= bal_min(&s->bal, j))
 			return true;
-	}
 	return false;
 }
 
@@ -331,6 +328,11 @@ void *sched_thread(void *arg)
 	stack_t old;
 	if (rt->cfg.pin && topo_is_real(rt->topo) && s->place.cpu >= 0)
 		topo_pin_self(rt->topo, s->place.cpu);
+	/* Its arena's pages then come from its node on first touch: the
+	 * per-scheduler arena is a per-node arena. Not binding (no support,
+	 * no permission) only costs locality, so the result is ignored. */
+	if (rt->cfg.numa && topo_is_real(rt->topo) && topo_nnuma(rt->topo) > 1)
+		topo_membind_self(rt->topo, s->place.numa);
 	rt_current = rt;
 	int contained = fault_thread_enter(s, &old) == 0;
 	epoch_online(s);
