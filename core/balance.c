@@ -24,6 +24,7 @@ void bal_fini(struct balance *b)
 	free(b->order);
 	free(b->level);
 	free(b->min);
+	free(b->dist);
 	free(b->tier);
 	memset(b, 0, sizeof(*b));
 }
@@ -35,8 +36,9 @@ static int alloc(struct balance *b, unsigned nv)
 	b->order = calloc(m, sizeof(*b->order));
 	b->level = calloc(m, sizeof(*b->level));
 	b->min = calloc(m, sizeof(*b->min));
+	b->dist = calloc(m, sizeof(*b->dist));
 	b->tier = calloc(m + 1, sizeof(*b->tier));
-	if (!b->order || !b->level || !b->min || !b->tier) {
+	if (!b->order || !b->level || !b->min || !b->dist || !b->tier) {
 		bal_fini(b);
 		return -ENOMEM;
 	}
@@ -61,6 +63,7 @@ static void flat(struct balance *b, const struct topo_place *places, unsigned n,
 		b->order[k - 1] = j;
 		b->level[k - 1] = (unsigned char)level_of(&places[self], &places[j]);
 		b->min[k - 1] = 1;
+		b->dist[k - 1] = DIST_LOCAL; /* unused: flat never weighs */
 	}
 	b->ntier = 1;
 	b->tier[0] = 0;
@@ -72,7 +75,7 @@ static int numa(struct balance *b, const struct topo *t, const struct topo_place
 {
 	enum topo_level *lv = calloc(b->nv ? b->nv : 1, sizeof(*lv));
 	const struct topo_place *me = &places[self];
-	unsigned rank = 0, last_d = 0;
+	unsigned last_d = 0;
 
 	if (!lv)
 		return -ENOMEM;
@@ -84,17 +87,13 @@ static int numa(struct balance *b, const struct topo *t, const struct topo_place
 
 		b->level[j] = (unsigned char)lv[j];
 		b->min[j] = lv[j] == TOPO_REMOTE ? bal_threshold(d) : 1;
+		b->dist[j] = d;
 		if (j == 0 || lv[j] != lv[j - 1] || d != last_d)
 			b->tier[b->ntier++] = j;
 		last_d = d;
 	}
 	b->tier[b->ntier] = b->nv;
 	free(lv);
-	/* Rank within the node, by index: the first scheduler of a node
-	 * looks remote at once, the others a little later each. */
-	for (unsigned i = 0; i < self; i++)
-		rank += places[i].numa == me->numa;
-	b->remote_after = rank * BAL_REMOTE_WAIT;
 	return 0;
 }
 
@@ -122,14 +121,36 @@ int bal_init(struct balance *b, const struct topo *t, const struct topo_place *p
 	return err;
 }
 
-unsigned bal_pick(const struct balance *b, unsigned start, unsigned k)
+int bal_choose(const struct balance *b, unsigned start, bal_len_fn *len, void *ctx)
 {
-	for (unsigned i = 0; i < b->ntier; i++) {
-		unsigned lo = b->tier[i], len = b->tier[i + 1] - lo;
+	uint64_t best_len = 0, best_d = 1;
+	int best = -1;
 
-		if (k < len)
-			return lo + (start + k) % len;
-		k -= len;
+	for (unsigned i = 0; i < b->ntier; i++) {
+		unsigned lo = b->tier[i], n = b->tier[i + 1] - lo;
+		bool remote = b->numa && b->level[lo] == TOPO_REMOTE;
+
+		for (unsigned k = 0; k < n; k++) {
+			unsigned j = lo + (start + k) % n;
+			uint64_t l = len(ctx, b->order[j]);
+
+			if (l < b->min[j])
+				continue;
+			/* Near victims (and every victim of the flat
+			 * baseline): the first will do; it is cheap, and the
+			 * start offset spreads thieves over them. */
+			if (!remote)
+				return (int)j;
+			/* Remote: the most backlog per unit of distance, so
+			 * a nearer node wins a tie but a far node that holds
+			 * far more is not left to drain through the nodes
+			 * between (l / d > best_len / best_d). */
+			if (l * best_d > best_len * b->dist[j]) {
+				best = (int)j;
+				best_len = l;
+				best_d = b->dist[j];
+			}
+		}
 	}
-	return k; /* k >= nv: out of range, as given */
+	return best;
 }

@@ -87,7 +87,6 @@ struct sched {
 	struct limbo limbo;
 	struct wheel wheel;
 	struct balance bal; /* whom to steal from, nearest first */
-	unsigned fails;     /* steal scans in a row that found nothing */
 	struct topo_place place;
 	pthread_t thread;
 	struct sched_stats st;

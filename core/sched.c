@@ -24,7 +24,6 @@
  * ping-pong workloads) and a global run queue (a shared lock on the
  * message path). */
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -179,32 +178,34 @@ static struct proc *next_local(struct sched *s)
 	return p;
 }
 
-/* The policy is core/balance.c's (shared with perf/krill-sim): tiers
- * nearest first, a remote victim only past its threshold, and remote ones
- * only once this scheduler has failed locally for its turn. */
+static uint64_t queue_len(void *rt, unsigned v)
+{
+	return runq_len(&((struct runtime *)rt)->s[v].q);
+}
+
+/* The policy is core/balance.c's, shared with perf/krill-sim: near
+ * victims first, a remote one only past its threshold. A steal can lose a
+ * race with the owner or another thief; the choice is then made again,
+ * a few times, before giving up for this step. */
 static struct proc *steal(struct sched *s)
 {
 	struct runtime *rt = s->rt;
-	const struct balance *b = &s->bal;
-	bool far = bal_remote_ok(b, s->fails);
 	uint32_t taken;
 	if (rt->n == 1)
 		return 0;
 	unsigned start = rt->cfg.deterministic ? (unsigned)rnd(s) : 0;
-	for (unsigned k = 0; k < b->nv; k++) {
-		unsigned j = bal_pick(b, start, k);
-		/* Remote tiers come last (the flat order never waits). */
-		if (!far && b->level[j] == TOPO_REMOTE)
-			break;
-		struct proc *p = runq_steal(&rt->s[b->order[j]].q, &s->q, bal_min(b, j), &taken);
+	for (int tries = 0; tries < 4; tries++) {
+		int j = bal_choose(&s->bal, start, queue_len, rt);
+		if (j < 0)
+			return 0;
+		struct proc *p =
+		    runq_steal(&rt->s[s->bal.order[j]].q, &s->q, s->bal.min[j], &taken);
 		if (p) {
-			stat_add(&s->st.steals[b->level[j]], 1);
-			s->fails = 0;
+			stat_add(&s->st.steals[s->bal.level[j]], 1);
 			return p;
 		}
+		start++;
 	}
-	if (s->fails < UINT_MAX)
-		s->fails++;
 	return 0;
 }
 
@@ -218,9 +219,7 @@ static bool step(struct sched *s)
 	if (s->wheel.count && (++s->ticks % TIMER_EVERY == 0 || !s->runnext))
 		timer_expire(s);
 	struct proc *p = next_local(s);
-	if (p)
-		s->fails = 0;
-	else
+	if (!p)
 		p = steal(s);
 	if (!p)
 		return false;
@@ -236,12 +235,7 @@ static bool any_work(struct sched *s)
 	struct runtime *rt = s->rt;
 	if (atomic_load_explicit(&rt->ipending, memory_order_seq_cst) || runq_len(&s->q))
 		return true;
-	/* Every victim, remote ones included even before this scheduler's
-	 * turn to look there (bal_remote_ok only delays it). */
-	for (unsigned j = 0; j < s->bal.nv; j++)
-		if (runq_len(&rt->s[s->bal.order[j]].q) >= bal_min(&s->bal, j))
-			return true;
-	return false;
+	return bal_choose(&s->bal, 0, queue_len, rt) >= 0;
 }
 
 static void stop_spinning(struct sched *s)
