@@ -1,6 +1,6 @@
 /* balance: builds a scheduler's victim tiers and thresholds once, at
- * layout time, so the steal loop only reads three small arrays. Tiers are
- * runs of the victim order with the same level and the same distance. */
+ * layout time, so a steal only reads a few small arrays. Tiers are runs of
+ * the victim order with the same level and the same distance. */
 #include "core/balance.h"
 
 #include <errno.h>
@@ -13,9 +13,10 @@ uint32_t bal_threshold(unsigned d)
 {
 	if (d <= DIST_LOCAL)
 		return 1;
-	/* Twice the latency ratio, rounded up: a backlog of 2 at 1.1x, 4 at
-	 * 2x, 6 at 2.8x. Taking half of it then brings back at least as
-	 * many processes as the remote trip costs in local steals. */
+	/* Twice the latency ratio, rounded up: 4 up to twice the local
+	 * latency, 6 up to three times, and so on. Half of it, what a steal
+	 * takes, is then at least the ratio: the trip brings back at least
+	 * as many processes as it costs local steals. */
 	return 2 * ((d + DIST_LOCAL - 1) / DIST_LOCAL);
 }
 

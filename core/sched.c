@@ -5,7 +5,8 @@
  * run just woke: the message is hot in this cache, as in Go) and its run
  * queue, a bounded batch of messages each. With nothing local it steals,
  * nearest victims first (same L3, same NUMA node, then remote nodes, and a
- * remote victim only when its backlog is worth the lost locality), spins
+ * remote victim only when its backlog is worth the lost locality: the
+ * policy is core/balance.c's), spins
  * for spin_us, then parks.
  *
  * Sleep and wake-up (after Go's proc.go). nidle counts parked schedulers,
@@ -178,9 +179,23 @@ static struct proc *next_local(struct sched *s)
 	return p;
 }
 
+/* A scheduler the watchdog found stuck in one call runs nothing of its
+ * queue until the call ends: whatever waits there is worth any trip, so it
+ * counts as past every threshold (and, being large, wins the choice). */
+#define STUCK_BACKLOG (1u << 20)
+
+static bool stuck(const struct sched *o)
+{
+	/* Relaxed: a hint for the choice; runq_steal's CAS is what makes
+	 * taking the processes safe. */
+	return atomic_load_explicit(&o->stuck, memory_order_relaxed) != 0;
+}
+
 static uint64_t queue_len(void *rt, unsigned v)
 {
-	return runq_len(&((struct runtime *)rt)->s[v].q);
+	struct sched *o = &((struct runtime *)rt)->s[v];
+	uint64_t n = runq_len(&o->q);
+	return n && stuck(o) ? n + STUCK_BACKLOG : n;
 }
 
 /* The policy is core/balance.c's, shared with perf/krill-sim: near
@@ -198,8 +213,8 @@ static struct proc *steal(struct sched *s)
 		int j = bal_choose(&s->bal, start, queue_len, rt);
 		if (j < 0)
 			return 0;
-		struct proc *p =
-		    runq_steal(&rt->s[s->bal.order[j]].q, &s->q, s->bal.min[j], &taken);
+		struct sched *v = &rt->s[s->bal.order[j]];
+		struct proc *p = runq_steal(&v->q, &s->q, stuck(v) ? 1 : s->bal.min[j], &taken);
 		if (p) {
 			stat_add(&s->st.steals[s->bal.level[j]], 1);
 			return p;
