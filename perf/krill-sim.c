@@ -1,13 +1,15 @@
 /* krill-sim: a deterministic simulator of krill's load balancing on synthetic
  * NUMA machines (up to 8 nodes x 32 cores), in virtual time. The victim
- * order, thresholds, remote wait and steal amount come from core/balance.c,
- * the code the schedulers run; only queues, costs and workloads are modelled.
+ * order, thresholds, choice of victim and steal amount come from
+ * core/balance.c, the code the schedulers run; only queues, costs and
+ * workloads are modelled here.
  *
- * Model. Time moves in ticks; one unit of work takes one tick. Each tick every
- * scheduler (from a seeded offset round) either pays off a pending cost, runs one unit
- * of its current process, starts its next one (next-to-run slot first, then
- * its FIFO queue), or tries to steal. A steal takes bal_steal_count() of the
- * victim's queue from its head and runs the newest taken, as runq_steal does.
+ * Model. Time moves in ticks; one unit of work takes one tick. Each tick
+ * every scheduler (in turn from a seeded offset) either pays off a pending
+ * cost, runs one unit of its current process, starts its next one (the
+ * next-to-run slot first, then its FIFO queue), or tries to steal. A steal
+ * takes bal_steal_count() of the victim's queue from its head and runs the
+ * newest taken, as runq_steal does.
  * Costs: a failed scan 1 tick; a steal 1 tick locally, ceil(d/10) ticks from
  * a node at distance d; a run of a process away from its home node (where its
  * slot was allocated) 1 tick more; a message to a process queued on another
@@ -670,7 +672,8 @@ static void usage(FILE *f)
 		"default 8) of C cores (1..32, default 32) in virtual time; prints one JSON\n"
 		"line per workload x policy, or a Markdown table with --table.\n"
 		"  workloads: uniform skewed bursty forkjoin pairs (default all)\n"
-		"  --work W   units of work per core for the task workloads (default 4000)\n");
+		"  --work W   mean units of work per core (default 4000); forkjoin is a\n"
+		"             fixed binary tree of depth 16 whatever W\n");
 }
 
 static bool parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
