@@ -13,6 +13,7 @@
 
 #include "alloc/arena.h"
 #include "alloc/slots.h"
+#include "core/balance.h"
 #include "core/epoch.h"
 #include "core/park.h"
 #include "core/proc.h"
@@ -87,8 +88,7 @@ struct sched {
 	bool spinning;
 	struct limbo limbo;
 	struct wheel wheel;
-	unsigned *victims; /* steal order, nearest first */
-	unsigned char *vlevel;
+	struct balance bal; /* whom to steal from, nearest first */
 	struct topo_place place;
 	pthread_t thread;
 	struct sched_stats st;

@@ -6,6 +6,7 @@
  * in one locked splice, and comes back a ring-full at a time. */
 #include "core/runq.h"
 
+#include "core/balance.h"
 #include "core/proc.h"
 
 #define OBATCH (RUNQ_CAP / 2)
@@ -165,7 +166,9 @@ static struct proc *steal_overflow(struct runq *v, struct runq *mine, uint32_t *
 	uint32_t n = 0;
 	if (p) {
 		uint64_t olen = atomic_load_explicit(&v->olen, memory_order_relaxed);
-		uint64_t want = olen / 2 + 1;
+		/* Half, as from the ring (which holds at most RUNQ_CAP of it). */
+		uint64_t want =
+		    bal_steal_count(olen < 2 * RUNQ_CAP ? (uint32_t)olen : 2 * RUNQ_CAP);
 		struct proc *x = p->next;
 		uint32_t t = atomic_load_explicit(&mine->tail, memory_order_relaxed);
 		while (x && n + 1 < want && n < RUNQ_CAP - 1) {
@@ -194,8 +197,7 @@ struct proc *runq_steal(struct runq *v, struct runq *mine, uint32_t min, uint32_
 	for (;;) {
 		uint32_t h = atomic_load_explicit(&v->head, memory_order_acquire);
 		uint32_t t = atomic_load_explicit(&v->tail, memory_order_acquire);
-		uint32_t n = t - h;
-		n -= n / 2;
+		uint32_t n = bal_steal_count(t - h);
 		if (n == 0)
 			return steal_overflow(v, mine, taken);
 		if (n > RUNQ_CAP / 2)

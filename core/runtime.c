@@ -17,6 +17,7 @@ void kr_config_init(kr_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->pin = 1;
+	c->numa = 1;
 	c->batch = 256;
 	c->max_procs = 0;
 	c->max_msg = 1u << 20;
@@ -83,17 +84,8 @@ static int layout(struct runtime *rt)
 			rt->n = i;
 		}
 	}
-	for (unsigned i = 0; rc == 0 && i < n; i++) {
-		if (n > 1)
-			topo_victims(rt->topo, pl, n, i, rt->s[i].victims,
-				     (enum topo_level *)0);
-		for (unsigned j = 0; rc == 0 && j + 1 < n; j++) {
-			struct topo_place *a = &pl[i], *b = &pl[rt->s[i].victims[j]];
-			rt->s[i].vlevel[j] = a->l3 == b->l3 && a->numa == b->numa ? TOPO_SAME_L3
-					     : a->numa == b->numa		   ? TOPO_SAME_NUMA
-										   : TOPO_REMOTE;
-		}
-	}
+	for (unsigned i = 0; rc == 0 && i < n; i++)
+		rc = bal_init(&rt->s[i].bal, rt->topo, pl, n, i, rt->cfg.numa != 0);
 	free(pl);
 	return rc;
 }

@@ -5,7 +5,8 @@
  * run just woke: the message is hot in this cache, as in Go) and its run
  * queue, a bounded batch of messages each. With nothing local it steals,
  * nearest victims first (same L3, same NUMA node, then remote nodes, and a
- * remote victim only when its backlog is worth the lost locality), spins
+ * remote victim only when its backlog is worth the lost locality: the
+ * policy is core/balance.c's), spins
  * for spin_us, then parks.
  *
  * Sleep and wake-up (after Go's proc.go). nidle counts parked schedulers,
@@ -94,12 +95,8 @@ int sched_init(struct runtime *rt, struct sched *s, unsigned id)
 	int rc = arena_init(&s->arena);
 	if (rc)
 		return rc;
-	if (rt->n > 1) {
-		s->victims = calloc(rt->n - 1, sizeof(*s->victims));
-		s->vlevel = calloc(rt->n - 1, 1);
-		if (!s->victims || !s->vlevel)
-			return -ENOMEM;
-	}
+	/* s->bal is filled by the runtime's layout, once every place is
+	 * known. */
 	return 0;
 }
 
@@ -110,8 +107,7 @@ void sched_fini(struct sched *s)
 	epoch_drain(s);
 	runq_fini(&s->q);
 	arena_fini(&s->arena);
-	free(s->victims);
-	free(s->vlevel);
+	bal_fini(&s->bal);
 }
 
 /* p became runnable on s: it runs next, and the process that was to run
@@ -185,31 +181,47 @@ static struct proc *next_local(struct sched *s)
 	return p;
 }
 
-/* Backlog a remote victim must have before we take from it: more the
- * farther it is (distances are hwloc's, 10 = local). */
-static uint32_t remote_min(struct sched *s, unsigned v)
+/* A scheduler the watchdog found stuck in one call runs nothing of its
+ * queue until the call ends: whatever waits there is worth any trip, so it
+ * counts as past every threshold (and, being large, wins the choice). */
+#define STUCK_BACKLOG (1u << 20)
+
+static bool stuck(const struct sched *o)
 {
-	struct runtime *rt = s->rt;
-	unsigned d = topo_distance(rt->topo, s->place.numa, rt->s[v].place.numa);
-	return d <= 10 ? 1 : 2 * (d / 10);
+	/* Relaxed: a hint for the choice; runq_steal's CAS is what makes
+	 * taking the processes safe. */
+	return atomic_load_explicit(&o->stuck, memory_order_relaxed) != 0;
 }
 
+static uint64_t queue_len(void *rt, unsigned v)
+{
+	struct sched *o = &((struct runtime *)rt)->s[v];
+	uint64_t n = runq_len(&o->q);
+	return n && stuck(o) ? n + STUCK_BACKLOG : n;
+}
+
+/* The policy is core/balance.c's, shared with perf/krill-sim: near
+ * victims first, a remote one only past its threshold. A steal can lose a
+ * race with the owner or another thief; the choice is then made again,
+ * a few times, before giving up for this step. */
 static struct proc *steal(struct sched *s)
 {
 	struct runtime *rt = s->rt;
 	uint32_t taken;
 	if (rt->n == 1)
 		return 0;
-	unsigned start = rt->cfg.deterministic ? (unsigned)(rnd(s) % (rt->n - 1)) : 0;
-	for (unsigned k = 0; k < rt->n - 1; k++) {
-		unsigned j = (start + k) % (rt->n - 1);
-		unsigned v = s->victims[j];
-		bool remote = s->vlevel[j] == TOPO_REMOTE;
-		struct proc *p = runq_steal(&rt->s[v].q, &s->q, remote ? remote_min(s, v) : 1, &taken);
+	unsigned start = rt->cfg.deterministic ? (unsigned)rnd(s) : 0;
+	for (int tries = 0; tries < 4; tries++) {
+		int j = bal_choose(&s->bal, start, queue_len, rt);
+		if (j < 0)
+			return 0;
+		struct sched *v = &rt->s[s->bal.order[j]];
+		struct proc *p = runq_steal(&v->q, &s->q, stuck(v) ? 1 : s->bal.min[j], &taken);
 		if (p) {
-			stat_add(&s->st.steals[s->vlevel[j]], 1);
+			stat_add(&s->st.steals[s->bal.level[j]], 1);
 			return p;
 		}
+		start++;
 	}
 	return 0;
 }
@@ -243,13 +255,7 @@ static bool any_work(struct sched *s)
 	if (atomic_load_explicit(&rt->ipending, memory_order_seq_cst) || runq_len(&s->q) ||
 	    (s->ring.inflight && io_uring_cq_ready(&s->ring.u)))
 		return true;
-	for (unsigned j = 0; j + 1 < rt->n; j++) {
-		unsigned v = s->victims[j];
-		uint32_t min = s->vlevel[j] == TOPO_REMOTE ? remote_min(s, v) : 1;
-		if (runq_len(&rt->s[v].q) >= min)
-			return true;
-	}
-	return false;
+	return bal_choose(&s->bal, 0, queue_len, rt) >= 0;
 }
 
 static void stop_spinning(struct sched *s)
@@ -336,6 +342,11 @@ void *sched_thread(void *arg)
 	stack_t old;
 	if (rt->cfg.pin && topo_is_real(rt->topo) && s->place.cpu >= 0)
 		topo_pin_self(rt->topo, s->place.cpu);
+	/* Its arena's pages then come from its node on first touch: the
+	 * per-scheduler arena is a per-node arena. Not binding (no support,
+	 * no permission) only costs locality, so the result is ignored. */
+	if (rt->cfg.numa && topo_is_real(rt->topo) && topo_nnuma(rt->topo) > 1)
+		topo_membind_self(rt->topo, s->place.numa);
 	rt_current = rt;
 	park_set_self(&s->park);
 	int contained = fault_thread_enter(s, &old) == 0;

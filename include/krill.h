@@ -96,6 +96,14 @@ typedef struct kr_config {
 	/* Pin each scheduler thread to its core (default 1). Ignored for a
 	 * synthetic or XML topology, whose cores are not this machine's. */
 	int pin;
+	/* NUMA-aware balancing (default 1): idle schedulers steal from the
+	 * nearest victims first and from another node only when its backlog
+	 * is worth the distance, and each scheduler thread's memory is bound
+	 * to its NUMA node (on a real machine with more than one), so its
+	 * allocations are node-local. A stolen process is not moved back to
+	 * the node it was spawned on. 0: flat stealing (every scheduler in
+	 * index order, no thresholds) and no memory binding, for comparison. */
+	int numa;
 	/* A synthetic hwloc description ("pack:2 numa:2 core:8 pu:2") or the
 	 * path of an hwloc XML file. NULL: the KRILL_TOPOLOGY environment
 	 * variable if set, else this machine. */

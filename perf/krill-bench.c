@@ -142,7 +142,7 @@ struct params {
 	const char *topology; /* NULL: KRILL_TOPOLOGY or this machine */
 	uint64_t schedulers, procs, laps, leaves, fanout, pairs, rounds, producers, messages;
 	uint64_t children, cycles;
-	uint64_t seconds, stats;
+	uint64_t seconds, stats, numa;
 };
 
 struct bench {
@@ -226,8 +226,8 @@ static void print_head(kr_runtime *rt, const struct params *p, double seconds, d
 	printf("{\"impl\":\"krill\",\"bench\":\"%s\",\"schedulers\":%u,\"topology\":",
 	       p->bench->name, kr_schedulers(rt));
 	print_json_string(p->topology);
-	printf(",\"seconds\":%.6f,\"rate\":%.1f,\"stats\":%d", seconds, per_second(ops, seconds),
-	       (int)p->stats);
+	printf(",\"seconds\":%.6f,\"rate\":%.1f,\"stats\":%d,\"numa\":%d", seconds,
+	       per_second(ops, seconds), (int)p->stats, (int)p->numa);
 }
 
 static void print_tail(void)
@@ -1334,6 +1334,8 @@ static const struct option_def options[] = {
 	 "idle: seconds to measure (10)"},
 	{"stats", offsetof(struct params, stats), 0, 1, B_ALL,
 	 "publish live stats for krilltop (1) or not (0)"},
+	{"numa", offsetof(struct params, numa), 0, 1, B_ALL,
+	 "NUMA-aware stealing and memory (1) or flat stealing (0)"},
 	{"laps", offsetof(struct params, laps), 1, UINT64_MAX, B_RING,
 	 "ring: times the token goes round (1000)"},
 	{"leaves", offsetof(struct params, leaves), 1, UINT32_MAX, B_SKYNET,
@@ -1468,6 +1470,7 @@ int main(int argc, char **argv)
 		.children = 1000,
 		.cycles = 1000000,
 		.stats = 1,
+		.numa = 1,
 	};
 	kr_config cfg;
 	kr_runtime *rt;
@@ -1498,6 +1501,7 @@ int main(int argc, char **argv)
 	kr_config_init(&cfg);
 	cfg.schedulers = (unsigned)p.schedulers;
 	cfg.stats = (int)p.stats;
+	cfg.numa = (int)p.numa;
 	if (p.topology)
 		cfg.topology = p.topology;
 	if ((rc = kr_runtime_new(&cfg, &rt)) < 0)

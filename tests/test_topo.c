@@ -566,6 +566,36 @@ static void test_pinning_on_the_real_machine_to_an_allowed_cpu_succeeds(void **s
 	topo_free(r.t);
 }
 
+struct bind_run {
+	struct topo *t;
+	int err;
+};
+
+static void *bind_node_zero(void *arg)
+{
+	struct bind_run *r = arg;
+
+	r->err = topo_membind_self(r->t, 0);
+	return NULL;
+}
+
+static void test_memory_binds_only_to_a_node_of_this_machine(void **state)
+{
+	struct bind_run r = {.t = load(NULL)};
+	struct topo *t = load("pack:2 numa:2 core:2 pu:1");
+	pthread_t th;
+
+	assert_int_equal(topo_membind_self(t, 0), -EINVAL); /* synthetic */
+	topo_free(t);
+	assert_int_equal(topo_membind_self(r.t, topo_nnuma(r.t)), -EINVAL);
+	/* A thread of its own, so this one keeps the default policy. A
+	 * container may forbid binding (-EPERM) or the kernel lack it. */
+	assert_int_equal(pthread_create(&th, NULL, bind_node_zero, &r), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(r.err == 0 || r.err == -ENOSYS || r.err == -EPERM || r.err == -EXDEV);
+	topo_free(r.t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -585,6 +615,7 @@ int main(void)
 		cmocka_unit_test(test_a_synthetic_topology_survives_an_xml_round_trip),
 		cmocka_unit_test(test_bad_inputs_are_refused_with_negative_errno),
 		cmocka_unit_test(test_pinning_on_the_real_machine_to_an_allowed_cpu_succeeds),
+		cmocka_unit_test(test_memory_binds_only_to_a_node_of_this_machine),
 	};
 
 	/* The suite describes its own topologies; one from the caller's

@@ -39,6 +39,7 @@ struct topo {
 	struct topo_core *cores;
 	struct topo_pu *pus;
 	unsigned *dist; /* nnuma * nnuma, row = from, dense NUMA indices */
+	unsigned *node_os; /* OS index of each dense NUMA node (NULL: none shown) */
 };
 
 static int hwloc_err(void)
@@ -275,6 +276,13 @@ static int build(struct topo *t)
 	t->dist = malloc((size_t)t->nnuma * t->nnuma * sizeof(*t->dist));
 	if (!t->dist)
 		goto out;
+	if (nnodes > 0) {
+		t->node_os = calloc(t->nnuma, sizeof(*t->node_os));
+		if (!t->node_os)
+			goto out;
+		for (unsigned i = 0; i < t->nnuma && nodes[i]; i++)
+			t->node_os[i] = nodes[i]->os_index;
+	}
 	fill_distances(t, nnodes > 0 ? nodes : NULL);
 	err = 0;
 out:
@@ -321,6 +329,7 @@ void topo_free(struct topo *t)
 	if (t->h)
 		hwloc_topology_destroy(t->h);
 	free(t->dist);
+	free(t->node_os);
 	free(t->cores);
 	free(t->pus);
 	free(t);
@@ -474,6 +483,25 @@ int topo_pin_self(const struct topo *t, int cpu)
 	if (hwloc_set_cpubind(t->h, pu->cpuset, HWLOC_CPUBIND_THREAD) < 0)
 		return errno > 0 ? -errno : -EINVAL;
 	return 0;
+}
+
+int topo_membind_self(const struct topo *t, unsigned numa)
+{
+	hwloc_obj_t node;
+	int err;
+
+	if (!t->real || !t->node_os || numa >= t->nnuma)
+		return -EINVAL;
+	node = hwloc_get_numanode_obj_by_os_index(t->h, t->node_os[numa]);
+	if (!node || !node->nodeset)
+		return -EINVAL;
+	/* THREAD: only this scheduler's pages; the process's other threads
+	 * (the caller of kr_run, foreign senders) keep the default policy. */
+	if (hwloc_set_membind(t->h, node->nodeset, HWLOC_MEMBIND_BIND,
+			      HWLOC_MEMBIND_THREAD | HWLOC_MEMBIND_BYNODESET) == 0)
+		return 0;
+	err = errno;
+	return err == ENOSYS ? -ENOSYS : err > 0 ? -err : -EINVAL;
 }
 
 int topo_describe(const struct topo *t, char *buf, unsigned len)

@@ -61,6 +61,12 @@ void topo_victims(const struct topo *t, const struct topo_place *places, unsigne
  * that is not this machine's or cpu < 0; otherwise -errno from hwloc. */
 int topo_pin_self(const struct topo *t, int cpu);
 
+/* Bind the calling thread's future memory allocations to NUMA node numa
+ * (a dense index, as in topo_place), so pages it touches first come from
+ * that node. -EINVAL for a topology that is not this machine's or a node
+ * out of range; -ENOSYS where hwloc cannot bind memory; otherwise -errno. */
+int topo_membind_self(const struct topo *t, unsigned numa);
+
 /* One line describing the topology, e.g. "2 numa, 2 l3, 16 cores, 32 pus
  * (synthetic)", for reports. Returns the length written as snprintf. */
 int topo_describe(const struct topo *t, char *buf, unsigned len);

@@ -1,0 +1,408 @@
+/* Tests for balance, the stealing policy: on synthetic machines of 2, 4 and
+ * 8 NUMA nodes with asymmetric distance matrices, victim order, tiers and
+ * thresholds come out as designed, and bal_choose picks the victim the
+ * policy says; the flat baseline and the runtime's numa switch too. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hwloc.h>
+
+#include "core/balance.h"
+#include "core/rt.h"
+#include "topology/topo.h"
+
+#define L3 TOPO_SAME_L3
+#define NU TOPO_SAME_NUMA
+#define RE TOPO_REMOTE
+
+/* hwloc 2 synthetic strings carry no distances: build the machine, add the
+ * matrix (rows are "from"), and load it back through XML. */
+static struct topo *load_with_matrix(const char *desc, const hwloc_uint64_t *dist, unsigned n)
+{
+	char path[] = "/tmp/krill-balance-XXXXXX.xml";
+	hwloc_obj_t nodes[8];
+	hwloc_uint64_t values[64]; /* hwloc wants it writable */
+	hwloc_distances_add_handle_t dh;
+	hwloc_topology_t h;
+	struct topo *t = NULL;
+	int fd;
+
+	assert_true(n <= 8);
+	fd = mkstemps(path, 4);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(hwloc_topology_init(&h), 0);
+	assert_int_equal(hwloc_topology_set_synthetic(h, desc), 0);
+	assert_int_equal(hwloc_topology_load(h), 0);
+	assert_int_equal(hwloc_get_nbobjs_by_type(h, HWLOC_OBJ_NUMANODE), (int)n);
+	for (unsigned i = 0; i < n; i++)
+		nodes[i] = hwloc_get_obj_by_type(h, HWLOC_OBJ_NUMANODE, i);
+	memcpy(values, dist, (size_t)n * n * sizeof(*values));
+	dh = hwloc_distances_add_create(
+	    h, "test latency", HWLOC_DISTANCES_KIND_FROM_USER | HWLOC_DISTANCES_KIND_MEANS_LATENCY,
+	    0);
+	assert_non_null(dh);
+	assert_int_equal(hwloc_distances_add_values(h, dh, n, nodes, values, 0), 0);
+	assert_int_equal(hwloc_distances_add_commit(h, dh, 0), 0);
+	assert_int_equal(hwloc_topology_export_xml(h, path, 0), 0);
+	hwloc_topology_destroy(h);
+	assert_int_equal(topo_load(path, &t), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(topo_nnuma(t), n);
+	return t;
+}
+
+static void check_balance(const struct balance *b, unsigned nv, const unsigned *order,
+			  const enum topo_level *level, const uint32_t *min, unsigned ntier)
+{
+	assert_int_equal(b->nv, nv);
+	for (unsigned j = 0; j < nv; j++) {
+		assert_int_equal(b->order[j], order[j]);
+		assert_int_equal(b->level[j], level[j]);
+		assert_int_equal(b->min[j], min[j]);
+	}
+	assert_int_equal(b->ntier, ntier);
+	assert_int_equal(b->tier[0], 0);
+	assert_int_equal(b->tier[ntier], nv);
+}
+
+/* What every numa policy must satisfy, whatever the machine: nearer
+ * levels first, remote victims by non-decreasing distance (from self's row),
+ * thresholds equal to the rule and never smaller for a farther victim, and
+ * a tier boundary exactly where level or distance changes. */
+static void check_invariants(const struct topo *t, const struct topo_place *p, unsigned n,
+			     unsigned self, const struct balance *b)
+{
+	unsigned seen[64] = {0}, t_i = 1;
+
+	assert_true(n <= 64);
+	assert_int_equal(b->nv, n - 1);
+	for (unsigned j = 0; j < b->nv; j++) {
+		unsigned v = b->order[j];
+		unsigned d = b->level[j] == RE ? topo_distance(t, p[self].numa, p[v].numa) : 10;
+
+		assert_true(v < n && v != self);
+		assert_int_equal(seen[v]++, 0);
+		assert_int_equal(b->dist[j], d);
+		assert_int_equal(b->min[j], b->level[j] == RE ? bal_threshold(d) : 1);
+		if (b->level[j] == L3)
+			assert_int_equal(p[v].l3, p[self].l3);
+		if (b->level[j] != RE)
+			assert_int_equal(p[v].numa, p[self].numa);
+		else
+			assert_int_not_equal(p[v].numa, p[self].numa);
+		if (j == 0)
+			continue;
+		assert_true(b->level[j] >= b->level[j - 1]);
+		assert_true(b->dist[j] >= b->dist[j - 1]);
+		assert_true(b->min[j] >= b->min[j - 1]);
+		if (b->level[j] != b->level[j - 1] || b->dist[j] != b->dist[j - 1])
+			assert_int_equal(b->tier[t_i++], j);
+	}
+	assert_int_equal(b->ntier, t_i);
+}
+
+static void test_two_nodes_asymmetric_thresholds_follow_each_schedulers_row(void **state)
+{
+	/* From node 0 node 1 is near (12); from node 1 node 0 is far (25). */
+	static const hwloc_uint64_t dist[4] = {10, 12, 25, 10};
+	struct topo *t = load_with_matrix("pack:2 numa:1 l3:2 core:2 pu:1", dist, 2);
+	struct topo_place p[8];
+	struct balance b;
+
+	assert_int_equal(topo_layout(t, 0, false, p), 0);
+	assert_int_equal(bal_init(&b, t, p, 8, 0, true), 0);
+	check_balance(&b, 7, (unsigned[]){1, 2, 3, 4, 5, 6, 7},
+		      (enum topo_level[]){L3, NU, NU, RE, RE, RE, RE},
+		      (uint32_t[]){1, 1, 1, 4, 4, 4, 4}, 3);
+	assert_int_equal(b.tier[1], 1); /* same L3 alone first */
+	assert_int_equal(b.tier[2], 3);
+	check_invariants(t, p, 8, 0, &b);
+	bal_fini(&b);
+
+	assert_int_equal(bal_init(&b, t, p, 8, 5, true), 0);
+	check_balance(&b, 7, (unsigned[]){4, 6, 7, 0, 1, 2, 3},
+		      (enum topo_level[]){L3, NU, NU, RE, RE, RE, RE},
+		      (uint32_t[]){1, 1, 1, 6, 6, 6, 6}, 3);
+	check_invariants(t, p, 8, 5, &b);
+	bal_fini(&b);
+	topo_free(t);
+}
+
+static void test_four_nodes_remote_victims_go_nearest_first_with_growing_thresholds(void **state)
+{
+	/* No caches: each node is one sharing group. Rows differ. */
+	static const hwloc_uint64_t dist[16] = {
+	    10, 32, 14, 21, /* */
+	    14, 10, 32, 21, /* */
+	    21, 14, 10, 32, /* */
+	    32, 21, 14, 10,
+	};
+	struct topo *t = load_with_matrix("pack:4 numa:1 core:2 pu:1", dist, 4);
+	struct topo_place p[8];
+	struct balance b;
+
+	assert_int_equal(topo_layout(t, 0, false, p), 0);
+	assert_int_equal(bal_init(&b, t, p, 8, 0, true), 0);
+	/* Node 0: node 2 (14), node 3 (21), node 1 (32). */
+	check_balance(&b, 7, (unsigned[]){1, 4, 5, 6, 7, 2, 3},
+		      (enum topo_level[]){L3, RE, RE, RE, RE, RE, RE},
+		      (uint32_t[]){1, 4, 4, 6, 6, 8, 8}, 4);
+	check_invariants(t, p, 8, 0, &b);
+	bal_fini(&b);
+
+	/* Node 1: node 0 (14), node 3 (21), node 2 (32). */
+	assert_int_equal(bal_init(&b, t, p, 8, 3, true), 0);
+	check_balance(&b, 7, (unsigned[]){2, 0, 1, 6, 7, 4, 5},
+		      (enum topo_level[]){L3, RE, RE, RE, RE, RE, RE},
+		      (uint32_t[]){1, 4, 4, 6, 6, 8, 8}, 4);
+	bal_fini(&b);
+	for (unsigned self = 0; self < 8; self++) {
+		assert_int_equal(bal_init(&b, t, p, 8, self, true), 0);
+		check_invariants(t, p, 8, self, &b);
+		bal_fini(&b);
+	}
+	topo_free(t);
+}
+
+static void test_eight_nodes_one_way_ring_orders_by_forward_distance(void **state)
+{
+	/* d(a, b) grows with the hops forward from a to b: 16, 20, ... 40,
+	 * so node a's nearest is a + 1 and its farthest a - 1, while a - 1
+	 * sees a at 16. */
+	hwloc_uint64_t dist[64];
+	struct topo_place p[32];
+	struct balance b;
+	struct topo *t;
+
+	for (unsigned a = 0; a < 8; a++)
+		for (unsigned c = 0; c < 8; c++)
+			dist[a * 8 + c] = a == c ? 10 : 12 + 4 * ((c - a + 8) % 8);
+	t = load_with_matrix("pack:8 numa:1 l3:2 core:2 pu:1", dist, 8);
+	assert_int_equal(topo_nl3(t), 16);
+	assert_int_equal(topo_layout(t, 0, false, p), 0);
+
+	/* Scheduler 5: L3 2 of node 1. */
+	assert_int_equal(bal_init(&b, t, p, 32, 5, true), 0);
+	check_balance(
+	    &b, 31, (unsigned[]){4,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+				 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 0,  1,  2,  3},
+	    (enum topo_level[]){L3, NU, NU, RE, RE, RE, RE, RE, RE, RE, RE, RE, RE, RE, RE, RE,
+				RE, RE, RE, RE, RE, RE, RE, RE, RE, RE, RE, RE, RE, RE, RE},
+	    (uint32_t[]){1, 1, 1, 4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6,
+			 6, 6, 6, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8},
+	    9);
+	bal_fini(&b);
+	for (unsigned self = 0; self < 32; self++) {
+		assert_int_equal(bal_init(&b, t, p, 32, self, true), 0);
+		check_invariants(t, p, 32, self, &b);
+		/* The nearest remote node is the next one round. */
+		assert_int_equal(p[b.order[3]].numa, (p[self].numa + 1) % 8);
+		assert_int_equal(p[b.order[30]].numa, (p[self].numa + 7) % 8);
+		bal_fini(&b);
+	}
+	topo_free(t);
+}
+
+static void test_the_threshold_is_one_locally_and_grows_with_distance(void **state)
+{
+	assert_int_equal(bal_threshold(0), 1);
+	assert_int_equal(bal_threshold(10), 1);
+	assert_int_equal(bal_threshold(11), 4);
+	assert_int_equal(bal_threshold(20), 4);
+	assert_int_equal(bal_threshold(21), 6);
+	assert_int_equal(bal_threshold(32), 8);
+	for (unsigned d = 10; d < 1000; d++) {
+		assert_true(bal_threshold(d + 1) >= bal_threshold(d));
+		assert_true(bal_threshold(d + 10) > bal_threshold(d));
+	}
+}
+
+static void test_a_steal_takes_half_rounded_up(void **state)
+{
+	assert_int_equal(bal_steal_count(0), 0);
+	assert_int_equal(bal_steal_count(1), 1);
+	assert_int_equal(bal_steal_count(2), 1);
+	assert_int_equal(bal_steal_count(3), 2);
+	assert_int_equal(bal_steal_count(256), 128);
+	assert_int_equal(bal_steal_count(257), 129);
+	assert_int_equal(bal_steal_count(UINT32_MAX), 1u << 31);
+}
+
+static uint64_t lens[64];
+
+static uint64_t len_of(void *ctx, unsigned v)
+{
+	assert_ptr_equal(ctx, lens);
+	return lens[v];
+}
+
+/* The scheduler bal_choose picks, or -1. */
+static int victim(const struct balance *b, unsigned start)
+{
+	int j = bal_choose(b, start, len_of, lens);
+
+	return j < 0 ? -1 : (int)b->order[j];
+}
+
+static void test_choose_prefers_near_work_then_the_most_backlog_per_distance(void **state)
+{
+	static const hwloc_uint64_t dist[16] = {
+	    10, 32, 14, 21, /* */
+	    14, 10, 32, 21, /* */
+	    21, 14, 10, 32, /* */
+	    32, 21, 14, 10,
+	};
+	struct topo *t = load_with_matrix("pack:4 numa:1 core:2 pu:1", dist, 4);
+	struct topo_place p[8];
+	struct balance b;
+
+	assert_int_equal(topo_layout(t, 0, false, p), 0);
+	assert_int_equal(bal_init(&b, t, p, 8, 0, true), 0);
+	memset(lens, 0, sizeof(lens));
+	assert_int_equal(victim(&b, 0), -1);
+	/* Below the threshold of its distance (4 at 14): not worth it. */
+	lens[4] = 3;
+	assert_int_equal(victim(&b, 0), -1);
+	lens[4] = 4;
+	assert_int_equal(victim(&b, 0), 4);
+	/* 7 at 21 beats 4 at 14 (0.33 > 0.29 a unit of distance)... */
+	lens[6] = 7;
+	assert_int_equal(victim(&b, 0), 6);
+	/* ...but 6 at 21 only ties it, and the nearer node wins a tie. */
+	lens[6] = 6;
+	assert_int_equal(victim(&b, 0), 4);
+	/* A big backlog far away beats a small one near. */
+	lens[2] = 100;
+	assert_int_equal(victim(&b, 0), 2);
+	/* Anything on our own node comes first, whatever the start. */
+	lens[1] = 1;
+	for (unsigned start = 0; start < 10; start++)
+		assert_int_equal(victim(&b, start), 1);
+	bal_fini(&b);
+	topo_free(t);
+}
+
+static void test_choose_spreads_thieves_within_a_near_tier(void **state)
+{
+	struct topo *t;
+	struct topo_place p[8];
+	struct balance b;
+
+	assert_int_equal(topo_load("numa:2 core:4 pu:1", &t), 0);
+	assert_int_equal(topo_layout(t, 0, false, p), 0);
+	assert_int_equal(bal_init(&b, t, p, 8, 0, true), 0);
+	check_balance(&b, 7, (unsigned[]){1, 2, 3, 4, 5, 6, 7},
+		      (enum topo_level[]){L3, L3, L3, RE, RE, RE, RE},
+		      (uint32_t[]){1, 1, 1, 4, 4, 4, 4}, 2);
+	memset(lens, 0, sizeof(lens));
+	lens[1] = lens[2] = lens[3] = 1;
+	assert_int_equal(victim(&b, 0), 1);
+	assert_int_equal(victim(&b, 1), 2);
+	assert_int_equal(victim(&b, 2), 3);
+	assert_int_equal(victim(&b, 3), 1);
+	/* The start offset never lets a remote victim jump the queue. */
+	lens[2] = lens[3] = 0;
+	lens[5] = 50;
+	for (unsigned start = 0; start < 10; start++)
+		assert_int_equal(victim(&b, start), 1);
+	bal_fini(&b);
+	topo_free(t);
+}
+
+static void test_flat_is_index_order_from_self_with_no_thresholds(void **state)
+{
+	static const hwloc_uint64_t dist[4] = {10, 12, 25, 10};
+	struct topo *t = load_with_matrix("pack:2 numa:1 l3:2 core:2 pu:1", dist, 2);
+	struct topo_place p[8];
+	struct balance b;
+
+	assert_int_equal(topo_layout(t, 0, false, p), 0);
+	assert_int_equal(bal_init(&b, t, p, 8, 6, false), 0);
+	assert_false(b.numa);
+	/* Levels are still right: they feed the steal counters. */
+	check_balance(&b, 7, (unsigned[]){7, 0, 1, 2, 3, 4, 5},
+		      (enum topo_level[]){L3, RE, RE, RE, RE, NU, NU},
+		      (uint32_t[]){1, 1, 1, 1, 1, 1, 1}, 1);
+	memset(lens, 0, sizeof(lens));
+	lens[5] = 1;
+	lens[1] = 1;
+	/* First with work from the start, near or far: 1 before 5. */
+	assert_int_equal(victim(&b, 0), 1);
+	assert_int_equal(victim(&b, 3), 5);
+	bal_fini(&b);
+	topo_free(t);
+}
+
+static void test_bad_and_trivial_inputs(void **state)
+{
+	struct topo *t;
+	struct topo_place p[2];
+	struct balance b;
+
+	assert_int_equal(topo_load("numa:2 core:1 pu:1", &t), 0);
+	assert_int_equal(topo_layout(t, 0, false, p), 0);
+	assert_int_equal(bal_init(&b, t, p, 2, 2, true), -EINVAL);
+	assert_int_equal(bal_init(&b, t, p, 0, 0, true), -EINVAL);
+	bal_fini(&b); /* harmless after a failed init */
+	assert_int_equal(bal_init(&b, t, p, 1, 0, true), 0);
+	assert_int_equal(b.nv, 0);
+	assert_int_equal(victim(&b, 0), -1);
+	bal_fini(&b);
+	bal_fini(&b);
+	topo_free(t);
+}
+
+/* The switch reaches every scheduler of a runtime. */
+static void test_the_numa_switch_selects_the_policy_in_a_runtime(void **state)
+{
+	kr_config c;
+	kr_runtime *rt;
+	struct runtime *r;
+
+	kr_config_init(&c);
+	assert_int_equal(c.numa, 1);
+	c.topology = "pack:2 numa:1 core:2 pu:1";
+	c.stats = 0;
+	for (int numa = 0; numa <= 1; numa++) {
+		c.numa = numa;
+		assert_int_equal(kr_runtime_new(&c, &rt), 0);
+		r = (struct runtime *)rt;
+		assert_int_equal(r->n, 4);
+		for (unsigned i = 0; i < r->n; i++) {
+			assert_int_equal(r->s[i].bal.numa, numa);
+			assert_int_equal(r->s[i].bal.nv, 3);
+			/* Flat: one tier. Policy: own node, then the other. */
+			assert_int_equal(r->s[i].bal.ntier, numa ? 2 : 1);
+			assert_int_equal(r->s[i].bal.min[2], numa ? bal_threshold(20) : 1);
+		}
+		kr_runtime_free(rt);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_two_nodes_asymmetric_thresholds_follow_each_schedulers_row),
+	    cmocka_unit_test(
+		test_four_nodes_remote_victims_go_nearest_first_with_growing_thresholds),
+	    cmocka_unit_test(test_eight_nodes_one_way_ring_orders_by_forward_distance),
+	    cmocka_unit_test(test_the_threshold_is_one_locally_and_grows_with_distance),
+	    cmocka_unit_test(test_a_steal_takes_half_rounded_up),
+	    cmocka_unit_test(test_choose_prefers_near_work_then_the_most_backlog_per_distance),
+	    cmocka_unit_test(test_choose_spreads_thieves_within_a_near_tier),
+	    cmocka_unit_test(test_flat_is_index_order_from_self_with_no_thresholds),
+	    cmocka_unit_test(test_bad_and_trivial_inputs),
+	    cmocka_unit_test(test_the_numa_switch_selects_the_policy_in_a_runtime),
+	};
+
+	unsetenv("KRILL_TOPOLOGY");
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
