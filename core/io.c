@@ -98,7 +98,7 @@ unsigned io_poll(struct sched *s)
 void io_step(struct sched *s)
 {
 	struct ring *r = &s->ring;
-	if (r->inflight && io_uring_cq_ready(&r->u)) {
+	if (r->inflight && ring_events(r)) {
 		io_poll(s);
 		return;
 	}

@@ -253,7 +253,7 @@ static bool any_work(struct sched *s)
 {
 	struct runtime *rt = s->rt;
 	if (atomic_load_explicit(&rt->ipending, memory_order_seq_cst) || runq_len(&s->q) ||
-	    (s->ring.inflight && io_uring_cq_ready(&s->ring.u)))
+	    (s->ring.inflight && ring_events(&s->ring)))
 		return true;
 	return bal_choose(&s->bal, 0, queue_len, rt) >= 0;
 }

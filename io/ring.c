@@ -63,8 +63,15 @@ void ring_init(struct ring *r, unsigned entries, bool sqpoll)
 		p.flags |= IORING_SETUP_SQPOLL;
 		p.sq_thread_idle = 50;
 	}
-	if (io_uring_queue_init_params(entries, &r->u, &p) < 0)
-		return;
+	/* Completions' task work runs when we enter the kernel (we do, to
+	 * submit and to wait), not by interrupting a busy scheduler; the
+	 * flag in the SQ ring says when there is some to run (ring_events). */
+	p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+	if (io_uring_queue_init_params(entries, &r->u, &p) < 0) {
+		p.flags &= ~(IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
+		if (io_uring_queue_init_params(entries, &r->u, &p) < 0)
+			return;
+	}
 	struct io_uring_probe *probe = io_uring_get_probe_ring(&r->u);
 	bool msg = probe && io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
 	io_uring_free_probe(probe);

@@ -51,6 +51,18 @@ static inline bool ring_busy(const struct ring *r)
  * Returns the number of I/O completions handled. */
 unsigned ring_reap(struct ring *r, void (*cb)(void *arg, struct io_uring_cqe *), void *arg);
 
+/* Completions ready to reap, running the kernel's pending task work for
+ * them first if it flagged some (COOP_TASKRUN). */
+static inline bool ring_events(struct ring *r)
+{
+	if (io_uring_cq_ready(&r->u))
+		return true;
+	if (!(IO_URING_READ_ONCE(*r->u.sq.kflags) & IORING_SQ_TASKRUN))
+		return false;
+	io_uring_get_events(&r->u);
+	return io_uring_cq_ready(&r->u) != 0;
+}
+
 /* Give buffer id back to the kernel. */
 void ring_buf_recycle(struct ring *r, unsigned id);
 static inline unsigned char *ring_buf(struct ring *r, unsigned id)
