@@ -105,35 +105,5 @@ int main(int argc, char **argv)
 	    .conn = conn,
 	    .conn_size = sizeof(struct conn),
 	};
-	uint64_t port = 0, schedulers = 0, backlog = 4096;
-	const struct {
-		const char *name;
-		uint64_t min, max, *v;
-	} opts[] = {
-	    {"--port", 0, 65535, &port},
-	    {"--schedulers", 0, 4096, &schedulers},
-	    {"--backlog", 1, 65535, &backlog},
-	};
-	for (int i = 1; i < argc; i++) {
-		size_t j = 0;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
-		while (j < sizeof(opts) / sizeof(opts[0]) && strcmp(argv[i], opts[j].name))
-			j++;
-		if (j == sizeof(opts) / sizeof(opts[0])) {
-			fprintf(stderr, "krill-echo: unknown argument '%s' (see --help)\n",
-				argv[i]);
-			return 2;
-		}
-		if (serve_number(s.name, argv[i], i + 1 < argc ? argv[i + 1] : NULL, opts[j].min,
-				 opts[j].max, opts[j].v) < 0)
-			return 2;
-		i++;
-	}
-	s.port = (uint16_t)port;
-	s.schedulers = (unsigned)schedulers;
-	s.backlog = (int)backlog;
-	return serve_run(&s);
+	return serve_main(&s, argc, argv, NULL, 0, usage);
 }

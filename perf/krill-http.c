@@ -321,41 +321,12 @@ int main(int argc, char **argv)
 {
 	struct serve s = {
 	    .name = "krill-http",
-	    .backlog = 4096,
 	    .conn = conn,
 	    .conn_size = sizeof(struct conn),
 	};
-	uint64_t port = 0, schedulers = 0, backlog = 4096;
-	const struct {
-		const char *name;
-		uint64_t min, max, *v;
-	} opts[] = {
-	    {"--port", 0, 65535, &port},
-	    {"--schedulers", 0, 4096, &schedulers},
-	    {"--backlog", 1, 65535, &backlog},
+	const struct serve_opt opts[] = {
 	    {"--header-timeout-ms", 1, 86400000, &header_timeout_ms},
 	    {"--idle-timeout-ms", 1, 86400000, &idle_timeout_ms},
 	};
-	for (int i = 1; i < argc; i++) {
-		size_t j = 0;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
-		while (j < sizeof(opts) / sizeof(opts[0]) && strcmp(argv[i], opts[j].name))
-			j++;
-		if (j == sizeof(opts) / sizeof(opts[0])) {
-			fprintf(stderr, "krill-http: unknown argument '%s' (see --help)\n",
-				argv[i]);
-			return 2;
-		}
-		if (serve_number(s.name, argv[i], i + 1 < argc ? argv[i + 1] : NULL, opts[j].min,
-				 opts[j].max, opts[j].v) < 0)
-			return 2;
-		i++;
-	}
-	s.port = (uint16_t)port;
-	s.schedulers = (unsigned)schedulers;
-	s.backlog = (int)backlog;
-	return serve_run(&s);
+	return serve_main(&s, argc, argv, opts, sizeof(opts) / sizeof(opts[0]), usage);
 }

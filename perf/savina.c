@@ -5,6 +5,7 @@
  * when the check fails. */
 
 #include "savina.h"
+#include "cli.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -224,15 +225,8 @@ static const struct bench benches[] = {
     {"sv-bank", B_BANK, run_bank, "--transactions between --accounts (paper: 1000 accounts, 50k)"},
 };
 
-struct option_def {
-	const char *name;
-	size_t offset; /* of its uint64_t in struct params */
-	uint64_t min, max;
-	unsigned benches; /* B_* the option applies to */
-	const char *help;
-};
 
-static const struct option_def options[] = {
+static const struct cli_option options[] = {
     {"schedulers", offsetof(struct params, schedulers), 0, UINT32_MAX, B_ALL,
      "scheduler threads (default 0: one per core)"},
     {"stats", offsetof(struct params, stats), 0, 1, B_ALL,
@@ -311,80 +305,15 @@ static void usage(FILE *f)
 		   "result of its check (exit status 1 when false).\n\nbenchmarks:\n");
 	for (size_t i = 0; i < COUNT(benches); i++)
 		fprintf(f, "  %-16s %s\n", benches[i].name, benches[i].summary);
-	fprintf(f, "\noptions (--name VALUE or --name=VALUE):\n"
-		   "  --topology DESC     hwloc synthetic description or XML file\n"
-		   "                      (default: $KRILL_TOPOLOGY, else this machine)\n");
-	for (size_t i = 0; i < COUNT(options); i++)
-		fprintf(f, "  --%s N%*s %s\n", options[i].name, (int)(15 - strlen(options[i].name)),
-			"", options[i].help);
-	fprintf(f, "  --help              this text\n");
-}
-
-static bool parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-
-	if (!isdigit((unsigned char)*s)) /* strtoull would accept blanks and a minus sign */
-		return false;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return false;
-	*out = v;
-	return true;
+	cli_usage(f, options, COUNT(options), 22);
 }
 
 /* Fills p from argv[2..]; returns false after printing the error. */
 static bool parse_options(int argc, char **argv, struct params *p)
 {
-	for (int i = 2; i < argc; i++) {
-		const char *arg = argv[i], *name = arg + 2, *val = NULL;
-		if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
-			fprintf(stderr, "krill-savina: unexpected argument '%s' (see --help)\n",
-				arg);
-			return false;
-		}
-		size_t len = strcspn(name, "=");
-		if (name[len] == '=')
-			val = name + len + 1;
-		else if (i + 1 < argc)
-			val = argv[++i];
-		else {
-			fprintf(stderr, "krill-savina: %s needs a value\n", arg);
-			return false;
-		}
-		if (len == strlen("topology") && strncmp(name, "topology", len) == 0) {
-			p->topology = val;
-			continue;
-		}
-		const struct option_def *o = NULL;
-		for (size_t j = 0; j < COUNT(options) && !o; j++)
-			if (strlen(options[j].name) == len && !strncmp(options[j].name, name, len))
-				o = &options[j];
-		if (!o) {
-			fprintf(stderr, "krill-savina: unknown option --%.*s (see --help)\n",
-				(int)len, name);
-			return false;
-		}
-		if (!(o->benches & p->bench->bit)) {
-			fprintf(stderr, "krill-savina: --%s does not apply to %s\n", o->name,
-				p->bench->name);
-			return false;
-		}
-		uint64_t v;
-		if (!parse_u64(val, &v)) {
-			fprintf(stderr, "krill-savina: --%s: '%s' is not a number\n", o->name, val);
-			return false;
-		}
-		if (v < o->min || v > o->max) {
-			fprintf(stderr,
-				"krill-savina: --%s: %" PRIu64 " is out of range %" PRIu64
-				"..%" PRIu64 "\n",
-				o->name, v, o->min, o->max);
-			return false;
-		}
-		*(uint64_t *)((char *)p + o->offset) = v;
-	}
+	if (!cli_parse("krill-savina", argc, argv, options, COUNT(options), p->bench->name,
+		       p->bench->bit, p, &p->topology))
+		return false;
 	if (p->bench->bit == B_BIG && p->actors < 2) {
 		fprintf(stderr, "krill-savina: big needs --actors >= 2\n");
 		return false;

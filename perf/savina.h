@@ -52,7 +52,7 @@ struct params {
 
 struct bench {
 	const char *name;
-	unsigned bit; /* for struct option_def.benches */
+	unsigned bit; /* for struct cli_option.benches */
 	int (*run)(kr_runtime *rt, const struct params *p);
 	const char *summary;
 };

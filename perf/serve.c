@@ -218,8 +218,8 @@ int serve_run(const struct serve *s)
 	return atomic_load_explicit(&status, memory_order_relaxed) ? 1 : 0;
 }
 
-int serve_number(const char *name, const char *opt, const char *s, uint64_t min, uint64_t max,
-		 uint64_t *out)
+static int number(const char *name, const char *opt, const char *s, uint64_t min, uint64_t max,
+		  uint64_t *out)
 {
 	char *end;
 	errno = 0;
@@ -231,6 +231,43 @@ int serve_number(const char *name, const char *opt, const char *s, uint64_t min,
 	}
 	*out = v;
 	return 0;
+}
+
+int serve_main(struct serve *s, int argc, char **argv, const struct serve_opt *extra, size_t nextra,
+	       void (*usage)(FILE *f))
+{
+	uint64_t port = 0, schedulers = 0, backlog = 4096;
+	const struct serve_opt common[] = {
+	    {"--port", 0, 65535, &port},
+	    {"--schedulers", 0, 4096, &schedulers},
+	    {"--backlog", 1, 65535, &backlog},
+	};
+	const size_t ncommon = sizeof(common) / sizeof(common[0]);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		}
+		const struct serve_opt *o = NULL;
+		for (size_t j = 0; j < ncommon + nextra && !o; j++) {
+			const struct serve_opt *c = j < ncommon ? &common[j] : &extra[j - ncommon];
+			if (!strcmp(argv[i], c->name))
+				o = c;
+		}
+		if (!o) {
+			fprintf(stderr, "%s: unknown argument '%s' (see --help)\n", s->name,
+				argv[i]);
+			return 2;
+		}
+		if (number(s->name, argv[i], i + 1 < argc ? argv[i + 1] : NULL, o->min, o->max,
+			   o->v) < 0)
+			return 2;
+		i++;
+	}
+	s->port = (uint16_t)port;
+	s->schedulers = (unsigned)schedulers;
+	s->backlog = (int)backlog;
+	return serve_run(s);
 }
 
 uint64_t serve_now_ms(void)

@@ -7,6 +7,7 @@
 #include <krill.h>
 
 #include <stdint.h>
+#include <stdio.h>
 
 /* The first message a connection process gets: it owns its socket from then on. */
 #define SERVE_GO 1u
@@ -26,10 +27,17 @@ struct serve {
  * stderr if anything goes wrong. Returns the exit status (it only returns on failure). */
 int serve_run(const struct serve *s);
 
-/* Parse a decimal number in [min, max] given to option opt; prints the error and returns -1
- * if it is not one. */
-int serve_number(const char *name, const char *opt, const char *s, uint64_t min, uint64_t max,
-		 uint64_t *out);
+/* A numeric option of a server's command line, stored in *v. */
+struct serve_opt {
+	const char *name; /* "--port" */
+	uint64_t min, max, *v;
+};
+
+/* A server's main: parses --port, --schedulers and --backlog into s, and the
+ * extra options, then serve_run. --help prints usage. Returns the exit
+ * status: 2 for a bad command line (after a one-line error). */
+int serve_main(struct serve *s, int argc, char **argv, const struct serve_opt *extra, size_t nextra,
+	       void (*usage)(FILE *f));
 
 /* CLOCK_MONOTONIC in milliseconds. */
 uint64_t serve_now_ms(void);
