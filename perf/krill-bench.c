@@ -143,7 +143,7 @@ struct params {
 	const struct bench *bench;
 	const char *topology; /* NULL: KRILL_TOPOLOGY or this machine */
 	uint64_t schedulers, procs, laps, leaves, fanout, pairs, rounds, producers, messages;
-	uint64_t children, cycles;
+	uint64_t children, cycles, limit;
 	uint64_t seconds, stats, numa;
 };
 
@@ -856,10 +856,13 @@ out:
 
 /* The consumer doubles as coordinator: it starts the producers and exits once it has every
  * message. Producers send SEND_CHUNK items per call and re-queue themselves with T_GO. Items
- * carry their sequence number so the consumer's checksum catches corrupted payloads. */
+ * carry their sequence number so the consumer's checksum catches corrupted payloads.
+ * With --limit the consumer bounds its mailbox (kr_mailbox_limit), as Go's fanin bounds its
+ * channel: a producer that meets a full mailbox stops and asks to be told (kr_notify_ready)
+ * when there is room, instead of piling up messages the consumer cannot keep up with. */
 struct fanin_run {
 	const kr_pid *producers;
-	uint64_t nproducers, messages;
+	uint64_t nproducers, messages, limit;
 	double t_start, t_end; /* written by the consumer */
 	uint64_t received, sum;
 };
@@ -879,6 +882,7 @@ static void consumer(kr_ctx *ctx, void *state, const kr_msg *msg)
 	struct consumer *c = state;
 	struct fanin_run *run = c->run;
 	uint64_t v;
+	int rc;
 
 	switch (msg->tag) {
 	case T_ITEM:
@@ -894,6 +898,10 @@ static void consumer(kr_ctx *ctx, void *state, const kr_msg *msg)
 		return;
 	case T_START:
 		run->t_start = now();
+		if (run->limit && (rc = kr_mailbox_limit(ctx, (uint32_t)run->limit)) < 0) {
+			fail_kr(ctx, "kr_mailbox_limit", rc);
+			return;
+		}
 		for (uint64_t i = 0; i < run->nproducers; i++)
 			if (!post(ctx, run->producers[i], T_GO, NULL, 0))
 				return;
@@ -911,9 +919,19 @@ static void producer(kr_ctx *ctx, void *state, const kr_msg *msg)
 		unexpected(ctx, "producer", msg);
 		return;
 	}
-	for (uint64_t i = s->next; i < end; i++)
-		if (!post_u64(ctx, s->consumer, T_ITEM, i))
+	for (uint64_t i = s->next; i < end; i++) {
+		int rc = kr_send(ctx, s->consumer, T_ITEM, &i, sizeof i);
+		if (rc == -EAGAIN) { /* the consumer's mailbox is full: resume when it has room */
+			s->next = i;
+			if ((rc = kr_notify_ready(ctx, s->consumer, T_GO)) < 0)
+				fail_kr(ctx, "kr_notify_ready", rc);
 			return;
+		}
+		if (rc < 0) {
+			fail_kr(ctx, "kr_send", rc);
+			return;
+		}
+	}
 	s->next = end;
 	if (end < s->count)
 		post(ctx, kr_self(ctx), T_GO, NULL, 0);
@@ -925,7 +943,8 @@ static int run_fanin(kr_runtime *rt, const struct params *p)
 {
 	uint64_t np = p->producers, k = p->messages, total = np * k;
 	kr_pid *producers = malloc(np * sizeof *producers);
-	struct fanin_run run = {.producers = producers, .nproducers = np, .messages = k};
+	struct fanin_run run = {
+		.producers = producers, .nproducers = np, .messages = k, .limit = p->limit};
 	struct consumer cs = {.run = &run, .total = total};
 	kr_pid cons;
 	double t_end;
@@ -955,8 +974,9 @@ static int run_fanin(kr_runtime *rt, const struct params *p)
 	uint64_t expected_sum = np * (k % 2 == 0 ? k / 2 * (k - 1) : (k - 1) / 2 * k);
 	double secs = run.t_end - run.t_start;
 	print_head(rt, p, secs, (double)total);
-	printf(",\"producers\":%" PRIu64 ",\"messages\":%" PRIu64 ",\"messages_total\":%" PRIu64
-	       ",\"received\":%" PRIu64, np, k, total, run.received);
+	printf(",\"producers\":%" PRIu64 ",\"messages\":%" PRIu64 ",\"limit\":%" PRIu64
+	       ",\"messages_total\":%" PRIu64 ",\"received\":%" PRIu64,
+	       np, k, p->limit, total, run.received);
 	print_tail();
 	if (run.received != total || run.sum != expected_sum) {
 		fprintf(stderr, "krill-bench: fanin: received %" PRIu64 " of %" PRIu64
@@ -1343,6 +1363,8 @@ static const struct cli_option options[] = {
 	 "pingpong: round trips per pair (1000)"},
 	{"producers", offsetof(struct params, producers), 1, UINT32_MAX, B_FANIN,
 	 "fanin: producer processes (2)"},
+	{"limit", offsetof(struct params, limit), 0, UINT32_MAX, B_FANIN,
+	 "fanin: the consumer's mailbox limit, like a Go channel's buffer (0: none)"},
 	{"messages", offsetof(struct params, messages), 1, UINT64_MAX, B_FANIN,
 	 "fanin: messages per producer (2000000)"},
 	{"children", offsetof(struct params, children), 1, 1u << 24, B_CRASH,
