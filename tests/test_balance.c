@@ -341,6 +341,42 @@ static void test_flat_is_index_order_from_self_with_no_thresholds(void **state)
 	topo_free(t);
 }
 
+/* On one NUMA node with one L3 (this project's 2-core machine is one) the
+ * policy has nothing to choose between: numa = 1 must take exactly the
+ * decisions numa = 0 takes, so turning it on cannot slow such a machine
+ * down. Every start and every pattern of empty and busy queues. */
+static void test_one_node_the_policy_decides_as_flat_stealing(void **state)
+{
+	static const char *const descs[] = {"numa:1 l3:1 core:2 pu:1", "numa:1 l3:1 core:6 pu:1"};
+	for (unsigned d = 0; d < 2; d++) {
+		struct topo *t;
+		struct topo_place p[6];
+		assert_int_equal(topo_load(descs[d], &t), 0);
+		unsigned n = topo_ncores(t);
+		assert_int_equal(topo_layout(t, 0, false, p), 0);
+		for (unsigned self = 0; self < n; self++) {
+			struct balance on, off;
+			assert_int_equal(bal_init(&on, t, p, n, self, true), 0);
+			assert_int_equal(bal_init(&off, t, p, n, self, false), 0);
+			assert_int_equal(on.nv, off.nv);
+			for (unsigned j = 0; j < on.nv; j++) {
+				assert_int_equal(on.order[j], off.order[j]);
+				assert_int_equal(on.min[j], off.min[j]);
+			}
+			for (unsigned mask = 0; mask < (1u << n); mask++) {
+				memset(lens, 0, sizeof(lens));
+				for (unsigned v = 0; v < n; v++)
+					lens[v] = (mask >> v) & 1 ? 1 + v : 0;
+				for (unsigned start = 0; start < on.nv; start++)
+					assert_int_equal(victim(&on, start), victim(&off, start));
+			}
+			bal_fini(&on);
+			bal_fini(&off);
+		}
+		topo_free(t);
+	}
+}
+
 static void test_bad_and_trivial_inputs(void **state)
 {
 	struct topo *t;
@@ -399,6 +435,7 @@ int main(void)
 	    cmocka_unit_test(test_choose_prefers_near_work_then_the_most_backlog_per_distance),
 	    cmocka_unit_test(test_choose_spreads_thieves_within_a_near_tier),
 	    cmocka_unit_test(test_flat_is_index_order_from_self_with_no_thresholds),
+	    cmocka_unit_test(test_one_node_the_policy_decides_as_flat_stealing),
 	    cmocka_unit_test(test_bad_and_trivial_inputs),
 	    cmocka_unit_test(test_the_numa_switch_selects_the_policy_in_a_runtime),
 	};
