@@ -309,12 +309,10 @@ static int queue(kr_ctx *ctx, kr_handle id, const void *addr, uint32_t addrlen, 
 		h->want_writable = true;
 		rc = -EAGAIN;
 	}
-	struct sbuf *b = 0;
-	if (!rc && !(b = malloc(sizeof(*b) + len)))
-		rc = -ENOMEM;
-	if (rc) {
+	struct sbuf *b = rc ? 0 : malloc(sizeof(*b) + len);
+	if (!b) {
 		handle_unlock(h);
-		return rc;
+		return rc ? rc : -ENOMEM;
 	}
 	b->next = 0;
 	b->len = (uint32_t)len;
@@ -323,13 +321,23 @@ static int queue(kr_ctx *ctx, kr_handle id, const void *addr, uint32_t addrlen, 
 	if (addr)
 		memcpy(b->addr, addr, addrlen);
 	memcpy(b->data, data, len);
-	if (h->sqtail)
-		h->sqtail->next = b;
+	struct sbuf *prev = h->sqtail;
+	if (prev)
+		prev->next = b;
 	else
 		h->sq = b;
 	h->sqtail = b;
 	h->sqbytes += len;
 	rc = io_send(&ctx->s->ring, h);
+	if (rc < 0) { /* no send could start: queue nothing, as the error says */
+		if (prev)
+			prev->next = 0;
+		else
+			h->sq = 0;
+		h->sqtail = prev;
+		h->sqbytes -= len;
+		free(b);
+	}
 	handle_unlock(h);
 	return rc;
 }
@@ -389,15 +397,21 @@ static int give_in(kr_ctx *ctx, kr_handle id, kr_pid pid)
 
 static int port_in(kr_ctx *ctx, kr_handle id)
 {
-	struct sockaddr_storage a;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+	} a;
 	socklen_t alen = sizeof(a);
+	memset(&a, 0, sizeof(a));
 	struct handle *h = get(ctx, id);
 	if (!h)
 		return -EBADF;
-	int rc = h->kind == H_FILE                                      ? -EINVAL
-		 : getsockname(h->fd, (struct sockaddr *)&a, &alen) < 0 ? -errno
-		 : a.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&a)->sin_port)
-					  : ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+	int rc = -EINVAL;
+	if (h->kind != H_FILE)
+		rc = getsockname(h->fd, &a.sa, &alen) < 0 ? -errno
+		     : a.sa.sa_family == AF_INET          ? ntohs(a.v4.sin_port)
+							  : ntohs(a.v6.sin6_port);
 	handle_unlock(h);
 	return rc;
 }

@@ -295,7 +295,10 @@ int kr_notify_ready(kr_ctx *ctx, kr_pid pid, uint32_t tag);
  * generation: a closed or foreign one gives -EBADF.
  *
  * When the kernel has no io_uring (or it is disabled), the runtime still
- * runs (sleeping on a futex) and every call here returns -ENOSYS.
+ * runs (sleeping on a futex) and every call here returns -ENOSYS. Any
+ * request may also fail with -EBUSY when the ring cannot take one now (its
+ * submission queue full and the kernel refusing more): nothing was done;
+ * retry later.
  */
 typedef uint64_t kr_handle;
 

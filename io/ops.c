@@ -214,6 +214,8 @@ static void recv_done(struct ring *r, struct htab *t, const struct io_sink *k, s
 		bid = (int)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 		data = ring_buf(r, (unsigned)bid);
 	}
+	if (res > 0 && !data)
+		res = -EIO; /* bytes but no buffer named: nothing to hand over */
 	bool tell = false;
 	kr_io_event ev = event(KR_IO_RECV, res, handle_id(h), 0);
 	if (h->closing) {
