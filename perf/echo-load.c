@@ -110,6 +110,10 @@ static void complete(struct conn *c, size_t i, int op, int res)
 		if (c->sent < size)
 			post_send(c, i);
 	} else {
+		if (!c->rbuf) { /* set for every connection before its first operation */
+			lose(c);
+			return;
+		}
 		if (memcmp(c->rbuf + c->got, pattern + c->got, (size_t)res) != 0) {
 			lose(c);
 			return;
@@ -193,7 +197,7 @@ int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1";
 	uint64_t port = 0, nconns = 100, seconds = 10, bytes = 64;
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) { /* every option takes a value */
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int rc = 0;
 		if (!strcmp(a, "--host") && v)
@@ -213,7 +217,6 @@ int main(int argc, char **argv)
 		}
 		if (rc < 0)
 			return 2;
-		i++;
 	}
 	if (!port) {
 		fprintf(stderr, "echo-load: --port is required\n");
@@ -242,6 +245,10 @@ int main(int argc, char **argv)
 	unsigned char *rbufs = malloc(nconns * size);
 	if (!conns || !pattern || !lat || !rbufs) {
 		fprintf(stderr, "echo-load: out of memory\n");
+		free(conns);
+		free(pattern);
+		free(lat);
+		free(rbufs);
 		return 1;
 	}
 	for (uint32_t i = 0; i < size; i++)
@@ -254,6 +261,10 @@ int main(int argc, char **argv)
 		c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (c->fd < 0) {
 			fprintf(stderr, "echo-load: socket: %s\n", strerror(errno));
+			free(conns);
+			free(pattern);
+			free(lat);
+			free(rbufs);
 			return 1;
 		}
 		int one = 1;
@@ -290,5 +301,9 @@ int main(int argc, char **argv)
 	       nconns, size, elapsed, (double)trips / elapsed, percentile(0.50), percentile(0.99),
 	       errors);
 	io_uring_queue_exit(&ring);
+	free(conns);
+	free(pattern);
+	free(lat);
+	free(rbufs);
 	return 0;
 }

@@ -670,6 +670,8 @@ static uint64_t sky_expected_procs(uint64_t size, uint64_t fanout)
 {
 	if (size == 1)
 		return 1;
+	if (size == 0 || fanout == 0) /* no tree; the options keep both at least 1 */
+		return 0;
 	uint64_t k = min_u64(fanout, size), q = size / k, r = size % k;
 	uint64_t n = 1 + (k - r) * sky_expected_procs(q, fanout);
 	if (r > 0)

@@ -584,8 +584,14 @@ static int simulate(struct topo *t, unsigned nodes, unsigned cores, const char *
 		m.s[i].node = m.place[i].numa;
 		err = bal_init(&m.s[i].bal, t, m.place, m.n, i, krill);
 	}
-	if (err < 0)
+	if (err < 0) {
+		/* m.s was zeroed, so bal_fini is safe where bal_init did not run */
+		for (unsigned i = 0; i < m.n; i++)
+			bal_fini(&m.s[i].bal);
+		free(m.s);
+		free(m.place);
 		return err;
+	}
 	/* One seed, one workload: both policies get the same processes and
 	 * costs, then the schedulers' choices draw from a stream of their own. */
 	setup(&m, w, seed, per_core);
@@ -696,7 +702,7 @@ int main(int argc, char **argv)
 	const char *workload = "all", *policy = "all";
 	uint64_t nodes = 8, cores = 32, seed = 1, work = 4000;
 	bool table = false;
-	struct topo *t;
+	struct topo *t = NULL;
 	int err;
 
 	for (int i = 1; i < argc; i++) {

@@ -377,6 +377,8 @@ struct bank_teller {
 static bool bank_send(kr_ctx *ctx, struct bank_teller *s)
 {
 	uint64_t n = s->run->accounts;
+	if (n < 2) /* the options ask for at least 2 accounts */
+		return false;
 	uint64_t src = rnd(&s->rng) % n, dst = rnd(&s->rng) % (n - 1);
 	struct bank_transfer t = {.dest = s->accounts[dst >= src ? dst + 1 : dst],
 				  .amount = (int64_t)(rnd(&s->rng) % 1000) + 1};

@@ -157,7 +157,7 @@ static struct result run(const struct sockaddr_in *to, uint32_t size, int mode, 
 		post(fd, mode, &slots[i], i);
 	}
 	uint64_t start = clock_ns(CLOCK_MONOTONIC), t0 = start + WARMUP_NS;
-	uint64_t t1 = t0 + seconds * 1000000000u, now = start;
+	uint64_t t1 = t0 + seconds * 1000000000u, now;
 	uint64_t bytes = 0, notifs = 0, copied = 0, cpu0 = 0, pcpu0 = 0, cpu1 = 0, pcpu1 = 0;
 	bool measuring = false, sending = true, failed = false;
 	unsigned busy = queue;

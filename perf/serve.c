@@ -191,6 +191,8 @@ int serve_run(const struct serve *s)
 	unsigned char *arg = calloc(1, s->conn_size);
 	if (!l || !arg) {
 		fprintf(stderr, "%s: out of memory\n", s->name);
+		free(l);
+		free(arg);
 		return 1;
 	}
 	l->s = s;
@@ -205,6 +207,8 @@ int serve_run(const struct serve *s)
 		rc = kr_rt_send(rt, lp, T_LISTEN, NULL, 0);
 	if (rc < 0) {
 		fprintf(stderr, "%s: starting the listener: %s\n", s->name, strerror(-rc));
+		free(l); /* nothing has run, so nothing else uses them */
+		free(arg);
 		return 1;
 	}
 	if ((rc = kr_run(rt)) < 0) {
@@ -243,7 +247,7 @@ int serve_main(struct serve *s, int argc, char **argv, const struct serve_opt *e
 	    {"--backlog", 1, 65535, &backlog},
 	};
 	const size_t ncommon = sizeof(common) / sizeof(common[0]);
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) { /* every option takes a value */
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
@@ -262,7 +266,6 @@ int serve_main(struct serve *s, int argc, char **argv, const struct serve_opt *e
 		if (number(s->name, argv[i], i + 1 < argc ? argv[i + 1] : NULL, o->min, o->max,
 			   o->v) < 0)
 			return 2;
-		i++;
 	}
 	s->port = (uint16_t)port;
 	s->schedulers = (unsigned)schedulers;

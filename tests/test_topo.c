@@ -58,10 +58,11 @@ static int first_allowed_cpu(void)
  * have no distance syntax), so it travels through XML, as from a real box. */
 static void write_xml(const char *desc, const hwloc_uint64_t *dist, unsigned n, char *path)
 {
+	static const char tmpl[] = "/tmp/krill-topo-XXXXXX.xml"; /* fits callers' path[64] */
 	hwloc_topology_t h;
 	int fd;
 
-	strcpy(path, "/tmp/krill-topo-XXXXXX.xml");
+	memcpy(path, tmpl, sizeof(tmpl));
 	fd = mkstemps(path, 4);
 	assert_true(fd >= 0);
 	close(fd);
@@ -135,7 +136,7 @@ static void *load_with_one_cpu(void *arg)
 {
 	struct one_cpu *r = arg;
 	cpu_set_t set;
-	struct topo *t;
+	struct topo *t = NULL;
 	struct topo_place p[2];
 
 	CPU_ZERO(&set);
