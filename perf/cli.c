@@ -22,6 +22,28 @@ void cli_usage(FILE *f, const struct cli_option *opts, size_t n, int width)
 	fprintf(f, "  --%-*s this text\n", width - 4, "help");
 }
 
+int cli_bench(const char *prog, int argc, char **argv, const void *table, size_t n, size_t stride,
+	      void (*usage)(FILE *f))
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return -1;
+		}
+	}
+	if (argc < 2) {
+		fprintf(stderr, "%s: no benchmark given (see --help)\n", prog);
+		return -2;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *name = *(const char *const *)((const char *)table + i * stride);
+		if (strcmp(argv[1], name) == 0)
+			return (int)i;
+	}
+	fprintf(stderr, "%s: unknown benchmark '%s' (see --help)\n", prog, argv[1]);
+	return -2;
+}
+
 static bool parse_u64(const char *s, uint64_t *out)
 {
 	char *end;

@@ -17,6 +17,13 @@ struct cli_option {
 	const char *help;
 };
 
+/* Which benchmark argv[1] names, in a table of n entries stride bytes apart,
+ * each starting with its name (a const char *). Returns its index; -1 after
+ * printing usage for --help anywhere (exit 0); -2 after a one-line error
+ * (exit 2). */
+int cli_bench(const char *prog, int argc, char **argv, const void *table, size_t n, size_t stride,
+	      void (*usage)(FILE *f));
+
 /* Print the options part of a usage text; width is the column of the help. */
 void cli_usage(FILE *f, const struct cli_option *opts, size_t n, int width);
 

@@ -1430,23 +1430,10 @@ int main(int argc, char **argv)
 	kr_runtime *rt;
 	int rc;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 0;
-		}
-	}
-	if (argc < 2) {
-		fprintf(stderr, "krill-bench: no benchmark given (see --help)\n");
-		return 2;
-	}
-	for (size_t i = 0; i < COUNT(benches) && !p.bench; i++)
-		if (strcmp(argv[1], benches[i].name) == 0)
-			p.bench = &benches[i];
-	if (!p.bench) {
-		fprintf(stderr, "krill-bench: unknown benchmark '%s' (see --help)\n", argv[1]);
-		return 2;
-	}
+	int b = cli_bench("krill-bench", argc, argv, benches, COUNT(benches), sizeof(benches[0]), usage);
+	if (b < 0)
+		return b == -1 ? 0 : 2;
+	p.bench = &benches[b];
 	if (p.bench->bit == B_SPAWN || p.bench->bit == B_IDLE)
 		p.procs = 1000000;
 	if (!parse_options(argc, argv, &p) || !check_products(&p))
