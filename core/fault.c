@@ -227,6 +227,7 @@ void fault_recover(struct sched *s)
 	 * kill waits for the way out of a kr_* call, and a bad argument
 	 * faults while being copied, before the outbox moves. */
 	outbox_flush(s);
+	s->ob.pid = 0;
 	if (c->cur) {
 		env_free(&s->arena, c->cur);
 		c->cur = 0;

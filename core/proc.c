@@ -84,8 +84,9 @@ static int push(struct sched *s, struct proc *p, struct env *e)
 }
 
 /* The outbox. A behaviour's sends to one receiver, in a row, are held
- * and pushed as one chain when the call returns, when it sends to someone
- * else, when OUTBOX_MAX are held, or before anything else is delivered
+ * (all but the first, which is pushed at once) and pushed as one chain
+ * when the call returns, when it sends to someone else, when OUTBOX_MAX
+ * are held, or before anything else is delivered
  * from this scheduler (a signal, a timer, I/O): so a sender's messages
  * keep their order with everything else it sends to the same receiver,
  * and each receiver sees them in the order sent. A producer that floods a
@@ -356,6 +357,7 @@ void proc_run(struct sched *s, struct proc *p)
 		p->beh(c, proc_state(p), &e->m);
 		atomic_store_explicit(&s->in_beh, 0, memory_order_relaxed);
 		outbox_flush(s);
+		s->ob.pid = 0;
 		handled++;
 		rto_after(s, p->side, seq0, c->defer);
 		if (c->defer && p->side) {
@@ -475,11 +477,17 @@ static int send_in(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_
 	}
 	ctx->sent++;
 	struct outbox *ob = &s->ob;
-	if (ob->n && ob->pid != to)
-		outbox_push(s);
+	if (ob->pid != to) {
+		/* A first send to this receiver goes at once: a call that
+		 * sends one message (a reply, a token) costs what it did and
+		 * delays nothing. Only the ones after it are held. */
+		outbox_flush(s);
+		ob->pid = to;
+		push(s, p, e);
+		return 0;
+	}
 	if (!ob->n) {
 		ob->p = p;
-		ob->pid = to;
 		ob->tail = e;
 	}
 	e->next = ob->head;
