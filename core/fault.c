@@ -222,6 +222,12 @@ void fault_recover(struct sched *s)
 {
 	struct kr_ctx *c = &s->ctx;
 	struct proc *p = c->p;
+	/* What the call sent before it ended is delivered, as if pushed when
+	 * sent, and before the exit signals. The outbox is consistent: a
+	 * kill waits for the way out of a kr_* call, and a bad argument
+	 * faults while being copied, before the outbox moves. */
+	outbox_flush(s);
+	s->ob.pid = 0;
 	if (c->cur) {
 		env_free(&s->arena, c->cur);
 		c->cur = 0;

@@ -20,24 +20,38 @@
  * published) and acquire (a waker that saw the owner's idle store also
  * sees the state the owner wrote while running, before it schedules the
  * process elsewhere); take is acquire for the same envelopes. One atomic
- * read-modify-write per send when uncontended.
+ * read-modify-write per send when uncontended, and one per batch: a
+ * sender gathers consecutive sends to one receiver in its scheduler's
+ * outbox (proc.c) and pushes them as one chain.
  * Rejected: Vyukov's intrusive MPSC queue (one XCHG per push, FIFO without
  * a reverse) needs a stub node per process, 16 more bytes a process than
  * this word, and a dead state cannot be folded into it without a second
  * word. The model in tests/models/mbox.pml checks this protocol. */
 #include "core/mbox.h"
 
-int mbox_push(_Atomic uintptr_t *w, struct env *e)
+/* A chain newest -> ... -> oldest, linked by next, goes on in one CAS:
+ * oldest->next takes the old top, so after the owner's take-and-reverse
+ * the chain comes out oldest first, after everything pushed before it.
+ * For the protocol this is the same step as a single push (one CAS on the
+ * word, whose pointer bits only ever name an envelope fully linked before
+ * the release), which is why tests/models/mbox.pml, which models the word
+ * and not the length of what hangs from it, needs no change. */
+int mbox_push_chain(_Atomic uintptr_t *w, struct env *newest, struct env *oldest)
 {
 	uintptr_t old = atomic_load_explicit(w, memory_order_relaxed);
 	do {
 		if (old == MB_DEAD)
 			return MB_CLOSED;
-		e->next = MB_PTR(old);
-	} while (!atomic_compare_exchange_weak_explicit(w, &old, (uintptr_t)e | MB_RUN,
+		oldest->next = MB_PTR(old);
+	} while (!atomic_compare_exchange_weak_explicit(w, &old, (uintptr_t)newest | MB_RUN,
 							memory_order_acq_rel,
 							memory_order_relaxed));
 	return (old & MB_RUN) ? MB_QUEUED : MB_WOKE;
+}
+
+int mbox_push(_Atomic uintptr_t *w, struct env *e)
+{
+	return mbox_push_chain(w, e, e);
 }
 
 static struct env *reverse(struct env *e)

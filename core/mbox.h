@@ -35,6 +35,11 @@ enum { MB_QUEUED = 0, MB_WOKE = 1, MB_CLOSED = -1 };
  * not taken. */
 int mbox_push(_Atomic uintptr_t *w, struct env *e);
 
+/* Any thread. Push the chain newest -> ... -> oldest (linked by next) in
+ * one step, as mbox_push does one envelope: the owner takes it oldest
+ * first. MB_CLOSED: nothing was taken; the caller frees the chain. */
+int mbox_push_chain(_Atomic uintptr_t *w, struct env *newest, struct env *oldest);
+
 /* Owner. Take everything pushed so far, oldest first (RUN stays set). */
 struct env *mbox_take(_Atomic uintptr_t *w);
 

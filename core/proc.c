@@ -83,9 +83,41 @@ static int push(struct sched *s, struct proc *p, struct env *e)
 	return 1;
 }
 
+/* The outbox. A behaviour's sends to one receiver, in a row, are held
+ * (all but the first, which is pushed at once) and pushed as one chain
+ * when the call returns, when it sends to someone else, when OUTBOX_MAX
+ * are held, or before anything else is delivered
+ * from this scheduler (a signal, a timer, I/O): so a sender's messages
+ * keep their order with everything else it sends to the same receiver,
+ * and each receiver sees them in the order sent. A producer that floods a
+ * consumer then contends on the consumer's mailbox word once per chain,
+ * not once per message. A fault or a kill pushes what the call sent
+ * before it (fault.c), as if each had been pushed when sent. The receiver
+ * stays valid while held: it was live when looked up during this call,
+ * and its slot is not reused before this scheduler's next quiescent state
+ * (epoch.c), which comes after the run. */
+void outbox_push(struct sched *s)
+{
+	struct outbox *ob = &s->ob;
+	struct proc *p = ob->p;
+	struct env *head = ob->head, *tail = ob->tail;
+	ob->n = 0;
+	ob->p = 0;
+	ob->head = ob->tail = 0;
+	switch (mbox_push_chain(&p->inbox, head, tail)) {
+	case MB_WOKE:
+		sched_ready(s, p);
+		break;
+	case MB_CLOSED:
+		env_free_list(&s->arena, head);
+		break;
+	}
+}
+
 int proc_deliver(struct sched *s, kr_pid to, struct env *e)
 {
 	int err;
+	outbox_flush(s);
 	struct proc *p = proc_lookup(s->rt, to, &err);
 	if (!p) {
 		env_free(&s->arena, e);
@@ -324,6 +356,8 @@ void proc_run(struct sched *s, struct proc *p)
 		atomic_store_explicit(&s->in_beh, 1, memory_order_relaxed);
 		p->beh(c, proc_state(p), &e->m);
 		atomic_store_explicit(&s->in_beh, 0, memory_order_relaxed);
+		outbox_flush(s);
+		s->ob.pid = 0;
 		handled++;
 		rto_after(s, p->side, seq0, c->defer);
 		if (c->defer && p->side) {
@@ -351,6 +385,7 @@ void proc_run(struct sched *s, struct proc *p)
 			break;
 		}
 	}
+	outbox_flush(s); /* empty here: each call's sends went when it returned */
 	c->p = 0;
 	atomic_store_explicit(&s->running, 0, memory_order_relaxed);
 	stat_add(&s->st.msgs, handled);
@@ -441,7 +476,24 @@ static int send_in(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_
 		return -EAGAIN;
 	}
 	ctx->sent++;
-	push(s, p, e);
+	struct outbox *ob = &s->ob;
+	if (ob->pid != to) {
+		/* A first send to this receiver goes at once: a call that
+		 * sends one message (a reply, a token) costs what it did and
+		 * delays nothing. Only the ones after it are held. */
+		outbox_flush(s);
+		ob->pid = to;
+		push(s, p, e);
+		return 0;
+	}
+	if (!ob->n) {
+		ob->p = p;
+		ob->tail = e;
+	}
+	e->next = ob->head;
+	ob->head = e;
+	if (++ob->n >= OUTBOX_MAX)
+		outbox_push(s);
 	return 0;
 }
 

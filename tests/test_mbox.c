@@ -93,6 +93,44 @@ static void a_push_while_the_process_runs_is_only_queued(void **state)
 	free(b);
 }
 
+static uint32_t val_of(const struct env *e)
+{
+	uint32_t v;
+	memcpy(&v, e->m.data, sizeof(v));
+	return v;
+}
+
+static void a_chain_push_is_taken_oldest_first_after_what_was_there(void **state)
+{
+	(void)state;
+	unsigned char *b = env_block(5);
+	_Atomic uintptr_t w = 0;
+	assert_int_equal(mbox_push(&w, env_at(b, 0, 1, 0)), MB_WOKE);
+	/* A chain of 1, 2, 3, linked newest first as the outbox holds it. */
+	struct env *e1 = env_at(b, 1, 1, 1), *e2 = env_at(b, 2, 1, 2), *e3 = env_at(b, 3, 1, 3);
+	e3->next = e2;
+	e2->next = e1;
+	assert_int_equal(mbox_push_chain(&w, e3, e1), MB_QUEUED);
+	assert_int_equal(word(&w), (uintptr_t)e3 | MB_RUN);
+	assert_int_equal(mbox_push(&w, env_at(b, 4, 1, 4)), MB_QUEUED);
+	struct env *e = mbox_take(&w);
+	for (uint32_t i = 0; i < 5; i++, e = e->next)
+		assert_int_equal(val_of(e), i);
+	assert_null(e);
+	assert_int_equal(word(&w), MB_RUN);
+	/* Into an idle mailbox: the chain wakes it; into a closed one: refused. */
+	assert_int_equal(mbox_idle(&w), 0);
+	e2->next = e1;
+	assert_int_equal(mbox_push_chain(&w, e2, e1), MB_WOKE);
+	assert_ptr_equal(mbox_take(&w), e1);
+	assert_null(mbox_close(&w));
+	e2->next = e1;
+	e1->next = (struct env *)(uintptr_t)0xdeadbeef0;
+	assert_int_equal(mbox_push_chain(&w, e2, e1), MB_CLOSED);
+	assert_ptr_equal(e1->next, (struct env *)(uintptr_t)0xdeadbeef0);
+	free(b);
+}
+
 static void take_returns_everything_pushed_oldest_first_and_keeps_run(void **state)
 {
 	(void)state;
@@ -510,6 +548,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(a_push_to_an_idle_mailbox_wakes_the_process),
 	    cmocka_unit_test(a_push_while_the_process_runs_is_only_queued),
+	    cmocka_unit_test(a_chain_push_is_taken_oldest_first_after_what_was_there),
 	    cmocka_unit_test(take_returns_everything_pushed_oldest_first_and_keeps_run),
 	    cmocka_unit_test(take_of_an_empty_running_mailbox_returns_null_and_keeps_run),
 	    cmocka_unit_test(idle_after_a_complete_take_succeeds_and_the_next_push_wakes),

@@ -354,6 +354,59 @@ static void messages_from_each_process_arrive_in_order_with_two_schedulers(void 
 	run_order(2, MAXSEND);
 }
 
+/* Runs of sends to one receiver, then another, of every length up to past
+ * the outbox's cap: each receiver sees its own messages in order. */
+#define NALT 2000
+static long alt_bad, alt_got[2];
+
+static void b_alt_receiver(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	uint32_t *st = state; /* [0]: which receiver, [1]: next expected */
+	uint32_t v;
+	if (m->tag != T_DATA || m->len != sizeof(v)) {
+		alt_bad++;
+		return;
+	}
+	memcpy(&v, m->data, sizeof(v));
+	if (v != st[1]++)
+		alt_bad++;
+	if (++alt_got[st[0]] == NALT)
+		kr_exit(ctx, KR_NORMAL);
+}
+
+static void b_alt_sender(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	kr_pid *to = state; /* to[0], to[1]; then the next values, the run length */
+	uint32_t *next = (uint32_t *)&to[2];
+	for (uint32_t run = 1, r = 0; next[0] < NALT || next[1] < NALT; run = run % 70 + 1, r ^= 1)
+		for (uint32_t k = 0; k < run && next[r] < NALT; k++)
+			if (kr_send(ctx, to[r], T_DATA, &next[r], sizeof(uint32_t)) == 0)
+				next[r]++;
+			else
+				alt_bad += 1000;
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void alternating_runs_of_sends_to_two_receivers_arrive_in_order(void **st)
+{
+	for (unsigned sch = 1; sch <= 2; sch++) {
+		kr_runtime *rt = rt_new(sch, 0);
+		alt_bad = alt_got[0] = alt_got[1] = 0;
+		kr_pid s[4] = {0};
+		for (uint32_t i = 0; i < 2; i++) {
+			uint32_t rs[2] = {i, 0};
+			s[i] = rt_spawn(rt, b_alt_receiver, rs, sizeof(rs));
+		}
+		go(rt, rt_spawn(rt, b_alt_sender, s, sizeof(s)));
+		assert_int_equal(kr_run(rt), 0);
+		assert_int_equal(alt_bad, 0);
+		assert_int_equal(alt_got[0], NALT);
+		assert_int_equal(alt_got[1], NALT);
+		assert_int_equal(kr_alive(rt), 0);
+		kr_runtime_free(rt);
+	}
+}
+
 struct foreign {
 	kr_runtime *rt;
 	kr_pid to;
@@ -1217,6 +1270,7 @@ int main(void)
 		cmocka_unit_test(spawn_state_is_not_bounded_by_max_msg),
 		cmocka_unit_test(behaviour_sees_tag_len_and_data_exactly),
 		cmocka_unit_test(messages_from_one_process_arrive_in_order),
+		cmocka_unit_test(alternating_runs_of_sends_to_two_receivers_arrive_in_order),
 		cmocka_unit_test(messages_from_each_process_arrive_in_order_with_two_schedulers),
 		cmocka_unit_test(messages_from_a_foreign_thread_arrive_in_order),
 		cmocka_unit_test(become_switches_the_behaviour_for_later_messages),
