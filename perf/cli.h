@@ -1,6 +1,7 @@
 /* cli: the command line krill-bench and krill-savina share: BENCH, then
  * --name VALUE (or --name=VALUE) numeric options, each stored in a uint64_t
- * field of the program's parameter struct, plus --topology DESC. */
+ * field of the program's parameter struct, plus --topology DESC; and the
+ * one piece of their JSON output that needs escaping. */
 #ifndef KRILL_PERF_CLI_H
 #define KRILL_PERF_CLI_H
 
@@ -32,5 +33,8 @@ void cli_usage(FILE *f, const struct cli_option *opts, size_t n, int width);
  * printing a one-line error prefixed with prog. */
 bool cli_parse(const char *prog, int argc, char **argv, const struct cli_option *opts, size_t n,
 	       const char *bench, unsigned bench_bit, void *params, const char **topology);
+
+/* Print s on stdout as a JSON string (null for NULL). */
+void cli_json_string(const char *s);
 
 #endif

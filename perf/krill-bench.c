@@ -203,31 +203,12 @@ static int rss_bytes(uint64_t *out)
 	return 0;
 }
 
-static void print_json_string(const char *s)
-{
-	if (!s) {
-		fputs("null", stdout);
-		return;
-	}
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
 /* The keys every result has; the caller adds its own and ends with print_tail. */
 static void print_head(kr_runtime *rt, const struct params *p, double seconds, double ops)
 {
 	printf("{\"impl\":\"krill\",\"bench\":\"%s\",\"schedulers\":%u,\"topology\":",
 	       p->bench->name, kr_schedulers(rt));
-	print_json_string(p->topology);
+	cli_json_string(p->topology);
 	printf(",\"seconds\":%.6f,\"rate\":%.1f,\"stats\":%d,\"numa\":%d", seconds,
 	       per_second(ops, seconds), (int)p->stats, (int)p->numa);
 }

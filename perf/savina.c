@@ -144,25 +144,6 @@ int run_root(kr_runtime *rt, kr_behaviour b, const void *state, size_t len)
 	return run_all(rt);
 }
 
-static void print_json_string(const char *s)
-{
-	if (!s) {
-		fputs("null", stdout);
-		return;
-	}
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
 /* Print the result line: the keys every result has, the benchmark's own (extra, a printf
  * format giving ",\"key\":value" pairs), then ok. Returns the exit status for the check, and
  * says on stderr what was wrong when it failed. */
@@ -172,7 +153,7 @@ int report(kr_runtime *rt, const struct params *p, double seconds, double ops, b
 	va_list ap;
 	printf("{\"impl\":\"krill\",\"bench\":\"%s\",\"schedulers\":%u,\"topology\":",
 	       p->bench->name, kr_schedulers(rt));
-	print_json_string(p->topology);
+	cli_json_string(p->topology);
 	printf(",\"seconds\":%.6f,\"rate\":%.1f,\"stats\":%d", seconds,
 	       seconds > 0 ? ops / seconds : 0, (int)p->stats);
 	va_start(ap, extra);
