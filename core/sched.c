@@ -226,6 +226,16 @@ static struct proc *steal(struct sched *s)
 	return 0;
 }
 
+static void stop_spinning(struct sched *s)
+{
+	if (!s->spinning)
+		return;
+	s->spinning = false;
+	/* The last spinner to find work wakes another to keep looking. */
+	if (atomic_fetch_sub_explicit(&s->rt->nspinning, 1, memory_order_seq_cst) == 1)
+		sched_wakep(s->rt);
+}
+
 /* One step: run one process, or find one (inject, timers, steal). False
  * when there was nothing to do. */
 static bool step(struct sched *s)
@@ -242,6 +252,11 @@ static bool step(struct sched *s)
 		p = steal(s);
 	if (!p)
 		return false;
+	/* Found work: no longer spinning, before the run and not after it,
+	 * as Go's resetspinning: a run that never returns (a runaway the
+	 * watchdog must kill) would otherwise count as a spinner for ever,
+	 * and wakep, seeing one, would wake nobody for the work it leaves. */
+	stop_spinning(s);
 	proc_run(s, p);
 	stat_add(&s->st.runs, 1);
 	return true;
@@ -258,15 +273,6 @@ static bool any_work(struct sched *s)
 	return bal_choose(&s->bal, 0, queue_len, rt) >= 0;
 }
 
-static void stop_spinning(struct sched *s)
-{
-	if (!s->spinning)
-		return;
-	s->spinning = false;
-	/* The last spinner to find work wakes another to keep looking. */
-	if (atomic_fetch_sub_explicit(&s->rt->nspinning, 1, memory_order_seq_cst) == 1)
-		sched_wakep(s->rt);
-}
 
 /* Leave the idle stack. If a waker already took us off it, it counted us
  * as spinning: we are. */
@@ -357,7 +363,6 @@ void *sched_thread(void *arg)
 		fault_recover(s);
 	while (!atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
 		if (step(s)) {
-			stop_spinning(s);
 			maybe_wake(s);
 			if ((s->loops & 7) == 0)
 				epoch_announce(s);
@@ -390,7 +395,6 @@ void *sched_thread(void *arg)
 					__builtin_ia32_pause();
 			}
 			if (found) {
-				stop_spinning(s);
 				maybe_wake(s);
 				continue;
 			}
