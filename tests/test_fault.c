@@ -38,6 +38,7 @@
 #include <cmocka.h>
 
 #include "krill.h"
+#include "tests/guard.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define TSAN 1
@@ -122,46 +123,11 @@ static void post(kr_runtime *rt, kr_pid to, uint32_t tag, const void *d, size_t 
 	assert_int_equal(kr_rt_send(rt, to, tag, d, len), 0);
 }
 
-struct watchdog {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int done, fired;
-	kr_runtime *rt;
-};
-
-static void *watchdog_main(void *arg)
-{
-	struct watchdog *w = arg;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)WATCHDOG_S;
-	pthread_mutex_lock(&w->mu);
-	while (!w->done)
-		if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT)
-			break;
-	if (!w->done) {
-		w->fired = 1;
-		kr_stop(w->rt);
-	}
-	pthread_mutex_unlock(&w->mu);
-	return 0;
-}
-
 /* kr_run (kr_wait if started), stopped by force after WATCHDOG_S; then: it returned 0, ended
  * by itself (no process left) and nothing failed inside a behaviour. */
 static void wait_to_the_end(kr_runtime *rt, bool started)
 {
-	struct watchdog w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, rt};
-	pthread_t t;
-	assert_int_equal(pthread_create(&t, 0, watchdog_main, &w), 0);
-	int rc = started ? kr_wait(rt) : kr_run(rt);
-	pthread_mutex_lock(&w.mu);
-	w.done = 1;
-	pthread_cond_signal(&w.cv);
-	pthread_mutex_unlock(&w.mu);
-	pthread_join(t, 0);
-	assert_int_equal(rc, 0);
-	assert_int_equal(w.fired, 0);
+	assert_true(guard_run(rt, started, WATCHDOG_S));
 	assert_int_equal(kr_alive(rt), 0);
 	assert_int_equal(atomic_load(&beh_bad), 0);
 }

@@ -32,6 +32,7 @@
 
 #include "core/proc.h" /* pid_make: to forge a pid never issued */
 #include "krill.h"
+#include "tests/guard.h"
 
 /* Scripts are written as terse positional initializers; unnamed trailing fields are zero. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -139,46 +140,11 @@ static bool spin_flag(_Atomic int *f, int v, double secs)
 	return true;
 }
 
-struct watchdog {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int done, fired;
-	kr_runtime *rt;
-};
-
-static void *watchdog_main(void *arg)
-{
-	struct watchdog *w = arg;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)WATCHDOG_S;
-	pthread_mutex_lock(&w->mu);
-	while (!w->done)
-		if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT)
-			break;
-	if (!w->done) {
-		w->fired = 1;
-		kr_stop(w->rt);
-	}
-	pthread_mutex_unlock(&w->mu);
-	return 0;
-}
-
 /* kr_run (or kr_wait if started), stopped by force after WATCHDOG_S: true if it ended by
  * itself (no process left). */
 static bool run_until_done(kr_runtime *rt, bool started)
 {
-	struct watchdog w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, rt};
-	pthread_t t;
-	assert_int_equal(pthread_create(&t, 0, watchdog_main, &w), 0);
-	int rc = started ? kr_wait(rt) : kr_run(rt);
-	pthread_mutex_lock(&w.mu);
-	w.done = 1;
-	pthread_cond_signal(&w.cv);
-	pthread_mutex_unlock(&w.mu);
-	pthread_join(t, 0);
-	assert_int_equal(rc, 0);
-	return !w.fired;
+	return guard_run(rt, started, WATCHDOG_S);
 }
 
 static void finish(kr_runtime *rt, bool started)

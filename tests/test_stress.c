@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "krill.h"
+#include "tests/guard.h"
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1
@@ -90,50 +91,9 @@ static kr_runtime *new_runtime(int deterministic, uint64_t s, uint64_t max_procs
 
 /* kr_run, or kr_wait once started, with a watchdog that stops a runtime that hangs
  * (a lost message keeps its receiver alive forever). Returns true if it had to. */
-struct watch {
-	kr_runtime *rt;
-	pthread_mutex_t m;
-	pthread_cond_t c;
-	int done, fired;
-};
-
-static void *watch_main(void *arg)
-{
-	struct watch *w = arg;
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += WATCHDOG_S;
-	pthread_mutex_lock(&w->m);
-	while (!w->done) {
-		if (pthread_cond_timedwait(&w->c, &w->m, &until) == ETIMEDOUT && !w->done) {
-			w->fired = 1;
-			kr_stop(w->rt);
-			break;
-		}
-	}
-	pthread_mutex_unlock(&w->m);
-	return NULL;
-}
-
 static int run_watched(kr_runtime *rt, int started)
 {
-	static struct watch w;
-	pthread_t th;
-	w.rt = rt;
-	w.done = w.fired = 0;
-	pthread_mutex_init(&w.m, NULL);
-	pthread_cond_init(&w.c, NULL);
-	assert_int_equal(pthread_create(&th, NULL, watch_main, &w), 0);
-	int rc = started ? kr_wait(rt) : kr_run(rt);
-	pthread_mutex_lock(&w.m);
-	w.done = 1;
-	pthread_cond_signal(&w.c);
-	pthread_mutex_unlock(&w.m);
-	pthread_join(th, NULL);
-	pthread_mutex_destroy(&w.m);
-	pthread_cond_destroy(&w.c);
-	assert_int_equal(rc, 0);
-	return w.fired;
+	return !guard_run(rt, started != 0, WATCHDOG_S);
 }
 
 /* ---- many senders, one collector --------------------------------------------------------- */
