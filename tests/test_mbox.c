@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "tests/seed.h"
+
 #include "core/mbox.h"
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
@@ -280,24 +282,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t seed_from_env(void)
-{
-	const char *s = getenv("KRILL_SEED");
-	if (s && *s)
-		return strtoull(s, NULL, 0);
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 20 ^ (uint64_t)getpid() << 40;
-}
-
 static void record_error(struct stress *st, const char *fmt, ...)
 {
 	atomic_fetch_add(&st->errors, 1);
@@ -314,7 +298,7 @@ static void record_error(struct stress *st, const char *fmt, ...)
 /* Random short stalls widen the race windows between the atomic steps. */
 static void jitter(uint64_t *rng)
 {
-	uint64_t r = rnd(rng);
+	uint64_t r = splitmix(rng);
 	if ((r & 15) == 0) {
 		for (volatile unsigned i = 0; i < (unsigned)(r >> 8) % 200; i++)
 			;
@@ -355,7 +339,7 @@ static void *producer(void *arg)
 		if (st->pace) {
 			/* Slow senders: the consumer drains and idles between pushes, so
 			 * most pushes race an idle CAS or find the process idle. */
-			for (volatile unsigned s = 0; s < (unsigned)(rnd(&wk->rng) % st->pace); s++)
+			for (volatile unsigned s = 0; s < (unsigned)(splitmix(&wk->rng) % st->pace); s++)
 				;
 		}
 		jitter(&wk->rng);
@@ -395,7 +379,7 @@ static void consume(struct stress *st, struct env *e)
 /* One run, as proc_run: handle a bounded batch, then idle or go to the back of the queue. */
 static void run_process(struct stress *st, uint64_t *rng)
 {
-	unsigned budget = 1 + (unsigned)(rnd(rng) % 64);
+	unsigned budget = 1 + (unsigned)(splitmix(rng) % 64);
 	for (;;) {
 		struct env *e = st->local;
 		if (!e) {
@@ -495,11 +479,11 @@ static void stress_round(struct stress *st, unsigned k, unsigned n, unsigned nco
 	st->deadline_ns = now_ns() + 20ull * 1000000000u;
 	uint64_t r = seed ^ ((uint64_t)k << 32 | nconsumers);
 	for (unsigned i = 0; i < nconsumers; i++) {
-		wk[i] = (struct worker){st, i, rnd(&r)};
+		wk[i] = (struct worker){st, i, splitmix(&r)};
 		assert_int_equal(pthread_create(&th[i], NULL, consumer, &wk[i]), 0);
 	}
 	for (unsigned i = 0; i < k; i++) {
-		wk[MAXT + i] = (struct worker){st, i, rnd(&r)};
+		wk[MAXT + i] = (struct worker){st, i, splitmix(&r)};
 		assert_int_equal(pthread_create(&th[MAXT + i], NULL, producer, &wk[MAXT + i]), 0);
 	}
 	for (unsigned i = 0; i < k; i++)

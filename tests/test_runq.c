@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "tests/seed.h"
+
 #include "core/proc.h"
 #include "core/runq.h"
 
@@ -49,24 +51,6 @@ static uint32_t id_of(const struct proc *p)
 static uint32_t ring_len(struct runq *q)
 {
 	return atomic_load(&q->tail) - atomic_load(&q->head);
-}
-
-static uint64_t seed_from_env(void)
-{
-	const char *s = getenv("KRILL_SEED");
-	if (s && *s)
-		return strtoull(s, NULL, 0);
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 20 ^ (uint64_t)getpid() << 40;
-}
-
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
 }
 
 /* Pop everything left, counting each process in seen[]. */
@@ -209,9 +193,9 @@ static void random_pushes_and_pops_match_a_multiset(void **state)
 	uint64_t n = 0;
 	for (int op = 0; op < 200000; op++) {
 		/* Bursts of pushes long enough to overflow, then bursts of pops. */
-		int push = (op / 2000) % 2 == 0 ? rnd(&r) % 10 < 7 : rnd(&r) % 10 < 3;
+		int push = (op / 2000) % 2 == 0 ? splitmix(&r) % 10 < 7 : splitmix(&r) % 10 < 3;
 		if (push) {
-			uint32_t i = (uint32_t)(rnd(&r) % NP);
+			uint32_t i = (uint32_t)(splitmix(&r) % NP);
 			if (queued[i])
 				continue;
 			queued[i] = 1;
@@ -511,9 +495,9 @@ static void *thief_main(void *arg)
 		if (!p) {
 			/* Our ring is empty: steal, mostly from the owner, sometimes from
 			 * another thief. */
-			unsigned v = (unsigned)(rnd(&t->rng) % 4)
+			unsigned v = (unsigned)(splitmix(&t->rng) % 4)
 					 ? 0
-					 : (unsigned)(rnd(&t->rng) % (r->nthieves + 1));
+					 : (unsigned)(splitmix(&t->rng) % (r->nthieves + 1));
 			uint32_t taken = 0;
 			if (v == t->id)
 				v = 0;
@@ -557,14 +541,14 @@ static void race_round(struct race *r, unsigned nthieves, uint64_t total)
 		runq_init(&r->q[i]);
 	uint64_t rng = seed ^ nthieves;
 	for (unsigned i = 0; i < nthieves; i++) {
-		tf[i] = (struct thief){r, i + 1, rnd(&rng)};
+		tf[i] = (struct thief){r, i + 1, splitmix(&rng)};
 		assert_int_equal(pthread_create(&th[i], NULL, thief_main, &tf[i]), 0);
 	}
 	/* The owner: bursts of pushes (some past the ring), pops in between. */
 	uint64_t pushed = 0;
 	uint32_t cursor = 0;
 	while (!finished(r)) {
-		uint64_t x = rnd(&rng);
+		uint64_t x = splitmix(&rng);
 		unsigned burst =
 		    (x & 7) == 0 ? 300 + (unsigned)(x >> 8) % 700 : (unsigned)(x >> 8) % 40;
 		for (unsigned b = 0; b < burst && pushed < total; b++) {
@@ -582,7 +566,7 @@ static void race_round(struct race *r, unsigned nthieves, uint64_t total)
 			cursor = (cursor + 1) % POOL;
 			pushed++;
 		}
-		unsigned pops = (unsigned)(rnd(&rng) % 16);
+		unsigned pops = (unsigned)(splitmix(&rng) % 16);
 		for (unsigned k = 0; k < pops || (pushed == total && k < 1); k++) {
 			struct proc *p = runq_pop(&r->q[0]);
 			if (!p)

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "tests/seed.h"
+
 #include "krill.h"
 #include "tests/guard.h"
 
@@ -38,24 +40,6 @@
 enum { T_GO = 1, T_DATA = 2, T_KILL = 3, T_ACK = 4 };
 
 static uint64_t seed;
-
-static uint64_t seed_from_env(void)
-{
-	const char *s = getenv("KRILL_SEED");
-	if (s && *s)
-		return strtoull(s, NULL, 0);
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 20 ^ (uint64_t)getpid() << 40;
-}
-
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 #define CHECK(x)                                                                                   \
 	do {                                                                                       \
@@ -147,7 +131,7 @@ static void sender(kr_ctx *ctx, void *st, const kr_msg *m)
 {
 	struct sender *s = st;
 	(void)m;
-	uint32_t chunk = 1 + (uint32_t)(rnd(&s->rng) % 200);
+	uint32_t chunk = 1 + (uint32_t)(splitmix(&s->rng) % 200);
 	for (uint32_t k = 0; k < chunk && s->next < s->count; k++) {
 		struct seqmsg x = {s->id, s->next++};
 		if (kr_send(ctx, s->to, T_DATA, &x, sizeof x))
@@ -174,7 +158,7 @@ static void many_senders_round(int deterministic, uint64_t s, uint32_t nsenders,
 	assert_int_equal(kr_rt_spawn(rt, collector, &cptr, sizeof cptr, &cp), 0);
 	uint64_t r = s;
 	for (uint32_t i = 0; i < nsenders; i++) {
-		struct sender st = {cp, i, 0, count, rnd(&r)};
+		struct sender st = {cp, i, 0, count, splitmix(&r)};
 		kr_pid p;
 		assert_int_equal(kr_rt_spawn(rt, sender, &st, sizeof st, &p), 0);
 		assert_int_equal(kr_rt_send(rt, p, T_GO, NULL, 0), 0);
@@ -313,7 +297,7 @@ static void stale_sender(kr_ctx *ctx, void *st, const kr_msg *m)
 	check_target(ctx, m);
 	uint64_t n = atomic_load(&ch.nrecent);
 	for (uint32_t k = 0; k < s->per_round && n; k++) {
-		kr_pid to = atomic_load(&ch.recent[rnd(&s->rng) % (n < RECENT ? n : RECENT)]);
+		kr_pid to = atomic_load(&ch.recent[splitmix(&s->rng) % (n < RECENT ? n : RECENT)]);
 		if (!to)
 			continue;
 		send_to(ctx, to, T_DATA);
@@ -336,10 +320,10 @@ static void churn_round(int deterministic, uint64_t s, uint32_t per_spawner)
 		kr_pid p;
 		if (i < SPAWNERS) {
 			struct spawner sp = {
-			    per_spawner, 1 + (uint32_t)(rnd(&r) % MAXBATCH), 0, 0, {0}};
+			    per_spawner, 1 + (uint32_t)(splitmix(&r) % MAXBATCH), 0, 0, {0}};
 			assert_int_equal(kr_rt_spawn(rt, spawner, &sp, sizeof sp, &p), 0);
 		} else {
-			struct stale sl = {per_spawner / 16, 16, rnd(&r)};
+			struct stale sl = {per_spawner / 16, 16, splitmix(&r)};
 			assert_int_equal(kr_rt_spawn(rt, stale_sender, &sl, sizeof sl, &p), 0);
 		}
 		atomic_fetch_add(&ch.spawned, 1);

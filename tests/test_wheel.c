@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "tests/seed.h"
+
 #include "core/wheel.h"
 
 #define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
@@ -411,10 +413,7 @@ struct rctx {
 
 static uint64_t rnd(struct rctx *c)
 {
-	uint64_t z = (c->rng += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return splitmix(&c->rng);
 }
 
 static uint64_t below(struct rctx *c, uint64_t n) { return n ? rnd(c) % n : 0; }
@@ -548,16 +547,6 @@ static void check_fire(void *arg, struct wnode *wn)
 			arm(c, o, sat_add(wn->when, below(c, 150)) - below(c, wn->when < 50 ? 1 : 50));
 	}
 	CHECK(c, wheel_next(&c->w) == ref_next(c));
-}
-
-static uint64_t seed_from_env(void)
-{
-	const char *s = getenv("KRILL_SEED");
-	if (s && *s)
-		return strtoull(s, NULL, 0);
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 20 ^ (uint64_t)getpid() << 40;
 }
 
 static void random_operations_match_a_sorted_reference(void **state)
