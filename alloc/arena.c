@@ -76,7 +76,10 @@ void *arena_alloc_slow(struct arena *a, size_t n)
 {
 	if (injected_failure())
 		return NULL;
-	return mallocx(n ? n : 1, flags(a));
+	void *p = mallocx(n ? n : 1, flags(a));
+	if (p)
+		arena_count(a, (int64_t)n);
+	return p;
 }
 
 void *arena_alloc_aligned(struct arena *a, size_t n, size_t align)
@@ -105,6 +108,7 @@ void arena_free_slow(struct arena *a, void *p, size_t n)
 {
 	if (!p)
 		return;
+	arena_count(a, -(int64_t)n);
 	/* Free through the caller's own tcache: explicit tcaches are not
 	 * thread-safe, and jemalloc returns the memory to its owning arena. */
 	sdallocx(p, n ? n : 1, a && a->ready ? MALLOCX_TCACHE(a->tcache) : 0);
@@ -160,7 +164,10 @@ void *arena_alloc_slow(struct arena *a, size_t n)
 {
 	if (injected_failure())
 		return NULL;
-	return malloc(n ? n : 1);
+	void *p = malloc(n ? n : 1);
+	if (p)
+		arena_count(a, (int64_t)n);
+	return p;
 }
 
 void *arena_alloc_aligned(struct arena *a, size_t n, size_t align)
@@ -184,6 +191,8 @@ void *arena_alloc_zeroed(struct arena *a, size_t n, size_t align)
 
 void arena_free_slow(struct arena *a, void *p, size_t n)
 {
+	if (p)
+		arena_count(a, -(int64_t)n);
 	free(p);
 }
 

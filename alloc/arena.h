@@ -24,10 +24,10 @@ struct arena {
 	 * every allocation. */
 	void *cache[ARENA_CLASSES];
 	unsigned ncache[ARENA_CLASSES];
-	/* Bytes allocated through this arena struct minus bytes freed
-	 * through it (frees of others' memory make it go negative; the sum
-	 * over a runtime's arenas is what it holds). Owner writes, relaxed;
-	 * anyone reads. */
+	/* Bytes taken from the allocator through this arena struct minus
+	 * bytes given back through it (frees of others' memory make it go
+	 * negative; the sum over a runtime's arenas is what it holds, the
+	 * caches included). Owner writes, relaxed; anyone reads. */
 	_Atomic int64_t bytes;
 };
 
@@ -64,34 +64,29 @@ static inline unsigned arena_class(size_t n)
 /* < 0 unless a test injects failures (arena_fail_after). */
 extern _Atomic long arena_fail_budget;
 
+/* The cache's hits are not counted in bytes: an object in the cache is
+ * held as much as one in use (the sum stays what the allocator gave out),
+ * and a message's envelope then costs no counter update at all. */
 static inline void *arena_alloc(struct arena *a, size_t n)
 {
-	size_t want = n;
-	void *p;
 #ifdef KR_JEMALLOC
 	if (a && n && n <= 16 * ARENA_CLASSES) {
 		unsigned c = arena_class(n);
-		p = a->cache[c];
+		void *p = a->cache[c];
 		if (p && atomic_load_explicit(&arena_fail_budget, memory_order_relaxed) < 0) {
 			a->cache[c] = *(void **)p;
 			a->ncache[c]--;
-			arena_count(a, (int64_t)want);
 			return p;
 		}
 		/* Cached objects are the class's full size, whatever n was. */
 		n = 16 * (c + 1);
 	}
 #endif
-	p = arena_alloc_slow(a, n);
-	if (p)
-		arena_count(a, (int64_t)want);
-	return p;
+	return arena_alloc_slow(a, n);
 }
 
 static inline void arena_free(struct arena *a, void *p, size_t n)
 {
-	if (p)
-		arena_count(a, -(int64_t)n);
 #ifdef KR_JEMALLOC
 	if (p && n && n <= 16 * ARENA_CLASSES) {
 		unsigned c = arena_class(n);
