@@ -228,6 +228,7 @@ void fault_recover(struct sched *s)
 	 * faults while being copied, before the outbox moves. */
 	outbox_flush(s);
 	s->ob.pid = 0;
+	proc_drop_lone(s);
 	if (c->cur) {
 		env_free(&s->arena, c->cur);
 		c->cur = 0;

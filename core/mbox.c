@@ -8,6 +8,17 @@
  *   take (owner):       XCHG W -> RUN; reverse the list into FIFO order.
  *   idle (owner):       CAS W: RUN -> 0. Fails iff a push came in since
  *                       the take; then the owner keeps running.
+ *   peek (owner, nothing taken left): load W; if it holds one envelope e
+ *                       (e->next is NULL), e is handled where it lies.
+ *                       Then either idle-lone, CAS W: e|RUN -> 0, which
+ *                       takes e out and idles in one step, or, if that
+ *                       fails or the owner keeps running, unpeek: XCHG
+ *                       W -> RUN and drop e, the oldest of what comes.
+ *                       A message handled alone (ping-pong, a ring, a
+ *                       request and its reply) so costs the owner one
+ *                       atomic instead of two and no reversal. e cannot
+ *                       come back as something else (no ABA): only the
+ *                       owner takes envelopes out of the word.
  *   close (owner):      XCHG W -> DEAD; pushes from then on fail and the
  *                       sender frees its envelope.
  * Invariant: RUN is set exactly while one party owns the right to run the
@@ -28,6 +39,8 @@
  * this word, and a dead state cannot be folded into it without a second
  * word. The model in tests/models/mbox.pml checks this protocol. */
 #include "core/mbox.h"
+
+#include <assert.h>
 
 /* A chain newest -> ... -> oldest, linked by next, goes on in one CAS:
  * oldest->next takes the old top, so after the owner's take-and-reverse
@@ -83,6 +96,32 @@ int mbox_idle(_Atomic uintptr_t *w)
 						       memory_order_relaxed)
 		       ? 0
 		       : -1;
+}
+
+struct env *mbox_peek(_Atomic uintptr_t *w)
+{
+	/* Acquire: e's bytes and next, published by its push, are read. */
+	struct env *e = MB_PTR(atomic_load_explicit(w, memory_order_acquire));
+	return e && !e->next ? e : 0;
+}
+
+int mbox_idle_lone(_Atomic uintptr_t *w, struct env *e)
+{
+	uintptr_t expect = (uintptr_t)e | MB_RUN;
+	/* Release, as mbox_idle. */
+	return atomic_compare_exchange_strong_explicit(w, &expect, 0, memory_order_release,
+						       memory_order_relaxed)
+		       ? 0
+		       : -1;
+}
+
+struct env *mbox_unpeek(_Atomic uintptr_t *w, struct env *e)
+{
+	struct env *l = reverse(MB_PTR(atomic_exchange_explicit(w, MB_RUN, memory_order_acquire)));
+	assert(l == e); /* pushes only ever go on top of it */
+	l = e->next;
+	e->next = 0; /* e may be on the deferred list already, as its last */
+	return l;
 }
 
 struct env *mbox_close(_Atomic uintptr_t *w)

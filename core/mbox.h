@@ -48,6 +48,20 @@ struct env *mbox_take(_Atomic uintptr_t *w);
  * meanwhile (still RUN: take them). */
 int mbox_idle(_Atomic uintptr_t *w);
 
+/* Owner, with nothing taken left: the envelope alone in the word, to be
+ * handled where it lies, or NULL if the word holds none or several. It
+ * stays in the word until mbox_idle_lone or mbox_unpeek takes it out. */
+struct env *mbox_peek(_Atomic uintptr_t *w);
+
+/* Owner, after handling the lone e: go idle if nothing came since, taking
+ * e out in the same CAS. 0: idle now; -1: more arrived (e is still in). */
+int mbox_idle_lone(_Atomic uintptr_t *w, struct env *e);
+
+/* Owner: take the lone e out with whatever came after it, and return
+ * those, oldest first (without e, whose next is left NULL). RUN stays
+ * set. */
+struct env *mbox_unpeek(_Atomic uintptr_t *w, struct env *e);
+
 /* Owner, at exit: mark dead and return what was pending, oldest first. */
 struct env *mbox_close(_Atomic uintptr_t *w);
 

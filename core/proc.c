@@ -246,17 +246,41 @@ void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *pay
 		epoch_retire(s, p->idx);
 }
 
-/* Take what was sent, handling the signals among it (link.c) before any
- * message; false if one of them ended the process. */
-static bool take(struct sched *s, struct proc *p)
+/* Queue list after what p->local holds (usually nothing; a call that
+ * handed back deferred messages leaves some). */
+static void local_append(struct proc *p, struct env *list)
 {
-	struct env *list = mbox_take(&p->inbox), *e;
+	struct env **t = &p->local;
+	while (*t)
+		t = &(*t)->next;
+	*t = list;
+}
+
+/* The lone message being handled (proc_run) leaves the word, with what
+ * came after it queued unhandled: for a fault or a kill, whose exit
+ * drains them. */
+void proc_drop_lone(struct sched *s)
+{
+	struct kr_ctx *c = &s->ctx;
+	if (c->lone) {
+		local_append(c->p, mbox_unpeek(&c->p->inbox, c->cur));
+		c->lone = false;
+	}
+}
+
+/* Take what was sent, handling the signals among it (link.c) before any
+ * message, and queue the messages after p->local's; false if a signal
+ * ended the process. lone: the message just handled where it lay in the
+ * word (mbox_peek), which comes out with the rest and is left out. */
+static bool take(struct sched *s, struct proc *p, struct env *lone)
+{
+	struct env *list = lone ? mbox_unpeek(&p->inbox, lone) : mbox_take(&p->inbox), *e;
 	ovl_taken(s, p, list);
 	for (e = list; e; e = e->next)
 		if (e->m.tag >= KR_TAG_SYSTEM)
 			break;
 	if (!e) {
-		p->local = list;
+		local_append(p, list);
 		return true;
 	}
 	struct env *head = 0, **tail = &head;
@@ -275,12 +299,12 @@ static bool take(struct sched *s, struct proc *p)
 			env_free(&s->arena, e);
 			/* What was not handled is drained at the exit. */
 			*tail = list;
-			p->local = head;
+			local_append(p, head);
 			return false;
 		}
 	}
 	*tail = 0;
-	p->local = head;
+	local_append(p, head);
 	return true;
 }
 
@@ -335,8 +359,18 @@ void proc_run(struct sched *s, struct proc *p)
 	c->sent = 0;
 	atomic_store_explicit(&s->running, c->self, memory_order_relaxed);
 	for (;;) {
-		if (!p->local) {
-			if (!take(s, p)) {
+		struct env *e;
+		if (p->local) {
+			e = p->local;
+			p->local = e->next;
+		} else if ((e = mbox_peek(&p->inbox)) && e->m.tag < KR_TAG_SYSTEM) {
+			/* A message alone in the mailbox (a ping-pong, a ring, a
+			 * request): handled where it lies; then one CAS takes
+			 * it out and idles the process (mbox.c). */
+			ovl_taken(s, p, e);
+			c->lone = true;
+		} else {
+			if (!take(s, p, 0)) {
 				proc_exit(s, p, c->reason, c->payload, c->plen);
 				break;
 			}
@@ -345,11 +379,11 @@ void proc_run(struct sched *s, struct proc *p)
 					break;
 				continue;
 			}
+			e = p->local;
+			p->local = e->next;
 		}
-		struct env *e = p->local;
-		p->local = e->next;
 		struct side *side = p->side;
-		if (!rto_before(s, side, e)) {
+		if (!rto_before(s, side, e)) { /* never a lone one: a system tag */
 			env_free(&s->arena, e);
 			continue;
 		}
@@ -365,24 +399,43 @@ void proc_run(struct sched *s, struct proc *p)
 		outbox_flush(s);
 		s->ob.pid = 0;
 		handled++;
+		used += 1 + c->sent;
+		c->sent = 0;
 		rto_after(s, p->side, seq0, c->defer);
-		if (c->defer && p->side) {
+		bool keep = c->defer && p->side;
+		if (keep) {
 			e->next = 0;
 			if (p->side->dtail)
 				p->side->dtail->next = e;
 			else
 				p->side->dhead = e;
 			p->side->dtail = e;
-		} else {
-			env_free(&s->arena, e);
 		}
+		/* The lone message leaves the word before it is freed: in the
+		 * same step as going idle if nothing else is due (none handed
+		 * back by kr_undefer, budget left), else with whatever came
+		 * meanwhile (to be handled now, or drained by an exit). Once
+		 * idle, the process is another scheduler's to run: nothing of
+		 * it is touched after the CAS. */
+		bool idle = false, alive = true;
+		if (c->lone) {
+			c->lone = false;
+			if (c->exiting)
+				local_append(p, mbox_unpeek(&p->inbox, e));
+			else if (!p->local && used < budget && mbox_idle_lone(&p->inbox, e) == 0)
+				idle = true;
+			else
+				alive = take(s, p, e);
+		}
+		if (!keep)
+			env_free(&s->arena, e);
 		c->cur = 0;
-		if (c->exiting) {
+		if (idle)
+			break;
+		if (c->exiting || !alive) {
 			proc_exit(s, p, c->reason, c->payload, c->plen);
 			break;
 		}
-		used += 1 + c->sent;
-		c->sent = 0;
 		if (used >= budget) {
 			/* Fairness: back of the queue, still RUN, if anything is
 			 * left; else go idle like any other run. */

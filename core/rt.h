@@ -35,6 +35,7 @@ struct kr_ctx {
 	struct env *cur; /* the message being handled */
 	unsigned sent;   /* messages sent during this run: they cost budget */
 	bool defer;      /* kr_defer called for cur */
+	bool lone;       /* cur is still in the mailbox word (proc.c) */
 	bool exiting;
 	uint32_t reason;
 	uint32_t plen; /* exit payload */
@@ -223,6 +224,8 @@ void env_free_list(struct arena *a, struct env *e);
 int proc_check_send(struct runtime *rt, struct sched *s, uint32_t tag, const void *data,
 		    size_t len);
 void proc_run(struct sched *s, struct proc *p);
+/* A fault or kill ends the call: its message leaves the mailbox word. */
+void proc_drop_lone(struct sched *s);
 void proc_destroy_all(struct runtime *rt);
 struct side *proc_side(struct sched *s, struct proc *p);
 

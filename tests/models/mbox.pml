@@ -1,6 +1,7 @@
 /* Model of the mailbox hand-off (core/mbox.c): producers push with the CAS loop, two
- * schedulers run the process when woken (take, consume, idle; a bounded batch then the back
- * of the queue, as proc_run) and the process may exit (close) after any message.
+ * schedulers run the process when woken (take, consume, idle; or a lone message handled in
+ * the word, then idle-lone or unpeek; a bounded batch then the back of the queue, as
+ * proc_run) and the process may exit (close) after any message.
  * Checked: no message lost, none consumed or freed twice, per-producer order, at most one
  * owner of the right to run, and the quiescent end state. Run: tests/models/run-models. */
 
@@ -69,6 +70,30 @@ inline consume()
 	budget++
 }
 
+/* The lone message handled where it lies in the word (mbox_peek): the same checks. */
+inline consume_lone()
+{
+	assert(last[(lone - 1) / NMSG] == (lone - 1) % NMSG);
+	last[(lone - 1) / NMSG]++;
+	settle(lone, CONSUMED);
+	budget++
+}
+
+/* mbox_unpeek: XCHG -> RUN; of what comes, oldest last, the lone message must be the oldest
+ * and is left out; the rest goes to p->local. */
+inline unpeek()
+{
+	lst = PTR(word);
+	word = RUN;
+	do
+	:: lst != lone && lst != 0 -> plocal[nlocal] = lst; nlocal++; lst = nxt[lst]
+	:: else -> break
+	od;
+	assert(lst == lone);
+	lone = 0;
+	lst = 0
+}
+
 /* Exit: free the unhandled local messages, close (XCHG -> DEAD), free what was pending. */
 inline close_and_drain()
 {
@@ -133,13 +158,48 @@ proctype producer(byte p)
 
 proctype scheduler()
 {
-	byte lst, m, budget;
+	byte lst, m, budget, lone;
 	bool idled;
 end_wait:
 	do
 	:: atomic { tokens > 0 -> tokens--; running++; assert(running == 1 && owners == 1);
 		    budget = 0 }
 		do
+		:: atomic { nlocal == 0 && PTR(word) != 0 && nxt[PTR(word)] == 0 ->
+			/* mbox_peek: one envelope alone in the word is handled where it
+			 * lies (its bytes are the owner's: pushes only read the word). */
+			lone = PTR(word); consume_lone() }
+			/* Then: exit (unpeek, close); or idle-lone, CAS lone|RUN -> 0, and
+			 * unpeek if it fails; or keep running (unpeek): messages handed back
+			 * by kr_undefer, or the end of the budget. */
+			if
+			:: atomic { unpeek() }; atomic { close_and_drain() }; break
+			:: atomic {
+				if
+				:: word == ((lone << 2) | RUN) ->
+					word = 0; lone = 0; owners--; running--; idled = true
+				:: else -> skip
+				fi
+			   };
+			   if
+			   :: idled -> idled = false; break
+			   :: else -> atomic { unpeek() }
+			   fi
+			:: atomic { unpeek() }
+			fi;
+			if
+			:: budget >= BUDGET ->
+				/* The end of the budget, as below. */
+				atomic {
+					if
+					:: nlocal > 0 -> running--; tokens++
+					:: nlocal == 0 && word == RUN -> word = 0; owners--; running--
+					:: nlocal == 0 && word != RUN -> running--; tokens++
+					fi
+				};
+				break
+			:: else -> skip
+			fi
 		:: nlocal == 0 ->
 			/* mbox_take: a cheap look, then the exchange and the reversal into
 			 * p->local, oldest to be handled first. */
