@@ -59,7 +59,7 @@ static void tell_waiters(struct sched *s, struct side *sd)
 	sd->waiters.n = 0;
 }
 
-void ovl_taken(struct sched *s, struct proc *p, const struct env *list)
+void ovl_taken_limited(struct sched *s, struct proc *p, const struct env *list)
 {
 	struct side *sd = limited(p);
 	if (!sd)
