@@ -156,35 +156,52 @@ uint64_t runq_len(struct runq *q)
 	return n + atomic_load_explicit(&q->olen, memory_order_relaxed);
 }
 
-/* Take a batch from the victim's overflow list (under its lock). */
-static struct proc *steal_overflow(struct runq *v, struct runq *mine, uint32_t *taken)
+/* Take half of the victim's whole backlog (ring and list) from its
+ * overflow list, oldest first: those have waited longest and are the
+ * coldest in its cache. The batch is cut out under the victim's lock and
+ * placed after it is released (our own list takes what our ring cannot),
+ * so two schedulers stealing from each other never hold both locks; the
+ * bound (RUNQ_STEAL_MAX) bounds the time the victim's lock is held. A
+ * burst that woke thousands on one scheduler is so shared in one steal,
+ * as Go's global queue shares it, not 128 at a time: a thief kept busy by
+ * its first 128 would not come back for more. */
+static struct proc *steal_overflow(struct runq *v, struct runq *mine, uint32_t ring,
+				   uint32_t *taken)
 {
 	if (atomic_load_explicit(&v->olen, memory_order_relaxed) == 0 ||
 	    pthread_mutex_trylock(&v->lock))
 		return 0;
-	struct proc *p = v->ohead;
+	struct proc *p = v->ohead, *last = p;
 	uint32_t n = 0;
 	if (p) {
 		uint64_t olen = atomic_load_explicit(&v->olen, memory_order_relaxed);
-		/* Half, as from the ring (which holds at most RUNQ_CAP of it). */
-		uint64_t want =
-		    bal_steal_count(olen < 2 * RUNQ_CAP ? (uint32_t)olen : 2 * RUNQ_CAP);
-		struct proc *x = p->next;
-		uint32_t t = atomic_load_explicit(&mine->tail, memory_order_relaxed);
-		while (x && n + 1 < want && n < RUNQ_CAP - 1) {
-			atomic_store_explicit(&mine->buf[(t + n) % RUNQ_CAP], x,
-					      memory_order_relaxed);
-			x = x->next;
+		uint64_t all = olen + ring;
+		uint32_t want = bal_steal_count(all < 2 * RUNQ_STEAL_MAX ? (uint32_t)all : 2 * RUNQ_STEAL_MAX);
+		n = 1;
+		while (last->next && n < want) {
+			last = last->next;
 			n++;
 		}
-		v->ohead = x;
-		if (!x)
+		v->ohead = last->next;
+		if (!v->ohead)
 			v->otail = 0;
-		atomic_store_explicit(&v->olen, olen - n - 1, memory_order_relaxed);
-		atomic_store_explicit(&mine->tail, t + n, memory_order_release);
-		*taken = n + 1;
+		atomic_store_explicit(&v->olen, olen - n, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&v->lock);
+	if (!p)
+		return 0;
+	/* p runs now; the ring (empty: we are a thief) takes what it can. */
+	struct proc *x = p->next;
+	uint32_t t = atomic_load_explicit(&mine->tail, memory_order_relaxed), k = 0;
+	while (k + 1 < n && k < RUNQ_CAP - 1) {
+		atomic_store_explicit(&mine->buf[(t + k) % RUNQ_CAP], x, memory_order_relaxed);
+		x = x->next;
+		k++;
+	}
+	atomic_store_explicit(&mine->tail, t + k, memory_order_release);
+	if (k + 1 < n)
+		overflow_append(mine, x, last, n - 1 - k);
+	*taken = n;
 	return p;
 }
 
@@ -197,9 +214,14 @@ struct proc *runq_steal(struct runq *v, struct runq *mine, uint32_t min, uint32_
 	for (;;) {
 		uint32_t h = atomic_load_explicit(&v->head, memory_order_acquire);
 		uint32_t t = atomic_load_explicit(&v->tail, memory_order_acquire);
+		if (t - h <= RUNQ_CAP && atomic_load_explicit(&v->olen, memory_order_relaxed)) {
+			struct proc *p = steal_overflow(v, mine, t - h, taken);
+			if (p)
+				return p;
+		}
 		uint32_t n = bal_steal_count(t - h);
 		if (n == 0)
-			return steal_overflow(v, mine, taken);
+			return 0;
 		if (n > RUNQ_CAP / 2)
 			continue; /* read head and tail of different moments */
 		for (uint32_t i = 0; i < n; i++)

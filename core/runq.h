@@ -11,6 +11,8 @@
 struct proc;
 
 #define RUNQ_CAP 256u
+/* Most processes one steal moves (runq_steal). */
+#define RUNQ_STEAL_MAX (4 * RUNQ_CAP)
 
 struct runq {
 	_Atomic uint32_t head; /* next to take; owner and thieves CAS it */
@@ -32,9 +34,11 @@ struct proc *runq_pop(struct runq *q);
 /* Processes queued (racy when read by another thread; a hint). */
 uint64_t runq_len(struct runq *q);
 
-/* A thief (owner of `mine`, whose ring must be empty) takes about half of
- * victim's queue into its own ring and returns one of them to run, or
- * NULL. Only takes when the victim has at least `min` queued. */
+/* A thief (owner of `mine`, whose queue must be empty) takes about half of
+ * victim's queue, ring and overflow list together, at most RUNQ_STEAL_MAX,
+ * into its own (its list holds what its ring cannot) and returns one of
+ * them to run, or NULL. Only takes when the victim has at least `min`
+ * queued. */
 struct proc *runq_steal(struct runq *victim, struct runq *mine, uint32_t min, uint32_t *taken);
 
 #endif

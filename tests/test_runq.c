@@ -380,7 +380,7 @@ static void a_ring_that_never_drains_does_not_starve_the_overflow_list(void **st
 	runq_fini(&q);
 }
 
-static void a_steal_from_a_long_overflow_list_takes_at_most_a_ring(void **state)
+static void a_steal_from_a_long_overflow_list_takes_half_and_keeps_what_its_ring_cannot(void **state)
 {
 	(void)state;
 	static unsigned char seen[NP];
@@ -391,17 +391,61 @@ static void a_steal_from_a_long_overflow_list_takes_at_most_a_ring(void **state)
 	memset(seen, 0, sizeof seen);
 	overflow_only(&v, 3000, seen);
 	uint64_t olen = atomic_load(&v.olen);
-	assert_true(olen / 2 + 1 > RUNQ_CAP);
-	struct proc *first = v.ohead;
+	/* Half, bounded: more than a ring, so the thief's own list holds the rest. */
+	uint32_t want = (uint32_t)(olen - olen / 2);
+	if (want > RUNQ_STEAL_MAX)
+		want = RUNQ_STEAL_MAX;
+	assert_true(want > RUNQ_CAP);
+	/* The oldest `want` of the victim's list are what moves. */
+	static unsigned char moved[NP];
+	memset(moved, 0, sizeof moved);
+	struct proc *first = v.ohead, *x = first;
+	for (uint32_t i = 0; i < want; i++, x = x->next)
+		moved[id_of(x)] = 1;
 	struct proc *p = runq_steal(&v, &t, 1, &taken);
 	assert_ptr_equal(p, first);
-	assert_int_equal(taken, RUNQ_CAP);
+	assert_int_equal(taken, want);
 	assert_int_equal(ring_len(&t), RUNQ_CAP - 1);
-	assert_int_equal(atomic_load(&v.olen), olen - RUNQ_CAP);
+	assert_int_equal(atomic_load(&t.olen), want - RUNQ_CAP);
+	assert_int_equal(atomic_load(&v.olen), olen - want);
 	seen[id_of(p)] = 1;
-	assert_int_equal(drain(&t, seen), RUNQ_CAP - 1);
-	assert_int_equal(drain(&v, seen), olen - RUNQ_CAP);
+	while ((x = runq_pop(&t))) {
+		assert_int_equal(moved[id_of(x)], 1);
+		assert_int_equal(seen[id_of(x)], 0);
+		seen[id_of(x)] = 1;
+	}
+	assert_int_equal(drain(&v, seen), olen - want);
 	for (uint32_t i = 0; i < 3000; i++)
+		assert_int_equal(seen[i], 1);
+	runq_fini(&v);
+	runq_fini(&t);
+}
+
+/* The victim's ring and list together count: a list behind a busy ring is shared too. */
+static void steal_takes_half_of_ring_and_list_together_from_the_list(void **state)
+{
+	(void)state;
+	static unsigned char seen[NP];
+	struct runq v, t;
+	uint32_t taken;
+	runq_init(&v);
+	runq_init(&t);
+	memset(seen, 0, sizeof seen);
+	for (uint32_t i = 0; i < 1000; i++)
+		runq_push(&v, P(i));
+	uint32_t ring = ring_len(&v);
+	uint64_t olen = atomic_load(&v.olen);
+	assert_true(ring > 0 && olen > ring);
+	uint32_t want = (uint32_t)((olen + ring) - (olen + ring) / 2);
+	struct proc *first = v.ohead;
+	assert_ptr_equal(runq_steal(&v, &t, 1, &taken), first);
+	assert_int_equal(taken, want);
+	assert_int_equal(runq_len(&v), 1000 - want);
+	assert_int_equal(runq_len(&t), want - 1);
+	seen[id_of(first)] = 1;
+	assert_int_equal(drain(&t, seen), want - 1);
+	assert_int_equal(drain(&v, seen), 1000 - want);
+	for (uint32_t i = 0; i < 1000; i++)
 		assert_int_equal(seen[i], 1);
 	runq_fini(&v);
 	runq_fini(&t);
@@ -504,7 +548,7 @@ static void *thief_main(void *arg)
 			p = runq_steal(&r->q[v], mine, 1, &taken);
 			if (p) {
 				atomic_fetch_add_explicit(&r->stolen, taken, memory_order_relaxed);
-				if (taken == 0 || taken > RUNQ_CAP)
+				if (taken == 0 || taken > RUNQ_STEAL_MAX)
 					record_error(r, "steal returned a process with taken %u",
 						     taken);
 			} else if (taken) {
@@ -616,7 +660,8 @@ int main(void)
 	    cmocka_unit_test(steal_from_a_full_ring_takes_half),
 	    cmocka_unit_test(steal_takes_from_the_overflow_list_when_the_ring_is_empty),
 	    cmocka_unit_test(a_ring_that_never_drains_does_not_starve_the_overflow_list),
-	    cmocka_unit_test(a_steal_from_a_long_overflow_list_takes_at_most_a_ring),
+	    cmocka_unit_test(a_steal_from_a_long_overflow_list_takes_half_and_keeps_what_its_ring_cannot),
+	    cmocka_unit_test(steal_takes_half_of_ring_and_list_together_from_the_list),
 	    cmocka_unit_test(an_owner_and_its_thieves_take_every_process_exactly_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
