@@ -17,7 +17,9 @@
  * most one scheduler at a time. No wake-up is lost: the producer publishes
  * its work, fences, then reads nidle/nspinning; a parker increments nidle
  * and stops spinning (seq_cst), then re-checks every queue before it
- * sleeps. In the single total order one of them sees the other.
+ * sleeps. In the single total order one of them sees the other. (The
+ * producer skips the fence while it sees nobody parked; what that can
+ * delay by one step, and why it loses nothing: maybe_wake.)
  * Termination: the last scheduler to park, seeing every other parked,
  * sums the per-scheduler spawn and exit counters (stable, since their
  * owners are parked); zero alive stops the runtime.
@@ -151,12 +153,19 @@ void sched_wake_all(struct runtime *rt)
 		park_wake(&rt->s[i].park);
 }
 
-/* After a run left stealable work behind: let an idle scheduler take it. */
+/* After a run left stealable work behind: let an idle scheduler take it.
+ * The store-load fence is paid only when some scheduler is parked: with
+ * none, a busy scheduler would fence on every message. Reading nidle
+ * before the fence can miss a scheduler that is just parking (it counted
+ * itself, then looked at our queue before our push showed); the work is
+ * not lost, it is on our own queue and we run it, and the next step's
+ * look sees the parked one and wakes it. */
 static void maybe_wake(struct sched *s)
 {
-	if (s->rt->n == 1 || runq_len(&s->q) == 0)
+	if (s->rt->n == 1 || runq_len(&s->q) == 0 ||
+	    atomic_load_explicit(&s->rt->nidle, memory_order_relaxed) == 0)
 		return;
-	/* Store-load: our ring push must be visible before we read nidle. */
+	/* Store-load: our ring push must be visible before wakep reads. */
 	full_fence();
 	sched_wakep(s->rt);
 }
