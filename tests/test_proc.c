@@ -20,7 +20,7 @@
 
 enum { T_GO = 1, T_DATA, T_MORE, T_END, T_LATE, T_A, T_B, T_C, T_READY, T_PID };
 
-static kr_runtime *rt_new(unsigned schedulers, int deterministic)
+static kr_runtime *rt_new_seeded(unsigned schedulers, int deterministic, uint64_t seed)
 {
 	kr_config c;
 	kr_runtime *rt = 0;
@@ -28,10 +28,15 @@ static kr_runtime *rt_new(unsigned schedulers, int deterministic)
 	c.schedulers = schedulers;
 	c.pin = 0;
 	c.deterministic = deterministic;
-	c.seed = 7;
+	c.seed = seed;
 	assert_int_equal(kr_runtime_new(&c, &rt), 0);
 	assert_non_null(rt);
 	return rt;
+}
+
+static kr_runtime *rt_new(unsigned schedulers, int deterministic)
+{
+	return rt_new_seeded(schedulers, deterministic, 7);
 }
 
 static kr_pid rt_spawn(kr_runtime *rt, kr_behaviour b, const void *state, size_t len)
@@ -1309,14 +1314,7 @@ static void b_lone_tx(kr_ctx *ctx, void *state, const kr_msg *m)
 
 static void run_lone(unsigned schedulers, int deterministic, uint64_t seed)
 {
-	kr_config c;
-	kr_runtime *rt = 0;
-	kr_config_init(&c);
-	c.schedulers = schedulers;
-	c.pin = 0;
-	c.deterministic = deterministic;
-	c.seed = seed;
-	assert_int_equal(kr_runtime_new(&c, &rt), 0);
+	kr_runtime *rt = rt_new_seeded(schedulers, deterministic, seed);
 	struct lone_rx *r = calloc(1, sizeof(*r));
 	assert_non_null(r);
 	kr_pid rx = rt_spawn(rt, b_lone_rx, &r, sizeof(r));
