@@ -43,10 +43,13 @@ static void vec_free(struct sched *s, struct vec *v, size_t elem)
 
 /* Links are a set of pids: open addressing, linear probing, at most half
  * full, so that a supervisor with thousands of children adds and drops
- * one in O(1). 0 is an empty cell and 1 a removed one: neither is ever a
- * pid (a pid's generation is odd). n counts pids, used adds tombstones. */
+ * one in O(1). 0 is an empty cell, never a pid (a pid's generation is
+ * odd). A removal shifts the rest of its cluster back (as Knuth's
+ * algorithm R) rather than leaving a tombstone: a supervisor that
+ * restarts children for ever drops and adds a link each time, and
+ * tombstones would fill its table and force a rehash every few
+ * thousand restarts. */
 #define PS_EMPTY 0
-#define PS_GONE 1
 
 static uint32_t ps_hash(kr_pid pid, uint32_t cap)
 {
@@ -78,22 +81,19 @@ static void ps_put(struct vec *v, kr_pid pid)
 {
 	kr_pid *a = v->v;
 	uint32_t i = ps_hash(pid, v->cap);
-	while (a[i] != PS_EMPTY && a[i] != PS_GONE)
+	while (a[i] != PS_EMPTY)
 		i = (i + 1) & (v->cap - 1);
-	if (a[i] == PS_EMPTY)
-		v->used++;
 	a[i] = pid;
 	v->n++;
 }
 
-/* Room for one more pid, rehashing (which also drops tombstones). */
+/* Room for one more pid. The first table holds two: most processes with
+ * a link have one (a supervisor's child). */
 static int ps_reserve(struct sched *s, struct vec *v)
 {
-	if (2 * (v->used + 1) <= v->cap)
+	if (2 * (v->n + 1) <= v->cap)
 		return 0;
-	uint32_t cap = v->cap ? v->cap : 8;
-	while (4 * (v->n + 1) > cap)
-		cap *= 2;
+	uint32_t cap = v->cap ? 2 * v->cap : 4;
 	kr_pid *old = v->v, *a = arena_alloc(&s->arena, cap * sizeof(kr_pid));
 	if (!a)
 		return -ENOMEM;
@@ -101,9 +101,9 @@ static int ps_reserve(struct sched *s, struct vec *v)
 	uint32_t ocap = v->cap;
 	v->v = a;
 	v->cap = cap;
-	v->n = v->used = 0;
+	v->n = 0;
 	for (uint32_t i = 0; i < ocap; i++)
-		if (old[i] > PS_GONE)
+		if (old[i] != PS_EMPTY)
 			ps_put(v, old[i]);
 	arena_free(&s->arena, old, ocap * sizeof(kr_pid));
 	return 0;
@@ -122,10 +122,23 @@ int vec_add_pid(struct sched *s, struct vec *v, kr_pid pid)
 
 static bool vec_del_pid(struct vec *v, kr_pid pid)
 {
-	kr_pid *c = ps_find(v, pid);
+	kr_pid *a = v->v, *c = ps_find(v, pid);
 	if (!c)
 		return false;
-	*c = PS_GONE;
+	uint32_t m = v->cap - 1, i = (uint32_t)(c - a);
+	/* Close the gap at i: each later pid of the cluster whose home is not
+	 * cyclically in (i, j] would be cut off from it, so it moves into i. */
+	for (uint32_t j = i;;) {
+		j = (j + 1) & m;
+		if (a[j] == PS_EMPTY)
+			break;
+		uint32_t k = ps_hash(a[j], v->cap);
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		a[i] = a[j];
+		i = j;
+	}
+	a[i] = PS_EMPTY;
 	v->n--;
 	return true;
 }
@@ -290,7 +303,7 @@ void sig_exit_notify(struct sched *s, struct proc *p, kr_pid self, uint32_t reas
 		return;
 	kr_pid *l = side->links.v;
 	for (uint32_t i = 0; i < side->links.cap; i++)
-		if (l[i] > PS_GONE)
+		if (l[i] != PS_EMPTY)
 			sig_send(s, l[i], SIG_EXIT_LINK, self, 0, reason, payload, plen);
 	struct mon *m = side->in.v;
 	for (uint32_t i = 0; i < side->in.n; i++)
