@@ -41,9 +41,10 @@ static void vec_free(struct sched *s, struct vec *v, size_t elem)
 	v->n = v->cap = 0;
 }
 
-/* Links are a set of pids: open addressing, linear probing, at most half
- * full, so that a supervisor with thousands of children adds and drops
- * one in O(1). 0 is an empty cell, never a pid (a pid's generation is
+/* Links are a set of pids: open addressing, linear probing, at most a
+ * quarter full (a removal scans the rest of its cluster: at half full that
+ * cost a restarting supervisor twice as much), so that a supervisor with
+ * thousands of children adds and drops one in O(1). 0 is an empty cell, never a pid (a pid's generation is
  * odd). A removal shifts the rest of its cluster back (as Knuth's
  * algorithm R) rather than leaving a tombstone: a supervisor that
  * restarts children for ever drops and adds a link each time, and
@@ -87,11 +88,11 @@ static void ps_put(struct vec *v, kr_pid pid)
 	v->n++;
 }
 
-/* Room for one more pid. The first table holds two: most processes with
- * a link have one (a supervisor's child). */
+/* Room for one more pid. The first table, 4 cells, holds one: most
+ * processes with a link have just that (a supervisor's child). */
 static int ps_reserve(struct sched *s, struct vec *v)
 {
-	if (2 * (v->n + 1) <= v->cap)
+	if (4 * (v->n + 1) <= v->cap)
 		return 0;
 	uint32_t cap = v->cap ? 2 * v->cap : 4;
 	kr_pid *old = v->v, *a = arena_alloc(&s->arena, cap * sizeof(kr_pid));
