@@ -216,7 +216,9 @@ struct sup {
 	/* children */
 	struct child *c;
 	uint32_t cap, nfree, head, tail, count;
-	/* pid -> slot, open addressing, linear probing */
+	/* pid -> slot, open addressing, linear probing, at most a quarter
+	 * full: each restart removes one pid and adds one, and a removal
+	 * scans the rest of its cluster (half full cost twice the scan) */
 	struct hent *ht;
 	uint32_t hmask, hn;
 	/* restart history: a ring of (ms, count), oldest at hfirst */
@@ -291,7 +293,7 @@ static void ht_insert(struct hent *t, uint32_t mask, kr_pid pid, uint32_t slot)
 
 static int ht_put(struct sup *s, kr_pid pid, uint32_t slot)
 {
-	if (2 * (s->hn + 1) > s->hmask + 1) {
+	if (4 * (s->hn + 1) > s->hmask + 1) {
 		uint32_t cap = 2 * (s->hmask + 1);
 		struct hent *t = calloc(cap, sizeof(*t));
 		if (!t)
