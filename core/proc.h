@@ -53,7 +53,7 @@ struct mon {
 };
 
 /* A small array of monitors grown by doubling in the arena, or a hash set
- * of pids (links; link.c). */
+ * of pids (links; link.c says how one pid is held without a table). */
 struct vec {
 	void *v;
 	uint32_t n, cap;
