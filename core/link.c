@@ -36,17 +36,29 @@ static int vec_grow(struct sched *s, struct vec *v, size_t elem)
 
 static void vec_free(struct sched *s, struct vec *v, size_t elem)
 {
-	arena_free(&s->arena, v->v, v->cap * elem);
+	if (v->v)
+		arena_free(&s->arena, v->v, v->cap * elem);
 	v->v = 0;
 	v->n = v->cap = 0;
 }
 
-/* Links are a set of pids: open addressing, linear probing, at most half
- * full, so that a supervisor with thousands of children adds and drops
- * one in O(1). 0 is an empty cell and 1 a removed one: neither is ever a
- * pid (a pid's generation is odd). n counts pids, used adds tombstones. */
+/* Links are a set of pids. One pid, the common case (a supervisor's child
+ * has just its supervisor), is held in the vector itself: cap 1, and v is
+ * that pid, not a table; a process then pays for no table at all. More
+ * are a table: open addressing, linear probing, at most a quarter full,
+ * so that a supervisor with thousands of children adds and drops one in
+ * O(1). 0 is an empty cell, never a pid (a pid's generation is odd). A
+ * removal shifts the rest of its cluster back (as Knuth's algorithm R)
+ * rather than leaving a tombstone: a supervisor that restarts children
+ * for ever drops and adds a link each time, and tombstones would fill its
+ * table and force a rehash every thousand restarts or so; and as the
+ * shift scans the cluster, a table half full cost it twice the scan. */
 #define PS_EMPTY 0
-#define PS_GONE 1
+
+static kr_pid ps_one(const struct vec *v)
+{
+	return (kr_pid)(uintptr_t)v->v;
+}
 
 static uint32_t ps_hash(kr_pid pid, uint32_t cap)
 {
@@ -55,12 +67,10 @@ static uint32_t ps_hash(kr_pid pid, uint32_t cap)
 	return (uint32_t)(pid >> 32) & (cap - 1);
 }
 
-/* The cell holding pid, or NULL. */
+/* In a table: the cell holding pid, or NULL. */
 static kr_pid *ps_find(const struct vec *v, kr_pid pid)
 {
 	kr_pid *a = v->v;
-	if (!v->cap)
-		return 0;
 	for (uint32_t i = ps_hash(pid, v->cap);; i = (i + 1) & (v->cap - 1)) {
 		if (a[i] == pid)
 			return &a[i];
@@ -71,42 +81,57 @@ static kr_pid *ps_find(const struct vec *v, kr_pid pid)
 
 bool vec_has_pid(const struct vec *v, kr_pid pid)
 {
+	if (v->cap <= 1)
+		return ps_one(v) == pid; /* empty: v is NULL, never a pid */
 	return ps_find(v, pid) != 0;
 }
 
+/* Add pid, not in the set, with room made by ps_reserve. */
 static void ps_put(struct vec *v, kr_pid pid)
 {
+	if (v->cap == 0) {
+		v->v = (void *)(uintptr_t)pid;
+		v->cap = v->n = 1;
+		return;
+	}
 	kr_pid *a = v->v;
 	uint32_t i = ps_hash(pid, v->cap);
-	while (a[i] != PS_EMPTY && a[i] != PS_GONE)
+	while (a[i] != PS_EMPTY)
 		i = (i + 1) & (v->cap - 1);
-	if (a[i] == PS_EMPTY)
-		v->used++;
 	a[i] = pid;
 	v->n++;
 }
 
-/* Room for one more pid, rehashing (which also drops tombstones). */
-static int ps_reserve(struct sched *s, struct vec *v)
+/* A bigger table for one more pid. Apart from ps_reserve's test, and not
+ * inlined there: a restart checks for room twice and almost never grows,
+ * and inlined, the growth's register saves came with every check. */
+__attribute__((noinline)) static int ps_grow(struct sched *s, struct vec *v)
 {
-	if (2 * (v->used + 1) <= v->cap)
-		return 0;
-	uint32_t cap = v->cap ? v->cap : 8;
-	while (4 * (v->n + 1) > cap)
-		cap *= 2;
-	kr_pid *old = v->v, *a = arena_alloc(&s->arena, cap * sizeof(kr_pid));
+	uint32_t ocap = v->cap, cap = ocap == 1 ? 8 : 2 * ocap;
+	kr_pid *old = v->v, one = ps_one(v), *a = arena_alloc(&s->arena, cap * sizeof(kr_pid));
 	if (!a)
 		return -ENOMEM;
 	memset(a, 0, cap * sizeof(kr_pid));
-	uint32_t ocap = v->cap;
 	v->v = a;
 	v->cap = cap;
-	v->n = v->used = 0;
+	v->n = 0;
+	if (ocap == 1) {
+		ps_put(v, one);
+		return 0;
+	}
 	for (uint32_t i = 0; i < ocap; i++)
-		if (old[i] > PS_GONE)
+		if (old[i] != PS_EMPTY)
 			ps_put(v, old[i]);
 	arena_free(&s->arena, old, ocap * sizeof(kr_pid));
 	return 0;
+}
+
+/* Room for one more pid. */
+static inline int ps_reserve(struct sched *s, struct vec *v)
+{
+	if (v->cap == 0 || (v->cap > 1 && 4 * (v->n + 1) <= v->cap))
+		return 0;
+	return ps_grow(s, v);
 }
 
 int vec_add_pid(struct sched *s, struct vec *v, kr_pid pid)
@@ -122,12 +147,40 @@ int vec_add_pid(struct sched *s, struct vec *v, kr_pid pid)
 
 static bool vec_del_pid(struct vec *v, kr_pid pid)
 {
-	kr_pid *c = ps_find(v, pid);
+	if (v->cap <= 1) {
+		if (ps_one(v) != pid)
+			return false;
+		v->v = 0;
+		v->n = v->cap = 0;
+		return true;
+	}
+	kr_pid *a = v->v, *c = ps_find(v, pid);
 	if (!c)
 		return false;
-	*c = PS_GONE;
+	uint32_t m = v->cap - 1, i = (uint32_t)(c - a);
+	/* Close the gap at i: each later pid of the cluster whose home is not
+	 * cyclically in (i, j] would be cut off from it, so it moves into i. */
+	for (uint32_t j = i;;) {
+		j = (j + 1) & m;
+		if (a[j] == PS_EMPTY)
+			break;
+		uint32_t k = ps_hash(a[j], v->cap);
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		a[i] = a[j];
+		i = j;
+	}
+	a[i] = PS_EMPTY;
 	v->n--;
 	return true;
+}
+
+static void ps_free(struct sched *s, struct vec *v)
+{
+	if (v->cap > 1)
+		arena_free(&s->arena, v->v, v->cap * sizeof(kr_pid));
+	v->v = 0;
+	v->n = v->cap = 0;
 }
 
 int vec_add_mon(struct sched *s, struct vec *v, uint64_t ref, kr_pid pid)
@@ -157,7 +210,7 @@ static bool mon_del(struct vec *v, uint64_t ref, kr_pid *pid)
 void side_free_vecs(struct sched *s, struct side *side)
 {
 	vec_free(s, &side->waiters, sizeof(struct mon));
-	vec_free(s, &side->links, sizeof(kr_pid));
+	ps_free(s, &side->links);
 	vec_free(s, &side->out, sizeof(struct mon));
 	vec_free(s, &side->in, sizeof(struct mon));
 }
@@ -288,10 +341,14 @@ void sig_exit_notify(struct sched *s, struct proc *p, kr_pid self, uint32_t reas
 	struct side *side = p->side;
 	if (!side)
 		return;
-	kr_pid *l = side->links.v;
-	for (uint32_t i = 0; i < side->links.cap; i++)
-		if (l[i] > PS_GONE)
-			sig_send(s, l[i], SIG_EXIT_LINK, self, 0, reason, payload, plen);
+	if (side->links.cap == 1) {
+		sig_send(s, ps_one(&side->links), SIG_EXIT_LINK, self, 0, reason, payload, plen);
+	} else {
+		kr_pid *l = side->links.v;
+		for (uint32_t i = 0; i < side->links.cap; i++)
+			if (l[i] != PS_EMPTY)
+				sig_send(s, l[i], SIG_EXIT_LINK, self, 0, reason, payload, plen);
+	}
 	struct mon *m = side->in.v;
 	for (uint32_t i = 0; i < side->in.n; i++)
 		sig_send(s, m[i].pid, KR_TAG_DOWN, self, m[i].ref, reason, payload, plen);

@@ -209,9 +209,12 @@ void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *pay
 	bool tell = !atomic_load_explicit(&rt->stop, memory_order_relaxed);
 	struct env *pending = mbox_close(&p->inbox);
 	if (tell) {
+		/* Most exits have nothing left to drain: no call for that. */
 		sig_exit_notify(s, p, pid, reason, payload, plen);
-		sig_drain(s, p->local, pid, reason, payload, plen);
-		sig_drain(s, pending, pid, reason, payload, plen);
+		if (p->local)
+			sig_drain(s, p->local, pid, reason, payload, plen);
+		if (pending)
+			sig_drain(s, pending, pid, reason, payload, plen);
 	} else {
 		env_free_list(&s->arena, p->local);
 		env_free_list(&s->arena, pending);

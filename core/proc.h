@@ -53,11 +53,10 @@ struct mon {
 };
 
 /* A small array of monitors grown by doubling in the arena, or a hash set
- * of pids (links; link.c). */
+ * of pids (links; link.c says how one pid is held without a table). */
 struct vec {
 	void *v;
 	uint32_t n, cap;
-	uint32_t used, pad; /* pid sets: cells not empty, tombstones included */
 };
 
 struct side {
@@ -76,6 +75,10 @@ struct side {
 	_Atomic uint32_t limit;
 	struct vec waiters; /* struct mon: (tag, pid) to tell when there is room */
 };
+/* Every process with a link has one (a supervisor's child does): within the
+ * arena's largest cached size it costs two pointer moves, not a mallocx and
+ * an sdallocx (alloc/arena.h). */
+_Static_assert(sizeof(struct side) <= 128, "a side record fits the arena's small-object cache");
 
 static inline kr_pid pid_make(uint32_t idx, uint32_t gen)
 {

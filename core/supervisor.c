@@ -29,7 +29,9 @@
  * children again (a restart), answer a terminate request, or exit.
  *
  * Restart intensity: restart times in ms (CLOCK_MONOTONIC), kept as a ring
- * of (ms, count) pairs: at most min(period_ms, intensity) + 1 entries. */
+ * of (ms, count) pairs: at most min(period_ms, intensity) + 1 entries. Its
+ * size is a power of two (8, doubled), so an index wraps with a mask, not
+ * a division, at each restart. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -216,7 +218,9 @@ struct sup {
 	/* children */
 	struct child *c;
 	uint32_t cap, nfree, head, tail, count;
-	/* pid -> slot, open addressing, linear probing */
+	/* pid -> slot, open addressing, linear probing, at most a quarter
+	 * full: each restart removes one pid and adds one, and a removal
+	 * scans the rest of its cluster (half full cost twice the scan) */
 	struct hent *ht;
 	uint32_t hmask, hn;
 	/* restart history: a ring of (ms, count), oldest at hfirst */
@@ -291,7 +295,7 @@ static void ht_insert(struct hent *t, uint32_t mask, kr_pid pid, uint32_t slot)
 
 static int ht_put(struct sup *s, kr_pid pid, uint32_t slot)
 {
-	if (2 * (s->hn + 1) > s->hmask + 1) {
+	if (4 * (s->hn + 1) > s->hmask + 1) {
 		uint32_t cap = 2 * (s->hmask + 1);
 		struct hent *t = calloc(cap, sizeof(*t));
 		if (!t)
@@ -422,10 +426,10 @@ static bool add_restart(struct sup *s)
 	uint64_t now = mono_ms();
 	while (s->hlen && now - s->h[s->hfirst].ms >= s->flags.period_ms) {
 		s->htotal -= s->h[s->hfirst].n;
-		s->hfirst = (s->hfirst + 1) % s->hcap;
+		s->hfirst = (s->hfirst + 1) & (s->hcap - 1);
 		s->hlen--;
 	}
-	uint32_t last = s->hlen ? (s->hfirst + s->hlen - 1) % s->hcap : 0;
+	uint32_t last = s->hlen ? (s->hfirst + s->hlen - 1) & (s->hcap - 1) : 0;
 	if (s->hlen && s->h[last].ms == now) {
 		s->h[last].n++;
 	} else {
@@ -435,13 +439,13 @@ static bool add_restart(struct sup *s)
 			if (!h)
 				return false; /* cannot count: give up, safely */
 			for (uint32_t k = 0; k < s->hlen; k++)
-				h[k] = s->h[(s->hfirst + k) % s->hcap];
+				h[k] = s->h[(s->hfirst + k) & (s->hcap - 1)];
 			free(s->h);
 			s->h = h;
 			s->hcap = cap;
 			s->hfirst = 0;
 		}
-		s->h[(s->hfirst + s->hlen) % s->hcap] = (struct hist){now, 1};
+		s->h[(s->hfirst + s->hlen) & (s->hcap - 1)] = (struct hist){now, 1};
 		s->hlen++;
 	}
 	s->htotal++;
@@ -671,8 +675,9 @@ static void on_exit_signal(kr_ctx *ctx, struct img *img, struct sup *s, const kr
 	kr_exit_info x;
 	if (msg->len < offsetof(kr_exit_info, payload))
 		return;
-	memset(&x, 0, sizeof(x));
-	memcpy(&x, msg->data, msg->len < sizeof(x) ? msg->len : sizeof(x));
+	/* Only the pid and the reason are used: the payload (a fault's
+	 * report, say) is not copied. */
+	memcpy(&x, msg->data, offsetof(kr_exit_info, payload));
 	uint32_t i = x.pid ? ht_get(s, x.pid) : NIL;
 	if (i != NIL) {
 		child_exited(ctx, img, s, i, x.reason);

@@ -6,6 +6,7 @@
 #include <krill.h>
 
 #include "cli.h"
+#include "crashfloor.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -143,7 +144,7 @@ struct params {
 	const struct bench *bench;
 	const char *topology; /* NULL: KRILL_TOPOLOGY or this machine */
 	uint64_t schedulers, procs, laps, leaves, fanout, pairs, rounds, producers, messages;
-	uint64_t children, cycles, limit;
+	uint64_t children, cycles, limit, floor;
 	uint64_t seconds, stats, numa;
 };
 
@@ -1039,7 +1040,9 @@ static int run_idle(kr_runtime *rt, const struct params *p)
  * kill_to_down: every so often the driver hands a child to the watcher instead, an otherwise
  * idle process, which monitors it and tells it to crash with a timestamp (sent to the
  * watcher just before the fault); the figure is from that stamp to the DOWN at the watcher.
- * One sample at a time; a child handed over meanwhile is crashed unwatched. */
+ * One sample at a time; a child handed over meanwhile is crashed unwatched.
+ * floor_rate: once the runtime has stopped, the same --cycles bare fault-and-jump cycles on
+ * as many threads (crashfloor.c), what the kernel alone allows; of_floor is rate over it. */
 enum { CRASH_SAMPLES = 10000 };
 
 struct crash_run {
@@ -1288,12 +1291,22 @@ static int run_crash(kr_runtime *rt, const struct params *p)
 		p99 = (double)run.lat_ns[run.nlat * 99 / 100] / 1e3;
 	}
 	uint64_t alive = kr_alive(rt);
+	/* The floor after the run, when the runtime's handler is gone again: the same cycles on
+	 * as many threads, with nothing but the kernel's fault and the jump back. */
+	double floor_rate = 0, rate = per_second((double)run.cycles, secs);
+	if (p->floor && (rc = crash_floor(kr_schedulers(rt), run.cycles, &floor_rate)) < 0) {
+		status = kr_error("crash floor", rc);
+		goto out;
+	}
 	print_head(rt, p, secs, (double)run.cycles);
 	printf(",\"children\":%" PRIu64 ",\"cycles\":%" PRIu64 ",\"restarts\":%" PRIu64
 	       ",\"kill_to_down_us\":%.2f,\"kill_to_down_p99_us\":%.2f,\"kill_to_down_samples\":%"
 	       PRIu64 ",\"rss_start_bytes\":%" PRIu64 ",\"rss_end_bytes\":%" PRIu64,
 	       run.children, run.cycles, run.born - run.children, med, p99, run.nlat,
 	       run.rss_start, run.rss_end);
+	if (p->floor)
+		printf(",\"floor_rate\":%.1f,\"of_floor\":%.3f", floor_rate,
+		       floor_rate > 0 ? rate / floor_rate : 0);
 	print_tail();
 	if (run.born != run.children + run.cycles || run.sup_reason != KR_SHUTDOWN || alive != 0) {
 		fprintf(stderr, "krill-bench: crash: %" PRIu64 " of %" PRIu64 " restarts, supervisor"
@@ -1354,6 +1367,8 @@ static const struct cli_option options[] = {
 	 "crash: children of the supervisor (1000)"},
 	{"cycles", offsetof(struct params, cycles), 1, UINT64_MAX / 2, B_CRASH,
 	 "crash: crash-and-restart cycles (1000000)"},
+	{"floor", offsetof(struct params, floor), 0, 1, B_CRASH,
+	 "crash: also time the bare fault-and-jump loop, floor_rate and of_floor (1) or not (0)"},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -1404,6 +1419,7 @@ int main(int argc, char **argv)
 		.seconds = 10,
 		.children = 1000,
 		.cycles = 1000000,
+		.floor = 1,
 		.stats = 1,
 		.numa = 1,
 	};

@@ -33,6 +33,7 @@
 #include "core/proc.h" /* pid_make: to forge a pid never issued */
 #include "krill.h"
 #include "tests/guard.h"
+#include "tests/seed.h"
 
 /* Scripts are written as terse positional initializers; unnamed trailing fields are zero. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -1601,6 +1602,102 @@ static void many_monitors_on_one_process_all_fire_once(void **st)
 	}
 }
 
+/* One process links to many, then unlinks and relinks them at random, so that its link set
+ * grows, and pids leave it from every position of every cluster; then it exits. Exactly the
+ * peers still linked die of its reason; the others, told to end once it is gone, end normally.
+ * (The watcher's DOWN of the hub comes after the hub's exit signals were pushed, so a peer's
+ * T_END is always behind the exit signal it gets.) */
+#define CH_PEERS  600
+#define CH_OPS    4000
+#define CH_REASON (USER + 40)
+static kr_pid ch_hub, ch_peer[CH_PEERS];
+static uint16_t ch_op[CH_OPS];
+static bool ch_linked[CH_PEERS];
+static uint32_t ch_reason[CH_PEERS];
+static int ch_bad, ch_downs;
+
+static void b_ch_peer(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	if (m->tag == T_END)
+		kr_exit(ctx, KR_NORMAL);
+}
+
+static void b_ch_hub(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	bool on[CH_PEERS];
+	for (int i = 0; i < CH_PEERS; i++) {
+		on[i] = true;
+		ch_bad += kr_link(ctx, ch_peer[i]) != 0;
+	}
+	for (int k = 0; k < CH_OPS; k++) {
+		int i = ch_op[k];
+		ch_bad += (on[i] ? kr_unlink(ctx, ch_peer[i]) : kr_link(ctx, ch_peer[i])) != 0;
+		on[i] = !on[i];
+	}
+	kr_exit(ctx, CH_REASON);
+}
+
+static void b_ch_watcher(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	uint64_t ref;
+	kr_exit_info x;
+	if (m->tag == T_GO) {
+		ch_bad += kr_monitor(ctx, ch_hub, &ref) != 0;
+		for (int i = 0; i < CH_PEERS; i++)
+			ch_bad += kr_monitor(ctx, ch_peer[i], &ref) != 0;
+		kr_send(ctx, ch_hub, T_GO, 0, 0);
+		return;
+	}
+	memcpy(&x, m->data, offsetof(kr_exit_info, payload));
+	if (x.pid == ch_hub) {
+		ch_bad += x.reason != CH_REASON;
+		for (int i = 0; i < CH_PEERS; i++)
+			kr_send(ctx, ch_peer[i], T_END, 0, 0);
+	} else {
+		int i = 0;
+		while (i < CH_PEERS && ch_peer[i] != x.pid)
+			i++;
+		if (i == CH_PEERS)
+			ch_bad++;
+		else
+			ch_reason[i] = x.reason;
+	}
+	if (++ch_downs == CH_PEERS + 1)
+		kr_exit(ctx, KR_NORMAL);
+}
+
+static void a_link_set_churned_by_unlinks_and_relinks_tells_exactly_the_linked(void **st)
+{
+	uint64_t seed = seed_from_env(), r = seed;
+	for (unsigned i = 0; i < NMODES; i++) {
+		kr_runtime *rt = rt_make(modes[i].n, modes[i].det, modes[i].seed, 0);
+		for (int k = 0; k < CH_PEERS; k++)
+			ch_linked[k] = true;
+		/* Toggles, mostly within a window, so that some pids are dropped and put back
+		 * many times while the set stays large. */
+		for (int k = 0; k < CH_OPS; k++) {
+			ch_op[k] = (uint16_t)(splitmix(&r) % (k % 3 ? 64 : CH_PEERS));
+			ch_linked[ch_op[k]] = !ch_linked[ch_op[k]];
+		}
+		memset(ch_reason, 0, sizeof(ch_reason));
+		ch_bad = ch_downs = 0;
+		ch_hub = spawn(rt, b_ch_hub, 0, 0);
+		for (int k = 0; k < CH_PEERS; k++)
+			ch_peer[k] = spawn(rt, b_ch_peer, 0, 0);
+		post(rt, spawn(rt, b_ch_watcher, 0, 0), T_GO, 0, 0);
+		finish(rt, false);
+		int wrong = 0;
+		for (int k = 0; k < CH_PEERS; k++)
+			wrong += ch_reason[k] != (ch_linked[k] ? CH_REASON : KR_NORMAL);
+		if (ch_bad || wrong)
+			print_message("KRILL_SEED=%#llx\n", (unsigned long long)seed);
+		assert_int_equal(ch_bad, 0);
+		assert_int_equal(ch_downs, CH_PEERS + 1);
+		assert_int_equal(wrong, 0);
+		kr_runtime_free(rt);
+	}
+}
+
 /* Many watchers monitor many targets while the targets exit: each monitor gives exactly one
  * DOWN, with its ref, and the reason KR_NOPROC (target already gone) or the target's. */
 #define SM_T (TSAN ? 150 : 400)
@@ -1912,6 +2009,7 @@ int main(void)
 		cmocka_unit_test(demonitor_of_an_unknown_removed_or_fired_ref_is_enoent),
 		cmocka_unit_test(many_monitors_on_one_process_all_fire_once),
 		cmocka_unit_test(monitors_set_up_while_their_targets_exit_give_exactly_one_down_each),
+		cmocka_unit_test(a_link_set_churned_by_unlinks_and_relinks_tells_exactly_the_linked),
 		cmocka_unit_test(crash_storm_every_message_is_handled_once_or_accounted_to_a_crash),
 	};
 	if (getenv("KRILL_TEST_FILTER")) /* e.g. KRILL_TEST_FILTER='*demonitor*' */
