@@ -892,6 +892,7 @@ static void sup_init(kr_ctx *ctx, struct img *img, const kr_msg *msg)
 		struct child *c = &s->c[i];
 		memcpy(c->id, ic[k].id, sizeof(c->id));
 		c->start = ic[k].start;
+		c->flags = 0; /* arg points into the image: not the block's to free */
 		c->arg = (const char *)img + ic[k].arg_off;
 		c->arg_len = ic[k].arg_len;
 		c->restart = ic[k].restart;
