@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -49,6 +50,8 @@ struct world {
 	int dgram_from_port;
 	/* stale handles */
 	int stale_rc, foreign_rc, passive_ok;
+	/* a busy scheduler */
+	int in_time;
 };
 
 struct pst {
@@ -628,6 +631,111 @@ static void test_stop_with_io_in_flight(void **unused)
 	}
 }
 
+/* ---- a scheduler that never sleeps still gets its completions ----------- */
+
+/* A spinner keeps its scheduler busy (a message to itself, again and again),
+ * so the scheduler never waits in its ring: completions must reach it all
+ * the same, within BUSY_S. Their task work is run when the scheduler asks
+ * (the kernel flags that there is some; io_step looks), not only inside a
+ * wait. The client is a thread that is no scheduler, so nothing else
+ * enters the ring either. */
+enum { T_SPIN = 10 };
+#define BUSY_S 5.0
+
+static _Atomic int busy_port, busy_armed, busy_got;
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void spinner(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	struct world *w = st->w;
+	if (m->tag == T_GO)
+		st->n = (uint64_t)(now_s() * 1e3);
+	if (!atomic_load(&busy_got) && now_s() * 1e3 < (double)st->n + BUSY_S * 1e3) {
+		assert_int_equal(kr_send(ctx, kr_self(ctx), T_SPIN, 0, 0), 0);
+		return;
+	}
+	w->in_time = atomic_load(&busy_got);
+	assert_int_equal(kr_send(ctx, w->server, T_STOP, 0, 0), 0);
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void busy_server(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	struct world *w = st->w;
+	if (m->tag == T_GO) {
+		w->server = kr_self(ctx);
+		assert_int_equal(kr_io_listen(ctx, "127.0.0.1", 0, 16, &w->lh), 0);
+		assert_int_equal(kr_io_accept(ctx, w->lh), 0);
+		struct pst c = {w, 0, 0};
+		assert_int_equal(kr_spawn(ctx, spinner, &c, sizeof(c), &w->client), 0);
+		assert_int_equal(kr_send(ctx, w->client, T_GO, 0, 0), 0);
+		atomic_store(&busy_port, kr_io_port(ctx, w->lh));
+		return;
+	}
+	if (m->tag == T_STOP) {
+		kr_exit(ctx, KR_NORMAL); /* closes both sockets */
+		return;
+	}
+	const kr_io_event *ev = ev_of(m);
+	if (ev->op == KR_IO_ACCEPT) {
+		assert_int_equal(ev->res, 0);
+		st->h = ev->handle;
+		assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_ACTIVE), 0);
+		atomic_store(&busy_armed, 1);
+		return;
+	}
+	assert_int_equal(ev->op, KR_IO_RECV);
+	if (ev->res > 0 && w->gotlen + ev->len < sizeof(w->got)) {
+		memcpy(w->got + w->gotlen, ev->data, ev->len);
+		w->gotlen += ev->len;
+	}
+	if (w->gotlen >= 4)
+		atomic_store(&busy_got, 1);
+}
+
+static void test_busy_scheduler_gets_completions(void **unused)
+{
+	for (unsigned mode = 1; mode < 3; mode++) {
+		struct world w = {0};
+		kr_config c = cfg_for(mode);
+		kr_runtime *rt;
+		kr_pid p;
+		struct pst st = {&w, 0, 0};
+		atomic_store(&busy_port, 0);
+		atomic_store(&busy_armed, 0);
+		atomic_store(&busy_got, 0);
+		assert_int_equal(kr_runtime_new(&c, &rt), 0);
+		assert_int_equal(kr_rt_spawn(rt, busy_server, &st, sizeof(st), &p), 0);
+		assert_int_equal(kr_rt_send(rt, p, T_GO, 0, 0), 0);
+		assert_int_equal(kr_start(rt), 0);
+		double end = now_s() + BUSY_S;
+		while (!atomic_load(&busy_port) && now_s() < end)
+			usleep(1000);
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_port = htons((uint16_t)atomic_load(&busy_port)),
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+		while (!atomic_load(&busy_armed) && now_s() < end)
+			usleep(1000);
+		assert_int_equal(write(fd, "ping", 4), 4);
+		assert_int_equal(kr_wait(rt), 0);
+		close(fd);
+		assert_int_equal(w.in_time, 1);
+		assert_int_equal(w.gotlen, 4);
+		assert_memory_equal(w.got, "ping", 4);
+		kr_runtime_free(rt);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -635,6 +743,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_input),    cmocka_unit_test(test_connect_refused),
 	    cmocka_unit_test(test_backpressure), cmocka_unit_test(test_files),
 	    cmocka_unit_test(test_udp),          cmocka_unit_test(test_stop_with_io_in_flight),
+	    cmocka_unit_test(test_busy_scheduler_gets_completions),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }
