@@ -67,7 +67,7 @@ extern _Atomic long arena_fail_budget;
 /* The cache's hits are not counted in bytes: an object in the cache is
  * held as much as one in use (the sum stays what the allocator gave out),
  * and a message's envelope then costs no counter update at all. */
-static inline void *arena_alloc(struct arena *a, size_t n)
+__attribute__((always_inline)) static inline void *arena_alloc(struct arena *a, size_t n)
 {
 #ifdef KR_JEMALLOC
 	if (a && n && n <= 16 * ARENA_CLASSES) {
@@ -85,7 +85,7 @@ static inline void *arena_alloc(struct arena *a, size_t n)
 	return arena_alloc_slow(a, n);
 }
 
-static inline void arena_free(struct arena *a, void *p, size_t n)
+__attribute__((always_inline)) static inline void arena_free(struct arena *a, void *p, size_t n)
 {
 #ifdef KR_JEMALLOC
 	if (p && n && n <= 16 * ARENA_CLASSES) {
