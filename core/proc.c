@@ -29,11 +29,6 @@ struct env *env_new(struct arena *a, uint32_t tag, const void *data, size_t len)
 	return e;
 }
 
-void env_free(struct arena *a, struct env *e)
-{
-	arena_free(a, e, env_size(e->m.len));
-}
-
 void env_free_list(struct arena *a, struct env *e)
 {
 	while (e) {

@@ -219,7 +219,11 @@ static inline void outbox_flush(struct sched *s)
 void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *payload,
 	       uint32_t plen);
 struct env *env_new(struct arena *a, uint32_t tag, const void *data, size_t len);
-void env_free(struct arena *a, struct env *e);
+/* Inline: every message's envelope is freed through it. */
+__attribute__((always_inline)) static inline void env_free(struct arena *a, struct env *e)
+{
+	arena_free(a, e, env_size(e->m.len));
+}
 void env_free_list(struct arena *a, struct env *e);
 int proc_check_send(struct runtime *rt, struct sched *s, uint32_t tag, const void *data,
 		    size_t len);
