@@ -25,12 +25,14 @@
  * process (a run queue holds it or a scheduler runs it). RUN is only ever
  * set by a push that saw it clear (the waker, who schedules) and only
  * cleared by the owner's idle CAS, which fails if anything was pushed
- * since the owner's last take; so a message is never left behind in an
- * idle mailbox, and a process is never scheduled twice.
+ * since the owner's last take, or its idle-lone CAS, which fails if
+ * anything was pushed on top of the lone envelope; so a message is never
+ * left behind in an idle mailbox, and a process is never scheduled twice.
  * Ordering: push's CAS is release (the envelope's bytes and next are
  * published) and acquire (a waker that saw the owner's idle store also
  * sees the state the owner wrote while running, before it schedules the
- * process elsewhere); take is acquire for the same envelopes. One atomic
+ * process elsewhere); take, peek and unpeek are acquire for the same
+ * envelopes, idle-lone is release as idle is. One atomic
  * read-modify-write per send when uncontended, and one per batch: a
  * sender gathers consecutive sends to one receiver in its scheduler's
  * outbox (proc.c) and pushes them as one chain.
