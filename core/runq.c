@@ -176,7 +176,8 @@ static struct proc *steal_overflow(struct runq *v, struct runq *mine, uint32_t r
 	if (p) {
 		uint64_t olen = atomic_load_explicit(&v->olen, memory_order_relaxed);
 		uint64_t all = olen + ring;
-		uint32_t want = bal_steal_count(all < 2 * RUNQ_STEAL_MAX ? (uint32_t)all : 2 * RUNQ_STEAL_MAX);
+		uint32_t want =
+		    bal_steal_count(all < 2 * RUNQ_STEAL_MAX ? (uint32_t)all : 2 * RUNQ_STEAL_MAX);
 		n = 1;
 		while (last->next && n < want) {
 			last = last->next;
@@ -214,7 +215,10 @@ struct proc *runq_steal(struct runq *v, struct runq *mine, uint32_t min, uint32_
 	for (;;) {
 		uint32_t h = atomic_load_explicit(&v->head, memory_order_acquire);
 		uint32_t t = atomic_load_explicit(&v->tail, memory_order_acquire);
-		if (t - h <= RUNQ_CAP && atomic_load_explicit(&v->olen, memory_order_relaxed)) {
+		/* The list when it holds at least half of the backlog (a burst's
+		 * older part), else the ring's half as Go takes it. */
+		uint64_t olen = atomic_load_explicit(&v->olen, memory_order_relaxed);
+		if (t - h <= RUNQ_CAP && olen && olen >= t - h) {
 			struct proc *p = steal_overflow(v, mine, t - h, taken);
 			if (p)
 				return p;

@@ -451,6 +451,27 @@ static void steal_takes_half_of_ring_and_list_together_from_the_list(void **stat
 	runq_fini(&t);
 }
 
+/* A short list behind a full ring: the ring's half goes, as Go takes it, and the list stays. */
+static void steal_takes_the_ring_half_when_the_list_is_the_smaller_part(void **state)
+{
+	(void)state;
+	struct runq v, t;
+	uint32_t taken;
+	runq_init(&v);
+	runq_init(&t);
+	for (uint32_t i = 0; i < RUNQ_CAP + 1 + RUNQ_CAP / 2; i++)
+		runq_push(&v, P(i));
+	uint64_t olen = atomic_load(&v.olen);
+	assert_int_equal(ring_len(&v), RUNQ_CAP);
+	assert_true(olen > 0 && olen < RUNQ_CAP);
+	assert_non_null(runq_steal(&v, &t, 1, &taken));
+	assert_int_equal(taken, RUNQ_CAP / 2);
+	assert_int_equal(atomic_load(&v.olen), olen);
+	assert_int_equal(ring_len(&v), RUNQ_CAP / 2);
+	runq_fini(&v);
+	runq_fini(&t);
+}
+
 /* ---- threads: an owner and its thieves ------------------------------------------------------ */
 
 /* Each fake process is queued at most once at a time: state 1 while queued, 0 once taken.
@@ -662,6 +683,7 @@ int main(void)
 	    cmocka_unit_test(a_ring_that_never_drains_does_not_starve_the_overflow_list),
 	    cmocka_unit_test(a_steal_from_a_long_overflow_list_takes_half_and_keeps_what_its_ring_cannot),
 	    cmocka_unit_test(steal_takes_half_of_ring_and_list_together_from_the_list),
+	    cmocka_unit_test(steal_takes_the_ring_half_when_the_list_is_the_smaller_part),
 	    cmocka_unit_test(an_owner_and_its_thieves_take_every_process_exactly_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
