@@ -442,7 +442,7 @@ void proc_run(struct sched *s, struct proc *p)
 			break;
 		}
 	}
-	outbox_flush(s); /* empty here: each call's sends went when it returned */
+	/* The outbox is empty here: each call's sends went when it returned. */
 	c->p = 0;
 	atomic_store_explicit(&s->running, 0, memory_order_relaxed);
 	stat_add(&s->st.msgs, handled);

@@ -59,6 +59,26 @@ static struct topo *load_with_matrix(const char *desc, const hwloc_uint64_t *dis
 	return t;
 }
 
+/* Two nodes, two L3 groups each: from node 0 node 1 is near (12), from node 1 node 0 is
+ * far (25). */
+static struct topo *load_two_nodes(void)
+{
+	static const hwloc_uint64_t dist[4] = {10, 12, 25, 10};
+	return load_with_matrix("pack:2 numa:1 l3:2 core:2 pu:1", dist, 2);
+}
+
+/* Four nodes without caches (each node one sharing group), every row ordered differently. */
+static struct topo *load_four_nodes(void)
+{
+	static const hwloc_uint64_t dist[16] = {
+	    10, 32, 14, 21, /* */
+	    14, 10, 32, 21, /* */
+	    21, 14, 10, 32, /* */
+	    32, 21, 14, 10,
+	};
+	return load_with_matrix("pack:4 numa:1 core:2 pu:1", dist, 4);
+}
+
 static void check_balance(const struct balance *b, unsigned nv, const unsigned *order,
 			  const enum topo_level *level, const uint32_t *min, unsigned ntier)
 {
@@ -112,8 +132,7 @@ static void check_invariants(const struct topo *t, const struct topo_place *p, u
 static void test_two_nodes_asymmetric_thresholds_follow_each_schedulers_row(void **state)
 {
 	/* From node 0 node 1 is near (12); from node 1 node 0 is far (25). */
-	static const hwloc_uint64_t dist[4] = {10, 12, 25, 10};
-	struct topo *t = load_with_matrix("pack:2 numa:1 l3:2 core:2 pu:1", dist, 2);
+	struct topo *t = load_two_nodes();
 	struct topo_place p[8];
 	struct balance b;
 
@@ -138,14 +157,7 @@ static void test_two_nodes_asymmetric_thresholds_follow_each_schedulers_row(void
 
 static void test_four_nodes_remote_victims_go_nearest_first_with_growing_thresholds(void **state)
 {
-	/* No caches: each node is one sharing group. Rows differ. */
-	static const hwloc_uint64_t dist[16] = {
-	    10, 32, 14, 21, /* */
-	    14, 10, 32, 21, /* */
-	    21, 14, 10, 32, /* */
-	    32, 21, 14, 10,
-	};
-	struct topo *t = load_with_matrix("pack:4 numa:1 core:2 pu:1", dist, 4);
+	struct topo *t = load_four_nodes();
 	struct topo_place p[8];
 	struct balance b;
 
@@ -254,13 +266,7 @@ static int victim(const struct balance *b, unsigned start)
 
 static void test_choose_prefers_near_work_then_the_most_backlog_per_distance(void **state)
 {
-	static const hwloc_uint64_t dist[16] = {
-	    10, 32, 14, 21, /* */
-	    14, 10, 32, 21, /* */
-	    21, 14, 10, 32, /* */
-	    32, 21, 14, 10,
-	};
-	struct topo *t = load_with_matrix("pack:4 numa:1 core:2 pu:1", dist, 4);
+	struct topo *t = load_four_nodes();
 	struct topo_place p[8];
 	struct balance b;
 
@@ -319,8 +325,7 @@ static void test_choose_spreads_thieves_within_a_near_tier(void **state)
 
 static void test_flat_is_index_order_from_self_with_no_thresholds(void **state)
 {
-	static const hwloc_uint64_t dist[4] = {10, 12, 25, 10};
-	struct topo *t = load_with_matrix("pack:2 numa:1 l3:2 core:2 pu:1", dist, 2);
+	struct topo *t = load_two_nodes();
 	struct topo_place p[8];
 	struct balance b;
 
