@@ -503,7 +503,8 @@ static void unlink_before_the_exit_stops_propagation_from_either_side(void **st)
 
 /* B unlinks A while A's exit signal is already in B's mailbox: it must be dropped. With batch 1
  * B handles one message per run; B's messages were taken at once, so while B works through them
- * its mailbox holds what arrived since, here A's exit signal. */
+ * its mailbox holds what arrived since, here A's exit signal. If a busy machine holds A's
+ * scheduler up past all 200 polls, B polls itself until A has run. */
 static kr_pid l4_a, l4_b;
 static _Atomic int l4_a_ran;
 static int l4_unlink_rc, l4_unlinked_at, l4_survived, l4_exit_msgs;
@@ -534,6 +535,10 @@ static void b_l4_b(kr_ctx *ctx, void *st, const kr_msg *m)
 			l4_unlink_rc = kr_unlink(ctx, l4_a);
 			l4_unlinked_at = (int)i;
 			kr_send(ctx, kr_self(ctx), T_END, 0, 0);
+		} else if (l4_unlinked_at < 0 && i >= 199) {
+			/* A has not run yet (its scheduler was held up): poll on. */
+			i++;
+			kr_send(ctx, kr_self(ctx), T_POLL, &i, sizeof(i));
 		}
 		break;
 	case KR_TAG_EXIT:
