@@ -1,6 +1,6 @@
 /* runq: a scheduler's run queue. A 256-entry ring the owner pushes to and
  * pops from and thieves take half of (lock-free, as Go's runq), plus an
- * overflow list under a lock that only bursts beyond the ring touch. */
+ * overflow queue under a lock that only bursts beyond the ring touch. */
 #ifndef KR_RUNQ_H
 #define KR_RUNQ_H
 
@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct proc;
+struct arena;
 
 #define RUNQ_CAP 256u
 /* Most processes one steal moves (runq_steal). */
@@ -18,13 +19,18 @@ struct runq {
 	_Atomic uint32_t head; /* next to take; owner and thieves CAS it */
 	_Atomic uint32_t tail; /* next free; written by the owner only */
 	_Atomic(struct proc *) buf[RUNQ_CAP];
-	pthread_mutex_t lock; /* the overflow list */
-	struct proc *ohead, *otail;
-	_Atomic uint64_t olen;
-	uint32_t pops; /* owner only */
+	pthread_mutex_t lock; /* the overflow: ov, then spill */
+	struct proc **ov;     /* array of ocap (0 or a power of two) */
+	uint32_t ocap;
+	uint64_t ohd, otl;          /* oldest at ov[ohd % ocap]; otl - ohd held */
+	struct proc *spill, *stail; /* linked by next: only when ov cannot grow */
+	_Atomic uint64_t olen;      /* ov and spill together */
+	struct arena *arena;        /* the owner's, for ov */
+	uint32_t pops;              /* owner only */
 };
 
-void runq_init(struct runq *q);
+/* a: the owner's arena (NULL: the process-wide allocator). */
+void runq_init(struct runq *q, struct arena *a);
 void runq_fini(struct runq *q);
 
 /* Owner only. */
@@ -35,8 +41,8 @@ struct proc *runq_pop(struct runq *q);
 uint64_t runq_len(struct runq *q);
 
 /* A thief (owner of `mine`, whose queue must be empty) takes about half of
- * victim's queue, ring and overflow list together, at most RUNQ_STEAL_MAX,
- * into its own (its list holds what its ring cannot) and returns one of
+ * victim's queue, ring and overflow together, at most RUNQ_STEAL_MAX,
+ * into its own (its overflow holds what its ring cannot) and returns one of
  * them to run, or NULL. Only takes when the victim has at least `min`
  * queued. */
 struct proc *runq_steal(struct runq *victim, struct runq *mine, uint32_t min, uint32_t *taken);

@@ -90,7 +90,7 @@ int sched_init(struct runtime *rt, struct sched *s, unsigned id)
 	slot_cache_init(&s->tslots);
 	limbo_init(&s->limbo);
 	wheel_init(&s->wheel, rt_now_ms(rt));
-	runq_init(&s->q);
+	runq_init(&s->q, &s->arena);
 	ring_init(&s->ring, 1024, rt->cfg.sqpoll != 0);
 	park_init(&s->park, s->ring.ok ? &s->ring : 0);
 	atomic_init(&s->epoch, EPOCH_OFFLINE);

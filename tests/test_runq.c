@@ -1,4 +1,4 @@
-/* Tests for the run queue (core/runq.c): ring order, the overflow list, stealing half of a
+/* Tests for the run queue (core/runq.c): ring order, the overflow, stealing half of a
  * ring or a batch of the overflow, and an owner racing 1-3 thieves with every process taken
  * exactly once. Reproduce a random failure with KRILL_SEED=<seed printed in the failure>. */
 #include <pthread.h>
@@ -18,6 +18,7 @@
 
 #include "tests/seed.h"
 
+#include "alloc/arena.h"
 #include "core/proc.h"
 #include "core/runq.h"
 
@@ -53,6 +54,25 @@ static uint32_t ring_len(struct runq *q)
 	return atomic_load(&q->tail) - atomic_load(&q->head);
 }
 
+/* The i-th oldest process in the overflow (the array, then the spill list), or NULL. */
+static struct proc *overflow_nth(struct runq *q, uint64_t i)
+{
+	if (i < q->otl - q->ohd)
+		return q->ov[(q->ohd + i) & (q->ocap - 1)];
+	struct proc *x = q->spill;
+	for (i -= q->otl - q->ohd; x && i > 0; i--)
+		x = x->next;
+	return x;
+}
+
+static void assert_overflow_empty(struct runq *q)
+{
+	assert_int_equal(atomic_load(&q->olen), 0);
+	assert_true(q->ohd == q->otl);
+	assert_null(q->spill);
+	assert_null(q->stail);
+}
+
 /* Pop everything left, counting each process in seen[]. */
 static uint32_t drain(struct runq *q, unsigned char *seen)
 {
@@ -68,7 +88,7 @@ static uint32_t drain(struct runq *q, unsigned char *seen)
 }
 
 /* Pops na + nb processes and checks they interleave the sequences a (from the ring) and b
- * (from the overflow list), each kept in its own order: when to take from which is policy. */
+ * (from the overflow), each kept in its own order: when to take from which is policy. */
 static void pop_interleaving(struct runq *q, const uint32_t *a, uint32_t na, const uint32_t *b,
 			     uint32_t nb)
 {
@@ -94,7 +114,7 @@ static void pushed_processes_pop_in_fifo_order(void **state)
 {
 	(void)state;
 	struct runq q;
-	runq_init(&q);
+	runq_init(&q, NULL);
 	assert_null(runq_pop(&q));
 	for (uint32_t i = 0; i < 100; i++) {
 		runq_push(&q, P(i));
@@ -126,12 +146,11 @@ static void a_full_ring_holds_exactly_its_capacity_without_overflow(void **state
 {
 	(void)state;
 	struct runq q;
-	runq_init(&q);
+	runq_init(&q, NULL);
 	for (uint32_t i = 0; i < RUNQ_CAP; i++)
 		runq_push(&q, P(i));
 	assert_int_equal(ring_len(&q), RUNQ_CAP);
-	assert_int_equal(atomic_load(&q.olen), 0);
-	assert_null(q.ohead);
+	assert_overflow_empty(&q);
 	for (uint32_t i = 0; i < RUNQ_CAP; i++)
 		assert_ptr_equal(runq_pop(&q), P(i));
 	assert_null(runq_pop(&q));
@@ -142,7 +161,7 @@ static void the_push_past_a_full_ring_moves_the_older_half_to_overflow(void **st
 {
 	(void)state;
 	struct runq q;
-	runq_init(&q);
+	runq_init(&q, NULL);
 	for (uint32_t i = 0; i <= RUNQ_CAP; i++)
 		runq_push(&q, P(i));
 	/* Ring: the newer half; overflow: the older half, then the one pushed. */
@@ -158,8 +177,7 @@ static void the_push_past_a_full_ring_moves_the_older_half_to_overflow(void **st
 	pop_interleaving(&q, ring, RUNQ_CAP / 2, over, RUNQ_CAP / 2 + 1);
 	assert_null(runq_pop(&q));
 	assert_int_equal(runq_len(&q), 0);
-	assert_null(q.ohead);
-	assert_null(q.otail);
+	assert_overflow_empty(&q);
 	runq_fini(&q);
 }
 
@@ -168,7 +186,7 @@ static void overflow_beyond_the_ring_keeps_every_process_exactly_once(void **sta
 	(void)state;
 	static unsigned char seen[NP];
 	struct runq q;
-	runq_init(&q);
+	runq_init(&q, NULL);
 	memset(seen, 0, sizeof seen);
 	for (uint32_t i = 0; i < 3000; i++)
 		runq_push(&q, P(i));
@@ -182,13 +200,58 @@ static void overflow_beyond_the_ring_keeps_every_process_exactly_once(void **sta
 	runq_fini(&q);
 }
 
+/* The overflow's array cannot grow (no memory): what does not fit is linked after it, and
+ * everything still comes out once; pushes keep going after the list (FIFO) until it
+ * drains, then the array takes them again. */
+static void an_overflow_that_cannot_grow_spills_in_order(void **state)
+{
+	(void)state;
+	static uint32_t before[NP];
+	struct runq q;
+	runq_init(&q, NULL);
+	for (uint32_t i = 0; i < 1500; i++)
+		runq_push(&q, P(i));
+	assert_non_null(q.ov);
+	uint32_t cap = q.ocap;
+	arena_fail_after(0);
+	for (uint32_t i = 1500; i < 3500; i++)
+		runq_push(&q, P(i));
+	arena_fail_after(-1);
+	assert_int_equal(q.ocap, cap);
+	assert_non_null(q.spill);
+	uint32_t nb = (uint32_t)atomic_load(&q.olen);
+	for (uint32_t i = 0; i < nb; i++)
+		before[i] = id_of(overflow_nth(&q, i));
+	for (uint32_t i = 3500; i < 3800; i++)
+		runq_push(&q, P(i));
+	assert_int_equal(q.ocap, cap);
+	assert_int_equal(runq_len(&q), 3800);
+	/* What was queued keeps its place; the later ones went after it. */
+	uint32_t no = (uint32_t)atomic_load(&q.olen);
+	assert_true(no > nb);
+	for (uint32_t i = 0; i < nb; i++)
+		assert_int_equal(id_of(overflow_nth(&q, i)), before[i]);
+	for (uint32_t i = nb; i < no; i++)
+		assert_true(id_of(overflow_nth(&q, i)) >= 3500 - RUNQ_CAP);
+	static unsigned char seen[NP];
+	memset(seen, 0, sizeof seen);
+	assert_int_equal(drain(&q, seen), 3800);
+	assert_overflow_empty(&q);
+	for (uint32_t i = 0; i < 1000; i++)
+		runq_push(&q, P(i));
+	assert_non_null(q.ov);
+	assert_null(q.spill);
+	assert_int_equal(atomic_load(&q.olen), q.otl - q.ohd);
+	runq_fini(&q);
+}
+
 static void random_pushes_and_pops_match_a_multiset(void **state)
 {
 	(void)state;
 	static unsigned char queued[NP];
 	uint64_t seed = seed_from_env(), r = seed;
 	struct runq q;
-	runq_init(&q);
+	runq_init(&q, NULL);
 	memset(queued, 0, sizeof queued);
 	uint64_t n = 0;
 	for (int op = 0; op < 200000; op++) {
@@ -232,8 +295,8 @@ static void steal_takes_half_of_the_ring_and_returns_the_newest_taken(void **sta
 	(void)state;
 	struct runq v, t;
 	uint32_t taken = 99;
-	runq_init(&v);
-	runq_init(&t);
+	runq_init(&v, NULL);
+	runq_init(&t, NULL);
 	for (uint32_t i = 0; i < 10; i++)
 		runq_push(&v, P(i));
 	/* Half of 10 (rounded up) is 5: 0..3 go to the thief's ring, 4 is returned. */
@@ -265,8 +328,8 @@ static void steal_leaves_a_queue_shorter_than_min_alone(void **state)
 	(void)state;
 	struct runq v, t;
 	uint32_t taken = 99;
-	runq_init(&v);
-	runq_init(&t);
+	runq_init(&v, NULL);
+	runq_init(&t, NULL);
 	assert_null(runq_steal(&v, &t, 0, &taken)); /* empty: min 0 means 1 */
 	assert_int_equal(taken, 0);
 	for (uint32_t i = 0; i < 3; i++)
@@ -286,8 +349,8 @@ static void steal_from_a_full_ring_takes_half(void **state)
 	(void)state;
 	struct runq v, t;
 	uint32_t taken;
-	runq_init(&v);
-	runq_init(&t);
+	runq_init(&v, NULL);
+	runq_init(&t, NULL);
 	for (uint32_t i = 0; i < RUNQ_CAP; i++)
 		runq_push(&v, P(i));
 	assert_ptr_equal(runq_steal(&v, &t, 1, &taken), P(RUNQ_CAP / 2 - 1));
@@ -301,8 +364,8 @@ static void steal_from_a_full_ring_takes_half(void **state)
 	runq_fini(&t);
 }
 
-/* Victim with an empty ring and the rest of `n` on its overflow list: push, then pop until
- * the ring is empty (a pop may take from the overflow list too). Returns what was popped. */
+/* Victim with an empty ring and the rest of `n` on its overflow: push, then pop until
+ * the ring is empty (a pop may take from the overflow too). Returns what was popped. */
 static uint32_t overflow_only(struct runq *v, uint32_t n, unsigned char *seen)
 {
 	uint32_t popped = 0;
@@ -318,14 +381,14 @@ static uint32_t overflow_only(struct runq *v, uint32_t n, unsigned char *seen)
 	return popped;
 }
 
-static void steal_takes_from_the_overflow_list_when_the_ring_is_empty(void **state)
+static void steal_takes_from_the_overflow_when_the_ring_is_empty(void **state)
 {
 	(void)state;
 	static unsigned char seen[NP];
 	struct runq v, t;
 	uint32_t taken;
-	runq_init(&v);
-	runq_init(&t);
+	runq_init(&v, NULL);
+	runq_init(&t, NULL);
 	memset(seen, 0, sizeof seen);
 	/* Overflow: 0..127, 256, less any the ring's pops took from its head. */
 	uint32_t popped = overflow_only(&v, RUNQ_CAP + 1, seen);
@@ -347,19 +410,18 @@ static void steal_takes_from_the_overflow_list_when_the_ring_is_empty(void **sta
 		assert_ptr_equal(runq_pop(&v), P(i));
 	assert_ptr_equal(runq_pop(&v), P(RUNQ_CAP));
 	assert_null(runq_pop(&v));
-	assert_null(v.ohead);
-	assert_null(v.otail);
+	assert_overflow_empty(&v);
 	runq_fini(&v);
 	runq_fini(&t);
 }
 
 /* A ring kept busy (each popped process pushed back at once) never drains; the processes
- * on the overflow list must still get their turn. */
-static void a_ring_that_never_drains_does_not_starve_the_overflow_list(void **state)
+ * on the overflow must still get their turn. */
+static void a_ring_that_never_drains_does_not_starve_the_overflow(void **state)
 {
 	(void)state;
 	struct runq q;
-	runq_init(&q);
+	runq_init(&q, NULL);
 	for (uint32_t i = 0; i <= RUNQ_CAP; i++)
 		runq_push(&q, P(i));
 	/* Overflow: 0..127 and 256; they must all come out, in order, within a bound. */
@@ -380,28 +442,29 @@ static void a_ring_that_never_drains_does_not_starve_the_overflow_list(void **st
 	runq_fini(&q);
 }
 
-static void a_steal_from_a_long_overflow_list_takes_half_and_keeps_what_its_ring_cannot(void **state)
+static void
+a_steal_from_a_long_overflow_takes_half_and_keeps_what_its_ring_cannot(void **state)
 {
 	(void)state;
 	static unsigned char seen[NP];
 	struct runq v, t;
 	uint32_t taken;
-	runq_init(&v);
-	runq_init(&t);
+	runq_init(&v, NULL);
+	runq_init(&t, NULL);
 	memset(seen, 0, sizeof seen);
 	overflow_only(&v, 3000, seen);
 	uint64_t olen = atomic_load(&v.olen);
-	/* Half, bounded: more than a ring, so the thief's own list holds the rest. */
+	/* Half, bounded: more than a ring, so the thief's own overflow holds the rest. */
 	uint32_t want = (uint32_t)(olen - olen / 2);
 	if (want > RUNQ_STEAL_MAX)
 		want = RUNQ_STEAL_MAX;
 	assert_true(want > RUNQ_CAP);
-	/* The oldest `want` of the victim's list are what moves. */
+	/* The oldest `want` of the victim's overflow are what moves. */
 	static unsigned char moved[NP];
 	memset(moved, 0, sizeof moved);
-	struct proc *first = v.ohead, *x = first;
-	for (uint32_t i = 0; i < want; i++, x = x->next)
-		moved[id_of(x)] = 1;
+	struct proc *first = overflow_nth(&v, 0), *x;
+	for (uint32_t i = 0; i < want; i++)
+		moved[id_of(overflow_nth(&v, i))] = 1;
 	struct proc *p = runq_steal(&v, &t, 1, &taken);
 	assert_ptr_equal(p, first);
 	assert_int_equal(taken, want);
@@ -421,15 +484,15 @@ static void a_steal_from_a_long_overflow_list_takes_half_and_keeps_what_its_ring
 	runq_fini(&t);
 }
 
-/* The victim's ring and list together count: a list behind a busy ring is shared too. */
-static void steal_takes_half_of_ring_and_list_together_from_the_list(void **state)
+/* The victim's ring and overflow together count: an overflow behind a busy ring is shared too. */
+static void steal_takes_half_of_ring_and_overflow_together_from_the_overflow(void **state)
 {
 	(void)state;
 	static unsigned char seen[NP];
 	struct runq v, t;
 	uint32_t taken;
-	runq_init(&v);
-	runq_init(&t);
+	runq_init(&v, NULL);
+	runq_init(&t, NULL);
 	memset(seen, 0, sizeof seen);
 	for (uint32_t i = 0; i < 1000; i++)
 		runq_push(&v, P(i));
@@ -437,7 +500,7 @@ static void steal_takes_half_of_ring_and_list_together_from_the_list(void **stat
 	uint64_t olen = atomic_load(&v.olen);
 	assert_true(ring > 0 && olen > ring);
 	uint32_t want = (uint32_t)((olen + ring) - (olen + ring) / 2);
-	struct proc *first = v.ohead;
+	struct proc *first = overflow_nth(&v, 0);
 	assert_ptr_equal(runq_steal(&v, &t, 1, &taken), first);
 	assert_int_equal(taken, want);
 	assert_int_equal(runq_len(&v), 1000 - want);
@@ -451,14 +514,14 @@ static void steal_takes_half_of_ring_and_list_together_from_the_list(void **stat
 	runq_fini(&t);
 }
 
-/* A short list behind a full ring: the ring's half goes, as Go takes it, and the list stays. */
-static void steal_takes_the_ring_half_when_the_list_is_the_smaller_part(void **state)
+/* A short overflow behind a full ring: the ring's half goes, as Go takes it, and the overflow stays. */
+static void steal_takes_the_ring_half_when_the_overflow_is_the_smaller_part(void **state)
 {
 	(void)state;
 	struct runq v, t;
 	uint32_t taken;
-	runq_init(&v);
-	runq_init(&t);
+	runq_init(&v, NULL);
+	runq_init(&t, NULL);
 	for (uint32_t i = 0; i < RUNQ_CAP + 1 + RUNQ_CAP / 2; i++)
 		runq_push(&v, P(i));
 	uint64_t olen = atomic_load(&v.olen);
@@ -603,7 +666,7 @@ static void race_round(struct race *r, unsigned nthieves, uint64_t total)
 	r->total = total;
 	r->deadline_ns = now_ns() + 20ull * 1000000000u;
 	for (unsigned i = 0; i <= nthieves; i++)
-		runq_init(&r->q[i]);
+		runq_init(&r->q[i], NULL);
 	uint64_t rng = seed ^ nthieves;
 	for (unsigned i = 0; i < nthieves; i++) {
 		tf[i] = (struct thief){r, i + 1, splitmix(&rng)};
@@ -675,15 +738,17 @@ int main(void)
 	    cmocka_unit_test(a_full_ring_holds_exactly_its_capacity_without_overflow),
 	    cmocka_unit_test(the_push_past_a_full_ring_moves_the_older_half_to_overflow),
 	    cmocka_unit_test(overflow_beyond_the_ring_keeps_every_process_exactly_once),
+	    cmocka_unit_test(an_overflow_that_cannot_grow_spills_in_order),
 	    cmocka_unit_test(random_pushes_and_pops_match_a_multiset),
 	    cmocka_unit_test(steal_takes_half_of_the_ring_and_returns_the_newest_taken),
 	    cmocka_unit_test(steal_leaves_a_queue_shorter_than_min_alone),
 	    cmocka_unit_test(steal_from_a_full_ring_takes_half),
-	    cmocka_unit_test(steal_takes_from_the_overflow_list_when_the_ring_is_empty),
-	    cmocka_unit_test(a_ring_that_never_drains_does_not_starve_the_overflow_list),
-	    cmocka_unit_test(a_steal_from_a_long_overflow_list_takes_half_and_keeps_what_its_ring_cannot),
-	    cmocka_unit_test(steal_takes_half_of_ring_and_list_together_from_the_list),
-	    cmocka_unit_test(steal_takes_the_ring_half_when_the_list_is_the_smaller_part),
+	    cmocka_unit_test(steal_takes_from_the_overflow_when_the_ring_is_empty),
+	    cmocka_unit_test(a_ring_that_never_drains_does_not_starve_the_overflow),
+	    cmocka_unit_test(
+		a_steal_from_a_long_overflow_takes_half_and_keeps_what_its_ring_cannot),
+	    cmocka_unit_test(steal_takes_half_of_ring_and_overflow_together_from_the_overflow),
+	    cmocka_unit_test(steal_takes_the_ring_half_when_the_overflow_is_the_smaller_part),
 	    cmocka_unit_test(an_owner_and_its_thieves_take_every_process_exactly_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
