@@ -1,6 +1,6 @@
 /* proc: a process as it lives in its 64-byte slot, and its side record.
  * Everything an idle process costs is in struct proc; what only some
- * processes use (deferred messages, a receive timeout, a name, big state)
+ * processes use (deferred messages, a receive timeout, links, monitors)
  * lives in the side record they alone pay for. */
 #ifndef KR_PROC_H
 #define KR_PROC_H
@@ -28,7 +28,7 @@ struct proc {
 _Static_assert(sizeof(struct proc) == 64, "a process is one cache line");
 
 /* flags */
-#define P_BIG 1u /* state is a pointer to side->state_len bytes */
+#define P_BIG 1u /* state points to an allocation of its own (proc.c) */
 
 /* aflags */
 #define P_NAMED 1u
@@ -61,7 +61,6 @@ struct vec {
 
 struct side {
 	struct env *dhead, *dtail; /* deferred, oldest first */
-	size_t state_len;
 	kr_timer rto;     /* receive timeout timer, 0 if none */
 	uint32_t rto_seq; /* bumped at each arm and each delivery */
 	uint32_t trap;    /* trapping exits */
