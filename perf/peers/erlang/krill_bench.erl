@@ -12,7 +12,7 @@
 %%   spawn    --procs N                 (default 1000000)
 %%   ring     --procs N --laps M        (default 10000 x 1000)
 %%   skynet   --leaves N --fanout F     (default 1000000, 10)
-%%   pingpong --pairs P --rounds K      (default 1000 x 1000)
+%%   pingpong --pairs P --rounds K      (default 1000 x 10000)
 %%   fanin    --producers P --messages K (default 2 x 5000000)
 %%   common:  --schedulers N  (schedulers online; ./run also passes +S N:N)
 %%   and the Savina set, sv-pingpong ... sv-bank (krill_savina.erl), with the
@@ -83,7 +83,7 @@ defaults(Bench) -> maps:from_list(param_order(Bench)).
 param_order(spawn) -> [{procs, 1000000}];
 param_order(ring) -> [{procs, 10000}, {laps, 1000}];
 param_order(skynet) -> [{leaves, 1000000}, {fanout, 10}];
-param_order(pingpong) -> [{pairs, 1000}, {rounds, 1000}];
+param_order(pingpong) -> [{pairs, 1000}, {rounds, 10000}];
 param_order(fanin) -> [{producers, 2}, {messages, 5000000}];
 param_order(Savina) -> krill_savina:param_order(Savina).
 

@@ -8,7 +8,7 @@
 //	krillbench spawn    --procs N                  (default 1000000)
 //	krillbench ring     --procs N --laps M         (default 10000 x 1000)
 //	krillbench skynet   --leaves N --fanout F      (default 1000000, 10)
-//	krillbench pingpong --pairs P --rounds K       (default 1000 x 1000)
+//	krillbench pingpong --pairs P --rounds K       (default 1000 x 10000)
 //	krillbench fanin    --producers P --messages K (default 2 x 5000000)
 //	common:             --schedulers N             (default: all CPUs)
 //
@@ -79,7 +79,7 @@ var benchParams = map[string][]param{
 	"spawn":    {{"procs", 1000000}},
 	"ring":     {{"procs", 10000}, {"laps", 1000}},
 	"skynet":   {{"leaves", 1000000}, {"fanout", 10}},
-	"pingpong": {{"pairs", 1000}, {"rounds", 1000}},
+	"pingpong": {{"pairs", 1000}, {"rounds", 10000}},
 	"fanin":    {{"producers", 2}, {"messages", 5000000}},
 	// The Savina set (savina.go), with krill-savina's defaults.
 	"sv-pingpong":     {{"pings", 1000000}},
