@@ -19,6 +19,10 @@
 #define OBATCH  (RUNQ_CAP / 2)
 #define OV_MIN  1024u         /* first array: 8 KiB */
 #define OV_KEEP (64u * 1024u) /* a drained array bigger than this goes back */
+/* The array stops growing at 8 MiB: waking 100 M processes at once must
+ * not cost 800 MB more than it did, so a burst past a million queued goes
+ * on the list (which costs nothing but the slower refill). */
+#define OV_MAX (1u << 20)
 /* How far ahead warm() looks: a slot two pops before its message, as
  * the message needs the slot's inbox word (1/3 to 4/8 measured alike). */
 #define WARM_MSG  2
@@ -62,7 +66,7 @@ static void ov_grow(struct runq *q, uint64_t need)
 	uint64_t cap = q->ocap ? q->ocap : OV_MIN;
 	while (cap < need)
 		cap *= 2;
-	if (cap > UINT32_MAX)
+	if (cap > OV_MAX)
 		return;
 	struct proc **v = arena_alloc_slow(q->arena, cap * sizeof *v);
 	if (!v)
