@@ -8,8 +8,8 @@
  * of a list chases 255 pointers into 255 cold slots one after another,
  * which was a third of skynet's time; from an array it is a copy, and the
  * slots are touched when they run, where they can be prefetched. When the
- * array cannot grow (no memory), the processes are linked through next
- * after it, so a wake-up never fails. */
+ * array cannot grow (no memory, or past OV_MAX), the processes are linked
+ * through next after it, so a wake-up never fails. */
 #include "core/runq.h"
 
 #include "alloc/arena.h"
@@ -60,7 +60,7 @@ static void olen_add(struct runq *q, int64_t n)
 }
 
 /* Owner, under the lock: an array for at least need, in order. Leaves ov
- * as it was when memory is short. */
+ * as it was when memory is short or need is past OV_MAX. */
 static void ov_grow(struct runq *q, uint64_t need)
 {
 	uint64_t cap = q->ocap ? q->ocap : OV_MIN;

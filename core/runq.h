@@ -23,7 +23,7 @@ struct runq {
 	struct proc **ov;     /* array of ocap (0 or a power of two) */
 	uint32_t ocap;
 	uint64_t ohd, otl;          /* oldest at ov[ohd % ocap]; otl - ohd held */
-	struct proc *spill, *stail; /* linked by next: only when ov cannot grow */
+	struct proc *spill, *stail; /* linked by next: when ov cannot grow */
 	_Atomic uint64_t olen;      /* ov and spill together */
 	struct arena *arena;        /* the owner's, for ov */
 	uint32_t pops;              /* owner only */
