@@ -442,8 +442,7 @@ static void a_ring_that_never_drains_does_not_starve_the_overflow(void **state)
 	runq_fini(&q);
 }
 
-static void
-a_steal_from_a_long_overflow_takes_half_and_keeps_what_its_ring_cannot(void **state)
+static void a_steal_from_a_long_overflow_takes_half_and_keeps_what_its_ring_cannot(void **state)
 {
 	(void)state;
 	static unsigned char seen[NP];
@@ -514,7 +513,8 @@ static void steal_takes_half_of_ring_and_overflow_together_from_the_overflow(voi
 	runq_fini(&t);
 }
 
-/* A short overflow behind a full ring: the ring's half goes, as Go takes it, and the overflow stays. */
+/* A short overflow behind a full ring: the ring's half goes, as Go takes it, and the overflow
+ * stays. */
 static void steal_takes_the_ring_half_when_the_overflow_is_the_smaller_part(void **state)
 {
 	(void)state;
