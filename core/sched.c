@@ -316,7 +316,7 @@ static void park(struct sched *s)
 	}
 	epoch_offline(s);
 	full_fence();
-	uint64_t next = wheel_next(&s->wheel);
+	uint64_t next = wheel_next_bound(&s->wheel);
 	uint64_t now = rt_now_ms(rt);
 	if (atomic_load_explicit(&rt->stop, memory_order_seq_cst) || any_work(s) ||
 	    next <= now) {

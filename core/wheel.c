@@ -253,3 +253,15 @@ uint64_t wheel_next(const struct wheel *w)
 	m->next_ok = 1;
 	return t;
 }
+
+uint64_t wheel_next_bound(const struct wheel *w)
+{
+	unsigned lv, s;
+	if (w->next_ok)
+		return w->next;
+	if (w->due)
+		return w->due->when;
+	if (first_slot(w, &lv, &s))
+		return slot_start(w->now, lv, s); /* exact at level 0: a slot is 1 ms */
+	return wheel_next(w);                     /* only the far overflow slot is left */
+}

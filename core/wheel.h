@@ -47,7 +47,17 @@ uint64_t wheel_advance(struct wheel *w, uint64_t now, void (*fire)(void *arg, st
 		       void *arg);
 
 /* Earliest expiry among armed nodes, or UINT64_MAX when none. Exact (not a
- * slot bound), so a sleeping scheduler wakes neither early nor late. */
+ * slot bound); after the earliest node is deleted it walks the first
+ * occupied slot's list once. */
 uint64_t wheel_next(const struct wheel *w);
+
+/* A time at or before the earliest expiry and after the wheel's now (or
+ * the expiry itself when due), UINT64_MAX when none, in O(1): the cached
+ * exact answer, else a finest-level expiry, else the start of the first
+ * occupied slot, where advancing moves its nodes to finer slots. For a
+ * scheduler about to sleep: waking at a slot boundary now and then is
+ * cheaper than walking 10,000 connections' timers each time it parks
+ * after one of them was re-armed. */
+uint64_t wheel_next_bound(const struct wheel *w);
 
 #endif

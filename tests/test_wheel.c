@@ -549,6 +549,52 @@ static void check_fire(void *arg, struct wnode *wn)
 	CHECK(c, wheel_next(&c->w) == ref_next(c));
 }
 
+/* A scheduler that sleeps until wheel_next_bound and advances to it each time it wakes: the
+ * bound is never past the earliest expiry, always ahead of the wheel unless something is due,
+ * and reaches the expiry within a wake-up a level; nothing fires early. */
+static void sleeping_to_the_bound_wakes_a_few_times_and_never_late(void **state)
+{
+	(void)state;
+	enum { N = 2000 };
+	static struct tnode t[N];
+	uint64_t seed = seed_from_env(), r = seed;
+	struct wheel w;
+	struct log l = { .wh = &w };
+	init_nodes(t, N);
+	wheel_init(&w, 12345);
+	for (int i = 0; i < N; i++)
+		wheel_add(&w, &t[i].w, 12345 + 1 + splitmix(&r) % (LEVEL(4) * 3));
+	for (int round = 0; round < 50 && w.count; round++) {
+		/* Re-arm the earliest few, as a server re-arms its idle timeouts: that drops the
+		 * cached exact answer, and the bound is what a parking scheduler then reads. */
+		for (int k = 0; k < 5; k++) {
+			int i = (int)(splitmix(&r) % N);
+			if (wheel_armed(&t[i].w)) {
+				wheel_del(&w, &t[i].w);
+				wheel_add(&w, &t[i].w, w.now + 1 + splitmix(&r) % LEVEL(3));
+			}
+		}
+		uint64_t b = wheel_next_bound(&w);
+		uint64_t e = wheel_next(&w);
+		if (b > e || b <= w.now)
+			fail_msg("seed %llu: bound %llu, earliest %llu, now %llu",
+				 (unsigned long long)seed, (unsigned long long)b,
+				 (unsigned long long)e, (unsigned long long)w.now);
+		size_t fired = l.n;
+		int wakes = 0;
+		while (l.n == fired) {
+			/* Sleep to the bound (the exact one is cached now: drop it as a re-arm would). */
+			w.next_ok = 0;
+			uint64_t to = wheel_next_bound(&w);
+			assert_true(to > w.now && to <= e);
+			wheel_advance(&w, to, record, &l);
+			assert_true(++wakes <= WHEEL_LEVELS + 1);
+		}
+		for (size_t i = fired; i < l.n; i++)
+			assert_true(l.whens[i] == e); /* exactly on time: the earliest and its ties */
+	}
+}
+
 static void random_operations_match_a_sorted_reference(void **state)
 {
 	(void)state;
@@ -606,6 +652,7 @@ int main(void)
 		cmocka_unit_test(large_time_jumps_skip_empty_time),
 		cmocka_unit_test(far_future_timers_fire_at_their_exact_expiry),
 		cmocka_unit_test(wheel_next_is_exact),
+		cmocka_unit_test(sleeping_to_the_bound_wakes_a_few_times_and_never_late),
 		cmocka_unit_test(random_operations_match_a_sorted_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
