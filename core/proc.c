@@ -643,6 +643,12 @@ static int receive_timeout_in(kr_ctx *ctx, uint64_t ms)
 	if (!side)
 		return ms ? -ENOMEM : 0;
 	uint32_t seq = rto_next(side);
+	/* A server re-arms its idle timeout at every request: move the armed
+	 * timer when it is in this scheduler's wheel. */
+	if (ms && side->rto && timer_rearm(s, side->rto, ms, &seq, sizeof(seq)) == 0) {
+		side->rto_seq = seq;
+		return 0;
+	}
 	if (ms) {
 		/* The new timer first: a failure leaves the armed one armed. */
 		struct env *e = env_new(&s->arena, KR_TAG_TIMEOUT, &seq, sizeof(seq));

@@ -277,6 +277,10 @@ void io_step(struct sched *s); /* reap completions, submit requests */
 /* timer.c */
 int timer_start(struct sched *s, kr_pid to, uint64_t ms, struct env *e, kr_timer *out);
 int timer_cancel(struct runtime *rt, struct sched *s, kr_timer t);
+/* Move s's own armed timer t to fire ms from now with data (as long as its
+ * payload) in place; -ENOENT, changing nothing, when t is not armed in s's
+ * wheel. Only for a timer whose id no other thread holds. */
+int timer_rearm(struct sched *s, kr_timer t, uint64_t ms, const void *data, uint32_t len);
 void timer_expire(struct sched *s);
 void timer_drain(struct sched *s);
 

@@ -7,6 +7,7 @@
  * expiry, when the owner frees it: the price of never locking the wheel. */
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/rt.h"
@@ -18,7 +19,10 @@ struct tmr {
 	struct wnode node;     /* owner only; bytes 8..31 */
 	kr_pid to;
 	struct env *env;
-	uint32_t owner, idx;
+	/* The scheduler whose wheel holds it. Atomic only so that
+	 * timer_rearm may look at a record another scheduler reuses. */
+	_Atomic uint32_t owner;
+	uint32_t idx;
 	uint64_t pad;
 };
 _Static_assert(sizeof(struct tmr) == 64, "a timer record is one cache line");
@@ -31,6 +35,14 @@ static struct tmr *of_node(struct wnode *n)
 static kr_timer timer_id(uint32_t gen, uint32_t idx)
 {
 	return (uint64_t)gen << 32 | idx;
+}
+
+/* The clock reads whole milliseconds, rounded down: one more keeps a timer
+ * from firing early. Virtual time is exact. */
+static uint64_t deadline(struct runtime *rt, uint64_t ms)
+{
+	uint64_t now = rt_now_ms(rt) + (rt->cfg.deterministic ? 0 : 1);
+	return ms > UINT64_MAX - now ? UINT64_MAX : now + ms;
 }
 
 int timer_start(struct sched *s, kr_pid to, uint64_t ms, struct env *e, kr_timer *out)
@@ -48,16 +60,30 @@ int timer_start(struct sched *s, kr_pid to, uint64_t ms, struct env *e, kr_timer
 		gen = 1; /* ids are never 0 */
 	t->to = to;
 	t->env = e;
-	t->owner = s->id;
+	atomic_store_explicit(&t->owner, s->id, memory_order_relaxed);
 	t->idx = idx;
 	t->node.pprev = 0;
-	/* The clock reads whole milliseconds, rounded down: one more keeps
-	 * a timer from firing early. Virtual time is exact. */
-	uint64_t now = rt_now_ms(rt) + (rt->cfg.deterministic ? 0 : 1);
-	wheel_add(&s->wheel, &t->node, ms > UINT64_MAX - now ? UINT64_MAX : now + ms);
+	wheel_add(&s->wheel, &t->node, deadline(rt, ms));
 	/* Release: a canceller whose CAS succeeds sees owner and the rest. */
 	atomic_store_explicit(&t->word, (uint64_t)gen << 2 | T_ARMED, memory_order_release);
 	*out = timer_id(gen, idx);
+	return 0;
+}
+
+/* Only the owner releases an armed timer, and only an id's holder cancels
+ * one: a timer whose id nobody else has (a receive timeout) that is armed
+ * with this generation in s's own wheel stays so while s runs, and moving
+ * it is a wheel update, not a free and an allocation. */
+int timer_rearm(struct sched *s, kr_timer id, uint64_t ms, const void *data, uint32_t len)
+{
+	struct tmr *t = slot_at(&s->rt->timers, (uint32_t)id);
+	if (!t || !(id >> 32) ||
+	    atomic_load_explicit(&t->word, memory_order_relaxed) != ((id >> 32) << 2 | T_ARMED) ||
+	    atomic_load_explicit(&t->owner, memory_order_relaxed) != s->id || t->env->m.len != len)
+		return -ENOENT;
+	wheel_del(&s->wheel, &t->node);
+	memcpy(t->env->m.data, data, len);
+	wheel_add(&s->wheel, &t->node, deadline(s->rt, ms));
 	return 0;
 }
 
@@ -77,7 +103,7 @@ int timer_cancel(struct runtime *rt, struct sched *s, kr_timer id)
 	if (!atomic_compare_exchange_strong_explicit(&t->word, &w, (w & ~(uint64_t)3) | T_CANCELLED,
 						     memory_order_acq_rel, memory_order_relaxed))
 		return -ENOENT;
-	if (s && t->owner == s->id) {
+	if (s && atomic_load_explicit(&t->owner, memory_order_relaxed) == s->id) {
 		wheel_del(&s->wheel, &t->node);
 		env_free(&s->arena, t->env);
 		release(s, t);
