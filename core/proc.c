@@ -432,11 +432,11 @@ void proc_run(struct sched *s, struct proc *p)
 		 * idle, the process is another scheduler's to run: nothing of
 		 * it is touched after the CAS. */
 		bool idle = false, alive = true;
-		if (c->lone) {
+		if (c->exiting) {
+			proc_drop_lone(s);
+		} else if (c->lone) {
 			c->lone = false;
-			if (c->exiting)
-				local_append(p, mbox_unpeek(&p->inbox, e));
-			else if (!p->local && used < budget && mbox_idle_lone(&p->inbox, e) == 0)
+			if (!p->local && used < budget && mbox_idle_lone(&p->inbox, e) == 0)
 				idle = true;
 			else
 				alive = take(s, p, e);
