@@ -154,7 +154,7 @@ static int register_in(kr_runtime *rt_, const char *s, kr_pid pid)
 	}
 	if (r->count >= r->nb)
 		grow(r);
-	strcpy(n->s, s);
+	memcpy(n->s, s, strlen(s) + 1); /* check_name bounded it */
 	n->pid = pid;
 	struct name **a = find_name(r, s), **b = find_pid(r, pid);
 	n->next = *a;

@@ -405,16 +405,14 @@ static void expect_info(const struct rec *r, uint32_t tag, kr_pid pid, uint64_t 
 /* Actor k got exactly one DOWN about actor t, for the monitor in slot, with reason and len. */
 static void expect_down(int k, int t, int slot, uint32_t reason, uint32_t len)
 {
-	const struct rec *found = 0;
 	int n = 0;
 	for (int i = 0; i < nrec[k]; i++) {
 		if (recs[k][i].tag == KR_TAG_DOWN && recs[k][i].x.pid == apid[t]) {
-			found = &recs[k][i];
+			expect_info(&recs[k][i], KR_TAG_DOWN, apid[t], refs[k][slot], reason, len);
 			n++;
 		}
 	}
 	assert_int_equal(n, 1);
-	expect_info(found, KR_TAG_DOWN, apid[t], refs[k][slot], reason, len);
 }
 
 static const struct cmd quit[] = {{EXIT, 0, KR_NORMAL}, {END}};

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -241,8 +242,8 @@ static void wait_after_the_run_returns_zero(void **st)
  * own mailbox), and each also spawns a helper that sends one more; the collector records the
  * arrival order, which depends on run order, steals and timers. */
 #define NRACERS 8
-#define M 24
-#define TRACE (NRACERS * (M + 1) + NRACERS)
+#define M       24
+#define TRACE   (NRACERS * (M + 1) + NRACERS)
 static uint16_t trace[TRACE];
 static int ntrace;
 
@@ -300,7 +301,7 @@ static int run_race(uint64_t seed)
 	memset(trace, 0, sizeof(trace));
 	kr_pid col = rt_spawn(rt, b_collector, 0, 0);
 	for (uint16_t i = 0; i < NRACERS; i++) {
-		struct racer r = { col, i, 0 };
+		struct racer r = {col, i, 0};
 		kr_pid p = rt_spawn(rt, b_racer, &r, sizeof(r));
 		assert_int_equal(kr_rt_send(rt, p, T_GO, 0, 0), 0);
 	}
@@ -334,9 +335,11 @@ static void b_parent(kr_ctx *ctx, void *state, const kr_msg *m)
 	kr_runtime *rt = kr_runtime_of(ctx);
 	kr_pid kids[4];
 	alive_inside[0] = kr_alive(rt);
-	for (int i = 0; i < 4; i++)
-		if (kr_spawn(ctx, i < 2 ? b_exit : b_exit_on_end, 0, 0, &kids[i]) == 0 && i < 2)
+	for (int i = 0; i < 4; i++) {
+		bool go = i < 2;
+		if (kr_spawn(ctx, go ? b_exit : b_exit_on_end, 0, 0, &kids[i]) == 0 && go)
 			kr_send(ctx, kids[i], T_GO, 0, 0);
+	}
 	alive_inside[1] = kr_alive(rt);
 	kr_exit(ctx, KR_NORMAL);
 }
@@ -367,17 +370,17 @@ static void alive_counts_spawns_minus_exits(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(config_init_sets_the_documented_defaults),
-		cmocka_unit_test(runtime_new_with_null_config_takes_the_defaults),
-		cmocka_unit_test(invalid_configs_are_einval),
-		cmocka_unit_test(missing_topology_file_is_enoent),
-		cmocka_unit_test(synthetic_topology_gives_one_scheduler_per_core),
-		cmocka_unit_test(krill_topology_variable_sets_the_topology),
-		cmocka_unit_test(start_twice_is_ealready),
-		cmocka_unit_test(start_in_deterministic_mode_is_einval_and_run_still_works),
-		cmocka_unit_test(wait_after_the_run_returns_zero),
-		cmocka_unit_test(deterministic_runs_replay_exactly_for_a_seed),
-		cmocka_unit_test(alive_counts_spawns_minus_exits),
+	    cmocka_unit_test(config_init_sets_the_documented_defaults),
+	    cmocka_unit_test(runtime_new_with_null_config_takes_the_defaults),
+	    cmocka_unit_test(invalid_configs_are_einval),
+	    cmocka_unit_test(missing_topology_file_is_enoent),
+	    cmocka_unit_test(synthetic_topology_gives_one_scheduler_per_core),
+	    cmocka_unit_test(krill_topology_variable_sets_the_topology),
+	    cmocka_unit_test(start_twice_is_ealready),
+	    cmocka_unit_test(start_in_deterministic_mode_is_einval_and_run_still_works),
+	    cmocka_unit_test(wait_after_the_run_returns_zero),
+	    cmocka_unit_test(deterministic_runs_replay_exactly_for_a_seed),
+	    cmocka_unit_test(alive_counts_spawns_minus_exits),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

@@ -41,7 +41,7 @@ static const char *usage_text =
     "  --json          print one snapshot as a JSON object and exit\n"
     "  --sample MS     --once/--json: gap between the two samples rates come from (200)\n";
 
-static int die(int status, const char *fmt, ...)
+_Noreturn static void die(int status, const char *fmt, ...)
 {
 	va_list ap;
 	fputs("krilltop: ", stderr);
@@ -218,6 +218,15 @@ static void seg_names(struct seg *s, struct segid id)
 	snprintf(s->path, sizeof(s->path), SHM_DIR "/krill.%d.%u", id.pid, id.n);
 }
 
+/* The bytes a segment of h's scheduler count needs: the layout's own, or more if its blocks
+ * are bigger than ours (a later version's). */
+static size_t seg_need(const kr_stats_header *h)
+{
+	size_t ours = kr_stats_size(h->nsched);
+	size_t theirs = h->header_size + (size_t)h->nsched * h->sched_size;
+	return ours > theirs ? ours : theirs;
+}
+
 /* Map and validate; 0, or -1 with the reason in err. Nothing in the segment is trusted
  * until magic, version, sizes and the file's length agree. */
 static int seg_open(struct seg *s, struct segid id, char *err, size_t errlen)
@@ -284,11 +293,9 @@ static int seg_open(struct seg *s, struct segid id, char *err, size_t errlen)
 			 s->path, h->sched_size, KR_STATS_VERSION, sizeof(kr_stats_sched));
 	else if (h->nsched > MAX_SCHED)
 		snprintf(err, errlen, "%s claims %u schedulers; it is corrupt", s->path, h->nsched);
-	else if (s->size < kr_stats_size(h->nsched) ||
-		 s->size < (need = h->header_size + (size_t)h->nsched * h->sched_size))
+	else if (s->size < (need = seg_need(h)))
 		snprintf(err, errlen, "%s is truncated (%zu bytes; %u schedulers need %zu)",
-			 s->path, s->size, h->nsched,
-			 h->header_size + (size_t)h->nsched * h->sched_size);
+			 s->path, s->size, h->nsched, need);
 	else if (h->os_pid != id.pid)
 		snprintf(err, errlen, "%s names pid %d; it is corrupt", s->path, h->os_pid);
 	else {
@@ -328,8 +335,7 @@ struct sample {
 
 static void sample_init(struct sample *x, uint32_t nsched)
 {
-	memset(x, 0, sizeof(*x));
-	x->b = calloc(nsched ? nsched : 1, sizeof(*x->b));
+	*x = (struct sample){.b = calloc(nsched ? nsched : 1, sizeof(*x->b))};
 	if (!x->b)
 		die(EXIT_RUNTIME, "out of memory");
 }
@@ -586,8 +592,10 @@ static void frame_add(struct frame *f, const char *fmt, ...)
 	char *l = malloc(k + 8);
 	if (!l)
 		die(EXIT_RUNTIME, "out of memory");
+	static const char reset[] = "\033[0m";
+	size_t rk = f->ansi ? sizeof(reset) : 1;
 	memcpy(l, buf, k);
-	strcpy(l + k, f->ansi ? "\033[0m" : "");
+	memcpy(l + k, f->ansi ? reset : "", rk);
 	f->line[f->n++] = l;
 }
 
@@ -925,11 +933,14 @@ static void print_json(const struct view *v, unsigned sample_ms)
 	       "},\"schedulers\":[",
 	       (uint64_t)rt->seq, rt->now_ns, rt->alive, rt->foreign_spawned, rt->restarts,
 	       rt->names, rt->mem_allocated, rt->mem_active, rt->mem_resident);
+	const char *sep = "";
 	for (uint32_t i = 0; i < s->nsched; i++) {
 		const struct row *r = 0;
 		for (uint32_t j = 0; j < s->nsched && !r; j++)
 			if (v->rows[j].id == i)
 				r = &v->rows[j];
+		if (!r)
+			continue; /* rows hold every id below nsched; never taken */
 		const kr_stats_sched *b = r->b;
 		printf("%s{\"id\":%u,\"seq\":%" PRIu64 ",\"busy_ns\":%" PRIu64
 		       ",\"idle_ns\":%" PRIu64 ",\"runs\":%" PRIu64 ",\"msgs\":%" PRIu64
@@ -939,7 +950,7 @@ static void print_json(const struct view *v, unsigned sample_ms)
 		       ",\"killed\":%" PRIu64 ",\"timers\":%" PRIu64 ",\"io_submitted\":%" PRIu64
 		       ",\"io_completed\":%" PRIu64 ",\"mem_allocated\":%" PRIu64
 		       ",\"mem_active\":%" PRIu64 ",\"mem_resident\":%" PRIu64 ",",
-		       i ? "," : "", i, (uint64_t)b->seq, b->busy_ns, b->idle_ns, b->runs, b->msgs,
+		       sep, i, (uint64_t)b->seq, b->busy_ns, b->idle_ns, b->runs, b->msgs,
 		       b->runq_len, b->steals[0], b->steals[1], b->steals[2], b->sleeps, b->wakeups,
 		       b->spawned, b->exited, b->crashed, b->killed, b->timers, b->io_submitted,
 		       b->io_completed, b->mem_allocated, b->mem_active, b->mem_resident);
@@ -950,6 +961,7 @@ static void print_json(const struct view *v, unsigned sample_ms)
 		printf(",\"numa\":%" PRIu64 ",\"l3\":%" PRIu64 ",\"rates\":", b->numa, b->l3);
 		json_rates(v, &r->r);
 		printf("}");
+		sep = ",";
 	}
 	printf("],\"totals\":{\"busy_ns\":%" PRIu64 ",\"idle_ns\":%" PRIu64 ",\"runs\":%" PRIu64
 	       ",\"msgs\":%" PRIu64 ",\"runq_len\":%" PRIu64 ",\"steals\":{\"l3\":%" PRIu64
