@@ -229,6 +229,7 @@ void fault_recover(struct sched *s)
 	outbox_flush(s);
 	s->ob.pid = 0;
 	proc_drop_lone(s);
+	bufs_free(s);
 	if (c->cur) {
 		env_free(&s->arena, c->cur);
 		c->cur = 0;

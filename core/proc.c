@@ -410,6 +410,8 @@ void proc_run(struct sched *s, struct proc *p)
 		atomic_store_explicit(&s->in_beh, 1, memory_order_relaxed);
 		p->beh(c, proc_state(p), &e->m);
 		atomic_store_explicit(&s->in_beh, 0, memory_order_relaxed);
+		if (c->bufs)
+			bufs_free(s);
 		outbox_flush(s);
 		s->ob.pid = 0;
 		handled++;
@@ -532,6 +534,32 @@ int kr_rt_spawn(kr_runtime *rt_, kr_behaviour b, const void *state, size_t len, 
 	return rc;
 }
 
+/* Queue e, already admitted to the live p (named to), behind this call's
+ * other sends: see the outbox above. */
+static void send_env(kr_ctx *ctx, struct proc *p, kr_pid to, struct env *e)
+{
+	struct sched *s = ctx->s;
+	ctx->sent++;
+	struct outbox *ob = &s->ob;
+	if (ob->pid != to) {
+		/* A first send to this receiver goes at once: a call that
+		 * sends one message (a reply, a token) costs what it did and
+		 * delays nothing. Only the ones after it are held. */
+		outbox_flush(s);
+		ob->pid = to;
+		push(s, p, e);
+		return;
+	}
+	if (!ob->n) {
+		ob->p = p;
+		ob->tail = e;
+	}
+	e->next = ob->head;
+	ob->head = e;
+	if (++ob->n >= OUTBOX_MAX)
+		outbox_push(s);
+}
+
 static int send_in(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len)
 {
 	struct sched *s = ctx->s;
@@ -548,25 +576,7 @@ static int send_in(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_
 		env_free(&s->arena, e);
 		return -EAGAIN;
 	}
-	ctx->sent++;
-	struct outbox *ob = &s->ob;
-	if (ob->pid != to) {
-		/* A first send to this receiver goes at once: a call that
-		 * sends one message (a reply, a token) costs what it did and
-		 * delays nothing. Only the ones after it are held. */
-		outbox_flush(s);
-		ob->pid = to;
-		push(s, p, e);
-		return 0;
-	}
-	if (!ob->n) {
-		ob->p = p;
-		ob->tail = e;
-	}
-	e->next = ob->head;
-	ob->head = e;
-	if (++ob->n >= OUTBOX_MAX)
-		outbox_push(s);
+	send_env(ctx, p, to, e);
 	return 0;
 }
 
@@ -577,6 +587,79 @@ int kr_send(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len)
 	int rc = send_in(ctx, to, tag, data, len);
 	api_leave(s);
 	return rc;
+}
+
+/* ---- zero-copy sends ---------------------------------------------------
+ * A reserved buffer is the data of an envelope not yet sent, on the call's
+ * list (ctx->bufs, through next) until it is sent or the call ends
+ * (bufs_free). Its size is fixed when reserved: the allocator frees by
+ * size. */
+
+static void *msg_buf_in(kr_ctx *ctx, size_t len)
+{
+	struct sched *s = ctx->s;
+	if (len > s->rt->cfg.max_msg || ovl_over(s->rt, s))
+		return 0;
+	struct env *e = arena_alloc(&s->arena, env_size((uint32_t)len));
+	if (!e)
+		return 0;
+	e->m.tag = 0;
+	e->m.len = (uint32_t)len;
+	e->next = ctx->bufs;
+	ctx->bufs = e;
+	return e->m.data;
+}
+
+void *kr_msg_buf(kr_ctx *ctx, size_t len)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	void *buf = msg_buf_in(ctx, len);
+	api_leave(s);
+	return buf;
+}
+
+static int send_buf_in(kr_ctx *ctx, kr_pid to, uint32_t tag, void *buf)
+{
+	struct sched *s = ctx->s;
+	struct env **at = &ctx->bufs, *e;
+	/* Found by address, never touched through it: a stray pointer is
+	 * -EINVAL, not a write somewhere. */
+	while ((e = *at) && (void *)e->m.data != buf)
+		at = &e->next;
+	if (!e || tag >= KR_TAG_SYSTEM)
+		return -EINVAL;
+	int err;
+	struct proc *p = proc_lookup(s->rt, to, &err);
+	if (!p && err)
+		return err;
+	if (p && !ovl_admit(p))
+		return -EAGAIN;
+	*at = e->next;
+	if (!p) {
+		env_free(&s->arena, e); /* to a process that has exited: dropped */
+		return 0;
+	}
+	e->m.tag = tag;
+	send_env(ctx, p, to, e);
+	return 0;
+}
+
+int kr_send_buf(kr_ctx *ctx, kr_pid to, uint32_t tag, void *buf)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = send_buf_in(ctx, to, tag, buf);
+	api_leave(s);
+	return rc;
+}
+
+/* The call is over (returned, faulted or killed): what it reserved and did
+ * not send is freed. */
+void bufs_free(struct sched *s)
+{
+	env_free_list(&s->arena, s->ctx.bufs);
+	s->ctx.bufs = 0;
 }
 
 static void become_in(kr_ctx *ctx, kr_behaviour b)

@@ -32,10 +32,11 @@ struct kr_ctx {
 	struct sched *s;
 	struct proc *p;
 	kr_pid self;
-	struct env *cur; /* the message being handled */
-	unsigned sent;   /* messages sent during this run: they cost budget */
-	bool defer;      /* kr_defer called for cur */
-	bool lone;       /* cur is still in the mailbox word (proc.c) */
+	struct env *cur;  /* the message being handled */
+	struct env *bufs; /* reserved by kr_msg_buf during this call, not sent */
+	unsigned sent;    /* messages sent during this run: they cost budget */
+	bool defer;       /* kr_defer called for cur */
+	bool lone;        /* cur is still in the mailbox word (proc.c) */
 	bool exiting;
 	uint32_t reason;
 	uint32_t plen; /* exit payload */
@@ -230,6 +231,8 @@ int proc_check_send(struct runtime *rt, struct sched *s, uint32_t tag, const voi
 void proc_run(struct sched *s, struct proc *p);
 /* A fault or kill ends the call: its message leaves the mailbox word. */
 void proc_drop_lone(struct sched *s);
+/* The call is over: buffers it reserved (kr_msg_buf) and did not send go. */
+void bufs_free(struct sched *s);
 void proc_destroy_all(struct runtime *rt);
 struct side *proc_side(struct sched *s, struct proc *p);
 

@@ -199,6 +199,19 @@ int kr_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid 
  * kr_mailbox_limit); -ENOMEM: out of memory or past max_memory. */
 int kr_send(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len);
 
+/* Zero-copy sends, for large payloads. kr_msg_buf reserves a message of
+ * len bytes (16-byte aligned) for the caller to fill; kr_send_buf sends it
+ * as it is, and the receiver's data are those bytes: no copy on the way.
+ * A buffer is the caller's until it is sent or until the behaviour call
+ * that reserved it returns (or faults), when an unsent one is freed; it
+ * must not be touched after a successful send. kr_msg_buf: NULL if len >
+ * max_msg, out of memory or past max_memory. kr_send_buf: as kr_send (a
+ * send to an exited process frees the buffer and returns 0), and -EINVAL
+ * if buf is not a buffer this call reserved and has not sent; on any
+ * error the buffer stays the caller's, unchanged. */
+void *kr_msg_buf(kr_ctx *ctx, size_t len);
+int kr_send_buf(kr_ctx *ctx, kr_pid to, uint32_t tag, void *buf);
+
 /* Handle later messages with b instead. Deferred messages are handed back
  * first (as kr_undefer). */
 void kr_become(kr_ctx *ctx, kr_behaviour b);

@@ -144,7 +144,7 @@ struct params {
 	const struct bench *bench;
 	const char *topology; /* NULL: KRILL_TOPOLOGY or this machine */
 	uint64_t schedulers, procs, laps, leaves, fanout, pairs, rounds, producers, messages;
-	uint64_t children, cycles, limit, floor;
+	uint64_t children, cycles, limit, floor, size, zero_copy;
 	uint64_t seconds, stats, numa;
 };
 
@@ -846,7 +846,7 @@ out:
  * when there is room, instead of piling up messages the consumer cannot keep up with. */
 struct fanin_run {
 	const kr_pid *producers;
-	uint64_t nproducers, messages, limit;
+	uint64_t nproducers, messages, limit, size;
 	double t_start, t_end; /* written by the consumer */
 	uint64_t received, sum;
 };
@@ -858,8 +858,34 @@ struct consumer {
 
 struct producer {
 	kr_pid consumer;
-	uint64_t next, count;
+	uint64_t next, count, size;
+	unsigned char *buf; /* --size > 8 and copied: where the item is written first */
+	bool zero_copy;
 };
+
+/* An item of size bytes: its sequence number, then that number's low byte over the rest,
+ * written in full as a real producer writes its data. */
+static void item_fill(unsigned char *b, uint64_t i, uint64_t size)
+{
+	memcpy(b, &i, sizeof i);
+	memset(b + sizeof i, (int)(i & 0xff), size - sizeof i);
+}
+
+/* Send item i by copy (kr_send) or written in place (kr_msg_buf, kr_send_buf). */
+static int send_item(kr_ctx *ctx, struct producer *s, uint64_t i)
+{
+	if (s->size == sizeof i && !s->zero_copy)
+		return kr_send(ctx, s->consumer, T_ITEM, &i, sizeof i);
+	if (!s->zero_copy) {
+		item_fill(s->buf, i, s->size);
+		return kr_send(ctx, s->consumer, T_ITEM, s->buf, s->size);
+	}
+	unsigned char *b = kr_msg_buf(ctx, s->size);
+	if (!b)
+		return -ENOMEM;
+	item_fill(b, i, s->size);
+	return kr_send_buf(ctx, s->consumer, T_ITEM, b); /* on -EAGAIN b goes with the call */
+}
 
 static void consumer(kr_ctx *ctx, void *state, const kr_msg *msg)
 {
@@ -870,8 +896,16 @@ static void consumer(kr_ctx *ctx, void *state, const kr_msg *msg)
 
 	switch (msg->tag) {
 	case T_ITEM:
-		if (!take(ctx, msg, &v, sizeof v, "consumer"))
+		if (msg->len != run->size) {
+			unexpected(ctx, "consumer", msg);
 			return;
+		}
+		memcpy(&v, msg->data, sizeof v);
+		/* A big item is read to its end, as a real consumer would. */
+		if (msg->len > sizeof v && msg->data[msg->len - 1] != (unsigned char)(v & 0xff)) {
+			unexpected(ctx, "consumer", msg);
+			return;
+		}
 		c->sum += v;
 		if (++c->received < c->total)
 			return;
@@ -904,7 +938,7 @@ static void producer(kr_ctx *ctx, void *state, const kr_msg *msg)
 		return;
 	}
 	for (uint64_t i = s->next; i < end; i++) {
-		int rc = kr_send(ctx, s->consumer, T_ITEM, &i, sizeof i);
+		int rc = send_item(ctx, s, i);
 		if (rc == -EAGAIN) { /* the consumer's mailbox is full: resume when it has room */
 			s->next = i;
 			if ((rc = kr_notify_ready(ctx, s->consumer, T_GO)) < 0)
@@ -927,21 +961,31 @@ static int run_fanin(kr_runtime *rt, const struct params *p)
 {
 	uint64_t np = p->producers, k = p->messages, total = np * k;
 	kr_pid *producers = malloc(np * sizeof *producers);
-	struct fanin_run run = {
-		.producers = producers, .nproducers = np, .messages = k, .limit = p->limit};
+	struct fanin_run run = {.producers = producers,
+				.nproducers = np,
+				.messages = k,
+				.limit = p->limit,
+				.size = p->size};
+	unsigned char *bufs = p->zero_copy ? NULL : calloc(np, p->size);
 	struct consumer cs = {.run = &run, .total = total};
 	kr_pid cons;
 	double t_end;
 	int rc, status = 2;
 
-	if (!producers)
+	if (!producers || (!p->zero_copy && !bufs)) {
+		free(producers);
 		return out_of_memory();
+	}
 	if ((rc = kr_rt_spawn(rt, consumer, &cs, sizeof cs, &cons)) < 0) {
 		status = kr_error("kr_rt_spawn", rc);
 		goto out;
 	}
 	for (uint64_t i = 0; i < np; i++) {
-		struct producer s = {.consumer = cons, .count = k};
+		struct producer s = {.consumer = cons,
+				     .count = k,
+				     .size = p->size,
+				     .buf = bufs ? bufs + i * p->size : NULL,
+				     .zero_copy = p->zero_copy != 0};
 		if ((rc = kr_rt_spawn(rt, producer, &s, sizeof s, &producers[i])) < 0) {
 			status = kr_error("kr_rt_spawn", rc);
 			goto out;
@@ -959,8 +1003,10 @@ static int run_fanin(kr_runtime *rt, const struct params *p)
 	double secs = run.t_end - run.t_start;
 	print_head(rt, p, secs, (double)total);
 	printf(",\"producers\":%" PRIu64 ",\"messages\":%" PRIu64 ",\"limit\":%" PRIu64
+	       ",\"size\":%" PRIu64 ",\"zero_copy\":%d,\"bytes_per_s\":%.0f"
 	       ",\"messages_total\":%" PRIu64 ",\"received\":%" PRIu64,
-	       np, k, p->limit, total, run.received);
+	       np, k, p->limit, p->size, (int)p->zero_copy,
+	       per_second((double)total * (double)p->size, secs), total, run.received);
 	print_tail();
 	if (run.received != total || run.sum != expected_sum) {
 		fprintf(stderr, "krill-bench: fanin: received %" PRIu64 " of %" PRIu64
@@ -970,6 +1016,7 @@ static int run_fanin(kr_runtime *rt, const struct params *p)
 	}
 out:
 	free(producers);
+	free(bufs);
 	return status;
 }
 
@@ -1363,6 +1410,11 @@ static const struct cli_option options[] = {
 	 "fanin: the consumer's mailbox limit, like a Go channel's buffer (0: none)"},
 	{"messages", offsetof(struct params, messages), 1, UINT64_MAX, B_FANIN,
 	 "fanin: messages per producer (2000000)"},
+	{"size", offsetof(struct params, size), 8, 1u << 20, B_FANIN,
+	 "fanin: bytes a message, all written by the producer (8)"},
+	{"zero-copy", offsetof(struct params, zero_copy), 0, 1, B_FANIN,
+	 "fanin: write each message in place and send it (kr_msg_buf, kr_send_buf) (1) "
+	 "or copy it (kr_send) (0)"},
 	{"children", offsetof(struct params, children), 1, 1u << 24, B_CRASH,
 	 "crash: children of the supervisor (1000)"},
 	{"cycles", offsetof(struct params, cycles), 1, UINT64_MAX / 2, B_CRASH,
@@ -1418,6 +1470,7 @@ int main(int argc, char **argv)
 		.rounds = 10000,
 		.producers = 2,
 		.messages = 2000000,
+		.size = 8,
 		.seconds = 10,
 		.children = 1000,
 		.cycles = 1000000,

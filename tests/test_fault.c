@@ -654,7 +654,8 @@ static void every_kind_of_fault_in_a_row_is_contained(void **st)
 
 #define VICTIM_NAME "krill-test-fault-victim"
 static kr_pid rel_v;
-static int rel_setup_done, rel_down_ok, rel_name_gone, rel_late;
+static int rel_setup_done, rel_down_ok, rel_name_gone, rel_late, rel_buf_gone;
+static void *rel_unsent;
 
 static void b_rel_victim(kr_ctx *ctx, void *st, const kr_msg *m)
 {
@@ -666,6 +667,11 @@ static void b_rel_victim(kr_ctx *ctx, void *st, const kr_msg *m)
 		BEH_CHECK(kr_receive_timeout(ctx, 3600000) == 0);
 		rel_setup_done = 1;
 	} else if (m->tag == T_CRASH) {
+		unsigned char *unsent = kr_msg_buf(ctx, 5000); /* reserved, then the fault */
+		BEH_CHECK(unsent != 0);
+		if (unsent)
+			memset(unsent, 1, 5000);
+		rel_unsent = unsent;
 		fault_null();
 	} else if (m->tag == T_LATE) {
 		rel_late = 1;
@@ -688,6 +694,8 @@ static void b_rel_watcher(kr_ctx *ctx, void *st, const kr_msg *m)
 	memcpy(&x, m->data, m->len);
 	rel_down_ok = x.reason == KR_FAULT && x.pid == rel_v;
 	rel_name_gone = kr_whereis(kr_runtime_of(ctx), VICTIM_NAME) == 0;
+	/* Only compared, never touched: the victim's buffer went with its call. */
+	rel_buf_gone = kr_send_buf(ctx, kr_self(ctx), T_WORK, rel_unsent) == -EINVAL;
 	kr_exit(ctx, KR_NORMAL);
 }
 
@@ -696,7 +704,8 @@ static void a_crash_releases_the_state_messages_timers_and_name_of_the_process(v
 	for (unsigned i = 0; i < NMODES; i++) {
 		kr_runtime *rt = rt_make(&modes[i]);
 		unsigned char big[300] = {1};
-		rel_setup_done = rel_down_ok = rel_name_gone = rel_late = 0;
+		rel_setup_done = rel_down_ok = rel_name_gone = rel_late = rel_buf_gone = 0;
+		rel_unsent = 0;
 		rel_v = spawn(rt, b_rel_victim, big, sizeof(big));
 		assert_int_equal(kr_register(rt, VICTIM_NAME, rel_v), 0);
 		kr_pid w = spawn(rt, b_rel_watcher, 0, 0);
@@ -705,9 +714,10 @@ static void a_crash_releases_the_state_messages_timers_and_name_of_the_process(v
 		assert_int_equal(rel_setup_done, 1);
 		assert_int_equal(rel_down_ok, 1);
 		assert_int_equal(rel_name_gone, 1);
+		assert_int_equal(rel_buf_gone, 1);
 		assert_int_equal(rel_late, 0);
 		assert_true(kr_whereis(rt, VICTIM_NAME) == 0);
-		kr_runtime_free(rt); /* LSan: nothing of the victim is left */
+		kr_runtime_free(rt); /* LSan: nothing of the victim is left, its buffer included */
 	}
 }
 

@@ -280,7 +280,7 @@ static void behaviour_sees_tag_len_and_data_exactly(void **st)
 
 /* ---- order ------------------------------------------------------------------------- */
 
-#define NORDER 10000
+#define NORDER  10000
 #define MAXSEND 4
 
 struct seqmsg {
@@ -319,7 +319,7 @@ static void b_seq_sender(kr_ctx *ctx, void *state, const kr_msg *m)
 {
 	struct sender *s = state;
 	for (int k = 0; k < 97 && s->next < NORDER; k++) {
-		struct seqmsg msg = { s->id, s->next++ };
+		struct seqmsg msg = {s->id, s->next++};
 		if (kr_send(ctx, s->to, T_DATA, &msg, sizeof(msg)) != 0)
 			order_bad += 1000000;
 	}
@@ -337,7 +337,7 @@ static void run_order(unsigned schedulers, unsigned nsend)
 	order_want = (long)nsend * NORDER;
 	kr_pid rx = rt_spawn(rt, b_seq_receiver, 0, 0);
 	for (uint32_t i = 0; i < nsend; i++) {
-		struct sender s = { rx, i, 0 };
+		struct sender s = {rx, i, 0};
 		go(rt, rt_spawn(rt, b_seq_sender, &s, sizeof(s)));
 	}
 	assert_int_equal(kr_run(rt), 0);
@@ -423,7 +423,7 @@ static void *foreign_sender(void *arg)
 {
 	struct foreign *f = arg;
 	for (uint32_t i = 0; i < NORDER; i++) {
-		struct seqmsg msg = { f->id, i };
+		struct seqmsg msg = {f->id, i};
 		if (kr_rt_send(f->rt, f->to, T_DATA, &msg, sizeof(msg)) != 0)
 			f->errors++;
 	}
@@ -441,7 +441,7 @@ static void messages_from_a_foreign_thread_arrive_in_order(void **st)
 	kr_pid rx = rt_spawn(rt, b_seq_receiver, 0, 0);
 	assert_int_equal(kr_start(rt), 0);
 	for (uint32_t i = 0; i < 2; i++) {
-		f[i] = (struct foreign){ rt, rx, i, 0 };
+		f[i] = (struct foreign){rt, rx, i, 0};
 		assert_int_equal(pthread_create(&th[i], 0, foreign_sender, &f[i]), 0);
 	}
 	assert_int_equal(kr_wait(rt), 0);
@@ -640,7 +640,7 @@ static void b_count(kr_ctx *ctx, void *state, const kr_msg *m)
 static void b_bad_sends(kr_ctx *ctx, void *state, const kr_msg *m)
 {
 	kr_pid to;
-	char big[17] = { 0 };
+	char big[17] = {0};
 	memcpy(&to, state, sizeof(to));
 	inproc_rc[0] = kr_send(ctx, to, KR_TAG_SYSTEM, "a", 1);
 	inproc_rc[1] = kr_send(ctx, to, KR_TAG_TIMEOUT, "a", 1);
@@ -656,7 +656,7 @@ static void invalid_sends_are_refused_and_deliver_nothing(void **st)
 {
 	kr_config c;
 	kr_runtime *rt;
-	char big[17] = { 0 };
+	char big[17] = {0};
 	kr_config_init(&c);
 	c.schedulers = 1;
 	c.pin = 0;
@@ -686,6 +686,229 @@ static void invalid_sends_are_refused_and_deliver_nothing(void **st)
 	assert_int_equal(count_tags[0], T_DATA);
 	assert_int_equal(count_tags[1], T_DATA);
 	assert_int_equal(count_tags[2], T_END);
+	kr_runtime_free(rt);
+}
+
+/* ---- zero-copy sends ----------------------------------------------------------------- */
+
+/* A call inside a behaviour that must succeed: counted (cmocka's asserts must not run on a
+ * scheduler thread) and checked after the run. */
+static _Atomic int beh_failed;
+#define BEH_CHECK(x)                                      \
+	do {                                              \
+		if (!(x))                                 \
+			atomic_fetch_add(&beh_failed, 1); \
+	} while (0)
+
+/* S reserves a big buffer, fills it in place and sends it, then a copied message and an empty
+ * buffer; R must get the very bytes S wrote (the same address: no copy), in the order sent. */
+#define ZBIG 10000
+static kr_pid z_r;
+static void *z_sent;
+static const void *z_got;
+static uint32_t z_tags[3], z_lens[3];
+static int z_n, z_bad;
+
+static void b_z_receiver(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	if (z_n < 3) {
+		z_tags[z_n] = m->tag;
+		z_lens[z_n] = m->len;
+	}
+	if (z_n == 0) {
+		z_got = m->data;
+		for (uint32_t i = 0; i < m->len; i++)
+			z_bad += m->data[i] != (unsigned char)(i * 31);
+	}
+	if (++z_n == 3)
+		kr_exit(ctx, KR_NORMAL);
+}
+
+static void b_z_sender(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	unsigned char *b = kr_msg_buf(ctx, ZBIG);
+	BEH_CHECK(b != 0);
+	for (uint32_t i = 0; i < ZBIG; i++)
+		b[i] = (unsigned char)(i * 31);
+	z_sent = b;
+	BEH_CHECK(kr_send_buf(ctx, z_r, T_A, b) == 0);
+	BEH_CHECK(kr_send(ctx, z_r, T_B, "copied", 6) == 0);
+	void *empty = kr_msg_buf(ctx, 0);
+	BEH_CHECK(empty != 0 && kr_send_buf(ctx, z_r, T_C, empty) == 0);
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void send_buf_delivers_the_bytes_written_in_place_without_a_copy(void **st)
+{
+	for (unsigned n = 1; n <= 2; n++) {
+		kr_runtime *rt = rt_new(n, 0);
+		z_n = z_bad = 0;
+		z_sent = 0;
+		z_got = 0;
+		beh_failed = 0;
+		z_r = rt_spawn(rt, b_z_receiver, 0, 0);
+		go(rt, rt_spawn(rt, b_z_sender, 0, 0));
+		assert_int_equal(kr_run(rt), 0);
+		assert_int_equal(beh_failed, 0);
+		assert_int_equal(z_n, 3);
+		assert_true(z_got == z_sent);
+		assert_int_equal(z_bad, 0);
+		assert_int_equal(z_tags[0], T_A);
+		assert_int_equal(z_lens[0], ZBIG);
+		assert_int_equal(z_tags[1], T_B);
+		assert_int_equal(z_lens[1], 6);
+		assert_int_equal(z_tags[2], T_C);
+		assert_int_equal(z_lens[2], 0);
+		kr_runtime_free(rt);
+	}
+}
+
+/* Every refusal leaves the buffer the caller's, unchanged; a buffer sent, or dropped on the way
+ * to a process that has exited, is no longer the caller's. One scheduler: R and D run only
+ * when S has returned. */
+enum {
+	ZE_HUGE,
+	ZE_TAG,
+	ZE_NEVER,
+	ZE_STRAY,
+	ZE_INSIDE,
+	ZE_SEND,
+	ZE_RESEND,
+	ZE_DEAD,
+	ZE_DEAD_AGAIN,
+	ZE_FULL,
+	ZE_SELF,
+	ZE_N
+};
+static int ze_rc[ZE_N];
+static kr_pid ze_s, ze_r, ze_d;
+static int ze_r_data, ze_s_back;
+
+static void b_ze_r(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	switch (m->tag) {
+	case T_DATA:
+		ze_r_data = m->len == 64 && m->data[0] == 0xab && m->data[63] == 0xab;
+		break;
+	case T_READY:
+		BEH_CHECK(kr_mailbox_limit(ctx, 1) == 0);
+		BEH_CHECK(kr_send(ctx, ze_s, T_MORE, 0, 0) == 0);
+		break;
+	case T_A:
+		kr_exit(ctx, KR_NORMAL);
+		break;
+	}
+}
+
+static void b_ze_d(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void b_ze_s(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	unsigned char local[64], *b;
+	uint64_t ref;
+	switch (m->tag) {
+	case T_GO:
+		ze_rc[ZE_HUGE] = kr_msg_buf(ctx, (1u << 20) + 1) == 0;
+		b = kr_msg_buf(ctx, 64);
+		BEH_CHECK(b != 0);
+		memset(b, 0xab, 64);
+		ze_rc[ZE_TAG] = kr_send_buf(ctx, ze_r, KR_TAG_SYSTEM, b);
+		ze_rc[ZE_NEVER] = kr_send_buf(ctx, pid_make(UINT32_MAX, 1), T_DATA, b);
+		ze_rc[ZE_STRAY] = kr_send_buf(ctx, ze_r, T_DATA, local);
+		ze_rc[ZE_INSIDE] = kr_send_buf(ctx, ze_r, T_DATA, b + 16);
+		ze_rc[ZE_SEND] = kr_send_buf(ctx, ze_r, T_DATA, b);
+		ze_rc[ZE_RESEND] = kr_send_buf(ctx, ze_r, T_DATA, b);
+		BEH_CHECK(kr_monitor(ctx, ze_d, &ref) == 0);
+		BEH_CHECK(kr_send(ctx, ze_d, T_END, 0, 0) == 0);
+		break;
+	case KR_TAG_DOWN:
+		b = kr_msg_buf(ctx, 1000);
+		BEH_CHECK(b != 0);
+		ze_rc[ZE_DEAD] = kr_send_buf(ctx, ze_d, T_DATA, b);
+		ze_rc[ZE_DEAD_AGAIN] = kr_send_buf(ctx, ze_d, T_DATA, b);
+		BEH_CHECK(kr_send(ctx, ze_r, T_READY, 0, 0) == 0);
+		break;
+	case T_MORE: /* R's mailbox now holds one message at most */
+		BEH_CHECK(kr_send(ctx, ze_r, T_A, 0, 0) == 0);
+		b = kr_msg_buf(ctx, 32);
+		BEH_CHECK(b != 0);
+		for (int i = 0; i < 32; i++)
+			b[i] = (unsigned char)i;
+		ze_rc[ZE_FULL] = kr_send_buf(ctx, ze_r, T_B, b);
+		ze_rc[ZE_SELF] = kr_send_buf(ctx, kr_self(ctx), T_C, b);
+		break;
+	case T_C:
+		ze_s_back = m->len == 32;
+		for (int i = 0; i < 32 && ze_s_back; i++)
+			ze_s_back = m->data[i] == i;
+		kr_exit(ctx, KR_NORMAL);
+		break;
+	}
+}
+
+static void send_buf_refusals_keep_the_buffer_and_change_nothing(void **st)
+{
+	kr_runtime *rt = rt_new(1, 0);
+	memset(ze_rc, 0x55, sizeof(ze_rc));
+	ze_r_data = ze_s_back = 0;
+	beh_failed = 0;
+	ze_r = rt_spawn(rt, b_ze_r, 0, 0);
+	ze_d = rt_spawn(rt, b_ze_d, 0, 0);
+	ze_s = rt_spawn(rt, b_ze_s, 0, 0);
+	go(rt, ze_s);
+	assert_int_equal(kr_run(rt), 0);
+	assert_int_equal(beh_failed, 0);
+	assert_int_equal(ze_rc[ZE_HUGE], 1);
+	assert_int_equal(ze_rc[ZE_TAG], -EINVAL);
+	assert_int_equal(ze_rc[ZE_NEVER], -ESRCH);
+	assert_int_equal(ze_rc[ZE_STRAY], -EINVAL);
+	assert_int_equal(ze_rc[ZE_INSIDE], -EINVAL);
+	assert_int_equal(ze_rc[ZE_SEND], 0);
+	assert_int_equal(ze_rc[ZE_RESEND], -EINVAL);
+	assert_int_equal(ze_rc[ZE_DEAD], 0);
+	assert_int_equal(ze_rc[ZE_DEAD_AGAIN], -EINVAL);
+	assert_int_equal(ze_rc[ZE_FULL], -EAGAIN);
+	assert_int_equal(ze_rc[ZE_SELF], 0);
+	assert_int_equal(ze_r_data, 1);
+	assert_int_equal(ze_s_back, 1);
+	kr_runtime_free(rt);
+}
+
+/* Buffers reserved and never sent go when the call returns: 200 calls each leave 1 MiB unsent
+ * under a 64 MiB ceiling, and every reservation succeeds. */
+static int zf_calls, zf_null;
+
+static void b_zf(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	unsigned char *b = kr_msg_buf(ctx, 1u << 20);
+	if (b)
+		memset(b, zf_calls, 1u << 20);
+	else
+		zf_null++;
+	/* Past the ceiling a send fails too: end rather than wait for nothing. */
+	if (++zf_calls == 200 || kr_send(ctx, kr_self(ctx), T_MORE, 0, 0) != 0)
+		kr_exit(ctx, KR_NORMAL);
+}
+
+static void unsent_buffers_are_freed_when_the_call_returns(void **st)
+{
+	kr_config c;
+	kr_runtime *rt = 0;
+	kr_config_init(&c);
+	c.schedulers = 1;
+	c.pin = 0;
+	c.max_memory = 64u << 20;
+	assert_int_equal(kr_runtime_new(&c, &rt), 0);
+	zf_calls = zf_null = 0;
+	beh_failed = 0;
+	go(rt, rt_spawn(rt, b_zf, 0, 0));
+	assert_int_equal(kr_run(rt), 0);
+	assert_int_equal(beh_failed, 0);
+	assert_int_equal(zf_calls, 200);
+	assert_int_equal(zf_null, 0);
 	kr_runtime_free(rt);
 }
 
@@ -806,7 +1029,7 @@ static void pid_freed_by_exits_can_be_issued_again(void **st)
 {
 	kr_runtime *rt = rt_max_procs(10);
 	kr_pid keeper = rt_spawn(rt, b_wait_end, 0, 0), p = 0;
-	struct timespec ms1 = { 0, 1000000 };
+	struct timespec ms1 = {0, 1000000};
 	int rc = -1;
 	for (int i = 0; i < 9; i++)
 		go(rt, rt_spawn(rt, b_nop, 0, 0));
@@ -995,7 +1218,7 @@ static void log_msg(const kr_msg *m)
 	if (m->len == sizeof(int))
 		memcpy(&n, m->data, sizeof(n));
 	if (nhandled < 32)
-		handled[nhandled] = (struct tagged){ m->tag, n };
+		handled[nhandled] = (struct tagged){m->tag, n};
 	nhandled++;
 }
 
@@ -1046,8 +1269,7 @@ static void run_select(int mode)
 	send_int(rt, p, T_A, 0);
 	send_int(rt, p, T_B, 4);
 	assert_int_equal(kr_run(rt), 0);
-	struct tagged want[] = { { T_A, 0 }, { T_B, 1 }, { T_B, 2 },
-				 { T_B, 3 }, { T_B, 4 }, { T_C, 99 } };
+	struct tagged want[] = {{T_A, 0}, {T_B, 1}, {T_B, 2}, {T_B, 3}, {T_B, 4}, {T_C, 99}};
 	assert_int_equal(nhandled, 6);
 	for (int i = 0; i < 6; i++) {
 		assert_int_equal(handled[i].tag, want[i].tag);
@@ -1088,7 +1310,7 @@ static void exit_with_deferred_and_queued_messages_frees_them(void **st)
 	kr_pid p = rt_spawn(rt, b_defer_then_exit, "bigstate-bigstate", 17);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(kr_rt_send(rt, p, T_B, payload, sizeof(payload)), 0);
-	go(rt, p); /* exit here... */
+	go(rt, p);                  /* exit here... */
 	for (int i = 0; i < 5; i++) /* ...with these still queued */
 		assert_int_equal(kr_rt_send(rt, p, T_B, payload, sizeof(payload)), 0);
 	assert_int_equal(kr_run(rt), 0);
@@ -1318,7 +1540,7 @@ static void run_lone(unsigned schedulers, int deterministic, uint64_t seed)
 	struct lone_rx *r = calloc(1, sizeof(*r));
 	assert_non_null(r);
 	kr_pid rx = rt_spawn(rt, b_lone_rx, &r, sizeof(r));
-	struct sender s = { rx, 0, 0 };
+	struct sender s = {rx, 0, 0};
 	r->tx = rt_spawn(rt, b_lone_tx, &s, sizeof(s));
 	go(rt, r->tx);
 	assert_int_equal(kr_run(rt), 0);
@@ -1330,7 +1552,8 @@ static void run_lone(unsigned schedulers, int deterministic, uint64_t seed)
 	for (uint32_t i = 0; i < r->n; i++) {
 		uint32_t v = r->log[i];
 		if (v >= 100000) {
-			uint32_t id = v - 100000, want = own_seen / 2 * 4 + 3 + (own_seen % 2) * 1000;
+			uint32_t id = v - 100000,
+				 want = own_seen / 2 * 4 + 3 + (own_seen % 2) * 1000;
 			assert_int_equal(id, want);
 			own_seen++;
 			continue;
@@ -1364,11 +1587,11 @@ static void lone_messages_keep_order_with_deferrals_and_self_sends(void **st)
 static void runtime_free_before_start_frees_processes_and_undelivered_messages(void **st)
 {
 	kr_runtime *rt = rt_new(2, 0);
-	char payload[300] = { 0 };
+	char payload[300] = {0};
 	for (int i = 0; i < 10; i++) {
 		kr_pid p = rt_spawn(rt, b_wait_end, payload, (size_t)i * 30);
 		assert_int_equal(kr_rt_send(rt, p, T_DATA, payload, sizeof(payload)), 0);
-		assert_int_equal(kr_register(rt, (const char[]){ (char)('a' + i), 0 }, p), 0);
+		assert_int_equal(kr_register(rt, (const char[]){(char)('a' + i), 0}, p), 0);
 	}
 	assert_int_equal(kr_alive(rt), 10);
 	kr_runtime_free(rt);
@@ -1377,45 +1600,47 @@ static void runtime_free_before_start_frees_processes_and_undelivered_messages(v
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(spawn_from_main_thread_passes_a_copy_of_inline_state),
-		cmocka_unit_test(spawn_copies_big_state_and_keeps_it_for_the_process_life),
-		cmocka_unit_test(spawn_from_a_process_gives_children_their_state),
-		cmocka_unit_test(spawn_state_is_not_bounded_by_max_msg),
-		cmocka_unit_test(behaviour_sees_tag_len_and_data_exactly),
-		cmocka_unit_test(messages_from_one_process_arrive_in_order),
-		cmocka_unit_test(alternating_runs_of_sends_to_two_receivers_arrive_in_order),
-		cmocka_unit_test(messages_from_each_process_arrive_in_order_with_two_schedulers),
-		cmocka_unit_test(messages_from_a_foreign_thread_arrive_in_order),
-		cmocka_unit_test(become_switches_the_behaviour_for_later_messages),
-		cmocka_unit_test(send_to_an_exited_process_is_dropped),
-		cmocka_unit_test(send_to_a_stale_pid_never_reaches_the_slot_s_next_process),
-		cmocka_unit_test(send_to_a_pid_never_issued_is_esrch),
-		cmocka_unit_test(invalid_sends_are_refused_and_deliver_nothing),
-		cmocka_unit_test(spawn_with_null_behaviour_or_state_is_einval),
-		cmocka_unit_test(eleventh_spawn_of_ten_allowed_is_eagain_and_changes_nothing),
-		cmocka_unit_test(pid_space_is_shared_by_spawns_from_main_and_from_processes),
-		cmocka_unit_test(pid_freed_by_exits_can_be_issued_again),
-		cmocka_unit_test_teardown(send_under_memory_exhaustion_is_enomem_then_recovers,
-					  reset_injector),
-		cmocka_unit_test_teardown(
-			send_from_a_process_under_memory_exhaustion_is_enomem_then_recovers,
-			reset_injector),
-		cmocka_unit_test_teardown(spawn_under_memory_exhaustion_is_enomem_then_recovers,
-					  reset_injector),
-		cmocka_unit_test_teardown(
-			spawn_from_a_process_under_memory_exhaustion_is_enomem_then_recovers,
-			reset_injector),
-		cmocka_unit_test(undefer_returns_deferred_messages_in_order_ahead_of_newer_ones),
-		cmocka_unit_test(become_returns_deferred_messages_in_order_ahead_of_newer_ones),
-		cmocka_unit_test(exit_with_deferred_and_queued_messages_frees_them),
-		cmocka_unit_test(lone_messages_keep_order_with_deferrals_and_self_sends),
-		cmocka_unit_test(run_returns_when_no_process_is_left),
-		cmocka_unit_test(stop_from_a_process_stops_the_runtime),
-		cmocka_unit_test(stop_from_a_process_stops_a_deterministic_run),
-		cmocka_unit_test(wait_from_inside_a_process_is_edeadlk),
-		cmocka_unit_test(runtime_free_with_live_processes_frees_everything),
-		cmocka_unit_test(
-			runtime_free_before_start_frees_processes_and_undelivered_messages),
+	    cmocka_unit_test(spawn_from_main_thread_passes_a_copy_of_inline_state),
+	    cmocka_unit_test(spawn_copies_big_state_and_keeps_it_for_the_process_life),
+	    cmocka_unit_test(spawn_from_a_process_gives_children_their_state),
+	    cmocka_unit_test(spawn_state_is_not_bounded_by_max_msg),
+	    cmocka_unit_test(behaviour_sees_tag_len_and_data_exactly),
+	    cmocka_unit_test(messages_from_one_process_arrive_in_order),
+	    cmocka_unit_test(alternating_runs_of_sends_to_two_receivers_arrive_in_order),
+	    cmocka_unit_test(messages_from_each_process_arrive_in_order_with_two_schedulers),
+	    cmocka_unit_test(messages_from_a_foreign_thread_arrive_in_order),
+	    cmocka_unit_test(become_switches_the_behaviour_for_later_messages),
+	    cmocka_unit_test(send_to_an_exited_process_is_dropped),
+	    cmocka_unit_test(send_to_a_stale_pid_never_reaches_the_slot_s_next_process),
+	    cmocka_unit_test(send_to_a_pid_never_issued_is_esrch),
+	    cmocka_unit_test(invalid_sends_are_refused_and_deliver_nothing),
+	    cmocka_unit_test(send_buf_delivers_the_bytes_written_in_place_without_a_copy),
+	    cmocka_unit_test(send_buf_refusals_keep_the_buffer_and_change_nothing),
+	    cmocka_unit_test(unsent_buffers_are_freed_when_the_call_returns),
+	    cmocka_unit_test(spawn_with_null_behaviour_or_state_is_einval),
+	    cmocka_unit_test(eleventh_spawn_of_ten_allowed_is_eagain_and_changes_nothing),
+	    cmocka_unit_test(pid_space_is_shared_by_spawns_from_main_and_from_processes),
+	    cmocka_unit_test(pid_freed_by_exits_can_be_issued_again),
+	    cmocka_unit_test_teardown(send_under_memory_exhaustion_is_enomem_then_recovers,
+				      reset_injector),
+	    cmocka_unit_test_teardown(
+		send_from_a_process_under_memory_exhaustion_is_enomem_then_recovers,
+		reset_injector),
+	    cmocka_unit_test_teardown(spawn_under_memory_exhaustion_is_enomem_then_recovers,
+				      reset_injector),
+	    cmocka_unit_test_teardown(
+		spawn_from_a_process_under_memory_exhaustion_is_enomem_then_recovers,
+		reset_injector),
+	    cmocka_unit_test(undefer_returns_deferred_messages_in_order_ahead_of_newer_ones),
+	    cmocka_unit_test(become_returns_deferred_messages_in_order_ahead_of_newer_ones),
+	    cmocka_unit_test(exit_with_deferred_and_queued_messages_frees_them),
+	    cmocka_unit_test(lone_messages_keep_order_with_deferrals_and_self_sends),
+	    cmocka_unit_test(run_returns_when_no_process_is_left),
+	    cmocka_unit_test(stop_from_a_process_stops_the_runtime),
+	    cmocka_unit_test(stop_from_a_process_stops_a_deterministic_run),
+	    cmocka_unit_test(wait_from_inside_a_process_is_edeadlk),
+	    cmocka_unit_test(runtime_free_with_live_processes_frees_everything),
+	    cmocka_unit_test(runtime_free_before_start_frees_processes_and_undelivered_messages),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }
