@@ -974,6 +974,7 @@ static int run_fanin(kr_runtime *rt, const struct params *p)
 
 	if (!producers || (!p->zero_copy && !bufs)) {
 		free(producers);
+		free(bufs);
 		return out_of_memory();
 	}
 	if ((rc = kr_rt_spawn(rt, consumer, &cs, sizeof cs, &cons)) < 0) {
