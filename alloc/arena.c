@@ -4,7 +4,9 @@
 #include "alloc/arena.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,12 +39,45 @@ static int injected_failure(void)
 }
 
 #ifdef KR_JEMALLOC
+/* jemalloc's own extent hooks less merge. Messages of a few KiB and more,
+ * a thousand in flight, free whole slabs that jemalloc coalesces into
+ * dirty extents it will not cut small slabs from again (no more than 64
+ * times the size asked: opt.lg_extent_max_active_fit); it faults fresh
+ * pages in instead, one fault a message, while the dirty ones decay.
+ * Extents that never merge are reused as they are. */
+static extent_hooks_t unmerged;
+static bool unmerged_ok;
+static pthread_once_t unmerged_once = PTHREAD_ONCE_INIT;
+
+static void unmerged_init(void)
+{
+	extent_hooks_t *h;
+	size_t sz = sizeof(h);
+	if (mallctl("arena.0.extent_hooks", &h, &sz, NULL, 0) == 0) {
+		unmerged = *h;
+		unmerged.merge = NULL;
+		unmerged_ok = true;
+	}
+}
+
+/* Without them the arena works as jemalloc's default does. */
+static void hooks_set(unsigned ind)
+{
+	char name[48];
+	extent_hooks_t *h = &unmerged;
+	pthread_once(&unmerged_once, unmerged_init);
+	snprintf(name, sizeof(name), "arena.%u.extent_hooks", ind);
+	if (unmerged_ok)
+		(void)mallctl(name, NULL, NULL, &h, sizeof(h));
+}
+
 int arena_init(struct arena *a)
 {
 	size_t sz = sizeof(unsigned);
 	memset(a, 0, sizeof(*a));
 	if (mallctl("arenas.create", &a->ind, &sz, NULL, 0))
 		return -ENOMEM;
+	hooks_set(a->ind);
 	sz = sizeof(unsigned);
 	if (mallctl("tcache.create", &a->tcache, &sz, NULL, 0))
 		return -ENOMEM;
