@@ -1,6 +1,6 @@
 /* test_arena: what a scheduler's arena promises beyond malloc: freed blocks
- * of a few KiB come back for the next allocations (no page fault a block),
- * and what it allocates is its own to write. */
+ * of a few KiB come back for the next allocations, not a page fault a
+ * block. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,7 +27,7 @@ static long minor_faults(void)
 /* A thousand message-sized blocks in flight, freed, again and again (a
  * consumer behind its producers). jemalloc merges the freed slabs into
  * extents it will not cut small slabs from again and faults fresh pages in
- * instead, about one a block (40 k here); the arena's extents do not merge,
+ * instead, about one a block (57 k here); the arena's extents do not merge,
  * so after the first round the same pages serve. */
 static void freed_blocks_of_a_few_kib_are_reused_without_page_faults(void **st)
 {
