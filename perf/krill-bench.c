@@ -859,7 +859,7 @@ struct consumer {
 struct producer {
 	kr_pid consumer;
 	uint64_t next, count, size;
-	unsigned char *buf; /* --size > 8 and copied: where the item is written first */
+	unsigned char *buf; /* copied and over 8 bytes: where the item is written first */
 	bool zero_copy;
 };
 
@@ -874,17 +874,17 @@ static void item_fill(unsigned char *b, uint64_t i, uint64_t size)
 /* Send item i by copy (kr_send) or written in place (kr_msg_buf, kr_send_buf). */
 static int send_item(kr_ctx *ctx, struct producer *s, uint64_t i)
 {
-	if (s->size == sizeof i && !s->zero_copy)
-		return kr_send(ctx, s->consumer, T_ITEM, &i, sizeof i);
-	if (!s->zero_copy) {
-		item_fill(s->buf, i, s->size);
-		return kr_send(ctx, s->consumer, T_ITEM, s->buf, s->size);
+	if (s->zero_copy) {
+		unsigned char *b = kr_msg_buf(ctx, s->size);
+		if (!b)
+			return -ENOMEM;
+		item_fill(b, i, s->size);
+		return kr_send_buf(ctx, s->consumer, T_ITEM, b); /* on -EAGAIN b goes with the call */
 	}
-	unsigned char *b = kr_msg_buf(ctx, s->size);
-	if (!b)
-		return -ENOMEM;
-	item_fill(b, i, s->size);
-	return kr_send_buf(ctx, s->consumer, T_ITEM, b); /* on -EAGAIN b goes with the call */
+	if (!s->buf) /* 8 bytes: the number is the item */
+		return kr_send(ctx, s->consumer, T_ITEM, &i, sizeof i);
+	item_fill(s->buf, i, s->size);
+	return kr_send(ctx, s->consumer, T_ITEM, s->buf, s->size);
 }
 
 static void consumer(kr_ctx *ctx, void *state, const kr_msg *msg)
@@ -966,13 +966,14 @@ static int run_fanin(kr_runtime *rt, const struct params *p)
 				.messages = k,
 				.limit = p->limit,
 				.size = p->size};
-	unsigned char *bufs = p->zero_copy ? NULL : calloc(np, p->size);
+	bool staged = !p->zero_copy && p->size > sizeof(uint64_t);
+	unsigned char *bufs = staged ? calloc(np, p->size) : NULL;
 	struct consumer cs = {.run = &run, .total = total};
 	kr_pid cons;
 	double t_end;
 	int rc, status = 2;
 
-	if (!producers || (!p->zero_copy && !bufs)) {
+	if (!producers || (staged && !bufs)) {
 		free(producers);
 		free(bufs);
 		return out_of_memory();
