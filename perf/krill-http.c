@@ -223,7 +223,7 @@ static int serve_bytes(kr_ctx *ctx, struct conn *c, const char *data, size_t n)
 /* Ask for the next chunk, or go on with the close, and arm the matching timeout. */
 static int next(kr_ctx *ctx, struct conn *c)
 {
-	uint64_t now = serve_now_ms(), wait;
+	uint64_t wait;
 	int rc;
 
 	if (c->blocked) {
@@ -238,11 +238,13 @@ static int next(kr_ctx *ctx, struct conn *c)
 		if ((rc = kr_io_shutdown(ctx, c->h, SHUT_WR)) < 0)
 			return rc;
 		c->shut = true;
-		c->deadline_ms = now + LINGER_MS;
+		c->deadline_ms = 0; /* the linger's, below */
 	}
 	if (c->shut || c->len > 0 || c->req.pos > 0 || c->skip > 0) {
+		/* Only here is the clock read: not between requests, the common case. */
+		uint64_t now = serve_now_ms();
 		if (c->deadline_ms == 0)
-			c->deadline_ms = now + header_timeout_ms;
+			c->deadline_ms = now + (c->shut ? LINGER_MS : header_timeout_ms);
 		if (c->deadline_ms <= now)
 			return -ETIMEDOUT;
 		wait = c->deadline_ms - now;
