@@ -4,13 +4,16 @@
  *   {"bench":"echo","conns":C,"size":B,"seconds":S,"rate":R,"p50_us":..,"p99_us":..,"errors":E}
  * rate is round trips per second over the measured time (all connections connected first);
  * errors counts failed connects, resets, early closes and echoes that differ from what was sent.
- * One thread and one ring: the server, not this, should be the bottleneck. */
+ * --threads threads (default 2, as run-http gives wrk), each with its own ring and its share of
+ * the connections: one thread was the bottleneck at 10,000 connections, where the machine
+ * then sat partly idle. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,12 +34,25 @@ struct conn {
 	unsigned char *rbuf;
 };
 
-static struct io_uring ring;
+/* A thread, its ring and its connections. */
+struct worker {
+	struct io_uring ring;
+	struct conn *conns;
+	size_t n;
+	uint64_t *lat; /* a count per microsecond of round-trip time */
+	uint64_t trips, errors;
+	bool measuring;
+	int fail; /* a failed ring wait: the errno */
+	double elapsed;
+	pthread_t tid;
+};
+
+/* Set by main before the threads start. */
 static unsigned char *pattern;
 static uint32_t size;
-static uint64_t *lat; /* a count per microsecond of round-trip time */
-static uint64_t trips, errors;
-static bool measuring;
+static uint64_t seconds;
+static struct sockaddr_in addr;
+static pthread_barrier_t connected; /* every thread's connections are up: measure */
 
 static uint64_t now_ns(void)
 {
@@ -46,114 +62,148 @@ static uint64_t now_ns(void)
 }
 
 /* An SQE, submitting what is queued if the ring is full. */
-static struct io_uring_sqe *sqe(void)
+static struct io_uring_sqe *sqe(struct worker *w)
 {
-	struct io_uring_sqe *s = io_uring_get_sqe(&ring);
+	struct io_uring_sqe *s = io_uring_get_sqe(&w->ring);
 	while (!s) {
-		io_uring_submit(&ring);
-		s = io_uring_get_sqe(&ring);
+		io_uring_submit(&w->ring);
+		s = io_uring_get_sqe(&w->ring);
 	}
 	return s;
 }
 
-static void post_send(struct conn *c, size_t i)
+static void post_send(struct worker *w, struct conn *c, size_t i)
 {
-	struct io_uring_sqe *s = sqe();
+	struct io_uring_sqe *s = sqe(w);
 	io_uring_prep_send(s, c->fd, pattern + c->sent, size - c->sent, MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(s, (uint64_t)i << OP_BITS | OP_SEND);
 }
 
-static void post_recv(struct conn *c, size_t i)
+static void post_recv(struct worker *w, struct conn *c, size_t i)
 {
-	struct io_uring_sqe *s = sqe();
+	struct io_uring_sqe *s = sqe(w);
 	io_uring_prep_recv(s, c->fd, c->rbuf + c->got, size - c->got, 0);
 	io_uring_sqe_set_data64(s, (uint64_t)i << OP_BITS | OP_RECV);
 }
 
 /* Send and receive at once, so that a size larger than the socket buffers cannot deadlock. */
-static void start_trip(struct conn *c, size_t i)
+static void start_trip(struct worker *w, struct conn *c, size_t i)
 {
 	c->sent = c->got = 0;
 	c->t0 = now_ns();
-	post_send(c, i);
-	post_recv(c, i);
+	post_send(w, c, i);
+	post_recv(w, c, i);
 }
 
-static void lose(struct conn *c)
+static void lose(struct worker *w, struct conn *c)
 {
 	if (c->dead)
 		return;
-	errors++;
+	w->errors++;
 	c->dead = true;
 	shutdown(c->fd, SHUT_RDWR); /* completes the other direction's pending operation */
 }
 
-static void complete(struct conn *c, size_t i, int op, int res)
+static void complete(struct worker *w, size_t i, int op, int res)
 {
+	struct conn *c = &w->conns[i];
 	if (c->dead)
 		return;
 	if (op == OP_CONNECT) {
 		if (res < 0) {
-			lose(c);
+			lose(w, c);
 			return;
 		}
 		c->up = true;
-		start_trip(c, i);
+		start_trip(w, c, i);
 		return;
 	}
 	if (res <= 0) {
-		lose(c);
+		lose(w, c);
 		return;
 	}
 	if (op == OP_SEND) {
 		c->sent += (uint32_t)res;
 		if (c->sent < size)
-			post_send(c, i);
+			post_send(w, c, i);
 	} else {
-		if (!c->rbuf) { /* set for every connection before its first operation */
-			lose(c);
-			return;
-		}
 		if (memcmp(c->rbuf + c->got, pattern + c->got, (size_t)res) != 0) {
-			lose(c);
+			lose(w, c);
 			return;
 		}
 		c->got += (uint32_t)res;
 		if (c->got < size)
-			post_recv(c, i);
+			post_recv(w, c, i);
 	}
 	if (c->sent < size || c->got < size)
 		return;
-	if (measuring) {
+	if (w->measuring) {
 		uint64_t us = (now_ns() - c->t0) / 1000u;
-		lat[us < LAT_MAX_US ? us : LAT_MAX_US]++;
-		trips++;
+		w->lat[us < LAT_MAX_US ? us : LAT_MAX_US]++;
+		w->trips++;
 	}
-	start_trip(c, i);
+	start_trip(w, c, i);
 }
 
-/* Wait up to 10 ms and handle every completion there is. */
-static void run_once(struct conn *conns)
+/* Wait up to 10 ms and handle every completion there is. Returns 0, or the failed wait's
+ * negative errno. */
+static int run_once(struct worker *w)
 {
 	struct io_uring_cqe *cqe;
 	struct __kernel_timespec ts = {.tv_nsec = 10000000};
-	int rc = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &ts, NULL);
-	if (rc < 0 && rc != -ETIME && rc != -EINTR) {
-		fprintf(stderr, "echo-load: io_uring wait: %s\n", strerror(-rc));
-		exit(1);
-	}
+	int rc = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+	if (rc < 0 && rc != -ETIME && rc != -EINTR)
+		return rc;
 	unsigned head, n = 0;
-	io_uring_for_each_cqe(&ring, head, cqe)
+	io_uring_for_each_cqe(&w->ring, head, cqe)
 	{
 		uint64_t d = io_uring_cqe_get_data64(cqe);
-		size_t i = (size_t)(d >> OP_BITS);
-		complete(&conns[i], i, (int)(d & ((1u << OP_BITS) - 1)), cqe->res);
+		complete(w, (size_t)(d >> OP_BITS), (int)(d & ((1u << OP_BITS) - 1)), cqe->res);
 		n++;
 	}
-	io_uring_cq_advance(&ring, n);
+	io_uring_cq_advance(&w->ring, n);
+	return 0;
 }
 
-static uint64_t percentile(double q)
+/* A thread: connect its share (a ring's worth at a time), wait for the others, measure. */
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	int rc = 0;
+	for (size_t i = 0; i < w->n && rc == 0; i++) {
+		struct conn *c = &w->conns[i];
+		int one = 1;
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct io_uring_sqe *s = sqe(w);
+		io_uring_prep_connect(s, c->fd, (struct sockaddr *)&addr, sizeof(addr));
+		io_uring_sqe_set_data64(s, (uint64_t)i << OP_BITS | OP_CONNECT);
+		if (i % 1024 == 1023)
+			rc = run_once(w);
+	}
+	uint64_t deadline = now_ns() + 30ull * 1000000000u;
+	size_t pending = w->n;
+	while (rc == 0 && pending > 0 && now_ns() < deadline) {
+		rc = run_once(w);
+		pending = 0;
+		for (size_t i = 0; i < w->n; i++)
+			pending += !w->conns[i].up && !w->conns[i].dead;
+	}
+	w->errors += pending; /* never connected */
+	pthread_barrier_wait(&connected);
+
+	/* Measure: trips finished within the window. */
+	w->measuring = true;
+	uint64_t t0 = now_ns(), end = t0 + seconds * 1000000000u, t1;
+	while ((t1 = now_ns()) < end && rc == 0)
+		rc = run_once(w);
+	w->measuring = false;
+	w->elapsed = (double)(t1 - t0) / 1e9;
+	w->fail = -rc;
+	return NULL;
+}
+
+/* The latency at quantile q of trips round trips counted in lat. */
+static uint64_t percentile(const uint64_t *lat, uint64_t trips, double q)
 {
 	uint64_t want = (uint64_t)(q * (double)trips), seen = 0;
 	for (uint64_t us = 0; us <= LAT_MAX_US; us++) {
@@ -196,7 +246,8 @@ static int raise_nofile(uint64_t conns)
 int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1";
-	uint64_t port = 0, nconns = 100, seconds = 10, bytes = 64;
+	uint64_t port = 0, nconns = 100, bytes = 64, nthreads = 2;
+	seconds = 10;
 	for (int i = 1; i < argc; i += 2) { /* every option takes a value */
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int rc = 0;
@@ -210,9 +261,11 @@ int main(int argc, char **argv)
 			rc = number(a, v, 1, 86400, &seconds);
 		else if (!strcmp(a, "--size"))
 			rc = number(a, v, 1, 1u << 24, &bytes);
+		else if (!strcmp(a, "--threads"))
+			rc = number(a, v, 1, 1024, &nthreads);
 		else {
 			fprintf(stderr, "usage: echo-load --port P [--host H] [--conns C] "
-					"[--seconds S] [--size B]\n");
+					"[--seconds S] [--size B] [--threads T]\n");
 			return 2;
 		}
 		if (rc < 0)
@@ -223,9 +276,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	size = (uint32_t)bytes;
+	if (nthreads > nconns)
+		nthreads = nconns; /* a thread without a connection would measure nothing */
 
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+	addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
 		fprintf(stderr, "echo-load: --host: '%s' is not an IPv4 address\n", host);
 		return 2;
 	}
@@ -235,75 +290,87 @@ int main(int argc, char **argv)
 			nconns + 64, strerror(-rc));
 		return 1;
 	}
-	if ((rc = io_uring_queue_init(RING, &ring, 0)) < 0) {
-		fprintf(stderr, "echo-load: io_uring_queue_init: %s\n", strerror(-rc));
-		return 1;
-	}
+	struct worker *ws = calloc(nthreads, sizeof(*ws));
 	struct conn *conns = calloc(nconns, sizeof(*conns));
-	pattern = malloc(size);
-	lat = calloc(LAT_MAX_US + 1, sizeof(*lat));
 	unsigned char *rbufs = malloc(nconns * size);
-	if (!conns || !pattern || !lat || !rbufs) {
+	pattern = malloc(size);
+	size_t rings = 0; /* rings set up, ws[0..rings) */
+	bool ok = ws && conns && rbufs && pattern;
+	for (size_t t = 0; ok && t < nthreads; t++)
+		ok = (ws[t].lat = calloc(LAT_MAX_US + 1, sizeof(uint64_t))) != NULL;
+	if (!ok) {
 		fprintf(stderr, "echo-load: out of memory\n");
-		free(conns);
-		free(pattern);
-		free(lat);
-		free(rbufs);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	for (uint32_t i = 0; i < size; i++)
 		pattern[i] = (unsigned char)('a' + i % 26);
-
-	/* Connect everything, a ring's worth at a time, before measuring. */
 	for (size_t i = 0; i < nconns; i++) {
-		struct conn *c = &conns[i];
-		c->rbuf = rbufs + i * size;
-		c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (c->fd < 0) {
+		conns[i].rbuf = rbufs + i * size;
+		conns[i].fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (conns[i].fd < 0) {
 			fprintf(stderr, "echo-load: socket: %s\n", strerror(errno));
-			free(conns);
-			free(pattern);
-			free(lat);
-			free(rbufs);
+			nconns = i; /* those to close */
+			rc = 1;
+			goto close;
+		}
+	}
+
+	/* Thread t takes connections [t*nconns/nthreads, (t+1)*nconns/nthreads). */
+	for (; rings < nthreads; rings++) {
+		struct worker *w = &ws[rings];
+		size_t lo = rings * nconns / nthreads, hi = (rings + 1) * nconns / nthreads;
+		w->conns = conns + lo;
+		w->n = hi - lo;
+		if ((rc = io_uring_queue_init(RING, &w->ring, 0)) < 0) {
+			fprintf(stderr, "echo-load: io_uring_queue_init: %s\n", strerror(-rc));
+			rc = 1;
+			goto close;
+		}
+	}
+	pthread_barrier_init(&connected, NULL, (unsigned)nthreads);
+	for (size_t t = 0; t < nthreads; t++) {
+		if ((rc = pthread_create(&ws[t].tid, NULL, work, &ws[t])) != 0) {
+			/* Those started wait at the barrier: returning from main ends them. */
+			fprintf(stderr, "echo-load: pthread_create: %s\n", strerror(rc));
 			return 1;
 		}
-		int one = 1;
-		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		struct io_uring_sqe *s = sqe();
-		io_uring_prep_connect(s, c->fd, (struct sockaddr *)&sa, sizeof(sa));
-		io_uring_sqe_set_data64(s, (uint64_t)i << OP_BITS | OP_CONNECT);
-		if (i % 1024 == 1023)
-			run_once(conns);
 	}
-	uint64_t deadline = now_ns() + 30ull * 1000000000u;
-	size_t pending = nconns;
-	while (pending > 0 && now_ns() < deadline) {
-		run_once(conns);
-		pending = 0;
-		for (size_t i = 0; i < nconns; i++)
-			pending += !conns[i].up && !conns[i].dead;
+	uint64_t trips = 0, errors = 0;
+	double elapsed = 0;
+	for (size_t t = 0; t < nthreads; t++) {
+		struct worker *w = &ws[t];
+		pthread_join(w->tid, NULL);
+		if (w->fail && !rc) {
+			fprintf(stderr, "echo-load: io_uring wait: %s\n", strerror(w->fail));
+			rc = 1;
+		}
+		trips += w->trips;
+		errors += w->errors;
+		elapsed = w->elapsed > elapsed ? w->elapsed : elapsed;
+		if (t > 0)
+			for (size_t us = 0; us <= LAT_MAX_US; us++)
+				ws[0].lat[us] += w->lat[us];
 	}
-	errors += pending; /* never connected */
-
-	/* Measure: trips finished within the window. */
-	measuring = true;
-	uint64_t t0 = now_ns(), end = t0 + seconds * 1000000000u, t1;
-	while ((t1 = now_ns()) < end)
-		run_once(conns);
-	measuring = false;
-	double elapsed = (double)(t1 - t0) / 1e9;
+	if (rc == 0)
+		printf("{\"bench\":\"echo\",\"conns\":%" PRIu64 ",\"size\":%" PRIu32
+		       ",\"seconds\":%.3f,\"rate\":%.1f,\"p50_us\":%" PRIu64 ",\"p99_us\":%" PRIu64
+		       ",\"errors\":%" PRIu64 "}\n",
+		       nconns, size, elapsed, (double)trips / elapsed,
+		       percentile(ws[0].lat, trips, 0.50), percentile(ws[0].lat, trips, 0.99),
+		       errors);
+	pthread_barrier_destroy(&connected);
+close:
+	while (rings > 0)
+		io_uring_queue_exit(&ws[--rings].ring);
 	for (size_t i = 0; i < nconns; i++)
 		close(conns[i].fd);
-
-	printf("{\"bench\":\"echo\",\"conns\":%" PRIu64 ",\"size\":%" PRIu32 ",\"seconds\":%.3f,"
-	       "\"rate\":%.1f,\"p50_us\":%" PRIu64 ",\"p99_us\":%" PRIu64 ",\"errors\":%" PRIu64
-	       "}\n",
-	       nconns, size, elapsed, (double)trips / elapsed, percentile(0.50), percentile(0.99),
-	       errors);
-	io_uring_queue_exit(&ring);
+out:
+	for (size_t t = 0; ws && t < nthreads; t++)
+		free(ws[t].lat);
+	free(ws);
 	free(conns);
-	free(pattern);
-	free(lat);
 	free(rbufs);
-	return 0;
+	free(pattern);
+	return rc;
 }
