@@ -1,10 +1,13 @@
 /* echo-load: a TCP echo load generator on liburing alone (no krill), to drive krill-echo and
  * its peers. Each of --conns connections sends --size bytes, waits for all of them to come back
  * (checking them), and starts again, for --seconds; then one JSON line on stdout:
- *   {"bench":"echo","conns":C,"size":B,"seconds":S,"rate":R,"p50_us":..,"p99_us":..,"errors":E}
+ *   {"bench":"echo","conns":C,"size":B,"seconds":S,"rate":R,"p50_us":..,"p99_us":..,"errors":E,
+ *    "client_cpu":CPUs,"server_cpu":CPUs}
  * rate is round trips per second over the measured time (all connections connected first);
- * errors counts failed connects, resets, early closes and echoes that differ from what was sent.
- * --threads threads (default 2, as run-http gives wrk), each with its own ring and its share of
+ * errors counts failed connects, resets, early closes and echoes that differ from what was sent;
+ * the CPUs are the CPU seconds this process, and the server (--cpu-of PID, else no
+ * server_cpu), used in that time over its seconds.
+ * --threads threads (default 2, as wrk has in run-http), each with its own ring and its share of
  * the connections: one thread was the bottleneck at 10,000 connections, where the machine
  * then sat partly idle. */
 #include <arpa/inet.h>
@@ -20,6 +23,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,8 +45,9 @@ struct worker {
 	size_t n;
 	uint64_t *lat; /* a count per microsecond of round-trip time */
 	uint64_t trips, errors;
-	bool measuring;
-	int fail; /* a failed ring wait: the errno */
+	uint64_t timed; /* trips in lat: those begun in the window, not in the rush of connects */
+	uint64_t from;  /* ns, when the window began; 0 outside it */
+	int fail;       /* a failed ring wait: the errno */
 	double elapsed;
 	pthread_t tid;
 };
@@ -52,7 +57,7 @@ static unsigned char *pattern;
 static uint32_t size;
 static uint64_t seconds;
 static struct sockaddr_in addr;
-static pthread_barrier_t connected; /* every thread's connections are up: measure */
+static pthread_barrier_t connected; /* every thread's connections are up (and main): measure */
 
 static uint64_t now_ns(void)
 {
@@ -137,10 +142,13 @@ static void complete(struct worker *w, size_t i, int op, int res)
 	}
 	if (c->sent < size || c->got < size)
 		return;
-	if (w->measuring) {
-		uint64_t us = (now_ns() - c->t0) / 1000u;
-		w->lat[us < LAT_MAX_US ? us : LAT_MAX_US]++;
+	if (w->from) {
 		w->trips++;
+		if (c->t0 >= w->from) {
+			uint64_t us = (now_ns() - c->t0) / 1000u;
+			w->lat[us < LAT_MAX_US ? us : LAT_MAX_US]++;
+			w->timed++;
+		}
 	}
 	start_trip(w, c, i);
 }
@@ -192,14 +200,43 @@ static void *work(void *arg)
 	pthread_barrier_wait(&connected);
 
 	/* Measure: trips finished within the window. */
-	w->measuring = true;
 	uint64_t t0 = now_ns(), end = t0 + seconds * 1000000000u, t1;
+	w->from = t0;
 	while ((t1 = now_ns()) < end && rc == 0)
 		rc = run_once(w);
-	w->measuring = false;
+	w->from = 0;
 	w->elapsed = (double)(t1 - t0) / 1e9;
 	w->fail = -rc;
 	return NULL;
+}
+
+/* CPU seconds used so far by this process (all threads), and by process pid if it is not 0
+ * (-1 if it cannot be read): the CPUs each used over the measured window, beside the rate. */
+static double own_cpu(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static double pid_cpu(long pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* Fields after the name, which may hold spaces: state is the first, utime the 12th. */
+	const char *p = strrchr(buf, ')');
+	unsigned long long ut, st;
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* The latency at quantile q of trips round trips counted in lat. */
@@ -246,7 +283,7 @@ static int raise_nofile(uint64_t conns)
 int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1";
-	uint64_t port = 0, nconns = 100, bytes = 64, nthreads = 2;
+	uint64_t port = 0, nconns = 100, bytes = 64, nthreads = 2, cpu_of = 0;
 	seconds = 10;
 	for (int i = 1; i < argc; i += 2) { /* every option takes a value */
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -263,9 +300,11 @@ int main(int argc, char **argv)
 			rc = number(a, v, 1, 1u << 24, &bytes);
 		else if (!strcmp(a, "--threads"))
 			rc = number(a, v, 1, 1024, &nthreads);
+		else if (!strcmp(a, "--cpu-of"))
+			rc = number(a, v, 1, 1u << 30, &cpu_of);
 		else {
 			fprintf(stderr, "usage: echo-load --port P [--host H] [--conns C] "
-					"[--seconds S] [--size B] [--threads T]\n");
+					"[--seconds S] [--size B] [--threads T] [--cpu-of PID]\n");
 			return 2;
 		}
 		if (rc < 0)
@@ -328,7 +367,7 @@ int main(int argc, char **argv)
 			goto close;
 		}
 	}
-	pthread_barrier_init(&connected, NULL, (unsigned)nthreads);
+	pthread_barrier_init(&connected, NULL, (unsigned)nthreads + 1);
 	for (size_t t = 0; t < nthreads; t++) {
 		if ((rc = pthread_create(&ws[t].tid, NULL, work, &ws[t])) != 0) {
 			/* Those started wait at the barrier: returning from main ends them. */
@@ -336,7 +375,14 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	uint64_t trips = 0, errors = 0;
+	/* The threads measure from the barrier on for seconds: so does main, in CPU time. */
+	pthread_barrier_wait(&connected);
+	double c0 = own_cpu(), s0 = cpu_of ? pid_cpu((long)cpu_of) : -1;
+	struct timespec nap = {.tv_sec = (time_t)seconds};
+	while (nanosleep(&nap, &nap) < 0 && errno == EINTR)
+		;
+	double c1 = own_cpu(), s1 = cpu_of ? pid_cpu((long)cpu_of) : -1;
+	uint64_t trips = 0, timed = 0, errors = 0;
 	double elapsed = 0;
 	for (size_t t = 0; t < nthreads; t++) {
 		struct worker *w = &ws[t];
@@ -346,19 +392,24 @@ int main(int argc, char **argv)
 			rc = 1;
 		}
 		trips += w->trips;
+		timed += w->timed;
 		errors += w->errors;
 		elapsed = w->elapsed > elapsed ? w->elapsed : elapsed;
 		if (t > 0)
 			for (size_t us = 0; us <= LAT_MAX_US; us++)
 				ws[0].lat[us] += w->lat[us];
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		printf("{\"bench\":\"echo\",\"conns\":%" PRIu64 ",\"size\":%" PRIu32
 		       ",\"seconds\":%.3f,\"rate\":%.1f,\"p50_us\":%" PRIu64 ",\"p99_us\":%" PRIu64
-		       ",\"errors\":%" PRIu64 "}\n",
+		       ",\"errors\":%" PRIu64 ",\"client_cpu\":%.2f",
 		       nconns, size, elapsed, (double)trips / elapsed,
-		       percentile(ws[0].lat, trips, 0.50), percentile(ws[0].lat, trips, 0.99),
-		       errors);
+		       percentile(ws[0].lat, timed, 0.50), percentile(ws[0].lat, timed, 0.99),
+		       errors, (c1 - c0) / (double)seconds);
+		if (s0 >= 0 && s1 >= 0)
+			printf(",\"server_cpu\":%.2f", (s1 - s0) / (double)seconds);
+		printf("}\n");
+	}
 	pthread_barrier_destroy(&connected);
 close:
 	while (rings > 0)
