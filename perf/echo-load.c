@@ -7,9 +7,9 @@
  * errors counts failed connects, resets, early closes and echoes that differ from what was sent;
  * the CPUs are the CPU seconds this process, and the server (--cpu-of PID, else no
  * server_cpu), used in that time over its seconds.
- * --threads threads (default 2, as wrk has in run-http), each with its own ring and its share of
- * the connections: one thread was the bottleneck at 10,000 connections, where the machine
- * then sat partly idle. */
+ * --threads threads (default 2), each with its own ring and its share of the connections: one
+ * thread is the bottleneck at 10,000 connections (the machine then sits partly idle), while
+ * below 1,000 one keeps up with less CPU than two take (run-http chooses by that). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -210,8 +210,8 @@ static void *work(void *arg)
 	return NULL;
 }
 
-/* CPU seconds used so far by this process (all threads), and by process pid if it is not 0
- * (-1 if it cannot be read): the CPUs each used over the measured window, beside the rate. */
+/* CPU seconds used so far by this process (all its threads), and by process pid (-1 if that
+ * cannot be read): taken at both ends of the measured window, they give the CPUs each used. */
 static double own_cpu(void)
 {
 	struct rusage ru;
