@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Robustness of krill-http against a live server: a plain request, pipelined answers in
 # order, malformed input (400, then close), oversized heads (431), a client reset mid-request,
-# a slowloris client cut off by --header-timeout-ms, and 10,000 idle connections (still
+# a slowloris client cut off by --header-timeout-ms, a client that does not read its answers
+# (flow control, every answer in order afterwards), and 10,000 idle connections (still
 # serving, bounded memory). The socket work is a python3 helper. usage: test_http.sh KRILL_HTTP
 set -u
 server=$1
@@ -164,6 +165,35 @@ def t_slowloris():
     print("  cut off after %d bytes, %.1f s" % (i + 1, time.monotonic() - t0))
     t_plain()
 
+def t_unread():
+    # A client that sends far more requests than it reads: the answers fill the socket and the
+    # server's send queue, the server stops reading (flow control) and starts again once they
+    # drain, as often as it takes. Every answer must come, in order, and then the connection
+    # must still serve.
+    import threading
+    n = 100000
+    s = conn()
+    s.settimeout(30)
+    req = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+    sender = threading.Thread(target=lambda: s.sendall(req * n))
+    sender.start()
+    time.sleep(1)  # nothing read: the server must block, and stop reading
+    one = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\n" + HELLO
+    got = 0
+    buf = b""
+    while got < n * len(one):
+        b = s.recv(1 << 20)
+        assert b, "closed after %d of %d bytes" % (got, n * len(one))
+        buf += b
+        k = len(buf) - len(buf) % len(one)
+        assert buf[:k] == one * (k // len(one)), buf[:200]
+        got += k
+        buf = buf[k:]
+    sender.join()
+    s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    r = responses(read_all(s))
+    assert len(r) == 1 and r[0][0] == 200, r
+
 def t_idle():
     resource.setrlimit(resource.RLIMIT_NOFILE, (20000, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
     n = int(sys.argv[3])
@@ -219,5 +249,7 @@ exec 3>&-
 wait "$ipid" || fail "idle"
 [ "$rss" -lt $((200 * 1024)) ] || fail "idle: RSS $((rss / 1024)) MB >= 200 MB"
 ok "idle ($n connections)"
+# After the RSS bound: under ASan the memory this frees stays in its quarantine.
+run unread
 run plain
 echo "all passed"

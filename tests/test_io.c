@@ -24,7 +24,7 @@
 
 #include "krill.h"
 
-enum { T_GO = 1, T_HANDLE, T_STOP, T_READ };
+enum { T_GO = 1, T_HANDLE, T_STOP, T_READ, T_MORE };
 
 #define BIG (4u << 20) /* past KR_IO_SENDQ: the sender must see -EAGAIN */
 
@@ -52,6 +52,9 @@ struct world {
 	int stale_rc, foreign_rc, passive_ok;
 	/* a busy scheduler */
 	int in_time;
+	/* active, passive, active again */
+	unsigned char toggled[32];
+	int toggle_err;
 };
 
 struct pst {
@@ -459,6 +462,117 @@ static void test_backpressure(void **unused)
 	}
 }
 
+/* ---- active, passive, active again ---------------------------------------
+ * A multishot receive is cancelled when its owner turns passive (at its next
+ * completion); that cancellation is krill's, not a receive error, and must
+ * not reach the owner when it turns active again, nor stop the stream. The
+ * client sends one byte each time the reader asks; every other byte comes
+ * while the reader is passive. */
+
+enum { TOGGLES = 20 };
+
+static void toggler(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	struct world *w = st->w;
+	if (m->tag == T_HANDLE) {
+		memcpy(&st->h, m->data, sizeof(st->h));
+		assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_ACTIVE), 0);
+		assert_int_equal(kr_send(ctx, w->client, T_MORE, 0, 0), 0);
+		return;
+	}
+	if (m->tag == T_READ) {
+		assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_ACTIVE), 0);
+		return;
+	}
+	const kr_io_event *ev = ev_of(m);
+	assert_int_equal(ev->op, KR_IO_RECV);
+	if (ev->res <= 0) {
+		w->toggle_err = ev->res ? ev->res : -ENODATA;
+	} else {
+		for (uint32_t i = 0; i < ev->len && st->n < sizeof(w->toggled); i++)
+			w->toggled[st->n++] = ev->data[i];
+		if (st->n < TOGGLES) {
+			if (st->n % 2) {
+				/* Passive until a little after the next byte is sent. */
+				assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_PASSIVE), 0);
+				assert_int_equal(
+				    kr_send_after(ctx, kr_self(ctx), 5, T_READ, 0, 0, 0), 0);
+			} else {
+				/* Active already: asking again, as a server does for
+				 * each request, must be harmless. */
+				assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_ACTIVE), 0);
+			}
+			assert_int_equal(kr_send(ctx, w->client, T_MORE, 0, 0), 0);
+			return;
+		}
+	}
+	assert_int_equal(kr_io_close(ctx, st->h), 0);
+	assert_int_equal(kr_send(ctx, w->client, T_STOP, 0, 0), 0);
+	assert_int_equal(kr_send(ctx, w->server, T_STOP, 0, 0), 0);
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void byte_sender(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	struct world *w = st->w;
+	if (m->tag == T_GO) {
+		assert_int_equal(kr_io_connect(ctx, "127.0.0.1", (uint16_t)w->port, 0, &st->h), 0);
+		return;
+	}
+	if (m->tag == T_MORE) {
+		unsigned char b = (unsigned char)('a' + st->n++);
+		assert_int_equal(kr_io_send(ctx, st->h, &b, 1), 0);
+		return;
+	}
+	if (m->tag == T_STOP) {
+		assert_int_equal(kr_io_close(ctx, st->h), 0);
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	}
+	assert_int_equal(ev_of(m)->op, KR_IO_CONNECT);
+	assert_int_equal(ev_of(m)->res, 0);
+}
+
+static void toggle_server(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	struct world *w = st->w;
+	if (m->tag == T_GO) {
+		w->server = kr_self(ctx);
+		assert_int_equal(kr_io_listen(ctx, "127.0.0.1", 0, 16, &w->lh), 0);
+		w->port = kr_io_port(ctx, w->lh);
+		assert_int_equal(kr_io_accept(ctx, w->lh), 0);
+		struct pst c = {w, 0, 0};
+		assert_int_equal(kr_spawn(ctx, byte_sender, &c, sizeof(c), &w->client), 0);
+		assert_int_equal(kr_send(ctx, w->client, T_GO, 0, 0), 0);
+		return;
+	}
+	if (m->tag == T_STOP) {
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	}
+	const kr_io_event *ev = ev_of(m);
+	assert_int_equal(ev->op, KR_IO_ACCEPT);
+	assert_int_equal(ev->res, 0);
+	struct pst c = {w, 0, 0};
+	assert_int_equal(kr_spawn(ctx, toggler, &c, sizeof(c), &w->conn), 0);
+	assert_int_equal(kr_io_give(ctx, ev->handle, w->conn), 0);
+	assert_int_equal(kr_send(ctx, w->conn, T_HANDLE, &ev->handle, sizeof(ev->handle)), 0);
+}
+
+static void test_passive_and_back(void **unused)
+{
+	for (unsigned mode = 0; mode < 3; mode++) {
+		struct world w = {0};
+		run(mode, toggle_server, &w);
+		assert_int_equal(w.toggle_err, 0);
+		for (unsigned i = 0; i < TOGGLES; i++)
+			assert_int_equal(w.toggled[i], 'a' + i);
+	}
+}
+
 /* ---- files: open, write, fsync, read ------------------------------------ */
 
 static char tmpl[64];
@@ -739,10 +853,15 @@ static void test_busy_scheduler_gets_completions(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_echo),         cmocka_unit_test(test_owner_exit_closes),
-	    cmocka_unit_test(test_bad_input),    cmocka_unit_test(test_connect_refused),
-	    cmocka_unit_test(test_backpressure), cmocka_unit_test(test_files),
-	    cmocka_unit_test(test_udp),          cmocka_unit_test(test_stop_with_io_in_flight),
+	    cmocka_unit_test(test_echo),
+	    cmocka_unit_test(test_owner_exit_closes),
+	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_connect_refused),
+	    cmocka_unit_test(test_backpressure),
+	    cmocka_unit_test(test_passive_and_back),
+	    cmocka_unit_test(test_files),
+	    cmocka_unit_test(test_udp),
+	    cmocka_unit_test(test_stop_with_io_in_flight),
 	    cmocka_unit_test(test_busy_scheduler_gets_completions),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
