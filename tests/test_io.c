@@ -241,18 +241,24 @@ static void eof_client(kr_ctx *ctx, void *state, const kr_msg *m)
 	}
 }
 
+/* A server's start: listen on a free port, accept, and start the client. */
+static void listen_then_spawn(kr_ctx *ctx, struct world *w, kr_behaviour client)
+{
+	w->server = kr_self(ctx);
+	assert_int_equal(kr_io_listen(ctx, "127.0.0.1", 0, 16, &w->lh), 0);
+	w->port = kr_io_port(ctx, w->lh);
+	assert_int_equal(kr_io_accept(ctx, w->lh), 0);
+	struct pst c = {w, 0, 0};
+	assert_int_equal(kr_spawn(ctx, client, &c, sizeof(c), &w->client), 0);
+	assert_int_equal(kr_send(ctx, w->client, T_GO, 0, 0), 0);
+}
+
 static void eof_server(kr_ctx *ctx, void *state, const kr_msg *m)
 {
 	struct pst *st = state;
 	struct world *w = st->w;
 	if (m->tag == T_GO) {
-		w->server = kr_self(ctx);
-		assert_int_equal(kr_io_listen(ctx, "127.0.0.1", 0, 16, &w->lh), 0);
-		w->port = kr_io_port(ctx, w->lh);
-		assert_int_equal(kr_io_accept(ctx, w->lh), 0);
-		struct pst c = {w, 0, 0};
-		assert_int_equal(kr_spawn(ctx, eof_client, &c, sizeof(c), &w->client), 0);
-		assert_int_equal(kr_send(ctx, w->client, T_GO, 0, 0), 0);
+		listen_then_spawn(ctx, w, eof_client);
 		return;
 	}
 	if (m->tag == T_STOP) {
@@ -540,13 +546,7 @@ static void toggle_server(kr_ctx *ctx, void *state, const kr_msg *m)
 	struct pst *st = state;
 	struct world *w = st->w;
 	if (m->tag == T_GO) {
-		w->server = kr_self(ctx);
-		assert_int_equal(kr_io_listen(ctx, "127.0.0.1", 0, 16, &w->lh), 0);
-		w->port = kr_io_port(ctx, w->lh);
-		assert_int_equal(kr_io_accept(ctx, w->lh), 0);
-		struct pst c = {w, 0, 0};
-		assert_int_equal(kr_spawn(ctx, byte_sender, &c, sizeof(c), &w->client), 0);
-		assert_int_equal(kr_send(ctx, w->client, T_GO, 0, 0), 0);
+		listen_then_spawn(ctx, w, byte_sender);
 		return;
 	}
 	if (m->tag == T_STOP) {
