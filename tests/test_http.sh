@@ -172,8 +172,10 @@ def t_unread():
     # must still serve.
     import threading
     n = 100000
-    s = conn()
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
     s.settimeout(30)
+    s.connect(("127.0.0.1", port))
     req = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
     sender = threading.Thread(target=lambda: s.sendall(req * n))
     sender.start()
