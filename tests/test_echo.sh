@@ -6,49 +6,20 @@
 # and the connection still echoes afterwards. usage: test_echo.sh KRILL_ECHO ECHO_LOAD
 set -u
 server=$1
-load=$2
+echo_load=$2
 
-if ! command -v python3 >/dev/null; then
-	echo "SKIP: python3 is not installed"
-	exit 77 # meson's skip code
-fi
+. "$(dirname "$0")/live.sh"
 
-tmp=$(mktemp -d)
-spid=
-cleanup() {
-	if [ -n "$spid" ]; then
-		kill "$spid" 2>/dev/null
-		wait "$spid" 2>/dev/null
-		rm -f /dev/shm/krill."$spid".*
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	[ -s "$tmp/err" ] && sed 's/^/server: /' "$tmp/err"
-	exit 1
-}
-
-"$server" --port 0 --schedulers 2 >"$tmp/out" 2>"$tmp/err" &
-spid=$!
-port=
-for _ in $(seq 100); do
-	port=$(awk '$1 == "port" {print $2; exit}' "$tmp/out")
-	[ -n "$port" ] && break
-	kill -0 "$spid" 2>/dev/null || fail "krill-echo did not start"
-	sleep 0.1
-done
-[ -n "$port" ] || fail "krill-echo printed no port"
+start_server krill-echo "$server" --port 0 --schedulers 2
 
 # load CONNS SIZE: one second of echo-load; every echo must match and some must come.
 load() {
 	local line
-	line=$("$load" --port "$port" --conns "$1" --size "$2" --seconds 1 --threads 1) ||
+	line=$("$echo_load" --port "$port" --conns "$1" --size "$2" --seconds 1 --threads 1) ||
 		fail "echo-load --conns $1 --size $2 failed"
 	python3 -c 'import json, sys; r = json.loads(sys.argv[1]); sys.exit(0 if r["errors"] == 0 and r["rate"] > 0 else 1)' "$line" ||
 		fail "echo-load --conns $1 --size $2: $line"
-	echo "ok: $1 connections of $2 bytes: $line"
+	ok "$1 connections of $2 bytes: $line"
 }
 load 100 64
 load 8 262144
@@ -81,5 +52,5 @@ while len(back) < 4:
 assert back == b"ping", back
 PY
 kill -0 "$spid" 2>/dev/null || fail "the server died"
-echo "ok: 16 MiB unread, then read back in order, then echoing on"
+ok "16 MiB unread, then read back in order, then echoing on"
 echo "all passed"

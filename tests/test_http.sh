@@ -7,40 +7,10 @@
 set -u
 server=$1
 
-if ! command -v python3 >/dev/null; then
-	echo "SKIP: python3 is not installed"
-	exit 77 # meson's skip code
-fi
-
-tmp=$(mktemp -d)
-spid=
-cleanup() {
-	if [ -n "$spid" ]; then
-		kill "$spid" 2>/dev/null
-		wait "$spid" 2>/dev/null
-		rm -f /dev/shm/krill."$spid".*
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	[ -s "$tmp/err" ] && sed 's/^/server: /' "$tmp/err"
-	exit 1
-}
-ok() { echo "ok: $*"; }
+. "$(dirname "$0")/live.sh"
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
-"$server" --port 0 --schedulers 2 --header-timeout-ms 1500 >"$tmp/out" 2>"$tmp/err" &
-spid=$!
-port=
-for _ in $(seq 100); do
-	port=$(awk '$1 == "port" {print $2; exit}' "$tmp/out")
-	[ -n "$port" ] && break
-	kill -0 "$spid" 2>/dev/null || fail "krill-http did not start"
-	sleep 0.1
-done
-[ -n "$port" ] || fail "krill-http printed no port"
+start_server krill-http "$server" --port 0 --schedulers 2 --header-timeout-ms 1500
 
 cat >"$tmp/client.py" <<'PY'
 import resource, socket, struct, sys, time
