@@ -472,10 +472,10 @@ static void test_backpressure(void **unused)
  * A multishot receive is cancelled when its owner turns passive (at its next
  * completion); that cancellation is krill's, not a receive error, and must
  * not reach the owner when it turns active again, nor stop the stream. The
- * client sends one byte each time the reader asks; every other byte comes
- * while the reader is passive. */
+ * client sends one byte each time the reader asks; the reader goes round
+ * passive (the byte comes while it is), once, and active. */
 
-enum { TOGGLES = 20 };
+enum { TOGGLES = 30 };
 
 static void toggler(kr_ctx *ctx, void *state, const kr_msg *m)
 {
@@ -499,14 +499,18 @@ static void toggler(kr_ctx *ctx, void *state, const kr_msg *m)
 		for (uint32_t i = 0; i < ev->len && st->n < sizeof(w->toggled); i++)
 			w->toggled[st->n++] = ev->data[i];
 		if (st->n < TOGGLES) {
-			if (st->n % 2) {
+			if (st->n % 3 == 1) {
 				/* Passive until a little after the next byte is sent. */
 				assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_PASSIVE), 0);
 				assert_int_equal(
 				    kr_send_after(ctx, kr_self(ctx), 5, T_READ, 0, 0, 0), 0);
+			} else if (st->n % 3 == 2) {
+				/* Once: the stream stops after the next byte, and the
+				 * next round asks for it again. */
+				assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_ONCE), 0);
 			} else {
-				/* Active already: asking again, as a server does for
-				 * each request, must be harmless. */
+				/* Active (again, or already: asking again, as a server
+				 * does for each request, must be harmless). */
 				assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_ACTIVE), 0);
 			}
 			assert_int_equal(kr_send(ctx, w->client, T_MORE, 0, 0), 0);
