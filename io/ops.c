@@ -217,13 +217,13 @@ static void recv_done(struct ring *r, struct htab *t, const struct io_sink *k, s
 	if (res > 0 && !data)
 		res = -EIO; /* bytes but no buffer named: nothing to hand over */
 	bool tell = false;
+	/* Every buffer out for a moment, or our own cancel (the owner turned
+	 * passive) ending the stream: nobody's error; ask again below if the
+	 * owner wants data now. */
+	bool quiet = res == -ENOBUFS || res == -ECANCELED;
 	kr_io_event ev = event(KR_IO_RECV, res, handle_id(h), 0);
-	if (h->closing) {
-		/* dropped */
-	} else if (res == -ENOBUFS || res == -ECANCELED) {
-		/* Every buffer is out for a moment, or our own cancel (the owner
-		 * turned passive) ended the stream: nobody's error; ask again
-		 * below if the owner wants data now. */
+	if (h->closing || quiet) {
+		/* dropped, or nothing to tell */
 	} else if (h->rmode == KR_IO_PASSIVE) {
 		if (res > 0)
 			stash(h, data, (uint32_t)res);
@@ -244,8 +244,7 @@ static void recv_done(struct ring *r, struct htab *t, const struct io_sink *k, s
 	if (final) {
 		h->inflight--;
 		h->rarmed = false;
-		if (!h->closing && h->rmode != KR_IO_PASSIVE &&
-		    (res > 0 || res == -ENOBUFS || res == -ECANCELED))
+		if (!h->closing && h->rmode != KR_IO_PASSIVE && (res > 0 || quiet))
 			io_recv(r, h);
 	} else if (h->rmode != KR_IO_ACTIVE && !h->closing) {
 		io_recv_cancel(r, h); /* passive or once now: stop the stream */

@@ -253,6 +253,15 @@ static void listen_then_spawn(kr_ctx *ctx, struct world *w, kr_behaviour client)
 	assert_int_equal(kr_send(ctx, w->client, T_GO, 0, 0), 0);
 }
 
+/* An accepted connection to a new process running b, which gets its handle in T_HANDLE. */
+static void hand_to_new(kr_ctx *ctx, struct world *w, const kr_io_event *ev, kr_behaviour b)
+{
+	struct pst c = {w, 0, 0};
+	assert_int_equal(kr_spawn(ctx, b, &c, sizeof(c), &w->conn), 0);
+	assert_int_equal(kr_io_give(ctx, ev->handle, w->conn), 0);
+	assert_int_equal(kr_send(ctx, w->conn, T_HANDLE, &ev->handle, sizeof(ev->handle)), 0);
+}
+
 static void eof_server(kr_ctx *ctx, void *state, const kr_msg *m)
 {
 	struct pst *st = state;
@@ -434,10 +443,7 @@ static void bp_server(kr_ctx *ctx, void *state, const kr_msg *m)
 	}
 	const kr_io_event *ev = ev_of(m);
 	assert_int_equal(ev->op, KR_IO_ACCEPT);
-	struct pst c = {w, 0, 0};
-	assert_int_equal(kr_spawn(ctx, slow_reader, &c, sizeof(c), &w->conn), 0);
-	assert_int_equal(kr_io_give(ctx, ev->handle, w->conn), 0);
-	assert_int_equal(kr_send(ctx, w->conn, T_HANDLE, &ev->handle, sizeof(ev->handle)), 0);
+	hand_to_new(ctx, w, ev, slow_reader);
 }
 
 static void bp_start(kr_ctx *ctx, void *state, const kr_msg *m)
@@ -560,10 +566,7 @@ static void toggle_server(kr_ctx *ctx, void *state, const kr_msg *m)
 	const kr_io_event *ev = ev_of(m);
 	assert_int_equal(ev->op, KR_IO_ACCEPT);
 	assert_int_equal(ev->res, 0);
-	struct pst c = {w, 0, 0};
-	assert_int_equal(kr_spawn(ctx, toggler, &c, sizeof(c), &w->conn), 0);
-	assert_int_equal(kr_io_give(ctx, ev->handle, w->conn), 0);
-	assert_int_equal(kr_send(ctx, w->conn, T_HANDLE, &ev->handle, sizeof(ev->handle)), 0);
+	hand_to_new(ctx, w, ev, toggler);
 }
 
 static void test_passive_and_back(void **unused)
