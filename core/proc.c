@@ -324,26 +324,27 @@ static bool take(struct sched *s, struct proc *p, struct env *lone)
 }
 
 /* Receive-timeout bookkeeping before a message is handed over. Returns
- * false if the message is a stale timeout to drop. A timeout that passes
- * is marked (seq 0, never an armed seq) so that, deferred and handed back
- * later, it is not taken for stale. */
+ * false if the message is a stale timeout to drop: one whose timer (its id
+ * is the payload) is no longer the armed one. A timeout that passes is
+ * marked (id 0, never a timer's) so that, deferred and handed back later,
+ * it is not taken for stale. */
 static bool rto_before(struct sched *s, struct side *side, struct env *e)
 {
 	if (e->m.tag != KR_TAG_TIMEOUT)
 		return true;
-	uint32_t seq;
-	memcpy(&seq, e->m.data, sizeof(seq));
-	if (seq == 0)
+	kr_timer id;
+	memcpy(&id, e->m.data, sizeof(id));
+	if (id == 0)
 		return true;
-	if (!side || !side->rto || seq != side->rto_seq)
+	if (!side || id != side->rto)
 		return false;
 	side->rto = 0; /* it fired */
-	seq = 0;
-	memcpy(e->m.data, &seq, sizeof(seq));
+	id = 0;
+	memcpy(e->m.data, &id, sizeof(id));
 	return true;
 }
 
-/* The next receive-timeout sequence number; 0 is never one. */
+/* The next arm count; 0 is never one. */
 static uint32_t rto_next(struct side *side)
 {
 	return side->rto_seq + 1 ? side->rto_seq + 1 : 1;
@@ -729,26 +730,27 @@ static int receive_timeout_in(kr_ctx *ctx, uint64_t ms)
 	kr_timer t = 0;
 	if (!side)
 		return ms ? -ENOMEM : 0;
-	uint32_t seq = rto_next(side);
-	/* A server re-arms its idle timeout at every request: move the armed
-	 * timer when it is in this scheduler's wheel. */
-	if (ms && side->rto && timer_rearm(s, side->rto, ms, &seq, sizeof(seq)) == 0) {
-		side->rto_seq = seq;
+	/* A server re-arms its idle timeout at every request: the armed timer
+	 * moves, whichever scheduler it was armed on. */
+	if (ms && side->rto && timer_rearm(s, side->rto, ms) == 0) {
+		side->rto_seq = rto_next(side);
 		return 0;
 	}
 	if (ms) {
 		/* The new timer first: a failure leaves the armed one armed. */
-		struct env *e = env_new(&s->arena, KR_TAG_TIMEOUT, &seq, sizeof(seq));
+		struct env *e = env_new(&s->arena, KR_TAG_TIMEOUT, &t, sizeof(t));
 		if (!e)
 			return -ENOMEM;
 		int rc = timer_start(s, ctx->self, ms, e, &t);
 		if (rc)
 			return rc;
+		/* It fires on this thread, so not before this call returns. */
+		memcpy(e->m.data, &t, sizeof(t));
 	}
 	if (side->rto)
 		timer_cancel(s->rt, s, side->rto);
 	side->rto = t;
-	side->rto_seq = seq;
+	side->rto_seq = rto_next(side);
 	return 0;
 }
 

@@ -62,7 +62,7 @@ struct vec {
 struct side {
 	struct env *dhead, *dtail; /* deferred, oldest first */
 	kr_timer rto;     /* receive timeout timer, 0 if none */
-	uint32_t rto_seq; /* bumped at each arm and each delivery */
+	uint32_t rto_seq; /* bumped at each arm and disarm: did a call re-arm? */
 	uint32_t trap;    /* trapping exits */
 	struct vec links; /* set of kr_pid */
 	struct vec out;   /* struct mon: processes this one monitors */

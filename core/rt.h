@@ -280,10 +280,11 @@ void io_step(struct sched *s); /* reap completions, submit requests */
 /* timer.c */
 int timer_start(struct sched *s, kr_pid to, uint64_t ms, struct env *e, kr_timer *out);
 int timer_cancel(struct runtime *rt, struct sched *s, kr_timer t);
-/* Move s's own armed timer t to fire ms from now with data (as long as its
- * payload) in place; -ENOENT, changing nothing, when t is not armed in s's
- * wheel. Only for a timer whose id no other thread holds. */
-int timer_rearm(struct sched *s, kr_timer t, uint64_t ms, const void *data, uint32_t len);
+/* Make armed timer t fire ms from now instead, from any scheduler when that
+ * is no earlier than its deadline, from its owner's otherwise; -ENOENT,
+ * changing nothing, when it cannot (fired, or not ours to move earlier).
+ * Only for a timer whose id no other thread holds. */
+int timer_rearm(struct sched *s, kr_timer t, uint64_t ms);
 void timer_expire(struct sched *s);
 void timer_drain(struct sched *s);
 

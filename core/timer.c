@@ -4,7 +4,10 @@
  * generation and the state, so any scheduler can cancel any timer with a
  * single CAS while only the owning scheduler touches the wheel. A timer
  * cancelled from another scheduler stays in the owner's wheel until its
- * expiry, when the owner frees it: the price of never locking the wheel. */
+ * expiry, when the owner frees it: the price of never locking the wheel.
+ * Pushing a timer later (a receive timeout re-armed at every request, by a
+ * process that moves between schedulers) only records the new deadline;
+ * the owner puts the timer back in its wheel when the old one comes. */
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
@@ -12,10 +15,14 @@
 
 #include "core/rt.h"
 
-enum { T_FREE = 0, T_ARMED = 1, T_CANCELLED = 2 };
+/* T_MOVED: armed, and due may be later than where the wheel holds it.
+ * T_BUSY: a re-arm is writing due (between two of its own stores). */
+enum { T_FREE = 0, T_ARMED = 1, T_CANCELLED = 2, T_MOVED = 3, T_BUSY = 4 };
+enum { T_BITS = 3 };
+#define T_MASK ((uint64_t)(1u << T_BITS) - 1)
 
 struct tmr {
-	_Atomic uint64_t word; /* generation << 2 | state */
+	_Atomic uint64_t word; /* generation << T_BITS | state */
 	struct wnode node;     /* owner only; bytes 8..31 */
 	kr_pid to;
 	struct env *env;
@@ -23,7 +30,10 @@ struct tmr {
 	 * timer_rearm may look at a record another scheduler reuses. */
 	_Atomic uint32_t owner;
 	uint32_t idx;
-	uint64_t pad;
+	/* The deadline, ms. Written only by the holder of the id (the process
+	 * whose receive timeout it is); the wheel holds the timer at or
+	 * before it. */
+	_Atomic uint64_t due;
 };
 _Static_assert(sizeof(struct tmr) == 64, "a timer record is one cache line");
 
@@ -55,7 +65,8 @@ int timer_start(struct sched *s, kr_pid to, uint64_t ms, struct env *e, kr_timer
 		return rc == -EAGAIN ? -ENOMEM : rc;
 	}
 	struct tmr *t = slot_at(&rt->timers, idx);
-	uint32_t gen = (uint32_t)(atomic_load_explicit(&t->word, memory_order_relaxed) >> 2) + 1;
+	uint32_t gen =
+	    (uint32_t)(atomic_load_explicit(&t->word, memory_order_relaxed) >> T_BITS) + 1;
 	if (gen == 0)
 		gen = 1; /* ids are never 0 */
 	t->to = to;
@@ -63,46 +74,80 @@ int timer_start(struct sched *s, kr_pid to, uint64_t ms, struct env *e, kr_timer
 	atomic_store_explicit(&t->owner, s->id, memory_order_relaxed);
 	t->idx = idx;
 	t->node.pprev = 0;
-	wheel_add(&s->wheel, &t->node, deadline(rt, ms));
+	uint64_t d = deadline(rt, ms);
+	atomic_store_explicit(&t->due, d, memory_order_relaxed);
+	wheel_add(&s->wheel, &t->node, d);
 	/* Release: a canceller whose CAS succeeds sees owner and the rest. */
-	atomic_store_explicit(&t->word, (uint64_t)gen << 2 | T_ARMED, memory_order_release);
+	atomic_store_explicit(&t->word, (uint64_t)gen << T_BITS | T_ARMED, memory_order_release);
 	*out = timer_id(gen, idx);
 	return 0;
 }
 
-/* Only the owner releases an armed timer, and only an id's holder cancels
- * one: a timer whose id nobody else has (a receive timeout) that is armed
- * with this generation in s's own wheel stays so while s runs, and moving
- * it is a wheel update, not a free and an allocation. */
-int timer_rearm(struct sched *s, kr_timer id, uint64_t ms, const void *data, uint32_t len)
+/* Armed with generation base (<< T_BITS), whether or not due moved. */
+static bool armed_as(uint64_t w, uint64_t base)
 {
-	struct tmr *t = slot_at(&s->rt->timers, (uint32_t)id);
-	if (!t || !(id >> 32) ||
-	    atomic_load_explicit(&t->word, memory_order_relaxed) != ((id >> 32) << 2 | T_ARMED) ||
-	    atomic_load_explicit(&t->owner, memory_order_relaxed) != s->id || t->env->m.len != len)
+	return (w & ~T_MASK) == base && ((w & T_MASK) == T_ARMED || (w & T_MASK) == T_MOVED);
+}
+
+/* An earlier deadline needs the wheel: only in s's own, whose expiry runs
+ * on this thread and so not meanwhile. */
+static int move_earlier(struct sched *s, struct tmr *t, uint64_t d)
+{
+	if (atomic_load_explicit(&t->owner, memory_order_relaxed) != s->id)
 		return -ENOENT;
 	wheel_del(&s->wheel, &t->node);
-	memcpy(t->env->m.data, data, len);
-	wheel_add(&s->wheel, &t->node, deadline(s->rt, ms));
+	atomic_store_explicit(&t->due, d, memory_order_relaxed);
+	wheel_add(&s->wheel, &t->node, d);
+	return 0;
+}
+
+/* Only the owner releases an armed timer, and only an id's holder cancels
+ * or re-arms one, so the holder is the only writer of due. A later
+ * deadline is recorded from any scheduler: BUSY keeps the owner's expiry
+ * from reading due half-written or freeing the record meanwhile, and the
+ * owner, finding MOVED, puts the timer back at due. -ENOENT, changing
+ * nothing: fired, or an earlier deadline asked of another's wheel. */
+int timer_rearm(struct sched *s, kr_timer id, uint64_t ms)
+{
+	struct tmr *t = slot_at(&s->rt->timers, (uint32_t)id);
+	if (!t || !(id >> 32))
+		return -ENOENT;
+	uint64_t base = (id >> 32) << T_BITS;
+	uint64_t d = deadline(s->rt, ms);
+	uint64_t w = atomic_load_explicit(&t->word, memory_order_relaxed);
+	do {
+		if (!armed_as(w, base))
+			return -ENOENT; /* fired */
+		if (d < atomic_load_explicit(&t->due, memory_order_relaxed))
+			return move_earlier(s, t, d);
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &t->word, &w, base | T_BUSY, memory_order_acquire, memory_order_relaxed));
+	atomic_store_explicit(&t->due, d, memory_order_relaxed);
+	atomic_store_explicit(&t->word, base | T_MOVED, memory_order_release);
 	return 0;
 }
 
 static void release(struct sched *s, struct tmr *t)
 {
 	uint64_t w = atomic_load_explicit(&t->word, memory_order_relaxed);
-	atomic_store_explicit(&t->word, (w & ~(uint64_t)3) | T_FREE, memory_order_relaxed);
+	atomic_store_explicit(&t->word, (w & ~T_MASK) | T_FREE, memory_order_relaxed);
 	slots_put(&s->rt->timers, &s->tslots, t->idx);
 }
 
+/* A timer being re-armed (BUSY) is -ENOENT: only its holder re-arms it,
+ * and the holder is the caller. */
 int timer_cancel(struct runtime *rt, struct sched *s, kr_timer id)
 {
 	struct tmr *t = slot_at(&rt->timers, (uint32_t)id);
 	if (!t || !(id >> 32))
 		return -ENOENT;
-	uint64_t w = (id >> 32) << 2 | T_ARMED;
-	if (!atomic_compare_exchange_strong_explicit(&t->word, &w, (w & ~(uint64_t)3) | T_CANCELLED,
-						     memory_order_acq_rel, memory_order_relaxed))
-		return -ENOENT;
+	uint64_t base = (id >> 32) << T_BITS;
+	uint64_t w = atomic_load_explicit(&t->word, memory_order_relaxed);
+	do {
+		if (!armed_as(w, base))
+			return -ENOENT;
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &t->word, &w, base | T_CANCELLED, memory_order_acq_rel, memory_order_relaxed));
 	if (s && atomic_load_explicit(&t->owner, memory_order_relaxed) == s->id) {
 		wheel_del(&s->wheel, &t->node);
 		env_free(&s->arena, t->env);
@@ -116,14 +161,40 @@ static void fire(void *arg, struct wnode *n)
 	struct sched *s = arg;
 	struct tmr *t = of_node(n);
 	uint64_t w = atomic_load_explicit(&t->word, memory_order_acquire);
-	/* Claim the firing against a concurrent cancel. */
-	if ((w & 3) == T_ARMED &&
-	    atomic_compare_exchange_strong_explicit(&t->word, &w, (w & ~(uint64_t)3) | T_FREE,
-						    memory_order_acq_rel, memory_order_acquire))
-		proc_deliver(s, t->to, t->env);
-	else
-		env_free(&s->arena, t->env);
-	release(s, t);
+	for (;;) {
+		uint64_t base = w & ~T_MASK;
+		switch (w & T_MASK) {
+		case T_BUSY:
+			/* A re-arm is between its two stores: look again in a tick. */
+			wheel_add(&s->wheel, n, s->wheel.now + 1);
+			return;
+		case T_MOVED: {
+			if (!atomic_compare_exchange_weak_explicit(&t->word, &w, base | T_ARMED,
+								   memory_order_acquire,
+								   memory_order_acquire))
+				continue;
+			uint64_t due = atomic_load_explicit(&t->due, memory_order_relaxed);
+			if (due > s->wheel.now) {
+				wheel_add(&s->wheel, n, due);
+				return;
+			}
+			w = base | T_ARMED;
+			continue;
+		}
+		case T_ARMED:
+			/* Claim the firing against a concurrent cancel or re-arm. */
+			if (!atomic_compare_exchange_weak_explicit(&t->word, &w, base | T_FREE,
+								   memory_order_acq_rel,
+								   memory_order_acquire))
+				continue;
+			proc_deliver(s, t->to, t->env);
+			break;
+		default: /* cancelled */
+			env_free(&s->arena, t->env);
+		}
+		release(s, t);
+		return;
+	}
 }
 
 void timer_expire(struct sched *s)

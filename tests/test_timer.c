@@ -449,7 +449,8 @@ static uint64_t armed_at, timeout_at;
 static int rto_rc[4];
 
 /* Variants, by state: what to do on GO and on T_DATA / T_B. */
-enum { V_PLAIN, V_MSG, V_DEFER, V_REARM, V_ZERO, V_ZERO_DEFERRED, V_PERIODIC, V_FAILED, V_FAILED_FIRST };
+enum { V_PLAIN, V_MSG, V_DEFER, V_REARM, V_ZERO, V_ZERO_DEFERRED, V_PERIODIC, V_FAILED, V_FAILED_FIRST,
+       V_SHORTER };
 
 static void b_rto(kr_ctx *ctx, void *state, const kr_msg *m)
 {
@@ -472,6 +473,10 @@ static void b_rto(kr_ctx *ctx, void *state, const kr_msg *m)
 			arena_fail_after(0);
 			rto_rc[1] = kr_receive_timeout(ctx, 60);
 			arena_fail_after(-1);
+		}
+		if (v == V_SHORTER) {
+			armed_at = test_now_ns(ctx);
+			rto_rc[1] = kr_receive_timeout(ctx, 10);
 		}
 		kr_send_after(ctx, self, 200, T_END, 0, 0, 0);
 		break;
@@ -575,6 +580,17 @@ static void rearm_in_place_needs_no_memory(void **st)
 	assert_true(timeout_at - armed_at >= 60 * 1000000u);
 }
 
+/* A re-arm may also bring the timeout closer: 30 ms, then 10 (virtual time says when). */
+static void rearm_to_an_earlier_deadline_fires_then(void **st)
+{
+	run_rto(V_SHORTER, 1);
+	assert_int_equal(rto_rc[1], 0);
+	assert_int_equal(timeouts, 1);
+	assert_true(timeout_at - armed_at >= 10 * 1000000u);
+	if (det)
+		assert_true(timeout_at - armed_at < 30 * 1000000u);
+}
+
 /* A failed call changes nothing: a first arm that fails for memory arms nothing. */
 static void failed_arm_arms_nothing(void **st)
 {
@@ -624,6 +640,98 @@ static void deferred_timeout_comes_back_at_undefer(void **st)
 	assert_int_equal(timeouts, 2);
 }
 
+/* Servers that re-arm a long receive timeout at every message, woken by a driver and so moving
+ * between schedulers: a re-arm where the timer is not (in another scheduler's wheel) must move
+ * it there too, not leave it behind until it expires (a server at 70 k requests/s grew by 21 k
+ * dead timers a second that way, each held for its 60 s). Then each arms 20 ms, which must
+ * fire once, and exits on it. */
+enum { NSRV = 16, SRV_ROUNDS = 300 };
+static _Atomic int srv_moves, srv_timeouts, srv_early;
+static uint64_t srv_timers; /* in the wheels at the last round (deterministic mode) */
+
+/* Timers in every scheduler's wheel: only while no scheduler runs but this thread. */
+static uint64_t timers_in_wheels(struct runtime *r)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < r->n; i++)
+		n += r->s[i].wheel.count;
+	return n;
+}
+
+struct srv {
+	struct sched *last; /* where it last armed */
+	uint64_t armed_at;
+};
+
+static void b_srv(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct srv *v = state;
+	kr_pid from;
+	if (m->tag == KR_TAG_TIMEOUT) {
+		if (test_now_ns(ctx) - v->armed_at < 20 * 1000000u)
+			srv_early++;
+		srv_timeouts++;
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	}
+	if (v->last && v->last != ctx->s)
+		srv_moves++;
+	v->last = ctx->s;
+	v->armed_at = test_now_ns(ctx);
+	if (m->tag == T_END) {
+		kr_receive_timeout(ctx, 20);
+		return;
+	}
+	kr_receive_timeout(ctx, 60000);
+	memcpy(&from, m->data, sizeof(from));
+	kr_send(ctx, from, T_DATA, 0, 0);
+}
+
+struct drv {
+	kr_pid srv[NSRV];
+	int round, replies;
+};
+
+static void b_drv(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct drv *d = state;
+	kr_pid self = kr_self(ctx);
+	if (m->tag == T_DATA && ++d->replies < NSRV)
+		return;
+	d->replies = 0;
+	bool last = ++d->round > SRV_ROUNDS;
+	if (last && det)
+		srv_timers = timers_in_wheels((struct runtime *)kr_runtime_of(ctx));
+	for (int i = 0; i < NSRV; i++)
+		kr_send(ctx, d->srv[i], last ? T_END : T_PID, &self, sizeof(self));
+	if (last)
+		kr_exit(ctx, KR_NORMAL);
+}
+
+static void rearm_on_another_scheduler_moves_the_timer(void **st)
+{
+	kr_runtime *rt = rt_new_mode(2, 0);
+	struct drv d = {0};
+	srv_moves = srv_timeouts = srv_early = 0;
+	for (int i = 0; i < NSRV; i++) {
+		struct srv v = {0};
+		d.srv[i] = rt_spawn(rt, b_srv, &v, sizeof(v));
+	}
+	go(rt, rt_spawn(rt, b_drv, &d, sizeof(d)));
+	assert_int_equal(kr_run(rt), 0);
+	/* Deterministic mode runs until no timer is left, so it looked at the last round: one
+	 * armed timer a server. In real time the run ends with the processes and the threads
+	 * are joined: at most one a server is left, cancelled in another scheduler's wheel by
+	 * the switch to 20 ms (an earlier deadline is the owner's to set). */
+	uint64_t left = det ? srv_timers : timers_in_wheels((struct runtime *)rt);
+	kr_runtime_free(rt);
+	assert_int_equal(srv_timeouts, NSRV);
+	assert_int_equal(srv_early, 0);
+	assert_true(left <= NSRV);
+	if (det) /* the seed makes them move; real time very likely does too */
+		assert_true(srv_moves >= 4 * NSRV);
+}
+
 #define BOTH(f)                                                                          \
 	{ #f, f, setup_mode, reset_injector, &REAL },                                    \
 	{ #f "_in_virtual_time", f, setup_mode, reset_injector, &VIRTUAL }
@@ -648,6 +756,8 @@ int main(void)
 		BOTH(zero_ms_disarms_the_timeout),
 		BOTH(zero_ms_disarms_even_in_a_call_that_defers),
 		BOTH(rearm_in_place_needs_no_memory),
+		BOTH(rearm_to_an_earlier_deadline_fires_then),
+		BOTH(rearm_on_another_scheduler_moves_the_timer),
 		BOTH(failed_arm_arms_nothing),
 		BOTH(deferred_timeout_comes_back_at_undefer),
 	};
