@@ -136,6 +136,8 @@ struct sched {
 	alignas(64) struct runq q;
 	alignas(64) _Atomic uint64_t epoch;
 	alignas(64) struct park park;
+	/* Its timers other schedulers cancelled, for it to free (timer.c). */
+	alignas(64) _Atomic(void *) tdead;
 	/* Its io_uring: submitted to and reaped by the owner only; other
 	 * threads touch only its wake word (ring_wake). */
 	alignas(64) struct ring ring;

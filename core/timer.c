@@ -3,11 +3,10 @@
  * table; its id is (generation, index), and one atomic word holds the
  * generation and the state, so any scheduler can cancel any timer with a
  * single CAS while only the owning scheduler touches the wheel. A timer
- * cancelled from another scheduler stays in the owner's wheel until its
- * expiry, when the owner frees it: the price of never locking the wheel.
- * Pushing a timer later (a receive timeout re-armed at every request, by a
- * process that moves between schedulers) only records the new deadline;
- * the owner puts the timer back in its wheel when the old one comes. */
+ * cancelled from another scheduler goes on the owner's dead list, which
+ * the owner empties at its next expiry pass. Pushing a timer later (a receive timeout re-armed at
+ * every request, by a process that moves between schedulers) only records the new deadline; the
+ * owner puts the timer back in its wheel when the old one comes. */
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
@@ -24,7 +23,10 @@ enum { T_BITS = 3 };
 struct tmr {
 	_Atomic uint64_t word; /* generation << T_BITS | state */
 	struct wnode node;     /* owner only; bytes 8..31 */
-	kr_pid to;
+	union {
+		kr_pid to;             /* while armed */
+		struct tmr *next_dead; /* once cancelled from another scheduler */
+	};
 	struct env *env;
 	/* The scheduler whose wheel holds it. Atomic only so that
 	 * timer_rearm may look at a record another scheduler reuses. */
@@ -134,6 +136,21 @@ static void release(struct sched *s, struct tmr *t)
 	slots_put(&s->rt->timers, &s->tslots, t->idx);
 }
 
+/* Free s's timers that other schedulers cancelled. */
+static void free_dead(struct sched *s)
+{
+	if (!atomic_load_explicit(&s->tdead, memory_order_relaxed))
+		return;
+	struct tmr *t = atomic_exchange_explicit(&s->tdead, NULL, memory_order_acquire);
+	while (t) {
+		struct tmr *next = t->next_dead;
+		wheel_del(&s->wheel, &t->node); /* unless its expiry came first */
+		env_free(&s->arena, t->env);
+		release(s, t);
+		t = next;
+	}
+}
+
 /* A timer being re-armed (BUSY) is -ENOENT: only its holder re-arms it,
  * and the holder is the caller. */
 int timer_cancel(struct runtime *rt, struct sched *s, kr_timer id)
@@ -148,11 +165,21 @@ int timer_cancel(struct runtime *rt, struct sched *s, kr_timer id)
 			return -ENOENT;
 	} while (!atomic_compare_exchange_weak_explicit(
 	    &t->word, &w, base | T_CANCELLED, memory_order_acq_rel, memory_order_relaxed));
-	if (s && atomic_load_explicit(&t->owner, memory_order_relaxed) == s->id) {
+	unsigned owner = atomic_load_explicit(&t->owner, memory_order_relaxed);
+	if (s && owner == s->id) {
 		wheel_del(&s->wheel, &t->node);
 		env_free(&s->arena, t->env);
 		release(s, t);
+		return 0;
 	}
+	/* Only the owner touches its wheel: hand the timer over. Winning the
+	 * CAS made the record ours to link until the owner takes it. */
+	struct sched *o = &rt->s[owner];
+	void *head = atomic_load_explicit(&o->tdead, memory_order_relaxed);
+	do {
+		t->next_dead = head;
+	} while (!atomic_compare_exchange_weak_explicit(&o->tdead, &head, t, memory_order_release,
+							memory_order_relaxed));
 	return 0;
 }
 
@@ -188,17 +215,17 @@ static void fire(void *arg, struct wnode *n)
 								   memory_order_acquire))
 				continue;
 			proc_deliver(s, t->to, t->env);
-			break;
-		default: /* cancelled */
-			env_free(&s->arena, t->env);
+			release(s, t);
+			return;
+		default: /* cancelled from afar: the dead list has it, or will */
+			return;
 		}
-		release(s, t);
-		return;
 	}
 }
 
 void timer_expire(struct sched *s)
 {
+	free_dead(s);
 	wheel_advance(&s->wheel, rt_now_ms(s->rt), fire, s);
 }
 
@@ -212,5 +239,6 @@ static void drop(void *arg, struct wnode *n)
 
 void timer_drain(struct sched *s)
 {
+	free_dead(s);
 	wheel_advance(&s->wheel, UINT64_MAX, drop, s);
 }
