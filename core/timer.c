@@ -4,9 +4,10 @@
  * generation and the state, so any scheduler can cancel any timer with a
  * single CAS while only the owning scheduler touches the wheel. A timer
  * cancelled from another scheduler goes on the owner's dead list, which
- * the owner empties at its next expiry pass. Pushing a timer later (a receive timeout re-armed at
- * every request, by a process that moves between schedulers) only records the new deadline; the
- * owner puts the timer back in its wheel when the old one comes. */
+ * the owner empties at its next expiry pass. Pushing a timer later (a
+ * receive timeout re-armed at every request, by a process that moves
+ * between schedulers) only records the new deadline; the owner puts the
+ * timer back in its wheel when the old one comes. */
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
