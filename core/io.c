@@ -24,7 +24,7 @@ static void deliver(void *arg, uint64_t owner, const kr_io_event *ev, const void
 	memcpy(e->m.data, ev, sizeof(*ev));
 	if (n)
 		memcpy(e->m.data + sizeof(*ev), data, n);
-	proc_deliver(s, owner, e);
+	proc_deliver_tail(s, owner, e);
 }
 
 /* Dekker with proc_exit: we set P_IO then read the generation; it moves

@@ -70,12 +70,17 @@ struct proc *proc_lookup(struct runtime *rt, kr_pid pid, int *err)
 
 /* Push e to the live process p and schedule p here if it was idle. 1:
  * queued; 0: p exited meanwhile and e is freed. Inlined, as send_env. */
+/* A process the push wakes runs next (the sender's data is warm), or with
+ * tail waits its turn behind the queue. */
 __attribute__((always_inline)) static inline int push(struct sched *s, struct proc *p,
-						      struct env *e)
+						      struct env *e, bool tail)
 {
 	switch (mbox_push(&p->inbox, e)) {
 	case MB_WOKE:
-		sched_ready(s, p);
+		if (tail)
+			runq_push_back(&s->q, p);
+		else
+			sched_ready(s, p);
 		return 1;
 	case MB_CLOSED:
 		env_free(&s->arena, e);
@@ -115,7 +120,7 @@ void outbox_push(struct sched *s)
 	}
 }
 
-int proc_deliver(struct sched *s, kr_pid to, struct env *e)
+static int deliver(struct sched *s, kr_pid to, struct env *e, bool tail)
 {
 	int err;
 	outbox_flush(s);
@@ -125,7 +130,17 @@ int proc_deliver(struct sched *s, kr_pid to, struct env *e)
 		return err;
 	}
 	ovl_count(p, e);
-	return push(s, p, e);
+	return push(s, p, e, tail);
+}
+
+int proc_deliver(struct sched *s, kr_pid to, struct env *e)
+{
+	return deliver(s, to, e, false);
+}
+
+int proc_deliver_tail(struct sched *s, kr_pid to, struct env *e)
+{
+	return deliver(s, to, e, true);
 }
 
 struct side *proc_side(struct sched *s, struct proc *p)
@@ -552,7 +567,7 @@ __attribute__((always_inline)) static inline void send_env(kr_ctx *ctx, struct p
 		 * delays nothing. Only the ones after it are held. */
 		outbox_flush(s);
 		ob->pid = to;
-		push(s, p, e);
+		push(s, p, e, false);
 		return;
 	}
 	if (!ob->n) {

@@ -210,6 +210,10 @@ struct proc *proc_lookup(struct runtime *rt, kr_pid pid, int *err);
 /* Push e to pid and schedule it if it was idle. 1: queued; 0: pid has
  * exited; -ESRCH: never issued. e is freed unless queued. */
 int proc_deliver(struct sched *s, kr_pid to, struct env *e);
+/* The same for events from outside (I/O completions): a process it wakes
+ * goes to the back of the queue, not ahead of it, so a stream of them
+ * cannot keep the rest waiting. */
+int proc_deliver_tail(struct sched *s, kr_pid to, struct env *e);
 /* Push what s's outbox holds. Called wherever the order of a sender's
  * messages against anything else it sends could show: after each
  * behaviour call, before any other delivery, on a fault or a kill. */

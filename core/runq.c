@@ -157,6 +157,19 @@ void runq_push(struct runq *q, struct proc *p)
 	}
 }
 
+/* Wake-ups from outside (I/O completions) come in streams, one reap after
+ * another while the queue is long. Into the ring they would go ahead of
+ * an overflow waiting there, which is taken only once in 61 pops or when
+ * the ring runs dry: the overflow's processes would wait for seconds while
+ * new ones ran at once. Behind it they keep their turn. */
+void runq_push_back(struct runq *q, struct proc *p)
+{
+	if (atomic_load_explicit(&q->olen, memory_order_relaxed) == 0)
+		runq_push(q, p);
+	else
+		overflow_put(q, &p, 1);
+}
+
 /* Owner, ring empty: v[0] runs now, v[1..n) go to the ring, the rest of
  * them to the overflow. */
 static struct proc *place(struct runq *q, struct proc **v, uint32_t n)

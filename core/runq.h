@@ -35,6 +35,8 @@ void runq_fini(struct runq *q);
 
 /* Owner only. */
 void runq_push(struct runq *q, struct proc *p);
+/* Behind everything queued, the overflow too (runq_push goes ahead of it). */
+void runq_push_back(struct runq *q, struct proc *p);
 struct proc *runq_pop(struct runq *q);
 
 /* Processes queued (racy when read by another thread; a hint). */

@@ -442,6 +442,34 @@ static void a_ring_that_never_drains_does_not_starve_the_overflow(void **state)
 	runq_fini(&q);
 }
 
+/* A stream of wake-ups from outside (one I/O completion per process run) pushed to the back:
+ * everything queued before it, overflow included, runs before it but for the overflow's head
+ * taken once in 61 pops, which by then may be one of the stream. Pushed into the ring instead,
+ * the stream would run within 256 pops while the overflow went once in 61. */
+static void a_stream_pushed_to_the_back_waits_behind_the_overflow(void **state)
+{
+	(void)state;
+	struct runq q;
+	runq_init(&q, NULL);
+	for (uint32_t i = 0; i <= RUNQ_CAP; i++)
+		runq_push(&q, P(i));
+	uint32_t before = 0, early = 0, next = 1000;
+	while (before <= RUNQ_CAP) {
+		if (id_of(runq_pop(&q)) <= RUNQ_CAP)
+			before++;
+		else
+			early++;
+		assert_true(early <= (RUNQ_CAP + 1) / 61 + 1);
+		runq_push_back(&q, P(next++));
+	}
+	/* Then the rest of the stream, each once. */
+	uint32_t rest = 0;
+	for (struct proc *p; (p = runq_pop(&q)); rest++)
+		assert_true(id_of(p) >= 1000 && id_of(p) < next);
+	assert_int_equal(early + rest, next - 1000);
+	runq_fini(&q);
+}
+
 static void a_steal_from_a_long_overflow_takes_half_and_keeps_what_its_ring_cannot(void **state)
 {
 	(void)state;
@@ -745,6 +773,7 @@ int main(void)
 	    cmocka_unit_test(steal_from_a_full_ring_takes_half),
 	    cmocka_unit_test(steal_takes_from_the_overflow_when_the_ring_is_empty),
 	    cmocka_unit_test(a_ring_that_never_drains_does_not_starve_the_overflow),
+	    cmocka_unit_test(a_stream_pushed_to_the_back_waits_behind_the_overflow),
 	    cmocka_unit_test(
 		a_steal_from_a_long_overflow_takes_half_and_keeps_what_its_ring_cannot),
 	    cmocka_unit_test(steal_takes_half_of_ring_and_overflow_together_from_the_overflow),
