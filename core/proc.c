@@ -68,10 +68,9 @@ struct proc *proc_lookup(struct runtime *rt, kr_pid pid, int *err)
 	return 0;
 }
 
-/* Push e to the live process p and schedule p here if it was idle. 1:
- * queued; 0: p exited meanwhile and e is freed. Inlined, as send_env. */
-/* A process the push wakes runs next (the sender's data is warm), or with
- * tail waits its turn behind the queue. */
+/* Push e to the live process p and schedule p here if it was idle: to run
+ * next (the sender's data is warm), or with tail behind the whole queue.
+ * 1: queued; 0: p exited meanwhile and e is freed. Inlined, as send_env. */
 __attribute__((always_inline)) static inline int push(struct sched *s, struct proc *p,
 						      struct env *e, bool tail)
 {
