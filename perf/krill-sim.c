@@ -31,7 +31,7 @@
 
 #include <hwloc.h>
 
-#include "core/balance.h"
+#include "core/sched/balance.h"
 #include "topology/topo.h"
 
 #define MSG_BYTES  64u /* an envelope with a small payload */

@@ -14,8 +14,8 @@
 #include <cmocka.h>
 #include <hwloc.h>
 
-#include "core/balance.h"
-#include "core/rt.h"
+#include "core/sched/balance.h"
+#include "core/sched/sched.h"
 #include "topology/topo.h"
 
 #define L3 TOPO_SAME_L3

@@ -30,10 +30,11 @@
 
 #include <cmocka.h>
 
-#include "core/proc.h" /* pid_make: to forge a pid never issued */
+#include "core/proc/proc.h" /* pid_make: to forge a pid never issued */
 #include "krill.h"
 #include "tests/guard.h"
 #include "tests/seed.h"
+#include "core/signal/signal.h"
 
 /* Scripts are written as terse positional initializers; unnamed trailing fields are zero. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"

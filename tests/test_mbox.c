@@ -18,7 +18,7 @@
 
 #include "tests/seed.h"
 
-#include "core/mbox.h"
+#include "core/proc/mbox.h"
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1

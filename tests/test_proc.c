@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "alloc/arena.h"
-#include "core/proc.h" /* pid_make, pid_idx, pid_gen: to forge pids never issued */
+#include "core/proc/proc.h" /* pid_make, pid_idx, pid_gen: to forge pids never issued */
 #include "krill.h"
 
 enum { T_GO = 1, T_DATA, T_MORE, T_END, T_LATE, T_A, T_B, T_C, T_READY, T_PID };

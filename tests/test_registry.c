@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "core/proc.h" /* pid_make, pid_idx, pid_gen: to forge pids never issued */
+#include "core/proc/proc.h" /* pid_make, pid_idx, pid_gen: to forge pids never issued */
 #include "krill.h"
 
 enum { T_GO = 1, T_END };

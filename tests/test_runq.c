@@ -19,8 +19,8 @@
 #include "tests/seed.h"
 
 #include "alloc/arena.h"
-#include "core/proc.h"
-#include "core/runq.h"
+#include "core/proc/proc.h"
+#include "core/sched/runq.h"
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "alloc/arena.h"
-#include "core/rt.h" /* rt_now_ms: the virtual clock; pid_make: forged pids */
+#include "core/sched/sched.h" /* rt_now_ms: the virtual clock; pid_make: forged pids */
 #include "krill.h"
 
 enum { T_GO = 1, T_DATA, T_END, T_B, T_PID };

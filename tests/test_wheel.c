@@ -14,7 +14,7 @@
 
 #include "tests/seed.h"
 
-#include "core/wheel.h"
+#include "core/timer/wheel.h"
 
 #define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
 #define LEVEL(k) (1ull << (WHEEL_BITS * (k))) /* span of one slot at level k */

@@ -40,7 +40,7 @@
  * a reverse) needs a stub node per process, 16 more bytes a process than
  * this word, and a dead state cannot be folded into it without a second
  * word. The model in tests/models/mbox.pml checks this protocol. */
-#include "core/mbox.h"
+#include "core/proc/mbox.h"
 
 #include <assert.h>
 
@@ -58,9 +58,8 @@ int mbox_push_chain(_Atomic uintptr_t *w, struct env *newest, struct env *oldest
 		if (old == MB_DEAD)
 			return MB_CLOSED;
 		oldest->next = MB_PTR(old);
-	} while (!atomic_compare_exchange_weak_explicit(w, &old, (uintptr_t)newest | MB_RUN,
-							memory_order_acq_rel,
-							memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(
+	    w, &old, (uintptr_t)newest | MB_RUN, memory_order_acq_rel, memory_order_relaxed));
 	return (old & MB_RUN) ? MB_QUEUED : MB_WOKE;
 }
 
@@ -96,8 +95,8 @@ int mbox_idle(_Atomic uintptr_t *w)
 	 * schedules the process (its push is acquire). */
 	return atomic_compare_exchange_strong_explicit(w, &expect, 0, memory_order_release,
 						       memory_order_relaxed)
-		       ? 0
-		       : -1;
+		   ? 0
+		   : -1;
 }
 
 struct env *mbox_peek(_Atomic uintptr_t *w)
@@ -113,8 +112,8 @@ int mbox_idle_lone(_Atomic uintptr_t *w, struct env *e)
 	/* Release, as mbox_idle. */
 	return atomic_compare_exchange_strong_explicit(w, &expect, 0, memory_order_release,
 						       memory_order_relaxed)
-		       ? 0
-		       : -1;
+		   ? 0
+		   : -1;
 }
 
 struct env *mbox_unpeek(_Atomic uintptr_t *w, struct env *e)

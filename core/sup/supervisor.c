@@ -39,7 +39,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/rt.h"
+#include "core/sched/sched.h"
 #include "krill.h"
 
 enum {

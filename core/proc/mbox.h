@@ -24,8 +24,8 @@ static inline size_t env_size(uint32_t len)
 /* The word: a LIFO stack of envelopes pushed since the owner last took
  * them, with the RUN bit set while the process is queued or running.
  * MB_DEAD alone: the process has exited; pushes fail. 0: idle, empty. */
-#define MB_RUN ((uintptr_t)1)
-#define MB_DEAD ((uintptr_t)2)
+#define MB_RUN    ((uintptr_t)1)
+#define MB_DEAD   ((uintptr_t)2)
 #define MB_PTR(w) ((struct env *)((w) & ~(uintptr_t)15))
 
 enum { MB_QUEUED = 0, MB_WOKE = 1, MB_CLOSED = -1 };

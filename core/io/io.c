@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/rt.h"
+#include "core/sched/sched.h"
 #include "io/ops.h"
 
 static void deliver(void *arg, uint64_t owner, const kr_io_event *ev, const void *data, uint32_t n)

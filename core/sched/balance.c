@@ -1,7 +1,7 @@
 /* balance: builds a scheduler's victim tiers and thresholds once, at
  * layout time, so a steal only reads a few small arrays. Tiers are runs of
  * the victim order with the same level and the same distance. */
-#include "core/balance.h"
+#include "core/sched/balance.h"
 
 #include <errno.h>
 #include <stdlib.h>

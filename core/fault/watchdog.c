@@ -16,7 +16,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "core/rt.h"
+#include "core/sched/sched.h"
+#include "core/fault/fault.h"
 
 static void *watch(void *arg)
 {

@@ -12,9 +12,9 @@
  * Rejected: a reference count per slot (an extra RMW on every send) and a
  * generation tag inside the mailbox word (only ~16 bits fit; a preempted
  * sender could see the tag wrap). */
-#include "core/epoch.h"
+#include "core/sched/epoch.h"
 
-#include "core/rt.h"
+#include "core/sched/sched.h"
 
 struct link {
 	uint32_t next;

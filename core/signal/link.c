@@ -14,7 +14,10 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "core/rt.h"
+#include "core/sched/sched.h"
+#include "core/signal/signal.h"
+#include "core/signal/overload.h"
+#include "core/fault/fault.h"
 
 /* ---- small vectors in the scheduler's arena ---------------------------- */
 
@@ -236,8 +239,8 @@ struct env *sig_env(struct arena *a, uint32_t tag, kr_pid from, uint64_t ref, ui
 	return e;
 }
 
-int sig_send(struct sched *s, kr_pid to, uint32_t tag, kr_pid from, uint64_t ref,
-	     uint32_t reason, const void *payload, uint32_t len)
+int sig_send(struct sched *s, kr_pid to, uint32_t tag, kr_pid from, uint64_t ref, uint32_t reason,
+	     const void *payload, uint32_t len)
 {
 	struct env *e = sig_env(&s->arena, tag, from, ref, reason, payload, len);
 	if (!e)
@@ -317,8 +320,8 @@ int sig_handle(struct sched *s, struct proc *p, struct env *e)
 
 /* Envelopes a dying process will never handle: free them, answering the
  * signals that expect an answer as if they had come just before the end. */
-void sig_drain(struct sched *s, struct env *list, kr_pid self, uint32_t reason,
-	       const void *payload, uint32_t plen)
+void sig_drain(struct sched *s, struct env *list, kr_pid self, uint32_t reason, const void *payload,
+	       uint32_t plen)
 {
 	while (list) {
 		struct env *e = list;

@@ -14,8 +14,9 @@ struct wnode {
 };
 
 #define WHEEL_BITS 6 /* 64 slots a level */
-#define WHEEL_LEVELS 6 /* 64^6 ms ~ 2.2 years; later expiries park in an overflow slot
-			* and still fire exactly on time */
+#define WHEEL_LEVELS                                                      \
+	6 /* 64^6 ms ~ 2.2 years; later expiries park in an overflow slot \
+	   * and still fire exactly on time */
 
 struct wheel {
 	uint64_t now; /* time the wheel has advanced to */
@@ -23,7 +24,8 @@ struct wheel {
 	uint64_t next; /* wheel_next's answer while next_ok; filled by wheel_next, so that too
 			* is for the owner thread only */
 	int next_ok;
-	uint64_t occupied[WHEEL_LEVELS]; /* bit s: slot[l][s] non-empty; lets advance skip idle time */
+	uint64_t
+	    occupied[WHEEL_LEVELS];   /* bit s: slot[l][s] non-empty; lets advance skip idle time */
 	struct wnode *due, *due_last; /* expiry <= now, by expiry then arming order */
 	struct wnode *slot[WHEEL_LEVELS][1u << WHEEL_BITS];
 };
@@ -37,7 +39,10 @@ void wheel_add(struct wheel *w, struct wnode *n, uint64_t when);
 /* Disarm n if armed; harmless if not. */
 void wheel_del(struct wheel *w, struct wnode *n);
 
-static inline int wheel_armed(const struct wnode *n) { return n->pprev != 0; }
+static inline int wheel_armed(const struct wnode *n)
+{
+	return n->pprev != 0;
+}
 
 /* Advance to `now`, calling fire(arg, n) once for each node whose expiry is
  * <= now, in order of expiry (ties in arming order). A node is disarmed

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/rt.h"
+#include "core/sched/sched.h"
 
 /* T_MOVED: armed, and due may be later than where the wheel holds it.
  * T_BUSY: a re-arm is writing due (between two of its own stores). */
@@ -242,4 +242,89 @@ void timer_drain(struct sched *s)
 {
 	free_dead(s);
 	wheel_advance(&s->wheel, UINT64_MAX, drop, s);
+}
+
+/* ---- the timer calls a behaviour makes --------------------------------- */
+
+static int receive_timeout_in(kr_ctx *ctx, uint64_t ms)
+{
+	struct sched *s = ctx->s;
+	struct side *side = ms ? proc_side(s, ctx->p) : ctx->p->side;
+	kr_timer t = 0;
+	if (!side)
+		return ms ? -ENOMEM : 0;
+	/* A server re-arms its idle timeout at every request: the armed timer
+	 * moves, whichever scheduler it was armed on. */
+	if (ms && side->rto && timer_rearm(s, side->rto, ms) == 0) {
+		side->rto_seq = rto_next(side);
+		return 0;
+	}
+	if (ms) {
+		/* The new timer first: a failure leaves the armed one armed. */
+		struct env *e = env_new(&s->arena, KR_TAG_TIMEOUT, &t, sizeof(t));
+		if (!e)
+			return -ENOMEM;
+		int rc = timer_start(s, ctx->self, ms, e, &t);
+		if (rc)
+			return rc;
+		/* It fires on this thread, so not before this call returns. */
+		memcpy(e->m.data, &t, sizeof(t));
+	}
+	if (side->rto)
+		timer_cancel(s->rt, s, side->rto);
+	side->rto = t;
+	side->rto_seq = rto_next(side);
+	return 0;
+}
+
+int kr_receive_timeout(kr_ctx *ctx, uint64_t ms)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = receive_timeout_in(ctx, ms);
+	api_leave(s);
+	return rc;
+}
+
+static int send_after_in(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, const void *data,
+			 size_t len, kr_timer *out)
+{
+	struct sched *s = ctx->s;
+	kr_timer t;
+	int err = proc_check_send(s->rt, s, tag, data, len);
+	if (err)
+		return err;
+	if (!proc_lookup(s->rt, to, &err) && err)
+		return err;
+	struct env *e = env_new(&s->arena, tag, data, len);
+	if (!e)
+		return -ENOMEM;
+	err = timer_start(s, to, ms, e, &t);
+	if (err == 0 && out)
+		*out = t;
+	return err;
+}
+
+int kr_send_after(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, const void *data, size_t len,
+		  kr_timer *out)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = send_after_in(ctx, to, ms, tag, data, len, out);
+	api_leave(s);
+	return rc;
+}
+
+static int cancel_timer_in(kr_ctx *ctx, kr_timer t)
+{
+	return timer_cancel(ctx->s->rt, ctx->s, t);
+}
+
+int kr_cancel_timer(kr_ctx *ctx, kr_timer t)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = cancel_timer_in(ctx, t);
+	api_leave(s);
+	return rc;
 }

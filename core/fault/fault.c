@@ -32,7 +32,9 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "core/rt.h"
+#include "core/sched/sched.h"
+#include "core/signal/signal.h"
+#include "core/proc/deliver.h"
 
 static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGURG};
 #define NSIG_FAULT (sizeof(fault_signals) / sizeof(fault_signals[0]))
@@ -84,7 +86,7 @@ static void handler(int sig, siginfo_t *si, void *uc_)
 		 * and never inside the runtime: then at the way out. */
 		if (s && atomic_load_explicit(&s->in_beh, memory_order_relaxed) &&
 		    atomic_load_explicit(&s->kill_req, memory_order_acquire) ==
-			    atomic_load_explicit(&s->running, memory_order_relaxed)) {
+			atomic_load_explicit(&s->running, memory_order_relaxed)) {
 			if (s->in_rt) {
 				s->kill_pending = 1;
 				return;
@@ -100,7 +102,8 @@ static void handler(int sig, siginfo_t *si, void *uc_)
 		s->fault.addr = (uint64_t)(uintptr_t)si->si_addr;
 		s->fault.pc = pc;
 		uintptr_t a = (uintptr_t)si->si_addr;
-		s->fault.stack_overflow = sig == SIGSEGV && a >= s->stack_lo - 65536 && a < s->stack_lo + 4096;
+		s->fault.stack_overflow =
+		    sig == SIGSEGV && a >= s->stack_lo - 65536 && a < s->stack_lo + 4096;
 		siglongjmp(*s->jbp, 1);
 	}
 	/* Not a behaviour's fault. A handler installed before ours gets it

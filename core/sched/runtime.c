@@ -5,7 +5,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/rt.h"
+#include "core/sched/sched.h"
+#include "core/registry/registry.h"
+#include "core/io/io.h"
+#include "core/fault/fault.h"
 
 struct inj {
 	struct inj *next;
@@ -29,8 +32,8 @@ void kr_config_init(kr_config *c)
 
 static int check_config(const kr_config *c)
 {
-	if (c->batch == 0 || c->max_msg == 0 || c->max_msg > (1u << 31) ||
-	    c->schedulers > 4096 || c->spin_us > 1000000 || c->watchdog_ms > 3600000)
+	if (c->batch == 0 || c->max_msg == 0 || c->max_msg > (1u << 31) || c->schedulers > 4096 ||
+	    c->spin_us > 1000000 || c->watchdog_ms > 3600000)
 		return -EINVAL;
 	return 0;
 }

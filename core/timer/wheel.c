@@ -1,7 +1,7 @@
 /* wheel: the per-scheduler timer store behind receive timeouts and send_after. Most timers
  * are cancelled long before they expire, so arming and cancelling are O(1); expiry order is
  * exact so a deterministic run replays the same way every time. */
-#include "core/wheel.h"
+#include "core/timer/wheel.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -25,10 +25,10 @@
  */
 
 #define SLOTS (1u << WHEEL_BITS)
-#define MASK ((uint64_t)SLOTS - 1)
-#define SPAN (WHEEL_BITS * WHEEL_LEVELS) /* bits of time the levels resolve */
-#define TOP (WHEEL_LEVELS - 1)
-#define FAR 0u
+#define MASK  ((uint64_t)SLOTS - 1)
+#define SPAN  (WHEEL_BITS * WHEEL_LEVELS) /* bits of time the levels resolve */
+#define TOP   (WHEEL_LEVELS - 1)
+#define FAR   0u
 
 _Static_assert(WHEEL_BITS >= 1 && WHEEL_BITS <= 6, "occupancy bitmaps are uint64_t");
 _Static_assert(SPAN < 64, "expiries beyond the levels must be representable");
@@ -196,7 +196,7 @@ static uint64_t earliest(const struct wheel *w)
 
 void wheel_init(struct wheel *w, uint64_t now)
 {
-	*w = (struct wheel){ .now = now, .next = UINT64_MAX, .next_ok = 1 };
+	*w = (struct wheel){.now = now, .next = UINT64_MAX, .next_ok = 1};
 }
 
 void wheel_add(struct wheel *w, struct wnode *n, uint64_t when)

@@ -11,7 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/rt.h"
+#include "core/sched/sched.h"
+#include "core/registry/registry.h"
 
 #define RT_EVERY_NS 1000000000ull
 

@@ -10,11 +10,11 @@
  * slots are touched when they run, where they can be prefetched. When the
  * array cannot grow (no memory, or past OV_MAX), the processes are linked
  * through next after it, so a wake-up never fails. */
-#include "core/runq.h"
+#include "core/sched/runq.h"
 
 #include "alloc/arena.h"
-#include "core/balance.h"
-#include "core/proc.h"
+#include "core/sched/balance.h"
+#include "core/proc/proc.h"
 
 #define OBATCH  (RUNQ_CAP / 2)
 #define OV_MIN  1024u         /* first array: 8 KiB */

@@ -12,7 +12,8 @@
  * ever blocks and cycles of processes cannot deadlock. */
 #include <errno.h>
 
-#include "core/rt.h"
+#include "core/sched/sched.h"
+#include "core/signal/signal.h"
 
 static struct side *limited(struct proc *p)
 {
@@ -45,7 +46,8 @@ void ovl_count(struct proc *p, const struct env *e)
 static bool has_room(struct side *sd)
 {
 	uint32_t limit = atomic_load_explicit(&sd->limit, memory_order_relaxed);
-	return limit == 0 || atomic_load_explicit(&sd->count, memory_order_relaxed) < (int32_t)(limit / 2 + 1);
+	return limit == 0 ||
+	       atomic_load_explicit(&sd->count, memory_order_relaxed) < (int32_t)(limit / 2 + 1);
 }
 
 static void tell_waiters(struct sched *s, struct side *sd)

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/rt.h"
+#include "core/sched/sched.h"
 
 struct name {
-	struct name *next;   /* bucket chain by name */
-	struct name *pnext;  /* bucket chain by pid */
+	struct name *next;  /* bucket chain by name */
+	struct name *pnext; /* bucket chain by pid */
 	kr_pid pid;
 	char s[KR_NAME_MAX + 1];
 };
@@ -93,7 +93,7 @@ static void grow(struct registry *r)
 {
 	unsigned nb = r->nb * 2;
 	struct name **byname = calloc(nb, sizeof(struct name *)),
-		     **bypid = calloc(nb, sizeof(struct name *));
+		    **bypid = calloc(nb, sizeof(struct name *));
 	if (!byname || !bypid) {
 		free(byname);
 		free(bypid);

@@ -31,13 +31,17 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/rt.h"
+#include "core/sched/sched.h"
+#include "core/timer/timer.h"
+#include "core/signal/overload.h"
+#include "core/io/io.h"
+#include "core/fault/fault.h"
 
 #define QUIESCE_EVERY 64u
 /* Stats are for eyes refreshing once a second: every 1024 steps (and at
  * every sleep) is plenty, and keeps their cost out of the figures. */
 #define PUBLISH_EVERY 1024u
-#define TIMER_EVERY 16u
+#define TIMER_EVERY   16u
 
 _Thread_local struct runtime *rt_current;
 #if defined(__SANITIZE_THREAD__)
@@ -128,8 +132,8 @@ void sched_wakep(struct runtime *rt)
 		return;
 	if (atomic_load_explicit(&rt->nidle, memory_order_seq_cst) == 0 ||
 	    atomic_load_explicit(&rt->nspinning, memory_order_seq_cst) != 0 ||
-	    !atomic_compare_exchange_strong_explicit(&rt->nspinning, &zero, 1,
-						     memory_order_seq_cst, memory_order_relaxed))
+	    !atomic_compare_exchange_strong_explicit(&rt->nspinning, &zero, 1, memory_order_seq_cst,
+						     memory_order_relaxed))
 		return;
 	/* The woken scheduler starts out spinning: nspinning counts it, and
 	 * it learns so in unidle(), under the same lock. */
@@ -282,7 +286,6 @@ static bool any_work(struct sched *s)
 	return bal_choose(&s->bal, 0, queue_len, rt) >= 0;
 }
 
-
 /* Leave the idle stack. If a waker already took us off it, it counted us
  * as spinning: we are. */
 static void unidle(struct runtime *rt, struct sched *s)
@@ -318,8 +321,7 @@ static void park(struct sched *s)
 	full_fence();
 	uint64_t next = wheel_next_bound(&s->wheel);
 	uint64_t now = rt_now_ms(rt);
-	if (atomic_load_explicit(&rt->stop, memory_order_seq_cst) || any_work(s) ||
-	    next <= now) {
+	if (atomic_load_explicit(&rt->stop, memory_order_seq_cst) || any_work(s) || next <= now) {
 		unidle(rt, s);
 		epoch_online(s);
 		return;

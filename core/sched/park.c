@@ -1,7 +1,7 @@
 /* park: a scheduler's sleep. With a ring, the ring's wait (io/ring.c);
  * without, a futex word: the waker sets the word before the wake call, so
  * a wake that races ahead of the wait is not lost. */
-#include "core/park.h"
+#include "core/sched/park.h"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>

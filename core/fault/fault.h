@@ -1,0 +1,31 @@
+/* fault: containment of native faults (fault.c) and the runaway watchdog
+ * (watchdog.c). */
+#ifndef KR_FAULT_H
+#define KR_FAULT_H
+
+#include <signal.h>
+
+#include "core/proc/proc.h"
+
+/* sigsetjmp's savemask. The handler runs with SA_NODEFER and an empty
+ * sa_mask, so nothing more is blocked when it jumps back and no mask needs
+ * restoring: that saves a system call per crash. A sanitizer's handler,
+ * interposed in front of ours, may block more: those builds restore it. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define FAULT_SAVEMASK 1
+#else
+#define FAULT_SAVEMASK 0
+#endif
+int fault_install(void);
+void fault_uninstall(void);
+int fault_thread_enter(struct sched *s, stack_t *old);
+void fault_thread_leave(struct sched *s, const stack_t *old);
+void fault_switch(struct sched *s);
+void fault_recover(struct sched *s);
+
+/* watchdog.c */
+int watchdog_start(struct runtime *rt);
+void watchdog_stop(struct runtime *rt);
+void watchdog_kill(struct runtime *rt, kr_pid pid);
+
+#endif

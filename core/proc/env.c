@@ -1,0 +1,90 @@
+/* env: message envelopes, and how one reaches a process: the outbox that
+ * batches a call's sends to one receiver, and delivery from the runtime
+ * (signals, timers, I/O). */
+#include <errno.h>
+#include <string.h>
+
+#include "core/proc/deliver.h"
+#include "core/sched/sched.h"
+#include "core/signal/overload.h"
+
+struct env *env_new(struct arena *a, uint32_t tag, const void *data, size_t len)
+{
+	struct env *e = arena_alloc(a, env_size((uint32_t)len));
+	if (!e)
+		return 0;
+	e->m.tag = tag;
+	e->m.len = (uint32_t)len;
+	/* Most messages are a word or two: two moves, not a call to memcpy
+	 * (the two 8-byte copies overlap when len < 16). */
+	if (len >= 8 && len <= 16) {
+		memcpy(e->m.data, data, 8);
+		memcpy(e->m.data + len - 8, (const unsigned char *)data + len - 8, 8);
+	} else if (len) {
+		memcpy(e->m.data, data, len);
+	}
+	return e;
+}
+
+void env_free_list(struct arena *a, struct env *e)
+{
+	while (e) {
+		struct env *n = e->next;
+		env_free(a, e);
+		e = n;
+	}
+}
+
+/* The outbox. A behaviour's sends to one receiver, in a row, are held
+ * (all but the first, which is pushed at once) and pushed as one chain
+ * when the call returns, when it sends to someone else, when OUTBOX_MAX
+ * are held, or before anything else is delivered
+ * from this scheduler (a signal, a timer, I/O): so a sender's messages
+ * keep their order with everything else it sends to the same receiver,
+ * and each receiver sees them in the order sent. A producer that floods a
+ * consumer then contends on the consumer's mailbox word once per chain,
+ * not once per message. A fault or a kill pushes what the call sent
+ * before it (fault.c), as if each had been pushed when sent. The receiver
+ * stays valid while held: it was live when looked up during this call,
+ * and its slot is not reused before this scheduler's next quiescent state
+ * (epoch.c), which comes after the run. */
+void outbox_push(struct sched *s)
+{
+	struct outbox *ob = &s->ob;
+	struct proc *p = ob->p;
+	struct env *head = ob->head, *tail = ob->tail;
+	ob->n = 0;
+	ob->p = 0;
+	ob->head = ob->tail = 0;
+	switch (mbox_push_chain(&p->inbox, head, tail)) {
+	case MB_WOKE:
+		sched_ready(s, p);
+		break;
+	case MB_CLOSED:
+		env_free_list(&s->arena, head);
+		break;
+	}
+}
+
+static int deliver(struct sched *s, kr_pid to, struct env *e, bool tail)
+{
+	int err;
+	outbox_flush(s);
+	struct proc *p = proc_lookup(s->rt, to, &err);
+	if (!p) {
+		env_free(&s->arena, e);
+		return err;
+	}
+	ovl_count(p, e);
+	return push(s, p, e, tail);
+}
+
+int proc_deliver(struct sched *s, kr_pid to, struct env *e)
+{
+	return deliver(s, to, e, false);
+}
+
+int proc_deliver_tail(struct sched *s, kr_pid to, struct env *e)
+{
+	return deliver(s, to, e, true);
+}

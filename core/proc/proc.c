@@ -1,0 +1,237 @@
+/* proc: spawn, lookup and exit of a process, and the calls that name one
+ * (kr_self, kr_spawn, kr_rt_spawn). Sending is in send.c, the run of a
+ * process's messages in run.c. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/sched/sched.h"
+#include "core/io/io.h"
+#include "core/registry/registry.h"
+#include "core/signal/overload.h"
+#include "core/signal/signal.h"
+#include "core/timer/timer.h"
+
+/* A slot whose generation reaches this is never reused, so a generation
+ * never wraps and a stale pid can never name a later process. */
+#define GEN_LIMIT 0xfffffff0u
+
+/* The live process named by pid, or NULL with *err: 0 when it has exited
+ * (a send is silently dropped), -ESRCH when pid was never issued. */
+struct proc *proc_lookup(struct runtime *rt, kr_pid pid, int *err)
+{
+	uint32_t g = pid_gen(pid);
+	struct proc *p = (g & 1) ? slot_at(&rt->procs, pid_idx(pid)) : 0;
+	*err = -ESRCH;
+	if (!p)
+		return 0;
+	/* Acquire pairs with spawn's release: a match means the slot holds
+	 * this incarnation, fully initialised. */
+	uint32_t cur = atomic_load_explicit(&p->gen, memory_order_acquire);
+	if (cur == g)
+		return p;
+	if (cur > g)
+		*err = 0;
+	return 0;
+}
+
+struct side *proc_side(struct sched *s, struct proc *p)
+{
+	if (!p->side) {
+		p->side = arena_alloc(&s->arena, sizeof(struct side));
+		if (p->side)
+			memset(p->side, 0, sizeof(struct side));
+	}
+	return p->side;
+}
+
+/* State over 8 bytes lives in its own allocation with its length in front
+ * (16 bytes, so the state stays 16-aligned): a process with a big state
+ * and nothing else needs no side record, and running it touches one line
+ * less. */
+#define BIG_HDR 16
+
+static void *big_state_new(struct arena *a, const void *state, size_t len)
+{
+	unsigned char *h = arena_alloc(a, BIG_HDR + len);
+	if (!h)
+		return 0;
+	memcpy(h, &len, sizeof len);
+	memcpy(h + BIG_HDR, state, len);
+	return h + BIG_HDR;
+}
+
+static void big_state_free(struct arena *a, void *big)
+{
+	unsigned char *h = (unsigned char *)big - BIG_HDR;
+	size_t len;
+	memcpy(&len, h, sizeof len);
+	arena_free(a, h, BIG_HDR + len);
+}
+
+static int spawn_in(struct runtime *rt, struct sched *s, struct slot_cache *c, struct arena *a,
+		    kr_behaviour b, const void *state, size_t len, kr_pid *out)
+{
+	uint32_t idx;
+	void *big = 0;
+	if (!b || (len && !state) || !out)
+		return -EINVAL;
+	if (ovl_over(rt, s))
+		return -ENOMEM;
+	int rc = slots_get(&rt->procs, c, a, &idx);
+	if (rc)
+		return rc;
+	struct proc *p = slot_at(&rt->procs, idx);
+	if (!p)
+		return -EAGAIN; /* cannot happen: slots_get returned a live index */
+	if (len > sizeof(p->state)) {
+		big = big_state_new(a, state, len);
+		if (!big) {
+			slots_put(&rt->procs, c, idx); /* never published */
+			return -ENOMEM;
+		}
+	}
+	uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+	p->local = 0;
+	p->beh = b;
+	p->state = 0;
+	if (big)
+		p->state = (uint64_t)(uintptr_t)big;
+	else if (len)
+		memcpy(&p->state, state, len);
+	p->next = 0;
+	p->side = 0;
+	p->flags = big ? P_BIG : 0;
+	p->idx = idx;
+	atomic_store_explicit(&p->aflags, 0, memory_order_relaxed);
+	atomic_store_explicit(&p->inbox, 0, memory_order_relaxed);
+	/* Release: a sender that sees the new generation sees the rest. */
+	atomic_store_explicit(&p->gen, g, memory_order_release);
+	*out = pid_make(idx, g);
+	return 0;
+}
+
+void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *payload, uint32_t plen)
+{
+	struct runtime *rt = s->rt;
+	uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed);
+	kr_pid pid = pid_make(p->idx, g);
+	/* Seq_cst: pairs with kr_register setting P_NAMED then re-reading the
+	 * generation; one of the two sees the other. */
+	atomic_store_explicit(&p->gen, g + 1, memory_order_seq_cst);
+	uint32_t af = atomic_load_explicit(&p->aflags, memory_order_seq_cst);
+	if (af & P_NAMED)
+		registry_drop_pid(rt, pid);
+	if (af & P_IO)
+		io_owner_exit(rt, pid);
+	/* Shutdown frees everything at once: nobody is left to tell. */
+	bool tell = !atomic_load_explicit(&rt->stop, memory_order_relaxed);
+	struct env *pending = mbox_close(&p->inbox);
+	if (tell) {
+		/* Most exits have nothing left to drain: no call for that. */
+		sig_exit_notify(s, p, pid, reason, payload, plen);
+		if (p->local)
+			sig_drain(s, p->local, pid, reason, payload, plen);
+		if (pending)
+			sig_drain(s, pending, pid, reason, payload, plen);
+	} else {
+		env_free_list(&s->arena, p->local);
+		env_free_list(&s->arena, pending);
+	}
+	p->local = 0;
+	if (p->side) {
+		struct side *side = p->side;
+		env_free_list(&s->arena, side->dhead);
+		side->dhead = side->dtail = 0;
+		if (side->rto)
+			timer_cancel(rt, s, side->rto);
+		if (tell)
+			ovl_exit(s, side);
+		side_free_vecs(s, side);
+		/* Senders may still hold a limited process's side record
+		 * (overload.c): it goes when the slot is recycled. */
+		if (!(atomic_load_explicit(&p->aflags, memory_order_relaxed) & P_LIMITED)) {
+			arena_free(&s->arena, side, sizeof(*side));
+			p->side = 0;
+		}
+	}
+	if (p->flags & P_BIG)
+		big_state_free(&s->arena, (void *)(uintptr_t)p->state);
+	p->flags = 0;
+	p->beh = 0;
+	stat_add(&s->st.exited, 1);
+	if (reason == KR_FAULT)
+		stat_add(&s->st.crashed, 1);
+	else if (reason == KR_KILLED)
+		stat_add(&s->st.killed, 1);
+	if (g + 1 < GEN_LIMIT)
+		epoch_retire(s, p->idx);
+}
+
+/* Shutdown: free every process still alive; no scheduler runs. */
+void proc_destroy_all(struct runtime *rt)
+{
+	struct sched *s = &rt->s[0];
+	for (uint32_t ch = 0; ch < rt->procs.grown; ch++) {
+		for (uint32_t k = 0; k < (1u << SLOTS_CHUNK_BITS); k++) {
+			uint32_t idx = (ch << SLOTS_CHUNK_BITS) | k;
+			struct proc *p = slot_at(&rt->procs, idx);
+			if (!p || !(atomic_load_explicit(&p->gen, memory_order_relaxed) & 1))
+				continue;
+			proc_exit(s, p, KR_KILLED, 0, 0);
+		}
+	}
+}
+
+/* ---- the public calls a behaviour makes ------------------------------- */
+
+kr_pid kr_self(const kr_ctx *ctx)
+{
+	return ctx->self;
+}
+
+kr_runtime *kr_runtime_of(const kr_ctx *ctx)
+{
+	return (kr_runtime *)ctx->s->rt;
+}
+
+static int ctx_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
+{
+	struct sched *s = ctx->s;
+	int rc = spawn_in(s->rt, s, &s->pslots, &s->arena, b, state, len, out);
+	if (rc == 0)
+		stat_add(&s->st.spawned, 1);
+	return rc;
+}
+
+int kr_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	int rc = ctx_spawn(ctx, b, state, len, out);
+	api_leave(s);
+	return rc;
+}
+
+static int rt_spawn_in(kr_runtime *rt_, kr_behaviour b, const void *state, size_t len, kr_pid *out)
+{
+	struct runtime *rt = (struct runtime *)rt_;
+	if (!rt)
+		return -EINVAL;
+	pthread_mutex_lock(&rt->flock);
+	/* No arena: foreign threads use the process-wide allocator. */
+	int rc = spawn_in(rt, 0, &rt->fslots, 0, b, state, len, out);
+	pthread_mutex_unlock(&rt->flock);
+	if (rc == 0)
+		atomic_fetch_add_explicit(&rt->fspawned, 1, memory_order_seq_cst);
+	return rc;
+}
+
+int kr_rt_spawn(kr_runtime *rt_, kr_behaviour b, const void *state, size_t len, kr_pid *out)
+{
+	struct sched *s = api_sched();
+	api_enter(s);
+	int rc = rt_spawn_in(rt_, b, state, len, out);
+	api_leave(s);
+	return rc;
+}

@@ -1,0 +1,170 @@
+/* proc: a process as it lives in its 64-byte slot, and its side record.
+ * Everything an idle process costs is in struct proc; what only some
+ * processes use (deferred messages, a receive timeout, links, monitors)
+ * lives in the side record they alone pay for. */
+#ifndef KR_PROC_H
+#define KR_PROC_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc/arena.h"
+#include "core/proc/mbox.h"
+#include "krill.h"
+
+struct sched;
+
+struct side;
+struct runtime;
+
+struct proc {
+	_Atomic uintptr_t inbox; /* the mailbox word (mbox.h); read by senders */
+	_Atomic uint32_t gen;    /* incarnation: odd while alive; read by senders */
+	_Atomic uint32_t aflags; /* bits other threads set: P_NAMED */
+	struct env *local;       /* taken messages not yet handled, oldest first */
+	kr_behaviour beh;
+	uint64_t state;    /* up to 8 bytes inline, else a pointer (P_BIG) */
+	struct proc *next; /* run-queue overflow link */
+	struct side *side; /* NULL until needed */
+	uint32_t flags;    /* owner-only */
+	uint32_t idx;      /* its own slot index (pid = gen << 32 | idx) */
+};
+_Static_assert(sizeof(struct proc) == 64, "a process is one cache line");
+
+/* flags */
+#define P_BIG 1u /* state points to an allocation of its own (proc.c) */
+
+/* aflags */
+#define P_NAMED   1u
+#define P_LIMITED 2u /* side->limit bounds the mailbox; side outlives the process */
+#define P_IO      4u /* may own I/O handles (core/io.c) */
+
+struct mon {
+	uint64_t ref;
+	kr_pid pid;
+};
+
+/* A small array of monitors grown by doubling in the arena, or a hash set
+ * of pids (links; link.c says how one pid is held without a table). */
+struct vec {
+	void *v;
+	uint32_t n, cap;
+};
+
+struct side {
+	struct env *dhead, *dtail; /* deferred, oldest first */
+	kr_timer rto;              /* receive timeout timer, 0 if none */
+	uint32_t rto_seq;          /* bumped at each arm and disarm: did a call re-arm? */
+	uint32_t trap;             /* trapping exits */
+	struct vec links;          /* set of kr_pid */
+	struct vec out;            /* struct mon: processes this one monitors */
+	struct vec in;             /* struct mon: processes monitoring this one */
+	/* Mailbox limit (P_LIMITED). count is changed by senders too; the
+	 * record is then freed only when the slot is recycled (epoch.c), so a
+	 * sender that passed the generation check can still touch it. */
+	_Atomic int32_t count;
+	_Atomic uint32_t limit;
+	struct vec waiters; /* struct mon: (tag, pid) to tell when there is room */
+};
+/* Every process with a link has one (a supervisor's child does): within the
+ * arena's largest cached size it costs two pointer moves, not a mallocx and
+ * an sdallocx (alloc/arena.h). */
+_Static_assert(sizeof(struct side) <= 128, "a side record fits the arena's small-object cache");
+
+static inline kr_pid pid_make(uint32_t idx, uint32_t gen)
+{
+	return (uint64_t)gen << 32 | idx;
+}
+static inline uint32_t pid_idx(kr_pid p)
+{
+	return (uint32_t)p;
+}
+static inline uint32_t pid_gen(kr_pid p)
+{
+	return (uint32_t)(p >> 32);
+}
+
+/* The next receive-timeout arm count; 0 is never one. */
+static inline uint32_t rto_next(struct side *side)
+{
+	return side->rto_seq + 1 ? side->rto_seq + 1 : 1;
+}
+
+static inline void *proc_state(struct proc *p)
+{
+	return (p->flags & P_BIG) ? (void *)(uintptr_t)p->state : (void *)&p->state;
+}
+
+struct kr_ctx {
+	struct sched *s;
+	struct proc *p;
+	kr_pid self;
+	struct env *cur;  /* the message being handled */
+	struct env *bufs; /* reserved by kr_msg_buf during this call, not sent */
+	unsigned sent;    /* messages sent during this run: they cost budget */
+	bool defer;       /* kr_defer called for cur */
+	bool lone;        /* cur is still in the mailbox word (proc.c) */
+	bool exiting;
+	uint32_t reason;
+	uint32_t plen; /* exit payload */
+	unsigned char payload[KR_PAYLOAD_MAX];
+};
+
+/* Sends a behaviour call made to one receiver, not yet pushed: consecutive
+ * sends to the same process after the first go into its mailbox as one
+ * chain, one CAS instead of one each (core/proc/env.c). Owner only. */
+struct outbox {
+	kr_pid pid;       /* the receiver of this call's last send, or 0 */
+	struct proc *p;   /* the process it names, live when looked up */
+	struct env *head; /* newest; linked newest to oldest */
+	struct env *tail; /* oldest */
+	unsigned n;
+};
+
+/* The longest chain held back before it is pushed: bounds the delay of
+ * the first message in it. The default batch budget: 64 measured no
+ * better on fanin and count, at two schedulers, than 256. */
+#define OUTBOX_MAX 256
+
+/* Inline: every message's envelope is freed through it. */
+__attribute__((always_inline)) static inline void env_free(struct arena *a, struct env *e)
+{
+	arena_free(a, e, env_size(e->m.len));
+}
+struct env *env_new(struct arena *a, uint32_t tag, const void *data, size_t len);
+void env_free_list(struct arena *a, struct env *e);
+
+/* proc.c: spawn, lookup and exit */
+struct proc *proc_lookup(struct runtime *rt, kr_pid pid, int *err);
+struct side *proc_side(struct sched *s, struct proc *p);
+void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *payload,
+	       uint32_t plen);
+void proc_destroy_all(struct runtime *rt);
+
+/* env.c: delivery from the runtime. Push e to pid and schedule it if it
+ * was idle. 1: queued; 0: pid has exited; -ESRCH: never issued. e is freed
+ * unless queued. */
+int proc_deliver(struct sched *s, kr_pid to, struct env *e);
+/* The same for events from outside (I/O completions): a process it wakes
+ * goes to the back of the queue, not ahead of it, so a stream of them
+ * cannot keep the rest waiting. */
+int proc_deliver_tail(struct sched *s, kr_pid to, struct env *e);
+/* Push what s's outbox holds. Called wherever the order of a sender's
+ * messages against anything else it sends could show: after each
+ * behaviour call, before any other delivery, on a fault or a kill. */
+void outbox_push(struct sched *s);
+
+/* send.c */
+int proc_check_send(struct runtime *rt, struct sched *s, uint32_t tag, const void *data,
+		    size_t len);
+/* The call is over: buffers it reserved (kr_msg_buf) and did not send go. */
+void bufs_free(struct sched *s);
+
+/* run.c */
+void proc_run(struct sched *s, struct proc *p);
+/* A fault or kill ends the call: its message leaves the mailbox word. */
+void proc_drop_lone(struct sched *s);
+
+#endif

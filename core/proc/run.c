@@ -1,0 +1,267 @@
+/* run: how a scheduler hands a process its messages, a bounded batch at a
+ * time, and the calls a behaviour makes about its own receiving (defer,
+ * become, exit). */
+#include <string.h>
+
+#include "core/proc/deliver.h"
+#include "core/sched/sched.h"
+#include "core/signal/overload.h"
+#include "core/signal/signal.h"
+#include "core/timer/timer.h"
+
+/* Queue list after what p->local holds (usually nothing; a call that
+ * handed back deferred messages leaves some). */
+static void local_append(struct proc *p, struct env *list)
+{
+	struct env **t = &p->local;
+	while (*t)
+		t = &(*t)->next;
+	*t = list;
+}
+
+/* The lone message being handled (proc_run) leaves the word, with what
+ * came after it queued unhandled: for a fault or a kill, whose exit
+ * drains them. */
+void proc_drop_lone(struct sched *s)
+{
+	struct kr_ctx *c = &s->ctx;
+	if (c->lone) {
+		local_append(c->p, mbox_unpeek(&c->p->inbox, c->cur));
+		c->lone = false;
+	}
+}
+
+/* Take what was sent, handling the signals among it (link.c) before any
+ * message, and queue the messages after p->local's; false if a signal
+ * ended the process. lone: the message just handled where it lay in the
+ * word (mbox_peek), which comes out with the rest and is left out. */
+static bool take(struct sched *s, struct proc *p, struct env *lone)
+{
+	struct env *list = lone ? mbox_unpeek(&p->inbox, lone) : mbox_take(&p->inbox), *e;
+	ovl_taken(s, p, list);
+	for (e = list; e; e = e->next)
+		if (e->m.tag >= KR_TAG_SYSTEM)
+			break;
+	if (!e) {
+		local_append(p, list);
+		return true;
+	}
+	struct env *head = 0, **tail = &head;
+	while (list) {
+		e = list;
+		list = e->next;
+		switch (sig_handle(s, p, e)) {
+		case SIG_KEEP:
+			*tail = e;
+			tail = &e->next;
+			break;
+		case SIG_DROP:
+			env_free(&s->arena, e);
+			break;
+		case SIG_DIE:
+			env_free(&s->arena, e);
+			/* What was not handled is drained at the exit. */
+			*tail = list;
+			local_append(p, head);
+			return false;
+		}
+	}
+	*tail = 0;
+	local_append(p, head);
+	return true;
+}
+
+/* Receive-timeout bookkeeping before a message is handed over. Returns
+ * false if the message is a stale timeout to drop: one whose timer (its id
+ * is the payload) is no longer the armed one. A timeout that passes is
+ * marked (id 0, never a timer's) so that, deferred and handed back later,
+ * it is not taken for stale. */
+static bool rto_before(struct sched *s, struct side *side, struct env *e)
+{
+	if (e->m.tag != KR_TAG_TIMEOUT)
+		return true;
+	kr_timer id;
+	memcpy(&id, e->m.data, sizeof(id));
+	if (id == 0)
+		return true;
+	if (!side || id != side->rto)
+		return false;
+	side->rto = 0; /* it fired */
+	id = 0;
+	memcpy(e->m.data, &id, sizeof(id));
+	return true;
+}
+
+/* A consumed message disarms a receive timeout the call did not re-arm;
+ * a deferred one did not match, so the wait goes on (Erlang's `after`). */
+static void rto_after(struct sched *s, struct side *side, uint32_t seq0, bool deferred)
+{
+	if (side && side->rto && !deferred && side->rto_seq == seq0) {
+		timer_cancel(s->rt, s, side->rto);
+		side->rto = 0;
+		side->rto_seq = rto_next(side);
+	}
+}
+
+void proc_run(struct sched *s, struct proc *p)
+{
+	struct kr_ctx *c = &s->ctx;
+	/* The budget is in messages handled plus messages sent, as BEAM's
+	 * reductions charge for sends: a producer that floods a consumer
+	 * yields as often as the consumer it floods. */
+	unsigned budget = s->rt->cfg.batch, used = 0;
+	uint64_t handled = 0;
+	c->p = p;
+	c->self = pid_make(p->idx, atomic_load_explicit(&p->gen, memory_order_relaxed));
+	c->exiting = false;
+	c->sent = 0;
+	atomic_store_explicit(&s->running, c->self, memory_order_relaxed);
+	for (;;) {
+		struct env *e;
+		if (p->local) {
+			e = p->local;
+			p->local = e->next;
+		} else if ((e = mbox_peek(&p->inbox)) && e->m.tag < KR_TAG_SYSTEM) {
+			/* A message alone in the mailbox (a ping-pong, a ring, a
+			 * request): handled where it lies; then one CAS takes
+			 * it out and idles the process (mbox.c). */
+			ovl_taken(s, p, e);
+			c->lone = true;
+		} else {
+			if (!take(s, p, 0)) {
+				proc_exit(s, p, c->reason, c->payload, c->plen);
+				break;
+			}
+			if (!p->local) {
+				if (mbox_idle(&p->inbox) == 0)
+					break;
+				continue;
+			}
+			e = p->local;
+			p->local = e->next;
+		}
+		struct side *side = p->side;
+		if (!rto_before(s, side, e)) { /* never a lone one: a system tag */
+			env_free(&s->arena, e);
+			continue;
+		}
+		uint32_t seq0 = side ? side->rto_seq : 0;
+		c->cur = e;
+		c->defer = false;
+		/* A fault or a kill from here on is the process's (fault.c,
+		 * watchdog.c). Relaxed stores: plain moves. */
+		stat_add(&s->calls, 1);
+		atomic_store_explicit(&s->in_beh, 1, memory_order_relaxed);
+		p->beh(c, proc_state(p), &e->m);
+		atomic_store_explicit(&s->in_beh, 0, memory_order_relaxed);
+		if (c->bufs)
+			bufs_free(s);
+		outbox_flush(s);
+		s->ob.pid = 0;
+		handled++;
+		used += 1 + c->sent;
+		c->sent = 0;
+		rto_after(s, p->side, seq0, c->defer);
+		bool keep = c->defer && p->side;
+		if (keep) {
+			e->next = 0;
+			if (p->side->dtail)
+				p->side->dtail->next = e;
+			else
+				p->side->dhead = e;
+			p->side->dtail = e;
+		}
+		/* The lone message leaves the word before it is freed: in the
+		 * same step as going idle if nothing else is due (none handed
+		 * back by kr_undefer, budget left), else with whatever came
+		 * meanwhile (to be handled now, or drained by an exit). Once
+		 * idle, the process is another scheduler's to run: nothing of
+		 * it is touched after the CAS. */
+		bool idle = false, alive = true;
+		if (c->exiting) {
+			proc_drop_lone(s);
+		} else if (c->lone) {
+			c->lone = false;
+			if (!p->local && used < budget && mbox_idle_lone(&p->inbox, e) == 0)
+				idle = true;
+			else
+				alive = take(s, p, e);
+		}
+		if (!keep)
+			env_free(&s->arena, e);
+		c->cur = 0;
+		if (idle)
+			break;
+		if (c->exiting || !alive) {
+			proc_exit(s, p, c->reason, c->payload, c->plen);
+			break;
+		}
+		if (used >= budget) {
+			/* Fairness: back of the queue, still RUN, if anything is
+			 * left; else go idle like any other run. */
+			if (p->local || mbox_idle(&p->inbox))
+				runq_push(&s->q, p);
+			break;
+		}
+	}
+	/* The outbox is empty here: each call's sends went when it returned. */
+	c->p = 0;
+	atomic_store_explicit(&s->running, 0, memory_order_relaxed);
+	stat_add(&s->st.msgs, handled);
+}
+
+static void become_in(kr_ctx *ctx, kr_behaviour b)
+{
+	if (b)
+		ctx->p->beh = b;
+	kr_undefer(ctx);
+}
+
+void kr_become(kr_ctx *ctx, kr_behaviour b)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	become_in(ctx, b);
+	api_leave(s);
+}
+
+void kr_exit(kr_ctx *ctx, uint32_t reason)
+{
+	ctx->exiting = true;
+	ctx->reason = reason;
+	ctx->plen = 0;
+}
+
+static void defer_in(kr_ctx *ctx)
+{
+	/* Without a side record the message cannot be kept; it is then
+	 * consumed as if not deferred (memory exhausted). */
+	if (ctx->cur && proc_side(ctx->s, ctx->p))
+		ctx->defer = true;
+}
+
+void kr_defer(kr_ctx *ctx)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	defer_in(ctx);
+	api_leave(s);
+}
+
+static void undefer_in(kr_ctx *ctx)
+{
+	struct side *side = ctx->p->side;
+	if (!side || !side->dhead)
+		return;
+	side->dtail->next = ctx->p->local;
+	ctx->p->local = side->dhead;
+	side->dhead = side->dtail = 0;
+}
+
+void kr_undefer(kr_ctx *ctx)
+{
+	struct sched *s = ctx->s;
+	api_enter(s);
+	undefer_in(ctx);
+	api_leave(s);
+}

@@ -1,0 +1,203 @@
+/* sched: the runtime and its schedulers, the structures every part of the
+ * core hangs its per-scheduler state on, and the scheduler's own calls.
+ * Not part of the public API. */
+#ifndef KR_SCHED_H
+#define KR_SCHED_H
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "alloc/arena.h"
+#include "alloc/slots.h"
+#include "core/sched/balance.h"
+#include "core/sched/epoch.h"
+#include "core/sched/park.h"
+#include "core/proc/proc.h"
+#include "core/sched/runq.h"
+#include "core/timer/wheel.h"
+#include "io/handle.h"
+#include "io/ring.h"
+#include "krill.h"
+#include "krill_stats.h"
+#include "topology/topo.h"
+
+/* Per-scheduler counters: written by the owner only, with relaxed atomic
+ * stores (plain moves on x86), read by anyone; published to the stats
+ * segment by stats_publish. */
+struct sched_stats {
+	_Atomic uint64_t spawned, exited, crashed, killed, runs, msgs, sleeps, wakeups, restarts;
+	_Atomic uint64_t steals[3]; /* by enum topo_level */
+	_Atomic uint64_t idle_ns;
+};
+
+/* A store-load barrier (the Dekker pattern in sleep/wake and the epoch
+ * announcement). ThreadSanitizer does not model fences, so its build uses
+ * a seq_cst RMW on one word, which it does understand; production keeps
+ * the fence, which costs no shared cache line. */
+#if defined(__SANITIZE_THREAD__)
+extern _Atomic unsigned tsan_fence_word;
+static inline void full_fence(void)
+{
+	atomic_fetch_add_explicit(&tsan_fence_word, 0, memory_order_seq_cst);
+}
+#else
+static inline void full_fence(void)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+}
+#endif
+
+static inline void stat_add(_Atomic uint64_t *c, uint64_t by)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
+			      memory_order_relaxed);
+}
+
+struct sched {
+	struct runtime *rt;
+	unsigned id;
+	struct kr_ctx ctx;
+	struct outbox ob;
+	struct arena arena;
+	struct slot_cache pslots, tslots;
+	struct proc *runnext;
+	unsigned streak; /* runs taken from runnext in a row */
+	unsigned ticks;
+	uint64_t rng;
+	uint64_t refs;    /* monitor references made here */
+	int64_t mem_seen; /* arena.bytes at the last ceiling check */
+	bool spinning;
+	struct limbo limbo;
+	struct wheel wheel;
+	struct balance bal; /* whom to steal from, nearest first */
+	struct topo_place place;
+	pthread_t thread;
+	struct sched_stats st;
+	/* Fault containment (fault.c). */
+	_Atomic int in_beh; /* a behaviour call is under way (read by the handler) */
+	/* Runaway detection (watchdog.c): calls started, the pid running,
+	 * whether the watchdog found this scheduler stuck in one call, and
+	 * which pid a KR_KILL wants out of it. */
+	_Atomic uint64_t calls;
+	_Atomic kr_pid running;
+	_Atomic int stuck;
+	_Atomic kr_pid kill_req;
+	int killed; /* the jump back was a kill, not a fault */
+	/* Depth of kr_* calls under way on this thread, and a kill that
+	 * arrived during one: it waits for the way out (api_leave). */
+	volatile sig_atomic_t in_rt, kill_pending;
+	sigjmp_buf jb;
+	sigjmp_buf *jbp; /* where a fault jumps: jb, or the driver's */
+	kr_fault fault;
+	uintptr_t stack_lo;
+	void *altstack;
+	unsigned loops;
+	struct kr_stats_sched *pub; /* its block in the stats segment, or NULL */
+	uint64_t pub_ns;            /* last runtime-wide publication (scheduler 0) */
+	/* Shared with other threads: apart from the owner's lines. */
+	alignas(64) struct runq q;
+	alignas(64) _Atomic uint64_t epoch;
+	alignas(64) struct park park;
+	/* Its timers other schedulers cancelled, for it to free (timer.c). */
+	alignas(64) _Atomic(void *) tdead;
+	/* Its io_uring: submitted to and reaped by the owner only; other
+	 * threads touch only its wake word (ring_wake). */
+	alignas(64) struct ring ring;
+};
+
+struct inj; /* a message from a foreign thread, waiting for a scheduler */
+
+struct runtime {
+	kr_config cfg;
+	struct topo *topo;
+	unsigned n;
+	struct sched *s;
+	struct slots procs;
+	struct slots timers;
+	/* Foreign spawns and shutdown take slots through this cache. */
+	pthread_mutex_t flock;
+	struct slot_cache fslots;
+	_Atomic int64_t fspawned;
+	struct registry *reg;
+	struct htab *io; /* open sockets and files (io/handle.h) */
+
+	/* Inject queue: foreign threads' messages, delivered by one scheduler
+	 * at a time so that one thread's messages keep their order. */
+	alignas(64) pthread_mutex_t ilock;
+	struct inj *ihead, *itail;
+	_Atomic int ipending;
+	_Atomic int idelivering;
+
+	/* Sleep and wake-up (sched.c). */
+	alignas(64) _Atomic uint64_t gepoch;
+	alignas(64) _Atomic unsigned nidle;
+	_Atomic unsigned nspinning;
+	_Atomic int stop;
+	_Atomic int overmem; /* past cfg.max_memory (overload.c) */
+	pthread_mutex_t idlelock;
+	unsigned *idle; /* stack of parked scheduler ids */
+	unsigned nidlestack;
+
+	struct kr_stats_header *seg; /* the stats segment, or NULL */
+	char segname[64];
+
+	pthread_t watchdog;
+	bool watching;     /* under donelock */
+	_Atomic int state; /* RT_NEW, RT_RUNNING, RT_DONE; read by any thread */
+	pthread_mutex_t donelock;
+	pthread_cond_t done;
+	unsigned running; /* scheduler threads not yet exited */
+	uint64_t vnow;    /* deterministic mode: virtual ms */
+	uint64_t t0_ns;
+};
+
+enum { RT_NEW, RT_RUNNING, RT_DONE };
+
+/* The runtime whose scheduler this thread is (or steps, deterministic). */
+extern _Thread_local struct runtime *rt_current;
+
+/* sched.c */
+int sched_init(struct runtime *rt, struct sched *s, unsigned id);
+void sched_fini(struct sched *s);
+void *sched_thread(void *arg);
+int sched_run_deterministic(struct runtime *rt);
+void sched_ready(struct sched *s, struct proc *p); /* p became runnable */
+void sched_wake_all(struct runtime *rt);
+void sched_wakep(struct runtime *rt);
+uint64_t rt_now_ms(struct runtime *rt);
+uint64_t rt_alive(const struct runtime *rt);
+uint64_t now_ns(void);
+
+/* runtime.c: the inject queue */
+int inject(struct runtime *rt, kr_pid to, struct env *e);
+bool inject_drain(struct runtime *rt, struct sched *s);
+
+/* stats.c */
+int stats_open(struct runtime *rt);
+void stats_close(struct runtime *rt);
+void stats_publish(struct sched *s, uint64_t now_ns);
+void stats_publish_runtime(struct runtime *rt);
+
+/* The kr_* calls a behaviour can make are bracketed so that a watchdog
+ * kill never lands inside the runtime (a half-done hand-off, a held lock):
+ * it is deferred to the way out of the outermost call. s is NULL on a
+ * thread that is not a scheduler (core/fault/fault.c). */
+struct sched *api_sched(void);
+void api_kill_now(struct sched *s);
+static inline void api_enter(struct sched *s)
+{
+	if (s)
+		s->in_rt++;
+}
+static inline void api_leave(struct sched *s)
+{
+	if (s && --s->in_rt == 0 && s->kill_pending)
+		api_kill_now(s);
+}
+
+#endif

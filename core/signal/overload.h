@@ -1,0 +1,27 @@
+/* overload: mailbox limits and the memory ceiling (overload.c): when a
+ * sender is refused, and who is told when there is room again. */
+#ifndef KR_OVERLOAD_H
+#define KR_OVERLOAD_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "core/proc/proc.h"
+
+bool ovl_admit(struct proc *p);
+void ovl_count(struct proc *p, const struct env *e);
+void ovl_taken_limited(struct sched *s, struct proc *p, const struct env *list);
+/* The owner took list: a limited mailbox counts it off. One load (the
+ * flag) for the others, inline: it is on every message's path. Acquire
+ * pairs with kr_mailbox_limit's release, as overload.c's limited(). */
+static inline void ovl_taken(struct sched *s, struct proc *p, const struct env *list)
+{
+	if (atomic_load_explicit(&p->aflags, memory_order_acquire) & P_LIMITED)
+		ovl_taken_limited(s, p, list);
+}
+void ovl_notify(struct sched *s, struct proc *p, kr_pid from, uint32_t tag);
+void ovl_memory_check(struct sched *s);
+bool ovl_over(struct runtime *rt, struct sched *s);
+void ovl_exit(struct sched *s, struct side *sd);
+
+#endif
