@@ -2,11 +2,12 @@
  * batches a call's sends to one receiver, and delivery from the runtime
  * (signals, timers, I/O). */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "core/proc/deliver.h"
 #include "core/sched/sched.h"
-#include "core/signal/overload.h"
+#include "core/proc/limit.h"
 
 struct env *env_new(struct arena *a, uint32_t tag, const void *data, size_t len)
 {
@@ -87,4 +88,37 @@ int proc_deliver(struct sched *s, kr_pid to, struct env *e)
 int proc_deliver_tail(struct sched *s, kr_pid to, struct env *e)
 {
 	return deliver(s, to, e, true);
+}
+
+/* ---- system messages -----------------------------------------------------
+ * A signal (link, exit, monitor, DOWN, a mailbox-room request) is an
+ * envelope with a system tag and a kr_exit_info, delivered like any
+ * message so that it keeps its order with the sender's messages. */
+
+struct env *sig_env(struct arena *a, uint32_t tag, kr_pid from, uint64_t ref, uint32_t reason,
+		    const void *payload, uint32_t len)
+{
+	size_t n = offsetof(kr_exit_info, payload) + len;
+	struct env *e = arena_alloc(a, env_size((uint32_t)n));
+	if (!e)
+		return 0;
+	e->m.tag = tag;
+	e->m.len = (uint32_t)n;
+	kr_exit_info *x = (kr_exit_info *)e->m.data;
+	x->pid = from;
+	x->ref = ref;
+	x->reason = reason;
+	x->len = len;
+	if (len)
+		memcpy(x->payload, payload, len);
+	return e;
+}
+
+int sig_send(struct sched *s, kr_pid to, uint32_t tag, kr_pid from, uint64_t ref, uint32_t reason,
+	     const void *payload, uint32_t len)
+{
+	struct env *e = sig_env(&s->arena, tag, from, ref, reason, payload, len);
+	if (!e)
+		return -ENOMEM;
+	return proc_deliver(s, to, e);
 }

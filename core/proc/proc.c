@@ -6,11 +6,8 @@
 #include <string.h>
 
 #include "core/sched/sched.h"
-#include "core/io/io.h"
-#include "core/registry/registry.h"
-#include "core/signal/overload.h"
-#include "core/signal/signal.h"
-#include "core/timer/timer.h"
+#include "core/proc/limit.h"
+#include "core/proc/part.h"
 
 /* A slot whose generation reaches this is never reused, so a generation
  * never wraps and a stale pid can never name a later process. */
@@ -115,25 +112,27 @@ void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *pay
 {
 	struct runtime *rt = s->rt;
 	uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed);
-	kr_pid pid = pid_make(p->idx, g);
+	struct exit_note x = {pid_make(p->idx, g), reason, plen, payload};
 	/* Seq_cst: pairs with kr_register setting P_NAMED then re-reading the
 	 * generation; one of the two sees the other. */
 	atomic_store_explicit(&p->gen, g + 1, memory_order_seq_cst);
 	uint32_t af = atomic_load_explicit(&p->aflags, memory_order_seq_cst);
 	if (af & P_NAMED)
-		registry_drop_pid(rt, pid);
+		proc_parts.names_exit(rt, x.self);
 	if (af & P_IO)
-		io_owner_exit(rt, pid);
+		proc_parts.io_exit(rt, x.self);
 	/* Shutdown frees everything at once: nobody is left to tell. */
 	bool tell = !atomic_load_explicit(&rt->stop, memory_order_relaxed);
 	struct env *pending = mbox_close(&p->inbox);
 	if (tell) {
-		/* Most exits have nothing left to drain: no call for that. */
-		sig_exit_notify(s, p, pid, reason, payload, plen);
+		/* Most exits have nothing to tell and nothing left to drain:
+		 * no call for those. */
+		if (p->side)
+			proc_parts.exit_notify(s, p, &x);
 		if (p->local)
-			sig_drain(s, p->local, pid, reason, payload, plen);
+			proc_parts.exit_drain(s, p->local, &x);
 		if (pending)
-			sig_drain(s, pending, pid, reason, payload, plen);
+			proc_parts.exit_drain(s, pending, &x);
 	} else {
 		env_free_list(&s->arena, p->local);
 		env_free_list(&s->arena, pending);
@@ -144,12 +143,12 @@ void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *pay
 		env_free_list(&s->arena, side->dhead);
 		side->dhead = side->dtail = 0;
 		if (side->rto)
-			timer_cancel(rt, s, side->rto);
+			proc_parts.timer_cancel(rt, s, side->rto);
 		if (tell)
 			ovl_exit(s, side);
-		side_free_vecs(s, side);
+		proc_parts.side_free(s, side);
 		/* Senders may still hold a limited process's side record
-		 * (overload.c): it goes when the slot is recycled. */
+		 * (limit.c): it goes when the slot is recycled. */
 		if (!(atomic_load_explicit(&p->aflags, memory_order_relaxed) & P_LIMITED)) {
 			arena_free(&s->arena, side, sizeof(*side));
 			p->side = 0;

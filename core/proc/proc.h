@@ -143,6 +143,18 @@ void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *pay
 	       uint32_t plen);
 void proc_destroy_all(struct runtime *rt);
 
+/* System messages: the tags at and above SIG_BASE are the runtime's own
+ * (the parts define theirs: signal.h, limit.h); a behaviour never sees one
+ * but as the KR_TAG_* it becomes. An envelope with one carries a
+ * kr_exit_info (sig_env). What take() does with one it finds among the
+ * messages it took: */
+#define SIG_BASE 0xffffff00u
+enum { SIG_KEEP, SIG_DROP, SIG_DIE };
+struct env *sig_env(struct arena *a, uint32_t tag, kr_pid from, uint64_t ref, uint32_t reason,
+		    const void *payload, uint32_t len);
+int sig_send(struct sched *s, kr_pid to, uint32_t tag, kr_pid from, uint64_t ref, uint32_t reason,
+	     const void *payload, uint32_t len);
+
 /* env.c: delivery from the runtime. Push e to pid and schedule it if it
  * was idle. 1: queued; 0: pid has exited; -ESRCH: never issued. e is freed
  * unless queued. */

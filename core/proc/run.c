@@ -5,9 +5,8 @@
 
 #include "core/proc/deliver.h"
 #include "core/sched/sched.h"
-#include "core/signal/overload.h"
-#include "core/signal/signal.h"
-#include "core/timer/timer.h"
+#include "core/proc/limit.h"
+#include "core/proc/part.h"
 
 /* Queue list after what p->local holds (usually nothing; a call that
  * handed back deferred messages leaves some). */
@@ -50,7 +49,7 @@ static bool take(struct sched *s, struct proc *p, struct env *lone)
 	while (list) {
 		e = list;
 		list = e->next;
-		switch (sig_handle(s, p, e)) {
+		switch (proc_parts.take_signal(s, p, e)) {
 		case SIG_KEEP:
 			*tail = e;
 			tail = &e->next;
@@ -97,7 +96,7 @@ static bool rto_before(struct sched *s, struct side *side, struct env *e)
 static void rto_after(struct sched *s, struct side *side, uint32_t seq0, bool deferred)
 {
 	if (side && side->rto && !deferred && side->rto_seq == seq0) {
-		timer_cancel(s->rt, s, side->rto);
+		proc_parts.timer_cancel(s->rt, s, side->rto);
 		side->rto = 0;
 		side->rto_seq = rto_next(side);
 	}
@@ -230,6 +229,18 @@ void kr_exit(kr_ctx *ctx, uint32_t reason)
 	ctx->exiting = true;
 	ctx->reason = reason;
 	ctx->plen = 0;
+}
+
+int kr_exit_with(kr_ctx *ctx, uint32_t reason, const void *payload, size_t len)
+{
+	if (len > KR_PAYLOAD_MAX || (len && !payload))
+		return -EINVAL;
+	ctx->exiting = true;
+	ctx->reason = reason;
+	ctx->plen = (uint32_t)len;
+	if (len)
+		memcpy(ctx->payload, payload, len);
+	return 0;
 }
 
 static void defer_in(kr_ctx *ctx)

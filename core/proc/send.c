@@ -5,7 +5,7 @@
 
 #include "core/proc/deliver.h"
 #include "core/sched/sched.h"
-#include "core/signal/overload.h"
+#include "core/proc/limit.h"
 
 int proc_check_send(struct runtime *rt, struct sched *s, uint32_t tag, const void *data, size_t len)
 {

@@ -5,10 +5,25 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/proc/part.h"
 #include "core/sched/sched.h"
+#include "core/signal/signal.h"
+#include "core/timer/timer.h"
 #include "core/registry/registry.h"
 #include "core/io/io.h"
 #include "core/fault/fault.h"
+
+/* The parts built on the process layer, as it calls them (core/proc/part.h):
+ * this file starts every part, so it is the one that names them all. */
+const struct proc_parts proc_parts = {
+    .take_signal = sig_handle,
+    .exit_notify = sig_exit_notify,
+    .exit_drain = sig_drain,
+    .side_free = side_free_vecs,
+    .names_exit = registry_drop_pid,
+    .io_exit = io_owner_exit,
+    .timer_cancel = timer_cancel,
+};
 
 struct inj {
 	struct inj *next;

@@ -33,7 +33,7 @@
 
 #include "core/sched/sched.h"
 #include "core/timer/timer.h"
-#include "core/signal/overload.h"
+#include "core/proc/limit.h"
 #include "core/io/io.h"
 #include "core/fault/fault.h"
 

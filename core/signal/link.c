@@ -16,7 +16,7 @@
 
 #include "core/sched/sched.h"
 #include "core/signal/signal.h"
-#include "core/signal/overload.h"
+#include "core/proc/limit.h"
 #include "core/fault/fault.h"
 
 /* ---- small vectors in the scheduler's arena ---------------------------- */
@@ -218,36 +218,7 @@ void side_free_vecs(struct sched *s, struct side *side)
 	vec_free(s, &side->in, sizeof(struct mon));
 }
 
-/* ---- sending signals --------------------------------------------------- */
-
-struct env *sig_env(struct arena *a, uint32_t tag, kr_pid from, uint64_t ref, uint32_t reason,
-		    const void *payload, uint32_t len)
-{
-	size_t n = offsetof(kr_exit_info, payload) + len;
-	struct env *e = arena_alloc(a, env_size((uint32_t)n));
-	if (!e)
-		return 0;
-	e->m.tag = tag;
-	e->m.len = (uint32_t)n;
-	kr_exit_info *x = (kr_exit_info *)e->m.data;
-	x->pid = from;
-	x->ref = ref;
-	x->reason = reason;
-	x->len = len;
-	if (len)
-		memcpy(x->payload, payload, len);
-	return e;
-}
-
-int sig_send(struct sched *s, kr_pid to, uint32_t tag, kr_pid from, uint64_t ref, uint32_t reason,
-	     const void *payload, uint32_t len)
-{
-	struct env *e = sig_env(&s->arena, tag, from, ref, reason, payload, len);
-	if (!e)
-		return -ENOMEM;
-	return proc_deliver(s, to, e);
-}
-
+/* Signal envelopes are built and sent by sig_env and sig_send (core/proc/env.c). */
 static kr_exit_info *info(struct env *e)
 {
 	return (kr_exit_info *)e->m.data;
@@ -320,9 +291,11 @@ int sig_handle(struct sched *s, struct proc *p, struct env *e)
 
 /* Envelopes a dying process will never handle: free them, answering the
  * signals that expect an answer as if they had come just before the end. */
-void sig_drain(struct sched *s, struct env *list, kr_pid self, uint32_t reason, const void *payload,
-	       uint32_t plen)
+void sig_drain(struct sched *s, struct env *list, const struct exit_note *x)
 {
+	kr_pid self = x->self;
+	uint32_t reason = x->reason, plen = x->plen;
+	const void *payload = x->payload;
 	while (list) {
 		struct env *e = list;
 		list = e->next;
@@ -338,12 +311,12 @@ void sig_drain(struct sched *s, struct env *list, kr_pid self, uint32_t reason, 
 }
 
 /* p is exiting: tell its links and monitors, and release its own monitors. */
-void sig_exit_notify(struct sched *s, struct proc *p, kr_pid self, uint32_t reason,
-		     const void *payload, uint32_t plen)
+void sig_exit_notify(struct sched *s, struct proc *p, const struct exit_note *x)
 {
 	struct side *side = p->side;
-	if (!side)
-		return;
+	kr_pid self = x->self;
+	uint32_t reason = x->reason, plen = x->plen;
+	const void *payload = x->payload;
 	if (side->links.cap == 1) {
 		sig_send(s, ps_one(&side->links), SIG_EXIT_LINK, self, 0, reason, payload, plen);
 	} else {
@@ -361,18 +334,6 @@ void sig_exit_notify(struct sched *s, struct proc *p, kr_pid self, uint32_t reas
 }
 
 /* ---- the public calls -------------------------------------------------- */
-
-int kr_exit_with(kr_ctx *ctx, uint32_t reason, const void *payload, size_t len)
-{
-	if (len > KR_PAYLOAD_MAX || (len && !payload))
-		return -EINVAL;
-	ctx->exiting = true;
-	ctx->reason = reason;
-	ctx->plen = (uint32_t)len;
-	if (len)
-		memcpy(ctx->payload, payload, len);
-	return 0;
-}
 
 static int link_in(kr_ctx *ctx, kr_pid pid)
 {

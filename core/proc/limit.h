@@ -1,12 +1,17 @@
-/* overload: mailbox limits and the memory ceiling (overload.c): when a
- * sender is refused, and who is told when there is room again. */
-#ifndef KR_OVERLOAD_H
-#define KR_OVERLOAD_H
+/* limit: mailbox limits and the memory ceiling (limit.c): when a sender
+ * or a spawn is refused, and who is told when there is room again. Part of
+ * the process layer: every send asks it, inline. */
+#ifndef KR_LIMIT_H
+#define KR_LIMIT_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
 
 #include "core/proc/proc.h"
+
+/* A request to be told when p's mailbox has room (kr_notify_ready); ref:
+ * the tag to send back. */
+#define SIG_NOTIFY (SIG_BASE + 7)
 
 bool ovl_admit(struct proc *p);
 void ovl_count(struct proc *p, const struct env *e);

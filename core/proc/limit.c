@@ -1,4 +1,4 @@
-/* overload: opt-in mailbox limits and the runtime-wide memory ceiling, so
+/* limit: opt-in mailbox limits and the runtime-wide memory ceiling, so
  * that a slow consumer or a runaway producer meets -EAGAIN or -ENOMEM
  * instead of growing until the kernel's OOM killer ends every process
  * (Erlang's unbounded mailboxes are its best-known way to die).
@@ -13,6 +13,7 @@
 #include <errno.h>
 
 #include "core/sched/sched.h"
+#include "core/proc/limit.h"
 #include "core/signal/signal.h"
 
 static struct side *limited(struct proc *p)
