@@ -11,6 +11,11 @@
  *     during that call.
  *   - any thread (the program's main thread, a foreign thread, or a process):
  *     the kr_rt_* functions taking a kr_runtime.
+ *
+ * A NULL ctx or runtime is refused alike by every call: -EINVAL where the
+ * call returns int, 0 for kr_self, kr_whereis, kr_schedulers and kr_alive,
+ * NULL for kr_runtime_of and kr_msg_buf, and nothing done where it returns
+ * nothing (tests/test_api.c calls each one so).
  */
 #ifndef KRILL_H
 #define KRILL_H

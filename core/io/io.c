@@ -476,14 +476,14 @@ static int file_in(kr_ctx *ctx, kr_handle id, uint32_t op, uint64_t off, const v
 
 /* Every call is bracketed so that a watchdog kill never lands inside it
  * (a handle lock held, a half-built request). */
-#define IO_CALL(expr)                   \
-	do {                            \
-		if (!ctx)               \
-			return -EINVAL; \
-		api_enter(ctx->s);      \
-		int rc_ = (expr);       \
-		api_leave(ctx->s);      \
-		return rc_;             \
+#define IO_CALL(expr)                                  \
+	do {                                           \
+		struct sched *s_ = api_enter_ctx(ctx); \
+		if (!s_)                               \
+			return -EINVAL;                \
+		int rc_ = (expr);                      \
+		api_leave(s_);                         \
+		return rc_;                            \
 	} while (0)
 
 int kr_io_listen(kr_ctx *ctx, const char *host, uint16_t port, int backlog, kr_handle *out)

@@ -112,8 +112,9 @@ static int mailbox_limit_in(kr_ctx *ctx, uint32_t max)
 
 int kr_mailbox_limit(kr_ctx *ctx, uint32_t max)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
 	int rc = mailbox_limit_in(ctx, max);
 	api_leave(s);
 	return rc;
@@ -137,8 +138,9 @@ static int notify_ready_in(kr_ctx *ctx, kr_pid pid, uint32_t tag)
 
 int kr_notify_ready(kr_ctx *ctx, kr_pid pid, uint32_t tag)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
 	int rc = notify_ready_in(ctx, pid, tag);
 	api_leave(s);
 	return rc;

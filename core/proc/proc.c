@@ -186,11 +186,15 @@ void proc_destroy_all(struct runtime *rt)
 
 kr_pid kr_self(const kr_ctx *ctx)
 {
+	if (!ctx)
+		return 0;
 	return ctx->self;
 }
 
 kr_runtime *kr_runtime_of(const kr_ctx *ctx)
 {
+	if (!ctx)
+		return NULL;
 	return (kr_runtime *)ctx->s->rt;
 }
 
@@ -205,8 +209,9 @@ static int ctx_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len,
 
 int kr_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
 	int rc = ctx_spawn(ctx, b, state, len, out);
 	api_leave(s);
 	return rc;

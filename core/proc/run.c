@@ -218,14 +218,17 @@ static void become_in(kr_ctx *ctx, kr_behaviour b)
 
 void kr_become(kr_ctx *ctx, kr_behaviour b)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return;
 	become_in(ctx, b);
 	api_leave(s);
 }
 
 void kr_exit(kr_ctx *ctx, uint32_t reason)
 {
+	if (!ctx)
+		return;
 	ctx->exiting = true;
 	ctx->reason = reason;
 	ctx->plen = 0;
@@ -233,6 +236,8 @@ void kr_exit(kr_ctx *ctx, uint32_t reason)
 
 int kr_exit_with(kr_ctx *ctx, uint32_t reason, const void *payload, size_t len)
 {
+	if (!ctx)
+		return -EINVAL;
 	if (len > KR_PAYLOAD_MAX || (len && !payload))
 		return -EINVAL;
 	ctx->exiting = true;
@@ -253,8 +258,9 @@ static void defer_in(kr_ctx *ctx)
 
 void kr_defer(kr_ctx *ctx)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return;
 	defer_in(ctx);
 	api_leave(s);
 }
@@ -271,8 +277,9 @@ static void undefer_in(kr_ctx *ctx)
 
 void kr_undefer(kr_ctx *ctx)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return;
 	undefer_in(ctx);
 	api_leave(s);
 }

@@ -69,8 +69,9 @@ static int send_in(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_
 
 int kr_send(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
 	int rc = send_in(ctx, to, tag, data, len);
 	api_leave(s);
 	return rc;
@@ -99,8 +100,9 @@ static void *msg_buf_in(kr_ctx *ctx, size_t len)
 
 void *kr_msg_buf(kr_ctx *ctx, size_t len)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return NULL;
 	void *buf = msg_buf_in(ctx, len);
 	api_leave(s);
 	return buf;
@@ -134,8 +136,9 @@ static int send_buf_in(kr_ctx *ctx, kr_pid to, uint32_t tag, void *buf)
 
 int kr_send_buf(kr_ctx *ctx, kr_pid to, uint32_t tag, void *buf)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
 	int rc = send_buf_in(ctx, to, tag, buf);
 	api_leave(s);
 	return rc;

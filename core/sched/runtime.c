@@ -33,6 +33,8 @@ struct inj {
 
 void kr_config_init(kr_config *c)
 {
+	if (!c)
+		return;
 	memset(c, 0, sizeof(*c));
 	c->pin = 1;
 	c->numa = 1;

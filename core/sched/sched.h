@@ -194,6 +194,16 @@ static inline void api_enter(struct sched *s)
 	if (s)
 		s->in_rt++;
 }
+/* The one way into a kr_* call that takes a ctx: NULL for a NULL ctx (the
+ * call returns -EINVAL, or nothing), else the scheduler running it, held
+ * until api_leave. */
+static inline struct sched *api_enter_ctx(const kr_ctx *ctx)
+{
+	if (!ctx)
+		return NULL;
+	api_enter(ctx->s);
+	return ctx->s;
+}
 static inline void api_leave(struct sched *s)
 {
 	if (s && --s->in_rt == 0 && s->kill_pending)

@@ -361,8 +361,9 @@ static int link_in(kr_ctx *ctx, kr_pid pid)
 
 int kr_link(kr_ctx *ctx, kr_pid pid)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
 	int rc = link_in(ctx, pid);
 	api_leave(s);
 	return rc;
@@ -379,8 +380,9 @@ static int unlink_in(kr_ctx *ctx, kr_pid pid)
 
 int kr_unlink(kr_ctx *ctx, kr_pid pid)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
 	int rc = unlink_in(ctx, pid);
 	api_leave(s);
 	return rc;
@@ -418,8 +420,9 @@ static int spawn_link_in(kr_ctx *ctx, kr_behaviour b, const void *state, size_t 
 
 int kr_spawn_link(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
 	int rc = spawn_link_in(ctx, b, state, len, out);
 	api_leave(s);
 	return rc;
@@ -455,8 +458,9 @@ static int monitor_in(kr_ctx *ctx, kr_pid pid, uint64_t *ref)
 
 int kr_monitor(kr_ctx *ctx, kr_pid pid, uint64_t *ref)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
 	int rc = monitor_in(ctx, pid, ref);
 	api_leave(s);
 	return rc;
@@ -500,8 +504,9 @@ static int demonitor_in(kr_ctx *ctx, uint64_t ref)
 
 int kr_demonitor(kr_ctx *ctx, uint64_t ref)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
 	int rc = demonitor_in(ctx, ref);
 	api_leave(s);
 	return rc;
@@ -516,8 +521,9 @@ static void trap_exit_in(kr_ctx *ctx, int on)
 
 void kr_trap_exit(kr_ctx *ctx, int on)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return;
 	trap_exit_in(ctx, on);
 	api_leave(s);
 }
@@ -543,8 +549,9 @@ static int send_exit_in(kr_ctx *ctx, kr_pid pid, uint32_t reason)
 
 int kr_send_exit(kr_ctx *ctx, kr_pid pid, uint32_t reason)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
 	int rc = send_exit_in(ctx, pid, reason);
 	api_leave(s);
 	return rc;

@@ -952,6 +952,8 @@ static void sup_main(kr_ctx *ctx, void *state, const kr_msg *msg)
 int kr_sup_spawn(kr_ctx *ctx, const kr_sup_flags *flags, const kr_child_spec *children, size_t n,
 		 kr_pid *out)
 {
+	if (!ctx)
+		return -EINVAL;
 	void *img;
 	size_t len;
 	kr_pid pid, self = kr_self(ctx);
@@ -1036,6 +1038,8 @@ void kr_sup_child_free(kr_child_spec *spec)
 
 int kr_sup_start_child(kr_ctx *ctx, kr_pid sup, const kr_child_spec *spec, uint32_t reply_tag)
 {
+	if (!ctx)
+		return -EINVAL;
 	int rc = check_spec(spec, false);
 	if (rc)
 		return rc;
@@ -1074,6 +1078,8 @@ int kr_sup_start_child(kr_ctx *ctx, kr_pid sup, const kr_child_spec *spec, uint3
 
 int kr_sup_terminate_child(kr_ctx *ctx, kr_pid sup, kr_pid child, uint32_t reply_tag)
 {
+	if (!ctx)
+		return -EINVAL;
 	if (reply_tag >= KR_TAG_SYSTEM)
 		return -EINVAL;
 	struct req_term r = {REQ_MAGIC, reply_tag, kr_self(ctx), child};
@@ -1082,6 +1088,8 @@ int kr_sup_terminate_child(kr_ctx *ctx, kr_pid sup, kr_pid child, uint32_t reply
 
 int kr_sup_which_children(kr_ctx *ctx, kr_pid sup, uint32_t reply_tag)
 {
+	if (!ctx)
+		return -EINVAL;
 	if (reply_tag >= KR_TAG_SYSTEM)
 		return -EINVAL;
 	struct req_which r = {REQ_MAGIC, reply_tag, kr_self(ctx)};

@@ -279,8 +279,9 @@ static int receive_timeout_in(kr_ctx *ctx, uint64_t ms)
 
 int kr_receive_timeout(kr_ctx *ctx, uint64_t ms)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
 	int rc = receive_timeout_in(ctx, ms);
 	api_leave(s);
 	return rc;
@@ -308,8 +309,9 @@ static int send_after_in(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, cons
 int kr_send_after(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, const void *data, size_t len,
 		  kr_timer *out)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
 	int rc = send_after_in(ctx, to, ms, tag, data, len, out);
 	api_leave(s);
 	return rc;
@@ -322,8 +324,9 @@ static int cancel_timer_in(kr_ctx *ctx, kr_timer t)
 
 int kr_cancel_timer(kr_ctx *ctx, kr_timer t)
 {
-	struct sched *s = ctx->s;
-	api_enter(s);
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
 	int rc = cancel_timer_in(ctx, t);
 	api_leave(s);
 	return rc;
