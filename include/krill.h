@@ -38,12 +38,38 @@ typedef struct kr_runtime kr_runtime;
 typedef struct kr_ctx kr_ctx;
 
 /* A message as a behaviour sees it: valid only during that behaviour call
- * (unless deferred with kr_defer). data is 16-byte aligned. */
+ * (unless deferred with kr_defer). data is 16-byte aligned.
+ *
+ * C++: ISO C++ has no flexible array member, and a zero-length or one-byte
+ * array would be as non-standard or would change sizeof. So C++ sees each
+ * struct that ends in one (kr_msg, kr_io_event, kr_sup_children) without
+ * it: the array starts exactly where the rest of the struct ends (checked
+ * below), so both languages see one layout and one ABI. Its accessor
+ * (kr_msg_data, kr_io_event_data, kr_sup_children_child) works in both;
+ * C code may go on naming the member. */
 typedef struct kr_msg {
 	uint32_t tag; /* the sender's tag, or one of KR_TAG_* below */
 	uint32_t len; /* bytes in data */
+#ifndef __cplusplus
 	unsigned char data[];
+#endif
 } kr_msg;
+
+/* msg->data, in C and C++. */
+static inline const unsigned char *kr_msg_data(const kr_msg *m)
+{
+#ifdef __cplusplus
+	return reinterpret_cast<const unsigned char *>(m + 1);
+#else
+	return m->data;
+#endif
+}
+
+#if defined(__cplusplus) && __cplusplus >= 201103L
+static_assert(sizeof(kr_msg) == 8, "kr_msg as C lays it out");
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(kr_msg) == 8 && offsetof(kr_msg, data) == 8, "data ends the struct");
+#endif
 
 /* Tags at or above KR_TAG_SYSTEM are the runtime's; kr_send refuses them. */
 #define KR_TAG_SYSTEM 0xffff0000u
@@ -346,8 +372,27 @@ typedef struct kr_io_event {
 	uint32_t addrlen; /* UDP RECV: bytes of addr used, else 0 */
 	unsigned char addr[28]; /* UDP RECV: a sockaddr_in or sockaddr_in6 */
 	uint32_t pad;
-	unsigned char data[];
+#ifndef __cplusplus
+	unsigned char data[]; /* C only: see kr_msg */
+#endif
 } kr_io_event;
+
+/* ev->data, in C and C++. */
+static inline const unsigned char *kr_io_event_data(const kr_io_event *ev)
+{
+#ifdef __cplusplus
+	return reinterpret_cast<const unsigned char *>(ev + 1);
+#else
+	return ev->data;
+#endif
+}
+
+#if defined(__cplusplus) && __cplusplus >= 201103L
+static_assert(sizeof(kr_io_event) == 64, "kr_io_event as C lays it out");
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(kr_io_event) == 64 && offsetof(kr_io_event, data) == 64,
+	       "data ends the struct");
+#endif
 
 /* Listen on TCP host:port (host: a numeric IPv4 or IPv6 address; NULL: any
  * address, IPv6 and IPv4). port 0 picks a free port (see kr_io_port).
@@ -618,8 +663,29 @@ typedef struct kr_sup_children {
 	uint32_t total; /* children the supervisor has (n is less if the
 			 * message would exceed max_msg) */
 	uint64_t pad;
-	kr_sup_child_info child[];
+#ifndef __cplusplus
+	kr_sup_child_info child[]; /* C only: see kr_msg */
+#endif
 } kr_sup_children;
+
+/* c->child, in C and C++. */
+static inline const kr_sup_child_info *kr_sup_children_child(const kr_sup_children *c)
+{
+#ifdef __cplusplus
+	return reinterpret_cast<const kr_sup_child_info *>(c + 1);
+#else
+	return c->child;
+#endif
+}
+
+#if defined(__cplusplus) && __cplusplus >= 201103L
+static_assert(sizeof(kr_sup_children) == 16 && sizeof(kr_sup_child_info) == 48,
+	      "kr_sup_children as C lays it out");
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(kr_sup_children) == 16 && offsetof(kr_sup_children, child) == 16 &&
+		       sizeof(kr_sup_child_info) == 48,
+	       "child ends the struct");
+#endif
 
 /* Ask sup for its children, in start order: the answer is a message
  * tagged reply_tag with a kr_sup_children. Returns as kr_send. */

@@ -9,9 +9,17 @@
  * sequence counter: odd while a write is in progress. A reader copies a block
  * and retries if the counter was odd or changed (kr_stats_read_block below).
  * Counters are cumulative since start; rates are deltas between snapshots.
+ *
+ * Installed beside krill.h (kr_stats_snapshot's buffer has this layout; see
+ * kr_stats(3)). It needs C11: the sequence counters are _Atomic, which C++
+ * cannot declare, so a C++ program reads a snapshot through a C file.
  */
 #ifndef KRILL_STATS_H
 #define KRILL_STATS_H
+
+#ifdef __cplusplus
+#error "krill_stats.h is C11 only (_Atomic counters); read the stats from a C file"
+#endif
 
 #include <stdatomic.h>
 #include <stdint.h>
