@@ -9,8 +9,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* ---- command line --------------------------------------------------------------------- */
-
 enum { B_SPAWN = 1, B_RING = 2, B_SKYNET = 4, B_PINGPONG = 8, B_FANIN = 16, B_IDLE = 32,
        B_CRASH = 64, B_ALL = 127 };
 
@@ -77,13 +75,6 @@ static void usage(FILE *f)
 	cli_usage(f, options, COUNT(options), 20);
 }
 
-/* Fills p from argv[2..]; returns false after printing the error. */
-static bool parse_options(int argc, char **argv, struct params *p)
-{
-	return cli_parse("krill-bench", argc, argv, options, COUNT(options), p->bench->name,
-			 p->bench->bit, p, &p->topology);
-}
-
 /* Counts the measured parts multiply; refuse what would wrap. */
 static bool check_products(const struct params *p)
 {
@@ -124,13 +115,19 @@ int main(int argc, char **argv)
 	kr_runtime *rt;
 	int rc;
 
-	int b = cli_bench("krill-bench", argc, argv, benches, COUNT(benches), sizeof(benches[0]), usage);
-	if (b < 0)
-		return b == -1 ? 0 : 2;
-	p.bench = &benches[b];
-	if (p.bench->bit == B_SPAWN || p.bench->bit == B_IDLE)
-		p.procs = 1000000;
-	if (!parse_options(argc, argv, &p) || !check_products(&p))
+	size_t b;
+	enum cli_status st = cli_bench("krill-bench", argc, argv, benches, COUNT(benches),
+				       sizeof(benches[0]), usage, &b);
+	if (st == CLI_OK) {
+		p.bench = &benches[b];
+		if (p.bench->bit == B_SPAWN || p.bench->bit == B_IDLE)
+			p.procs = 1000000;
+		st = cli_parse("krill-bench", argc, argv, options, COUNT(options), p.bench->name,
+			       p.bench->bit, &p, &p.topology, usage);
+	}
+	if (st != CLI_OK)
+		return st == CLI_HELP ? 0 : 2;
+	if (!check_products(&p))
 		return 2;
 
 	kr_config_init(&cfg);
