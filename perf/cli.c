@@ -25,8 +25,8 @@ bool cli_number(const char *prog, const char *opt, const char *s, uint64_t min, 
 		return false;
 	}
 	if (v < min || v > max) {
-		fprintf(stderr, "%s: %s: %llu is out of range %" PRIu64 "..%" PRIu64 "\n", prog, opt,
-			v, min, max);
+		fprintf(stderr, "%s: %s: %llu is out of range %" PRIu64 "..%" PRIu64 "\n", prog,
+			opt, v, min, max);
 		return false;
 	}
 	*out = v;
@@ -105,7 +105,8 @@ enum cli_status cli_parse(const char *prog, int argc, char **argv, const struct 
 		return CLI_ERROR;
 	}
 	for (size_t i = 0; i < n; i++)
-		lo[i + 2] = (struct option){opts[i].name, required_argument, NULL, OPT_FIRST + (int)i};
+		lo[i + 2] =
+		    (struct option){opts[i].name, required_argument, NULL, OPT_FIRST + (int)i};
 	/* argv + 1: BENCH stands where getopt_long expects the program's name. "-" returns
 	 * other arguments in place (as 1) instead of moving them to the end; ":" reports a
 	 * missing value apart from an unknown option. */
@@ -121,7 +122,8 @@ enum cli_status cli_parse(const char *prog, int argc, char **argv, const struct 
 			continue;
 		}
 		if (c == 1) {
-			fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", prog, optarg);
+			fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", prog,
+				optarg);
 			return CLI_ERROR;
 		}
 		if (c < OPT_FIRST || c >= OPT_FIRST + (int)n) {
