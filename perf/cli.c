@@ -2,36 +2,8 @@
  * decimal number within the option's range, and errors are one line on stderr. */
 #include "cli.h"
 
-#include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
-#include <stdlib.h>
 #include <string.h>
-
-bool cli_number(const char *prog, const char *opt, const char *s, uint64_t min, uint64_t max,
-		uint64_t *out)
-{
-	char *end;
-
-	/* strtoull alone would accept blanks and a minus sign */
-	if (!s || *s < '0' || *s > '9') {
-		fprintf(stderr, "%s: %s: '%s' is not a number\n", prog, opt, s ? s : "");
-		return false;
-	}
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0') {
-		fprintf(stderr, "%s: %s: '%s' is not a number\n", prog, opt, s);
-		return false;
-	}
-	if (v < min || v > max) {
-		fprintf(stderr, "%s: %s: %llu is out of range %" PRIu64 "..%" PRIu64 "\n", prog,
-			opt, v, min, max);
-		return false;
-	}
-	*out = v;
-	return true;
-}
 
 void cli_getopt_error(const char *prog, int c, char *const *argv)
 {
