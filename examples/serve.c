@@ -239,32 +239,30 @@ static int number(const char *name, const char *opt, const char *s, uint64_t min
 	return 0;
 }
 
-/* getopt_long's value for the option all[i] of serve_main: clear of the short ones. */
+/* getopt_long's value for serve_main's option i (common ones first): clear of the short ones. */
 enum { OPT_FIRST = 256, MAX_OPTS = 16 };
 
 int serve_main(struct serve *s, int argc, char **argv, const struct serve_opt *extra, size_t nextra,
 	       void (*usage)(FILE *f))
 {
 	uint64_t port = 0, schedulers = 0, backlog = 4096;
-	struct serve_opt all[MAX_OPTS] = {
+	const struct serve_opt common[] = {
 	    {"port", 0, 65535, &port},
 	    {"schedulers", 0, 4096, &schedulers},
 	    {"backlog", 1, 65535, &backlog},
 	};
+	const size_t ncommon = sizeof(common) / sizeof(common[0]), n = ncommon + nextra;
 	struct option lo[MAX_OPTS + 2] = {{"help", no_argument, NULL, 'h'}};
-	size_t n = 3;
 	int c;
 
-	if (nextra > MAX_OPTS - n) {
-		fprintf(stderr, "%s: %zu options, serve.c holds %d\n", s->name, n + nextra,
-			(int)MAX_OPTS);
+	if (n > MAX_OPTS) {
+		fprintf(stderr, "%s: %zu options, serve.c holds %d\n", s->name, n, (int)MAX_OPTS);
 		return 2;
 	}
-	for (size_t i = 0; i < nextra; i++)
-		all[n++] = extra[i];
-	for (size_t i = 0; i < n; i++)
-		lo[i + 1] =
-		    (struct option){all[i].name, required_argument, NULL, OPT_FIRST + (int)i};
+	for (size_t i = 0; i < n; i++) {
+		const char *name = i < ncommon ? common[i].name : extra[i - ncommon].name;
+		lo[i + 1] = (struct option){name, required_argument, NULL, OPT_FIRST + (int)i};
+	}
 	/* "-": other arguments come back in place (as 1); ":": a missing value is told apart
 	 * from an unknown option (and optopt names it). opterr = 0: the errors are ours. */
 	opterr = 0;
@@ -273,8 +271,10 @@ int serve_main(struct serve *s, int argc, char **argv, const struct serve_opt *e
 			usage(stdout);
 			return 0;
 		}
-		if (c >= OPT_FIRST || (c == ':' && optopt >= OPT_FIRST)) {
-			const struct serve_opt *o = &all[(c == ':' ? optopt : c) - OPT_FIRST];
+		int i = (c == ':' ? optopt : c) - OPT_FIRST;
+		if (i >= 0 && i < (int)n) {
+			const struct serve_opt *o =
+			    (size_t)i < ncommon ? &common[i] : &extra[(size_t)i - ncommon];
 			if (number(s->name, o->name, c == ':' ? NULL : optarg, o->min, o->max,
 				   o->v) < 0)
 				return 2;
