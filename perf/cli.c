@@ -1,13 +1,28 @@
-/* cli: option parsing for the benchmark programs (cli.h). Strict: a value
- * is a plain decimal number within the option's range, and an option that
- * does not apply to the chosen benchmark is an error, not ignored. */
+/* cli: the perf programs' command line (cli.h) on getopt_long. Strict: a value is a plain
+ * decimal number within the option's range, and errors are one line on stderr. */
 #include "cli.h"
 
-#include <ctype.h>
-#include <errno.h>
-#include <inttypes.h>
-#include <stdlib.h>
+#include <getopt.h>
 #include <string.h>
+
+void cli_getopt_error(const char *prog, int c, char *const *argv)
+{
+	/* getopt_long has stepped past the option at fault (unless it was a short one in a
+	 * group, where optopt names it). */
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	bool is_long = strncmp(arg, "--", 2) == 0;
+	int len = is_long ? (int)strcspn(arg, "=") : 2;
+	char shortopt[3] = {'-', (char)optopt, '\0'};
+
+	if (!is_long && optopt > 0 && optopt < 128)
+		arg = shortopt;
+	if (c == ':')
+		fprintf(stderr, "%s: %.*s needs a value\n", prog, len, arg);
+	else if (is_long && optopt != 0) /* getopt_long names a known option that way */
+		fprintf(stderr, "%s: %.*s takes no value\n", prog, len, arg);
+	else
+		fprintf(stderr, "%s: unknown option %.*s (see --help)\n", prog, len, arg);
+}
 
 void cli_usage(FILE *f, const struct cli_option *opts, size_t n, int width)
 {
@@ -22,91 +37,88 @@ void cli_usage(FILE *f, const struct cli_option *opts, size_t n, int width)
 	fprintf(f, "  --%-*s this text\n", width - 4, "help");
 }
 
-int cli_bench(const char *prog, int argc, char **argv, const void *table, size_t n, size_t stride,
-	      void (*usage)(FILE *f))
+enum cli_status cli_bench(const char *prog, int argc, char **argv, const void *table, size_t n,
+			  size_t stride, void (*usage)(FILE *f), size_t *index)
 {
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return -1;
-		}
-	}
 	if (argc < 2) {
 		fprintf(stderr, "%s: no benchmark given (see --help)\n", prog);
-		return -2;
+		return CLI_ERROR;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return CLI_HELP;
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *name = *(const char *const *)((const char *)table + i * stride);
-		if (strcmp(argv[1], name) == 0)
-			return (int)i;
+		if (strcmp(argv[1], name) == 0) {
+			*index = i;
+			return CLI_OK;
+		}
 	}
 	fprintf(stderr, "%s: unknown benchmark '%s' (see --help)\n", prog, argv[1]);
-	return -2;
+	return CLI_ERROR;
 }
 
-static bool parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
+/* getopt_long's value for the table's option i; clear of 1, ':', '?' and the short ones. */
+enum { OPT_FIRST = 256, OPT_MAX = 32 };
 
-	if (!isdigit((unsigned char)*s)) /* strtoull would accept blanks and a minus sign */
-		return false;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return false;
-	*out = v;
-	return true;
-}
-
-bool cli_parse(const char *prog, int argc, char **argv, const struct cli_option *opts, size_t n,
-	       const char *bench, unsigned bench_bit, void *params, const char **topology)
+enum cli_status cli_parse(const char *prog, int argc, char **argv, const struct cli_option *opts,
+			  size_t n, const char *bench, unsigned bench_bit, void *params,
+			  const char **topology, void (*usage)(FILE *f))
 {
-	for (int i = 2; i < argc; i++) {
-		const char *arg = argv[i], *name = arg + 2, *val = NULL;
-		if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
-			fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", prog, arg);
-			return false;
+	struct option lo[OPT_MAX + 3] = {
+	    {"topology", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	};
+	int c;
+
+	if (n > OPT_MAX) {
+		fprintf(stderr, "%s: %zu options, cli.c holds %d\n", prog, n, (int)OPT_MAX);
+		return CLI_ERROR;
+	}
+	for (size_t i = 0; i < n; i++)
+		lo[i + 2] =
+		    (struct option){opts[i].name, required_argument, NULL, OPT_FIRST + (int)i};
+	/* argv + 1: BENCH stands where getopt_long expects the program's name. "-" returns
+	 * other arguments in place (as 1) instead of moving them to the end; ":" reports a
+	 * missing value apart from an unknown option. */
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc - 1, argv + 1, "-:h", lo, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return CLI_HELP;
 		}
-		size_t len = strcspn(name, "=");
-		if (name[len] == '=')
-			val = name + len + 1;
-		else if (i + 1 < argc)
-			val = argv[++i];
-		else {
-			fprintf(stderr, "%s: %s needs a value\n", prog, arg);
-			return false;
-		}
-		if (len == strlen("topology") && strncmp(name, "topology", len) == 0) {
-			*topology = val;
+		if (c == 't') {
+			*topology = optarg;
 			continue;
 		}
-		const struct cli_option *o = NULL;
-		for (size_t j = 0; j < n && !o; j++)
-			if (strlen(opts[j].name) == len && !strncmp(opts[j].name, name, len))
-				o = &opts[j];
-		if (!o) {
-			fprintf(stderr, "%s: unknown option --%.*s (see --help)\n", prog, (int)len,
-				name);
-			return false;
+		if (c == 1) {
+			fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", prog,
+				optarg);
+			return CLI_ERROR;
 		}
+		if (c < OPT_FIRST || c >= OPT_FIRST + (int)n) {
+			cli_getopt_error(prog, c, argv + 1);
+			return CLI_ERROR;
+		}
+		const struct cli_option *o = &opts[c - OPT_FIRST];
 		if (!(o->benches & bench_bit)) {
 			fprintf(stderr, "%s: --%s does not apply to %s\n", prog, o->name, bench);
-			return false;
+			return CLI_ERROR;
 		}
-		uint64_t v;
-		if (!parse_u64(val, &v)) {
-			fprintf(stderr, "%s: --%s: '%s' is not a number\n", prog, o->name, val);
-			return false;
-		}
-		if (v < o->min || v > o->max) {
-			fprintf(stderr,
-				"%s: --%s: %" PRIu64 " is out of range %" PRIu64 "..%" PRIu64 "\n",
-				prog, o->name, v, o->min, o->max);
-			return false;
-		}
-		*(uint64_t *)((char *)params + o->offset) = v;
+		char opt[40];
+		snprintf(opt, sizeof opt, "--%s", o->name);
+		if (!cli_number(prog, opt, optarg, o->min, o->max,
+				(uint64_t *)((char *)params + o->offset)))
+			return CLI_ERROR;
 	}
-	return true;
+	if (optind < argc - 1) { /* after "--" */
+		fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", prog,
+			argv[optind + 1]);
+		return CLI_ERROR;
+	}
+	return CLI_OK;
 }
 
 void cli_json_string(const char *s)

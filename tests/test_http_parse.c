@@ -1,4 +1,4 @@
-/* Tests for perf/http/parse.c, the request parser of krill-http: good requests, pipelining,
+/* Tests for examples/http/parse.c, the request parser of krill-http: good requests, pipelining,
  * every split of a buffer, malformed input with the status to answer, and the size limits. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "perf/http/parse.h"
+#include "examples/http/parse.h"
 
 /* Parse a whole buffer from scratch. */
 static long parse_all(const char *s, size_t len, struct http_req *r)

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -1261,8 +1262,6 @@ static int list(bool clean)
 static unsigned parse_num(const char *opt, const char *val, unsigned long min, unsigned long max)
 {
 	char *end;
-	if (!val)
-		die(EXIT_USAGE, "%s needs a value (see krilltop --help)", opt);
 	errno = 0;
 	unsigned long v = strtoul(val, &end, 10);
 	if (*val < '0' || *val > '9' || *end || errno || v < min || v > max)
@@ -1272,51 +1271,71 @@ static unsigned parse_num(const char *opt, const char *val, unsigned long min, u
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
+	enum { O_RUNTIME = 256, O_INTERVAL, O_SAMPLE };
+	static const struct option lo[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {"clean", no_argument, NULL, 'c'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"once", no_argument, NULL, 'o'},
+	    {"runtime", required_argument, NULL, O_RUNTIME},
+	    {"interval", required_argument, NULL, O_INTERVAL},
+	    {"sample", required_argument, NULL, O_SAMPLE},
+	    {0},
+	};
 	bool has_interval = false, has_sample = false;
+	int c;
+
 	memset(o, 0, sizeof(*o));
 	o->interval_ms = 1000;
 	o->sample_ms = 200;
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-		if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+	/* "-": a PID comes back in place (as 1); ":": a missing value is told apart from an
+	 * unknown option. opterr = 0: the errors are ours, one line each. */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
+		/* on an error getopt_long has stepped past the argument at fault */
+		const char *arg = optind > 0 ? argv[optind - 1] : "";
+		int len = (int)strcspn(arg, "=");
+		switch (c) {
+		case 'h':
 			fputs(usage_text, stdout);
 			exit(0);
-		}
-		if (arg[0] != '-' || arg[1] == 0) {
+		case 1:
 			if (o->pid)
-				die(EXIT_USAGE, "one PID at a time (got %d and %s)", o->pid, arg);
-			o->pid = (int)parse_num("PID", arg, 1, INT_MAX);
-			continue;
-		}
-		/* --name VALUE or --name=VALUE */
-		char name[32];
-		const char *val = 0, *eq = strchr(arg, '=');
-		size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
-		snprintf(name, sizeof(name), "%.*s", (int)(len < 31 ? len : 31), arg);
-		bool takes = !strcmp(name, "--runtime") || !strcmp(name, "--interval") ||
-			     !strcmp(name, "--sample");
-		if (takes)
-			val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : 0;
-		else if (eq)
-			die(EXIT_USAGE, "%s takes no value", name);
-		if (!strcmp(name, "--clean"))
+				die(EXIT_USAGE, "one PID at a time (got %d and %s)", o->pid,
+				    optarg);
+			o->pid = (int)parse_num("PID", optarg, 1, INT_MAX);
+			break;
+		case 'c':
 			o->clean = true;
-		else if (!strcmp(name, "--json"))
+			break;
+		case 'j':
 			o->json = true;
-		else if (!strcmp(name, "--once"))
+			break;
+		case 'o':
 			o->once = true;
-		else if (!strcmp(name, "--runtime")) {
-			o->runtime = parse_num(name, val, 0, UINT_MAX);
+			break;
+		case O_RUNTIME:
+			o->runtime = parse_num("--runtime", optarg, 0, UINT_MAX);
 			o->has_runtime = true;
-		} else if (!strcmp(name, "--interval")) {
-			o->interval_ms = parse_num(name, val, 100, 3600000);
+			break;
+		case O_INTERVAL:
+			o->interval_ms = parse_num("--interval", optarg, 100, 3600000);
 			has_interval = true;
-		} else if (!strcmp(name, "--sample")) {
-			o->sample_ms = parse_num(name, val, 0, 60000);
+			break;
+		case O_SAMPLE:
+			o->sample_ms = parse_num("--sample", optarg, 0, 60000);
 			has_sample = true;
-		} else
+			break;
+		case ':':
+			die(EXIT_USAGE, "%.*s needs a value (see krilltop --help)", len, arg);
+		default: /* '?': optopt names a known option given a value it does not take */
+			if (optopt != 0 && strncmp(arg, "--", 2) == 0)
+				die(EXIT_USAGE, "%.*s takes no value", len, arg);
 			die(EXIT_USAGE, "unknown option: %s (see krilltop --help)", arg);
+		}
 	}
+	if (optind < argc) /* after "--" */
+		die(EXIT_USAGE, "unexpected argument: %s (see krilltop --help)", argv[optind]);
 	if (o->clean &&
 	    (o->pid || o->json || o->once || o->has_runtime || has_interval || has_sample))
 		die(EXIT_USAGE, "--clean takes no PID and no other option");

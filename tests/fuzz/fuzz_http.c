@@ -1,11 +1,11 @@
-/* libFuzzer target for perf/http/parse.c: random bytes, parsed whole, split in two at a point
+/* libFuzzer target for examples/http/parse.c: random bytes, parsed whole, split in two at a point
  * the data chooses, byte by byte when short, and as a pipeline; every way must agree and stay
  * within the buffer (ASan watches the reads). Built and run by tests/fuzz/run-fuzz. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "perf/http/parse.h"
+#include "examples/http/parse.h"
 
 static void check(int ok)
 {

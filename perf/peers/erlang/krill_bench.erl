@@ -3,7 +3,7 @@
 %%
 %% One Erlang process stands for one krill process; messages are plain Erlang
 %% messages (no ETS, no NIFs, no tricks). Same benchmarks, same options and the
-%% same JSON lines as perf/krill-bench, with "impl":"erlang".
+%% same JSON lines as perf/bench/krill-bench, with "impl":"erlang".
 %%
 %% Usage (normally through ./run, which picks +S and +P):
 %%   erl -noshell +S N:N +P PROCS -pa DIR -run krill_bench main -extra BENCH [opts]
@@ -16,7 +16,7 @@
 %%   fanin    --producers P --messages K (default 2 x 5000000)
 %%   common:  --schedulers N  (schedulers online; ./run also passes +S N:N)
 %%   and the Savina set, sv-pingpong ... sv-bank (krill_savina.erl), with the
-%%   options of perf/krill-savina.
+%%   options of perf/bench/savina.
 %%
 %% Every benchmark prints one JSON object on one line with at least
 %% impl, bench, schedulers, seconds, rate, then its parameters and extras.

@@ -1,5 +1,5 @@
 %% krill_savina: the Savina actor benchmarks (Imam & Sarkar, AGERE! 2014)
-%% in idiomatic Erlang/OTP, peers of perf/krill-savina: one process per
+%% in idiomatic Erlang/OTP, peers of perf/bench/savina: one process per
 %% actor, plain messages and receive (selective where the protocol needs it),
 %% the same parameters and the same checks on results.
 %%

@@ -3,7 +3,7 @@
 //
 // One goroutine stands for one krill process and channels stand for
 // mailboxes. Same benchmarks, same options and the same JSON lines as
-// perf/krill-bench, with "impl":"go". GOMAXPROCS is set from --schedulers.
+// perf/bench/krill-bench, with "impl":"go". GOMAXPROCS is set from --schedulers.
 //
 //	krillbench spawn    --procs N                  (default 1000000)
 //	krillbench ring     --procs N --laps M         (default 10000 x 1000)
@@ -13,7 +13,7 @@
 //	common:             --schedulers N             (default: all CPUs)
 //
 // and the Savina set (savina.go), sv-pingpong ... sv-bank, with the options
-// of perf/krill-savina.
+// of perf/bench/savina.
 //
 // Written for Go 1.19 (Debian 12): no newer language features.
 package main

@@ -1,5 +1,5 @@
 // The Savina actor benchmarks (Imam & Sarkar, AGERE! 2014) in idiomatic Go,
-// peers of perf/krill-savina: goroutines for actors, channels for mailboxes,
+// peers of perf/bench/savina: goroutines for actors, channels for mailboxes,
 // the same parameters and the same checks on the results.
 //
 // Where a goroutine can be sent to by many others and must never block the

@@ -1,4 +1,4 @@
-// Command echoserver is the Go peer of perf/krill-echo: a goroutine per connection copying
+// Command echoserver is the Go peer of examples/krill-echo: a goroutine per connection copying
 // what it reads back to the sender. GOMAXPROCS comes from the environment. It prints
 // "port N" once listening.
 //

@@ -1,4 +1,4 @@
-// Command httpserver is the Go peer of perf/krill-http: net/http answering every request
+// Command httpserver is the Go peer of examples/krill-http: net/http answering every request
 // "Hello, World!\n", as a Go programmer would write it. GOMAXPROCS comes from the environment
 // (perf/run-http sets it to the scheduler count). It prints "port N" once listening.
 //

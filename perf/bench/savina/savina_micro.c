@@ -1,4 +1,4 @@
-/* perf/savina_micro.c: Savina's micro-benchmarks on krill's public API: PingPong, Counting,
+/* savina_micro.c: Savina's micro-benchmarks on krill's public API: PingPong, Counting,
  * Fork-Join (creation and throughput), Thread Ring, Chameneos and Big. Each run function
  * sets up its processes, runs them, and prints one result line with its check. */
 

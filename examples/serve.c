@@ -7,10 +7,12 @@
  * between two processes keep their order), so a FIFO of sockets pairs each reply with its
  * socket: the listener gives it to the child (kr_io_give) and sends SERVE_GO. Starting the child
  * through the supervisor rather than kr_spawn_link keeps the listener free of exit signals and
- * lets a shutdown of the tree end every connection. */
+ * lets a shutdown of the tree end every connection. serve_main, a server's command line, is
+ * getopt_long. */
 #include "serve.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -229,7 +231,7 @@ static int number(const char *name, const char *opt, const char *s, uint64_t min
 	errno = 0;
 	unsigned long long v = s ? strtoull(s, &end, 10) : 0;
 	if (!s || *s < '0' || *s > '9' || errno || *end || v < min || v > max) {
-		fprintf(stderr, "%s: %s wants a number in %" PRIu64 "..%" PRIu64 ", not '%s'\n",
+		fprintf(stderr, "%s: --%s wants a number in %" PRIu64 "..%" PRIu64 ", not '%s'\n",
 			name, opt, min, max, s ? s : "");
 		return -1;
 	}
@@ -237,35 +239,55 @@ static int number(const char *name, const char *opt, const char *s, uint64_t min
 	return 0;
 }
 
+/* getopt_long's value for serve_main's option i (common ones first): clear of the short ones. */
+enum { OPT_FIRST = 256, MAX_OPTS = 16 };
+
 int serve_main(struct serve *s, int argc, char **argv, const struct serve_opt *extra, size_t nextra,
 	       void (*usage)(FILE *f))
 {
 	uint64_t port = 0, schedulers = 0, backlog = 4096;
 	const struct serve_opt common[] = {
-	    {"--port", 0, 65535, &port},
-	    {"--schedulers", 0, 4096, &schedulers},
-	    {"--backlog", 1, 65535, &backlog},
+	    {"port", 0, 65535, &port},
+	    {"schedulers", 0, 4096, &schedulers},
+	    {"backlog", 1, 65535, &backlog},
 	};
-	const size_t ncommon = sizeof(common) / sizeof(common[0]);
-	for (int i = 1; i < argc; i += 2) { /* every option takes a value */
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+	const size_t ncommon = sizeof(common) / sizeof(common[0]), n = ncommon + nextra;
+	struct option lo[MAX_OPTS + 2] = {{"help", no_argument, NULL, 'h'}};
+	int c;
+
+	if (n > MAX_OPTS) {
+		fprintf(stderr, "%s: %zu options, serve.c holds %d\n", s->name, n, (int)MAX_OPTS);
+		return 2;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *name = i < ncommon ? common[i].name : extra[i - ncommon].name;
+		lo[i + 1] = (struct option){name, required_argument, NULL, OPT_FIRST + (int)i};
+	}
+	/* "-": other arguments come back in place (as 1); ":": a missing value is told apart
+	 * from an unknown option (and optopt names it). opterr = 0: the errors are ours. */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
+		if (c == 'h') {
 			usage(stdout);
 			return 0;
 		}
-		const struct serve_opt *o = NULL;
-		for (size_t j = 0; j < ncommon + nextra && !o; j++) {
-			const struct serve_opt *c = j < ncommon ? &common[j] : &extra[j - ncommon];
-			if (!strcmp(argv[i], c->name))
-				o = c;
+		int i = (c == ':' ? optopt : c) - OPT_FIRST;
+		if (i >= 0 && i < (int)n) {
+			const struct serve_opt *o =
+			    (size_t)i < ncommon ? &common[i] : &extra[(size_t)i - ncommon];
+			if (number(s->name, o->name, c == ':' ? NULL : optarg, o->min, o->max,
+				   o->v) < 0)
+				return 2;
+			continue;
 		}
-		if (!o) {
-			fprintf(stderr, "%s: unknown argument '%s' (see --help)\n", s->name,
-				argv[i]);
-			return 2;
-		}
-		if (number(s->name, argv[i], i + 1 < argc ? argv[i + 1] : NULL, o->min, o->max,
-			   o->v) < 0)
-			return 2;
+		/* getopt_long has stepped past the argument at fault */
+		fprintf(stderr, "%s: unknown argument '%s' (see --help)\n", s->name,
+			c == 1 ? optarg : argv[optind - 1]);
+		return 2;
+	}
+	if (optind < argc) { /* after "--" */
+		fprintf(stderr, "%s: unknown argument '%s' (see --help)\n", s->name, argv[optind]);
+		return 2;
 	}
 	s->port = (uint16_t)port;
 	s->schedulers = (unsigned)schedulers;

@@ -291,18 +291,6 @@ static void usage(FILE *f)
 	cli_usage(f, options, COUNT(options), 22);
 }
 
-/* Fills p from argv[2..]; returns false after printing the error. */
-static bool parse_options(int argc, char **argv, struct params *p)
-{
-	if (!cli_parse("krill-savina", argc, argv, options, COUNT(options), p->bench->name,
-		       p->bench->bit, p, &p->topology))
-		return false;
-	if (p->bench->bit == B_BIG && p->actors < 2) {
-		fprintf(stderr, "krill-savina: big needs --actors >= 2\n");
-		return false;
-	}
-	return true;
-}
 
 int main(int argc, char **argv)
 {
@@ -311,13 +299,21 @@ int main(int argc, char **argv)
 	kr_runtime *rt;
 	int rc;
 
-	int b = cli_bench("krill-savina", argc, argv, benches, COUNT(benches), sizeof(benches[0]), usage);
-	if (b < 0)
-		return b == -1 ? 0 : 2;
-	p.bench = &benches[b];
-	set_defaults(&p);
-	if (!parse_options(argc, argv, &p))
+	size_t b;
+	enum cli_status st = cli_bench("krill-savina", argc, argv, benches, COUNT(benches),
+				       sizeof(benches[0]), usage, &b);
+	if (st == CLI_OK) {
+		p.bench = &benches[b];
+		set_defaults(&p);
+		st = cli_parse("krill-savina", argc, argv, options, COUNT(options), p.bench->name,
+			       p.bench->bit, &p, &p.topology, usage);
+	}
+	if (st != CLI_OK)
+		return st == CLI_HELP ? 0 : 2;
+	if (p.bench->bit == B_BIG && p.actors < 2) {
+		fprintf(stderr, "krill-savina: big needs --actors >= 2\n");
 		return 2;
+	}
 
 	kr_config_init(&cfg);
 	cfg.schedulers = (unsigned)p.schedulers;

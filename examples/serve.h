@@ -29,12 +29,12 @@ int serve_run(const struct serve *s);
 
 /* A numeric option of a server's command line, stored in *v. */
 struct serve_opt {
-	const char *name; /* "--port" */
+	const char *name; /* "port" for --port */
 	uint64_t min, max, *v;
 };
 
 /* A server's main: parses --port, --schedulers and --backlog into s, and the
- * extra options, then serve_run. --help prints usage. Returns the exit
+ * extra options (13 at most), then serve_run. --help prints usage. Returns the exit
  * status: 2 for a bad command line (after a one-line error). */
 int serve_main(struct serve *s, int argc, char **argv, const struct serve_opt *extra, size_t nextra,
 	       void (*usage)(FILE *f));

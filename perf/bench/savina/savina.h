@@ -1,4 +1,4 @@
-/* perf/savina.h: what the Savina benchmark files share: message tags, the parameters, the
+/* savina.h: what the Savina benchmark files share: message tags, the parameters, the
  * helpers of savina.c (failure recording, checked send and spawn, the result line) and the
  * run function of each benchmark. Internal to krill-savina. */
 #ifndef KRILL_PERF_SAVINA_H

@@ -1,5 +1,5 @@
 /* krill-echo: a TCP echo server, one krill process per connection, written on krill.h alone;
- * the server of the echo benchmark (perf/run-http drives it with perf/echo-load).
+ * the server of the echo benchmark (perf/run-http drives it with perf/load/echo-load).
  *
  * A connection receives with KR_IO_ACTIVE and sends each chunk back as it comes. When the send
  * queue is full (kr_io_send gives -EAGAIN: the client is not reading) it switches to

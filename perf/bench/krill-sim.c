@@ -21,6 +21,7 @@
  * (numa = 0) started at a random victim each attempt: naive random stealing.
  * Both use the same seed, so workloads are identical. */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,6 +32,7 @@
 
 #include <hwloc.h>
 
+#include "cli.h"
 #include "core/sched/balance.h"
 #include "topology/topo.h"
 
@@ -682,21 +684,6 @@ static void usage(FILE *f)
 		"             fixed binary tree of depth 16 whatever W\n");
 }
 
-static bool parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || *s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 int main(int argc, char **argv)
 {
 	const char *workload = "all", *policy = "all";
@@ -705,39 +692,62 @@ int main(int argc, char **argv)
 	struct topo *t = NULL;
 	int err;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+	enum { O_NODES = 256, O_CORES, O_SEED, O_WORK };
+	static const struct option opts[] = {
+	    {"workload", required_argument, NULL, 'w'},
+	    {"policy", required_argument, NULL, 'p'},
+	    {"nodes", required_argument, NULL, O_NODES},
+	    {"cores", required_argument, NULL, O_CORES},
+	    {"seed", required_argument, NULL, O_SEED},
+	    {"work", required_argument, NULL, O_WORK},
+	    {"table", no_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	int c;
+
+	opterr = 0; /* cli_getopt_error says it in one line */
+	while ((c = getopt_long(argc, argv, "-:h", opts, NULL)) != -1) {
 		bool ok = true;
 
-		if (strcmp(a, "--table") == 0) {
-			table = true;
-			continue;
-		}
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+		switch (c) {
+		case 'h':
 			usage(stdout);
 			return 0;
-		}
-		if (strcmp(a, "--workload") == 0)
-			workload = v;
-		else if (strcmp(a, "--policy") == 0)
-			policy = v;
-		else if (strcmp(a, "--nodes") == 0)
-			ok = parse_uint(v, 1, 8, &nodes);
-		else if (strcmp(a, "--cores") == 0)
-			ok = parse_uint(v, 1, 32, &cores);
-		else if (strcmp(a, "--seed") == 0)
-			ok = parse_uint(v, 0, UINT64_MAX, &seed);
-		else if (strcmp(a, "--work") == 0)
-			ok = parse_uint(v, 100, 1000000, &work);
-		else {
-			fprintf(stderr, "krill-sim: unknown argument '%s' (see --help)\n", a);
+		case 't':
+			table = true;
+			break;
+		case 'w':
+			workload = optarg;
+			break;
+		case 'p':
+			policy = optarg;
+			break;
+		case O_NODES:
+			ok = cli_number("krill-sim", "--nodes", optarg, 1, 8, &nodes);
+			break;
+		case O_CORES:
+			ok = cli_number("krill-sim", "--cores", optarg, 1, 32, &cores);
+			break;
+		case O_SEED:
+			ok = cli_number("krill-sim", "--seed", optarg, 0, UINT64_MAX, &seed);
+			break;
+		case O_WORK:
+			ok = cli_number("krill-sim", "--work", optarg, 100, 1000000, &work);
+			break;
+		case 1:
+			fprintf(stderr, "krill-sim: unknown argument '%s' (see --help)\n", optarg);
+			return 2;
+		default:
+			cli_getopt_error("krill-sim", c, argv);
 			return 2;
 		}
-		if (!ok || !v) {
-			fprintf(stderr, "krill-sim: bad value for %s\n", a);
+		if (!ok)
 			return 2;
-		}
-		i++;
+	}
+	if (optind < argc) { /* after "--" */
+		fprintf(stderr, "krill-sim: unknown argument '%s' (see --help)\n", argv[optind]);
+		return 2;
 	}
 	if (strcmp(policy, "all") && strcmp(policy, "krill") && strcmp(policy, "random")) {
 		fprintf(stderr, "krill-sim: unknown policy '%s'\n", policy);

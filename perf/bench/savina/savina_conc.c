@@ -1,4 +1,4 @@
-/* perf/savina_conc.c: Savina's Concurrent Dictionary and Bank Transaction (processes that
+/* savina_conc.c: Savina's Concurrent Dictionary and Bank Transaction (processes that
  * own real state: a hash map, balances under a request-acknowledge protocol) and its
  * recursive Fibonacci, a tree of short-lived processes. */
 

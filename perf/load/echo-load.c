@@ -12,6 +12,7 @@
  * below 1,000 one keeps up with less CPU than two take (run-http chooses by that). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <liburing.h>
 #include <netinet/in.h>
@@ -26,6 +27,8 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "cli.h"
 
 enum { OP_CONNECT, OP_SEND, OP_RECV, OP_BITS = 2 };
 enum { RING = 4096, LAT_MAX_US = 1000000 }; /* latencies past 1 s count as 1 s */
@@ -251,20 +254,6 @@ static uint64_t percentile(const uint64_t *lat, uint64_t trips, double q)
 	return 0;
 }
 
-static int number(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = s ? strtoull(s, &end, 10) : 0;
-	if (!s || *s < '0' || *s > '9' || errno || *end || v < min || v > max) {
-		fprintf(stderr, "echo-load: %s wants a number in %" PRIu64 "..%" PRIu64 "\n", opt,
-			min, max);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 /* A descriptor per connection, and a few to spare. */
 static int raise_nofile(uint64_t conns)
 {
@@ -285,29 +274,46 @@ int main(int argc, char **argv)
 	const char *host = "127.0.0.1";
 	uint64_t port = 0, nconns = 100, bytes = 64, nthreads = 2, cpu_of = 0;
 	seconds = 10;
-	for (int i = 1; i < argc; i += 2) { /* every option takes a value */
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		int rc = 0;
-		if (!strcmp(a, "--host") && v)
-			host = v;
-		else if (!strcmp(a, "--port"))
-			rc = number(a, v, 1, 65535, &port);
-		else if (!strcmp(a, "--conns"))
-			rc = number(a, v, 1, 1000000, &nconns);
-		else if (!strcmp(a, "--seconds"))
-			rc = number(a, v, 1, 86400, &seconds);
-		else if (!strcmp(a, "--size"))
-			rc = number(a, v, 1, 1u << 24, &bytes);
-		else if (!strcmp(a, "--threads"))
-			rc = number(a, v, 1, 1024, &nthreads);
-		else if (!strcmp(a, "--cpu-of"))
-			rc = number(a, v, 1, 1u << 30, &cpu_of);
-		else {
+	enum { O_PORT = 256, O_CONNS, O_SECONDS, O_SIZE, O_THREADS, O_CPU_OF };
+	static const struct option opts[] = {
+	    {"host", required_argument, NULL, 'H'},
+	    {"port", required_argument, NULL, O_PORT},
+	    {"conns", required_argument, NULL, O_CONNS},
+	    {"seconds", required_argument, NULL, O_SECONDS},
+	    {"size", required_argument, NULL, O_SIZE},
+	    {"threads", required_argument, NULL, O_THREADS},
+	    {"cpu-of", required_argument, NULL, O_CPU_OF},
+	    {0},
+	};
+	int c;
+
+	opterr = 0; /* a missing value gets one line, anything else the usage */
+	while ((c = getopt_long(argc, argv, "-:", opts, NULL)) != -1) {
+		bool ok = true;
+
+		if (c == 'H')
+			host = optarg;
+		else if (c == O_PORT)
+			ok = cli_number("echo-load", "--port", optarg, 1, 65535, &port);
+		else if (c == O_CONNS)
+			ok = cli_number("echo-load", "--conns", optarg, 1, 1000000, &nconns);
+		else if (c == O_SECONDS)
+			ok = cli_number("echo-load", "--seconds", optarg, 1, 86400, &seconds);
+		else if (c == O_SIZE)
+			ok = cli_number("echo-load", "--size", optarg, 1, 1u << 24, &bytes);
+		else if (c == O_THREADS)
+			ok = cli_number("echo-load", "--threads", optarg, 1, 1024, &nthreads);
+		else if (c == O_CPU_OF)
+			ok = cli_number("echo-load", "--cpu-of", optarg, 1, 1u << 30, &cpu_of);
+		else if (c == ':') {
+			cli_getopt_error("echo-load", c, argv);
+			return 2;
+		} else {
 			fprintf(stderr, "usage: echo-load --port P [--host H] [--conns C] "
 					"[--seconds S] [--size B] [--threads T] [--cpu-of PID]\n");
 			return 2;
 		}
-		if (rc < 0)
+		if (!ok)
 			return 2;
 	}
 	if (!port) {

@@ -3,6 +3,7 @@
  * `sendzc --receive --port P`); one JSON line per (size, mode) and a zc/send ratio per size. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <liburing.h>
 #include <netinet/in.h>
@@ -17,6 +18,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "cli.h"
 
 /* liburing 2.3's copy of the kernel header predates these (kernel 6.2); values are kernel ABI. */
 #ifndef IORING_SEND_ZC_REPORT_USAGE
@@ -58,20 +61,6 @@ static uint64_t clock_ns(clockid_t id)
 	struct timespec ts;
 	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int number(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = s ? strtoull(s, &end, 10) : 0;
-	if (!s || *s < '0' || *s > '9' || errno || *end || v < min || v > max) {
-		fprintf(stderr, "sendzc: %s wants a number in %" PRIu64 "..%" PRIu64 "\n", opt, min,
-			max);
-		return -1;
-	}
-	*out = v;
-	return 0;
 }
 
 /* Read until the peer closes; the data itself is not looked at. */
@@ -268,30 +257,42 @@ int main(int argc, char **argv)
 	const char *host = "127.0.0.1";
 	uint64_t port = 0, seconds = 2, q = queue;
 	bool receive = false;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		int rc = 0;
-		if (!strcmp(a, "--receive")) {
+	enum { O_PORT = 256, O_SECONDS, O_QUEUE };
+	static const struct option opts[] = {
+	    {"receive", no_argument, NULL, 'r'},
+	    {"host", required_argument, NULL, 'H'},
+	    {"port", required_argument, NULL, O_PORT},
+	    {"seconds", required_argument, NULL, O_SECONDS},
+	    {"queue", required_argument, NULL, O_QUEUE},
+	    {0},
+	};
+	int c;
+
+	opterr = 0; /* a missing value gets one line, anything else the usage */
+	while ((c = getopt_long(argc, argv, "-:", opts, NULL)) != -1) {
+		bool ok = true;
+
+		if (c == 'r')
 			receive = true;
-			continue;
-		}
-		if (!strcmp(a, "--host") && v)
-			host = v;
-		else if (!strcmp(a, "--port"))
-			rc = number(a, v, 1, 65535, &port);
-		else if (!strcmp(a, "--seconds"))
-			rc = number(a, v, 1, 3600, &seconds);
-		else if (!strcmp(a, "--queue"))
-			rc = number(a, v, 1, MAX_QUEUE, &q);
-		else {
+		else if (c == 'H')
+			host = optarg;
+		else if (c == O_PORT)
+			ok = cli_number("sendzc", "--port", optarg, 1, 65535, &port);
+		else if (c == O_SECONDS)
+			ok = cli_number("sendzc", "--seconds", optarg, 1, 3600, &seconds);
+		else if (c == O_QUEUE)
+			ok = cli_number("sendzc", "--queue", optarg, 1, MAX_QUEUE, &q);
+		else if (c == ':') {
+			cli_getopt_error("sendzc", c, argv);
+			return 2;
+		} else {
 			fprintf(stderr,
 				"usage: sendzc [--seconds S] [--queue Q] [--host H --port P]\n"
 				"       sendzc --receive --port P\n");
 			return 2;
 		}
-		if (rc < 0)
+		if (!ok)
 			return 2;
-		i++;
 	}
 	queue = (unsigned)q;
 	signal(SIGPIPE, SIG_IGN);

@@ -327,8 +327,8 @@ int main(int argc, char **argv)
 	    .conn_size = sizeof(struct conn),
 	};
 	const struct serve_opt opts[] = {
-	    {"--header-timeout-ms", 1, 86400000, &header_timeout_ms},
-	    {"--idle-timeout-ms", 1, 86400000, &idle_timeout_ms},
+	    {"header-timeout-ms", 1, 86400000, &header_timeout_ms},
+	    {"idle-timeout-ms", 1, 86400000, &idle_timeout_ms},
 	};
 	return serve_main(&s, argc, argv, opts, sizeof(opts) / sizeof(opts[0]), usage);
 }
