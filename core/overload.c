@@ -76,7 +76,7 @@ void ovl_taken_limited(struct sched *s, struct proc *p, const struct env *list)
 void ovl_notify(struct sched *s, struct proc *p, kr_pid from, uint32_t tag)
 {
 	struct side *sd = p ? limited(p) : 0;
-	if (sd && !has_room(sd) && vec_add_mon(s, &sd->waiters, tag, from) == 0)
+	if (sd && !has_room(sd) && kri_monvec_add(&s->arena, &sd->waiters, tag, from) == 0)
 		return;
 	struct env *e = env_new(&s->arena, tag, 0, 0);
 	if (e)

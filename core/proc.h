@@ -10,6 +10,7 @@
 
 #include "core/mbox.h"
 #include "krill.h"
+#include "util/pidset.h"
 
 struct side;
 
@@ -52,10 +53,10 @@ struct mon {
 	kr_pid pid;
 };
 
-/* A small array of monitors grown by doubling in the arena, or a hash set
- * of pids (links; link.c says how one pid is held without a table). */
-struct vec {
-	void *v;
+/* Monitors of one process, in no order: an array grown by doubling in the
+ * arena (link.c). A process holds few; a linear scan finds one. */
+struct kri_monvec {
+	struct mon *v;
 	uint32_t n, cap;
 };
 
@@ -64,15 +65,15 @@ struct side {
 	kr_timer rto;     /* receive timeout timer, 0 if none */
 	uint32_t rto_seq; /* bumped at each arm and disarm: did a call re-arm? */
 	uint32_t trap;    /* trapping exits */
-	struct vec links; /* set of kr_pid */
-	struct vec out;   /* struct mon: processes this one monitors */
-	struct vec in;    /* struct mon: processes monitoring this one */
+	struct kri_pidset links; /* linked processes; one is held without a table */
+	struct kri_monvec out;   /* processes this one monitors */
+	struct kri_monvec in;    /* processes monitoring this one */
 	/* Mailbox limit (P_LIMITED). count is changed by senders too; the
 	 * record is then freed only when the slot is recycled (epoch.c), so a
 	 * sender that passed the generation check can still touch it. */
 	_Atomic int32_t count;
 	_Atomic uint32_t limit;
-	struct vec waiters; /* struct mon: (tag, pid) to tell when there is room */
+	struct kri_monvec waiters; /* (tag, pid) to tell when there is room */
 };
 /* Every process with a link has one (a supervisor's child does): within the
  * arena's largest cached size it costs two pointer moves, not a mallocx and

@@ -254,8 +254,7 @@ void sig_exit_notify(struct sched *s, struct proc *p, kr_pid self, uint32_t reas
 void sig_drain(struct sched *s, struct env *list, kr_pid self, uint32_t reason,
 	       const void *payload, uint32_t plen);
 void side_free_vecs(struct sched *s, struct side *side);
-bool vec_has_pid(const struct vec *v, kr_pid pid);
-int vec_add_pid(struct sched *s, struct vec *v, kr_pid pid);
+int kri_monvec_add(struct arena *a, struct kri_monvec *v, uint64_t ref, kr_pid pid);
 
 /* overload.c */
 bool ovl_admit(struct proc *p);
@@ -273,7 +272,6 @@ void ovl_notify(struct sched *s, struct proc *p, kr_pid from, uint32_t tag);
 void ovl_memory_check(struct sched *s);
 bool ovl_over(struct runtime *rt, struct sched *s);
 void ovl_exit(struct sched *s, struct side *sd);
-int vec_add_mon(struct sched *s, struct vec *v, uint64_t ref, kr_pid pid);
 
 /* io.c */
 int io_rt_init(struct runtime *rt);
