@@ -13,19 +13,25 @@
 #define MAX_CHUNKS 1024u /* 2^20 handles */
 
 struct owner {
-	uint64_t id; /* 0: empty */
+	uint64_t id; /* the key: 0 in an empty cell */
 	struct handle *first;
+};
+
+/* Owners with a handle open; at most three quarters full. */
+static const struct kri_hmap_kind owner_kind = {
+    .esize = sizeof(struct owner),
+    .mincap = 64,
+    .fill = 3,
+    .alloc = kri_hmap_libc_alloc,
+    .free = kri_hmap_libc_free,
 };
 
 int htab_init(struct htab *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->chunk = calloc(MAX_CHUNKS, sizeof(*t->chunk));
-	t->owncap = 64;
-	t->own = calloc(t->owncap, sizeof(*t->own));
-	if (!t->chunk || !t->own) {
+	if (!t->chunk || kri_hmap_reserve(&t->own, &owner_kind, 0)) {
 		free(t->chunk);
-		free(t->own);
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&t->mu, 0);
@@ -47,66 +53,16 @@ void htab_fini(struct htab *t)
 	}
 	free(t->chunk);
 	free(t->free);
-	free(t->own);
+	kri_hmap_fini(&t->own, &owner_kind, 0);
 	pthread_mutex_destroy(&t->mu);
 }
 
-static uint64_t mix(uint64_t x)
+/* Add h to owner id's list; room for a new owner reserved. */
+static void own_link(struct htab *t, uint64_t id, struct handle *h)
 {
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	return x ^ (x >> 29);
-}
-
-static struct owner *own_find(struct htab *t, uint64_t id)
-{
-	uint32_t m = t->owncap - 1;
-	for (uint32_t i = (uint32_t)mix(id) & m;; i = (i + 1) & m)
-		if (t->own[i].id == id || t->own[i].id == 0)
-			return &t->own[i];
-}
-
-static int own_grow(struct htab *t)
-{
-	struct owner *old = t->own;
-	uint32_t oldcap = t->owncap;
-	struct owner *n = calloc((size_t)oldcap * 2, sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	t->own = n;
-	t->owncap = oldcap * 2;
-	for (uint32_t i = 0; i < oldcap; i++)
-		if (old[i].id)
-			*own_find(t, old[i].id) = old[i];
-	free(old);
-	return 0;
-}
-
-/* Remove the entry at o, shifting later entries of its probe run back so
- * that lookups need no tombstones. */
-static void own_del(struct htab *t, struct owner *o)
-{
-	uint32_t m = t->owncap - 1, i = (uint32_t)(o - t->own);
-	t->own[i].id = 0;
-	t->ownused--;
-	for (uint32_t j = (i + 1) & m; t->own[j].id; j = (j + 1) & m) {
-		uint32_t home = (uint32_t)mix(t->own[j].id) & m;
-		/* Move j back to i unless its home lies cyclically in (i, j]. */
-		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
-			t->own[i] = t->own[j];
-			t->own[j].id = 0;
-			i = j;
-		}
-	}
-}
-
-static void own_link(struct htab *t, struct owner *o, uint64_t id, struct handle *h)
-{
-	if (!o->id) {
-		o->id = id;
-		o->first = 0;
-		t->ownused++;
-	}
+	struct owner *o = kri_hmap_find(&t->own, &owner_kind, id);
+	if (!o)
+		o = kri_hmap_insert(&t->own, &owner_kind, id);
 	h->oprev = 0;
 	h->onext = o->first;
 	if (o->first)
@@ -121,11 +77,11 @@ static void own_unlink(struct htab *t, struct handle *h)
 	if (h->oprev) {
 		h->oprev->onext = h->onext;
 	} else {
-		struct owner *o = own_find(t, h->owner);
-		if (o->id && o->first == h) {
+		struct owner *o = kri_hmap_find(&t->own, &owner_kind, h->owner);
+		if (o && o->first == h) {
 			o->first = h->onext;
 			if (!o->first)
-				own_del(t, o);
+				kri_hmap_delete(&t->own, &owner_kind, o);
 		}
 	}
 	h->onext = h->oprev = 0;
@@ -173,9 +129,7 @@ int handle_new(struct htab *t, int fd, enum hkind kind, uint64_t owner,
 {
 	uint32_t idx;
 	pthread_mutex_lock(&t->mu);
-	int rc = 0;
-	if (4 * (t->ownused + 1) > 3 * t->owncap)
-		rc = own_grow(t);
+	int rc = kri_hmap_reserve(&t->own, &owner_kind, 0);
 	if (!rc)
 		rc = take_slot(t, &idx);
 	if (!rc && !claim(arg, owner)) {
@@ -194,7 +148,7 @@ int handle_new(struct htab *t, int fd, enum hkind kind, uint64_t owner,
 	h->fd = fd;
 	h->kind = (uint8_t)kind;
 	h->owner = owner;
-	own_link(t, own_find(t, owner), owner, h);
+	own_link(t, owner, h);
 	atomic_store_explicit(&h->gen, gen + 1, memory_order_relaxed); /* odd: open */
 	pthread_mutex_unlock(&t->mu);
 	*out = h;
@@ -224,9 +178,7 @@ int handle_give(struct htab *t, struct handle *h, uint64_t owner, bool (*claim)(
 	uint64_t was = h->owner;
 	handle_unlock(h);
 	pthread_mutex_lock(&t->mu);
-	int rc = 0;
-	if (4 * (t->ownused + 1) > 3 * t->owncap)
-		rc = own_grow(t);
+	int rc = kri_hmap_reserve(&t->own, &owner_kind, 0);
 	if (!rc && !claim(arg, owner))
 		rc = -ESRCH;
 	handle_lock(h);
@@ -236,7 +188,7 @@ int handle_give(struct htab *t, struct handle *h, uint64_t owner, bool (*claim)(
 	if (!rc) {
 		own_unlink(t, h);
 		h->owner = owner;
-		own_link(t, own_find(t, owner), owner, h);
+		own_link(t, owner, h);
 	}
 	handle_unlock(h);
 	pthread_mutex_unlock(&t->mu);
@@ -303,10 +255,10 @@ void handle_close_owner(struct htab *t, uint64_t owner)
 {
 	struct handle *gone = 0;
 	pthread_mutex_lock(&t->mu);
-	struct owner *o = own_find(t, owner);
-	struct handle *h = o->id ? o->first : 0;
-	if (o->id)
-		own_del(t, o);
+	struct owner *o = kri_hmap_find(&t->own, &owner_kind, owner);
+	struct handle *h = o ? o->first : 0;
+	if (o)
+		kri_hmap_delete(&t->own, &owner_kind, o);
 	while (h) {
 		struct handle *next = h->onext;
 		h->onext = h->oprev = 0;

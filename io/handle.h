@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "util/hmap.h"
+
 enum hkind { H_LISTEN = 1, H_TCP, H_UDP, H_FILE };
 
 /* Bytes queued to send. */
@@ -65,8 +67,7 @@ struct htab {
 	_Atomic uint32_t nslots; /* read without the mutex by handle_get */
 	uint32_t *free;
 	uint32_t nfree;
-	struct owner *own; /* open addressing: owner id -> first handle */
-	uint32_t owncap, ownused;
+	struct kri_hmap own; /* owner id -> its first handle (struct owner, handle.c) */
 };
 
 int htab_init(struct htab *t);

@@ -14,7 +14,6 @@
 
 #include "core/sched/sched.h"
 #include "core/proc/limit.h"
-#include "core/signal/signal.h"
 
 static struct side *limited(struct proc *p)
 {
@@ -79,7 +78,7 @@ void ovl_taken_limited(struct sched *s, struct proc *p, const struct env *list)
 void ovl_notify(struct sched *s, struct proc *p, kr_pid from, uint32_t tag)
 {
 	struct side *sd = p ? limited(p) : 0;
-	if (sd && !has_room(sd) && vec_add_mon(s, &sd->waiters, tag, from) == 0)
+	if (sd && !has_room(sd) && kri_monvec_add(&s->arena, &sd->waiters, tag, from) == 0)
 		return;
 	struct env *e = env_new(&s->arena, tag, 0, 0);
 	if (e)
@@ -88,6 +87,11 @@ void ovl_notify(struct sched *s, struct proc *p, kr_pid from, uint32_t tag)
 
 /* A limited process exits: its waiters may send (their messages are
  * dropped, as any sent to a dead process). */
+void ovl_side_free(struct sched *s, struct side *sd)
+{
+	kri_monvec_free(&s->arena, &sd->waiters);
+}
+
 void ovl_exit(struct sched *s, struct side *sd)
 {
 	if (sd->waiters.n)

@@ -28,5 +28,7 @@ void ovl_notify(struct sched *s, struct proc *p, kr_pid from, uint32_t tag);
 void ovl_memory_check(struct sched *s);
 bool ovl_over(struct runtime *rt, struct sched *s);
 void ovl_exit(struct sched *s, struct side *sd);
+/* The waiters' vector goes with the side record. */
+void ovl_side_free(struct sched *s, struct side *sd);
 
 #endif

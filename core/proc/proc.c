@@ -146,6 +146,7 @@ void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *pay
 			proc_parts.timer_cancel(rt, s, side->rto);
 		if (tell)
 			ovl_exit(s, side);
+		ovl_side_free(s, side);
 		proc_parts.side_free(s, side);
 		/* Senders may still hold a limited process's side record
 		 * (limit.c): it goes when the slot is recycled. */

@@ -13,6 +13,8 @@
 #include "alloc/arena.h"
 #include "core/proc/mbox.h"
 #include "krill.h"
+#include "util/monvec.h"
+#include "util/pidset.h"
 
 struct sched;
 
@@ -41,32 +43,20 @@ _Static_assert(sizeof(struct proc) == 64, "a process is one cache line");
 #define P_LIMITED 2u /* side->limit bounds the mailbox; side outlives the process */
 #define P_IO      4u /* may own I/O handles (core/io.c) */
 
-struct mon {
-	uint64_t ref;
-	kr_pid pid;
-};
-
-/* A small array of monitors grown by doubling in the arena, or a hash set
- * of pids (links; link.c says how one pid is held without a table). */
-struct vec {
-	void *v;
-	uint32_t n, cap;
-};
-
 struct side {
 	struct env *dhead, *dtail; /* deferred, oldest first */
 	kr_timer rto;              /* receive timeout timer, 0 if none */
 	uint32_t rto_seq;          /* bumped at each arm and disarm: did a call re-arm? */
 	uint32_t trap;             /* trapping exits */
-	struct vec links;          /* set of kr_pid */
-	struct vec out;            /* struct mon: processes this one monitors */
-	struct vec in;             /* struct mon: processes monitoring this one */
+	struct kri_pidset links;   /* linked processes; one is held without a table */
+	struct kri_monvec out;     /* processes this one monitors */
+	struct kri_monvec in;      /* processes monitoring this one */
 	/* Mailbox limit (P_LIMITED). count is changed by senders too; the
 	 * record is then freed only when the slot is recycled (epoch.c), so a
 	 * sender that passed the generation check can still touch it. */
 	_Atomic int32_t count;
 	_Atomic uint32_t limit;
-	struct vec waiters; /* struct mon: (tag, pid) to tell when there is room */
+	struct kri_monvec waiters; /* (tag, pid) to tell when there is room */
 };
 /* Every process with a link has one (a supervisor's child does): within the
  * arena's largest cached size it costs two pointer moves, not a mallocx and

@@ -25,8 +25,5 @@ void sig_exit_notify(struct sched *s, struct proc *p, const struct exit_note *x)
 void sig_drain(struct sched *s, struct env *list, const struct exit_note *x);
 /* What the side record holds for links and monitors goes. */
 void side_free_vecs(struct sched *s, struct side *side);
-bool vec_has_pid(const struct vec *v, kr_pid pid);
-int vec_add_pid(struct sched *s, struct vec *v, kr_pid pid);
-int vec_add_mon(struct sched *s, struct vec *v, uint64_t ref, kr_pid pid);
 
 #endif

@@ -41,6 +41,7 @@
 
 #include "core/sched/sched.h"
 #include "krill.h"
+#include "util/hmap.h"
 
 enum {
 	SUP_START = KR_TAG_SUP, /* data: the parent's pid (or none) */
@@ -201,8 +202,17 @@ struct child {
 };
 
 struct hent {
-	kr_pid pid; /* 0: empty */
+	kr_pid pid; /* the key: 0 in an empty cell */
 	uint32_t slot;
+};
+
+/* The block's memory is malloc's: the janitor may free it on any thread. */
+static const struct kri_hmap_kind hent_kind = {
+    .esize = sizeof(struct hent),
+    .mincap = 16,
+    .fill = 1,
+    .alloc = kri_hmap_libc_alloc,
+    .free = kri_hmap_libc_free,
 };
 
 struct hist {
@@ -218,11 +228,10 @@ struct sup {
 	/* children */
 	struct child *c;
 	uint32_t cap, nfree, head, tail, count;
-	/* pid -> slot, open addressing, linear probing, at most a quarter
-	 * full: each restart removes one pid and adds one, and a removal
-	 * scans the rest of its cluster (half full cost twice the scan) */
-	struct hent *ht;
-	uint32_t hmask, hn;
+	/* pid -> slot (struct hent), at most a quarter full: each restart
+	 * removes one pid and adds one, and a removal scans the rest of its
+	 * cluster (half full cost twice the scan) */
+	struct kri_hmap ht;
 	/* restart history: a ring of (ms, count), oldest at hfirst */
 	struct hist *h;
 	uint32_t hcap, hfirst, hlen;
@@ -263,76 +272,32 @@ static void sup_free(struct sup *s)
 		if ((s->c[i].flags & (C_FREE | C_OWNARG)) == C_OWNARG)
 			free((void *)s->c[i].arg);
 	free(s->c);
-	free(s->ht);
+	kri_hmap_fini(&s->ht, &hent_kind, 0);
 	free(s->h);
 	free(s);
 }
 
 /* -- pid -> slot ----------------------------------------------------------- */
 
-static uint32_t home(kr_pid pid, uint32_t mask)
-{
-	return (uint32_t)((pid * 0x9e3779b97f4a7c15ull) >> 32) & mask;
-}
-
 static uint32_t ht_get(const struct sup *s, kr_pid pid)
 {
-	for (uint32_t i = home(pid, s->hmask);; i = (i + 1) & s->hmask) {
-		if (s->ht[i].pid == pid)
-			return s->ht[i].slot;
-		if (!s->ht[i].pid)
-			return NIL;
-	}
-}
-
-static void ht_insert(struct hent *t, uint32_t mask, kr_pid pid, uint32_t slot)
-{
-	uint32_t i = home(pid, mask);
-	while (t[i].pid)
-		i = (i + 1) & mask;
-	t[i] = (struct hent){pid, slot};
+	const struct hent *e = kri_hmap_find(&s->ht, &hent_kind, pid);
+	return e ? e->slot : NIL;
 }
 
 static int ht_put(struct sup *s, kr_pid pid, uint32_t slot)
 {
-	if (4 * (s->hn + 1) > s->hmask + 1) {
-		uint32_t cap = 2 * (s->hmask + 1);
-		struct hent *t = calloc(cap, sizeof(*t));
-		if (!t)
-			return -ENOMEM;
-		for (uint32_t i = 0; i <= s->hmask; i++)
-			if (s->ht[i].pid)
-				ht_insert(t, cap - 1, s->ht[i].pid, s->ht[i].slot);
-		free(s->ht);
-		s->ht = t;
-		s->hmask = cap - 1;
-	}
-	ht_insert(s->ht, s->hmask, pid, slot);
-	s->hn++;
+	int rc = kri_hmap_reserve(&s->ht, &hent_kind, 0);
+	if (rc)
+		return rc;
+	struct hent *e = kri_hmap_insert(&s->ht, &hent_kind, pid);
+	e->slot = slot;
 	return 0;
 }
 
-/* Remove pid (backward-shift deletion: no tombstones). */
 static void ht_del(struct sup *s, kr_pid pid)
 {
-	uint32_t m = s->hmask, i = home(pid, m);
-	while (s->ht[i].pid != pid) {
-		if (!s->ht[i].pid)
-			return;
-		i = (i + 1) & m;
-	}
-	for (uint32_t j = i;;) {
-		j = (j + 1) & m;
-		if (!s->ht[j].pid)
-			break;
-		uint32_t k = home(s->ht[j].pid, m);
-		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-			continue;
-		s->ht[i] = s->ht[j];
-		i = j;
-	}
-	s->ht[i].pid = 0;
-	s->hn--;
+	kri_hmap_remove(&s->ht, &hent_kind, pid);
 }
 
 /* -- children in start order ----------------------------------------------- */
@@ -857,11 +822,7 @@ static void sup_init(kr_ctx *ctx, struct img *img, const kr_msg *msg)
 {
 	kr_sup_report r = {.cause = KR_SUP_START_FAILED, .err = -ENOMEM};
 	struct sup *s = calloc(1, sizeof(*s));
-	if (s) {
-		s->hmask = 15;
-		s->ht = calloc(s->hmask + 1, sizeof(*s->ht));
-	}
-	if (!s || !s->ht) {
+	if (!s || kri_hmap_reserve(&s->ht, &hent_kind, 0)) {
 		sup_free(s);
 		kr_exit_with(ctx, KR_SHUTDOWN, &r, sizeof(r));
 		return;
