@@ -12,7 +12,15 @@
  * (2 producers x 2 messages, 3.3e5 states) and the line below (3 x 1, 2.0e5 states); with
  * --full also 3 x 2 (1.7e8 states, ~12 GB and ~12 minutes with -DCOLLAPSE).
  * run-models: -DNPROD=3 -DNMSG=1
- * run-models-full: -DNPROD=3 -DNMSG=2 */
+ * run-models-full: -DNPROD=3 -DNMSG=2
+ * The mutant must be caught (run-models fails if it is not):
+ * MUTANT 1: mbox_idle's CAS RUN -> 0 done as a load and a store, so a push that lands
+ *   between them (sees RUN: no wake) is left in an idle word (lost message).
+ * run-models-mutant: -DMUTANT=1 */
+
+#ifndef MUTANT
+#define MUTANT	0
+#endif
 
 #ifndef NPROD
 #define NPROD	2
@@ -217,6 +225,19 @@ end_wait:
 				}
 			fi;
 			/* Nothing taken: mbox_idle, CAS RUN -> 0; if it fails, keep running. */
+#if MUTANT == 1
+			/* The CAS split into a load and a store: a push in between is lost. */
+			atomic {
+				if
+				:: nlocal == 0 && word == RUN -> idled = true
+				:: else -> skip
+				fi
+			};
+			if
+			:: idled -> atomic { word = 0; owners--; running-- }
+			:: else -> skip
+			fi;
+#else
 			atomic {
 				if
 				:: nlocal == 0 && word == RUN ->
@@ -224,6 +245,7 @@ end_wait:
 				:: else -> skip
 				fi
 			};
+#endif
 			if
 			:: idled -> idled = false; break
 			:: else -> skip
