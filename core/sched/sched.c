@@ -142,13 +142,20 @@ void sched_wakep(struct runtime *rt)
 	if (rt->nidlestack) {
 		s = &rt->s[rt->idle[--rt->nidlestack]];
 		atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
+	} else {
+		/* Nobody to wake: the spinner we counted does not exist. Take
+		 * it back under the lock, as Go's wakep does: a scheduler that
+		 * parks pushes itself under this lock, so it comes wholly
+		 * before (we would have found it) or after (a wakep racing
+		 * it sees nspinning 0 and looks). Taken back after the
+		 * unlock, the phantom spinner let a second wakep leave its
+		 * work to nobody while a scheduler parked in the gap
+		 * (tests/models/park.pml found it). */
+		atomic_fetch_sub_explicit(&rt->nspinning, 1, memory_order_seq_cst);
 	}
 	pthread_mutex_unlock(&rt->idlelock);
-	if (!s) {
-		atomic_fetch_sub_explicit(&rt->nspinning, 1, memory_order_seq_cst);
-		return;
-	}
-	park_wake(&s->park);
+	if (s)
+		park_wake(&s->park);
 }
 
 void sched_wake_all(struct runtime *rt)

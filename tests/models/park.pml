@@ -28,7 +28,7 @@
  * -DNOFASTPATH (fence always) it does not: the fast path costs, at worst, work waiting
  * out one long run until the watchdog (1 s by default) or the run's end.
  *
- * A lost wake-up this model finds in the code as it is (-DINJECT): sched_wakep counts the
+ * A lost wake-up this model found in the code as it was (-DINJECT): sched_wakep counted the
  * one it will wake in nspinning (the CAS 0 -> 1) before it looks at the idle stack, and
  * when the stack is empty takes the count back only after unlocking idlelock. Between the
  * two, schedulers can park (they re-checked before the work showed) and another wakep
@@ -42,8 +42,9 @@
  * park, then kr_rt_send's wakep sees it. The wait lasts until something else wakes a
  * scheduler (another send, I/O, a timer; scheduler 0's 1 s stats timeout when stats are
  * published). Go's wakep takes the count back under sched.lock, which closes the window:
- * a parker's push then comes wholly before or after it. -DGO_DEC models that change
- * (not in core/sched.c yet), and passes.
+ * a parker's push then comes wholly before or after it; core/sched/sched.c now does the
+ * same, and that is what this model runs. -DLATE_DEC puts the old code back (the count
+ * taken back after the unlock): a mutant, which pan must still catch.
  *
  * Sizes: scheduler 0 plus NS others, NW pushes. Two others are needed for the case the
  * protocol is subtle about (one spinning, one parked: wakep then defers to the spinner);
@@ -52,11 +53,8 @@
  * is enough for the phantom spinner (the watchdog's wakep and the injector's race) and
  * keeps the run under a second; the full run takes it with NS=2 (7.7e7 states, ~6 GB).
  * run-models: -DNOWATCHDOG -DNOFASTPATH
- * run-models: -DINJECT -DNS=1 -DGO_DEC
- * run-models-full: -DINJECT -DGO_DEC
- * The known bug above, reproduced (run-models fails if it no longer is: then the code
- * changed, and the model must follow it):
- * run-models-bug: -DINJECT -DNS=1
+ * run-models: -DINJECT -DNS=1
+ * run-models-full: -DINJECT
  * The mutants must be caught (run-models fails if one is not):
  * MUTANT 1: park() without its full_fence: any_work's relaxed queue loads may be done
  *   before the nidle/nspinning RMWs are visible (hoisted up to the idlelock acquire).
@@ -66,7 +64,10 @@
  *   the watchdog is what covers it; with -DNOFASTPATH as well, nothing is lost).
  * run-models-mutant: -DMUTANT=1
  * run-models-mutant: -DMUTANT=2
- * run-models-mutant: -DNOWATCHDOG */
+ * run-models-mutant: -DNOWATCHDOG
+ * MUTANT LATE_DEC: sched_wakep takes its phantom spinner back after the unlock (the code
+ *   before the fix above).
+ * run-models-mutant: -DINJECT -DNS=1 -DLATE_DEC */
 
 #ifndef NS
 #define NS	2		/* schedulers besides scheduler 0 */
@@ -129,7 +130,7 @@ inline sched_wakep()
 					:: nidlestack > 0 ->
 						nidlestack--; target = idle[nidlestack];
 						idle[nidlestack] = 0; nidle--
-#ifndef GO_DEC
+#ifdef LATE_DEC
 					:: else -> target = 0
 					fi
 				};
