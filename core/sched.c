@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "core/rt.h"
+#include "util/cpu.h"
 
 #define QUIESCE_EVERY 64u
 /* Stats are for eyes refreshing once a second: every 1024 steps (and at
@@ -401,7 +402,7 @@ void *sched_thread(void *arg)
 			       !atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
 				found = step(s);
 				if (!found)
-					__builtin_ia32_pause();
+					cpu_relax();
 			}
 			if (found) {
 				maybe_wake(s);
