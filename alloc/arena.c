@@ -1,6 +1,6 @@
 /* arena: per-scheduler jemalloc arenas and tcaches, or malloc in the
- * sanitizer build. The failure injector lets tests reach every -ENOMEM
- * path without exhausting the machine. */
+ * sanitizer build. The failure injector (builds with KR_TEST_HOOKS) lets
+ * tests reach every -ENOMEM path without exhausting the machine. */
 #include "alloc/arena.h"
 
 #include <errno.h>
@@ -16,12 +16,14 @@
 #include <jemalloc/jemalloc.h>
 #endif
 
+#ifdef KR_TEST_HOOKS
 /* < 0: injector off. Relaxed: tests arm it before the runtime starts. */
 _Atomic long arena_fail_budget = -1;
 
-void arena_fail_after(long n)
+int arena_fail_after(long n)
 {
 	atomic_store_explicit(&arena_fail_budget, n, memory_order_relaxed);
+	return 0;
 }
 
 static int injected_failure(void)
@@ -37,6 +39,19 @@ static int injected_failure(void)
 	}
 	return 0;
 }
+#else
+/* Release builds: no injector, and no load of its budget per allocation. */
+int arena_fail_after(long n)
+{
+	(void)n;
+	return -EOPNOTSUPP;
+}
+
+static inline int injected_failure(void)
+{
+	return 0;
+}
+#endif
 
 #ifdef KR_JEMALLOC
 /* jemalloc's own extent hooks less merge. Messages of a few KiB and more,

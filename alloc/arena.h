@@ -61,8 +61,25 @@ static inline unsigned arena_class(size_t n)
 	return (unsigned)((n + 15) / 16) - 1;
 }
 
-/* < 0 unless a test injects failures (arena_fail_after). */
+/* Whether a test armed the failure injector (arena_fail_after): then the
+ * cache is passed by, so that every allocation can fail. Without
+ * KR_TEST_HOOKS (meson's test_hooks option, off in release builds) the
+ * injector is not compiled at all and this is a constant. */
+#ifdef KR_TEST_HOOKS
+/* < 0 unless a test injects failures. */
 extern _Atomic long arena_fail_budget;
+static inline int arena_fail_armed(void)
+{
+	/* Relaxed: a test arms it on the thread that then allocates, or
+	 * before the runtime it fails starts. */
+	return atomic_load_explicit(&arena_fail_budget, memory_order_relaxed) >= 0;
+}
+#else
+static inline int arena_fail_armed(void)
+{
+	return 0;
+}
+#endif
 
 /* The cache's hits are not counted in bytes: an object in the cache is
  * held as much as one in use (the sum stays what the allocator gave out),
@@ -73,7 +90,7 @@ __attribute__((always_inline)) static inline void *arena_alloc(struct arena *a, 
 	if (a && n && n <= 16 * ARENA_CLASSES) {
 		unsigned c = arena_class(n);
 		void *p = a->cache[c];
-		if (p && atomic_load_explicit(&arena_fail_budget, memory_order_relaxed) < 0) {
+		if (p && !arena_fail_armed()) {
 			a->cache[c] = *(void **)p;
 			a->ncache[c]--;
 			return p;
@@ -114,7 +131,8 @@ void arena_stats(const struct arena *a, struct arena_stats *st);
 
 /* Testing: make the allocation after the next n succeed-then-fail: after n
  * more successful allocations, every allocation fails until reset with
- * n < 0. Process-wide. */
-void arena_fail_after(long n);
+ * n < 0. Process-wide. 0, or -EOPNOTSUPP in a build without KR_TEST_HOOKS
+ * (tests that need it skip). */
+int arena_fail_after(long n);
 
 #endif

@@ -104,7 +104,7 @@ typedef struct kr_exit_info {
 
 /* The payload of a KR_FAULT exit. */
 typedef struct kr_fault {
-	int32_t signo; /* SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT */
+	int32_t signo; /* SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT; SIGTRAP on aarch64 */
 	int32_t code;  /* siginfo si_code */
 	uint64_t addr; /* faulting address (si_addr) */
 	uint64_t pc;   /* instruction pointer at the fault, if known */

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "util/cpu.h"
 #include "util/hmap.h"
 
 enum hkind { H_LISTEN = 1, H_TCP, H_UDP, H_FILE };
@@ -82,7 +83,7 @@ static inline uint64_t handle_id(const struct handle *h)
 static inline void handle_lock(struct handle *h)
 {
 	while (atomic_flag_test_and_set_explicit(&h->lock, memory_order_acquire))
-		__builtin_ia32_pause();
+		cpu_relax();
 }
 static inline void handle_unlock(struct handle *h)
 {

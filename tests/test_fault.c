@@ -174,9 +174,16 @@ static FAULTY void fault_assert(void)
 	assert(zero && "a failed assert inside a behaviour");
 }
 
+/* The signal the compiler's trap instruction raises. */
+#if defined(__aarch64__)
+#define TRAP_SIGNAL SIGTRAP
+#else
+#define TRAP_SIGNAL SIGILL
+#endif
+
 static FAULTY void fault_trap(void)
 {
-	__builtin_trap(); /* ud2 on x86-64: SIGILL */
+	__builtin_trap(); /* ud2 on x86-64: SIGILL; brk on aarch64: SIGTRAP */
 }
 
 static volatile int never;
@@ -294,7 +301,7 @@ static void expect_fault(const kr_exit_info *x, uint32_t mlen, enum kind k)
 		assert_int_equal(f.code, SI_TKILL); /* raise() */
 		break;
 	case F_TRAP:
-		assert_int_equal(f.signo, SIGILL);
+		assert_int_equal(f.signo, TRAP_SIGNAL);
 #if defined(__x86_64__)
 		assert_int_equal(f.code, ILL_ILLOPN);
 #endif
@@ -583,7 +590,7 @@ static void b_rep_spawner(kr_ctx *ctx, void *st, const kr_msg *m)
 		enum kind k = rep_kind(rep_count);
 		int want = k == F_NULL || k == F_OVERFLOW ? SIGSEGV
 			   : k == F_FPE			? SIGFPE
-			   : k == F_TRAP		? SIGILL
+			   : k == F_TRAP		? TRAP_SIGNAL
 			   : k == F_BUS			? SIGBUS
 							: SIGABRT;
 		if (x.reason != KR_FAULT || x.len != sizeof(f) || f.signo != want ||

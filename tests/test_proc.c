@@ -17,6 +17,7 @@
 #include "alloc/arena.h"
 #include "core/proc/proc.h" /* pid_make, pid_idx, pid_gen: to forge pids never issued */
 #include "krill.h"
+#include "tests/inject.h"
 
 enum { T_GO = 1, T_DATA, T_MORE, T_END, T_LATE, T_A, T_B, T_C, T_READY, T_PID };
 
@@ -1056,6 +1057,7 @@ static void pid_freed_by_exits_can_be_issued_again(void **st)
 
 static void send_under_memory_exhaustion_is_enomem_then_recovers(void **st)
 {
+	need_injector();
 	kr_runtime *rt = rt_new(1, 0);
 	count_calls = 0;
 	kr_pid rx = rt_spawn(rt, b_count, 0, 0);
@@ -1100,6 +1102,7 @@ static void b_send_sweep(kr_ctx *ctx, void *state, const kr_msg *m)
 
 static void send_from_a_process_under_memory_exhaustion_is_enomem_then_recovers(void **st)
 {
+	need_injector();
 	kr_runtime *rt = rt_new(1, 0);
 	count_calls = 0;
 	sweep_failures = sweep_bad = 0;
@@ -1128,6 +1131,7 @@ static void b_check_big(kr_ctx *ctx, void *state, const kr_msg *m)
 
 static void spawn_under_memory_exhaustion_is_enomem_then_recovers(void **st)
 {
+	need_injector();
 	kr_runtime *rt = rt_new(1, 0);
 	kr_pid out = 4242;
 	int failures = 0, rc = 0;
@@ -1185,6 +1189,7 @@ static void b_spawn_sweep(kr_ctx *ctx, void *state, const kr_msg *m)
 
 static void spawn_from_a_process_under_memory_exhaustion_is_enomem_then_recovers(void **st)
 {
+	need_injector();
 	kr_runtime *rt = rt_new(1, 0);
 	for (int i = 0; i < 100; i++)
 		big100[i] = (unsigned char)(100 - i);

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "tests/inject.h"
 #include "tests/seed.h"
 
 #include "alloc/arena.h"
@@ -206,6 +207,7 @@ static void overflow_beyond_the_ring_keeps_every_process_exactly_once(void **sta
 static void an_overflow_that_cannot_grow_spills_in_order(void **state)
 {
 	(void)state;
+	need_injector();
 	static uint32_t before[NP];
 	struct runq q;
 	runq_init(&q, NULL);

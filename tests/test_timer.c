@@ -15,6 +15,7 @@
 #include "alloc/arena.h"
 #include "core/sched/sched.h" /* rt_now_ms: the virtual clock; pid_make: forged pids */
 #include "krill.h"
+#include "tests/inject.h"
 
 enum { T_GO = 1, T_DATA, T_END, T_B, T_PID };
 
@@ -404,6 +405,7 @@ static void b_send_after_sweep(kr_ctx *ctx, void *state, const kr_msg *m)
 
 static void send_after_under_memory_exhaustion_is_enomem_and_sends_nothing(void **st)
 {
+	need_injector();
 	kr_runtime *rt = rt_new_mode(1, 0);
 	data_count = sweep_failures = sweep_bad = 0;
 	go(rt, rt_spawn(rt, b_send_after_sweep, 0, 0));
@@ -574,6 +576,7 @@ static void zero_ms_disarms_even_in_a_call_that_defers(void **st)
  * succeeds with none to be had, and the timeout counts from the re-arm (60 ms). */
 static void rearm_in_place_needs_no_memory(void **st)
 {
+	need_injector();
 	run_rto(V_FAILED, 1);
 	assert_int_equal(rto_rc[1], 0);
 	assert_int_equal(timeouts, 1);
@@ -594,6 +597,7 @@ static void rearm_to_an_earlier_deadline_fires_then(void **st)
 /* A failed call changes nothing: a first arm that fails for memory arms nothing. */
 static void failed_arm_arms_nothing(void **st)
 {
+	need_injector();
 	run_rto(V_FAILED_FIRST, 1);
 	assert_int_equal(rto_rc[0], -ENOMEM);
 	assert_int_equal(timeouts, 0);

@@ -1,7 +1,8 @@
 /* fault: containment of native faults. A SIGSEGV, SIGBUS, SIGFPE, SIGILL
- * or SIGABRT raised while a scheduler runs a process's behaviour ends that
- * process alone, with KR_FAULT and a kr_fault naming the signal and the
- * address; its links and monitors fire and the scheduler carries on.
+ * or SIGABRT (and SIGTRAP on aarch64) raised while a scheduler runs a
+ * process's behaviour ends that process alone, with KR_FAULT and a kr_fault
+ * naming the signal and the address; its links and monitors fire and the
+ * scheduler carries on.
  *
  * How: each scheduler thread calls sigsetjmp once, when it starts, and
  * marks the span of each behaviour call with a plain store (in_beh). The
@@ -36,7 +37,14 @@
 #include "core/signal/signal.h"
 #include "core/proc/deliver.h"
 
+/* SIGTRAP on aarch64 only: there the compiler's trap (__builtin_trap, a
+ * sanitizer's trap mode) is BRK, which raises SIGTRAP where x86-64's UD2
+ * raises SIGILL. */
+#if defined(__aarch64__)
+static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGURG, SIGTRAP};
+#else
 static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGURG};
+#endif
 #define NSIG_FAULT (sizeof(fault_signals) / sizeof(fault_signals[0]))
 
 static struct sigaction previous[NSIG_FAULT];

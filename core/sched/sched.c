@@ -36,6 +36,7 @@
 #include "core/proc/limit.h"
 #include "core/io/io.h"
 #include "core/fault/fault.h"
+#include "util/cpu.h"
 
 #define QUIESCE_EVERY 64u
 /* Stats are for eyes refreshing once a second: every 1024 steps (and at
@@ -410,7 +411,7 @@ void *sched_thread(void *arg)
 			       !atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
 				found = step(s);
 				if (!found)
-					__builtin_ia32_pause();
+					cpu_relax();
 			}
 			if (found) {
 				maybe_wake(s);
