@@ -18,21 +18,21 @@
 
 #ifdef KR_TEST_HOOKS
 /* < 0: injector off. Relaxed: tests arm it before the runtime starts. */
-_Atomic long arena_fail_budget = -1;
+_Atomic long kri_arena_fail_budget = -1;
 
-int arena_fail_after(long n)
+int kri_arena_fail_after(long n)
 {
-	atomic_store_explicit(&arena_fail_budget, n, memory_order_relaxed);
+	atomic_store_explicit(&kri_arena_fail_budget, n, memory_order_relaxed);
 	return 0;
 }
 
 static int injected_failure(void)
 {
-	long b = atomic_load_explicit(&arena_fail_budget, memory_order_relaxed);
+	long b = atomic_load_explicit(&kri_arena_fail_budget, memory_order_relaxed);
 	while (b >= 0) {
 		if (b == 0)
 			return 1;
-		if (atomic_compare_exchange_weak_explicit(&arena_fail_budget, &b, b - 1,
+		if (atomic_compare_exchange_weak_explicit(&kri_arena_fail_budget, &b, b - 1,
 							  memory_order_relaxed,
 							  memory_order_relaxed))
 			return 0;
@@ -41,7 +41,7 @@ static int injected_failure(void)
 }
 #else
 /* Release builds: no injector, and no load of its budget per allocation. */
-int arena_fail_after(long n)
+int kri_arena_fail_after(long n)
 {
 	(void)n;
 	return -EOPNOTSUPP;
@@ -86,7 +86,7 @@ static void hooks_set(unsigned ind)
 		(void)mallctl(name, NULL, NULL, &h, sizeof(h));
 }
 
-int arena_init(struct arena *a)
+int kri_arena_init(struct arena *a)
 {
 	size_t sz = sizeof(unsigned);
 	memset(a, 0, sizeof(*a));
@@ -100,13 +100,13 @@ int arena_init(struct arena *a)
 	return 0;
 }
 
-void arena_fini(struct arena *a)
+void kri_arena_fini(struct arena *a)
 {
 	for (unsigned c = 0; c < ARENA_CLASSES; c++) {
 		while (a->cache[c]) {
 			void *p = a->cache[c];
 			a->cache[c] = *(void **)p;
-			arena_free_slow(a, p, 16 * (c + 1));
+			kri_arena_free_slow(a, p, 16 * (c + 1));
 		}
 		a->ncache[c] = 0;
 	}
@@ -122,7 +122,7 @@ static int flags(const struct arena *a)
 	return a && a->ready ? MALLOCX_ARENA(a->ind) | MALLOCX_TCACHE(a->tcache) : 0;
 }
 
-void *arena_alloc_slow(struct arena *a, size_t n)
+void *kri_arena_alloc_slow(struct arena *a, size_t n)
 {
 	if (injected_failure())
 		return NULL;
@@ -132,7 +132,7 @@ void *arena_alloc_slow(struct arena *a, size_t n)
 	return p;
 }
 
-void *arena_alloc_aligned(struct arena *a, size_t n, size_t align)
+void *kri_arena_alloc_aligned(struct arena *a, size_t n, size_t align)
 {
 	if (injected_failure())
 		return NULL;
@@ -142,7 +142,7 @@ void *arena_alloc_aligned(struct arena *a, size_t n, size_t align)
 	return p;
 }
 
-void *arena_alloc_zeroed(struct arena *a, size_t n, size_t align)
+void *kri_arena_alloc_zeroed(struct arena *a, size_t n, size_t align)
 {
 	if (injected_failure())
 		return NULL;
@@ -154,7 +154,7 @@ void *arena_alloc_zeroed(struct arena *a, size_t n, size_t align)
 	return p;
 }
 
-void arena_free_slow(struct arena *a, void *p, size_t n)
+void kri_arena_free_slow(struct arena *a, void *p, size_t n)
 {
 	if (!p)
 		return;
@@ -164,7 +164,7 @@ void arena_free_slow(struct arena *a, void *p, size_t n)
 	sdallocx(p, n ? n : 1, a && a->ready ? MALLOCX_TCACHE(a->tcache) : 0);
 }
 
-void arena_stats(const struct arena *a, struct arena_stats *st)
+void kri_arena_stats(const struct arena *a, struct kri_arena_stats *st)
 {
 	char name[64];
 	size_t pactive = 0, pdirty = 0, resident = 0, page = 4096, sz = sizeof(size_t);
@@ -198,19 +198,19 @@ void arena_stats(const struct arena *a, struct arena_stats *st)
 	(void)pdirty;
 }
 #else
-int arena_init(struct arena *a)
+int kri_arena_init(struct arena *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->ready = 1;
 	return 0;
 }
 
-void arena_fini(struct arena *a)
+void kri_arena_fini(struct arena *a)
 {
 	a->ready = 0;
 }
 
-void *arena_alloc_slow(struct arena *a, size_t n)
+void *kri_arena_alloc_slow(struct arena *a, size_t n)
 {
 	if (injected_failure())
 		return NULL;
@@ -220,7 +220,7 @@ void *arena_alloc_slow(struct arena *a, size_t n)
 	return p;
 }
 
-void *arena_alloc_aligned(struct arena *a, size_t n, size_t align)
+void *kri_arena_alloc_aligned(struct arena *a, size_t n, size_t align)
 {
 	void *p = NULL;
 	if (injected_failure())
@@ -231,34 +231,35 @@ void *arena_alloc_aligned(struct arena *a, size_t n, size_t align)
 	return p;
 }
 
-void *arena_alloc_zeroed(struct arena *a, size_t n, size_t align)
+void *kri_arena_alloc_zeroed(struct arena *a, size_t n, size_t align)
 {
-	void *p = arena_alloc_aligned(a, n, align);
+	void *p = kri_arena_alloc_aligned(a, n, align);
 	if (p)
 		memset(p, 0, n);
 	return p;
 }
 
-void arena_free_slow(struct arena *a, void *p, size_t n)
+void kri_arena_free_slow(struct arena *a, void *p, size_t n)
 {
 	if (p)
 		arena_count(a, -(int64_t)n);
 	free(p);
 }
 
-void arena_stats(const struct arena *a, struct arena_stats *st)
+void kri_arena_stats(const struct arena *a, struct kri_arena_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 }
 #endif
 
-void *arena_map(struct arena *a, size_t n, size_t align)
+void *kri_arena_map(struct arena *a, size_t n, size_t align)
 {
 	if (injected_failure())
 		return NULL;
 	/* Map align more than needed and trim both ends to the boundary. */
 	size_t span = n + align;
-	unsigned char *m = mmap(0, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char *m =
+	    mmap(0, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return NULL;
 	uintptr_t start = ((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1);
@@ -272,7 +273,7 @@ void *arena_map(struct arena *a, size_t n, size_t align)
 	return p;
 }
 
-void arena_unmap(struct arena *a, void *p, size_t n)
+void kri_arena_unmap(struct arena *a, void *p, size_t n)
 {
 	if (!p)
 		return;

@@ -11,7 +11,7 @@
 
 /* One per scheduler, used only by its owner thread. A foreign thread passes
  * NULL and gets the process-wide allocator. */
-#define ARENA_CLASSES 8      /* cached sizes: 16, 32, ..., 128 bytes */
+#define ARENA_CLASSES   8    /* cached sizes: 16, 32, ..., 128 bytes */
 #define ARENA_CACHE_MAX 4096 /* objects kept a class */
 
 struct arena {
@@ -39,22 +39,22 @@ static inline void arena_count(struct arena *a, int64_t n)
 				      memory_order_relaxed);
 }
 
-int arena_init(struct arena *a);
-void arena_fini(struct arena *a);
+int kri_arena_init(struct arena *a);
+void kri_arena_fini(struct arena *a);
 
 /* Memory is freed with the same size it was allocated with; any thread may
  * free memory from any arena, passing its own arena (or NULL). */
-void *arena_alloc_slow(struct arena *a, size_t n);
-void arena_free_slow(struct arena *a, void *p, size_t n);
-void *arena_alloc_aligned(struct arena *a, size_t n, size_t align);
+void *kri_arena_alloc_slow(struct arena *a, size_t n);
+void kri_arena_free_slow(struct arena *a, void *p, size_t n);
+void *kri_arena_alloc_aligned(struct arena *a, size_t n, size_t align);
 /* Zeroed, aligned: fresh pages from the kernel are not written twice. */
-void *arena_alloc_zeroed(struct arena *a, size_t n, size_t align);
+void *kri_arena_alloc_zeroed(struct arena *a, size_t n, size_t align);
 /* Big, long-lived tables (the slot chunks): zeroed memory straight from
  * the kernel, align-aligned, huge pages asked for; counted in a. Not
  * through jemalloc, whose bookkeeping of each such extent (its page map)
  * costs pages of its own: 8 KiB a 2 MiB chunk, 0.25 B a process. */
-void *arena_map(struct arena *a, size_t n, size_t align);
-void arena_unmap(struct arena *a, void *p, size_t n);
+void *kri_arena_map(struct arena *a, size_t n, size_t align);
+void kri_arena_unmap(struct arena *a, void *p, size_t n);
 
 static inline unsigned arena_class(size_t n)
 {
@@ -67,12 +67,12 @@ static inline unsigned arena_class(size_t n)
  * injector is not compiled at all and this is a constant. */
 #ifdef KR_TEST_HOOKS
 /* < 0 unless a test injects failures. */
-extern _Atomic long arena_fail_budget;
+extern _Atomic long kri_arena_fail_budget;
 static inline int arena_fail_armed(void)
 {
 	/* Relaxed: a test arms it on the thread that then allocates, or
 	 * before the runtime it fails starts. */
-	return atomic_load_explicit(&arena_fail_budget, memory_order_relaxed) >= 0;
+	return atomic_load_explicit(&kri_arena_fail_budget, memory_order_relaxed) >= 0;
 }
 #else
 static inline int arena_fail_armed(void)
@@ -99,7 +99,7 @@ __attribute__((always_inline)) static inline void *arena_alloc(struct arena *a, 
 		n = 16 * (c + 1);
 	}
 #endif
-	return arena_alloc_slow(a, n);
+	return kri_arena_alloc_slow(a, n);
 }
 
 __attribute__((always_inline)) static inline void arena_free(struct arena *a, void *p, size_t n)
@@ -119,20 +119,20 @@ __attribute__((always_inline)) static inline void arena_free(struct arena *a, vo
 	}
 slow:
 #endif
-	arena_free_slow(a, p, n);
+	kri_arena_free_slow(a, p, n);
 }
 
 /* Bytes allocated, active and resident in arena a, from jemalloc's stats
  * (all 0 with the system allocator). */
-struct arena_stats {
+struct kri_arena_stats {
 	size_t allocated, active, resident;
 };
-void arena_stats(const struct arena *a, struct arena_stats *st);
+void kri_arena_stats(const struct arena *a, struct kri_arena_stats *st);
 
 /* Testing: make the allocation after the next n succeed-then-fail: after n
  * more successful allocations, every allocation fails until reset with
  * n < 0. Process-wide. 0, or -EOPNOTSUPP in a build without KR_TEST_HOOKS
  * (tests that need it skip). */
-int arena_fail_after(long n);
+int kri_arena_fail_after(long n);
 
 #endif

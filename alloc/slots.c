@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 
 #define BATCH 256u  /* free indexes moved to or from the pool at once */
-#define TAKE 4096u  /* fresh indexes taken from the table at once */
+#define TAKE  4096u /* fresh indexes taken from the table at once */
 
 struct freelink {
 	uint32_t next;  /* next free index in this batch */
@@ -24,7 +24,7 @@ static struct freelink *link_of(const struct slots *s, uint32_t i)
 	return (struct freelink *)((unsigned char *)slot_at(s, i) + SLOTS_LINK_OFF);
 }
 
-int slots_init(struct slots *s, uint32_t size, uint64_t max)
+int kri_slots_init(struct slots *s, uint32_t size, uint64_t max)
 {
 	memset(s, 0, sizeof(*s));
 	if (size < 32 || (size & (size - 1)) || max == 0)
@@ -53,19 +53,19 @@ static size_t chunk_bytes(const struct slots *s)
 	return (size_t)s->size << SLOTS_CHUNK_BITS;
 }
 
-void slots_fini(struct slots *s, struct arena *a)
+void kri_slots_fini(struct slots *s, struct arena *a)
 {
 	if (!s->dir)
 		return;
 	for (uint32_t i = 0; i < s->grown; i++)
-		arena_unmap(a, atomic_load_explicit(&s->dir[i], memory_order_relaxed),
-			    chunk_bytes(s));
+		kri_arena_unmap(a, atomic_load_explicit(&s->dir[i], memory_order_relaxed),
+				chunk_bytes(s));
 	free(s->dir);
 	s->dir = NULL;
 	pthread_mutex_destroy(&s->lock);
 }
 
-void slot_cache_init(struct slot_cache *c)
+void kri_slot_cache_init(struct slot_cache *c)
 {
 	c->head = SLOTS_NIL;
 	c->n = 0;
@@ -93,15 +93,16 @@ static int refill(struct slots *s, struct slot_cache *c, struct arena *a)
 		/* Zeroed: stale-pid readers of never-used slots must see
 		 * generation 0 (free). 2 MiB alignment and the hint let the
 		 * kernel back a chunk with one huge page when first touched. */
-		unsigned char *chunk = arena_map(a, bytes, bytes < (2u << 20) ? 4096 : (2u << 20));
+		unsigned char *chunk =
+		    kri_arena_map(a, bytes, bytes < (2u << 20) ? 4096 : (2u << 20));
 		if (!chunk)
 			return -ENOMEM;
 		atomic_store_explicit(&s->dir[s->grown], chunk, memory_order_release);
 		s->grown++;
 		s->fresh = (uint32_t)first;
 		s->fresh_end = (uint32_t)(first + (1u << SLOTS_CHUNK_BITS) < s->max
-						  ? first + (1u << SLOTS_CHUNK_BITS)
-						  : s->max);
+					      ? first + (1u << SLOTS_CHUNK_BITS)
+					      : s->max);
 	}
 	uint32_t n = s->fresh_end - s->fresh < s->take ? s->fresh_end - s->fresh : s->take;
 	c->bump = s->fresh;
@@ -110,7 +111,7 @@ static int refill(struct slots *s, struct slot_cache *c, struct arena *a)
 	return 0;
 }
 
-int slots_get(struct slots *s, struct slot_cache *c, struct arena *a, uint32_t *out)
+int kri_slots_get(struct slots *s, struct slot_cache *c, struct arena *a, uint32_t *out)
 {
 	if (c->head == SLOTS_NIL && c->bump == c->bump_end) {
 		pthread_mutex_lock(&s->lock);
@@ -148,7 +149,7 @@ static void give_batch(struct slots *s, struct slot_cache *c, uint32_t count)
 	pthread_mutex_unlock(&s->lock);
 }
 
-void slots_put(struct slots *s, struct slot_cache *c, uint32_t i)
+void kri_slots_put(struct slots *s, struct slot_cache *c, uint32_t i)
 {
 	link_of(s, i)->next = c->head;
 	c->head = i;
@@ -157,7 +158,7 @@ void slots_put(struct slots *s, struct slot_cache *c, uint32_t i)
 		give_batch(s, c, s->batch);
 }
 
-void slots_flush(struct slots *s, struct slot_cache *c)
+void kri_slots_flush(struct slots *s, struct slot_cache *c)
 {
 	while (c->n > 0)
 		give_batch(s, c, c->n < s->batch ? c->n : s->batch);

@@ -13,34 +13,34 @@
 #include "alloc/arena.h"
 
 #define SLOTS_CHUNK_BITS 15 /* 32768 slots a chunk: 2 MiB of 64-byte slots */
-#define SLOTS_NIL UINT32_MAX
+#define SLOTS_NIL        UINT32_MAX
 
 /* Bytes [16, 32) of a free slot belong to the table (free-list links);
  * the rest of a slot keeps whatever its user left there (a generation). */
 #define SLOTS_LINK_OFF 16
 
 struct slots {
-	uint32_t size;     /* bytes a slot, a power of two >= 32 */
-	uint32_t max;      /* indexes are < max */
-	uint32_t nchunks;  /* entries in dir */
+	uint32_t size;    /* bytes a slot, a power of two >= 32 */
+	uint32_t max;     /* indexes are < max */
+	uint32_t nchunks; /* entries in dir */
 	_Atomic(unsigned char *) *dir;
-	pthread_mutex_t lock; /* growth and the shared pool */
-	uint32_t grown;       /* chunks allocated */
+	pthread_mutex_t lock;      /* growth and the shared pool */
+	uint32_t grown;            /* chunks allocated */
 	uint32_t fresh, fresh_end; /* never-used indexes of the newest chunk */
 	uint32_t batch, take;      /* see slots_init */
-	uint32_t pool;        /* shared batches of free indexes: first batch */
-	uint64_t pooled;      /* indexes in the pool */
+	uint32_t pool;             /* shared batches of free indexes: first batch */
+	uint64_t pooled;           /* indexes in the pool */
 };
 
 /* A per-owner cache of free indexes; owner thread only (or under a lock). */
 struct slot_cache {
-	uint32_t head, n;       /* free list */
+	uint32_t head, n;        /* free list */
 	uint32_t bump, bump_end; /* never-used indexes taken from the table */
 };
 
-int slots_init(struct slots *s, uint32_t size, uint64_t max);
+int kri_slots_init(struct slots *s, uint32_t size, uint64_t max);
 /* Frees the chunks; free(chunk) goes through `a` (the caller's arena). */
-void slots_fini(struct slots *s, struct arena *a);
+void kri_slots_fini(struct slots *s, struct arena *a);
 
 static inline void *slot_at(const struct slots *s, uint32_t i)
 {
@@ -59,17 +59,17 @@ static inline int slot_exists(const struct slots *s, uint32_t i)
 	return slot_at(s, i) != 0;
 }
 
-void slot_cache_init(struct slot_cache *c);
+void kri_slot_cache_init(struct slot_cache *c);
 
 /* Take a free index: from the cache, else a batch from the shared pool,
  * else a new zeroed chunk from arena a. -EAGAIN: all max indexes in use;
  * -ENOMEM. */
-int slots_get(struct slots *s, struct slot_cache *c, struct arena *a, uint32_t *out);
+int kri_slots_get(struct slots *s, struct slot_cache *c, struct arena *a, uint32_t *out);
 
 /* Give index i back; the caller guarantees nobody can still reach it. */
-void slots_put(struct slots *s, struct slot_cache *c, uint32_t i);
+void kri_slots_put(struct slots *s, struct slot_cache *c, uint32_t i);
 
 /* Move every cached index to the shared pool (a scheduler leaving). */
-void slots_flush(struct slots *s, struct slot_cache *c);
+void kri_slots_flush(struct slots *s, struct slot_cache *c);
 
 #endif

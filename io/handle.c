@@ -26,7 +26,7 @@ static const struct kri_hmap_kind owner_kind = {
     .free = kri_hmap_libc_free,
 };
 
-int htab_init(struct htab *t)
+int kri_htab_init(struct htab *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->chunk = calloc(MAX_CHUNKS, sizeof(*t->chunk));
@@ -38,14 +38,14 @@ int htab_init(struct htab *t)
 	return 0;
 }
 
-void htab_fini(struct htab *t)
+void kri_htab_fini(struct htab *t)
 {
 	for (uint32_t c = 0; c < t->nchunk; c++) {
 		for (uint32_t i = 0; i < CHUNK; i++) {
 			struct handle *h = &t->chunk[c][i];
 			if (h->fd >= 0)
 				close(h->fd);
-			handle_sq_free(h);
+			kri_handle_sq_free(h);
 			free(h->stash);
 			free(h->ubuf);
 		}
@@ -124,8 +124,8 @@ static int take_slot(struct htab *t, uint32_t *idx)
 	return 0;
 }
 
-int handle_new(struct htab *t, int fd, enum hkind kind, uint64_t owner,
-	       bool (*claim)(void *, uint64_t), void *arg, struct handle **out)
+int kri_handle_new(struct htab *t, int fd, enum hkind kind, uint64_t owner,
+		   bool (*claim)(void *, uint64_t), void *arg, struct handle **out)
 {
 	uint32_t idx;
 	pthread_mutex_lock(&t->mu);
@@ -155,7 +155,7 @@ int handle_new(struct htab *t, int fd, enum hkind kind, uint64_t owner,
 	return 0;
 }
 
-struct handle *handle_get(struct htab *t, uint64_t id, uint64_t owner)
+struct handle *kri_handle_get(struct htab *t, uint64_t id, uint64_t owner)
 {
 	uint32_t idx = (uint32_t)id, gen = (uint32_t)(id >> 32);
 	/* Acquire: the chunk of a counted slot is there. */
@@ -171,8 +171,8 @@ struct handle *handle_get(struct htab *t, uint64_t id, uint64_t owner)
 	return h;
 }
 
-int handle_give(struct htab *t, struct handle *h, uint64_t owner, bool (*claim)(void *, uint64_t),
-		void *arg)
+int kri_handle_give(struct htab *t, struct handle *h, uint64_t owner,
+		    bool (*claim)(void *, uint64_t), void *arg)
 {
 	uint32_t gen = atomic_load_explicit(&h->gen, memory_order_relaxed);
 	uint64_t was = h->owner;
@@ -200,7 +200,7 @@ static void release(struct htab *t, struct handle *h)
 	if (h->fd >= 0)
 		close(h->fd);
 	h->fd = -1;
-	handle_sq_free(h);
+	kri_handle_sq_free(h);
 	free(h->stash);
 	free(h->ubuf);
 	h->stash = h->ubuf = 0;
@@ -225,7 +225,7 @@ static bool close_locked(struct handle *h)
 	return true;
 }
 
-void handle_close(struct htab *t, struct handle *h)
+void kri_handle_close(struct htab *t, struct handle *h)
 {
 	uint32_t gen = atomic_load_explicit(&h->gen, memory_order_relaxed);
 	handle_unlock(h);
@@ -243,7 +243,7 @@ void handle_close(struct htab *t, struct handle *h)
 		release(t, h);
 }
 
-void handle_put(struct htab *t, struct handle *h)
+void kri_handle_put(struct htab *t, struct handle *h)
 {
 	bool free_now = h->inflight == 0 && h->closing;
 	handle_unlock(h);
@@ -251,7 +251,7 @@ void handle_put(struct htab *t, struct handle *h)
 		release(t, h);
 }
 
-void handle_close_owner(struct htab *t, uint64_t owner)
+void kri_handle_close_owner(struct htab *t, uint64_t owner)
 {
 	struct handle *gone = 0;
 	pthread_mutex_lock(&t->mu);
@@ -280,7 +280,7 @@ void handle_close_owner(struct htab *t, uint64_t owner)
 	}
 }
 
-void handle_sq_free(struct handle *h)
+void kri_handle_sq_free(struct handle *h)
 {
 	while (h->sq) {
 		struct sbuf *n = h->sq->next;

@@ -71,9 +71,9 @@ struct htab {
 	struct kri_hmap own; /* owner id -> its first handle (struct owner, handle.c) */
 };
 
-int htab_init(struct htab *t);
+int kri_htab_init(struct htab *t);
 /* Close every fd and free everything (after the rings are gone). */
-void htab_fini(struct htab *t);
+void kri_htab_fini(struct htab *t);
 
 static inline uint64_t handle_id(const struct handle *h)
 {
@@ -93,22 +93,22 @@ static inline void handle_unlock(struct handle *h)
 /* A new open handle for fd owned by owner, locked. claim(arg, owner) is
  * asked under the table lock: false (the owner is gone) and nothing is
  * made. -EMFILE past 2^20 handles; -ESRCH: refused by claim; -ENOMEM. */
-int handle_new(struct htab *t, int fd, enum hkind kind, uint64_t owner,
-	       bool (*claim)(void *, uint64_t), void *arg, struct handle **out);
+int kri_handle_new(struct htab *t, int fd, enum hkind kind, uint64_t owner,
+		   bool (*claim)(void *, uint64_t), void *arg, struct handle **out);
 /* The open handle id names, owned by owner, locked; NULL if none. */
-struct handle *handle_get(struct htab *t, uint64_t id, uint64_t owner);
+struct handle *kri_handle_get(struct htab *t, uint64_t id, uint64_t owner);
 /* Move h (locked) to a new owner; -ESRCH if claim refuses. */
-int handle_give(struct htab *t, struct handle *h, uint64_t owner, bool (*claim)(void *, uint64_t),
-		void *arg);
+int kri_handle_give(struct htab *t, struct handle *h, uint64_t owner,
+		    bool (*claim)(void *, uint64_t), void *arg);
 /* Close h (locked; unlocks it): no longer reachable by its id; freed now
  * or when its last request completes (handle_done). */
-void handle_close(struct htab *t, struct handle *h);
+void kri_handle_close(struct htab *t, struct handle *h);
 /* Unlock h; free it if it is closing and no request points at it. */
-void handle_put(struct htab *t, struct handle *h);
+void kri_handle_put(struct htab *t, struct handle *h);
 /* Close every handle owner holds (it has exited). */
-void handle_close_owner(struct htab *t, uint64_t owner);
+void kri_handle_close_owner(struct htab *t, uint64_t owner);
 
 /* Drop h's send queue (h locked, nothing of it in flight). */
-void handle_sq_free(struct handle *h);
+void kri_handle_sq_free(struct handle *h);
 
 #endif

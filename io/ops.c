@@ -24,7 +24,7 @@ static uint64_t ud(const void *p, unsigned kind)
 
 static struct io_uring_sqe *sqe_for(struct ring *r, struct handle *h, unsigned kind)
 {
-	struct io_uring_sqe *sqe = ring_sqe(r);
+	struct io_uring_sqe *sqe = kri_ring_sqe(r);
 	if (!sqe)
 		return 0;
 	io_uring_sqe_set_data64(sqe, ud(h, kind));
@@ -33,7 +33,7 @@ static struct io_uring_sqe *sqe_for(struct ring *r, struct handle *h, unsigned k
 	return sqe;
 }
 
-int io_accept(struct ring *r, struct handle *h)
+int kri_io_accept(struct ring *r, struct handle *h)
 {
 	struct io_uring_sqe *sqe = sqe_for(r, h, U_ACCEPT);
 	if (!sqe)
@@ -43,7 +43,7 @@ int io_accept(struct ring *r, struct handle *h)
 	return 0;
 }
 
-int io_recv(struct ring *r, struct handle *h)
+int kri_io_recv(struct ring *r, struct handle *h)
 {
 	struct io_uring_sqe *sqe;
 	if (h->kind == H_UDP) {
@@ -76,9 +76,9 @@ int io_recv(struct ring *r, struct handle *h)
 	return 0;
 }
 
-void io_recv_cancel(struct ring *r, struct handle *h)
+void kri_io_recv_cancel(struct ring *r, struct handle *h)
 {
-	struct io_uring_sqe *sqe = ring_sqe(r);
+	struct io_uring_sqe *sqe = kri_ring_sqe(r);
 	if (!sqe)
 		return;
 	io_uring_prep_cancel64(sqe, ud(h, U_RECV), 0);
@@ -86,7 +86,7 @@ void io_recv_cancel(struct ring *r, struct handle *h)
 	r->inflight++;
 }
 
-int io_send(struct ring *r, struct handle *h)
+int kri_io_send(struct ring *r, struct handle *h)
 {
 	if (h->sending || !h->sq)
 		return 0;
@@ -112,7 +112,7 @@ int io_send(struct ring *r, struct handle *h)
 	return 0;
 }
 
-int io_connect(struct ring *r, struct handle *h)
+int kri_io_connect(struct ring *r, struct handle *h)
 {
 	struct io_uring_sqe *sqe = sqe_for(r, h, U_CONNECT);
 	if (!sqe)
@@ -121,9 +121,9 @@ int io_connect(struct ring *r, struct handle *h)
 	return 0;
 }
 
-int io_file(struct ring *r, struct fop *f, int fd, int flags, uint32_t mode)
+int kri_io_file(struct ring *r, struct fop *f, int fd, int flags, uint32_t mode)
 {
-	struct io_uring_sqe *sqe = ring_sqe(r);
+	struct io_uring_sqe *sqe = kri_ring_sqe(r);
 	if (!sqe)
 		return -EBUSY;
 	io_uring_sqe_set_data64(sqe, ud(f, U_FILE));
@@ -168,15 +168,15 @@ static void accept_done(struct ring *r, struct htab *t, const struct io_sink *k,
 		/* The kernel may end a multishot accept (an overflowing CQ):
 		 * start again unless it ended in an error. */
 		if (!h->closing && res >= 0)
-			io_accept(r, h);
+			kri_io_accept(r, h);
 	}
 	bool closing = h->closing;
 	uint64_t owner = h->owner, id = handle_id(h);
-	handle_put(t, h);
+	kri_handle_put(t, h);
 	if (res >= 0) {
 		struct handle *c;
 		int one = 1;
-		if (closing || handle_new(t, res, H_TCP, owner, k->claim, k->arg, &c)) {
+		if (closing || kri_handle_new(t, res, H_TCP, owner, k->claim, k->arg, &c)) {
 			close(res);
 			return;
 		}
@@ -245,9 +245,9 @@ static void recv_done(struct ring *r, struct htab *t, const struct io_sink *k, s
 		h->inflight--;
 		h->rarmed = false;
 		if (!h->closing && h->rmode != KR_IO_PASSIVE && (res > 0 || quiet))
-			io_recv(r, h);
+			kri_io_recv(r, h);
 	} else if (h->rmode != KR_IO_ACTIVE && !h->closing) {
-		io_recv_cancel(r, h); /* passive or once now: stop the stream */
+		kri_io_recv_cancel(r, h); /* passive or once now: stop the stream */
 	}
 	/* A datagram in the UDP buffer is copied before the lock is dropped:
 	 * the next receive may reuse it. */
@@ -256,13 +256,13 @@ static void recv_done(struct ring *r, struct htab *t, const struct io_sink *k, s
 		k->deliver(k->arg, owner, &ev, data, ev.len);
 		tell = false;
 	}
-	handle_put(t, h);
+	kri_handle_put(t, h);
 	if (tell) {
 		ev.len = res > 0 ? (uint32_t)res : 0;
 		k->deliver(k->arg, owner, &ev, data, ev.len);
 	}
 	if (bid >= 0)
-		ring_buf_recycle(r, (unsigned)bid);
+		kri_ring_buf_recycle(r, (unsigned)bid);
 }
 
 static void send_done(struct ring *r, struct htab *t, const struct io_sink *k, struct handle *h,
@@ -275,7 +275,7 @@ static void send_done(struct ring *r, struct htab *t, const struct io_sink *k, s
 	bool tell = false;
 	if (res < 0) {
 		h->err = res;
-		handle_sq_free(h);
+		kri_handle_sq_free(h);
 		tell = !h->closing;
 	} else {
 		size_t left = (size_t)res;
@@ -294,7 +294,7 @@ static void send_done(struct ring *r, struct htab *t, const struct io_sink *k, s
 		if (!h->sq)
 			h->sqtail = 0;
 		if (h->sq)
-			io_send(r, h); /* closing too: queued bytes still go */
+			kri_io_send(r, h); /* closing too: queued bytes still go */
 		else if (h->shut_wr && !h->closing)
 			shutdown(h->fd, SHUT_WR);
 		if (!h->closing) {
@@ -307,7 +307,7 @@ static void send_done(struct ring *r, struct htab *t, const struct io_sink *k, s
 		}
 	}
 	uint64_t owner = h->owner;
-	handle_put(t, h);
+	kri_handle_put(t, h);
 	if (tell)
 		k->deliver(k->arg, owner, &ev, 0, 0);
 }
@@ -321,9 +321,9 @@ static void connect_done(struct htab *t, const struct io_sink *k, struct handle 
 	uint64_t owner = h->owner;
 	bool tell = !h->closing;
 	if (cqe->res < 0 && tell)
-		handle_close(t, h); /* unlocks */
+		kri_handle_close(t, h); /* unlocks */
 	else
-		handle_put(t, h);
+		kri_handle_put(t, h);
 	if (tell)
 		k->deliver(k->arg, owner, &ev, 0, 0);
 }
@@ -337,7 +337,7 @@ static void file_done(struct htab *t, const struct io_sink *k, struct fop *f,
 	if (f->op == KR_IO_OPEN) {
 		struct handle *h;
 		if (res >= 0) {
-			if (handle_new(t, res, H_FILE, owner, k->claim, k->arg, &h)) {
+			if (kri_handle_new(t, res, H_FILE, owner, k->claim, k->arg, &h)) {
 				close(res); /* the owner is gone, or no slot: */
 				free(f);    /* nobody to tell */
 				return;
@@ -353,7 +353,7 @@ static void file_done(struct htab *t, const struct io_sink *k, struct fop *f,
 		bool closing = h->closing;
 		owner = h->owner;
 		ev.handle = handle_id(h);
-		handle_put(t, h);
+		kri_handle_put(t, h);
 		if (closing) {
 			free(f);
 			return;
@@ -365,7 +365,8 @@ static void file_done(struct htab *t, const struct io_sink *k, struct fop *f,
 	free(f);
 }
 
-void io_complete(struct ring *r, struct htab *t, const struct io_sink *k, struct io_uring_cqe *cqe)
+void kri_io_complete(struct ring *r, struct htab *t, const struct io_sink *k,
+		     struct io_uring_cqe *cqe)
 {
 	unsigned kind = (unsigned)(cqe->user_data & U_MASK);
 	void *p = (void *)(uintptr_t)(cqe->user_data & ~(uint64_t)U_MASK);
@@ -393,7 +394,7 @@ void io_complete(struct ring *r, struct htab *t, const struct io_sink *k, struct
 	}
 }
 
-void io_abandon(struct io_uring_cqe *cqe)
+void kri_io_abandon(struct io_uring_cqe *cqe)
 {
 	if ((cqe->user_data & U_MASK) == U_FILE)
 		free((void *)(uintptr_t)(cqe->user_data & ~(uint64_t)U_MASK));

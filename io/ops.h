@@ -30,19 +30,20 @@ struct fop {
 
 /* Requests. h is locked by the caller and stays locked. Each returns 0 or
  * a negative errno (nothing submitted). */
-int io_accept(struct ring *r, struct handle *h);
-int io_recv(struct ring *r, struct handle *h);
-int io_send(struct ring *r, struct handle *h);
-int io_connect(struct ring *r, struct handle *h);
+int kri_io_accept(struct ring *r, struct handle *h);
+int kri_io_recv(struct ring *r, struct handle *h);
+int kri_io_send(struct ring *r, struct handle *h);
+int kri_io_connect(struct ring *r, struct handle *h);
 /* f->h locked by the caller unless f is an open. */
-int io_file(struct ring *r, struct fop *f, int fd, int flags, uint32_t mode);
+int kri_io_file(struct ring *r, struct fop *f, int fd, int flags, uint32_t mode);
 /* Cancel a multishot receive still armed on h (h locked; r must be the
  * ring it was submitted on, which is where its completions arrive). */
-void io_recv_cancel(struct ring *r, struct handle *h);
+void kri_io_recv_cancel(struct ring *r, struct handle *h);
 
 /* Handle one completion reaped from r. */
-void io_complete(struct ring *r, struct htab *t, const struct io_sink *k, struct io_uring_cqe *cqe);
+void kri_io_complete(struct ring *r, struct htab *t, const struct io_sink *k,
+		     struct io_uring_cqe *cqe);
 /* Free what a request held, for completions reaped while tearing down. */
-void io_abandon(struct io_uring_cqe *cqe);
+void kri_io_abandon(struct io_uring_cqe *cqe);
 
 #endif

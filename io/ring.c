@@ -51,7 +51,7 @@ static int bufs_init(struct ring *r)
 	return 0;
 }
 
-void ring_init(struct ring *r, unsigned entries, bool sqpoll)
+void kri_ring_init(struct ring *r, unsigned entries, bool sqpoll)
 {
 	struct io_uring_params p;
 	memset(r, 0, sizeof(*r));
@@ -102,13 +102,13 @@ static void reap_all(struct ring *r, void (*done)(void *, struct io_uring_cqe *)
 	io_uring_cq_advance(&r->u, n);
 }
 
-void ring_fini(struct ring *r, void (*done)(void *, struct io_uring_cqe *), void *arg)
+void kri_ring_fini(struct ring *r, void (*done)(void *, struct io_uring_cqe *), void *arg)
 {
 	if (!r->ok)
 		return;
 	/* Cancel everything, then reap until nothing is in flight: only then
 	 * may the buffers and records the requests point at be freed. */
-	struct io_uring_sqe *sqe = ring_sqe(r);
+	struct io_uring_sqe *sqe = kri_ring_sqe(r);
 	if (sqe) {
 		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
 		sqe->user_data = RING_WAKE;
@@ -126,11 +126,11 @@ void ring_fini(struct ring *r, void (*done)(void *, struct io_uring_cqe *), void
 	r->ok = false;
 }
 
-struct io_uring_sqe *ring_sqe(struct ring *r)
+struct io_uring_sqe *kri_ring_sqe(struct ring *r)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->u);
 	if (!sqe) {
-		ring_flush(r);
+		kri_ring_flush(r);
 		sqe = io_uring_get_sqe(&r->u);
 	}
 	if (sqe)
@@ -138,7 +138,7 @@ struct io_uring_sqe *ring_sqe(struct ring *r)
 	return sqe;
 }
 
-void ring_flush(struct ring *r)
+void kri_ring_flush(struct ring *r)
 {
 	if (r->queued) {
 		int rc = io_uring_submit(&r->u);
@@ -148,22 +148,22 @@ void ring_flush(struct ring *r)
 	}
 }
 
-unsigned ring_reap(struct ring *r, void (*cb)(void *, struct io_uring_cqe *), void *arg)
+unsigned kri_ring_reap(struct ring *r, void (*cb)(void *, struct io_uring_cqe *), void *arg)
 {
 	uint64_t before = r->completed;
-	ring_flush(r);
+	kri_ring_flush(r);
 	reap_all(r, cb, arg);
 	return (unsigned)(r->completed - before);
 }
 
-void ring_buf_recycle(struct ring *r, unsigned id)
+void kri_ring_buf_recycle(struct ring *r, unsigned id)
 {
 	io_uring_buf_ring_add(r->br, ring_buf(r, id), RING_BUF_SIZE, (unsigned short)id,
 			      io_uring_buf_ring_mask(r->nbuf), 0);
 	io_uring_buf_ring_advance(r->br, 1);
 }
 
-void ring_wait(struct ring *r, uint64_t timeout_ns)
+void kri_ring_wait(struct ring *r, uint64_t timeout_ns)
 {
 	struct io_uring_cqe *cqe;
 	/* Wake-ups already seen through the word are dropped first; anything
@@ -196,17 +196,17 @@ static void prep_wake(struct io_uring_sqe *sqe, struct ring *to)
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
-void ring_wake(struct ring *r, struct ring *from)
+void kri_ring_wake(struct ring *r, struct ring *from)
 {
 	/* Release: pairs with the sleeper's acquire exchange. */
 	if (atomic_exchange_explicit(&r->wake, 1, memory_order_release))
 		return; /* already pending: the sleeper will see it */
 	if (from && from->ok) {
 		/* Sent at once, with whatever else the waker had queued. */
-		struct io_uring_sqe *sqe = ring_sqe(from);
+		struct io_uring_sqe *sqe = kri_ring_sqe(from);
 		if (sqe) {
 			prep_wake(sqe, r);
-			ring_flush(from);
+			kri_ring_flush(from);
 		}
 		return;
 	}

@@ -29,16 +29,16 @@ struct ring {
 
 /* Set up r (entries: SQ size; sqpoll: kernel-side submission). On failure
  * r->ok is false and the runtime works without I/O. */
-void ring_init(struct ring *r, unsigned entries, bool sqpoll);
+void kri_ring_init(struct ring *r, unsigned entries, bool sqpoll);
 /* Cancel what is in flight, reap it (so no buffer is written after it is
  * freed) and tear the ring down. The caller frees what the requests held. */
-void ring_fini(struct ring *r, void (*done)(void *arg, struct io_uring_cqe *), void *arg);
+void kri_ring_fini(struct ring *r, void (*done)(void *arg, struct io_uring_cqe *), void *arg);
 
 /* An SQE to fill, submitting first if the queue is full; NULL only if the
  * kernel refuses the submission. */
-struct io_uring_sqe *ring_sqe(struct ring *r);
+struct io_uring_sqe *kri_ring_sqe(struct ring *r);
 /* Submit what is queued. */
-void ring_flush(struct ring *r);
+void kri_ring_flush(struct ring *r);
 
 /* Anything to submit or to wait for? Local fields only: a scheduler with
  * no I/O pays two loads per step, no shared cache line. */
@@ -49,7 +49,7 @@ static inline bool ring_busy(const struct ring *r)
 
 /* Submit, then hand every completion to cb (wake-ups are consumed here).
  * Returns the number of I/O completions handled. */
-unsigned ring_reap(struct ring *r, void (*cb)(void *arg, struct io_uring_cqe *), void *arg);
+unsigned kri_ring_reap(struct ring *r, void (*cb)(void *arg, struct io_uring_cqe *), void *arg);
 
 /* Completions ready to reap, running the kernel's pending task work for
  * them first if it flagged some (COOP_TASKRUN). */
@@ -64,7 +64,7 @@ static inline bool ring_events(struct ring *r)
 }
 
 /* Give buffer id back to the kernel. */
-void ring_buf_recycle(struct ring *r, unsigned id);
+void kri_ring_buf_recycle(struct ring *r, unsigned id);
 static inline unsigned char *ring_buf(struct ring *r, unsigned id)
 {
 	return r->bufs + (size_t)id * RING_BUF_SIZE;
@@ -72,9 +72,9 @@ static inline unsigned char *ring_buf(struct ring *r, unsigned id)
 
 /* Sleep until woken, a completion arrives, or timeout_ns passes
  * (UINT64_MAX: none). Returns at once if a wake is pending. */
-void ring_wait(struct ring *r, uint64_t timeout_ns);
+void kri_ring_wait(struct ring *r, uint64_t timeout_ns);
 /* Any thread: wake r's sleeper. from is the caller's own ring if it has
  * one (a MSG_RING is sent on it), else NULL (a shared ring is used). */
-void ring_wake(struct ring *r, struct ring *from);
+void kri_ring_wake(struct ring *r, struct ring *from);
 
 #endif

@@ -18,7 +18,7 @@
  * Disarms the injector as a side effect. */
 #define need_injector()                       \
 	do {                                  \
-		if (arena_fail_after(-1) < 0) \
+		if (kri_arena_fail_after(-1) < 0) \
 			skip();               \
 	} while (0)
 

@@ -37,7 +37,7 @@ static void freed_blocks_of_a_few_kib_are_reused_without_page_faults(void **st)
 	static void *blk[NBLK];
 	const size_t n = 4112; /* a 4 KiB message and its envelope */
 	struct arena a;
-	assert_int_equal(arena_init(&a), 0);
+	assert_int_equal(kri_arena_init(&a), 0);
 	long before = minor_faults();
 	for (int r = 0; r < ROUNDS; r++) {
 		for (int i = 0; i < NBLK; i++) {
@@ -51,7 +51,7 @@ static void freed_blocks_of_a_few_kib_are_reused_without_page_faults(void **st)
 	long faults = minor_faults() - before;
 	print_message("%ld page faults for %d rounds of %d blocks\n", faults, ROUNDS, NBLK);
 	assert_true(faults < 4 * NBLK); /* the first round's pages, and some slack */
-	arena_fini(&a);
+	kri_arena_fini(&a);
 #endif
 }
 

@@ -53,9 +53,9 @@ static struct topo *load_with_matrix(const char *desc, const hwloc_uint64_t *dis
 	assert_int_equal(hwloc_distances_add_commit(h, dh, 0), 0);
 	assert_int_equal(hwloc_topology_export_xml(h, path, 0), 0);
 	hwloc_topology_destroy(h);
-	assert_int_equal(topo_load(path, &t), 0);
+	assert_int_equal(kri_topo_load(path, &t), 0);
 	assert_int_equal(unlink(path), 0);
-	assert_int_equal(topo_nnuma(t), n);
+	assert_int_equal(kri_topo_nnuma(t), n);
 	return t;
 }
 
@@ -106,12 +106,12 @@ static void check_invariants(const struct topo *t, const struct topo_place *p, u
 	assert_int_equal(b->nv, n - 1);
 	for (unsigned j = 0; j < b->nv; j++) {
 		unsigned v = b->order[j];
-		unsigned d = b->level[j] == RE ? topo_distance(t, p[self].numa, p[v].numa) : 10;
+		unsigned d = b->level[j] == RE ? kri_topo_distance(t, p[self].numa, p[v].numa) : 10;
 
 		assert_true(v < n && v != self);
 		assert_int_equal(seen[v]++, 0);
 		assert_int_equal(b->dist[j], d);
-		assert_int_equal(b->min[j], b->level[j] == RE ? bal_threshold(d) : 1);
+		assert_int_equal(b->min[j], b->level[j] == RE ? kri_bal_threshold(d) : 1);
 		if (b->level[j] == L3)
 			assert_int_equal(p[v].l3, p[self].l3);
 		if (b->level[j] != RE)
@@ -136,23 +136,23 @@ static void test_two_nodes_asymmetric_thresholds_follow_each_schedulers_row(void
 	struct topo_place p[8];
 	struct balance b;
 
-	assert_int_equal(topo_layout(t, 0, false, p), 0);
-	assert_int_equal(bal_init(&b, t, p, 8, 0, true), 0);
+	assert_int_equal(kri_topo_layout(t, 0, false, p), 0);
+	assert_int_equal(kri_bal_init(&b, t, p, 8, 0, true), 0);
 	check_balance(&b, 7, (unsigned[]){1, 2, 3, 4, 5, 6, 7},
 		      (enum topo_level[]){L3, NU, NU, RE, RE, RE, RE},
 		      (uint32_t[]){1, 1, 1, 4, 4, 4, 4}, 3);
 	assert_int_equal(b.tier[1], 1); /* same L3 alone first */
 	assert_int_equal(b.tier[2], 3);
 	check_invariants(t, p, 8, 0, &b);
-	bal_fini(&b);
+	kri_bal_fini(&b);
 
-	assert_int_equal(bal_init(&b, t, p, 8, 5, true), 0);
+	assert_int_equal(kri_bal_init(&b, t, p, 8, 5, true), 0);
 	check_balance(&b, 7, (unsigned[]){4, 6, 7, 0, 1, 2, 3},
 		      (enum topo_level[]){L3, NU, NU, RE, RE, RE, RE},
 		      (uint32_t[]){1, 1, 1, 6, 6, 6, 6}, 3);
 	check_invariants(t, p, 8, 5, &b);
-	bal_fini(&b);
-	topo_free(t);
+	kri_bal_fini(&b);
+	kri_topo_free(t);
 }
 
 static void test_four_nodes_remote_victims_go_nearest_first_with_growing_thresholds(void **state)
@@ -161,27 +161,27 @@ static void test_four_nodes_remote_victims_go_nearest_first_with_growing_thresho
 	struct topo_place p[8];
 	struct balance b;
 
-	assert_int_equal(topo_layout(t, 0, false, p), 0);
-	assert_int_equal(bal_init(&b, t, p, 8, 0, true), 0);
+	assert_int_equal(kri_topo_layout(t, 0, false, p), 0);
+	assert_int_equal(kri_bal_init(&b, t, p, 8, 0, true), 0);
 	/* Node 0: node 2 (14), node 3 (21), node 1 (32). */
 	check_balance(&b, 7, (unsigned[]){1, 4, 5, 6, 7, 2, 3},
 		      (enum topo_level[]){L3, RE, RE, RE, RE, RE, RE},
 		      (uint32_t[]){1, 4, 4, 6, 6, 8, 8}, 4);
 	check_invariants(t, p, 8, 0, &b);
-	bal_fini(&b);
+	kri_bal_fini(&b);
 
 	/* Node 1: node 0 (14), node 3 (21), node 2 (32). */
-	assert_int_equal(bal_init(&b, t, p, 8, 3, true), 0);
+	assert_int_equal(kri_bal_init(&b, t, p, 8, 3, true), 0);
 	check_balance(&b, 7, (unsigned[]){2, 0, 1, 6, 7, 4, 5},
 		      (enum topo_level[]){L3, RE, RE, RE, RE, RE, RE},
 		      (uint32_t[]){1, 4, 4, 6, 6, 8, 8}, 4);
-	bal_fini(&b);
+	kri_bal_fini(&b);
 	for (unsigned self = 0; self < 8; self++) {
-		assert_int_equal(bal_init(&b, t, p, 8, self, true), 0);
+		assert_int_equal(kri_bal_init(&b, t, p, 8, self, true), 0);
 		check_invariants(t, p, 8, self, &b);
-		bal_fini(&b);
+		kri_bal_fini(&b);
 	}
-	topo_free(t);
+	kri_topo_free(t);
 }
 
 static void test_eight_nodes_one_way_ring_orders_by_forward_distance(void **state)
@@ -198,11 +198,11 @@ static void test_eight_nodes_one_way_ring_orders_by_forward_distance(void **stat
 		for (unsigned c = 0; c < 8; c++)
 			dist[a * 8 + c] = a == c ? 10 : 12 + 4 * ((c - a + 8) % 8);
 	t = load_with_matrix("pack:8 numa:1 l3:2 core:2 pu:1", dist, 8);
-	assert_int_equal(topo_nl3(t), 16);
-	assert_int_equal(topo_layout(t, 0, false, p), 0);
+	assert_int_equal(kri_topo_nl3(t), 16);
+	assert_int_equal(kri_topo_layout(t, 0, false, p), 0);
 
 	/* Scheduler 5: L3 2 of node 1. */
-	assert_int_equal(bal_init(&b, t, p, 32, 5, true), 0);
+	assert_int_equal(kri_bal_init(&b, t, p, 32, 5, true), 0);
 	check_balance(
 	    &b, 31, (unsigned[]){4,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
 				 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 0,  1,  2,  3},
@@ -211,29 +211,29 @@ static void test_eight_nodes_one_way_ring_orders_by_forward_distance(void **stat
 	    (uint32_t[]){1, 1, 1, 4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6,
 			 6, 6, 6, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8},
 	    9);
-	bal_fini(&b);
+	kri_bal_fini(&b);
 	for (unsigned self = 0; self < 32; self++) {
-		assert_int_equal(bal_init(&b, t, p, 32, self, true), 0);
+		assert_int_equal(kri_bal_init(&b, t, p, 32, self, true), 0);
 		check_invariants(t, p, 32, self, &b);
 		/* The nearest remote node is the next one round. */
 		assert_int_equal(p[b.order[3]].numa, (p[self].numa + 1) % 8);
 		assert_int_equal(p[b.order[30]].numa, (p[self].numa + 7) % 8);
-		bal_fini(&b);
+		kri_bal_fini(&b);
 	}
-	topo_free(t);
+	kri_topo_free(t);
 }
 
 static void test_the_threshold_is_one_locally_and_grows_with_distance(void **state)
 {
-	assert_int_equal(bal_threshold(0), 1);
-	assert_int_equal(bal_threshold(10), 1);
-	assert_int_equal(bal_threshold(11), 4);
-	assert_int_equal(bal_threshold(20), 4);
-	assert_int_equal(bal_threshold(21), 6);
-	assert_int_equal(bal_threshold(32), 8);
+	assert_int_equal(kri_bal_threshold(0), 1);
+	assert_int_equal(kri_bal_threshold(10), 1);
+	assert_int_equal(kri_bal_threshold(11), 4);
+	assert_int_equal(kri_bal_threshold(20), 4);
+	assert_int_equal(kri_bal_threshold(21), 6);
+	assert_int_equal(kri_bal_threshold(32), 8);
 	for (unsigned d = 10; d < 1000; d++) {
-		assert_true(bal_threshold(d + 1) >= bal_threshold(d));
-		assert_true(bal_threshold(d + 10) > bal_threshold(d));
+		assert_true(kri_bal_threshold(d + 1) >= kri_bal_threshold(d));
+		assert_true(kri_bal_threshold(d + 10) > kri_bal_threshold(d));
 	}
 }
 
@@ -259,7 +259,7 @@ static uint64_t len_of(void *ctx, unsigned v)
 /* The scheduler bal_choose picks, or -1. */
 static int victim(const struct balance *b, unsigned start)
 {
-	int j = bal_choose(b, start, len_of, lens);
+	int j = kri_bal_choose(b, start, len_of, lens);
 
 	return j < 0 ? -1 : (int)b->order[j];
 }
@@ -270,8 +270,8 @@ static void test_choose_prefers_near_work_then_the_most_backlog_per_distance(voi
 	struct topo_place p[8];
 	struct balance b;
 
-	assert_int_equal(topo_layout(t, 0, false, p), 0);
-	assert_int_equal(bal_init(&b, t, p, 8, 0, true), 0);
+	assert_int_equal(kri_topo_layout(t, 0, false, p), 0);
+	assert_int_equal(kri_bal_init(&b, t, p, 8, 0, true), 0);
 	memset(lens, 0, sizeof(lens));
 	assert_int_equal(victim(&b, 0), -1);
 	/* Below the threshold of its distance (4 at 14): not worth it. */
@@ -292,8 +292,8 @@ static void test_choose_prefers_near_work_then_the_most_backlog_per_distance(voi
 	lens[1] = 1;
 	for (unsigned start = 0; start < 10; start++)
 		assert_int_equal(victim(&b, start), 1);
-	bal_fini(&b);
-	topo_free(t);
+	kri_bal_fini(&b);
+	kri_topo_free(t);
 }
 
 static void test_choose_spreads_thieves_within_a_near_tier(void **state)
@@ -302,9 +302,9 @@ static void test_choose_spreads_thieves_within_a_near_tier(void **state)
 	struct topo_place p[8];
 	struct balance b;
 
-	assert_int_equal(topo_load("numa:2 core:4 pu:1", &t), 0);
-	assert_int_equal(topo_layout(t, 0, false, p), 0);
-	assert_int_equal(bal_init(&b, t, p, 8, 0, true), 0);
+	assert_int_equal(kri_topo_load("numa:2 core:4 pu:1", &t), 0);
+	assert_int_equal(kri_topo_layout(t, 0, false, p), 0);
+	assert_int_equal(kri_bal_init(&b, t, p, 8, 0, true), 0);
 	check_balance(&b, 7, (unsigned[]){1, 2, 3, 4, 5, 6, 7},
 		      (enum topo_level[]){L3, L3, L3, RE, RE, RE, RE},
 		      (uint32_t[]){1, 1, 1, 4, 4, 4, 4}, 2);
@@ -319,8 +319,8 @@ static void test_choose_spreads_thieves_within_a_near_tier(void **state)
 	lens[5] = 50;
 	for (unsigned start = 0; start < 10; start++)
 		assert_int_equal(victim(&b, start), 1);
-	bal_fini(&b);
-	topo_free(t);
+	kri_bal_fini(&b);
+	kri_topo_free(t);
 }
 
 static void test_flat_is_index_order_from_self_with_no_thresholds(void **state)
@@ -329,8 +329,8 @@ static void test_flat_is_index_order_from_self_with_no_thresholds(void **state)
 	struct topo_place p[8];
 	struct balance b;
 
-	assert_int_equal(topo_layout(t, 0, false, p), 0);
-	assert_int_equal(bal_init(&b, t, p, 8, 6, false), 0);
+	assert_int_equal(kri_topo_layout(t, 0, false, p), 0);
+	assert_int_equal(kri_bal_init(&b, t, p, 8, 6, false), 0);
 	assert_false(b.numa);
 	/* Levels are still right: they feed the steal counters. */
 	check_balance(&b, 7, (unsigned[]){7, 0, 1, 2, 3, 4, 5},
@@ -342,8 +342,8 @@ static void test_flat_is_index_order_from_self_with_no_thresholds(void **state)
 	/* First with work from the start, near or far: 1 before 5. */
 	assert_int_equal(victim(&b, 0), 1);
 	assert_int_equal(victim(&b, 3), 5);
-	bal_fini(&b);
-	topo_free(t);
+	kri_bal_fini(&b);
+	kri_topo_free(t);
 }
 
 /* On one NUMA node with one L3 (this project's 2-core machine is one) the
@@ -356,13 +356,13 @@ static void test_one_node_the_policy_decides_as_flat_stealing(void **state)
 	for (unsigned d = 0; d < 2; d++) {
 		struct topo *t;
 		struct topo_place p[6];
-		assert_int_equal(topo_load(descs[d], &t), 0);
-		unsigned n = topo_ncores(t);
-		assert_int_equal(topo_layout(t, 0, false, p), 0);
+		assert_int_equal(kri_topo_load(descs[d], &t), 0);
+		unsigned n = kri_topo_ncores(t);
+		assert_int_equal(kri_topo_layout(t, 0, false, p), 0);
 		for (unsigned self = 0; self < n; self++) {
 			struct balance on, off;
-			assert_int_equal(bal_init(&on, t, p, n, self, true), 0);
-			assert_int_equal(bal_init(&off, t, p, n, self, false), 0);
+			assert_int_equal(kri_bal_init(&on, t, p, n, self, true), 0);
+			assert_int_equal(kri_bal_init(&off, t, p, n, self, false), 0);
 			assert_int_equal(on.nv, off.nv);
 			for (unsigned j = 0; j < on.nv; j++) {
 				assert_int_equal(on.order[j], off.order[j]);
@@ -375,10 +375,10 @@ static void test_one_node_the_policy_decides_as_flat_stealing(void **state)
 				for (unsigned start = 0; start < on.nv; start++)
 					assert_int_equal(victim(&on, start), victim(&off, start));
 			}
-			bal_fini(&on);
-			bal_fini(&off);
+			kri_bal_fini(&on);
+			kri_bal_fini(&off);
 		}
-		topo_free(t);
+		kri_topo_free(t);
 	}
 }
 
@@ -388,17 +388,17 @@ static void test_bad_and_trivial_inputs(void **state)
 	struct topo_place p[2];
 	struct balance b;
 
-	assert_int_equal(topo_load("numa:2 core:1 pu:1", &t), 0);
-	assert_int_equal(topo_layout(t, 0, false, p), 0);
-	assert_int_equal(bal_init(&b, t, p, 2, 2, true), -EINVAL);
-	assert_int_equal(bal_init(&b, t, p, 0, 0, true), -EINVAL);
-	bal_fini(&b); /* harmless after a failed init */
-	assert_int_equal(bal_init(&b, t, p, 1, 0, true), 0);
+	assert_int_equal(kri_topo_load("numa:2 core:1 pu:1", &t), 0);
+	assert_int_equal(kri_topo_layout(t, 0, false, p), 0);
+	assert_int_equal(kri_bal_init(&b, t, p, 2, 2, true), -EINVAL);
+	assert_int_equal(kri_bal_init(&b, t, p, 0, 0, true), -EINVAL);
+	kri_bal_fini(&b); /* harmless after a failed init */
+	assert_int_equal(kri_bal_init(&b, t, p, 1, 0, true), 0);
 	assert_int_equal(b.nv, 0);
 	assert_int_equal(victim(&b, 0), -1);
-	bal_fini(&b);
-	bal_fini(&b);
-	topo_free(t);
+	kri_bal_fini(&b);
+	kri_bal_fini(&b);
+	kri_topo_free(t);
 }
 
 /* The switch reaches every scheduler of a runtime. */
@@ -406,7 +406,7 @@ static void test_the_numa_switch_selects_the_policy_in_a_runtime(void **state)
 {
 	kr_config c;
 	kr_runtime *rt;
-	struct runtime *r;
+	struct kr_runtime *r;
 
 	kr_config_init(&c);
 	assert_int_equal(c.numa, 1);
@@ -415,14 +415,14 @@ static void test_the_numa_switch_selects_the_policy_in_a_runtime(void **state)
 	for (int numa = 0; numa <= 1; numa++) {
 		c.numa = numa;
 		assert_int_equal(kr_runtime_new(&c, &rt), 0);
-		r = (struct runtime *)rt;
+		r = rt;
 		assert_int_equal(r->n, 4);
 		for (unsigned i = 0; i < r->n; i++) {
 			assert_int_equal(r->s[i].bal.numa, numa);
 			assert_int_equal(r->s[i].bal.nv, 3);
 			/* Flat: one tier. Policy: own node, then the other. */
 			assert_int_equal(r->s[i].bal.ntier, numa ? 2 : 1);
-			assert_int_equal(r->s[i].bal.min[2], numa ? bal_threshold(20) : 1);
+			assert_int_equal(r->s[i].bal.min[2], numa ? kri_bal_threshold(20) : 1);
 		}
 		kr_runtime_free(rt);
 	}

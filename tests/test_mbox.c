@@ -72,7 +72,7 @@ static void a_push_to_an_idle_mailbox_wakes_the_process(void **state)
 	unsigned char *b = env_block(1);
 	_Atomic uintptr_t w = 0;
 	struct env *e = env_at(b, 0, 7, 1);
-	assert_int_equal(mbox_push(&w, e), MB_WOKE);
+	assert_int_equal(kri_mbox_push(&w, e), MB_WOKE);
 	assert_int_equal(word(&w), (uintptr_t)e | MB_RUN);
 	assert_null(e->next);
 	free(b);
@@ -84,10 +84,10 @@ static void a_push_while_the_process_runs_is_only_queued(void **state)
 	unsigned char *b = env_block(3);
 	_Atomic uintptr_t w = MB_RUN; /* running, nothing pending */
 	struct env *e0 = env_at(b, 0, 1, 0), *e1 = env_at(b, 1, 1, 1), *e2 = env_at(b, 2, 1, 2);
-	assert_int_equal(mbox_push(&w, e0), MB_QUEUED);
+	assert_int_equal(kri_mbox_push(&w, e0), MB_QUEUED);
 	assert_null(e0->next);
-	assert_int_equal(mbox_push(&w, e1), MB_QUEUED);
-	assert_int_equal(mbox_push(&w, e2), MB_QUEUED);
+	assert_int_equal(kri_mbox_push(&w, e1), MB_QUEUED);
+	assert_int_equal(kri_mbox_push(&w, e2), MB_QUEUED);
 	/* The word is a LIFO: newest on top, each linking to the one pushed before. */
 	assert_int_equal(word(&w), (uintptr_t)e2 | MB_RUN);
 	assert_ptr_equal(e2->next, e1);
@@ -107,28 +107,28 @@ static void a_chain_push_is_taken_oldest_first_after_what_was_there(void **state
 	(void)state;
 	unsigned char *b = env_block(5);
 	_Atomic uintptr_t w = 0;
-	assert_int_equal(mbox_push(&w, env_at(b, 0, 1, 0)), MB_WOKE);
+	assert_int_equal(kri_mbox_push(&w, env_at(b, 0, 1, 0)), MB_WOKE);
 	/* A chain of 1, 2, 3, linked newest first as the outbox holds it. */
 	struct env *e1 = env_at(b, 1, 1, 1), *e2 = env_at(b, 2, 1, 2), *e3 = env_at(b, 3, 1, 3);
 	e3->next = e2;
 	e2->next = e1;
-	assert_int_equal(mbox_push_chain(&w, e3, e1), MB_QUEUED);
+	assert_int_equal(kri_mbox_push_chain(&w, e3, e1), MB_QUEUED);
 	assert_int_equal(word(&w), (uintptr_t)e3 | MB_RUN);
-	assert_int_equal(mbox_push(&w, env_at(b, 4, 1, 4)), MB_QUEUED);
-	struct env *e = mbox_take(&w);
+	assert_int_equal(kri_mbox_push(&w, env_at(b, 4, 1, 4)), MB_QUEUED);
+	struct env *e = kri_mbox_take(&w);
 	for (uint32_t i = 0; i < 5; i++, e = e->next)
 		assert_int_equal(val_of(e), i);
 	assert_null(e);
 	assert_int_equal(word(&w), MB_RUN);
 	/* Into an idle mailbox: the chain wakes it; into a closed one: refused. */
-	assert_int_equal(mbox_idle(&w), 0);
+	assert_int_equal(kri_mbox_idle(&w), 0);
 	e2->next = e1;
-	assert_int_equal(mbox_push_chain(&w, e2, e1), MB_WOKE);
-	assert_ptr_equal(mbox_take(&w), e1);
-	assert_null(mbox_close(&w));
+	assert_int_equal(kri_mbox_push_chain(&w, e2, e1), MB_WOKE);
+	assert_ptr_equal(kri_mbox_take(&w), e1);
+	assert_null(kri_mbox_close(&w));
 	e2->next = e1;
 	e1->next = (struct env *)(uintptr_t)0xdeadbeef0;
-	assert_int_equal(mbox_push_chain(&w, e2, e1), MB_CLOSED);
+	assert_int_equal(kri_mbox_push_chain(&w, e2, e1), MB_CLOSED);
 	assert_ptr_equal(e1->next, (struct env *)(uintptr_t)0xdeadbeef0);
 	free(b);
 }
@@ -140,8 +140,8 @@ static void take_returns_everything_pushed_oldest_first_and_keeps_run(void **sta
 	unsigned char *b = env_block(N);
 	_Atomic uintptr_t w = 0;
 	for (uint32_t i = 0; i < N; i++)
-		assert_int_equal(mbox_push(&w, env_at(b, i, 3, i)), i == 0 ? MB_WOKE : MB_QUEUED);
-	struct env *e = mbox_take(&w);
+		assert_int_equal(kri_mbox_push(&w, env_at(b, i, 3, i)), i == 0 ? MB_WOKE : MB_QUEUED);
+	struct env *e = kri_mbox_take(&w);
 	assert_int_equal(word(&w), MB_RUN);
 	for (uint32_t i = 0; i < N; i++) {
 		assert_non_null(e);
@@ -158,7 +158,7 @@ static void take_of_an_empty_running_mailbox_returns_null_and_keeps_run(void **s
 {
 	(void)state;
 	_Atomic uintptr_t w = MB_RUN;
-	assert_null(mbox_take(&w));
+	assert_null(kri_mbox_take(&w));
 	assert_int_equal(word(&w), MB_RUN);
 }
 
@@ -168,12 +168,12 @@ static void idle_after_a_complete_take_succeeds_and_the_next_push_wakes(void **s
 	unsigned char *b = env_block(2);
 	_Atomic uintptr_t w = 0;
 	struct env *e0 = env_at(b, 0, 1, 0), *e1 = env_at(b, 1, 1, 1);
-	assert_int_equal(mbox_push(&w, e0), MB_WOKE);
-	assert_ptr_equal(mbox_take(&w), e0);
-	assert_null(mbox_take(&w));
-	assert_int_equal(mbox_idle(&w), 0);
+	assert_int_equal(kri_mbox_push(&w, e0), MB_WOKE);
+	assert_ptr_equal(kri_mbox_take(&w), e0);
+	assert_null(kri_mbox_take(&w));
+	assert_int_equal(kri_mbox_idle(&w), 0);
 	assert_int_equal(word(&w), 0);
-	assert_int_equal(mbox_push(&w, e1), MB_WOKE);
+	assert_int_equal(kri_mbox_push(&w, e1), MB_WOKE);
 	assert_int_equal(word(&w), (uintptr_t)e1 | MB_RUN);
 	free(b);
 }
@@ -184,18 +184,18 @@ static void a_push_after_take_makes_idle_fail(void **state)
 	unsigned char *b = env_block(3);
 	_Atomic uintptr_t w = 0;
 	struct env *e0 = env_at(b, 0, 1, 0), *e1 = env_at(b, 1, 1, 1), *e2 = env_at(b, 2, 1, 2);
-	assert_int_equal(mbox_push(&w, e0), MB_WOKE);
-	assert_ptr_equal(mbox_take(&w), e0);
-	assert_int_equal(mbox_push(&w, e1), MB_QUEUED);
-	assert_int_equal(mbox_push(&w, e2), MB_QUEUED);
-	assert_int_equal(mbox_idle(&w), -1);
+	assert_int_equal(kri_mbox_push(&w, e0), MB_WOKE);
+	assert_ptr_equal(kri_mbox_take(&w), e0);
+	assert_int_equal(kri_mbox_push(&w, e1), MB_QUEUED);
+	assert_int_equal(kri_mbox_push(&w, e2), MB_QUEUED);
+	assert_int_equal(kri_mbox_idle(&w), -1);
 	/* Still running, nothing lost: the late messages come out in order. */
 	assert_int_equal(word(&w), (uintptr_t)e2 | MB_RUN);
-	struct env *e = mbox_take(&w);
+	struct env *e = kri_mbox_take(&w);
 	assert_ptr_equal(e, e1);
 	assert_ptr_equal(e->next, e2);
 	assert_null(e2->next);
-	assert_int_equal(mbox_idle(&w), 0);
+	assert_int_equal(kri_mbox_idle(&w), 0);
 	assert_int_equal(word(&w), 0);
 	free(b);
 }
@@ -206,8 +206,8 @@ static void close_returns_what_was_pending_oldest_first(void **state)
 	unsigned char *b = env_block(3);
 	_Atomic uintptr_t w = MB_RUN;
 	for (uint32_t i = 0; i < 3; i++)
-		assert_int_equal(mbox_push(&w, env_at(b, i, 9, i)), MB_QUEUED);
-	struct env *e = mbox_close(&w);
+		assert_int_equal(kri_mbox_push(&w, env_at(b, i, 9, i)), MB_QUEUED);
+	struct env *e = kri_mbox_close(&w);
 	assert_int_equal(word(&w), MB_DEAD);
 	for (uint32_t i = 0; i < 3; i++) {
 		assert_ptr_equal(e, (struct env *)(b + i * ESTRIDE));
@@ -221,7 +221,7 @@ static void close_of_an_empty_mailbox_returns_null(void **state)
 {
 	(void)state;
 	_Atomic uintptr_t w = MB_RUN;
-	assert_null(mbox_close(&w));
+	assert_null(kri_mbox_close(&w));
 	assert_int_equal(word(&w), MB_DEAD);
 }
 
@@ -230,10 +230,10 @@ static void pushes_after_close_are_refused_and_leave_the_envelope_alone(void **s
 	(void)state;
 	unsigned char *b = env_block(2);
 	_Atomic uintptr_t w = MB_RUN;
-	assert_null(mbox_close(&w));
+	assert_null(kri_mbox_close(&w));
 	for (uint32_t i = 0; i < 2; i++) {
 		struct env *e = env_at(b, i, 1, i);
-		assert_int_equal(mbox_push(&w, e), MB_CLOSED);
+		assert_int_equal(kri_mbox_push(&w, e), MB_CLOSED);
 		assert_int_equal(word(&w), MB_DEAD);
 		assert_ptr_equal(e->next, (struct env *)(uintptr_t)0xdeadbeef0);
 	}
@@ -275,7 +275,7 @@ struct worker {
 	uint64_t rng;
 };
 
-static uint64_t now_ns(void)
+static uint64_t kri_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -343,7 +343,7 @@ static void *producer(void *arg)
 				;
 		}
 		jitter(&wk->rng);
-		int r = mbox_push(&st->w, e);
+		int r = kri_mbox_push(&st->w, e);
 		if (r == MB_WOKE) {
 			/* This sender made the process runnable: it must schedule it. */
 			gain_ownership(st);
@@ -383,12 +383,12 @@ static void run_process(struct stress *st, uint64_t *rng)
 	for (;;) {
 		struct env *e = st->local;
 		if (!e) {
-			e = mbox_take(&st->w);
+			e = kri_mbox_take(&st->w);
 			if (!e) {
 				leave_run(st);
 				atomic_fetch_sub_explicit(&st->owners, 1, memory_order_relaxed);
 				jitter(rng);
-				if (mbox_idle(&st->w) == 0)
+				if (kri_mbox_idle(&st->w) == 0)
 					return;
 				gain_ownership(st);
 				enter_run(st);
@@ -403,7 +403,7 @@ static void run_process(struct stress *st, uint64_t *rng)
 			leave_run(st);
 			if (!st->local) {
 				atomic_fetch_sub_explicit(&st->owners, 1, memory_order_relaxed);
-				if (mbox_idle(&st->w) == 0)
+				if (kri_mbox_idle(&st->w) == 0)
 					return;
 				gain_ownership(st);
 			}
@@ -430,7 +430,7 @@ static void *consumer(void *arg)
 			if (atomic_load(&st->producers_done) == (int)st->k &&
 			    atomic_load(&st->owners) == 0 && atomic_load(&st->tokens) == 0)
 				return NULL;
-			if (now_ns() > st->deadline_ns) {
+			if (kri_now_ns() > st->deadline_ns) {
 				atomic_store(&st->timed_out, 1);
 				return NULL;
 			}
@@ -476,7 +476,7 @@ static void stress_round(struct stress *st, unsigned k, unsigned n, unsigned nco
 	st->seen = calloc((size_t)k * n, 1);
 	assert_non_null(st->next_seq);
 	assert_non_null(st->seen);
-	st->deadline_ns = now_ns() + 20ull * 1000000000u;
+	st->deadline_ns = kri_now_ns() + 20ull * 1000000000u;
 	uint64_t r = seed ^ ((uint64_t)k << 32 | nconsumers);
 	for (unsigned i = 0; i < nconsumers; i++) {
 		wk[i] = (struct worker){st, i, splitmix(&r)};

@@ -37,27 +37,27 @@ static void slots_init_rejects_bad_arguments(void **state)
 {
 	(void)state;
 	struct slots s;
-	assert_int_equal(slots_init(&s, 0, 100), -EINVAL);
-	assert_int_equal(slots_init(&s, 16, 100), -EINVAL); /* below 32 */
-	assert_int_equal(slots_init(&s, 48, 100), -EINVAL); /* not a power of two */
-	assert_int_equal(slots_init(&s, 64, 0), -EINVAL);
-	slots_fini(&s, NULL); /* a failed init leaves nothing to free */
-	assert_int_equal(slots_init(&s, 32, 1), 0);
+	assert_int_equal(kri_slots_init(&s, 0, 100), -EINVAL);
+	assert_int_equal(kri_slots_init(&s, 16, 100), -EINVAL); /* below 32 */
+	assert_int_equal(kri_slots_init(&s, 48, 100), -EINVAL); /* not a power of two */
+	assert_int_equal(kri_slots_init(&s, 64, 0), -EINVAL);
+	kri_slots_fini(&s, NULL); /* a failed init leaves nothing to free */
+	assert_int_equal(kri_slots_init(&s, 32, 1), 0);
 	assert_int_equal(s.size, 32);
 	assert_int_equal(s.max, 1);
 	assert_int_equal(s.nchunks, 1);
-	slots_fini(&s, NULL);
+	kri_slots_fini(&s, NULL);
 }
 
 static void slots_init_clamps_max_below_the_nil_index(void **state)
 {
 	(void)state;
 	struct slots s;
-	assert_int_equal(slots_init(&s, 64, UINT64_MAX), 0);
+	assert_int_equal(kri_slots_init(&s, 64, UINT64_MAX), 0);
 	assert_int_equal(s.max, UINT32_MAX - 1);
 	assert_int_equal(s.nchunks, (uint32_t)(((uint64_t)UINT32_MAX - 1 + CHUNK - 1) / CHUNK));
 	assert_null(slot_at(&s, SLOTS_NIL));
-	slots_fini(&s, NULL);
+	kri_slots_fini(&s, NULL);
 }
 
 static void slot_at_is_an_identity_between_indexes_and_addresses(void **state)
@@ -66,12 +66,12 @@ static void slot_at_is_an_identity_between_indexes_and_addresses(void **state)
 	struct slots s;
 	struct slot_cache c;
 	uint32_t max = 2 * CHUNK + 100, idx;
-	assert_int_equal(slots_init(&s, 64, max), 0);
-	slot_cache_init(&c);
+	assert_int_equal(kri_slots_init(&s, 64, max), 0);
+	kri_slot_cache_init(&c);
 	assert_null(slot_at(&s, 0)); /* no chunk yet */
 	assert_false(slot_exists(&s, 0));
 	for (uint32_t k = 0; k < max; k++) {
-		assert_int_equal(slots_get(&s, &c, NULL, &idx), 0);
+		assert_int_equal(kri_slots_get(&s, &c, NULL, &idx), 0);
 		assert_int_equal(idx, k); /* a fresh table hands out indexes in order */
 	}
 	assert_int_equal(s.grown, 3);
@@ -86,7 +86,7 @@ static void slot_at_is_an_identity_between_indexes_and_addresses(void **state)
 	}
 	assert_null(slot_at(&s, max));
 	assert_null(slot_at(&s, UINT32_MAX));
-	slots_fini(&s, NULL);
+	kri_slots_fini(&s, NULL);
 }
 
 static void the_get_past_max_fails_with_eagain_until_one_is_put(void **state)
@@ -98,20 +98,20 @@ static void the_get_past_max_fails_with_eagain_until_one_is_put(void **state)
 		struct slots s;
 		struct slot_cache c;
 		uint32_t max = maxes[m], idx;
-		assert_int_equal(slots_init(&s, 64, max), 0);
-		slot_cache_init(&c);
+		assert_int_equal(kri_slots_init(&s, 64, max), 0);
+		kri_slot_cache_init(&c);
 		for (uint32_t k = 0; k < max; k++)
-			assert_int_equal(slots_get(&s, &c, NULL, &idx), 0);
+			assert_int_equal(kri_slots_get(&s, &c, NULL, &idx), 0);
 		assert_int_equal(idx, max - 1);
 		idx = 12345;
-		assert_int_equal(slots_get(&s, &c, NULL, &idx), -EAGAIN);
+		assert_int_equal(kri_slots_get(&s, &c, NULL, &idx), -EAGAIN);
 		assert_int_equal(idx, 12345); /* a failed call changes nothing */
-		assert_int_equal(slots_get(&s, &c, NULL, &idx), -EAGAIN);
-		slots_put(&s, &c, 7);
-		assert_int_equal(slots_get(&s, &c, NULL, &idx), 0);
+		assert_int_equal(kri_slots_get(&s, &c, NULL, &idx), -EAGAIN);
+		kri_slots_put(&s, &c, 7);
+		assert_int_equal(kri_slots_get(&s, &c, NULL, &idx), 0);
 		assert_int_equal(idx, 7);
-		assert_int_equal(slots_get(&s, &c, NULL, &idx), -EAGAIN);
-		slots_fini(&s, NULL);
+		assert_int_equal(kri_slots_get(&s, &c, NULL, &idx), -EAGAIN);
+		kri_slots_fini(&s, NULL);
 	}
 }
 
@@ -121,21 +121,21 @@ static void a_put_index_is_the_next_one_got(void **state)
 	struct slots s;
 	struct slot_cache c;
 	uint32_t idx, got[10];
-	assert_int_equal(slots_init(&s, 64, 1000), 0);
-	slot_cache_init(&c);
+	assert_int_equal(kri_slots_init(&s, 64, 1000), 0);
+	kri_slot_cache_init(&c);
 	for (int k = 0; k < 10; k++)
-		assert_int_equal(slots_get(&s, &c, NULL, &got[k]), 0);
-	slots_put(&s, &c, got[3]);
-	slots_put(&s, &c, got[8]);
+		assert_int_equal(kri_slots_get(&s, &c, NULL, &got[k]), 0);
+	kri_slots_put(&s, &c, got[3]);
+	kri_slots_put(&s, &c, got[8]);
 	assert_int_equal(c.n, 2);
-	assert_int_equal(slots_get(&s, &c, NULL, &idx), 0);
+	assert_int_equal(kri_slots_get(&s, &c, NULL, &idx), 0);
 	assert_int_equal(idx, got[8]); /* last put, first got */
-	assert_int_equal(slots_get(&s, &c, NULL, &idx), 0);
+	assert_int_equal(kri_slots_get(&s, &c, NULL, &idx), 0);
 	assert_int_equal(idx, got[3]);
 	assert_int_equal(c.n, 0);
-	assert_int_equal(slots_get(&s, &c, NULL, &idx), 0);
+	assert_int_equal(kri_slots_get(&s, &c, NULL, &idx), 0);
 	assert_int_equal(idx, 10); /* then the untouched ones again */
-	slots_fini(&s, NULL);
+	kri_slots_fini(&s, NULL);
 }
 
 static void a_slot_keeps_its_bytes_outside_the_link_area_across_reuse(void **state)
@@ -144,18 +144,18 @@ static void a_slot_keeps_its_bytes_outside_the_link_area_across_reuse(void **sta
 	struct slots s;
 	struct slot_cache c;
 	uint32_t idx, again;
-	assert_int_equal(slots_init(&s, 64, 1000), 0);
-	slot_cache_init(&c);
-	assert_int_equal(slots_get(&s, &c, NULL, &idx), 0);
+	assert_int_equal(kri_slots_init(&s, 64, 1000), 0);
+	kri_slot_cache_init(&c);
+	assert_int_equal(kri_slots_get(&s, &c, NULL, &idx), 0);
 	unsigned char *a = slot_at(&s, idx);
 	memset(a, 0xa5, 64); /* a process's generation lives in these bytes */
-	slots_put(&s, &c, idx);
-	assert_int_equal(slots_get(&s, &c, NULL, &again), 0);
+	kri_slots_put(&s, &c, idx);
+	assert_int_equal(kri_slots_get(&s, &c, NULL, &again), 0);
 	assert_int_equal(again, idx);
 	for (int b = 0; b < 64; b++)
 		if (b < SLOTS_LINK_OFF || b >= SLOTS_LINK_OFF + 16)
 			assert_int_equal(a[b], 0xa5);
-	slots_fini(&s, NULL);
+	kri_slots_fini(&s, NULL);
 }
 
 static void a_new_chunk_is_zeroed(void **state)
@@ -165,24 +165,24 @@ static void a_new_chunk_is_zeroed(void **state)
 	struct slots s;
 	struct slot_cache c;
 	uint32_t idx;
-	assert_int_equal(arena_init(&a), 0);
+	assert_int_equal(kri_arena_init(&a), 0);
 	/* Leave a dirty chunk-sized block in the arena for the table to be given. */
 	size_t bytes = (size_t)64 << SLOTS_CHUNK_BITS;
 	for (int k = 0; k < 4; k++) {
-		unsigned char *dirty = arena_alloc_aligned(&a, bytes, 2u << 20);
+		unsigned char *dirty = kri_arena_alloc_aligned(&a, bytes, 2u << 20);
 		assert_non_null(dirty);
 		memset(dirty, 0xee, bytes);
 		arena_free(&a, dirty, bytes);
 	}
-	assert_int_equal(slots_init(&s, 64, 3 * CHUNK), 0);
-	slot_cache_init(&c);
-	assert_int_equal(slots_get(&s, &c, &a, &idx), 0);
+	assert_int_equal(kri_slots_init(&s, 64, 3 * CHUNK), 0);
+	kri_slot_cache_init(&c);
+	assert_int_equal(kri_slots_get(&s, &c, &a, &idx), 0);
 	const unsigned char *chunk = atomic_load(&s.dir[0]);
 	for (size_t b = 0; b < bytes; b++)
 		if (chunk[b])
 			fail_msg("byte %zu of a new chunk is 0x%02x", b, chunk[b]);
-	slots_fini(&s, &a);
-	arena_fini(&a);
+	kri_slots_fini(&s, &a);
+	kri_arena_fini(&a);
 }
 
 /* Spawn on one cache, exit on another: indexes travel back through the pool. */
@@ -192,17 +192,17 @@ static void batches_move_through_the_pool_between_two_caches(void **state)
 	struct slots s;
 	struct slot_cache spawner, reaper;
 	uint32_t idx;
-	assert_int_equal(slots_init(&s, 64, 64 * CHUNK), 0);
-	slot_cache_init(&spawner);
-	slot_cache_init(&reaper);
+	assert_int_equal(kri_slots_init(&s, 64, 64 * CHUNK), 0);
+	kri_slot_cache_init(&spawner);
+	kri_slot_cache_init(&reaper);
 	enum { LIVE = 100, ROUNDS = 300000 };
 	uint32_t live[LIVE];
 	for (int k = 0; k < LIVE; k++)
-		assert_int_equal(slots_get(&s, &spawner, NULL, &live[k]), 0);
+		assert_int_equal(kri_slots_get(&s, &spawner, NULL, &live[k]), 0);
 	for (uint32_t r = 0; r < ROUNDS; r++) {
 		/* The oldest live index exits on the other cache; a new one is spawned. */
-		slots_put(&s, &reaper, live[r % LIVE]);
-		assert_int_equal(slots_get(&s, &spawner, NULL, &idx), 0);
+		kri_slots_put(&s, &reaper, live[r % LIVE]);
+		assert_int_equal(kri_slots_get(&s, &spawner, NULL, &idx), 0);
 		live[r % LIVE] = idx;
 		assert_true(reaper.n < 512);
 	}
@@ -214,7 +214,7 @@ static void batches_move_through_the_pool_between_two_caches(void **state)
 	assert_int_equal(LIVE + spawner.n + reaper.n + s.pooled +
 			     (spawner.bump_end - spawner.bump) + (s.fresh_end - s.fresh),
 			 CHUNK);
-	slots_fini(&s, NULL);
+	kri_slots_fini(&s, NULL);
 }
 
 static void flush_moves_every_cached_index_to_the_pool(void **state)
@@ -224,29 +224,29 @@ static void flush_moves_every_cached_index_to_the_pool(void **state)
 	struct slot_cache a, b;
 	uint32_t idx;
 	static unsigned char seen[1000];
-	assert_int_equal(slots_init(&s, 64, 1000), 0);
-	slot_cache_init(&a);
-	slot_cache_init(&b);
+	assert_int_equal(kri_slots_init(&s, 64, 1000), 0);
+	kri_slot_cache_init(&a);
+	kri_slot_cache_init(&b);
 	for (uint32_t k = 0; k < 1000; k++)
-		assert_int_equal(slots_get(&s, &a, NULL, &idx), 0);
+		assert_int_equal(kri_slots_get(&s, &a, NULL, &idx), 0);
 	for (uint32_t k = 0; k < 1000; k++)
-		slots_put(&s, &a, k);
+		kri_slots_put(&s, &a, k);
 	assert_int_equal(a.n + s.pooled, 1000);
-	slots_flush(&s, &a);
+	kri_slots_flush(&s, &a);
 	assert_int_equal(a.n, 0);
 	assert_int_equal(a.head, SLOTS_NIL);
 	assert_int_equal(s.pooled, 1000);
 	/* Another cache gets all of them back, each once, and then the table is full. */
 	memset(seen, 0, sizeof seen);
 	for (uint32_t k = 0; k < 1000; k++) {
-		assert_int_equal(slots_get(&s, &b, NULL, &idx), 0);
+		assert_int_equal(kri_slots_get(&s, &b, NULL, &idx), 0);
 		assert_true(idx < 1000);
 		assert_int_equal(seen[idx]++, 0);
 	}
 	assert_int_equal(s.pooled, 0);
-	assert_int_equal(slots_get(&s, &b, NULL, &idx), -EAGAIN);
+	assert_int_equal(kri_slots_get(&s, &b, NULL, &idx), -EAGAIN);
 	assert_int_equal(s.grown, 1);
-	slots_fini(&s, NULL);
+	kri_slots_fini(&s, NULL);
 }
 
 /* Two threads: one gets and hands indexes over, the other puts them on its own cache. */
@@ -262,7 +262,7 @@ static void *reaper_main(void *arg)
 {
 	struct pipe *p = arg;
 	struct slot_cache c;
-	slot_cache_init(&c);
+	kri_slot_cache_init(&c);
 	for (uint64_t got = 0; got < p->total && !atomic_load(&p->failed);) {
 		uint64_t h = atomic_load_explicit(&p->head, memory_order_relaxed);
 		if (h == atomic_load_explicit(&p->tail, memory_order_acquire)) {
@@ -272,11 +272,11 @@ static void *reaper_main(void *arg)
 		uint32_t idx = atomic_load_explicit(&p->ring[h % 1024], memory_order_relaxed);
 		/* The slot is ours now: scribble on it as a process would. */
 		memset((unsigned char *)slot_at(p->s, idx) + 32, 0x5a, 32);
-		slots_put(p->s, &c, idx);
+		kri_slots_put(p->s, &c, idx);
 		atomic_store_explicit(&p->head, h + 1, memory_order_release);
 		got++;
 	}
-	slots_flush(p->s, &c);
+	kri_slots_flush(p->s, &c);
 	return NULL;
 }
 
@@ -287,8 +287,8 @@ static void two_threads_recycle_through_the_pool_without_growing(void **state)
 	struct slots s;
 	struct slot_cache c;
 	pthread_t th;
-	assert_int_equal(slots_init(&s, 64, 64 * CHUNK), 0);
-	slot_cache_init(&c);
+	assert_int_equal(kri_slots_init(&s, 64, 64 * CHUNK), 0);
+	kri_slot_cache_init(&c);
 	memset(&p, 0, sizeof p);
 	p.s = &s;
 	p.total = 200000;
@@ -297,7 +297,7 @@ static void two_threads_recycle_through_the_pool_without_growing(void **state)
 		uint32_t idx;
 		while (t - atomic_load_explicit(&p.head, memory_order_acquire) >= 1024)
 			sched_yield();
-		int rc = slots_get(&s, &c, NULL, &idx);
+		int rc = kri_slots_get(&s, &c, NULL, &idx);
 		if (rc) {
 			atomic_store(&p.failed, 1);
 			pthread_join(th, NULL);
@@ -310,9 +310,9 @@ static void two_threads_recycle_through_the_pool_without_growing(void **state)
 	pthread_join(th, NULL);
 	assert_int_equal(s.grown, 1);
 	uint32_t untouched = c.bump_end - c.bump; /* flush drops these */
-	slots_flush(&s, &c);
+	kri_slots_flush(&s, &c);
 	assert_int_equal(s.pooled + untouched + (s.fresh_end - s.fresh), CHUNK);
-	slots_fini(&s, NULL);
+	kri_slots_fini(&s, NULL);
 }
 
 /* Never-used indexes are shared out a few at a time: a cache that grew the only chunk must
@@ -324,13 +324,13 @@ static void a_second_cache_gets_an_index_while_the_table_is_nearly_empty(void **
 	struct slots s;
 	struct slot_cache a, b;
 	uint32_t idx;
-	assert_int_equal(slots_init(&s, 64, 100), 0);
-	slot_cache_init(&a);
-	slot_cache_init(&b);
-	assert_int_equal(slots_get(&s, &a, NULL, &idx), 0);
+	assert_int_equal(kri_slots_init(&s, 64, 100), 0);
+	kri_slot_cache_init(&a);
+	kri_slot_cache_init(&b);
+	assert_int_equal(kri_slots_get(&s, &a, NULL, &idx), 0);
 	/* 1 of 100 indexes in use. */
-	assert_int_equal(slots_get(&s, &b, NULL, &idx), 0);
-	slots_fini(&s, NULL);
+	assert_int_equal(kri_slots_get(&s, &b, NULL, &idx), 0);
+	kri_slots_fini(&s, NULL);
 }
 
 /* The same through the public API: with max_procs = 1000, the first process (spawned with

@@ -56,7 +56,7 @@ static void go(kr_runtime *rt, kr_pid pid)
 static int reset_injector(void **state)
 {
 	(void)state;
-	arena_fail_after(-1);
+	kri_arena_fail_after(-1);
 	return 0;
 }
 
@@ -1061,10 +1061,10 @@ static void send_under_memory_exhaustion_is_enomem_then_recovers(void **st)
 	kr_runtime *rt = rt_new(1, 0);
 	count_calls = 0;
 	kr_pid rx = rt_spawn(rt, b_count, 0, 0);
-	arena_fail_after(0);
+	kri_arena_fail_after(0);
 	int rc = kr_rt_send(rt, rx, T_DATA, "abc", 3);
 	int rc0 = kr_rt_send(rt, rx, T_END, 0, 0);
-	arena_fail_after(-1);
+	kri_arena_fail_after(-1);
 	assert_int_equal(rc, -ENOMEM);
 	assert_int_equal(rc0, -ENOMEM);
 	assert_int_equal(kr_rt_send(rt, rx, T_END, 0, 0), 0);
@@ -1085,9 +1085,9 @@ static void b_send_sweep(kr_ctx *ctx, void *state, const kr_msg *m)
 	memcpy(&to, state, sizeof(to));
 	memset(payload, 'p', sizeof(payload));
 	for (long n = 0; n < 100; n++) {
-		arena_fail_after(n);
+		kri_arena_fail_after(n);
 		int rc = kr_send(ctx, to, T_DATA, payload, sizeof(payload));
-		arena_fail_after(-1);
+		kri_arena_fail_after(-1);
 		if (n == 0)
 			sweep_first_rc = rc;
 		if (rc == 0)
@@ -1141,9 +1141,9 @@ static void spawn_under_memory_exhaustion_is_enomem_then_recovers(void **st)
 	kr_pid first = rt_spawn(rt, b_wait_end, 0, 0); /* the slot table now exists */
 	assert_int_equal(kr_alive(rt), 1);
 	for (long n = 0; n < 100; n++) {
-		arena_fail_after(n);
+		kri_arena_fail_after(n);
 		rc = kr_rt_spawn(rt, b_check_big, big100, sizeof(big100), &out);
-		arena_fail_after(-1);
+		kri_arena_fail_after(-1);
 		if (rc == 0)
 			break;
 		assert_int_equal(rc, -ENOMEM);
@@ -1172,9 +1172,9 @@ static void b_spawn_sweep(kr_ctx *ctx, void *state, const kr_msg *m)
 	kr_pid out = 4242;
 	pspawn_alive_before = kr_alive(rt);
 	for (long n = 0; n < 100; n++) {
-		arena_fail_after(n);
+		kri_arena_fail_after(n);
 		int rc = kr_spawn(ctx, b_check_big, big100, sizeof(big100), &out);
-		arena_fail_after(-1);
+		kri_arena_fail_after(-1);
 		pspawn_final_rc = rc;
 		if (rc == 0)
 			break;

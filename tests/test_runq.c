@@ -79,7 +79,7 @@ static uint32_t drain(struct runq *q, unsigned char *seen)
 {
 	uint32_t n = 0;
 	struct proc *p;
-	while ((p = runq_pop(q))) {
+	while ((p = kri_runq_pop(q))) {
 		uint32_t i = id_of(p);
 		assert_int_equal(seen[i], 0);
 		seen[i] = 1;
@@ -95,7 +95,7 @@ static void pop_interleaving(struct runq *q, const uint32_t *a, uint32_t na, con
 {
 	uint32_t i = 0, j = 0;
 	while (i + j < na + nb) {
-		struct proc *p = runq_pop(q);
+		struct proc *p = kri_runq_pop(q);
 		if (!p)
 			fail_msg("pop %u gave NULL", i + j);
 		uint32_t id = id_of(p);
@@ -115,60 +115,60 @@ static void pushed_processes_pop_in_fifo_order(void **state)
 {
 	(void)state;
 	struct runq q;
-	runq_init(&q, NULL);
-	assert_null(runq_pop(&q));
+	kri_runq_init(&q, NULL);
+	assert_null(kri_runq_pop(&q));
 	for (uint32_t i = 0; i < 100; i++) {
-		runq_push(&q, P(i));
-		assert_int_equal(runq_len(&q), i + 1);
+		kri_runq_push(&q, P(i));
+		assert_int_equal(kri_runq_len(&q), i + 1);
 	}
 	for (uint32_t i = 0; i < 100; i++) {
-		assert_ptr_equal(runq_pop(&q), P(i));
-		assert_int_equal(runq_len(&q), 99 - i);
+		assert_ptr_equal(kri_runq_pop(&q), P(i));
+		assert_int_equal(kri_runq_len(&q), 99 - i);
 	}
-	assert_null(runq_pop(&q));
+	assert_null(kri_runq_pop(&q));
 	/* Wrapping the ring many times, never full, keeps the order. */
 	uint32_t in = 0, out = 0;
 	for (int k = 0; k < 200; k++)
-		runq_push(&q, P(in++ % NP));
+		kri_runq_push(&q, P(in++ % NP));
 	for (int round = 0; round < 1000; round++) {
 		for (int k = 0; k < 7; k++)
-			runq_push(&q, P(in++ % NP));
+			kri_runq_push(&q, P(in++ % NP));
 		for (int k = 0; k < 7; k++)
-			assert_ptr_equal(runq_pop(&q), P(out++ % NP));
+			assert_ptr_equal(kri_runq_pop(&q), P(out++ % NP));
 	}
 	while (out < in)
-		assert_ptr_equal(runq_pop(&q), P(out++ % NP));
-	assert_null(runq_pop(&q));
+		assert_ptr_equal(kri_runq_pop(&q), P(out++ % NP));
+	assert_null(kri_runq_pop(&q));
 	assert_int_equal(atomic_load(&q.olen), 0);
-	runq_fini(&q);
+	kri_runq_fini(&q);
 }
 
 static void a_full_ring_holds_exactly_its_capacity_without_overflow(void **state)
 {
 	(void)state;
 	struct runq q;
-	runq_init(&q, NULL);
+	kri_runq_init(&q, NULL);
 	for (uint32_t i = 0; i < RUNQ_CAP; i++)
-		runq_push(&q, P(i));
+		kri_runq_push(&q, P(i));
 	assert_int_equal(ring_len(&q), RUNQ_CAP);
 	assert_overflow_empty(&q);
 	for (uint32_t i = 0; i < RUNQ_CAP; i++)
-		assert_ptr_equal(runq_pop(&q), P(i));
-	assert_null(runq_pop(&q));
-	runq_fini(&q);
+		assert_ptr_equal(kri_runq_pop(&q), P(i));
+	assert_null(kri_runq_pop(&q));
+	kri_runq_fini(&q);
 }
 
 static void the_push_past_a_full_ring_moves_the_older_half_to_overflow(void **state)
 {
 	(void)state;
 	struct runq q;
-	runq_init(&q, NULL);
+	kri_runq_init(&q, NULL);
 	for (uint32_t i = 0; i <= RUNQ_CAP; i++)
-		runq_push(&q, P(i));
+		kri_runq_push(&q, P(i));
 	/* Ring: the newer half; overflow: the older half, then the one pushed. */
 	assert_int_equal(ring_len(&q), RUNQ_CAP / 2);
 	assert_int_equal(atomic_load(&q.olen), RUNQ_CAP / 2 + 1);
-	assert_int_equal(runq_len(&q), RUNQ_CAP + 1);
+	assert_int_equal(kri_runq_len(&q), RUNQ_CAP + 1);
 	uint32_t ring[RUNQ_CAP / 2], over[RUNQ_CAP / 2 + 1];
 	for (uint32_t i = 0; i < RUNQ_CAP / 2; i++) {
 		ring[i] = RUNQ_CAP / 2 + i;
@@ -176,10 +176,10 @@ static void the_push_past_a_full_ring_moves_the_older_half_to_overflow(void **st
 	}
 	over[RUNQ_CAP / 2] = RUNQ_CAP;
 	pop_interleaving(&q, ring, RUNQ_CAP / 2, over, RUNQ_CAP / 2 + 1);
-	assert_null(runq_pop(&q));
-	assert_int_equal(runq_len(&q), 0);
+	assert_null(kri_runq_pop(&q));
+	assert_int_equal(kri_runq_len(&q), 0);
 	assert_overflow_empty(&q);
-	runq_fini(&q);
+	kri_runq_fini(&q);
 }
 
 static void overflow_beyond_the_ring_keeps_every_process_exactly_once(void **state)
@@ -187,18 +187,18 @@ static void overflow_beyond_the_ring_keeps_every_process_exactly_once(void **sta
 	(void)state;
 	static unsigned char seen[NP];
 	struct runq q;
-	runq_init(&q, NULL);
+	kri_runq_init(&q, NULL);
 	memset(seen, 0, sizeof seen);
 	for (uint32_t i = 0; i < 3000; i++)
-		runq_push(&q, P(i));
-	assert_int_equal(runq_len(&q), 3000);
+		kri_runq_push(&q, P(i));
+	assert_int_equal(kri_runq_len(&q), 3000);
 	assert_true(atomic_load(&q.olen) > RUNQ_CAP); /* more than one refill's worth */
 	assert_int_equal(drain(&q, seen), 3000);
 	for (uint32_t i = 0; i < 3000; i++)
 		assert_int_equal(seen[i], 1);
-	assert_int_equal(runq_len(&q), 0);
+	assert_int_equal(kri_runq_len(&q), 0);
 	assert_int_equal(atomic_load(&q.olen), 0);
-	runq_fini(&q);
+	kri_runq_fini(&q);
 }
 
 /* The overflow's array cannot grow (no memory): what does not fit is linked after it, and
@@ -210,24 +210,24 @@ static void an_overflow_that_cannot_grow_spills_in_order(void **state)
 	need_injector();
 	static uint32_t before[NP];
 	struct runq q;
-	runq_init(&q, NULL);
+	kri_runq_init(&q, NULL);
 	for (uint32_t i = 0; i < 1500; i++)
-		runq_push(&q, P(i));
+		kri_runq_push(&q, P(i));
 	assert_non_null(q.ov);
 	uint32_t cap = q.ocap;
-	arena_fail_after(0);
+	kri_arena_fail_after(0);
 	for (uint32_t i = 1500; i < 3500; i++)
-		runq_push(&q, P(i));
-	arena_fail_after(-1);
+		kri_runq_push(&q, P(i));
+	kri_arena_fail_after(-1);
 	assert_int_equal(q.ocap, cap);
 	assert_non_null(q.spill);
 	uint32_t nb = (uint32_t)atomic_load(&q.olen);
 	for (uint32_t i = 0; i < nb; i++)
 		before[i] = id_of(overflow_nth(&q, i));
 	for (uint32_t i = 3500; i < 3800; i++)
-		runq_push(&q, P(i));
+		kri_runq_push(&q, P(i));
 	assert_int_equal(q.ocap, cap);
-	assert_int_equal(runq_len(&q), 3800);
+	assert_int_equal(kri_runq_len(&q), 3800);
 	/* What was queued keeps its place; the later ones went after it. */
 	uint32_t no = (uint32_t)atomic_load(&q.olen);
 	assert_true(no > nb);
@@ -240,11 +240,11 @@ static void an_overflow_that_cannot_grow_spills_in_order(void **state)
 	assert_int_equal(drain(&q, seen), 3800);
 	assert_overflow_empty(&q);
 	for (uint32_t i = 0; i < 1000; i++)
-		runq_push(&q, P(i));
+		kri_runq_push(&q, P(i));
 	assert_non_null(q.ov);
 	assert_null(q.spill);
 	assert_int_equal(atomic_load(&q.olen), q.otl - q.ohd);
-	runq_fini(&q);
+	kri_runq_fini(&q);
 }
 
 static void random_pushes_and_pops_match_a_multiset(void **state)
@@ -253,7 +253,7 @@ static void random_pushes_and_pops_match_a_multiset(void **state)
 	static unsigned char queued[NP];
 	uint64_t seed = seed_from_env(), r = seed;
 	struct runq q;
-	runq_init(&q, NULL);
+	kri_runq_init(&q, NULL);
 	memset(queued, 0, sizeof queued);
 	uint64_t n = 0;
 	for (int op = 0; op < 200000; op++) {
@@ -264,10 +264,10 @@ static void random_pushes_and_pops_match_a_multiset(void **state)
 			if (queued[i])
 				continue;
 			queued[i] = 1;
-			runq_push(&q, P(i));
+			kri_runq_push(&q, P(i));
 			n++;
 		} else {
-			struct proc *p = runq_pop(&q);
+			struct proc *p = kri_runq_pop(&q);
 			if (n == 0) {
 				if (p)
 					fail_msg(
@@ -284,12 +284,12 @@ static void random_pushes_and_pops_match_a_multiset(void **state)
 			queued[id_of(p)] = 0;
 			n--;
 		}
-		if (runq_len(&q) != n)
+		if (kri_runq_len(&q) != n)
 			fail_msg("KRILL_SEED=%llu op %d: runq_len %llu, %llu queued",
-				 (unsigned long long)seed, op, (unsigned long long)runq_len(&q),
+				 (unsigned long long)seed, op, (unsigned long long)kri_runq_len(&q),
 				 (unsigned long long)n);
 	}
-	runq_fini(&q);
+	kri_runq_fini(&q);
 }
 
 static void steal_takes_half_of_the_ring_and_returns_the_newest_taken(void **state)
@@ -297,32 +297,32 @@ static void steal_takes_half_of_the_ring_and_returns_the_newest_taken(void **sta
 	(void)state;
 	struct runq v, t;
 	uint32_t taken = 99;
-	runq_init(&v, NULL);
-	runq_init(&t, NULL);
+	kri_runq_init(&v, NULL);
+	kri_runq_init(&t, NULL);
 	for (uint32_t i = 0; i < 10; i++)
-		runq_push(&v, P(i));
+		kri_runq_push(&v, P(i));
 	/* Half of 10 (rounded up) is 5: 0..3 go to the thief's ring, 4 is returned. */
-	assert_ptr_equal(runq_steal(&v, &t, 1, &taken), P(4));
+	assert_ptr_equal(kri_runq_steal(&v, &t, 1, &taken), P(4));
 	assert_int_equal(taken, 5);
-	assert_int_equal(runq_len(&t), 4);
-	assert_int_equal(runq_len(&v), 5);
+	assert_int_equal(kri_runq_len(&t), 4);
+	assert_int_equal(kri_runq_len(&v), 5);
 	for (uint32_t i = 0; i < 4; i++)
-		assert_ptr_equal(runq_pop(&t), P(i));
-	assert_null(runq_pop(&t));
+		assert_ptr_equal(kri_runq_pop(&t), P(i));
+	assert_null(kri_runq_pop(&t));
 	/* Odd: 5 left, 3 taken. */
-	assert_ptr_equal(runq_steal(&v, &t, 1, &taken), P(7));
+	assert_ptr_equal(kri_runq_steal(&v, &t, 1, &taken), P(7));
 	assert_int_equal(taken, 3);
-	assert_ptr_equal(runq_pop(&t), P(5));
-	assert_ptr_equal(runq_pop(&t), P(6));
-	assert_null(runq_pop(&t));
+	assert_ptr_equal(kri_runq_pop(&t), P(5));
+	assert_ptr_equal(kri_runq_pop(&t), P(6));
+	assert_null(kri_runq_pop(&t));
 	/* One left: it is taken and returned, the thief's ring stays empty. */
-	assert_ptr_equal(runq_pop(&v), P(8));
-	assert_ptr_equal(runq_steal(&v, &t, 1, &taken), P(9));
+	assert_ptr_equal(kri_runq_pop(&v), P(8));
+	assert_ptr_equal(kri_runq_steal(&v, &t, 1, &taken), P(9));
 	assert_int_equal(taken, 1);
-	assert_int_equal(runq_len(&t), 0);
-	assert_int_equal(runq_len(&v), 0);
-	runq_fini(&v);
-	runq_fini(&t);
+	assert_int_equal(kri_runq_len(&t), 0);
+	assert_int_equal(kri_runq_len(&v), 0);
+	kri_runq_fini(&v);
+	kri_runq_fini(&t);
 }
 
 static void steal_leaves_a_queue_shorter_than_min_alone(void **state)
@@ -330,20 +330,20 @@ static void steal_leaves_a_queue_shorter_than_min_alone(void **state)
 	(void)state;
 	struct runq v, t;
 	uint32_t taken = 99;
-	runq_init(&v, NULL);
-	runq_init(&t, NULL);
-	assert_null(runq_steal(&v, &t, 0, &taken)); /* empty: min 0 means 1 */
+	kri_runq_init(&v, NULL);
+	kri_runq_init(&t, NULL);
+	assert_null(kri_runq_steal(&v, &t, 0, &taken)); /* empty: min 0 means 1 */
 	assert_int_equal(taken, 0);
 	for (uint32_t i = 0; i < 3; i++)
-		runq_push(&v, P(i));
-	assert_null(runq_steal(&v, &t, 4, &taken));
+		kri_runq_push(&v, P(i));
+	assert_null(kri_runq_steal(&v, &t, 4, &taken));
 	assert_int_equal(taken, 0);
-	assert_int_equal(runq_len(&v), 3);
-	assert_int_equal(runq_len(&t), 0);
-	assert_ptr_equal(runq_steal(&v, &t, 3, &taken), P(1));
+	assert_int_equal(kri_runq_len(&v), 3);
+	assert_int_equal(kri_runq_len(&t), 0);
+	assert_ptr_equal(kri_runq_steal(&v, &t, 3, &taken), P(1));
 	assert_int_equal(taken, 2);
-	runq_fini(&v);
-	runq_fini(&t);
+	kri_runq_fini(&v);
+	kri_runq_fini(&t);
 }
 
 static void steal_from_a_full_ring_takes_half(void **state)
@@ -351,19 +351,19 @@ static void steal_from_a_full_ring_takes_half(void **state)
 	(void)state;
 	struct runq v, t;
 	uint32_t taken;
-	runq_init(&v, NULL);
-	runq_init(&t, NULL);
+	kri_runq_init(&v, NULL);
+	kri_runq_init(&t, NULL);
 	for (uint32_t i = 0; i < RUNQ_CAP; i++)
-		runq_push(&v, P(i));
-	assert_ptr_equal(runq_steal(&v, &t, 1, &taken), P(RUNQ_CAP / 2 - 1));
+		kri_runq_push(&v, P(i));
+	assert_ptr_equal(kri_runq_steal(&v, &t, 1, &taken), P(RUNQ_CAP / 2 - 1));
 	assert_int_equal(taken, RUNQ_CAP / 2);
 	assert_int_equal(ring_len(&t), RUNQ_CAP / 2 - 1);
 	for (uint32_t i = 0; i < RUNQ_CAP / 2 - 1; i++)
-		assert_ptr_equal(runq_pop(&t), P(i));
+		assert_ptr_equal(kri_runq_pop(&t), P(i));
 	for (uint32_t i = RUNQ_CAP / 2; i < RUNQ_CAP; i++)
-		assert_ptr_equal(runq_pop(&v), P(i));
-	runq_fini(&v);
-	runq_fini(&t);
+		assert_ptr_equal(kri_runq_pop(&v), P(i));
+	kri_runq_fini(&v);
+	kri_runq_fini(&t);
 }
 
 /* Victim with an empty ring and the rest of `n` on its overflow: push, then pop until
@@ -372,9 +372,9 @@ static uint32_t overflow_only(struct runq *v, uint32_t n, unsigned char *seen)
 {
 	uint32_t popped = 0;
 	for (uint32_t i = 0; i < n; i++)
-		runq_push(v, P(i));
+		kri_runq_push(v, P(i));
 	while (ring_len(v)) {
-		uint32_t i = id_of(runq_pop(v));
+		uint32_t i = id_of(kri_runq_pop(v));
 		assert_int_equal(seen[i], 0);
 		seen[i] = 1;
 		popped++;
@@ -389,8 +389,8 @@ static void steal_takes_from_the_overflow_when_the_ring_is_empty(void **state)
 	static unsigned char seen[NP];
 	struct runq v, t;
 	uint32_t taken;
-	runq_init(&v, NULL);
-	runq_init(&t, NULL);
+	kri_runq_init(&v, NULL);
+	kri_runq_init(&t, NULL);
 	memset(seen, 0, sizeof seen);
 	/* Overflow: 0..127, 256, less any the ring's pops took from its head. */
 	uint32_t popped = overflow_only(&v, RUNQ_CAP + 1, seen);
@@ -401,20 +401,20 @@ static void steal_takes_from_the_overflow_when_the_ring_is_empty(void **state)
 	assert_true(olen > 100);
 	/* Half and one, oldest first; the first is returned, the rest queued in order. */
 	uint32_t want = olen / 2 + 1;
-	assert_ptr_equal(runq_steal(&v, &t, 1, &taken), P(from));
+	assert_ptr_equal(kri_runq_steal(&v, &t, 1, &taken), P(from));
 	assert_int_equal(taken, want);
 	assert_int_equal(atomic_load(&v.olen), olen - want);
 	assert_int_equal(ring_len(&t), want - 1);
 	for (uint32_t i = from + 1; i < from + want; i++)
-		assert_ptr_equal(runq_pop(&t), P(i));
-	assert_null(runq_pop(&t));
+		assert_ptr_equal(kri_runq_pop(&t), P(i));
+	assert_null(kri_runq_pop(&t));
 	for (uint32_t i = from + want; i < RUNQ_CAP / 2; i++)
-		assert_ptr_equal(runq_pop(&v), P(i));
-	assert_ptr_equal(runq_pop(&v), P(RUNQ_CAP));
-	assert_null(runq_pop(&v));
+		assert_ptr_equal(kri_runq_pop(&v), P(i));
+	assert_ptr_equal(kri_runq_pop(&v), P(RUNQ_CAP));
+	assert_null(kri_runq_pop(&v));
 	assert_overflow_empty(&v);
-	runq_fini(&v);
-	runq_fini(&t);
+	kri_runq_fini(&v);
+	kri_runq_fini(&t);
 }
 
 /* A ring kept busy (each popped process pushed back at once) never drains; the processes
@@ -423,25 +423,25 @@ static void a_ring_that_never_drains_does_not_starve_the_overflow(void **state)
 {
 	(void)state;
 	struct runq q;
-	runq_init(&q, NULL);
+	kri_runq_init(&q, NULL);
 	for (uint32_t i = 0; i <= RUNQ_CAP; i++)
-		runq_push(&q, P(i));
+		kri_runq_push(&q, P(i));
 	/* Overflow: 0..127 and 256; they must all come out, in order, within a bound. */
 	uint32_t next = 0, rounds = 0;
 	while (next <= RUNQ_CAP / 2 && rounds < 100 * RUNQ_CAP) {
-		uint32_t i = id_of(runq_pop(&q));
+		uint32_t i = id_of(kri_runq_pop(&q));
 		rounds++;
 		if (i < RUNQ_CAP / 2 || i == RUNQ_CAP) {
 			assert_int_equal(i, next < RUNQ_CAP / 2 ? next : RUNQ_CAP);
 			next++;
 		} else {
-			runq_push(&q, P(i));
+			kri_runq_push(&q, P(i));
 		}
 	}
 	assert_int_equal(next, RUNQ_CAP / 2 + 1);
 	assert_int_equal(atomic_load(&q.olen), 0);
-	assert_int_equal(runq_len(&q), RUNQ_CAP / 2);
-	runq_fini(&q);
+	assert_int_equal(kri_runq_len(&q), RUNQ_CAP / 2);
+	kri_runq_fini(&q);
 }
 
 /* A stream of wake-ups from outside (one I/O completion per process run) pushed to the back:
@@ -452,24 +452,24 @@ static void a_stream_pushed_to_the_back_waits_behind_the_overflow(void **state)
 {
 	(void)state;
 	struct runq q;
-	runq_init(&q, NULL);
+	kri_runq_init(&q, NULL);
 	for (uint32_t i = 0; i <= RUNQ_CAP; i++)
-		runq_push(&q, P(i));
+		kri_runq_push(&q, P(i));
 	uint32_t before = 0, early = 0, next = 1000;
 	while (before <= RUNQ_CAP) {
-		if (id_of(runq_pop(&q)) <= RUNQ_CAP)
+		if (id_of(kri_runq_pop(&q)) <= RUNQ_CAP)
 			before++;
 		else
 			early++;
 		assert_true(early <= (RUNQ_CAP + 1) / 61 + 1);
-		runq_push_back(&q, P(next++));
+		kri_runq_push_back(&q, P(next++));
 	}
 	/* Then the rest of the stream, each once. */
 	uint32_t rest = 0;
-	for (struct proc *p; (p = runq_pop(&q)); rest++)
+	for (struct proc *p; (p = kri_runq_pop(&q)); rest++)
 		assert_true(id_of(p) >= 1000 && id_of(p) < next);
 	assert_int_equal(early + rest, next - 1000);
-	runq_fini(&q);
+	kri_runq_fini(&q);
 }
 
 static void a_steal_from_a_long_overflow_takes_half_and_keeps_what_its_ring_cannot(void **state)
@@ -478,8 +478,8 @@ static void a_steal_from_a_long_overflow_takes_half_and_keeps_what_its_ring_cann
 	static unsigned char seen[NP];
 	struct runq v, t;
 	uint32_t taken;
-	runq_init(&v, NULL);
-	runq_init(&t, NULL);
+	kri_runq_init(&v, NULL);
+	kri_runq_init(&t, NULL);
 	memset(seen, 0, sizeof seen);
 	overflow_only(&v, 3000, seen);
 	uint64_t olen = atomic_load(&v.olen);
@@ -494,14 +494,14 @@ static void a_steal_from_a_long_overflow_takes_half_and_keeps_what_its_ring_cann
 	struct proc *first = overflow_nth(&v, 0), *x;
 	for (uint32_t i = 0; i < want; i++)
 		moved[id_of(overflow_nth(&v, i))] = 1;
-	struct proc *p = runq_steal(&v, &t, 1, &taken);
+	struct proc *p = kri_runq_steal(&v, &t, 1, &taken);
 	assert_ptr_equal(p, first);
 	assert_int_equal(taken, want);
 	assert_int_equal(ring_len(&t), RUNQ_CAP - 1);
 	assert_int_equal(atomic_load(&t.olen), want - RUNQ_CAP);
 	assert_int_equal(atomic_load(&v.olen), olen - want);
 	seen[id_of(p)] = 1;
-	while ((x = runq_pop(&t))) {
+	while ((x = kri_runq_pop(&t))) {
 		assert_int_equal(moved[id_of(x)], 1);
 		assert_int_equal(seen[id_of(x)], 0);
 		seen[id_of(x)] = 1;
@@ -509,8 +509,8 @@ static void a_steal_from_a_long_overflow_takes_half_and_keeps_what_its_ring_cann
 	assert_int_equal(drain(&v, seen), olen - want);
 	for (uint32_t i = 0; i < 3000; i++)
 		assert_int_equal(seen[i], 1);
-	runq_fini(&v);
-	runq_fini(&t);
+	kri_runq_fini(&v);
+	kri_runq_fini(&t);
 }
 
 /* The victim's ring and overflow together count: an overflow behind a busy ring is shared too. */
@@ -520,27 +520,27 @@ static void steal_takes_half_of_ring_and_overflow_together_from_the_overflow(voi
 	static unsigned char seen[NP];
 	struct runq v, t;
 	uint32_t taken;
-	runq_init(&v, NULL);
-	runq_init(&t, NULL);
+	kri_runq_init(&v, NULL);
+	kri_runq_init(&t, NULL);
 	memset(seen, 0, sizeof seen);
 	for (uint32_t i = 0; i < 1000; i++)
-		runq_push(&v, P(i));
+		kri_runq_push(&v, P(i));
 	uint32_t ring = ring_len(&v);
 	uint64_t olen = atomic_load(&v.olen);
 	assert_true(ring > 0 && olen > ring);
 	uint32_t want = (uint32_t)((olen + ring) - (olen + ring) / 2);
 	struct proc *first = overflow_nth(&v, 0);
-	assert_ptr_equal(runq_steal(&v, &t, 1, &taken), first);
+	assert_ptr_equal(kri_runq_steal(&v, &t, 1, &taken), first);
 	assert_int_equal(taken, want);
-	assert_int_equal(runq_len(&v), 1000 - want);
-	assert_int_equal(runq_len(&t), want - 1);
+	assert_int_equal(kri_runq_len(&v), 1000 - want);
+	assert_int_equal(kri_runq_len(&t), want - 1);
 	seen[id_of(first)] = 1;
 	assert_int_equal(drain(&t, seen), want - 1);
 	assert_int_equal(drain(&v, seen), 1000 - want);
 	for (uint32_t i = 0; i < 1000; i++)
 		assert_int_equal(seen[i], 1);
-	runq_fini(&v);
-	runq_fini(&t);
+	kri_runq_fini(&v);
+	kri_runq_fini(&t);
 }
 
 /* A short overflow behind a full ring: the ring's half goes, as Go takes it, and the overflow
@@ -550,19 +550,19 @@ static void steal_takes_the_ring_half_when_the_overflow_is_the_smaller_part(void
 	(void)state;
 	struct runq v, t;
 	uint32_t taken;
-	runq_init(&v, NULL);
-	runq_init(&t, NULL);
+	kri_runq_init(&v, NULL);
+	kri_runq_init(&t, NULL);
 	for (uint32_t i = 0; i < RUNQ_CAP + 1 + RUNQ_CAP / 2; i++)
-		runq_push(&v, P(i));
+		kri_runq_push(&v, P(i));
 	uint64_t olen = atomic_load(&v.olen);
 	assert_int_equal(ring_len(&v), RUNQ_CAP);
 	assert_true(olen > 0 && olen < RUNQ_CAP);
-	assert_non_null(runq_steal(&v, &t, 1, &taken));
+	assert_non_null(kri_runq_steal(&v, &t, 1, &taken));
 	assert_int_equal(taken, RUNQ_CAP / 2);
 	assert_int_equal(atomic_load(&v.olen), olen);
 	assert_int_equal(ring_len(&v), RUNQ_CAP / 2);
-	runq_fini(&v);
-	runq_fini(&t);
+	kri_runq_fini(&v);
+	kri_runq_fini(&t);
 }
 
 /* ---- threads: an owner and its thieves ------------------------------------------------------ */
@@ -596,7 +596,7 @@ struct thief {
 	uint64_t rng;
 };
 
-static uint64_t now_ns(void)
+static uint64_t kri_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -636,7 +636,7 @@ static int finished(struct race *r)
 {
 	if (atomic_load_explicit(&r->errors, memory_order_relaxed))
 		return 1;
-	if (now_ns() > r->deadline_ns) {
+	if (kri_now_ns() > r->deadline_ns) {
 		atomic_store(&r->timed_out, 1);
 		return 1;
 	}
@@ -649,7 +649,7 @@ static void *thief_main(void *arg)
 	struct race *r = t->r;
 	struct runq *mine = &r->q[t->id];
 	while (!finished(r)) {
-		struct proc *p = runq_pop(mine);
+		struct proc *p = kri_runq_pop(mine);
 		if (!p) {
 			/* Our ring is empty: steal, mostly from the owner, sometimes from
 			 * another thief. */
@@ -659,7 +659,7 @@ static void *thief_main(void *arg)
 			uint32_t taken = 0;
 			if (v == t->id)
 				v = 0;
-			p = runq_steal(&r->q[v], mine, 1, &taken);
+			p = kri_runq_steal(&r->q[v], mine, 1, &taken);
 			if (p) {
 				atomic_fetch_add_explicit(&r->stolen, taken, memory_order_relaxed);
 				if (taken == 0 || taken > RUNQ_STEAL_MAX)
@@ -694,9 +694,9 @@ static void race_round(struct race *r, unsigned nthieves, uint64_t total)
 	r->seed = seed;
 	r->nthieves = nthieves;
 	r->total = total;
-	r->deadline_ns = now_ns() + 20ull * 1000000000u;
+	r->deadline_ns = kri_now_ns() + 20ull * 1000000000u;
 	for (unsigned i = 0; i <= nthieves; i++)
-		runq_init(&r->q[i], NULL);
+		kri_runq_init(&r->q[i], NULL);
 	uint64_t rng = seed ^ nthieves;
 	for (unsigned i = 0; i < nthieves; i++) {
 		tf[i] = (struct thief){r, i + 1, splitmix(&rng)};
@@ -720,13 +720,13 @@ static void race_round(struct race *r, unsigned nthieves, uint64_t total)
 			atomic_store_explicit(&r->state[cursor], 1, memory_order_relaxed);
 			procs[cursor].state = pushed + 1;
 			atomic_store_explicit(&r->stamp[cursor], pushed + 1, memory_order_relaxed);
-			runq_push(&r->q[0], P(cursor));
+			kri_runq_push(&r->q[0], P(cursor));
 			cursor = (cursor + 1) % POOL;
 			pushed++;
 		}
 		unsigned pops = (unsigned)(splitmix(&rng) % 16);
 		for (unsigned k = 0; k < pops || (pushed == total && k < 1); k++) {
-			struct proc *p = runq_pop(&r->q[0]);
+			struct proc *p = kri_runq_pop(&r->q[0]);
 			if (!p)
 				break;
 			took(r, p, "owner");
@@ -743,9 +743,9 @@ static void race_round(struct race *r, unsigned nthieves, uint64_t total)
 	for (unsigned i = 0; i < POOL; i++)
 		CHECK(r, atomic_load(&r->state[i]) == 0);
 	for (unsigned i = 0; i <= nthieves; i++) {
-		CHECK(r, runq_len(&r->q[i]) == 0);
-		CHECK(r, runq_pop(&r->q[i]) == NULL);
-		runq_fini(&r->q[i]);
+		CHECK(r, kri_runq_len(&r->q[i]) == 0);
+		CHECK(r, kri_runq_pop(&r->q[i]) == NULL);
+		kri_runq_fini(&r->q[i]);
 	}
 	/* The thieves must have had a real share, or this tested nothing. */
 	CHECK(r, atomic_load(&r->stolen) > 0);

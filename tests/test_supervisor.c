@@ -41,7 +41,7 @@ enum { T_GO = 1, T_INIT, T_HELLO, T_CRASH, T_WHICH, T_REPLY, T_QUIT, T_SUP };
 #define W_ORDER    1u /* trap exits; on the supervisor's exit signal record the order, exit */
 #define W_STUBBORN 2u /* trap exits and ignore them */
 
-static uint64_t now_ns(void)
+static uint64_t kri_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -114,7 +114,7 @@ static void worker(kr_ctx *ctx, void *state, const kr_msg *m)
 		uint32_t k = atomic_fetch_add(&norder, 1);
 		if (k < MAXC) {
 			atomic_store(&order[k], w->idx);
-			atomic_store(&order_ns[k], now_ns());
+			atomic_store(&order_ns[k], kri_now_ns());
 		}
 		kr_exit(ctx, x.reason);
 		return;
@@ -849,9 +849,9 @@ static void s_stubborn(kr_ctx *ctx, struct boss *b, const kr_msg *m)
 			monitor(ctx, b, h.self);
 	}
 	if (m->tag == KR_TAG_DOWN)
-		b->t_down[b->ndowns - 1] = now_ns();
+		b->t_down[b->ndowns - 1] = kri_now_ns();
 	if (b->phase == 0 && b->nhellos == 4) {
-		b->t0 = now_ns();
+		b->t0 = kri_now_ns();
 		stop_sup(ctx, b);
 		b->phase = 1;
 	} else if (b->phase == 1 && b->sup_down && b->ndowns == 2) {

@@ -52,13 +52,13 @@ static void go(kr_runtime *rt, kr_pid pid)
 static int setup_mode(void **state)
 {
 	det = **(int **)state;
-	arena_fail_after(-1);
+	kri_arena_fail_after(-1);
 	return 0;
 }
 
 static int reset_injector(void **state)
 {
-	arena_fail_after(-1);
+	kri_arena_fail_after(-1);
 	return 0;
 }
 
@@ -66,7 +66,7 @@ static int reset_injector(void **state)
 static uint64_t test_now_ns(kr_ctx *ctx)
 {
 	if (det)
-		return rt_now_ms((struct runtime *)kr_runtime_of(ctx)) * 1000000u;
+		return kri_rt_now_ms(kr_runtime_of(ctx)) * 1000000u;
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -389,9 +389,9 @@ static void b_send_after_sweep(kr_ctx *ctx, void *state, const kr_msg *m)
 		return;
 	}
 	for (long n = 0; n < 100; n++) {
-		arena_fail_after(n);
+		kri_arena_fail_after(n);
 		int rc = kr_send_after(ctx, kr_self(ctx), 5, T_DATA, "payload", 7, &t);
-		arena_fail_after(-1);
+		kri_arena_fail_after(-1);
 		if (n == 0)
 			sweep_first_rc = rc;
 		if (rc == 0)
@@ -462,9 +462,9 @@ static void b_rto(kr_ctx *ctx, void *state, const kr_msg *m)
 	case T_GO:
 		armed_at = test_now_ns(ctx);
 		if (v == V_FAILED_FIRST)
-			arena_fail_after(0);
+			kri_arena_fail_after(0);
 		rto_rc[0] = kr_receive_timeout(ctx, 30);
-		arena_fail_after(-1);
+		kri_arena_fail_after(-1);
 		if (v == V_MSG || v == V_REARM)
 			kr_send_after(ctx, self, 5, T_DATA, 0, 0, 0);
 		if (v == V_DEFER || v == V_ZERO_DEFERRED)
@@ -472,9 +472,9 @@ static void b_rto(kr_ctx *ctx, void *state, const kr_msg *m)
 		if (v == V_ZERO)
 			rto_rc[1] = kr_receive_timeout(ctx, 0);
 		if (v == V_FAILED) {
-			arena_fail_after(0);
+			kri_arena_fail_after(0);
 			rto_rc[1] = kr_receive_timeout(ctx, 60);
-			arena_fail_after(-1);
+			kri_arena_fail_after(-1);
 		}
 		if (v == V_SHORTER) {
 			armed_at = test_now_ns(ctx);
@@ -656,7 +656,7 @@ static _Atomic int srv_moves, srv_timeouts, srv_early, srv_midway;
 static uint64_t srv_timers; /* in the wheels at the last round (deterministic mode) */
 
 /* Timers in every scheduler's wheel: only while no scheduler runs but this thread. */
-static uint64_t timers_in_wheels(struct runtime *r)
+static uint64_t timers_in_wheels(struct kr_runtime *r)
 {
 	uint64_t n = 0;
 	for (unsigned i = 0; i < r->n; i++)
@@ -722,7 +722,7 @@ static void b_drv(kr_ctx *ctx, void *state, const kr_msg *m)
 	/* T_GO, the pause over (T_B), or every reply in: the next round. */
 	bool last = ++d->round > SRV_ROUNDS;
 	if (last && det)
-		srv_timers = timers_in_wheels((struct runtime *)kr_runtime_of(ctx));
+		srv_timers = timers_in_wheels(kr_runtime_of(ctx));
 	for (int i = 0; i < NSRV; i++)
 		kr_send(ctx, d->srv[i], last ? T_END : T_PID, &self, sizeof(self));
 	if (last)
@@ -745,7 +745,7 @@ static uint64_t run_servers(uint32_t ms, uint32_t pause_ms)
 	 * armed timer a server. In real time the run ends with the processes and the threads
 	 * are joined: at most one a server is left, cancelled from another scheduler by the
 	 * switch to 20 ms and not yet freed by its owner. */
-	uint64_t left = det ? srv_timers : timers_in_wheels((struct runtime *)rt);
+	uint64_t left = det ? srv_timers : timers_in_wheels(rt);
 	kr_runtime_free(rt);
 	assert_int_equal(srv_timeouts, NSRV);
 	assert_int_equal(srv_early, 0);
@@ -828,7 +828,7 @@ static void b_churn(kr_ctx *ctx, void *state, const kr_msg *m)
 			kr_send_after(ctx, kr_self(ctx), 20, T_END, 0, 0, 0);
 	} else if (m->tag == T_END) {
 		if (det)
-			work_left = timers_in_wheels((struct runtime *)kr_runtime_of(ctx));
+			work_left = timers_in_wheels(kr_runtime_of(ctx));
 		kr_exit(ctx, KR_NORMAL);
 	}
 }

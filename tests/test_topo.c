@@ -21,7 +21,7 @@ static struct topo *load(const char *desc)
 {
 	struct topo *t = NULL;
 
-	assert_int_equal(topo_load(desc, &t), 0);
+	assert_int_equal(kri_topo_load(desc, &t), 0);
 	assert_non_null(t);
 	return t;
 }
@@ -30,7 +30,7 @@ static void assert_describes(const struct topo *t, const char *want)
 {
 	char buf[128];
 
-	assert_int_equal(topo_describe(t, buf, sizeof(buf)), (int)strlen(want));
+	assert_int_equal(kri_topo_describe(t, buf, sizeof(buf)), (int)strlen(want));
 	assert_string_equal(buf, want);
 }
 
@@ -96,32 +96,32 @@ static void test_the_real_machine_loads_with_at_least_one_core(void **state)
 {
 	struct topo *t = load(NULL);
 	struct topo_place *p;
-	unsigned n = topo_layout_count(t, 0, true);
+	unsigned n = kri_topo_layout_count(t, 0, true);
 	char buf[128];
 	int len;
 
-	assert_true(topo_is_real(t));
-	assert_true(topo_ncores(t) >= 1);
-	assert_int_equal(topo_npus(t), affinity_count());
-	assert_true(topo_ncores(t) <= topo_npus(t));
-	assert_true(topo_nnuma(t) >= 1);
-	assert_true(topo_nl3(t) >= 1 && topo_nl3(t) <= topo_ncores(t));
-	assert_int_equal(n, topo_npus(t));
+	assert_true(kri_topo_is_real(t));
+	assert_true(kri_topo_ncores(t) >= 1);
+	assert_int_equal(kri_topo_npus(t), affinity_count());
+	assert_true(kri_topo_ncores(t) <= kri_topo_npus(t));
+	assert_true(kri_topo_nnuma(t) >= 1);
+	assert_true(kri_topo_nl3(t) >= 1 && kri_topo_nl3(t) <= kri_topo_ncores(t));
+	assert_int_equal(n, kri_topo_npus(t));
 	p = calloc(n, sizeof(*p));
 	assert_non_null(p);
-	assert_int_equal(topo_layout(t, 0, true, p), 0);
+	assert_int_equal(kri_topo_layout(t, 0, true, p), 0);
 	for (unsigned i = 0; i < n; i++) {
 		cpu_set_t set;
 
 		assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
 		assert_true(p[i].cpu >= 0 && CPU_ISSET(p[i].cpu, &set));
-		assert_true(p[i].numa < topo_nnuma(t));
+		assert_true(p[i].numa < kri_topo_nnuma(t));
 	}
 	free(p);
-	len = topo_describe(t, buf, sizeof(buf));
+	len = kri_topo_describe(t, buf, sizeof(buf));
 	assert_true(len > 0 && (size_t)len < sizeof(buf));
 	assert_non_null(strstr(buf, " pus (this machine)"));
-	topo_free(t);
+	kri_topo_free(t);
 }
 
 /* cmocka asserts must run on the test's own thread, so helper threads only
@@ -143,17 +143,17 @@ static void *load_with_one_cpu(void *arg)
 	CPU_SET(r->cpu, &set);
 	r->err = sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0;
 	if (r->err == 0)
-		r->err = topo_load(NULL, &t);
+		r->err = kri_topo_load(NULL, &t);
 	if (r->err < 0)
 		return NULL;
-	r->npus = topo_npus(t);
-	r->ncores = topo_ncores(t);
-	r->nnuma = topo_nnuma(t);
-	r->nl3 = topo_nl3(t);
-	r->err = topo_layout(t, 2, false, p);
+	r->npus = kri_topo_npus(t);
+	r->ncores = kri_topo_ncores(t);
+	r->nnuma = kri_topo_nnuma(t);
+	r->nl3 = kri_topo_nl3(t);
+	r->err = kri_topo_layout(t, 2, false, p);
 	r->placed[0] = p[0].cpu;
 	r->placed[1] = p[1].cpu;
-	topo_free(t);
+	kri_topo_free(t);
 	return NULL;
 }
 
@@ -180,22 +180,22 @@ static void test_the_krill_topology_variable_is_honoured(void **state)
 
 	assert_int_equal(setenv("KRILL_TOPOLOGY", "pack:2 numa:2 core:8 pu:2", 1), 0);
 	t = load(NULL);
-	assert_false(topo_is_real(t));
-	assert_int_equal(topo_ncores(t), 32);
+	assert_false(kri_topo_is_real(t));
+	assert_int_equal(kri_topo_ncores(t), 32);
 	assert_describes(t, "4 numa, 4 l3, 32 cores, 64 pus (synthetic)");
-	topo_free(t);
+	kri_topo_free(t);
 
 	/* An explicit description wins over the variable. */
 	t = load("numa:2 core:1 pu:1");
-	assert_int_equal(topo_ncores(t), 2);
-	topo_free(t);
+	assert_int_equal(kri_topo_ncores(t), 2);
+	kri_topo_free(t);
 
 	/* Set but empty means this machine. */
 	assert_int_equal(setenv("KRILL_TOPOLOGY", "", 1), 0);
 	t = load(NULL);
-	assert_true(topo_is_real(t));
-	assert_int_equal(topo_npus(t), affinity_count());
-	topo_free(t);
+	assert_true(kri_topo_is_real(t));
+	assert_int_equal(kri_topo_npus(t), affinity_count());
+	kri_topo_free(t);
 	assert_int_equal(unsetenv("KRILL_TOPOLOGY"), 0);
 }
 
@@ -203,16 +203,16 @@ static void test_two_packages_of_two_nodes_give_4_numa_32_cores_64_pus(void **st
 {
 	struct topo *t = load("pack:2 numa:2 core:8 pu:2");
 
-	assert_false(topo_is_real(t));
-	assert_int_equal(topo_nnuma(t), 4);
-	assert_int_equal(topo_nl3(t), 4); /* no caches: one group per node */
-	assert_int_equal(topo_ncores(t), 32);
-	assert_int_equal(topo_npus(t), 64);
-	assert_int_equal(topo_distance(t, 0, 0), 10);
-	assert_int_equal(topo_distance(t, 0, 3), 20);
-	assert_int_equal(topo_distance(t, 2, 1), 20);
+	assert_false(kri_topo_is_real(t));
+	assert_int_equal(kri_topo_nnuma(t), 4);
+	assert_int_equal(kri_topo_nl3(t), 4); /* no caches: one group per node */
+	assert_int_equal(kri_topo_ncores(t), 32);
+	assert_int_equal(kri_topo_npus(t), 64);
+	assert_int_equal(kri_topo_distance(t, 0, 0), 10);
+	assert_int_equal(kri_topo_distance(t, 0, 3), 20);
+	assert_int_equal(kri_topo_distance(t, 2, 1), 20);
 	assert_describes(t, "4 numa, 4 l3, 32 cores, 64 pus (synthetic)");
-	topo_free(t);
+	kri_topo_free(t);
 }
 
 static void check_nodes(const char *desc, unsigned nnuma, unsigned ncores, unsigned npus,
@@ -222,12 +222,12 @@ static void check_nodes(const char *desc, unsigned nnuma, unsigned ncores, unsig
 	struct topo_place p[64];
 	unsigned per = ncores / nnuma;
 
-	assert_int_equal(topo_nnuma(t), nnuma);
-	assert_int_equal(topo_nl3(t), nnuma);
-	assert_int_equal(topo_ncores(t), ncores);
-	assert_int_equal(topo_npus(t), npus);
-	assert_int_equal(topo_layout_count(t, 0, false), ncores);
-	assert_int_equal(topo_layout(t, 0, false, p), 0);
+	assert_int_equal(kri_topo_nnuma(t), nnuma);
+	assert_int_equal(kri_topo_nl3(t), nnuma);
+	assert_int_equal(kri_topo_ncores(t), ncores);
+	assert_int_equal(kri_topo_npus(t), npus);
+	assert_int_equal(kri_topo_layout_count(t, 0, false), ncores);
+	assert_int_equal(kri_topo_layout(t, 0, false, p), 0);
 	for (unsigned i = 0; i < ncores; i++) {
 		assert_int_equal(p[i].core, i);
 		assert_int_equal(p[i].numa, i / per);
@@ -235,9 +235,9 @@ static void check_nodes(const char *desc, unsigned nnuma, unsigned ncores, unsig
 	}
 	for (unsigned a = 0; a < nnuma; a++)
 		for (unsigned b = 0; b < nnuma; b++)
-			assert_int_equal(topo_distance(t, a, b), a == b ? 10 : 20);
+			assert_int_equal(kri_topo_distance(t, a, b), a == b ? 10 : 20);
 	assert_describes(t, line);
-	topo_free(t);
+	kri_topo_free(t);
 }
 
 static void test_two_four_and_eight_numa_nodes_are_counted_and_indexed(void **state)
@@ -254,22 +254,22 @@ static void test_l3_caches_in_a_description_form_the_groups(void **state)
 	struct topo *t = load("pack:2 numa:2 l3:2 core:4 pu:2");
 	struct topo_place p[32];
 
-	assert_int_equal(topo_nnuma(t), 4);
-	assert_int_equal(topo_nl3(t), 8);
-	assert_int_equal(topo_ncores(t), 32);
-	assert_int_equal(topo_npus(t), 64);
-	assert_int_equal(topo_layout(t, 0, false, p), 0);
+	assert_int_equal(kri_topo_nnuma(t), 4);
+	assert_int_equal(kri_topo_nl3(t), 8);
+	assert_int_equal(kri_topo_ncores(t), 32);
+	assert_int_equal(kri_topo_npus(t), 64);
+	assert_int_equal(kri_topo_layout(t, 0, false, p), 0);
 	for (unsigned i = 0; i < 32; i++) {
 		assert_int_equal(p[i].l3, i / 4);
 		assert_int_equal(p[i].numa, i / 8);
 	}
-	topo_free(t);
+	kri_topo_free(t);
 
 	/* Caches but no L3: every core is its own group. */
 	t = load("numa:2 l2:2 core:1 pu:2");
-	assert_int_equal(topo_ncores(t), 4);
-	assert_int_equal(topo_nl3(t), 4);
-	topo_free(t);
+	assert_int_equal(kri_topo_ncores(t), 4);
+	assert_int_equal(kri_topo_nl3(t), 4);
+	kri_topo_free(t);
 }
 
 static void test_layout_gives_one_scheduler_per_core_in_tree_order(void **state)
@@ -277,18 +277,18 @@ static void test_layout_gives_one_scheduler_per_core_in_tree_order(void **state)
 	struct topo *t = load("pack:2 numa:2 l3:2 core:4 pu:2");
 	struct topo_place p[32];
 
-	assert_int_equal(topo_layout_count(t, 0, false), 32);
-	assert_int_equal(topo_layout(t, 0, false, p), 0);
+	assert_int_equal(kri_topo_layout_count(t, 0, false), 32);
+	assert_int_equal(kri_topo_layout(t, 0, false, p), 0);
 	for (unsigned i = 0; i < 32; i++) {
 		assert_int_equal(p[i].cpu, -1); /* synthetic: never pinned */
 		assert_int_equal(p[i].core, i);
 		assert_int_equal(p[i].l3, i / 4);
 		assert_int_equal(p[i].numa, i / 8);
 	}
-	assert_int_equal(topo_layout_count(t, 3, false), 3);
-	assert_int_equal(topo_layout(t, 3, false, p), 0);
+	assert_int_equal(kri_topo_layout_count(t, 3, false), 3);
+	assert_int_equal(kri_topo_layout(t, 3, false, p), 0);
 	assert_int_equal(p[2].core, 2);
-	topo_free(t);
+	kri_topo_free(t);
 }
 
 static void test_layout_per_pu_puts_two_schedulers_on_each_core(void **state)
@@ -296,15 +296,15 @@ static void test_layout_per_pu_puts_two_schedulers_on_each_core(void **state)
 	struct topo *t = load("pack:2 numa:2 l3:2 core:4 pu:2");
 	struct topo_place p[64];
 
-	assert_int_equal(topo_layout_count(t, 0, true), 64);
-	assert_int_equal(topo_layout(t, 0, true, p), 0);
+	assert_int_equal(kri_topo_layout_count(t, 0, true), 64);
+	assert_int_equal(kri_topo_layout(t, 0, true, p), 0);
 	for (unsigned i = 0; i < 64; i++) {
 		assert_int_equal(p[i].cpu, -1);
 		assert_int_equal(p[i].core, i / 2);
 		assert_int_equal(p[i].l3, i / 8);
 		assert_int_equal(p[i].numa, i / 16);
 	}
-	topo_free(t);
+	kri_topo_free(t);
 }
 
 static void test_layout_wraps_around_when_schedulers_outnumber_cores(void **state)
@@ -312,16 +312,16 @@ static void test_layout_wraps_around_when_schedulers_outnumber_cores(void **stat
 	struct topo *t = load("pack:2 numa:2 core:2 pu:2");
 	struct topo_place p[20];
 
-	assert_int_equal(topo_layout_count(t, 20, false), 20);
-	assert_int_equal(topo_layout(t, 20, false, p), 0);
+	assert_int_equal(kri_topo_layout_count(t, 20, false), 20);
+	assert_int_equal(kri_topo_layout(t, 20, false, p), 0);
 	for (unsigned i = 0; i < 20; i++) {
 		assert_int_equal(p[i].core, i % 8);
 		assert_int_equal(p[i].numa, (i % 8) / 2);
 	}
-	assert_int_equal(topo_layout(t, 20, true, p), 0);
+	assert_int_equal(kri_topo_layout(t, 20, true, p), 0);
 	for (unsigned i = 0; i < 20; i++)
 		assert_int_equal(p[i].core, (i % 16) / 2);
-	topo_free(t);
+	kri_topo_free(t);
 }
 
 static void check_victims(const struct topo *t, const struct topo_place *p, unsigned n,
@@ -331,7 +331,7 @@ static void check_victims(const struct topo *t, const struct topo_place *p, unsi
 	enum topo_level level[32];
 
 	memset(order, 0xff, sizeof(order));
-	topo_victims(t, p, n, self, order, level);
+	kri_topo_victims(t, p, n, self, order, level);
 	for (unsigned i = 0; i < n - 1; i++) {
 		assert_int_equal(order[i], want[i]);
 		assert_int_equal(level[i], want_level[i]);
@@ -349,9 +349,9 @@ static void test_victims_on_two_sockets_go_same_l3_then_same_numa_then_remote(vo
 	struct topo *t = load("pack:2 numa:1 l3:2 core:2 pu:1");
 	struct topo_place p[16];
 
-	assert_int_equal(topo_nnuma(t), 2);
-	assert_int_equal(topo_nl3(t), 4);
-	assert_int_equal(topo_layout(t, 8, false, p), 0);
+	assert_int_equal(kri_topo_nnuma(t), 2);
+	assert_int_equal(kri_topo_nl3(t), 4);
+	assert_int_equal(kri_topo_layout(t, 8, false, p), 0);
 	check_victims(t, p, 8, 0, (unsigned[]){1, 2, 3, 4, 5, 6, 7},
 		      (enum topo_level[]){L3, NU, NU, RE, RE, RE, RE});
 	check_victims(t, p, 8, 6, (unsigned[]){7, 4, 5, 0, 1, 2, 3},
@@ -359,7 +359,7 @@ static void test_victims_on_two_sockets_go_same_l3_then_same_numa_then_remote(vo
 
 	/* Two schedulers a core: ties break by index distance forward from
 	 * self, wrapping, so neighbours start on different victims. */
-	assert_int_equal(topo_layout(t, 16, false, p), 0);
+	assert_int_equal(kri_topo_layout(t, 16, false, p), 0);
 	check_victims(t, p, 16, 5,
 		      (unsigned[]){12, 13, 4, 6, 7, 14, 15, 8, 9, 10, 11, 0, 1, 2, 3},
 		      (enum topo_level[]){L3, L3, L3, NU, NU, NU, NU, RE, RE, RE, RE, RE, RE, RE,
@@ -368,13 +368,13 @@ static void test_victims_on_two_sockets_go_same_l3_then_same_numa_then_remote(vo
 	/* level may be NULL; one scheduler has no victims. */
 	unsigned order[8] = {99};
 
-	topo_victims(t, p, 8, 3, order, NULL);
+	kri_topo_victims(t, p, 8, 3, order, NULL);
 	assert_int_equal(order[0], 2);
 	assert_int_equal(order[6], 7);
 	order[0] = 99;
-	topo_victims(t, p, 1, 0, order, NULL);
+	kri_topo_victims(t, p, 1, 0, order, NULL);
 	assert_int_equal(order[0], 99);
-	topo_free(t);
+	kri_topo_free(t);
 }
 
 static void test_victims_without_a_matrix_order_remote_nodes_by_index(void **state)
@@ -382,10 +382,10 @@ static void test_victims_without_a_matrix_order_remote_nodes_by_index(void **sta
 	struct topo *t = load("pack:2 numa:2 core:2 pu:1");
 	struct topo_place p[8];
 
-	assert_int_equal(topo_layout(t, 0, false, p), 0);
+	assert_int_equal(kri_topo_layout(t, 0, false, p), 0);
 	check_victims(t, p, 8, 3, (unsigned[]){2, 4, 5, 6, 7, 0, 1},
 		      (enum topo_level[]){L3, RE, RE, RE, RE, RE, RE});
-	topo_free(t);
+	kri_topo_free(t);
 }
 
 static void test_a_distance_matrix_orders_remote_victims_nearest_first(void **state)
@@ -403,18 +403,18 @@ static void test_a_distance_matrix_orders_remote_victims_nearest_first(void **st
 	write_xml("pack:2 numa:2 core:2 pu:1", near_first, 4, path);
 	t = load(path);
 	assert_int_equal(unlink(path), 0);
-	assert_int_equal(topo_nnuma(t), 4);
-	assert_int_equal(topo_distance(t, 0, 1), 11);
-	assert_int_equal(topo_distance(t, 0, 2), 21);
-	assert_int_equal(topo_distance(t, 0, 3), 31);
-	assert_int_equal(topo_distance(t, 3, 1), 21);
-	assert_int_equal(topo_layout(t, 0, false, p), 0);
+	assert_int_equal(kri_topo_nnuma(t), 4);
+	assert_int_equal(kri_topo_distance(t, 0, 1), 11);
+	assert_int_equal(kri_topo_distance(t, 0, 2), 21);
+	assert_int_equal(kri_topo_distance(t, 0, 3), 31);
+	assert_int_equal(kri_topo_distance(t, 3, 1), 21);
+	assert_int_equal(kri_topo_layout(t, 0, false, p), 0);
 	check_victims(t, p, 8, 0, (unsigned[]){1, 2, 3, 4, 5, 6, 7},
 		      (enum topo_level[]){L3, RE, RE, RE, RE, RE, RE});
 	/* Node 2: node 3 (11), then node 0 (21), then node 1 (31). */
 	check_victims(t, p, 8, 5, (unsigned[]){4, 6, 7, 0, 1, 2, 3},
 		      (enum topo_level[]){L3, RE, RE, RE, RE, RE, RE});
-	topo_free(t);
+	kri_topo_free(t);
 }
 
 static void test_an_asymmetric_matrix_reverses_the_remote_order(void **state)
@@ -433,16 +433,16 @@ static void test_an_asymmetric_matrix_reverses_the_remote_order(void **state)
 	write_xml("pack:2 numa:2 core:2 pu:1", far_first, 4, path);
 	t = load(path);
 	assert_int_equal(unlink(path), 0);
-	assert_int_equal(topo_distance(t, 0, 1), 31);
-	assert_int_equal(topo_distance(t, 1, 0), 12);
-	assert_int_equal(topo_distance(t, 3, 0), 32);
-	assert_int_equal(topo_layout(t, 0, false, p), 0);
+	assert_int_equal(kri_topo_distance(t, 0, 1), 31);
+	assert_int_equal(kri_topo_distance(t, 1, 0), 12);
+	assert_int_equal(kri_topo_distance(t, 3, 0), 32);
+	assert_int_equal(kri_topo_layout(t, 0, false, p), 0);
 	check_victims(t, p, 8, 0, (unsigned[]){1, 6, 7, 4, 5, 2, 3},
 		      (enum topo_level[]){L3, RE, RE, RE, RE, RE, RE});
 	/* Node 1: node 0 at 12, then nodes 2 and 3 tie at 40 (forward order). */
 	check_victims(t, p, 8, 3, (unsigned[]){2, 0, 1, 4, 5, 6, 7},
 		      (enum topo_level[]){L3, RE, RE, RE, RE, RE, RE});
-	topo_free(t);
+	kri_topo_free(t);
 }
 
 static void test_a_synthetic_topology_survives_an_xml_round_trip(void **state)
@@ -457,16 +457,16 @@ static void test_a_synthetic_topology_survives_an_xml_round_trip(void **state)
 
 	write_xml("pack:2 numa:2 l3:2 core:4 pu:2", NULL, 0, path);
 	t = load(path);
-	assert_false(topo_is_real(t));
+	assert_false(kri_topo_is_real(t));
 	assert_describes(t, "4 numa, 8 l3, 32 cores, 64 pus (xml)");
-	assert_int_equal(topo_layout(t, 0, false, p), 0);
+	assert_int_equal(kri_topo_layout(t, 0, false, p), 0);
 	for (unsigned i = 0; i < 32; i++) {
 		assert_int_equal(p[i].cpu, -1);
 		assert_int_equal(p[i].l3, i / 4);
 		assert_int_equal(p[i].numa, i / 8);
 	}
-	assert_int_equal(topo_pin_self(t, 0), -EINVAL);
-	topo_free(t);
+	assert_int_equal(kri_topo_pin_self(t, 0), -EINVAL);
+	kri_topo_free(t);
 
 	/* An existing file is XML whatever its name. */
 	strcpy(bare, "/tmp/krill-topo-XXXXXX");
@@ -482,7 +482,7 @@ static void test_a_synthetic_topology_survives_an_xml_round_trip(void **state)
 	assert_int_equal(fclose(out), 0);
 	t = load(bare);
 	assert_describes(t, "4 numa, 8 l3, 32 cores, 64 pus (xml)");
-	topo_free(t);
+	kri_topo_free(t);
 	assert_int_equal(unlink(bare), 0);
 	assert_int_equal(unlink(path), 0);
 }
@@ -495,11 +495,11 @@ static void test_bad_inputs_are_refused_with_negative_errno(void **state)
 	char path[64];
 	FILE *f;
 
-	assert_int_equal(topo_load("garbage:3", &t), -EINVAL);
+	assert_int_equal(kri_topo_load("garbage:3", &t), -EINVAL);
 	assert_ptr_equal(t, sentinel); /* a failed call changes nothing */
-	assert_int_equal(topo_load("", &t), -EINVAL);
-	assert_int_equal(topo_load("pack:2 core:0 pu:1", &t), -EINVAL);
-	assert_int_equal(topo_load("/tmp/krill-no-such-topology.xml", &t), -ENOENT);
+	assert_int_equal(kri_topo_load("", &t), -EINVAL);
+	assert_int_equal(kri_topo_load("pack:2 core:0 pu:1", &t), -EINVAL);
+	assert_int_equal(kri_topo_load("/tmp/krill-no-such-topology.xml", &t), -ENOENT);
 	assert_ptr_equal(t, sentinel);
 
 	/* A file that is not XML. */
@@ -508,18 +508,18 @@ static void test_bad_inputs_are_refused_with_negative_errno(void **state)
 	assert_non_null(f);
 	fputs("this is not xml\n", f);
 	assert_int_equal(fclose(f), 0);
-	assert_int_equal(topo_load(path, &t), -EINVAL);
+	assert_int_equal(kri_topo_load(path, &t), -EINVAL);
 	assert_ptr_equal(t, sentinel);
 	assert_int_equal(unlink(path), 0);
 
 	t = load("pack:2 numa:2 core:8 pu:2");
-	assert_int_equal(topo_pin_self(t, 0), -EINVAL);
-	assert_int_equal(topo_pin_self(t, -1), -EINVAL);
-	assert_int_equal(topo_layout_count(t, 5000, false), 0);
-	assert_int_equal(topo_layout(t, 5000, false, p), -EINVAL);
-	assert_int_equal(topo_layout(t, 4097, true, p), -EINVAL);
-	assert_int_equal(topo_layout_count(t, 4096, false), 4096);
-	topo_free(t);
+	assert_int_equal(kri_topo_pin_self(t, 0), -EINVAL);
+	assert_int_equal(kri_topo_pin_self(t, -1), -EINVAL);
+	assert_int_equal(kri_topo_layout_count(t, 5000, false), 0);
+	assert_int_equal(kri_topo_layout(t, 5000, false, p), -EINVAL);
+	assert_int_equal(kri_topo_layout(t, 4097, true, p), -EINVAL);
+	assert_int_equal(kri_topo_layout_count(t, 4096, false), 4096);
+	kri_topo_free(t);
 }
 
 struct pin_run {
@@ -536,7 +536,7 @@ static void *pin_everywhere(void *arg)
 	for (unsigned i = 0; i < r->n; i++) {
 		cpu_set_t set;
 
-		r->err = topo_pin_self(r->t, r->p[i].cpu);
+		r->err = kri_topo_pin_self(r->t, r->p[i].cpu);
 		if (r->err < 0 || sched_getaffinity(0, sizeof(set), &set) < 0)
 			break;
 		if (CPU_COUNT(&set) != 1 || !CPU_ISSET(r->p[i].cpu, &set))
@@ -551,20 +551,20 @@ static void test_pinning_on_the_real_machine_to_an_allowed_cpu_succeeds(void **s
 	struct pin_run r = {.t = load(NULL)};
 	pthread_t th;
 
-	assert_true(topo_is_real(r.t));
-	assert_int_equal(topo_pin_self(r.t, -1), -EINVAL);
-	assert_int_equal(topo_pin_self(r.t, CPU_SETSIZE + 7), -EINVAL); /* not ours */
-	r.n = topo_layout_count(r.t, 0, true);
+	assert_true(kri_topo_is_real(r.t));
+	assert_int_equal(kri_topo_pin_self(r.t, -1), -EINVAL);
+	assert_int_equal(kri_topo_pin_self(r.t, CPU_SETSIZE + 7), -EINVAL); /* not ours */
+	r.n = kri_topo_layout_count(r.t, 0, true);
 	r.p = calloc(r.n, sizeof(*r.p));
 	assert_non_null(r.p);
-	assert_int_equal(topo_layout(r.t, 0, true, r.p), 0);
+	assert_int_equal(kri_topo_layout(r.t, 0, true, r.p), 0);
 	/* A thread of its own, so this one keeps its full mask. */
 	assert_int_equal(pthread_create(&th, NULL, pin_everywhere, &r), 0);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_int_equal(r.err, 0);
 	assert_int_equal(r.pinned, r.n);
 	free(r.p);
-	topo_free(r.t);
+	kri_topo_free(r.t);
 }
 
 struct bind_run {
@@ -576,7 +576,7 @@ static void *bind_node_zero(void *arg)
 {
 	struct bind_run *r = arg;
 
-	r->err = topo_membind_self(r->t, 0);
+	r->err = kri_topo_membind_self(r->t, 0);
 	return NULL;
 }
 
@@ -586,15 +586,15 @@ static void test_memory_binds_only_to_a_node_of_this_machine(void **state)
 	struct topo *t = load("pack:2 numa:2 core:2 pu:1");
 	pthread_t th;
 
-	assert_int_equal(topo_membind_self(t, 0), -EINVAL); /* synthetic */
-	topo_free(t);
-	assert_int_equal(topo_membind_self(r.t, topo_nnuma(r.t)), -EINVAL);
+	assert_int_equal(kri_topo_membind_self(t, 0), -EINVAL); /* synthetic */
+	kri_topo_free(t);
+	assert_int_equal(kri_topo_membind_self(r.t, kri_topo_nnuma(r.t)), -EINVAL);
 	/* A thread of its own, so this one keeps the default policy. A
 	 * container may forbid binding (-EPERM) or the kernel lack it. */
 	assert_int_equal(pthread_create(&th, NULL, bind_node_zero, &r), 0);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_true(r.err == 0 || r.err == -ENOSYS || r.err == -EPERM || r.err == -EXDEV);
-	topo_free(r.t);
+	kri_topo_free(r.t);
 }
 
 int main(void)

@@ -61,19 +61,19 @@ static void a_timer_fires_at_its_exact_millisecond(void **state)
 	struct tnode t[1];
 	struct log l = { .wh = &w };
 	init_nodes(t, 1);
-	wheel_init(&w, 1000);
-	wheel_add(&w, &t[0].w, 1010);
+	kri_wheel_init(&w, 1000);
+	kri_wheel_add(&w, &t[0].w, 1010);
 	assert_true(wheel_armed(&t[0].w));
 	assert_int_equal(w.count, 1);
-	assert_int_equal(wheel_advance(&w, 1009, record, &l), 0);
+	assert_int_equal(kri_wheel_advance(&w, 1009, record, &l), 0);
 	assert_int_equal(w.now, 1009);
-	assert_int_equal(wheel_advance(&w, 1010, record, &l), 1);
+	assert_int_equal(kri_wheel_advance(&w, 1010, record, &l), 1);
 	assert_int_equal(l.n, 1);
 	assert_int_equal(l.whens[0], 1010);
 	assert_false(wheel_armed(&t[0].w));
 	assert_int_equal(w.count, 0);
-	assert_int_equal(wheel_advance(&w, 5000, record, &l), 0);
-	assert_int_equal(wheel_next(&w), UINT64_MAX);
+	assert_int_equal(kri_wheel_advance(&w, 5000, record, &l), 0);
+	assert_int_equal(kri_wheel_next(&w), UINT64_MAX);
 }
 
 /* Every level and the slot edges around it, approached one millisecond at a time near the
@@ -99,19 +99,19 @@ static void nothing_fires_early_at_any_level(void **state)
 			struct tnode t[1];
 			struct log l = { .wh = &w };
 			init_nodes(t, 1);
-			wheel_init(&w, base);
+			kri_wheel_init(&w, base);
 			uint64_t when = base + delays[i];
-			wheel_add(&w, &t[0].w, when);
+			kri_wheel_add(&w, &t[0].w, when);
 			if (mode == 0) {
 				uint64_t from = when - base > 200 ? when - 200 : base;
-				assert_int_equal(wheel_advance(&w, from, record, &l), 0);
+				assert_int_equal(kri_wheel_advance(&w, from, record, &l), 0);
 				for (uint64_t now = from + 1; now < when; now++)
-					assert_int_equal(wheel_advance(&w, now, record, &l), 0);
+					assert_int_equal(kri_wheel_advance(&w, now, record, &l), 0);
 			} else {
-				assert_int_equal(wheel_advance(&w, when - 1, record, &l), 0);
+				assert_int_equal(kri_wheel_advance(&w, when - 1, record, &l), 0);
 			}
-			assert_int_equal(wheel_next(&w), when);
-			assert_int_equal(wheel_advance(&w, when, record, &l), 1);
+			assert_int_equal(kri_wheel_next(&w), when);
+			assert_int_equal(kri_wheel_advance(&w, when, record, &l), 1);
 			assert_int_equal(l.whens[0], when);
 		}
 	}
@@ -124,28 +124,28 @@ static void ties_fire_in_arming_order(void **state)
 	struct tnode t[8];
 	struct log l = { .wh = &w };
 	init_nodes(t, 8);
-	wheel_init(&w, 0);
+	kri_wheel_init(&w, 0);
 	/* Same expiry armed from ever closer, so each lands a level lower than the last. */
-	wheel_add(&w, &t[0].w, 5000);
-	wheel_add(&w, &t[1].w, 5000);
-	assert_int_equal(wheel_advance(&w, 4096, record, &l), 0);
-	wheel_add(&w, &t[2].w, 5000);
-	assert_int_equal(wheel_advance(&w, 4992, record, &l), 0);
-	wheel_add(&w, &t[3].w, 5000);
-	assert_int_equal(wheel_advance(&w, 4999, record, &l), 0);
-	wheel_add(&w, &t[4].w, 5000);
-	assert_int_equal(wheel_advance(&w, 6000, record, &l), 5);
+	kri_wheel_add(&w, &t[0].w, 5000);
+	kri_wheel_add(&w, &t[1].w, 5000);
+	assert_int_equal(kri_wheel_advance(&w, 4096, record, &l), 0);
+	kri_wheel_add(&w, &t[2].w, 5000);
+	assert_int_equal(kri_wheel_advance(&w, 4992, record, &l), 0);
+	kri_wheel_add(&w, &t[3].w, 5000);
+	assert_int_equal(kri_wheel_advance(&w, 4999, record, &l), 0);
+	kri_wheel_add(&w, &t[4].w, 5000);
+	assert_int_equal(kri_wheel_advance(&w, 6000, record, &l), 5);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(l.ids[i], i);
 
 	/* Ties beyond the levels: two parked far out, one armed after they come back in. */
 	l.n = 0;
 	uint64_t far = LEVEL(WHEEL_LEVELS) * 3 + 7;
-	wheel_add(&w, &t[5].w, far);
-	wheel_add(&w, &t[6].w, far);
-	assert_int_equal(wheel_advance(&w, far - 7, record, &l), 0);
-	wheel_add(&w, &t[7].w, far);
-	assert_int_equal(wheel_advance(&w, far, record, &l), 3);
+	kri_wheel_add(&w, &t[5].w, far);
+	kri_wheel_add(&w, &t[6].w, far);
+	assert_int_equal(kri_wheel_advance(&w, far - 7, record, &l), 0);
+	kri_wheel_add(&w, &t[7].w, far);
+	assert_int_equal(kri_wheel_advance(&w, far, record, &l), 3);
 	assert_int_equal(l.ids[0], 5);
 	assert_int_equal(l.ids[1], 6);
 	assert_int_equal(l.ids[2], 7);
@@ -158,14 +158,14 @@ static void past_expiries_fire_in_order_of_expiry_then_arming(void **state)
 	struct tnode t[5];
 	struct log l = { .wh = &w };
 	init_nodes(t, 5);
-	wheel_init(&w, 100);
-	wheel_add(&w, &t[0].w, 100);
-	wheel_add(&w, &t[1].w, 50);
-	wheel_add(&w, &t[2].w, 100);
-	wheel_add(&w, &t[3].w, 70);
-	wheel_add(&w, &t[4].w, 50);
-	assert_int_equal(wheel_next(&w), 50);
-	assert_int_equal(wheel_advance(&w, 100, record, &l), 5);
+	kri_wheel_init(&w, 100);
+	kri_wheel_add(&w, &t[0].w, 100);
+	kri_wheel_add(&w, &t[1].w, 50);
+	kri_wheel_add(&w, &t[2].w, 100);
+	kri_wheel_add(&w, &t[3].w, 70);
+	kri_wheel_add(&w, &t[4].w, 50);
+	assert_int_equal(kri_wheel_next(&w), 50);
+	assert_int_equal(kri_wheel_advance(&w, 100, record, &l), 5);
 	static const int want[] = { 1, 4, 3, 0, 2 };
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(l.ids[i], want[i]);
@@ -174,7 +174,7 @@ static void past_expiries_fire_in_order_of_expiry_then_arming(void **state)
 static void del_other(struct log *l, struct tnode *t)
 {
 	if (t->id == 3)
-		wheel_del(l->wh, &((struct tnode *)l->ctx)[4].w);
+		kri_wheel_del(l->wh, &((struct tnode *)l->ctx)[4].w);
 }
 
 static void deleting_prevents_firing_and_is_idempotent(void **state)
@@ -184,40 +184,40 @@ static void deleting_prevents_firing_and_is_idempotent(void **state)
 	struct tnode t[6];
 	struct log l = { .wh = &w, .hook = del_other, .ctx = t };
 	init_nodes(t, 6);
-	wheel_init(&w, 0);
-	wheel_add(&w, &t[0].w, 10);
-	wheel_add(&w, &t[1].w, 10);
-	wheel_add(&w, &t[2].w, 300000); /* alone in a level-3 slot */
-	wheel_add(&w, &t[3].w, 20);
-	wheel_add(&w, &t[4].w, 20); /* deleted by 3's fire */
-	wheel_del(&w, &t[0].w);
-	wheel_del(&w, &t[0].w);
-	wheel_del(&w, &t[5].w); /* never armed */
+	kri_wheel_init(&w, 0);
+	kri_wheel_add(&w, &t[0].w, 10);
+	kri_wheel_add(&w, &t[1].w, 10);
+	kri_wheel_add(&w, &t[2].w, 300000); /* alone in a level-3 slot */
+	kri_wheel_add(&w, &t[3].w, 20);
+	kri_wheel_add(&w, &t[4].w, 20); /* deleted by 3's fire */
+	kri_wheel_del(&w, &t[0].w);
+	kri_wheel_del(&w, &t[0].w);
+	kri_wheel_del(&w, &t[5].w); /* never armed */
 	assert_false(wheel_armed(&t[0].w));
 	assert_int_equal(w.count, 4);
-	wheel_del(&w, &t[2].w);
+	kri_wheel_del(&w, &t[2].w);
 	assert_int_equal(w.count, 3);
-	assert_int_equal(wheel_next(&w), 10);
-	assert_int_equal(wheel_advance(&w, 1000000, record, &l), 2);
+	assert_int_equal(kri_wheel_next(&w), 10);
+	assert_int_equal(kri_wheel_advance(&w, 1000000, record, &l), 2);
 	assert_int_equal(l.n, 2);
 	assert_int_equal(l.ids[0], 1);
 	assert_int_equal(l.ids[1], 3);
 	assert_false(wheel_armed(&t[4].w));
 	assert_int_equal(w.count, 0);
-	assert_int_equal(wheel_next(&w), UINT64_MAX);
+	assert_int_equal(kri_wheel_next(&w), UINT64_MAX);
 	/* Re-arming a deleted node works like a fresh one. */
-	wheel_add(&w, &t[0].w, 1000005);
-	assert_int_equal(wheel_advance(&w, 1000005, record, &l), 1);
+	kri_wheel_add(&w, &t[0].w, 1000005);
+	assert_int_equal(kri_wheel_advance(&w, 1000005, record, &l), 1);
 	assert_int_equal(l.ids[2], 0);
 }
 
 static void rearm_periodic(struct log *l, struct tnode *t)
 {
 	if (t->id == 0 && t->w.when < 100)
-		wheel_add(l->wh, &t->w, t->w.when + 10);
+		kri_wheel_add(l->wh, &t->w, t->w.when + 10);
 	/* Node 1 re-arms for the same millisecond twice: both must fire in this call. */
 	if (t->id == 1 && l->n < 13)
-		wheel_add(l->wh, &t->w, t->w.when);
+		kri_wheel_add(l->wh, &t->w, t->w.when);
 }
 
 static void a_node_can_rearm_itself_from_fire(void **state)
@@ -227,16 +227,16 @@ static void a_node_can_rearm_itself_from_fire(void **state)
 	struct tnode t[2];
 	struct log l = { .wh = &w, .hook = rearm_periodic };
 	init_nodes(t, 2);
-	wheel_init(&w, 0);
-	wheel_add(&w, &t[0].w, 10);
-	assert_int_equal(wheel_advance(&w, 100, record, &l), 10);
+	kri_wheel_init(&w, 0);
+	kri_wheel_add(&w, &t[0].w, 10);
+	assert_int_equal(kri_wheel_advance(&w, 100, record, &l), 10);
 	for (int i = 0; i < 10; i++) {
 		assert_int_equal(l.ids[i], 0);
 		assert_int_equal(l.whens[i], 10 * (uint64_t)(i + 1));
 	}
 	assert_false(wheel_armed(&t[0].w));
-	wheel_add(&w, &t[1].w, 150);
-	assert_int_equal(wheel_advance(&w, 150, record, &l), 3);
+	kri_wheel_add(&w, &t[1].w, 150);
+	assert_int_equal(kri_wheel_advance(&w, 150, record, &l), 3);
 	assert_int_equal(l.whens[12], 150);
 	assert_false(wheel_armed(&t[1].w));
 }
@@ -246,12 +246,12 @@ static void arm_mid_advance(struct log *l, struct tnode *t)
 	struct tnode *n = l->ctx;
 	if (t->id != 0)
 		return;
-	wheel_add(l->wh, &n[2].w, 5);  /* already past */
-	wheel_add(l->wh, &n[3].w, 10); /* now, after the node firing */
-	wheel_add(l->wh, &n[4].w, 15); /* later in this advance */
-	wheel_add(l->wh, &n[5].w, 31); /* after it */
-	wheel_add(l->wh, &n[6].w, 30); /* the advance's last millisecond */
-	assert_int_equal(wheel_next(l->wh), 5);
+	kri_wheel_add(l->wh, &n[2].w, 5);  /* already past */
+	kri_wheel_add(l->wh, &n[3].w, 10); /* now, after the node firing */
+	kri_wheel_add(l->wh, &n[4].w, 15); /* later in this advance */
+	kri_wheel_add(l->wh, &n[5].w, 31); /* after it */
+	kri_wheel_add(l->wh, &n[6].w, 30); /* the advance's last millisecond */
+	assert_int_equal(kri_wheel_next(l->wh), 5);
 }
 
 static void nodes_armed_during_advance_with_past_expiry_fire_in_the_same_call(void **state)
@@ -261,16 +261,16 @@ static void nodes_armed_during_advance_with_past_expiry_fire_in_the_same_call(vo
 	struct tnode t[7];
 	struct log l = { .wh = &w, .hook = arm_mid_advance, .ctx = t };
 	init_nodes(t, 7);
-	wheel_init(&w, 0);
-	wheel_add(&w, &t[0].w, 10);
-	wheel_add(&w, &t[1].w, 20);
-	assert_int_equal(wheel_advance(&w, 30, record, &l), 6);
+	kri_wheel_init(&w, 0);
+	kri_wheel_add(&w, &t[0].w, 10);
+	kri_wheel_add(&w, &t[1].w, 20);
+	assert_int_equal(kri_wheel_advance(&w, 30, record, &l), 6);
 	static const int want[] = { 0, 2, 3, 4, 1, 6 };
 	for (int i = 0; i < 6; i++)
 		assert_int_equal(l.ids[i], want[i]);
 	assert_true(wheel_armed(&t[5].w));
-	assert_int_equal(wheel_next(&w), 31);
-	assert_int_equal(wheel_advance(&w, 31, record, &l), 1);
+	assert_int_equal(kri_wheel_next(&w), 31);
+	assert_int_equal(kri_wheel_advance(&w, 31, record, &l), 1);
 	assert_int_equal(l.ids[6], 5);
 }
 
@@ -282,22 +282,22 @@ static void large_time_jumps_skip_empty_time(void **state)
 	struct tnode t[4];
 	struct log l = { .wh = &w };
 	init_nodes(t, 4);
-	wheel_init(&w, 0);
-	wheel_add(&w, &t[0].w, 999999999);
-	wheel_add(&w, &t[1].w, 1);
-	wheel_add(&w, &t[2].w, 500000000);
-	assert_int_equal(wheel_advance(&w, 1000000000, record, &l), 3);
+	kri_wheel_init(&w, 0);
+	kri_wheel_add(&w, &t[0].w, 999999999);
+	kri_wheel_add(&w, &t[1].w, 1);
+	kri_wheel_add(&w, &t[2].w, 500000000);
+	assert_int_equal(kri_wheel_advance(&w, 1000000000, record, &l), 3);
 	assert_int_equal(l.ids[0], 1);
 	assert_int_equal(l.ids[1], 2);
 	assert_int_equal(l.ids[2], 0);
 	assert_int_equal(w.now, 1000000000);
 	for (int i = 0; i < 1000; i++)
-		assert_int_equal(wheel_advance(&w, w.now + 1000000000, record, &l), 0);
-	wheel_add(&w, &t[3].w, UINT64_MAX - 1);
-	assert_int_equal(wheel_advance(&w, UINT64_MAX / 2, record, &l), 0);
-	assert_int_equal(wheel_advance(&w, UINT64_MAX - 2, record, &l), 0);
-	assert_int_equal(wheel_next(&w), UINT64_MAX - 1);
-	assert_int_equal(wheel_advance(&w, UINT64_MAX, record, &l), 1);
+		assert_int_equal(kri_wheel_advance(&w, w.now + 1000000000, record, &l), 0);
+	kri_wheel_add(&w, &t[3].w, UINT64_MAX - 1);
+	assert_int_equal(kri_wheel_advance(&w, UINT64_MAX / 2, record, &l), 0);
+	assert_int_equal(kri_wheel_advance(&w, UINT64_MAX - 2, record, &l), 0);
+	assert_int_equal(kri_wheel_next(&w), UINT64_MAX - 1);
+	assert_int_equal(kri_wheel_advance(&w, UINT64_MAX, record, &l), 1);
 	assert_int_equal(l.whens[3], UINT64_MAX - 1);
 	assert_int_equal(w.now, UINT64_MAX);
 }
@@ -317,9 +317,9 @@ static void far_future_timers_fire_at_their_exact_expiry(void **state)
 		struct tnode t[N];
 		struct log l = { .wh = &w };
 		init_nodes(t, N);
-		wheel_init(&w, now);
+		kri_wheel_init(&w, now);
 		for (int i = 0; i < N; i++)
-			wheel_add(&w, &t[i].w, when[i]);
+			kri_wheel_add(&w, &t[i].w, when[i]);
 		/* Visit the expiries in order, stopping a millisecond short of each. */
 		int order[N];
 		for (int i = 0; i < N; i++)
@@ -332,10 +332,10 @@ static void far_future_timers_fire_at_their_exact_expiry(void **state)
 			}
 		for (int i = 0; i < N; i++) {
 			uint64_t e = when[order[i]];
-			assert_int_equal(wheel_next(&w), e);
-			assert_int_equal(wheel_advance(&w, e - 1, record, &l), 0);
-			assert_int_equal(wheel_next(&w), e);
-			assert_int_equal(wheel_advance(&w, e, record, &l), 1);
+			assert_int_equal(kri_wheel_next(&w), e);
+			assert_int_equal(kri_wheel_advance(&w, e - 1, record, &l), 0);
+			assert_int_equal(kri_wheel_next(&w), e);
+			assert_int_equal(kri_wheel_advance(&w, e, record, &l), 1);
 			assert_int_equal(l.ids[i], order[i]);
 		}
 		assert_int_equal(w.count, 0);
@@ -349,34 +349,34 @@ static void wheel_next_is_exact(void **state)
 	struct tnode t[8];
 	struct log l = { .wh = &w };
 	init_nodes(t, 8);
-	wheel_init(&w, 0);
-	assert_int_equal(wheel_next(&w), UINT64_MAX);
+	kri_wheel_init(&w, 0);
+	assert_int_equal(kri_wheel_next(&w), UINT64_MAX);
 	/* One level-1 slot holding 64..127, armed out of order: the answer is not the slot start
 	 * or the head but the minimum. */
-	wheel_add(&w, &t[0].w, 100);
-	wheel_add(&w, &t[1].w, 70);
-	wheel_add(&w, &t[2].w, 127);
-	wheel_add(&w, &t[3].w, 90);
-	assert_int_equal(wheel_next(&w), 70);
-	wheel_del(&w, &t[1].w);
-	assert_int_equal(wheel_next(&w), 90);
-	wheel_add(&w, &t[4].w, 1000000);
-	assert_int_equal(wheel_next(&w), 90);
-	wheel_add(&w, &t[5].w, 3);
-	assert_int_equal(wheel_next(&w), 3);
-	assert_int_equal(wheel_advance(&w, 3, record, &l), 1);
-	assert_int_equal(wheel_next(&w), 90);
-	assert_int_equal(wheel_advance(&w, 95, record, &l), 1);
-	assert_int_equal(wheel_next(&w), 100);
-	wheel_add(&w, &t[6].w, 20); /* in the past */
-	assert_int_equal(wheel_next(&w), 20);
-	assert_int_equal(wheel_advance(&w, 95, record, &l), 1);
-	assert_int_equal(wheel_next(&w), 100);
-	wheel_del(&w, &t[0].w);
-	wheel_del(&w, &t[2].w);
-	assert_int_equal(wheel_next(&w), 1000000);
-	wheel_del(&w, &t[4].w);
-	assert_int_equal(wheel_next(&w), UINT64_MAX);
+	kri_wheel_add(&w, &t[0].w, 100);
+	kri_wheel_add(&w, &t[1].w, 70);
+	kri_wheel_add(&w, &t[2].w, 127);
+	kri_wheel_add(&w, &t[3].w, 90);
+	assert_int_equal(kri_wheel_next(&w), 70);
+	kri_wheel_del(&w, &t[1].w);
+	assert_int_equal(kri_wheel_next(&w), 90);
+	kri_wheel_add(&w, &t[4].w, 1000000);
+	assert_int_equal(kri_wheel_next(&w), 90);
+	kri_wheel_add(&w, &t[5].w, 3);
+	assert_int_equal(kri_wheel_next(&w), 3);
+	assert_int_equal(kri_wheel_advance(&w, 3, record, &l), 1);
+	assert_int_equal(kri_wheel_next(&w), 90);
+	assert_int_equal(kri_wheel_advance(&w, 95, record, &l), 1);
+	assert_int_equal(kri_wheel_next(&w), 100);
+	kri_wheel_add(&w, &t[6].w, 20); /* in the past */
+	assert_int_equal(kri_wheel_next(&w), 20);
+	assert_int_equal(kri_wheel_advance(&w, 95, record, &l), 1);
+	assert_int_equal(kri_wheel_next(&w), 100);
+	kri_wheel_del(&w, &t[0].w);
+	kri_wheel_del(&w, &t[2].w);
+	assert_int_equal(kri_wheel_next(&w), 1000000);
+	kri_wheel_del(&w, &t[4].w);
+	assert_int_equal(kri_wheel_next(&w), UINT64_MAX);
 }
 
 /* ---- randomised run against a reference ------------------------------------------------ */
@@ -451,7 +451,7 @@ static uint64_t ref_next(const struct rctx *c) { return c->nref ? c->ref[0].when
 static void arm(struct rctx *c, struct rnode *n, uint64_t when)
 {
 	n->seq = ++c->seq;
-	wheel_add(&c->w, &n->w, when);
+	kri_wheel_add(&c->w, &n->w, when);
 	size_t i = ref_find(c, when, n->seq);
 	memmove(&c->ref[i + 1], &c->ref[i], (c->nref - i) * sizeof c->ref[0]);
 	c->ref[i] = (struct rent){ when, n->seq, n->id };
@@ -461,7 +461,7 @@ static void arm(struct rctx *c, struct rnode *n, uint64_t when)
 static void disarm(struct rctx *c, struct rnode *n)
 {
 	int was = wheel_armed(&n->w);
-	wheel_del(&c->w, &n->w);
+	kri_wheel_del(&c->w, &n->w);
 	CHECK(c, !wheel_armed(&n->w));
 	if (was)
 		ref_remove(c, n);
@@ -530,7 +530,7 @@ static void check_fire(void *arg, struct wnode *wn)
 	memmove(&c->ref[0], &c->ref[1], (c->nref - 1) * sizeof c->ref[0]);
 	c->nref--;
 	c->fired++;
-	CHECK(c, wheel_next(&c->w) == ref_next(c));
+	CHECK(c, kri_wheel_next(&c->w) == ref_next(c));
 	CHECK(c, c->w.count == c->nref);
 
 	uint64_t r = below(c, 100);
@@ -546,7 +546,7 @@ static void check_fire(void *arg, struct wnode *wn)
 		if (!wheel_armed(&o->w))
 			arm(c, o, sat_add(wn->when, below(c, 150)) - below(c, wn->when < 50 ? 1 : 50));
 	}
-	CHECK(c, wheel_next(&c->w) == ref_next(c));
+	CHECK(c, kri_wheel_next(&c->w) == ref_next(c));
 }
 
 /* A scheduler that sleeps until wheel_next_bound and advances to it each time it wakes: the
@@ -561,21 +561,21 @@ static void sleeping_to_the_bound_wakes_a_few_times_and_never_late(void **state)
 	struct wheel w;
 	struct log l = { .wh = &w };
 	init_nodes(t, N);
-	wheel_init(&w, 12345);
+	kri_wheel_init(&w, 12345);
 	for (int i = 0; i < N; i++)
-		wheel_add(&w, &t[i].w, 12345 + 1 + splitmix(&r) % (LEVEL(4) * 3));
+		kri_wheel_add(&w, &t[i].w, 12345 + 1 + splitmix(&r) % (LEVEL(4) * 3));
 	for (int round = 0; round < 50 && w.count; round++) {
 		/* Re-arm the earliest few, as a server re-arms its idle timeouts: that drops the
 		 * cached exact answer, and the bound is what a parking scheduler then reads. */
 		for (int k = 0; k < 5; k++) {
 			int i = (int)(splitmix(&r) % N);
 			if (wheel_armed(&t[i].w)) {
-				wheel_del(&w, &t[i].w);
-				wheel_add(&w, &t[i].w, w.now + 1 + splitmix(&r) % LEVEL(3));
+				kri_wheel_del(&w, &t[i].w);
+				kri_wheel_add(&w, &t[i].w, w.now + 1 + splitmix(&r) % LEVEL(3));
 			}
 		}
-		uint64_t b = wheel_next_bound(&w);
-		uint64_t e = wheel_next(&w);
+		uint64_t b = kri_wheel_next_bound(&w);
+		uint64_t e = kri_wheel_next(&w);
 		if (b > e || b <= w.now)
 			fail_msg("seed %llu: bound %llu, earliest %llu, now %llu",
 				 (unsigned long long)seed, (unsigned long long)b,
@@ -585,9 +585,9 @@ static void sleeping_to_the_bound_wakes_a_few_times_and_never_late(void **state)
 		while (l.n == fired) {
 			/* Sleep to the bound (the exact one is cached now: drop it as a re-arm would). */
 			w.next_ok = 0;
-			uint64_t to = wheel_next_bound(&w);
+			uint64_t to = kri_wheel_next_bound(&w);
 			assert_true(to > w.now && to <= e);
-			wheel_advance(&w, to, record, &l);
+			kri_wheel_advance(&w, to, record, &l);
 			assert_true(++wakes <= WHEEL_LEVELS + 1);
 		}
 		for (size_t i = fired; i < l.n; i++)
@@ -604,7 +604,7 @@ static void random_operations_match_a_sorted_reference(void **state)
 	c->seed = c->rng = seed_from_env();
 	static const uint64_t origins[] = { 0, LEVEL(WHEEL_LEVELS) - 3000, LEVEL(5) - 50 };
 	uint64_t origin = below(c, 4) < 3 ? origins[below(c, 3)] : below(c, 1ull << 50);
-	wheel_init(&c->w, origin);
+	kri_wheel_init(&c->w, origin);
 	for (int i = 0; i < POOL; i++)
 		c->nodes[i].id = i;
 
@@ -623,20 +623,20 @@ static void random_operations_match_a_sorted_reference(void **state)
 			uint64_t target = pick_target(c);
 			c->target = target > before ? target : before;
 			c->fired = 0;
-			uint64_t got = wheel_advance(&c->w, target, check_fire, c);
+			uint64_t got = kri_wheel_advance(&c->w, target, check_fire, c);
 			CHECK(c, got == c->fired);
 			CHECK(c, c->w.now == c->target);
 			CHECK(c, ref_next(c) > c->w.now);
 		}
-		CHECK(c, wheel_next(&c->w) == ref_next(c));
+		CHECK(c, kri_wheel_next(&c->w) == ref_next(c));
 		CHECK(c, c->w.count == c->nref);
 	}
 	/* Drain, so every surviving node is shown to fire in order too. */
 	c->target = UINT64_MAX;
 	c->fired = 0;
-	uint64_t got = wheel_advance(&c->w, UINT64_MAX, check_fire, c);
+	uint64_t got = kri_wheel_advance(&c->w, UINT64_MAX, check_fire, c);
 	CHECK(c, got == c->fired);
-	CHECK(c, c->nref == 0 && c->w.count == 0 && wheel_next(&c->w) == UINT64_MAX);
+	CHECK(c, c->nref == 0 && c->w.count == 0 && kri_wheel_next(&c->w) == UINT64_MAX);
 }
 
 int main(void)

@@ -16,7 +16,7 @@
  * configuration mistake, not a machine. */
 #define TOPO_MAX_PLACES 4096u
 
-#define DIST_LOCAL 10u
+#define DIST_LOCAL  10u
 #define DIST_REMOTE 20u
 
 enum topo_origin { ORIGIN_MACHINE, ORIGIN_SYNTHETIC, ORIGIN_XML };
@@ -38,7 +38,7 @@ struct topo {
 	unsigned ncores, npus, nnuma, nl3;
 	struct topo_core *cores;
 	struct topo_pu *pus;
-	unsigned *dist; /* nnuma * nnuma, row = from, dense NUMA indices */
+	unsigned *dist;    /* nnuma * nnuma, row = from, dense NUMA indices */
 	unsigned *node_os; /* OS index of each dense NUMA node (NULL: none shown) */
 };
 
@@ -238,7 +238,7 @@ static int build(struct topo *t)
 				c->l3 = UINT_MAX; /* set from the node below */
 			} else {
 				hwloc_obj_t l3 =
-					hwloc_get_ancestor_obj_by_type(h, HWLOC_OBJ_L3CACHE, core);
+				    hwloc_get_ancestor_obj_by_type(h, HWLOC_OBJ_L3CACHE, core);
 
 				c->l3 = l3 ? dense(l3map, &t->nl3, l3) : t->nl3++;
 			}
@@ -293,7 +293,7 @@ out:
 	return err;
 }
 
-int topo_load(const char *desc, struct topo **out)
+int kri_topo_load(const char *desc, struct topo **out)
 {
 	struct topo *t;
 	int err;
@@ -315,14 +315,14 @@ int topo_load(const char *desc, struct topo **out)
 	t->real = t->origin == ORIGIN_MACHINE && hwloc_topology_is_thissystem(t->h);
 	err = build(t);
 	if (err < 0) {
-		topo_free(t);
+		kri_topo_free(t);
 		return err;
 	}
 	*out = t;
 	return 0;
 }
 
-void topo_free(struct topo *t)
+void kri_topo_free(struct topo *t)
 {
 	if (!t)
 		return;
@@ -335,33 +335,33 @@ void topo_free(struct topo *t)
 	free(t);
 }
 
-bool topo_is_real(const struct topo *t)
+bool kri_topo_is_real(const struct topo *t)
 {
 	return t->real;
 }
 
-unsigned topo_ncores(const struct topo *t)
+unsigned kri_topo_ncores(const struct topo *t)
 {
 	return t->ncores;
 }
 
-unsigned topo_npus(const struct topo *t)
+unsigned kri_topo_npus(const struct topo *t)
 {
 	return t->npus;
 }
 
-unsigned topo_nnuma(const struct topo *t)
+unsigned kri_topo_nnuma(const struct topo *t)
 {
 	return t->nnuma;
 }
 
-unsigned topo_nl3(const struct topo *t)
+unsigned kri_topo_nl3(const struct topo *t)
 {
 	return t->nl3;
 }
 
 /* 0 when n is over the cap: topo_layout writes nothing then. */
-unsigned topo_layout_count(const struct topo *t, unsigned n, bool per_pu)
+unsigned kri_topo_layout_count(const struct topo *t, unsigned n, bool per_pu)
 {
 	if (n > TOPO_MAX_PLACES)
 		return 0;
@@ -370,9 +370,9 @@ unsigned topo_layout_count(const struct topo *t, unsigned n, bool per_pu)
 	return per_pu ? t->npus : t->ncores;
 }
 
-int topo_layout(const struct topo *t, unsigned n, bool per_pu, struct topo_place *out)
+int kri_topo_layout(const struct topo *t, unsigned n, bool per_pu, struct topo_place *out)
 {
-	unsigned count = topo_layout_count(t, n, per_pu);
+	unsigned count = kri_topo_layout_count(t, n, per_pu);
 
 	if (n > TOPO_MAX_PLACES)
 		return -EINVAL;
@@ -397,7 +397,7 @@ int topo_layout(const struct topo *t, unsigned n, bool per_pu, struct topo_place
 	return 0;
 }
 
-unsigned topo_distance(const struct topo *t, unsigned a, unsigned b)
+unsigned kri_topo_distance(const struct topo *t, unsigned a, unsigned b)
 {
 	if (a >= t->nnuma || b >= t->nnuma)
 		return a == b ? DIST_LOCAL : DIST_REMOTE;
@@ -414,8 +414,8 @@ static enum topo_level level_of(const struct topo_place *a, const struct topo_pl
 /* No allocation (callers may be schedulers mid-setup): one forward sweep per
  * class, then one per distinct remote distance in increasing order. Sweeping
  * forward from self gives the index tie-break for free. */
-void topo_victims(const struct topo *t, const struct topo_place *places, unsigned n,
-		  unsigned self, unsigned *order, enum topo_level *level)
+void kri_topo_victims(const struct topo *t, const struct topo_place *places, unsigned n,
+		      unsigned self, unsigned *order, enum topo_level *level)
 {
 	const struct topo_place *me;
 	unsigned w = 0, d = 0;
@@ -445,7 +445,7 @@ void topo_victims(const struct topo *t, const struct topo_place *places, unsigne
 
 			if (j == self || level_of(me, &places[j]) != TOPO_REMOTE)
 				continue;
-			dj = topo_distance(t, me->numa, places[j].numa);
+			dj = kri_topo_distance(t, me->numa, places[j].numa);
 			if ((!have_prev || dj > d) && (!found || dj < next)) {
 				next = dj;
 				found = true;
@@ -459,7 +459,7 @@ void topo_victims(const struct topo *t, const struct topo_place *places, unsigne
 			unsigned j = (self + k) % n;
 
 			if (level_of(me, &places[j]) != TOPO_REMOTE ||
-			    topo_distance(t, me->numa, places[j].numa) != d)
+			    kri_topo_distance(t, me->numa, places[j].numa) != d)
 				continue;
 			order[w] = j;
 			if (level)
@@ -469,7 +469,7 @@ void topo_victims(const struct topo *t, const struct topo_place *places, unsigne
 	}
 }
 
-int topo_pin_self(const struct topo *t, int cpu)
+int kri_topo_pin_self(const struct topo *t, int cpu)
 {
 	hwloc_obj_t pu;
 
@@ -485,7 +485,7 @@ int topo_pin_self(const struct topo *t, int cpu)
 	return 0;
 }
 
-int topo_membind_self(const struct topo *t, unsigned numa)
+int kri_topo_membind_self(const struct topo *t, unsigned numa)
 {
 	hwloc_obj_t node;
 	int err;
@@ -504,12 +504,12 @@ int topo_membind_self(const struct topo *t, unsigned numa)
 	return err == ENOSYS ? -ENOSYS : err > 0 ? -err : -EINVAL;
 }
 
-int topo_describe(const struct topo *t, char *buf, unsigned len)
+int kri_topo_describe(const struct topo *t, char *buf, unsigned len)
 {
 	static const char *const origin[] = {
-		[ORIGIN_MACHINE] = "this machine",
-		[ORIGIN_SYNTHETIC] = "synthetic",
-		[ORIGIN_XML] = "xml",
+	    [ORIGIN_MACHINE] = "this machine",
+	    [ORIGIN_SYNTHETIC] = "synthetic",
+	    [ORIGIN_XML] = "xml",
 	};
 	const char *what = origin[t->origin];
 

@@ -99,7 +99,7 @@ static void handler(int sig, siginfo_t *si, void *uc_)
 				s->kill_pending = 1;
 				return;
 			}
-			api_kill_now(s);
+			kri_api_kill_now(s);
 		}
 		return;
 	}
@@ -144,7 +144,7 @@ static void handler(int sig, siginfo_t *si, void *uc_)
 	/* Returning re-executes the faulting instruction, now fatal. */
 }
 
-int fault_install(void)
+int kri_fault_install(void)
 {
 	int rc = 0;
 	pthread_mutex_lock(&install_lock);
@@ -162,7 +162,7 @@ int fault_install(void)
 	return rc;
 }
 
-void fault_uninstall(void)
+void kri_fault_uninstall(void)
 {
 	pthread_mutex_lock(&install_lock);
 	if (installed && --installed == 0)
@@ -172,7 +172,7 @@ void fault_uninstall(void)
 }
 
 /* Called on the thread that will run s's behaviours. */
-int fault_thread_enter(struct sched *s, stack_t *old)
+int kri_fault_thread_enter(struct sched *s, stack_t *old)
 {
 	pthread_attr_t attr;
 	void *lo = 0;
@@ -195,7 +195,7 @@ int fault_thread_enter(struct sched *s, stack_t *old)
 	return 0;
 }
 
-void fault_thread_leave(struct sched *s, const stack_t *old)
+void kri_fault_thread_leave(struct sched *s, const stack_t *old)
 {
 	fault_sched = 0;
 	if (s->altstack) {
@@ -205,14 +205,14 @@ void fault_thread_leave(struct sched *s, const stack_t *old)
 	}
 }
 
-struct sched *api_sched(void)
+struct sched *kri_api_sched(void)
 {
 	return fault_sched;
 }
 
 /* End the running behaviour now (from the SIGURG handler, or from the way
  * out of a kr_* call that a kill arrived during). */
-void api_kill_now(struct sched *s)
+void kri_api_kill_now(struct sched *s)
 {
 	s->kill_pending = 0;
 	if (!atomic_load_explicit(&s->in_beh, memory_order_relaxed))
@@ -223,13 +223,13 @@ void api_kill_now(struct sched *s)
 }
 
 /* Deterministic mode steps several schedulers on one thread. */
-void fault_switch(struct sched *s)
+void kri_fault_switch(struct sched *s)
 {
 	fault_sched = s;
 }
 
 /* After the jump: the process that faulted exits with the fault. */
-void fault_recover(struct sched *s)
+void kri_fault_recover(struct sched *s)
 {
 	struct kr_ctx *c = &s->ctx;
 	struct proc *p = c->p;
@@ -239,8 +239,8 @@ void fault_recover(struct sched *s)
 	 * faults while being copied, before the outbox moves. */
 	outbox_flush(s);
 	s->ob.pid = 0;
-	proc_drop_lone(s);
-	bufs_free(s);
+	kri_proc_drop_lone(s);
+	kri_bufs_free(s);
 	if (c->cur) {
 		env_free(&s->arena, c->cur);
 		c->cur = 0;
@@ -254,7 +254,7 @@ void fault_recover(struct sched *s)
 	atomic_store_explicit(&s->running, 0, memory_order_relaxed);
 	c->p = 0;
 	if (p && killed)
-		proc_exit(s, p, KR_KILLED, 0, 0);
+		kri_proc_exit(s, p, KR_KILLED, 0, 0);
 	else if (p)
-		proc_exit(s, p, KR_FAULT, &f, sizeof(f));
+		kri_proc_exit(s, p, KR_FAULT, &f, sizeof(f));
 }

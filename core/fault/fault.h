@@ -16,16 +16,16 @@
 #else
 #define FAULT_SAVEMASK 0
 #endif
-int fault_install(void);
-void fault_uninstall(void);
-int fault_thread_enter(struct sched *s, stack_t *old);
-void fault_thread_leave(struct sched *s, const stack_t *old);
-void fault_switch(struct sched *s);
-void fault_recover(struct sched *s);
+int kri_fault_install(void);
+void kri_fault_uninstall(void);
+int kri_fault_thread_enter(struct sched *s, stack_t *old);
+void kri_fault_thread_leave(struct sched *s, const stack_t *old);
+void kri_fault_switch(struct sched *s);
+void kri_fault_recover(struct sched *s);
 
 /* watchdog.c */
-int watchdog_start(struct runtime *rt);
-void watchdog_stop(struct runtime *rt);
-void watchdog_kill(struct runtime *rt, kr_pid pid);
+int kri_watchdog_start(struct kr_runtime *rt);
+void kri_watchdog_stop(struct kr_runtime *rt);
+void kri_watchdog_kill(struct kr_runtime *rt, kr_pid pid);
 
 #endif

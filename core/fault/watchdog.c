@@ -21,7 +21,7 @@
 
 static void *watch(void *arg)
 {
-	struct runtime *rt = arg;
+	struct kr_runtime *rt = arg;
 	unsigned period = rt->cfg.watchdog_ms / 4 ? rt->cfg.watchdog_ms / 4 : 1;
 	uint64_t *last = calloc(rt->n, sizeof(*last));
 	unsigned *still = calloc(rt->n, sizeof(*still));
@@ -47,7 +47,7 @@ static void *watch(void *arg)
 			}
 			if (++still[i] * period >= rt->cfg.watchdog_ms &&
 			    !atomic_exchange_explicit(&s->stuck, 1, memory_order_relaxed))
-				sched_wakep(rt);
+				kri_sched_wakep(rt);
 		}
 	}
 	pthread_mutex_unlock(&rt->donelock);
@@ -57,7 +57,7 @@ out:
 	return 0;
 }
 
-int watchdog_start(struct runtime *rt)
+int kri_watchdog_start(struct kr_runtime *rt)
 {
 	if (!rt->cfg.watchdog_ms)
 		return 0;
@@ -69,7 +69,7 @@ int watchdog_start(struct runtime *rt)
 	return 0;
 }
 
-void watchdog_stop(struct runtime *rt)
+void kri_watchdog_stop(struct kr_runtime *rt)
 {
 	pthread_mutex_lock(&rt->donelock);
 	bool was = rt->watching;
@@ -81,7 +81,7 @@ void watchdog_stop(struct runtime *rt)
 }
 
 /* A KR_KILL was sent to pid: if a stuck scheduler is running it, stop it. */
-void watchdog_kill(struct runtime *rt, kr_pid pid)
+void kri_watchdog_kill(struct kr_runtime *rt, kr_pid pid)
 {
 	for (unsigned i = 0; i < rt->n; i++) {
 		struct sched *s = &rt->s[i];

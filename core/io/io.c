@@ -24,7 +24,7 @@ static void deliver(void *arg, uint64_t owner, const kr_io_event *ev, const void
 	memcpy(e->m.data, ev, sizeof(*ev));
 	if (n)
 		memcpy(e->m.data + sizeof(*ev), data, n);
-	proc_deliver_tail(s, owner, e);
+	kri_proc_deliver_tail(s, owner, e);
 }
 
 /* Dekker with proc_exit: we set P_IO then read the generation; it moves
@@ -34,7 +34,7 @@ static bool claim(void *arg, uint64_t owner)
 {
 	struct sched *s = arg;
 	int err;
-	struct proc *p = proc_lookup(s->rt, owner, &err);
+	struct proc *p = kri_proc_lookup(s->rt, owner, &err);
 	if (!p)
 		return false;
 	atomic_fetch_or_explicit(&p->aflags, P_IO, memory_order_seq_cst);
@@ -46,12 +46,12 @@ static struct io_sink sink(struct sched *s)
 	return (struct io_sink){deliver, claim, s};
 }
 
-int io_rt_init(struct runtime *rt)
+int kri_io_rt_init(struct kr_runtime *rt)
 {
 	rt->io = malloc(sizeof(*rt->io));
 	if (!rt->io)
 		return -ENOMEM;
-	int rc = htab_init(rt->io);
+	int rc = kri_htab_init(rt->io);
 	if (rc) {
 		free(rt->io);
 		rt->io = 0;
@@ -61,51 +61,51 @@ int io_rt_init(struct runtime *rt)
 
 static void abandon(void *arg, struct io_uring_cqe *cqe)
 {
-	io_abandon(cqe);
+	kri_io_abandon(cqe);
 }
 
-void io_sched_fini(struct sched *s)
+void kri_io_sched_fini(struct sched *s)
 {
-	ring_fini(&s->ring, abandon, 0);
+	kri_ring_fini(&s->ring, abandon, 0);
 }
 
-void io_rt_fini(struct runtime *rt)
+void kri_io_rt_fini(struct kr_runtime *rt)
 {
 	if (rt->io) {
-		htab_fini(rt->io);
+		kri_htab_fini(rt->io);
 		free(rt->io);
 		rt->io = 0;
 	}
 }
 
-void io_owner_exit(struct runtime *rt, kr_pid pid)
+void kri_io_owner_exit(struct kr_runtime *rt, kr_pid pid)
 {
-	handle_close_owner(rt->io, pid);
+	kri_handle_close_owner(rt->io, pid);
 }
 
 static void complete(void *arg, struct io_uring_cqe *cqe)
 {
 	struct sched *s = arg;
 	struct io_sink k = sink(s);
-	io_complete(&s->ring, s->rt->io, &k, cqe);
+	kri_io_complete(&s->ring, s->rt->io, &k, cqe);
 }
 
-unsigned io_poll(struct sched *s)
+unsigned kri_io_poll(struct sched *s)
 {
-	return ring_reap(&s->ring, complete, s);
+	return kri_ring_reap(&s->ring, complete, s);
 }
 
-void io_step(struct sched *s)
+void kri_io_step(struct sched *s)
 {
 	struct ring *r = &s->ring;
 	if (r->inflight && ring_events(r)) {
-		io_poll(s);
+		kri_io_poll(s);
 		return;
 	}
 	/* Requests wait for a batch while there is local work, but not for
 	 * long: every 16 steps, or as soon as the scheduler runs dry. */
-	if (r->queued && ((s->loops & 15) == 0 || (!s->runnext && !runq_len(&s->q))))
-		ring_flush(r);
+	if (r->queued && ((s->loops & 15) == 0 || (!s->runnext && !kri_runq_len(&s->q))))
+		kri_ring_flush(r);
 }
 
 /* ---- the calls -------------------------------------------------------- */
@@ -164,7 +164,7 @@ static int adopt(kr_ctx *ctx, int fd, enum hkind kind, kr_handle *out, struct ha
 	struct sched *s = ctx->s;
 	if (fd < 0)
 		return fd;
-	int rc = handle_new(s->rt->io, fd, kind, ctx->self, claim, s, &h);
+	int rc = kri_handle_new(s->rt->io, fd, kind, ctx->self, claim, s, &h);
 	if (rc) {
 		close(fd);
 		return rc;
@@ -197,7 +197,7 @@ static int udp_in(kr_ctx *ctx, const char *host, uint16_t port, kr_handle *out)
 
 static struct handle *get(kr_ctx *ctx, kr_handle id)
 {
-	return ctx->s->ring.ok ? handle_get(ctx->s->rt->io, id, ctx->self) : 0;
+	return ctx->s->ring.ok ? kri_handle_get(ctx->s->rt->io, id, ctx->self) : 0;
 }
 
 static int accept_in(kr_ctx *ctx, kr_handle l)
@@ -207,7 +207,7 @@ static int accept_in(kr_ctx *ctx, kr_handle l)
 		return -EBADF;
 	int rc = h->kind != H_LISTEN ? -EINVAL
 		 : h->accepting      ? -EALREADY
-				     : io_accept(&ctx->s->ring, h);
+				     : kri_io_accept(&ctx->s->ring, h);
 	handle_unlock(h);
 	return rc;
 }
@@ -235,9 +235,9 @@ static int connect_in(kr_ctx *ctx, const char *host, uint16_t port, uint64_t ref
 	memcpy(h->addr, &a, alen);
 	h->addrlen = alen;
 	h->cref = ref;
-	rc = io_connect(&ctx->s->ring, h);
+	rc = kri_io_connect(&ctx->s->ring, h);
 	if (rc) {
-		handle_close(ctx->s->rt->io, h);
+		kri_handle_close(ctx->s->rt->io, h);
 		return rc;
 	}
 	handle_unlock(h);
@@ -282,7 +282,7 @@ static int recv_in(kr_ctx *ctx, kr_handle id, uint32_t mode)
 	/* A single-shot receive still armed serves the new mode; a
 	 * multishot one is stopped by its next completion (ops.c). */
 	if (h->rmode != KR_IO_PASSIVE && !h->rarmed)
-		rc = io_recv(&s->ring, h);
+		rc = kri_io_recv(&s->ring, h);
 	handle_unlock(h);
 	if (tell)
 		deliver(s, ctx->self, &ev, data, ev.len);
@@ -328,7 +328,7 @@ static int queue(kr_ctx *ctx, kr_handle id, const void *addr, uint32_t addrlen, 
 		h->sq = b;
 	h->sqtail = b;
 	h->sqbytes += len;
-	rc = io_send(&ctx->s->ring, h);
+	rc = kri_io_send(&ctx->s->ring, h);
 	if (rc < 0) { /* no send could start: queue nothing, as the error says */
 		if (prev)
 			prev->next = 0;
@@ -383,7 +383,7 @@ static int close_in(kr_ctx *ctx, kr_handle id)
 	struct handle *h = get(ctx, id);
 	if (!h)
 		return -EBADF;
-	handle_close(ctx->s->rt->io, h);
+	kri_handle_close(ctx->s->rt->io, h);
 	return 0;
 }
 
@@ -392,7 +392,7 @@ static int give_in(kr_ctx *ctx, kr_handle id, kr_pid pid)
 	struct handle *h = get(ctx, id);
 	if (!h)
 		return -EBADF;
-	return handle_give(ctx->s->rt->io, h, pid, claim, ctx->s);
+	return kri_handle_give(ctx->s->rt->io, h, pid, claim, ctx->s);
 }
 
 static int port_in(kr_ctx *ctx, kr_handle id)
@@ -439,7 +439,7 @@ static int open_in(kr_ctx *ctx, const char *path, int flags, uint32_t mode, uint
 	if (!f)
 		return -ENOMEM;
 	memcpy(f->data, path, n); /* the kernel reads it at submission */
-	int rc = io_file(&ctx->s->ring, f, -1, flags, mode);
+	int rc = kri_io_file(&ctx->s->ring, f, -1, flags, mode);
 	if (rc)
 		free(f);
 	return rc;
@@ -466,7 +466,7 @@ static int file_in(kr_ctx *ctx, kr_handle id, uint32_t op, uint64_t off, const v
 		f->off = off;
 		if (op == KR_IO_WRITE)
 			memcpy(f->data, data, len);
-		rc = io_file(&ctx->s->ring, f, h->fd, 0, 0);
+		rc = kri_io_file(&ctx->s->ring, f, h->fd, 0, 0);
 		if (rc)
 			free(f);
 	}

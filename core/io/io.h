@@ -5,11 +5,11 @@
 
 #include "core/proc/proc.h"
 
-int io_rt_init(struct runtime *rt);
-void io_rt_fini(struct runtime *rt);
-void io_sched_fini(struct sched *s);
-void io_owner_exit(struct runtime *rt, kr_pid pid);
-unsigned io_poll(struct sched *s);
-void io_step(struct sched *s); /* reap completions, submit requests */
+int kri_io_rt_init(struct kr_runtime *rt);
+void kri_io_rt_fini(struct kr_runtime *rt);
+void kri_io_sched_fini(struct sched *s);
+void kri_io_owner_exit(struct kr_runtime *rt, kr_pid pid);
+unsigned kri_io_poll(struct sched *s);
+void kri_io_step(struct sched *s); /* reap completions, submit requests */
 
 #endif

@@ -15,12 +15,12 @@
 __attribute__((always_inline)) static inline int push(struct sched *s, struct proc *p,
 						      struct env *e, bool tail)
 {
-	switch (mbox_push(&p->inbox, e)) {
+	switch (kri_mbox_push(&p->inbox, e)) {
 	case MB_WOKE:
 		if (tail)
-			runq_push_back(&s->q, p);
+			kri_runq_push_back(&s->q, p);
 		else
-			sched_ready(s, p);
+			kri_sched_ready(s, p);
 		return 1;
 	case MB_CLOSED:
 		env_free(&s->arena, e);
@@ -32,7 +32,7 @@ __attribute__((always_inline)) static inline int push(struct sched *s, struct pr
 static inline void outbox_flush(struct sched *s)
 {
 	if (s->ob.n)
-		outbox_push(s);
+		kri_outbox_push(s);
 }
 
 #endif

@@ -9,7 +9,7 @@
 #include "core/sched/sched.h"
 #include "core/proc/limit.h"
 
-struct env *env_new(struct arena *a, uint32_t tag, const void *data, size_t len)
+struct env *kri_env_new(struct arena *a, uint32_t tag, const void *data, size_t len)
 {
 	struct env *e = arena_alloc(a, env_size((uint32_t)len));
 	if (!e)
@@ -27,7 +27,7 @@ struct env *env_new(struct arena *a, uint32_t tag, const void *data, size_t len)
 	return e;
 }
 
-void env_free_list(struct arena *a, struct env *e)
+void kri_env_free_list(struct arena *a, struct env *e)
 {
 	while (e) {
 		struct env *n = e->next;
@@ -49,7 +49,7 @@ void env_free_list(struct arena *a, struct env *e)
  * stays valid while held: it was live when looked up during this call,
  * and its slot is not reused before this scheduler's next quiescent state
  * (epoch.c), which comes after the run. */
-void outbox_push(struct sched *s)
+void kri_outbox_push(struct sched *s)
 {
 	struct outbox *ob = &s->ob;
 	struct proc *p = ob->p;
@@ -57,12 +57,12 @@ void outbox_push(struct sched *s)
 	ob->n = 0;
 	ob->p = 0;
 	ob->head = ob->tail = 0;
-	switch (mbox_push_chain(&p->inbox, head, tail)) {
+	switch (kri_mbox_push_chain(&p->inbox, head, tail)) {
 	case MB_WOKE:
-		sched_ready(s, p);
+		kri_sched_ready(s, p);
 		break;
 	case MB_CLOSED:
-		env_free_list(&s->arena, head);
+		kri_env_free_list(&s->arena, head);
 		break;
 	}
 }
@@ -71,21 +71,21 @@ static int deliver(struct sched *s, kr_pid to, struct env *e, bool tail)
 {
 	int err;
 	outbox_flush(s);
-	struct proc *p = proc_lookup(s->rt, to, &err);
+	struct proc *p = kri_proc_lookup(s->rt, to, &err);
 	if (!p) {
 		env_free(&s->arena, e);
 		return err;
 	}
-	ovl_count(p, e);
+	kri_ovl_count(p, e);
 	return push(s, p, e, tail);
 }
 
-int proc_deliver(struct sched *s, kr_pid to, struct env *e)
+int kri_proc_deliver(struct sched *s, kr_pid to, struct env *e)
 {
 	return deliver(s, to, e, false);
 }
 
-int proc_deliver_tail(struct sched *s, kr_pid to, struct env *e)
+int kri_proc_deliver_tail(struct sched *s, kr_pid to, struct env *e)
 {
 	return deliver(s, to, e, true);
 }
@@ -95,8 +95,8 @@ int proc_deliver_tail(struct sched *s, kr_pid to, struct env *e)
  * envelope with a system tag and a kr_exit_info, delivered like any
  * message so that it keeps its order with the sender's messages. */
 
-struct env *sig_env(struct arena *a, uint32_t tag, kr_pid from, uint64_t ref, uint32_t reason,
-		    const void *payload, uint32_t len)
+struct env *kri_sig_env(struct arena *a, uint32_t tag, kr_pid from, uint64_t ref, uint32_t reason,
+			const void *payload, uint32_t len)
 {
 	size_t n = offsetof(kr_exit_info, payload) + len;
 	struct env *e = arena_alloc(a, env_size((uint32_t)n));
@@ -114,11 +114,11 @@ struct env *sig_env(struct arena *a, uint32_t tag, kr_pid from, uint64_t ref, ui
 	return e;
 }
 
-int sig_send(struct sched *s, kr_pid to, uint32_t tag, kr_pid from, uint64_t ref, uint32_t reason,
-	     const void *payload, uint32_t len)
+int kri_sig_send(struct sched *s, kr_pid to, uint32_t tag, kr_pid from, uint64_t ref,
+		 uint32_t reason, const void *payload, uint32_t len)
 {
-	struct env *e = sig_env(&s->arena, tag, from, ref, reason, payload, len);
+	struct env *e = kri_sig_env(&s->arena, tag, from, ref, reason, payload, len);
 	if (!e)
 		return -ENOMEM;
-	return proc_deliver(s, to, e);
+	return kri_proc_deliver(s, to, e);
 }

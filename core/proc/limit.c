@@ -23,7 +23,7 @@ static struct side *limited(struct proc *p)
 	return p->side;
 }
 
-bool ovl_admit(struct proc *p)
+bool kri_ovl_admit(struct proc *p)
 {
 	struct side *sd = limited(p);
 	if (!sd)
@@ -36,7 +36,7 @@ bool ovl_admit(struct proc *p)
 	return true;
 }
 
-void ovl_count(struct proc *p, const struct env *e)
+void kri_ovl_count(struct proc *p, const struct env *e)
 {
 	struct side *sd = e->m.tag < KR_TAG_SYSTEM ? limited(p) : 0;
 	if (sd)
@@ -54,14 +54,14 @@ static void tell_waiters(struct sched *s, struct side *sd)
 {
 	struct mon *w = sd->waiters.v;
 	for (uint32_t i = 0; i < sd->waiters.n; i++) {
-		struct env *e = env_new(&s->arena, (uint32_t)w[i].ref, 0, 0);
+		struct env *e = kri_env_new(&s->arena, (uint32_t)w[i].ref, 0, 0);
 		if (e)
-			proc_deliver(s, w[i].pid, e);
+			kri_proc_deliver(s, w[i].pid, e);
 	}
 	sd->waiters.n = 0;
 }
 
-void ovl_taken_limited(struct sched *s, struct proc *p, const struct env *list)
+void kri_ovl_taken_limited(struct sched *s, struct proc *p, const struct env *list)
 {
 	struct side *sd = limited(p);
 	if (!sd)
@@ -74,25 +74,25 @@ void ovl_taken_limited(struct sched *s, struct proc *p, const struct env *list)
 		tell_waiters(s, sd);
 }
 
-/* SIG_NOTIFY taken by p: answer now if there is room, else remember. */
-void ovl_notify(struct sched *s, struct proc *p, kr_pid from, uint32_t tag)
+/* TAG_NOTIFY taken by p: answer now if there is room, else remember. */
+void kri_ovl_notify(struct sched *s, struct proc *p, kr_pid from, uint32_t tag)
 {
 	struct side *sd = p ? limited(p) : 0;
 	if (sd && !has_room(sd) && kri_monvec_add(&s->arena, &sd->waiters, tag, from) == 0)
 		return;
-	struct env *e = env_new(&s->arena, tag, 0, 0);
+	struct env *e = kri_env_new(&s->arena, tag, 0, 0);
 	if (e)
-		proc_deliver(s, from, e);
+		kri_proc_deliver(s, from, e);
 }
 
 /* A limited process exits: its waiters may send (their messages are
  * dropped, as any sent to a dead process). */
-void ovl_side_free(struct sched *s, struct side *sd)
+void kri_ovl_side_free(struct sched *s, struct side *sd)
 {
 	kri_monvec_free(&s->arena, &sd->waiters);
 }
 
-void ovl_exit(struct sched *s, struct side *sd)
+void kri_ovl_exit(struct sched *s, struct side *sd)
 {
 	if (sd->waiters.n)
 		tell_waiters(s, sd);
@@ -101,7 +101,7 @@ void ovl_exit(struct sched *s, struct side *sd)
 static int mailbox_limit_in(kr_ctx *ctx, uint32_t max)
 {
 	struct proc *p = ctx->p;
-	struct side *sd = proc_side(ctx->s, p);
+	struct side *sd = kri_proc_side(ctx->s, p);
 	if (!sd)
 		return -ENOMEM;
 	atomic_store_explicit(&sd->limit, max, memory_order_relaxed);
@@ -129,13 +129,13 @@ static int notify_ready_in(kr_ctx *ctx, kr_pid pid, uint32_t tag)
 	struct sched *s = ctx->s;
 	if (tag >= KR_TAG_SYSTEM)
 		return -EINVAL;
-	int rc = sig_send(s, pid, SIG_NOTIFY, ctx->self, tag, 0, 0, 0);
+	int rc = kri_sig_send(s, pid, TAG_NOTIFY, ctx->self, tag, 0, 0, 0);
 	if (rc == 0) {
 		/* pid has exited: there is room (sends are dropped). */
-		struct env *e = env_new(&s->arena, tag, 0, 0);
+		struct env *e = kri_env_new(&s->arena, tag, 0, 0);
 		if (!e)
 			return -ENOMEM;
-		rc = proc_deliver(s, ctx->self, e);
+		rc = kri_proc_deliver(s, ctx->self, e);
 	}
 	return rc < 0 ? rc : 0;
 }
@@ -153,7 +153,7 @@ int kr_notify_ready(kr_ctx *ctx, kr_pid pid, uint32_t tag)
 /* Past the ceiling? A scheduler re-adds the arenas whenever its own has
  * grown by a quarter of its share of the ceiling since it last looked, so
  * a burst overshoots by at most that much. */
-bool ovl_over(struct runtime *rt, struct sched *s)
+bool kri_ovl_over(struct kr_runtime *rt, struct sched *s)
 {
 	if (!rt->cfg.max_memory)
 		return false;
@@ -162,7 +162,7 @@ bool ovl_over(struct runtime *rt, struct sched *s)
 		if (b - s->mem_seen > (int64_t)(rt->cfg.max_memory / (4u * rt->n)) ||
 		    b < s->mem_seen) {
 			s->mem_seen = b;
-			ovl_memory_check(s);
+			kri_ovl_memory_check(s);
 		}
 	}
 	return atomic_load_explicit(&rt->overmem, memory_order_relaxed);
@@ -170,9 +170,9 @@ bool ovl_over(struct runtime *rt, struct sched *s)
 
 /* A scheduler's periodic look at the memory ceiling: the sum over every
  * arena (a few hundred loads at most, every 64 process runs). */
-void ovl_memory_check(struct sched *s)
+void kri_ovl_memory_check(struct sched *s)
 {
-	struct runtime *rt = s->rt;
+	struct kr_runtime *rt = s->rt;
 	if (!rt->cfg.max_memory)
 		return;
 	int64_t total = 0;

@@ -51,7 +51,7 @@
  * word, whose pointer bits only ever name an envelope fully linked before
  * the release), which is why tests/models/mbox.pml, which models the word
  * and not the length of what hangs from it, needs no change. */
-int mbox_push_chain(_Atomic uintptr_t *w, struct env *newest, struct env *oldest)
+int kri_mbox_push_chain(_Atomic uintptr_t *w, struct env *newest, struct env *oldest)
 {
 	uintptr_t old = atomic_load_explicit(w, memory_order_relaxed);
 	do {
@@ -63,9 +63,9 @@ int mbox_push_chain(_Atomic uintptr_t *w, struct env *newest, struct env *oldest
 	return (old & MB_RUN) ? MB_QUEUED : MB_WOKE;
 }
 
-int mbox_push(_Atomic uintptr_t *w, struct env *e)
+int kri_mbox_push(_Atomic uintptr_t *w, struct env *e)
 {
-	return mbox_push_chain(w, e, e);
+	return kri_mbox_push_chain(w, e, e);
 }
 
 static struct env *reverse(struct env *e)
@@ -80,7 +80,7 @@ static struct env *reverse(struct env *e)
 	return r;
 }
 
-struct env *mbox_take(_Atomic uintptr_t *w)
+struct env *kri_mbox_take(_Atomic uintptr_t *w)
 {
 	/* Cheap look first: most takes after the first find nothing. */
 	if (!MB_PTR(atomic_load_explicit(w, memory_order_relaxed)))
@@ -88,7 +88,7 @@ struct env *mbox_take(_Atomic uintptr_t *w)
 	return reverse(MB_PTR(atomic_exchange_explicit(w, MB_RUN, memory_order_acquire)));
 }
 
-int mbox_idle(_Atomic uintptr_t *w)
+int kri_mbox_idle(_Atomic uintptr_t *w)
 {
 	uintptr_t expect = MB_RUN;
 	/* Release: the state this run wrote is visible to whoever next
@@ -99,14 +99,14 @@ int mbox_idle(_Atomic uintptr_t *w)
 		   : -1;
 }
 
-struct env *mbox_peek(_Atomic uintptr_t *w)
+struct env *kri_mbox_peek(_Atomic uintptr_t *w)
 {
 	/* Acquire: e's bytes and next, published by its push, are read. */
 	struct env *e = MB_PTR(atomic_load_explicit(w, memory_order_acquire));
 	return e && !e->next ? e : 0;
 }
 
-int mbox_idle_lone(_Atomic uintptr_t *w, struct env *e)
+int kri_mbox_idle_lone(_Atomic uintptr_t *w, struct env *e)
 {
 	uintptr_t expect = (uintptr_t)e | MB_RUN;
 	/* Release, as mbox_idle. */
@@ -116,7 +116,7 @@ int mbox_idle_lone(_Atomic uintptr_t *w, struct env *e)
 		   : -1;
 }
 
-struct env *mbox_unpeek(_Atomic uintptr_t *w, struct env *e)
+struct env *kri_mbox_unpeek(_Atomic uintptr_t *w, struct env *e)
 {
 	struct env *l = reverse(MB_PTR(atomic_exchange_explicit(w, MB_RUN, memory_order_acquire)));
 	assert(l == e); /* pushes only ever go on top of it */
@@ -125,7 +125,7 @@ struct env *mbox_unpeek(_Atomic uintptr_t *w, struct env *e)
 	return l;
 }
 
-struct env *mbox_close(_Atomic uintptr_t *w)
+struct env *kri_mbox_close(_Atomic uintptr_t *w)
 {
 	return reverse(MB_PTR(atomic_exchange_explicit(w, MB_DEAD, memory_order_acq_rel)));
 }

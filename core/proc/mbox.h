@@ -33,36 +33,36 @@ enum { MB_QUEUED = 0, MB_WOKE = 1, MB_CLOSED = -1 };
 /* Any thread. MB_WOKE: the process was idle and the caller must schedule
  * it; MB_QUEUED: someone else runs it; MB_CLOSED: it has exited and e was
  * not taken. */
-int mbox_push(_Atomic uintptr_t *w, struct env *e);
+int kri_mbox_push(_Atomic uintptr_t *w, struct env *e);
 
 /* Any thread. Push the chain newest -> ... -> oldest (linked by next) in
  * one step, as mbox_push does one envelope: the owner takes it oldest
  * first. MB_CLOSED: nothing was taken; the caller frees the chain. */
-int mbox_push_chain(_Atomic uintptr_t *w, struct env *newest, struct env *oldest);
+int kri_mbox_push_chain(_Atomic uintptr_t *w, struct env *newest, struct env *oldest);
 
 /* Owner. Take everything pushed so far, oldest first (RUN stays set). */
-struct env *mbox_take(_Atomic uintptr_t *w);
+struct env *kri_mbox_take(_Atomic uintptr_t *w);
 
 /* Owner, after mbox_take returned NULL and nothing else is left: go idle.
  * Returns 0 if idle now (a later push wakes), -1 if messages arrived
  * meanwhile (still RUN: take them). */
-int mbox_idle(_Atomic uintptr_t *w);
+int kri_mbox_idle(_Atomic uintptr_t *w);
 
 /* Owner, with nothing taken left: the envelope alone in the word, to be
  * handled where it lies, or NULL if the word holds none or several. It
  * stays in the word until mbox_idle_lone or mbox_unpeek takes it out. */
-struct env *mbox_peek(_Atomic uintptr_t *w);
+struct env *kri_mbox_peek(_Atomic uintptr_t *w);
 
 /* Owner, after handling the lone e: go idle if nothing came since, taking
  * e out in the same CAS. 0: idle now; -1: more arrived (e is still in). */
-int mbox_idle_lone(_Atomic uintptr_t *w, struct env *e);
+int kri_mbox_idle_lone(_Atomic uintptr_t *w, struct env *e);
 
 /* Owner: take the lone e out with whatever came after it, and return
  * those, oldest first (without e, whose next is left NULL). RUN stays
  * set. */
-struct env *mbox_unpeek(_Atomic uintptr_t *w, struct env *e);
+struct env *kri_mbox_unpeek(_Atomic uintptr_t *w, struct env *e);
 
 /* Owner, at exit: mark dead and return what was pending, oldest first. */
-struct env *mbox_close(_Atomic uintptr_t *w);
+struct env *kri_mbox_close(_Atomic uintptr_t *w);
 
 #endif

@@ -15,7 +15,7 @@
 
 struct env;
 struct proc;
-struct runtime;
+struct kr_runtime;
 struct sched;
 struct side;
 
@@ -27,9 +27,9 @@ struct exit_note {
 	const void *payload;
 };
 
-struct proc_parts {
+struct kri_proc_parts {
 	/* A system-tagged envelope that take() found among p's messages:
-	 * SIG_KEEP (hand it to the behaviour), SIG_DROP or SIG_DIE (the
+	 * TAKE_KEEP (hand it to the behaviour), TAKE_DROP or TAKE_DIE (the
 	 * context's reason is set). Signals (link.c). */
 	int (*take_signal)(struct sched *s, struct proc *p, struct env *e);
 	/* p, which has a side record, has ended and will be told nothing
@@ -41,13 +41,13 @@ struct proc_parts {
 	/* What the side record holds for links and monitors goes (link.c). */
 	void (*side_free)(struct sched *s, struct side *side);
 	/* p had P_NAMED: its names go (registry.c). */
-	void (*names_exit)(struct runtime *rt, kr_pid pid);
+	void (*names_exit)(struct kr_runtime *rt, kr_pid pid);
 	/* p had P_IO: the handles it owns close (core/io/io.c). */
-	void (*io_exit)(struct runtime *rt, kr_pid pid);
+	void (*io_exit)(struct kr_runtime *rt, kr_pid pid);
 	/* A receive timeout (side->rto) is disarmed (timer.c). */
-	int (*timer_cancel)(struct runtime *rt, struct sched *s, kr_timer t);
+	int (*timer_cancel)(struct kr_runtime *rt, struct sched *s, kr_timer t);
 };
 
-extern const struct proc_parts proc_parts;
+extern const struct kri_proc_parts kri_proc_parts;
 
 #endif

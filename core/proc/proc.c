@@ -15,7 +15,7 @@
 
 /* The live process named by pid, or NULL with *err: 0 when it has exited
  * (a send is silently dropped), -ESRCH when pid was never issued. */
-struct proc *proc_lookup(struct runtime *rt, kr_pid pid, int *err)
+struct proc *kri_proc_lookup(struct kr_runtime *rt, kr_pid pid, int *err)
 {
 	uint32_t g = pid_gen(pid);
 	struct proc *p = (g & 1) ? slot_at(&rt->procs, pid_idx(pid)) : 0;
@@ -32,7 +32,7 @@ struct proc *proc_lookup(struct runtime *rt, kr_pid pid, int *err)
 	return 0;
 }
 
-struct side *proc_side(struct sched *s, struct proc *p)
+struct side *kri_proc_side(struct sched *s, struct proc *p)
 {
 	if (!p->side) {
 		p->side = arena_alloc(&s->arena, sizeof(struct side));
@@ -66,16 +66,16 @@ static void big_state_free(struct arena *a, void *big)
 	arena_free(a, h, BIG_HDR + len);
 }
 
-static int spawn_in(struct runtime *rt, struct sched *s, struct slot_cache *c, struct arena *a,
+static int spawn_in(struct kr_runtime *rt, struct sched *s, struct slot_cache *c, struct arena *a,
 		    kr_behaviour b, const void *state, size_t len, kr_pid *out)
 {
 	uint32_t idx;
 	void *big = 0;
 	if (!b || (len && !state) || !out)
 		return -EINVAL;
-	if (ovl_over(rt, s))
+	if (kri_ovl_over(rt, s))
 		return -ENOMEM;
-	int rc = slots_get(&rt->procs, c, a, &idx);
+	int rc = kri_slots_get(&rt->procs, c, a, &idx);
 	if (rc)
 		return rc;
 	struct proc *p = slot_at(&rt->procs, idx);
@@ -84,7 +84,7 @@ static int spawn_in(struct runtime *rt, struct sched *s, struct slot_cache *c, s
 	if (len > sizeof(p->state)) {
 		big = big_state_new(a, state, len);
 		if (!big) {
-			slots_put(&rt->procs, c, idx); /* never published */
+			kri_slots_put(&rt->procs, c, idx); /* never published */
 			return -ENOMEM;
 		}
 	}
@@ -108,9 +108,10 @@ static int spawn_in(struct runtime *rt, struct sched *s, struct slot_cache *c, s
 	return 0;
 }
 
-void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *payload, uint32_t plen)
+void kri_proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *payload,
+		   uint32_t plen)
 {
-	struct runtime *rt = s->rt;
+	struct kr_runtime *rt = s->rt;
 	uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed);
 	struct exit_note x = {pid_make(p->idx, g), reason, plen, payload};
 	/* Seq_cst: pairs with kr_register setting P_NAMED then re-reading the
@@ -118,36 +119,36 @@ void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *pay
 	atomic_store_explicit(&p->gen, g + 1, memory_order_seq_cst);
 	uint32_t af = atomic_load_explicit(&p->aflags, memory_order_seq_cst);
 	if (af & P_NAMED)
-		proc_parts.names_exit(rt, x.self);
+		kri_proc_parts.names_exit(rt, x.self);
 	if (af & P_IO)
-		proc_parts.io_exit(rt, x.self);
+		kri_proc_parts.io_exit(rt, x.self);
 	/* Shutdown frees everything at once: nobody is left to tell. */
 	bool tell = !atomic_load_explicit(&rt->stop, memory_order_relaxed);
-	struct env *pending = mbox_close(&p->inbox);
+	struct env *pending = kri_mbox_close(&p->inbox);
 	if (tell) {
 		/* Most exits have nothing to tell and nothing left to drain:
 		 * no call for those. */
 		if (p->side)
-			proc_parts.exit_notify(s, p, &x);
+			kri_proc_parts.exit_notify(s, p, &x);
 		if (p->local)
-			proc_parts.exit_drain(s, p->local, &x);
+			kri_proc_parts.exit_drain(s, p->local, &x);
 		if (pending)
-			proc_parts.exit_drain(s, pending, &x);
+			kri_proc_parts.exit_drain(s, pending, &x);
 	} else {
-		env_free_list(&s->arena, p->local);
-		env_free_list(&s->arena, pending);
+		kri_env_free_list(&s->arena, p->local);
+		kri_env_free_list(&s->arena, pending);
 	}
 	p->local = 0;
 	if (p->side) {
 		struct side *side = p->side;
-		env_free_list(&s->arena, side->dhead);
+		kri_env_free_list(&s->arena, side->dhead);
 		side->dhead = side->dtail = 0;
 		if (side->rto)
-			proc_parts.timer_cancel(rt, s, side->rto);
+			kri_proc_parts.timer_cancel(rt, s, side->rto);
 		if (tell)
-			ovl_exit(s, side);
-		ovl_side_free(s, side);
-		proc_parts.side_free(s, side);
+			kri_ovl_exit(s, side);
+		kri_ovl_side_free(s, side);
+		kri_proc_parts.side_free(s, side);
 		/* Senders may still hold a limited process's side record
 		 * (limit.c): it goes when the slot is recycled. */
 		if (!(atomic_load_explicit(&p->aflags, memory_order_relaxed) & P_LIMITED)) {
@@ -165,11 +166,11 @@ void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *pay
 	else if (reason == KR_KILLED)
 		stat_add(&s->st.killed, 1);
 	if (g + 1 < GEN_LIMIT)
-		epoch_retire(s, p->idx);
+		kri_epoch_retire(s, p->idx);
 }
 
 /* Shutdown: free every process still alive; no scheduler runs. */
-void proc_destroy_all(struct runtime *rt)
+void kri_proc_destroy_all(struct kr_runtime *rt)
 {
 	struct sched *s = &rt->s[0];
 	for (uint32_t ch = 0; ch < rt->procs.grown; ch++) {
@@ -178,7 +179,7 @@ void proc_destroy_all(struct runtime *rt)
 			struct proc *p = slot_at(&rt->procs, idx);
 			if (!p || !(atomic_load_explicit(&p->gen, memory_order_relaxed) & 1))
 				continue;
-			proc_exit(s, p, KR_KILLED, 0, 0);
+			kri_proc_exit(s, p, KR_KILLED, 0, 0);
 		}
 	}
 }
@@ -196,7 +197,7 @@ kr_runtime *kr_runtime_of(const kr_ctx *ctx)
 {
 	if (!ctx)
 		return NULL;
-	return (kr_runtime *)ctx->s->rt;
+	return ctx->s->rt;
 }
 
 static int ctx_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
@@ -218,9 +219,8 @@ int kr_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid 
 	return rc;
 }
 
-static int rt_spawn_in(kr_runtime *rt_, kr_behaviour b, const void *state, size_t len, kr_pid *out)
+static int rt_spawn_in(kr_runtime *rt, kr_behaviour b, const void *state, size_t len, kr_pid *out)
 {
-	struct runtime *rt = (struct runtime *)rt_;
 	if (!rt)
 		return -EINVAL;
 	pthread_mutex_lock(&rt->flock);
@@ -234,7 +234,7 @@ static int rt_spawn_in(kr_runtime *rt_, kr_behaviour b, const void *state, size_
 
 int kr_rt_spawn(kr_runtime *rt_, kr_behaviour b, const void *state, size_t len, kr_pid *out)
 {
-	struct sched *s = api_sched();
+	struct sched *s = kri_api_sched();
 	api_enter(s);
 	int rc = rt_spawn_in(rt_, b, state, len, out);
 	api_leave(s);

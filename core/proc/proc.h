@@ -19,7 +19,7 @@
 struct sched;
 
 struct side;
-struct runtime;
+struct kr_runtime;
 
 struct proc {
 	_Atomic uintptr_t inbox; /* the mailbox word (mbox.h); read by senders */
@@ -123,50 +123,50 @@ __attribute__((always_inline)) static inline void env_free(struct arena *a, stru
 {
 	arena_free(a, e, env_size(e->m.len));
 }
-struct env *env_new(struct arena *a, uint32_t tag, const void *data, size_t len);
-void env_free_list(struct arena *a, struct env *e);
+struct env *kri_env_new(struct arena *a, uint32_t tag, const void *data, size_t len);
+void kri_env_free_list(struct arena *a, struct env *e);
 
 /* proc.c: spawn, lookup and exit */
-struct proc *proc_lookup(struct runtime *rt, kr_pid pid, int *err);
-struct side *proc_side(struct sched *s, struct proc *p);
-void proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *payload,
-	       uint32_t plen);
-void proc_destroy_all(struct runtime *rt);
+struct proc *kri_proc_lookup(struct kr_runtime *rt, kr_pid pid, int *err);
+struct side *kri_proc_side(struct sched *s, struct proc *p);
+void kri_proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *payload,
+		   uint32_t plen);
+void kri_proc_destroy_all(struct kr_runtime *rt);
 
-/* System messages: the tags at and above SIG_BASE are the runtime's own
+/* System messages: the tags at and above SYS_TAG_BASE are the runtime's own
  * (the parts define theirs: signal.h, limit.h); a behaviour never sees one
  * but as the KR_TAG_* it becomes. An envelope with one carries a
  * kr_exit_info (sig_env). What take() does with one it finds among the
  * messages it took: */
-#define SIG_BASE 0xffffff00u
-enum { SIG_KEEP, SIG_DROP, SIG_DIE };
-struct env *sig_env(struct arena *a, uint32_t tag, kr_pid from, uint64_t ref, uint32_t reason,
-		    const void *payload, uint32_t len);
-int sig_send(struct sched *s, kr_pid to, uint32_t tag, kr_pid from, uint64_t ref, uint32_t reason,
-	     const void *payload, uint32_t len);
+#define SYS_TAG_BASE 0xffffff00u
+enum { TAKE_KEEP, TAKE_DROP, TAKE_DIE };
+struct env *kri_sig_env(struct arena *a, uint32_t tag, kr_pid from, uint64_t ref, uint32_t reason,
+			const void *payload, uint32_t len);
+int kri_sig_send(struct sched *s, kr_pid to, uint32_t tag, kr_pid from, uint64_t ref,
+		 uint32_t reason, const void *payload, uint32_t len);
 
 /* env.c: delivery from the runtime. Push e to pid and schedule it if it
  * was idle. 1: queued; 0: pid has exited; -ESRCH: never issued. e is freed
  * unless queued. */
-int proc_deliver(struct sched *s, kr_pid to, struct env *e);
+int kri_proc_deliver(struct sched *s, kr_pid to, struct env *e);
 /* The same for events from outside (I/O completions): a process it wakes
  * goes to the back of the queue, not ahead of it, so a stream of them
  * cannot keep the rest waiting. */
-int proc_deliver_tail(struct sched *s, kr_pid to, struct env *e);
+int kri_proc_deliver_tail(struct sched *s, kr_pid to, struct env *e);
 /* Push what s's outbox holds. Called wherever the order of a sender's
  * messages against anything else it sends could show: after each
  * behaviour call, before any other delivery, on a fault or a kill. */
-void outbox_push(struct sched *s);
+void kri_outbox_push(struct sched *s);
 
 /* send.c */
-int proc_check_send(struct runtime *rt, struct sched *s, uint32_t tag, const void *data,
-		    size_t len);
+int kri_proc_check_send(struct kr_runtime *rt, struct sched *s, uint32_t tag, const void *data,
+			size_t len);
 /* The call is over: buffers it reserved (kr_msg_buf) and did not send go. */
-void bufs_free(struct sched *s);
+void kri_bufs_free(struct sched *s);
 
 /* run.c */
-void proc_run(struct sched *s, struct proc *p);
+void kri_proc_run(struct sched *s, struct proc *p);
 /* A fault or kill ends the call: its message leaves the mailbox word. */
-void proc_drop_lone(struct sched *s);
+void kri_proc_drop_lone(struct sched *s);
 
 #endif

@@ -21,11 +21,11 @@ static void local_append(struct proc *p, struct env *list)
 /* The lone message being handled (proc_run) leaves the word, with what
  * came after it queued unhandled: for a fault or a kill, whose exit
  * drains them. */
-void proc_drop_lone(struct sched *s)
+void kri_proc_drop_lone(struct sched *s)
 {
 	struct kr_ctx *c = &s->ctx;
 	if (c->lone) {
-		local_append(c->p, mbox_unpeek(&c->p->inbox, c->cur));
+		local_append(c->p, kri_mbox_unpeek(&c->p->inbox, c->cur));
 		c->lone = false;
 	}
 }
@@ -36,7 +36,7 @@ void proc_drop_lone(struct sched *s)
  * word (mbox_peek), which comes out with the rest and is left out. */
 static bool take(struct sched *s, struct proc *p, struct env *lone)
 {
-	struct env *list = lone ? mbox_unpeek(&p->inbox, lone) : mbox_take(&p->inbox), *e;
+	struct env *list = lone ? kri_mbox_unpeek(&p->inbox, lone) : kri_mbox_take(&p->inbox), *e;
 	ovl_taken(s, p, list);
 	for (e = list; e; e = e->next)
 		if (e->m.tag >= KR_TAG_SYSTEM)
@@ -49,15 +49,15 @@ static bool take(struct sched *s, struct proc *p, struct env *lone)
 	while (list) {
 		e = list;
 		list = e->next;
-		switch (proc_parts.take_signal(s, p, e)) {
-		case SIG_KEEP:
+		switch (kri_proc_parts.take_signal(s, p, e)) {
+		case TAKE_KEEP:
 			*tail = e;
 			tail = &e->next;
 			break;
-		case SIG_DROP:
+		case TAKE_DROP:
 			env_free(&s->arena, e);
 			break;
-		case SIG_DIE:
+		case TAKE_DIE:
 			env_free(&s->arena, e);
 			/* What was not handled is drained at the exit. */
 			*tail = list;
@@ -96,13 +96,13 @@ static bool rto_before(struct sched *s, struct side *side, struct env *e)
 static void rto_after(struct sched *s, struct side *side, uint32_t seq0, bool deferred)
 {
 	if (side && side->rto && !deferred && side->rto_seq == seq0) {
-		proc_parts.timer_cancel(s->rt, s, side->rto);
+		kri_proc_parts.timer_cancel(s->rt, s, side->rto);
 		side->rto = 0;
 		side->rto_seq = rto_next(side);
 	}
 }
 
-void proc_run(struct sched *s, struct proc *p)
+void kri_proc_run(struct sched *s, struct proc *p)
 {
 	struct kr_ctx *c = &s->ctx;
 	/* The budget is in messages handled plus messages sent, as BEAM's
@@ -120,7 +120,7 @@ void proc_run(struct sched *s, struct proc *p)
 		if (p->local) {
 			e = p->local;
 			p->local = e->next;
-		} else if ((e = mbox_peek(&p->inbox)) && e->m.tag < KR_TAG_SYSTEM) {
+		} else if ((e = kri_mbox_peek(&p->inbox)) && e->m.tag < KR_TAG_SYSTEM) {
 			/* A message alone in the mailbox (a ping-pong, a ring, a
 			 * request): handled where it lies; then one CAS takes
 			 * it out and idles the process (mbox.c). */
@@ -128,11 +128,11 @@ void proc_run(struct sched *s, struct proc *p)
 			c->lone = true;
 		} else {
 			if (!take(s, p, 0)) {
-				proc_exit(s, p, c->reason, c->payload, c->plen);
+				kri_proc_exit(s, p, c->reason, c->payload, c->plen);
 				break;
 			}
 			if (!p->local) {
-				if (mbox_idle(&p->inbox) == 0)
+				if (kri_mbox_idle(&p->inbox) == 0)
 					break;
 				continue;
 			}
@@ -154,7 +154,7 @@ void proc_run(struct sched *s, struct proc *p)
 		p->beh(c, proc_state(p), &e->m);
 		atomic_store_explicit(&s->in_beh, 0, memory_order_relaxed);
 		if (c->bufs)
-			bufs_free(s);
+			kri_bufs_free(s);
 		outbox_flush(s);
 		s->ob.pid = 0;
 		handled++;
@@ -178,10 +178,10 @@ void proc_run(struct sched *s, struct proc *p)
 		 * it is touched after the CAS. */
 		bool idle = false, alive = true;
 		if (c->exiting) {
-			proc_drop_lone(s);
+			kri_proc_drop_lone(s);
 		} else if (c->lone) {
 			c->lone = false;
-			if (!p->local && used < budget && mbox_idle_lone(&p->inbox, e) == 0)
+			if (!p->local && used < budget && kri_mbox_idle_lone(&p->inbox, e) == 0)
 				idle = true;
 			else
 				alive = take(s, p, e);
@@ -192,14 +192,14 @@ void proc_run(struct sched *s, struct proc *p)
 		if (idle)
 			break;
 		if (c->exiting || !alive) {
-			proc_exit(s, p, c->reason, c->payload, c->plen);
+			kri_proc_exit(s, p, c->reason, c->payload, c->plen);
 			break;
 		}
 		if (used >= budget) {
 			/* Fairness: back of the queue, still RUN, if anything is
 			 * left; else go idle like any other run. */
-			if (p->local || mbox_idle(&p->inbox))
-				runq_push(&s->q, p);
+			if (p->local || kri_mbox_idle(&p->inbox))
+				kri_runq_push(&s->q, p);
 			break;
 		}
 	}
@@ -252,7 +252,7 @@ static void defer_in(kr_ctx *ctx)
 {
 	/* Without a side record the message cannot be kept; it is then
 	 * consumed as if not deferred (memory exhausted). */
-	if (ctx->cur && proc_side(ctx->s, ctx->p))
+	if (ctx->cur && kri_proc_side(ctx->s, ctx->p))
 		ctx->defer = true;
 }
 

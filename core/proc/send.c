@@ -7,13 +7,14 @@
 #include "core/sched/sched.h"
 #include "core/proc/limit.h"
 
-int proc_check_send(struct runtime *rt, struct sched *s, uint32_t tag, const void *data, size_t len)
+int kri_proc_check_send(struct kr_runtime *rt, struct sched *s, uint32_t tag, const void *data,
+			size_t len)
 {
 	if (tag >= KR_TAG_SYSTEM || (len && !data))
 		return -EINVAL;
 	if (len > rt->cfg.max_msg)
 		return -EMSGSIZE;
-	if (ovl_over(rt, s))
+	if (kri_ovl_over(rt, s))
 		return -ENOMEM;
 	return 0;
 }
@@ -44,22 +45,22 @@ __attribute__((always_inline)) static inline void send_env(kr_ctx *ctx, struct p
 	e->next = ob->head;
 	ob->head = e;
 	if (++ob->n >= OUTBOX_MAX)
-		outbox_push(s);
+		kri_outbox_push(s);
 }
 
 static int send_in(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len)
 {
 	struct sched *s = ctx->s;
-	int err = proc_check_send(s->rt, s, tag, data, len);
+	int err = kri_proc_check_send(s->rt, s, tag, data, len);
 	if (err)
 		return err;
-	struct proc *p = proc_lookup(s->rt, to, &err);
+	struct proc *p = kri_proc_lookup(s->rt, to, &err);
 	if (!p)
 		return err;
-	struct env *e = env_new(&s->arena, tag, data, len);
+	struct env *e = kri_env_new(&s->arena, tag, data, len);
 	if (!e)
 		return -ENOMEM;
-	if (!ovl_admit(p)) {
+	if (!kri_ovl_admit(p)) {
 		env_free(&s->arena, e);
 		return -EAGAIN;
 	}
@@ -86,7 +87,7 @@ int kr_send(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len)
 static void *msg_buf_in(kr_ctx *ctx, size_t len)
 {
 	struct sched *s = ctx->s;
-	if (len > s->rt->cfg.max_msg || ovl_over(s->rt, s))
+	if (len > s->rt->cfg.max_msg || kri_ovl_over(s->rt, s))
 		return 0;
 	struct env *e = arena_alloc(&s->arena, env_size((uint32_t)len));
 	if (!e)
@@ -119,10 +120,10 @@ static int send_buf_in(kr_ctx *ctx, kr_pid to, uint32_t tag, void *buf)
 	if (!e || tag >= KR_TAG_SYSTEM)
 		return -EINVAL;
 	int err;
-	struct proc *p = proc_lookup(s->rt, to, &err);
+	struct proc *p = kri_proc_lookup(s->rt, to, &err);
 	if (!p && err)
 		return err;
-	if (p && !ovl_admit(p))
+	if (p && !kri_ovl_admit(p))
 		return -EAGAIN;
 	*at = e->next;
 	if (!p) {
@@ -146,8 +147,8 @@ int kr_send_buf(kr_ctx *ctx, kr_pid to, uint32_t tag, void *buf)
 
 /* The call is over (returned, faulted or killed): what it reserved and did
  * not send is freed. */
-void bufs_free(struct sched *s)
+void kri_bufs_free(struct sched *s)
 {
-	env_free_list(&s->arena, s->ctx.bufs);
+	kri_env_free_list(&s->arena, s->ctx.bufs);
 	s->ctx.bufs = 0;
 }

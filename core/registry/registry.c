@@ -37,7 +37,7 @@ static uint64_t hash_pid(kr_pid p)
 	return p ^ (p >> 33);
 }
 
-int registry_new(struct registry **out)
+int kri_registry_new(struct registry **out)
 {
 	struct registry *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -56,7 +56,7 @@ int registry_new(struct registry **out)
 	return 0;
 }
 
-void registry_free(struct registry *r)
+void kri_registry_free(struct registry *r)
 {
 	for (unsigned b = 0; b < r->nb; b++) {
 		struct name *n = r->byname[b];
@@ -133,14 +133,13 @@ static int check_name(const char *s)
 	return 0;
 }
 
-static int register_in(kr_runtime *rt_, const char *s, kr_pid pid)
+static int register_in(kr_runtime *rt, const char *s, kr_pid pid)
 {
-	struct runtime *rt = (struct runtime *)rt_;
 	int err;
 	if (!rt || check_name(s))
 		return -EINVAL;
 	struct registry *r = rt->reg;
-	struct proc *p = proc_lookup(rt, pid, &err);
+	struct proc *p = kri_proc_lookup(rt, pid, &err);
 	if (!p)
 		return -ESRCH;
 	struct name *n = malloc(sizeof(*n));
@@ -176,16 +175,15 @@ static int register_in(kr_runtime *rt_, const char *s, kr_pid pid)
 
 int kr_register(kr_runtime *rt_, const char *s, kr_pid pid)
 {
-	struct sched *cur = api_sched();
+	struct sched *cur = kri_api_sched();
 	api_enter(cur);
 	int rc = register_in(rt_, s, pid);
 	api_leave(cur);
 	return rc;
 }
 
-static kr_pid whereis_in(kr_runtime *rt_, const char *s)
+static kr_pid whereis_in(kr_runtime *rt, const char *s)
 {
-	struct runtime *rt = (struct runtime *)rt_;
 	if (!rt || check_name(s))
 		return 0;
 	pthread_rwlock_rdlock(&rt->reg->lock);
@@ -197,16 +195,15 @@ static kr_pid whereis_in(kr_runtime *rt_, const char *s)
 
 kr_pid kr_whereis(kr_runtime *rt_, const char *s)
 {
-	struct sched *cur = api_sched();
+	struct sched *cur = kri_api_sched();
 	api_enter(cur);
 	kr_pid rc = whereis_in(rt_, s);
 	api_leave(cur);
 	return rc;
 }
 
-static int unregister_in(kr_runtime *rt_, const char *s)
+static int unregister_in(kr_runtime *rt, const char *s)
 {
-	struct runtime *rt = (struct runtime *)rt_;
 	if (!rt || check_name(s))
 		return -EINVAL;
 	pthread_rwlock_wrlock(&rt->reg->lock);
@@ -219,14 +216,14 @@ static int unregister_in(kr_runtime *rt_, const char *s)
 
 int kr_unregister(kr_runtime *rt_, const char *s)
 {
-	struct sched *cur = api_sched();
+	struct sched *cur = kri_api_sched();
 	api_enter(cur);
 	int rc = unregister_in(rt_, s);
 	api_leave(cur);
 	return rc;
 }
 
-uint64_t registry_count(struct registry *r)
+uint64_t kri_registry_count(struct registry *r)
 {
 	pthread_rwlock_rdlock(&r->lock);
 	uint64_t n = r->count;
@@ -234,7 +231,7 @@ uint64_t registry_count(struct registry *r)
 	return n;
 }
 
-void registry_drop_pid(struct runtime *rt, kr_pid pid)
+void kri_registry_drop_pid(struct kr_runtime *rt, kr_pid pid)
 {
 	pthread_rwlock_wrlock(&rt->reg->lock);
 	struct name *n = *find_pid(rt->reg, pid);

@@ -7,11 +7,11 @@
 #include "krill.h"
 
 struct registry;
-struct runtime;
+struct kr_runtime;
 
-int registry_new(struct registry **out);
-void registry_free(struct registry *r);
-void registry_drop_pid(struct runtime *rt, kr_pid pid);
-uint64_t registry_count(struct registry *r);
+int kri_registry_new(struct registry **out);
+void kri_registry_free(struct registry *r);
+void kri_registry_drop_pid(struct kr_runtime *rt, kr_pid pid);
+uint64_t kri_registry_count(struct registry *r);
 
 #endif

@@ -9,7 +9,7 @@
 
 #define DIST_LOCAL 10u
 
-uint32_t bal_threshold(unsigned d)
+uint32_t kri_bal_threshold(unsigned d)
 {
 	if (d <= DIST_LOCAL)
 		return 1;
@@ -20,7 +20,7 @@ uint32_t bal_threshold(unsigned d)
 	return 2 * ((d + DIST_LOCAL - 1) / DIST_LOCAL);
 }
 
-void bal_fini(struct balance *b)
+void kri_bal_fini(struct balance *b)
 {
 	free(b->order);
 	free(b->level);
@@ -40,7 +40,7 @@ static int alloc(struct balance *b, unsigned nv)
 	b->dist = calloc(m, sizeof(*b->dist));
 	b->tier = calloc(m + 1, sizeof(*b->tier));
 	if (!b->order || !b->level || !b->min || !b->dist || !b->tier) {
-		bal_fini(b);
+		kri_bal_fini(b);
 		return -ENOMEM;
 	}
 	b->nv = nv;
@@ -80,14 +80,14 @@ static int numa(struct balance *b, const struct topo *t, const struct topo_place
 
 	if (!lv)
 		return -ENOMEM;
-	topo_victims(t, places, n, self, b->order, lv);
+	kri_topo_victims(t, places, n, self, b->order, lv);
 	for (unsigned j = 0; j < b->nv; j++) {
 		unsigned v = b->order[j];
-		unsigned d =
-		    lv[j] == TOPO_REMOTE ? topo_distance(t, me->numa, places[v].numa) : DIST_LOCAL;
+		unsigned d = lv[j] == TOPO_REMOTE ? kri_topo_distance(t, me->numa, places[v].numa)
+						  : DIST_LOCAL;
 
 		b->level[j] = (unsigned char)lv[j];
-		b->min[j] = lv[j] == TOPO_REMOTE ? bal_threshold(d) : 1;
+		b->min[j] = lv[j] == TOPO_REMOTE ? kri_bal_threshold(d) : 1;
 		b->dist[j] = d;
 		if (j == 0 || lv[j] != lv[j - 1] || d != last_d)
 			b->tier[b->ntier++] = j;
@@ -98,8 +98,8 @@ static int numa(struct balance *b, const struct topo *t, const struct topo_place
 	return 0;
 }
 
-int bal_init(struct balance *b, const struct topo *t, const struct topo_place *places, unsigned n,
-	     unsigned self, bool use_numa)
+int kri_bal_init(struct balance *b, const struct topo *t, const struct topo_place *places,
+		 unsigned n, unsigned self, bool use_numa)
 {
 	int err;
 
@@ -118,11 +118,11 @@ int bal_init(struct balance *b, const struct topo *t, const struct topo_place *p
 	}
 	err = numa(b, t, places, n, self);
 	if (err < 0)
-		bal_fini(b);
+		kri_bal_fini(b);
 	return err;
 }
 
-int bal_choose(const struct balance *b, unsigned start, bal_len_fn *len, void *ctx)
+int kri_bal_choose(const struct balance *b, unsigned start, bal_len_fn *len, void *ctx)
 {
 	uint64_t best_len = 0, best_d = 1;
 	int best = -1;

@@ -59,13 +59,13 @@ struct balance {
 /* Victim order and thresholds of scheduler self among n places. numa
  * selects the policy (1) or the flat baseline (0). 0, or -ENOMEM (b is
  * then empty and bal_fini may still be called); -EINVAL if self >= n. */
-int bal_init(struct balance *b, const struct topo *t, const struct topo_place *places, unsigned n,
-	     unsigned self, bool numa);
-void bal_fini(struct balance *b);
+int kri_bal_init(struct balance *b, const struct topo *t, const struct topo_place *places,
+		 unsigned n, unsigned self, bool numa);
+void kri_bal_fini(struct balance *b);
 
 /* Minimum backlog before a steal from a node at NUMA distance d (hwloc's
  * scale, 10 = local): 1 locally, then growing with the extra latency. */
-uint32_t bal_threshold(unsigned d);
+uint32_t kri_bal_threshold(unsigned d);
 
 /* Reads the backlog of scheduler v (its run queue length); ctx is the
  * caller's. A racy hint is fine: the steal itself re-checks. */
@@ -76,7 +76,7 @@ typedef uint64_t bal_len_fn(void *ctx, unsigned v);
  * start with anything queued. Then the remote victim at or past its
  * threshold with the most backlog per unit of distance (a nearer node wins
  * a tie; a farther one must hold proportionally more). */
-int bal_choose(const struct balance *b, unsigned start, bal_len_fn *len, void *ctx);
+int kri_bal_choose(const struct balance *b, unsigned start, bal_len_fn *len, void *ctx);
 
 /* Processes a steal takes from a queue of len: half, rounded up. */
 static inline uint32_t bal_steal_count(uint32_t len)

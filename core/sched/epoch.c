@@ -20,12 +20,12 @@ struct link {
 	uint32_t next;
 };
 
-static struct link *link_of(struct runtime *rt, uint32_t i)
+static struct link *link_of(struct kr_runtime *rt, uint32_t i)
 {
 	return (struct link *)((unsigned char *)slot_at(&rt->procs, i) + SLOTS_LINK_OFF);
 }
 
-void limbo_init(struct limbo *l)
+void kri_limbo_init(struct limbo *l)
 {
 	for (int k = 0; k < 3; k++) {
 		l->tag[k] = 0;
@@ -36,7 +36,7 @@ void limbo_init(struct limbo *l)
 
 static void release(struct sched *s, int k)
 {
-	struct runtime *rt = s->rt;
+	struct kr_runtime *rt = s->rt;
 	struct limbo *l = &s->limbo;
 	uint32_t i = l->head[k];
 	while (i != SLOTS_NIL) {
@@ -47,14 +47,14 @@ static void release(struct sched *s, int k)
 			arena_free(&s->arena, p->side, sizeof(struct side));
 			p->side = 0;
 		}
-		slots_put(&rt->procs, &s->pslots, i);
+		kri_slots_put(&rt->procs, &s->pslots, i);
 		i = next;
 	}
 	l->head[k] = SLOTS_NIL;
 	l->n[k] = 0;
 }
 
-void epoch_retire(struct sched *s, uint32_t idx)
+void kri_epoch_retire(struct sched *s, uint32_t idx)
 {
 	struct limbo *l = &s->limbo;
 	/* Seq_cst: ordered after the generation bump that unlinked the slot. */
@@ -68,18 +68,18 @@ void epoch_retire(struct sched *s, uint32_t idx)
 	l->n[k]++;
 }
 
-static void try_advance(struct runtime *rt, uint64_t e)
+static void try_advance(struct kr_runtime *rt, uint64_t e)
 {
 	for (unsigned i = 0; i < rt->n; i++) {
 		uint64_t a = atomic_load_explicit(&rt->s[i].epoch, memory_order_seq_cst);
-		if (a != e && a != EPOCH_OFFLINE)
+		if (a != e && a != OFFLINE_EPOCH)
 			return;
 	}
 	atomic_compare_exchange_strong_explicit(&rt->gepoch, &e, e + 1, memory_order_seq_cst,
 						memory_order_relaxed);
 }
 
-uint64_t epoch_announce(struct sched *s)
+uint64_t kri_epoch_announce(struct sched *s)
 {
 	uint64_t e = atomic_load_explicit(&s->rt->gepoch, memory_order_seq_cst);
 	if (atomic_load_explicit(&s->epoch, memory_order_relaxed) != e) {
@@ -90,10 +90,10 @@ uint64_t epoch_announce(struct sched *s)
 	return e;
 }
 
-void epoch_quiesce(struct sched *s)
+void kri_epoch_quiesce(struct sched *s)
 {
 	struct limbo *l = &s->limbo;
-	uint64_t e = epoch_announce(s);
+	uint64_t e = kri_epoch_announce(s);
 	bool pending = false;
 	for (int k = 0; k < 3; k++) {
 		if (!l->n[k])
@@ -107,30 +107,30 @@ void epoch_quiesce(struct sched *s)
 		try_advance(s->rt, e);
 }
 
-void epoch_settle(struct sched *s)
+void kri_epoch_settle(struct sched *s)
 {
 	/* Each quiescent point can move the epoch on by one when the others
 	 * are offline or caught up; three recycle everything retired. */
 	for (int round = 0; round < 3; round++) {
 		if (!s->limbo.n[0] && !s->limbo.n[1] && !s->limbo.n[2])
 			return;
-		epoch_quiesce(s);
+		kri_epoch_quiesce(s);
 	}
 }
 
-void epoch_offline(struct sched *s)
+void kri_epoch_offline(struct sched *s)
 {
-	atomic_store_explicit(&s->epoch, EPOCH_OFFLINE, memory_order_seq_cst);
+	atomic_store_explicit(&s->epoch, OFFLINE_EPOCH, memory_order_seq_cst);
 }
 
-void epoch_online(struct sched *s)
+void kri_epoch_online(struct sched *s)
 {
 	atomic_store_explicit(&s->epoch, atomic_load_explicit(&s->rt->gepoch, memory_order_seq_cst),
 			      memory_order_seq_cst);
 	full_fence();
 }
 
-void epoch_drain(struct sched *s)
+void kri_epoch_drain(struct sched *s)
 {
 	for (int k = 0; k < 3; k++)
 		release(s, k);

@@ -10,7 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define EPOCH_OFFLINE UINT64_MAX
+#define OFFLINE_EPOCH UINT64_MAX
 
 /* Retired slot indexes waiting for two epoch advances; owner only. */
 struct limbo {
@@ -20,24 +20,24 @@ struct limbo {
 
 struct sched;
 
-void limbo_init(struct limbo *l);
+void kri_limbo_init(struct limbo *l);
 /* Retire slot idx (already unreachable by new lookups). */
-void epoch_retire(struct sched *s, uint32_t idx);
+void kri_epoch_retire(struct sched *s, uint32_t idx);
 /* A quiescent point, cheap enough for every step: announce the epoch if
  * it moved (a load, and a store and fence only when it changed), so that
  * others' retired slots are not held back by a scheduler running long
  * batches. Returns the epoch. */
-uint64_t epoch_announce(struct sched *s);
+uint64_t kri_epoch_announce(struct sched *s);
 /* A quiescent point: the scheduler holds no slot reference. Recycles what
  * is safe and helps the global epoch advance. */
-void epoch_quiesce(struct sched *s);
+void kri_epoch_quiesce(struct sched *s);
 /* Before sleeping: recycle what can be, so that slots freed just before a
  * quiet spell are not held while the scheduler sleeps. */
-void epoch_settle(struct sched *s);
+void kri_epoch_settle(struct sched *s);
 /* The scheduler sleeps / wakes: while offline it never blocks reclamation. */
-void epoch_offline(struct sched *s);
-void epoch_online(struct sched *s);
+void kri_epoch_offline(struct sched *s);
+void kri_epoch_online(struct sched *s);
 /* Recycle everything now: only when no other scheduler runs. */
-void epoch_drain(struct sched *s);
+void kri_epoch_drain(struct sched *s);
 
 #endif

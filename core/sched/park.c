@@ -12,22 +12,22 @@
 
 static _Thread_local struct ring *self_ring;
 
-void park_init(struct park *k, struct ring *ring)
+void kri_park_init(struct park *k, struct ring *ring)
 {
 	atomic_init(&k->word, 0);
 	k->ring = ring;
 }
 
-void park_set_self(struct park *k)
+void kri_park_set_self(struct park *k)
 {
 	self_ring = k->ring;
 }
 
-void park_wait(struct park *k, uint64_t timeout_ns)
+void kri_park_wait(struct park *k, uint64_t timeout_ns)
 {
 	struct timespec ts, *tsp = 0;
 	if (k->ring) {
-		ring_wait(k->ring, timeout_ns);
+		kri_ring_wait(k->ring, timeout_ns);
 		return;
 	}
 	/* Acquire: what the waker published before waking is visible after. */
@@ -42,10 +42,10 @@ void park_wait(struct park *k, uint64_t timeout_ns)
 	atomic_exchange_explicit(&k->word, 0, memory_order_acquire);
 }
 
-void park_wake(struct park *k)
+void kri_park_wake(struct park *k)
 {
 	if (k->ring) {
-		ring_wake(k->ring, self_ring);
+		kri_ring_wake(k->ring, self_ring);
 		return;
 	}
 	if (atomic_exchange_explicit(&k->word, 1, memory_order_release))

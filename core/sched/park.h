@@ -15,14 +15,14 @@ struct park {
 };
 
 /* ring: the scheduler's ring if it works, else NULL. */
-void park_init(struct park *k, struct ring *ring);
+void kri_park_init(struct park *k, struct ring *ring);
 /* The calling thread is k's scheduler: its wakes go out on k's ring. */
-void park_set_self(struct park *k);
+void kri_park_set_self(struct park *k);
 /* Sleep until woken, a completion arrives or timeout_ns passes (UINT64_MAX:
  * no timeout). Returns at once if a wake is pending; consumes it. Spurious
  * returns are allowed: callers re-check their condition. */
-void park_wait(struct park *k, uint64_t timeout_ns);
+void kri_park_wait(struct park *k, uint64_t timeout_ns);
 /* Any thread: wake the sleeper (or make its next wait return at once). */
-void park_wake(struct park *k);
+void kri_park_wake(struct park *k);
 
 #endif

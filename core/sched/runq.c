@@ -28,7 +28,7 @@
 #define WARM_MSG  2
 #define WARM_SLOT 4
 
-void runq_init(struct runq *q, struct arena *a)
+void kri_runq_init(struct runq *q, struct arena *a)
 {
 	atomic_init(&q->head, 0);
 	atomic_init(&q->tail, 0);
@@ -44,9 +44,9 @@ void runq_init(struct runq *q, struct arena *a)
 	q->pops = 0;
 }
 
-void runq_fini(struct runq *q)
+void kri_runq_fini(struct runq *q)
 {
-	arena_free_slow(q->arena, q->ov, (size_t)q->ocap * sizeof *q->ov);
+	kri_arena_free_slow(q->arena, q->ov, (size_t)q->ocap * sizeof *q->ov);
 	q->ov = 0;
 	q->ocap = 0;
 	pthread_mutex_destroy(&q->lock);
@@ -68,13 +68,13 @@ static void ov_grow(struct runq *q, uint64_t need)
 		cap *= 2;
 	if (cap > OV_MAX)
 		return;
-	struct proc **v = arena_alloc_slow(q->arena, cap * sizeof *v);
+	struct proc **v = kri_arena_alloc_slow(q->arena, cap * sizeof *v);
 	if (!v)
 		return;
 	uint64_t n = q->otl - q->ohd;
 	for (uint64_t i = 0; i < n; i++)
 		v[i] = q->ov[(q->ohd + i) & (q->ocap - 1)];
-	arena_free_slow(q->arena, q->ov, (size_t)q->ocap * sizeof *q->ov);
+	kri_arena_free_slow(q->arena, q->ov, (size_t)q->ocap * sizeof *q->ov);
 	q->ov = v;
 	q->ocap = (uint32_t)cap;
 	q->ohd = 0;
@@ -139,7 +139,7 @@ static int push_slow(struct runq *q, struct proc *p, uint32_t h, uint32_t t)
 	return 1;
 }
 
-void runq_push(struct runq *q, struct proc *p)
+void kri_runq_push(struct runq *q, struct proc *p)
 {
 	for (;;) {
 		/* Acquire: entries thieves took are no longer read by them. */
@@ -162,10 +162,10 @@ void runq_push(struct runq *q, struct proc *p)
  * an overflow waiting there, which is taken only once in 61 pops or when
  * the ring runs dry: the overflow's processes would wait for seconds while
  * new ones ran at once. Behind it they keep their turn. */
-void runq_push_back(struct runq *q, struct proc *p)
+void kri_runq_push_back(struct runq *q, struct proc *p)
 {
 	if (atomic_load_explicit(&q->olen, memory_order_relaxed) == 0)
-		runq_push(q, p);
+		kri_runq_push(q, p);
 	else
 		overflow_put(q, &p, 1);
 }
@@ -195,7 +195,7 @@ static struct proc *refill(struct runq *q)
 	uint32_t n = overflow_take(q, v, RUNQ_CAP);
 	/* After a burst, a big drained array goes back. */
 	if (q->ohd == q->otl && q->ocap > OV_KEEP) {
-		arena_free_slow(q->arena, q->ov, (size_t)q->ocap * sizeof *q->ov);
+		kri_arena_free_slow(q->arena, q->ov, (size_t)q->ocap * sizeof *q->ov);
 		q->ov = 0;
 		q->ocap = 0;
 		q->ohd = q->otl = 0;
@@ -231,7 +231,7 @@ static void warm(struct runq *q, uint32_t h, uint32_t t)
 							memory_order_relaxed));
 }
 
-struct proc *runq_pop(struct runq *q)
+struct proc *kri_runq_pop(struct runq *q)
 {
 	/* A ring that never drains must not starve the overflow: now
 	 * and then its oldest goes first (Go checks its global queue every
@@ -256,7 +256,7 @@ struct proc *runq_pop(struct runq *q)
 	}
 }
 
-uint64_t runq_len(struct runq *q)
+uint64_t kri_runq_len(struct runq *q)
 {
 	uint32_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
 	uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
@@ -291,11 +291,11 @@ static struct proc *steal_overflow(struct runq *v, struct runq *mine, uint32_t r
 	return place(mine, batch, n);
 }
 
-struct proc *runq_steal(struct runq *v, struct runq *mine, uint32_t min, uint32_t *taken)
+struct proc *kri_runq_steal(struct runq *v, struct runq *mine, uint32_t min, uint32_t *taken)
 {
 	uint32_t t0 = atomic_load_explicit(&mine->tail, memory_order_relaxed);
 	*taken = 0;
-	if (runq_len(v) < (min ? min : 1))
+	if (kri_runq_len(v) < (min ? min : 1))
 		return 0;
 	for (;;) {
 		uint32_t h = atomic_load_explicit(&v->head, memory_order_acquire);

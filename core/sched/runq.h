@@ -30,23 +30,23 @@ struct runq {
 };
 
 /* a: the owner's arena (NULL: the process-wide allocator). */
-void runq_init(struct runq *q, struct arena *a);
-void runq_fini(struct runq *q);
+void kri_runq_init(struct runq *q, struct arena *a);
+void kri_runq_fini(struct runq *q);
 
 /* Owner only. */
-void runq_push(struct runq *q, struct proc *p);
+void kri_runq_push(struct runq *q, struct proc *p);
 /* Behind everything queued, the overflow too (runq_push goes ahead of it). */
-void runq_push_back(struct runq *q, struct proc *p);
-struct proc *runq_pop(struct runq *q);
+void kri_runq_push_back(struct runq *q, struct proc *p);
+struct proc *kri_runq_pop(struct runq *q);
 
 /* Processes queued (racy when read by another thread; a hint). */
-uint64_t runq_len(struct runq *q);
+uint64_t kri_runq_len(struct runq *q);
 
 /* A thief (owner of `mine`, whose queue must be empty) takes about half of
  * victim's queue, ring and overflow together, at most RUNQ_STEAL_MAX,
  * into its own (its overflow holds what its ring cannot) and returns one of
  * them to run, or NULL. Only takes when the victim has at least `min`
  * queued. */
-struct proc *runq_steal(struct runq *victim, struct runq *mine, uint32_t min, uint32_t *taken);
+struct proc *kri_runq_steal(struct runq *victim, struct runq *mine, uint32_t min, uint32_t *taken);
 
 #endif

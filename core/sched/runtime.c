@@ -15,14 +15,14 @@
 
 /* The parts built on the process layer, as it calls them (core/proc/part.h):
  * this file starts every part, so it is the one that names them all. */
-const struct proc_parts proc_parts = {
-    .take_signal = sig_handle,
-    .exit_notify = sig_exit_notify,
-    .exit_drain = sig_drain,
-    .side_free = side_free_vecs,
-    .names_exit = registry_drop_pid,
-    .io_exit = io_owner_exit,
-    .timer_cancel = timer_cancel,
+const struct kri_proc_parts kri_proc_parts = {
+    .take_signal = kri_sig_handle,
+    .exit_notify = kri_sig_exit_notify,
+    .exit_drain = kri_sig_drain,
+    .side_free = kri_side_free_vecs,
+    .names_exit = kri_registry_drop_pid,
+    .io_exit = kri_io_owner_exit,
+    .timer_cancel = kri_timer_cancel,
 };
 
 struct inj {
@@ -55,21 +55,21 @@ static int check_config(const kr_config *c)
 	return 0;
 }
 
-static void rt_free(struct runtime *rt)
+static void rt_free(struct kr_runtime *rt)
 {
-	stats_close(rt);
+	kri_stats_close(rt);
 	if (rt->s) {
 		for (unsigned i = 0; i < rt->n; i++)
-			sched_fini(&rt->s[i]);
+			kri_sched_fini(&rt->s[i]);
 		free(rt->s);
 	}
-	slots_fini(&rt->procs, 0);
-	slots_fini(&rt->timers, 0);
+	kri_slots_fini(&rt->procs, 0);
+	kri_slots_fini(&rt->timers, 0);
 	if (rt->reg)
-		registry_free(rt->reg);
-	io_rt_fini(rt);
+		kri_registry_free(rt->reg);
+	kri_io_rt_fini(rt);
 	if (rt->topo)
-		topo_free(rt->topo);
+		kri_topo_free(rt->topo);
 	free(rt->idle);
 	pthread_mutex_destroy(&rt->flock);
 	pthread_mutex_destroy(&rt->ilock);
@@ -79,14 +79,14 @@ static void rt_free(struct runtime *rt)
 	free(rt);
 }
 
-static int layout(struct runtime *rt)
+static int layout(struct kr_runtime *rt)
 {
 	bool per_pu = rt->cfg.per_pu != 0;
-	unsigned n = topo_layout_count(rt->topo, rt->cfg.schedulers, per_pu);
+	unsigned n = kri_topo_layout_count(rt->topo, rt->cfg.schedulers, per_pu);
 	struct topo_place *pl = n ? calloc(n, sizeof(*pl)) : 0;
 	if (!pl)
 		return n ? -ENOMEM : -EINVAL;
-	int rc = topo_layout(rt->topo, rt->cfg.schedulers, per_pu, pl);
+	int rc = kri_topo_layout(rt->topo, rt->cfg.schedulers, per_pu, pl);
 	if (rc == 0) {
 		rt->s = aligned_alloc(64, sizeof(struct sched) * n);
 		rt->idle = calloc(n, sizeof(*rt->idle));
@@ -96,16 +96,16 @@ static int layout(struct runtime *rt)
 			rt->n = n;
 	}
 	for (unsigned i = 0; rc == 0 && i < n; i++) {
-		rc = sched_init(rt, &rt->s[i], i);
+		rc = kri_sched_init(rt, &rt->s[i], i);
 		rt->s[i].place = pl[i];
 		if (rc) {
 			/* Make rt_free's loop see only initialised schedulers. */
-			sched_fini(&rt->s[i]);
+			kri_sched_fini(&rt->s[i]);
 			rt->n = i;
 		}
 	}
 	for (unsigned i = 0; rc == 0 && i < n; i++)
-		rc = bal_init(&rt->s[i].bal, rt->topo, pl, n, i, rt->cfg.numa != 0);
+		rc = kri_bal_init(&rt->s[i].bal, rt->topo, pl, n, i, rt->cfg.numa != 0);
 	free(pl);
 	return rc;
 }
@@ -123,7 +123,7 @@ int kr_runtime_new(const kr_config *cfg, kr_runtime **out)
 	int rc = check_config(cfg);
 	if (rc)
 		return rc;
-	struct runtime *rt = calloc(1, sizeof(*rt));
+	struct kr_runtime *rt = calloc(1, sizeof(*rt));
 	if (!rt)
 		return -ENOMEM;
 	rt->cfg = *cfg;
@@ -133,35 +133,34 @@ int kr_runtime_new(const kr_config *cfg, kr_runtime **out)
 	pthread_mutex_init(&rt->idlelock, 0);
 	pthread_mutex_init(&rt->donelock, 0);
 	pthread_cond_init(&rt->done, 0);
-	slot_cache_init(&rt->fslots);
+	kri_slot_cache_init(&rt->fslots);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	rt->t0_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	uint64_t max = cfg->max_procs ? cfg->max_procs : UINT32_MAX - 1;
-	rc = topo_load(cfg->topology, &rt->topo);
+	rc = kri_topo_load(cfg->topology, &rt->topo);
 	if (!rc)
-		rc = slots_init(&rt->procs, sizeof(struct proc), max);
+		rc = kri_slots_init(&rt->procs, sizeof(struct proc), max);
 	if (!rc)
-		rc = slots_init(&rt->timers, 64, UINT32_MAX - 1);
+		rc = kri_slots_init(&rt->timers, 64, UINT32_MAX - 1);
 	if (!rc)
-		rc = registry_new(&rt->reg);
+		rc = kri_registry_new(&rt->reg);
 	if (!rc)
-		rc = io_rt_init(rt);
+		rc = kri_io_rt_init(rt);
 	if (!rc)
 		rc = layout(rt);
 	/* Stats are for watching: a machine without /dev/shm still runs. */
 	if (!rc && cfg->stats)
-		stats_open(rt);
+		kri_stats_open(rt);
 	if (rc) {
 		rt_free(rt);
 		return rc;
 	}
-	*out = (kr_runtime *)rt;
+	*out = rt;
 	return 0;
 }
 
-int kr_start(kr_runtime *rt_)
+int kr_start(kr_runtime *rt)
 {
-	struct runtime *rt = (struct runtime *)rt_;
 	if (!rt)
 		return -EINVAL;
 	if (rt->cfg.deterministic)
@@ -170,17 +169,17 @@ int kr_start(kr_runtime *rt_)
 		return -EALREADY;
 	rt->state = RT_RUNNING;
 	rt->running = rt->n;
-	fault_install();
+	kri_fault_install();
 	/* Without a watchdog the runtime still runs: it is a safety net. */
-	watchdog_start(rt);
+	kri_watchdog_start(rt);
 	for (unsigned i = 0; i < rt->n; i++) {
-		if (pthread_create(&rt->s[i].thread, 0, sched_thread, &rt->s[i])) {
+		if (pthread_create(&rt->s[i].thread, 0, kri_sched_thread, &rt->s[i])) {
 			/* Stop the ones started; they exit at once. */
 			atomic_store(&rt->stop, 1);
-			sched_wake_all(rt);
+			kri_sched_wake_all(rt);
 			for (unsigned j = 0; j < i; j++)
 				pthread_join(rt->s[j].thread, 0);
-			fault_uninstall();
+			kri_fault_uninstall();
 			rt->state = RT_DONE;
 			return -EAGAIN;
 		}
@@ -188,23 +187,22 @@ int kr_start(kr_runtime *rt_)
 	return 0;
 }
 
-int kr_wait(kr_runtime *rt_)
+int kr_wait(kr_runtime *rt)
 {
-	struct runtime *rt = (struct runtime *)rt_;
 	if (!rt)
 		return -EINVAL;
-	if (rt_current == rt)
+	if (kri_rt_current == rt)
 		return -EDEADLK;
 	if (rt->cfg.deterministic) {
 		if (rt->state == RT_DONE)
 			return 0;
 		rt->state = RT_RUNNING;
-		rt_current = rt;
-		fault_install();
-		sched_run_deterministic(rt);
-		fault_uninstall();
-		rt_current = 0;
-		stats_publish_runtime(rt);
+		kri_rt_current = rt;
+		kri_fault_install();
+		kri_sched_run_deterministic(rt);
+		kri_fault_uninstall();
+		kri_rt_current = 0;
+		kri_stats_publish_runtime(rt);
 		rt->state = RT_DONE;
 		return 0;
 	}
@@ -214,17 +212,17 @@ int kr_wait(kr_runtime *rt_)
 		return 0;
 	for (unsigned i = 0; i < rt->n; i++)
 		pthread_join(rt->s[i].thread, 0);
-	watchdog_stop(rt);
-	fault_uninstall();
+	kri_watchdog_stop(rt);
+	kri_fault_uninstall();
 	/* The schedulers are gone: we are the runtime block's only writer. */
-	stats_publish_runtime(rt);
+	kri_stats_publish_runtime(rt);
 	rt->state = RT_DONE;
 	return 0;
 }
 
 int kr_run(kr_runtime *rt)
 {
-	if (rt && !((struct runtime *)rt)->cfg.deterministic) {
+	if (rt && !rt->cfg.deterministic) {
 		int rc = kr_start(rt);
 		if (rc && rc != -EALREADY)
 			return rc;
@@ -232,23 +230,21 @@ int kr_run(kr_runtime *rt)
 	return kr_wait(rt);
 }
 
-void kr_stop(kr_runtime *rt_)
+void kr_stop(kr_runtime *rt)
 {
-	struct runtime *rt = (struct runtime *)rt_;
 	if (!rt)
 		return;
 	atomic_store_explicit(&rt->stop, 1, memory_order_seq_cst);
-	sched_wake_all(rt);
+	kri_sched_wake_all(rt);
 }
 
-void kr_runtime_free(kr_runtime *rt_)
+void kr_runtime_free(kr_runtime *rt)
 {
-	struct runtime *rt = (struct runtime *)rt_;
 	if (!rt)
 		return;
 	if (rt->state == RT_RUNNING) {
-		kr_stop(rt_);
-		kr_wait(rt_);
+		kr_stop(rt);
+		kr_wait(rt);
 	}
 	/* Undelivered foreign messages, then every process still alive,
 	 * quietly (stop set: exits notify nobody). */
@@ -261,42 +257,41 @@ void kr_runtime_free(kr_runtime *rt_)
 		i = n;
 	}
 	rt->ihead = 0;
-	proc_destroy_all(rt);
+	kri_proc_destroy_all(rt);
 	rt_free(rt);
 }
 
 unsigned kr_schedulers(const kr_runtime *rt)
 {
-	return rt ? ((const struct runtime *)rt)->n : 0;
+	return rt ? rt->n : 0;
 }
 
 uint64_t kr_alive(const kr_runtime *rt)
 {
-	return rt ? rt_alive((const struct runtime *)rt) : 0;
+	return rt ? kri_rt_alive(rt) : 0;
 }
 
 /* ---- the inject queue ------------------------------------------------- */
 
-static int rt_send_in(kr_runtime *rt_, kr_pid to, uint32_t tag, const void *data, size_t len)
+static int rt_send_in(kr_runtime *rt, kr_pid to, uint32_t tag, const void *data, size_t len)
 {
-	struct runtime *rt = (struct runtime *)rt_;
 	if (!rt)
 		return -EINVAL;
-	int err = proc_check_send(rt, 0, tag, data, len);
+	int err = kri_proc_check_send(rt, 0, tag, data, len);
 	if (err)
 		return err;
 	/* Reading the generation needs no epoch: slots are never unmapped. */
-	if (!proc_lookup(rt, to, &err))
+	if (!kri_proc_lookup(rt, to, &err))
 		return err;
-	struct env *e = env_new(0, tag, data, len);
+	struct env *e = kri_env_new(0, tag, data, len);
 	if (!e)
 		return -ENOMEM;
-	return inject(rt, to, e);
+	return kri_inject(rt, to, e);
 }
 
 int kr_rt_send(kr_runtime *rt_, kr_pid to, uint32_t tag, const void *data, size_t len)
 {
-	struct sched *s = api_sched();
+	struct sched *s = kri_api_sched();
 	api_enter(s);
 	int rc = rt_send_in(rt_, to, tag, data, len);
 	api_leave(s);
@@ -304,7 +299,7 @@ int kr_rt_send(kr_runtime *rt_, kr_pid to, uint32_t tag, const void *data, size_
 }
 
 /* Queue e for pid from a thread that is not a scheduler; takes e. */
-int inject(struct runtime *rt, kr_pid to, struct env *e)
+int kri_inject(struct kr_runtime *rt, kr_pid to, struct env *e)
 {
 	struct inj *i = malloc(sizeof(*i));
 	if (!i) {
@@ -324,11 +319,11 @@ int inject(struct runtime *rt, kr_pid to, struct env *e)
 	pthread_mutex_unlock(&rt->ilock);
 	/* Wake a scheduler if all sleep (the store above was seq_cst). */
 	if (rt->state == RT_RUNNING)
-		sched_wakep(rt);
+		kri_sched_wakep(rt);
 	return 0;
 }
 
-bool inject_drain(struct runtime *rt, struct sched *s)
+bool kri_inject_drain(struct kr_runtime *rt, struct sched *s)
 {
 	int zero = 0;
 	/* One drainer at a time keeps each thread's messages in order. */
@@ -343,7 +338,7 @@ bool inject_drain(struct runtime *rt, struct sched *s)
 	bool any = i != 0;
 	while (i) {
 		struct inj *n = i->next;
-		proc_deliver(s, i->to, i->env);
+		kri_proc_deliver(s, i->to, i->env);
 		free(i);
 		i = n;
 	}

@@ -44,23 +44,23 @@
 #define PUBLISH_EVERY 1024u
 #define TIMER_EVERY   16u
 
-_Thread_local struct runtime *rt_current;
+_Thread_local struct kr_runtime *kri_rt_current;
 #if defined(__SANITIZE_THREAD__)
-_Atomic unsigned tsan_fence_word;
+_Atomic unsigned kri_tsan_fence_word;
 #endif
 
-uint64_t now_ns(void)
+uint64_t kri_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t rt_now_ms(struct runtime *rt)
+uint64_t kri_rt_now_ms(struct kr_runtime *rt)
 {
 	if (rt->cfg.deterministic)
 		return rt->vnow;
-	return (now_ns() - rt->t0_ns) / 1000000u;
+	return (kri_now_ns() - rt->t0_ns) / 1000000u;
 }
 
 static uint64_t rnd(struct sched *s)
@@ -74,7 +74,7 @@ static uint64_t rnd(struct sched *s)
 	return x * 0x2545f4914f6cdd1dull;
 }
 
-uint64_t rt_alive(const struct runtime *rt)
+uint64_t kri_rt_alive(const struct kr_runtime *rt)
 {
 	int64_t n = atomic_load_explicit(&rt->fspawned, memory_order_seq_cst);
 	for (unsigned i = 0; i < rt->n; i++) {
@@ -84,22 +84,22 @@ uint64_t rt_alive(const struct runtime *rt)
 	return n > 0 ? (uint64_t)n : 0;
 }
 
-int sched_init(struct runtime *rt, struct sched *s, unsigned id)
+int kri_sched_init(struct kr_runtime *rt, struct sched *s, unsigned id)
 {
 	memset(s, 0, sizeof(*s));
 	s->rt = rt;
 	s->id = id;
 	s->ctx.s = s;
 	s->rng = (rt->cfg.seed ^ (0x9e3779b97f4a7c15ull * (id + 1))) | 1;
-	slot_cache_init(&s->pslots);
-	slot_cache_init(&s->tslots);
-	limbo_init(&s->limbo);
-	wheel_init(&s->wheel, rt_now_ms(rt));
-	runq_init(&s->q, &s->arena);
-	ring_init(&s->ring, 1024, rt->cfg.sqpoll != 0);
-	park_init(&s->park, s->ring.ok ? &s->ring : 0);
-	atomic_init(&s->epoch, EPOCH_OFFLINE);
-	int rc = arena_init(&s->arena);
+	kri_slot_cache_init(&s->pslots);
+	kri_slot_cache_init(&s->tslots);
+	kri_limbo_init(&s->limbo);
+	kri_wheel_init(&s->wheel, kri_rt_now_ms(rt));
+	kri_runq_init(&s->q, &s->arena);
+	kri_ring_init(&s->ring, 1024, rt->cfg.sqpoll != 0);
+	kri_park_init(&s->park, s->ring.ok ? &s->ring : 0);
+	atomic_init(&s->epoch, OFFLINE_EPOCH);
+	int rc = kri_arena_init(&s->arena);
 	if (rc)
 		return rc;
 	/* s->bal is filled by the runtime's layout, once every place is
@@ -107,26 +107,26 @@ int sched_init(struct runtime *rt, struct sched *s, unsigned id)
 	return 0;
 }
 
-void sched_fini(struct sched *s)
+void kri_sched_fini(struct sched *s)
 {
-	timer_drain(s);
-	io_sched_fini(s);
-	epoch_drain(s);
-	runq_fini(&s->q);
-	arena_fini(&s->arena);
-	bal_fini(&s->bal);
+	kri_timer_drain(s);
+	kri_io_sched_fini(s);
+	kri_epoch_drain(s);
+	kri_runq_fini(&s->q);
+	kri_arena_fini(&s->arena);
+	kri_bal_fini(&s->bal);
 }
 
 /* p became runnable on s: it runs next, and the process that was to run
  * next goes to the queue where thieves can take it. */
-void sched_ready(struct sched *s, struct proc *p)
+void kri_sched_ready(struct sched *s, struct proc *p)
 {
 	if (s->runnext)
-		runq_push(&s->q, s->runnext);
+		kri_runq_push(&s->q, s->runnext);
 	s->runnext = p;
 }
 
-void sched_wakep(struct runtime *rt)
+void kri_sched_wakep(struct kr_runtime *rt)
 {
 	unsigned zero = 0;
 	if (rt->cfg.deterministic)
@@ -156,13 +156,13 @@ void sched_wakep(struct runtime *rt)
 	}
 	pthread_mutex_unlock(&rt->idlelock);
 	if (s)
-		park_wake(&s->park);
+		kri_park_wake(&s->park);
 }
 
-void sched_wake_all(struct runtime *rt)
+void kri_sched_wake_all(struct kr_runtime *rt)
 {
 	for (unsigned i = 0; i < rt->n; i++)
-		park_wake(&rt->s[i].park);
+		kri_park_wake(&rt->s[i].park);
 }
 
 /* After a run left stealable work behind: let an idle scheduler take it.
@@ -174,12 +174,12 @@ void sched_wake_all(struct runtime *rt)
  * look sees the parked one and wakes it. */
 static void maybe_wake(struct sched *s)
 {
-	if (s->rt->n == 1 || runq_len(&s->q) == 0 ||
+	if (s->rt->n == 1 || kri_runq_len(&s->q) == 0 ||
 	    atomic_load_explicit(&s->rt->nidle, memory_order_relaxed) == 0)
 		return;
 	/* Store-load: our ring push must be visible before wakep reads. */
 	full_fence();
-	sched_wakep(s->rt);
+	kri_sched_wakep(s->rt);
 }
 
 static struct proc *next_local(struct sched *s)
@@ -194,7 +194,7 @@ static struct proc *next_local(struct sched *s)
 		return p;
 	}
 	s->streak = 0;
-	p = runq_pop(&s->q);
+	p = kri_runq_pop(&s->q);
 	if (!p && s->runnext) {
 		p = s->runnext;
 		s->runnext = 0;
@@ -214,10 +214,11 @@ static bool stuck(const struct sched *o)
 	return atomic_load_explicit(&o->stuck, memory_order_relaxed) != 0;
 }
 
-static uint64_t queue_len(void *rt, unsigned v)
+static uint64_t queue_len(void *arg, unsigned v)
 {
-	struct sched *o = &((struct runtime *)rt)->s[v];
-	uint64_t n = runq_len(&o->q);
+	struct kr_runtime *rt = arg;
+	struct sched *o = &rt->s[v];
+	uint64_t n = kri_runq_len(&o->q);
 	return n && stuck(o) ? n + STUCK_BACKLOG : n;
 }
 
@@ -227,17 +228,17 @@ static uint64_t queue_len(void *rt, unsigned v)
  * a few times, before giving up for this step. */
 static struct proc *steal(struct sched *s)
 {
-	struct runtime *rt = s->rt;
+	struct kr_runtime *rt = s->rt;
 	uint32_t taken;
 	if (rt->n == 1)
 		return 0;
 	unsigned start = rt->cfg.deterministic ? (unsigned)rnd(s) : 0;
 	for (int tries = 0; tries < 4; tries++) {
-		int j = bal_choose(&s->bal, start, queue_len, rt);
+		int j = kri_bal_choose(&s->bal, start, queue_len, rt);
 		if (j < 0)
 			return 0;
 		struct sched *v = &rt->s[s->bal.order[j]];
-		struct proc *p = runq_steal(&v->q, &s->q, stuck(v) ? 1 : s->bal.min[j], &taken);
+		struct proc *p = kri_runq_steal(&v->q, &s->q, stuck(v) ? 1 : s->bal.min[j], &taken);
 		if (p) {
 			stat_add(&s->st.steals[s->bal.level[j]], 1);
 			return p;
@@ -254,20 +255,20 @@ static void stop_spinning(struct sched *s)
 	s->spinning = false;
 	/* The last spinner to find work wakes another to keep looking. */
 	if (atomic_fetch_sub_explicit(&s->rt->nspinning, 1, memory_order_seq_cst) == 1)
-		sched_wakep(s->rt);
+		kri_sched_wakep(s->rt);
 }
 
 /* One step: run one process, or find one (inject, timers, steal). False
  * when there was nothing to do. */
 static bool step(struct sched *s)
 {
-	struct runtime *rt = s->rt;
+	struct kr_runtime *rt = s->rt;
 	if (atomic_load_explicit(&rt->ipending, memory_order_relaxed))
-		inject_drain(rt, s);
+		kri_inject_drain(rt, s);
 	if (s->wheel.count && (++s->ticks % TIMER_EVERY == 0 || !s->runnext))
-		timer_expire(s);
+		kri_timer_expire(s);
 	if (ring_busy(&s->ring))
-		io_step(s);
+		kri_io_step(s);
 	struct proc *p = next_local(s);
 	if (!p)
 		p = steal(s);
@@ -278,7 +279,7 @@ static bool step(struct sched *s)
 	 * watchdog must kill) would otherwise count as a spinner for ever,
 	 * and wakep, seeing one, would wake nobody for the work it leaves. */
 	stop_spinning(s);
-	proc_run(s, p);
+	kri_proc_run(s, p);
 	stat_add(&s->st.runs, 1);
 	return true;
 }
@@ -287,16 +288,16 @@ static bool step(struct sched *s)
  * never stays awake for work it would refuse. */
 static bool any_work(struct sched *s)
 {
-	struct runtime *rt = s->rt;
-	if (atomic_load_explicit(&rt->ipending, memory_order_seq_cst) || runq_len(&s->q) ||
+	struct kr_runtime *rt = s->rt;
+	if (atomic_load_explicit(&rt->ipending, memory_order_seq_cst) || kri_runq_len(&s->q) ||
 	    (s->ring.inflight && ring_events(&s->ring)))
 		return true;
-	return bal_choose(&s->bal, 0, queue_len, rt) >= 0;
+	return kri_bal_choose(&s->bal, 0, queue_len, rt) >= 0;
 }
 
 /* Leave the idle stack. If a waker already took us off it, it counted us
  * as spinning: we are. */
-static void unidle(struct runtime *rt, struct sched *s)
+static void unidle(struct kr_runtime *rt, struct sched *s)
 {
 	bool popped = true;
 	pthread_mutex_lock(&rt->idlelock);
@@ -315,8 +316,8 @@ static void unidle(struct runtime *rt, struct sched *s)
 
 static void park(struct sched *s)
 {
-	struct runtime *rt = s->rt;
-	epoch_settle(s);
+	struct kr_runtime *rt = s->rt;
+	kri_epoch_settle(s);
 	pthread_mutex_lock(&rt->idlelock);
 	rt->idle[rt->nidlestack++] = s->id;
 	unsigned idle = atomic_fetch_add_explicit(&rt->nidle, 1, memory_order_seq_cst) + 1;
@@ -325,18 +326,18 @@ static void park(struct sched *s)
 		s->spinning = false;
 		atomic_fetch_sub_explicit(&rt->nspinning, 1, memory_order_seq_cst);
 	}
-	epoch_offline(s);
+	kri_epoch_offline(s);
 	full_fence();
-	uint64_t next = wheel_next_bound(&s->wheel);
-	uint64_t now = rt_now_ms(rt);
+	uint64_t next = kri_wheel_next_bound(&s->wheel);
+	uint64_t now = kri_rt_now_ms(rt);
 	if (atomic_load_explicit(&rt->stop, memory_order_seq_cst) || any_work(s) || next <= now) {
 		unidle(rt, s);
-		epoch_online(s);
+		kri_epoch_online(s);
 		return;
 	}
-	if (idle == rt->n && rt_alive(rt) == 0) {
+	if (idle == rt->n && kri_rt_alive(rt) == 0) {
 		atomic_store_explicit(&rt->stop, 1, memory_order_seq_cst);
-		sched_wake_all(rt);
+		kri_sched_wake_all(rt);
 		unidle(rt, s);
 		return;
 	}
@@ -346,54 +347,54 @@ static void park(struct sched *s)
 	 * asleep or not: one wake-up a second costs nothing measurable. */
 	if (s->pub && s->id == 0 && timeout > 1000000000u)
 		timeout = 1000000000u;
-	uint64_t t0 = now_ns();
-	ovl_memory_check(s);
-	stats_publish(s, t0);
-	park_wait(&s->park, timeout);
-	uint64_t t1 = now_ns();
+	uint64_t t0 = kri_now_ns();
+	kri_ovl_memory_check(s);
+	kri_stats_publish(s, t0);
+	kri_park_wait(&s->park, timeout);
+	uint64_t t1 = kri_now_ns();
 	stat_add(&s->st.idle_ns, t1 - t0);
 	/* Woken by sched_wakep, by a timer, or spuriously. */
 	unidle(rt, s);
 	stat_add(&s->st.wakeups, 1);
-	epoch_online(s);
-	stats_publish(s, t1);
+	kri_epoch_online(s);
+	kri_stats_publish(s, t1);
 }
 
-void *sched_thread(void *arg)
+void *kri_sched_thread(void *arg)
 {
 	struct sched *s = arg;
-	struct runtime *rt = s->rt;
+	struct kr_runtime *rt = s->rt;
 	uint64_t spin_ns = (uint64_t)rt->cfg.spin_us * 1000u;
 	stack_t old;
-	if (rt->cfg.pin && topo_is_real(rt->topo) && s->place.cpu >= 0)
-		topo_pin_self(rt->topo, s->place.cpu);
+	if (rt->cfg.pin && kri_topo_is_real(rt->topo) && s->place.cpu >= 0)
+		kri_topo_pin_self(rt->topo, s->place.cpu);
 	/* Its arena's pages then come from its node on first touch: the
 	 * per-scheduler arena is a per-node arena. Not binding (no support,
 	 * no permission) only costs locality, so the result is ignored. */
-	if (rt->cfg.numa && topo_is_real(rt->topo) && topo_nnuma(rt->topo) > 1)
-		topo_membind_self(rt->topo, s->place.numa);
-	rt_current = rt;
-	park_set_self(&s->park);
-	int contained = fault_thread_enter(s, &old) == 0;
-	epoch_online(s);
+	if (rt->cfg.numa && kri_topo_is_real(rt->topo) && kri_topo_nnuma(rt->topo) > 1)
+		kri_topo_membind_self(rt->topo, s->place.numa);
+	kri_rt_current = rt;
+	kri_park_set_self(&s->park);
+	int contained = kri_fault_thread_enter(s, &old) == 0;
+	kri_epoch_online(s);
 	/* Once per thread, not per message: a process's fault lands here. */
 	s->jbp = &s->jb;
 	if (contained && sigsetjmp(s->jb, FAULT_SAVEMASK))
-		fault_recover(s);
+		kri_fault_recover(s);
 	while (!atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
 		if (step(s)) {
 			maybe_wake(s);
 			if ((s->loops & 7) == 0)
-				epoch_announce(s);
+				kri_epoch_announce(s);
 			if (++s->loops % QUIESCE_EVERY == 0) {
-				epoch_quiesce(s);
-				ovl_memory_check(s);
+				kri_epoch_quiesce(s);
+				kri_ovl_memory_check(s);
 				if (s->loops % PUBLISH_EVERY == 0)
-					stats_publish(s, now_ns());
+					kri_stats_publish(s, kri_now_ns());
 			}
 			continue;
 		}
-		epoch_quiesce(s);
+		kri_epoch_quiesce(s);
 		/* Spin a while (bounded to half the schedulers, as in Go, so an
 		 * idle machine is not all spinning) before sleeping. Not with
 		 * I/O in flight: completions end the ring's wait as soon as the
@@ -405,9 +406,9 @@ void *sched_thread(void *arg)
 			atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
 		}
 		if (s->spinning) {
-			uint64_t until = now_ns() + (s->ring.inflight ? 0 : spin_ns);
+			uint64_t until = kri_now_ns() + (s->ring.inflight ? 0 : spin_ns);
 			bool found = false;
-			while (!found && now_ns() < until &&
+			while (!found && kri_now_ns() < until &&
 			       !atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
 				found = step(s);
 				if (!found)
@@ -420,10 +421,10 @@ void *sched_thread(void *arg)
 		}
 		park(s);
 	}
-	stats_publish(s, now_ns());
-	epoch_offline(s);
+	kri_stats_publish(s, kri_now_ns());
+	kri_epoch_offline(s);
 	if (contained)
-		fault_thread_leave(s, &old);
+		kri_fault_thread_leave(s, &old);
 	pthread_mutex_lock(&rt->donelock);
 	if (--rt->running == 0)
 		pthread_cond_broadcast(&rt->done);
@@ -434,43 +435,43 @@ void *sched_thread(void *arg)
 /* Deterministic mode: every scheduler stepped by this thread, in an order
  * drawn from the seeded generator; time is virtual and moves on when the
  * generator says so or when nothing else can happen. */
-int sched_run_deterministic(struct runtime *rt)
+int kri_sched_run_deterministic(struct kr_runtime *rt)
 {
 	struct sched *drv = &rt->s[0];
 	stack_t old;
 	/* One alternate stack serves every scheduler stepped on this thread. */
-	int contained = fault_thread_enter(drv, &old) == 0;
+	int contained = kri_fault_thread_enter(drv, &old) == 0;
 	for (unsigned i = 0; i < rt->n; i++) {
-		epoch_online(&rt->s[i]);
+		kri_epoch_online(&rt->s[i]);
 		rt->s[i].stack_lo = drv->stack_lo;
 		rt->s[i].jbp = &drv->jb;
 	}
 	/* volatile: read again after a fault's jump back here. */
 	struct sched *volatile cur = drv;
 	if (contained && sigsetjmp(drv->jb, FAULT_SAVEMASK))
-		fault_recover(cur);
+		kri_fault_recover(cur);
 	while (!atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
 		struct sched *s = &rt->s[rnd(drv) % rt->n];
 		cur = s;
-		fault_switch(s);
+		kri_fault_switch(s);
 		if (rnd(drv) % 64 == 0)
 			rt->vnow++;
 		if (step(s)) {
 			if (rnd(drv) % 16 == 0) {
-				epoch_quiesce(s);
-				stats_publish(s, now_ns());
+				kri_epoch_quiesce(s);
+				kri_stats_publish(s, kri_now_ns());
 			}
 			continue;
 		}
-		epoch_quiesce(s);
-		stats_publish(s, now_ns());
+		kri_epoch_quiesce(s);
+		kri_stats_publish(s, kri_now_ns());
 		/* Nothing for s: is there anything for anyone? */
 		bool busy = atomic_load_explicit(&rt->ipending, memory_order_relaxed);
 		uint64_t next = UINT64_MAX;
 		for (unsigned i = 0; i < rt->n && !busy; i++) {
 			struct sched *o = &rt->s[i];
-			busy = o->runnext || runq_len(&o->q);
-			uint64_t w = wheel_next(&o->wheel);
+			busy = o->runnext || kri_runq_len(&o->q);
+			uint64_t w = kri_wheel_next(&o->wheel);
 			next = w < next ? w : next;
 		}
 		if (busy)
@@ -481,7 +482,7 @@ int sched_run_deterministic(struct runtime *rt)
 			if (rt->s[i].ring.ok && rt->s[i].ring.inflight)
 				io = &rt->s[i];
 		if (io && next == UINT64_MAX) {
-			ring_wait(&io->ring, 1000000u);
+			kri_ring_wait(&io->ring, 1000000u);
 			continue;
 		}
 		if (next != UINT64_MAX) {
@@ -492,10 +493,10 @@ int sched_run_deterministic(struct runtime *rt)
 		break; /* quiescent: no work, no timers */
 	}
 	for (unsigned i = 0; i < rt->n; i++) {
-		stats_publish(&rt->s[i], now_ns());
-		epoch_offline(&rt->s[i]);
+		kri_stats_publish(&rt->s[i], kri_now_ns());
+		kri_epoch_offline(&rt->s[i]);
 	}
 	if (contained)
-		fault_thread_leave(drv, &old);
+		kri_fault_thread_leave(drv, &old);
 	return 0;
 }

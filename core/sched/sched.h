@@ -40,10 +40,10 @@ struct sched_stats {
  * a seq_cst RMW on one word, which it does understand; production keeps
  * the fence, which costs no shared cache line. */
 #if defined(__SANITIZE_THREAD__)
-extern _Atomic unsigned tsan_fence_word;
+extern _Atomic unsigned kri_tsan_fence_word;
 static inline void full_fence(void)
 {
-	atomic_fetch_add_explicit(&tsan_fence_word, 0, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&kri_tsan_fence_word, 0, memory_order_seq_cst);
 }
 #else
 static inline void full_fence(void)
@@ -59,7 +59,7 @@ static inline void stat_add(_Atomic uint64_t *c, uint64_t by)
 }
 
 struct sched {
-	struct runtime *rt;
+	struct kr_runtime *rt;
 	unsigned id;
 	struct kr_ctx ctx;
 	struct outbox ob;
@@ -112,7 +112,7 @@ struct sched {
 
 struct inj; /* a message from a foreign thread, waiting for a scheduler */
 
-struct runtime {
+struct kr_runtime {
 	kr_config cfg;
 	struct topo *topo;
 	unsigned n;
@@ -159,36 +159,36 @@ struct runtime {
 enum { RT_NEW, RT_RUNNING, RT_DONE };
 
 /* The runtime whose scheduler this thread is (or steps, deterministic). */
-extern _Thread_local struct runtime *rt_current;
+extern _Thread_local struct kr_runtime *kri_rt_current;
 
 /* sched.c */
-int sched_init(struct runtime *rt, struct sched *s, unsigned id);
-void sched_fini(struct sched *s);
-void *sched_thread(void *arg);
-int sched_run_deterministic(struct runtime *rt);
-void sched_ready(struct sched *s, struct proc *p); /* p became runnable */
-void sched_wake_all(struct runtime *rt);
-void sched_wakep(struct runtime *rt);
-uint64_t rt_now_ms(struct runtime *rt);
-uint64_t rt_alive(const struct runtime *rt);
-uint64_t now_ns(void);
+int kri_sched_init(struct kr_runtime *rt, struct sched *s, unsigned id);
+void kri_sched_fini(struct sched *s);
+void *kri_sched_thread(void *arg);
+int kri_sched_run_deterministic(struct kr_runtime *rt);
+void kri_sched_ready(struct sched *s, struct proc *p); /* p became runnable */
+void kri_sched_wake_all(struct kr_runtime *rt);
+void kri_sched_wakep(struct kr_runtime *rt);
+uint64_t kri_rt_now_ms(struct kr_runtime *rt);
+uint64_t kri_rt_alive(const struct kr_runtime *rt);
+uint64_t kri_now_ns(void);
 
 /* runtime.c: the inject queue */
-int inject(struct runtime *rt, kr_pid to, struct env *e);
-bool inject_drain(struct runtime *rt, struct sched *s);
+int kri_inject(struct kr_runtime *rt, kr_pid to, struct env *e);
+bool kri_inject_drain(struct kr_runtime *rt, struct sched *s);
 
 /* stats.c */
-int stats_open(struct runtime *rt);
-void stats_close(struct runtime *rt);
-void stats_publish(struct sched *s, uint64_t now_ns);
-void stats_publish_runtime(struct runtime *rt);
+int kri_stats_open(struct kr_runtime *rt);
+void kri_stats_close(struct kr_runtime *rt);
+void kri_stats_publish(struct sched *s, uint64_t kri_now_ns);
+void kri_stats_publish_runtime(struct kr_runtime *rt);
 
 /* The kr_* calls a behaviour can make are bracketed so that a watchdog
  * kill never lands inside the runtime (a half-done hand-off, a held lock):
  * it is deferred to the way out of the outermost call. s is NULL on a
  * thread that is not a scheduler (core/fault/fault.c). */
-struct sched *api_sched(void);
-void api_kill_now(struct sched *s);
+struct sched *kri_api_sched(void);
+void kri_api_kill_now(struct sched *s);
 static inline void api_enter(struct sched *s)
 {
 	if (s)
@@ -207,7 +207,7 @@ static inline struct sched *api_enter_ctx(const kr_ctx *ctx)
 static inline void api_leave(struct sched *s)
 {
 	if (s && --s->in_rt == 0 && s->kill_pending)
-		api_kill_now(s);
+		kri_api_kill_now(s);
 }
 
 #endif

@@ -39,7 +39,7 @@ static void write_end(_Atomic uint64_t *seq)
 			      memory_order_release);
 }
 
-int stats_open(struct runtime *rt)
+int kri_stats_open(struct kr_runtime *rt)
 {
 	struct timespec rts;
 	size_t size = kr_stats_size(rt->n);
@@ -72,18 +72,19 @@ int stats_open(struct runtime *rt)
 	h->sched_size = sizeof(struct kr_stats_sched);
 	h->nsched = rt->n;
 	h->os_pid = (int)getpid();
-	h->numa_nodes = topo_nnuma(rt->topo);
-	h->l3_groups = topo_nl3(rt->topo);
-	h->cores = topo_ncores(rt->topo);
+	h->numa_nodes = kri_topo_nnuma(rt->topo);
+	h->l3_groups = kri_topo_nl3(rt->topo);
+	h->cores = kri_topo_ncores(rt->topo);
 	clock_gettime(CLOCK_REALTIME, &rts);
 	h->start_realtime_ns = (uint64_t)rts.tv_sec * 1000000000u + (uint64_t)rts.tv_nsec;
 	h->start_mono_ns = rt->t0_ns;
-	topo_describe(rt->topo, h->topology, sizeof(h->topology));
+	kri_topo_describe(rt->topo, h->topology, sizeof(h->topology));
 	for (unsigned i = 0; i < rt->n; i++) {
 		struct sched *s = &rt->s[i];
 		s->pub = kr_stats_sched_at(h, i);
-		s->pub->cpu = s->place.cpu >= 0 && topo_is_real(rt->topo) ? (uint64_t)s->place.cpu
-									  : UINT64_MAX;
+		s->pub->cpu = s->place.cpu >= 0 && kri_topo_is_real(rt->topo)
+				  ? (uint64_t)s->place.cpu
+				  : UINT64_MAX;
 		s->pub->numa = s->place.numa;
 		s->pub->l3 = s->place.l3;
 	}
@@ -93,7 +94,7 @@ int stats_open(struct runtime *rt)
 	return 0;
 }
 
-void stats_close(struct runtime *rt)
+void kri_stats_close(struct kr_runtime *rt)
 {
 	if (!rt->seg)
 		return;
@@ -109,39 +110,39 @@ static uint64_t get(_Atomic uint64_t *c)
 	return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-static void publish_runtime(struct runtime *rt, uint64_t now)
+static void publish_runtime(struct kr_runtime *rt, uint64_t now)
 {
 	if (!rt->seg)
 		return;
 	struct kr_stats_runtime *r = &rt->seg->rt;
-	struct arena_stats total = {0}, a;
+	struct kri_arena_stats total = {0}, a;
 	for (unsigned i = 0; i < rt->n; i++) {
-		arena_stats(&rt->s[i].arena, &a);
+		kri_arena_stats(&rt->s[i].arena, &a);
 		total.allocated += a.allocated;
 		total.active += a.active;
 		total.resident += a.resident;
 	}
 	write_begin(&r->seq);
 	put(&r->now_ns, now);
-	put(&r->alive, rt_alive(rt));
+	put(&r->alive, kri_rt_alive(rt));
 	put(&r->foreign_spawned, (uint64_t)atomic_load(&rt->fspawned));
 	uint64_t restarts = 0;
 	for (unsigned i = 0; i < rt->n; i++)
 		restarts += get(&rt->s[i].st.restarts);
 	put(&r->restarts, restarts);
-	put(&r->names, registry_count(rt->reg));
+	put(&r->names, kri_registry_count(rt->reg));
 	put(&r->mem_allocated, total.allocated);
 	put(&r->mem_active, total.active);
 	put(&r->mem_resident, total.resident);
 	write_end(&r->seq);
 }
 
-void stats_publish_runtime(struct runtime *rt)
+void kri_stats_publish_runtime(struct kr_runtime *rt)
 {
-	publish_runtime(rt, now_ns());
+	publish_runtime(rt, kri_now_ns());
 }
 
-void stats_publish(struct sched *s, uint64_t now)
+void kri_stats_publish(struct sched *s, uint64_t now)
 {
 	struct kr_stats_sched *b = s->pub;
 	if (!b)
@@ -153,7 +154,7 @@ void stats_publish(struct sched *s, uint64_t now)
 	put(&b->idle_ns, idle);
 	put(&b->runs, get(&st->runs));
 	put(&b->msgs, get(&st->msgs));
-	put(&b->runq_len, runq_len(&s->q) + (s->runnext != 0));
+	put(&b->runq_len, kri_runq_len(&s->q) + (s->runnext != 0));
 	for (int k = 0; k < 3; k++)
 		put(&b->steals[k], get(&st->steals[k]));
 	put(&b->sleeps, get(&st->sleeps));
@@ -167,8 +168,8 @@ void stats_publish(struct sched *s, uint64_t now)
 	put(&b->timers, s->wheel.count);
 	if (now - s->pub_ns >= RT_EVERY_NS) {
 		/* mallctl stats cost microseconds: once a second. */
-		struct arena_stats a;
-		arena_stats(&s->arena, &a);
+		struct kri_arena_stats a;
+		kri_arena_stats(&s->arena, &a);
 		put(&b->mem_allocated, a.allocated);
 		put(&b->mem_active, a.active);
 		put(&b->mem_resident, a.resident);
@@ -181,9 +182,8 @@ void stats_publish(struct sched *s, uint64_t now)
 	}
 }
 
-int kr_stats_snapshot(kr_runtime *rt_, void *buf, size_t len)
+int kr_stats_snapshot(kr_runtime *rt, void *buf, size_t len)
 {
-	struct runtime *rt = (struct runtime *)rt_;
 	if (!rt || !buf)
 		return -EINVAL;
 	if (!rt->seg)

@@ -19,7 +19,7 @@
 #include "core/proc/limit.h"
 #include "core/fault/fault.h"
 
-void side_free_vecs(struct sched *s, struct side *side)
+void kri_side_free_vecs(struct sched *s, struct side *side)
 {
 	kri_pidset_free(&side->links, &s->arena);
 	kri_monvec_free(&s->arena, &side->out);
@@ -34,9 +34,9 @@ static kr_exit_info *info(struct env *e)
 
 /* ---- receiving signals ------------------------------------------------- */
 
-/* Decide what a signal (or a DOWN) taken from p's mailbox does. SIG_DIE
+/* Decide what a signal (or a DOWN) taken from p's mailbox does. TAKE_DIE
  * sets the context's exit reason. */
-int sig_handle(struct sched *s, struct proc *p, struct env *e)
+int kri_sig_handle(struct sched *s, struct proc *p, struct env *e)
 {
 	struct kr_ctx *c = &s->ctx;
 	kr_exit_info *x = info(e);
@@ -44,62 +44,62 @@ int sig_handle(struct sched *s, struct proc *p, struct env *e)
 	switch (e->m.tag) {
 	case KR_TAG_DOWN:
 		/* Only DOWNs of monitors still held: kr_demonitor flushes. */
-		return side && kri_monvec_del(&side->out, x->ref, 0) ? SIG_KEEP : SIG_DROP;
-	case SIG_LINK:
-		side = proc_side(s, p);
+		return side && kri_monvec_del(&side->out, x->ref, 0) ? TAKE_KEEP : TAKE_DROP;
+	case TAG_LINK:
+		side = kri_proc_side(s, p);
 		if (!side || kri_pidset_add(&side->links, &s->arena, x->pid)) {
 			/* No memory to hold the link: it must not be silently
 			 * absent, so the linker hears we are gone. */
-			sig_send(s, x->pid, SIG_EXIT_LINK, c->self, 0, KR_NOPROC, 0, 0);
+			kri_sig_send(s, x->pid, TAG_EXIT_LINK, c->self, 0, KR_NOPROC, 0, 0);
 		}
-		return SIG_DROP;
-	case SIG_UNLINK:
+		return TAKE_DROP;
+	case TAG_UNLINK:
 		if (side)
 			kri_pidset_del(&side->links, x->pid);
-		return SIG_DROP;
-	case SIG_MONITOR:
-		side = proc_side(s, p);
+		return TAKE_DROP;
+	case TAG_MONITOR:
+		side = kri_proc_side(s, p);
 		if (!side || kri_monvec_add(&s->arena, &side->in, x->ref, x->pid))
-			sig_send(s, x->pid, KR_TAG_DOWN, c->self, x->ref, KR_NOPROC, 0, 0);
-		return SIG_DROP;
-	case SIG_DEMONITOR:
+			kri_sig_send(s, x->pid, KR_TAG_DOWN, c->self, x->ref, KR_NOPROC, 0, 0);
+		return TAKE_DROP;
+	case TAG_DEMONITOR:
 		if (side)
 			kri_monvec_del(&side->in, x->ref, 0);
-		return SIG_DROP;
-	case SIG_NOTIFY:
-		ovl_notify(s, p, x->pid, (uint32_t)x->ref);
-		return SIG_DROP;
-	case SIG_EXIT_LINK:
+		return TAKE_DROP;
+	case TAG_NOTIFY:
+		kri_ovl_notify(s, p, x->pid, (uint32_t)x->ref);
+		return TAKE_DROP;
+	case TAG_EXIT_LINK:
 		/* From a process we unlinked since: not ours to act on. */
 		if (!side || !kri_pidset_del(&side->links, x->pid))
-			return SIG_DROP;
+			return TAKE_DROP;
 		break;
-	case SIG_EXIT:
+	case TAG_EXIT:
 		if (x->reason == KR_KILL) {
 			c->reason = KR_KILLED;
 			c->plen = 0;
-			return SIG_DIE;
+			return TAKE_DIE;
 		}
 		break;
 	default:
-		return SIG_KEEP;
+		return TAKE_KEEP;
 	}
 	/* An exit signal that may be trapped. */
 	if (side && side->trap) {
 		e->m.tag = KR_TAG_EXIT;
-		return SIG_KEEP;
+		return TAKE_KEEP;
 	}
 	if (x->reason == KR_NORMAL && x->pid != c->self)
-		return SIG_DROP;
+		return TAKE_DROP;
 	c->reason = x->reason;
 	c->plen = x->len;
 	memcpy(c->payload, x->payload, x->len);
-	return SIG_DIE;
+	return TAKE_DIE;
 }
 
 /* Envelopes a dying process will never handle: free them, answering the
  * signals that expect an answer as if they had come just before the end. */
-void sig_drain(struct sched *s, struct env *list, const struct exit_note *x)
+void kri_sig_drain(struct sched *s, struct env *list, const struct exit_note *x)
 {
 	kr_pid self = x->self;
 	uint32_t reason = x->reason, plen = x->plen;
@@ -107,19 +107,20 @@ void sig_drain(struct sched *s, struct env *list, const struct exit_note *x)
 	while (list) {
 		struct env *e = list;
 		list = e->next;
-		if (e->m.tag == SIG_LINK)
-			sig_send(s, info(e)->pid, SIG_EXIT_LINK, self, 0, reason, payload, plen);
-		else if (e->m.tag == SIG_MONITOR)
-			sig_send(s, info(e)->pid, KR_TAG_DOWN, self, info(e)->ref, reason, payload,
-				 plen);
-		else if (e->m.tag == SIG_NOTIFY)
-			ovl_notify(s, 0 /* gone: room */, info(e)->pid, (uint32_t)info(e)->ref);
+		if (e->m.tag == TAG_LINK)
+			kri_sig_send(s, info(e)->pid, TAG_EXIT_LINK, self, 0, reason, payload,
+				     plen);
+		else if (e->m.tag == TAG_MONITOR)
+			kri_sig_send(s, info(e)->pid, KR_TAG_DOWN, self, info(e)->ref, reason,
+				     payload, plen);
+		else if (e->m.tag == TAG_NOTIFY)
+			kri_ovl_notify(s, 0 /* gone: room */, info(e)->pid, (uint32_t)info(e)->ref);
 		env_free(&s->arena, e);
 	}
 }
 
 /* p is exiting: tell its links and monitors, and release its own monitors. */
-void sig_exit_notify(struct sched *s, struct proc *p, const struct exit_note *x)
+void kri_sig_exit_notify(struct sched *s, struct proc *p, const struct exit_note *x)
 {
 	struct side *side = p->side;
 	kr_pid self = x->self;
@@ -127,13 +128,13 @@ void sig_exit_notify(struct sched *s, struct proc *p, const struct exit_note *x)
 	const void *payload = x->payload;
 	kr_pid l;
 	for (uint32_t i = 0; (l = kri_pidset_next(&side->links, &i));)
-		sig_send(s, l, SIG_EXIT_LINK, self, 0, reason, payload, plen);
+		kri_sig_send(s, l, TAG_EXIT_LINK, self, 0, reason, payload, plen);
 	struct mon *m = side->in.v;
 	for (uint32_t i = 0; i < side->in.n; i++)
-		sig_send(s, m[i].pid, KR_TAG_DOWN, self, m[i].ref, reason, payload, plen);
+		kri_sig_send(s, m[i].pid, KR_TAG_DOWN, self, m[i].ref, reason, payload, plen);
 	m = side->out.v;
 	for (uint32_t i = 0; i < side->out.n; i++)
-		sig_send(s, m[i].pid, SIG_DEMONITOR, self, m[i].ref, 0, 0, 0);
+		kri_sig_send(s, m[i].pid, TAG_DEMONITOR, self, m[i].ref, 0, 0, 0);
 }
 
 /* ---- the public calls -------------------------------------------------- */
@@ -144,9 +145,9 @@ static int link_in(kr_ctx *ctx, kr_pid pid)
 	int err;
 	if (pid == ctx->self)
 		return 0;
-	if (!proc_lookup(s->rt, pid, &err))
+	if (!kri_proc_lookup(s->rt, pid, &err))
 		return -ESRCH;
-	struct side *side = proc_side(s, ctx->p);
+	struct side *side = kri_proc_side(s, ctx->p);
 	if (!side)
 		return -ENOMEM;
 	if (kri_pidset_has(&side->links, pid))
@@ -155,7 +156,7 @@ static int link_in(kr_ctx *ctx, kr_pid pid)
 	if (rc)
 		return rc;
 	kri_pidset_insert(&side->links, pid);
-	rc = sig_send(s, pid, SIG_LINK, ctx->self, 0, 0, 0, 0);
+	rc = kri_sig_send(s, pid, TAG_LINK, ctx->self, 0, 0, 0, 0);
 	if (rc != 1) {
 		kri_pidset_del(&side->links, pid);
 		return rc == 0 ? -ESRCH : rc;
@@ -178,7 +179,7 @@ static int unlink_in(kr_ctx *ctx, kr_pid pid)
 	struct side *side = ctx->p->side;
 	if (!side || !kri_pidset_del(&side->links, pid))
 		return 0;
-	int rc = sig_send(ctx->s, pid, SIG_UNLINK, ctx->self, 0, 0, 0, 0);
+	int rc = kri_sig_send(ctx->s, pid, TAG_UNLINK, ctx->self, 0, 0, 0, 0);
 	return rc < 0 && rc != -ESRCH ? rc : 0;
 }
 
@@ -195,7 +196,7 @@ int kr_unlink(kr_ctx *ctx, kr_pid pid)
 static int spawn_link_in(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
 {
 	struct sched *s = ctx->s;
-	struct side *side = proc_side(s, ctx->p);
+	struct side *side = kri_proc_side(s, ctx->p);
 	kr_pid child;
 	if (!side)
 		return -ENOMEM;
@@ -209,10 +210,10 @@ static int spawn_link_in(kr_ctx *ctx, kr_behaviour b, const void *state, size_t 
 	/* The child is not running and nobody else knows its pid yet: its
 	 * side of the link can be written directly. */
 	struct proc *cp = slot_at(&s->rt->procs, pid_idx(child));
-	struct side *cs = proc_side(s, cp);
+	struct side *cs = kri_proc_side(s, cp);
 	if (!cs || kri_pidset_add(&cs->links, &s->arena, ctx->self)) {
 		/* Could not link: undo the spawn, as if it never happened. */
-		proc_exit(s, cp, KR_NORMAL, 0, 0);
+		kri_proc_exit(s, cp, KR_NORMAL, 0, 0);
 		stat_add(&s->st.spawned, (uint64_t)-1);
 		stat_add(&s->st.exited, (uint64_t)-1);
 		return -ENOMEM;
@@ -235,14 +236,14 @@ int kr_spawn_link(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr
 static int monitor_in(kr_ctx *ctx, kr_pid pid, uint64_t *ref)
 {
 	struct sched *s = ctx->s;
-	struct side *side = proc_side(s, ctx->p);
+	struct side *side = kri_proc_side(s, ctx->p);
 	if (!side || !ref)
 		return side ? -EINVAL : -ENOMEM;
 	uint64_t r = ((uint64_t)(s->id + 1) << 48) | ++s->refs;
 	int rc = kri_monvec_add(&s->arena, &side->out, r, pid);
 	if (rc)
 		return rc;
-	rc = sig_send(s, pid, SIG_MONITOR, ctx->self, r, 0, 0, 0);
+	rc = kri_sig_send(s, pid, TAG_MONITOR, ctx->self, r, 0, 0, 0);
 	if (rc == -ENOMEM) {
 		kri_monvec_del(&side->out, r, 0);
 		return rc;
@@ -250,7 +251,7 @@ static int monitor_in(kr_ctx *ctx, kr_pid pid, uint64_t *ref)
 	if (rc != 1) {
 		/* Not alive (or never was): DOWN at once, through the mailbox
 		 * like any other, so it is ordered after what came before. */
-		rc = sig_send(s, ctx->self, KR_TAG_DOWN, pid, r, KR_NOPROC, 0, 0);
+		rc = kri_sig_send(s, ctx->self, KR_TAG_DOWN, pid, r, KR_NOPROC, 0, 0);
 		if (rc < 0) {
 			kri_monvec_del(&side->out, r, 0);
 			return rc;
@@ -296,7 +297,7 @@ static int demonitor_in(kr_ctx *ctx, uint64_t ref)
 	if (kri_monvec_del(&side->out, ref, &pid)) {
 		/* A DOWN still in the mailbox is dropped when taken: the
 		 * monitor is no longer held. */
-		int rc = sig_send(ctx->s, pid, SIG_DEMONITOR, ctx->self, ref, 0, 0, 0);
+		int rc = kri_sig_send(ctx->s, pid, TAG_DEMONITOR, ctx->self, ref, 0, 0, 0);
 		return rc < 0 && rc != -ESRCH ? rc : 0;
 	}
 	/* Fired, and its DOWN taken but not yet handled or deferred. */
@@ -318,7 +319,7 @@ int kr_demonitor(kr_ctx *ctx, uint64_t ref)
 
 static void trap_exit_in(kr_ctx *ctx, int on)
 {
-	struct side *side = on ? proc_side(ctx->s, ctx->p) : ctx->p->side;
+	struct side *side = on ? kri_proc_side(ctx->s, ctx->p) : ctx->p->side;
 	if (side)
 		side->trap = on != 0;
 }
@@ -332,10 +333,10 @@ void kr_trap_exit(kr_ctx *ctx, int on)
 	api_leave(s);
 }
 
-static int check_exit_target(struct runtime *rt, kr_pid pid)
+static int check_exit_target(struct kr_runtime *rt, kr_pid pid)
 {
 	int err;
-	if (proc_lookup(rt, pid, &err) || err == 0)
+	if (kri_proc_lookup(rt, pid, &err) || err == 0)
 		return 0;
 	return err;
 }
@@ -345,9 +346,9 @@ static int send_exit_in(kr_ctx *ctx, kr_pid pid, uint32_t reason)
 	int rc = check_exit_target(ctx->s->rt, pid);
 	if (rc)
 		return rc;
-	rc = sig_send(ctx->s, pid, SIG_EXIT, ctx->self, 0, reason, 0, 0);
+	rc = kri_sig_send(ctx->s, pid, TAG_EXIT, ctx->self, 0, reason, 0, 0);
 	if (rc == 1 && reason == KR_KILL)
-		watchdog_kill(ctx->s->rt, pid);
+		kri_watchdog_kill(ctx->s->rt, pid);
 	return rc < 0 ? rc : 0;
 }
 
@@ -361,26 +362,25 @@ int kr_send_exit(kr_ctx *ctx, kr_pid pid, uint32_t reason)
 	return rc;
 }
 
-static int rt_exit_in(kr_runtime *rt_, kr_pid pid, uint32_t reason)
+static int rt_exit_in(kr_runtime *rt, kr_pid pid, uint32_t reason)
 {
-	struct runtime *rt = (struct runtime *)rt_;
 	if (!rt)
 		return -EINVAL;
 	int rc = check_exit_target(rt, pid);
 	if (rc)
 		return rc;
-	struct env *e = sig_env(0, SIG_EXIT, 0, 0, reason, 0, 0);
+	struct env *e = kri_sig_env(0, TAG_EXIT, 0, 0, reason, 0, 0);
 	if (!e)
 		return -ENOMEM;
-	rc = inject(rt, pid, e);
+	rc = kri_inject(rt, pid, e);
 	if (rc == 0 && reason == KR_KILL)
-		watchdog_kill(rt, pid);
+		kri_watchdog_kill(rt, pid);
 	return rc;
 }
 
 int kr_rt_exit(kr_runtime *rt_, kr_pid pid, uint32_t reason)
 {
-	struct sched *s = api_sched();
+	struct sched *s = kri_api_sched();
 	api_enter(s);
 	int rc = rt_exit_in(rt_, pid, reason);
 	api_leave(s);

@@ -52,17 +52,17 @@ static kr_timer timer_id(uint32_t gen, uint32_t idx)
 
 /* The clock reads whole milliseconds, rounded down: one more keeps a timer
  * from firing early. Virtual time is exact. */
-static uint64_t deadline(struct runtime *rt, uint64_t ms)
+static uint64_t deadline(struct kr_runtime *rt, uint64_t ms)
 {
-	uint64_t now = rt_now_ms(rt) + (rt->cfg.deterministic ? 0 : 1);
+	uint64_t now = kri_rt_now_ms(rt) + (rt->cfg.deterministic ? 0 : 1);
 	return ms > UINT64_MAX - now ? UINT64_MAX : now + ms;
 }
 
-int timer_start(struct sched *s, kr_pid to, uint64_t ms, struct env *e, kr_timer *out)
+int kri_timer_start(struct sched *s, kr_pid to, uint64_t ms, struct env *e, kr_timer *out)
 {
-	struct runtime *rt = s->rt;
+	struct kr_runtime *rt = s->rt;
 	uint32_t idx;
-	int rc = slots_get(&rt->timers, &s->tslots, &s->arena, &idx);
+	int rc = kri_slots_get(&rt->timers, &s->tslots, &s->arena, &idx);
 	if (rc) {
 		env_free(&s->arena, e);
 		return rc == -EAGAIN ? -ENOMEM : rc;
@@ -79,7 +79,7 @@ int timer_start(struct sched *s, kr_pid to, uint64_t ms, struct env *e, kr_timer
 	t->node.pprev = 0;
 	uint64_t d = deadline(rt, ms);
 	atomic_store_explicit(&t->due, d, memory_order_relaxed);
-	wheel_add(&s->wheel, &t->node, d);
+	kri_wheel_add(&s->wheel, &t->node, d);
 	/* Release: a canceller whose CAS succeeds sees owner and the rest. */
 	atomic_store_explicit(&t->word, (uint64_t)gen << T_BITS | T_ARMED, memory_order_release);
 	*out = timer_id(gen, idx);
@@ -98,9 +98,9 @@ static int move_earlier(struct sched *s, struct tmr *t, uint64_t d)
 {
 	if (atomic_load_explicit(&t->owner, memory_order_relaxed) != s->id)
 		return -ENOENT;
-	wheel_del(&s->wheel, &t->node);
+	kri_wheel_del(&s->wheel, &t->node);
 	atomic_store_explicit(&t->due, d, memory_order_relaxed);
-	wheel_add(&s->wheel, &t->node, d);
+	kri_wheel_add(&s->wheel, &t->node, d);
 	return 0;
 }
 
@@ -110,7 +110,7 @@ static int move_earlier(struct sched *s, struct tmr *t, uint64_t d)
  * from reading due half-written or freeing the record meanwhile, and the
  * owner, finding MOVED, puts the timer back at due. -ENOENT, changing
  * nothing: fired, or an earlier deadline asked of another's wheel. */
-int timer_rearm(struct sched *s, kr_timer id, uint64_t ms)
+int kri_timer_rearm(struct sched *s, kr_timer id, uint64_t ms)
 {
 	struct tmr *t = slot_at(&s->rt->timers, (uint32_t)id);
 	if (!t || !(id >> 32))
@@ -134,7 +134,7 @@ static void release(struct sched *s, struct tmr *t)
 {
 	uint64_t w = atomic_load_explicit(&t->word, memory_order_relaxed);
 	atomic_store_explicit(&t->word, (w & ~T_MASK) | T_FREE, memory_order_relaxed);
-	slots_put(&s->rt->timers, &s->tslots, t->idx);
+	kri_slots_put(&s->rt->timers, &s->tslots, t->idx);
 }
 
 /* Free s's timers that other schedulers cancelled. */
@@ -145,7 +145,7 @@ static void free_dead(struct sched *s)
 	struct tmr *t = atomic_exchange_explicit(&s->tdead, NULL, memory_order_acquire);
 	while (t) {
 		struct tmr *next = t->next_dead;
-		wheel_del(&s->wheel, &t->node); /* unless its expiry came first */
+		kri_wheel_del(&s->wheel, &t->node); /* unless its expiry came first */
 		env_free(&s->arena, t->env);
 		release(s, t);
 		t = next;
@@ -154,7 +154,7 @@ static void free_dead(struct sched *s)
 
 /* A timer being re-armed (BUSY) is -ENOENT: only its holder re-arms it,
  * and the holder is the caller. */
-int timer_cancel(struct runtime *rt, struct sched *s, kr_timer id)
+int kri_timer_cancel(struct kr_runtime *rt, struct sched *s, kr_timer id)
 {
 	struct tmr *t = slot_at(&rt->timers, (uint32_t)id);
 	if (!t || !(id >> 32))
@@ -168,7 +168,7 @@ int timer_cancel(struct runtime *rt, struct sched *s, kr_timer id)
 	    &t->word, &w, base | T_CANCELLED, memory_order_acq_rel, memory_order_relaxed));
 	unsigned owner = atomic_load_explicit(&t->owner, memory_order_relaxed);
 	if (s && owner == s->id) {
-		wheel_del(&s->wheel, &t->node);
+		kri_wheel_del(&s->wheel, &t->node);
 		env_free(&s->arena, t->env);
 		release(s, t);
 		return 0;
@@ -194,7 +194,7 @@ static void fire(void *arg, struct wnode *n)
 		switch (w & T_MASK) {
 		case T_BUSY:
 			/* A re-arm is between its two stores: look again in a tick. */
-			wheel_add(&s->wheel, n, s->wheel.now + 1);
+			kri_wheel_add(&s->wheel, n, s->wheel.now + 1);
 			return;
 		case T_MOVED: {
 			if (!atomic_compare_exchange_weak_explicit(&t->word, &w, base | T_ARMED,
@@ -203,7 +203,7 @@ static void fire(void *arg, struct wnode *n)
 				continue;
 			uint64_t due = atomic_load_explicit(&t->due, memory_order_relaxed);
 			if (due > s->wheel.now) {
-				wheel_add(&s->wheel, n, due);
+				kri_wheel_add(&s->wheel, n, due);
 				return;
 			}
 			w = base | T_ARMED;
@@ -215,7 +215,7 @@ static void fire(void *arg, struct wnode *n)
 								   memory_order_acq_rel,
 								   memory_order_acquire))
 				continue;
-			proc_deliver(s, t->to, t->env);
+			kri_proc_deliver(s, t->to, t->env);
 			release(s, t);
 			return;
 		default: /* cancelled from afar: the dead list has it, or will */
@@ -224,10 +224,10 @@ static void fire(void *arg, struct wnode *n)
 	}
 }
 
-void timer_expire(struct sched *s)
+void kri_timer_expire(struct sched *s)
 {
 	free_dead(s);
-	wheel_advance(&s->wheel, rt_now_ms(s->rt), fire, s);
+	kri_wheel_advance(&s->wheel, kri_rt_now_ms(s->rt), fire, s);
 }
 
 static void drop(void *arg, struct wnode *n)
@@ -238,10 +238,10 @@ static void drop(void *arg, struct wnode *n)
 	release(s, t);
 }
 
-void timer_drain(struct sched *s)
+void kri_timer_drain(struct sched *s)
 {
 	free_dead(s);
-	wheel_advance(&s->wheel, UINT64_MAX, drop, s);
+	kri_wheel_advance(&s->wheel, UINT64_MAX, drop, s);
 }
 
 /* ---- the timer calls a behaviour makes --------------------------------- */
@@ -249,29 +249,29 @@ void timer_drain(struct sched *s)
 static int receive_timeout_in(kr_ctx *ctx, uint64_t ms)
 {
 	struct sched *s = ctx->s;
-	struct side *side = ms ? proc_side(s, ctx->p) : ctx->p->side;
+	struct side *side = ms ? kri_proc_side(s, ctx->p) : ctx->p->side;
 	kr_timer t = 0;
 	if (!side)
 		return ms ? -ENOMEM : 0;
 	/* A server re-arms its idle timeout at every request: the armed timer
 	 * moves, whichever scheduler it was armed on. */
-	if (ms && side->rto && timer_rearm(s, side->rto, ms) == 0) {
+	if (ms && side->rto && kri_timer_rearm(s, side->rto, ms) == 0) {
 		side->rto_seq = rto_next(side);
 		return 0;
 	}
 	if (ms) {
 		/* The new timer first: a failure leaves the armed one armed. */
-		struct env *e = env_new(&s->arena, KR_TAG_TIMEOUT, &t, sizeof(t));
+		struct env *e = kri_env_new(&s->arena, KR_TAG_TIMEOUT, &t, sizeof(t));
 		if (!e)
 			return -ENOMEM;
-		int rc = timer_start(s, ctx->self, ms, e, &t);
+		int rc = kri_timer_start(s, ctx->self, ms, e, &t);
 		if (rc)
 			return rc;
 		/* It fires on this thread, so not before this call returns. */
 		memcpy(e->m.data, &t, sizeof(t));
 	}
 	if (side->rto)
-		timer_cancel(s->rt, s, side->rto);
+		kri_timer_cancel(s->rt, s, side->rto);
 	side->rto = t;
 	side->rto_seq = rto_next(side);
 	return 0;
@@ -292,15 +292,15 @@ static int send_after_in(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, cons
 {
 	struct sched *s = ctx->s;
 	kr_timer t;
-	int err = proc_check_send(s->rt, s, tag, data, len);
+	int err = kri_proc_check_send(s->rt, s, tag, data, len);
 	if (err)
 		return err;
-	if (!proc_lookup(s->rt, to, &err) && err)
+	if (!kri_proc_lookup(s->rt, to, &err) && err)
 		return err;
-	struct env *e = env_new(&s->arena, tag, data, len);
+	struct env *e = kri_env_new(&s->arena, tag, data, len);
 	if (!e)
 		return -ENOMEM;
-	err = timer_start(s, to, ms, e, &t);
+	err = kri_timer_start(s, to, ms, e, &t);
 	if (err == 0 && out)
 		*out = t;
 	return err;
@@ -319,7 +319,7 @@ int kr_send_after(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, const void 
 
 static int cancel_timer_in(kr_ctx *ctx, kr_timer t)
 {
-	return timer_cancel(ctx->s->rt, ctx->s, t);
+	return kri_timer_cancel(ctx->s->rt, ctx->s, t);
 }
 
 int kr_cancel_timer(kr_ctx *ctx, kr_timer t)

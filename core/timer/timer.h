@@ -7,14 +7,14 @@
 
 #include "core/proc/proc.h"
 
-int timer_start(struct sched *s, kr_pid to, uint64_t ms, struct env *e, kr_timer *out);
-int timer_cancel(struct runtime *rt, struct sched *s, kr_timer t);
+int kri_timer_start(struct sched *s, kr_pid to, uint64_t ms, struct env *e, kr_timer *out);
+int kri_timer_cancel(struct kr_runtime *rt, struct sched *s, kr_timer t);
 /* Make armed timer t fire ms from now instead, from any scheduler when that
  * is no earlier than its deadline, from its owner's otherwise; -ENOENT,
  * changing nothing, when it cannot (fired, or not ours to move earlier).
  * Only for a timer whose id no other thread holds. */
-int timer_rearm(struct sched *s, kr_timer t, uint64_t ms);
-void timer_expire(struct sched *s);
-void timer_drain(struct sched *s);
+int kri_timer_rearm(struct sched *s, kr_timer t, uint64_t ms);
+void kri_timer_expire(struct sched *s);
+void kri_timer_drain(struct sched *s);
 
 #endif

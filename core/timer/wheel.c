@@ -194,12 +194,12 @@ static uint64_t earliest(const struct wheel *w)
 	return t;
 }
 
-void wheel_init(struct wheel *w, uint64_t now)
+void kri_wheel_init(struct wheel *w, uint64_t now)
 {
 	*w = (struct wheel){.now = now, .next = UINT64_MAX, .next_ok = 1};
 }
 
-void wheel_add(struct wheel *w, struct wnode *n, uint64_t when)
+void kri_wheel_add(struct wheel *w, struct wnode *n, uint64_t when)
 {
 	n->when = when;
 	place(w, n);
@@ -208,14 +208,14 @@ void wheel_add(struct wheel *w, struct wnode *n, uint64_t when)
 		w->next = when;
 }
 
-void wheel_del(struct wheel *w, struct wnode *n)
+void kri_wheel_del(struct wheel *w, struct wnode *n)
 {
 	if (n->pprev)
 		unlink_node(w, n);
 }
 
-uint64_t wheel_advance(struct wheel *w, uint64_t now, void (*fire)(void *arg, struct wnode *n),
-		       void *arg)
+uint64_t kri_wheel_advance(struct wheel *w, uint64_t now, void (*fire)(void *arg, struct wnode *n),
+			   void *arg)
 {
 	uint64_t fired = 0;
 	/* A clock that steps back cannot un-fire anything; treat it as standing still. */
@@ -241,7 +241,7 @@ uint64_t wheel_advance(struct wheel *w, uint64_t now, void (*fire)(void *arg, st
 	return fired;
 }
 
-uint64_t wheel_next(const struct wheel *w)
+uint64_t kri_wheel_next(const struct wheel *w)
 {
 	if (w->next_ok)
 		return w->next;
@@ -254,7 +254,7 @@ uint64_t wheel_next(const struct wheel *w)
 	return t;
 }
 
-uint64_t wheel_next_bound(const struct wheel *w)
+uint64_t kri_wheel_next_bound(const struct wheel *w)
 {
 	unsigned lv, s;
 	if (w->next_ok)
@@ -263,5 +263,5 @@ uint64_t wheel_next_bound(const struct wheel *w)
 		return w->due->when;
 	if (first_slot(w, &lv, &s))
 		return slot_start(w->now, lv, s); /* exact at level 0: a slot is 1 ms */
-	return wheel_next(w);                     /* only the far overflow slot is left */
+	return kri_wheel_next(w);                 /* only the far overflow slot is left */
 }

@@ -30,14 +30,14 @@ struct wheel {
 	struct wnode *slot[WHEEL_LEVELS][1u << WHEEL_BITS];
 };
 
-void wheel_init(struct wheel *w, uint64_t now);
+void kri_wheel_init(struct wheel *w, uint64_t now);
 
 /* Arm n to expire at `when` (in the past or now: fires at the next advance).
  * n must not be armed. */
-void wheel_add(struct wheel *w, struct wnode *n, uint64_t when);
+void kri_wheel_add(struct wheel *w, struct wnode *n, uint64_t when);
 
 /* Disarm n if armed; harmless if not. */
-void wheel_del(struct wheel *w, struct wnode *n);
+void kri_wheel_del(struct wheel *w, struct wnode *n);
 
 static inline int wheel_armed(const struct wnode *n)
 {
@@ -48,13 +48,13 @@ static inline int wheel_armed(const struct wnode *n)
  * <= now, in order of expiry (ties in arming order). A node is disarmed
  * before fire is called; fire may add or delete any node, including n.
  * Returns the number fired. */
-uint64_t wheel_advance(struct wheel *w, uint64_t now, void (*fire)(void *arg, struct wnode *n),
-		       void *arg);
+uint64_t kri_wheel_advance(struct wheel *w, uint64_t now, void (*fire)(void *arg, struct wnode *n),
+			   void *arg);
 
 /* Earliest expiry among armed nodes, or UINT64_MAX when none. Exact (not a
  * slot bound); after the earliest node is deleted it walks the first
  * occupied slot's list once. */
-uint64_t wheel_next(const struct wheel *w);
+uint64_t kri_wheel_next(const struct wheel *w);
 
 /* A time at or before the earliest expiry and after the wheel's now (or
  * the expiry itself when due), UINT64_MAX when none, in O(1): the cached
@@ -63,6 +63,6 @@ uint64_t wheel_next(const struct wheel *w);
  * scheduler about to sleep: waking at a slot boundary now and then is
  * cheaper than walking 10,000 connections' timers each time it parks
  * after one of them was re-armed. */
-uint64_t wheel_next_bound(const struct wheel *w);
+uint64_t kri_wheel_next_bound(const struct wheel *w);
 
 #endif

@@ -180,7 +180,7 @@ static void wake(struct sim *m, uint32_t sched, uint32_t pid)
 
 static unsigned dist(const struct sim *m, uint32_t a, uint32_t b)
 {
-	return topo_distance(m->topo, a, b);
+	return kri_topo_distance(m->topo, a, b);
 }
 
 /* A message from the process running on sched to pid (already counted in
@@ -352,7 +352,7 @@ static bool steal(struct sim *m, uint32_t self, uint32_t *out, uint32_t *cost)
 
 	if (m->queued == 0)
 		return false;
-	j = bal_choose(b, start, qlen, m);
+	j = kri_bal_choose(b, start, qlen, m);
 	if (j < 0)
 		return false;
 	v = b->order[j];
@@ -553,7 +553,7 @@ static int make_topology(unsigned nodes, unsigned cores, struct topo **out)
 save:
 	if (hwloc_topology_export_xml(h, path, 0) < 0)
 		goto out;
-	err = topo_load(path, out);
+	err = kri_topo_load(path, out);
 out:
 	hwloc_topology_destroy(h);
 	unlink(path);
@@ -581,15 +581,15 @@ static int simulate(struct topo *t, unsigned nodes, unsigned cores, const char *
 	m.place = xrealloc(NULL, m.n * sizeof(*m.place));
 	m.s = xrealloc(NULL, m.n * sizeof(*m.s));
 	memset(m.s, 0, m.n * sizeof(*m.s));
-	err = topo_layout(t, m.n, false, m.place);
+	err = kri_topo_layout(t, m.n, false, m.place);
 	for (unsigned i = 0; err == 0 && i < m.n; i++) {
 		m.s[i].node = m.place[i].numa;
-		err = bal_init(&m.s[i].bal, t, m.place, m.n, i, krill);
+		err = kri_bal_init(&m.s[i].bal, t, m.place, m.n, i, krill);
 	}
 	if (err < 0) {
 		/* m.s was zeroed, so bal_fini is safe where bal_init did not run */
 		for (unsigned i = 0; i < m.n; i++)
-			bal_fini(&m.s[i].bal);
+			kri_bal_fini(&m.s[i].bal);
 		free(m.s);
 		free(m.place);
 		return err;
@@ -634,7 +634,7 @@ static int simulate(struct topo *t, unsigned nodes, unsigned cores, const char *
 	    .remote_migrations = m.remote_migrations,
 	};
 	for (unsigned i = 0; i < m.n; i++) {
-		bal_fini(&m.s[i].bal);
+		kri_bal_fini(&m.s[i].bal);
 		free(m.s[i].q.buf);
 	}
 	free(m.s);
@@ -778,7 +778,7 @@ int main(int argc, char **argv)
 			if (err < 0) {
 				fprintf(stderr, "krill-sim: %s: %s\n", workloads[w],
 					strerror(-err));
-				topo_free(t);
+				kri_topo_free(t);
 				return 2;
 			}
 			if (table)
@@ -788,6 +788,6 @@ int main(int argc, char **argv)
 			fflush(stdout);
 		}
 	}
-	topo_free(t);
+	kri_topo_free(t);
 	return 0;
 }

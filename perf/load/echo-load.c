@@ -62,7 +62,7 @@ static uint64_t seconds;
 static struct sockaddr_in addr;
 static pthread_barrier_t connected; /* every thread's connections are up (and main): measure */
 
-static uint64_t now_ns(void)
+static uint64_t kri_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -98,7 +98,7 @@ static void post_recv(struct worker *w, struct conn *c, size_t i)
 static void start_trip(struct worker *w, struct conn *c, size_t i)
 {
 	c->sent = c->got = 0;
-	c->t0 = now_ns();
+	c->t0 = kri_now_ns();
 	post_send(w, c, i);
 	post_recv(w, c, i);
 }
@@ -148,7 +148,7 @@ static void complete(struct worker *w, size_t i, int op, int res)
 	if (w->from) {
 		w->trips++;
 		if (c->t0 >= w->from) {
-			uint64_t us = (now_ns() - c->t0) / 1000u;
+			uint64_t us = (kri_now_ns() - c->t0) / 1000u;
 			w->lat[us < LAT_MAX_US ? us : LAT_MAX_US]++;
 			w->timed++;
 		}
@@ -191,9 +191,9 @@ static void *work(void *arg)
 		if (i % 1024 == 1023)
 			rc = run_once(w);
 	}
-	uint64_t deadline = now_ns() + 30ull * 1000000000u;
+	uint64_t deadline = kri_now_ns() + 30ull * 1000000000u;
 	size_t pending = w->n;
-	while (rc == 0 && pending > 0 && now_ns() < deadline) {
+	while (rc == 0 && pending > 0 && kri_now_ns() < deadline) {
 		rc = run_once(w);
 		pending = 0;
 		for (size_t i = 0; i < w->n; i++)
@@ -203,9 +203,9 @@ static void *work(void *arg)
 	pthread_barrier_wait(&connected);
 
 	/* Measure: trips finished within the window. */
-	uint64_t t0 = now_ns(), end = t0 + seconds * 1000000000u, t1;
+	uint64_t t0 = kri_now_ns(), end = t0 + seconds * 1000000000u, t1;
 	w->from = t0;
-	while ((t1 = now_ns()) < end && rc == 0)
+	while ((t1 = kri_now_ns()) < end && rc == 0)
 		rc = run_once(w);
 	w->from = 0;
 	w->elapsed = (double)(t1 - t0) / 1e9;

@@ -4,7 +4,7 @@
  * links to B (pid: slot, generation 1) while B may exit at any point; after B's exit the
  * slot may be reused by a later incarnation B' (generation 3) once the epoch allows it.
  * Checked: kr_link returns 0 and A then handles exactly one EXIT for B (B's exit tells its
- * links, or its exit drains the pending SIG_LINK, or B had no memory for the link and said
+ * links, or its exit drains the pending TAG_LINK, or B had no memory for the link and said
  * noproc at once), or kr_link returns -ESRCH (B dead at a lookup, or the push found the
  * mailbox closed) and A holds no link and hears nothing; never a link recorded on A's side
  * and never signalled; and no signal meant for B reaches B' (assertion).
@@ -13,7 +13,7 @@
 /* What is left out, and why it does not matter here. The mailbox word's CAS and close are
  * one atomic step each (tests/models/mbox.pml checks them). A never exits (its exit would
  * only tell B through the same paths, mirrored). B dies by its own exit, not by a signal:
- * a kill taken with the SIG_LINK behind it leaves the SIG_LINK in p->local, which
+ * a kill taken with the TAG_LINK behind it leaves the TAG_LINK in p->local, which
  * proc_exit drains with sig_drain just as it drains the closed mailbox (the same answer).
  * kr_unlink is not modelled, so an EXIT that A drops (not linked) is an error here.
  * The epoch: A's scheduler announces at the quiescent point before A's run and stays
@@ -22,9 +22,9 @@
  * one reuse: every interleaving of A's two lookups and push with B's generation bump,
  * close, notify and drain, and the reuse, is covered (a few thousand states).
  * The mutants must be caught (run-models fails if one is not):
- * MUTANT 1: sig_drain frees a pending SIG_LINK without answering it (lost exit).
+ * MUTANT 1: sig_drain frees a pending TAG_LINK without answering it (lost exit).
  * MUTANT 2: link_in keeps its record when the push fails (MB_CLOSED) (lost exit).
- * MUTANT 3: the slot is reused at once, without the epoch's grace (SIG_LINK to B').
+ * MUTANT 3: the slot is reused at once, without the epoch's grace (TAG_LINK to B').
  * run-models-mutant: -DMUTANT=1
  * run-models-mutant: -DMUTANT=2
  * run-models-mutant: -DMUTANT=3 */
@@ -38,7 +38,7 @@
 
 byte gen = 1;		/* the slot's generation: 1 B alive, 2 B dead, 3 B' alive */
 bool closed = false;	/* the slot's mailbox word is DEAD */
-bool mlink = false;	/* a SIG_LINK from A is in the slot's mailbox */
+bool mlink = false;	/* a TAG_LINK from A is in the slot's mailbox */
 bool alink = false;	/* B in A's link set (A's side record) */
 bool blink = false;	/* A in B's link set (B's side record) */
 byte aexit = 0;		/* EXIT_LINK signals from B in A's mailbox */
@@ -85,7 +85,7 @@ proctype linker()
 done:
 	aep = 0;		/* the run ends; A's scheduler may move on */
 	adone = true;
-	/* A's later runs: take, sig_handle(SIG_EXIT_LINK). */
+	/* A's later runs: take, sig_handle(TAG_EXIT_LINK). */
 end:	do
 	:: atomic {
 		aexit > 0 -> aexit--;
@@ -102,7 +102,7 @@ proctype target()
 	bool pend;
 	do
 	:: atomic {
-		mlink -> mlink = false;		/* take; sig_handle(SIG_LINK) */
+		mlink -> mlink = false;		/* take; sig_handle(TAG_LINK) */
 		if
 		:: blink = true			/* vec_add_pid */
 		:: aexit++			/* no memory: EXIT_LINK, KR_NOPROC at once */
@@ -122,7 +122,7 @@ proctype target()
 #if MUTANT == 1
 	:: pend -> pend = false	/* freed, unanswered */
 #else
-	:: pend -> pend = false; aexit++	/* sig_drain: SIG_LINK answered by EXIT_LINK */
+	:: pend -> pend = false; aexit++	/* sig_drain: TAG_LINK answered by EXIT_LINK */
 #endif
 	:: else -> skip
 	fi;
@@ -151,7 +151,7 @@ end:	(ret != 0 && gepoch >= ret + 2);
 	atomic { closed = false; mlink = false; gen = 3 };
 	/* mlink = false above is mbox_init; a push after it lands in B's old slot. */
 end_b2:	(mlink);
-	assert(false)		/* a SIG_LINK meant for B reached B' */
+	assert(false)		/* a TAG_LINK meant for B reached B' */
 }
 
 init

@@ -22,14 +22,14 @@ struct ring_head {
 	uint64_t ready, laps;
 };
 
-struct ring_init {
+struct kri_ring_init {
 	kr_pid next, head;
 };
 
 static void ring_node(kr_ctx *ctx, void *state, const kr_msg *msg)
 {
 	kr_pid *next = state;
-	struct ring_init init;
+	struct kri_ring_init init;
 	uint64_t hops;
 
 	switch (msg->tag) {
@@ -63,7 +63,7 @@ static void ring_ready(kr_ctx *ctx, struct ring_head *h)
 static void ring_head(kr_ctx *ctx, void *state, const kr_msg *msg)
 {
 	struct ring_head *h = state;
-	struct ring_init init;
+	struct kri_ring_init init;
 	uint64_t hops;
 
 	switch (msg->tag) {
@@ -116,7 +116,7 @@ int run_ring(kr_runtime *rt, const struct params *p)
 		}
 	}
 	for (uint64_t i = 0; i < n; i++) {
-		struct ring_init init = {.next = ring[(i + 1) % n], .head = ring[0]};
+		struct kri_ring_init init = {.next = ring[(i + 1) % n], .head = ring[0]};
 		if ((rc = kr_rt_send(rt, ring[i], T_INIT, &init, sizeof init)) < 0) {
 			status = kr_error("kr_rt_send", rc);
 			goto out;
