@@ -1,4 +1,4 @@
-/* Tests for the containment of native faults (core/fault.c): a behaviour that dereferences
+/* Tests for the containment of native faults (core/fault/fault.c): a behaviour that dereferences
  * NULL, divides by zero, calls abort(), fails an assert, executes a trap instruction, touches a
  * truncated mapping or overflows its stack ends its process alone, with KR_FAULT and a kr_fault
  * naming the signal; its monitors get DOWN, its links die of it (or, trapping, get it as a

@@ -1,5 +1,5 @@
 /* Tests for sockets and files through the public I/O API (include/krill.h,
- * core/io.c over io/): completions arrive as KR_TAG_IO messages, handles
+ * core/io/io.c over io/): completions arrive as KR_TAG_IO messages, handles
  * belong to one process and close when it exits, bad input is refused.
  * Each scenario is a few processes that record what they saw in a shared
  * struct; the test asserts on it after kr_run returned. Scenarios run on 2

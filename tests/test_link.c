@@ -1,5 +1,5 @@
 /* Tests for links, monitors and exit signals through the public API (Erlang's semantics, as
- * include/krill.h states them and core/link.c implements them).
+ * include/krill.h states them and core/signal/link.c implements them).
  *
  * Most scenarios are played by "actors": processes running one behaviour that executes small
  * scripts (link, unlink, trap, send, send_exit, exit, monitor, demonitor, spawn_link, defer...)

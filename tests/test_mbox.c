@@ -1,4 +1,4 @@
-/* Tests for the mailbox hand-off (core/mbox.c): the single-threaded meaning of push, take, idle
+/* Tests for the mailbox hand-off (core/proc/mbox.c): the single-threaded meaning of push, take, idle
  * and close, then producer threads racing a consumer that schedules the process exactly as
  * proc_run does. Reproduce a random failure with KRILL_SEED=<seed printed in the failure>. */
 #include <pthread.h>

@@ -1481,7 +1481,7 @@ static void runtime_free_with_live_processes_frees_everything(void **st)
 }
 
 /* Messages that arrive one at a time are handled where they lie in the mailbox word
- * (core/mbox.c, mbox_peek). The receiver here defers most, hands them back every fourth
+ * (core/proc/mbox.c, mbox_peek). The receiver here defers most, hands them back every fourth
  * message, and sends itself a pair now and then while handling one, so the lone path meets
  * a deferral, a handed-back list and messages that arrive during the call. Expected order:
  * a flush (id % 4 == 3) is seen, then the three it hands back, oldest first, ahead of the

@@ -1,4 +1,4 @@
-/* Tests for the run queue (core/runq.c): ring order, the overflow, stealing half of a
+/* Tests for the run queue (core/sched/runq.c): ring order, the overflow, stealing half of a
  * ring or a batch of the overflow, and an owner racing 1-3 thieves with every process taken
  * exactly once. Reproduce a random failure with KRILL_SEED=<seed printed in the failure>. */
 #include <pthread.h>

@@ -1,4 +1,4 @@
-/* Tests for supervisors (core/supervisor.c): the three strategies, restart types, restart
+/* Tests for supervisors (core/sup/supervisor.c): the three strategies, restart types, restart
  * intensity, nested trees, orderly shutdown in reverse start order with shutdown_ms, children
  * started and stopped on request, native faults, start failures and argument checks.
  *
@@ -26,7 +26,7 @@
 
 enum { T_GO = 1, T_INIT, T_HELLO, T_CRASH, T_WHICH, T_REPLY, T_QUIT, T_SUP };
 
-/* Under ThreadSanitizer a fault's siglongjmp out of the handler (core/fault.c) crashes the
+/* Under ThreadSanitizer a fault's siglongjmp out of the handler (core/fault/fault.c) crashes the
  * program: there, a child told to segfault exits abnormally instead. */
 #if defined(__SANITIZE_THREAD__)
 #define TSAN 1

@@ -30,7 +30,7 @@ static void worker(kr_ctx *c, void *st, const kr_msg *m)
 }
 
 /* Starts the spinner and waits for its DOWN. (Not by a timer: timers of
- * the stuck scheduler wait with it, see core/watchdog.c.) */
+ * the stuck scheduler wait with it, see core/fault/watchdog.c.) */
 static void boss(kr_ctx *c, void *st, const kr_msg *m)
 {
 	uint64_t ref;

@@ -35,7 +35,7 @@
  * envelopes, idle-lone is release as idle is. One atomic
  * read-modify-write per send when uncontended, and one per batch: a
  * sender gathers consecutive sends to one receiver in its scheduler's
- * outbox (proc.c) and pushes them as one chain.
+ * outbox (env.c) and pushes them as one chain.
  * Rejected: Vyukov's intrusive MPSC queue (one XCHG per push, FIFO without
  * a reverse) needs a stub node per process, 16 more bytes a process than
  * this word, and a dead state cannot be folded into it without a second

@@ -41,7 +41,7 @@ _Static_assert(sizeof(struct proc) == 64, "a process is one cache line");
 /* aflags */
 #define P_NAMED   1u
 #define P_LIMITED 2u /* side->limit bounds the mailbox; side outlives the process */
-#define P_IO      4u /* may own I/O handles (core/io.c) */
+#define P_IO      4u /* may own I/O handles (core/io/io.c) */
 
 struct side {
 	struct env *dhead, *dtail; /* deferred, oldest first */
@@ -95,7 +95,7 @@ struct kr_ctx {
 	struct env *bufs; /* reserved by kr_msg_buf during this call, not sent */
 	unsigned sent;    /* messages sent during this run: they cost budget */
 	bool defer;       /* kr_defer called for cur */
-	bool lone;        /* cur is still in the mailbox word (proc.c) */
+	bool lone;        /* cur is still in the mailbox word (run.c) */
 	bool exiting;
 	uint32_t reason;
 	uint32_t plen; /* exit payload */

@@ -1,7 +1,7 @@
 /* balance: the load-balancing policy — which schedulers an idle one asks
  * for work, in what order, how much backlog a victim must have before
  * taking from it is worth the lost locality, and how much to take. Pure
- * (no threads, atomics or clocks): core/sched.c and perf/krill-sim.c drive
+ * (no threads, atomics or clocks): core/sched/sched.c and perf/bench/krill-sim.c drive
  * this same code, so what the simulator shows is what the runtime does.
  *
  * Policy (numa = 1). Victims come from topo_victims: same L3, then same
@@ -18,7 +18,7 @@
  * near or far. Flat baseline (numa = 0): every other scheduler in index
  * order from self, one tier, threshold 1, first victim with work.
  *
- * Measured in perf/krill-sim (8 nodes x 32 cores). Taking the first
+ * Measured in perf/bench/krill-sim (8 nodes x 32 cores). Taking the first
  * remote victim past its threshold, nearest first, made 9-11% of steals
  * remote on skewed, bursty and fork-join loads (1.4-2.6% with the richest
  * per distance) and was slower. Tried and dropped: making a scheduler fail

@@ -6,7 +6,7 @@
  * queue, a bounded batch of messages each. With nothing local it steals,
  * nearest victims first (same L3, same NUMA node, then remote nodes, and a
  * remote victim only when its backlog is worth the lost locality: the
- * policy is core/balance.c's), spins
+ * policy is core/sched/balance.c's), spins
  * for spin_us, then parks.
  *
  * Sleep and wake-up (after Go's proc.go). nidle counts parked schedulers,
@@ -222,7 +222,7 @@ static uint64_t queue_len(void *arg, unsigned v)
 	return n && stuck(o) ? n + STUCK_BACKLOG : n;
 }
 
-/* The policy is core/balance.c's, shared with perf/krill-sim: near
+/* The policy is core/sched/balance.c's, shared with perf/bench/krill-sim: near
  * victims first, a remote one only past its threshold. A steal can lose a
  * race with the owner or another thief; the choice is then made again,
  * a few times, before giving up for this step. */

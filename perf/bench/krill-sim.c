@@ -1,7 +1,7 @@
 /* krill-sim: a deterministic simulator of krill's load balancing on synthetic
  * NUMA machines (up to 8 nodes x 32 cores), in virtual time. The victim
  * order, thresholds, choice of victim and steal amount come from
- * core/balance.c, the code the schedulers run; only queues, costs and
+ * core/sched/balance.c, the code the schedulers run; only queues, costs and
  * workloads are modelled here.
  *
  * Model. Time moves in ticks; one unit of work takes one tick. Each tick
@@ -15,7 +15,7 @@
  * slot was allocated) 1 tick more; a message to a process queued on another
  * node ceil((d-10)/10) ticks more for the sender. A woken process goes to the
  * waker's next-to-run slot; a spawned one to the spawner's queue. Processes
- * are never moved home (the re-homing rule in core/balance.h).
+ * are never moved home (the re-homing rule in core/sched/balance.h).
  *
  * Policies: "krill" is bal_init(numa = 1); "random" is the flat order
  * (numa = 0) started at a random victim each attempt: naive random stealing.
@@ -676,7 +676,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: krill-sim [--workload NAME|all] [--policy krill|random|all] [--nodes N]\n"
 		"                 [--cores C] [--work W] [--seed S] [--table]\n"
-		"Simulates krill's load balancing (core/balance.c) on N NUMA nodes (1..8,\n"
+		"Simulates krill's load balancing (core/sched/balance.c) on N NUMA nodes (1..8,\n"
 		"default 8) of C cores (1..32, default 32) in virtual time; prints one JSON\n"
 		"line per workload x policy, or a Markdown table with --table.\n"
 		"  workloads: uniform skewed bursty forkjoin pairs (default all)\n"

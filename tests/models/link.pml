@@ -1,6 +1,6 @@
-/* Model of kr_link racing the target's exit (core/link.c: link_in, sig_send, sig_handle,
- * sig_drain, sig_exit_notify; core/proc.c: proc_lookup, deliver/push, proc_exit, and the
- * slot's reuse through core/epoch.c: epoch_retire, try_advance, epoch_announce). Process A
+/* Model of kr_link racing the target's exit (core/signal/link.c: link_in, sig_send, sig_handle,
+ * sig_drain, sig_exit_notify; core/proc/proc.c: proc_lookup, deliver/push, proc_exit, and the
+ * slot's reuse through core/sched/epoch.c: epoch_retire, try_advance, epoch_announce). Process A
  * links to B (pid: slot, generation 1) while B may exit at any point; after B's exit the
  * slot may be reused by a later incarnation B' (generation 3) once the epoch allows it.
  * Checked: kr_link returns 0 and A then handles exactly one EXIT for B (B's exit tells its

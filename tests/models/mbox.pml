@@ -1,4 +1,4 @@
-/* Model of the mailbox hand-off (core/mbox.c): producers push with the CAS loop, two
+/* Model of the mailbox hand-off (core/proc/mbox.c): producers push with the CAS loop, two
  * schedulers run the process when woken (take, consume, idle; or a lone message handled in
  * the word, then idle-lone or unpeek; a bounded batch then the back of the queue, as
  * proc_run) and the process may exit (close) after any message.

@@ -1,6 +1,6 @@
-/* Model of the schedulers' sleep and wake-up (core/sched.c: park, unidle, sched_wakep,
- * maybe_wake, stop_spinning, step, any_work; core/park.c: park_wait, park_wake; io/ring.c:
- * ring_wait, ring_wake; core/watchdog.c: watch). Scheduler 0 makes work stealable (each run
+/* Model of the schedulers' sleep and wake-up (core/sched/sched.c: park, unidle, sched_wakep,
+ * maybe_wake, stop_spinning, step, any_work; core/sched/park.c: park_wait, park_wake; io/ring.c:
+ * ring_wait, ring_wake; core/fault/watchdog.c: watch). Scheduler 0 makes work stealable (each run
  * leaves one process on its run queue, as sched_ready does with the old runnext), looks
  * (maybe_wake, with its fence-free fast path), then starts a run that does not return; the
  * others spin, steal, park and wake. Checked: no lost wake-up, i.e. no end state where work

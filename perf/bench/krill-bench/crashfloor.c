@@ -1,6 +1,6 @@
 /* crashfloor: the crash benchmark's floor. Each thread faults on a store
  * to address 0 and jumps back from the SIGSEGV handler, cycle after cycle,
- * the way a scheduler thread contains a crash (core/fault.c) minus the
+ * the way a scheduler thread contains a crash (core/fault/fault.c) minus the
  * runtime: what is left is the kernel's fault delivery and the jump. */
 #include "crashfloor.h"
 
@@ -14,7 +14,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-/* As core/fault.c and core/rt.h: an alternate stack of this size, the
+/* As core/fault/fault.c and core/sched/sched.h: an alternate stack of this size, the
  * handler on it with SA_NODEFER and an empty sa_mask, so the jump back
  * restores no mask (no syscall); sanitizer builds, whose interposed handler
  * may block more, restore it as the runtime's do. */
