@@ -249,18 +249,18 @@ static void recv_done(struct ring *r, struct htab *t, const struct io_sink *k, s
 	} else if (h->rmode != KR_IO_ACTIVE && !h->closing) {
 		kri_io_recv_cancel(r, h); /* passive or once now: stop the stream */
 	}
-	/* A datagram in the UDP buffer is copied before the lock is dropped:
-	 * the next receive may reuse it. */
-	if (tell && kind == U_URECV) {
-		ev.len = res > 0 ? (uint32_t)res : 0;
-		k->deliver(k->arg, owner, &ev, data, ev.len);
-		tell = false;
-	}
-	kri_handle_put(t, h);
+	/* Delivered before the lock is dropped, so that the owner's mailbox
+	 * gets a stream's bytes in the order they were read: another thread
+	 * may hand over bytes of the same stream as soon as it has the lock
+	 * (kr_io_recv's stash, a receive re-armed on another scheduler's
+	 * ring), and a delivery after the unlock could come behind them. A
+	 * datagram in the UDP buffer must be copied before the next receive
+	 * reuses it in any case. */
 	if (tell) {
 		ev.len = res > 0 ? (uint32_t)res : 0;
 		k->deliver(k->arg, owner, &ev, data, ev.len);
 	}
+	kri_handle_put(t, h);
 	if (bid >= 0)
 		kri_ring_buf_recycle(r, (unsigned)bid);
 }

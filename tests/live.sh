@@ -19,11 +19,12 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() {
-	echo "FAIL: $*"
+	echo "FAIL ($SECONDS s): $*"
 	[ -s "$tmp/err" ] && sed 's/^/server: /' "$tmp/err"
 	exit 1
 }
-ok() { echo "ok: $*"; }
+# With the seconds since the start: a slow run shows which step was slow.
+ok() { echo "ok ($SECONDS s): $*"; }
 
 # start_server NAME CMD...: run CMD (a server that prints "port N" once listening).
 start_server() {

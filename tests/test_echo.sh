@@ -25,31 +25,63 @@ load 100 64
 load 8 262144
 
 python3 - "$port" <<'PY' || fail "unread"
-import socket, sys, threading, time
+import socket, struct, sys, threading, time
 port = int(sys.argv[1])
 n = 16 << 20
-data = bytes(i * 7 % 251 for i in range(1 << 16)) * (n >> 16)
+# Every 8-byte word holds its own offset: a misplaced run of bytes names where it came from.
+data = b"".join(struct.pack("<Q", k) for k in range(0, n, 8))
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
-s.settimeout(30)
+s.settimeout(60)  # per call: a stall fails, a slow machine does not
 s.connect(("127.0.0.1", port))
-sender = threading.Thread(target=lambda: s.sendall(data))
+t0 = time.monotonic()
+sent = 0
+errors = []
+def send():
+    # send, not sendall: sendall's timeout bounds the whole 16 MiB, not a stall
+    global sent
+    try:
+        view = memoryview(data)
+        while sent < n:
+            sent += s.send(view[sent:sent + (1 << 20)])
+    except OSError as e:
+        errors.append("send failed after %d of %d bytes, at %.1f s: %r" % (sent, n, time.monotonic() - t0, e))
+sender = threading.Thread(target=send)
 sender.start()
 time.sleep(1)  # nothing read: the server's send queue fills and it stops reading
 got = bytearray()
-while len(got) < n:
-    b = s.recv(1 << 20)
-    assert b, "closed after %d of %d bytes" % (len(got), n)
-    got += b
+try:
+    while len(got) < n:
+        b = s.recv(1 << 20)
+        if not b:
+            sys.exit("closed after %d of %d bytes" % (len(got), n))
+        got += b
+except OSError as e:
+    sys.exit("receive failed after %d of %d bytes (%d sent), at %.1f s: %r %s"
+             % (len(got), n, sent, time.monotonic() - t0, e, errors))
 sender.join()
-assert got == data, "the echo differs from what was sent"
+if errors:
+    sys.exit(errors[0])
+if got != data:
+    # Say where the echo went wrong: the first differing word and where its bytes came from.
+    i = next(k for k in range(0, n, 4096) if got[k:k + 4096] != data[k:k + 4096])
+    i = next(k for k in range(i, n) if got[k] != data[k])
+    word = bytes(got[i:i + 8])
+    src = data.find(word)  # -1: bytes never sent
+    bad = sum(1 for k in range(0, n, 4096) if got[k:k + 4096] != data[k:k + 4096])
+    sys.exit("the echo differs from what was sent: bytes %d.. hold %s (sent at %s); %d of %d "
+             "4 KiB pages differ; same length: %s" % (i, word.hex(), src, bad, n >> 12,
+                                                    len(got) == n))
 s.sendall(b"ping")
 back = b""
 while len(back) < 4:
     b = s.recv(16)
-    assert b, "closed instead of echoing after the flow control"
+    if not b:
+        sys.exit("closed instead of echoing after the flow control")
     back += b
-assert back == b"ping", back
+if back != b"ping":
+    sys.exit("echoed %r for b'ping'" % back)
+print("16 MiB in %.1f s" % (time.monotonic() - t0))
 PY
 kill -0 "$spid" 2>/dev/null || fail "the server died"
 ok "16 MiB unread, then read back in order, then echoing on"

@@ -283,9 +283,12 @@ static int recv_in(kr_ctx *ctx, kr_handle id, uint32_t mode)
 	 * multishot one is stopped by its next completion (ops.c). */
 	if (h->rmode != KR_IO_PASSIVE && !h->rarmed)
 		rc = kri_io_recv(&s->ring, h);
-	handle_unlock(h);
+	/* Under the lock: a receive still armed on another scheduler's ring
+	 * delivers what it reads next as soon as it has the lock, and that
+	 * must come behind the stash (ops.c, recv_done). */
 	if (tell)
 		deliver(s, ctx->self, &ev, data, ev.len);
+	handle_unlock(h);
 	free(data);
 	return rc;
 }
