@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
+
 #include <cmocka.h>
 
 #include "krill.h"
@@ -55,6 +57,9 @@ struct world {
 	/* active, passive, active again */
 	unsigned char toggled[32];
 	int toggle_err;
+	/* a bad pointer given to a write */
+	uint32_t down_reason;
+	int reopen_res;
 };
 
 struct pst {
@@ -857,6 +862,85 @@ static void test_busy_scheduler_gets_completions(void **unused)
 	}
 }
 
+/* ---- a bad pointer handed to a write ----------------------------------- */
+
+/* PROT_NONE: any read of it faults, whatever the sanitizer thinks. */
+static const void *bad_bytes;
+
+/* Opens the file, then writes (op 0: kr_io_write) or sends (op 1:
+ * kr_io_sendto on a UDP socket) from a pointer that faults. */
+static void bad_writer(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	int op = *(int *)state;
+	if (m->tag == T_GO) {
+		if (op == 0)
+			assert_int_equal(kr_io_open(ctx, tmpl, O_RDWR, 0, 1), 0);
+		else {
+			kr_handle h;
+			assert_int_equal(kr_io_udp(ctx, "127.0.0.1", 0, &h), 0);
+			struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9)};
+			to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			kr_io_sendto(ctx, h, &to, sizeof(to), bad_bytes, 64);
+		}
+		return;
+	}
+	kr_io_write(ctx, ev_of(m)->handle, 0, bad_bytes, 64, 2);
+}
+
+/* Watches the writer die, then opens the file itself: the handle table
+ * and the scheduler must still serve it. */
+static void bad_watcher(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct pst *st = state;
+	if (m->tag == T_GO) {
+		kr_pid w;
+		uint64_t ref;
+		int op = (int)st->n;
+		assert_int_equal(kr_spawn(ctx, bad_writer, &op, sizeof(op), &w), 0);
+		assert_int_equal(kr_monitor(ctx, w, &ref), 0);
+		assert_int_equal(kr_send(ctx, w, T_GO, 0, 0), 0);
+	} else if (m->tag == KR_TAG_DOWN) {
+		st->w->down_reason = ((const kr_exit_info *)m->data)->reason;
+		assert_int_equal(kr_io_open(ctx, tmpl, O_RDONLY, 0, 3), 0);
+	} else {
+		const kr_io_event *ev = ev_of(m);
+		st->w->reopen_res = ev->res;
+		assert_int_equal(kr_io_close(ctx, ev->handle), 0);
+		kr_exit(ctx, KR_NORMAL);
+	}
+}
+
+static void test_bad_pointer_kills_the_writer_alone(void **unused)
+{
+#if defined(__SANITIZE_THREAD__)
+	skip(); /* a fault's siglongjmp out of the handler crashes TSan's runtime */
+#endif
+	bad_bytes = mmap(0, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(bad_bytes != MAP_FAILED);
+	for (unsigned op = 0; op < 2; op++) {
+		for (unsigned mode = 1; mode < 3; mode++) {
+			struct world w = {0};
+			strcpy(tmpl, "/tmp/krill-io-XXXXXX");
+			int fd = mkstemp(tmpl);
+			assert_true(fd >= 0);
+			close(fd);
+			kr_config c = cfg_for(mode);
+			kr_runtime *rt;
+			kr_pid p;
+			struct pst st = {&w, 0, op};
+			assert_int_equal(kr_runtime_new(&c, &rt), 0);
+			assert_int_equal(kr_rt_spawn(rt, bad_watcher, &st, sizeof(st), &p), 0);
+			assert_int_equal(kr_rt_send(rt, p, T_GO, 0, 0), 0);
+			assert_int_equal(kr_run(rt), 0);
+			kr_runtime_free(rt);
+			unlink(tmpl);
+			assert_int_equal(w.down_reason, KR_FAULT);
+			assert_int_equal(w.reopen_res, 0);
+		}
+	}
+	munmap((void *)bad_bytes, 4096);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -870,6 +954,7 @@ int main(void)
 	    cmocka_unit_test(test_udp),
 	    cmocka_unit_test(test_stop_with_io_in_flight),
 	    cmocka_unit_test(test_busy_scheduler_gets_completions),
+	    cmocka_unit_test(test_bad_pointer_kills_the_writer_alone),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

@@ -300,9 +300,25 @@ static int queue(kr_ctx *ctx, kr_handle id, const void *addr, uint32_t addrlen, 
 		return -EINVAL;
 	if (len > UINT32_MAX)
 		return -EMSGSIZE;
+	/* The caller's bytes are copied before the handle is locked: a bad
+	 * pointer faults here, where the process dies holding nothing. Under
+	 * the lock, its exit would spin on that lock for ever, with the
+	 * handle table's mutex held (kri_handle_close_owner). */
+	struct sbuf *b = malloc(sizeof(*b) + len);
+	if (!b)
+		return -ENOMEM;
+	b->next = 0;
+	b->len = (uint32_t)len;
+	b->off = 0;
+	b->addrlen = addrlen;
+	if (addr)
+		memcpy(b->addr, addr, addrlen);
+	memcpy(b->data, data, len);
 	struct handle *h = get(ctx, id);
-	if (!h)
+	if (!h) {
+		free(b);
 		return -EBADF;
+	}
 	int rc = 0;
 	if (addr ? h->kind != H_UDP : h->kind != H_TCP)
 		rc = -EINVAL;
@@ -312,18 +328,11 @@ static int queue(kr_ctx *ctx, kr_handle id, const void *addr, uint32_t addrlen, 
 		h->want_writable = true;
 		rc = -EAGAIN;
 	}
-	struct sbuf *b = rc ? 0 : malloc(sizeof(*b) + len);
-	if (!b) {
+	if (rc) {
 		handle_unlock(h);
-		return rc ? rc : -ENOMEM;
+		free(b);
+		return rc;
 	}
-	b->next = 0;
-	b->len = (uint32_t)len;
-	b->off = 0;
-	b->addrlen = addrlen;
-	if (addr)
-		memcpy(b->addr, addr, addrlen);
-	memcpy(b->data, data, len);
 	struct sbuf *prev = h->sqtail;
 	if (prev)
 		prev->next = b;
@@ -456,23 +465,26 @@ static int file_in(kr_ctx *ctx, kr_handle id, uint32_t op, uint64_t off, const v
 		return -EINVAL;
 	if (len > ctx->s->rt->cfg.max_msg)
 		return -EMSGSIZE;
+	/* As queue(): the caller's bytes are copied before any lock. */
+	struct fop *f = fop_new(ctx, op, op == KR_IO_FSYNC ? 0 : len, ref);
+	if (!f)
+		return -ENOMEM;
+	f->len = (uint32_t)len;
+	f->off = off;
+	if (op == KR_IO_WRITE)
+		memcpy(f->data, data, len);
 	struct handle *h = get(ctx, id);
-	if (!h)
+	if (!h) {
+		free(f);
 		return -EBADF;
+	}
 	int rc = h->kind == H_FILE ? 0 : -EINVAL;
-	struct fop *f = rc ? 0 : fop_new(ctx, op, op == KR_IO_FSYNC ? 0 : len, ref);
-	if (!rc && !f)
-		rc = -ENOMEM;
 	if (!rc) {
 		f->h = h;
-		f->len = (uint32_t)len;
-		f->off = off;
-		if (op == KR_IO_WRITE)
-			memcpy(f->data, data, len);
 		rc = kri_io_file(&ctx->s->ring, f, h->fd, 0, 0);
-		if (rc)
-			free(f);
 	}
+	if (rc)
+		free(f);
 	handle_unlock(h);
 	return rc;
 }
