@@ -27,6 +27,7 @@
  * the handler prints a one-line report and the default action follows. */
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -241,6 +242,8 @@ void kri_fault_recover(struct sched *s)
 	s->ob.pid = 0;
 	kri_proc_drop_lone(s);
 	kri_bufs_free(s);
+	free(c->held);
+	c->held = 0;
 	if (c->cur) {
 		env_free(&s->arena, c->cur);
 		c->cur = 0;

@@ -311,9 +311,11 @@ static int queue(kr_ctx *ctx, kr_handle id, const void *addr, uint32_t addrlen, 
 	b->len = (uint32_t)len;
 	b->off = 0;
 	b->addrlen = addrlen;
+	ctx->held = b;
 	if (addr)
 		memcpy(b->addr, addr, addrlen);
 	memcpy(b->data, data, len);
+	ctx->held = 0;
 	struct handle *h = get(ctx, id);
 	if (!h) {
 		free(b);
@@ -471,8 +473,10 @@ static int file_in(kr_ctx *ctx, kr_handle id, uint32_t op, uint64_t off, const v
 		return -ENOMEM;
 	f->len = (uint32_t)len;
 	f->off = off;
+	ctx->held = f;
 	if (op == KR_IO_WRITE)
 		memcpy(f->data, data, len);
+	ctx->held = 0;
 	struct handle *h = get(ctx, id);
 	if (!h) {
 		free(f);

@@ -93,6 +93,8 @@ struct kr_ctx {
 	kr_pid self;
 	struct env *cur;  /* the message being handled */
 	struct env *bufs; /* reserved by kr_msg_buf during this call, not sent */
+	void *held;       /* malloc'd by a kr_* call that is copying the caller's
+			   * bytes into it: a fault there frees it (fault.c) */
 	unsigned sent;    /* messages sent during this run: they cost budget */
 	bool defer;       /* kr_defer called for cur */
 	bool lone;        /* cur is still in the mailbox word (run.c) */
