@@ -9,24 +9,6 @@
 #include "core/sched/sched.h"
 #include "core/proc/limit.h"
 
-struct env *kri_env_new(struct arena *a, uint32_t tag, const void *data, size_t len)
-{
-	struct env *e = arena_alloc(a, env_size((uint32_t)len));
-	if (!e)
-		return 0;
-	e->m.tag = tag;
-	e->m.len = (uint32_t)len;
-	/* Most messages are a word or two: two moves, not a call to memcpy
-	 * (the two 8-byte copies overlap when len < 16). */
-	if (len >= 8 && len <= 16) {
-		memcpy(e->m.data, data, 8);
-		memcpy(e->m.data + len - 8, (const unsigned char *)data + len - 8, 8);
-	} else if (len) {
-		memcpy(e->m.data, data, len);
-	}
-	return e;
-}
-
 void kri_env_free_list(struct arena *a, struct env *e)
 {
 	while (e) {

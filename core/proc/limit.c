@@ -54,7 +54,7 @@ static void tell_waiters(struct sched *s, struct side *sd)
 {
 	struct mon *w = sd->waiters.v;
 	for (uint32_t i = 0; i < sd->waiters.n; i++) {
-		struct env *e = kri_env_new(&s->arena, (uint32_t)w[i].ref, 0, 0);
+		struct env *e = env_new(&s->arena, (uint32_t)w[i].ref, 0, 0);
 		if (e)
 			kri_proc_deliver(s, w[i].pid, e);
 	}
@@ -80,7 +80,7 @@ void kri_ovl_notify(struct sched *s, struct proc *p, kr_pid from, uint32_t tag)
 	struct side *sd = p ? limited(p) : 0;
 	if (sd && !has_room(sd) && kri_monvec_add(&s->arena, &sd->waiters, tag, from) == 0)
 		return;
-	struct env *e = kri_env_new(&s->arena, tag, 0, 0);
+	struct env *e = env_new(&s->arena, tag, 0, 0);
 	if (e)
 		kri_proc_deliver(s, from, e);
 }
@@ -132,7 +132,7 @@ static int notify_ready_in(kr_ctx *ctx, kr_pid pid, uint32_t tag)
 	int rc = kri_sig_send(s, pid, TAG_NOTIFY, ctx->self, tag, 0, 0, 0);
 	if (rc == 0) {
 		/* pid has exited: there is room (sends are dropped). */
-		struct env *e = kri_env_new(&s->arena, tag, 0, 0);
+		struct env *e = env_new(&s->arena, tag, 0, 0);
 		if (!e)
 			return -ENOMEM;
 		rc = kri_proc_deliver(s, ctx->self, e);

@@ -57,7 +57,7 @@ static int send_in(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_
 	struct proc *p = kri_proc_lookup(s->rt, to, &err);
 	if (!p)
 		return err;
-	struct env *e = kri_env_new(&s->arena, tag, data, len);
+	struct env *e = env_new(&s->arena, tag, data, len);
 	if (!e)
 		return -ENOMEM;
 	if (!kri_ovl_admit(p)) {

@@ -283,7 +283,7 @@ static int rt_send_in(kr_runtime *rt, kr_pid to, uint32_t tag, const void *data,
 	/* Reading the generation needs no epoch: slots are never unmapped. */
 	if (!kri_proc_lookup(rt, to, &err))
 		return err;
-	struct env *e = kri_env_new(0, tag, data, len);
+	struct env *e = env_new(0, tag, data, len);
 	if (!e)
 		return -ENOMEM;
 	return kri_inject(rt, to, e);

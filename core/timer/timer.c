@@ -261,7 +261,7 @@ static int receive_timeout_in(kr_ctx *ctx, uint64_t ms)
 	}
 	if (ms) {
 		/* The new timer first: a failure leaves the armed one armed. */
-		struct env *e = kri_env_new(&s->arena, KR_TAG_TIMEOUT, &t, sizeof(t));
+		struct env *e = env_new(&s->arena, KR_TAG_TIMEOUT, &t, sizeof(t));
 		if (!e)
 			return -ENOMEM;
 		int rc = kri_timer_start(s, ctx->self, ms, e, &t);
@@ -297,7 +297,7 @@ static int send_after_in(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, cons
 		return err;
 	if (!kri_proc_lookup(s->rt, to, &err) && err)
 		return err;
-	struct env *e = kri_env_new(&s->arena, tag, data, len);
+	struct env *e = env_new(&s->arena, tag, data, len);
 	if (!e)
 		return -ENOMEM;
 	err = kri_timer_start(s, to, ms, e, &t);
