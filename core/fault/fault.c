@@ -35,7 +35,6 @@
 #include <unistd.h>
 
 #include "core/sched/sched.h"
-#include "core/signal/signal.h"
 #include "core/proc/deliver.h"
 
 /* SIGTRAP on aarch64 only: there the compiler's trap (__builtin_trap, a
