@@ -6,6 +6,8 @@
 
 #include <krill.h>
 
+#include "harness.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,21 +68,7 @@ static inline uint64_t min_u64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
-/* common.c. A behaviour cannot exit the program: fail records the first failure (status 2
- * for a kr_* error, 1 for an unexpected message) and stops the runtime; run_runtime reports
- * it once kr_run has returned. */
-double now(void);
-void fail(kr_ctx *ctx, int status, const char *what, int rc, const kr_msg *msg);
-void fail_kr(kr_ctx *ctx, const char *what, int rc);
-void unexpected(kr_ctx *ctx, const char *who, const kr_msg *msg);
-bool post(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len);
-bool post_u64(kr_ctx *ctx, kr_pid to, uint32_t tag, uint64_t v);
-bool spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out);
-bool take(kr_ctx *ctx, const kr_msg *msg, void *out, size_t len, const char *who);
-
-int kr_error(const char *what, int rc);
-int out_of_memory(void);
-int run_runtime(kr_runtime *rt, double *t_end);
+/* common.c */
 int rss_bytes(uint64_t *out);
 void print_head(kr_runtime *rt, const struct params *p, double seconds, double ops);
 void print_tail(void);

@@ -1,5 +1,5 @@
-/* common: what krill-bench's benchmarks share (bench.h): failure recording for behaviours,
- * checked send and spawn, the run of a runtime, RSS, and the head and tail of a result line. */
+/* common: what krill-bench's benchmarks share (bench.h) beyond the harness: RSS, and the
+ * head and tail of a result line. */
 #include "bench.h"
 #include "cli.h"
 
@@ -11,113 +11,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* ---- failures inside behaviours ------------------------------------------------------- */
-
-/* A behaviour cannot exit the program, so the first failure is recorded and the runtime
- * stopped; main reports it after kr_run returns, which orders these writes before its reads. */
-static atomic_bool failed;
-static struct {
-	int status;       /* exit status: 2 for a kr_* error, 1 for an unexpected message */
-	const char *what; /* the call that failed, or the behaviour that got the message */
-	int rc;
-	uint32_t tag, len;
-} failure;
-
-void fail(kr_ctx *ctx, int status, const char *what, int rc, const kr_msg *msg)
-{
-	if (!atomic_exchange(&failed, true)) {
-		failure.status = status;
-		failure.what = what;
-		failure.rc = rc;
-		if (msg) {
-			failure.tag = msg->tag;
-			failure.len = msg->len;
-		}
-	}
-	kr_stop(kr_runtime_of(ctx));
-}
-
-void fail_kr(kr_ctx *ctx, const char *what, int rc)
-{
-	fail(ctx, 2, what, rc, NULL);
-}
-
-void unexpected(kr_ctx *ctx, const char *who, const kr_msg *msg)
-{
-	fail(ctx, 1, who, 0, msg);
-}
-
-bool post(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len)
-{
-	int rc = kr_send(ctx, to, tag, data, len);
-	if (rc < 0)
-		fail_kr(ctx, "kr_send", rc);
-	return rc >= 0;
-}
-
-bool post_u64(kr_ctx *ctx, kr_pid to, uint32_t tag, uint64_t v)
-{
-	return post(ctx, to, tag, &v, sizeof v);
-}
-
-bool spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
-{
-	int rc = kr_spawn(ctx, b, state, len, out);
-	if (rc < 0)
-		fail_kr(ctx, "kr_spawn", rc);
-	return rc >= 0;
-}
-
-/* Copy the payload out; memcpy rather than a cast keeps aliasing rules happy at no cost. */
-bool take(kr_ctx *ctx, const kr_msg *msg, void *out, size_t len, const char *who)
-{
-	if (msg->len != len) {
-		unexpected(ctx, who, msg);
-		return false;
-	}
-	memcpy(out, msg->data, len);
-	return true;
-}
-
-/* ---- main-side helpers ---------------------------------------------------------------- */
-
-int kr_error(const char *what, int rc)
-{
-	fprintf(stderr, "krill-bench: %s: %s\n", what, strerror(-rc));
-	return 2;
-}
-
-int out_of_memory(void)
-{
-	fprintf(stderr, "krill-bench: out of memory\n");
-	return 2;
-}
-
-/* Run until every process has exited (or a behaviour failed); *t_end is taken as soon as
- * kr_run returns. Returns the exit status. */
-int run_runtime(kr_runtime *rt, double *t_end)
-{
-	int rc = kr_run(rt);
-	*t_end = now();
-	if (rc < 0)
-		return kr_error("kr_run", rc);
-	if (!atomic_load(&failed))
-		return 0;
-	if (failure.status == 2)
-		return kr_error(failure.what, failure.rc);
-	fprintf(stderr,
-		"krill-bench: %s: unexpected message (tag %" PRIu32 ", %" PRIu32 " bytes)\n",
-		failure.what, failure.tag, failure.len);
-	return failure.status;
-}
 
 /* Resident set size in bytes: statm's second field counts resident pages. */
 int rss_bytes(uint64_t *out)

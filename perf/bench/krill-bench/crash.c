@@ -253,11 +253,11 @@ int run_crash(kr_runtime *rt, const struct params *p)
 	struct crash_driver d = {.run = &run};
 	d.every = run.cycles / (2 * CRASH_SAMPLES) > 1 ? run.cycles / (2 * CRASH_SAMPLES) : 1;
 	if ((rc = kr_rt_spawn(rt, crash_driver, &d, sizeof d, &driver)) < 0) {
-		status = kr_error("kr_rt_spawn", rc);
+		status = bench_error("kr_rt_spawn", rc);
 		goto out;
 	}
 	if ((rc = kr_rt_send(rt, driver, T_START, NULL, 0)) < 0) {
-		status = kr_error("kr_rt_send", rc);
+		status = bench_error("kr_rt_send", rc);
 		goto out;
 	}
 	if ((status = run_runtime(rt, &t_end)) != 0)
@@ -274,7 +274,7 @@ int run_crash(kr_runtime *rt, const struct params *p)
 	 * as many threads, with nothing but the kernel's fault and the jump back. */
 	double floor_rate = 0, rate = per_second((double)run.cycles, secs);
 	if (p->floor && (rc = crash_floor(kr_schedulers(rt), run.cycles, &floor_rate)) < 0) {
-		status = kr_error("crash floor", rc);
+		status = bench_error("crash floor", rc);
 		goto out;
 	}
 	print_head(rt, p, secs, (double)run.cycles);

@@ -150,7 +150,7 @@ int run_fanin(kr_runtime *rt, const struct params *p)
 		return out_of_memory();
 	}
 	if ((rc = kr_rt_spawn(rt, consumer, &cs, sizeof cs, &cons)) < 0) {
-		status = kr_error("kr_rt_spawn", rc);
+		status = bench_error("kr_rt_spawn", rc);
 		goto out;
 	}
 	for (uint64_t i = 0; i < np; i++) {
@@ -160,12 +160,12 @@ int run_fanin(kr_runtime *rt, const struct params *p)
 				     .buf = bufs ? bufs + i * p->size : NULL,
 				     .zero_copy = p->zero_copy != 0};
 		if ((rc = kr_rt_spawn(rt, producer, &s, sizeof s, &producers[i])) < 0) {
-			status = kr_error("kr_rt_spawn", rc);
+			status = bench_error("kr_rt_spawn", rc);
 			goto out;
 		}
 	}
 	if ((rc = kr_rt_send(rt, cons, T_START, NULL, 0)) < 0) {
-		status = kr_error("kr_rt_send", rc);
+		status = bench_error("kr_rt_send", rc);
 		goto out;
 	}
 	if ((status = run_runtime(rt, &t_end)) != 0)

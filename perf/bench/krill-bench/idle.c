@@ -35,13 +35,13 @@ int run_idle(kr_runtime *rt, const struct params *p)
 		rc = kr_rt_spawn(rt, idle_child, &state, sizeof(state), &pids[i]);
 		if (rc < 0) {
 			free(pids);
-			return kr_error("kr_rt_spawn", rc);
+			return bench_error("kr_rt_spawn", rc);
 		}
 	}
 	rc = kr_start(rt);
 	if (rc < 0) {
 		free(pids);
-		return kr_error("kr_start", rc);
+		return bench_error("kr_start", rc);
 	}
 	/* Let the schedulers finish their start-up spin before measuring. */
 	usleep(200000);

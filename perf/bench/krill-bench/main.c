@@ -96,6 +96,8 @@ static bool check_products(const struct params *p)
 	return !what;
 }
 
+const char *harness_prog = "krill-bench";
+
 int main(int argc, char **argv)
 {
 	struct params p = {
@@ -143,7 +145,7 @@ int main(int argc, char **argv)
 	if (p.topology)
 		cfg.topology = p.topology;
 	if ((rc = kr_runtime_new(&cfg, &rt)) < 0)
-		return kr_error("kr_runtime_new", rc);
+		return bench_error("kr_runtime_new", rc);
 	int status = p.bench->run(rt, &p);
 	kr_runtime_free(rt);
 	return status;

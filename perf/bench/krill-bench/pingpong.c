@@ -111,19 +111,19 @@ int run_pingpong(kr_runtime *rt, const struct params *p)
 	if (!pingers)
 		return out_of_memory();
 	if ((rc = kr_rt_spawn(rt, pp_coordinator, &cs, sizeof cs, &coord)) < 0) {
-		status = kr_error("kr_rt_spawn", rc);
+		status = bench_error("kr_rt_spawn", rc);
 		goto out;
 	}
 	for (uint64_t i = 0; i < pairs; i++) {
 		struct pinger s = {.coord = coord};
 		if ((rc = kr_rt_spawn(rt, ponger, &no_peer, sizeof no_peer, &s.ponger)) < 0 ||
 		    (rc = kr_rt_spawn(rt, pinger, &s, sizeof s, &pingers[i])) < 0) {
-			status = kr_error("kr_rt_spawn", rc);
+			status = bench_error("kr_rt_spawn", rc);
 			goto out;
 		}
 	}
 	if ((rc = kr_rt_send(rt, coord, T_START, NULL, 0)) < 0) {
-		status = kr_error("kr_rt_send", rc);
+		status = bench_error("kr_rt_send", rc);
 		goto out;
 	}
 	if ((status = run_runtime(rt, &t_end)) != 0)

@@ -106,19 +106,19 @@ int run_ring(kr_runtime *rt, const struct params *p)
 	if (!ring)
 		return out_of_memory();
 	if ((rc = kr_rt_spawn(rt, ring_head, &head, sizeof head, &ring[0])) < 0) {
-		status = kr_error("kr_rt_spawn", rc);
+		status = bench_error("kr_rt_spawn", rc);
 		goto out;
 	}
 	for (uint64_t i = 1; i < n; i++) {
 		if ((rc = kr_rt_spawn(rt, ring_node, &no_next, sizeof no_next, &ring[i])) < 0) {
-			status = kr_error("kr_rt_spawn", rc);
+			status = bench_error("kr_rt_spawn", rc);
 			goto out;
 		}
 	}
 	for (uint64_t i = 0; i < n; i++) {
 		struct kri_ring_init init = {.next = ring[(i + 1) % n], .head = ring[0]};
 		if ((rc = kr_rt_send(rt, ring[i], T_INIT, &init, sizeof init)) < 0) {
-			status = kr_error("kr_rt_send", rc);
+			status = bench_error("kr_rt_send", rc);
 			goto out;
 		}
 	}

@@ -141,9 +141,9 @@ int run_skynet(kr_runtime *rt, const struct params *p)
 	int rc, status;
 
 	if ((rc = kr_rt_spawn(rt, sky_root, &runp, sizeof runp, &root)) < 0)
-		return kr_error("kr_rt_spawn", rc);
+		return bench_error("kr_rt_spawn", rc);
 	if ((rc = kr_rt_send(rt, root, T_START, NULL, 0)) < 0)
-		return kr_error("kr_rt_send", rc);
+		return bench_error("kr_rt_send", rc);
 	if ((status = run_runtime(rt, &t_end)) != 0)
 		return status;
 

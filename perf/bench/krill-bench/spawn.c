@@ -138,7 +138,7 @@ int run_spawn(kr_runtime *rt, const struct params *p)
 
 	struct spawn_coord cs = {.run = &run};
 	if ((rc = kr_rt_spawn(rt, spawn_coordinator, &cs, sizeof cs, &coord)) < 0) {
-		status = kr_error("kr_rt_spawn", rc);
+		status = bench_error("kr_rt_spawn", rc);
 		goto out;
 	}
 	for (uint64_t i = 0; i < run.nspawners; i++) {
@@ -150,12 +150,12 @@ int run_spawn(kr_runtime *rt, const struct params *p)
 		};
 		s.next = s.lo;
 		if ((rc = kr_rt_spawn(rt, spawner, &s, sizeof s, &run.spawners[i])) < 0) {
-			status = kr_error("kr_rt_spawn", rc);
+			status = bench_error("kr_rt_spawn", rc);
 			goto out;
 		}
 	}
 	if ((rc = kr_rt_send(rt, coord, T_START, NULL, 0)) < 0) {
-		status = kr_error("kr_rt_send", rc);
+		status = bench_error("kr_rt_send", rc);
 		goto out;
 	}
 	if ((status = run_runtime(rt, &t_end)) != 0)

@@ -20,13 +20,6 @@
 #include <string.h>
 #include <time.h>
 
-double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* splitmix64: a tiny, good generator a process can keep in 8 bytes of its state. */
 uint64_t rnd(uint64_t *s)
 {
@@ -45,103 +38,16 @@ bool compute(double theta)
 	return r >= 0.0 && r <= 1.0;
 }
 
-/* ---- failures inside behaviours ------------------------------------------------------- */
-
-/* A behaviour cannot exit the program, so the first failure is recorded and the runtime
- * stopped; main reports it after kr_run returns, which orders these writes before its reads. */
-static atomic_bool failed;
-static struct {
-	int status;       /* 2 for a kr_* error, 1 for an unexpected message */
-	const char *what; /* the call that failed, or the behaviour that got the message */
-	int rc;
-	uint32_t tag, len;
-} failure;
-
-void fail(kr_ctx *ctx, int status, const char *what, int rc, const kr_msg *msg)
-{
-	if (!atomic_exchange(&failed, true)) {
-		failure.status = status;
-		failure.what = what;
-		failure.rc = rc;
-		if (msg) {
-			failure.tag = msg->tag;
-			failure.len = msg->len;
-		}
-	}
-	kr_stop(kr_runtime_of(ctx));
-}
-
-void unexpected(kr_ctx *ctx, const char *who, const kr_msg *msg)
-{
-	fail(ctx, 1, who, 0, msg);
-}
-
-bool post(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len)
-{
-	int rc = kr_send(ctx, to, tag, data, len);
-	if (rc < 0)
-		fail(ctx, 2, "kr_send", rc, NULL);
-	return rc >= 0;
-}
-
-bool post_u64(kr_ctx *ctx, kr_pid to, uint32_t tag, uint64_t v)
-{
-	return post(ctx, to, tag, &v, sizeof v);
-}
-
-bool spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
-{
-	int rc = kr_spawn(ctx, b, state, len, out);
-	if (rc < 0)
-		fail(ctx, 2, "kr_spawn", rc, NULL);
-	return rc >= 0;
-}
-
-/* Copy the payload out; memcpy rather than a cast keeps aliasing rules happy at no cost. */
-bool take(kr_ctx *ctx, const kr_msg *msg, void *out, size_t len, const char *who)
-{
-	if (msg->len != len) {
-		unexpected(ctx, who, msg);
-		return false;
-	}
-	memcpy(out, msg->data, len);
-	return true;
-}
-
-/* ---- main-side helpers ---------------------------------------------------------------- */
-
-int kr_error(const char *what, int rc)
-{
-	fprintf(stderr, "krill-savina: %s: %s\n", what, strerror(-rc));
-	return 2;
-}
-
-/* Run until every process has exited (or a behaviour failed). Returns the exit status. */
-int run_all(kr_runtime *rt)
-{
-	int rc = kr_run(rt);
-	if (rc < 0)
-		return kr_error("kr_run", rc);
-	if (!atomic_load(&failed))
-		return 0;
-	if (failure.status == 2)
-		return kr_error(failure.what, failure.rc);
-	fprintf(stderr,
-		"krill-savina: %s: unexpected message (tag %" PRIu32 ", %" PRIu32 " bytes)\n",
-		failure.what, failure.tag, failure.len);
-	return failure.status;
-}
-
-/* Spawn the root process from main, send it T_START, and run_all. */
+/* Spawn the root process from main, send it T_START, and run it to the end. */
 int run_root(kr_runtime *rt, kr_behaviour b, const void *state, size_t len)
 {
 	kr_pid root;
 	int rc = kr_rt_spawn(rt, b, state, len, &root);
 	if (rc < 0)
-		return kr_error("kr_rt_spawn", rc);
+		return bench_error("kr_rt_spawn", rc);
 	if ((rc = kr_rt_send(rt, root, T_START, NULL, 0)) < 0)
-		return kr_error("kr_rt_send", rc);
-	return run_all(rt);
+		return bench_error("kr_rt_send", rc);
+	return run_runtime(rt, NULL);
 }
 
 /* Print the result line: the keys every result has, the benchmark's own (extra, a printf
@@ -292,6 +198,8 @@ static void usage(FILE *f)
 }
 
 
+const char *harness_prog = "krill-savina";
+
 int main(int argc, char **argv)
 {
 	struct params p = {0};
@@ -321,7 +229,7 @@ int main(int argc, char **argv)
 	if (p.topology)
 		cfg.topology = p.topology;
 	if ((rc = kr_runtime_new(&cfg, &rt)) < 0)
-		return kr_error("kr_runtime_new", rc);
+		return bench_error("kr_runtime_new", rc);
 	int status = p.bench->run(rt, &p);
 	kr_runtime_free(rt);
 	return status;

@@ -6,6 +6,8 @@
 
 #include <krill.h>
 
+#include "harness.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,19 +59,9 @@ struct bench {
 	const char *summary;
 };
 
-double now(void);
 uint64_t rnd(uint64_t *s);
 bool compute(double theta);
 
-void fail(kr_ctx *ctx, int status, const char *what, int rc, const kr_msg *msg);
-void unexpected(kr_ctx *ctx, const char *who, const kr_msg *msg);
-bool post(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len);
-bool post_u64(kr_ctx *ctx, kr_pid to, uint32_t tag, uint64_t v);
-bool spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out);
-bool take(kr_ctx *ctx, const kr_msg *msg, void *out, size_t len, const char *who);
-
-int kr_error(const char *what, int rc);
-int run_all(kr_runtime *rt);
 int run_root(kr_runtime *rt, kr_behaviour b, const void *state, size_t len);
 int report(kr_runtime *rt, const struct params *p, double seconds, double ops, bool ok,
 	   const char *extra, ...) __attribute__((format(printf, 6, 7)));

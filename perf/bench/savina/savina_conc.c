@@ -183,12 +183,12 @@ int run_concdict(kr_runtime *rt, const struct params *p)
 	int rc, status;
 
 	if (!ds.map)
-		return kr_error("calloc", -ENOMEM);
+		return bench_error("calloc", -ENOMEM);
 	for (uint64_t k = 0; k < DICT_KEYS / 2; k++)
 		dict_put(ds.map, k, k);
 	if ((rc = kr_rt_spawn(rt, dict, &ds, sizeof ds, &c.dict)) < 0) {
 		free(ds.map);
-		return kr_error("kr_rt_spawn", rc);
+		return bench_error("kr_rt_spawn", rc);
 	}
 	status = run_root(rt, dict_coord, &c, sizeof c);
 	uint64_t size = ds.map->size;
@@ -441,7 +441,7 @@ int run_bank(kr_runtime *rt, const struct params *p)
 	int64_t expected = (int64_t)p->accounts * BANK_START_BALANCE;
 
 	if (!t.accounts)
-		return kr_error("malloc", -ENOMEM);
+		return bench_error("malloc", -ENOMEM);
 	int status = run_root(rt, bank_teller, &t, sizeof t);
 	free(t.accounts);
 	if (status)

@@ -80,7 +80,7 @@ int run_pingpong(kr_runtime *rt, const struct params *p)
 	int rc, status;
 
 	if ((rc = kr_rt_spawn(rt, pp_pong, &pong, sizeof pong, &ping.pong)) < 0)
-		return kr_error("kr_rt_spawn", rc);
+		return bench_error("kr_rt_spawn", rc);
 	if ((status = run_root(rt, pp_ping, &ping, sizeof ping)) != 0)
 		return status;
 	double secs = run.t_end - run.t_start;
@@ -163,7 +163,7 @@ int run_count(kr_runtime *rt, const struct params *p)
 	int rc, status;
 
 	if ((rc = kr_rt_spawn(rt, count_counter, &zero, sizeof zero, &prod.counter)) < 0)
-		return kr_error("kr_rt_spawn", rc);
+		return bench_error("kr_rt_spawn", rc);
 	if ((status = run_root(rt, count_producer, &prod, sizeof prod)) != 0)
 		return status;
 	return report(rt, p, run.t_end - run.t_start, (double)p->messages, run.total == p->messages,
@@ -337,7 +337,7 @@ int run_fjthroughput(kr_runtime *rt, const struct params *p)
 	uint64_t total = p->actors * p->messages;
 
 	if (!c.workers)
-		return kr_error("malloc", -ENOMEM);
+		return bench_error("malloc", -ENOMEM);
 	int status = run_root(rt, fjt_coord, &c, sizeof c);
 	free(c.workers);
 	if (status)
@@ -407,11 +407,11 @@ int run_threadring(kr_runtime *rt, const struct params *p)
 	int rc, status = 2;
 
 	if (!ring)
-		return kr_error("malloc", -ENOMEM);
+		return bench_error("malloc", -ENOMEM);
 	for (uint64_t i = 0; i < n; i++) {
 		struct tr_node s = {.run = &run, .index = i};
 		if ((rc = kr_rt_spawn(rt, tr_node, &s, sizeof s, &ring[i])) < 0) {
-			status = kr_error("kr_rt_spawn", rc);
+			status = bench_error("kr_rt_spawn", rc);
 			goto out;
 		}
 	}
@@ -419,15 +419,15 @@ int run_threadring(kr_runtime *rt, const struct params *p)
 	for (uint64_t i = 0; i < n; i++) {
 		rc = kr_rt_send(rt, ring[i], T_INIT, &ring[(i + 1) % n], sizeof(kr_pid));
 		if (rc < 0) {
-			status = kr_error("kr_rt_send", rc);
+			status = bench_error("kr_rt_send", rc);
 			goto out;
 		}
 	}
 	if ((rc = kr_rt_send(rt, ring[0], T_START, NULL, 0)) < 0) {
-		status = kr_error("kr_rt_send", rc);
+		status = bench_error("kr_rt_send", rc);
 		goto out;
 	}
-	if ((status = run_all(rt)) != 0)
+	if ((status = run_runtime(rt, NULL)) != 0)
 		goto out;
 	status = report(rt, p, run.t_end - run.t_start, (double)p->hops,
 			run.ended == 1 && run.last == p->hops % n,
@@ -693,7 +693,7 @@ int run_big(kr_runtime *rt, const struct params *p)
 	uint64_t total = p->actors * p->pings;
 
 	if (!sink.workers)
-		return kr_error("malloc", -ENOMEM);
+		return bench_error("malloc", -ENOMEM);
 	int status = run_root(rt, big_sink, &sink, sizeof sink);
 	free(sink.workers);
 	if (status)
