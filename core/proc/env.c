@@ -11,7 +11,7 @@
 
 struct env *kri_env_new(struct arena *a, uint32_t tag, const void *data, size_t len)
 {
-	struct env *e = arena_alloc(a, env_size((uint32_t)len));
+	struct env *e = env_alloc(a, env_size((uint32_t)len));
 	if (!e)
 		return 0;
 	e->m.tag = tag;
@@ -99,7 +99,7 @@ struct env *kri_sig_env(struct arena *a, uint32_t tag, kr_pid from, uint64_t ref
 			const void *payload, uint32_t len)
 {
 	size_t n = offsetof(kr_exit_info, payload) + len;
-	struct env *e = arena_alloc(a, env_size((uint32_t)n));
+	struct env *e = env_alloc(a, env_size((uint32_t)n));
 	if (!e)
 		return 0;
 	e->m.tag = tag;
