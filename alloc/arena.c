@@ -108,10 +108,12 @@ void kri_arena_fini(struct arena *a)
 				void *p = a->cache[k][c];
 				a->cache[k][c] = *(void **)p;
 				kri_arena_free_slow(a, p, 16 * (c + 1));
-				a->kbytes[k] -= 16 * (c + 1);
+				arena_kbytes_add(a, k, -16 * (int64_t)(c + 1));
 			}
 			a->ncache[k][c] = 0;
 		}
+	for (unsigned k = 0; k < ARENA_KINDS; k++)
+		arena_kind_publish(a, k);
 	/* The arena itself stays: jemalloc cannot destroy an arena that may
 	 * still own extents freed later by other threads' tcaches. */
 	if (a->ready)
@@ -258,14 +260,14 @@ void *kri_arena_alloc_kind_slow(struct arena *a, enum arena_kind k, size_t n)
 {
 	void *p = kri_arena_alloc_slow(a, n);
 	if (p && a)
-		a->kbytes[k] += (int64_t)n;
+		arena_kbytes_add(a, k, (int64_t)n);
 	return p;
 }
 
 void kri_arena_free_kind_slow(struct arena *a, enum arena_kind k, void *p, size_t n)
 {
 	if (p && a)
-		a->kbytes[k] -= (int64_t)n;
+		arena_kbytes_add(a, k, -(int64_t)n);
 	kri_arena_free_slow(a, p, n);
 }
 

@@ -33,8 +33,16 @@ struct arena {
 	/* Bytes of each kind taken from the allocator through this arena
 	 * struct less bytes given back through it (as bytes, below: the
 	 * caches included, negative where others' memory is freed). Owner
-	 * only: touched on the slow paths alone. */
-	int64_t kbytes[ARENA_KINDS];
+	 * writes, on the slow paths alone, relaxed; anyone reads: summed
+	 * live over the schedulers, so that messages streaming from one to
+	 * another (hundreds of MB a second through these two counters) do
+	 * not show as what the gap between two publications let through. */
+	_Atomic int64_t kbytes[ARENA_KINDS];
+	/* What the caches of each kind held at the owner's last
+	 * arena_kind_publish (the caches' counts are the owner's alone:
+	 * they change on the fast path). Bounded by the caches' size, and
+	 * steady where messages stream. Owner writes, relaxed; anyone reads. */
+	_Atomic int64_t kcached[ARENA_KINDS];
 	/* Bytes taken from the allocator through this arena struct minus
 	 * bytes given back through it (frees of others' memory make it go
 	 * negative; the sum over a runtime's arenas is what it holds, the
@@ -152,16 +160,31 @@ __attribute__((always_inline)) static inline void arena_free(struct arena *a, vo
 	arena_free_kind(a, ARENA_OTHER, p, n);
 }
 
+static inline void arena_kbytes_add(struct arena *a, enum arena_kind k, int64_t n)
+{
+	atomic_store_explicit(&a->kbytes[k],
+			      atomic_load_explicit(&a->kbytes[k], memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/* Owner: note what the caches of kind k hold now (for arena_kind_in_use). */
+static inline void arena_kind_publish(struct arena *a, enum arena_kind k)
+{
+	int64_t v = 0;
+	for (unsigned c = 0; c < ARENA_CLASSES; c++)
+		v += (int64_t)a->ncache[k][c] * 16 * (c + 1);
+	atomic_store_explicit(&a->kcached[k], v, memory_order_relaxed);
+}
+
 /* Bytes of kind k in use through this arena: taken from the allocator,
- * less given back, less what waits in its caches. Negative on an arena
- * that frees more of them than it allocates (a consumer of messages); the
- * sum over a runtime's arenas is what they hold. Owner only. */
+ * less given back, less what waits in its caches (as of the owner's last
+ * arena_kind_publish). Negative on an arena that frees more of them than
+ * it allocates (a consumer of messages); the sum over a runtime's arenas
+ * is what they hold. Any thread; relaxed: a snapshot. */
 static inline int64_t arena_kind_in_use(const struct arena *a, enum arena_kind k)
 {
-	int64_t v = a->kbytes[k];
-	for (unsigned c = 0; c < ARENA_CLASSES; c++)
-		v -= (int64_t)a->ncache[k][c] * 16 * (c + 1);
-	return v;
+	return atomic_load_explicit(&a->kbytes[k], memory_order_relaxed) -
+	       atomic_load_explicit(&a->kcached[k], memory_order_relaxed);
 }
 
 /* Bytes allocated, active and resident in arena a, from jemalloc's stats

@@ -143,11 +143,6 @@ static uint64_t slots_resident(struct slots *t)
 	return n * page;
 }
 
-static int64_t sgn(uint64_t v)
-{
-	return (int64_t)v;
-}
-
 static uint64_t nonneg(int64_t v)
 {
 	return v > 0 ? (uint64_t)v : 0;
@@ -165,11 +160,12 @@ static void publish_runtime(struct kr_runtime *rt, uint64_t now)
 		total.allocated += a.allocated;
 		total.active += a.active;
 		total.resident += a.resident;
-		/* Each scheduler's own figures, as it last published them: the
-		 * caches they count are its alone to read. */
-		const struct kr_stats_sched *b = rt->s[i].pub;
-		held += sgn(get((_Atomic uint64_t *)&b->mem_held));
-		msgs += sgn(get((_Atomic uint64_t *)&b->mem_msgs));
+		/* Live, not as last published: memory streams between
+		 * schedulers through these counters, and two publications a
+		 * few thousand steps apart would show what passed between
+		 * them rather than what is held. */
+		held += atomic_load_explicit(&rt->s[i].arena.bytes, memory_order_relaxed);
+		msgs += arena_kind_in_use(&rt->s[i].arena, ARENA_ENV);
 	}
 	uint64_t procs, punowned, timers, tunowned;
 	kri_slots_bytes(&rt->procs, &procs, &punowned);
@@ -272,6 +268,7 @@ void kri_stats_publish(struct sched *s, uint64_t now)
 	put(&b->killed, get(&st->killed));
 	put(&b->timers, s->wheel.count);
 	put(&b->mem_held, (uint64_t)atomic_load_explicit(&s->arena.bytes, memory_order_relaxed));
+	arena_kind_publish(&s->arena, ARENA_ENV);
 	put(&b->mem_msgs, (uint64_t)arena_kind_in_use(&s->arena, ARENA_ENV));
 	if (now - s->pub_ns >= RT_EVERY_NS) {
 		/* mallctl stats cost microseconds: once a second. */
