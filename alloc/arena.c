@@ -102,14 +102,18 @@ int kri_arena_init(struct arena *a)
 
 void kri_arena_fini(struct arena *a)
 {
-	for (unsigned c = 0; c < ARENA_CLASSES; c++) {
-		while (a->cache[c]) {
-			void *p = a->cache[c];
-			a->cache[c] = *(void **)p;
-			kri_arena_free_slow(a, p, 16 * (c + 1));
+	for (unsigned k = 0; k < ARENA_KINDS; k++)
+		for (unsigned c = 0; c < ARENA_CLASSES; c++) {
+			while (a->cache[k][c]) {
+				void *p = a->cache[k][c];
+				a->cache[k][c] = *(void **)p;
+				kri_arena_free_slow(a, p, 16 * (c + 1));
+				arena_kbytes_add(a, k, -16 * (int64_t)(c + 1));
+			}
+			a->ncache[k][c] = 0;
 		}
-		a->ncache[c] = 0;
-	}
+	for (unsigned k = 0; k < ARENA_KINDS; k++)
+		arena_kind_publish(a, k);
 	/* The arena itself stays: jemalloc cannot destroy an arena that may
 	 * still own extents freed later by other threads' tcaches. */
 	if (a->ready)
@@ -251,6 +255,21 @@ void kri_arena_stats(const struct arena *a, struct kri_arena_stats *st)
 	memset(st, 0, sizeof(*st));
 }
 #endif
+
+void *kri_arena_alloc_kind_slow(struct arena *a, enum arena_kind k, size_t n)
+{
+	void *p = kri_arena_alloc_slow(a, n);
+	if (p && a)
+		arena_kbytes_add(a, k, (int64_t)n);
+	return p;
+}
+
+void kri_arena_free_kind_slow(struct arena *a, enum arena_kind k, void *p, size_t n)
+{
+	if (p && a)
+		arena_kbytes_add(a, k, -(int64_t)n);
+	kri_arena_free_slow(a, p, n);
+}
 
 void *kri_arena_map(struct arena *a, size_t n, size_t align)
 {

@@ -14,6 +14,12 @@
 #define ARENA_CLASSES   8    /* cached sizes: 16, 32, ..., 128 bytes */
 #define ARENA_CACHE_MAX 4096 /* objects kept a class */
 
+/* What an allocation is for. Message envelopes have caches of their own,
+ * so that what messages hold can be told from the rest without a counter
+ * on the message path: the bytes they took from the allocator less what
+ * sits in their caches (arena_kind_in_use). */
+enum arena_kind { ARENA_OTHER = 0, ARENA_ENV = 1, ARENA_KINDS = 2 };
+
 struct arena {
 	unsigned ind;    /* jemalloc arena index */
 	unsigned tcache; /* jemalloc explicit tcache */
@@ -22,8 +28,21 @@ struct arena {
 	 * envelope costs two pointer moves instead of a mallocx/sdallocx
 	 * pair. Only in the jemalloc build: the sanitizer build must see
 	 * every allocation. */
-	void *cache[ARENA_CLASSES];
-	unsigned ncache[ARENA_CLASSES];
+	void *cache[ARENA_KINDS][ARENA_CLASSES];
+	unsigned ncache[ARENA_KINDS][ARENA_CLASSES];
+	/* Bytes of each kind taken from the allocator through this arena
+	 * struct less bytes given back through it (as bytes, below: the
+	 * caches included, negative where others' memory is freed). Owner
+	 * writes, on the slow paths alone, relaxed; anyone reads: summed
+	 * live over the schedulers, so that messages streaming from one to
+	 * another (hundreds of MB a second through these two counters) do
+	 * not show as what the gap between two publications let through. */
+	_Atomic int64_t kbytes[ARENA_KINDS];
+	/* What the caches of each kind held at the owner's last
+	 * arena_kind_publish (the caches' counts are the owner's alone:
+	 * they change on the fast path). Bounded by the caches' size, and
+	 * steady where messages stream. Owner writes, relaxed; anyone reads. */
+	_Atomic int64_t kcached[ARENA_KINDS];
 	/* Bytes taken from the allocator through this arena struct minus
 	 * bytes given back through it (frees of others' memory make it go
 	 * negative; the sum over a runtime's arenas is what it holds, the
@@ -47,6 +66,11 @@ void kri_arena_fini(struct arena *a);
 void *kri_arena_alloc_slow(struct arena *a, size_t n);
 void kri_arena_free_slow(struct arena *a, void *p, size_t n);
 void *kri_arena_alloc_aligned(struct arena *a, size_t n, size_t align);
+/* The same, counted in a->kbytes[k]: the way arena_alloc_kind and
+ * arena_free_kind leave the inline path (out of line, so that the count
+ * costs the inline path no registers). */
+void *kri_arena_alloc_kind_slow(struct arena *a, enum arena_kind k, size_t n);
+void kri_arena_free_kind_slow(struct arena *a, enum arena_kind k, void *p, size_t n);
 /* Zeroed, aligned: fresh pages from the kernel are not written twice. */
 void *kri_arena_alloc_zeroed(struct arena *a, size_t n, size_t align);
 /* Big, long-lived tables (the slot chunks): zeroed memory straight from
@@ -83,26 +107,30 @@ static inline int arena_fail_armed(void)
 
 /* The cache's hits are not counted in bytes: an object in the cache is
  * held as much as one in use (the sum stays what the allocator gave out),
- * and a message's envelope then costs no counter update at all. */
-__attribute__((always_inline)) static inline void *arena_alloc(struct arena *a, size_t n)
+ * and a message's envelope then costs no counter update at all. k is a
+ * constant at every call (arena_alloc, env_alloc): the kind picks a cache
+ * and costs nothing. */
+__attribute__((always_inline)) static inline void *arena_alloc_kind(struct arena *a,
+								    enum arena_kind k, size_t n)
 {
 #ifdef KR_JEMALLOC
 	if (a && n && n <= 16 * ARENA_CLASSES) {
 		unsigned c = arena_class(n);
-		void *p = a->cache[c];
+		void *p = a->cache[k][c];
 		if (p && !arena_fail_armed()) {
-			a->cache[c] = *(void **)p;
-			a->ncache[c]--;
+			a->cache[k][c] = *(void **)p;
+			a->ncache[k][c]--;
 			return p;
 		}
 		/* Cached objects are the class's full size, whatever n was. */
 		n = 16 * (c + 1);
 	}
 #endif
-	return kri_arena_alloc_slow(a, n);
+	return kri_arena_alloc_kind_slow(a, k, n);
 }
 
-__attribute__((always_inline)) static inline void arena_free(struct arena *a, void *p, size_t n)
+__attribute__((always_inline)) static inline void
+arena_free_kind(struct arena *a, enum arena_kind k, void *p, size_t n)
 {
 #ifdef KR_JEMALLOC
 	if (p && n && n <= 16 * ARENA_CLASSES) {
@@ -110,16 +138,53 @@ __attribute__((always_inline)) static inline void arena_free(struct arena *a, vo
 		n = 16 * (c + 1);
 		if (!a || !a->ready)
 			goto slow;
-		if (a->ncache[c] < ARENA_CACHE_MAX) {
-			*(void **)p = a->cache[c];
-			a->cache[c] = p;
-			a->ncache[c]++;
+		if (a->ncache[k][c] < ARENA_CACHE_MAX) {
+			*(void **)p = a->cache[k][c];
+			a->cache[k][c] = p;
+			a->ncache[k][c]++;
 			return;
 		}
 	}
 slow:
 #endif
-	kri_arena_free_slow(a, p, n);
+	kri_arena_free_kind_slow(a, k, p, n);
+}
+
+__attribute__((always_inline)) static inline void *arena_alloc(struct arena *a, size_t n)
+{
+	return arena_alloc_kind(a, ARENA_OTHER, n);
+}
+
+__attribute__((always_inline)) static inline void arena_free(struct arena *a, void *p, size_t n)
+{
+	arena_free_kind(a, ARENA_OTHER, p, n);
+}
+
+static inline void arena_kbytes_add(struct arena *a, enum arena_kind k, int64_t n)
+{
+	atomic_store_explicit(&a->kbytes[k],
+			      atomic_load_explicit(&a->kbytes[k], memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/* Owner: note what the caches of kind k hold now (for arena_kind_in_use). */
+static inline void arena_kind_publish(struct arena *a, enum arena_kind k)
+{
+	int64_t v = 0;
+	for (unsigned c = 0; c < ARENA_CLASSES; c++)
+		v += (int64_t)a->ncache[k][c] * 16 * (c + 1);
+	atomic_store_explicit(&a->kcached[k], v, memory_order_relaxed);
+}
+
+/* Bytes of kind k in use through this arena: taken from the allocator,
+ * less given back, less what waits in its caches (as of the owner's last
+ * arena_kind_publish). Negative on an arena that frees more of them than
+ * it allocates (a consumer of messages); the sum over a runtime's arenas
+ * is what they hold. Any thread; relaxed: a snapshot. */
+static inline int64_t arena_kind_in_use(const struct arena *a, enum arena_kind k)
+{
+	return atomic_load_explicit(&a->kbytes[k], memory_order_relaxed) -
+	       atomic_load_explicit(&a->kcached[k], memory_order_relaxed);
 }
 
 /* Bytes allocated, active and resident in arena a, from jemalloc's stats

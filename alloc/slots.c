@@ -53,6 +53,19 @@ static size_t chunk_bytes(const struct slots *s)
 	return (size_t)s->size << SLOTS_CHUNK_BITS;
 }
 
+size_t kri_slots_chunk_bytes(const struct slots *s)
+{
+	return chunk_bytes(s);
+}
+
+void kri_slots_bytes(struct slots *s, uint64_t *mapped, uint64_t *unowned)
+{
+	pthread_mutex_lock(&s->lock);
+	*mapped = (uint64_t)s->grown * chunk_bytes(s);
+	*unowned = s->unowned;
+	pthread_mutex_unlock(&s->lock);
+}
+
 void kri_slots_fini(struct slots *s, struct arena *a)
 {
 	if (!s->dir)
@@ -99,6 +112,8 @@ static int refill(struct slots *s, struct slot_cache *c, struct arena *a)
 			return -ENOMEM;
 		atomic_store_explicit(&s->dir[s->grown], chunk, memory_order_release);
 		s->grown++;
+		if (!a)
+			s->unowned += bytes;
 		s->fresh = (uint32_t)first;
 		s->fresh_end = (uint32_t)(first + (1u << SLOTS_CHUNK_BITS) < s->max
 					      ? first + (1u << SLOTS_CHUNK_BITS)

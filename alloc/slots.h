@@ -30,7 +30,14 @@ struct slots {
 	uint32_t batch, take;      /* see slots_init */
 	uint32_t pool;             /* shared batches of free indexes: first batch */
 	uint64_t pooled;           /* indexes in the pool */
+	uint64_t unowned;          /* bytes of chunks mapped with no arena (foreign spawns) */
 };
+
+/* Bytes of chunks mapped, and of those mapped with no arena (which no
+ * arena counts). Any thread (takes the lock). */
+void kri_slots_bytes(struct slots *s, uint64_t *mapped, uint64_t *unowned);
+/* Bytes a chunk takes. */
+size_t kri_slots_chunk_bytes(const struct slots *s);
 
 /* A per-owner cache of free indexes; owner thread only (or under a lock). */
 struct slot_cache {

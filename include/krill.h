@@ -502,6 +502,63 @@ int kr_unregister(kr_runtime *rt, const char *name);
 int kr_rt_spawn(kr_runtime *rt, kr_behaviour b, const void *state, size_t len, kr_pid *out);
 int kr_rt_send(kr_runtime *rt, kr_pid to, uint32_t tag, const void *data, size_t len);
 
+/* ---- process info: any thread ----------------------------------------
+ *
+ * What a process holds and does, as Erlang's process_info. Which fields
+ * are exact depends on who asks, because most of a process is its owner's
+ * (the scheduler running it) and is freed at its exit without waiting for
+ * readers:
+ *   - the process itself (pid is the caller's kr_self), or any caller while
+ *     no scheduler runs (before kr_start, after kr_wait, or on the driver
+ *     thread of a deterministic runtime): every field exact, flags holds
+ *     KR_INFO_EXACT | KR_INFO_MAILBOX | KR_INFO_SIDE;
+ *   - anyone else, while the runtime runs: a snapshot of what can be read
+ *     without touching memory the process may free meanwhile: alive, name
+ *     and sched as of the call (racy: they may change before it returns);
+ *     mailbox is 1 if messages wait, else 0 (KR_INFO_MAILBOX clear);
+ *     memory counts the slot alone; links, monitors, monitored_by and
+ *     handled are 0 (KR_INFO_SIDE clear). For live figures of the busiest
+ *     processes, see the stats segment's top tables (krill_stats.h,
+ *     krilltop --top). */
+#define KR_INFO_EXACT   1u /* every field exact (see above) */
+#define KR_INFO_MAILBOX 2u /* mailbox is a count; else 1 if messages wait, else 0 */
+#define KR_INFO_SIDE    4u /* links, monitors, monitored_by and handled were read */
+
+typedef struct kr_proc_info {
+	uint32_t size;  /* in: sizeof(kr_proc_info), for growth; fields past it are not written */
+	uint32_t flags; /* out: KR_INFO_* */
+	kr_pid pid;
+	int alive;                  /* 1 alive, 0 exited */
+	int sched;                  /* the scheduler running it now, or -1 (idle or queued) */
+	char name[KR_NAME_MAX + 1]; /* its registered name, or "" */
+	uint64_t mailbox;           /* messages waiting: taken or not, deferred included */
+	/* Bytes it holds: its slot, state, side record and that record's
+	 * tables, and the messages waiting. */
+	uint64_t memory;
+	uint32_t links;        /* processes linked to it */
+	uint32_t monitors;     /* processes it monitors */
+	uint32_t monitored_by; /* processes monitoring it */
+	uint32_t reserved;
+	/* Messages handled, counted in the process's side record from when
+	 * it got one (its first link, monitor, receive timeout, deferral or
+	 * mailbox limit; the message during which it got it included), so
+	 * that a plain process pays nothing for it: 0 for a process without. */
+	uint64_t handled;
+} kr_proc_info;
+
+/* Fill info (info->size set by the caller) for pid. 0: info filled (alive
+ * says whether it lives; an exited process has only pid and alive = 0);
+ * -ESRCH: pid was never issued; -EINVAL: rt or info NULL, or info->size
+ * smaller than the first version's (offsetof handled + 8). */
+int kr_process_info(kr_runtime *rt, kr_pid pid, kr_proc_info *info);
+
+/* Walk the live processes: start with *cursor = 0 and call until it
+ * returns 0; each call that returns 1 stores the next live pid in *pid (in
+ * slot order). Safe while processes spawn and exit: one that exits during
+ * the walk may still be returned (a later call on it sees it dead); one
+ * spawned during it may or may not be. -EINVAL: a NULL argument. */
+int kr_process_next(kr_runtime *rt, uint64_t *cursor, kr_pid *pid);
+
 /* ==== supervisors ========================================================
  *
  * A supervisor (as OTP's) is a process like any other: it traps exits,

@@ -26,7 +26,7 @@
 #include <string.h>
 
 #define KR_STATS_MAGIC 0x314c4c49524b5453ull /* "STKRILL1" little-endian */
-#define KR_STATS_VERSION 1u
+#define KR_STATS_VERSION 2u
 #define KR_STATS_PREFIX "/krill."
 
 /* Steal distance classes, as in the topology: same L3, same NUMA node, remote. */
@@ -49,8 +49,40 @@ typedef struct kr_stats_sched {
 	uint64_t mem_allocated, mem_active, mem_resident; /* its jemalloc arena */
 	uint64_t cpu;           /* OS index of the PU it is pinned to, or UINT64_MAX */
 	uint64_t numa, l3;      /* its place in the topology */
-	uint64_t pad[8];        /* to 256 bytes: blocks never share a cache line */
+	/* Since version 2. Signed (int64_t in two's complement): memory taken
+	 * on one scheduler is often freed on another, so one scheduler's
+	 * figure may be negative; their sum is what the runtime holds. */
+	uint64_t mem_held;      /* bytes taken through its arena, less given back */
+	uint64_t mem_msgs;      /* of those, bytes in message envelopes */
+	uint64_t pad[6];        /* to 256 bytes: blocks never share a cache line */
 } kr_stats_sched;
+
+/* The busiest processes a scheduler saw (since version 2): those that ran
+ * a whole batch (cfg.batch messages and sends) in one go, so had more
+ * waiting, during the last interval (about a second), by messages handled.
+ * Written by that scheduler only, when it publishes; a process's figures
+ * are measured by its owner at its first such run in the interval. A
+ * process that never fills a batch (one message at a time) is not listed:
+ * the tables cost the message path nothing. A process that moved between
+ * schedulers may be in several tables. */
+#define KR_STATS_TOP      8
+#define KR_STATS_MBOX_CAP 65536 /* mailboxes are counted up to this many */
+typedef struct kr_stats_proc {
+	uint64_t pid;
+	uint64_t mailbox; /* messages waiting (at most KR_STATS_MBOX_CAP) */
+	uint64_t handled; /* messages handled in such runs during the interval */
+	uint64_t memory;  /* bytes held: slot, state, side record, messages counted */
+	char name[64];    /* its registered name, or "" */
+} kr_stats_proc;
+
+typedef struct kr_stats_top {
+	_Atomic uint64_t seq;
+	uint64_t now_ns;      /* CLOCK_MONOTONIC at the publication */
+	uint64_t interval_ns; /* the interval the figures cover */
+	uint64_t n;           /* entries of p[] in use, busiest first */
+	uint64_t pad[4];
+	kr_stats_proc p[KR_STATS_TOP];
+} kr_stats_top;
 
 /* Whole-runtime figures; written by scheduler 0 about once a second. */
 typedef struct kr_stats_runtime {
@@ -60,8 +92,15 @@ typedef struct kr_stats_runtime {
 	uint64_t foreign_spawned;/* spawned by threads that are not schedulers */
 	uint64_t restarts;       /* supervisor restarts */
 	uint64_t names;          /* registered names */
-	uint64_t mem_allocated, mem_active, mem_resident; /* all arenas */
-	uint64_t pad[7];
+	uint64_t mem_allocated, mem_active, mem_resident; /* all arenas and slot tables */
+	/* Since version 2: what the runtime holds, by what holds it
+	 * (mem_held is the sum of the four after it). */
+	uint64_t mem_held;
+	uint64_t mem_procs;  /* the process table's slots: 64 bytes a process, by 2 MiB chunks */
+	uint64_t mem_msgs;   /* message envelopes: waiting, being handled, or timers' */
+	uint64_t mem_timers; /* the timer table's slots */
+	uint64_t mem_other;  /* the rest: side records, big states, caches, queues */
+	uint64_t pad[2];
 } kr_stats_runtime;
 
 typedef struct kr_stats_header {
@@ -75,24 +114,35 @@ typedef struct kr_stats_header {
 	uint64_t start_realtime_ns; /* CLOCK_REALTIME when the runtime started */
 	uint64_t start_mono_ns;     /* CLOCK_MONOTONIC then */
 	char topology[128];         /* one line, NUL-terminated */
-	uint8_t pad[32];
+	uint32_t top_size;          /* sizeof(kr_stats_top) (version 2) */
+	uint32_t pad1;
+	uint8_t pad[24];
 	kr_stats_runtime rt;
 	uint8_t pad2[40]; /* to 384 bytes: the blocks after it start on cache lines */
-	/* then nsched kr_stats_sched blocks of 256 bytes */
+	/* then nsched kr_stats_sched blocks of sched_size bytes, then nsched
+	 * kr_stats_top blocks of top_size bytes */
 } kr_stats_header;
 
 _Static_assert(sizeof(kr_stats_sched) == 256, "scheduler blocks are 4 cache lines");
 _Static_assert(sizeof(kr_stats_header) % 64 == 0, "blocks start on cache lines");
+_Static_assert(sizeof(kr_stats_top) % 64 == 0, "top blocks start on cache lines");
 
 /* Size of a segment with n schedulers. */
 static inline size_t kr_stats_size(uint32_t nsched)
 {
-	return sizeof(kr_stats_header) + (size_t)nsched * sizeof(kr_stats_sched);
+	return sizeof(kr_stats_header) +
+	       (size_t)nsched * (sizeof(kr_stats_sched) + sizeof(kr_stats_top));
 }
 
 static inline kr_stats_sched *kr_stats_sched_at(kr_stats_header *h, uint32_t i)
 {
 	return (kr_stats_sched *)((char *)h + h->header_size + (size_t)i * h->sched_size);
+}
+
+static inline kr_stats_top *kr_stats_top_at(kr_stats_header *h, uint32_t i)
+{
+	return (kr_stats_top *)((char *)h + h->header_size + (size_t)h->nsched * h->sched_size +
+				(size_t)i * h->top_size);
 }
 
 /* Copy a block written under its leading sequence counter; retries while a

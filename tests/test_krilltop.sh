@@ -17,6 +17,7 @@ tmp=$(mktemp -d)
 sock=krilltop-test-$$ # our own tmux server: nothing of the user's sessions is touched
 bpid=
 dead=
+fpid=
 tm() { tmux -L "$sock" -f /dev/null "$@"; }
 cleanup() {
 	# A program killed by a signal does not free its runtime: remove what it leaves.
@@ -26,6 +27,11 @@ cleanup() {
 		rm -f /dev/shm/krill."$bpid".*
 	fi
 	[ -n "$dead" ] && rm -f /dev/shm/krill."$dead".*
+	if [ -n "$fpid" ]; then
+		kill "$fpid" 2>/dev/null
+		wait "$fpid" 2>/dev/null
+		rm -f /dev/shm/krill."$fpid".*
+	fi
 	tm kill-server 2>/dev/null
 	rm -rf "$tmp"
 }
@@ -76,6 +82,12 @@ up1=$(grep -o ' up [0-9a-z]*' "$tmp/screen1")
 up2=$(grep -o ' up [0-9a-z]*' "$tmp/screen2")
 [ -n "$up1" ] && [ "$up1" != "$up2" ] || fail "uptime did not move: '$up1' then '$up2'"
 ok "live view shows pid $bpid and a scheduler bar, and refreshes ($up1 ->$up2)"
+# 100,000 processes spawned from the main thread: four chunks of the process table (8 MiB),
+# which the memory line used to leave out (allocated 0 B).
+grep -Eq '^memory +held [0-9.]+ [KMG]iB: processes [1-9][0-9.]* MiB ' "$tmp/screen2" ||
+	fail "no processes memory on the memory line: $(grep memory "$tmp/screen2")"
+grep -q "HANDLED/S" "$tmp/screen2" || fail "no top-processes section: $(cat "$tmp/screen2")"
+ok "memory line shows what the processes hold; top-processes section present"
 echo "---- screen ----"
 sed -e '/^$/N;/^\n$/D' "$tmp/screen2"
 echo "----------------"
@@ -94,11 +106,35 @@ ok "s sorts, q quits with status 0"
 jq -e ".pid == $bpid and .nsched >= 1 and (.schedulers | length) == .nsched and
 	.rt.alive >= 0 and .rates != null" "$tmp/json" >/dev/null ||
 	fail "bad JSON: $(cat "$tmp/json")"
-ok "--json parses, nsched $(jq .nsched "$tmp/json")"
+jq -e '.version == 2 and .rt.mem_procs >= 8388608 and
+	.rt.mem_held == .rt.mem_procs + .rt.mem_msgs + .rt.mem_timers + .rt.mem_other and
+	(.schedulers[0] | has("mem_held") and has("mem_msgs")) and (.top | type) == "array"' \
+	"$tmp/json" >/dev/null || fail "JSON lacks the memory breakdown or top: $(cat "$tmp/json")"
+ok "--json parses, nsched $(jq .nsched "$tmp/json"), processes hold $(jq .rt.mem_procs "$tmp/json") bytes"
 "$kt" "$bpid" --once --sample 100 >"$tmp/once" || fail "--once failed"
 grep -q $'\e' "$tmp/once" && fail "--once printed escape codes"
 grep -q "pid $bpid" "$tmp/once" || fail "--once: $(cat "$tmp/once")"
 ok "--once prints plain text"
+
+# The busiest processes: a consumer that always has more waiting than a batch (fanin, its
+# mailbox bounded by --limit so the machine's memory is not).
+"$bench" fanin --producers 2 --messages 1000000000 --limit 1000 --schedulers 2 >/dev/null &
+fpid=$!
+has_top() {
+	"$kt" "$fpid" --top >"$tmp/top" && grep -Eq '^ <[0-9]+\.[0-9]+> +- +[0-9]+ +[0-9.]+k?\+? ' "$tmp/top"
+}
+wait_for 10 has_top || fail "--top listed no process of fanin $fpid: $(cat "$tmp/top")"
+"$kt" "$fpid" --json >"$tmp/fjson" || fail "--json of fanin failed"
+jq -e '(.top | length) >= 1 and .top[0].handled > 0 and .top[0].mailbox > 0 and
+	.top[0].memory >= 64' "$tmp/fjson" >/dev/null || fail "fanin's JSON top: $(jq -c .top "$tmp/fjson")"
+out=$("$kt" "$fpid" --name nosuch 2>&1)
+rc=$?
+[ "$rc" = 1 ] && [[ "$out" == *"no process named nosuch"* ]] || fail "--name nosuch: status $rc, '$out'"
+kill "$fpid"
+wait "$fpid" 2>/dev/null
+rm -f /dev/shm/krill."$fpid".*
+fpid=
+ok "--top lists fanin's busiest processes: $(sed -n 2p "$tmp/top" | tr -s ' ')"
 
 # Errors.
 nopid=999999

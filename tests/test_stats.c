@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -389,6 +390,200 @@ static void readers_never_see_a_torn_block(void **st)
 	kr_runtime_free(rt);
 }
 
+/* ---- memory by what holds it (version 2) -------------------------------- */
+
+enum { T_HOARD = 10, T_FLOOD, T_LAST };
+
+/* Keeps every message it is sent (deferred), so they stay held. */
+static void b_hoarder(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	(void)state;
+	(void)m;
+	kr_defer(ctx);
+}
+
+/* On T_GO: 1000 messages of 8 bytes to the hoarder in its state. */
+static void b_hoard_sender(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	kr_pid to;
+	memcpy(&to, state, sizeof(to));
+	for (uint64_t i = 0; m->tag == T_GO && i < 1000; i++)
+		assert_int_equal(kr_send(ctx, to, T_HOARD, &i, sizeof(i)), 0);
+}
+
+static void b_idle(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	(void)ctx;
+	(void)state;
+	(void)m;
+}
+
+/* 40,000 processes spawned from this thread (two chunks of the process table, mapped with
+ * no arena) and 1,000 messages kept waiting: the runtime block says what holds what. The
+ * old segment said allocated 0 for all of it: jemalloc never saw the table's chunks. */
+static void memory_is_told_by_what_holds_it(void **st)
+{
+	(void)st;
+	kr_config c;
+	kr_runtime *rt = 0;
+	kr_config_init(&c);
+	c.schedulers = 2;
+	c.pin = 0;
+	c.deterministic = 1;
+	assert_int_equal(kr_runtime_new(&c, &rt), 0);
+	for (int i = 0; i < 40000; i++)
+		rt_spawn(rt, b_idle, 0, 0);
+	kr_pid hoarder = rt_spawn(rt, b_hoarder, 0, 0);
+	kr_pid sender = rt_spawn(rt, b_hoard_sender, &hoarder, sizeof(hoarder));
+	assert_int_equal(kr_rt_send(rt, sender, T_GO, 0, 0), 0);
+	assert_int_equal(kr_run(rt), 0);
+
+	size_t len;
+	kr_stats_header *h = snapshot_of(rt, &len);
+	const kr_stats_runtime *r = &h->rt;
+	assert_int_equal(h->version, 2);
+	/* Two chunks of 32,768 slots of 64 bytes. */
+	assert_int_equal(r->mem_procs, 2u * 32768 * 64);
+	/* An envelope is 16 bytes and the data: 24, which jemalloc's build keeps in a
+	 * 32-byte class. */
+#ifdef KR_JEMALLOC
+	assert_int_equal(r->mem_msgs, 1000u * 32);
+#else
+	assert_int_equal(r->mem_msgs, 1000u * 24);
+#endif
+	assert_int_equal(r->mem_timers, 0);
+	assert_true(r->mem_other > 0); /* the hoarder's side record at least */
+	assert_int_equal(r->mem_held, r->mem_procs + r->mem_msgs + r->mem_timers + r->mem_other);
+	assert_true(r->mem_allocated >= r->mem_procs);
+	assert_true(r->mem_resident >= 40002u * 64); /* every slot used was touched */
+	int64_t msgs = 0;
+	for (uint32_t i = 0; i < h->nsched; i++)
+		msgs += (int64_t)kr_stats_sched_at(h, i)->mem_msgs;
+	assert_true(msgs >= 0 && (uint64_t)msgs <= r->mem_msgs);
+	free(h);
+	kr_runtime_free(rt);
+}
+
+/* ---- segments dead programs left ---------------------------------------- */
+
+static void make_segment(const char *name)
+{
+	int fd = shm_open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	close(fd);
+}
+
+static bool segment_there(const char *name)
+{
+	char path[128];
+	struct stat sb;
+	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	return stat(path, &sb) == 0;
+}
+
+/* A runtime starting removes this user's segments whose program is gone, as krilltop
+ * --clean does, and leaves a live program's (here our parent's: young, so perhaps not yet
+ * mapped). */
+static void a_new_runtime_removes_dead_programs_segments(void **st)
+{
+	(void)st;
+	char dead[64], live[64];
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(0);
+	assert_int_equal(waitpid(child, 0, 0), child);
+	snprintf(dead, sizeof(dead), KR_STATS_PREFIX "%d.0", (int)child);
+	snprintf(live, sizeof(live), KR_STATS_PREFIX "%d.4242", (int)getppid());
+	make_segment(dead);
+	make_segment(live);
+	assert_true(segment_there(dead));
+	kr_runtime *rt = rt_new(1, 1);
+	bool dead_gone = !segment_there(dead), live_kept = segment_there(live);
+	kr_runtime_free(rt);
+	shm_unlink(dead);
+	shm_unlink(live);
+	assert_true(dead_gone);
+	assert_true(live_kept);
+}
+
+/* ---- the top-processes tables ------------------------------------------- */
+
+static _Atomic int flood_stop;
+
+/* The producer: on T_GO (data: the sink's pid), 299 messages and a T_LAST to the sink, whose
+ * answer to T_LAST is the next T_GO: at most 300 wait, and the sink runs a whole batch every
+ * round. */
+static void b_producer(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	(void)state;
+	kr_pid sink;
+	if (m->tag != T_GO || atomic_load(&flood_stop))
+		return;
+	memcpy(&sink, m->data, sizeof(sink));
+	for (int i = 0; i < 299; i++)
+		kr_send(ctx, sink, T_FLOOD, &i, sizeof(i));
+	kr_send(ctx, sink, T_LAST, 0, 0);
+}
+
+static void b_sink(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	kr_pid producer, self = kr_self(ctx);
+	memcpy(&producer, state, sizeof(producer));
+	if (m->tag == T_LAST)
+		kr_send(ctx, producer, T_GO, &self, sizeof(self));
+}
+
+static const kr_stats_proc *find_top(kr_stats_header *h, kr_pid pid)
+{
+	for (uint32_t i = 0; i < h->nsched; i++) {
+		const kr_stats_top *t = kr_stats_top_at(h, i);
+		for (uint64_t k = 0; k < t->n && k < KR_STATS_TOP; k++)
+			if (t->p[k].pid == pid)
+				return &t->p[k];
+	}
+	return 0;
+}
+
+/* A process that always has more waiting than a batch is in its scheduler's table, with its
+ * registered name, the messages it handled and what waited for it. */
+static void a_flooded_process_is_in_the_top_table(void **st)
+{
+	(void)st;
+	kr_runtime *rt = rt_new(1, 1);
+	kr_pid producer = rt_spawn(rt, b_producer, 0, 0);
+	kr_pid sink = rt_spawn(rt, b_sink, &producer, sizeof(producer));
+	assert_int_equal(kr_register(rt, "sink", sink), 0);
+	atomic_store(&flood_stop, 0);
+	assert_int_equal(kr_start(rt), 0);
+	assert_int_equal(kr_rt_send(rt, producer, T_GO, &sink, sizeof(sink)), 0);
+	/* Tables are published about once a second: wait for one that lists the sink. */
+	size_t len = kr_stats_size(kr_schedulers(rt));
+	kr_stats_header *h = malloc(len);
+	assert_non_null(h);
+	const kr_stats_proc *p = 0;
+	for (int tries = 0; tries < 200 && !p; tries++) {
+		usleep(50000);
+		if (kr_stats_snapshot(rt, h, len) > 0)
+			p = find_top(h, sink);
+	}
+	kr_stats_proc got = {0};
+	if (p)
+		got = *p;
+	atomic_store(&flood_stop, 1);
+	kr_stop(rt);
+	assert_int_equal(kr_wait(rt), 0);
+	assert_non_null(p);
+	assert_string_equal(got.name, "sink");
+	assert_true(got.handled >= 256);
+	assert_true(got.mailbox > 0 && got.mailbox <= 300);
+	/* Its slot and what waited for it, 32 bytes a message at least (24 with malloc). */
+	assert_true(got.memory >= 64 + 24 * got.mailbox);
+	free(h);
+	kr_runtime_free(rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +592,9 @@ int main(void)
 	    cmocka_unit_test(snapshot_errors),
 	    cmocka_unit_test(counters_are_exact_after_the_run),
 	    cmocka_unit_test(readers_never_see_a_torn_block),
+	    cmocka_unit_test(memory_is_told_by_what_holds_it),
+	    cmocka_unit_test(a_new_runtime_removes_dead_programs_segments),
+	    cmocka_unit_test(a_flooded_process_is_in_the_top_table),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

@@ -39,8 +39,11 @@ static const char *usage_text =
     "  --runtime N     which runtime of PID (default: the first)\n"
     "  --interval MS   refresh period of the live view (default 1000)\n"
     "  --once          print one plain-text snapshot and exit\n"
+    "  --top           print the busiest processes (the top tables) and exit\n"
+    "  --by KEY        --top's order: handled (default), mailbox or memory\n"
+    "  --name NAME     print the busiest process registered as NAME and exit\n"
     "  --json          print one snapshot as a JSON object and exit\n"
-    "  --sample MS     --once/--json: gap between the two samples rates come from (200)\n";
+    "  --sample MS     --once/--json/--top: gap between the two samples rates come from (200)\n";
 
 _Noreturn static void die(int status, const char *fmt, ...)
 {
@@ -224,7 +227,7 @@ static void seg_names(struct seg *s, struct segid id)
 static size_t seg_need(const kr_stats_header *h)
 {
 	size_t ours = kr_stats_size(h->nsched);
-	size_t theirs = h->header_size + (size_t)h->nsched * h->sched_size;
+	size_t theirs = h->header_size + (size_t)h->nsched * ((size_t)h->sched_size + h->top_size);
 	return ours > theirs ? ours : theirs;
 }
 
@@ -285,13 +288,16 @@ static int seg_open(struct seg *s, struct segid id, char *err, size_t errlen)
 	else if (s->size < sizeof(kr_stats_header))
 		snprintf(err, errlen, "%s is truncated (%zu bytes; a header needs %zu)", s->path,
 			 s->size, sizeof(kr_stats_header));
-	/* Version 1 may only grow by appending; whatever we read must be where we expect. */
+	/* A version may only grow by appending; whatever we read must be where we expect. */
 	else if (h->header_size < sizeof(kr_stats_header) || h->header_size % 8)
 		snprintf(err, errlen, "%s has a bad header size %u (version %u has %zu)", s->path,
 			 h->header_size, KR_STATS_VERSION, sizeof(kr_stats_header));
 	else if (h->sched_size < sizeof(kr_stats_sched) || h->sched_size % 8)
 		snprintf(err, errlen, "%s has a bad scheduler block size %u (version %u has %zu)",
 			 s->path, h->sched_size, KR_STATS_VERSION, sizeof(kr_stats_sched));
+	else if (h->top_size < sizeof(kr_stats_top) || h->top_size % 8)
+		snprintf(err, errlen, "%s has a bad top block size %u (version %u has %zu)",
+			 s->path, h->top_size, KR_STATS_VERSION, sizeof(kr_stats_top));
 	else if (h->nsched > MAX_SCHED)
 		snprintf(err, errlen, "%s claims %u schedulers; it is corrupt", s->path, h->nsched);
 	else if (s->size < (need = seg_need(h)))
@@ -332,13 +338,21 @@ struct sample {
 	uint64_t t_ns; /* our CLOCK_MONOTONIC when taken */
 	kr_stats_runtime rt;
 	kr_stats_sched *b; /* nsched copies */
+	kr_stats_top *t;   /* nsched copies of the top tables */
 };
 
 static void sample_init(struct sample *x, uint32_t nsched)
 {
-	*x = (struct sample){.b = calloc(nsched ? nsched : 1, sizeof(*x->b))};
-	if (!x->b)
+	*x = (struct sample){.b = calloc(nsched ? nsched : 1, sizeof(*x->b)),
+			     .t = calloc(nsched ? nsched : 1, sizeof(*x->t))};
+	if (!x->b || !x->t)
 		die(EXIT_RUNTIME, "out of memory");
+}
+
+static void sample_free(struct sample *x)
+{
+	free(x->b);
+	free(x->t);
 }
 
 /* Copy every block consistently. A block that stays busy through all retries (its writer
@@ -348,6 +362,7 @@ static void sample_take(const struct seg *s, struct sample *x)
 	kr_stats_header *h = (kr_stats_header *)s->map;
 	kr_stats_runtime rt;
 	kr_stats_sched b;
+	kr_stats_top t;
 	for (int tries = 0; tries < 3; tries++)
 		if (!kr_stats_read_block(&h->rt, &rt, sizeof(rt))) {
 			memcpy(&x->rt, &rt, sizeof(rt));
@@ -357,6 +372,18 @@ static void sample_take(const struct seg *s, struct sample *x)
 		for (int tries = 0; tries < 3; tries++)
 			if (!kr_stats_read_block(kr_stats_sched_at(h, i), &b, sizeof(b))) {
 				memcpy(&x->b[i], &b, sizeof(b));
+				break;
+			}
+	for (uint32_t i = 0; i < s->nsched; i++)
+		for (int tries = 0; tries < 3; tries++)
+			if (!kr_stats_read_block(kr_stats_top_at(h, i), &t, sizeof(t))) {
+				if (t.n > KR_STATS_TOP)
+					t.n = KR_STATS_TOP; /* never written so: corrupt */
+				for (unsigned k = 0; k < KR_STATS_TOP; k++) {
+					t.p[k].name[sizeof(t.p[k].name) - 1] = 0;
+					sanitize(t.p[k].name);
+				}
+				memcpy(&x->t[i], &t, sizeof(t));
 				break;
 			}
 	x->t_ns = mono_ns();
@@ -384,6 +411,13 @@ struct totals {
 	uint64_t mem_allocated, mem_active, mem_resident;
 };
 
+/* One process of a scheduler's top table. */
+struct toprow {
+	uint32_t sched;  /* the scheduler that saw it busiest */
+	kr_stats_proc p; /* its entries of every table, merged */
+	double rate;     /* messages handled a second over the table's interval */
+};
+
 /* Everything a screen or a JSON object shows, from the latest sample and the one before. */
 struct view {
 	const struct seg *s;
@@ -397,6 +431,8 @@ struct view {
 	char comm[64];
 	const struct segid *all; /* every runtime of the pid, for the header */
 	size_t nall;
+	struct toprow *top; /* every scheduler's table, in top_key order */
+	size_t ntop;
 };
 
 static struct rates rates_of(const kr_stats_sched *c, const kr_stats_sched *p, double dt_s)
@@ -418,6 +454,8 @@ static struct rates rates_of(const kr_stats_sched *c, const kr_stats_sched *p, d
 	r.wakeups = (double)delta(c->wakeups, p->wakeups) / dt_s;
 	return r;
 }
+
+static int top_cmp(const void *a, const void *b);
 
 static void view_compute(struct view *v, const struct seg *s, const struct sample *prev,
 			 const struct sample *cur)
@@ -468,6 +506,54 @@ static void view_compute(struct view *v, const struct seg *s, const struct sampl
 	}
 	/* Processes spawned by threads that are no scheduler are counted in the runtime block. */
 	t->spawned += cur->rt.foreign_spawned;
+	/* A process that moved between schedulers is in several tables: one row, its
+	 * messages summed, its mailbox and memory the largest seen. */
+	v->ntop = 0;
+	for (uint32_t i = 0; i < s->nsched; i++) {
+		const kr_stats_top *tb = &cur->t[i];
+		for (uint64_t k = 0; k < tb->n && k < KR_STATS_TOP; k++) {
+			const kr_stats_proc *p = &tb->p[k];
+			double rate = tb->interval_ns
+					  ? (double)p->handled * 1e9 / (double)tb->interval_ns
+					  : 0;
+			struct toprow *r = 0;
+			for (size_t j = 0; j < v->ntop && !r; j++)
+				if (v->top[j].p.pid == p->pid)
+					r = &v->top[j];
+			if (!r) {
+				r = &v->top[v->ntop++];
+				r->sched = i;
+				r->p = *p;
+				r->rate = rate;
+				continue;
+			}
+			if (p->handled > r->p.handled)
+				r->sched = i;
+			r->p.handled += p->handled;
+			r->rate += rate;
+			r->p.mailbox = p->mailbox > r->p.mailbox ? p->mailbox : r->p.mailbox;
+			r->p.memory = p->memory > r->p.memory ? p->memory : r->p.memory;
+		}
+	}
+	qsort(v->top, v->ntop, sizeof(*v->top), top_cmp);
+}
+
+enum tkey { TOP_HANDLED, TOP_MAILBOX, TOP_MEMORY, TOP_N };
+static const char *top_names[TOP_N] = {"handled", "mailbox", "memory"};
+static enum tkey top_key;
+
+static int top_cmp(const void *a, const void *b)
+{
+	const struct toprow *x = a, *y = b;
+	uint64_t kx = top_key == TOP_MAILBOX  ? x->p.mailbox
+		      : top_key == TOP_MEMORY ? x->p.memory
+					      : x->p.handled,
+		 ky = top_key == TOP_MAILBOX  ? y->p.mailbox
+		      : top_key == TOP_MEMORY ? y->p.memory
+					      : y->p.handled;
+	if (kx != ky)
+		return kx > ky ? -1 : 1;
+	return x->p.pid < y->p.pid ? -1 : x->p.pid > y->p.pid;
 }
 
 enum sort { SORT_ID, SORT_UTIL, SORT_MSGS, SORT_N };
@@ -627,7 +713,36 @@ struct ui {
 
 /* The frame both the live view and --once show. max_rows bounds the scheduler rows (the
  * live view's window); beyond it, the top rows by the sort order and a "… N more" line. */
-static void build_frame(struct frame *f, struct view *v, const struct ui *ui, size_t max_rows)
+/* The busiest processes, in top_key order: a head line and at most max rows. */
+static void top_lines(struct frame *f, const struct view *v, size_t max)
+{
+	char a[32], b[32], d[32];
+	frame_add(f, "%s%-22s %-24s %5s %9s %10s %10s  (by %s)%s", sgr(f, "\033[7m"), " PID",
+		  "NAME", "SCHED", "MAILBOX", "HANDLED/S", "MEMORY", top_names[top_key],
+		  sgr(f, "\033[0m"));
+	if (v->ntop == 0) {
+		frame_add(f, "%s no process ran a whole batch in the last interval%s",
+			  sgr(f, "\033[2m"), sgr(f, "\033[0m"));
+		return;
+	}
+	for (size_t i = 0; i < v->ntop && i < max; i++) {
+		const struct toprow *r = &v->top[i];
+		char pid[32];
+		/* <slot index.generation>: the two halves of a kr_pid. */
+		snprintf(pid, sizeof(pid), "<%u.%u>", (unsigned)r->p.pid,
+			 (unsigned)(r->p.pid >> 32));
+		frame_add(f, " %-21s %-24s %5u %8s%s %10s %10s", pid,
+			  r->p.name[0] ? r->p.name : "-", r->sched,
+			  human(a, sizeof(a), (double)r->p.mailbox),
+			  r->p.mailbox >= KR_STATS_MBOX_CAP ? "+" : " ",
+			  human(b, sizeof(b), r->rate), bytes(d, sizeof(d), r->p.memory));
+	}
+	if (v->ntop > max)
+		frame_add(f, "%s… %zu more%s", sgr(f, "\033[2m"), v->ntop - max, sgr(f, "\033[0m"));
+}
+
+static void build_frame(struct frame *f, struct view *v, const struct ui *ui, size_t max_rows,
+			size_t max_top)
 {
 	const struct seg *s = v->s;
 	const struct sample *c = v->cur;
@@ -666,15 +781,14 @@ static void build_frame(struct frame *f, struct view *v, const struct ui *ui, si
 		  "  names %" PRIu64,
 		  c->rt.alive, t->spawned, t->exited, t->crashed, t->killed, c->rt.restarts,
 		  t->timers, c->rt.names);
-	if (!t->mem_allocated && !t->mem_active && !t->mem_resident && !c->rt.mem_allocated &&
-	    !c->rt.mem_active && !c->rt.mem_resident)
-		frame_add(f, "memory    none reported (a build without jemalloc arenas)");
-	else
-		frame_add(
-		    f, "memory    allocated %s  active %s  resident %s  (runtime: %s / %s / %s)",
-		    bytes(a, sizeof(a), t->mem_allocated), bytes(b, sizeof(b), t->mem_active),
-		    bytes(d, sizeof(d), t->mem_resident), bytes(e, sizeof(e), c->rt.mem_allocated),
-		    bytes(g, sizeof(g), c->rt.mem_active), bytes(h, sizeof(h), c->rt.mem_resident));
+	/* What the runtime holds, by what holds it, then what the allocator and the kernel
+	 * say of it (resident: jemalloc's arenas and the slot tables' touched pages). */
+	frame_add(f,
+		  "memory    held %s: processes %s  messages %s  timers %s  other %s  "
+		  "(resident %s)",
+		  bytes(a, sizeof(a), c->rt.mem_held), bytes(b, sizeof(b), c->rt.mem_procs),
+		  bytes(d, sizeof(d), c->rt.mem_msgs), bytes(e, sizeof(e), c->rt.mem_timers),
+		  bytes(g, sizeof(g), c->rt.mem_other), bytes(h, sizeof(h), c->rt.mem_resident));
 	frame_add(f, "");
 
 	/* The bar takes what the fixed columns leave, within reason. */
@@ -716,24 +830,34 @@ static void build_frame(struct frame *f, struct view *v, const struct ui *ui, si
 	if (shown < s->nsched)
 		frame_add(f, "%s… %zu more (sorted by %s)%s", sgr(f, "\033[2m"), s->nsched - shown,
 			  sort_names[sort_key], sgr(f, "\033[0m"));
+	if (max_top) {
+		frame_add(f, "");
+		top_lines(f, v, max_top);
+	}
 	if (!ui)
 		return;
 	frame_add(f, "");
 	if (ui->status)
 		frame_add(f, "%s%s%s", sgr(f, "\033[1m"), ui->status, sgr(f, "\033[0m"));
 	else if (ui->help)
-		frame_add(f,
-			  "q quit   s sort rows: id, utilization, msgs/s (now %s)   ? hide help"
-			  "   refresh every %u ms (--interval MS)",
-			  sort_names[sort_key], ui->interval_ms);
+		frame_add(
+		    f,
+		    "q quit   s sort rows: id, utilization, msgs/s (now %s)   t sort processes: "
+		    "handled, mailbox, memory (now %s)   ? hide help   refresh every %u ms "
+		    "(--interval MS)",
+		    sort_names[sort_key], top_names[top_key], ui->interval_ms);
 	else
-		frame_add(f, "%sq%s quit  %ss%s sort (%s)  %s?%s help", sgr(f, "\033[1m"),
-			  sgr(f, "\033[0m"), sgr(f, "\033[1m"), sgr(f, "\033[0m"),
-			  sort_names[sort_key], sgr(f, "\033[1m"), sgr(f, "\033[0m"));
+		frame_add(f, "%sq%s quit  %ss%s sort (%s)  %st%s processes by (%s)  %s?%s help",
+			  sgr(f, "\033[1m"), sgr(f, "\033[0m"), sgr(f, "\033[1m"),
+			  sgr(f, "\033[0m"), sort_names[sort_key], sgr(f, "\033[1m"),
+			  sgr(f, "\033[0m"), top_names[top_key], sgr(f, "\033[1m"),
+			  sgr(f, "\033[0m"));
 }
 
-/* Lines of a frame that are not scheduler rows: 5 + blank + column heads, blank + keys. */
+/* Lines of a frame that are not scheduler rows: 5 + blank + column heads, blank + keys;
+ * and the top section's blank line and head, with at most TOP_ROWS processes. */
 #define FIXED_LINES 9
+#define TOP_ROWS    5
 
 /* ---- the terminal ---------------------------------------------------------------------- */
 
@@ -827,7 +951,8 @@ static void draw(struct frame *f, int rows)
 
 struct opts {
 	int pid;
-	bool clean, json, once, has_runtime;
+	bool clean, json, once, has_runtime, top;
+	const char *name; /* --name */
 	unsigned runtime, interval_ms, sample_ms;
 };
 
@@ -875,7 +1000,8 @@ static void view_alloc(struct view *v, const struct seg *s, struct segid *all, s
 {
 	memset(v, 0, sizeof(*v));
 	v->rows = calloc(s->nsched ? s->nsched : 1, sizeof(*v->rows));
-	if (!v->rows)
+	v->top = calloc((s->nsched ? s->nsched : 1) * (size_t)KR_STATS_TOP, sizeof(*v->top));
+	if (!v->rows || !v->top)
 		die(EXIT_RUNTIME, "out of memory");
 	v->all = all;
 	v->nall = nall;
@@ -931,9 +1057,11 @@ static void print_json(const struct view *v, unsigned sample_ms)
 	printf("\"rt\":{\"seq\":%" PRIu64 ",\"now_ns\":%" PRIu64 ",\"alive\":%" PRIu64
 	       ",\"foreign_spawned\":%" PRIu64 ",\"restarts\":%" PRIu64 ",\"names\":%" PRIu64
 	       ",\"mem_allocated\":%" PRIu64 ",\"mem_active\":%" PRIu64 ",\"mem_resident\":%" PRIu64
-	       "},\"schedulers\":[",
+	       ",\"mem_held\":%" PRIu64 ",\"mem_procs\":%" PRIu64 ",\"mem_msgs\":%" PRIu64
+	       ",\"mem_timers\":%" PRIu64 ",\"mem_other\":%" PRIu64 "},\"schedulers\":[",
 	       (uint64_t)rt->seq, rt->now_ns, rt->alive, rt->foreign_spawned, rt->restarts,
-	       rt->names, rt->mem_allocated, rt->mem_active, rt->mem_resident);
+	       rt->names, rt->mem_allocated, rt->mem_active, rt->mem_resident, rt->mem_held,
+	       rt->mem_procs, rt->mem_msgs, rt->mem_timers, rt->mem_other);
 	const char *sep = "";
 	for (uint32_t i = 0; i < s->nsched; i++) {
 		const struct row *r = 0;
@@ -950,11 +1078,13 @@ static void print_json(const struct view *v, unsigned sample_ms)
 		       ",\"spawned\":%" PRIu64 ",\"exited\":%" PRIu64 ",\"crashed\":%" PRIu64
 		       ",\"killed\":%" PRIu64 ",\"timers\":%" PRIu64 ",\"io_submitted\":%" PRIu64
 		       ",\"io_completed\":%" PRIu64 ",\"mem_allocated\":%" PRIu64
-		       ",\"mem_active\":%" PRIu64 ",\"mem_resident\":%" PRIu64 ",",
+		       ",\"mem_active\":%" PRIu64 ",\"mem_resident\":%" PRIu64
+		       ",\"mem_held\":%" PRId64 ",\"mem_msgs\":%" PRId64 ",",
 		       sep, i, (uint64_t)b->seq, b->busy_ns, b->idle_ns, b->runs, b->msgs,
 		       b->runq_len, b->steals[0], b->steals[1], b->steals[2], b->sleeps, b->wakeups,
 		       b->spawned, b->exited, b->crashed, b->killed, b->timers, b->io_submitted,
-		       b->io_completed, b->mem_allocated, b->mem_active, b->mem_resident);
+		       b->io_completed, b->mem_allocated, b->mem_active, b->mem_resident,
+		       (int64_t)b->mem_held, (int64_t)b->mem_msgs);
 		if (b->cpu == UINT64_MAX)
 			printf("\"cpu\":null");
 		else
@@ -977,7 +1107,16 @@ static void print_json(const struct view *v, unsigned sample_ms)
 	       t->timers, t->io_submitted, t->io_completed, t->mem_allocated, t->mem_active,
 	       t->mem_resident);
 	json_rates(v, &v->sum);
-	printf("}\n");
+	printf(",\"top\":[");
+	for (size_t i = 0; i < v->ntop; i++) {
+		const struct toprow *r = &v->top[i];
+		printf("%s{\"pid\":%" PRIu64 ",", i ? "," : "", r->p.pid);
+		json_str("name", r->p.name);
+		printf(",\"sched\":%u,\"mailbox\":%" PRIu64 ",\"handled\":%" PRIu64
+		       ",\"handled_per_s\":%.1f,\"memory\":%" PRIu64 "}",
+		       r->sched, r->p.mailbox, r->p.handled, r->rate, r->p.memory);
+	}
+	printf("]}\n");
 }
 
 /* --once and --json: two samples --sample ms apart, one report. */
@@ -998,26 +1137,55 @@ static int snapshot(const struct opts *o)
 	}
 	view_alloc(&v, &s, all, nall);
 	view_compute(&v, &s, o->sample_ms ? &a : 0, o->sample_ms ? &b : &a);
+	int status = 0;
 	if (o->json) {
 		print_json(&v, o->sample_ms);
+	} else if (o->name) {
+		const struct toprow *r = 0;
+		for (size_t i = 0; i < v.ntop && !r; i++)
+			if (strcmp(v.top[i].p.name, o->name) == 0)
+				r = &v.top[i];
+		if (r) {
+			struct frame f = {0};
+			top_lines(&f, &(struct view){.top = (struct toprow *)r, .ntop = 1}, 1);
+			for (size_t i = 0; i < f.n; i++)
+				printf("%s\n", f.line[i]);
+			frame_reset(&f);
+			free(f.line);
+		} else {
+			fprintf(
+			    stderr,
+			    "krilltop: no process named %s among the busiest of pid %d (krilltop "
+			    "sees only the processes that ran a whole batch in the last second)\n",
+			    o->name, o->pid);
+			status = EXIT_RUNTIME;
+		}
+	} else if (o->top) {
+		struct frame f = {0};
+		top_lines(&f, &v, SIZE_MAX);
+		for (size_t i = 0; i < f.n; i++)
+			printf("%s\n", f.line[i]);
+		frame_reset(&f);
+		free(f.line);
 	} else {
 		int rows, cols = 0;
 		struct frame f = {0};
 		if (isatty(STDOUT_FILENO))
 			window_size(&rows, &cols);
 		f.cols = cols;
-		build_frame(&f, &v, 0, SIZE_MAX);
+		build_frame(&f, &v, 0, SIZE_MAX, SIZE_MAX);
 		for (size_t i = 0; i < f.n; i++)
 			printf("%s\n", f.line[i]);
 		frame_reset(&f);
 		free(f.line);
 	}
 	free(v.rows);
-	free(a.b);
-	free(b.b);
+	free(v.top);
+	sample_free(&a);
+	sample_free(&b);
 	free(all);
 	seg_close(&s);
-	return fflush(stdout) ? EXIT_RUNTIME : 0;
+	return fflush(stdout) ? EXIT_RUNTIME : status;
 }
 
 static void handle_signals(void)
@@ -1122,8 +1290,12 @@ static int live(const struct opts *o)
 		if (dirty && have) {
 			window_size(&rows, &cols);
 			f.cols = cols;
-			size_t max = rows > FIXED_LINES ? (size_t)(rows - FIXED_LINES) : 1;
-			build_frame(&f, &v, &ui, max);
+			/* The top section gets what the schedulers leave, up to TOP_ROWS. */
+			size_t avail = rows > FIXED_LINES ? (size_t)(rows - FIXED_LINES) : 1;
+			size_t top = avail > s.nsched + 2 ? avail - s.nsched - 2 : 0;
+			top = top > TOP_ROWS ? TOP_ROWS : top;
+			size_t max = top ? avail - top - 2 : avail;
+			build_frame(&f, &v, &ui, max, top ? top : 0);
 			draw(&f, rows);
 			dirty = false;
 		}
@@ -1146,7 +1318,10 @@ static int live(const struct opts *o)
 					got_quit = -1;
 				else if (keys[i] == 's' || keys[i] == 'S')
 					sort_key = (enum sort)((sort_key + 1) % SORT_N);
-				else if (keys[i] == '?' || keys[i] == 'h')
+				else if (keys[i] == 't' || keys[i] == 'T') {
+					top_key = (enum tkey)((top_key + 1) % TOP_N);
+					qsort(v.top, v.ntop, sizeof(*v.top), top_cmp);
+				} else if (keys[i] == '?' || keys[i] == 'h')
 					ui.help = !ui.help;
 				dirty = true;
 			}
@@ -1163,8 +1338,9 @@ static int live(const struct opts *o)
 	frame_reset(&f);
 	free(f.line);
 	free(v.rows);
-	free(smp[0].b);
-	free(smp[1].b);
+	free(v.top);
+	sample_free(&smp[0]);
+	sample_free(&smp[1]);
 	free(all);
 	seg_close(&s);
 	if (exit_sig) {
@@ -1271,7 +1447,7 @@ static unsigned parse_num(const char *opt, const char *val, unsigned long min, u
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { O_RUNTIME = 256, O_INTERVAL, O_SAMPLE };
+	enum { O_RUNTIME = 256, O_INTERVAL, O_SAMPLE, O_TOP, O_BY, O_NAME };
 	static const struct option lo[] = {
 	    {"help", no_argument, NULL, 'h'},
 	    {"clean", no_argument, NULL, 'c'},
@@ -1280,9 +1456,12 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	    {"runtime", required_argument, NULL, O_RUNTIME},
 	    {"interval", required_argument, NULL, O_INTERVAL},
 	    {"sample", required_argument, NULL, O_SAMPLE},
+	    {"top", no_argument, NULL, O_TOP},
+	    {"by", required_argument, NULL, O_BY},
+	    {"name", required_argument, NULL, O_NAME},
 	    {0},
 	};
-	bool has_interval = false, has_sample = false;
+	bool has_interval = false, has_sample = false, has_by = false;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -1326,6 +1505,21 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->sample_ms = parse_num("--sample", optarg, 0, 60000);
 			has_sample = true;
 			break;
+		case O_TOP:
+			o->top = true;
+			break;
+		case O_BY:
+			has_by = true;
+			for (top_key = 0; top_key < TOP_N; top_key++)
+				if (strcmp(optarg, top_names[top_key]) == 0)
+					break;
+			if (top_key == TOP_N)
+				die(EXIT_USAGE, "--by: '%s' is not handled, mailbox or memory",
+				    optarg);
+			break;
+		case O_NAME:
+			o->name = optarg;
+			break;
 		case ':':
 			die(EXIT_USAGE, "%.*s needs a value (see krilltop --help)", len, arg);
 		default: /* '?': optopt names a known option given a value it does not take */
@@ -1336,22 +1530,27 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (optind < argc) /* after "--" */
 		die(EXIT_USAGE, "unexpected argument: %s (see krilltop --help)", argv[optind]);
-	if (o->clean &&
-	    (o->pid || o->json || o->once || o->has_runtime || has_interval || has_sample))
+	bool snap = o->json || o->once || o->top || o->name;
+	if (o->clean && (o->pid || snap || o->has_runtime || has_interval || has_sample || has_by))
 		die(EXIT_USAGE, "--clean takes no PID and no other option");
-	if (!o->pid && (o->json || o->once || o->has_runtime || has_interval || has_sample))
+	if (!o->pid && (snap || o->has_runtime || has_interval || has_sample || has_by))
 		die(EXIT_USAGE, "%s needs a PID (see krilltop --help)",
 		    o->json          ? "--json"
 		    : o->once        ? "--once"
+		    : o->top         ? "--top"
+		    : o->name        ? "--name"
 		    : o->has_runtime ? "--runtime"
 		    : has_interval   ? "--interval"
+		    : has_by         ? "--by"
 				     : "--sample");
-	if (o->json && o->once)
-		die(EXIT_USAGE, "--json and --once: pick one");
-	if (has_interval && (o->json || o->once))
-		die(EXIT_USAGE, "--interval is for the live view (--sample for --once and --json)");
-	if (has_sample && !o->json && !o->once)
-		die(EXIT_USAGE, "--sample is for --once and --json (--interval for the live view)");
+	if (o->json + o->once + o->top + (o->name != 0) > 1)
+		die(EXIT_USAGE, "--json, --once, --top and --name: pick one");
+	if (has_interval && snap)
+		die(EXIT_USAGE,
+		    "--interval is for the live view (--sample for --once, --json and --top)");
+	if (has_sample && !snap)
+		die(EXIT_USAGE,
+		    "--sample is for --once, --json and --top (--interval for the live view)");
 }
 
 int main(int argc, char **argv)
@@ -1360,7 +1559,7 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &o);
 	if (!o.pid)
 		return list(o.clean);
-	if (o.json || o.once)
+	if (o.json || o.once || o.top || o.name)
 		return snapshot(&o);
 	return live(&o);
 }

@@ -16,7 +16,7 @@
 static void deliver(void *arg, uint64_t owner, const kr_io_event *ev, const void *data, uint32_t n)
 {
 	struct sched *s = arg;
-	struct env *e = arena_alloc(&s->arena, env_size((uint32_t)sizeof(*ev) + n));
+	struct env *e = env_alloc(&s->arena, env_size((uint32_t)sizeof(*ev) + n));
 	if (!e)
 		return; /* out of memory: the event is lost, as a dropped message */
 	e->m.tag = KR_TAG_IO;

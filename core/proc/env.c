@@ -81,7 +81,7 @@ struct env *kri_sig_env(struct arena *a, uint32_t tag, kr_pid from, uint64_t ref
 			const void *payload, uint32_t len)
 {
 	size_t n = offsetof(kr_exit_info, payload) + len;
-	struct env *e = arena_alloc(a, env_size((uint32_t)n));
+	struct env *e = env_alloc(a, env_size((uint32_t)n));
 	if (!e)
 		return 0;
 	e->m.tag = tag;

@@ -58,6 +58,7 @@ struct side {
 	_Atomic int32_t count;
 	_Atomic uint32_t limit;
 	struct kri_monvec waiters; /* (tag, pid) to tell when there is room */
+	uint64_t handled;          /* messages handled since it was made; owner only */
 };
 /* Every process with a link has one (a supervisor's child does): within the
  * arena's largest cached size it costs two pointer moves, not a mallocx and
@@ -121,16 +122,23 @@ struct outbox {
  * better on fanin and count, at two schedulers, than 256. */
 #define OUTBOX_MAX 256
 
-/* Inline: every message's envelope is freed through it. */
+/* Every envelope is allocated and freed through these two: envelopes
+ * have caches of their own in the arena (ARENA_ENV), so what messages hold
+ * is known without counting each one. Inline: every message's envelope
+ * goes through both. */
+__attribute__((always_inline)) static inline struct env *env_alloc(struct arena *a, size_t n)
+{
+	return arena_alloc_kind(a, ARENA_ENV, n);
+}
 __attribute__((always_inline)) static inline void env_free(struct arena *a, struct env *e)
 {
-	arena_free(a, e, env_size(e->m.len));
+	arena_free_kind(a, ARENA_ENV, e, env_size(e->m.len));
 }
 /* Inline: it is most of a send, and out of line (LTO left it so once
  * it moved to a file of its own) a ring hop cost 25 instructions more. */
 static inline struct env *env_new(struct arena *a, uint32_t tag, const void *data, size_t len)
 {
-	struct env *e = arena_alloc(a, env_size((uint32_t)len));
+	struct env *e = env_alloc(a, env_size((uint32_t)len));
 	if (!e)
 		return 0;
 	e->m.tag = tag;

@@ -160,8 +160,14 @@ void kri_proc_run(struct sched *s, struct proc *p)
 		handled++;
 		used += 1 + c->sent;
 		c->sent = 0;
-		rto_after(s, p->side, seq0, c->defer);
-		bool keep = c->defer && p->side;
+		/* A process with a side record counts what it handled there
+		 * (kr_process_info), in the branch rto_after takes anyway: a
+		 * plain process pays nothing for it. */
+		if ((side = p->side)) {
+			side->handled++;
+			rto_after(s, side, seq0, c->defer);
+		}
+		bool keep = c->defer && side;
 		if (keep) {
 			e->next = 0;
 			if (p->side->dtail)
@@ -196,6 +202,10 @@ void kri_proc_run(struct sched *s, struct proc *p)
 			break;
 		}
 		if (used >= budget) {
+			/* A busy one: a candidate for the stats' top table,
+			 * measured while this scheduler still owns it. */
+			if (s->tpub)
+				kri_top_note(s, p, c->self, handled);
 			/* Fairness: back of the queue, still RUN, if anything is
 			 * left; else go idle like any other run. */
 			if (p->local || kri_mbox_idle(&p->inbox))

@@ -89,7 +89,7 @@ static void *msg_buf_in(kr_ctx *ctx, size_t len)
 	struct sched *s = ctx->s;
 	if (len > s->rt->cfg.max_msg || kri_ovl_over(s->rt, s))
 		return 0;
-	struct env *e = arena_alloc(&s->arena, env_size((uint32_t)len));
+	struct env *e = env_alloc(&s->arena, env_size((uint32_t)len));
 	if (!e)
 		return 0;
 	e->m.tag = 0;

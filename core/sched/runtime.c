@@ -148,9 +148,13 @@ int kr_runtime_new(const kr_config *cfg, kr_runtime **out)
 		rc = kri_io_rt_init(rt);
 	if (!rc)
 		rc = layout(rt);
-	/* Stats are for watching: a machine without /dev/shm still runs. */
-	if (!rc && cfg->stats)
+	/* Stats are for watching: a machine without /dev/shm still runs.
+	 * What dead programs left there goes first, so that /dev/shm does
+	 * not fill with them between runs of krilltop --clean. */
+	if (!rc && cfg->stats) {
+		kri_stats_clean_dead();
 		kri_stats_open(rt);
+	}
 	if (rc) {
 		rt_free(rt);
 		return rc;
@@ -309,6 +313,9 @@ int kri_inject(struct kr_runtime *rt, kr_pid to, struct env *e)
 	i->next = 0;
 	i->to = to;
 	i->env = e;
+	/* Counted here, off the message path (a foreign send takes a lock
+	 * anyway): the scheduler that frees it counts it off its own arena. */
+	atomic_fetch_add_explicit(&rt->fenv, (int64_t)env_size(e->m.len), memory_order_relaxed);
 	pthread_mutex_lock(&rt->ilock);
 	if (rt->itail)
 		rt->itail->next = i;

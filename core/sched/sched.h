@@ -58,6 +58,14 @@ static inline void stat_add(_Atomic uint64_t *c, uint64_t by)
 			      memory_order_relaxed);
 }
 
+/* A process that ran a whole batch, as its owner measured it then. */
+#define TOP_CAND 16
+struct top_cand {
+	kr_pid pid;
+	uint64_t handled; /* in such runs since the last publication */
+	uint64_t mailbox, memory;
+};
+
 struct sched {
 	struct kr_runtime *rt;
 	unsigned id;
@@ -98,7 +106,13 @@ struct sched {
 	void *altstack;
 	unsigned loops;
 	struct kr_stats_sched *pub; /* its block in the stats segment, or NULL */
+	struct kr_stats_top *tpub;  /* its top-processes block, or NULL */
 	uint64_t pub_ns;            /* last runtime-wide publication (scheduler 0) */
+	/* The busiest processes since the last top publication (info.c,
+	 * kri_top_note), published by stats_publish. Owner only. */
+	struct top_cand top[TOP_CAND];
+	unsigned ntop;
+	uint64_t top_ns; /* the last top publication */
 	/* Shared with other threads: apart from the owner's lines. */
 	alignas(64) struct runq q;
 	alignas(64) _Atomic uint64_t epoch;
@@ -123,6 +137,10 @@ struct kr_runtime {
 	pthread_mutex_t flock;
 	struct slot_cache fslots;
 	_Atomic int64_t fspawned;
+	/* Bytes of envelopes foreign threads queued (kr_rt_send, the inject
+	 * queue): allocated with no arena, freed by the schedulers that take
+	 * them (which count them off their own arenas' figures). */
+	_Atomic int64_t fenv;
 	struct registry *reg;
 	struct htab *io; /* open sockets and files (io/handle.h) */
 
@@ -182,6 +200,17 @@ int kri_stats_open(struct kr_runtime *rt);
 void kri_stats_close(struct kr_runtime *rt);
 void kri_stats_publish(struct sched *s, uint64_t kri_now_ns);
 void kri_stats_publish_runtime(struct kr_runtime *rt);
+/* Remove the stats segments of this user's krill programs that have died
+ * (the test krilltop --clean makes). */
+void kri_stats_clean_dead(void);
+
+/* info.c: p, owned by s, ran a whole batch handling `handled` messages:
+ * a candidate for the top-processes table. */
+void kri_top_note(struct sched *s, struct proc *p, kr_pid pid, uint64_t handled);
+/* Messages queued for p and the bytes it holds, counting at most cap
+ * messages. Only p's owner, or anyone while no scheduler runs. */
+void kri_proc_measure(struct proc *p, const struct kr_ctx *c, uint64_t cap, uint64_t *mailbox,
+		      uint64_t *memory);
 
 /* The kr_* calls a behaviour can make are bracketed so that a watchdog
  * kill never lands inside the runtime (a half-done hand-off, a held lock):

@@ -2,12 +2,18 @@
  * their counters in their own struct sched and copy them into their block
  * of the segment at quiescent points and around sleep, so the message path
  * pays nothing for observability; scheduler 0 refreshes the runtime-wide
- * block (memory from jemalloc) about once a second. */
+ * block (memory from jemalloc and the slot tables) about once a second,
+ * and each scheduler its top-processes block as often. A runtime starting
+ * removes what dead programs of its user left in /dev/shm. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,6 +76,7 @@ int kri_stats_open(struct kr_runtime *rt)
 	h->version = KR_STATS_VERSION;
 	h->header_size = sizeof(*h);
 	h->sched_size = sizeof(struct kr_stats_sched);
+	h->top_size = sizeof(struct kr_stats_top);
 	h->nsched = rt->n;
 	h->os_pid = (int)getpid();
 	h->numa_nodes = kri_topo_nnuma(rt->topo);
@@ -82,6 +89,8 @@ int kri_stats_open(struct kr_runtime *rt)
 	for (unsigned i = 0; i < rt->n; i++) {
 		struct sched *s = &rt->s[i];
 		s->pub = kr_stats_sched_at(h, i);
+		s->tpub = kr_stats_top_at(h, i);
+		s->top_ns = rt->t0_ns;
 		s->pub->cpu = s->place.cpu >= 0 && kri_topo_is_real(rt->topo)
 				  ? (uint64_t)s->place.cpu
 				  : UINT64_MAX;
@@ -101,13 +110,42 @@ void kri_stats_close(struct kr_runtime *rt)
 	munmap(rt->seg, kr_stats_size(rt->n));
 	shm_unlink(rt->segname);
 	rt->seg = 0;
-	for (unsigned i = 0; i < rt->n; i++)
+	for (unsigned i = 0; i < rt->n; i++) {
 		rt->s[i].pub = 0;
+		rt->s[i].tpub = 0;
+	}
 }
 
 static uint64_t get(_Atomic uint64_t *c)
 {
 	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* Pages of a slot table's chunks in memory (mincore): its chunks are
+ * mapped whole but touched as slots are first used. */
+static uint64_t slots_resident(struct slots *t)
+{
+	size_t bytes = kri_slots_chunk_bytes(t), page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char vec[1024];
+	uint64_t n = 0, mapped, unowned;
+	if (page == 0 || bytes / page > sizeof(vec))
+		return 0;
+	kri_slots_bytes(t, &mapped, &unowned);
+	for (uint64_t k = 0; k < mapped / bytes; k++) {
+		/* Acquire: pairs with the release that published the chunk;
+		 * chunks are never unmapped while the table lives. */
+		void *c = atomic_load_explicit(&t->dir[k], memory_order_acquire);
+		if (!c || mincore(c, bytes, vec))
+			continue;
+		for (size_t i = 0; i < bytes / page; i++)
+			n += vec[i] & 1;
+	}
+	return n * page;
+}
+
+static uint64_t nonneg(int64_t v)
+{
+	return v > 0 ? (uint64_t)v : 0;
 }
 
 static void publish_runtime(struct kr_runtime *rt, uint64_t now)
@@ -116,12 +154,28 @@ static void publish_runtime(struct kr_runtime *rt, uint64_t now)
 		return;
 	struct kr_stats_runtime *r = &rt->seg->rt;
 	struct kri_arena_stats total = {0}, a;
+	int64_t held = 0, msgs = atomic_load_explicit(&rt->fenv, memory_order_relaxed);
 	for (unsigned i = 0; i < rt->n; i++) {
 		kri_arena_stats(&rt->s[i].arena, &a);
 		total.allocated += a.allocated;
 		total.active += a.active;
 		total.resident += a.resident;
+		/* Live, not as last published: memory streams between
+		 * schedulers through these counters, and two publications a
+		 * few thousand steps apart would show what passed between
+		 * them rather than what is held. */
+		held += atomic_load_explicit(&rt->s[i].arena.bytes, memory_order_relaxed);
+		msgs += arena_kind_in_use(&rt->s[i].arena, ARENA_ENV);
 	}
+	uint64_t procs, punowned, timers, tunowned;
+	kri_slots_bytes(&rt->procs, &procs, &punowned);
+	kri_slots_bytes(&rt->timers, &timers, &tunowned);
+	/* The arenas count the chunks they mapped; foreign spawns map theirs
+	 * with none, and foreign sends' envelopes come from malloc. */
+	held +=
+	    (int64_t)(punowned + tunowned) + atomic_load_explicit(&rt->fenv, memory_order_relaxed);
+	uint64_t m = nonneg(msgs);
+	int64_t other = held - (int64_t)(procs + timers + m);
 	write_begin(&r->seq);
 	put(&r->now_ns, now);
 	put(&r->alive, kri_rt_alive(rt));
@@ -131,10 +185,57 @@ static void publish_runtime(struct kr_runtime *rt, uint64_t now)
 		restarts += get(&rt->s[i].st.restarts);
 	put(&r->restarts, restarts);
 	put(&r->names, kri_registry_count(rt->reg));
-	put(&r->mem_allocated, total.allocated);
-	put(&r->mem_active, total.active);
-	put(&r->mem_resident, total.resident);
+	/* jemalloc sees the arenas; the slot tables are mapped beside it. */
+	put(&r->mem_allocated, total.allocated + procs + timers);
+	put(&r->mem_active, total.active + procs + timers);
+	put(&r->mem_resident,
+	    total.resident + slots_resident(&rt->procs) + slots_resident(&rt->timers));
+	put(&r->mem_procs, procs);
+	put(&r->mem_msgs, m);
+	put(&r->mem_timers, timers);
+	put(&r->mem_other, nonneg(other));
+	put(&r->mem_held, procs + timers + m + nonneg(other));
 	write_end(&r->seq);
+}
+
+/* The candidates (kri_top_note), busiest first, become the block; then a
+ * new interval starts. */
+static int cand_cmp(const void *a, const void *b)
+{
+	const struct top_cand *x = a, *y = b;
+	if (x->handled != y->handled)
+		return x->handled > y->handled ? -1 : 1;
+	return x->mailbox > y->mailbox ? -1 : x->mailbox < y->mailbox;
+}
+
+static void publish_top(struct sched *s, uint64_t now)
+{
+	struct kr_stats_top *t = s->tpub;
+	unsigned n = s->ntop < KR_STATS_TOP ? s->ntop : KR_STATS_TOP;
+	qsort(s->top, s->ntop, sizeof(s->top[0]), cand_cmp);
+	write_begin(&t->seq);
+	put(&t->now_ns, now);
+	put(&t->interval_ns, now - s->top_ns);
+	put(&t->n, n);
+	for (unsigned i = 0; i < KR_STATS_TOP; i++) {
+		struct kr_stats_proc *p = &t->p[i];
+		const struct top_cand *c = &s->top[i];
+		union {
+			char s[sizeof(p->name)];
+			uint64_t w[sizeof(p->name) / 8];
+		} name = {{0}};
+		if (i < n)
+			kri_registry_name_of(s->rt, c->pid, name.s, sizeof(name.s));
+		put(&p->pid, i < n ? c->pid : 0);
+		put(&p->mailbox, i < n ? c->mailbox : 0);
+		put(&p->handled, i < n ? c->handled : 0);
+		put(&p->memory, i < n ? c->memory : 0);
+		for (unsigned k = 0; k < sizeof(name.w) / 8; k++)
+			put((uint64_t *)(void *)&p->name[8 * k], name.w[k]);
+	}
+	write_end(&t->seq);
+	s->ntop = 0;
+	s->top_ns = now;
 }
 
 void kri_stats_publish_runtime(struct kr_runtime *rt)
@@ -166,6 +267,9 @@ void kri_stats_publish(struct sched *s, uint64_t now)
 	put(&b->crashed, get(&st->crashed));
 	put(&b->killed, get(&st->killed));
 	put(&b->timers, s->wheel.count);
+	put(&b->mem_held, (uint64_t)atomic_load_explicit(&s->arena.bytes, memory_order_relaxed));
+	arena_kind_publish(&s->arena, ARENA_ENV);
+	put(&b->mem_msgs, (uint64_t)arena_kind_in_use(&s->arena, ARENA_ENV));
 	if (now - s->pub_ns >= RT_EVERY_NS) {
 		/* mallctl stats cost microseconds: once a second. */
 		struct kri_arena_stats a;
@@ -175,6 +279,8 @@ void kri_stats_publish(struct sched *s, uint64_t now)
 		put(&b->mem_resident, a.resident);
 	}
 	write_end(&b->seq);
+	if (s->tpub && now - s->top_ns >= RT_EVERY_NS)
+		publish_top(s, now);
 	if (now - s->pub_ns >= RT_EVERY_NS) {
 		s->pub_ns = now;
 		if (s->id == 0)
@@ -197,7 +303,85 @@ int kr_stats_snapshot(kr_runtime *rt, void *buf, size_t len)
 		return -EAGAIN;
 	for (unsigned i = 0; i < rt->n; i++)
 		if (kr_stats_read_block(kr_stats_sched_at(rt->seg, i), kr_stats_sched_at(h, i),
-					sizeof(struct kr_stats_sched)))
+					sizeof(struct kr_stats_sched)) ||
+		    kr_stats_read_block(kr_stats_top_at(rt->seg, i), kr_stats_top_at(h, i),
+					sizeof(struct kr_stats_top)))
 			return -EAGAIN;
 	return (int)size;
+}
+
+/* ---- segments dead programs left ----------------------------------------
+ * The test is krilltop's (tools/krilltop.c, list --clean): a segment is
+ * stale when its pid is gone (or a zombie), or when a live pid does not
+ * map it and it is older than a runtime needs to map it (the pid was
+ * reused). Only this user's segments, never this process's own. */
+
+#define YOUNG_S 5 /* as krilltop's: a segment this young may not be mapped yet */
+
+static bool pid_gone(int pid)
+{
+	char path[64], buf[512];
+	if (kill(pid, 0) && errno == ESRCH)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && rp[2] == 'Z';
+}
+
+/* 1: pid maps path; 0: it does not; -1: cannot tell. */
+static int pid_maps(int pid, const char *path)
+{
+	char maps[64], line[1024];
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", pid);
+	FILE *f = fopen(maps, "re");
+	if (!f)
+		return -1;
+	int found = 0, any = 0;
+	size_t plen = strlen(path);
+	while (!found && fgets(line, sizeof(line), f)) {
+		any = 1;
+		const char *p = strstr(line, path);
+		found = p && (p[plen] == '\n' || p[plen] == ' ' || p[plen] == 0);
+	}
+	fclose(f);
+	return found ? 1 : any ? 0 : -1;
+}
+
+void kri_stats_clean_dead(void)
+{
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+	int self = (int)getpid();
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char path[300], name[300], *end;
+		struct stat st;
+		const char *pfx = &KR_STATS_PREFIX[1];
+		if (strncmp(e->d_name, pfx, strlen(pfx)))
+			continue;
+		const char *num = e->d_name + strlen(pfx);
+		long pid = strtol(num, &end, 10);
+		if (end == num || *end != '.' || pid <= 0 || pid > 0x7fffffff || pid == self)
+			continue;
+		const char *k = end + 1;
+		strtoul(k, &end, 10);
+		if (end == k || *end)
+			continue;
+		snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
+		snprintf(name, sizeof(name), "/%s", e->d_name);
+		if (lstat(path, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid())
+			continue;
+		bool stale = pid_gone((int)pid) ||
+			     (pid_maps((int)pid, path) == 0 && time(0) - st.st_ctime > YOUNG_S);
+		if (stale)
+			shm_unlink(name);
+	}
+	closedir(d);
 }
