@@ -366,6 +366,9 @@ static int rt_exit_in(kr_runtime *rt, kr_pid pid, uint32_t reason)
 {
 	if (!rt)
 		return -EINVAL;
+	/* Stopping or stopped: the signal would never be delivered. */
+	if (rt_closed(rt))
+		return -ESHUTDOWN;
 	int rc = check_exit_target(rt, pid);
 	if (rc)
 		return rc;
