@@ -164,20 +164,28 @@ static void give_batch(struct slots *s, struct slot_cache *c, uint32_t count)
 	pthread_mutex_unlock(&s->lock);
 }
 
-void kri_slots_put(struct slots *s, struct slot_cache *c, uint32_t i)
+static void cache_push(struct slots *s, struct slot_cache *c, uint32_t i)
 {
 	link_of(s, i)->next = c->head;
 	c->head = i;
 	c->n++;
+}
+
+void kri_slots_put(struct slots *s, struct slot_cache *c, uint32_t i)
+{
+	cache_push(s, c, i);
 	if (c->n >= 2 * s->batch)
 		give_batch(s, c, s->batch);
 }
 
 void kri_slots_flush(struct slots *s, struct slot_cache *c)
 {
+	/* Never-used indexes go back too, as free ones: dropped, they would
+	 * be lost to the table for good (a small max_procs ran out so). Their
+	 * chunk exists, so their link bytes can be written. */
+	while (c->bump != c->bump_end)
+		cache_push(s, c, c->bump++);
 	while (c->n > 0)
 		give_batch(s, c, c->n < s->batch ? c->n : s->batch);
-	/* Unused bump indexes are dropped: they stay zeroed (free) and cost
-	 * only their share of a chunk. */
 	c->bump = c->bump_end = 0;
 }

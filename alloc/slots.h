@@ -76,7 +76,8 @@ int kri_slots_get(struct slots *s, struct slot_cache *c, struct arena *a, uint32
 /* Give index i back; the caller guarantees nobody can still reach it. */
 void kri_slots_put(struct slots *s, struct slot_cache *c, uint32_t i);
 
-/* Move every cached index to the shared pool (a scheduler leaving). */
+/* Move every cached index, used or never used, to the shared pool (a
+ * scheduler handing its cache back when a spawn found the table full). */
 void kri_slots_flush(struct slots *s, struct slot_cache *c);
 
 #endif

@@ -3,7 +3,8 @@
  * This header is the whole public API and its reference. Conventions (as in
  * liburing): functions returning int give >= 0 on success and a negative errno
  * value on failure; a failed call changes nothing. Nothing in the library
- * prints or exits.
+ * prints or exits, but for one line before a fatal fault ends the program
+ * (see kr_start).
  *
  * Two kinds of caller:
  *   - a process: code running inside a behaviour, which holds a kr_ctx. The
@@ -83,7 +84,9 @@ _Static_assert(sizeof(kr_msg) == 8 && offsetof(kr_msg, data) == 8, "data ends th
 #define KR_TAG_DOWN 0xffff0003u
 
 /* Exit reasons, as Erlang's. Programs use KR_REASON_USER and up. */
-#define KR_NORMAL 0u     /* done; links ignore it */
+#define KR_NORMAL 0u     /* done; a linked process ignores it unless it
+			  * traps exits (then it gets the KR_TAG_EXIT
+			  * message, as in Erlang) */
 #define KR_SHUTDOWN 1u   /* asked to stop (by a supervisor) */
 #define KR_KILL 2u       /* as a signal: ends the target, cannot be trapped */
 #define KR_KILLED 3u     /* the reason of a process ended by KR_KILL */
@@ -183,12 +186,24 @@ void kr_config_init(kr_config *c);
 int kr_runtime_new(const kr_config *cfg, kr_runtime **out);
 
 /* Start the scheduler threads and return. -EALREADY if started; -EINVAL in
- * deterministic mode (use kr_run); -EAGAIN if threads cannot be created. */
+ * deterministic mode (use kr_run); -EAGAIN if threads cannot be created.
+ *
+ * From kr_start (or kr_run) to the end of kr_wait, krill handles SIGSEGV,
+ * SIGBUS, SIGFPE, SIGILL and SIGABRT (and SIGTRAP on aarch64). Raised in a
+ * behaviour, one ends that process alone (KR_FAULT). Raised anywhere else
+ * (the runtime, another thread) it is fatal: a handler installed before
+ * kr_start gets it; with none, krill writes one line to stderr (fd 2),
+ *   krill: fatal fault outside any process: signal N at address 0x..., pc
+ *   0x... (in scheduler code)      [or: (not a scheduler thread)]
+ * (not for SIGABRT), just before the program dies of the signal. That is
+ * the only thing the library ever prints. */
 int kr_start(kr_runtime *rt);
 
 /* Wait until the runtime stops: kr_stop was called or no process is left.
  * In deterministic mode this runs the schedulers on the calling thread.
- * Returns 0, or -EDEADLK when called from one of rt's schedulers. */
+ * Returns 0 (at once if it has stopped already); -EDEADLK when called from
+ * one of rt's schedulers; -EINVAL if it was never started (kr_start or
+ * kr_run; in deterministic mode kr_wait itself is the run). */
 int kr_wait(kr_runtime *rt);
 
 /* kr_start (unless started already) then kr_wait; in deterministic mode,
@@ -219,7 +234,8 @@ kr_runtime *kr_runtime_of(const kr_ctx *ctx);
 /* Spawn a process running b with a copy of len bytes of state (len may be
  * 0; up to 8 bytes are held inline at no extra cost). The new process
  * waits for its first message. -EINVAL: b NULL or state NULL with len > 0;
- * -EAGAIN: pid space exhausted (max_procs); -ENOMEM. */
+ * -EAGAIN: pid space exhausted (max_procs), or slots of processes that
+ * exited a moment ago not back yet (see kr_rt_spawn); -ENOMEM. */
 int kr_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out);
 
 /* Send a copy of len bytes to pid with a tag. Messages from one process to
@@ -257,12 +273,15 @@ int kr_exit_with(kr_ctx *ctx, uint32_t reason, const void *payload, size_t len);
 
 /* ---- links, monitors and exit signals (Erlang's semantics) ------------ */
 
-/* Link the caller and pid, both ways: when either exits with an abnormal
- * reason the other gets an exit signal, which ends it with the same reason
- * unless it traps exits. Linking twice, or to self, is harmless.
- * -ESRCH: pid is not alive (nothing changes). */
+/* Link the caller and pid, both ways: when either exits the other gets an
+ * exit signal with the reason. An abnormal reason ends it with the same
+ * reason unless it traps exits; KR_NORMAL is ignored unless it traps
+ * exits; a process trapping exits gets either as a KR_TAG_EXIT message.
+ * Linking twice, or to self, is harmless. -ESRCH: pid is not alive
+ * (nothing changes). */
 int kr_link(kr_ctx *ctx, kr_pid pid);
-/* Remove the link, both ways; harmless if there is none. */
+/* Remove the link, both ways; harmless if there is none. -ENOMEM: nothing
+ * changes (the link stays). */
 int kr_unlink(kr_ctx *ctx, kr_pid pid);
 /* kr_spawn and kr_link in one step: the child cannot exit unlinked. */
 int kr_spawn_link(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out);
@@ -284,7 +303,8 @@ void kr_trap_exit(kr_ctx *ctx, int on);
  * not trapping exits; other reasons end a process that does not trap
  * them. Sending to a dead pid is not an error. -ESRCH: never issued. */
 int kr_send_exit(kr_ctx *ctx, kr_pid pid, uint32_t reason);
-/* The same from any thread (the signal has no sender: pid 0). */
+/* The same from any thread (the signal has no sender: pid 0); and
+ * -ESHUTDOWN as kr_rt_send. */
 int kr_rt_exit(kr_runtime *rt, kr_pid pid, uint32_t reason);
 
 /* Selective receive: keep the current message for later instead of
@@ -339,7 +359,8 @@ int kr_notify_ready(kr_ctx *ctx, kr_pid pid, uint32_t tag);
  * generation: a closed or foreign one gives -EBADF.
  *
  * When the kernel has no io_uring (or it is disabled), the runtime still
- * runs (sleeping on a futex) and every call here returns -ENOSYS. Any
+ * runs (sleeping on a futex) and every call here that opens a socket or a
+ * file returns -ENOSYS (the others -EBADF: no handle can exist). Any
  * request may also fail with -EBUSY when the ring cannot take one now (its
  * submission queue full and the kernel refusing more): nothing was done;
  * retry later.
@@ -411,7 +432,9 @@ int kr_io_accept(kr_ctx *ctx, kr_handle listener);
  * host; -EMFILE; -ENOMEM; -ENOSYS. */
 int kr_io_connect(kr_ctx *ctx, const char *host, uint16_t port, uint64_t ref, kr_handle *out);
 
-/* Open a UDP socket bound to host:port (NULL, 0: any address, a free port). */
+/* Open a UDP socket bound to host:port (NULL, 0: any address, a free port).
+ * -EINVAL: out NULL or bad host; -errno from socket or bind (-EADDRINUSE...);
+ * -EMFILE; -ENOMEM; -ENOSYS. */
 int kr_io_udp(kr_ctx *ctx, const char *host, uint16_t port, kr_handle *out);
 
 /* Receive modes, as Erlang's {active, ...}: */
@@ -462,12 +485,14 @@ int kr_io_port(kr_ctx *ctx, kr_handle h);
  * -ENOMEM; -ENOSYS. */
 int kr_io_open(kr_ctx *ctx, const char *path, int flags, uint32_t mode, uint64_t ref);
 /* Read up to len bytes at offset (a KR_IO_READ event with the bytes).
- * -EBADF; -EMSGSIZE: len > max_msg. */
+ * -EBADF; -EINVAL: h is not a file; -EMSGSIZE: len > max_msg; -ENOMEM. */
 int kr_io_read(kr_ctx *ctx, kr_handle h, uint64_t offset, uint32_t len, uint64_t ref);
-/* Write a copy of len bytes at offset (a KR_IO_WRITE event). */
+/* Write a copy of len bytes at offset (a KR_IO_WRITE event). -EBADF;
+ * -EINVAL: data NULL with len > 0, or h is not a file; -EMSGSIZE: len >
+ * max_msg; -ENOMEM. */
 int kr_io_write(kr_ctx *ctx, kr_handle h, uint64_t offset, const void *data, size_t len,
 		uint64_t ref);
-/* fsync (a KR_IO_FSYNC event). */
+/* fsync (a KR_IO_FSYNC event). -EBADF; -EINVAL: h is not a file; -ENOMEM. */
 int kr_io_fsync(kr_ctx *ctx, kr_handle h, uint64_t ref);
 
 /* ==== end of I/O ========================================================= */
@@ -491,14 +516,31 @@ int kr_stats_snapshot(kr_runtime *rt, void *buf, size_t len);
 int kr_register(kr_runtime *rt, const char *name, kr_pid pid);
 /* The pid registered under name, or 0. */
 kr_pid kr_whereis(kr_runtime *rt, const char *name);
-/* -ENOENT if not registered. */
+/* -ENOENT: not registered; -EINVAL: name empty, too long or NULL (as
+ * kr_register: a name that cannot be registered). */
 int kr_unregister(kr_runtime *rt, const char *name);
 
 /* ---- processes: from any thread -------------------------------------- */
 
 /* As kr_spawn and kr_send, for code that is not a process (before kr_start
- * too). Messages sent with kr_rt_send from one thread to one pid arrive in
- * the order sent. */
+ * too: the process runs, the message is delivered, once it starts).
+ * Messages sent with kr_rt_send from one thread to one pid arrive in the
+ * order sent. Errors as kr_spawn and kr_send, and -ESHUTDOWN: the runtime
+ * is stopping or has stopped (kr_stop was called, no process was left, or
+ * the deterministic run is over), so the process would never run or the
+ * message never arrive (-EINVAL is kept for bad arguments).
+ *
+ * -EAGAIN from kr_rt_spawn: an exited process's slot waits a moment with
+ * the scheduler that ran it (until no sender can still hold its address,
+ * then in that scheduler's cache) before another spawn can take it. When
+ * kr_rt_spawn from a thread finds every slot taken, it asks each scheduler
+ * to hand back what it holds and waits for the answers (at once from an
+ * idle scheduler, at its next pause between processes from a busy one; at
+ * most a second in all, for one stuck in a long behaviour call). So from a
+ * thread -EAGAIN means max_procs processes were alive, or just exiting.
+ * Called in a behaviour it does not wait (nor does kr_spawn): -EAGAIN may
+ * then also mean slots are on their way back, and a later spawn (at the
+ * next message, say) gets them. */
 int kr_rt_spawn(kr_runtime *rt, kr_behaviour b, const void *state, size_t len, kr_pid *out);
 int kr_rt_send(kr_runtime *rt, kr_pid to, uint32_t tag, const void *data, size_t len);
 
@@ -623,8 +665,10 @@ int kr_process_next(kr_runtime *rt, uint64_t *cursor, kr_pid *pid);
 
 /* How to start a child, and what to do when it exits. */
 typedef struct kr_child_spec {
-	/* Names the child (copied). For the children given at start: non-empty
-	 * and unique among them. For kr_sup_start_child: anything, NULL too. */
+	/* Names the child (copied). At most KR_SUP_ID_MAX bytes (longer:
+	 * -EINVAL). For the children given at start: non-empty and unique
+	 * among them. For kr_sup_start_child: NULL or empty too, and need not
+	 * be unique. */
 	const char *id;
 	/* The child's behaviour; it gets a copy of arg_len bytes of arg as its
 	 * state at each (re)start (as kr_spawn). */
@@ -692,8 +736,8 @@ typedef struct kr_sup_reply {
  * (temporary, or transient with a normal exit) or is terminated. A
  * supervisor that is gone answers nothing: monitor it to be sure. Returns
  * what sending the request gave (as kr_send: -EMSGSIZE if arg_len is too
- * big for a message) or -EINVAL (spec checks as kr_sup_spawn, reply_tag
- * >= KR_TAG_SYSTEM). */
+ * big for a message) or -EINVAL (spec checks as kr_sup_spawn, but the id
+ * may be NULL or empty; reply_tag >= KR_TAG_SYSTEM). */
 int kr_sup_start_child(kr_ctx *ctx, kr_pid sup, const kr_child_spec *spec, uint32_t reply_tag);
 
 /* Ask sup to shut down its child pid (as in an orderly shutdown: with its

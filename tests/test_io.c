@@ -48,6 +48,7 @@ struct world {
 	char fread[32];
 	/* udp */
 	int udp_rc[4];
+	int udp_bad[6]; /* the errors krill.h lists for kr_io_udp, kr_io_write, kr_io_fsync */
 	char dgram[16];
 	int dgram_from_port;
 	/* stale handles */
@@ -680,6 +681,13 @@ static void udp_peer(kr_ctx *ctx, void *state, const kr_msg *m)
 		/* Sent before anyone receives: kept until asked (passive). */
 		w->udp_rc[2] = kr_io_sendto(ctx, a, &to, sizeof(to), "datagram", 8);
 		w->udp_rc[3] = kr_io_sendto(ctx, a, &to, 3, "x", 1);
+		kr_handle b = 0;
+		w->udp_bad[0] = kr_io_udp(ctx, "not an address", 0, &b);
+		w->udp_bad[1] = kr_io_udp(ctx, NULL, 0, NULL);
+		w->udp_bad[2] = kr_io_write(ctx, a, 0, "x", 1, 0); /* not a file */
+		w->udp_bad[3] = kr_io_fsync(ctx, a, 0);
+		w->udp_bad[4] = kr_io_write(ctx, a, 0, NULL, 1, 0);
+		w->udp_bad[5] = kr_io_fsync(ctx, 0, 0);
 		assert_int_equal(kr_send_after(ctx, kr_self(ctx), 20, T_READ, 0, 0, 0), 0);
 		return;
 	}
@@ -707,6 +715,12 @@ static void test_udp(void **unused)
 		assert_int_equal(w.udp_rc[1], 0);
 		assert_int_equal(w.udp_rc[2], 0);
 		assert_int_equal(w.udp_rc[3], -EINVAL);
+		assert_int_equal(w.udp_bad[0], -EINVAL);
+		assert_int_equal(w.udp_bad[1], -EINVAL);
+		assert_int_equal(w.udp_bad[2], -EINVAL);
+		assert_int_equal(w.udp_bad[3], -EINVAL);
+		assert_int_equal(w.udp_bad[4], -EINVAL);
+		assert_int_equal(w.udp_bad[5], -EBADF);
 		assert_memory_equal(w.dgram, "datagram", 8);
 		assert_int_equal(w.passive_ok, 1);
 	}

@@ -32,6 +32,7 @@
 
 #include "core/proc/proc.h" /* pid_make: to forge a pid never issued */
 #include "krill.h"
+#include "tests/inject.h"
 #include "tests/guard.h"
 #include "tests/seed.h"
 #include "core/signal/signal.h"
@@ -841,10 +842,10 @@ static void send_exit_and_rt_exit_to_dead_never_issued_or_null(void **st)
 		run_script(rt, W, w_s);
 		finish(rt, false);
 		expect_rcs(W, 5, 0, 0, 0, -ESRCH, -ESRCH);
-		/* After the run: dead is not an error, never issued still is. */
-		assert_int_equal(kr_rt_exit(rt, apid[X], KR_KILL), 0);
-		assert_int_equal(kr_rt_exit(rt, apid[N], KR_KILL), -ESRCH);
-		kr_runtime_free(rt); /* frees the undelivered signal (LSan) */
+		/* After the run the runtime refuses: the signal would never be delivered. */
+		assert_int_equal(kr_rt_exit(rt, apid[X], KR_KILL), -ESHUTDOWN);
+		assert_int_equal(kr_rt_exit(rt, apid[N], KR_KILL), -ESHUTDOWN);
+		kr_runtime_free(rt);
 	}
 }
 
@@ -1992,6 +1993,53 @@ static void crash_storm_every_message_is_handled_once_or_accounted_to_a_crash(vo
 	storm(&(struct mode){3, 1, 77}, TSAN ? 4000 : 20000);
 }
 
+/* kr_unlink out of memory changes nothing: the link stays on both sides, so the caller's
+ * abnormal exit still reaches its trapping partner. (It once dropped the caller's side
+ * first, and the partner heard nothing.) Deterministic: the run ends when nothing is left to
+ * do, even if the partner never hears. */
+static int unlink_oom_rc = 1;
+static _Atomic int unlink_oom_exits;
+
+static void b_unlink_oom(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	kr_pid partner;
+	memcpy(&partner, state, sizeof(partner));
+	if (kr_link(ctx, partner) != 0)
+		return;
+	kri_arena_fail_after(0);
+	unlink_oom_rc = kr_unlink(ctx, partner);
+	kri_arena_fail_after(-1);
+	kr_exit(ctx, USER + 1);
+}
+
+/* Traps exits, then starts the process that links to it and fails to unlink. */
+static void b_unlink_partner(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	kr_pid a, self = kr_self(ctx);
+	if (m->tag == KR_TAG_EXIT) {
+		unlink_oom_exits++;
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	}
+	kr_trap_exit(ctx, 1);
+	if (kr_spawn(ctx, b_unlink_oom, &self, sizeof(self), &a) == 0)
+		kr_send(ctx, a, 1, 0, 0);
+}
+
+static void unlink_out_of_memory_is_enomem_and_keeps_the_link(void **st)
+{
+	need_injector();
+	kr_runtime *rt = rt_make(1, 1, 5, 0);
+	kr_pid b = 0;
+	unlink_oom_exits = 0;
+	assert_int_equal(kr_rt_spawn(rt, b_unlink_partner, 0, 0, &b), 0);
+	assert_int_equal(kr_rt_send(rt, b, 1, 0, 0), 0);
+	assert_int_equal(kr_run(rt), 0);
+	kr_runtime_free(rt);
+	assert_int_equal(unlink_oom_rc, -ENOMEM);
+	assert_int_equal(unlink_oom_exits, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2004,6 +2052,7 @@ int main(void)
 		cmocka_unit_test(link_to_a_dead_or_never_issued_pid_is_esrch_and_changes_nothing),
 		cmocka_unit_test(linking_twice_and_to_self_is_harmless),
 		cmocka_unit_test(linking_twice_then_unlinking_once_removes_the_link),
+		cmocka_unit_test(unlink_out_of_memory_is_enomem_and_keeps_the_link),
 		cmocka_unit_test(trapping_process_gets_exit_messages_instead_of_dying),
 		cmocka_unit_test(trap_exit_turned_off_again_lets_an_exit_signal_end_the_process),
 		cmocka_unit_test(kill_ends_a_trapping_process_and_its_links_see_killed),

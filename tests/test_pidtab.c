@@ -309,9 +309,30 @@ static void two_threads_recycle_through_the_pool_without_growing(void **state)
 	}
 	pthread_join(th, NULL);
 	assert_int_equal(s.grown, 1);
-	uint32_t untouched = c.bump_end - c.bump; /* flush drops these */
-	kri_slots_flush(&s, &c);
-	assert_int_equal(s.pooled + untouched + (s.fresh_end - s.fresh), CHUNK);
+	kri_slots_flush(&s, &c); /* never-used indexes too: none is lost */
+	assert_int_equal(c.n, 0);
+	assert_int_equal(c.bump, c.bump_end);
+	assert_int_equal(s.pooled + (s.fresh_end - s.fresh), CHUNK);
+	kri_slots_fini(&s, NULL);
+}
+
+/* A cache's never-used indexes (taken from the table a few at a time) go back with a flush:
+ * once they were dropped, and a small table lost them for good. */
+static void flush_gives_back_never_used_indexes_too(void **state)
+{
+	(void)state;
+	struct slots s;
+	struct slot_cache a, b;
+	uint32_t idx;
+	assert_int_equal(kri_slots_init(&s, 64, 6400), 0); /* 100 fresh indexes at a time */
+	kri_slot_cache_init(&a);
+	kri_slot_cache_init(&b);
+	assert_int_equal(kri_slots_get(&s, &a, NULL, &idx), 0);
+	assert_true(a.bump_end - a.bump > 0);
+	kri_slots_flush(&s, &a);
+	for (uint32_t k = 1; k < 6400; k++)
+		assert_int_equal(kri_slots_get(&s, &b, NULL, &idx), 0);
+	assert_int_equal(kri_slots_get(&s, &b, NULL, &idx), -EAGAIN);
 	kri_slots_fini(&s, NULL);
 }
 
@@ -388,6 +409,7 @@ int main(void)
 	    cmocka_unit_test(a_new_chunk_is_zeroed),
 	    cmocka_unit_test(batches_move_through_the_pool_between_two_caches),
 	    cmocka_unit_test(flush_moves_every_cached_index_to_the_pool),
+	    cmocka_unit_test(flush_gives_back_never_used_indexes_too),
 	    cmocka_unit_test(two_threads_recycle_through_the_pool_without_growing),
 	    cmocka_unit_test(a_second_cache_gets_an_index_while_the_table_is_nearly_empty),
 	    cmocka_unit_test(a_process_can_spawn_while_max_procs_is_far_from_reached),

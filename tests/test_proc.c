@@ -526,7 +526,8 @@ static void send_to_an_exited_process_is_dropped(void **st)
 	assert_int_equal(late_rc, 0);
 	assert_int_equal(late_delivered, 0);
 	assert_int_equal(kr_alive(rt), 0);
-	assert_int_equal(kr_rt_send(rt, victim_pid, T_LATE, "y", 1), 0);
+	/* From a thread once the runtime has stopped: refused, not silently dropped. */
+	assert_int_equal(kr_rt_send(rt, victim_pid, T_LATE, "y", 1), -ESHUTDOWN);
 	kr_runtime_free(rt);
 }
 
@@ -1051,6 +1052,89 @@ static void pid_freed_by_exits_can_be_issued_again(void **st)
 	assert_int_equal(kr_alive(rt), 0);
 	kr_runtime_free(rt);
 	assert_int_equal(rc, 0);
+}
+
+/* Slots freed by exits sit in the schedulers' caches and limbo; a spawn from a thread that
+ * finds the table full asks for them back and waits for the answer (krill.h, kr_rt_spawn).
+ * Two schedulers, so an exit may land on either. */
+static kr_runtime *rt_max_procs_2s(uint64_t max)
+{
+	kr_config c;
+	kr_runtime *rt;
+	kr_config_init(&c);
+	c.schedulers = 2;
+	c.pin = 0;
+	c.max_procs = max;
+	assert_int_equal(kr_runtime_new(&c, &rt), 0);
+	return rt;
+}
+
+static void wait_alive(kr_runtime *rt, uint64_t n)
+{
+	struct timespec ms1 = {0, 1000000};
+	while (kr_alive(rt) != n)
+		nanosleep(&ms1, 0);
+}
+
+static void a_thread_spawn_gets_the_slot_of_one_of_two_processes_once_it_exited(void **st)
+{
+	kr_runtime *rt = rt_max_procs_2s(2);
+	kr_pid keeper = 0, p = 0, q = 0;
+	/* The keeper before the start: a runtime with nothing alive stops at once. */
+	assert_int_equal(kr_rt_spawn(rt, b_wait_end, 0, 0, &keeper), 0);
+	assert_int_equal(kr_start(rt), 0);
+	assert_int_equal(kr_rt_spawn(rt, b_wait_end, 0, 0, &p), 0);
+	assert_int_equal(kr_rt_spawn(rt, b_wait_end, 0, 0, &q), -EAGAIN); /* both alive */
+	assert_int_equal(kr_rt_send(rt, p, T_END, 0, 0), 0);
+	wait_alive(rt, 1);
+	int rc = kr_rt_spawn(rt, b_wait_end, 0, 0, &q); /* at once: no retry */
+	if (rc == 0)
+		assert_int_equal(kr_rt_send(rt, q, T_END, 0, 0), 0);
+	assert_int_equal(kr_rt_send(rt, keeper, T_END, 0, 0), 0);
+	assert_int_equal(kr_wait(rt), 0);
+	kr_runtime_free(rt);
+	assert_int_equal(rc, 0);
+}
+
+/* max processes from a thread (one a keeper that stays), the rest exit; then a thread gets
+ * every slot back: max - 1 spawns succeed, and the next is -EAGAIN. */
+static void every_slot_comes_back_to_a_thread_once_its_processes_exited(uint64_t max)
+{
+	kr_runtime *rt = rt_max_procs_2s(max);
+	kr_pid *pids = calloc(max, sizeof(*pids)), extra = 0;
+	uint64_t got = 0;
+	assert_non_null(pids);
+	assert_int_equal(kr_rt_spawn(rt, b_wait_end, 0, 0, &pids[0]), 0); /* the keeper */
+	assert_int_equal(kr_start(rt), 0);
+	for (uint64_t i = 1; i < max; i++)
+		assert_int_equal(kr_rt_spawn(rt, b_wait_end, 0, 0, &pids[i]), 0);
+	assert_int_equal(kr_rt_spawn(rt, b_wait_end, 0, 0, &extra), -EAGAIN);
+	for (uint64_t i = 1; i < max; i++)
+		assert_int_equal(kr_rt_send(rt, pids[i], T_END, 0, 0), 0);
+	wait_alive(rt, 1);
+	for (uint64_t i = 1; i < max; i++) {
+		if (kr_rt_spawn(rt, b_wait_end, 0, 0, &pids[i]) != 0)
+			break;
+		got++;
+	}
+	int rc_full = kr_rt_spawn(rt, b_wait_end, 0, 0, &extra);
+	for (uint64_t i = 0; i < 1 + got; i++)
+		assert_int_equal(kr_rt_send(rt, pids[i], T_END, 0, 0), 0);
+	assert_int_equal(kr_wait(rt), 0);
+	kr_runtime_free(rt);
+	free(pids);
+	assert_int_equal(got, max - 1);
+	assert_int_equal(rc_full, -EAGAIN);
+}
+
+static void a_thread_gets_back_every_slot_of_1000(void **st)
+{
+	every_slot_comes_back_to_a_thread_once_its_processes_exited(1000);
+}
+
+static void a_thread_gets_back_every_slot_of_10000(void **st)
+{
+	every_slot_comes_back_to_a_thread_once_its_processes_exited(10000);
 }
 
 /* ---- memory exhaustion (failure injection) -------------------------------------------- */
@@ -1626,6 +1710,9 @@ int main(void)
 	    cmocka_unit_test(eleventh_spawn_of_ten_allowed_is_eagain_and_changes_nothing),
 	    cmocka_unit_test(pid_space_is_shared_by_spawns_from_main_and_from_processes),
 	    cmocka_unit_test(pid_freed_by_exits_can_be_issued_again),
+	    cmocka_unit_test(a_thread_spawn_gets_the_slot_of_one_of_two_processes_once_it_exited),
+	    cmocka_unit_test(a_thread_gets_back_every_slot_of_1000),
+	    cmocka_unit_test(a_thread_gets_back_every_slot_of_10000),
 	    cmocka_unit_test_teardown(send_under_memory_exhaustion_is_enomem_then_recovers,
 				      reset_injector),
 	    cmocka_unit_test_teardown(

@@ -171,6 +171,22 @@ static void null_empty_and_too_long_names_are_einval(void **st)
 	kr_runtime_free(rt);
 }
 
+/* A name that cannot be registered cannot be unregistered either: -EINVAL, as kr_register
+ * (Erlang: badarg); -ENOENT is for a valid name nobody holds. */
+static void unregistering_an_empty_too_long_or_null_name_is_einval(void **st)
+{
+	kr_runtime *rt = rt_new(1);
+	char n64[KR_NAME_MAX + 2];
+	memset(n64, 'x', sizeof(n64));
+	n64[KR_NAME_MAX + 1] = 0;
+	assert_int_equal(kr_unregister(rt, ""), -EINVAL);
+	assert_int_equal(kr_unregister(rt, 0), -EINVAL);
+	assert_int_equal(kr_unregister(rt, n64), -EINVAL);
+	n64[KR_NAME_MAX] = 0;
+	assert_int_equal(kr_unregister(rt, n64), -ENOENT);
+	kr_runtime_free(rt);
+}
+
 static void unregistering_an_unknown_name_is_enoent(void **st)
 {
 	kr_runtime *rt = rt_new(1);
@@ -265,6 +281,7 @@ int main(void)
 		cmocka_unit_test(dead_or_never_issued_pid_is_esrch),
 		cmocka_unit_test(null_empty_and_too_long_names_are_einval),
 		cmocka_unit_test(unregistering_an_unknown_name_is_enoent),
+		cmocka_unit_test(unregistering_an_empty_too_long_or_null_name_is_einval),
 		cmocka_unit_test(ten_thousand_names_survive_table_growth),
 		cmocka_unit_test(names_registered_during_exits_do_not_outlive_their_process),
 	};

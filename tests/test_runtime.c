@@ -236,6 +236,58 @@ static void wait_after_the_run_returns_zero(void **st)
 	}
 }
 
+/* kr_wait on a runtime never started has nothing to wait for (and kr_start may never come):
+ * -EINVAL at once. In deterministic mode kr_wait is the run, so it runs. */
+static void wait_on_a_runtime_never_started_is_einval(void **st)
+{
+	kr_config c;
+	kr_runtime *rt;
+	kr_config_init(&c);
+	c.schedulers = 1;
+	c.pin = 0;
+	assert_int_equal(kr_runtime_new(&c, &rt), 0);
+	assert_int_equal(kr_wait(rt), -EINVAL);
+	kr_runtime_free(rt);
+	c.deterministic = 1;
+	assert_int_equal(kr_runtime_new(&c, &rt), 0);
+	assert_int_equal(kr_wait(rt), 0);
+	kr_runtime_free(rt);
+}
+
+/* Once kr_stop was called, or the run is over, a thread's spawn, send and exit signal would
+ * never take effect: each is refused with -ESHUTDOWN (they once returned 0). */
+static void expect_refused(kr_runtime *rt, kr_pid p)
+{
+	kr_pid out = 777;
+	assert_int_equal(kr_rt_spawn(rt, b_exit, 0, 0, &out), -ESHUTDOWN);
+	assert_true(out == 777);
+	assert_int_equal(kr_rt_send(rt, p, T_GO, 0, 0), -ESHUTDOWN);
+	assert_int_equal(kr_rt_exit(rt, p, KR_KILL), -ESHUTDOWN);
+}
+
+static void a_stopped_runtime_refuses_thread_spawns_sends_and_exits(void **st)
+{
+	for (int det = 0; det < 2; det++) {
+		kr_config c;
+		kr_runtime *rt;
+		kr_config_init(&c);
+		c.schedulers = 2;
+		c.pin = 0;
+		c.deterministic = det;
+		assert_int_equal(kr_runtime_new(&c, &rt), 0);
+		kr_pid p = rt_spawn(rt, b_exit_on_end, 0, 0);
+		if (!det) {
+			assert_int_equal(kr_start(rt), 0);
+			kr_stop(rt);
+			expect_refused(rt, p); /* stopping */
+		}
+		assert_int_equal(kr_run(rt), 0);
+		expect_refused(rt, p); /* stopped (deterministic: the run is over, p left alive) */
+		assert_int_equal(kr_alive(rt), 1);
+		kr_runtime_free(rt);
+	}
+}
+
 /* ---- deterministic replay ---------------------------------------------------------------- */
 
 /* Racers each send M numbered messages to a collector, one per run (continuing through their
@@ -379,6 +431,8 @@ int main(void)
 	    cmocka_unit_test(start_twice_is_ealready),
 	    cmocka_unit_test(start_in_deterministic_mode_is_einval_and_run_still_works),
 	    cmocka_unit_test(wait_after_the_run_returns_zero),
+	    cmocka_unit_test(wait_on_a_runtime_never_started_is_einval),
+	    cmocka_unit_test(a_stopped_runtime_refuses_thread_spawns_sends_and_exits),
 	    cmocka_unit_test(deterministic_runs_replay_exactly_for_a_seed),
 	    cmocka_unit_test(alive_counts_spawns_minus_exits),
 	};

@@ -1330,6 +1330,13 @@ static void s_empty(kr_ctx *ctx, struct boss *b, const kr_msg *m)
 		CHECK(b, kr_sup_start_child(ctx, b->sup, &bad, T_REPLY) == -EINVAL);
 		bad.start = idle;
 		CHECK(b, kr_sup_start_child(ctx, b->sup, &bad, KR_TAG_SYSTEM) == -EINVAL);
+		/* An id longer than KR_SUP_ID_MAX is refused (NULL and "" are fine). */
+		char id99[100];
+		memset(id99, 'i', 99);
+		id99[99] = 0;
+		bad.id = id99;
+		CHECK(b, kr_sup_start_child(ctx, b->sup, &bad, T_REPLY) == -EINVAL);
+		bad.id = 0;
 		CHECK(b, kr_sup_which_children(ctx, b->sup, KR_TAG_SYSTEM) == -EINVAL);
 		CHECK(b, kr_send(ctx, b->sup, 12345, "junk", 4) == 0); /* dropped */
 		b->phase = 1;

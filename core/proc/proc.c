@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/sched/sched.h"
 #include "core/proc/limit.h"
@@ -200,10 +201,29 @@ kr_runtime *kr_runtime_of(const kr_ctx *ctx)
 	return ctx->s->rt;
 }
 
+/* A process found the table full: its own cache is empty (slots_get
+ * failed), but others may hold slots. Ask for them and take back the
+ * foreign spawns' cache, if free, then try once more; waiting for the
+ * answers is not for a behaviour (two waiting for each other's schedulers
+ * would never get one), so a later spawn is what profits. */
+static int ctx_spawn_full(struct sched *s, kr_behaviour b, const void *state, size_t len,
+			  kr_pid *out)
+{
+	struct kr_runtime *rt = s->rt;
+	kri_epoch_ask(rt);
+	if (pthread_mutex_trylock(&rt->flock) == 0) {
+		kri_slots_flush(&rt->procs, &rt->fslots);
+		pthread_mutex_unlock(&rt->flock);
+	}
+	return spawn_in(rt, s, &s->pslots, &s->arena, b, state, len, out);
+}
+
 static int ctx_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid *out)
 {
 	struct sched *s = ctx->s;
 	int rc = spawn_in(s->rt, s, &s->pslots, &s->arena, b, state, len, out);
+	if (rc == -EAGAIN)
+		rc = ctx_spawn_full(s, b, state, len, out);
 	if (rc == 0)
 		stat_add(&s->st.spawned, 1);
 	return rc;
@@ -219,14 +239,65 @@ int kr_spawn(kr_ctx *ctx, kr_behaviour b, const void *state, size_t len, kr_pid 
 	return rc;
 }
 
-static int rt_spawn_in(kr_runtime *rt, kr_behaviour b, const void *state, size_t len, kr_pid *out)
+static int rt_spawn_locked(kr_runtime *rt, kr_behaviour b, const void *state, size_t len,
+			   kr_pid *out)
 {
-	if (!rt)
-		return -EINVAL;
 	pthread_mutex_lock(&rt->flock);
 	/* No arena: foreign threads use the process-wide allocator. */
 	int rc = spawn_in(rt, 0, &rt->fslots, 0, b, state, len, out);
 	pthread_mutex_unlock(&rt->flock);
+	return rc;
+}
+
+/* How long a spawn from a thread waits for the schedulers' answers
+ * (krill.h, kr_rt_spawn). They answer at their next quiescent point, at
+ * once when idle; the bound is for one inside a long behaviour call. */
+#define GIVE_BACK_WAIT_NS 1000000000u
+
+/* The table was full: ask the schedulers for the slots they hold
+ * (core/sched/epoch.c) and take one as soon as it reaches the pool.
+ * -EAGAIN once every scheduler has answered and still none is free. */
+static int rt_spawn_full(kr_runtime *rt, kr_behaviour b, const void *state, size_t len, kr_pid *out)
+{
+	struct timespec pause = {0, 20000};
+	struct sched *self = kri_api_sched();
+	/* Before kr_start no process has run, so none has exited. */
+	if (atomic_load_explicit(&rt->state, memory_order_acquire) != RT_RUNNING)
+		return -EAGAIN;
+	uint64_t ask = kri_epoch_ask(rt);
+	if (self) {
+		/* A behaviour: it must not wait (see ctx_spawn_full). Its own
+		 * scheduler's cache it may hand back: it is the owner, and
+		 * between two slot operations. */
+		if (self->rt == rt)
+			kri_slots_flush(&rt->procs, &self->pslots);
+		return rt_spawn_locked(rt, b, state, len, out);
+	}
+	uint64_t until = kri_now_ns() + GIVE_BACK_WAIT_NS;
+	for (;;) {
+		/* Answered before the try: then a failure is final. */
+		bool all = kri_epoch_answered(rt, ask);
+		int rc = rt_spawn_locked(rt, b, state, len, out);
+		if (rc != -EAGAIN || all)
+			return rc;
+		if (atomic_load_explicit(&rt->stop, memory_order_relaxed) ||
+		    atomic_load_explicit(&rt->state, memory_order_relaxed) != RT_RUNNING ||
+		    kri_now_ns() > until)
+			return rc;
+		nanosleep(&pause, 0);
+	}
+}
+
+static int rt_spawn_in(kr_runtime *rt, kr_behaviour b, const void *state, size_t len, kr_pid *out)
+{
+	if (!rt)
+		return -EINVAL;
+	/* Stopping or stopped: the process would never run. */
+	if (rt_closed(rt))
+		return -ESHUTDOWN;
+	int rc = rt_spawn_locked(rt, b, state, len, out);
+	if (rc == -EAGAIN)
+		rc = rt_spawn_full(rt, b, state, len, out);
 	if (rc == 0)
 		atomic_fetch_add_explicit(&rt->fspawned, 1, memory_order_seq_cst);
 	return rc;

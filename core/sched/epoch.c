@@ -90,7 +90,7 @@ uint64_t kri_epoch_announce(struct sched *s)
 	return e;
 }
 
-void kri_epoch_quiesce(struct sched *s)
+static void quiesce(struct sched *s)
 {
 	struct limbo *l = &s->limbo;
 	uint64_t e = kri_epoch_announce(s);
@@ -107,15 +107,85 @@ void kri_epoch_quiesce(struct sched *s)
 		try_advance(s->rt, e);
 }
 
+static bool limbo_empty(const struct limbo *l)
+{
+	return !l->n[0] && !l->n[1] && !l->n[2];
+}
+
 void kri_epoch_settle(struct sched *s)
 {
 	/* Each quiescent point can move the epoch on by one when the others
 	 * are offline or caught up; three recycle everything retired. */
 	for (int round = 0; round < 3; round++) {
-		if (!s->limbo.n[0] && !s->limbo.n[1] && !s->limbo.n[2])
+		if (limbo_empty(&s->limbo))
 			return;
-		kri_epoch_quiesce(s);
+		quiesce(s);
 	}
+}
+
+void kri_epoch_quiesce(struct sched *s)
+{
+	quiesce(s);
+	if (kri_epoch_asked(s))
+		kri_epoch_give_back(s);
+}
+
+/* ---- handing slots back ---------------------------------------------------
+ * A freed slot waits in its scheduler's limbo, then in its cache
+ * (alloc/slots.c), where only that scheduler can take it: a spawn from
+ * elsewhere, which sees only the shared pool, could find the table full
+ * while slots sat there (with max_procs 2, for ever). So a spawn that finds
+ * the table full asks (slots_ask, a counter, and a wake-up for every
+ * scheduler); each scheduler, at its next quiescent point, recycles its
+ * limbo (settle) and moves its whole cache to the pool, and once its limbo
+ * is empty answers with the ask it saw (slots_given). A spawn from a thread
+ * waits for every answer (proc.c); a parked scheduler still owing one
+ * sleeps at most a millisecond (sched.c: park), so a limbo that needed the
+ * others' announcements drains as they go offline.
+ * Nothing is paid until someone asks: the check is a load of slots_ask,
+ * beside gepoch, which the quiescent point has just read.
+ * Rejected: caches small enough that nothing can be stranded (the limbo
+ * still strands, and the cache is what keeps the common spawn lock-free);
+ * taking a parked scheduler's cache under the pool lock (its owner takes
+ * from its cache with no lock and may wake at any moment). */
+
+bool kri_epoch_asked(const struct sched *s)
+{
+	/* Relaxed: a hint; the value answered is re-read in give_back. */
+	return atomic_load_explicit(&s->rt->slots_ask, memory_order_relaxed) !=
+	       atomic_load_explicit(&s->slots_given, memory_order_relaxed);
+}
+
+void kri_epoch_give_back(struct sched *s)
+{
+	struct kr_runtime *rt = s->rt;
+	uint64_t ask = atomic_load_explicit(&rt->slots_ask, memory_order_relaxed);
+	if (ask == atomic_load_explicit(&s->slots_given, memory_order_relaxed))
+		return;
+	kri_epoch_settle(s);
+	kri_slots_flush(&rt->procs, &s->pslots);
+	/* Release pairs with kri_epoch_answered's acquire: a spawn that sees
+	 * the answer finds the flushed slots in the pool (which it reads
+	 * under the pool's lock anyway). */
+	if (limbo_empty(&s->limbo))
+		atomic_store_explicit(&s->slots_given, ask, memory_order_release);
+}
+
+uint64_t kri_epoch_ask(struct kr_runtime *rt)
+{
+	/* Seq_cst: ordered before the wake-ups, as a sleeper's look at it is
+	 * ordered after its announcement of sleep. */
+	uint64_t ask = atomic_fetch_add_explicit(&rt->slots_ask, 1, memory_order_seq_cst) + 1;
+	kri_sched_wake_all(rt);
+	return ask;
+}
+
+bool kri_epoch_answered(struct kr_runtime *rt, uint64_t ask)
+{
+	for (unsigned i = 0; i < rt->n; i++)
+		if (atomic_load_explicit(&rt->s[i].slots_given, memory_order_acquire) < ask)
+			return false;
+	return true;
 }
 
 void kri_epoch_offline(struct sched *s)

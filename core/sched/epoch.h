@@ -8,6 +8,7 @@
 #define KR_EPOCH_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define OFFLINE_EPOCH UINT64_MAX
@@ -39,5 +40,16 @@ void kri_epoch_offline(struct sched *s);
 void kri_epoch_online(struct sched *s);
 /* Recycle everything now: only when no other scheduler runs. */
 void kri_epoch_drain(struct sched *s);
+
+/* Handing cached slots back to a spawn that found the table full
+ * (epoch.c). ask: a new request, every scheduler woken; returns its
+ * number. answered: every scheduler has handed back what it held when it
+ * saw request ask. asked: s owes an answer; give_back: s answers, at a
+ * quiescent point (kri_epoch_quiesce does it when asked). */
+struct kr_runtime;
+uint64_t kri_epoch_ask(struct kr_runtime *rt);
+bool kri_epoch_answered(struct kr_runtime *rt, uint64_t ask);
+bool kri_epoch_asked(const struct sched *s);
+void kri_epoch_give_back(struct sched *s);
 
 #endif

@@ -281,6 +281,9 @@ static int rt_send_in(kr_runtime *rt, kr_pid to, uint32_t tag, const void *data,
 {
 	if (!rt)
 		return -EINVAL;
+	/* Stopping or stopped: the message would never be delivered. */
+	if (rt_closed(rt))
+		return -ESHUTDOWN;
 	int err = kri_proc_check_send(rt, 0, tag, data, len);
 	if (err)
 		return err;

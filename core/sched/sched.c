@@ -318,6 +318,10 @@ static void park(struct sched *s)
 {
 	struct kr_runtime *rt = s->rt;
 	kri_epoch_settle(s);
+	kri_epoch_give_back(s);
+	/* Still owing slots (its limbo waits for the others): sleep briefly,
+	 * to try again once they have gone offline (epoch.c). */
+	bool owing = kri_epoch_asked(s);
 	pthread_mutex_lock(&rt->idlelock);
 	rt->idle[rt->nidlestack++] = s->id;
 	unsigned idle = atomic_fetch_add_explicit(&rt->nidle, 1, memory_order_seq_cst) + 1;
@@ -343,6 +347,8 @@ static void park(struct sched *s)
 	}
 	stat_add(&s->st.sleeps, 1);
 	uint64_t timeout = next == UINT64_MAX ? UINT64_MAX : (next - now) * 1000000u;
+	if (owing && timeout > 1000000u)
+		timeout = 1000000u;
 	/* Scheduler 0 refreshes the runtime-wide stats about once a second,
 	 * asleep or not: one wake-up a second costs nothing measurable. */
 	if (s->pub && s->id == 0 && timeout > 1000000000u)

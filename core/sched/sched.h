@@ -116,6 +116,9 @@ struct sched {
 	/* Shared with other threads: apart from the owner's lines. */
 	alignas(64) struct runq q;
 	alignas(64) _Atomic uint64_t epoch;
+	/* The last slots_ask it answered (epoch.c): written by the owner,
+	 * read by a spawn waiting for its slots. */
+	_Atomic uint64_t slots_given;
 	alignas(64) struct park park;
 	/* Its timers other schedulers cancelled, for it to free (timer.c). */
 	alignas(64) _Atomic(void *) tdead;
@@ -153,6 +156,9 @@ struct kr_runtime {
 
 	/* Sleep and wake-up (sched.c). */
 	alignas(64) _Atomic uint64_t gepoch;
+	/* Requests to hand cached process slots back (epoch.c): bumped by a
+	 * spawn that found the table full, read at quiescent points. */
+	_Atomic uint64_t slots_ask;
 	alignas(64) _Atomic unsigned nidle;
 	_Atomic unsigned nspinning;
 	_Atomic int stop;
@@ -175,6 +181,17 @@ struct kr_runtime {
 };
 
 enum { RT_NEW, RT_RUNNING, RT_DONE };
+
+/* Stopping or stopped (kr_stop, no process left, or a deterministic run
+ * over): what a thread asks of it now would never take effect, so
+ * kr_rt_spawn, kr_rt_send and kr_rt_exit refuse (-ESHUTDOWN). */
+static inline bool rt_closed(const struct kr_runtime *rt)
+{
+	/* Relaxed: a thread racing the stop may get in; what it spawned or
+	 * sent is then discarded with the rest, as kr_stop says. */
+	return atomic_load_explicit(&rt->stop, memory_order_relaxed) ||
+	       atomic_load_explicit(&rt->state, memory_order_relaxed) == RT_DONE;
+}
 
 /* The runtime whose scheduler this thread is (or steps, deterministic). */
 extern _Thread_local struct kr_runtime *kri_rt_current;

@@ -177,9 +177,15 @@ int kr_link(kr_ctx *ctx, kr_pid pid)
 static int unlink_in(kr_ctx *ctx, kr_pid pid)
 {
 	struct side *side = ctx->p->side;
-	if (!side || !kri_pidset_del(&side->links, pid))
+	if (!side || !kri_pidset_has(&side->links, pid))
 		return 0;
-	int rc = kri_sig_send(ctx->s, pid, TAG_UNLINK, ctx->self, 0, 0, 0, 0);
+	/* The signal first: out of memory, the link stays on both sides (a
+	 * failed call changes nothing), not on the other's alone. */
+	struct env *e = kri_sig_env(&ctx->s->arena, TAG_UNLINK, ctx->self, 0, 0, 0, 0);
+	if (!e)
+		return -ENOMEM;
+	kri_pidset_del(&side->links, pid);
+	int rc = kri_proc_deliver(ctx->s, pid, e);
 	return rc < 0 && rc != -ESRCH ? rc : 0;
 }
 
@@ -366,6 +372,9 @@ static int rt_exit_in(kr_runtime *rt, kr_pid pid, uint32_t reason)
 {
 	if (!rt)
 		return -EINVAL;
+	/* Stopping or stopped: the signal would never be delivered. */
+	if (rt_closed(rt))
+		return -ESHUTDOWN;
 	int rc = check_exit_target(rt, pid);
 	if (rc)
 		return rc;
