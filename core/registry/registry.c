@@ -3,6 +3,7 @@
  * share the lock, changes are rare. A process holds at most one name, and
  * its exit removes it (proc.c sees P_NAMED and calls registry_drop_pid). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -238,4 +239,17 @@ void kri_registry_drop_pid(struct kr_runtime *rt, kr_pid pid)
 	if (n)
 		unlink_name(rt->reg, n);
 	pthread_rwlock_unlock(&rt->reg->lock);
+}
+
+int kri_registry_name_of(struct kr_runtime *rt, kr_pid pid, char *buf, size_t len)
+{
+	int rc = -ENOENT;
+	pthread_rwlock_rdlock(&rt->reg->lock);
+	const struct name *n = *find_pid(rt->reg, pid);
+	if (n && len) {
+		snprintf(buf, len, "%s", n->s);
+		rc = 0;
+	}
+	pthread_rwlock_unlock(&rt->reg->lock);
+	return rc;
 }

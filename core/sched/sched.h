@@ -123,6 +123,10 @@ struct kr_runtime {
 	pthread_mutex_t flock;
 	struct slot_cache fslots;
 	_Atomic int64_t fspawned;
+	/* Some process registered an exit hook (kr_on_exit): kr_runtime_free
+	 * contains faults while it ends those left alive. Relaxed: read after
+	 * the schedulers were joined. */
+	_Atomic int hooked;
 	struct registry *reg;
 	struct htab *io; /* open sockets and files (io/handle.h) */
 
