@@ -362,7 +362,6 @@ static void b_hk_watch(kr_ctx *ctx, void *st, const kr_msg *m)
 			BEH_CHECK(kr_send_exit(ctx, hk_pids[how], KR_REASON_USER + 2) == 0);
 		else if (how != E_ALIVE)
 			BEH_CHECK(kr_send(ctx, hk_pids[how], T_END, 0, 0) == 0);
-		return;
 	}
 	if (m->tag == KR_TAG_DOWN) {
 		kr_exit_info x;
@@ -481,7 +480,7 @@ static void a_fault_in_an_exit_hook_ends_that_hook_alone(void **st)
 		post(rt, p, T_END, 0, 0);
 		post(rt, q, T_GO, 0, 0);
 		/* q stays alive: the run does not end by itself. */
-		for (int k = 0; k < 100000 && atomic_load(&hf_after) == 0; k++) {
+		for (int k = 0; k < 600000 && atomic_load(&hf_after) == 0; k++) {
 			if (modes[i].det)
 				break;
 			if (k == 0)
