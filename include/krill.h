@@ -2,9 +2,11 @@
  *
  * This header is the whole public API and its reference. Conventions (as in
  * liburing): functions returning int give >= 0 on success and a negative errno
- * value on failure; a failed call changes nothing. Nothing in the library
- * prints or exits, but for one line before a fatal fault ends the program
- * (see kr_start).
+ * value on failure; a failed call changes nothing. The library never exits,
+ * and writes only through its log sink (kr_config.log and log_level: by
+ * default one line to stderr for each crash nobody links to or monitors,
+ * as Erlang's logger reports one; KR_LOG_NONE silences it) and one line
+ * before a fatal fault outside any process ends the program (kr_start).
  *
  * Two kinds of caller:
  *   - a process: code running inside a behaviour, which holds a kr_ctx. The
@@ -15,8 +17,8 @@
  *
  * A NULL ctx or runtime is refused alike by every call: -EINVAL where the
  * call returns int, 0 for kr_self, kr_whereis, kr_schedulers and kr_alive,
- * NULL for kr_runtime_of and kr_msg_buf, and nothing done where it returns
- * nothing (tests/test_api.c calls each one so).
+ * NULL for kr_runtime_of, kr_msg_buf, kr_alloc and kr_realloc, and nothing
+ * done where it returns nothing (tests/test_api.c calls each one so).
  */
 #ifndef KRILL_H
 #define KRILL_H
@@ -175,7 +177,53 @@ typedef struct kr_config {
 	 * (IORING_SETUP_SQPOLL): no system call to submit I/O, at the price
 	 * of a polling kernel thread per scheduler while I/O is busy. 0. */
 	int sqpoll;
+	/* What the runtime says, and where it goes. A line is passed on when
+	 * its level is at or above log_level in severity (KR_LOG_ERROR is the
+	 * most severe; KR_LOG_NONE: nothing is ever said, nowhere). Default
+	 * KR_LOG_WARNING. Today the runtime says, at KR_LOG_ERROR:
+	 *   - a crash report for each unobserved crash: a process with no link
+	 *     and no monitor on it that ends with a reason other than
+	 *     KR_NORMAL and KR_SHUTDOWN (a fault, KR_KILLED, a program's
+	 *     reason), one line:
+	 *       krill: process <IDX.GEN> (NAME) exited: REASON
+	 *     "(NAME)" only if it was registered; IDX.GEN are the pid's slot
+	 *     index and generation (pid & 0xffffffff, pid >> 32); REASON is
+	 *     normal, shutdown, killed, noproc, "reason N" for others, or for
+	 *     KR_FAULT "fault SIGSEGV at 0xADDR, pc 0xPC" (", stack overflow"
+	 *     after it when it was one). A link or monitor still on its way
+	 *     when the process ends is not counted: its DOWN or exit signal
+	 *     arrives all the same.
+	 *   - a fault inside an exit hook (kr_on_exit):
+	 *       krill: process <IDX.GEN> exit hook faulted: SIGSEGV at 0xADDR
+	 *   - a fatal fault outside any process on a scheduler thread, the
+	 *     last line before the program dies:
+	 *       krill: fatal fault outside any process: signal N at address
+	 *       0xADDR, pc 0xPC (in scheduler code)
+	 * log: called with each line (no newline at the end), on the thread
+	 * where it happened (a scheduler, or the thread in kr_runtime_free),
+	 * with no krill lock held and arg = log_arg. It must return, must not
+	 * call kr_* functions that take a ctx, and should be quick: the
+	 * scheduler waits for it. NULL (the default): each line and a newline
+	 * are written to stderr (file descriptor 2) with one write(2).
+	 * The fatal-fault line is said from inside a signal handler: it goes
+	 * to log only if log_signal_safe is set (then log must be
+	 * async-signal-safe, as write(2) is and printf is not), else to
+	 * stderr with write(2) as the default does. A fatal fault on a thread
+	 * that is no scheduler's knows no runtime: its line always goes to
+	 * stderr. */
+	int log_level;
+	void (*log)(void *arg, int level, const char *line);
+	void *log_arg;
+	int log_signal_safe;
 } kr_config;
+
+/* Log levels (kr_config.log_level, and the level a line is passed with),
+ * most severe first. */
+#define KR_LOG_NONE (-1)
+#define KR_LOG_ERROR 0
+#define KR_LOG_WARNING 1
+#define KR_LOG_INFO 2
+#define KR_LOG_DEBUG 3
 
 /* Fill c with the defaults. */
 void kr_config_init(kr_config *c);
@@ -195,8 +243,8 @@ int kr_runtime_new(const kr_config *cfg, kr_runtime **out);
  * kr_start gets it; with none, krill writes one line to stderr (fd 2),
  *   krill: fatal fault outside any process: signal N at address 0x..., pc
  *   0x... (in scheduler code)      [or: (not a scheduler thread)]
- * (not for SIGABRT), just before the program dies of the signal. That is
- * the only thing the library ever prints. */
+ * (not for SIGABRT), just before the program dies of the signal (through
+ * the log sink when it is marked log_signal_safe). */
 int kr_start(kr_runtime *rt);
 
 /* Wait until the runtime stops: kr_stop was called or no process is left.
@@ -327,6 +375,63 @@ int kr_send_after(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, const void 
 /* Cancel a pending timer: its message will not be sent. Any process of the
  * runtime may cancel. -ENOENT: it has fired, was cancelled, or never was. */
 int kr_cancel_timer(kr_ctx *ctx, kr_timer t);
+
+/* ---- memory a process owns, and its exit hooks ------------------------ */
+
+/* Memory the calling process owns, as a BEAM process owns its heap: freed
+ * when the process ends, however it ends (kr_exit, a fault, KR_KILL, an
+ * exit signal, or kr_runtime_free discarding it alive), so a crash leaks
+ * none of it. Memory the program gets elsewhere (malloc) and keeps only in
+ * a process's state is lost when the process dies of a fault or a kill;
+ * kr_alloc it instead, or free it in an exit hook.
+ *
+ * kr_alloc: len bytes, 16-byte aligned, uninitialised; len 0 gives a
+ * unique block of no bytes. Each block costs 32 bytes more, and the first
+ * kr_alloc or kr_on_exit of a process about 150 bytes once. NULL: ctx
+ * NULL, out of memory or past max_memory (the ceiling counts this memory).
+ * The block is the process's: another process may read it if handed the
+ * pointer, at its own risk (it goes when the owner ends), but only the
+ * owner may resize or free it. Any scheduler may run the owner, and any
+ * may free the block: a process moved to another scheduler frees there.
+ *
+ * kr_realloc: as realloc(3): p NULL is kr_alloc; else a block of len bytes
+ * holding p's first min(len, old length) bytes (p is then freed), or NULL
+ * with p left as it was (out of memory, or p not the caller's block).
+ *
+ * kr_free: give a block back before the end. p NULL: nothing, 0. -EINVAL:
+ * ctx NULL, or p is not a live block of the calling process, as far as a
+ * check word in the 32 bytes before p tells: another process's block, a
+ * pointer into a block, a pointer into the caller's own data are caught,
+ * and nothing changes. Those 32 bytes are read, so any other pointer (one
+ * from malloc, a block already freed) is undefined behaviour: usually
+ * caught too, but reported by AddressSanitizer as the bug it is. */
+void *kr_alloc(kr_ctx *ctx, size_t len);
+void *kr_realloc(kr_ctx *ctx, void *p, size_t len);
+int kr_free(kr_ctx *ctx, void *p);
+
+/* An exit hook: called once when the process that registered it ends,
+ * however it ends (as kr_alloc's memory is freed), with arg and what the
+ * process's links and monitors are told: info->pid, info->reason
+ * (KR_SHUTDOWN when kr_runtime_free discards it alive), info->len bytes
+ * of payload (a kr_fault for KR_FAULT); info->ref is 0. */
+typedef void (*kr_exit_hook)(void *arg, const kr_exit_info *info);
+
+/* Run fn(arg, info) when the calling process ends. Hooks run newest
+ * first, each registration once, on the thread that ends the process (its
+ * scheduler, or the thread in kr_runtime_free), after the process is dead
+ * (kr_whereis no longer names it, sends to it are dropped, its I/O
+ * handles are closed) but before its links and monitors are told and
+ * before its state and the memory it kr_alloc'ed are freed: the hook may
+ * read them (pass the state, or a block, as arg) and release what they
+ * hold outside krill (malloc'ed memory, a file, a lock's other side).
+ * A hook has no ctx. Of the kr_* calls it may make only these, which any
+ * thread may: kr_rt_send, kr_rt_exit, kr_whereis, kr_register,
+ * kr_unregister, kr_alive, kr_stop (not kr_rt_spawn, kr_wait,
+ * kr_runtime_free, nor any that takes a ctx); in kr_runtime_free what it
+ * sends is discarded. It must return and should be quick. A fault in a
+ * hook ends that hook alone: it is reported (kr_config.log) and the next
+ * hook runs. -EINVAL: ctx or fn NULL; -ENOMEM (nothing registered). */
+int kr_on_exit(kr_ctx *ctx, kr_exit_hook fn, void *arg);
 
 /* ---- overload ------------------------------------------------------- */
 

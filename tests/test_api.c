@@ -45,6 +45,10 @@ static void every_context_call_refuses_a_null_ctx(void **st)
 	assert_int_equal(kr_cancel_timer(NULL, 1), -EINVAL);
 	assert_int_equal(kr_mailbox_limit(NULL, 10), -EINVAL);
 	assert_int_equal(kr_notify_ready(NULL, 1, 1), -EINVAL);
+	assert_null(kr_alloc(NULL, 8));
+	assert_null(kr_realloc(NULL, NULL, 8));
+	assert_int_equal(kr_free(NULL, NULL), -EINVAL);
+	assert_int_equal(kr_on_exit(NULL, (kr_exit_hook)0, NULL), -EINVAL);
 	assert_int_equal(kr_io_listen(NULL, "127.0.0.1", 0, 1, &h), -EINVAL);
 	assert_int_equal(kr_io_accept(NULL, 1), -EINVAL);
 	assert_int_equal(kr_io_connect(NULL, "127.0.0.1", 1, 0, &h), -EINVAL);

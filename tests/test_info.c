@@ -75,7 +75,7 @@ static void b_quitter(kr_ctx *ctx, void *state, const kr_msg *m)
 /* Sizes the arena rounds to (its 16-byte classes): the figures below are built from them. */
 #define SLOT    64u
 #define BIG     48u  /* 16 bytes of length in front of 32 of state */
-#define SIDE    112u /* the side record, 104 bytes */
+#define SIDE    128u /* the side record, 120 bytes, in the arena's 128-byte class */
 #define MONVEC4 64u  /* a monitor vector's first table: 4 of 16 bytes */
 #define ENV8    32u  /* an envelope: 16 bytes and 8 of data */
 

@@ -24,7 +24,12 @@
  * behind is what the behaviour itself acquired outside krill: memory it
  * malloc'd and kept only in its state, a lock it held, a file it opened.
  * A fault anywhere else (the runtime itself, a foreign thread) is fatal:
- * the handler prints a one-line report and the default action follows. */
+ * the handler says one line (fatal_line: the runtime's log if it is
+ * declared async-signal-safe, else one write to stderr) and the default
+ * action follows. An exit hook (kr_on_exit) is contained as a behaviour is,
+ * with a jump back to kri_fault_call_contained instead of the loop; and
+ * kr_runtime_free, which runs the hooks of processes left alive on its own
+ * thread, borrows a scheduler's containment for it (kri_fault_host_*). */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -36,6 +41,7 @@
 
 #include "core/sched/sched.h"
 #include "core/proc/deliver.h"
+#include "core/fault/fault.h"
 
 /* SIGTRAP on aarch64 only: there the compiler's trap (__builtin_trap, a
  * sanitizer's trap mode) is BRK, which raises SIGTRAP where x86-64's UD2
@@ -56,19 +62,52 @@ static _Thread_local struct sched *fault_sched;
 
 #define ALTSTACK (64 * 1024)
 
-static void say(const char *s)
+/* v as 0x and 16 hex digits, into b[19]. */
+static void hex(char *b, uint64_t v)
 {
-	ssize_t r = write(2, s, strlen(s));
-	(void)r;
-}
-
-static void say_hex(uint64_t v)
-{
-	char b[19] = "0x";
+	b[0] = '0';
+	b[1] = 'x';
 	for (int i = 0; i < 16; i++)
 		b[2 + i] = "0123456789abcdef"[(v >> (60 - 4 * i)) & 15];
 	b[18] = 0;
-	say(b);
+}
+
+/* The last line before a fatal fault kills the program, built without
+ * stdio (we are in a signal handler) and said with one write, or through
+ * the runtime's log if it is declared async-signal-safe (kr_config). A
+ * thread that is no scheduler's knows no runtime: stderr. */
+static void fatal_line(const struct sched *s, int sig, uint64_t addr, uint64_t pc)
+{
+	char line[160];
+	size_t n = 0;
+	const char *parts[] = {"krill: fatal fault outside any process: signal ",
+			       0,
+			       "at address ",
+			       0,
+			       ", pc ",
+			       0,
+			       s ? " (in scheduler code)" : " (not a scheduler thread)"};
+	char num[4] = {(char)('0' + sig / 10), (char)('0' + sig % 10), ' ', 0};
+	char ha[19], hp[19];
+	hex(ha, addr);
+	hex(hp, pc);
+	parts[1] = num;
+	parts[3] = ha;
+	parts[5] = hp;
+	for (unsigned i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		for (const char *c = parts[i]; *c && n < sizeof(line) - 2; c++)
+			line[n++] = *c;
+	line[n] = 0;
+	const kr_config *cfg = s ? &s->rt->cfg : 0;
+	if (cfg && cfg->log_level < KR_LOG_ERROR)
+		return;
+	if (cfg && cfg->log && cfg->log_signal_safe) {
+		cfg->log(cfg->log_arg, KR_LOG_ERROR, line);
+		return;
+	}
+	line[n++] = '\n';
+	ssize_t r = write(2, line, n);
+	(void)r;
 }
 
 static int index_of(int sig)
@@ -92,9 +131,10 @@ static void handler(int sig, siginfo_t *si, void *uc_)
 	if (sig == SIGURG) {
 		/* watchdog_kill: only if the stuck call is still that pid's,
 		 * and never inside the runtime: then at the way out. */
-		if (s && atomic_load_explicit(&s->in_beh, memory_order_relaxed) &&
-		    atomic_load_explicit(&s->kill_req, memory_order_acquire) ==
-			atomic_load_explicit(&s->running, memory_order_relaxed)) {
+		kr_pid want = s ? atomic_load_explicit(&s->kill_req, memory_order_acquire) : 0;
+		/* want 0 is no request: an exit hook runs with running 0. */
+		if (s && want && atomic_load_explicit(&s->in_beh, memory_order_relaxed) &&
+		    want == atomic_load_explicit(&s->running, memory_order_relaxed)) {
 			if (s->in_rt) {
 				s->kill_pending = 1;
 				return;
@@ -128,16 +168,8 @@ static void handler(int sig, siginfo_t *si, void *uc_)
 	}
 	if (sig == SIGURG)
 		return; /* ours, arriving after the call ended: nothing to do */
-	if (sig != SIGABRT) {
-		say("krill: fatal fault outside any process: signal ");
-		char n[4] = {(char)('0' + sig / 10), (char)('0' + sig % 10), ' ', 0};
-		say(n);
-		say("at address ");
-		say_hex((uint64_t)(uintptr_t)si->si_addr);
-		say(", pc ");
-		say_hex(pc);
-		say(s ? " (in scheduler code)\n" : " (not a scheduler thread)\n");
-	}
+	if (sig != SIGABRT)
+		fatal_line(s, sig, (uint64_t)(uintptr_t)si->si_addr, pc);
 	signal(sig, SIG_DFL);
 	if (sig == SIGABRT)
 		raise(sig);
@@ -259,4 +291,60 @@ void kri_fault_recover(struct sched *s)
 		kri_proc_exit(s, p, KR_KILLED, 0, 0);
 	else if (p)
 		kri_proc_exit(s, p, KR_FAULT, &f, sizeof(f));
+}
+
+/* An exit hook (core/proc/own.c), its faults contained as a behaviour's:
+ * in_beh marks the span and the handler jumps back here instead of to the
+ * scheduler's loop. The process is already ending, so the jump ends only
+ * the hook. What a jump out of a kr_* call leaves behind is undone as
+ * fault_recover does: the depth of calls under way, a pending kill. A hook
+ * interrupted inside libc holding a lock leaves it held, as a behaviour
+ * does. */
+int kri_fault_call_contained(struct sched *s, kr_exit_hook fn, void *arg, const kr_exit_info *info,
+			     kr_fault *f)
+{
+	sigjmp_buf jb;
+	sigjmp_buf *volatile outer = s->jbp;
+	volatile sig_atomic_t depth = s->in_rt;
+	memset(f, 0, sizeof(*f));
+	if (sigsetjmp(jb, FAULT_SAVEMASK)) {
+		s->jbp = outer;
+		s->in_rt = depth;
+		s->kill_pending = 0;
+		atomic_store_explicit(&s->kill_req, 0, memory_order_relaxed);
+		if (!s->killed)
+			*f = s->fault;
+		s->killed = 0;
+		return 1;
+	}
+	s->jbp = &jb;
+	/* Relaxed: plain moves, read by this thread's handler and, as
+	 * samples, by the watchdog. */
+	stat_add(&s->calls, 1);
+	atomic_store_explicit(&s->in_beh, 1, memory_order_relaxed);
+	fn(arg, info);
+	atomic_store_explicit(&s->in_beh, 0, memory_order_relaxed);
+	s->jbp = outer;
+	return 0;
+}
+
+/* kr_runtime_free ends the processes left alive on its own thread, which
+ * runs their exit hooks: lend it scheduler s's containment (the handlers,
+ * an alternate stack, s as this thread's scheduler) for that time. */
+void kri_fault_host_enter(struct sched *s, struct fault_host *h)
+{
+	h->prev = fault_sched;
+	kri_fault_install();
+	/* Without its own alternate stack a hook's stack overflow is not
+	 * contained; any other fault is. */
+	h->stack = kri_fault_thread_enter(s, &h->old) == 0;
+	fault_sched = s;
+}
+
+void kri_fault_host_leave(struct sched *s, struct fault_host *h)
+{
+	if (h->stack)
+		kri_fault_thread_leave(s, &h->old);
+	fault_sched = h->prev;
+	kri_fault_uninstall();
 }

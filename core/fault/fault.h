@@ -22,6 +22,16 @@ int kri_fault_thread_enter(struct sched *s, stack_t *old);
 void kri_fault_thread_leave(struct sched *s, const stack_t *old);
 void kri_fault_switch(struct sched *s);
 void kri_fault_recover(struct sched *s);
+int kri_fault_call_contained(struct sched *s, kr_exit_hook fn, void *arg, const kr_exit_info *info,
+			     kr_fault *f);
+/* Containment lent to the thread in kr_runtime_free (fault.c). */
+struct fault_host {
+	stack_t old;
+	struct sched *prev;
+	int stack;
+};
+void kri_fault_host_enter(struct sched *s, struct fault_host *h);
+void kri_fault_host_leave(struct sched *s, struct fault_host *h);
 
 /* watchdog.c */
 int kri_watchdog_start(struct kr_runtime *rt);

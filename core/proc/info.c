@@ -69,6 +69,7 @@ void kri_proc_measure(struct proc *p, const struct kr_ctx *c, uint64_t cap, uint
 			bytes += (uint64_t)(sd->links.map.mask + 1) * sizeof(uint64_t);
 		bytes +=
 		    (uint64_t)(sd->out.cap + sd->in.cap + sd->waiters.cap) * sizeof(struct mon);
+		bytes += kri_proc_owned_bytes(p); /* kr_alloc's blocks, headers included */
 	}
 	*mailbox = n;
 	*memory = bytes;

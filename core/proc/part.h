@@ -9,6 +9,7 @@
 #ifndef KR_PART_H
 #define KR_PART_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "krill.h"
@@ -42,8 +43,17 @@ struct kri_proc_parts {
 	void (*side_free)(struct sched *s, struct side *side);
 	/* p had P_NAMED: its names go (registry.c). */
 	void (*names_exit)(struct kr_runtime *rt, kr_pid pid);
+	/* p had P_NAMED: the name it holds into buf (len bytes, at least
+	 * KR_NAME_MAX + 1), before names_exit drops it; 0, or -ENOENT if it
+	 * holds none (registry.c). Only for a crash report. */
+	int (*name_of)(struct kr_runtime *rt, kr_pid pid, char *buf, size_t len);
 	/* p had P_IO: the handles it owns close (core/io/io.c). */
 	void (*io_exit)(struct kr_runtime *rt, kr_pid pid);
+	/* Call an exit hook with its faults contained: 0 if it returned, 1
+	 * if it faulted (*f says how) or was killed (f->signo 0) and was
+	 * left (core/fault/fault.c). */
+	int (*call_contained)(struct sched *s, kr_exit_hook fn, void *arg, const kr_exit_info *info,
+			      kr_fault *f);
 	/* A receive timeout (side->rto) is disarmed (timer.c). */
 	int (*timer_cancel)(struct kr_runtime *rt, struct sched *s, kr_timer t);
 };

@@ -2,12 +2,14 @@
  * (kr_self, kr_spawn, kr_rt_spawn). Sending is in send.c, the run of a
  * process's messages in run.c. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/sched/sched.h"
 #include "core/proc/limit.h"
+#include "core/log/log.h"
 #include "core/proc/part.h"
 
 /* A slot whose generation reaches this is never reused, so a generation
@@ -109,6 +111,41 @@ static int spawn_in(struct kr_runtime *rt, struct sched *s, struct slot_cache *c
 	return 0;
 }
 
+/* Nobody hears of p's end: no link, no monitor on it. */
+static bool unobserved(const struct proc *p)
+{
+	const struct side *side = p->side;
+	return !side || (kri_pidset_count(&side->links) == 0 && side->in.n == 0);
+}
+
+/* An unobserved crash: one line, as Erlang's logger writes a crash report.
+ * Its name is read before names_exit drops it. */
+static __attribute__((noinline, cold)) void crash_report(struct kr_runtime *rt,
+							 const struct exit_note *x, uint32_t af)
+{
+	char name[KR_NAME_MAX + 1], named[KR_NAME_MAX + 4] = "", why[96];
+	if (!kri_log_on(rt, KR_LOG_ERROR))
+		return;
+	if ((af & P_NAMED) && kri_proc_parts.name_of(rt, x->self, name, sizeof(name)) == 0)
+		snprintf(named, sizeof(named), " (%s)", name);
+	kri_log_reason(why, sizeof(why), x->reason, x->payload, x->plen);
+	kri_log(rt, KR_LOG_ERROR, "krill: process <%u.%u>%s exited: %s", pid_idx(x->self),
+		pid_gen(x->self), named, why);
+}
+
+/* Any ending but KR_NORMAL and KR_SHUTDOWN: counted, and reported if
+ * nobody hears of it. */
+static void abnormal_exit(struct sched *s, const struct proc *p, const struct exit_note *x,
+			  uint32_t af)
+{
+	if (x->reason == KR_FAULT)
+		stat_add(&s->st.crashed, 1);
+	else if (x->reason == KR_KILLED)
+		stat_add(&s->st.killed, 1);
+	if (unobserved(p))
+		crash_report(s->rt, x, af);
+}
+
 void kri_proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *payload,
 		   uint32_t plen)
 {
@@ -119,6 +156,11 @@ void kri_proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void 
 	 * generation; one of the two sees the other. */
 	atomic_store_explicit(&p->gen, g + 1, memory_order_seq_cst);
 	uint32_t af = atomic_load_explicit(&p->aflags, memory_order_seq_cst);
+	/* One compare for an ordinary ending (KR_NORMAL, KR_SHUTDOWN); the
+	 * counts and the crash report (its name is read before names_exit
+	 * drops it) for the others. */
+	if (reason > KR_SHUTDOWN)
+		abnormal_exit(s, p, &x, af);
 	if (af & P_NAMED)
 		kri_proc_parts.names_exit(rt, x.self);
 	if (af & P_IO)
@@ -128,14 +170,21 @@ void kri_proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void 
 	struct env *pending = kri_mbox_close(&p->inbox);
 	if (tell) {
 		/* Most exits have nothing to tell and nothing left to drain:
-		 * no call for those. */
-		if (p->side)
+		 * no call for those. Dead to the world (lookups fail, the
+		 * mailbox is closed), its state and memory still there: its
+		 * exit hooks run before its links and monitors hear of it. */
+		if (p->side) {
+			if (p->flags & P_OWN)
+				kri_own_hooks(s, p->side->own, &x);
 			kri_proc_parts.exit_notify(s, p, &x);
+		}
 		if (p->local)
 			kri_proc_parts.exit_drain(s, p->local, &x);
 		if (pending)
 			kri_proc_parts.exit_drain(s, pending, &x);
 	} else {
+		if (p->flags & P_OWN)
+			kri_own_hooks(s, p->side->own, &x);
 		kri_env_free_list(&s->arena, p->local);
 		kri_env_free_list(&s->arena, pending);
 	}
@@ -150,6 +199,10 @@ void kri_proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void 
 			kri_ovl_exit(s, side);
 		kri_ovl_side_free(s, side);
 		kri_proc_parts.side_free(s, side);
+		if (p->flags & P_OWN) {
+			kri_own_free(s, side->own);
+			side->own = 0;
+		}
 		/* Senders may still hold a limited process's side record
 		 * (limit.c): it goes when the slot is recycled. */
 		if (!(atomic_load_explicit(&p->aflags, memory_order_relaxed) & P_LIMITED)) {
@@ -162,15 +215,12 @@ void kri_proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void 
 	p->flags = 0;
 	p->beh = 0;
 	stat_add(&s->st.exited, 1);
-	if (reason == KR_FAULT)
-		stat_add(&s->st.crashed, 1);
-	else if (reason == KR_KILLED)
-		stat_add(&s->st.killed, 1);
 	if (g + 1 < GEN_LIMIT)
 		kri_epoch_retire(s, p->idx);
 }
 
-/* Shutdown: free every process still alive; no scheduler runs. */
+/* Shutdown: free every process still alive; no scheduler runs. They end
+ * with KR_SHUTDOWN, as their exit hooks are told: the runtime stops. */
 void kri_proc_destroy_all(struct kr_runtime *rt)
 {
 	struct sched *s = &rt->s[0];
@@ -180,7 +230,7 @@ void kri_proc_destroy_all(struct kr_runtime *rt)
 			struct proc *p = slot_at(&rt->procs, idx);
 			if (!p || !(atomic_load_explicit(&p->gen, memory_order_relaxed) & 1))
 				continue;
-			kri_proc_exit(s, p, KR_KILLED, 0, 0);
+			kri_proc_exit(s, p, KR_SHUTDOWN, 0, 0);
 		}
 	}
 }

@@ -31,13 +31,14 @@ struct proc {
 	uint64_t state;    /* up to 8 bytes inline, else a pointer (P_BIG) */
 	struct proc *next; /* run-queue overflow link */
 	struct side *side; /* NULL until needed */
-	uint32_t flags;    /* owner-only */
+	uint32_t flags;    /* owner-only: P_BIG, P_OWN */
 	uint32_t idx;      /* its own slot index (pid = gen << 32 | idx) */
 };
 _Static_assert(sizeof(struct proc) == 64, "a process is one cache line");
 
 /* flags */
 #define P_BIG 1u /* state points to an allocation of its own (proc.c) */
+#define P_OWN 2u /* side->own is set: owned memory, exit hooks (own.c) */
 
 /* aflags */
 #define P_NAMED   1u
@@ -59,6 +60,10 @@ struct side {
 	_Atomic uint32_t limit;
 	struct kri_monvec waiters; /* (tag, pid) to tell when there is room */
 	uint64_t handled;          /* messages handled since it was made; owner only */
+	/* Memory the process owns and its exit hooks (own.c): NULL until its
+	 * first kr_alloc or kr_on_exit; freed at its exit, whatever the
+	 * reason, even when the record itself outlives it (P_LIMITED). */
+	struct own *own;
 };
 /* Every process with a link has one (a supervisor's child does): within the
  * arena's largest cached size it costs two pointer moves, not a mallocx and
@@ -161,6 +166,17 @@ struct side *kri_proc_side(struct sched *s, struct proc *p);
 void kri_proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void *payload,
 		   uint32_t plen);
 void kri_proc_destroy_all(struct kr_runtime *rt);
+
+/* own.c: memory a process owns (kr_alloc) and its exit hooks (kr_on_exit).
+ * At the exit, hooks run first (own_hooks: the process is dead, its state
+ * and memory still there), then everything goes (own_free). */
+struct exit_note;
+void kri_own_hooks(struct sched *s, struct own *own, const struct exit_note *x);
+void kri_own_free(struct sched *s, struct own *own);
+/* Bytes p holds through kr_alloc, the blocks' 32-byte headers included; 0
+ * if it never called it. p's owner only (or with no scheduler running):
+ * the side record it reads is the owner's. */
+uint64_t kri_proc_owned_bytes(const struct proc *p);
 
 /* System messages: the tags at and above SYS_TAG_BASE are the runtime's own
  * (the parts define theirs: signal.h, limit.h); a behaviour never sees one

@@ -21,7 +21,9 @@ const struct kri_proc_parts kri_proc_parts = {
     .exit_drain = kri_sig_drain,
     .side_free = kri_side_free_vecs,
     .names_exit = kri_registry_drop_pid,
+    .name_of = kri_registry_name_of,
     .io_exit = kri_io_owner_exit,
+    .call_contained = kri_fault_call_contained,
     .timer_cancel = kri_timer_cancel,
 };
 
@@ -45,12 +47,14 @@ void kr_config_init(kr_config *c)
 	c->seed = 1;
 	c->stats = 1;
 	c->watchdog_ms = 1000;
+	c->log_level = KR_LOG_WARNING;
 }
 
 static int check_config(const kr_config *c)
 {
 	if (c->batch == 0 || c->max_msg == 0 || c->max_msg > (1u << 31) || c->schedulers > 4096 ||
-	    c->spin_us > 1000000 || c->watchdog_ms > 3600000)
+	    c->spin_us > 1000000 || c->watchdog_ms > 3600000 || c->log_level < KR_LOG_NONE ||
+	    c->log_level > KR_LOG_DEBUG)
 		return -EINVAL;
 	return 0;
 }
@@ -250,9 +254,17 @@ void kr_runtime_free(kr_runtime *rt)
 		kr_stop(rt);
 		kr_wait(rt);
 	}
-	/* Undelivered foreign messages, then every process still alive,
-	 * quietly (stop set: exits notify nobody). */
+	/* Every process still alive, quietly (stop set: exits notify
+	 * nobody), with their exit hooks' faults contained on this thread;
+	 * then undelivered foreign messages, those the hooks sent included. */
 	atomic_store(&rt->stop, 1);
+	struct fault_host fh;
+	bool hooked = atomic_load_explicit(&rt->hooked, memory_order_relaxed);
+	if (hooked)
+		kri_fault_host_enter(&rt->s[0], &fh);
+	kri_proc_destroy_all(rt);
+	if (hooked)
+		kri_fault_host_leave(&rt->s[0], &fh);
 	struct inj *i = rt->ihead;
 	while (i) {
 		struct inj *n = i->next;
@@ -260,8 +272,7 @@ void kr_runtime_free(kr_runtime *rt)
 		free(i);
 		i = n;
 	}
-	rt->ihead = 0;
-	kri_proc_destroy_all(rt);
+	rt->ihead = rt->itail = 0;
 	rt_free(rt);
 }
 

@@ -144,6 +144,10 @@ struct kr_runtime {
 	 * queue): allocated with no arena, freed by the schedulers that take
 	 * them (which count them off their own arenas' figures). */
 	_Atomic int64_t fenv;
+	/* Some process registered an exit hook (kr_on_exit): kr_runtime_free
+	 * contains faults while it ends those left alive. Relaxed: read after
+	 * the schedulers were joined. */
+	_Atomic int hooked;
 	struct registry *reg;
 	struct htab *io; /* open sockets and files (io/handle.h) */
 
