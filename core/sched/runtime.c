@@ -12,6 +12,7 @@
 #include "core/registry/registry.h"
 #include "core/io/io.h"
 #include "core/fault/fault.h"
+#include "core/fiber/fiber.h"
 
 /* The parts built on the process layer, as it calls them (core/proc/part.h):
  * this file starts every part, so it is the one that names them all. */
@@ -23,6 +24,7 @@ const struct kri_proc_parts kri_proc_parts = {
     .names_exit = kri_registry_drop_pid,
     .io_exit = kri_io_owner_exit,
     .timer_cancel = kri_timer_cancel,
+    .fiber_free = kri_fiber_free,
 };
 
 struct inj {
