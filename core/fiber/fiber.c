@@ -132,6 +132,11 @@ static void *stack_map(size_t size, size_t *mapsz)
 		munmap(m, *mapsz);
 		return 0;
 	}
+#ifdef FIBER_ASAN
+	/* munmap leaves ASan's shadow as it was: a stack mapped where an
+	 * earlier one was must not inherit its frames' red zones. */
+	__asan_unpoison_memory_region((unsigned char *)m + pg, size);
+#endif
 	return m;
 }
 
