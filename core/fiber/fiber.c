@@ -273,6 +273,32 @@ static void end_with(kr_ctx *c, uint32_t reason)
 	c->plen = 0;
 }
 
+/* The fields of a context a function's run reads, and those it changes
+ * that the run loop reads after the call (the rest are the run loop's and
+ * stay as they are): not the whole structure, twice a switch. */
+static inline void ctx_in(struct kr_ctx *f, const struct kr_ctx *c)
+{
+	f->s = c->s;
+	f->p = c->p;
+	f->self = c->self;
+	f->cur = c->cur;
+	f->bufs = c->bufs;
+	f->sent = c->sent;
+	f->exiting = c->exiting;
+}
+
+static inline void ctx_out(struct kr_ctx *c, const struct kr_ctx *f)
+{
+	c->bufs = f->bufs;
+	c->sent = f->sent;
+	if (f->exiting) {
+		c->exiting = true;
+		c->reason = f->reason;
+		c->plen = f->plen;
+		memcpy(c->payload, f->payload, f->plen);
+	}
+}
+
 /* Run f (on the scheduler c belongs to) until it blocks or ends. */
 static void resume(kr_ctx *c, struct fiber *f)
 {
@@ -303,13 +329,13 @@ static void resume(kr_ctx *c, struct fiber *f)
 		f->tsan = __tsan_create_fiber(0);
 #endif
 	}
-	f->ctx = *c;
+	ctx_in(&f->ctx, c);
 	s->fiber = f;
 	s->fiber_lo = (uintptr_t)f->lo;
 	switch_in(s, f);
 	s->fiber = 0;
 	s->fiber_lo = 0;
-	*c = f->ctx;
+	ctx_out(c, &f->ctx);
 	if (f->home) {
 		if (f->st != F_DONE && !copy_out(s, f)) {
 			/* Its frames cannot be kept: it cannot go on. */
@@ -610,9 +636,11 @@ static int wait_in(struct sched **sp, struct fiber *f, kr_match match, void *arg
 		return -ENOMEM; /* deferring refused messages needs it */
 	f->seq++;
 	if (ms == KR_INFINITY || ms == 0) {
-		int rc = kr_receive_timeout(ctx, 0); /* disarm a previous one */
-		if (rc)
-			return rc;
+		if (ctx->p->side->rto) {
+			int rc = kr_receive_timeout(ctx, 0); /* disarm a previous one */
+			if (rc)
+				return rc;
+		}
 		f->timed = 0;
 		if (ms == 0) {
 			/* Behind everything the mailbox holds now. */
