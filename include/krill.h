@@ -319,6 +319,143 @@ void kr_exit(kr_ctx *ctx, uint32_t reason);
  * -EINVAL: len too large or payload NULL with len > 0 (nothing changes). */
 int kr_exit_with(kr_ctx *ctx, uint32_t reason, const void *payload, size_t len);
 
+/* ==== stackful processes: a function run top to bottom ====================
+ *
+ * kr_spawn_fn starts a process that runs fn(ctx, arg) from top to bottom,
+ * and that may block in the middle of it: kr_receive, kr_sleep and kr_call
+ * block the process (its scheduler runs others meanwhile), never the
+ * thread. It is a process like any other (same pid, messages, links,
+ * monitors, exit signals, timers, names, I/O, stealing); underneath, its
+ * behaviour is a trampoline that switches to its stack when a message it
+ * waits for arrives. It ends when fn returns (reason KR_NORMAL), when fn
+ * calls kr_exit or kr_exit_with (at its next blocking call, which then does
+ * not return, or when fn returns), or as any process ends (an exit signal,
+ * KR_KILL, a native fault: KR_FAULT with a kr_fault, a stack overflow
+ * included). arg points at a copy of the len bytes given to the spawn,
+ * 16-byte aligned, valid for the process's life. ctx is the process's own
+ * for its whole life (it may be used after a blocking call).
+ *
+ * Stacks. By default a process runs on its scheduler's shared run stack
+ * (256 KiB): when it blocks, the part of the stack it uses is copied out
+ * to an allocation of that size, and copied back when it runs again, so an
+ * idle process costs what its stack holds at the blocking call (hundreds of
+ * bytes), not a stack. Rules of that mode:
+ *   - Pointers into the stack stay inside the process: processes share no
+ *     memory, so nothing else may hold one (do not send one, do not keep
+ *     one in a structure another thread reads).
+ *   - A process is copied back to the same addresses it was copied from,
+ *     so its pointers to its own locals stay valid across a blocking call.
+ *     To that end it keeps, for its life, the run stack it first ran on (a
+ *     scheduler's): when another scheduler runs it (it was stolen) it runs
+ *     on that same run stack, waiting while another process is running on
+ *     it. A stolen stackful process thus still runs elsewhere but can
+ *     contend for its first scheduler's run stack.
+ *   - More than 256 KiB of stack ends the process with KR_FAULT
+ *     (stack_overflow 1): a guard page.
+ * With kr_fn_opts.stack a process has a stack of its own instead (mmap,
+ * the size rounded up to pages, a guard page below): nothing is copied,
+ * any scheduler runs it at once, recursion may go as deep as the size
+ * allows; it costs that mapping (the pages it touched) while it lives.
+ *
+ * From a function process, kr_defer, kr_undefer, kr_become and
+ * kr_receive_timeout must not be called (kr_receive does their work). A
+ * buffer from kr_msg_buf must be sent before the next blocking call, which
+ * frees an unsent one. A fault or a runaway is contained as a behaviour's
+ * is (the watchdog sees a process that does not block as a call that does
+ * not return).
+ */
+typedef void (*kr_fn)(kr_ctx *ctx, void *arg);
+
+typedef struct kr_fn_opts {
+	/* 0: the shared run stack (the default, above). Else a stack of its
+	 * own of this many bytes (rounded up to pages; at least 16 KiB). */
+	size_t stack;
+	/* kr_spawn_fn_opts only: link to the caller, as kr_spawn_fn_link. */
+	int link;
+	int pad;
+} kr_fn_opts;
+
+/* Spawn a process running fn(ctx, copy of arg) at once. -EINVAL: fn or out
+ * NULL, arg NULL with len > 0, opts->stack too large (> 1 GiB); -EAGAIN:
+ * pid space exhausted; -ENOMEM (its own stack, too: mmap failed). */
+int kr_spawn_fn(kr_ctx *ctx, kr_fn fn, const void *arg, size_t len, kr_pid *out);
+/* The same, linked to the caller (as kr_spawn_link). */
+int kr_spawn_fn_link(kr_ctx *ctx, kr_fn fn, const void *arg, size_t len, kr_pid *out);
+/* The same with options (opts NULL: the defaults). */
+int kr_spawn_fn_opts(kr_ctx *ctx, kr_fn fn, const void *arg, size_t len, const kr_fn_opts *opts,
+		     kr_pid *out);
+/* From any thread (as kr_rt_spawn); opts->link is refused (-EINVAL). */
+int kr_rt_spawn_fn(kr_runtime *rt, kr_fn fn, const void *arg, size_t len, kr_pid *out);
+int kr_rt_spawn_fn_opts(kr_runtime *rt, kr_fn fn, const void *arg, size_t len,
+			const kr_fn_opts *opts, kr_pid *out);
+
+/* A receive's test: nonzero takes msg. */
+typedef int (*kr_match)(const kr_msg *msg, void *arg);
+
+/* Block until a message match(msg, arg) accepts (match NULL: any) and set
+ * *msg to it. Selective receive, as Erlang's: messages match refuses stay,
+ * in order, ahead of later ones, for the next receive, which looks at
+ * them again first. match runs on the scheduler's stack, once for each
+ * message a receive looks at; it must not call kr_* functions. The message
+ * is the process's until its next blocking call (kr_receive, kr_sleep,
+ * kr_call), which frees it. System messages come as to a behaviour
+ * (KR_TAG_EXIT when trapping, KR_TAG_DOWN, KR_TAG_IO), except KR_TAG_REPLY
+ * (kr_call's alone) and KR_TAG_TIMEOUT (a receive's own).
+ * timeout_ms: 0 polls (looks at what the mailbox holds now, blocks for
+ * nothing), KR_INFINITY waits for ever, else at most that many
+ * milliseconds. Returns 0; -ETIMEDOUT: nothing matched in time (*msg not
+ * set); -EINVAL: msg NULL; -ENOMEM; -EPERM: the caller is not a function
+ * process (a behaviour cannot block). */
+int kr_receive(kr_ctx *ctx, kr_match match, void *arg, uint32_t timeout_ms, const kr_msg **msg);
+
+/* Block for ms milliseconds (KR_INFINITY: for ever); messages that come
+ * meanwhile wait for a later receive. 0; -ENOMEM; -EPERM (as kr_receive). */
+int kr_sleep(kr_ctx *ctx, uint32_t ms);
+
+/* A reply to kr_call, to the caller alone: its data are the bytes given to
+ * kr_reply. */
+#define KR_TAG_REPLY 0xffff0005u
+
+/* What a kr_call request carries: a kr_call_hdr, then the request. */
+typedef struct kr_call_hdr {
+	kr_pid from;  /* the caller */
+	uint64_t ref; /* the call */
+} kr_call_hdr;
+
+/* The request bytes of a call message, and their number. */
+static inline const void *kr_call_data(const kr_msg *m)
+{
+	return kr_msg_data(m) + sizeof(kr_call_hdr);
+}
+static inline size_t kr_call_len(const kr_msg *m)
+{
+	return m->len >= sizeof(kr_call_hdr) ? m->len - sizeof(kr_call_hdr) : 0;
+}
+
+/* A synchronous request, as gen_server:call: monitor pid, send it a
+ * message tagged tag whose data is a kr_call_hdr followed by the len bytes
+ * of req, and block until pid answers with kr_reply, pid exits, or
+ * timeout_ms passes (KR_INFINITY: no limit). 0: *reply is the answer
+ * (KR_TAG_REPLY, the replied bytes), the caller's until its next blocking
+ * call. -ESRCH: pid exited before answering, or was not alive (*reply is
+ * then the KR_TAG_DOWN message, whose kr_exit_info gives the reason,
+ * KR_NOPROC if it was not alive); -ETIMEDOUT: no answer in time (*reply
+ * not set; a later answer is dropped, never received); -EINVAL: tag >=
+ * KR_TAG_SYSTEM, reply NULL, req NULL with len > 0; -EMSGSIZE; -ENOMEM;
+ * -EAGAIN: pid's mailbox is full; -EPERM: not a function process. The
+ * monitor is gone when kr_call returns, whatever it returns. */
+int kr_call(kr_ctx *ctx, kr_pid pid, uint32_t tag, const void *req, size_t len,
+	    uint32_t timeout_ms, const kr_msg **reply);
+
+/* Answer the call request req (a message kr_call sent: its data start with
+ * a kr_call_hdr) with a copy of len bytes. From any process, a behaviour
+ * or a function. A caller that has given up or gone drops it; 0 then too.
+ * -EINVAL: req NULL or shorter than a kr_call_hdr, data NULL with len > 0;
+ * -EMSGSIZE: len > max_msg; -ENOMEM. */
+int kr_reply(kr_ctx *ctx, const kr_msg *req, const void *data, size_t len);
+
+/* ==== end of stackful processes ========================================== */
+
 /* ---- links, monitors and exit signals (Erlang's semantics) ------------ */
 
 /* Link the caller and pid, both ways: when either exits the other gets an

@@ -11,6 +11,12 @@
 
 #include "krill.h"
 
+static void fn_nop(kr_ctx *ctx, void *arg)
+{
+	(void)ctx;
+	(void)arg;
+}
+
 static void b_nop(kr_ctx *ctx, void *state, const kr_msg *m)
 {
 }
@@ -69,6 +75,15 @@ static void every_context_call_refuses_a_null_ctx(void **st)
 	assert_int_equal(kr_sup_start_child(NULL, 1, NULL, 1), -EINVAL);
 	assert_int_equal(kr_sup_terminate_child(NULL, 1, 1, 1), -EINVAL);
 	assert_int_equal(kr_sup_which_children(NULL, 1, 1), -EINVAL);
+	const kr_msg *m = NULL;
+	kr_msg req = {0, 0};
+	assert_int_equal(kr_spawn_fn(NULL, fn_nop, NULL, 0, &pid), -EINVAL);
+	assert_int_equal(kr_spawn_fn_link(NULL, fn_nop, NULL, 0, &pid), -EINVAL);
+	assert_int_equal(kr_spawn_fn_opts(NULL, fn_nop, NULL, 0, NULL, &pid), -EINVAL);
+	assert_int_equal(kr_receive(NULL, NULL, NULL, 0, &m), -EINVAL);
+	assert_int_equal(kr_sleep(NULL, 1), -EINVAL);
+	assert_int_equal(kr_call(NULL, 1, 1, &byte, 1, 10, &m), -EINVAL);
+	assert_int_equal(kr_reply(NULL, &req, &byte, 1), -EINVAL);
 }
 
 static void every_runtime_call_refuses_a_null_runtime(void **st)
@@ -82,6 +97,8 @@ static void every_runtime_call_refuses_a_null_runtime(void **st)
 	assert_int_equal(kr_wait(NULL), -EINVAL);
 	assert_int_equal(kr_run(NULL), -EINVAL);
 	kr_stop(NULL);
+	assert_int_equal(kr_rt_spawn_fn(NULL, fn_nop, NULL, 0, &pid), -EINVAL);
+	assert_int_equal(kr_rt_spawn_fn_opts(NULL, fn_nop, NULL, 0, NULL, &pid), -EINVAL);
 	kr_runtime_free(NULL);
 	assert_int_equal(kr_schedulers(NULL), 0);
 	assert_int_equal(kr_alive(NULL), 0);

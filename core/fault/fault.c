@@ -42,6 +42,7 @@
 #include "core/sched/sched.h"
 #include "core/proc/deliver.h"
 #include "core/fault/fault.h"
+#include "core/fiber/fiber.h"
 
 /* SIGTRAP on aarch64 only: there the compiler's trap (__builtin_trap, a
  * sanitizer's trap mode) is BRK, which raises SIGTRAP where x86-64's UD2
@@ -151,7 +152,10 @@ static void handler(int sig, siginfo_t *si, void *uc_)
 		s->fault.pc = pc;
 		uintptr_t a = (uintptr_t)si->si_addr;
 		s->fault.stack_overflow =
-		    sig == SIGSEGV && a >= s->stack_lo - 65536 && a < s->stack_lo + 4096;
+		    sig == SIGSEGV && ((a >= s->stack_lo - 65536 && a < s->stack_lo + 4096) ||
+				       (s->fiber_lo && a >= s->fiber_lo - 4096 && a < s->fiber_lo));
+		if (s->fiber)
+			kri_fiber_escape(s);
 		siglongjmp(*s->jbp, 1);
 	}
 	/* Not a behaviour's fault. A handler installed before ours gets it
@@ -251,6 +255,8 @@ void kri_api_kill_now(struct sched *s)
 		return;
 	atomic_store_explicit(&s->in_beh, 0, memory_order_relaxed);
 	s->killed = 1;
+	if (s->fiber)
+		kri_fiber_escape(s);
 	siglongjmp(*s->jbp, 1);
 }
 
@@ -265,6 +271,10 @@ void kri_fault_recover(struct sched *s)
 {
 	struct kr_ctx *c = &s->ctx;
 	struct proc *p = c->p;
+	/* A stackful process's: back on the scheduler's stack, its run
+	 * stack given back, its context's buffers to free below. */
+	if (s->fiber)
+		kri_fiber_recover(s);
 	/* What the call sent before it ended is delivered, as if pushed when
 	 * sent, and before the exit signals. The outbox is consistent: a
 	 * kill waits for the way out of a kr_* call, and a bad argument

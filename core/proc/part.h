@@ -56,6 +56,8 @@ struct kri_proc_parts {
 			      kr_fault *f);
 	/* A receive timeout (side->rto) is disarmed (timer.c). */
 	int (*timer_cancel)(struct kr_runtime *rt, struct sched *s, kr_timer t);
+	/* p had P_FIBER: its stacks go (core/fiber/fiber.c). */
+	void (*fiber_free)(struct sched *s, void *state);
 };
 
 extern const struct kri_proc_parts kri_proc_parts;

@@ -210,8 +210,13 @@ void kri_proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void 
 			p->side = 0;
 		}
 	}
-	if (p->flags & P_BIG)
+	if (p->flags & P_BIG) {
+		/* A stackful process is a big state: the plain exit tests
+		 * nothing more. */
+		if (p->flags & P_FIBER)
+			kri_proc_parts.fiber_free(s, (void *)(uintptr_t)p->state);
 		big_state_free(&s->arena, (void *)(uintptr_t)p->state);
+	}
 	p->flags = 0;
 	p->beh = 0;
 	stat_add(&s->st.exited, 1);

@@ -37,8 +37,9 @@ struct proc {
 _Static_assert(sizeof(struct proc) == 64, "a process is one cache line");
 
 /* flags */
-#define P_BIG 1u /* state points to an allocation of its own (proc.c) */
-#define P_OWN 2u /* side->own is set: owned memory, exit hooks (own.c) */
+#define P_BIG   1u /* state points to an allocation of its own (proc.c) */
+#define P_OWN   2u /* side->own is set: owned memory, exit hooks (own.c) */
+#define P_FIBER 4u /* with P_BIG: a stackful process, state its fiber (core/fiber) */
 
 /* aflags */
 #define P_NAMED   1u

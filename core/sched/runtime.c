@@ -12,6 +12,7 @@
 #include "core/registry/registry.h"
 #include "core/io/io.h"
 #include "core/fault/fault.h"
+#include "core/fiber/fiber.h"
 
 /* The parts built on the process layer, as it calls them (core/proc/part.h):
  * this file starts every part, so it is the one that names them all. */
@@ -25,6 +26,7 @@ const struct kri_proc_parts kri_proc_parts = {
     .io_exit = kri_io_owner_exit,
     .call_contained = kri_fault_call_contained,
     .timer_cancel = kri_timer_cancel,
+    .fiber_free = kri_fiber_free,
 };
 
 struct inj {

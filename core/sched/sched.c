@@ -36,6 +36,7 @@
 #include "core/proc/limit.h"
 #include "core/io/io.h"
 #include "core/fault/fault.h"
+#include "core/fiber/fiber.h"
 #include "util/cpu.h"
 
 #define QUIESCE_EVERY 64u
@@ -113,6 +114,7 @@ void kri_sched_fini(struct sched *s)
 	kri_io_sched_fini(s);
 	kri_epoch_drain(s);
 	kri_runq_fini(&s->q);
+	kri_fiber_sched_fini(s);
 	kri_arena_fini(&s->arena);
 	kri_bal_fini(&s->bal);
 }

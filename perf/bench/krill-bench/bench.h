@@ -48,7 +48,7 @@ struct params {
 	const char *topology; /* NULL: KRILL_TOPOLOGY or this machine */
 	uint64_t schedulers, procs, laps, leaves, fanout, pairs, rounds, producers, messages;
 	uint64_t children, cycles, limit, floor, size, zero_copy;
-	uint64_t seconds, stats, numa;
+	uint64_t seconds, stats, numa, stackful;
 };
 
 struct bench {

@@ -93,6 +93,70 @@ static void ring_head(kr_ctx *ctx, void *state, const kr_msg *msg)
 	unexpected(ctx, "ring head", msg);
 }
 
+/* --stackful: the same ring as straight-line code. A member blocks in kr_receive for its
+ * successor, then for tokens; the head also waits for every member's T_READY before it
+ * starts the token. */
+struct ring_fn_arg {
+	struct ring_run *run;
+	int head;
+};
+
+static int ring_tag(const kr_msg *m, void *tag)
+{
+	return m->tag == (uint32_t)(uintptr_t)tag;
+}
+
+static bool ring_recv(kr_ctx *ctx, uint32_t tag, const kr_msg **m)
+{
+	int rc = kr_receive(ctx, tag ? ring_tag : NULL, (void *)(uintptr_t)tag, KR_INFINITY, m);
+	if (rc < 0)
+		fail_kr(ctx, "kr_receive", rc);
+	return rc == 0;
+}
+
+static void ring_fn(kr_ctx *ctx, void *arg)
+{
+	const struct ring_fn_arg *a = arg;
+	struct ring_run *run = a->run;
+	struct kri_ring_init init;
+	const kr_msg *m;
+	uint64_t hops, laps = 0;
+	if (!ring_recv(ctx, T_INIT, &m) || !take(ctx, m, &init, sizeof init, "ring fn"))
+		return;
+	if (!a->head) {
+		post(ctx, init.head, T_READY, NULL, 0);
+		for (;;) {
+			if (!ring_recv(ctx, 0, &m))
+				return;
+			if (m->tag == T_STOP) {
+				post(ctx, init.next, T_STOP, NULL, 0);
+				return;
+			}
+			if (!take(ctx, m, &hops, sizeof hops, "ring fn"))
+				return;
+			post_u64(ctx, init.next, T_TOKEN, hops + 1);
+		}
+	}
+	for (uint64_t ready = 1; ready < run->procs; ready++)
+		if (!ring_recv(ctx, T_READY, &m))
+			return;
+	run->t_start = now();
+	post_u64(ctx, init.next, T_TOKEN, 1);
+	for (;;) {
+		if (!ring_recv(ctx, T_TOKEN, &m) || !take(ctx, m, &hops, sizeof hops, "ring head"))
+			return;
+		if (++laps < run->laps) {
+			post_u64(ctx, init.next, T_TOKEN, hops + 1);
+			continue;
+		}
+		run->t_end = now();
+		run->hops = hops;
+		if (init.next != kr_self(ctx))
+			post(ctx, init.next, T_STOP, NULL, 0);
+		return;
+	}
+}
+
 int run_ring(kr_runtime *rt, const struct params *p)
 {
 	uint64_t n = p->procs, total = p->procs * p->laps;
@@ -105,13 +169,17 @@ int run_ring(kr_runtime *rt, const struct params *p)
 
 	if (!ring)
 		return out_of_memory();
-	if ((rc = kr_rt_spawn(rt, ring_head, &head, sizeof head, &ring[0])) < 0) {
-		status = bench_error("kr_rt_spawn", rc);
-		goto out;
-	}
-	for (uint64_t i = 1; i < n; i++) {
-		if ((rc = kr_rt_spawn(rt, ring_node, &no_next, sizeof no_next, &ring[i])) < 0) {
-			status = bench_error("kr_rt_spawn", rc);
+	for (uint64_t i = 0; i < n; i++) {
+		struct ring_fn_arg fa = {&run, i == 0};
+		kr_fn_opts o = {.stack = p->stackful == 2 ? 16 * 1024 : 0};
+		if (p->stackful)
+			rc = kr_rt_spawn_fn_opts(rt, ring_fn, &fa, sizeof fa, &o, &ring[i]);
+		else if (i == 0)
+			rc = kr_rt_spawn(rt, ring_head, &head, sizeof head, &ring[0]);
+		else
+			rc = kr_rt_spawn(rt, ring_node, &no_next, sizeof no_next, &ring[i]);
+		if (rc < 0) {
+			status = bench_error(p->stackful ? "kr_rt_spawn_fn" : "kr_rt_spawn", rc);
 			goto out;
 		}
 	}
@@ -129,8 +197,9 @@ int run_ring(kr_runtime *rt, const struct params *p)
 
 	double secs = run.t_end - run.t_start;
 	print_head(rt, p, secs, (double)total);
-	printf(",\"procs\":%" PRIu64 ",\"laps\":%" PRIu64 ",\"hops\":%" PRIu64, n, p->laps,
-	       run.hops);
+	printf(",\"procs\":%" PRIu64 ",\"laps\":%" PRIu64 ",\"hops\":%" PRIu64
+	       ",\"stackful\":%d,\"ns_per_hop\":%.1f",
+	       n, p->laps, run.hops, (int)p->stackful, total ? secs * 1e9 / (double)total : 0.0);
 	print_tail();
 	if (run.hops != total) {
 		fprintf(stderr, "krill-bench: ring: %" PRIu64 " hops, expected %" PRIu64 "\n",

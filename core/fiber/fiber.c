@@ -1,0 +1,807 @@
+/* fiber: stackful processes. A process spawned with kr_spawn_fn is an
+ * ordinary process (slot, mailbox, links, timers, stealing) whose
+ * behaviour is tramp() below and whose state is a struct fiber: the
+ * function, its stack, and the receive it is blocked in. A message comes:
+ * the trampoline, on the scheduler's stack, asks the receive's match; a
+ * refused message is deferred (run.c keeps it, in order, for the next
+ * receive); an accepted one is handed over by switching to the process's
+ * stack, where kr_receive returns it; the function runs until its next
+ * blocking call switches back, and the behaviour call returns. So the run
+ * loop never asks "is this stackful": the stackless path runs exactly the
+ * instructions it ran before, and the only test added anywhere is in the
+ * exit of a big-state process (proc.c).
+ *
+ * Stacks (krill.h states the rules to users). Copy-stack, the default: a
+ * process runs on a scheduler's shared run stack and, when it blocks, its
+ * used part ([sp, top)) is copied to an arena allocation, and back when it
+ * runs again. Compiled code keeps pointers into its own frames (saved
+ * frame pointers, addresses of locals in registers), so a stack must come
+ * back at the address it left: a process is bound, for life, to the run
+ * stack it first ran on, and any scheduler that runs it (a thief) runs it
+ * on that stack, taking it exclusively (busy, acquire) and giving it back
+ * when the process blocks (release). A stack is held only while a process
+ * runs between two blocking calls, a behaviour call's span, so a thief
+ * waits no longer than a call; the watchdog sees a runaway as it sees any.
+ * Rejected: one run stack per process (a page or more per idle process,
+ * the cost the issue wants gone); moving a stack and fixing its pointers as
+ * Go does (C has no stack maps); copying to the thief's run stack at the
+ * same offset (every saved frame pointer would be wrong). Own-stack mode
+ * (kr_fn_opts.stack): an mmap'd stack with a guard page; nothing copied.
+ *
+ * The context: a function keeps its kr_ctx for life, but the scheduler's
+ * (s->ctx, which the run loop and fault.c use) changes with the scheduler
+ * that runs it. So a fiber carries its own, copied from the scheduler's
+ * when it is switched to and back when it switches out.
+ *
+ * Sanitizers: ASan is told of each switch (__sanitizer_start/finish_
+ * switch_fiber) and a copied stack's shadow is cleared when it leaves and
+ * comes back (its frames' red zones are then not checked: another
+ * process's frames were there); TSan gets a fiber per process
+ * (__tsan_create_fiber) and each switch synchronises (flags 0). */
+#include <errno.h>
+#include <stdalign.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/fiber/fiber.h"
+#include "core/proc/deliver.h"
+#include "core/proc/limit.h"
+#include "core/proc/part.h"
+#include "core/sched/sched.h"
+#include "util/cpu.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define FIBER_ASAN 1
+void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
+void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
+				     size_t *size_old);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define FIBER_TSAN 1
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#endif
+
+/* A scheduler's shared run stack. */
+#define RUN_STACK (256u * 1024)
+/* Own stacks: at least this, at most FN_STACK_MAX. */
+#define OWN_STACK_MIN (16u * 1024)
+#define FN_STACK_MAX  ((size_t)1 << 30)
+
+enum { F_NEW, F_RUN, F_WAIT, F_DONE };
+
+struct fiber {
+	struct kr_ctx ctx; /* the process's context, its own for life */
+	void *sp;          /* its stack pointer while suspended */
+	void *ret_sp;      /* the scheduler side's, while it runs */
+	kr_fn fn;
+	/* The receive it is blocked in. */
+	kr_match match;
+	void *marg;
+	const kr_msg *got; /* what it returns */
+	int rc;            /* 0 or -ETIMEDOUT */
+	uint32_t seq;      /* this receive's number: a poll's mark names it */
+	uint64_t call_ref; /* the kr_call under way, or 0 */
+	uint8_t st;        /* F_* */
+	uint8_t timed;     /* the receive armed the receive timeout */
+	/* Its stack, [lo, hi): its run stack's (copy mode, home) or its own
+	 * mapping (map). Copy mode keeps the used part in saved while it
+	 * is suspended. */
+	unsigned char *lo, *hi;
+	struct runstack *home;
+	void *map;
+	size_t mapsz;
+	unsigned char *saved;
+	uint32_t saved_len, saved_cap;
+#ifdef FIBER_ASAN
+	void *fake;
+	const void *from_lo;
+	size_t from_size;
+#endif
+#ifdef FIBER_TSAN
+	void *tsan, *tsan_ret;
+#endif
+	size_t arglen;
+	alignas(16) unsigned char arg[];
+};
+
+/* ---- stacks --------------------------------------------------------------- */
+
+static size_t page_size(void)
+{
+	long p = sysconf(_SC_PAGESIZE);
+	return p > 0 ? (size_t)p : 4096;
+}
+
+/* A stack of size bytes with a guard page below: its mapping, or NULL. */
+static void *stack_map(size_t size, size_t *mapsz)
+{
+	size_t pg = page_size();
+	size = (size + pg - 1) & ~(pg - 1);
+	*mapsz = size + pg;
+	void *m = mmap(0, *mapsz, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED)
+		return 0;
+	if (mprotect(m, pg, PROT_NONE)) {
+		munmap(m, *mapsz);
+		return 0;
+	}
+#ifdef FIBER_ASAN
+	/* munmap leaves ASan's shadow as it was: a stack mapped where an
+	 * earlier one was must not inherit its frames' red zones. */
+	__asan_unpoison_memory_region((unsigned char *)m + pg, size);
+#endif
+	return m;
+}
+
+static struct runstack *runstack_of(struct sched *s)
+{
+	if (s->rstack)
+		return s->rstack;
+	struct runstack *r = calloc(1, sizeof(*r));
+	if (!r)
+		return 0;
+	r->map = stack_map(RUN_STACK, &r->mapsz);
+	if (!r->map) {
+		free(r);
+		return 0;
+	}
+	r->lo = (unsigned char *)r->map + page_size();
+	r->hi = (unsigned char *)r->map + r->mapsz;
+	atomic_init(&r->busy, 0);
+	s->rstack = r;
+	return r;
+}
+
+void kri_fiber_sched_fini(struct sched *s)
+{
+	if (s->rstack) {
+		munmap(s->rstack->map, s->rstack->mapsz);
+		free(s->rstack);
+		s->rstack = 0;
+	}
+}
+
+/* One thread at a time on a run stack. Acquire: this thread sees what the
+ * last one wrote on it (and copied out) before its release. */
+static void stack_take(struct runstack *r)
+{
+	while (atomic_exchange_explicit(&r->busy, 1, memory_order_acquire))
+		while (atomic_load_explicit(&r->busy, memory_order_relaxed))
+			cpu_relax();
+}
+
+static void stack_give(struct runstack *r)
+{
+	atomic_store_explicit(&r->busy, 0, memory_order_release);
+}
+
+/* The copies of a copy-stack process's frames. Under ASan the range's
+ * shadow is cleared first: its frames' red zones, or another process's,
+ * are poisoned there, and the copy must read and write them all. */
+static void stack_copy(void *to, const void *from, size_t n, const void *stack_part)
+{
+#ifdef FIBER_ASAN
+	__asan_unpoison_memory_region(stack_part, n);
+#else
+	(void)stack_part;
+#endif
+	memcpy(to, from, n);
+}
+
+/* Keep [sp, hi) in f->saved. False: no memory (the process must end). */
+static bool copy_out(struct sched *s, struct fiber *f)
+{
+	size_t n = (size_t)(f->hi - (unsigned char *)f->sp);
+	if (n > f->saved_cap) {
+		size_t cap = (n + 63) & ~(size_t)63;
+		unsigned char *b = arena_alloc(&s->arena, cap);
+		if (!b)
+			return false;
+		if (f->saved)
+			arena_free(&s->arena, f->saved, f->saved_cap);
+		f->saved = b;
+		f->saved_cap = (uint32_t)cap;
+	}
+	stack_copy(f->saved, f->sp, n, f->sp);
+	f->saved_len = (uint32_t)n;
+	return true;
+}
+
+void kri_fiber_free(struct sched *s, void *state)
+{
+	struct fiber *f = state;
+	if (f->saved)
+		arena_free(&s->arena, f->saved, f->saved_cap);
+	f->saved = 0;
+	if (f->map)
+		munmap(f->map, f->mapsz);
+	f->map = 0;
+#ifdef FIBER_TSAN
+	if (f->tsan)
+		__tsan_destroy_fiber(f->tsan);
+	f->tsan = 0;
+#endif
+}
+
+/* ---- switching ------------------------------------------------------------ */
+
+static void fiber_entry(void *arg);
+
+/* Scheduler side: run f until it blocks or ends. */
+static void switch_in(struct sched *s, struct fiber *f)
+{
+#ifdef FIBER_TSAN
+	f->tsan_ret = __tsan_get_current_fiber();
+	__tsan_switch_to_fiber(f->tsan, 0);
+#endif
+#ifdef FIBER_ASAN
+	void *fake = 0;
+	__sanitizer_start_switch_fiber(&fake, f->lo, (size_t)(f->hi - f->lo));
+#endif
+	kri_ctx_switch(&f->ret_sp, f->sp, f);
+#ifdef FIBER_ASAN
+	__sanitizer_finish_switch_fiber(fake, 0, 0);
+#endif
+}
+
+/* Fiber side: back to the scheduler; returns when resumed. done: for good. */
+static void switch_out(struct fiber *f, bool done)
+{
+#ifdef FIBER_ASAN
+	__sanitizer_start_switch_fiber(done ? 0 : &f->fake, f->from_lo, f->from_size);
+#endif
+#ifdef FIBER_TSAN
+	__tsan_switch_to_fiber(f->tsan_ret, 0);
+#endif
+	kri_ctx_switch(&f->sp, f->ret_sp, f);
+#ifdef FIBER_ASAN
+	__sanitizer_finish_switch_fiber(f->fake, &f->from_lo, &f->from_size);
+#endif
+}
+
+static void end_with(kr_ctx *c, uint32_t reason)
+{
+	c->exiting = true;
+	c->reason = reason;
+	c->plen = 0;
+}
+
+/* The fields of a context a function's run reads, and those it changes
+ * that the run loop reads after the call (the rest are the run loop's and
+ * stay as they are): not the whole structure, twice a switch. */
+static inline void ctx_in(struct kr_ctx *f, const struct kr_ctx *c)
+{
+	f->s = c->s;
+	f->p = c->p;
+	f->self = c->self;
+	f->cur = c->cur;
+	f->bufs = c->bufs;
+	f->sent = c->sent;
+	f->exiting = c->exiting;
+}
+
+static inline void ctx_out(struct kr_ctx *c, const struct kr_ctx *f)
+{
+	c->bufs = f->bufs;
+	c->sent = f->sent;
+	if (f->exiting) {
+		c->exiting = true;
+		c->reason = f->reason;
+		c->plen = f->plen;
+		memcpy(c->payload, f->payload, f->plen);
+	}
+}
+
+/* Run f (on the scheduler c belongs to) until it blocks or ends. */
+static void resume(kr_ctx *c, struct fiber *f)
+{
+	struct sched *s = c->s;
+	if (!f->map && !f->home) {
+		/* Copy mode, first run: bound to this scheduler's run stack. */
+		struct runstack *r = runstack_of(s);
+		if (!r) {
+			f->st = F_DONE;
+			kr_fault nf = {0};
+			kr_exit_with(c, KR_FAULT, &nf, sizeof(nf));
+			return;
+		}
+		f->home = r;
+		f->lo = r->lo;
+		f->hi = r->hi;
+	}
+	if (f->home) {
+		stack_take(f->home);
+		if (f->saved_len)
+			stack_copy(f->hi - f->saved_len, f->saved, f->saved_len,
+				   f->hi - f->saved_len);
+	}
+	if (f->st == F_NEW) {
+		f->sp = kri_ctx_make(f->hi, fiber_entry);
+		f->st = F_RUN;
+#ifdef FIBER_TSAN
+		f->tsan = __tsan_create_fiber(0);
+#endif
+	}
+	ctx_in(&f->ctx, c);
+	s->fiber = f;
+	s->fiber_lo = (uintptr_t)f->lo;
+	switch_in(s, f);
+	s->fiber = 0;
+	s->fiber_lo = 0;
+	ctx_out(c, &f->ctx);
+	if (f->home) {
+		if (f->st != F_DONE && !copy_out(s, f)) {
+			/* Its frames cannot be kept: it cannot go on. */
+			f->st = F_DONE;
+			kr_fault nf = {0};
+			kr_exit_with(c, KR_FAULT, &nf, sizeof(nf));
+		}
+		stack_give(f->home);
+	}
+}
+
+static __attribute__((noreturn)) void fiber_finish(struct fiber *f)
+{
+	f->st = F_DONE;
+	switch_out(f, true);
+	abort(); /* never resumed */
+}
+
+static void fiber_entry(void *arg)
+{
+	struct fiber *f = arg;
+#ifdef FIBER_ASAN
+	__sanitizer_finish_switch_fiber(0, &f->from_lo, &f->from_size);
+#endif
+	f->fn(&f->ctx, f->arg);
+	if (!f->ctx.exiting)
+		end_with(&f->ctx, KR_NORMAL);
+	fiber_finish(f);
+}
+
+/* A fault or kill jumps from the fiber's stack to the scheduler's (the
+ * signal handler, fault.c): the sanitizers are told it has left it. */
+void kri_fiber_escape(struct sched *s)
+{
+	struct fiber *f = s->fiber;
+#ifdef FIBER_TSAN
+	__tsan_switch_to_fiber(f->tsan_ret, 0);
+#endif
+#ifdef FIBER_ASAN
+	__sanitizer_start_switch_fiber(0, f->from_lo, f->from_size);
+#endif
+	(void)f;
+}
+
+/* After that jump, before the process exits (fault.c): give its run
+ * stack back and hand its context's buffers (and a copy a kr_io_* call
+ * held) to the scheduler's to free. */
+void kri_fiber_recover(struct sched *s)
+{
+	struct fiber *f = s->fiber;
+#ifdef FIBER_ASAN
+	__sanitizer_finish_switch_fiber(0, 0, 0);
+#endif
+	s->fiber = 0;
+	s->fiber_lo = 0;
+	f->st = F_DONE;
+	s->ctx.bufs = f->ctx.bufs;
+	f->ctx.bufs = 0;
+	s->ctx.held = f->ctx.held; /* a kr_io_* write's copy the fault cut short */
+	f->ctx.held = 0;
+	if (f->home)
+		stack_give(f->home);
+}
+
+/* ---- the trampoline --------------------------------------------------------- */
+
+/* c consumes a message that leaves the receive waiting: keep an armed
+ * receive timeout armed (run.c's rto_after disarms one that a consumed
+ * message did not re-arm). */
+static void keep_waiting(kr_ctx *c)
+{
+	struct side *side = c->p->side;
+	if (side && side->rto)
+		side->rto_seq = rto_next(side);
+}
+
+static void hand(kr_ctx *c, struct fiber *f, const kr_msg *m, int rc)
+{
+	f->got = m;
+	f->rc = rc;
+	resume(c, f);
+}
+
+static void tramp(kr_ctx *c, void *state, const kr_msg *m)
+{
+	struct fiber *f = state;
+	if (f->st == F_NEW) {
+		/* The first message of any kind starts it (a foreign spawn's
+		 * start can come after another sender's message). */
+		resume(c, f);
+		if (f->st == F_DONE)
+			return;
+	}
+	if (f->st != F_WAIT)
+		return; /* ended: what comes is drained by the exit */
+	uint32_t seq;
+	kr_call_hdr h;
+	switch (m->tag) {
+	case TAG_FIBER_START:
+		keep_waiting(c);
+		return;
+	case TAG_FIBER_POLL:
+		memcpy(&seq, m->data, sizeof(seq));
+		if (seq == f->seq && !f->timed)
+			hand(c, f, 0, -ETIMEDOUT);
+		else
+			keep_waiting(c);
+		return;
+	case KR_TAG_TIMEOUT:
+		/* run.c let it through: it is the armed one, the receive's. */
+		if (f->timed)
+			hand(c, f, 0, -ETIMEDOUT);
+		return;
+	case KR_TAG_REPLY:
+		/* Only the answer to the call under way; a late answer to a
+		 * call that gave up is dropped here. */
+		memcpy(&h, m->data, sizeof(h));
+		if (!f->call_ref || h.ref != f->call_ref) {
+			keep_waiting(c);
+			return;
+		}
+		/* The caller sees the replied bytes alone. Ours to change: the
+		 * envelope is this process's. */
+		kr_msg *w = (kr_msg *)m;
+		w->len -= (uint32_t)sizeof(h);
+		memmove(w->data, w->data + sizeof(h), w->len);
+		hand(c, f, m, 0);
+		return;
+	default:
+		if (f->match && !f->match(m, f->marg)) {
+			kr_defer(c);
+			return;
+		}
+		hand(c, f, m, 0);
+	}
+}
+
+/* ---- spawning ------------------------------------------------------------- */
+
+static int fiber_new(kr_fn fn, const void *arg, size_t len, const kr_fn_opts *o, struct fiber **out,
+		     size_t *size)
+{
+	if (!fn || (len && !arg) || (o && o->stack > FN_STACK_MAX))
+		return -EINVAL;
+	*size = sizeof(struct fiber) + len;
+	struct fiber *f = calloc(1, *size);
+	if (!f)
+		return -ENOMEM;
+	f->fn = fn;
+	f->arglen = len;
+	if (len)
+		memcpy(f->arg, arg, len);
+	if (o && o->stack) {
+		size_t want = o->stack < OWN_STACK_MIN ? OWN_STACK_MIN : o->stack;
+		f->map = stack_map(want, &f->mapsz);
+		if (!f->map) {
+			free(f);
+			return -ENOMEM;
+		}
+		f->lo = (unsigned char *)f->map + page_size();
+		f->hi = (unsigned char *)f->map + f->mapsz;
+	}
+	*out = f;
+	return 0;
+}
+
+/* Mark the new process stackful: nobody else has its pid yet, and the
+ * start message's push publishes the flag with the rest. */
+static void mark(struct kr_runtime *rt, kr_pid pid)
+{
+	struct proc *p = slot_at(&rt->procs, pid_idx(pid));
+	p->flags |= P_FIBER;
+}
+
+static int spawn_fn_in(kr_ctx *ctx, kr_fn fn, const void *arg, size_t len, const kr_fn_opts *o,
+		       bool link, kr_pid *out)
+{
+	struct sched *s = ctx->s;
+	struct fiber *f;
+	size_t size;
+	if (!out)
+		return -EINVAL;
+	int rc = fiber_new(fn, arg, len, o, &f, &size);
+	if (rc)
+		return rc;
+	struct env *e = env_new(&s->arena, TAG_FIBER_START, 0, 0);
+	kr_pid pid = 0;
+	if (!e)
+		rc = -ENOMEM;
+	else if (link || (o && o->link))
+		rc = kr_spawn_link(ctx, tramp, f, size, &pid);
+	else
+		rc = kr_spawn(ctx, tramp, f, size, &pid);
+	if (rc) {
+		if (e)
+			env_free(&s->arena, e);
+		if (f->map)
+			munmap(f->map, f->mapsz);
+		free(f);
+		return rc;
+	}
+	free(f); /* copied into the process's state, mapping and all */
+	mark(s->rt, pid);
+	/* It was just spawned and nobody else knows it: the push succeeds
+	 * and the start is its first message. */
+	kri_proc_deliver(s, pid, e);
+	*out = pid;
+	return 0;
+}
+
+int kr_spawn_fn_opts(kr_ctx *ctx, kr_fn fn, const void *arg, size_t len, const kr_fn_opts *opts,
+		     kr_pid *out)
+{
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
+	int rc = spawn_fn_in(ctx, fn, arg, len, opts, false, out);
+	api_leave(s);
+	return rc;
+}
+
+int kr_spawn_fn(kr_ctx *ctx, kr_fn fn, const void *arg, size_t len, kr_pid *out)
+{
+	return kr_spawn_fn_opts(ctx, fn, arg, len, 0, out);
+}
+
+int kr_spawn_fn_link(kr_ctx *ctx, kr_fn fn, const void *arg, size_t len, kr_pid *out)
+{
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
+	int rc = spawn_fn_in(ctx, fn, arg, len, 0, true, out);
+	api_leave(s);
+	return rc;
+}
+
+int kr_rt_spawn_fn_opts(kr_runtime *rt, kr_fn fn, const void *arg, size_t len,
+			const kr_fn_opts *opts, kr_pid *out)
+{
+	struct fiber *f;
+	size_t size;
+	if (!rt || !out || (opts && opts->link))
+		return -EINVAL;
+	int rc = fiber_new(fn, arg, len, opts, &f, &size);
+	if (rc)
+		return rc;
+	struct env *e = env_new(0, TAG_FIBER_START, 0, 0);
+	kr_pid pid = 0;
+	rc = e ? kr_rt_spawn(rt, tramp, f, size, &pid) : -ENOMEM;
+	if (rc) {
+		if (e)
+			env_free(0, e);
+		if (f->map)
+			munmap(f->map, f->mapsz);
+		free(f);
+		return rc;
+	}
+	free(f);
+	mark(rt, pid);
+	struct sched *s = kri_api_sched();
+	api_enter(s);
+	rc = kri_inject(rt, pid, e);
+	api_leave(s);
+	if (rc) {
+		/* It would never run: end it. */
+		kr_rt_exit(rt, pid, KR_KILL);
+		return rc;
+	}
+	*out = pid;
+	return 0;
+}
+
+int kr_rt_spawn_fn(kr_runtime *rt, kr_fn fn, const void *arg, size_t len, kr_pid *out)
+{
+	return kr_rt_spawn_fn_opts(rt, fn, arg, len, 0, out);
+}
+
+/* ---- blocking calls ----------------------------------------------------------- */
+
+/* The running function process whose context ctx is, or NULL. */
+static struct fiber *fiber_of(kr_ctx *ctx)
+{
+	struct fiber *f = ctx->s->fiber;
+	return f && ctx == &f->ctx ? f : 0;
+}
+
+/* Wait for a message match takes; the caller holds api_enter(*sp), which
+ * is let go while blocked and taken again on the scheduler that resumes
+ * it (*sp is then that one). */
+static int wait_in(struct sched **sp, struct fiber *f, kr_match match, void *arg, uint32_t ms,
+		   const kr_msg **out)
+{
+	kr_ctx *ctx = &f->ctx;
+	struct sched *s = *sp;
+	if (ctx->exiting) {
+		/* kr_exit was called: the process ends here. */
+		api_leave(s);
+		fiber_finish(f);
+	}
+	if (!kri_proc_side(s, ctx->p))
+		return -ENOMEM; /* deferring refused messages needs it */
+	f->seq++;
+	if (ms == KR_INFINITY || ms == 0) {
+		if (ctx->p->side->rto) {
+			int rc = kr_receive_timeout(ctx, 0); /* disarm a previous one */
+			if (rc)
+				return rc;
+		}
+		f->timed = 0;
+		if (ms == 0) {
+			/* Behind everything the mailbox holds now. */
+			struct env *e = env_new(&s->arena, TAG_FIBER_POLL, &f->seq, sizeof(f->seq));
+			if (!e)
+				return -ENOMEM;
+			kri_proc_deliver(s, ctx->self, e);
+		}
+	} else {
+		int rc = kr_receive_timeout(ctx, ms);
+		if (rc)
+			return rc;
+		f->timed = 1;
+	}
+	f->match = match;
+	f->marg = arg;
+	f->got = 0;
+	f->rc = 0;
+	/* Messages refused before are looked at again, first. */
+	kr_undefer(ctx);
+	f->st = F_WAIT;
+	api_leave(s);
+	switch_out(f, false);
+	*sp = s = ctx->s;
+	api_enter(s);
+	f->st = F_RUN;
+	f->match = 0;
+	if (f->rc == 0)
+		*out = f->got;
+	return f->rc;
+}
+
+int kr_receive(kr_ctx *ctx, kr_match match, void *arg, uint32_t timeout_ms, const kr_msg **msg)
+{
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
+	struct fiber *f = fiber_of(ctx);
+	int rc = !f ? -EPERM : !msg ? -EINVAL : wait_in(&s, f, match, arg, timeout_ms, msg);
+	api_leave(s);
+	return rc;
+}
+
+static int refuse(const kr_msg *m, void *arg)
+{
+	(void)m;
+	(void)arg;
+	return 0;
+}
+
+int kr_sleep(kr_ctx *ctx, uint32_t ms)
+{
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
+	struct fiber *f = fiber_of(ctx);
+	const kr_msg *m;
+	int rc = f ? wait_in(&s, f, refuse, 0, ms, &m) : -EPERM;
+	api_leave(s);
+	return rc == -ETIMEDOUT ? 0 : rc;
+}
+
+/* A call's receive: the callee's DOWN (its reply is taken by tramp()). */
+static int call_down(const kr_msg *m, void *arg)
+{
+	const struct fiber *f = arg;
+	kr_exit_info x;
+	if (m->tag != KR_TAG_DOWN || m->len < offsetof(kr_exit_info, payload))
+		return 0;
+	memcpy(&x, m->data, offsetof(kr_exit_info, payload));
+	return x.ref == f->call_ref;
+}
+
+static int call_in(struct sched **sp, struct fiber *f, kr_pid pid, uint32_t tag, const void *req,
+		   size_t len, uint32_t ms, const kr_msg **reply)
+{
+	kr_ctx *ctx = &f->ctx;
+	uint64_t ref;
+	if (!reply || (len && !req) || tag >= KR_TAG_SYSTEM)
+		return -EINVAL;
+	if (len > (*sp)->rt->cfg.max_msg - sizeof(kr_call_hdr))
+		return -EMSGSIZE;
+	int rc = kr_monitor(ctx, pid, &ref);
+	if (rc)
+		return rc;
+	unsigned char *b = kr_msg_buf(ctx, sizeof(kr_call_hdr) + len);
+	if (!b) {
+		kr_demonitor(ctx, ref);
+		return -ENOMEM;
+	}
+	kr_call_hdr h = {ctx->self, ref};
+	memcpy(b, &h, sizeof(h));
+	if (len)
+		memcpy(b + sizeof(h), req, len);
+	rc = kr_send_buf(ctx, pid, tag, b);
+	if (rc) {
+		kr_demonitor(ctx, ref);
+		return rc; /* the buffer goes at the call's end */
+	}
+	f->call_ref = ref;
+	const kr_msg *m = 0;
+	rc = wait_in(sp, f, call_down, f, ms, &m);
+	f->call_ref = 0;
+	if (rc == 0 && m->tag == KR_TAG_DOWN) {
+		*reply = m; /* the monitor fired: nothing to remove */
+		return -ESRCH;
+	}
+	/* Answered or given up: no DOWN for it will come, even one queued. */
+	kr_demonitor(ctx, ref);
+	if (rc == 0)
+		*reply = m;
+	return rc;
+}
+
+int kr_call(kr_ctx *ctx, kr_pid pid, uint32_t tag, const void *req, size_t len, uint32_t timeout_ms,
+	    const kr_msg **reply)
+{
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
+	struct fiber *f = fiber_of(ctx);
+	int rc = f ? call_in(&s, f, pid, tag, req, len, timeout_ms, reply) : -EPERM;
+	api_leave(s);
+	return rc;
+}
+
+static int reply_in(kr_ctx *ctx, const kr_msg *req, const void *data, size_t len)
+{
+	struct sched *s = ctx->s;
+	kr_call_hdr h;
+	if (!req || req->len < sizeof(h) || (len && !data))
+		return -EINVAL;
+	if (len > s->rt->cfg.max_msg - sizeof(h))
+		return -EMSGSIZE;
+	if (kri_ovl_over(s->rt, s))
+		return -ENOMEM;
+	memcpy(&h, req->data, sizeof(h));
+	struct env *e = arena_alloc(&s->arena, env_size((uint32_t)(sizeof(h) + len)));
+	if (!e)
+		return -ENOMEM;
+	e->m.tag = KR_TAG_REPLY;
+	e->m.len = (uint32_t)(sizeof(h) + len);
+	memcpy(e->m.data, &h, sizeof(h));
+	if (len)
+		memcpy(e->m.data + sizeof(h), data, len);
+	/* After what this call sent the caller before (deliver flushes the
+	 * outbox). A caller gone or never issued: dropped, as the answer to
+	 * a caller that gave up. */
+	int rc = kri_proc_deliver(s, h.from, e);
+	return rc < 0 && rc != -ESRCH ? rc : 0;
+}
+
+int kr_reply(kr_ctx *ctx, const kr_msg *req, const void *data, size_t len)
+{
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
+	int rc = reply_in(ctx, req, data, len);
+	api_leave(s);
+	return rc;
+}

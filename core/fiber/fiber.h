@@ -1,0 +1,49 @@
+/* fiber: stackful processes (fiber.c) and their context switch
+ * (switch.c). A stackful process is an ordinary process whose behaviour is
+ * the trampoline of fiber.c: the scheduler, stealing, links, monitors,
+ * names and timers see nothing else, and the stackless path pays nothing. */
+#ifndef KR_FIBER_H
+#define KR_FIBER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "krill.h"
+
+struct sched;
+struct proc;
+
+/* switch.c. Save this side's stack pointer in *save and continue on the
+ * stack at to, which returns arg from its own kri_ctx_switch (or, made by
+ * kri_ctx_make, starts entry(arg)). */
+void *kri_ctx_switch(void **save, void *to, void *arg);
+/* A stack whose first switch into it calls entry(arg) on it, top down
+ * from top; entry must never return. */
+void *kri_ctx_make(void *top, void (*entry)(void *));
+
+/* Internal tags, in the runtime's range that take() hands to the
+ * behaviour (below SYS_TAG_BASE): a process's first message, and the mark
+ * a polling receive (timeout 0) puts behind what its mailbox holds. */
+#define TAG_FIBER_START 0xffff0080u
+#define TAG_FIBER_POLL  0xffff0081u
+
+/* A scheduler's shared run stack (copy-stack mode): one thread at a time
+ * runs on it; busy says which (acquire to take, release to give back). */
+struct runstack {
+	_Atomic int busy;
+	void *map;
+	size_t mapsz;
+	unsigned char *lo, *hi; /* the usable range; a guard page below lo */
+};
+
+/* proc.c's exit: a process with P_FIBER has gone; free its stacks. */
+void kri_fiber_free(struct sched *s, void *state);
+/* fault.c: a fault or kill is about to jump out of the running fiber
+ * (from the signal handler), and has landed on the scheduler's stack. */
+void kri_fiber_escape(struct sched *s);
+void kri_fiber_recover(struct sched *s);
+/* sched.c: the scheduler's run stack goes. */
+void kri_fiber_sched_fini(struct sched *s);
+
+#endif

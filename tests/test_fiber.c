@@ -1,0 +1,776 @@
+/* Tests for stackful processes (core/fiber): the context switch itself, kr_spawn_fn and its
+ * forms, kr_receive (selective, timeouts, polls), kr_sleep, kr_call and kr_reply, both stack
+ * modes, processes that move between schedulers while blocked, a million blocked processes,
+ * faults and stack overflows contained, deep recursion on a stack of its own. Each scenario
+ * runs on 1 and 2 scheduler threads and in deterministic mode under several seeds. In the
+ * `concurrent` suite: the ThreadSanitizer build runs it too (smaller counts there). */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/fiber/fiber.h"
+#include "core/sched/sched.h" /* ctx->s->id: which scheduler runs a process */
+#include "krill.h"
+#include "tests/guard.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
+#define USER KR_REASON_USER
+
+struct mode {
+	unsigned n;
+	int det;
+	uint64_t seed;
+};
+
+static const struct mode modes[] = {
+    {1, 0, 0}, {2, 0, 0}, {1, 1, 1}, {2, 1, 7}, {2, 1, 42}, {3, 1, 0xdecafbadull},
+};
+#define NMODES (sizeof(modes) / sizeof(modes[0]))
+
+static kr_runtime *rt_make(const struct mode *m)
+{
+	kr_config c;
+	kr_runtime *rt = 0;
+	kr_config_init(&c);
+	c.schedulers = m->n;
+	c.pin = 0;
+	c.stats = 0;
+	c.deterministic = m->det;
+	c.seed = m->seed;
+	assert_int_equal(kr_runtime_new(&c, &rt), 0);
+	return rt;
+}
+
+static void run(kr_runtime *rt)
+{
+	assert_true(guard_run(rt, false, 120));
+	kr_runtime_free(rt);
+}
+
+/* A failed check inside a process: recorded, asserted by the test afterwards. */
+static _Atomic int bad;
+static char bad_what[256];
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c) && atomic_fetch_add(&bad, 1) == 0)                                        \
+			snprintf(bad_what, sizeof(bad_what), "%s:%d: %s", __FILE__, __LINE__, #c); \
+	} while (0)
+
+static void reset(void)
+{
+	atomic_store(&bad, 0);
+	bad_what[0] = 0;
+}
+
+static void no_bad(void)
+{
+	if (atomic_load(&bad))
+		fail_msg("inside a process: %s", bad_what);
+}
+
+/* A DOWN's or EXIT's kr_exit_info: the message holds only the payload it carries. */
+static void info_of(const kr_msg *m, kr_exit_info *x)
+{
+	memset(x, 0, sizeof(*x));
+	memcpy(x, m->data, m->len < sizeof(*x) ? m->len : sizeof(*x));
+}
+
+static int tag_is(const kr_msg *m, void *arg)
+{
+	return m->tag == (uint32_t)(uintptr_t)arg;
+}
+
+/* ---- the switch itself ------------------------------------------------------------- */
+
+#if !SANITIZED
+static void *main_sp, *co_sp;
+static volatile double co_acc;
+
+static void co_entry(void *arg)
+{
+	/* Values live in callee-saved registers across each switch. */
+	uintptr_t n = (uintptr_t)arg;
+	double d = 0.5;
+	for (;;) {
+		d *= 2;
+		n = (uintptr_t)kri_ctx_switch(&co_sp, main_sp, (void *)(n + 1));
+		co_acc = d;
+	}
+}
+
+static void switch_round_trips_keep_registers(void **st)
+{
+	size_t size = 64 * 1024;
+	unsigned char *stack = malloc(size);
+	assert_non_null(stack);
+	co_sp = kri_ctx_make(stack + size, co_entry);
+	uintptr_t v = 0;
+	uint64_t keep[4] = {1, 2, 3, 4};
+	for (int i = 0; i < 1000; i++) {
+		uintptr_t r = (uintptr_t)kri_ctx_switch(&main_sp, co_sp, (void *)v);
+		assert_int_equal(r, v + 1);
+		v = r * 3;
+		keep[i & 3] += r;
+	}
+	assert_true(keep[0] > 1 && keep[1] > 2);
+	free(stack);
+}
+#endif
+
+/* ---- run top to bottom ---------------------------------------------------------- */
+
+static _Atomic int ran, downs;
+static _Atomic uint32_t down_reason[8];
+
+struct targ {
+	uint64_t magic;
+	uint32_t exit_with;
+	uint32_t pad;
+};
+
+static void child_fn(kr_ctx *ctx, void *arg)
+{
+	struct targ *a = arg;
+	CHECK(((uintptr_t)arg & 15) == 0);
+	CHECK(a->magic == 0x1234567890abcdefull);
+	CHECK(kr_self(ctx) != 0);
+	atomic_fetch_add(&ran, 1);
+	if (a->exit_with) {
+		kr_exit(ctx, a->exit_with);
+		const kr_msg *m;
+		kr_receive(ctx, NULL, NULL, KR_INFINITY, &m); /* ends here */
+		CHECK(!"kr_receive returned after kr_exit");
+	}
+}
+
+/* Spawns two children (one returns, one exits with a reason), monitors both, and records
+ * their DOWN reasons, in monitor order. */
+static void parent_fn(kr_ctx *ctx, void *arg)
+{
+	struct targ a = {0x1234567890abcdefull, 0, 0};
+	kr_pid c[2];
+	uint64_t ref[2];
+	CHECK(kr_spawn_fn(ctx, child_fn, &a, sizeof(a), &c[0]) == 0);
+	a.exit_with = USER + 3;
+	CHECK(kr_spawn_fn(ctx, child_fn, &a, sizeof(a), &c[1]) == 0);
+	for (int i = 0; i < 2; i++)
+		CHECK(kr_monitor(ctx, c[i], &ref[i]) == 0);
+	for (int i = 0; i < 2; i++) {
+		const kr_msg *m;
+		CHECK(kr_receive(ctx, tag_is, (void *)(uintptr_t)KR_TAG_DOWN, KR_INFINITY, &m) ==
+		      0);
+		kr_exit_info x;
+		info_of(m, &x);
+		int k = x.ref == ref[0] ? 0 : 1;
+		atomic_store(&down_reason[k], x.reason);
+		atomic_fetch_add(&downs, 1);
+	}
+}
+
+static void fn_runs_top_to_bottom_and_ends(void **st)
+{
+	for (unsigned i = 0; i < NMODES; i++) {
+		reset();
+		atomic_store(&ran, 0);
+		atomic_store(&downs, 0);
+		kr_runtime *rt = rt_make(&modes[i]);
+		kr_pid p;
+		assert_int_equal(kr_rt_spawn_fn(rt, parent_fn, NULL, 0, &p), 0);
+		run(rt);
+		no_bad();
+		assert_int_equal(atomic_load(&ran), 2);
+		assert_int_equal(atomic_load(&downs), 2);
+		/* KR_NOPROC would mean the monitor came after the exit; a 2-scheduler run may
+		 * have the child end first: either way the reason is told. */
+		uint32_t r0 = atomic_load(&down_reason[0]), r1 = atomic_load(&down_reason[1]);
+		assert_true(r0 == KR_NORMAL || r0 == KR_NOPROC);
+		assert_true(r1 == USER + 3 || r1 == KR_NOPROC);
+	}
+}
+
+/* ---- selective receive ----------------------------------------------------------- */
+
+static _Atomic uint32_t seen[16];
+static _Atomic int nseen;
+
+static void record(uint32_t v)
+{
+	int i = atomic_fetch_add(&nseen, 1);
+	if (i < 16)
+		atomic_store(&seen[i], v);
+}
+
+/* Messages tagged 1..4 come (from the main thread) in that order. */
+static void selective_fn(kr_ctx *ctx, void *arg)
+{
+	const kr_msg *m;
+	CHECK(kr_receive(ctx, tag_is, (void *)3, KR_INFINITY, &m) == 0);
+	record(m->tag);
+	CHECK(kr_receive(ctx, tag_is, (void *)1, KR_INFINITY, &m) == 0);
+	record(m->tag);
+	uint32_t d;
+	memcpy(&d, m->data, sizeof(d));
+	record(d);
+	CHECK(kr_receive(ctx, NULL, NULL, KR_INFINITY, &m) == 0);
+	record(m->tag);
+	CHECK(kr_receive(ctx, NULL, NULL, 0, &m) == 0);
+	record(m->tag);
+	/* Nothing left: a poll says so. */
+	CHECK(kr_receive(ctx, NULL, NULL, 0, &m) == -ETIMEDOUT);
+}
+
+static void selective_receive_keeps_refused_messages_in_order(void **st)
+{
+	for (unsigned i = 0; i < NMODES; i++) {
+		reset();
+		atomic_store(&nseen, 0);
+		kr_runtime *rt = rt_make(&modes[i]);
+		kr_pid p;
+		assert_int_equal(kr_rt_spawn_fn(rt, selective_fn, NULL, 0, &p), 0);
+		for (uint32_t t = 1; t <= 4; t++) {
+			uint32_t d = 100 + t;
+			assert_int_equal(kr_rt_send(rt, p, t, &d, sizeof(d)), 0);
+		}
+		run(rt);
+		no_bad();
+		assert_int_equal(atomic_load(&nseen), 5);
+		uint32_t want[] = {3, 1, 101, 2, 4};
+		for (int k = 0; k < 5; k++)
+			assert_int_equal(atomic_load(&seen[k]), want[k]);
+	}
+}
+
+/* ---- timeouts, polls, sleep --------------------------------------------------------- */
+
+static _Atomic int timeouts_done;
+
+static void timeout_fn(kr_ctx *ctx, void *arg)
+{
+	const kr_msg *m = (const kr_msg *)1;
+	/* Nothing comes: a timeout, *m untouched. */
+	CHECK(kr_receive(ctx, NULL, NULL, 20, &m) == -ETIMEDOUT);
+	CHECK(m == (const kr_msg *)1);
+	CHECK(kr_receive(ctx, NULL, NULL, 0, &m) == -ETIMEDOUT);
+	/* A message to self is there for a poll. */
+	uint32_t d = 5;
+	CHECK(kr_send(ctx, kr_self(ctx), 5, &d, sizeof(d)) == 0);
+	CHECK(kr_receive(ctx, NULL, NULL, 0, &m) == 0 && m->tag == 5);
+	/* A refused message survives a timeout and a sleep. */
+	CHECK(kr_send(ctx, kr_self(ctx), 6, &d, sizeof(d)) == 0);
+	CHECK(kr_receive(ctx, tag_is, (void *)7, 10, &m) == -ETIMEDOUT);
+	CHECK(kr_sleep(ctx, 10) == 0);
+	/* Matched before its timeout: the timeout never shows later. */
+	CHECK(kr_send(ctx, kr_self(ctx), 7, &d, sizeof(d)) == 0);
+	CHECK(kr_receive(ctx, tag_is, (void *)7, 30, &m) == 0 && m->tag == 7);
+	CHECK(kr_sleep(ctx, 60) == 0);
+	CHECK(kr_receive(ctx, tag_is, (void *)6, 0, &m) == 0 && m->tag == 6);
+	CHECK(kr_receive(ctx, NULL, NULL, 0, &m) == -ETIMEDOUT);
+	/* A long timeout, answered by a timer message. */
+	CHECK(kr_send_after(ctx, kr_self(ctx), 15, 8, &d, sizeof(d), NULL) == 0);
+	CHECK(kr_receive(ctx, tag_is, (void *)8, 5000, &m) == 0 && m->tag == 8);
+	CHECK(kr_sleep(ctx, 0) == 0);
+	atomic_fetch_add(&timeouts_done, 1);
+}
+
+static void receive_timeouts_polls_and_sleep(void **st)
+{
+	for (unsigned i = 0; i < NMODES; i++) {
+		reset();
+		atomic_store(&timeouts_done, 0);
+		kr_runtime *rt = rt_make(&modes[i]);
+		kr_pid p;
+		kr_fn_opts o = {.stack = 64 * 1024};
+		assert_int_equal(kr_rt_spawn_fn(rt, timeout_fn, NULL, 0, &p), 0);
+		assert_int_equal(kr_rt_spawn_fn_opts(rt, timeout_fn, NULL, 0, &o, &p), 0);
+		run(rt);
+		no_bad();
+		assert_int_equal(atomic_load(&timeouts_done), 2);
+	}
+}
+
+/* ---- stackless callers are refused ------------------------------------------------------ */
+
+static _Atomic int refused;
+
+static void stackless_b(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	const kr_msg *m;
+	CHECK(kr_receive(ctx, NULL, NULL, 0, &m) == -EPERM);
+	CHECK(kr_sleep(ctx, 1) == -EPERM);
+	CHECK(kr_call(ctx, kr_self(ctx), 1, NULL, 0, 10, &m) == -EPERM);
+	atomic_fetch_add(&refused, 1);
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void blocking_calls_refuse_a_behaviour(void **st)
+{
+	reset();
+	atomic_store(&refused, 0);
+	kr_runtime *rt = rt_make(&modes[0]);
+	kr_pid p;
+	assert_int_equal(kr_rt_spawn(rt, stackless_b, NULL, 0, &p), 0);
+	assert_int_equal(kr_rt_send(rt, p, 1, NULL, 0), 0);
+	kr_fn_opts o = {.link = 1};
+	assert_int_equal(kr_rt_spawn_fn_opts(rt, child_fn, NULL, 0, &o, &p), -EINVAL);
+	assert_int_equal(kr_rt_spawn_fn(rt, NULL, NULL, 0, &p), -EINVAL);
+	assert_int_equal(kr_rt_spawn_fn(rt, child_fn, NULL, 4, &p), -EINVAL);
+	run(rt);
+	no_bad();
+	assert_int_equal(atomic_load(&refused), 1);
+}
+
+/* ---- call and reply ---------------------------------------------------------------- */
+
+enum { OP_ECHO = 1, OP_DIE, OP_IGNORE, OP_LATE };
+
+/* A stackless server: echoes, dies, ignores, per the request's op. */
+static void server_b(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	uint32_t op;
+	if (msg->tag == 99) {
+		kr_exit(ctx, KR_NORMAL);
+		return;
+	}
+	memcpy(&op, kr_call_data(msg), sizeof(op));
+	CHECK(kr_call_len(msg) == 8);
+	if (op == OP_ECHO) {
+		uint32_t r[2];
+		memcpy(r, kr_call_data(msg), 8);
+		r[1] += 1000;
+		CHECK(kr_reply(ctx, msg, r, sizeof(r)) == 0);
+	} else if (op == OP_DIE) {
+		kr_exit(ctx, USER + 9);
+	}
+}
+
+/* A stackful server: answers OP_LATE after 50 ms, others at once. */
+static void server_fn(kr_ctx *ctx, void *arg)
+{
+	for (;;) {
+		const kr_msg *m;
+		CHECK(kr_receive(ctx, NULL, NULL, KR_INFINITY, &m) == 0);
+		if (m->tag == 99)
+			return;
+		uint32_t r[2];
+		memcpy(r, kr_call_data(m), 8);
+		if (r[0] == OP_LATE) {
+			/* Keep the request: m is ours until the next blocking call. */
+			unsigned char copy[64];
+			memcpy(copy, m, sizeof(kr_msg) + m->len);
+			CHECK(kr_sleep(ctx, 50) == 0);
+			r[1] += 1000;
+			CHECK(kr_reply(ctx, (const kr_msg *)copy, r, sizeof(r)) == 0);
+		} else {
+			r[1] += 1000;
+			CHECK(kr_reply(ctx, m, r, sizeof(r)) == 0);
+		}
+	}
+}
+
+static _Atomic int calls_done;
+
+static void caller_fn(kr_ctx *ctx, void *arg)
+{
+	kr_pid srv[2];
+	memcpy(srv, arg, sizeof(srv));
+	const kr_msg *m;
+	for (int k = 0; k < 2; k++) {
+		for (uint32_t i = 0; i < 20; i++) {
+			uint32_t q[2] = {OP_ECHO, i};
+			CHECK(kr_call(ctx, srv[k], 3, q, sizeof(q), KR_INFINITY, &m) == 0);
+			uint32_t r[2];
+			CHECK(m->tag == KR_TAG_REPLY && m->len == sizeof(r));
+			memcpy(r, m->data, sizeof(r));
+			CHECK(r[0] == OP_ECHO && r[1] == i + 1000);
+		}
+	}
+	/* Never answers: a timeout, and the monitor is gone. */
+	uint32_t q[2] = {OP_IGNORE, 0};
+	CHECK(kr_call(ctx, srv[0], 3, q, sizeof(q), 20, &m) == -ETIMEDOUT);
+	/* Answers late: a timeout, and the late answer never shows. */
+	q[0] = OP_LATE;
+	CHECK(kr_call(ctx, srv[1], 3, q, sizeof(q), 10, &m) == -ETIMEDOUT);
+	CHECK(kr_receive(ctx, NULL, NULL, 120, &m) == -ETIMEDOUT);
+	q[0] = OP_ECHO;
+	q[1] = 7;
+	CHECK(kr_call(ctx, srv[1], 3, q, sizeof(q), 1000, &m) == 0 && m->len == 8);
+	/* Dies: -ESRCH with its reason. */
+	q[0] = OP_DIE;
+	CHECK(kr_call(ctx, srv[0], 3, q, sizeof(q), KR_INFINITY, &m) == -ESRCH);
+	kr_exit_info x;
+	info_of(m, &x);
+	CHECK(m->tag == KR_TAG_DOWN && x.reason == USER + 9 && x.pid == srv[0]);
+	/* Not alive: -ESRCH, KR_NOPROC. */
+	CHECK(kr_call(ctx, srv[0], 3, q, sizeof(q), KR_INFINITY, &m) == -ESRCH);
+	info_of(m, &x);
+	CHECK(x.reason == KR_NOPROC);
+	CHECK(kr_call(ctx, srv[0], KR_TAG_SYSTEM, q, sizeof(q), 10, &m) == -EINVAL);
+	/* Nothing stray is left: no reply, no DOWN. */
+	CHECK(kr_receive(ctx, NULL, NULL, 0, &m) == -ETIMEDOUT);
+	CHECK(kr_send(ctx, srv[1], 99, NULL, 0) == 0);
+	atomic_fetch_add(&calls_done, 1);
+}
+
+static void call_answers_times_out_and_sees_the_callee_die(void **st)
+{
+	for (unsigned i = 0; i < NMODES; i++) {
+		reset();
+		atomic_store(&calls_done, 0);
+		kr_runtime *rt = rt_make(&modes[i]);
+		kr_pid srv[2], p;
+		assert_int_equal(kr_rt_spawn(rt, server_b, NULL, 0, &srv[0]), 0);
+		assert_int_equal(kr_rt_spawn_fn(rt, server_fn, NULL, 0, &srv[1]), 0);
+		assert_int_equal(kr_rt_spawn_fn(rt, caller_fn, srv, sizeof(srv), &p), 0);
+		run(rt);
+		no_bad();
+		assert_int_equal(atomic_load(&calls_done), 1);
+	}
+}
+
+/* ---- moving between schedulers while blocked ----------------------------------------------- */
+
+#define RING 200
+#define LAPS 200
+static _Atomic int moved, ring_done;
+
+struct ring_arg {
+	kr_pid next_of; /* filled by the first message */
+};
+
+/* A ring member: keeps a local array and a pointer to it across every receive, and notes
+ * when it resumes on another scheduler than it blocked on. */
+static void ring_fn(kr_ctx *ctx, void *arg)
+{
+	volatile uint64_t local[8];
+	volatile uint64_t *self_ptr = local;
+	for (int i = 0; i < 8; i++)
+		local[i] = kr_self(ctx) * (i + 1);
+	const kr_msg *m;
+	CHECK(kr_receive(ctx, tag_is, (void *)1, KR_INFINITY, &m) == 0);
+	kr_pid next;
+	memcpy(&next, m->data, sizeof(next));
+	unsigned where = ctx->s->id;
+	bool counted = false;
+	for (;;) {
+		CHECK(kr_receive(ctx, NULL, NULL, KR_INFINITY, &m) == 0);
+		if (ctx->s->id != where && !counted) {
+			atomic_fetch_add(&moved, 1);
+			counted = true;
+		}
+		where = ctx->s->id;
+		CHECK(self_ptr == local);
+		for (int i = 0; i < 8; i++)
+			CHECK(self_ptr[i] == kr_self(ctx) * (i + 1));
+		if (m->tag == 3)
+			break;
+		uint32_t hops;
+		memcpy(&hops, m->data, sizeof(hops));
+		if (hops == 0) {
+			/* The last token home: stop the ring. */
+			if (atomic_fetch_add(&ring_done, 1) + 1 == RING / 4)
+				CHECK(kr_send(ctx, next, 3, NULL, 0) == 0);
+			continue;
+		}
+		hops--;
+		/* Some work per hop, so that the other schedulers wake and steal. */
+		for (volatile int w = 0; w < 2000; w++)
+			;
+		CHECK(kr_send(ctx, next, 2, &hops, sizeof(hops)) == 0);
+	}
+	kr_send(ctx, next, 3, NULL, 0);
+}
+
+static void ring_run(const struct mode *md, size_t stack)
+{
+	kr_runtime *rt = rt_make(md);
+	kr_pid p[RING];
+	kr_fn_opts o = {.stack = stack};
+	for (int i = 0; i < RING; i++)
+		assert_int_equal(kr_rt_spawn_fn_opts(rt, ring_fn, NULL, 0, &o, &p[i]), 0);
+	for (int i = 0; i < RING; i++)
+		assert_int_equal(kr_rt_send(rt, p[i], 1, &p[(i + 1) % RING], sizeof(kr_pid)), 0);
+	/* Many tokens at once: backlogs for the thieves. */
+	for (int i = 0; i < RING; i += 4) {
+		uint32_t hops = LAPS;
+		assert_int_equal(kr_rt_send(rt, p[i], 2, &hops, sizeof(hops)), 0);
+	}
+	run(rt);
+}
+
+static void processes_move_between_schedulers_while_blocked(void **st)
+{
+	for (int stackmode = 0; stackmode < 2; stackmode++) {
+		for (unsigned i = 0; i < NMODES; i++) {
+			reset();
+			atomic_store(&moved, 0);
+			atomic_store(&ring_done, 0);
+			ring_run(&modes[i], stackmode ? 32 * 1024 : 0);
+			no_bad();
+			assert_int_equal(atomic_load(&ring_done), RING / 4);
+			if (modes[i].n > 1) {
+				printf("# %s stack, %u schedulers%s: %d of %d processes resumed on "
+				       "another scheduler\n",
+				       stackmode ? "own" : "shared", modes[i].n,
+				       modes[i].det ? " (deterministic)" : "", atomic_load(&moved),
+				       RING);
+				/* Threads steal as timing allows (a loaded machine may
+				 * leave one scheduler asleep); the deterministic runs
+				 * steal by their seed, every time. */
+				if (modes[i].det)
+					assert_true(atomic_load(&moved) > 0);
+			}
+		}
+	}
+}
+
+/* ---- a million blocked processes ------------------------------------------------------ */
+
+#if defined(__SANITIZE_THREAD__)
+#define MANY 4000 /* a TSan fiber each, and TSan allows 8,128 threads and fibers */
+#elif SANITIZED
+#define MANY 20000
+#else
+#define MANY 1000000
+#endif
+static _Atomic int blocked;
+
+static void idle_fn(kr_ctx *ctx, void *arg)
+{
+	const kr_msg *m;
+	atomic_fetch_add(&blocked, 1);
+	kr_receive(ctx, NULL, NULL, KR_INFINITY, &m);
+}
+
+static void spawner_fn(kr_ctx *ctx, void *arg)
+{
+	kr_pid p;
+	for (int i = 0; i < MANY; i++)
+		CHECK(kr_spawn_fn(ctx, idle_fn, NULL, 0, &p) == 0);
+}
+
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long pages = 0, res = 0;
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &res) != 2)
+		res = 0;
+	fclose(f);
+	return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void a_million_processes_block_in_receive(void **st)
+{
+	reset();
+	atomic_store(&blocked, 0);
+	kr_runtime *rt = rt_make(&modes[0]);
+	kr_pid p;
+	long before = rss_kib();
+	assert_int_equal(kr_rt_spawn_fn(rt, spawner_fn, NULL, 0, &p), 0);
+	assert_int_equal(kr_start(rt), 0);
+	for (int i = 0; i < 6000 && atomic_load(&blocked) < MANY; i++)
+		usleep(10000);
+	long after = rss_kib();
+	assert_int_equal(atomic_load(&blocked), MANY);
+	assert_int_equal(kr_alive(rt), MANY);
+	printf("# %d stackful processes blocked in kr_receive: %.0f bytes each (RSS)\n", MANY,
+	       (double)(after - before) * 1024.0 / MANY);
+	kr_stop(rt);
+	assert_int_equal(kr_wait(rt), 0);
+	kr_runtime_free(rt); /* frees them all, stacks too (ASan: no leak) */
+	no_bad();
+}
+
+/* ---- faults and overflows ----------------------------------------------------------- */
+
+static _Atomic int fault_downs, survivor_ok;
+static _Atomic uint32_t fault_overflow[4];
+
+static volatile int deep_limit = -1; /* never reached: it recurses until the guard page */
+
+/* As tests/test_fault.c's: not built with UBSan (it would report the undefined behaviour
+ * first) nor TSan (it would record the faulting store as an access of its own). */
+#define FAULTY __attribute__((noinline, no_sanitize("undefined", "thread")))
+
+static FAULTY int deep(volatile char *p, int n)
+{
+	volatile char buf[512];
+	if (n == deep_limit)
+		return 0;
+	buf[0] = (char)n;
+	buf[511] = *p;
+	return deep(buf, n + 1) + buf[0];
+}
+
+static FAULTY void crash(int how)
+{
+	if (how == 0) {
+		volatile uintptr_t addr = 8;
+		*(volatile int *)addr = 1;
+	} else {
+		volatile char c = 0;
+		deep(&c, 0);
+	}
+}
+
+static void crash_fn(kr_ctx *ctx, void *arg)
+{
+	int how;
+	memcpy(&how, arg, sizeof(how));
+	const kr_msg *m;
+	/* Block once first: the fault comes after a copy out and back in. */
+	CHECK(kr_receive(ctx, NULL, NULL, 0, &m) == -ETIMEDOUT);
+	crash(how);
+}
+
+/* ASan's instrumentation of a recursion that reaches a guard page reports (and then fails
+ * describing the address) before the page faults: overflows are tested without it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define NCRASH 1
+#else
+#define NCRASH 3
+#endif
+
+/* Spawns crashers (null pointer, overflow of the shared run stack, of an own stack) and
+ * checks each ends alone with KR_FAULT, while it and another blocked process go on. */
+static void watcher_fn(kr_ctx *ctx, void *arg)
+{
+	kr_pid c[3];
+	uint64_t ref[3];
+	for (int how = 0; how < NCRASH; how++) {
+		int h = how ? 1 : 0;
+		kr_fn_opts o = {.stack = how == 2 ? 64 * 1024 : 0};
+		CHECK(kr_spawn_fn_opts(ctx, crash_fn, &h, sizeof(h), &o, &c[how]) == 0);
+		CHECK(kr_monitor(ctx, c[how], &ref[how]) == 0);
+	}
+	volatile uint64_t mine = 0xfeedface;
+	for (int i = 0; i < NCRASH; i++) {
+		const kr_msg *m;
+		CHECK(kr_receive(ctx, tag_is, (void *)(uintptr_t)KR_TAG_DOWN, 10000, &m) == 0);
+		kr_exit_info x;
+		info_of(m, &x);
+		kr_fault f;
+		memcpy(&f, x.payload, sizeof(f));
+		CHECK(x.reason == KR_FAULT && f.signo == SIGSEGV);
+		for (int k = 0; k < 3; k++)
+			if (x.ref == ref[k])
+				atomic_store(&fault_overflow[k], f.stack_overflow + 1);
+		atomic_fetch_add(&fault_downs, 1);
+	}
+	CHECK(mine == 0xfeedface);
+	CHECK(kr_sleep(ctx, 1) == 0);
+	atomic_store(&survivor_ok, 1);
+}
+
+static void faults_and_overflows_end_the_process_alone(void **st)
+{
+	for (unsigned i = 0; i < NMODES; i++) {
+		reset();
+		atomic_store(&fault_downs, 0);
+		atomic_store(&survivor_ok, 0);
+		for (int k = 0; k < 3; k++)
+			atomic_store(&fault_overflow[k], 0);
+		kr_runtime *rt = rt_make(&modes[i]);
+		kr_pid p;
+		assert_int_equal(kr_rt_spawn_fn(rt, watcher_fn, NULL, 0, &p), 0);
+		run(rt);
+		no_bad();
+		assert_int_equal(atomic_load(&fault_downs), NCRASH);
+		assert_int_equal(atomic_load(&survivor_ok), 1);
+		assert_int_equal(atomic_load(&fault_overflow[0]), 1); /* not an overflow */
+		if (NCRASH == 3) {
+			assert_int_equal(atomic_load(&fault_overflow[1]),
+					 2); /* run stack's guard */
+			assert_int_equal(atomic_load(&fault_overflow[2]),
+					 2); /* own stack's guard */
+		}
+	}
+}
+
+/* ---- deep recursion on a stack of its own, links ------------------------------------------ */
+
+static _Atomic uint64_t deep_sum;
+
+static uint64_t sum_to(uint64_t n)
+{
+	volatile uint64_t pad[16];
+	pad[0] = n;
+	return n == 0 ? 0 : pad[0] + sum_to(n - 1) + (pad[15] = 0);
+}
+
+static void deep_fn(kr_ctx *ctx, void *arg)
+{
+	const kr_msg *m;
+	CHECK(kr_receive(ctx, NULL, NULL, 0, &m) == -ETIMEDOUT); /* blocks once, then recurses */
+	atomic_store(&deep_sum, sum_to(50000));
+}
+
+static _Atomic int linked_exit;
+
+static void link_parent_fn(kr_ctx *ctx, void *arg)
+{
+	kr_pid c;
+	kr_trap_exit(ctx, 1);
+	int h = 0;
+	CHECK(kr_spawn_fn_link(ctx, crash_fn, &h, sizeof(h), &c) == 0);
+	const kr_msg *m;
+	CHECK(kr_receive(ctx, tag_is, (void *)(uintptr_t)KR_TAG_EXIT, 10000, &m) == 0);
+	kr_exit_info x;
+	info_of(m, &x);
+	CHECK(x.pid == c && x.reason == KR_FAULT);
+	atomic_store(&linked_exit, 1);
+}
+
+static void deep_recursion_on_an_own_stack_and_links(void **st)
+{
+	for (unsigned i = 0; i < NMODES; i++) {
+		reset();
+		atomic_store(&deep_sum, 0);
+		atomic_store(&linked_exit, 0);
+		kr_runtime *rt = rt_make(&modes[i]);
+		kr_pid p;
+		kr_fn_opts o = {.stack = 64u << 20};
+		assert_int_equal(kr_rt_spawn_fn_opts(rt, deep_fn, NULL, 0, &o, &p), 0);
+		assert_int_equal(kr_rt_spawn_fn(rt, link_parent_fn, NULL, 0, &p), 0);
+		run(rt);
+		no_bad();
+		assert_int_equal(atomic_load(&deep_sum), 50000ull * 50001 / 2);
+		assert_int_equal(atomic_load(&linked_exit), 1);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#if !SANITIZED
+		cmocka_unit_test(switch_round_trips_keep_registers),
+#endif
+		cmocka_unit_test(fn_runs_top_to_bottom_and_ends),
+		cmocka_unit_test(selective_receive_keeps_refused_messages_in_order),
+		cmocka_unit_test(receive_timeouts_polls_and_sleep),
+		cmocka_unit_test(blocking_calls_refuse_a_behaviour),
+		cmocka_unit_test(call_answers_times_out_and_sees_the_callee_die),
+		cmocka_unit_test(processes_move_between_schedulers_while_blocked),
+		cmocka_unit_test(faults_and_overflows_end_the_process_alone),
+		cmocka_unit_test(deep_recursion_on_an_own_stack_and_links),
+		cmocka_unit_test(a_million_processes_block_in_receive),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
