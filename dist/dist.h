@@ -1,0 +1,96 @@
+/* dist: a krill runtime as an Erlang node (include/krill_dist.h). node.c
+ * keeps the node (ei's cnode, epmd, the accept thread, the peers and the
+ * table of remote pids); conn.c is the connection process, one a peer,
+ * which owns the socket through the io_uring layer and turns frames into
+ * messages. Above the core: it uses the public API, and the core only
+ * through core/proc/remote.h (the hook for remote sends, system-tagged
+ * sends) and core/io/io.h (adopting a socket). */
+#ifndef KR_DIST_H
+#define KR_DIST_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/proc/remote.h"
+#include "krill_dist.h"
+
+/* The connection process's own tags (ordinary tags: only dist sends them). */
+enum {
+	CT_FD = 1,   /* int: a connected, handshaken socket (from a helper thread) */
+	CT_FAIL = 2, /* int: the connect failed (negative errno) */
+	CT_OUT = 3,  /* a whole frame to send, length word included */
+	CT_TICK = 4, /* the tick timer */
+};
+
+enum { PEER_DOWN, PEER_CONNECTING, PEER_UP };
+
+struct conn;
+
+/* A node this one knows of, by name: made on first mention and kept while
+ * the node lives, so a remote pid names its peer by index. */
+struct peer {
+	char name[MAXNODELEN + 1];
+	kr_pid conn;    /* its connection process, or 0; under mu */
+	struct conn *c; /* that process's state (freed at its exit, or at fini) */
+	int state;      /* PEER_*; under mu, changes broadcast on cv */
+	int err;        /* the last failed connect, negative errno */
+};
+
+/* A remote pid: an Erlang pid of a peer. peer NOPEER: a pid of this
+ * node's earlier incarnation, which reaches nobody. */
+#define NOPEER UINT32_MAX
+struct rpid {
+	uint32_t peer, id, serial, creation;
+};
+
+struct node {
+	struct kri_remote ops; /* first: rt->remote points here */
+	kr_runtime *rt;
+	ei_cnode ec;
+	char name[MAXNODELEN + 1];
+	uint32_t creation;
+	int lfd, epmd_fd;
+	uint16_t port;
+	unsigned tick_ms, setup_ms;
+	pthread_t acceptor;
+	atomic_bool stop; /* relaxed: a flag the accept loop polls between timeouts */
+
+	pthread_mutex_t mu; /* everything below, and struct peer */
+	pthread_cond_t cv;  /* peer states; helpers leaving */
+	struct peer **peers;
+	uint32_t npeers, cpeers;
+	struct rpid *rp; /* remote pids, by index */
+	uint32_t nrp, crp;
+	uint32_t *rph; /* open addressing over rp: index + 1, 0 empty */
+	uint32_t rphmask;
+	unsigned helpers; /* connect threads running */
+	uint32_t connections;
+	uint64_t accepted, refused;
+	int last_refusal;
+
+	/* Counters the connection processes add to (relaxed: statistics). */
+	_Atomic uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+};
+
+/* node.c */
+struct node *kri_dist_node(kr_runtime *rt);
+/* The peer named name (made if new); under mu. NULL: -ENOMEM. */
+struct peer *kri_dist_peer(struct node *nd, const char *name, uint32_t *idx);
+/* The connection process of peer i, started (and a connect begun) if it
+ * has none; under mu. ctx: the caller if a process, else NULL. */
+int kri_dist_conn_of(struct node *nd, kr_ctx *ctx, uint32_t i, kr_pid *out);
+/* The connection of peer i has gone: from its own process. */
+void kri_dist_conn_gone(struct node *nd, uint32_t i);
+void kri_dist_conn_up(struct node *nd, uint32_t i);
+
+/* conn.c */
+void kri_dist_conn(kr_ctx *ctx, void *state, const kr_msg *msg);
+struct conn *kri_dist_conn_new(struct node *nd, uint32_t peer);
+void kri_dist_conn_free(struct conn *c);
+/* Check and take one frame's payload (after the length word): deliver
+ * what it carries. 0, or -EPROTO: malformed (the connection closes). */
+int kri_dist_frame(struct node *nd, kr_ctx *ctx, const char *buf, uint32_t n);
+
+#endif
