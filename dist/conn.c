@@ -62,7 +62,7 @@ void kri_dist_conn_free(struct conn *c)
 
 static void gone(kr_ctx *ctx, struct conn *c)
 {
-	kri_dist_conn_gone(c->nd, c->peer);
+	kri_dist_conn_gone(c->nd, ctx, c->peer);
 	kri_dist_conn_free(c);
 	kr_exit(ctx, KR_NORMAL); /* the socket closes with us */
 }
@@ -149,7 +149,7 @@ static void got(kr_ctx *ctx, struct conn *c, const unsigned char *d, uint32_t n)
 		}
 		if (c->inlen - at - 4 < len)
 			break;
-		if (len && kri_dist_frame(nd, ctx, (const char *)c->in + at + 4, len)) {
+		if (len && kri_dist_frame(c, ctx, (const char *)c->in + at + 4, len)) {
 			gone(ctx, c);
 			return;
 		}
@@ -256,8 +256,151 @@ static void deliver(struct node *nd, kr_ctx *ctx, kr_pid to, kr_pid from, const 
 	kri_proc_send_sys(ctx, to, KR_TAG_DIST, &h, sizeof(h), t, len);
 }
 
-int kri_dist_frame(struct node *nd, kr_ctx *ctx, const char *b, uint32_t n)
+/* Our monitor ref from an Erlang reference of this node (kri_dist_x_encode_ref). */
+static uint64_t our_ref(struct node *nd, const erlang_ref *r)
 {
+	if (strcmp(r->node, nd->name) || r->len != 3)
+		return 0;
+	return (uint64_t)r->n[0] | (uint64_t)r->n[1] << 18 | (uint64_t)r->n[2] << 50;
+}
+
+/* Send a control message (no message part) on this connection. */
+static void reply(kr_ctx *ctx, struct conn *c, long op, const erlang_pid *from,
+		  const erlang_pid *to, const erlang_ref *ref, uint32_t reason)
+{
+	ei_x_buff x;
+	if (kri_dist_frame_begin(&x))
+		return;
+	int bad = ei_x_encode_tuple_header(&x, ref ? 5 : 4) || ei_x_encode_long(&x, op) ||
+		  ei_x_encode_pid(&x, from) || ei_x_encode_pid(&x, to) ||
+		  (ref && ei_x_encode_ref(&x, ref)) || kri_dist_enc_reason(&x, reason, 0, 0);
+	if (!bad) {
+		kri_dist_frame_end(&x);
+		out(ctx, c, x.buff, (uint32_t)x.index);
+	}
+	ei_x_free(&x);
+}
+
+/* Links, monitors and exits from the peer. b at i: the rest of the control
+ * tuple after its op. */
+static int control(struct conn *c, kr_ctx *ctx, const char *b, int i, int arity, long op)
+{
+	struct node *nd = c->nd;
+	kr_runtime *rt = kr_runtime_of(ctx);
+	erlang_pid from, to;
+	erlang_ref ref;
+	char name[MAXATOMLEN];
+	unsigned char payload[KR_PAYLOAD_MAX];
+	uint32_t reason = 0, plen = 0;
+	kr_pid rfrom, lto;
+	int type, size, rc;
+	uint64_t id;
+	bool by_name = false;
+	switch (op) {
+	case 1: /* LINK {1, From, To} */
+	case 4: /* UNLINK {4, From, To} */
+		if (arity != 3 || ei_decode_pid(b, &i, &from) || ei_decode_pid(b, &i, &to))
+			return -EPROTO;
+		break;
+	case 3: /* EXIT {3, From, To, Reason} */
+	case 8: /* EXIT2 {8, From, To, Reason} */
+		if (arity != 4 || ei_decode_pid(b, &i, &from) || ei_decode_pid(b, &i, &to) ||
+		    kri_dist_dec_reason(b, &i, &reason, payload, &plen))
+			return -EPROTO;
+		break;
+	case 19: /* MONITOR_P {19, From, ToProc, Ref}: ToProc a pid or a name */
+	case 20: /* DEMONITOR_P {20, From, ToProc, Ref} */
+		if (arity != 4 || ei_decode_pid(b, &i, &from) || ei_get_type(b, &i, &type, &size))
+			return -EPROTO;
+		if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT ||
+		    type == ERL_ATOM_UTF8_EXT || type == ERL_SMALL_ATOM_UTF8_EXT) {
+			if (ei_decode_atom(b, &i, name))
+				return -EPROTO;
+			by_name = true;
+		} else if (ei_decode_pid(b, &i, &to)) {
+			return -EPROTO;
+		}
+		if (ei_decode_ref(b, &i, &ref))
+			return -EPROTO;
+		break;
+	case 21: /* MONITOR_P_EXIT {21, FromProc, To, Ref, Reason} */
+		if (arity != 5 || ei_decode_pid(b, &i, &from) || ei_decode_pid(b, &i, &to) ||
+		    ei_decode_ref(b, &i, &ref) ||
+		    kri_dist_dec_reason(b, &i, &reason, payload, &plen))
+			return -EPROTO;
+		break;
+	default: /* others (UNLINK_ID, aliases, spawn requests...): checked, dropped */
+		for (int k = 1; k < arity; k++)
+			if (ei_skip_term(b, &i))
+				return -EPROTO;
+		return 0;
+	}
+	if (kr_node_pid_from_ei(rt, &from, &rfrom) || !pid_remote(rfrom))
+		return 0; /* not a pid of another node: nothing of ours */
+	lto = by_name ? kr_whereis(rt, name) : local_pid(nd, &to);
+	switch (op) {
+	case 1:
+		rc = lto ? kri_remote_signal_in(ctx, lto, RS_LINK, rfrom, 0, 0, 0, 0) : 0;
+		if (rc == 1) {
+			pthread_mutex_lock(&nd->mu);
+			kri_dist_rec_add(nd, c->peer, REC_LINK, lto, rfrom, 0);
+			pthread_mutex_unlock(&nd->mu);
+		} else {
+			reply(ctx, c, 3, &to, &from, 0, KR_NOPROC); /* gone already */
+		}
+		break;
+	case 4:
+	case 3:
+		pthread_mutex_lock(&nd->mu);
+		kri_dist_rec_del(nd, c->peer, REC_LINK, lto, rfrom, 0);
+		pthread_mutex_unlock(&nd->mu);
+		if (lto)
+			kri_remote_signal_in(ctx, lto, op == 4 ? RS_UNLINK : RS_EXIT_LINK, rfrom, 0,
+					     reason, payload, plen);
+		break;
+	case 8:
+		if (lto)
+			kri_remote_signal_in(ctx, lto, RS_EXIT, rfrom, 0, reason, payload, plen);
+		break;
+	case 19:
+		pthread_mutex_lock(&nd->mu);
+		id = lto ? kri_dist_inref_new(nd, &ref) : 0;
+		pthread_mutex_unlock(&nd->mu);
+		rc = id ? kri_remote_signal_in(ctx, lto, RS_MONITOR, rfrom, id, 0, 0, 0) : 0;
+		if (rc == 1) {
+			pthread_mutex_lock(&nd->mu);
+			kri_dist_rec_add(nd, c->peer, REC_MON_IN, lto, rfrom, id);
+			pthread_mutex_unlock(&nd->mu);
+		} else if (!by_name) {
+			reply(ctx, c, 21, &to, &from, &ref, KR_NOPROC);
+		}
+		/* By a name nobody holds: Erlang's side answers noproc itself
+		 * only for local names; ours cannot name the atom here. */
+		break;
+	case 20:
+		pthread_mutex_lock(&nd->mu);
+		id = lto ? kri_dist_inref_find(nd, c->peer, rfrom, &ref) : 0;
+		if (id)
+			kri_dist_rec_del(nd, c->peer, REC_MON_IN, lto, rfrom, id);
+		pthread_mutex_unlock(&nd->mu);
+		if (id)
+			kri_remote_signal_in(ctx, lto, RS_DEMONITOR, rfrom, id, 0, 0, 0);
+		break;
+	case 21:
+		id = our_ref(nd, &ref);
+		pthread_mutex_lock(&nd->mu);
+		kri_dist_rec_del(nd, c->peer, REC_MON_OUT, lto, rfrom, id);
+		pthread_mutex_unlock(&nd->mu);
+		if (lto && id)
+			kri_remote_signal_in(ctx, lto, RS_DOWN, rfrom, id, reason, payload, plen);
+		break;
+	}
+	return 0;
+}
+
+int kri_dist_frame(struct conn *c, kr_ctx *ctx, const char *b, uint32_t n)
+{
+	struct node *nd = c->nd;
 	int i = 1, v, arity;
 	long op;
 	erlang_pid from, to;
@@ -287,12 +430,7 @@ int kri_dist_frame(struct node *nd, kr_ctx *ctx, const char *b, uint32_t n)
 		has_from = true;
 		break;
 	default:
-		/* Links, monitors, exits and the rest: not handled yet (the
-		 * control message must still be a well-formed term). */
-		for (int k = 1; k < arity; k++)
-			if (ei_skip_term(b, &i))
-				return -EPROTO;
-		return (uint32_t)i <= n ? 0 : -EPROTO;
+		return control(c, ctx, b, i, arity, op);
 	}
 	/* The message: one whole term, the rest of the frame. */
 	int m = i, end = i + 1;

@@ -33,6 +33,8 @@ extern char **environ;
 static void node_fini(struct kr_runtime *rt);
 static int remote_send(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, uint32_t tag,
 		       const void *data, size_t len);
+static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind, kr_pid from,
+			 uint64_t ref, uint32_t reason, const void *payload, uint32_t plen);
 
 struct node *kri_dist_node(kr_runtime *rt)
 {
@@ -428,7 +430,7 @@ void kri_dist_conn_up(struct node *nd, uint32_t i)
 	pthread_mutex_unlock(&nd->mu);
 }
 
-void kri_dist_conn_gone(struct node *nd, uint32_t i)
+void kri_dist_conn_gone(struct node *nd, kr_ctx *ctx, uint32_t i)
 {
 	pthread_mutex_lock(&nd->mu);
 	struct peer *p = nd->peers[i];
@@ -437,8 +439,154 @@ void kri_dist_conn_gone(struct node *nd, uint32_t i)
 	p->state = PEER_DOWN;
 	p->conn = 0;
 	p->c = 0;
+	struct rec *r = p->recs;
+	uint32_t n = p->nrecs;
+	p->recs = 0;
+	p->nrecs = p->crecs = 0;
 	pthread_cond_broadcast(&nd->cv);
 	pthread_mutex_unlock(&nd->mu);
+	/* Every link and monitor across the connection ends, as Erlang ends
+	 * them: noconnection. A monitor held on a local process just goes. */
+	for (uint32_t k = 0; k < n; k++) {
+		if (r[k].kind == REC_LINK)
+			kri_remote_signal_in(ctx, r[k].local, RS_EXIT_LINK, r[k].remote, 0,
+					     KR_NOCONNECTION, 0, 0);
+		else if (r[k].kind == REC_MON_OUT)
+			kri_remote_signal_in(ctx, r[k].local, RS_DOWN, r[k].remote, r[k].ref,
+					     KR_NOCONNECTION, 0, 0);
+		else
+			kri_remote_signal_in(ctx, r[k].local, RS_DEMONITOR, r[k].remote, r[k].ref,
+					     0, 0, 0);
+	}
+	free(r);
+}
+
+int kri_dist_rec_add(struct node *nd, uint32_t i, int kind, kr_pid local, kr_pid remote,
+		     uint64_t ref)
+{
+	struct peer *p = nd->peers[i];
+	if (p->nrecs == p->crecs) {
+		uint32_t n = p->crecs ? 2 * p->crecs : 8;
+		struct rec *r = realloc(p->recs, n * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		p->recs = r;
+		p->crecs = n;
+	}
+	p->recs[p->nrecs++] = (struct rec){local, remote, ref, kind};
+	return 0;
+}
+
+void kri_dist_rec_del(struct node *nd, uint32_t i, int kind, kr_pid local, kr_pid remote,
+		      uint64_t ref)
+{
+	struct peer *p = nd->peers[i];
+	for (uint32_t k = 0; k < p->nrecs; k++) {
+		struct rec *r = &p->recs[k];
+		if (r->kind == kind && r->local == local && r->remote == remote && r->ref == ref) {
+			*r = p->recs[--p->nrecs];
+			return;
+		}
+	}
+}
+
+uint64_t kri_dist_inref_new(struct node *nd, const erlang_ref *r)
+{
+	if (nd->ninrefs == nd->cinrefs) {
+		uint32_t n = nd->cinrefs ? 2 * nd->cinrefs : 16;
+		erlang_ref *v = realloc(nd->inrefs, (size_t)n * sizeof(*v));
+		if (!v)
+			return 0;
+		nd->inrefs = v;
+		nd->cinrefs = n;
+	}
+	nd->inrefs[nd->ninrefs] = *r;
+	return INREF_BASE | nd->ninrefs++;
+}
+
+static bool same_ref(const erlang_ref *a, const erlang_ref *b)
+{
+	return a->len == b->len && a->creation == b->creation && !strcmp(a->node, b->node) &&
+	       !memcmp(a->n, b->n, (size_t)a->len * sizeof(a->n[0]));
+}
+
+uint64_t kri_dist_inref_find(struct node *nd, uint32_t i, kr_pid remote, const erlang_ref *r)
+{
+	struct peer *p = nd->peers[i];
+	for (uint32_t k = 0; k < p->nrecs; k++) {
+		struct rec *c = &p->recs[k];
+		if (c->kind == REC_MON_IN && c->remote == remote &&
+		    (uint32_t)c->ref < nd->ninrefs && same_ref(&nd->inrefs[(uint32_t)c->ref], r))
+			return c->ref;
+	}
+	return 0;
+}
+
+int kri_dist_x_encode_ref(struct node *nd, ei_x_buff *x, uint64_t r)
+{
+	erlang_ref e;
+	memset(&e, 0, sizeof(e));
+	snprintf(e.node, sizeof(e.node), "%s", nd->name);
+	e.len = 3;
+	e.n[0] = (uint32_t)r & 0x3ffff; /* Erlang keeps 18 bits of the first word */
+	e.n[1] = (uint32_t)(r >> 18);
+	e.n[2] = (uint32_t)(r >> 50);
+	e.creation = nd->creation;
+	return ei_x_encode_ref(x, &e);
+}
+
+static const struct {
+	uint32_t code;
+	const char *atom;
+} reasons[] = {
+    {KR_NORMAL, "normal"}, {KR_SHUTDOWN, "shutdown"}, {KR_KILL, "kill"},
+    {KR_KILLED, "killed"}, {KR_NOPROC, "noproc"},     {KR_NOCONNECTION, "noconnection"},
+};
+
+int kri_dist_enc_reason(ei_x_buff *x, uint32_t reason, const void *payload, uint32_t plen)
+{
+	for (size_t k = 0; k < sizeof(reasons) / sizeof(reasons[0]); k++)
+		if (reasons[k].code == reason)
+			return ei_x_encode_atom(x, reasons[k].atom);
+	if (reason == KR_REASON_TERM && plen > 1 && ((const unsigned char *)payload)[0] == 131)
+		return ei_x_append_buf(x, (const char *)payload + 1, (int)plen - 1);
+	return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "krill") ||
+	       ei_x_encode_ulong(x, reason);
+}
+
+int kri_dist_dec_reason(const char *b, int *i, uint32_t *reason, unsigned char *payload,
+			uint32_t *plen)
+{
+	int start = *i, j = *i, ar;
+	char atom[MAXATOMLEN];
+	unsigned long n;
+	if (ei_skip_term(b, &j))
+		return -EPROTO;
+	*plen = 0;
+	int k = start;
+	if (!ei_decode_atom(b, &k, atom)) {
+		for (size_t r = 0; r < sizeof(reasons) / sizeof(reasons[0]); r++)
+			if (!strcmp(atom, reasons[r].atom)) {
+				*reason = reasons[r].code;
+				*i = j;
+				return 0;
+			}
+	}
+	k = start;
+	if (!ei_decode_tuple_header(b, &k, &ar) && ar == 2 && !ei_decode_atom(b, &k, atom) &&
+	    !strcmp(atom, "krill") && !ei_decode_ulong(b, &k, &n) && n <= UINT32_MAX && k == j) {
+		*reason = (uint32_t)n;
+		*i = j;
+		return 0;
+	}
+	*reason = KR_REASON_TERM;
+	if (j - start + 1 <= KR_PAYLOAD_MAX) {
+		payload[0] = 131;
+		memcpy(payload + 1, b + start, (size_t)(j - start));
+		*plen = (uint32_t)(j - start + 1);
+	}
+	*i = j;
+	return 0;
 }
 
 int kr_node_connect(kr_runtime *rt, const char *node)
@@ -525,11 +673,13 @@ static void node_free(struct node *nd)
 	for (uint32_t i = 0; i < nd->npeers; i++) {
 		if (nd->peers[i]->c)
 			kri_dist_conn_free(nd->peers[i]->c);
+		free(nd->peers[i]->recs);
 		free(nd->peers[i]);
 	}
 	free(nd->peers);
 	free(nd->rp);
 	free(nd->rph);
+	free(nd->inrefs);
 	pthread_mutex_destroy(&nd->mu);
 	pthread_cond_destroy(&nd->cv);
 	free(nd);
@@ -568,6 +718,7 @@ int kr_node_start(kr_runtime *rt, const kr_node_config *cfg)
 		return -ENOMEM;
 	nd->ops.send = remote_send;
 	nd->ops.fini = node_fini;
+	nd->ops.signal = remote_signal;
 	nd->rt = rt;
 	nd->lfd = nd->epmd_fd = -1;
 	nd->tick_ms = cfg->ticktime_ms ? cfg->ticktime_ms : DEFAULT_TICK;
@@ -638,7 +789,7 @@ int kr_node_info_get(kr_runtime *rt, kr_node_info *out)
 
 /* A frame: the length word (filled by frame_end), pass-through, then the
  * control message; the caller appends the message. */
-static int frame_begin(ei_x_buff *x)
+int kri_dist_frame_begin(ei_x_buff *x)
 {
 	static const char head[5] = {0, 0, 0, 0, 'p'};
 	if (ei_x_new(x))
@@ -650,7 +801,7 @@ static int frame_begin(ei_x_buff *x)
 	return 0;
 }
 
-static void frame_end(ei_x_buff *x)
+void kri_dist_frame_end(ei_x_buff *x)
 {
 	uint32_t n = htonl((uint32_t)(x->index - 4));
 	memcpy(x->buff, &n, 4);
@@ -660,7 +811,7 @@ static void frame_end(ei_x_buff *x)
 static int frame_out(struct node *nd, kr_ctx *ctx, uint32_t i, ei_x_buff *x)
 {
 	kr_pid conn;
-	frame_end(x);
+	kri_dist_frame_end(x);
 	pthread_mutex_lock(&nd->mu);
 	int rc = kri_dist_conn_of(nd, ctx, i, &conn);
 	pthread_mutex_unlock(&nd->mu);
@@ -687,7 +838,7 @@ static int send_pid(struct node *nd, kr_ctx *ctx, kr_pid to, const char *msg, si
 	if (peer == NOPEER)
 		return 0; /* our old incarnation's: reaches nobody */
 	ei_x_buff x;
-	if ((rc = frame_begin(&x)))
+	if ((rc = kri_dist_frame_begin(&x)))
 		return rc;
 	int bad = ei_x_encode_tuple_header(&x, 3) || ei_x_encode_long(&x, 2) ||
 		  ei_x_encode_atom(&x, "") || ei_x_encode_pid(&x, &e);
@@ -749,7 +900,7 @@ int kr_node_send_name(kr_ctx *ctx, const char *name, const char *node, const ei_
 	if (rc)
 		return rc;
 	ei_x_buff f;
-	if ((rc = frame_begin(&f)))
+	if ((rc = kri_dist_frame_begin(&f)))
 		return rc;
 	if (ei_x_encode_tuple_header(&f, 4) || ei_x_encode_long(&f, 6) ||
 	    ei_x_encode_pid(&f, &from) || ei_x_encode_atom(&f, "") || ei_x_encode_atom(&f, name) ||
@@ -758,4 +909,72 @@ int kr_node_send_name(kr_ctx *ctx, const char *name, const char *node, const ei_
 		return -ENOMEM;
 	}
 	return frame_out(nd, ctx, i, &f);
+}
+
+/* A link, monitor or exit signal to a remote pid (core/proc/remote.h): the
+ * control message, handed to the connection at once (kri_proc_send_sys:
+ * this may run while the sender exits), and the record that lets a lost
+ * connection answer it with noconnection. */
+static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind, kr_pid from,
+			 uint64_t ref, uint32_t reason, const void *payload, uint32_t plen)
+{
+	struct node *nd = kri_dist_node(rt);
+	erlang_pid eto, efrom;
+	erlang_ref inref;
+	kr_pid conn = 0;
+	static const long ops[] = {
+	    [RS_LINK] = 1,     [RS_UNLINK] = 4,     [RS_EXIT_LINK] = 3, [RS_EXIT] = 8,
+	    [RS_MONITOR] = 19, [RS_DEMONITOR] = 20, [RS_DOWN] = 21};
+	if (!nd || kind < RS_LINK || kind > RS_DOWN)
+		return -ESRCH;
+	pthread_mutex_lock(&nd->mu);
+	uint32_t i = (uint32_t)to;
+	int rc = i < nd->nrp && nd->rp[i].peer != NOPEER ? to_ei(nd, to, &eto) : -ESRCH;
+	uint32_t peer = rc ? 0 : nd->rp[i].peer;
+	if (!rc)
+		rc = to_ei(nd, from, &efrom);
+	if (!rc && kind == RS_DOWN) {
+		uint32_t k = (uint32_t)ref;
+		if ((ref & INREF_BASE) != INREF_BASE || k >= nd->ninrefs)
+			rc = -ESRCH;
+		else
+			inref = nd->inrefs[k];
+	}
+	if (!rc) {
+		if (kind == RS_LINK)
+			rc = kri_dist_rec_add(nd, peer, REC_LINK, from, to, 0);
+		else if (kind == RS_MONITOR)
+			rc = kri_dist_rec_add(nd, peer, REC_MON_OUT, from, to, ref);
+		else if (kind == RS_UNLINK || kind == RS_EXIT_LINK)
+			kri_dist_rec_del(nd, peer, REC_LINK, from, to, 0);
+		else if (kind == RS_DEMONITOR)
+			kri_dist_rec_del(nd, peer, REC_MON_OUT, from, to, ref);
+		else if (kind == RS_DOWN)
+			kri_dist_rec_del(nd, peer, REC_MON_IN, from, to, ref);
+	}
+	if (!rc)
+		rc = kri_dist_conn_of(nd, ctx, peer, &conn);
+	pthread_mutex_unlock(&nd->mu);
+	if (rc)
+		return rc;
+	ei_x_buff x;
+	if ((rc = kri_dist_frame_begin(&x)))
+		return rc;
+	int arity = kind == RS_LINK || kind == RS_UNLINK ? 3 : kind == RS_DOWN ? 5 : 4;
+	int bad = ei_x_encode_tuple_header(&x, arity) || ei_x_encode_long(&x, ops[kind]) ||
+		  ei_x_encode_pid(&x, &efrom) || ei_x_encode_pid(&x, &eto);
+	if (kind == RS_MONITOR || kind == RS_DEMONITOR)
+		bad = bad || kri_dist_x_encode_ref(nd, &x, ref);
+	else if (kind == RS_DOWN)
+		bad = bad || ei_x_encode_ref(&x, &inref);
+	if (kind == RS_EXIT_LINK || kind == RS_EXIT || kind == RS_DOWN)
+		bad = bad || kri_dist_enc_reason(&x, reason, payload, plen);
+	if (bad) {
+		ei_x_free(&x);
+		return -ENOMEM;
+	}
+	kri_dist_frame_end(&x);
+	rc = kri_proc_send_sys(ctx, conn, CT_OUT, 0, 0, x.buff, (size_t)x.index);
+	ei_x_free(&x);
+	return rc < 0 ? rc : 1;
 }

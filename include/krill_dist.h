@@ -26,9 +26,22 @@
  *     an ordinary message (tag, the binary's bytes), so two krill nodes
  *     need no encoding step.
  *
- * Not yet: links, monitors and exit signals across nodes (kr_link to a
- * remote pid gives -ESRCH, kr_monitor a DOWN with KR_NOPROC), node
- * monitors, gen_server helpers.
+ * Links and exit signals work across nodes with the usual calls (kr_link,
+ * kr_unlink, kr_send_exit to a remote pid; an Erlang process may link to a
+ * krill one). kr_monitor and kr_demonitor of a remote pid send Erlang's
+ * MONITOR_P and DEMONITOR_P, but an Erlang node answers neither over ei's
+ * handshake, which does not offer DFLAG_DIST_MONITOR: today a monitor
+ * across nodes fires only when the connection goes (and an Erlang process
+ * monitoring a krill one likewise). When a connection is lost, or cannot
+ * be made, every process linked to a pid of that node gets an exit signal,
+ * and every monitor of one a DOWN, with reason KR_NOCONNECTION. Reasons
+ * cross as Erlang terms: KR_NORMAL as normal, KR_SHUTDOWN shutdown,
+ * KR_KILL kill, KR_KILLED killed, KR_NOPROC noproc, KR_NOCONNECTION
+ * noconnection, any other N as {krill, N}, and back; any other Erlang
+ * reason arrives as KR_REASON_TERM. kr_rt_exit to a remote pid gives
+ * -ESRCH.
+ *
+ * Not yet: node monitors (nodeup/nodedown), gen_server helpers.
  */
 #ifndef KRILL_DIST_H
 #define KRILL_DIST_H
@@ -43,6 +56,11 @@ extern "C" {
 
 /* A message from another node: the data is a kr_dist_msg. */
 #define KR_TAG_DIST 0xffff0005u
+
+/* An exit reason from another node that is none of the above: the
+ * payload holds the reason term in the external format (version byte
+ * first) if it fits in KR_PAYLOAD_MAX bytes, else nothing (len 0). */
+#define KR_REASON_TERM 7u
 
 typedef struct kr_dist_msg {
 	kr_pid from;  /* the sender (a remote pid), or 0 when the peer did not say */

@@ -257,6 +257,97 @@ static void erlang_sends_to_krill_by_name_and_krill_replies(void **st)
 	node_down(rt);
 }
 
+/* ---- links and monitors across nodes ------------------------------------------ */
+
+static struct {
+	kr_pid victim, stay;
+	atomic_int down_bye, exit_bye, down_nc, exit_nc, watch_rc;
+} L;
+
+static void target(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	if (m->tag == 20)
+		kr_exit(ctx, 40); /* {krill, 40} there */
+	else
+		echo(ctx, st, m);
+}
+
+/* The payload of a KR_REASON_TERM: is it the atom a? */
+static int term_is_atom(const kr_exit_info *x, const char *a)
+{
+	int i = 0, v;
+	char atom[MAXATOMLEN];
+	return x->reason == KR_REASON_TERM && x->len &&
+	       !ei_decode_version((const char *)x->payload, &i, &v) &&
+	       !ei_decode_atom((const char *)x->payload, &i, atom) && !strcmp(atom, a);
+}
+
+static void watcher(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	kr_runtime *rt = kr_runtime_of(ctx);
+	if (m->tag == KR_TAG_DOWN || m->tag == KR_TAG_EXIT) {
+		const kr_exit_info *x = (const kr_exit_info *)m->data;
+		int down = m->tag == KR_TAG_DOWN;
+		if (x->pid == L.victim && term_is_atom(x, "bye"))
+			atomic_store(down ? &L.down_bye : &L.exit_bye, 1);
+		if (x->pid == L.stay && x->reason == KR_NOCONNECTION)
+			atomic_store(down ? &L.down_nc : &L.exit_nc, 1);
+		return;
+	}
+	if (m->tag != KR_TAG_DIST)
+		return;
+	const char *t = kr_dist_msg_term((const kr_dist_msg *)m->data);
+	int i = 0, v, ar, rc = -1;
+	char atom[MAXATOMLEN];
+	erlang_pid e[3];
+	kr_pid p[3];
+	uint64_t ref;
+	if (!ei_decode_version(t, &i, &v) && !ei_decode_tuple_header(t, &i, &ar) && ar == 4 &&
+	    !ei_decode_atom(t, &i, atom) && !strcmp(atom, "watch") &&
+	    !ei_decode_pid(t, &i, &e[0]) && !ei_decode_pid(t, &i, &e[1]) &&
+	    !ei_decode_pid(t, &i, &e[2])) {
+		rc = 0;
+		for (int k = 0; k < 3 && !rc; k++)
+			rc = kr_node_pid_from_ei(rt, &e[k], &p[k]);
+		L.victim = p[1];
+		L.stay = p[2];
+		kr_trap_exit(ctx, 1);
+		for (int k = 1; k < 3 && !rc; k++) {
+			rc = kr_monitor(ctx, p[k], &ref);
+			if (!rc)
+				rc = kr_link(ctx, p[k]);
+		}
+		if (!rc)
+			rc = kr_send(ctx, p[0], 5, 0, 0);
+	}
+	atomic_store(&L.watch_rc, rc == 0 ? 1 : -1);
+}
+
+static void links_work_both_ways_and_links_and_monitors_end_with_noconnection(void **st)
+{
+	memset(&W, 0, sizeof(W));
+	memset(&L, 0, sizeof(L));
+	kr_pid keep, t, w;
+	kr_runtime *rt = node_up("krille@127.0.0.1", &keep);
+	assert_int_equal(kr_rt_spawn(rt, target, 0, 0, &t), 0);
+	assert_int_equal(kr_register(rt, "target", t), 0);
+	assert_int_equal(kr_rt_spawn(rt, watcher, 0, 0, &w), 0);
+	assert_int_equal(kr_register(rt, "watcher", w), 0);
+	pid_t erl = escript("links.escript", "erlg@127.0.0.1", COOKIE, "krille@127.0.0.1", 0);
+	assert_int_equal(reap(erl, 30000), 0);
+	for (int i = 0; i < 500 && !(atomic_load(&L.down_nc) && atomic_load(&L.exit_nc)); i++)
+		sleep_ms(20);
+	assert_int_equal(atomic_load(&L.watch_rc), 1);
+	/* No DOWN with bye: Erlang does not answer MONITOR_P over ei's
+	 * handshake (no DFLAG_DIST_MONITOR); the monitor ends with the
+	 * connection, below. */
+	assert_int_equal(atomic_load(&L.down_bye), 0);
+	assert_int_equal(atomic_load(&L.exit_bye), 1);
+	assert_int_equal(atomic_load(&L.down_nc), 1);
+	assert_int_equal(atomic_load(&L.exit_nc), 1);
+	node_down(rt);
+}
+
 /* ---- krill -> Erlang by name ------------------------------------------------ */
 
 static void pinger(kr_ctx *ctx, void *st, const kr_msg *m)
@@ -453,6 +544,7 @@ int main(void)
 	    cmocka_unit_test(bad_arguments_are_refused),
 	    cmocka_unit_test(erlang_sends_to_krill_by_name_and_krill_replies),
 	    cmocka_unit_test(krill_sends_to_erlang_by_name_and_gets_the_reply),
+	    cmocka_unit_test(links_work_both_ways_and_links_and_monitors_end_with_noconnection),
 	    cmocka_unit_test(a_wrong_cookie_is_refused_on_both_sides),
 	    cmocka_unit_test(a_killed_peer_is_noticed_and_the_node_stays_up),
 	};

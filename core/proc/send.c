@@ -66,7 +66,7 @@ int kri_proc_send_sys(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *hdr, siz
 	if (!s)
 		return -EINVAL;
 	int rc = -EINVAL;
-	if (tag < KR_TAG_SYSTEM || tag >= SYS_TAG_BASE || (hlen && !hdr) || (len && !data))
+	if (tag >= SYS_TAG_BASE || (hlen && !hdr) || (len && !data))
 		goto out;
 	rc = -EMSGSIZE;
 	if (hlen + len > s->rt->cfg.max_msg)

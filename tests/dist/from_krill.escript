@@ -1,4 +1,5 @@
 #!/usr/bin/env escript
+-mode(compile). %% not erl_eval: it matched <<>> against <<"hi">>
 %% krill -> Erlang by name: registers `erlbox`, prints "ready" (the test
 %% then makes krill send {ping, KrillPid} to {erlbox, ThisNode}), and
 %% answers {pong, <<"ok">>} to the krill pid. Exit 0 when the ping came.

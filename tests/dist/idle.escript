@@ -1,4 +1,5 @@
 #!/usr/bin/env escript
+-mode(compile). %% not erl_eval: it matched <<>> against <<"hi">>
 %% A node that says "ready" and waits to be killed (or stopped) by the
 %% test: the krill node connects to it.
 main([]) ->

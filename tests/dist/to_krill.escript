@@ -1,4 +1,5 @@
 #!/usr/bin/env escript
+-mode(compile). %% not erl_eval: it matched <<>> against <<"hi">>
 %% Erlang -> krill and back: sends to the krill process registered as
 %% `echo` on the krill node, by name, a {krill, Tag, Binary} (an ordinary
 %% message there) and a term carrying our pid; expects the reply bytes as
