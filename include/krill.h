@@ -94,6 +94,8 @@ _Static_assert(sizeof(kr_msg) == 8 && offsetof(kr_msg, data) == 8, "data ends th
 #define KR_KILLED 3u     /* the reason of a process ended by KR_KILL */
 #define KR_NOPROC 4u     /* in DOWN: the process did not exist */
 #define KR_FAULT 5u      /* a native fault; the payload is a kr_fault */
+#define KR_NOCONNECTION 6u /* the node of a remote pid went away or could
+			    * not be reached (include/krill_dist.h) */
 #define KR_REASON_USER 16u
 
 /* What an exit signal or DOWN message carries. len bytes of payload follow

@@ -177,6 +177,25 @@ static int adopt(kr_ctx *ctx, int fd, enum hkind kind, kr_handle *out, struct ha
 	return 0;
 }
 
+int kri_io_adopt_tcp(kr_ctx *ctx, int fd, kr_handle *out)
+{
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s) {
+		if (fd >= 0)
+			close(fd);
+		return -EINVAL;
+	}
+	int rc = -EBADF;
+	if (fd >= 0 && !s->ring.ok) {
+		close(fd);
+		rc = -ENOSYS;
+	} else if (fd >= 0) {
+		rc = adopt(ctx, fd, H_TCP, out, 0);
+	}
+	api_leave(s);
+	return rc;
+}
+
 static int listen_in(kr_ctx *ctx, const char *host, uint16_t port, int backlog, kr_handle *out)
 {
 	if (!out || backlog < 0)

@@ -11,5 +11,9 @@ void kri_io_sched_fini(struct sched *s);
 void kri_io_owner_exit(struct kr_runtime *rt, kr_pid pid);
 unsigned kri_io_poll(struct sched *s);
 void kri_io_step(struct sched *s); /* reap completions, submit requests */
+/* Make fd, a connected TCP socket opened elsewhere (dist/'s handshake on a
+ * helper thread), a handle owned by the calling process, as if accepted.
+ * On failure fd is closed. -EBADF: fd < 0; -ENOSYS; errors as accept's. */
+int kri_io_adopt_tcp(kr_ctx *ctx, int fd, kr_handle *out);
 
 #endif

@@ -11,10 +11,12 @@
 #include "core/proc/limit.h"
 #include "core/log/log.h"
 #include "core/proc/part.h"
+#include "core/proc/remote.h"
 
 /* A slot whose generation reaches this is never reused, so a generation
  * never wraps and a stale pid can never name a later process. */
 #define GEN_LIMIT 0xfffffff0u
+_Static_assert(GEN_LIMIT < GEN_REMOTE, "no local process has a remote pid's generation");
 
 /* The live process named by pid, or NULL with *err: 0 when it has exited
  * (a send is silently dropped), -ESRCH when pid was never issued. */

@@ -6,6 +6,7 @@
 #include "core/proc/deliver.h"
 #include "core/sched/sched.h"
 #include "core/proc/limit.h"
+#include "core/proc/remote.h"
 
 int kri_proc_check_send(struct kr_runtime *rt, struct sched *s, uint32_t tag, const void *data,
 			size_t len)
@@ -48,6 +49,47 @@ __attribute__((always_inline)) static inline void send_env(kr_ctx *ctx, struct p
 		kri_outbox_push(s);
 }
 
+/* A send to a remote pid (its lookup failed as a pid never issued): the
+ * node's, or -ESRCH when no node runs. Out of line, off the send path. */
+__attribute__((noinline, cold)) int kri_remote_send(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to,
+						    uint32_t tag, const void *data, size_t len)
+{
+	/* Acquire pairs with kr_node_start's release: the table is whole. */
+	const struct kri_remote *r = atomic_load_explicit(&rt->remote, memory_order_acquire);
+	return r ? r->send(rt, ctx, to, tag, data, len) : -ESRCH;
+}
+
+int kri_proc_send_sys(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *hdr, size_t hlen,
+		      const void *data, size_t len)
+{
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
+	int rc = -EINVAL;
+	if (tag >= SYS_TAG_BASE || (hlen && !hdr) || (len && !data))
+		goto out;
+	rc = -EMSGSIZE;
+	if (hlen + len > s->rt->cfg.max_msg)
+		goto out;
+	rc = -ENOMEM;
+	struct env *e = arena_alloc(&s->arena, env_size((uint32_t)(hlen + len)));
+	if (!e)
+		goto out;
+	e->m.tag = tag;
+	e->m.len = (uint32_t)(hlen + len);
+	if (hlen)
+		memcpy(e->m.data, hdr, hlen);
+	if (len)
+		memcpy(e->m.data + hlen, data, len);
+	/* proc_deliver flushes this scheduler's outbox first, so the message
+	 * keeps its place among the sender's other sends. */
+	rc = kri_proc_deliver(s, to, e);
+	rc = rc < 0 ? rc : 0;
+out:
+	api_leave(s);
+	return rc;
+}
+
 static int send_in(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_t len)
 {
 	struct sched *s = ctx->s;
@@ -56,7 +98,9 @@ static int send_in(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_
 		return err;
 	struct proc *p = kri_proc_lookup(s->rt, to, &err);
 	if (!p)
-		return err;
+		return err == -ESRCH && pid_remote(to)
+			   ? kri_remote_send(s->rt, ctx, to, tag, data, len)
+			   : err;
 	struct env *e = env_new(&s->arena, tag, data, len);
 	if (!e)
 		return -ENOMEM;
@@ -121,6 +165,15 @@ static int send_buf_in(kr_ctx *ctx, kr_pid to, uint32_t tag, void *buf)
 		return -EINVAL;
 	int err;
 	struct proc *p = kri_proc_lookup(s->rt, to, &err);
+	if (!p && err == -ESRCH && pid_remote(to)) {
+		/* Encoded for the wire: the buffer is copied and freed. */
+		err = kri_remote_send(s->rt, ctx, to, tag, e->m.data, e->m.len);
+		if (!err) {
+			*at = e->next;
+			env_free(&s->arena, e);
+		}
+		return err;
+	}
 	if (!p && err)
 		return err;
 	if (p && !kri_ovl_admit(p))

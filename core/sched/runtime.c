@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "core/proc/part.h"
+#include "core/proc/remote.h"
 #include "core/sched/sched.h"
 #include "core/signal/signal.h"
 #include "core/timer/timer.h"
@@ -256,6 +257,10 @@ void kr_runtime_free(kr_runtime *rt)
 		kr_stop(rt);
 		kr_wait(rt);
 	}
+	/* The node's threads first: they send from outside (kr_rt_*). */
+	const struct kri_remote *r = atomic_load_explicit(&rt->remote, memory_order_acquire);
+	if (r)
+		r->fini(rt);
 	/* Every process still alive, quietly (stop set: exits notify
 	 * nobody), with their exit hooks' faults contained on this thread;
 	 * then undelivered foreign messages, those the hooks sent included. */
@@ -276,6 +281,26 @@ void kr_runtime_free(kr_runtime *rt)
 	}
 	rt->ihead = rt->itail = 0;
 	rt_free(rt);
+}
+
+int kri_remote_set(struct kr_runtime *rt, const struct kri_remote *r)
+{
+	const struct kri_remote *none = 0;
+	/* Release: whoever reads the pointer (acquire) sees the node whole. */
+	return atomic_compare_exchange_strong_explicit(&rt->remote, &none, r, memory_order_release,
+						       memory_order_relaxed)
+		   ? 0
+		   : -EALREADY;
+}
+
+int kri_api_on_scheduler(void)
+{
+	return kri_api_sched() != 0;
+}
+
+const struct kri_remote *kri_remote_get(struct kr_runtime *rt)
+{
+	return atomic_load_explicit(&rt->remote, memory_order_acquire);
 }
 
 unsigned kr_schedulers(const kr_runtime *rt)
@@ -302,7 +327,8 @@ static int rt_send_in(kr_runtime *rt, kr_pid to, uint32_t tag, const void *data,
 		return err;
 	/* Reading the generation needs no epoch: slots are never unmapped. */
 	if (!kri_proc_lookup(rt, to, &err))
-		return err;
+		return err == -ESRCH && pid_remote(to) ? kri_remote_send(rt, 0, to, tag, data, len)
+						       : err;
 	struct env *e = env_new(0, tag, data, len);
 	if (!e)
 		return -ENOMEM;

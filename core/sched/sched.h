@@ -135,6 +135,8 @@ struct sched {
 
 struct inj; /* a message from a foreign thread, waiting for a scheduler */
 
+struct kri_remote;
+
 struct kr_runtime {
 	kr_config cfg;
 	struct topo *topo;
@@ -188,6 +190,10 @@ struct kr_runtime {
 	unsigned running; /* scheduler threads not yet exited */
 	uint64_t vnow;    /* deterministic mode: virtual ms */
 	uint64_t t0_ns;
+	/* The Erlang-distribution node (dist/), or NULL: set once by
+	 * kr_node_start (release), read (acquire) on a send to a remote pid
+	 * and by kr_runtime_free (core/proc/remote.h). */
+	_Atomic(const struct kri_remote *) remote;
 };
 
 enum { RT_NEW, RT_RUNNING, RT_DONE };

@@ -18,6 +18,7 @@
 #include "core/signal/signal.h"
 #include "core/proc/limit.h"
 #include "core/fault/fault.h"
+#include "core/proc/remote.h"
 
 void kri_side_free_vecs(struct sched *s, struct side *side)
 {
@@ -33,6 +34,55 @@ static kr_exit_info *info(struct env *e)
 }
 
 /* ---- receiving signals ------------------------------------------------- */
+
+/* A signal to a remote pid goes to the node (dist/) as the matching
+ * control message; only link.c's paths can name one, so the test costs
+ * nothing on a plain send. 1: sent (or queued for its connection); < 0 as
+ * kri_sig_send; -ESRCH with no node. */
+__attribute__((noinline, cold)) static int remote_sig(struct sched *s, kr_pid to, uint32_t tag,
+						      kr_pid from, uint64_t ref, uint32_t reason,
+						      const void *payload, uint32_t len)
+{
+	const struct kri_remote *r = kri_remote_get(s->rt);
+	int kind = tag == TAG_LINK        ? RS_LINK
+		   : tag == TAG_UNLINK    ? RS_UNLINK
+		   : tag == TAG_EXIT_LINK ? RS_EXIT_LINK
+		   : tag == TAG_EXIT      ? RS_EXIT
+		   : tag == TAG_MONITOR   ? RS_MONITOR
+		   : tag == TAG_DEMONITOR ? RS_DEMONITOR
+		   : tag == KR_TAG_DOWN   ? RS_DOWN
+					  : 0;
+	if (!r || !r->signal || !kind)
+		return -ESRCH;
+	return r->signal(s->rt, &s->ctx, to, kind, from, ref, reason, payload, len);
+}
+
+__attribute__((always_inline)) static inline int sig_out(struct sched *s, kr_pid to, uint32_t tag,
+							 kr_pid from, uint64_t ref, uint32_t reason,
+							 const void *payload, uint32_t len)
+{
+	if (pid_remote(to))
+		return remote_sig(s, to, tag, from, ref, reason, payload, len);
+	return kri_sig_send(s, to, tag, from, ref, reason, payload, len);
+}
+
+int kri_remote_signal_in(kr_ctx *ctx, kr_pid to, int kind, kr_pid from, uint64_t ref,
+			 uint32_t reason, const void *payload, uint32_t len)
+{
+	static const uint32_t tags[] = {
+	    [RS_LINK] = TAG_LINK,    [RS_UNLINK] = TAG_UNLINK,   [RS_EXIT_LINK] = TAG_EXIT_LINK,
+	    [RS_EXIT] = TAG_EXIT,    [RS_MONITOR] = TAG_MONITOR, [RS_DEMONITOR] = TAG_DEMONITOR,
+	    [RS_DOWN] = KR_TAG_DOWN,
+	};
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
+	int rc = -EINVAL;
+	if (kind >= RS_LINK && kind <= RS_DOWN && len <= KR_PAYLOAD_MAX && !pid_remote(to))
+		rc = kri_sig_send(s, to, tags[kind], from, ref, reason, payload, len);
+	api_leave(s);
+	return rc;
+}
 
 /* Decide what a signal (or a DOWN) taken from p's mailbox does. TAKE_DIE
  * sets the context's exit reason. */
@@ -50,7 +100,7 @@ int kri_sig_handle(struct sched *s, struct proc *p, struct env *e)
 		if (!side || kri_pidset_add(&side->links, &s->arena, x->pid)) {
 			/* No memory to hold the link: it must not be silently
 			 * absent, so the linker hears we are gone. */
-			kri_sig_send(s, x->pid, TAG_EXIT_LINK, c->self, 0, KR_NOPROC, 0, 0);
+			sig_out(s, x->pid, TAG_EXIT_LINK, c->self, 0, KR_NOPROC, 0, 0);
 		}
 		return TAKE_DROP;
 	case TAG_UNLINK:
@@ -60,7 +110,7 @@ int kri_sig_handle(struct sched *s, struct proc *p, struct env *e)
 	case TAG_MONITOR:
 		side = kri_proc_side(s, p);
 		if (!side || kri_monvec_add(&s->arena, &side->in, x->ref, x->pid))
-			kri_sig_send(s, x->pid, KR_TAG_DOWN, c->self, x->ref, KR_NOPROC, 0, 0);
+			sig_out(s, x->pid, KR_TAG_DOWN, c->self, x->ref, KR_NOPROC, 0, 0);
 		return TAKE_DROP;
 	case TAG_DEMONITOR:
 		if (side)
@@ -108,11 +158,10 @@ void kri_sig_drain(struct sched *s, struct env *list, const struct exit_note *x)
 		struct env *e = list;
 		list = e->next;
 		if (e->m.tag == TAG_LINK)
-			kri_sig_send(s, info(e)->pid, TAG_EXIT_LINK, self, 0, reason, payload,
-				     plen);
+			sig_out(s, info(e)->pid, TAG_EXIT_LINK, self, 0, reason, payload, plen);
 		else if (e->m.tag == TAG_MONITOR)
-			kri_sig_send(s, info(e)->pid, KR_TAG_DOWN, self, info(e)->ref, reason,
-				     payload, plen);
+			sig_out(s, info(e)->pid, KR_TAG_DOWN, self, info(e)->ref, reason, payload,
+				plen);
 		else if (e->m.tag == TAG_NOTIFY)
 			kri_ovl_notify(s, 0 /* gone: room */, info(e)->pid, (uint32_t)info(e)->ref);
 		env_free(&s->arena, e);
@@ -128,13 +177,13 @@ void kri_sig_exit_notify(struct sched *s, struct proc *p, const struct exit_note
 	const void *payload = x->payload;
 	kr_pid l;
 	for (uint32_t i = 0; (l = kri_pidset_next(&side->links, &i));)
-		kri_sig_send(s, l, TAG_EXIT_LINK, self, 0, reason, payload, plen);
+		sig_out(s, l, TAG_EXIT_LINK, self, 0, reason, payload, plen);
 	struct mon *m = side->in.v;
 	for (uint32_t i = 0; i < side->in.n; i++)
-		kri_sig_send(s, m[i].pid, KR_TAG_DOWN, self, m[i].ref, reason, payload, plen);
+		sig_out(s, m[i].pid, KR_TAG_DOWN, self, m[i].ref, reason, payload, plen);
 	m = side->out.v;
 	for (uint32_t i = 0; i < side->out.n; i++)
-		kri_sig_send(s, m[i].pid, TAG_DEMONITOR, self, m[i].ref, 0, 0, 0);
+		sig_out(s, m[i].pid, TAG_DEMONITOR, self, m[i].ref, 0, 0, 0);
 }
 
 /* ---- the public calls -------------------------------------------------- */
@@ -145,7 +194,7 @@ static int link_in(kr_ctx *ctx, kr_pid pid)
 	int err;
 	if (pid == ctx->self)
 		return 0;
-	if (!kri_proc_lookup(s->rt, pid, &err))
+	if (!kri_proc_lookup(s->rt, pid, &err) && !pid_remote(pid))
 		return -ESRCH;
 	struct side *side = kri_proc_side(s, ctx->p);
 	if (!side)
@@ -156,7 +205,7 @@ static int link_in(kr_ctx *ctx, kr_pid pid)
 	if (rc)
 		return rc;
 	kri_pidset_insert(&side->links, pid);
-	rc = kri_sig_send(s, pid, TAG_LINK, ctx->self, 0, 0, 0, 0);
+	rc = sig_out(s, pid, TAG_LINK, ctx->self, 0, 0, 0, 0);
 	if (rc != 1) {
 		kri_pidset_del(&side->links, pid);
 		return rc == 0 ? -ESRCH : rc;
@@ -179,6 +228,11 @@ static int unlink_in(kr_ctx *ctx, kr_pid pid)
 	struct side *side = ctx->p->side;
 	if (!side || !kri_pidset_has(&side->links, pid))
 		return 0;
+	if (pid_remote(pid)) {
+		kri_pidset_del(&side->links, pid);
+		int rc = sig_out(ctx->s, pid, TAG_UNLINK, ctx->self, 0, 0, 0, 0);
+		return rc < 0 && rc != -ESRCH ? rc : 0;
+	}
 	/* The signal first: out of memory, the link stays on both sides (a
 	 * failed call changes nothing), not on the other's alone. */
 	struct env *e = kri_sig_env(&ctx->s->arena, TAG_UNLINK, ctx->self, 0, 0, 0, 0);
@@ -249,7 +303,7 @@ static int monitor_in(kr_ctx *ctx, kr_pid pid, uint64_t *ref)
 	int rc = kri_monvec_add(&s->arena, &side->out, r, pid);
 	if (rc)
 		return rc;
-	rc = kri_sig_send(s, pid, TAG_MONITOR, ctx->self, r, 0, 0, 0);
+	rc = sig_out(s, pid, TAG_MONITOR, ctx->self, r, 0, 0, 0);
 	if (rc == -ENOMEM) {
 		kri_monvec_del(&side->out, r, 0);
 		return rc;
@@ -303,7 +357,7 @@ static int demonitor_in(kr_ctx *ctx, uint64_t ref)
 	if (kri_monvec_del(&side->out, ref, &pid)) {
 		/* A DOWN still in the mailbox is dropped when taken: the
 		 * monitor is no longer held. */
-		int rc = kri_sig_send(ctx->s, pid, TAG_DEMONITOR, ctx->self, ref, 0, 0, 0);
+		int rc = sig_out(ctx->s, pid, TAG_DEMONITOR, ctx->self, ref, 0, 0, 0);
 		return rc < 0 && rc != -ESRCH ? rc : 0;
 	}
 	/* Fired, and its DOWN taken but not yet handled or deferred. */
@@ -342,7 +396,7 @@ void kr_trap_exit(kr_ctx *ctx, int on)
 static int check_exit_target(struct kr_runtime *rt, kr_pid pid)
 {
 	int err;
-	if (kri_proc_lookup(rt, pid, &err) || err == 0)
+	if (kri_proc_lookup(rt, pid, &err) || err == 0 || pid_remote(pid))
 		return 0;
 	return err;
 }
@@ -352,7 +406,7 @@ static int send_exit_in(kr_ctx *ctx, kr_pid pid, uint32_t reason)
 	int rc = check_exit_target(ctx->s->rt, pid);
 	if (rc)
 		return rc;
-	rc = kri_sig_send(ctx->s, pid, TAG_EXIT, ctx->self, 0, reason, 0, 0);
+	rc = sig_out(ctx->s, pid, TAG_EXIT, ctx->self, 0, reason, 0, 0);
 	if (rc == 1 && reason == KR_KILL)
 		kri_watchdog_kill(ctx->s->rt, pid);
 	return rc < 0 ? rc : 0;

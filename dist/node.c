@@ -1,0 +1,980 @@
+/* node: kr_node_start and what a node keeps: ei's cnode, the epmd
+ * registration, the accept thread, the peers, and the table that gives
+ * each Erlang pid of another node its kr_pid. Handshakes use ei's blocking
+ * calls on threads of the node's own (the accept thread, a connect thread
+ * a connection), never on a scheduler; the connected socket is then handed
+ * to a connection process (conn.c), which owns it through io_uring. That
+ * hand-over was chosen over ei's socket callbacks (ei_connect_init_ussi):
+ * those still run the handshake as blocking calls, only on our sockets,
+ * and would have put ei's state machine inside a behaviour. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dist/dist.h"
+
+extern char **environ;
+
+#define ACCEPT_POLL_MS 200u
+#define EPMD_WAIT_MS   2000u
+#define DEFAULT_TICK   60000u
+#define DEFAULT_SETUP  7000u
+#define COOKIE_MAX     255u
+
+static void node_fini(struct kr_runtime *rt);
+static int remote_send(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, uint32_t tag,
+		       const void *data, size_t len);
+static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind, kr_pid from,
+			 uint64_t ref, uint32_t reason, const void *payload, uint32_t plen);
+
+struct node *kri_dist_node(kr_runtime *rt)
+{
+	if (!rt)
+		return 0;
+	const struct kri_remote *r = kri_remote_get(rt);
+	return r && r->fini == node_fini ? (struct node *)r : 0;
+}
+
+void kr_node_config_init(kr_node_config *c)
+{
+	if (c)
+		memset(c, 0, sizeof(*c));
+}
+
+/* ---- names and cookies ------------------------------------------------ */
+
+/* name@host with both parts non-empty and within ei's bounds. */
+static int split_name(const char *name, char *alive, char *host)
+{
+	const char *at = name ? strchr(name, '@') : 0;
+	if (!at || at == name || !at[1] || strlen(name) > MAXNODELEN || strchr(at + 1, '@'))
+		return -EINVAL;
+	size_t a = (size_t)(at - name);
+	if (a > EI_MAXALIVELEN)
+		return -EINVAL;
+	memcpy(alive, name, a);
+	alive[a] = 0;
+	snprintf(host, EI_MAXHOSTNAMELEN + 1, "%s", at + 1);
+	return 0;
+}
+
+/* The cookie: given, else KRILL_COOKIE, else ~/.erlang.cookie's first line. */
+static int find_cookie(const char *given, char *out)
+{
+	const char *env = getenv("KRILL_COOKIE");
+	const char *c = given ? given : env;
+	if (c) {
+		if (!*c || strlen(c) > COOKIE_MAX)
+			return -EINVAL;
+		snprintf(out, COOKIE_MAX + 1, "%s", c);
+		return 0;
+	}
+	const char *home = getenv("HOME");
+	char path[4096];
+	if (!home || snprintf(path, sizeof(path), "%s/.erlang.cookie", home) >= (int)sizeof(path))
+		return -EINVAL;
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -EINVAL;
+	char line[COOKIE_MAX + 2];
+	char *got = fgets(line, sizeof(line), f);
+	fclose(f);
+	if (!got)
+		return -EINVAL;
+	line[strcspn(line, "\r\n")] = 0;
+	size_t n = strlen(line);
+	if (!n || n > COOKIE_MAX)
+		return -EINVAL;
+	memcpy(out, line, n + 1);
+	return 0;
+}
+
+/* ---- epmd ----------------------------------------------------------------- */
+
+static uint16_t epmd_port(void)
+{
+	const char *p = getenv("ERL_EPMD_PORT");
+	long v = p ? strtol(p, 0, 10) : 0;
+	return v > 0 && v < 65536 ? (uint16_t)v : 4369;
+}
+
+/* Does an epmd answer on this host's loopback? */
+static bool epmd_answers(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(epmd_port())};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* `epmd -daemon`, as erl starts it (it reads ERL_EPMD_PORT itself). */
+static void epmd_start(void)
+{
+	char *argv[] = {"epmd", "-daemon", 0};
+	pid_t pid;
+	if (posix_spawnp(&pid, "epmd", 0, 0, argv, environ) == 0)
+		waitpid(pid, 0, 0); /* the daemon forks; its parent returns at once */
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000};
+	nanosleep(&t, 0);
+}
+
+static int publish(struct node *nd)
+{
+	bool started = false;
+	for (unsigned waited = 0;; waited += 50) {
+		int fd = ei_publish_tmo(&nd->ec, nd->port, 1000);
+		if (fd >= 0)
+			return fd;
+		if (epmd_answers())
+			return -EEXIST; /* epmd is there and said no: the name is taken */
+		if (!started) {
+			epmd_start();
+			started = true;
+		}
+		if (waited >= EPMD_WAIT_MS)
+			return -EHOSTUNREACH;
+		sleep_ms(50);
+	}
+}
+
+/* ---- peers and remote pids (under nd->mu) ---------------------------------- */
+
+struct peer *kri_dist_peer(struct node *nd, const char *name, uint32_t *idx)
+{
+	for (uint32_t i = 0; i < nd->npeers; i++)
+		if (!strcmp(nd->peers[i]->name, name)) {
+			*idx = i;
+			return nd->peers[i];
+		}
+	if (nd->npeers == nd->cpeers) {
+		uint32_t n = nd->cpeers ? 2 * nd->cpeers : 8;
+		struct peer **p = realloc(nd->peers, n * sizeof(*p));
+		if (!p)
+			return 0;
+		nd->peers = p;
+		nd->cpeers = n;
+	}
+	struct peer *p = calloc(1, sizeof(*p));
+	if (!p)
+		return 0;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	*idx = nd->npeers;
+	nd->peers[nd->npeers++] = p;
+	return p;
+}
+
+static uint32_t rp_hash(const struct rpid *r)
+{
+	uint64_t k = ((uint64_t)r->peer << 32 | r->id) * 0x9e3779b97f4a7c15ull;
+	k ^= ((uint64_t)r->serial << 32 | r->creation) * 0xbf58476d1ce4e5b9ull;
+	return (uint32_t)(k >> 32 ^ k);
+}
+
+static int rp_grow(struct node *nd)
+{
+	uint32_t cap = nd->rphmask ? 2 * (nd->rphmask + 1) : 64;
+	uint32_t *h = calloc(cap, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < nd->nrp; i++) {
+		uint32_t j = rp_hash(&nd->rp[i]) & (cap - 1);
+		while (h[j])
+			j = (j + 1) & (cap - 1);
+		h[j] = i + 1;
+	}
+	free(nd->rph);
+	nd->rph = h;
+	nd->rphmask = cap - 1;
+	return 0;
+}
+
+/* The index of r in the table, added if new. Entries are never removed:
+ * a remote pid stays valid (and the same) while the node lives. */
+static int rp_intern(struct node *nd, const struct rpid *r, uint32_t *out)
+{
+	if (nd->rph) {
+		for (uint32_t j = rp_hash(r) & nd->rphmask; nd->rph[j]; j = (j + 1) & nd->rphmask)
+			if (!memcmp(&nd->rp[nd->rph[j] - 1], r, sizeof(*r))) {
+				*out = nd->rph[j] - 1;
+				return 0;
+			}
+	}
+	if (nd->nrp == UINT32_MAX - 1)
+		return -ENOMEM;
+	if (nd->nrp == nd->crp) {
+		uint32_t n = nd->crp ? 2 * nd->crp : 64;
+		struct rpid *p = realloc(nd->rp, (size_t)n * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		nd->rp = p;
+		nd->crp = n;
+	}
+	/* At most half full. */
+	if (2 * ((uint64_t)nd->nrp + 1) > (uint64_t)nd->rphmask + 1 || !nd->rph) {
+		int rc = rp_grow(nd);
+		if (rc)
+			return rc;
+	}
+	uint32_t i = nd->nrp++;
+	nd->rp[i] = *r;
+	uint32_t j = rp_hash(r) & nd->rphmask;
+	while (nd->rph[j])
+		j = (j + 1) & nd->rphmask;
+	nd->rph[j] = i + 1;
+	*out = i;
+	return 0;
+}
+
+int kr_node_pid_from_ei(kr_runtime *rt, const erlang_pid *e, kr_pid *out)
+{
+	struct node *nd = kri_dist_node(rt);
+	if (!nd || !e || !out)
+		return -EINVAL;
+	struct rpid r = {NOPEER, e->num, e->serial, e->creation};
+	int rc = 0;
+	pthread_mutex_lock(&nd->mu);
+	if (!strcmp(e->node, nd->name) && e->creation == nd->creation && e->serial != GEN_REMOTE) {
+		*out = (uint64_t)e->serial << 32 | e->num; /* ours: the process itself */
+		goto out;
+	}
+	/* A pid of ours from an earlier incarnation stays NOPEER: it reaches
+	 * nobody, as Erlang drops messages to an old creation. */
+	if (strcmp(e->node, nd->name) && !kri_dist_peer(nd, e->node, &r.peer)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	uint32_t i;
+	rc = rp_intern(nd, &r, &i);
+	if (!rc)
+		*out = (uint64_t)GEN_REMOTE << 32 | i;
+out:
+	pthread_mutex_unlock(&nd->mu);
+	return rc;
+}
+
+/* Under mu. */
+static int to_ei(struct node *nd, kr_pid pid, erlang_pid *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!pid_remote(pid)) {
+		snprintf(out->node, sizeof(out->node), "%s", nd->name);
+		out->num = (uint32_t)pid;
+		out->serial = (uint32_t)(pid >> 32);
+		out->creation = nd->creation;
+		return 0;
+	}
+	uint32_t i = (uint32_t)pid;
+	if (i >= nd->nrp)
+		return -ESRCH;
+	const struct rpid *r = &nd->rp[i];
+	snprintf(out->node, sizeof(out->node), "%s",
+		 r->peer == NOPEER ? nd->name : nd->peers[r->peer]->name);
+	out->num = r->id;
+	out->serial = r->serial;
+	out->creation = r->creation;
+	return 0;
+}
+
+int kr_node_pid_to_ei(kr_runtime *rt, kr_pid pid, erlang_pid *out)
+{
+	struct node *nd = kri_dist_node(rt);
+	if (!nd || !out)
+		return -EINVAL;
+	pthread_mutex_lock(&nd->mu);
+	int rc = to_ei(nd, pid, out);
+	pthread_mutex_unlock(&nd->mu);
+	return rc;
+}
+
+int kr_node_x_encode_pid(kr_runtime *rt, ei_x_buff *x, kr_pid pid)
+{
+	erlang_pid e;
+	if (!x)
+		return -EINVAL;
+	int rc = kr_node_pid_to_ei(rt, pid, &e);
+	if (rc)
+		return rc;
+	return ei_x_encode_pid(x, &e) ? -ENOMEM : 0;
+}
+
+/* ---- connections ------------------------------------------------------------ */
+
+struct connect_job {
+	struct node *nd;
+	uint32_t peer;
+	char name[MAXNODELEN + 1];
+};
+
+/* ei's failure, as an errno. ei leaves the step it failed at unsaid; what
+ * reaches us after epmd answered and TCP connected is the handshake, and
+ * a peer closes the handshake after our challenge reply when our digest
+ * (our cookie) is not its. */
+static int connect_err(int e)
+{
+	switch (e) {
+	case ETIMEDOUT:
+		return -ETIMEDOUT;
+	case ENOMEM:
+		return -ENOMEM;
+	case EIO:
+		return -EACCES;
+	default:
+		return -EHOSTUNREACH;
+	}
+}
+
+static void *connector(void *arg)
+{
+	struct connect_job *j = arg;
+	struct node *nd = j->nd;
+	int fd = ei_connect_tmo(&nd->ec, j->name, nd->setup_ms);
+	int err = fd < 0 ? connect_err(erl_errno) : 0;
+	pthread_mutex_lock(&nd->mu);
+	struct peer *p = nd->peers[j->peer];
+	if (fd >= 0 && p->conn) {
+		if (kr_rt_send(nd->rt, p->conn, CT_FD, &fd, sizeof(fd)))
+			close(fd);
+	} else {
+		if (fd >= 0)
+			close(fd);
+		p->err = err ? err : -ECONNABORTED;
+		if (p->conn)
+			kr_rt_send(nd->rt, p->conn, CT_FAIL, &p->err, sizeof(p->err));
+	}
+	nd->helpers--;
+	pthread_cond_broadcast(&nd->cv);
+	pthread_mutex_unlock(&nd->mu);
+	free(j);
+	return 0;
+}
+
+/* Under mu: a connection process for peer i, and a connect thread when
+ * connect is set (else the accept thread hands it its socket). */
+static int conn_start(struct node *nd, kr_ctx *ctx, uint32_t i, bool connect, kr_pid *out)
+{
+	struct peer *p = nd->peers[i];
+	struct conn *c = kri_dist_conn_new(nd, i);
+	if (!c)
+		return -ENOMEM;
+	kr_pid pid;
+	int rc = ctx ? kr_spawn(ctx, kri_dist_conn, &c, sizeof(c), &pid)
+		     : kr_rt_spawn(nd->rt, kri_dist_conn, &c, sizeof(c), &pid);
+	if (rc) {
+		kri_dist_conn_free(c);
+		return rc;
+	}
+	p->conn = pid;
+	p->c = c;
+	p->state = PEER_CONNECTING;
+	p->err = 0;
+	*out = pid;
+	if (!connect)
+		return 0;
+	struct connect_job *j = malloc(sizeof(*j));
+	pthread_t t;
+	pthread_attr_t at;
+	rc = -ENOMEM;
+	if (j) {
+		j->nd = nd;
+		j->peer = i;
+		snprintf(j->name, sizeof(j->name), "%s", p->name);
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		rc = pthread_create(&t, &at, connector, j) ? -EAGAIN : 0;
+		pthread_attr_destroy(&at);
+	}
+	if (rc) {
+		free(j);
+		p->err = rc;
+		/* The process ends at its first message, as a failed connect. */
+		return ctx ? kr_send(ctx, pid, CT_FAIL, &rc, sizeof(rc))
+			   : kr_rt_send(nd->rt, pid, CT_FAIL, &rc, sizeof(rc));
+	}
+	nd->helpers++;
+	return 0;
+}
+
+int kri_dist_conn_of(struct node *nd, kr_ctx *ctx, uint32_t i, kr_pid *out)
+{
+	struct peer *p = nd->peers[i];
+	if (p->conn) {
+		*out = p->conn;
+		return 0;
+	}
+	return conn_start(nd, ctx, i, true, out);
+}
+
+void kri_dist_conn_up(struct node *nd, uint32_t i)
+{
+	pthread_mutex_lock(&nd->mu);
+	nd->peers[i]->state = PEER_UP;
+	nd->connections++;
+	pthread_cond_broadcast(&nd->cv);
+	pthread_mutex_unlock(&nd->mu);
+}
+
+void kri_dist_conn_gone(struct node *nd, kr_ctx *ctx, uint32_t i)
+{
+	pthread_mutex_lock(&nd->mu);
+	struct peer *p = nd->peers[i];
+	if (p->state == PEER_UP)
+		nd->connections--;
+	p->state = PEER_DOWN;
+	p->conn = 0;
+	p->c = 0;
+	struct rec *r = p->recs;
+	uint32_t n = p->nrecs;
+	p->recs = 0;
+	p->nrecs = p->crecs = 0;
+	pthread_cond_broadcast(&nd->cv);
+	pthread_mutex_unlock(&nd->mu);
+	/* Every link and monitor across the connection ends, as Erlang ends
+	 * them: noconnection. A monitor held on a local process just goes. */
+	for (uint32_t k = 0; k < n; k++) {
+		if (r[k].kind == REC_LINK)
+			kri_remote_signal_in(ctx, r[k].local, RS_EXIT_LINK, r[k].remote, 0,
+					     KR_NOCONNECTION, 0, 0);
+		else if (r[k].kind == REC_MON_OUT)
+			kri_remote_signal_in(ctx, r[k].local, RS_DOWN, r[k].remote, r[k].ref,
+					     KR_NOCONNECTION, 0, 0);
+		else
+			kri_remote_signal_in(ctx, r[k].local, RS_DEMONITOR, r[k].remote, r[k].ref,
+					     0, 0, 0);
+	}
+	free(r);
+}
+
+int kri_dist_rec_add(struct node *nd, uint32_t i, int kind, kr_pid local, kr_pid remote,
+		     uint64_t ref)
+{
+	struct peer *p = nd->peers[i];
+	if (p->nrecs == p->crecs) {
+		uint32_t n = p->crecs ? 2 * p->crecs : 8;
+		struct rec *r = realloc(p->recs, n * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		p->recs = r;
+		p->crecs = n;
+	}
+	p->recs[p->nrecs++] = (struct rec){local, remote, ref, kind};
+	return 0;
+}
+
+void kri_dist_rec_del(struct node *nd, uint32_t i, int kind, kr_pid local, kr_pid remote,
+		      uint64_t ref)
+{
+	struct peer *p = nd->peers[i];
+	for (uint32_t k = 0; k < p->nrecs; k++) {
+		struct rec *r = &p->recs[k];
+		if (r->kind == kind && r->local == local && r->remote == remote && r->ref == ref) {
+			*r = p->recs[--p->nrecs];
+			return;
+		}
+	}
+}
+
+uint64_t kri_dist_inref_new(struct node *nd, const erlang_ref *r)
+{
+	if (nd->ninrefs == nd->cinrefs) {
+		uint32_t n = nd->cinrefs ? 2 * nd->cinrefs : 16;
+		erlang_ref *v = realloc(nd->inrefs, (size_t)n * sizeof(*v));
+		if (!v)
+			return 0;
+		nd->inrefs = v;
+		nd->cinrefs = n;
+	}
+	nd->inrefs[nd->ninrefs] = *r;
+	return INREF_BASE | nd->ninrefs++;
+}
+
+static bool same_ref(const erlang_ref *a, const erlang_ref *b)
+{
+	return a->len == b->len && a->creation == b->creation && !strcmp(a->node, b->node) &&
+	       !memcmp(a->n, b->n, (size_t)a->len * sizeof(a->n[0]));
+}
+
+uint64_t kri_dist_inref_find(struct node *nd, uint32_t i, kr_pid remote, const erlang_ref *r)
+{
+	struct peer *p = nd->peers[i];
+	for (uint32_t k = 0; k < p->nrecs; k++) {
+		struct rec *c = &p->recs[k];
+		if (c->kind == REC_MON_IN && c->remote == remote &&
+		    (uint32_t)c->ref < nd->ninrefs && same_ref(&nd->inrefs[(uint32_t)c->ref], r))
+			return c->ref;
+	}
+	return 0;
+}
+
+int kri_dist_x_encode_ref(struct node *nd, ei_x_buff *x, uint64_t r)
+{
+	erlang_ref e;
+	memset(&e, 0, sizeof(e));
+	snprintf(e.node, sizeof(e.node), "%s", nd->name);
+	e.len = 3;
+	e.n[0] = (uint32_t)r & 0x3ffff; /* Erlang keeps 18 bits of the first word */
+	e.n[1] = (uint32_t)(r >> 18);
+	e.n[2] = (uint32_t)(r >> 50);
+	e.creation = nd->creation;
+	return ei_x_encode_ref(x, &e);
+}
+
+static const struct {
+	uint32_t code;
+	const char *atom;
+} reasons[] = {
+    {KR_NORMAL, "normal"}, {KR_SHUTDOWN, "shutdown"}, {KR_KILL, "kill"},
+    {KR_KILLED, "killed"}, {KR_NOPROC, "noproc"},     {KR_NOCONNECTION, "noconnection"},
+};
+
+int kri_dist_enc_reason(ei_x_buff *x, uint32_t reason, const void *payload, uint32_t plen)
+{
+	for (size_t k = 0; k < sizeof(reasons) / sizeof(reasons[0]); k++)
+		if (reasons[k].code == reason)
+			return ei_x_encode_atom(x, reasons[k].atom);
+	if (reason == KR_REASON_TERM && plen > 1 && ((const unsigned char *)payload)[0] == 131)
+		return ei_x_append_buf(x, (const char *)payload + 1, (int)plen - 1);
+	return ei_x_encode_tuple_header(x, 2) || ei_x_encode_atom(x, "krill") ||
+	       ei_x_encode_ulong(x, reason);
+}
+
+int kri_dist_dec_reason(const char *b, int *i, uint32_t *reason, unsigned char *payload,
+			uint32_t *plen)
+{
+	int start = *i, j = *i, ar;
+	char atom[MAXATOMLEN];
+	unsigned long n;
+	if (ei_skip_term(b, &j))
+		return -EPROTO;
+	*plen = 0;
+	int k = start;
+	if (!ei_decode_atom(b, &k, atom)) {
+		for (size_t r = 0; r < sizeof(reasons) / sizeof(reasons[0]); r++)
+			if (!strcmp(atom, reasons[r].atom)) {
+				*reason = reasons[r].code;
+				*i = j;
+				return 0;
+			}
+	}
+	k = start;
+	if (!ei_decode_tuple_header(b, &k, &ar) && ar == 2 && !ei_decode_atom(b, &k, atom) &&
+	    !strcmp(atom, "krill") && !ei_decode_ulong(b, &k, &n) && n <= UINT32_MAX && k == j) {
+		*reason = (uint32_t)n;
+		*i = j;
+		return 0;
+	}
+	*reason = KR_REASON_TERM;
+	if (j - start + 1 <= KR_PAYLOAD_MAX) {
+		payload[0] = 131;
+		memcpy(payload + 1, b + start, (size_t)(j - start));
+		*plen = (uint32_t)(j - start + 1);
+	}
+	*i = j;
+	return 0;
+}
+
+int kr_node_connect(kr_runtime *rt, const char *node)
+{
+	struct node *nd = kri_dist_node(rt);
+	char alive[EI_MAXALIVELEN + 1], host[EI_MAXHOSTNAMELEN + 1];
+	if (!nd || split_name(node, alive, host))
+		return -EINVAL;
+	if (kri_api_on_scheduler())
+		return -EDEADLK;
+	pthread_mutex_lock(&nd->mu);
+	uint32_t i;
+	kr_pid pid;
+	int rc = 0;
+	struct peer *p = kri_dist_peer(nd, node, &i);
+	if (!p)
+		rc = -ENOMEM;
+	else if (!p->conn)
+		rc = conn_start(nd, 0, i, true, &pid);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (nd->setup_ms + 1000) / 1000;
+	while (!rc && p->conn && p->state == PEER_CONNECTING)
+		if (pthread_cond_timedwait(&nd->cv, &nd->mu, &until) == ETIMEDOUT)
+			rc = -ETIMEDOUT;
+	if (!rc)
+		rc = p->state == PEER_UP ? 0 : (p->err ? p->err : -ECONNABORTED);
+	pthread_mutex_unlock(&nd->mu);
+	return rc;
+}
+
+/* ---- the accept thread ---------------------------------------------------------- */
+
+static void *acceptor(void *arg)
+{
+	struct node *nd = arg;
+	while (!atomic_load_explicit(&nd->stop, memory_order_relaxed)) {
+		/* Wait for a connection a little at a time (to see stop),
+		 * then give its handshake the whole setup time: ei's timeout
+		 * covers the accept and the handshake both. */
+		struct pollfd pf = {.fd = nd->lfd, .events = POLLIN};
+		if (poll(&pf, 1, ACCEPT_POLL_MS) != 1)
+			continue;
+		ErlConnect ci;
+		int fd = ei_accept_tmo(&nd->ec, nd->lfd, &ci, nd->setup_ms);
+		if (fd < 0) {
+			int e = erl_errno;
+			if (e == ETIMEDOUT)
+				continue;
+			pthread_mutex_lock(&nd->mu);
+			nd->refused++;
+			/* ei fails the accept with EIO when the peer's digest
+			 * does not match our cookie (or the peer went away
+			 * mid-handshake). */
+			nd->last_refusal = e == EIO ? -EACCES : -e;
+			pthread_mutex_unlock(&nd->mu);
+			continue;
+		}
+		pthread_mutex_lock(&nd->mu);
+		uint32_t i;
+		kr_pid pid = 0;
+		struct peer *p = kri_dist_peer(nd, ci.nodename, &i);
+		int rc = p ? 0 : -ENOMEM;
+		nd->accepted++;
+		if (p && p->state == PEER_UP)
+			rc = -EALREADY; /* keep the connection we have */
+		else if (p && p->conn)
+			pid = p->conn; /* connecting to it ourselves: this one wins */
+		else if (p)
+			rc = conn_start(nd, 0, i, false, &pid);
+		if (!rc && kr_rt_send(nd->rt, pid, CT_FD, &fd, sizeof(fd)))
+			rc = -ENOMEM;
+		pthread_mutex_unlock(&nd->mu);
+		if (rc)
+			close(fd);
+	}
+	return 0;
+}
+
+/* ---- the node ------------------------------------------------------------------ */
+
+static void node_free(struct node *nd)
+{
+	for (uint32_t i = 0; i < nd->npeers; i++) {
+		if (nd->peers[i]->c)
+			kri_dist_conn_free(nd->peers[i]->c);
+		free(nd->peers[i]->recs);
+		free(nd->peers[i]);
+	}
+	free(nd->peers);
+	free(nd->rp);
+	free(nd->rph);
+	free(nd->inrefs);
+	pthread_mutex_destroy(&nd->mu);
+	pthread_cond_destroy(&nd->cv);
+	free(nd);
+}
+
+static void node_fini(struct kr_runtime *rt)
+{
+	struct node *nd = kri_dist_node(rt);
+	atomic_store_explicit(&nd->stop, true, memory_order_relaxed);
+	pthread_join(nd->acceptor, 0);
+	pthread_mutex_lock(&nd->mu);
+	while (nd->helpers) /* each is bounded by setup_ms */
+		pthread_cond_wait(&nd->cv, &nd->mu);
+	pthread_mutex_unlock(&nd->mu);
+	close(nd->lfd);
+	close(nd->epmd_fd); /* epmd forgets the name when this closes */
+	node_free(nd);
+}
+
+int kr_node_start(kr_runtime *rt, const kr_node_config *cfg)
+{
+	char alive[EI_MAXALIVELEN + 1], host[EI_MAXHOSTNAMELEN + 1], cookie[COOKIE_MAX + 1];
+	struct in_addr addr;
+	if (!rt || !cfg || split_name(cfg->name, alive, host) ||
+	    inet_pton(AF_INET, cfg->listen ? cfg->listen : "127.0.0.1", &addr) != 1 ||
+	    find_cookie(cfg->cookie, cookie))
+		return -EINVAL;
+	if (kri_api_on_scheduler())
+		return -EDEADLK;
+	if (kri_remote_get(rt))
+		return -EALREADY;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, (void (*)(void))ei_init);
+	struct node *nd = calloc(1, sizeof(*nd));
+	if (!nd)
+		return -ENOMEM;
+	nd->ops.send = remote_send;
+	nd->ops.fini = node_fini;
+	nd->ops.signal = remote_signal;
+	nd->rt = rt;
+	nd->lfd = nd->epmd_fd = -1;
+	nd->tick_ms = cfg->ticktime_ms ? cfg->ticktime_ms : DEFAULT_TICK;
+	nd->setup_ms = cfg->setup_ms ? cfg->setup_ms : DEFAULT_SETUP;
+	snprintf(nd->name, sizeof(nd->name), "%s", cfg->name);
+	pthread_mutex_init(&nd->mu, 0);
+	pthread_cond_init(&nd->cv, 0);
+	int rc = -ENOMEM;
+	/* creation 0: epmd gives the incarnation at publish (OTP 23+). */
+	if (ei_connect_xinit(&nd->ec, host, alive, nd->name, &addr, cookie, 0) < 0)
+		goto fail;
+	int port = cfg->port;
+	nd->lfd = ei_xlisten(&nd->ec, &addr, &port, 128);
+	if (nd->lfd < 0) {
+		rc = erl_errno ? -erl_errno : -EADDRINUSE;
+		goto fail;
+	}
+	nd->port = (uint16_t)port;
+	nd->epmd_fd = publish(nd);
+	if (nd->epmd_fd < 0) {
+		rc = nd->epmd_fd;
+		goto fail;
+	}
+	nd->creation = nd->ec.creation;
+	if (pthread_create(&nd->acceptor, 0, acceptor, nd)) {
+		rc = -EAGAIN;
+		goto fail;
+	}
+	rc = kri_remote_set(rt, &nd->ops);
+	if (rc) { /* another kr_node_start won the race */
+		atomic_store_explicit(&nd->stop, true, memory_order_relaxed);
+		pthread_join(nd->acceptor, 0);
+		goto fail;
+	}
+	return 0;
+fail:
+	if (nd->epmd_fd >= 0)
+		close(nd->epmd_fd);
+	if (nd->lfd >= 0)
+		close(nd->lfd);
+	node_free(nd);
+	return rc;
+}
+
+int kr_node_info_get(kr_runtime *rt, kr_node_info *out)
+{
+	struct node *nd = kri_dist_node(rt);
+	if (!nd || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->name, sizeof(out->name), "%s", nd->name);
+	out->creation = nd->creation;
+	out->port = nd->port;
+	pthread_mutex_lock(&nd->mu);
+	out->connections = nd->connections;
+	out->accepted = nd->accepted;
+	out->refused = nd->refused;
+	out->last_refusal = nd->last_refusal;
+	pthread_mutex_unlock(&nd->mu);
+	out->msgs_in = atomic_load_explicit(&nd->msgs_in, memory_order_relaxed);
+	out->msgs_out = atomic_load_explicit(&nd->msgs_out, memory_order_relaxed);
+	out->bytes_in = atomic_load_explicit(&nd->bytes_in, memory_order_relaxed);
+	out->bytes_out = atomic_load_explicit(&nd->bytes_out, memory_order_relaxed);
+	return 0;
+}
+
+/* ---- sends ------------------------------------------------------------------------ */
+
+/* A frame: the length word (filled by frame_end), pass-through, then the
+ * control message; the caller appends the message. */
+int kri_dist_frame_begin(ei_x_buff *x)
+{
+	static const char head[5] = {0, 0, 0, 0, 'p'};
+	if (ei_x_new(x))
+		return -ENOMEM;
+	if (ei_x_append_buf(x, head, sizeof(head)) || ei_x_encode_version(x)) {
+		ei_x_free(x);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void kri_dist_frame_end(ei_x_buff *x)
+{
+	uint32_t n = htonl((uint32_t)(x->index - 4));
+	memcpy(x->buff, &n, 4);
+}
+
+/* Hand the frame to the connection process of peer i (made if none). */
+static int frame_out(struct node *nd, kr_ctx *ctx, uint32_t i, ei_x_buff *x)
+{
+	kr_pid conn;
+	kri_dist_frame_end(x);
+	pthread_mutex_lock(&nd->mu);
+	int rc = kri_dist_conn_of(nd, ctx, i, &conn);
+	pthread_mutex_unlock(&nd->mu);
+	if (!rc)
+		rc = ctx ? kr_send(ctx, conn, CT_OUT, x->buff, (size_t)x->index)
+			 : kr_rt_send(nd->rt, conn, CT_OUT, x->buff, (size_t)x->index);
+	ei_x_free(x);
+	return rc;
+}
+
+/* SEND {2, '', To} then the message (msg: with its version byte), or the
+ * message {krill, Tag, Binary} when msg is NULL. */
+static int send_pid(struct node *nd, kr_ctx *ctx, kr_pid to, const char *msg, size_t mlen,
+		    uint32_t tag, const void *data, size_t len)
+{
+	erlang_pid e;
+	pthread_mutex_lock(&nd->mu);
+	uint32_t i = (uint32_t)to;
+	int rc = i < nd->nrp ? to_ei(nd, to, &e) : -ESRCH;
+	uint32_t peer = rc ? NOPEER : nd->rp[i].peer;
+	pthread_mutex_unlock(&nd->mu);
+	if (rc)
+		return rc;
+	if (peer == NOPEER)
+		return 0; /* our old incarnation's: reaches nobody */
+	ei_x_buff x;
+	if ((rc = kri_dist_frame_begin(&x)))
+		return rc;
+	int bad = ei_x_encode_tuple_header(&x, 3) || ei_x_encode_long(&x, 2) ||
+		  ei_x_encode_atom(&x, "") || ei_x_encode_pid(&x, &e);
+	if (msg)
+		bad = bad || ei_x_append_buf(&x, msg, (int)mlen);
+	else
+		bad = bad || ei_x_encode_version(&x) || ei_x_encode_tuple_header(&x, 3) ||
+		      ei_x_encode_atom(&x, "krill") || ei_x_encode_ulong(&x, tag) ||
+		      ei_x_encode_binary(&x, data, (long)len);
+	if (bad) {
+		ei_x_free(&x);
+		return -ENOMEM;
+	}
+	return frame_out(nd, ctx, peer, &x);
+}
+
+static int remote_send(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, uint32_t tag,
+		       const void *data, size_t len)
+{
+	struct node *nd = kri_dist_node(rt);
+	return len > INT32_MAX ? -EMSGSIZE : send_pid(nd, ctx, to, 0, 0, tag, data, len);
+}
+
+static bool term_ok(const ei_x_buff *x)
+{
+	int i = 0, v;
+	return x && x->buff && x->index > 1 && !ei_decode_version(x->buff, &i, &v);
+}
+
+int kr_node_send_term(kr_ctx *ctx, kr_pid to, const ei_x_buff *x)
+{
+	kr_runtime *rt = kr_runtime_of(ctx);
+	struct node *nd = kri_dist_node(rt);
+	if (!nd || !term_ok(x))
+		return -EINVAL;
+	if (pid_remote(to))
+		return send_pid(nd, ctx, to, x->buff, (size_t)x->index, 0, 0, 0);
+	kr_dist_msg h = {.from = kr_self(ctx), .len = (uint32_t)x->index};
+	return kri_proc_send_sys(ctx, to, KR_TAG_DIST, &h, sizeof(h), x->buff, (size_t)x->index);
+}
+
+int kr_node_send_name(kr_ctx *ctx, const char *name, const char *node, const ei_x_buff *x)
+{
+	kr_runtime *rt = kr_runtime_of(ctx);
+	struct node *nd = kri_dist_node(rt);
+	char alive[EI_MAXALIVELEN + 1], host[EI_MAXHOSTNAMELEN + 1];
+	if (!nd || !term_ok(x) || !name || !*name || strlen(name) > MAXATOMLEN - 1 ||
+	    split_name(node, alive, host))
+		return -EINVAL;
+	if (!strcmp(node, nd->name)) {
+		kr_pid to = kr_whereis(rt, name);
+		return to ? kr_node_send_term(ctx, to, x) : 0;
+	}
+	erlang_pid from;
+	pthread_mutex_lock(&nd->mu);
+	uint32_t i;
+	int rc = kri_dist_peer(nd, node, &i) ? to_ei(nd, kr_self(ctx), &from) : -ENOMEM;
+	pthread_mutex_unlock(&nd->mu);
+	if (rc)
+		return rc;
+	ei_x_buff f;
+	if ((rc = kri_dist_frame_begin(&f)))
+		return rc;
+	if (ei_x_encode_tuple_header(&f, 4) || ei_x_encode_long(&f, 6) ||
+	    ei_x_encode_pid(&f, &from) || ei_x_encode_atom(&f, "") || ei_x_encode_atom(&f, name) ||
+	    ei_x_append_buf(&f, x->buff, x->index)) {
+		ei_x_free(&f);
+		return -ENOMEM;
+	}
+	return frame_out(nd, ctx, i, &f);
+}
+
+/* A link, monitor or exit signal to a remote pid (core/proc/remote.h): the
+ * control message, handed to the connection at once (kri_proc_send_sys:
+ * this may run while the sender exits), and the record that lets a lost
+ * connection answer it with noconnection. */
+static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind, kr_pid from,
+			 uint64_t ref, uint32_t reason, const void *payload, uint32_t plen)
+{
+	struct node *nd = kri_dist_node(rt);
+	erlang_pid eto, efrom;
+	erlang_ref inref;
+	kr_pid conn = 0;
+	static const long ops[] = {
+	    [RS_LINK] = 1,     [RS_UNLINK] = 4,     [RS_EXIT_LINK] = 3, [RS_EXIT] = 8,
+	    [RS_MONITOR] = 19, [RS_DEMONITOR] = 20, [RS_DOWN] = 21};
+	if (!nd || kind < RS_LINK || kind > RS_DOWN)
+		return -ESRCH;
+	pthread_mutex_lock(&nd->mu);
+	uint32_t i = (uint32_t)to;
+	int rc = i < nd->nrp && nd->rp[i].peer != NOPEER ? to_ei(nd, to, &eto) : -ESRCH;
+	uint32_t peer = rc ? 0 : nd->rp[i].peer;
+	if (!rc)
+		rc = to_ei(nd, from, &efrom);
+	if (!rc && kind == RS_DOWN) {
+		uint32_t k = (uint32_t)ref;
+		if ((ref & INREF_BASE) != INREF_BASE || k >= nd->ninrefs)
+			rc = -ESRCH;
+		else
+			inref = nd->inrefs[k];
+	}
+	if (!rc) {
+		if (kind == RS_LINK)
+			rc = kri_dist_rec_add(nd, peer, REC_LINK, from, to, 0);
+		else if (kind == RS_MONITOR)
+			rc = kri_dist_rec_add(nd, peer, REC_MON_OUT, from, to, ref);
+		else if (kind == RS_UNLINK || kind == RS_EXIT_LINK)
+			kri_dist_rec_del(nd, peer, REC_LINK, from, to, 0);
+		else if (kind == RS_DEMONITOR)
+			kri_dist_rec_del(nd, peer, REC_MON_OUT, from, to, ref);
+		else if (kind == RS_DOWN)
+			kri_dist_rec_del(nd, peer, REC_MON_IN, from, to, ref);
+	}
+	if (!rc)
+		rc = kri_dist_conn_of(nd, ctx, peer, &conn);
+	pthread_mutex_unlock(&nd->mu);
+	if (rc)
+		return rc;
+	ei_x_buff x;
+	if ((rc = kri_dist_frame_begin(&x)))
+		return rc;
+	int arity = kind == RS_LINK || kind == RS_UNLINK ? 3 : kind == RS_DOWN ? 5 : 4;
+	int bad = ei_x_encode_tuple_header(&x, arity) || ei_x_encode_long(&x, ops[kind]) ||
+		  ei_x_encode_pid(&x, &efrom) || ei_x_encode_pid(&x, &eto);
+	if (kind == RS_MONITOR || kind == RS_DEMONITOR)
+		bad = bad || kri_dist_x_encode_ref(nd, &x, ref);
+	else if (kind == RS_DOWN)
+		bad = bad || ei_x_encode_ref(&x, &inref);
+	if (kind == RS_EXIT_LINK || kind == RS_EXIT || kind == RS_DOWN)
+		bad = bad || kri_dist_enc_reason(&x, reason, payload, plen);
+	if (bad) {
+		ei_x_free(&x);
+		return -ENOMEM;
+	}
+	kri_dist_frame_end(&x);
+	rc = kri_proc_send_sys(ctx, conn, CT_OUT, 0, 0, x.buff, (size_t)x.index);
+	ei_x_free(&x);
+	return rc < 0 ? rc : 1;
+}

@@ -1,0 +1,174 @@
+/* krill_dist — a krill runtime as a node of an Erlang cluster.
+ *
+ * The wire is Erlang's own distribution protocol, through Erlang's
+ * erl_interface (ei: include <ei.h>, link -lei): the handshake, epmd and
+ * the external term format are ei's. Built when meson finds ei (Debian's
+ * erlang-dev); without it neither this header nor these calls exist.
+ *
+ * Erlang distribution is plaintext: cookies guard against mistakes, not
+ * attackers. Listen on loopback or a trusted network only.
+ *
+ * What a node gives (see each call):
+ *   - a name (name@host) and a cookie; published to epmd (started if none
+ *     answers, as erl does; ERL_EPMD_PORT picks the cluster's port);
+ *   - connections accepted and made on first use of a remote pid; each is
+ *     a krill process that owns the socket through the io_uring layer, so
+ *     no scheduler thread waits on the network (handshakes run on helper
+ *     threads of the node, ei's blocking calls, then the socket is handed
+ *     over);
+ *   - remote pids: a kr_pid that names a process of another node. kr_send
+ *     to one sends {krill, Tag, Binary} there; an Erlang pid is a remote
+ *     pid here and a krill pid is a real Erlang pid there (node, id =
+ *     slot, serial = generation, creation);
+ *   - messages from other nodes as KR_TAG_DIST messages (a kr_dist_msg:
+ *     the sender and the term in ei's external format), except
+ *     {krill, Tag, Binary} with Tag below KR_TAG_SYSTEM, which arrives as
+ *     an ordinary message (tag, the binary's bytes), so two krill nodes
+ *     need no encoding step.
+ *
+ * Links and exit signals work across nodes with the usual calls (kr_link,
+ * kr_unlink, kr_send_exit to a remote pid; an Erlang process may link to a
+ * krill one). kr_monitor and kr_demonitor of a remote pid send Erlang's
+ * MONITOR_P and DEMONITOR_P, but an Erlang node answers neither over ei's
+ * handshake, which does not offer DFLAG_DIST_MONITOR: today a monitor
+ * across nodes fires only when the connection goes (and an Erlang process
+ * monitoring a krill one likewise). When a connection is lost, or cannot
+ * be made, every process linked to a pid of that node gets an exit signal,
+ * and every monitor of one a DOWN, with reason KR_NOCONNECTION. Reasons
+ * cross as Erlang terms: KR_NORMAL as normal, KR_SHUTDOWN shutdown,
+ * KR_KILL kill, KR_KILLED killed, KR_NOPROC noproc, KR_NOCONNECTION
+ * noconnection, any other N as {krill, N}, and back; any other Erlang
+ * reason arrives as KR_REASON_TERM. kr_rt_exit to a remote pid gives
+ * -ESRCH.
+ *
+ * Not yet: node monitors (nodeup/nodedown), gen_server helpers.
+ */
+#ifndef KRILL_DIST_H
+#define KRILL_DIST_H
+
+#include <ei.h>
+
+#include "krill.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A message from another node: the data is a kr_dist_msg. */
+#define KR_TAG_DIST 0xffff0005u
+
+/* An exit reason from another node that is none of the above: the
+ * payload holds the reason term in the external format (version byte
+ * first) if it fits in KR_PAYLOAD_MAX bytes, else nothing (len 0). */
+#define KR_REASON_TERM 7u
+
+typedef struct kr_dist_msg {
+	kr_pid from;  /* the sender (a remote pid), or 0 when the peer did not say */
+	uint32_t len; /* bytes of term */
+	uint32_t pad;
+#ifndef __cplusplus
+	unsigned char term[]; /* the message in the external format: starts with
+			       * the version byte (131); ei_decode_version first */
+#endif
+} kr_dist_msg;
+
+/* dm->term, in C and C++. */
+static inline const char *kr_dist_msg_term(const kr_dist_msg *dm)
+{
+	return (const char *)(dm + 1);
+}
+
+typedef struct kr_node_config {
+	/* "name@host": required. host as Erlang's -sname (a plain host name)
+	 * or -name (a dotted name or an IP address); peers name it so. */
+	const char *name;
+	/* The cookie. NULL: the KRILL_COOKIE environment variable, else
+	 * ~/.erlang.cookie (its first line), as erl reads it. */
+	const char *cookie;
+	/* The numeric IPv4 address to listen on. NULL: 127.0.0.1. */
+	const char *listen;
+	/* The port to listen on; 0: any (epmd tells peers which). */
+	uint16_t port;
+	/* net_ticktime in milliseconds (0: 60000, Erlang's default): a tick
+	 * goes out every quarter of it when nothing else did, and a peer
+	 * heard from not at all for that long is taken for dead. */
+	unsigned ticktime_ms;
+	/* How long kr_node_connect and a connection on first use may take
+	 * (epmd, TCP and the handshake), in ms; 0: 7000, as net_setuptime. */
+	unsigned setup_ms;
+} kr_node_config;
+
+void kr_node_config_init(kr_node_config *c);
+
+/* Make rt a node: listen, publish to epmd (starting `epmd -daemon` when
+ * none answers, then waiting up to 2 s for it) and accept connections on
+ * a helper thread. Call from the controlling thread (not a behaviour),
+ * before or after kr_start; the node stops when rt is freed. A node does
+ * not keep the runtime alive (kr_wait returns when no process is left;
+ * a live connection is a process, though). Errors: -EINVAL: cfg NULL,
+ * name not name@host, or too long (alive part over 253 bytes, name over
+ * 255), listen not an IPv4 address, or no cookie found (none given, no
+ * KRILL_COOKIE, no readable ~/.erlang.cookie); -EALREADY: rt is a node
+ * already; -EDEADLK: called from a behaviour; -EADDRINUSE, -errno: the
+ * listening socket; -EHOSTUNREACH: epmd could not be reached or started;
+ * -EEXIST: epmd has the name already; -ENOMEM. */
+int kr_node_start(kr_runtime *rt, const kr_node_config *cfg);
+
+/* Connect to node now and wait for the handshake (at most setup_ms). Not
+ * from a behaviour (-EDEADLK); a send to a remote pid or name connects on
+ * its own. 0: connected (or was). -EINVAL: no node on rt, or node not
+ * name@host; -EHOSTUNREACH: the host or its epmd did not answer, or epmd
+ * does not know the name; -EACCES: the peer closed the handshake after
+ * our challenge reply (its cookie differs from ours) or refused us;
+ * -ETIMEDOUT; -ENOMEM. */
+int kr_node_connect(kr_runtime *rt, const char *node);
+
+/* What kr_node_info reports. */
+typedef struct kr_node_info {
+	char name[MAXNODELEN + 1];
+	uint32_t creation;            /* this incarnation, from epmd */
+	uint16_t port;                /* the port it listens on */
+	uint32_t connections;         /* peers connected now */
+	uint64_t accepted;            /* handshakes accepted, ever */
+	uint64_t refused;             /* incoming handshakes that failed */
+	int last_refusal;             /* why the last one failed: -EACCES (a wrong
+				       * cookie: the digest did not match), -EIO */
+	uint64_t msgs_in, msgs_out;   /* messages, all connections, ever */
+	uint64_t bytes_in, bytes_out; /* frame bytes, ticks included */
+} kr_node_info;
+/* Any thread. -EINVAL: rt NULL or not a node. */
+int kr_node_info_get(kr_runtime *rt, kr_node_info *out);
+
+/* The remote pid for an Erlang pid (decoded with ei_decode_pid): a pid of
+ * another node becomes a remote pid (the same kr_pid each time); one of
+ * this node is the local pid it names. A pid of this node's earlier
+ * incarnation (another creation) becomes a pid that reaches nobody:
+ * sends to it are dropped. -EINVAL: not a node; -ENOMEM. */
+int kr_node_pid_from_ei(kr_runtime *rt, const erlang_pid *e, kr_pid *out);
+/* The Erlang pid for a kr_pid (local or remote). -EINVAL: not a node;
+ * -ESRCH: a remote pid this node never made. */
+int kr_node_pid_to_ei(kr_runtime *rt, kr_pid pid, erlang_pid *out);
+/* ei_x_encode_pid of kr_node_pid_to_ei(pid). Errors as it, -ENOMEM. */
+int kr_node_x_encode_pid(kr_runtime *rt, ei_x_buff *x, kr_pid pid);
+
+/* Send a term to pid: x holds one term in the external format, made with
+ * ei_x_new_with_version and ei_x_encode_*. A remote pid gets it as
+ * Erlang's Pid ! Term; a local one as a KR_TAG_DIST message from the
+ * caller. Messages from one process to another keep their order, kr_send's
+ * and these alike. -EINVAL: x NULL or not starting with the version byte,
+ * or not a node; -ESRCH: pid never issued; -EMSGSIZE: larger than
+ * max_msg; -ENOMEM. */
+int kr_node_send_term(kr_ctx *ctx, kr_pid to, const ei_x_buff *x);
+
+/* Send a term to the process registered as name on node ({Name, Node} !
+ * Term). node may be this node's name (the name is looked up here).
+ * -EINVAL: as kr_node_send_term, or name empty or longer than 255 bytes,
+ * or node not name@host; -ENOMEM. A name nobody holds drops it, as in
+ * Erlang. */
+int kr_node_send_name(kr_ctx *ctx, const char *name, const char *node, const ei_x_buff *x);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

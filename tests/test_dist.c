@@ -1,0 +1,553 @@
+/* Tests for the Erlang-distribution node (include/krill_dist.h, dist/):
+ * a krill runtime and real Erlang nodes (escripts under tests/dist/, run
+ * by `escript` with ERL_FLAGS naming them and their cookie) on 127.0.0.1,
+ * with an epmd of our own on a free port (ERL_EPMD_PORT), so parallel
+ * runs never meet. Every wait is bounded: a child that does not finish is
+ * killed and the test fails. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "krill.h"
+#include "krill_dist.h"
+
+#ifndef DIST_SCRIPTS /* tests/meson.build gives the folder; this, run from the source tree */
+#define DIST_SCRIPTS "tests/dist"
+#endif
+
+extern char **environ;
+
+#define COOKIE "krilltest"
+/* Each test's node has a name of its own: a test that fails leaves its
+ * runtime behind (cmocka jumps out), and the next must still start. */
+
+static pid_t epmd_pid;
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000};
+	nanosleep(&t, 0);
+}
+
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t l = sizeof(a);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    getsockname(fd, (struct sockaddr *)&a, &l))
+		return -1;
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static int answers(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* Our own epmd, in the foreground (a child we can kill by pid), on a free
+ * port that every node of this run (ei's and erl's) reads from
+ * ERL_EPMD_PORT. */
+static int group_setup(void **st)
+{
+	int port = free_port();
+	char ps[16];
+	snprintf(ps, sizeof(ps), "%d", port);
+	setenv("ERL_EPMD_PORT", ps, 1);
+	char *argv[] = {"epmd", "-port", ps, 0};
+	if (port < 0 || posix_spawnp(&epmd_pid, "epmd", 0, 0, argv, environ))
+		return -1;
+	for (int i = 0; i < 100 && !answers(port); i++)
+		sleep_ms(50);
+	return answers(port) ? 0 : -1;
+}
+
+static int group_teardown(void **st)
+{
+	if (epmd_pid > 0) {
+		kill(epmd_pid, SIGTERM);
+		waitpid(epmd_pid, 0, 0);
+	}
+	return 0;
+}
+
+/* An escript as an Erlang node named name with cookie; its stdout on *out
+ * (a pipe) if out is given. */
+static pid_t escript(const char *script, const char *name, const char *cookie, const char *arg,
+		     int *out)
+{
+	char path[512], flags[256];
+	snprintf(path, sizeof(path), "%s/%s", DIST_SCRIPTS, script);
+	snprintf(flags, sizeof(flags), "-name %s -setcookie %s", name, cookie);
+	setenv("ERL_FLAGS", flags, 1);
+	char *argv[] = {"escript", path, (char *)arg, 0};
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	int p[2] = {-1, -1};
+	if (out) {
+		assert_int_equal(pipe(p), 0);
+		posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+		posix_spawn_file_actions_addclose(&fa, p[0]);
+	}
+	pid_t pid;
+	int rc = posix_spawnp(&pid, "escript", &fa, 0, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	unsetenv("ERL_FLAGS");
+	assert_int_equal(rc, 0);
+	if (out) {
+		close(p[1]);
+		*out = p[0];
+	}
+	return pid;
+}
+
+/* The child's exit status, or -1 after ms (then it is killed). */
+static int reap(pid_t pid, unsigned ms)
+{
+	int status;
+	for (unsigned t = 0; t < ms; t += 20) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		sleep_ms(20);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+/* Wait for "ready" on fd (at most ms). */
+static int ready(int fd, unsigned ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char buf[64];
+	if (poll(&p, 1, (int)ms) != 1)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	return n > 0 && !strncmp(buf, "ready", 5) ? 0 : -1;
+}
+
+/* ---- a runtime with a node ------------------------------------------- */
+
+struct world {
+	atomic_int got7, hello_rc, bye, pong;
+	char bye_data[8];
+	const char *peer; /* from_krill: the Erlang node */
+};
+static struct world W;
+
+static void keeper(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	kr_exit(ctx, KR_NORMAL); /* any message: the test is over */
+}
+
+static kr_runtime *node_up(const char *name, kr_pid *keep)
+{
+	kr_config c;
+	kr_config_init(&c);
+	c.schedulers = 2;
+	c.stats = 0;
+	kr_runtime *rt;
+	assert_int_equal(kr_runtime_new(&c, &rt), 0);
+	/* Keeps the runtime up while Erlang talks to it. Spawned before
+	 * kr_start: a foreign spawn racing the start can be missed by the
+	 * last scheduler to park, which then stops an empty runtime. */
+	assert_int_equal(kr_rt_spawn(rt, keeper, 0, 0, keep), 0);
+	assert_int_equal(kr_start(rt), 0);
+	kr_node_config nc;
+	kr_node_config_init(&nc);
+	nc.name = name;
+	nc.cookie = COOKIE;
+	nc.setup_ms = 5000;
+	assert_int_equal(kr_node_start(rt, &nc), 0);
+	return rt;
+}
+
+static void node_down(kr_runtime *rt)
+{
+	kr_stop(rt);
+	kr_wait(rt);
+	kr_runtime_free(rt);
+}
+
+/* ---- Erlang -> krill, and replies ---------------------------------------- */
+
+static void echo(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	kr_runtime *rt = kr_runtime_of(ctx);
+	if (m->tag == 7 && m->len == 2 && !memcmp(m->data, "hi", 2)) {
+		atomic_store(&W.got7, 1);
+		return;
+	}
+	if (m->tag == 9) {
+		memcpy(W.bye_data, m->data, m->len < 7 ? m->len : 7);
+		atomic_store(&W.bye, 1);
+		return;
+	}
+	if (m->tag != KR_TAG_DIST)
+		return;
+	const kr_dist_msg *dm = (const kr_dist_msg *)m->data;
+	const char *t = kr_dist_msg_term(dm);
+	int i = 0, v, ar, rc = -1;
+	char atom[MAXATOMLEN];
+	erlang_pid ep;
+	kr_pid from;
+	if (!ei_decode_version(t, &i, &v) && !ei_decode_tuple_header(t, &i, &ar) && ar == 2 &&
+	    !ei_decode_atom(t, &i, atom) && !strcmp(atom, "hello") && !ei_decode_pid(t, &i, &ep) &&
+	    !kr_node_pid_from_ei(rt, &ep, &from)) {
+		/* Bytes to a remote pid: {krill, 8, <<"hi">>} there. */
+		rc = kr_send(ctx, from, 8, "hi", 2);
+		ei_x_buff x;
+		ei_x_new_with_version(&x);
+		ei_x_encode_tuple_header(&x, 2);
+		ei_x_encode_atom(&x, "reply");
+		if (!rc)
+			rc = kr_node_x_encode_pid(rt, &x, kr_self(ctx));
+		if (!rc)
+			rc = kr_node_send_term(ctx, from, &x);
+		ei_x_free(&x);
+	}
+	atomic_store(&W.hello_rc, rc == 0 ? 1 : -1);
+}
+
+static void erlang_sends_to_krill_by_name_and_krill_replies(void **st)
+{
+	memset(&W, 0, sizeof(W));
+	kr_pid keep, e;
+	kr_runtime *rt = node_up("krilla@127.0.0.1", &keep);
+	assert_int_equal(kr_rt_spawn(rt, echo, 0, 0, &e), 0);
+	assert_int_equal(kr_register(rt, "echo", e), 0);
+	pid_t erl = escript("to_krill.escript", "erla@127.0.0.1", COOKIE, "krilla@127.0.0.1", 0);
+	assert_int_equal(reap(erl, 30000), 0);
+	for (int i = 0; i < 250 && !atomic_load(&W.bye); i++)
+		sleep_ms(20);
+	assert_int_equal(atomic_load(&W.got7), 1);
+	assert_int_equal(atomic_load(&W.hello_rc), 1);
+	assert_int_equal(atomic_load(&W.bye), 1);
+	assert_string_equal(W.bye_data, "bye");
+	kr_node_info info;
+	assert_int_equal(kr_node_info_get(rt, &info), 0);
+	assert_string_equal(info.name, "krilla@127.0.0.1");
+	assert_true(info.accepted >= 1);
+	assert_true(info.msgs_in >= 3);
+	assert_true(info.msgs_out >= 2);
+	node_down(rt);
+}
+
+/* ---- links and monitors across nodes ------------------------------------------ */
+
+static struct {
+	kr_pid victim, stay;
+	atomic_int down_bye, exit_bye, down_nc, exit_nc, watch_rc;
+} L;
+
+static void target(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	if (m->tag == 20)
+		kr_exit(ctx, 40); /* {krill, 40} there */
+	else
+		echo(ctx, st, m);
+}
+
+/* The payload of a KR_REASON_TERM: is it the atom a? */
+static int term_is_atom(const kr_exit_info *x, const char *a)
+{
+	int i = 0, v;
+	char atom[MAXATOMLEN];
+	return x->reason == KR_REASON_TERM && x->len &&
+	       !ei_decode_version((const char *)x->payload, &i, &v) &&
+	       !ei_decode_atom((const char *)x->payload, &i, atom) && !strcmp(atom, a);
+}
+
+static void watcher(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	kr_runtime *rt = kr_runtime_of(ctx);
+	if (m->tag == KR_TAG_DOWN || m->tag == KR_TAG_EXIT) {
+		const kr_exit_info *x = (const kr_exit_info *)m->data;
+		int down = m->tag == KR_TAG_DOWN;
+		if (x->pid == L.victim && term_is_atom(x, "bye"))
+			atomic_store(down ? &L.down_bye : &L.exit_bye, 1);
+		if (x->pid == L.stay && x->reason == KR_NOCONNECTION)
+			atomic_store(down ? &L.down_nc : &L.exit_nc, 1);
+		return;
+	}
+	if (m->tag != KR_TAG_DIST)
+		return;
+	const char *t = kr_dist_msg_term((const kr_dist_msg *)m->data);
+	int i = 0, v, ar, rc = -1;
+	char atom[MAXATOMLEN];
+	erlang_pid e[3];
+	kr_pid p[3];
+	uint64_t ref;
+	if (!ei_decode_version(t, &i, &v) && !ei_decode_tuple_header(t, &i, &ar) && ar == 4 &&
+	    !ei_decode_atom(t, &i, atom) && !strcmp(atom, "watch") &&
+	    !ei_decode_pid(t, &i, &e[0]) && !ei_decode_pid(t, &i, &e[1]) &&
+	    !ei_decode_pid(t, &i, &e[2])) {
+		rc = 0;
+		for (int k = 0; k < 3 && !rc; k++)
+			rc = kr_node_pid_from_ei(rt, &e[k], &p[k]);
+		L.victim = p[1];
+		L.stay = p[2];
+		kr_trap_exit(ctx, 1);
+		for (int k = 1; k < 3 && !rc; k++) {
+			rc = kr_monitor(ctx, p[k], &ref);
+			if (!rc)
+				rc = kr_link(ctx, p[k]);
+		}
+		if (!rc)
+			rc = kr_send(ctx, p[0], 5, 0, 0);
+	}
+	atomic_store(&L.watch_rc, rc == 0 ? 1 : -1);
+}
+
+static void links_work_both_ways_and_links_and_monitors_end_with_noconnection(void **st)
+{
+	memset(&W, 0, sizeof(W));
+	memset(&L, 0, sizeof(L));
+	kr_pid keep, t, w;
+	kr_runtime *rt = node_up("krille@127.0.0.1", &keep);
+	assert_int_equal(kr_rt_spawn(rt, target, 0, 0, &t), 0);
+	assert_int_equal(kr_register(rt, "target", t), 0);
+	assert_int_equal(kr_rt_spawn(rt, watcher, 0, 0, &w), 0);
+	assert_int_equal(kr_register(rt, "watcher", w), 0);
+	pid_t erl = escript("links.escript", "erlg@127.0.0.1", COOKIE, "krille@127.0.0.1", 0);
+	assert_int_equal(reap(erl, 30000), 0);
+	for (int i = 0; i < 500 && !(atomic_load(&L.down_nc) && atomic_load(&L.exit_nc)); i++)
+		sleep_ms(20);
+	assert_int_equal(atomic_load(&L.watch_rc), 1);
+	/* No DOWN with bye: Erlang does not answer MONITOR_P over ei's
+	 * handshake (no DFLAG_DIST_MONITOR); the monitor ends with the
+	 * connection, below. */
+	assert_int_equal(atomic_load(&L.down_bye), 0);
+	assert_int_equal(atomic_load(&L.exit_bye), 1);
+	assert_int_equal(atomic_load(&L.down_nc), 1);
+	assert_int_equal(atomic_load(&L.exit_nc), 1);
+	node_down(rt);
+}
+
+/* ---- krill -> Erlang by name ------------------------------------------------ */
+
+static void pinger(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	kr_runtime *rt = kr_runtime_of(ctx);
+	if (m->tag == 1) {
+		ei_x_buff x;
+		ei_x_new_with_version(&x);
+		ei_x_encode_tuple_header(&x, 2);
+		ei_x_encode_atom(&x, "ping");
+		int rc = kr_node_x_encode_pid(rt, &x, kr_self(ctx));
+		if (!rc)
+			rc = kr_node_send_name(ctx, "erlbox", W.peer, &x);
+		ei_x_free(&x);
+		if (rc)
+			atomic_store(&W.pong, rc);
+		return;
+	}
+	if (m->tag != KR_TAG_DIST)
+		return;
+	const kr_dist_msg *dm = (const kr_dist_msg *)m->data;
+	const char *t = kr_dist_msg_term(dm);
+	int i = 0, v, ar, type, size;
+	long blen;
+	char atom[MAXATOMLEN], bin[8];
+	if (!ei_decode_version(t, &i, &v) && !ei_decode_tuple_header(t, &i, &ar) && ar == 2 &&
+	    !ei_decode_atom(t, &i, atom) && !strcmp(atom, "pong") &&
+	    !ei_get_type(t, &i, &type, &size) && size == 2 &&
+	    !ei_decode_binary(t, &i, bin, &blen) && blen == 2 && !memcmp(bin, "ok", 2))
+		atomic_store(&W.pong, 1);
+}
+
+static void krill_sends_to_erlang_by_name_and_gets_the_reply(void **st)
+{
+	memset(&W, 0, sizeof(W));
+	W.peer = "erlb@127.0.0.1";
+	kr_pid keep, p;
+	kr_runtime *rt = node_up("krillb@127.0.0.1", &keep);
+	int out;
+	pid_t erl = escript("from_krill.escript", W.peer, COOKIE, 0, &out);
+	assert_int_equal(ready(out, 30000), 0);
+	assert_int_equal(kr_rt_spawn(rt, pinger, 0, 0, &p), 0);
+	assert_int_equal(kr_rt_send(rt, p, 1, 0, 0), 0); /* connects on first use */
+	assert_int_equal(reap(erl, 30000), 0);
+	for (int i = 0; i < 250 && !atomic_load(&W.pong); i++)
+		sleep_ms(20);
+	assert_int_equal(atomic_load(&W.pong), 1);
+	close(out);
+	node_down(rt);
+}
+
+/* ---- cookies ------------------------------------------------------------------ */
+
+static void a_wrong_cookie_is_refused_on_both_sides(void **st)
+{
+	kr_pid keep;
+	kr_runtime *rt = node_up("krillc@127.0.0.1", &keep);
+	/* Erlang -> krill: the Erlang side gets pang, ours counts a refusal. */
+	pid_t erl =
+	    escript("ping.escript", "erlc@127.0.0.1", "notthecookie", "krillc@127.0.0.1", 0);
+	assert_int_equal(reap(erl, 30000), 0);
+	kr_node_info info;
+	for (int i = 0; i < 250; i++) {
+		assert_int_equal(kr_node_info_get(rt, &info), 0);
+		if (info.refused)
+			break;
+		sleep_ms(20);
+	}
+	assert_true(info.refused >= 1);
+	assert_int_equal(info.last_refusal, -EACCES);
+	assert_int_equal(info.connections, 0);
+	/* krill -> Erlang: the handshake fails with -EACCES. */
+	int out;
+	erl = escript("idle.escript", "erld@127.0.0.1", "notthecookie", 0, &out);
+	assert_int_equal(ready(out, 30000), 0);
+	assert_int_equal(kr_node_connect(rt, "erld@127.0.0.1"), -EACCES);
+	assert_int_equal(kr_node_info_get(rt, &info), 0);
+	assert_int_equal(info.connections, 0);
+	kill(erl, SIGKILL);
+	reap(erl, 5000);
+	close(out);
+	node_down(rt);
+}
+
+/* ---- a peer killed --------------------------------------------------------- */
+
+static void a_killed_peer_is_noticed_and_the_node_stays_up(void **st)
+{
+	kr_pid keep;
+	kr_runtime *rt = node_up("krilld@127.0.0.1", &keep);
+	int out;
+	pid_t erl = escript("idle.escript", "erle@127.0.0.1", COOKIE, 0, &out);
+	assert_int_equal(ready(out, 30000), 0);
+	assert_int_equal(kr_node_connect(rt, "erle@127.0.0.1"), 0);
+	assert_int_equal(kr_node_connect(rt, "erle@127.0.0.1"), 0); /* connected already */
+	kr_node_info info;
+	assert_int_equal(kr_node_info_get(rt, &info), 0);
+	assert_int_equal(info.connections, 1);
+	kill(erl, SIGKILL);
+	reap(erl, 5000);
+	for (int i = 0; i < 500; i++) {
+		assert_int_equal(kr_node_info_get(rt, &info), 0);
+		if (!info.connections)
+			break;
+		sleep_ms(20);
+	}
+	assert_int_equal(info.connections, 0);
+	/* The node goes on: a second peer connects. */
+	close(out);
+	erl = escript("idle.escript", "erlf@127.0.0.1", COOKIE, 0, &out);
+	assert_int_equal(ready(out, 30000), 0);
+	assert_int_equal(kr_node_connect(rt, "erlf@127.0.0.1"), 0);
+	kill(erl, SIGKILL);
+	reap(erl, 5000);
+	close(out);
+	node_down(rt);
+}
+
+/* ---- arguments ------------------------------------------------------------------ */
+
+static void bad_arguments_are_refused(void **st)
+{
+	kr_config c;
+	kr_config_init(&c);
+	c.schedulers = 1;
+	c.stats = 0;
+	kr_runtime *rt;
+	assert_int_equal(kr_runtime_new(&c, &rt), 0);
+	kr_node_config nc;
+	kr_node_config_init(&nc);
+	nc.cookie = COOKIE;
+	assert_int_equal(kr_node_start(0, &nc), -EINVAL);
+	assert_int_equal(kr_node_start(rt, 0), -EINVAL);
+	assert_int_equal(kr_node_start(rt, &nc), -EINVAL); /* no name */
+	nc.name = "nohost@";
+	assert_int_equal(kr_node_start(rt, &nc), -EINVAL);
+	nc.name = "@host";
+	assert_int_equal(kr_node_start(rt, &nc), -EINVAL);
+	nc.name = "a@b@c";
+	assert_int_equal(kr_node_start(rt, &nc), -EINVAL);
+	nc.name = "k@127.0.0.1";
+	nc.listen = "not-an-address";
+	assert_int_equal(kr_node_start(rt, &nc), -EINVAL);
+	nc.listen = 0;
+	nc.cookie = "";
+	assert_int_equal(kr_node_start(rt, &nc), -EINVAL);
+	kr_node_info info;
+	assert_int_equal(kr_node_info_get(rt, &info), -EINVAL); /* not a node */
+	assert_int_equal(kr_node_connect(rt, "x@127.0.0.1"), -EINVAL);
+	nc.cookie = COOKIE;
+	assert_int_equal(kr_node_start(rt, &nc), 0);
+	assert_int_equal(kr_node_start(rt, &nc), -EALREADY);
+	assert_int_equal(kr_node_info_get(rt, &info), 0);
+	assert_true(info.creation != 0);
+	assert_true(info.port != 0);
+	assert_int_equal(kr_node_connect(rt, "nohost"), -EINVAL);
+	/* A second runtime cannot take the name: epmd has it. */
+	kr_runtime *rt2;
+	assert_int_equal(kr_runtime_new(&c, &rt2), 0);
+	assert_int_equal(kr_node_start(rt2, &nc), -EEXIST);
+	kr_runtime_free(rt2);
+	/* Pids both ways: ours stays ours, another node's is remote. */
+	erlang_pid e;
+	kr_pid back, local = (uint64_t)3 << 32 | 5;
+	assert_int_equal(kr_node_pid_to_ei(rt, local, &e), 0);
+	assert_string_equal(e.node, "k@127.0.0.1");
+	assert_int_equal(e.num, 5);
+	assert_int_equal(e.serial, 3);
+	assert_int_equal(e.creation, info.creation);
+	assert_int_equal(kr_node_pid_from_ei(rt, &e, &back), 0);
+	assert_int_equal(back, local);
+	snprintf(e.node, sizeof(e.node), "other@127.0.0.1");
+	kr_pid r1, r2;
+	assert_int_equal(kr_node_pid_from_ei(rt, &e, &r1), 0);
+	assert_int_equal(kr_node_pid_from_ei(rt, &e, &r2), 0);
+	assert_int_equal(r1, r2); /* the same Erlang pid, the same kr_pid */
+	assert_true(r1 != local);
+	erlang_pid e2;
+	assert_int_equal(kr_node_pid_to_ei(rt, r1, &e2), 0);
+	assert_string_equal(e2.node, "other@127.0.0.1");
+	assert_int_equal(e2.num, 5);
+	assert_int_equal(kr_node_pid_to_ei(rt, r1 + 1000, &e2), -ESRCH);
+	/* An earlier incarnation of ours: a pid that is not local. */
+	snprintf(e.node, sizeof(e.node), "k@127.0.0.1");
+	e.creation = info.creation + 1;
+	assert_int_equal(kr_node_pid_from_ei(rt, &e, &r2), 0);
+	assert_true(r2 != local && r2 != r1);
+	kr_runtime_free(rt);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(bad_arguments_are_refused),
+	    cmocka_unit_test(erlang_sends_to_krill_by_name_and_krill_replies),
+	    cmocka_unit_test(krill_sends_to_erlang_by_name_and_gets_the_reply),
+	    cmocka_unit_test(links_work_both_ways_and_links_and_monitors_end_with_noconnection),
+	    cmocka_unit_test(a_wrong_cookie_is_refused_on_both_sides),
+	    cmocka_unit_test(a_killed_peer_is_noticed_and_the_node_stays_up),
+	};
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
