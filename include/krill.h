@@ -249,7 +249,11 @@ int kr_runtime_new(const kr_config *cfg, kr_runtime **out);
  * the log sink when it is marked log_signal_safe). */
 int kr_start(kr_runtime *rt);
 
-/* Wait until the runtime stops: kr_stop was called or no process is left.
+/* Wait until the runtime stops: kr_stop was called, or no process is left
+ * while kr_wait waits. Before anyone waits an empty runtime just sleeps, so
+ * a program may kr_start and spawn afterwards; a kr_rt_spawn racing the
+ * moment a waited-for runtime finds itself empty either is counted in time
+ * or gets -ESHUTDOWN, never a process that will not run.
  * In deterministic mode this runs the schedulers on the calling thread.
  * Returns 0 (at once if it has stopped already); -EDEADLK when called from
  * one of rt's schedulers; -EINVAL if it was never started (kr_start or

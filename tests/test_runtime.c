@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -288,6 +289,44 @@ static void a_stopped_runtime_refuses_thread_spawns_sends_and_exits(void **st)
 	}
 }
 
+/* A program may start an empty runtime and spawn into it afterwards (a server reading its
+ * configuration first): the runtime stops for lack of processes only once kr_wait waits. */
+static _Atomic int started_late_ran;
+
+static void b_count_and_exit(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	atomic_fetch_add(&started_late_ran, 1);
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void an_empty_started_runtime_waits_for_spawns_until_kr_wait(void **st)
+{
+	for (unsigned n = 1; n <= 2; n++) {
+		kr_config c;
+		kr_runtime *rt;
+		kr_config_init(&c);
+		c.schedulers = n;
+		c.pin = 0;
+		c.stats = 0;
+		atomic_store(&started_late_ran, 0);
+		assert_int_equal(kr_runtime_new(&c, &rt), 0);
+		assert_int_equal(kr_start(rt), 0);
+		/* Long enough for every scheduler to find nothing and park. */
+		struct timespec ms50 = {0, 50000000};
+		nanosleep(&ms50, 0);
+		for (int i = 0; i < 3; i++) {
+			kr_pid p;
+			assert_int_equal(kr_rt_spawn(rt, b_count_and_exit, 0, 0, &p), 0);
+			assert_int_equal(kr_rt_send(rt, p, T_GO, 0, 0), 0);
+			nanosleep(&ms50, 0); /* it runs and exits: empty again */
+		}
+		assert_int_equal(kr_wait(rt), 0); /* now empty and waited for: it stops */
+		assert_int_equal(atomic_load(&started_late_ran), 3);
+		assert_int_equal(kr_alive(rt), 0);
+		kr_runtime_free(rt);
+	}
+}
+
 /* ---- deterministic replay ---------------------------------------------------------------- */
 
 /* Racers each send M numbered messages to a collector, one per run (continuing through their
@@ -433,6 +472,7 @@ int main(void)
 	    cmocka_unit_test(wait_after_the_run_returns_zero),
 	    cmocka_unit_test(wait_on_a_runtime_never_started_is_einval),
 	    cmocka_unit_test(a_stopped_runtime_refuses_thread_spawns_sends_and_exits),
+	    cmocka_unit_test(an_empty_started_runtime_waits_for_spawns_until_kr_wait),
 	    cmocka_unit_test(deterministic_runs_replay_exactly_for_a_seed),
 	    cmocka_unit_test(alive_counts_spawns_minus_exits),
 	};

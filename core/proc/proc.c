@@ -300,8 +300,15 @@ static int rt_spawn_locked(kr_runtime *rt, kr_behaviour b, const void *state, si
 			   kr_pid *out)
 {
 	pthread_mutex_lock(&rt->flock);
-	/* No arena: foreign threads use the process-wide allocator. */
-	int rc = spawn_in(rt, 0, &rt->fslots, 0, b, state, len, out);
+	/* Under flock, as the last scheduler's "no process left" (sched.c,
+	 * park): either this spawn is counted before that look, or the look
+	 * stopped the runtime first and the spawn is refused. Never a process
+	 * spawned into a runtime that has decided it is empty. */
+	int rc = rt_closed(rt) ? -ESHUTDOWN
+			       /* No arena: foreign threads use the process-wide allocator. */
+			       : spawn_in(rt, 0, &rt->fslots, 0, b, state, len, out);
+	if (rc == 0)
+		atomic_fetch_add_explicit(&rt->fspawned, 1, memory_order_seq_cst);
 	pthread_mutex_unlock(&rt->flock);
 	return rc;
 }
@@ -355,8 +362,6 @@ static int rt_spawn_in(kr_runtime *rt, kr_behaviour b, const void *state, size_t
 	int rc = rt_spawn_locked(rt, b, state, len, out);
 	if (rc == -EAGAIN)
 		rc = rt_spawn_full(rt, b, state, len, out);
-	if (rc == 0)
-		atomic_fetch_add_explicit(&rt->fspawned, 1, memory_order_seq_cst);
 	return rc;
 }
 

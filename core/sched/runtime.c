@@ -221,6 +221,10 @@ int kr_wait(kr_runtime *rt)
 		return -EINVAL;
 	if (rt->state == RT_DONE)
 		return 0;
+	/* From now on an empty runtime stops (sched.c, stop_if_empty); the
+	 * parked schedulers look again. */
+	atomic_store_explicit(&rt->waiting, 1, memory_order_seq_cst);
+	kri_sched_wake_all(rt);
 	for (unsigned i = 0; i < rt->n; i++)
 		pthread_join(rt->s[i].thread, 0);
 	kri_watchdog_stop(rt);

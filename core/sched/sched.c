@@ -316,6 +316,23 @@ static void unidle(struct kr_runtime *rt, struct sched *s)
 		s->spinning = true;
 }
 
+/* The last scheduler to park, every other one parked, and someone waiting
+ * in kr_wait: stop if no process is left. Before anyone waits, an empty
+ * runtime just sleeps, so a program may kr_start and spawn afterwards.
+ * Under flock, which foreign spawns hold while they spawn and count
+ * themselves (proc.c, rt_spawn_locked): the sum sees such a spawn, or the
+ * spawn sees the stop. Seq_cst: the sum's loads see the owners' counts
+ * (they are parked, so stable) and kr_wait's flag. */
+static bool stop_if_empty(struct kr_runtime *rt)
+{
+	pthread_mutex_lock(&rt->flock);
+	bool empty = kri_rt_alive(rt) == 0;
+	if (empty)
+		atomic_store_explicit(&rt->stop, 1, memory_order_seq_cst);
+	pthread_mutex_unlock(&rt->flock);
+	return empty;
+}
+
 static void park(struct sched *s)
 {
 	struct kr_runtime *rt = s->rt;
@@ -341,8 +358,8 @@ static void park(struct sched *s)
 		kri_epoch_online(s);
 		return;
 	}
-	if (idle == rt->n && kri_rt_alive(rt) == 0) {
-		atomic_store_explicit(&rt->stop, 1, memory_order_seq_cst);
+	if (idle == rt->n && atomic_load_explicit(&rt->waiting, memory_order_seq_cst) &&
+	    stop_if_empty(rt)) {
 		kri_sched_wake_all(rt);
 		unidle(rt, s);
 		return;

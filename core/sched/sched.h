@@ -174,6 +174,7 @@ struct kr_runtime {
 	alignas(64) _Atomic unsigned nidle;
 	_Atomic unsigned nspinning;
 	_Atomic int stop;
+	_Atomic int waiting; /* kr_wait waits: an empty runtime may stop itself */
 	_Atomic int overmem; /* past cfg.max_memory (overload.c) */
 	pthread_mutex_t idlelock;
 	unsigned *idle; /* stack of parked scheduler ids */
