@@ -748,8 +748,8 @@ int kr_io_fsync(kr_ctx *ctx, kr_handle h, uint64_t ref);
 /* ---- live stats: any thread --------------------------------------------- */
 
 /* Copy a consistent snapshot of the runtime's stats segment into buf, laid
- * out as include/krill_stats.h describes (header, then one block per
- * scheduler). Returns the bytes written, kr_stats_size(kr_schedulers(rt)).
+ * out as include/krill_stats.h describes (header, then one block and one
+ * top table per scheduler, then the names table). Returns the bytes written, kr_stats_size(kr_schedulers(rt)).
  * -ENOSPC: len too small; -ENODATA: stats are off (cfg.stats = 0) or the
  * segment could not be created; -EAGAIN: a writer kept it busy (retry). */
 int kr_stats_snapshot(kr_runtime *rt, void *buf, size_t len);

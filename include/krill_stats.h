@@ -26,7 +26,7 @@
 #include <string.h>
 
 #define KR_STATS_MAGIC 0x314c4c49524b5453ull /* "STKRILL1" little-endian */
-#define KR_STATS_VERSION 2u
+#define KR_STATS_VERSION 3u
 #define KR_STATS_PREFIX "/krill."
 
 /* Steal distance classes, as in the topology: same L3, same NUMA node, remote. */
@@ -103,6 +103,28 @@ typedef struct kr_stats_runtime {
 	uint64_t pad[2];
 } kr_stats_runtime;
 
+/* Every registered name (since version 3), so that a tool finds any named
+ * process, busy or idle. Written by scheduler 0 at its runtime-block
+ * publication (about once a second), and then only if a name was
+ * registered or removed since the last one: an idle runtime copies
+ * nothing. The table holds at most KR_STATS_NAMES names; past that, n
+ * stays KR_STATS_NAMES while total counts them all, and which names are
+ * left out is unspecified. */
+#define KR_STATS_NAMES 1024
+typedef struct kr_stats_name {
+	uint64_t pid;
+	char name[64]; /* NUL-terminated (names are at most KR_NAME_MAX = 63 bytes) */
+} kr_stats_name;
+
+typedef struct kr_stats_names {
+	_Atomic uint64_t seq;
+	uint64_t now_ns; /* CLOCK_MONOTONIC at the last publication (the last change seen) */
+	uint64_t n;      /* entries of e[] in use, in no particular order */
+	uint64_t total;  /* names registered then: more than n when the table was full */
+	uint64_t pad[4];
+	kr_stats_name e[KR_STATS_NAMES];
+} kr_stats_names;
+
 typedef struct kr_stats_header {
 	uint64_t magic;       /* KR_STATS_MAGIC */
 	uint32_t version;     /* KR_STATS_VERSION */
@@ -115,23 +137,26 @@ typedef struct kr_stats_header {
 	uint64_t start_mono_ns;     /* CLOCK_MONOTONIC then */
 	char topology[128];         /* one line, NUL-terminated */
 	uint32_t top_size;          /* sizeof(kr_stats_top) (version 2) */
-	uint32_t pad1;
+	uint32_t names_size;        /* sizeof(kr_stats_names) (version 3; 0 before) */
 	uint8_t pad[24];
 	kr_stats_runtime rt;
 	uint8_t pad2[40]; /* to 384 bytes: the blocks after it start on cache lines */
 	/* then nsched kr_stats_sched blocks of sched_size bytes, then nsched
-	 * kr_stats_top blocks of top_size bytes */
+	 * kr_stats_top blocks of top_size bytes, then (version 3) one
+	 * kr_stats_names block of names_size bytes */
 } kr_stats_header;
 
 _Static_assert(sizeof(kr_stats_sched) == 256, "scheduler blocks are 4 cache lines");
 _Static_assert(sizeof(kr_stats_header) % 64 == 0, "blocks start on cache lines");
 _Static_assert(sizeof(kr_stats_top) % 64 == 0, "top blocks start on cache lines");
+_Static_assert(sizeof(kr_stats_names) % 64 == 0, "the names block ends on a cache line");
 
 /* Size of a segment with n schedulers. */
 static inline size_t kr_stats_size(uint32_t nsched)
 {
 	return sizeof(kr_stats_header) +
-	       (size_t)nsched * (sizeof(kr_stats_sched) + sizeof(kr_stats_top));
+	       (size_t)nsched * (sizeof(kr_stats_sched) + sizeof(kr_stats_top)) +
+	       sizeof(kr_stats_names);
 }
 
 static inline kr_stats_sched *kr_stats_sched_at(kr_stats_header *h, uint32_t i)
@@ -143,6 +168,13 @@ static inline kr_stats_top *kr_stats_top_at(kr_stats_header *h, uint32_t i)
 {
 	return (kr_stats_top *)((char *)h + h->header_size + (size_t)h->nsched * h->sched_size +
 				(size_t)i * h->top_size);
+}
+
+/* The names table (version 3 and later only: check h->version first). */
+static inline kr_stats_names *kr_stats_names_at(kr_stats_header *h)
+{
+	return (kr_stats_names *)((char *)h + h->header_size +
+				  (size_t)h->nsched * ((size_t)h->sched_size + h->top_size));
 }
 
 /* Copy a block written under its leading sequence counter; retries while a

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Integration test of krilltop against a live krill-bench: the list, the live view driven
 # through a private tmux server (screen content, refresh, keys, the watched program's exit),
-# --json, --clean and the error messages. usage: test_krilltop.sh KRILLTOP KRILL_BENCH
+# --json, --clean, --name and the error messages.
+# usage: test_krilltop.sh KRILLTOP KRILL_BENCH KRILLTOP_NAMES
 set -u
 kt=$1
 bench=$2
+named=$3
 
 for tool in tmux jq; do
 	if ! command -v "$tool" >/dev/null; then
@@ -18,6 +20,7 @@ sock=krilltop-test-$$ # our own tmux server: nothing of the user's sessions is t
 bpid=
 dead=
 fpid=
+npid=
 tm() { tmux -L "$sock" -f /dev/null "$@"; }
 cleanup() {
 	# A program killed by a signal does not free its runtime: remove what it leaves.
@@ -31,6 +34,11 @@ cleanup() {
 		kill "$fpid" 2>/dev/null
 		wait "$fpid" 2>/dev/null
 		rm -f /dev/shm/krill."$fpid".*
+	fi
+	if [ -n "$npid" ]; then
+		kill "$npid" 2>/dev/null
+		wait "$npid" 2>/dev/null
+		rm -f /dev/shm/krill."$npid".*
 	fi
 	tm kill-server 2>/dev/null
 	rm -rf "$tmp"
@@ -106,7 +114,7 @@ ok "s sorts, q quits with status 0"
 jq -e ".pid == $bpid and .nsched >= 1 and (.schedulers | length) == .nsched and
 	.rt.alive >= 0 and .rates != null" "$tmp/json" >/dev/null ||
 	fail "bad JSON: $(cat "$tmp/json")"
-jq -e '.version == 2 and .rt.mem_procs >= 8388608 and
+jq -e '.version == 3 and .rt.mem_procs >= 8388608 and
 	.rt.mem_held == .rt.mem_procs + .rt.mem_msgs + .rt.mem_timers + .rt.mem_other and
 	(.schedulers[0] | has("mem_held") and has("mem_msgs")) and (.top | type) == "array"' \
 	"$tmp/json" >/dev/null || fail "JSON lacks the memory breakdown or top: $(cat "$tmp/json")"
@@ -135,6 +143,55 @@ wait "$fpid" 2>/dev/null
 rm -f /dev/shm/krill."$fpid".*
 fpid=
 ok "--top lists fanin's busiest processes: $(sed -n 2p "$tmp/top" | tr -s ' ')"
+
+# --name finds any registered process: an idle one (never among the busiest) by the names
+# table, a busy one with its figures; an unknown name is one line and status 1.
+"$named" 0 30 >/dev/null &
+npid=$!
+in_names() {
+	"$kt" "$npid" --json >"$tmp/njson" &&
+		jq -e '.names.table | map(.name) | index("idle-one") != null' "$tmp/njson" >/dev/null
+}
+wait_for 10 in_names || fail "idle-one never appeared in the names table: $(cat "$tmp/njson")"
+jq -e '(.top | map(.name) | index("idle-one")) == null and .names.full == false and
+	.names.n == .names.total and .names.total == 2' "$tmp/njson" >/dev/null ||
+	fail "names JSON: $(jq -c '.top, .names' "$tmp/njson")"
+"$kt" "$npid" --name idle-one >"$tmp/name" || fail "--name idle-one: status $?: $(cat "$tmp/name")"
+grep -Eq '^ <[0-9]+\.[0-9]+> +idle-one +- +- +- +-$' "$tmp/name" ||
+	fail "--name idle-one printed: $(cat "$tmp/name")"
+has_busy() {
+	"$kt" "$npid" --name busy-sink >"$tmp/busy" &&
+		grep -Eq '^ <[0-9]+\.[0-9]+> +busy-sink +[0-9]+ +[0-9.]+k?\+? +[0-9.]+[kM]? ' "$tmp/busy"
+}
+wait_for 10 has_busy || fail "--name busy-sink: $(cat "$tmp/busy")"
+out=$("$kt" "$npid" --name nosuch 2>&1)
+rc=$?
+[ "$rc" = 1 ] && [ "$out" = "krilltop: no process named nosuch in pid $npid" ] ||
+	fail "--name nosuch: status $rc, '$out'"
+kill "$npid"
+wait "$npid"
+has_segment "$npid" && fail "krilltop-names left its segment"
+npid=
+ok "--name: idle-one $(awk 'NR == 2 {print $1}' "$tmp/name") (not among the busiest), busy-sink with its figures, nosuch an error"
+
+# More names than the table holds: it says so, and --name of one left out says it was full.
+"$named" 1100 30 >/dev/null &
+npid=$!
+names_full() {
+	"$kt" "$npid" --json >"$tmp/njson" && jq -e '.names.total == 1102' "$tmp/njson" >/dev/null
+}
+wait_for 10 names_full || fail "the names table never counted 1102: $(jq -c '.names | del(.table)' "$tmp/njson")"
+jq -e '.names.n == 1024 and .names.full == true and (.names.table | length) == 1024' \
+	"$tmp/njson" >/dev/null || fail "full names table: $(jq -c '.names | del(.table)' "$tmp/njson")"
+left=$(jq -r '[.names.table[].name] as $t | [range(1100) | "extra-\(.)"] - $t | .[0]' "$tmp/njson")
+out=$("$kt" "$npid" --name "$left" 2>&1)
+rc=$?
+[ "$rc" = 1 ] && [[ "$out" == *"which was full (1024 of 1102 names published)" ]] ||
+	fail "--name $left: status $rc, '$out'"
+kill "$npid"
+wait "$npid"
+npid=
+ok "a full names table: 1024 of 1102 published; --name $left says the table was full"
 
 # Errors.
 nopid=999999

@@ -441,7 +441,7 @@ static void memory_is_told_by_what_holds_it(void **st)
 	size_t len;
 	kr_stats_header *h = snapshot_of(rt, &len);
 	const kr_stats_runtime *r = &h->rt;
-	assert_int_equal(h->version, 2);
+	assert_int_equal(h->version, KR_STATS_VERSION);
 	/* Two chunks of 32,768 slots of 64 bytes. */
 	assert_int_equal(r->mem_procs, 2u * 32768 * 64);
 	/* An envelope is 16 bytes and the data: 24, which jemalloc's build keeps in a
@@ -584,6 +584,167 @@ static void a_flooded_process_is_in_the_top_table(void **st)
 	kr_runtime_free(rt);
 }
 
+/* ---- the names table (version 3) ---------------------------------------- */
+
+/* The pid the names table of h gives name, or 0. */
+static kr_pid table_pid(kr_stats_header *h, const char *name)
+{
+	const kr_stats_names *t = kr_stats_names_at(h);
+	for (uint64_t i = 0; i < t->n && i < KR_STATS_NAMES; i++)
+		if (strncmp(t->e[i].name, name, sizeof(t->e[i].name)) == 0)
+			return t->e[i].pid;
+	return 0;
+}
+
+typedef bool (*names_pred)(kr_stats_header *h, const void *arg);
+
+/* Snapshots until pred holds (names are published about once a second); true if it did. */
+static bool names_until(kr_runtime *rt, kr_stats_header *h, names_pred pred, const void *arg)
+{
+	size_t len = kr_stats_size(kr_schedulers(rt));
+	for (int tries = 0; tries < 200; tries++) {
+		if (kr_stats_snapshot(rt, h, len) > 0 && pred(h, arg))
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+struct want {
+	const char *name;
+	kr_pid pid; /* 0: absent */
+	uint64_t total;
+};
+
+static bool names_show(kr_stats_header *h, const void *arg)
+{
+	const struct want *w = arg;
+	for (; w->name; w++)
+		if (table_pid(h, w->name) != w->pid)
+			return false;
+	return kr_stats_names_at(h)->total == w->total;
+}
+
+/* An idle process (never in a top table) is in the names table once registered, and
+ * leaves it when unregistered or when it exits. */
+static void a_registered_process_is_in_the_names_table(void **st)
+{
+	(void)st;
+	kr_runtime *rt = rt_new(1, 1);
+	kr_pid a = rt_spawn(rt, b_idle, 0, 0), b = rt_spawn(rt, b_idle, 0, 0);
+	size_t len = kr_stats_size(kr_schedulers(rt));
+	kr_stats_header *h = malloc(len);
+	assert_non_null(h);
+	assert_int_equal(kr_start(rt), 0);
+	assert_int_equal(kr_register(rt, "alpha", a), 0);
+	assert_int_equal(kr_register(rt, "beta", b), 0);
+	bool both = names_until(rt, h, names_show,
+				(struct want[]){{"alpha", a, 0}, {"beta", b, 0}, {0, 0, 2}});
+	assert_int_equal(h->version, 3);
+	assert_int_equal(h->names_size, sizeof(kr_stats_names));
+	assert_int_equal(kr_unregister(rt, "alpha"), 0);
+	bool unreg = names_until(rt, h, names_show,
+				 (struct want[]){{"alpha", 0, 0}, {"beta", b, 0}, {0, 0, 1}});
+	assert_int_equal(kr_rt_exit(rt, b, KR_KILL), 0);
+	bool exited = names_until(rt, h, names_show,
+				  (struct want[]){{"alpha", 0, 0}, {"beta", 0, 0}, {0, 0, 0}});
+	uint64_t n = kr_stats_names_at(h)->n;
+	kr_stop(rt);
+	assert_int_equal(kr_wait(rt), 0);
+	free(h);
+	kr_runtime_free(rt);
+	assert_true(both);
+	assert_true(unreg);
+	assert_true(exited);
+	assert_int_equal(n, 0);
+}
+
+static bool names_total(kr_stats_header *h, const void *arg)
+{
+	return kr_stats_names_at(h)->total == *(const uint64_t *)arg;
+}
+
+/* Past KR_STATS_NAMES names the table is full: n stays at the bound, total counts them all,
+ * and every entry is a real name with its own pid. */
+static void the_names_table_is_bounded(void **st)
+{
+	(void)st;
+	enum { N = KR_STATS_NAMES + 76 };
+	kr_runtime *rt = rt_new(1, 1);
+	size_t len = kr_stats_size(kr_schedulers(rt));
+	kr_stats_header *h = malloc(len);
+	kr_pid *pids = calloc(N, sizeof(*pids));
+	assert_non_null(h);
+	assert_non_null(pids);
+	assert_int_equal(kr_start(rt), 0);
+	for (int i = 0; i < N; i++) {
+		char name[32];
+		pids[i] = rt_spawn(rt, b_idle, 0, 0);
+		snprintf(name, sizeof(name), "p%d", i);
+		assert_int_equal(kr_register(rt, name, pids[i]), 0);
+	}
+	uint64_t want = N;
+	bool full = names_until(rt, h, names_total, &want);
+	const kr_stats_names *t = kr_stats_names_at(h);
+	uint64_t n = t->n, bad = 0;
+	for (uint64_t i = 0; i < n && i < KR_STATS_NAMES; i++) {
+		int k = -1;
+		if (sscanf(t->e[i].name, "p%d", &k) != 1 || k < 0 || k >= N ||
+		    pids[k] != t->e[i].pid)
+			bad++;
+		else
+			pids[k] = 0; /* each name once */
+	}
+	/* Below the bound again: every name is there. */
+	for (int i = 0; i < 200; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "p%d", i);
+		kr_unregister(rt, name);
+	}
+	want = N - 200;
+	bool below = names_until(rt, h, names_total, &want);
+	uint64_t n2 = kr_stats_names_at(h)->n;
+	kr_stop(rt);
+	assert_int_equal(kr_wait(rt), 0);
+	free(h);
+	free(pids);
+	kr_runtime_free(rt);
+	assert_true(full);
+	assert_int_equal(n, KR_STATS_NAMES);
+	assert_int_equal(bad, 0);
+	assert_true(below);
+	assert_int_equal(n2, N - 200);
+}
+
+/* While no name changes, scheduler 0's once-a-second publications leave the names table
+ * alone: its sequence counter does not move over two of them. */
+static void the_names_table_is_not_rewritten_while_names_stay(void **st)
+{
+	(void)st;
+	kr_runtime *rt = rt_new(1, 1);
+	size_t len = kr_stats_size(kr_schedulers(rt));
+	kr_stats_header *h = malloc(len);
+	assert_non_null(h);
+	kr_pid a = rt_spawn(rt, b_idle, 0, 0);
+	assert_int_equal(kr_start(rt), 0);
+	assert_int_equal(kr_register(rt, "still", a), 0);
+	bool shown = names_until(rt, h, names_show, (struct want[]){{"still", a, 0}, {0, 0, 1}});
+	uint64_t seq = kr_stats_names_at(h)->seq, t0 = h->rt.now_ns;
+	bool later = false;
+	for (int tries = 0; tries < 200 && !later; tries++) {
+		usleep(50000);
+		later = kr_stats_snapshot(rt, h, len) > 0 && h->rt.now_ns > t0 + 2000000000ull;
+	}
+	uint64_t seq2 = kr_stats_names_at(h)->seq;
+	kr_stop(rt);
+	assert_int_equal(kr_wait(rt), 0);
+	free(h);
+	kr_runtime_free(rt);
+	assert_true(shown);
+	assert_true(later);
+	assert_int_equal(seq2, seq);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -595,6 +756,9 @@ int main(void)
 	    cmocka_unit_test(memory_is_told_by_what_holds_it),
 	    cmocka_unit_test(a_new_runtime_removes_dead_programs_segments),
 	    cmocka_unit_test(a_flooded_process_is_in_the_top_table),
+	    cmocka_unit_test(a_registered_process_is_in_the_names_table),
+	    cmocka_unit_test(the_names_table_is_bounded),
+	    cmocka_unit_test(the_names_table_is_not_rewritten_while_names_stay),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

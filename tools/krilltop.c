@@ -26,6 +26,9 @@
 
 #define SHM_DIR   "/dev/shm"
 #define MAX_SCHED (1u << 20) /* far above any real runtime: a larger count is corruption */
+/* The oldest layout we read: version 2 has no names table (--name then sees only the
+ * busiest processes). */
+#define MIN_VERSION 2u
 /* A segment this young may be one kr_runtime_new has created but not yet mapped. */
 #define YOUNG_S 5
 
@@ -41,7 +44,7 @@ static const char *usage_text =
     "  --once          print one plain-text snapshot and exit\n"
     "  --top           print the busiest processes (the top tables) and exit\n"
     "  --by KEY        --top's order: handled (default), mailbox or memory\n"
-    "  --name NAME     print the busiest process registered as NAME and exit\n"
+    "  --name NAME     print the pid registered as NAME (and its figures if busy) and exit\n"
     "  --json          print one snapshot as a JSON object and exit\n"
     "  --sample MS     --once/--json/--top: gap between the two samples rates come from (200)\n";
 
@@ -226,8 +229,10 @@ static void seg_names(struct seg *s, struct segid id)
  * are bigger than ours (a later version's). */
 static size_t seg_need(const kr_stats_header *h)
 {
-	size_t ours = kr_stats_size(h->nsched);
-	size_t theirs = h->header_size + (size_t)h->nsched * ((size_t)h->sched_size + h->top_size);
+	bool names = h->version >= 3;
+	size_t ours = kr_stats_size(h->nsched) - (names ? 0 : sizeof(kr_stats_names));
+	size_t theirs = h->header_size + (size_t)h->nsched * ((size_t)h->sched_size + h->top_size) +
+			(names ? h->names_size : 0);
 	return ours > theirs ? ours : theirs;
 }
 
@@ -282,9 +287,10 @@ static int seg_open(struct seg *s, struct segid id, char *err, size_t errlen)
 		snprintf(err, errlen,
 			 "%s is not a krill stats segment (bad magic 0x%016" PRIx64 ")", s->path,
 			 magic);
-	else if (h->version != KR_STATS_VERSION)
-		snprintf(err, errlen, "%s has layout version %u; this krilltop reads version %u",
-			 s->path, h->version, KR_STATS_VERSION);
+	else if (h->version < MIN_VERSION || h->version > KR_STATS_VERSION)
+		snprintf(err, errlen,
+			 "%s has layout version %u; this krilltop reads versions %u to %u", s->path,
+			 h->version, MIN_VERSION, KR_STATS_VERSION);
 	else if (s->size < sizeof(kr_stats_header))
 		snprintf(err, errlen, "%s is truncated (%zu bytes; a header needs %zu)", s->path,
 			 s->size, sizeof(kr_stats_header));
@@ -298,6 +304,9 @@ static int seg_open(struct seg *s, struct segid id, char *err, size_t errlen)
 	else if (h->top_size < sizeof(kr_stats_top) || h->top_size % 8)
 		snprintf(err, errlen, "%s has a bad top block size %u (version %u has %zu)",
 			 s->path, h->top_size, KR_STATS_VERSION, sizeof(kr_stats_top));
+	else if (h->version >= 3 && (h->names_size < sizeof(kr_stats_names) || h->names_size % 8))
+		snprintf(err, errlen, "%s has a bad names block size %u (version %u has %zu)",
+			 s->path, h->names_size, KR_STATS_VERSION, sizeof(kr_stats_names));
 	else if (h->nsched > MAX_SCHED)
 		snprintf(err, errlen, "%s claims %u schedulers; it is corrupt", s->path, h->nsched);
 	else if (s->size < (need = seg_need(h)))
@@ -337,15 +346,19 @@ static bool seg_removed(const struct seg *s)
 struct sample {
 	uint64_t t_ns; /* our CLOCK_MONOTONIC when taken */
 	kr_stats_runtime rt;
-	kr_stats_sched *b; /* nsched copies */
-	kr_stats_top *t;   /* nsched copies of the top tables */
+	kr_stats_sched *b;     /* nsched copies */
+	kr_stats_top *t;       /* nsched copies of the top tables */
+	kr_stats_names *names; /* the names table, or NULL (a version 2 segment) */
 };
 
-static void sample_init(struct sample *x, uint32_t nsched)
+static void sample_init(struct sample *x, const struct seg *s)
 {
+	uint32_t nsched = s->nsched;
 	*x = (struct sample){.b = calloc(nsched ? nsched : 1, sizeof(*x->b)),
 			     .t = calloc(nsched ? nsched : 1, sizeof(*x->t))};
-	if (!x->b || !x->t)
+	if (s->hdr.version >= 3)
+		x->names = calloc(1, sizeof(*x->names));
+	if (!x->b || !x->t || (s->hdr.version >= 3 && !x->names))
 		die(EXIT_RUNTIME, "out of memory");
 }
 
@@ -353,6 +366,7 @@ static void sample_free(struct sample *x)
 {
 	free(x->b);
 	free(x->t);
+	free(x->names);
 }
 
 /* Copy every block consistently. A block that stays busy through all retries (its writer
@@ -386,6 +400,18 @@ static void sample_take(const struct seg *s, struct sample *x)
 				memcpy(&x->t[i], &t, sizeof(t));
 				break;
 			}
+	/* The names table: a large block, rarely written (only when a name changed). */
+	for (int tries = 0; x->names && tries < 3; tries++)
+		if (!kr_stats_read_block(kr_stats_names_at(h), x->names, sizeof(*x->names))) {
+			if (x->names->n > KR_STATS_NAMES)
+				x->names->n = KR_STATS_NAMES; /* never written so: corrupt */
+			for (unsigned k = 0; k < x->names->n; k++) {
+				char *nm = x->names->e[k].name;
+				nm[sizeof(x->names->e[k].name) - 1] = 0;
+				sanitize(nm);
+			}
+			break;
+		}
 	x->t_ns = mono_ns();
 }
 
@@ -1116,7 +1142,71 @@ static void print_json(const struct view *v, unsigned sample_ms)
 		       ",\"handled_per_s\":%.1f,\"memory\":%" PRIu64 "}",
 		       r->sched, r->p.mailbox, r->p.handled, r->rate, r->p.memory);
 	}
-	printf("]}\n");
+	/* Every registered name (version 3): null when the segment has no table. */
+	const kr_stats_names *nt = v->cur->names;
+	if (!nt) {
+		printf("],\"names\":null}\n");
+		return;
+	}
+	printf("],\"names\":{\"seq\":%" PRIu64 ",\"now_ns\":%" PRIu64 ",\"n\":%" PRIu64
+	       ",\"total\":%" PRIu64 ",\"full\":%s,\"table\":[",
+	       (uint64_t)nt->seq, nt->now_ns, nt->n, nt->total,
+	       nt->total > nt->n ? "true" : "false");
+	for (uint64_t i = 0; i < nt->n; i++) {
+		printf("%s{\"pid\":%" PRIu64 ",", i ? "," : "", nt->e[i].pid);
+		json_str("name", nt->e[i].name);
+		putchar('}');
+	}
+	printf("]}}\n");
+}
+
+/* --name: the process registered as o->name, from the busiest processes (with their
+ * figures) or else the names table (its pid; its figures unknown, shown as "-"). */
+static int print_name(const struct view *v, const struct opts *o)
+{
+	const kr_stats_names *nt = v->cur->names;
+	struct toprow r = {0};
+	bool found = false, busy = false;
+	for (size_t i = 0; i < v->ntop && !found; i++)
+		if (strcmp(v->top[i].p.name, o->name) == 0)
+			r = v->top[i], found = busy = true;
+	for (uint64_t i = 0; nt && i < nt->n && !found; i++)
+		if (strcmp(nt->e[i].name, o->name) == 0) {
+			r.p.pid = nt->e[i].pid;
+			snprintf(r.p.name, sizeof(r.p.name), "%s", nt->e[i].name);
+			found = true;
+		}
+	if (!found) {
+		if (!nt)
+			fprintf(stderr,
+				"krilltop: no process named %s among the busiest of pid %d (its "
+				"segment, version %u, has no names table)\n",
+				o->name, o->pid, v->s->hdr.version);
+		else if (nt->total > nt->n)
+			fprintf(stderr,
+				"krilltop: no process named %s in pid %d's names table, which was "
+				"full (%" PRIu64 " of %" PRIu64 " names published)\n",
+				o->name, o->pid, nt->n, nt->total);
+		else
+			fprintf(stderr, "krilltop: no process named %s in pid %d\n", o->name,
+				o->pid);
+		return EXIT_RUNTIME;
+	}
+	struct frame f = {0};
+	top_lines(&f, &(struct view){.top = &r, .ntop = 1}, 1);
+	if (!busy) {
+		/* Not among the busiest: the pid, and no figures. */
+		char pid[32];
+		snprintf(pid, sizeof(pid), "<%u.%u>", (unsigned)r.p.pid, (unsigned)(r.p.pid >> 32));
+		free(f.line[1]);
+		f.n = 1;
+		frame_add(&f, " %-21s %-24s %5s %9s %10s %10s", pid, r.p.name, "-", "-", "-", "-");
+	}
+	for (size_t i = 0; i < f.n; i++)
+		printf("%s\n", f.line[i]);
+	frame_reset(&f);
+	free(f.line);
+	return 0;
 }
 
 /* --once and --json: two samples --sample ms apart, one report. */
@@ -1128,8 +1218,8 @@ static int snapshot(const struct opts *o)
 	struct sample a, b;
 	struct view v;
 	open_target(o, &s, &all, &nall);
-	sample_init(&a, s.nsched);
-	sample_init(&b, s.nsched);
+	sample_init(&a, &s);
+	sample_init(&b, &s);
 	sample_take(&s, &a);
 	if (o->sample_ms) {
 		sleep_ms(o->sample_ms);
@@ -1141,25 +1231,7 @@ static int snapshot(const struct opts *o)
 	if (o->json) {
 		print_json(&v, o->sample_ms);
 	} else if (o->name) {
-		const struct toprow *r = 0;
-		for (size_t i = 0; i < v.ntop && !r; i++)
-			if (strcmp(v.top[i].p.name, o->name) == 0)
-				r = &v.top[i];
-		if (r) {
-			struct frame f = {0};
-			top_lines(&f, &(struct view){.top = (struct toprow *)r, .ntop = 1}, 1);
-			for (size_t i = 0; i < f.n; i++)
-				printf("%s\n", f.line[i]);
-			frame_reset(&f);
-			free(f.line);
-		} else {
-			fprintf(
-			    stderr,
-			    "krilltop: no process named %s among the busiest of pid %d (krilltop "
-			    "sees only the processes that ran a whole batch in the last second)\n",
-			    o->name, o->pid);
-			status = EXIT_RUNTIME;
-		}
+		status = print_name(&v, o);
 	} else if (o->top) {
 		struct frame f = {0};
 		top_lines(&f, &v, SIZE_MAX);
@@ -1230,8 +1302,8 @@ static int live(const struct opts *o)
 	open_target(o, &s, &all, &nall);
 	if (!isatty(STDOUT_FILENO))
 		die(EXIT_USAGE, "the live view needs a terminal (use --once or --json)");
-	sample_init(&smp[0], s.nsched);
-	sample_init(&smp[1], s.nsched);
+	sample_init(&smp[0], &s);
+	sample_init(&smp[1], &s);
 	view_alloc(&v, &s, all, nall);
 
 	/* Signals arrive only inside ppoll, so none slips between a check and the wait. */

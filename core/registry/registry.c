@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/registry/registry.h"
 #include "core/sched/sched.h"
 
 struct name {
@@ -21,6 +22,10 @@ struct registry {
 	unsigned nb; /* buckets, a power of two */
 	unsigned count;
 	struct name **byname, **bypid;
+	/* Changes of the names, for the stats segment's names table (stats.c):
+	 * bumped under the write lock; read without it by the publisher, who
+	 * skips the copy when it has not moved. */
+	_Atomic uint64_t gen;
 };
 
 static uint64_t hash_str(const char *s)
@@ -124,6 +129,9 @@ static void unlink_name(struct registry *r, struct name *n)
 	*find_name(r, n->s) = n->next;
 	*find_pid(r, n->pid) = n->pnext;
 	r->count--;
+	/* Relaxed: under the write lock; a publisher that reads it stale
+	 * copies on its next round, and the copy itself is under the lock. */
+	atomic_fetch_add_explicit(&r->gen, 1, memory_order_relaxed);
 	free(n);
 }
 
@@ -162,6 +170,7 @@ static int register_in(kr_runtime *rt, const char *s, kr_pid pid)
 	n->pnext = *b;
 	*b = n;
 	r->count++;
+	atomic_fetch_add_explicit(&r->gen, 1, memory_order_relaxed); /* as in unlink_name */
 	/* Seq_cst, then re-read the generation: either the exiting process
 	 * sees P_NAMED and drops the name, or we see it dead and do. */
 	atomic_fetch_or_explicit(&p->aflags, P_NAMED, memory_order_seq_cst);
@@ -255,4 +264,33 @@ int kri_registry_name_of(struct kr_runtime *rt, kr_pid pid, char *buf, size_t le
 	}
 	pthread_rwlock_unlock(&rt->reg->lock);
 	return rc;
+}
+
+uint64_t kri_registry_gen(struct registry *r)
+{
+	/* Relaxed: a hint whether to copy; kri_registry_copy reads it again
+	 * under the lock, where it matches the names copied. */
+	return atomic_load_explicit(&r->gen, memory_order_relaxed);
+}
+
+uint64_t kri_registry_copy(struct registry *r, struct kri_reg_entry *out, unsigned cap, unsigned *n,
+			   uint64_t *gen)
+{
+	unsigned k = 0;
+	pthread_rwlock_rdlock(&r->lock);
+	for (unsigned b = 0; b < r->nb && k < cap; b++)
+		for (struct name *e = r->byname[b]; e && k < cap; e = e->next) {
+			/* Zero past the NUL: the bytes go to another process. */
+			size_t len = strlen(e->s);
+			memset(out[k].s, 0, sizeof(out[k].s));
+			memcpy(out[k].s, e->s, len);
+			out[k].pid = e->pid;
+			k++;
+		}
+	uint64_t total = r->count;
+	/* Relaxed: changes happen under the write lock, which we exclude. */
+	*gen = atomic_load_explicit(&r->gen, memory_order_relaxed);
+	pthread_rwlock_unlock(&r->lock);
+	*n = k;
+	return total;
 }

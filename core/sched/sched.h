@@ -182,6 +182,14 @@ struct kr_runtime {
 
 	struct kr_stats_header *seg; /* the stats segment, or NULL */
 	char segname[64];
+	/* The names table's publication (stats.c): owned by the runtime
+	 * block's writer (scheduler 0, or the thread that joined it).
+	 * names_gen: the registry generation last published; names_n: the
+	 * entries then in use; names_buf: KR_STATS_NAMES entries copied
+	 * under the registry's lock, written to the segment after it. */
+	uint64_t names_gen;
+	unsigned names_n;
+	struct kri_reg_entry *names_buf;
 
 	pthread_t watchdog;
 	bool watching;     /* under donelock */

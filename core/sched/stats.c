@@ -3,8 +3,10 @@
  * of the segment at quiescent points and around sleep, so the message path
  * pays nothing for observability; scheduler 0 refreshes the runtime-wide
  * block (memory from jemalloc and the slot tables) about once a second,
- * and each scheduler its top-processes block as often. A runtime starting
- * removes what dead programs of its user left in /dev/shm. */
+ * and each scheduler its top-processes block as often; scheduler 0 also
+ * copies the registered names into the names table then, when they changed.
+ * A runtime starting removes what dead programs of its user left in
+ * /dev/shm. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,10 +21,16 @@
 
 #include "core/sched/sched.h"
 #include "core/registry/registry.h"
+#include "krill.h"
 
 #define RT_EVERY_NS 1000000000ull
 
 static _Atomic unsigned runtimes_created;
+
+_Static_assert(sizeof(((struct kr_stats_name *)0)->name) == KR_NAME_MAX + 1,
+	       "a registered name fits the names table");
+_Static_assert(sizeof(((struct kr_stats_name *)0)->name) % 8 == 0,
+	       "names are published a word at a time");
 
 /* A field of a block under a seqlock. Release: no field store becomes
  * visible before the odd sequence number that announces the write (a
@@ -59,16 +67,26 @@ int kri_stats_open(struct kr_runtime *rt)
 	}
 	if (fd < 0)
 		return -errno;
+	rt->names_buf = calloc(KR_STATS_NAMES, sizeof(*rt->names_buf));
+	if (!rt->names_buf) {
+		close(fd);
+		shm_unlink(rt->segname);
+		return -ENOMEM;
+	}
 	if (ftruncate(fd, (off_t)size)) {
 		int err = -errno;
 		close(fd);
 		shm_unlink(rt->segname);
+		free(rt->names_buf);
+		rt->names_buf = 0;
 		return err;
 	}
 	void *m = mmap(0, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	if (m == MAP_FAILED) {
 		shm_unlink(rt->segname);
+		free(rt->names_buf);
+		rt->names_buf = 0;
 		return -ENOMEM;
 	}
 	struct kr_stats_header *h = m;
@@ -77,6 +95,7 @@ int kri_stats_open(struct kr_runtime *rt)
 	h->header_size = sizeof(*h);
 	h->sched_size = sizeof(struct kr_stats_sched);
 	h->top_size = sizeof(struct kr_stats_top);
+	h->names_size = sizeof(struct kr_stats_names);
 	h->nsched = rt->n;
 	h->os_pid = (int)getpid();
 	h->numa_nodes = kri_topo_nnuma(rt->topo);
@@ -110,6 +129,8 @@ void kri_stats_close(struct kr_runtime *rt)
 	munmap(rt->seg, kr_stats_size(rt->n));
 	shm_unlink(rt->segname);
 	rt->seg = 0;
+	free(rt->names_buf);
+	rt->names_buf = 0;
 	for (unsigned i = 0; i < rt->n; i++) {
 		rt->s[i].pub = 0;
 		rt->s[i].tpub = 0;
@@ -146,6 +167,40 @@ static uint64_t slots_resident(struct slots *t)
 static uint64_t nonneg(int64_t v)
 {
 	return v > 0 ? (uint64_t)v : 0;
+}
+
+/* The names table: only when the registry changed since the last
+ * publication, so an idle runtime copies nothing. The names are copied
+ * under the registry's read lock into names_buf, then written here under
+ * the block's sequence counter: registrations wait for a copy of at most
+ * KR_STATS_NAMES entries, not for the segment's stores. */
+static void publish_names(struct kr_runtime *rt, uint64_t now)
+{
+	struct kr_stats_names *t = kr_stats_names_at(rt->seg);
+	if (kri_registry_gen(rt->reg) == rt->names_gen)
+		return;
+	unsigned n, was = rt->names_n;
+	uint64_t gen, total = kri_registry_copy(rt->reg, rt->names_buf, KR_STATS_NAMES, &n, &gen);
+	write_begin(&t->seq);
+	put(&t->now_ns, now);
+	put(&t->n, n);
+	put(&t->total, total);
+	/* The entries in use, and those the last publication used past them. */
+	for (unsigned i = 0; i < n || i < was; i++) {
+		struct kr_stats_name *e = &t->e[i];
+		union {
+			char s[sizeof(e->name)];
+			uint64_t w[sizeof(e->name) / 8];
+		} name = {{0}};
+		if (i < n)
+			memcpy(name.s, rt->names_buf[i].s, sizeof(name.s));
+		put(&e->pid, i < n ? rt->names_buf[i].pid : 0);
+		for (unsigned k = 0; k < sizeof(name.w) / 8; k++)
+			put((uint64_t *)(void *)&e->name[8 * k], name.w[k]);
+	}
+	write_end(&t->seq);
+	rt->names_gen = gen;
+	rt->names_n = n;
 }
 
 static void publish_runtime(struct kr_runtime *rt, uint64_t now)
@@ -196,6 +251,7 @@ static void publish_runtime(struct kr_runtime *rt, uint64_t now)
 	put(&r->mem_other, nonneg(other));
 	put(&r->mem_held, procs + timers + m + nonneg(other));
 	write_end(&r->seq);
+	publish_names(rt, now);
 }
 
 /* The candidates (kri_top_note), busiest first, become the block; then a
@@ -307,6 +363,9 @@ int kr_stats_snapshot(kr_runtime *rt, void *buf, size_t len)
 		    kr_stats_read_block(kr_stats_top_at(rt->seg, i), kr_stats_top_at(h, i),
 					sizeof(struct kr_stats_top)))
 			return -EAGAIN;
+	if (kr_stats_read_block(kr_stats_names_at(rt->seg), kr_stats_names_at(h),
+				sizeof(struct kr_stats_names)))
+		return -EAGAIN;
 	return (int)size;
 }
 
