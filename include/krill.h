@@ -396,7 +396,10 @@ typedef int (*kr_match)(const kr_msg *msg, void *arg);
  * *msg to it. Selective receive, as Erlang's: messages match refuses stay,
  * in order, ahead of later ones, for the next receive, which looks at
  * them again first. match runs on the scheduler's stack, once for each
- * message a receive looks at; it must not call kr_* functions. The message
+ * message a receive looks at; it must not call kr_* functions, and arg
+ * must not point into the process's own stack (on the shared run stack the
+ * process's frames are elsewhere while it waits: pass a value, or a
+ * pointer to memory outside the stack). The message
  * is the process's until its next blocking call (kr_receive, kr_sleep,
  * kr_call), which frees it. System messages come as to a behaviour
  * (KR_TAG_EXIT when trapping, KR_TAG_DOWN, KR_TAG_IO), except KR_TAG_REPLY
@@ -613,7 +616,8 @@ typedef uint64_t kr_handle;
 
 /* kr_io_event.op */
 #define KR_IO_ACCEPT 1u   /* a connection: handle is the new socket, owned by
-			   * the listener's owner; res < 0: accepting stopped */
+			   * the listener's owner, ref the listener; res < 0:
+			   * accepting stopped (handle: the listener) */
 #define KR_IO_CONNECT 2u  /* res 0: connected; < 0: failed (handle closed) */
 #define KR_IO_RECV 3u     /* res > 0: that many bytes follow; 0: the peer
 			   * closed; < 0: an error. UDP: addr is the sender */
@@ -630,7 +634,8 @@ typedef struct kr_io_event {
 	uint32_t op;      /* KR_IO_* */
 	int32_t res;      /* as above; a negative errno on failure */
 	kr_handle handle; /* the socket or file it is about */
-	uint64_t ref;     /* connect, open, read, write, fsync: the caller's ref */
+	uint64_t ref;     /* connect, open, read, write, fsync: the caller's ref;
+			   * accept: the listener */
 	uint32_t len;     /* bytes in data (RECV, READ) */
 	uint32_t addrlen; /* UDP RECV: bytes of addr used, else 0 */
 	unsigned char addr[28]; /* UDP RECV: a sockaddr_in or sockaddr_in6 */
@@ -736,6 +741,60 @@ int kr_io_write(kr_ctx *ctx, kr_handle h, uint64_t offset, const void *data, siz
 		uint64_t ref);
 /* fsync (a KR_IO_FSYNC event). -EBADF; -EINVAL: h is not a file; -ENOMEM. */
 int kr_io_fsync(kr_ctx *ctx, kr_handle h, uint64_t ref);
+
+/* ---- the same, blocking: for function processes (kr_spawn_fn) ----------
+ *
+ * Each issues the request above and waits, in kr_receive, for its event
+ * (by handle, op and a reference of its own), so the process reads as
+ * straight-line code. Other messages that come meanwhile stay queued, in
+ * order, for later receives (selective receive). timeout_ms as kr_receive's
+ * (KR_INFINITY: no limit; 0: only what has come already). An event some of
+ * these return (*ev) is the process's until its next blocking call.
+ * Every one returns -EPERM from a behaviour (it cannot block), -ETIMEDOUT
+ * when the time passes, and -ENOMEM, besides the errors listed and those
+ * of the request it issues.
+ *
+ * The references of kr_io_connect_wait, kr_io_open_wait, kr_io_read_wait,
+ * kr_io_write_wait and kr_io_fsync_wait are in [KR_IO_WAIT_REF, 2^64): a
+ * function process must not give kr_io_* such a ref itself. A late event
+ * of a wait that timed out is dropped, never received (a file opened too
+ * late is closed). */
+#define KR_IO_WAIT_REF (1ull << 63)
+
+/* Connect; 0 and *out the connected handle. The connect's error (its
+ * handle closed); -ETIMEDOUT (the handle is closed). */
+int kr_io_connect_wait(kr_ctx *ctx, const char *host, uint16_t port, uint32_t timeout_ms,
+		       kr_handle *out);
+/* The next connection on a listener (accepting is started if it was not:
+ * see kr_io_accept); 0 and *out its handle. A connection that comes after
+ * a timeout waits in the mailbox for the next call. The accept's error
+ * (accepting stopped). -EINVAL: out NULL. */
+int kr_io_accept_wait(kr_ctx *ctx, kr_handle listener, uint32_t timeout_ms, kr_handle *out);
+/* Receive once (KR_IO_ONCE) and wait for the bytes: the event's res, > 0
+ * bytes in kr_io_event_data(*ev), 0 the peer closed, < 0 an error (*ev
+ * is set whenever the event came). After a timeout the handle is passive
+ * again and bytes that come are kept for the next receive (nothing is
+ * lost). -EINVAL: ev NULL. */
+int kr_io_recv_wait(kr_ctx *ctx, kr_handle h, uint32_t timeout_ms, const kr_io_event **ev);
+/* Queue len bytes as kr_io_send, waiting while the send queue is full
+ * (instead of -EAGAIN) for its KR_IO_WRITABLE: 0 once all is queued
+ * (not yet sent: a later failure still comes as a KR_IO_SEND event); the
+ * send's error; -ETIMEDOUT: nothing was queued. */
+int kr_io_send_wait(kr_ctx *ctx, kr_handle h, const void *data, size_t len, uint32_t timeout_ms);
+/* Open a file; 0 and *out its handle, or the open's error. -EINVAL: out
+ * NULL. */
+int kr_io_open_wait(kr_ctx *ctx, const char *path, int flags, uint32_t mode, uint32_t timeout_ms,
+		    kr_handle *out);
+/* Read at offset: the event's res (bytes in kr_io_event_data(*ev), 0 at
+ * the end of the file) or the read's error (*ev is set whenever the event
+ * came). -EINVAL: ev NULL. */
+int kr_io_read_wait(kr_ctx *ctx, kr_handle h, uint64_t offset, uint32_t len, uint32_t timeout_ms,
+		    const kr_io_event **ev);
+/* Write at offset: bytes written, or the write's error. */
+int kr_io_write_wait(kr_ctx *ctx, kr_handle h, uint64_t offset, const void *data, size_t len,
+		     uint32_t timeout_ms);
+/* fsync: 0 or its error. */
+int kr_io_fsync_wait(kr_ctx *ctx, kr_handle h, uint32_t timeout_ms);
 
 /* ==== end of I/O ========================================================= */
 
