@@ -972,7 +972,7 @@ typedef struct kr_child_spec {
 	 * be unique. */
 	const char *id;
 	/* The child's behaviour; it gets a copy of arg_len bytes of arg as its
-	 * state at each (re)start (as kr_spawn). */
+	 * state at each (re)start (as kr_spawn). NULL when fn is set. */
 	kr_behaviour start;
 	const void *arg;
 	size_t arg_len;
@@ -984,6 +984,12 @@ typedef struct kr_child_spec {
 	 * none (so tag 0 cannot be an init tag). Below KR_TAG_SYSTEM. */
 	uint32_t init_tag;
 	uint32_t pad; /* 0 */
+	/* Instead of start (exactly one of the two is set): the child is a
+	 * function process, kr_spawn_fn's, run with a copy of arg at each
+	 * (re)start and restarted as any child. stack: its kr_fn_opts.stack
+	 * (0: the shared run stack; not 0 with start: -EINVAL). */
+	kr_fn fn;
+	size_t stack;
 } kr_child_spec;
 
 typedef struct kr_sup_flags {
@@ -996,7 +1002,8 @@ typedef struct kr_sup_flags {
  * linked to the caller, its parent (OTP's supervisor:start_link). Specs,
  * ids and args are copied: they need not outlive the call. The supervisor
  * starts its children when it runs. -EINVAL: flags or out NULL, a bad
- * strategy, period_ms 0, children NULL with n > 0, a spec with no start,
+ * strategy, period_ms 0, children NULL with n > 0, a spec with neither or
+ * both of start and fn (or stack with start),
  * arg NULL with arg_len > 0, an id NULL, empty or longer than
  * KR_SUP_ID_MAX, a bad restart type, init_tag >= KR_TAG_SYSTEM; -EEXIST:
  * two children with one id; -ENOMEM; errors of kr_spawn_link and kr_send. */

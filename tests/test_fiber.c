@@ -867,6 +867,90 @@ static void faults_and_overflows_end_the_process_alone(void **st)
 	}
 }
 
+/* ---- a function as a supervisor's child ------------------------------------------------ */
+
+static _Atomic int sup_starts[2], sup_restarted;
+
+/* Tells the driver (its arg) its pid and which child it is, then crashes when told. */
+static void sup_child_fn(kr_ctx *ctx, void *arg)
+{
+	kr_pid drv;
+	uint32_t which;
+	memcpy(&drv, arg, sizeof(drv));
+	memcpy(&which, (char *)arg + sizeof(drv), sizeof(which));
+	atomic_fetch_add(&sup_starts[which], 1);
+	kr_pid me[2] = {kr_self(ctx), which};
+	CHECK(kr_send(ctx, drv, 10, me, sizeof(me)) == 0);
+	const kr_msg *m;
+	CHECK(kr_receive(ctx, tag_is, (void *)1, KR_INFINITY, &m) == 0);
+	crash(0);
+}
+
+/* Starts a supervisor of two function children (shared and own stack), crashes each twice,
+ * and checks each comes back with a new pid. */
+static void sup_driver_fn(kr_ctx *ctx, void *arg)
+{
+	struct {
+		kr_pid drv;
+		uint32_t which, pad;
+	} a[2] = {{kr_self(ctx), 0, 0}, {kr_self(ctx), 1, 0}};
+	kr_child_spec spec[2] = {
+	    {.id = "shared", .fn = sup_child_fn, .arg = &a[0], .arg_len = sizeof(a[0])},
+	    {.id = "own",
+	     .fn = sup_child_fn,
+	     .arg = &a[1],
+	     .arg_len = sizeof(a[1]),
+	     .stack = 64 * 1024},
+	};
+	kr_sup_flags fl = {.strategy = KR_ONE_FOR_ONE, .intensity = 10, .period_ms = 60000};
+	kr_pid sup, last[2] = {0, 0};
+	CHECK(kr_sup_spawn(ctx, &fl, spec, 2, &sup) == 0);
+	int seen[2] = {0, 0};
+	/* Each reports three times: crashed after its first two (the order between the two
+	 * children is the schedulers'). */
+	for (int k = 0; k < 6; k++) {
+		const kr_msg *m;
+		CHECK(kr_receive(ctx, tag_is, (void *)10, 10000, &m) == 0);
+		kr_pid me[2];
+		memcpy(me, m->data, sizeof(me));
+		CHECK(me[1] < 2 && me[0] != last[me[1]]);
+		if (me[1] >= 2)
+			return;
+		last[me[1]] = me[0];
+		if (++seen[me[1]] < 3)
+			CHECK(kr_send(ctx, me[0], 1, NULL, 0) == 0);
+	}
+	CHECK(seen[0] == 3 && seen[1] == 3);
+	atomic_store(&sup_restarted, 1);
+	kr_exit(ctx, KR_SHUTDOWN); /* the supervisor shuts its children down */
+}
+
+static void supervisor_restarts_a_crashed_function_child(void **st)
+{
+	kr_child_spec bad[3] = {
+	    {.id = "neither"},
+	    {.id = "both", .start = stackless_b, .fn = sup_child_fn},
+	    {.id = "stack", .start = stackless_b, .stack = 64 * 1024},
+	};
+	kr_sup_flags fl = {.strategy = KR_ONE_FOR_ONE, .intensity = 1, .period_ms = 1000};
+	for (unsigned i = 0; i < NMODES; i++) {
+		reset();
+		atomic_store(&sup_restarted, 0);
+		atomic_store(&sup_starts[0], 0);
+		atomic_store(&sup_starts[1], 0);
+		kr_runtime *rt = rt_make(&modes[i]);
+		kr_pid p;
+		for (int k = 0; k < 3; k++)
+			assert_int_equal(kr_rt_sup_spawn(rt, &fl, &bad[k], 1, &p), -EINVAL);
+		assert_int_equal(kr_rt_spawn_fn(rt, sup_driver_fn, NULL, 0, &p), 0);
+		run(rt);
+		no_bad();
+		assert_int_equal(atomic_load(&sup_restarted), 1);
+		assert_int_equal(atomic_load(&sup_starts[0]), 3);
+		assert_int_equal(atomic_load(&sup_starts[1]), 3);
+	}
+}
+
 /* ---- deep recursion on a stack of its own, links ------------------------------------------ */
 
 static _Atomic uint64_t deep_sum;
@@ -934,6 +1018,7 @@ int main(void)
 		cmocka_unit_test(processes_move_between_schedulers_while_blocked),
 		cmocka_unit_test(faults_and_overflows_end_the_process_alone),
 		cmocka_unit_test(deep_recursion_on_an_own_stack_and_links),
+		cmocka_unit_test(supervisor_restarts_a_crashed_function_child),
 		cmocka_unit_test(a_million_processes_block_in_receive),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
