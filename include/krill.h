@@ -402,7 +402,10 @@ typedef int (*kr_match)(const kr_msg *msg, void *arg);
  * *msg to it. Selective receive, as Erlang's: messages match refuses stay,
  * in order, ahead of later ones, for the next receive, which looks at
  * them again first. match runs on the scheduler's stack, once for each
- * message a receive looks at; it must not call kr_* functions. The message
+ * message a receive looks at; it must not call kr_* functions, and arg
+ * must not point into the process's own stack (on the shared run stack the
+ * process's frames are elsewhere while it waits: pass a value, or a
+ * pointer to memory outside the stack). The message
  * is the process's until its next blocking call (kr_receive, kr_sleep,
  * kr_call), which frees it. System messages come as to a behaviour
  * (KR_TAG_EXIT when trapping, KR_TAG_DOWN, KR_TAG_IO), except KR_TAG_REPLY
@@ -619,7 +622,8 @@ typedef uint64_t kr_handle;
 
 /* kr_io_event.op */
 #define KR_IO_ACCEPT 1u   /* a connection: handle is the new socket, owned by
-			   * the listener's owner; res < 0: accepting stopped */
+			   * the listener's owner, ref the listener; res < 0:
+			   * accepting stopped (handle: the listener) */
 #define KR_IO_CONNECT 2u  /* res 0: connected; < 0: failed (handle closed) */
 #define KR_IO_RECV 3u     /* res > 0: that many bytes follow; 0: the peer
 			   * closed; < 0: an error. UDP: addr is the sender */
@@ -636,7 +640,8 @@ typedef struct kr_io_event {
 	uint32_t op;      /* KR_IO_* */
 	int32_t res;      /* as above; a negative errno on failure */
 	kr_handle handle; /* the socket or file it is about */
-	uint64_t ref;     /* connect, open, read, write, fsync: the caller's ref */
+	uint64_t ref;     /* connect, open, read, write, fsync: the caller's ref;
+			   * accept: the listener */
 	uint32_t len;     /* bytes in data (RECV, READ) */
 	uint32_t addrlen; /* UDP RECV: bytes of addr used, else 0 */
 	unsigned char addr[28]; /* UDP RECV: a sockaddr_in or sockaddr_in6 */
@@ -742,6 +747,60 @@ int kr_io_write(kr_ctx *ctx, kr_handle h, uint64_t offset, const void *data, siz
 		uint64_t ref);
 /* fsync (a KR_IO_FSYNC event). -EBADF; -EINVAL: h is not a file; -ENOMEM. */
 int kr_io_fsync(kr_ctx *ctx, kr_handle h, uint64_t ref);
+
+/* ---- the same, blocking: for function processes (kr_spawn_fn) ----------
+ *
+ * Each issues the request above and waits, in kr_receive, for its event
+ * (by handle, op and a reference of its own), so the process reads as
+ * straight-line code. Other messages that come meanwhile stay queued, in
+ * order, for later receives (selective receive). timeout_ms as kr_receive's
+ * (KR_INFINITY: no limit; 0: only what has come already). An event some of
+ * these return (*ev) is the process's until its next blocking call.
+ * Every one returns -EPERM from a behaviour (it cannot block), -ETIMEDOUT
+ * when the time passes, and -ENOMEM, besides the errors listed and those
+ * of the request it issues.
+ *
+ * The references of kr_io_connect_wait, kr_io_open_wait, kr_io_read_wait,
+ * kr_io_write_wait and kr_io_fsync_wait are in [KR_IO_WAIT_REF, 2^64): a
+ * function process must not give kr_io_* such a ref itself. A late event
+ * of a wait that timed out is dropped, never received (a file opened too
+ * late is closed). */
+#define KR_IO_WAIT_REF (1ull << 63)
+
+/* Connect; 0 and *out the connected handle. The connect's error (its
+ * handle closed); -ETIMEDOUT (the handle is closed). */
+int kr_io_connect_wait(kr_ctx *ctx, const char *host, uint16_t port, uint32_t timeout_ms,
+		       kr_handle *out);
+/* The next connection on a listener (accepting is started if it was not:
+ * see kr_io_accept); 0 and *out its handle. A connection that comes after
+ * a timeout waits in the mailbox for the next call. The accept's error
+ * (accepting stopped). -EINVAL: out NULL. */
+int kr_io_accept_wait(kr_ctx *ctx, kr_handle listener, uint32_t timeout_ms, kr_handle *out);
+/* Receive once (KR_IO_ONCE) and wait for the bytes: the event's res, > 0
+ * bytes in kr_io_event_data(*ev), 0 the peer closed, < 0 an error (*ev
+ * is set whenever the event came). After a timeout the handle is passive
+ * again and bytes that come are kept for the next receive (nothing is
+ * lost). -EINVAL: ev NULL. */
+int kr_io_recv_wait(kr_ctx *ctx, kr_handle h, uint32_t timeout_ms, const kr_io_event **ev);
+/* Queue len bytes as kr_io_send, waiting while the send queue is full
+ * (instead of -EAGAIN) for its KR_IO_WRITABLE: 0 once all is queued
+ * (not yet sent: a later failure still comes as a KR_IO_SEND event); the
+ * send's error; -ETIMEDOUT: nothing was queued. */
+int kr_io_send_wait(kr_ctx *ctx, kr_handle h, const void *data, size_t len, uint32_t timeout_ms);
+/* Open a file; 0 and *out its handle, or the open's error. -EINVAL: out
+ * NULL. */
+int kr_io_open_wait(kr_ctx *ctx, const char *path, int flags, uint32_t mode, uint32_t timeout_ms,
+		    kr_handle *out);
+/* Read at offset: the event's res (bytes in kr_io_event_data(*ev), 0 at
+ * the end of the file) or the read's error (*ev is set whenever the event
+ * came). -EINVAL: ev NULL. */
+int kr_io_read_wait(kr_ctx *ctx, kr_handle h, uint64_t offset, uint32_t len, uint32_t timeout_ms,
+		    const kr_io_event **ev);
+/* Write at offset: bytes written, or the write's error. */
+int kr_io_write_wait(kr_ctx *ctx, kr_handle h, uint64_t offset, const void *data, size_t len,
+		     uint32_t timeout_ms);
+/* fsync: 0 or its error. */
+int kr_io_fsync_wait(kr_ctx *ctx, kr_handle h, uint32_t timeout_ms);
 
 /* ==== end of I/O ========================================================= */
 
@@ -919,7 +978,7 @@ typedef struct kr_child_spec {
 	 * be unique. */
 	const char *id;
 	/* The child's behaviour; it gets a copy of arg_len bytes of arg as its
-	 * state at each (re)start (as kr_spawn). */
+	 * state at each (re)start (as kr_spawn). NULL when fn is set. */
 	kr_behaviour start;
 	const void *arg;
 	size_t arg_len;
@@ -931,6 +990,12 @@ typedef struct kr_child_spec {
 	 * none (so tag 0 cannot be an init tag). Below KR_TAG_SYSTEM. */
 	uint32_t init_tag;
 	uint32_t pad; /* 0 */
+	/* Instead of start (exactly one of the two is set): the child is a
+	 * function process, kr_spawn_fn's, run with a copy of arg at each
+	 * (re)start and restarted as any child. stack: its kr_fn_opts.stack
+	 * (0: the shared run stack; not 0 with start: -EINVAL). */
+	kr_fn fn;
+	size_t stack;
 } kr_child_spec;
 
 typedef struct kr_sup_flags {
@@ -943,7 +1008,8 @@ typedef struct kr_sup_flags {
  * linked to the caller, its parent (OTP's supervisor:start_link). Specs,
  * ids and args are copied: they need not outlive the call. The supervisor
  * starts its children when it runs. -EINVAL: flags or out NULL, a bad
- * strategy, period_ms 0, children NULL with n > 0, a spec with no start,
+ * strategy, period_ms 0, children NULL with n > 0, a spec with neither or
+ * both of start and fn (or stack with start),
  * arg NULL with arg_len > 0, an id NULL, empty or longer than
  * KR_SUP_ID_MAX, a bad restart type, init_tag >= KR_TAG_SYSTEM; -EEXIST:
  * two children with one id; -ENOMEM; errors of kr_spawn_link and kr_send. */

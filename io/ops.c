@@ -181,11 +181,11 @@ static void accept_done(struct ring *r, struct htab *t, const struct io_sink *k,
 			return;
 		}
 		setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		kr_io_event ev = event(KR_IO_ACCEPT, 0, handle_id(c), 0);
+		kr_io_event ev = event(KR_IO_ACCEPT, 0, handle_id(c), id);
 		handle_unlock(c);
 		k->deliver(k->arg, owner, &ev, 0, 0);
 	} else if (final && !closing) {
-		kr_io_event ev = event(KR_IO_ACCEPT, res, id, 0);
+		kr_io_event ev = event(KR_IO_ACCEPT, res, id, id);
 		k->deliver(k->arg, owner, &ev, 0, 0);
 	}
 }

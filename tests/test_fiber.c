@@ -5,6 +5,7 @@
  * runs on 1 and 2 scheduler threads and in deterministic mode under several seeds. In the
  * `concurrent` suite: the ThreadSanitizer build runs it too (smaller counts there). */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -314,6 +316,16 @@ static void stackless_b(kr_ctx *ctx, void *state, const kr_msg *msg)
 	CHECK(kr_receive(ctx, NULL, NULL, 0, &m) == -EPERM);
 	CHECK(kr_sleep(ctx, 1) == -EPERM);
 	CHECK(kr_call(ctx, kr_self(ctx), 1, NULL, 0, 10, &m) == -EPERM);
+	kr_handle h;
+	const kr_io_event *ev;
+	CHECK(kr_io_connect_wait(ctx, "127.0.0.1", 1, 10, &h) == -EPERM);
+	CHECK(kr_io_accept_wait(ctx, 1, 10, &h) == -EPERM);
+	CHECK(kr_io_recv_wait(ctx, 1, 10, &ev) == -EPERM);
+	CHECK(kr_io_send_wait(ctx, 1, "x", 1, 10) == -EPERM);
+	CHECK(kr_io_open_wait(ctx, "/", 0, 0, 10, &h) == -EPERM);
+	CHECK(kr_io_read_wait(ctx, 1, 0, 1, 10, &ev) == -EPERM);
+	CHECK(kr_io_write_wait(ctx, 1, 0, "x", 1, 10) == -EPERM);
+	CHECK(kr_io_fsync_wait(ctx, 1, 10) == -EPERM);
 	atomic_fetch_add(&refused, 1);
 	kr_exit(ctx, KR_NORMAL);
 }
@@ -440,6 +452,157 @@ static void call_answers_times_out_and_sees_the_callee_die(void **st)
 		run(rt);
 		no_bad();
 		assert_int_equal(atomic_load(&calls_done), 1);
+	}
+}
+
+/* ---- blocking I/O: an echo client and server, straight-line -------------------------- */
+
+#define ECHO_ROUNDS 50
+#define BULK_CHUNK  (512u * 1024)
+#define BULK_N      8
+static _Atomic int io_server_done, io_client_done, io_file_done;
+
+/* Serves two connections: the first echoed, the second a sink that answers the number of
+ * bytes it got once the client shuts its side. */
+static void echo_server_fn(kr_ctx *ctx, void *arg);
+
+static void echo_client_fn(kr_ctx *ctx, void *arg)
+{
+	uint16_t port;
+	memcpy(&port, arg, sizeof(port));
+	kr_handle h, l;
+	const kr_io_event *ev;
+	/* Nobody listens there: the connect's error. */
+	CHECK(kr_io_listen(ctx, "127.0.0.1", 0, 1, &l) == 0);
+	int dead = kr_io_port(ctx, l);
+	CHECK(kr_io_close(ctx, l) == 0);
+	CHECK(kr_io_connect_wait(ctx, "127.0.0.1", (uint16_t)dead, 10000, &h) == -ECONNREFUSED);
+
+	CHECK(kr_io_connect_wait(ctx, "127.0.0.1", port, 10000, &h) == 0);
+	/* Nothing sent yet: a timeout; what comes later is not lost. */
+	CHECK(kr_io_recv_wait(ctx, h, 10, &ev) == -ETIMEDOUT);
+	for (int i = 0; i < ECHO_ROUNDS; i++) {
+		char line[100], got[100];
+		for (size_t k = 0; k < sizeof(line); k++)
+			line[k] = (char)('a' + (i + k) % 26);
+		CHECK(kr_io_send_wait(ctx, h, line, sizeof(line), 10000) == 0);
+		size_t n = 0;
+		while (n < sizeof(got)) {
+			int r = kr_io_recv_wait(ctx, h, 10000, &ev);
+			CHECK(r > 0 && (size_t)r <= sizeof(got) - n);
+			if (r <= 0 || (size_t)r > sizeof(got) - n)
+				return;
+			memcpy(got + n, kr_io_event_data(ev), (size_t)r);
+			n += (size_t)r;
+		}
+		CHECK(memcmp(got, line, sizeof(line)) == 0);
+	}
+	CHECK(kr_io_close(ctx, h) == 0);
+
+	/* Bulk: more than the send queue holds, so kr_io_send_wait waits for room. */
+	CHECK(kr_io_connect_wait(ctx, "127.0.0.1", port, 10000, &h) == 0);
+	unsigned char *chunk = calloc(1, BULK_CHUNK);
+	for (int i = 0; i < BULK_N && chunk; i++)
+		CHECK(kr_io_send_wait(ctx, h, chunk, BULK_CHUNK, 30000) == 0);
+	free(chunk);
+	CHECK(kr_io_shutdown(ctx, h, SHUT_WR) == 0);
+	uint64_t total = 0;
+	size_t n = 0;
+	while (n < sizeof(total)) {
+		int r = kr_io_recv_wait(ctx, h, 30000, &ev);
+		CHECK(r > 0 && (size_t)r <= sizeof(total) - n);
+		if (r <= 0 || (size_t)r > sizeof(total) - n)
+			return;
+		memcpy((unsigned char *)&total + n, kr_io_event_data(ev), (size_t)r);
+		n += (size_t)r;
+	}
+	CHECK(total == (uint64_t)BULK_CHUNK * BULK_N);
+	atomic_fetch_add(&io_client_done, 1);
+}
+
+static void echo_server_fn(kr_ctx *ctx, void *arg)
+{
+	kr_handle l, c;
+	const kr_io_event *ev;
+	const kr_msg *m;
+	CHECK(kr_io_listen(ctx, "127.0.0.1", 0, 16, &l) == 0);
+	uint16_t port = (uint16_t)kr_io_port(ctx, l);
+	kr_pid cl;
+	CHECK(kr_spawn_fn(ctx, echo_client_fn, &port, sizeof(port), &cl) == 0);
+	/* A message that comes meanwhile waits for a later receive. */
+	CHECK(kr_send(ctx, kr_self(ctx), 42, NULL, 0) == 0);
+	CHECK(kr_io_accept_wait(ctx, l, 10000, &c) == 0);
+	for (;;) {
+		int n = kr_io_recv_wait(ctx, c, 10000, &ev);
+		CHECK(n >= 0);
+		if (n <= 0)
+			break;
+		CHECK(kr_io_send_wait(ctx, c, kr_io_event_data(ev), (size_t)n, 10000) == 0);
+	}
+	CHECK(kr_io_close(ctx, c) == 0);
+	CHECK(kr_io_accept_wait(ctx, l, 10000, &c) == 0);
+	uint64_t total = 0;
+	for (;;) {
+		int n = kr_io_recv_wait(ctx, c, 30000, &ev);
+		CHECK(n >= 0);
+		if (n <= 0)
+			break;
+		total += (uint64_t)n;
+	}
+	CHECK(kr_io_send_wait(ctx, c, &total, sizeof(total), 10000) == 0);
+	CHECK(kr_receive(ctx, NULL, NULL, 0, &m) == 0 && m->tag == 42);
+	/* No accept came after the two: a timeout. */
+	CHECK(kr_io_accept_wait(ctx, l, 10, &c) == -ETIMEDOUT);
+	atomic_fetch_add(&io_server_done, 1);
+	/* The handles close as the process ends (after the count is sent). */
+}
+
+static void file_fn(kr_ctx *ctx, void *arg)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/krill-fiber-%d-%u", (int)getpid(), *(unsigned *)arg);
+	kr_handle f;
+	const kr_io_event *ev;
+	const kr_msg *m;
+	unsigned char buf[4096];
+	for (size_t k = 0; k < sizeof(buf); k++)
+		buf[k] = (unsigned char)(k * 7);
+	CHECK(kr_io_open_wait(ctx, path, O_CREAT | O_RDWR | O_TRUNC, 0600, 10000, &f) == 0);
+	CHECK(kr_io_write_wait(ctx, f, 0, buf, sizeof(buf), 10000) == (int)sizeof(buf));
+	CHECK(kr_io_fsync_wait(ctx, f, 10000) == 0);
+	CHECK(kr_io_read_wait(ctx, f, 0, sizeof(buf), 10000, &ev) == (int)sizeof(buf));
+	CHECK(ev->len == sizeof(buf) && memcmp(kr_io_event_data(ev), buf, sizeof(buf)) == 0);
+	CHECK(kr_io_read_wait(ctx, f, sizeof(buf), 100, 10000, &ev) == 0); /* the end */
+	/* A read given up on at once: its late event is dropped, never received. */
+	int r = kr_io_read_wait(ctx, f, 0, 16, 0, &ev);
+	CHECK(r == -ETIMEDOUT || r == 16);
+	CHECK(kr_receive(ctx, NULL, NULL, 50, &m) == -ETIMEDOUT);
+	CHECK(kr_io_close(ctx, f) == 0);
+	CHECK(kr_io_open_wait(ctx, "/nonexistent/dir/x", O_RDONLY, 0, 10000, &f) == -ENOENT);
+	unlink(path);
+	atomic_fetch_add(&io_file_done, 1);
+}
+
+static void blocking_io_echo_client_and_server(void **st)
+{
+	for (unsigned i = 0; i < NMODES; i++) {
+		reset();
+		atomic_store(&io_server_done, 0);
+		atomic_store(&io_client_done, 0);
+		atomic_store(&io_file_done, 0);
+		kr_runtime *rt = rt_make(&modes[i]);
+		kr_pid p;
+		kr_fn_opts o = {.stack = 64 * 1024};
+		assert_int_equal(kr_rt_spawn_fn(rt, echo_server_fn, NULL, 0, &p), 0);
+		assert_int_equal(kr_rt_spawn_fn(rt, file_fn, &i, sizeof(i), &p), 0);
+		assert_int_equal(kr_rt_spawn_fn_opts(rt, file_fn, &(unsigned){i + 100},
+						     sizeof(unsigned), &o, &p),
+				 0);
+		run(rt);
+		no_bad();
+		assert_int_equal(atomic_load(&io_server_done), 1);
+		assert_int_equal(atomic_load(&io_client_done), 1);
+		assert_int_equal(atomic_load(&io_file_done), 2);
 	}
 }
 
@@ -704,6 +867,90 @@ static void faults_and_overflows_end_the_process_alone(void **st)
 	}
 }
 
+/* ---- a function as a supervisor's child ------------------------------------------------ */
+
+static _Atomic int sup_starts[2], sup_restarted;
+
+/* Tells the driver (its arg) its pid and which child it is, then crashes when told. */
+static void sup_child_fn(kr_ctx *ctx, void *arg)
+{
+	kr_pid drv;
+	uint32_t which;
+	memcpy(&drv, arg, sizeof(drv));
+	memcpy(&which, (char *)arg + sizeof(drv), sizeof(which));
+	atomic_fetch_add(&sup_starts[which], 1);
+	kr_pid me[2] = {kr_self(ctx), which};
+	CHECK(kr_send(ctx, drv, 10, me, sizeof(me)) == 0);
+	const kr_msg *m;
+	CHECK(kr_receive(ctx, tag_is, (void *)1, KR_INFINITY, &m) == 0);
+	crash(0);
+}
+
+/* Starts a supervisor of two function children (shared and own stack), crashes each twice,
+ * and checks each comes back with a new pid. */
+static void sup_driver_fn(kr_ctx *ctx, void *arg)
+{
+	struct {
+		kr_pid drv;
+		uint32_t which, pad;
+	} a[2] = {{kr_self(ctx), 0, 0}, {kr_self(ctx), 1, 0}};
+	kr_child_spec spec[2] = {
+	    {.id = "shared", .fn = sup_child_fn, .arg = &a[0], .arg_len = sizeof(a[0])},
+	    {.id = "own",
+	     .fn = sup_child_fn,
+	     .arg = &a[1],
+	     .arg_len = sizeof(a[1]),
+	     .stack = 64 * 1024},
+	};
+	kr_sup_flags fl = {.strategy = KR_ONE_FOR_ONE, .intensity = 10, .period_ms = 60000};
+	kr_pid sup, last[2] = {0, 0};
+	CHECK(kr_sup_spawn(ctx, &fl, spec, 2, &sup) == 0);
+	int seen[2] = {0, 0};
+	/* Each reports three times: crashed after its first two (the order between the two
+	 * children is the schedulers'). */
+	for (int k = 0; k < 6; k++) {
+		const kr_msg *m;
+		CHECK(kr_receive(ctx, tag_is, (void *)10, 10000, &m) == 0);
+		kr_pid me[2];
+		memcpy(me, m->data, sizeof(me));
+		CHECK(me[1] < 2 && me[0] != last[me[1]]);
+		if (me[1] >= 2)
+			return;
+		last[me[1]] = me[0];
+		if (++seen[me[1]] < 3)
+			CHECK(kr_send(ctx, me[0], 1, NULL, 0) == 0);
+	}
+	CHECK(seen[0] == 3 && seen[1] == 3);
+	atomic_store(&sup_restarted, 1);
+	kr_exit(ctx, KR_SHUTDOWN); /* the supervisor shuts its children down */
+}
+
+static void supervisor_restarts_a_crashed_function_child(void **st)
+{
+	kr_child_spec bad[3] = {
+	    {.id = "neither"},
+	    {.id = "both", .start = stackless_b, .fn = sup_child_fn},
+	    {.id = "stack", .start = stackless_b, .stack = 64 * 1024},
+	};
+	kr_sup_flags fl = {.strategy = KR_ONE_FOR_ONE, .intensity = 1, .period_ms = 1000};
+	for (unsigned i = 0; i < NMODES; i++) {
+		reset();
+		atomic_store(&sup_restarted, 0);
+		atomic_store(&sup_starts[0], 0);
+		atomic_store(&sup_starts[1], 0);
+		kr_runtime *rt = rt_make(&modes[i]);
+		kr_pid p;
+		for (int k = 0; k < 3; k++)
+			assert_int_equal(kr_rt_sup_spawn(rt, &fl, &bad[k], 1, &p), -EINVAL);
+		assert_int_equal(kr_rt_spawn_fn(rt, sup_driver_fn, NULL, 0, &p), 0);
+		run(rt);
+		no_bad();
+		assert_int_equal(atomic_load(&sup_restarted), 1);
+		assert_int_equal(atomic_load(&sup_starts[0]), 3);
+		assert_int_equal(atomic_load(&sup_starts[1]), 3);
+	}
+}
+
 /* ---- deep recursion on a stack of its own, links ------------------------------------------ */
 
 static _Atomic uint64_t deep_sum;
@@ -767,9 +1014,11 @@ int main(void)
 		cmocka_unit_test(receive_timeouts_polls_and_sleep),
 		cmocka_unit_test(blocking_calls_refuse_a_behaviour),
 		cmocka_unit_test(call_answers_times_out_and_sees_the_callee_die),
+		cmocka_unit_test(blocking_io_echo_client_and_server),
 		cmocka_unit_test(processes_move_between_schedulers_while_blocked),
 		cmocka_unit_test(faults_and_overflows_end_the_process_alone),
 		cmocka_unit_test(deep_recursion_on_an_own_stack_and_links),
+		cmocka_unit_test(supervisor_restarts_a_crashed_function_child),
 		cmocka_unit_test(a_million_processes_block_in_receive),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

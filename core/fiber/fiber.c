@@ -83,12 +83,13 @@ struct fiber {
 	/* The receive it is blocked in. */
 	kr_match match;
 	void *marg;
-	const kr_msg *got; /* what it returns */
-	int rc;            /* 0 or -ETIMEDOUT */
-	uint32_t seq;      /* this receive's number: a poll's mark names it */
-	uint64_t call_ref; /* the kr_call under way, or 0 */
-	uint8_t st;        /* F_* */
-	uint8_t timed;     /* the receive armed the receive timeout */
+	const kr_msg *got;     /* what it returns */
+	int rc;                /* 0 or -ETIMEDOUT */
+	uint32_t seq;          /* this receive's number: a poll's mark names it */
+	uint64_t call_ref;     /* the kr_call under way, or 0 */
+	struct kri_io_wait io; /* the blocking I/O call under way (iowait.c) */
+	uint8_t st;            /* F_* */
+	uint8_t timed;         /* the receive armed the receive timeout */
 	/* Its stack, [lo, hi): its run stack's (copy mode, home) or its own
 	 * mapping (map). Copy mode keeps the used part in saved while it
 	 * is suspended. */
@@ -419,6 +420,23 @@ static void hand(kr_ctx *c, struct fiber *f, const kr_msg *m, int rc)
 	resume(c, f);
 }
 
+/* The event of a blocking I/O call that gave up (its ref is a wait's but
+ * not the one under way): dropped, as a late reply; a file it opened is
+ * closed (nobody has its handle). */
+static bool io_late(kr_ctx *c, const struct fiber *f, const kr_msg *m)
+{
+	kr_io_event ev;
+	if (m->len < sizeof(ev))
+		return false;
+	memcpy(&ev, m->data, sizeof(ev));
+	if (ev.op == KR_IO_ACCEPT || ev.op == KR_IO_RECV || ev.op == KR_IO_SEND ||
+	    ev.op == KR_IO_WRITABLE || !(ev.ref & KR_IO_WAIT_REF) || ev.ref == f->io.ref)
+		return false;
+	if (ev.op == KR_IO_OPEN && ev.res == 0)
+		kr_io_close(c, ev.handle);
+	return true;
+}
+
 static void tramp(kr_ctx *c, void *state, const kr_msg *m)
 {
 	struct fiber *f = state;
@@ -464,6 +482,12 @@ static void tramp(kr_ctx *c, void *state, const kr_msg *m)
 		memmove(w->data, w->data + sizeof(h), w->len);
 		hand(c, f, m, 0);
 		return;
+	case KR_TAG_IO:
+		if (io_late(c, f, m)) {
+			keep_waiting(c);
+			return;
+		}
+		/* fall through */
 	default:
 		if (f->match && !f->match(m, f->marg)) {
 			kr_defer(c);
@@ -620,6 +644,12 @@ static struct fiber *fiber_of(kr_ctx *ctx)
 {
 	struct fiber *f = ctx->s->fiber;
 	return f && ctx == &f->ctx ? f : 0;
+}
+
+struct kri_io_wait *kri_fiber_io(kr_ctx *ctx)
+{
+	struct fiber *f = ctx ? fiber_of(ctx) : 0;
+	return f ? &f->io : 0;
 }
 
 /* Wait for a message match takes; the caller holds api_enter(*sp), which

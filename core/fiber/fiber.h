@@ -37,6 +37,19 @@ struct runstack {
 	unsigned char *lo, *hi; /* the usable range; a guard page below lo */
 };
 
+/* The event a blocking I/O call (iowait.c) waits for: op or op2 (0:
+ * none), and, when nonzero, the handle and the ref it carries. ref is also
+ * what fiber.c's trampoline keeps: a KR_TAG_IO event with a ref at or
+ * above KR_IO_WAIT_REF that is not the wait's is a late one, dropped. */
+struct kri_io_wait {
+	kr_handle h;
+	uint64_t ref;
+	uint32_t op, op2;
+	uint64_t last; /* the last ref handed out, below KR_IO_WAIT_REF */
+};
+/* The calling function process's, or NULL: the caller is not one. */
+struct kri_io_wait *kri_fiber_io(kr_ctx *ctx);
+
 /* proc.c's exit: a process with P_FIBER has gone; free its stacks. */
 void kri_fiber_free(struct sched *s, void *state);
 /* fault.c: a fault or kill is about to jump out of the running fiber

@@ -473,6 +473,8 @@ int kri_sched_run_deterministic(struct kr_runtime *rt)
 	}
 	/* volatile: read again after a fault's jump back here. */
 	struct sched *volatile cur = drv;
+	/* The timer I/O is given time for, and until when (real, ns). */
+	uint64_t io_timer = UINT64_MAX, io_until = 0;
 	if (contained && sigsetjmp(drv->jb, FAULT_SAVEMASK))
 		kri_fault_recover(cur);
 	while (!atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
@@ -508,6 +510,20 @@ int kri_sched_run_deterministic(struct kr_runtime *rt)
 				io = &rt->s[i];
 		if (io && next == UINT64_MAX) {
 			kri_ring_wait(&io->ring, 1000000u);
+			continue;
+		}
+		/* I/O and a timer: give the I/O the timer's span in real time
+		 * first, else every timed wait for I/O (a function process's
+		 * kr_io_*_wait) would time out at once. */
+		if (io && next != io_timer) {
+			io_timer = next;
+			io_until =
+			    kri_now_ns() + (next > rt->vnow ? next - rt->vnow : 0) * 1000000u;
+		}
+		uint64_t t = io ? kri_now_ns() : 0;
+		if (io && t < io_until) {
+			/* A slice at a time: the I/O may be another ring's. */
+			kri_ring_wait(&io->ring, io_until - t < 1000000u ? io_until - t : 1000000u);
 			continue;
 		}
 		if (next != UINT64_MAX) {

@@ -65,6 +65,8 @@ struct sup;
 struct img_child {
 	char id[KR_SUP_ID_MAX + 1];
 	kr_behaviour start;
+	kr_fn fn;         /* or this: a function process */
+	uint64_t stack;   /* its kr_fn_opts.stack */
 	uint64_t arg_off; /* from the image's start */
 	uint64_t arg_len;
 	uint32_t restart, shutdown_ms, init_tag, flags;
@@ -97,8 +99,8 @@ static int check_flags(const kr_sup_flags *f)
 /* A spec's fields; the id as a static child's (non-empty) or not. */
 static int check_spec(const kr_child_spec *c, bool static_id)
 {
-	if (!c || !c->start || (c->arg_len && !c->arg) || c->restart > KR_TEMPORARY ||
-	    c->init_tag >= KR_TAG_SYSTEM)
+	if (!c || !c->start == !c->fn || (c->arg_len && !c->arg) || c->restart > KR_TEMPORARY ||
+	    c->init_tag >= KR_TAG_SYSTEM || (c->stack && !c->fn))
 		return -EINVAL;
 	if (!c->id)
 		return static_id ? -EINVAL : 0;
@@ -150,6 +152,8 @@ static void img_write(void *buf, size_t len, const kr_sup_flags *flags, const kr
 	for (size_t i = 0; i < n; i++) {
 		struct img_child c = {
 		    .start = ch[i].start,
+		    .fn = ch[i].fn,
+		    .stack = ch[i].stack,
 		    .arg_off = off,
 		    .arg_len = ch[i].arg_len,
 		    .restart = ch[i].restart,
@@ -193,6 +197,8 @@ static int img_build(const kr_sup_flags *flags, const kr_child_spec *ch, size_t 
 struct child {
 	char id[KR_SUP_ID_MAX + 1];
 	kr_behaviour start;
+	kr_fn fn; /* or this, with its own stack of stack bytes (0: shared) */
+	size_t stack;
 	const void *arg;
 	size_t arg_len;
 	kr_pid pid; /* 0: not running */
@@ -364,7 +370,9 @@ static int child_spawn(kr_ctx *ctx, struct sup *s, uint32_t i)
 {
 	struct child *c = &s->c[i];
 	kr_pid pid;
-	int rc = kr_spawn_link(ctx, c->start, c->arg, c->arg_len, &pid);
+	kr_fn_opts o = {.stack = c->stack, .link = 1};
+	int rc = c->fn ? kr_spawn_fn_opts(ctx, c->fn, c->arg, c->arg_len, &o, &pid)
+		       : kr_spawn_link(ctx, c->start, c->arg, c->arg_len, &pid);
 	if (rc)
 		return rc;
 	rc = ht_put(s, pid, i);
@@ -681,8 +689,8 @@ static void on_start_child(kr_ctx *ctx, struct sup *s, const kr_msg *msg)
 	if (msg->len < sizeof(r))
 		return;
 	memcpy(&r, msg->data, sizeof(r));
-	if (r.magic != REQ_MAGIC || r.spec.arg_len != msg->len - sizeof(r) || !r.spec.start ||
-	    r.spec.restart > KR_TEMPORARY)
+	if (r.magic != REQ_MAGIC || r.spec.arg_len != msg->len - sizeof(r) ||
+	    !r.spec.start == !r.spec.fn || r.spec.restart > KR_TEMPORARY)
 		return;
 	void *arg = 0;
 	if (r.spec.arg_len && !(arg = malloc(r.spec.arg_len))) {
@@ -701,6 +709,8 @@ static void on_start_child(kr_ctx *ctx, struct sup *s, const kr_msg *msg)
 	memcpy(c->id, r.spec.id, sizeof(c->id));
 	c->id[KR_SUP_ID_MAX] = 0;
 	c->start = r.spec.start;
+	c->fn = r.spec.fn;
+	c->stack = (size_t)r.spec.stack;
 	c->arg = arg;
 	c->arg_len = r.spec.arg_len;
 	c->restart = r.spec.restart;
@@ -853,6 +863,8 @@ static void sup_init(kr_ctx *ctx, struct img *img, const kr_msg *msg)
 		struct child *c = &s->c[i];
 		memcpy(c->id, ic[k].id, sizeof(c->id));
 		c->start = ic[k].start;
+		c->fn = ic[k].fn;
+		c->stack = (size_t)ic[k].stack;
 		c->flags = 0; /* arg points into the image: not the block's to free */
 		c->arg = (const char *)img + ic[k].arg_off;
 		c->arg_len = ic[k].arg_len;
@@ -1021,6 +1033,8 @@ int kr_sup_start_child(kr_ctx *ctx, kr_pid sup, const kr_child_spec *spec, uint3
 	    .spec =
 		{
 		    .start = spec->start,
+		    .fn = spec->fn,
+		    .stack = spec->stack,
 		    .arg_len = spec->arg_len,
 		    .restart = spec->restart,
 		    .shutdown_ms = spec->shutdown_ms,

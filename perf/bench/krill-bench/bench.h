@@ -74,6 +74,11 @@ void print_head(kr_runtime *rt, const struct params *p, double seconds, double o
 void print_tail(void);
 
 /* One file each; each returns the exit status. */
+/* --stackful: spawn fn (linked: no) on the shared run stack (stackful 1) or a 16 KiB stack of
+ * its own (2), and a blocking receive of tag (0: any); false (recorded) on failure. */
+bool spawn_fn(kr_ctx *ctx, uint64_t stackful, kr_fn fn, const void *arg, size_t len, kr_pid *out);
+bool recv_tag(kr_ctx *ctx, uint32_t tag, const kr_msg **m);
+
 int run_spawn(kr_runtime *rt, const struct params *p);
 int run_ring(kr_runtime *rt, const struct params *p);
 int run_skynet(kr_runtime *rt, const struct params *p);

@@ -47,3 +47,25 @@ void print_tail(void)
 	puts("}");
 	fflush(stdout);
 }
+
+bool spawn_fn(kr_ctx *ctx, uint64_t stackful, kr_fn fn, const void *arg, size_t len, kr_pid *out)
+{
+	kr_fn_opts o = {.stack = stackful == 2 ? 16 * 1024 : 0};
+	int rc = kr_spawn_fn_opts(ctx, fn, arg, len, &o, out);
+	if (rc < 0)
+		fail_kr(ctx, "kr_spawn_fn", rc);
+	return rc == 0;
+}
+
+static int tag_is(const kr_msg *m, void *tag)
+{
+	return m->tag == (uint32_t)(uintptr_t)tag;
+}
+
+bool recv_tag(kr_ctx *ctx, uint32_t tag, const kr_msg **m)
+{
+	int rc = kr_receive(ctx, tag ? tag_is : NULL, (void *)(uintptr_t)tag, KR_INFINITY, m);
+	if (rc < 0)
+		fail_kr(ctx, "kr_receive", rc);
+	return rc == 0;
+}

@@ -65,9 +65,10 @@ static const struct cli_option options[] = {
      "crash: children of the supervisor (1000)"},
     {"cycles", offsetof(struct params, cycles), 1, UINT64_MAX / 2, B_CRASH,
      "crash: crash-and-restart cycles (1000000)"},
-    {"stackful", offsetof(struct params, stackful), 0, 2, B_RING,
-     "ring: the same program as straight-line functions (kr_spawn_fn, kr_receive) on the "
-     "shared run stack (1) or on 16 KiB stacks of their own (2), or behaviours (0)"},
+    {"stackful", offsetof(struct params, stackful), 0, 2, B_RING | B_SPAWN | B_SKYNET | B_PINGPONG,
+     "ring, spawn, skynet, pingpong: the same program as straight-line functions (kr_spawn_fn, "
+     "kr_receive) on the shared run stack (1) or on 16 KiB stacks of their own (2), or "
+     "behaviours (0)"},
     {"floor", offsetof(struct params, floor), 0, 1, B_CRASH,
      "crash: also time the bare fault-and-jump loop, floor_rate and of_floor (1) or not (0)"},
 };

@@ -74,6 +74,46 @@ static void ponger(kr_ctx *ctx, void *state, const kr_msg *msg)
 	unexpected(ctx, "ponger", msg);
 }
 
+/* --stackful: the pair as straight-line code; the pinger's arg is its struct pinger. */
+static void ponger_fn(kr_ctx *ctx, void *arg)
+{
+	const kr_msg *m;
+	kr_pid peer;
+	uint64_t left;
+	if (!recv_tag(ctx, T_INIT, &m) || !take(ctx, m, &peer, sizeof peer, "ponger fn"))
+		return;
+	for (;;) {
+		if (!recv_tag(ctx, 0, &m) || m->tag == T_STOP)
+			return;
+		if (!take(ctx, m, &left, sizeof left, "ponger fn"))
+			return;
+		post_u64(ctx, peer, T_BALL, left);
+	}
+}
+
+static void pinger_fn(kr_ctx *ctx, void *arg)
+{
+	const struct pinger *s = arg;
+	const kr_msg *m;
+	uint64_t left;
+	if (!recv_tag(ctx, T_GO, &m) || !take(ctx, m, &left, sizeof left, "pinger fn"))
+		return;
+	if (!post_u64(ctx, s->ponger, T_INIT, kr_self(ctx)) ||
+	    !post_u64(ctx, s->ponger, T_BALL, left))
+		return;
+	for (;;) {
+		if (!recv_tag(ctx, T_BALL, &m) || !take(ctx, m, &left, sizeof left, "pinger fn"))
+			return;
+		if (--left > 0) {
+			post_u64(ctx, s->ponger, T_BALL, left);
+			continue;
+		}
+		if (post(ctx, s->ponger, T_STOP, NULL, 0))
+			post(ctx, s->coord, T_DONE, NULL, 0);
+		return;
+	}
+}
+
 static void pp_coordinator(kr_ctx *ctx, void *state, const kr_msg *msg)
 {
 	struct pp_coord *c = state;
@@ -116,8 +156,17 @@ int run_pingpong(kr_runtime *rt, const struct params *p)
 	}
 	for (uint64_t i = 0; i < pairs; i++) {
 		struct pinger s = {.coord = coord};
-		if ((rc = kr_rt_spawn(rt, ponger, &no_peer, sizeof no_peer, &s.ponger)) < 0 ||
-		    (rc = kr_rt_spawn(rt, pinger, &s, sizeof s, &pingers[i])) < 0) {
+		kr_fn_opts o = {.stack = p->stackful == 2 ? 16 * 1024 : 0};
+		if (p->stackful) {
+			if ((rc = kr_rt_spawn_fn_opts(rt, ponger_fn, NULL, 0, &o, &s.ponger)) < 0 ||
+			    (rc = kr_rt_spawn_fn_opts(rt, pinger_fn, &s, sizeof s, &o,
+						      &pingers[i])) < 0) {
+				status = bench_error("kr_rt_spawn_fn", rc);
+				goto out;
+			}
+		} else if ((rc = kr_rt_spawn(rt, ponger, &no_peer, sizeof no_peer, &s.ponger)) <
+			       0 ||
+			   (rc = kr_rt_spawn(rt, pinger, &s, sizeof s, &pingers[i])) < 0) {
 			status = bench_error("kr_rt_spawn", rc);
 			goto out;
 		}
@@ -131,9 +180,11 @@ int run_pingpong(kr_runtime *rt, const struct params *p)
 
 	double secs = run.t_end - run.t_start;
 	print_head(rt, p, secs, 2.0 * (double)pairs * (double)p->rounds);
+	double msgs = 2.0 * (double)pairs * (double)p->rounds;
 	printf(",\"pairs\":%" PRIu64 ",\"rounds\":%" PRIu64 ",\"messages_total\":%" PRIu64
-	       ",\"pairs_done\":%" PRIu64,
-	       pairs, p->rounds, 2 * pairs * p->rounds, run.done);
+	       ",\"pairs_done\":%" PRIu64 ",\"stackful\":%d,\"ns_per_msg\":%.1f",
+	       pairs, p->rounds, 2 * pairs * p->rounds, run.done, (int)p->stackful,
+	       msgs > 0 ? secs * 1e9 / msgs : 0.0);
 	print_tail();
 	if (run.done != pairs) {
 		fprintf(stderr, "krill-bench: pingpong: %" PRIu64 " of %" PRIu64 " pairs done\n",

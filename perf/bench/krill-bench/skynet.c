@@ -11,7 +11,7 @@
  * answers with its ordinal. Sums and process counts flow up; each node exits once it has
  * sent its own. The root is a coordinator outside the tree that times it. */
 struct sky_run {
-	uint64_t leaves, fanout;
+	uint64_t leaves, fanout, stackful;
 	double t_start, t_end; /* written by the root */
 	uint64_t sum, procs;
 };
@@ -19,6 +19,7 @@ struct sky_run {
 struct sky_span {
 	kr_pid parent;
 	uint64_t lo, size, fanout;
+	uint64_t stackful; /* --stackful (sky_fn only) */
 };
 
 struct sky_sum {
@@ -94,6 +95,35 @@ static void sky_node(kr_ctx *ctx, void *state, const kr_msg *msg)
 	unexpected(ctx, "skynet node", msg);
 }
 
+/* --stackful: a node as straight-line code, its span its arg: a leaf answers and returns; a
+ * node spawns its children and blocks for their sums. */
+static void sky_fn(kr_ctx *ctx, void *arg)
+{
+	const struct sky_span *span = arg;
+	struct sky_sum acc = {.sum = span->lo, .procs = 1}, sum;
+	if (span->size > 1) {
+		uint64_t k = min_u64(span->fanout, span->size), stackful = span->stackful;
+		acc.sum = 0;
+		for (uint64_t i = 0; i < k; i++) {
+			uint64_t a = i * span->size / k, b = (i + 1) * span->size / k;
+			struct sky_span c = {kr_self(ctx), span->lo + a, b - a, span->fanout,
+					     stackful};
+			kr_pid pid;
+			if (!spawn_fn(ctx, stackful, sky_fn, &c, sizeof c, &pid))
+				return;
+		}
+		for (uint64_t i = 0; i < k; i++) {
+			const kr_msg *m;
+			if (!recv_tag(ctx, T_SUM, &m) ||
+			    !take(ctx, m, &sum, sizeof sum, "skynet fn"))
+				return;
+			acc.sum += sum.sum;
+			acc.procs += sum.procs;
+		}
+	}
+	post(ctx, span->parent, T_SUM, &acc, sizeof acc);
+}
+
 static void sky_root(kr_ctx *ctx, void *state, const kr_msg *msg)
 {
 	struct sky_run *run = *(struct sky_run **)state;
@@ -102,7 +132,14 @@ static void sky_root(kr_ctx *ctx, void *state, const kr_msg *msg)
 	switch (msg->tag) {
 	case T_START:
 		run->t_start = now();
-		sky_start(ctx, 0, run->leaves, run->fanout);
+		if (run->stackful) {
+			struct sky_span span = {kr_self(ctx), 0, run->leaves, run->fanout,
+						run->stackful};
+			kr_pid pid;
+			spawn_fn(ctx, run->stackful, sky_fn, &span, sizeof span, &pid);
+		} else {
+			sky_start(ctx, 0, run->leaves, run->fanout);
+		}
 		return;
 	case T_SUM:
 		run->t_end = now();
@@ -134,7 +171,7 @@ static uint64_t sky_expected_procs(uint64_t size, uint64_t fanout)
 int run_skynet(kr_runtime *rt, const struct params *p)
 {
 	uint64_t n = p->leaves;
-	struct sky_run run = {.leaves = n, .fanout = p->fanout};
+	struct sky_run run = {.leaves = n, .fanout = p->fanout, .stackful = p->stackful};
 	struct sky_run *runp = &run;
 	kr_pid root;
 	double t_end;
@@ -154,8 +191,8 @@ int run_skynet(kr_runtime *rt, const struct params *p)
 	double secs = run.t_end - run.t_start;
 	print_head(rt, p, secs, (double)run.procs);
 	printf(",\"leaves\":%" PRIu64 ",\"fanout\":%" PRIu64 ",\"result\":%" PRIu64
-	       ",\"expected\":%" PRIu64 ",\"ok\":%s,\"processes\":%" PRIu64,
-	       n, p->fanout, run.sum, expected, ok ? "true" : "false", run.procs);
+	       ",\"expected\":%" PRIu64 ",\"ok\":%s,\"processes\":%" PRIu64 ",\"stackful\":%d",
+	       n, p->fanout, run.sum, expected, ok ? "true" : "false", run.procs, (int)p->stackful);
 	print_tail();
 	if (!ok) {
 		fprintf(stderr,

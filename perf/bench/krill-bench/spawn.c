@@ -4,6 +4,7 @@
 #include "bench.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,10 @@ struct spawn_run {
 	/* Written by the coordinator, read by main after kr_run. */
 	double t_start, t_spawned, t_kill;
 	uint64_t rss_before, rss_held, spawned;
+	/* --stackful: the children blocked in their receive so far (relaxed: a count the
+	 * coordinator polls, nothing is published through it). */
+	uint64_t stackful;
+	_Atomic uint64_t blocked;
 };
 
 struct spawn_coord {
@@ -29,6 +34,7 @@ struct spawn_coord {
 struct spawner {
 	kr_pid *pids;
 	kr_pid coord;
+	struct spawn_run *run;
 	uint64_t lo, hi, next; /* slice [lo, hi); next: cursor of the current phase */
 };
 
@@ -44,6 +50,17 @@ static void spawn_child(kr_ctx *ctx, void *state, const kr_msg *msg)
 	kr_exit(ctx, KR_NORMAL);
 }
 
+/* --stackful: the child as straight-line code, measured blocked in kr_receive. Its arg is
+ * the run (8 bytes, as the behaviour's state). */
+static void spawn_child_fn(kr_ctx *ctx, void *arg)
+{
+	struct spawn_run *run = *(struct spawn_run **)arg;
+	const kr_msg *m;
+	atomic_fetch_add_explicit(&run->blocked, 1, memory_order_relaxed);
+	if (recv_tag(ctx, 0, &m) && m->tag != T_EXIT)
+		unexpected(ctx, "spawn child fn", m);
+}
+
 static void spawner(kr_ctx *ctx, void *state, const kr_msg *msg)
 {
 	static const uint64_t zero;
@@ -53,7 +70,10 @@ static void spawner(kr_ctx *ctx, void *state, const kr_msg *msg)
 	switch (msg->tag) {
 	case T_GO:
 		for (; i < end; i++)
-			if (!spawn(ctx, spawn_child, &zero, sizeof zero, &s->pids[i]))
+			if (s->run->stackful
+				? !spawn_fn(ctx, s->run->stackful, spawn_child_fn, &s->run,
+					    sizeof s->run, &s->pids[i])
+				: !spawn(ctx, spawn_child, &zero, sizeof zero, &s->pids[i]))
 				return;
 		s->next = end;
 		if (end < s->hi) {
@@ -103,6 +123,14 @@ static void spawn_coordinator(kr_ctx *ctx, void *state, const kr_msg *msg)
 		if (++c->done < run->nspawners)
 			return;
 		run->t_spawned = now();
+		/* fall through */
+	case T_GO:
+		/* --stackful: measured once every child has run to its receive. */
+		if (run->stackful &&
+		    atomic_load_explicit(&run->blocked, memory_order_relaxed) < c->spawned) {
+			post(ctx, kr_self(ctx), T_GO, NULL, 0);
+			return;
+		}
 		if ((rc = rss_bytes(&run->rss_held)) < 0) {
 			fail_kr(ctx, "/proc/self/statm", rc);
 			return;
@@ -121,7 +149,7 @@ static void spawn_coordinator(kr_ctx *ctx, void *state, const kr_msg *msg)
 int run_spawn(kr_runtime *rt, const struct params *p)
 {
 	uint64_t n = p->procs, ns = kr_schedulers(rt);
-	struct spawn_run run = {.procs = n, .nspawners = ns ? ns : 1};
+	struct spawn_run run = {.procs = n, .nspawners = ns ? ns : 1, .stackful = p->stackful};
 	kr_pid coord;
 	double t_end;
 	int rc, status = 2;
@@ -145,6 +173,7 @@ int run_spawn(kr_runtime *rt, const struct params *p)
 		struct spawner s = {
 		    .pids = run.pids,
 		    .coord = coord,
+		    .run = &run,
 		    .lo = i * n / run.nspawners,
 		    .hi = (i + 1) * n / run.nspawners,
 		};
@@ -167,9 +196,9 @@ int run_spawn(kr_runtime *rt, const struct params *p)
 	print_head(rt, p, spawn_s, (double)n);
 	printf(",\"procs\":%" PRIu64 ",\"spawn_rate\":%.1f,\"exit_rate\":%.1f"
 	       ",\"spawn_seconds\":%.6f,\"exit_seconds\":%.6f,\"bytes_per_proc\":%.1f"
-	       ",\"rss_before_bytes\":%" PRIu64 ",\"rss_peak_bytes\":%" PRIu64,
+	       ",\"rss_before_bytes\":%" PRIu64 ",\"rss_peak_bytes\":%" PRIu64 ",\"stackful\":%d",
 	       n, per_second((double)n, spawn_s), per_second((double)n, exit_s), spawn_s, exit_s,
-	       growth / (double)n, run.rss_before, run.rss_held);
+	       growth / (double)n, run.rss_before, run.rss_held, (int)p->stackful);
 	print_tail();
 	if (run.spawned != n || alive != 0) {
 		fprintf(stderr,
