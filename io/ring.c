@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -19,6 +20,7 @@
 static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct io_uring shared;
 static int shared_state; /* 0: not tried, 1: ready, -1: unavailable */
+static pid_t shared_pid;  /* the process that made it */
 
 static int bufs_init(struct ring *r)
 {
@@ -211,8 +213,19 @@ void kri_ring_wake(struct ring *r, struct ring *from)
 		return;
 	}
 	pthread_mutex_lock(&shared_lock);
-	if (shared_state == 0)
+	/* A child of fork() inherits the parent's ring, whose queues are
+	 * mapped shared with the parent: it makes its own rather than write
+	 * into the parent's (a wake-up submitted there could be lost, and
+	 * kr_wait then waited for ever; test_fault's forked runs hung so). */
+	if (shared_state != 0 && shared_pid != getpid()) {
+		if (shared_state == 1)
+			io_uring_queue_exit(&shared);
+		shared_state = 0;
+	}
+	if (shared_state == 0) {
 		shared_state = io_uring_queue_init(8, &shared, 0) == 0 ? 1 : -1;
+		shared_pid = getpid();
+	}
 	struct io_uring_sqe *sqe = shared_state == 1 ? io_uring_get_sqe(&shared) : 0;
 	if (sqe) {
 		prep_wake(sqe, r);
