@@ -24,6 +24,12 @@
 
 extern char **environ;
 
+/* Our tag must be none of krill.h's system tags. */
+_Static_assert(KR_TAG_DIST != KR_TAG_REPLY && KR_TAG_DIST != KR_TAG_IO &&
+		   KR_TAG_DIST != KR_TAG_DOWN && KR_TAG_DIST != KR_TAG_EXIT &&
+		   KR_TAG_DIST != KR_TAG_TIMEOUT && KR_TAG_DIST > KR_TAG_SYSTEM,
+	       "KR_TAG_DIST clashes with a system tag");
+
 #define ACCEPT_POLL_MS 200u
 #define EPMD_WAIT_MS   2000u
 #define DEFAULT_TICK   60000u

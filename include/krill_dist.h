@@ -54,8 +54,9 @@
 extern "C" {
 #endif
 
-/* A message from another node: the data is a kr_dist_msg. */
-#define KR_TAG_DIST 0xffff0005u
+/* A message from another node: the data is a kr_dist_msg. (Not
+ * 0xffff0005: that is krill.h's KR_TAG_REPLY.) */
+#define KR_TAG_DIST 0xffff0006u
 
 /* An exit reason from another node that is none of the above: the
  * payload holds the reason term in the external format (version byte

@@ -466,6 +466,147 @@ static void a_killed_peer_is_noticed_and_the_node_stays_up(void **st)
 	node_down(rt);
 }
 
+/* ---- two krill nodes, no Erlang between ------------------------------------- */
+
+static struct {
+	const char *b;      /* node B's name */
+	kr_pid svc, mortal; /* B's processes, as A's client sees them */
+	kr_pid mortal_b;    /* mortal, as B knows it */
+	atomic_int welcomed, got_hi, down40, exit40, down_nc, exit_nc, rc;
+} K;
+
+/* A term {Atom, Pid} in x. */
+static void atom_pid(kr_ctx *ctx, ei_x_buff *x, const char *a, kr_pid p)
+{
+	ei_x_new_with_version(x);
+	ei_x_encode_tuple_header(x, 2);
+	ei_x_encode_atom(x, a);
+	kr_node_x_encode_pid(kr_runtime_of(ctx), x, p);
+}
+
+/* Decode {Atom, Pid}: 0 and the pid (made a kr_pid) when the atom is a. */
+static int get_atom_pid(kr_ctx *ctx, const kr_msg *m, const char *a, kr_pid *out)
+{
+	if (m->tag != KR_TAG_DIST)
+		return -1;
+	const char *t = kr_dist_msg_term((const kr_dist_msg *)m->data);
+	int i = 0, v, ar;
+	char atom[MAXATOMLEN];
+	erlang_pid e;
+	if (ei_decode_version(t, &i, &v) || ei_decode_tuple_header(t, &i, &ar) || ar != 2 ||
+	    ei_decode_atom(t, &i, atom) || strcmp(atom, a) || ei_decode_pid(t, &i, &e))
+		return -1;
+	return kr_node_pid_from_ei(kr_runtime_of(ctx), &e, out);
+}
+
+/* B's "svc" and "mortal": answer {hello, From} with the bytes "hi" and
+ * {welcome, Self}; "mortal" exits with 40 on tag 20. */
+static void svc_b(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	kr_pid from;
+	if (m->tag == 20) {
+		kr_exit(ctx, 40);
+		return;
+	}
+	if (get_atom_pid(ctx, m, "hello", &from))
+		return;
+	ei_x_buff x;
+	atom_pid(ctx, &x, "welcome", kr_self(ctx));
+	int rc = kr_send(ctx, from, 8, "hi", 2);
+	if (!rc)
+		rc = kr_node_send_term(ctx, from, &x);
+	ei_x_free(&x);
+	if (rc)
+		atomic_store(&K.rc, rc);
+}
+
+/* A's client: says hello to both by name, then links to and monitors
+ * each; asks mortal to exit. */
+static void client_a(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	kr_pid p;
+	uint64_t ref;
+	int rc = 0;
+	if (m->tag == 1) {
+		kr_trap_exit(ctx, 1);
+		ei_x_buff x;
+		atom_pid(ctx, &x, "hello", kr_self(ctx));
+		rc = kr_node_send_name(ctx, "svc", K.b, &x);
+		if (!rc)
+			rc = kr_node_send_name(ctx, "mortal", K.b, &x);
+		ei_x_free(&x);
+	} else if (m->tag == 8 && m->len == 2 && !memcmp(m->data, "hi", 2)) {
+		atomic_fetch_add(&K.got_hi, 1);
+	} else if (!get_atom_pid(ctx, m, "welcome", &p)) {
+		rc = kr_link(ctx, p);
+		if (!rc)
+			rc = kr_monitor(ctx, p, &ref);
+		erlang_pid e; /* which one: B's pid is id = slot, serial = generation */
+		kr_node_pid_to_ei(kr_runtime_of(ctx), p, &e);
+		if (e.num == (uint32_t)K.mortal_b && e.serial == (uint32_t)(K.mortal_b >> 32))
+			K.mortal = p;
+		else
+			K.svc = p;
+		if (!rc && p == K.mortal)
+			rc = kr_send(ctx, p, 20, 0, 0);
+		atomic_fetch_add(&K.welcomed, 1);
+	} else if (m->tag == KR_TAG_DOWN || m->tag == KR_TAG_EXIT) {
+		const kr_exit_info *x = (const kr_exit_info *)m->data;
+		int down = m->tag == KR_TAG_DOWN;
+		if (x->pid == K.mortal && x->reason == 40)
+			atomic_store(down ? &K.down40 : &K.exit40, 1);
+		if (x->pid == K.svc && x->reason == KR_NOCONNECTION)
+			atomic_store(down ? &K.down_nc : &K.exit_nc, 1);
+	}
+	if (rc)
+		atomic_store(&K.rc, rc);
+}
+
+static int wait_for(atomic_int *v, int want, unsigned ms)
+{
+	for (unsigned t = 0; t < ms && atomic_load(v) < want; t += 20)
+		sleep_ms(20);
+	return atomic_load(v);
+}
+
+static void two_krill_nodes_send_link_monitor_and_see_noconnection(void **st)
+{
+	memset(&K, 0, sizeof(K));
+	K.b = "krillkb@127.0.0.1";
+	kr_pid keep_a, keep_b, svc, mortal, client;
+	kr_runtime *a = node_up("krillka@127.0.0.1", &keep_a);
+	kr_runtime *b = node_up(K.b, &keep_b);
+	assert_int_equal(kr_rt_spawn(b, svc_b, 0, 0, &svc), 0);
+	assert_int_equal(kr_register(b, "svc", svc), 0);
+	assert_int_equal(kr_rt_spawn(b, svc_b, 0, 0, &mortal), 0);
+	assert_int_equal(kr_register(b, "mortal", mortal), 0);
+	K.mortal_b = mortal;
+	assert_int_equal(kr_rt_spawn(a, client_a, 0, 0, &client), 0);
+	assert_int_equal(kr_rt_send(a, client, 1, 0, 0), 0); /* connects on first use */
+	assert_int_equal(wait_for(&K.welcomed, 2, 10000), 2);
+	assert_int_equal(wait_for(&K.got_hi, 2, 10000), 2); /* bytes, no encoding step */
+	/* A monitor and a link between krill nodes carry the real reason. */
+	assert_int_equal(wait_for(&K.down40, 1, 10000), 1);
+	assert_int_equal(wait_for(&K.exit40, 1, 10000), 1);
+	assert_int_equal(atomic_load(&K.down_nc), 0);
+	kr_node_info info;
+	assert_int_equal(kr_node_info_get(a, &info), 0);
+	assert_int_equal(info.connections, 1);
+	/* B's runtime goes: A's client sees noconnection for svc. */
+	node_down(b);
+	assert_int_equal(wait_for(&K.down_nc, 1, 10000), 1);
+	assert_int_equal(wait_for(&K.exit_nc, 1, 10000), 1);
+	assert_int_equal(atomic_load(&K.rc), 0);
+	for (int i = 0; i < 250; i++) {
+		assert_int_equal(kr_node_info_get(a, &info), 0);
+		if (!info.connections)
+			break;
+		sleep_ms(20);
+	}
+	assert_int_equal(info.connections, 0);
+	node_down(a);
+}
+
 /* ---- arguments ------------------------------------------------------------------ */
 
 static void bad_arguments_are_refused(void **st)
@@ -547,6 +688,7 @@ int main(void)
 	    cmocka_unit_test(links_work_both_ways_and_links_and_monitors_end_with_noconnection),
 	    cmocka_unit_test(a_wrong_cookie_is_refused_on_both_sides),
 	    cmocka_unit_test(a_killed_peer_is_noticed_and_the_node_stays_up),
+	    cmocka_unit_test(two_krill_nodes_send_link_monitor_and_see_noconnection),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
