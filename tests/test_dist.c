@@ -28,6 +28,9 @@
 #include "krill.h"
 #include "krill_dist.h"
 
+#ifndef KV_BIN /* tests/meson.build gives it: examples/kv-failover's krill-kv */
+#define KV_BIN "build/examples/kv-failover/krill-kv"
+#endif
 #ifndef DIST_SCRIPTS /* tests/meson.build gives the folder; this, run from the source tree */
 #define DIST_SCRIPTS "tests/dist"
 #endif
@@ -607,6 +610,112 @@ static void two_krill_nodes_send_link_monitor_and_see_noconnection(void **st)
 	node_down(a);
 }
 
+/* ---- failover: examples/kv-failover, two krill OS processes, an Erlang client ---- */
+
+/* A child's stdout, read a line at a time into all. */
+struct out {
+	int fd;
+	char all[65536];
+	size_t n;
+};
+
+/* Read until a line that starts with prefix arrives (at most ms): 0, or -1. */
+static int wait_line(struct out *o, const char *prefix, unsigned ms)
+{
+	size_t seen = 0; /* start of the line not yet matched */
+	for (unsigned t = 0;; t += 20) {
+		while (seen < o->n) {
+			char *nl = memchr(o->all + seen, '\n', o->n - seen);
+			if (!nl)
+				break;
+			if (!strncmp(o->all + seen, prefix, strlen(prefix)))
+				return 0;
+			seen = (size_t)(nl - o->all) + 1;
+		}
+		if (t >= ms)
+			return -1;
+		struct pollfd p = {.fd = o->fd, .events = POLLIN};
+		if (poll(&p, 1, 20) == 1) {
+			ssize_t r = read(o->fd, o->all + o->n, sizeof(o->all) - 1 - o->n);
+			if (r <= 0)
+				return -1;
+			o->n += (size_t)r;
+			o->all[o->n] = 0;
+		}
+	}
+}
+
+static pid_t run_out(char *const argv[], struct out *o)
+{
+	posix_spawn_file_actions_t fa;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_addclose(&fa, p[0]);
+	pid_t pid;
+	int rc = posix_spawn(&pid, argv[0], &fa, 0, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	assert_int_equal(rc, 0);
+	memset(o, 0, sizeof(*o));
+	o->fd = p[0];
+	return pid;
+}
+
+/* Children of the failover test, killed by its teardown if an assertion
+ * left them behind. */
+static pid_t kv_kids[3];
+
+static int kv_teardown(void **st)
+{
+	for (int i = 0; i < 3; i++)
+		if (kv_kids[i] > 0) {
+			kill(kv_kids[i], SIGKILL);
+			waitpid(kv_kids[i], 0, 0);
+			kv_kids[i] = 0;
+		}
+	return 0;
+}
+
+static void the_standby_takes_over_a_killed_primary_and_no_acked_write_is_lost(void **st)
+{
+	static struct out a, b, c;
+	setenv("KRILL_COOKIE", COOKIE, 1);
+	char *pa[] = {KV_BIN, "primary", "kva@127.0.0.1", 0};
+	char *pb[] = {KV_BIN, "standby", "kvb@127.0.0.1", "kva@127.0.0.1", 0};
+	pid_t ap = kv_kids[0] = run_out(pa, &a);
+	assert_int_equal(wait_line(&a, "ready", 10000), 0);
+	pid_t bp = kv_kids[1] = run_out(pb, &b);
+	assert_int_equal(wait_line(&b, "standby ready", 10000), 0);
+	/* The client: an Erlang node writing 1..300, its stdout on c. */
+	char path[512];
+	snprintf(path, sizeof(path), "%s/kv_client.escript", DIST_SCRIPTS);
+	setenv("ERL_FLAGS", "-name kvc@127.0.0.1 -setcookie " COOKIE, 1);
+	char *pc[] = {"/usr/bin/env", "escript", path, "kva@127.0.0.1", "kvb@127.0.0.1", "300", 0};
+	pid_t cp = kv_kids[2] = run_out(pc, &c);
+	unsetenv("ERL_FLAGS");
+	assert_int_equal(wait_line(&c, "found kva@127.0.0.1", 30000), 0);
+	assert_int_equal(wait_line(&c, "acked 50", 30000), 0);
+	kill(ap, SIGKILL); /* mid-stream: the client writes on */
+	assert_int_equal(reap(ap, 5000), 128 + SIGKILL);
+	kv_kids[0] = 0;
+	assert_int_equal(wait_line(&b, "took over noconnection", 15000), 0);
+	assert_int_equal(wait_line(&c, "down noconnection", 15000), 0);
+	assert_int_equal(wait_line(&c, "found kvb@127.0.0.1", 15000), 0);
+	assert_int_equal(wait_line(&c, "ok ", 60000), 0);
+	kv_kids[2] = 0;
+	assert_int_equal(reap(cp, 10000), 0);
+	assert_non_null(strstr(c.all, "acked 300\n"));
+	kv_kids[1] = 0;
+	kill(bp, SIGKILL);
+	reap(bp, 5000);
+	close(a.fd);
+	close(b.fd);
+	close(c.fd);
+	unsetenv("KRILL_COOKIE");
+}
+
 /* ---- arguments ------------------------------------------------------------------ */
 
 static void bad_arguments_are_refused(void **st)
@@ -689,6 +798,8 @@ int main(void)
 	    cmocka_unit_test(a_wrong_cookie_is_refused_on_both_sides),
 	    cmocka_unit_test(a_killed_peer_is_noticed_and_the_node_stays_up),
 	    cmocka_unit_test(two_krill_nodes_send_link_monitor_and_see_noconnection),
+	    cmocka_unit_test_teardown(
+		the_standby_takes_over_a_killed_primary_and_no_acked_write_is_lost, kv_teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
