@@ -29,10 +29,13 @@
  * Links and exit signals work across nodes with the usual calls (kr_link,
  * kr_unlink, kr_send_exit to a remote pid; an Erlang process may link to a
  * krill one). kr_monitor and kr_demonitor of a remote pid send Erlang's
- * MONITOR_P and DEMONITOR_P, but an Erlang node answers neither over ei's
- * handshake, which does not offer DFLAG_DIST_MONITOR: today a monitor
- * across nodes fires only when the connection goes (and an Erlang process
- * monitoring a krill one likewise). When a connection is lost, or cannot
+ * MONITOR_P and DEMONITOR_P: a krill node answers them (DOWN with the real
+ * reason), an Erlang node does not, because ei's handshake offers
+ * DFLAG_DIST_MONITOR without DFLAG_DIST_MONITOR_NAME and erts then keeps
+ * monitors of a C node's processes as watches of the connection only
+ * (docs/design.md §9): a monitor between a krill and an Erlang process,
+ * either way, fires only when the connection goes. Use a link for the
+ * reason. When a connection is lost, or cannot
  * be made, every process linked to a pid of that node gets an exit signal,
  * and every monitor of one a DOWN, with reason KR_NOCONNECTION. Reasons
  * cross as Erlang terms: KR_NORMAL as normal, KR_SHUTDOWN shutdown,

@@ -341,9 +341,9 @@ static void links_work_both_ways_and_links_and_monitors_end_with_noconnection(vo
 	for (int i = 0; i < 500 && !(atomic_load(&L.down_nc) && atomic_load(&L.exit_nc)); i++)
 		sleep_ms(20);
 	assert_int_equal(atomic_load(&L.watch_rc), 1);
-	/* No DOWN with bye: Erlang does not answer MONITOR_P over ei's
-	 * handshake (no DFLAG_DIST_MONITOR); the monitor ends with the
-	 * connection, below. */
+	/* No DOWN with bye: erts answers MONITOR_P only to a peer offering
+	 * DFLAG_DIST_MONITOR_NAME, which ei's handshake does not; the monitor
+	 * ends with the connection, below. */
 	assert_int_equal(atomic_load(&L.down_bye), 0);
 	assert_int_equal(atomic_load(&L.exit_bye), 1);
 	assert_int_equal(atomic_load(&L.down_nc), 1);
