@@ -61,6 +61,10 @@ extern "C" {
  * 0xffff0005: that is krill.h's KR_TAG_REPLY.) */
 #define KR_TAG_DIST 0xffff0006u
 
+/* kr_node_monitor's messages: the data is the node's name, NUL ended. */
+#define KR_TAG_NODEUP   0xffff0007u
+#define KR_TAG_NODEDOWN 0xffff0008u
+
 /* An exit reason from another node that is none of the above: the
  * payload holds the reason term in the external format (version byte
  * first) if it fits in KR_PAYLOAD_MAX bytes, else nothing (len 0). */
@@ -170,6 +174,15 @@ int kr_node_send_term(kr_ctx *ctx, kr_pid to, const ei_x_buff *x);
  * or node not name@host; -ENOMEM. A name nobody holds drops it, as in
  * Erlang. */
 int kr_node_send_name(kr_ctx *ctx, const char *name, const char *node, const ei_x_buff *x);
+
+/* Watch node (on != 0) or stop (on == 0), as Erlang's monitor_node: the
+ * caller gets KR_TAG_NODEUP each time a connection to node comes up (at
+ * once if it is up now) and KR_TAG_NODEDOWN each time it goes or a
+ * connect fails; on connects to node if it is not. One watch per process
+ * and node (a second on adds none, but connects); it lasts until turned off
+ * (a watch of a process that has exited stays until the node is freed).
+ * -EINVAL: not a node, node not name@host or this node; -ENOMEM. */
+int kr_node_monitor(kr_ctx *ctx, const char *node, int on);
 
 #ifdef __cplusplus
 }

@@ -610,6 +610,55 @@ static void two_krill_nodes_send_link_monitor_and_see_noconnection(void **st)
 	node_down(a);
 }
 
+/* ---- node monitors ----------------------------------------------------------- */
+
+static struct {
+	const char *node;
+	atomic_int up, down, rc;
+} NM;
+
+static void node_watcher(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	if (m->tag == 1)
+		atomic_store(&NM.rc, kr_node_monitor(ctx, NM.node, 1) == 0 ? 1 : -1);
+	else if (m->tag == 2)
+		atomic_store(&NM.rc, kr_node_monitor(ctx, NM.node, 0) == 0 ? 2 : -2);
+	else if ((m->tag == KR_TAG_NODEUP || m->tag == KR_TAG_NODEDOWN) &&
+		 !strcmp((const char *)m->data, NM.node))
+		atomic_fetch_add(m->tag == KR_TAG_NODEUP ? &NM.up : &NM.down, 1);
+}
+
+static void node_monitors_see_an_erlang_node_come_and_go(void **st)
+{
+	memset(&NM, 0, sizeof(NM));
+	NM.node = "erlw@127.0.0.1";
+	kr_pid keep, w;
+	kr_runtime *rt = node_up("krillw@127.0.0.1", &keep);
+	assert_int_equal(kr_rt_spawn(rt, node_watcher, 0, 0, &w), 0);
+	/* Nobody there: watching tries to connect, and says nodedown. */
+	assert_int_equal(kr_rt_send(rt, w, 1, 0, 0), 0);
+	assert_int_equal(wait_for(&NM.down, 1, 10000), 1);
+	assert_int_equal(atomic_load(&NM.up), 0);
+	/* The node starts; a second watch (a no-op) connects: nodeup. */
+	int out;
+	pid_t erl = escript("idle.escript", NM.node, COOKIE, 0, &out);
+	assert_int_equal(ready(out, 30000), 0);
+	assert_int_equal(kr_rt_send(rt, w, 1, 0, 0), 0);
+	assert_int_equal(wait_for(&NM.up, 1, 10000), 1);
+	/* It stops: nodedown. */
+	kill(erl, SIGKILL);
+	reap(erl, 5000);
+	close(out);
+	assert_int_equal(wait_for(&NM.down, 2, 10000), 2);
+	/* Off: nothing more comes. */
+	assert_int_equal(kr_rt_send(rt, w, 2, 0, 0), 0);
+	assert_int_equal(wait_for(&NM.rc, 2, 5000), 2);
+	sleep_ms(200);
+	assert_int_equal(atomic_load(&NM.up), 1);
+	assert_int_equal(atomic_load(&NM.down), 2);
+	node_down(rt);
+}
+
 /* ---- failover: examples/kv-failover, two krill OS processes, an Erlang client ---- */
 
 /* A child's stdout, read a line at a time into all. */
@@ -798,6 +847,7 @@ int main(void)
 	    cmocka_unit_test(a_wrong_cookie_is_refused_on_both_sides),
 	    cmocka_unit_test(a_killed_peer_is_noticed_and_the_node_stays_up),
 	    cmocka_unit_test(two_krill_nodes_send_link_monitor_and_see_noconnection),
+	    cmocka_unit_test(node_monitors_see_an_erlang_node_come_and_go),
 	    cmocka_unit_test_teardown(
 		the_standby_takes_over_a_killed_primary_and_no_acked_write_is_lost, kv_teardown),
 	};
