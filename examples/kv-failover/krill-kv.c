@@ -34,15 +34,17 @@ struct kv {
 		long key;
 	} * pend;
 	size_t npend, cpend;
-	long *keys, *vals; /* the store (small: a linear search will do) */
+	struct kvp {
+		long key, val;
+	} * kv; /* the store (small: a linear search will do) */
 	size_t n, cap;
 };
 
 static long *find(struct kv *s, long key)
 {
 	for (size_t i = 0; i < s->n; i++)
-		if (s->keys[i] == key)
-			return &s->vals[i];
+		if (s->kv[i].key == key)
+			return &s->kv[i].val;
 	return NULL;
 }
 
@@ -55,18 +57,13 @@ static int store(struct kv *s, long key, long val)
 	}
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? 2 * s->cap : 64;
-		long *k = realloc(s->keys, cap * sizeof(*k));
+		struct kvp *k = realloc(s->kv, cap * sizeof(*k));
 		if (!k)
 			return -1;
-		s->keys = k;
-		long *w = realloc(s->vals, cap * sizeof(*w));
-		if (!w)
-			return -1;
-		s->vals = w;
+		s->kv = k;
 		s->cap = cap;
 	}
-	s->keys[s->n] = key;
-	s->vals[s->n++] = val;
+	s->kv[s->n++] = (struct kvp){key, val};
 	return 0;
 }
 
@@ -184,7 +181,7 @@ static void term(kr_ctx *ctx, struct kv *s, const char *t)
 		kr_monitor(ctx, from, &ref);
 		send_pid(ctx, from, "primary", kr_self(ctx));
 		for (size_t k = 0; k < s->n; k++) /* what it missed */
-			copy(ctx, s, s->keys[k], s->vals[k]);
+			copy(ctx, s, s->kv[k].key, s->kv[k].val);
 	} else if (!strcmp(op, "whois") && !s->standby) {
 		send_pid(ctx, from, "kv_pid", kr_self(ctx));
 	} else if (!strcmp(op, "get") && ar == 3 && !s->standby) {
@@ -260,12 +257,17 @@ int main(int argc, char **argv)
 	kr_config c;
 	kr_config_init(&c);
 	c.schedulers = 1;
-	if (!s || kr_runtime_new(&c, &rt) < 0)
+	if (!s || kr_runtime_new(&c, &rt) < 0) {
+		free(s);
 		return 1;
+	}
 	s->standby = standby;
 	s->primary = standby ? argv[3] : NULL;
-	if (kr_rt_spawn(rt, kv, &s, sizeof(s), &pid) < 0 || kr_start(rt) < 0)
+	if (kr_rt_spawn(rt, kv, &s, sizeof(s), &pid) < 0 || kr_start(rt) < 0) {
+		kr_runtime_free(rt);
+		free(s);
 		return 1;
+	}
 	kr_node_config nc;
 	kr_node_config_init(&nc);
 	nc.name = argv[2];
