@@ -193,7 +193,7 @@ void kri_dist_conn(kr_ctx *ctx, void *state, const kr_msg *msg)
 			return;
 		}
 		c->up = true;
-		kri_dist_conn_up(c->nd, c->peer);
+		kri_dist_conn_up(c->nd, ctx, c->peer);
 		rc = flush(ctx, c);
 		if (rc && rc != -EAGAIN) {
 			gone(ctx, c);

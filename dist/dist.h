@@ -80,6 +80,11 @@ struct node {
 	uint32_t nrp, crp;
 	uint32_t *rph; /* open addressing over rp: index + 1, 0 empty */
 	uint32_t rphmask;
+	struct nwatch { /* kr_node_monitor's watches */
+		kr_pid pid;
+		uint32_t peer;
+	} * nw;
+	uint32_t nnw, cnw;
 	erlang_ref *inrefs; /* Erlang references of monitors on local processes */
 	uint32_t ninrefs, cinrefs;
 	unsigned helpers; /* connect threads running */
@@ -119,7 +124,7 @@ int kri_dist_frame_begin(ei_x_buff *x);
 void kri_dist_frame_end(ei_x_buff *x);
 /* Encode our monitor ref r as an Erlang reference of this node. */
 int kri_dist_x_encode_ref(struct node *nd, ei_x_buff *x, uint64_t r);
-void kri_dist_conn_up(struct node *nd, uint32_t i);
+void kri_dist_conn_up(struct node *nd, kr_ctx *ctx, uint32_t i);
 
 /* conn.c */
 void kri_dist_conn(kr_ctx *ctx, void *state, const kr_msg *msg);

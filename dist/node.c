@@ -24,6 +24,15 @@
 
 extern char **environ;
 
+/* Our tag must be none of krill.h's system tags. */
+_Static_assert(KR_TAG_NODEUP != KR_TAG_REPLY && KR_TAG_NODEDOWN != KR_TAG_REPLY &&
+		   KR_TAG_NODEUP != KR_TAG_DIST && KR_TAG_NODEDOWN != KR_TAG_DIST,
+	       "node tags clash");
+_Static_assert(KR_TAG_DIST != KR_TAG_REPLY && KR_TAG_DIST != KR_TAG_IO &&
+		   KR_TAG_DIST != KR_TAG_DOWN && KR_TAG_DIST != KR_TAG_EXIT &&
+		   KR_TAG_DIST != KR_TAG_TIMEOUT && KR_TAG_DIST > KR_TAG_SYSTEM,
+	       "KR_TAG_DIST clashes with a system tag");
+
 #define ACCEPT_POLL_MS 200u
 #define EPMD_WAIT_MS   2000u
 #define DEFAULT_TICK   60000u
@@ -421,13 +430,32 @@ int kri_dist_conn_of(struct node *nd, kr_ctx *ctx, uint32_t i, kr_pid *out)
 	return conn_start(nd, ctx, i, true, out);
 }
 
-void kri_dist_conn_up(struct node *nd, uint32_t i)
+/* Tell the watchers of peer i (kr_node_monitor) that it came up or went:
+ * their pids are copied under mu, the sends made outside it. */
+static void node_event(struct node *nd, kr_ctx *ctx, uint32_t i, uint32_t tag)
+{
+	pthread_mutex_lock(&nd->mu);
+	uint32_t n = 0;
+	kr_pid *to = nd->nnw ? malloc(nd->nnw * sizeof(*to)) : 0;
+	for (uint32_t k = 0; to && k < nd->nnw; k++)
+		if (nd->nw[k].peer == i)
+			to[n++] = nd->nw[k].pid;
+	char name[MAXNODELEN + 1];
+	snprintf(name, sizeof(name), "%s", nd->peers[i]->name);
+	pthread_mutex_unlock(&nd->mu);
+	for (uint32_t k = 0; k < n; k++)
+		kri_proc_send_sys(ctx, to[k], tag, 0, 0, name, strlen(name) + 1);
+	free(to);
+}
+
+void kri_dist_conn_up(struct node *nd, kr_ctx *ctx, uint32_t i)
 {
 	pthread_mutex_lock(&nd->mu);
 	nd->peers[i]->state = PEER_UP;
 	nd->connections++;
 	pthread_cond_broadcast(&nd->cv);
 	pthread_mutex_unlock(&nd->mu);
+	node_event(nd, ctx, i, KR_TAG_NODEUP);
 }
 
 void kri_dist_conn_gone(struct node *nd, kr_ctx *ctx, uint32_t i)
@@ -459,6 +487,50 @@ void kri_dist_conn_gone(struct node *nd, kr_ctx *ctx, uint32_t i)
 					     0, 0, 0);
 	}
 	free(r);
+	node_event(nd, ctx, i, KR_TAG_NODEDOWN);
+}
+
+int kr_node_monitor(kr_ctx *ctx, const char *node, int on)
+{
+	struct node *nd = kri_dist_node(kr_runtime_of(ctx));
+	char alive[EI_MAXALIVELEN + 1], host[EI_MAXHOSTNAMELEN + 1];
+	if (!nd || split_name(node, alive, host) || !strcmp(node, nd->name))
+		return -EINVAL;
+	kr_pid self = kr_self(ctx), conn;
+	uint32_t i, k;
+	int rc = 0, up = 0;
+	pthread_mutex_lock(&nd->mu);
+	struct peer *p = kri_dist_peer(nd, node, &i);
+	for (k = 0; p && k < nd->nnw; k++)
+		if (nd->nw[k].pid == self && nd->nw[k].peer == i)
+			break;
+	if (!p) {
+		rc = -ENOMEM;
+	} else if (!on) {
+		if (k < nd->nnw)
+			nd->nw[k] = nd->nw[--nd->nnw];
+	} else if (k == nd->nnw) {
+		if (nd->nnw == nd->cnw) {
+			uint32_t n = nd->cnw ? 2 * nd->cnw : 8;
+			struct nwatch *w = realloc(nd->nw, n * sizeof(*w));
+			if (!w)
+				rc = -ENOMEM;
+			else {
+				nd->nw = w;
+				nd->cnw = n;
+			}
+		}
+		if (!rc) {
+			nd->nw[nd->nnw++] = (struct nwatch){self, i};
+			up = p->state == PEER_UP;
+		}
+	}
+	if (!rc && on && !p->conn) /* as Erlang: watching connects */
+		rc = kri_dist_conn_of(nd, ctx, i, &conn);
+	pthread_mutex_unlock(&nd->mu);
+	if (!rc && up)
+		rc = kri_proc_send_sys(ctx, self, KR_TAG_NODEUP, 0, 0, node, strlen(node) + 1);
+	return rc;
 }
 
 int kri_dist_rec_add(struct node *nd, uint32_t i, int kind, kr_pid local, kr_pid remote,
@@ -680,6 +752,7 @@ static void node_free(struct node *nd)
 	free(nd->rp);
 	free(nd->rph);
 	free(nd->inrefs);
+	free(nd->nw);
 	pthread_mutex_destroy(&nd->mu);
 	pthread_cond_destroy(&nd->cv);
 	free(nd);

@@ -29,10 +29,13 @@
  * Links and exit signals work across nodes with the usual calls (kr_link,
  * kr_unlink, kr_send_exit to a remote pid; an Erlang process may link to a
  * krill one). kr_monitor and kr_demonitor of a remote pid send Erlang's
- * MONITOR_P and DEMONITOR_P, but an Erlang node answers neither over ei's
- * handshake, which does not offer DFLAG_DIST_MONITOR: today a monitor
- * across nodes fires only when the connection goes (and an Erlang process
- * monitoring a krill one likewise). When a connection is lost, or cannot
+ * MONITOR_P and DEMONITOR_P: a krill node answers them (DOWN with the real
+ * reason), an Erlang node does not, because ei's handshake offers
+ * DFLAG_DIST_MONITOR without DFLAG_DIST_MONITOR_NAME and erts then keeps
+ * monitors of a C node's processes as watches of the connection only
+ * (docs/design.md §9): a monitor between a krill and an Erlang process,
+ * either way, fires only when the connection goes. Use a link for the
+ * reason. When a connection is lost, or cannot
  * be made, every process linked to a pid of that node gets an exit signal,
  * and every monitor of one a DOWN, with reason KR_NOCONNECTION. Reasons
  * cross as Erlang terms: KR_NORMAL as normal, KR_SHUTDOWN shutdown,
@@ -54,8 +57,13 @@
 extern "C" {
 #endif
 
-/* A message from another node: the data is a kr_dist_msg. */
-#define KR_TAG_DIST 0xffff0005u
+/* A message from another node: the data is a kr_dist_msg. (Not
+ * 0xffff0005: that is krill.h's KR_TAG_REPLY.) */
+#define KR_TAG_DIST 0xffff0006u
+
+/* kr_node_monitor's messages: the data is the node's name, NUL ended. */
+#define KR_TAG_NODEUP   0xffff0007u
+#define KR_TAG_NODEDOWN 0xffff0008u
 
 /* An exit reason from another node that is none of the above: the
  * payload holds the reason term in the external format (version byte
@@ -166,6 +174,15 @@ int kr_node_send_term(kr_ctx *ctx, kr_pid to, const ei_x_buff *x);
  * or node not name@host; -ENOMEM. A name nobody holds drops it, as in
  * Erlang. */
 int kr_node_send_name(kr_ctx *ctx, const char *name, const char *node, const ei_x_buff *x);
+
+/* Watch node (on != 0) or stop (on == 0), as Erlang's monitor_node: the
+ * caller gets KR_TAG_NODEUP each time a connection to node comes up (at
+ * once if it is up now) and KR_TAG_NODEDOWN each time it goes or a
+ * connect fails; on connects to node if it is not. One watch per process
+ * and node (a second on adds none, but connects); it lasts until turned off
+ * (a watch of a process that has exited stays until the node is freed).
+ * -EINVAL: not a node, node not name@host or this node; -ENOMEM. */
+int kr_node_monitor(kr_ctx *ctx, const char *node, int on);
 
 #ifdef __cplusplus
 }

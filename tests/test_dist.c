@@ -28,6 +28,9 @@
 #include "krill.h"
 #include "krill_dist.h"
 
+#ifndef KV_BIN /* tests/meson.build gives it: examples/kv-failover's krill-kv */
+#define KV_BIN "build/examples/kv-failover/krill-kv"
+#endif
 #ifndef DIST_SCRIPTS /* tests/meson.build gives the folder; this, run from the source tree */
 #define DIST_SCRIPTS "tests/dist"
 #endif
@@ -338,9 +341,9 @@ static void links_work_both_ways_and_links_and_monitors_end_with_noconnection(vo
 	for (int i = 0; i < 500 && !(atomic_load(&L.down_nc) && atomic_load(&L.exit_nc)); i++)
 		sleep_ms(20);
 	assert_int_equal(atomic_load(&L.watch_rc), 1);
-	/* No DOWN with bye: Erlang does not answer MONITOR_P over ei's
-	 * handshake (no DFLAG_DIST_MONITOR); the monitor ends with the
-	 * connection, below. */
+	/* No DOWN with bye: erts answers MONITOR_P only to a peer offering
+	 * DFLAG_DIST_MONITOR_NAME, which ei's handshake does not; the monitor
+	 * ends with the connection, below. */
 	assert_int_equal(atomic_load(&L.down_bye), 0);
 	assert_int_equal(atomic_load(&L.exit_bye), 1);
 	assert_int_equal(atomic_load(&L.down_nc), 1);
@@ -466,6 +469,302 @@ static void a_killed_peer_is_noticed_and_the_node_stays_up(void **st)
 	node_down(rt);
 }
 
+/* ---- two krill nodes, no Erlang between ------------------------------------- */
+
+static struct {
+	const char *b;      /* node B's name */
+	kr_pid svc, mortal; /* B's processes, as A's client sees them */
+	kr_pid mortal_b;    /* mortal, as B knows it */
+	atomic_int welcomed, got_hi, down40, exit40, down_nc, exit_nc, rc;
+} K;
+
+/* A term {Atom, Pid} in x. */
+static void atom_pid(kr_ctx *ctx, ei_x_buff *x, const char *a, kr_pid p)
+{
+	ei_x_new_with_version(x);
+	ei_x_encode_tuple_header(x, 2);
+	ei_x_encode_atom(x, a);
+	kr_node_x_encode_pid(kr_runtime_of(ctx), x, p);
+}
+
+/* Decode {Atom, Pid}: 0 and the pid (made a kr_pid) when the atom is a. */
+static int get_atom_pid(kr_ctx *ctx, const kr_msg *m, const char *a, kr_pid *out)
+{
+	if (m->tag != KR_TAG_DIST)
+		return -1;
+	const char *t = kr_dist_msg_term((const kr_dist_msg *)m->data);
+	int i = 0, v, ar;
+	char atom[MAXATOMLEN];
+	erlang_pid e;
+	if (ei_decode_version(t, &i, &v) || ei_decode_tuple_header(t, &i, &ar) || ar != 2 ||
+	    ei_decode_atom(t, &i, atom) || strcmp(atom, a) || ei_decode_pid(t, &i, &e))
+		return -1;
+	return kr_node_pid_from_ei(kr_runtime_of(ctx), &e, out);
+}
+
+/* B's "svc" and "mortal": answer {hello, From} with the bytes "hi" and
+ * {welcome, Self}; "mortal" exits with 40 on tag 20. */
+static void svc_b(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	kr_pid from;
+	if (m->tag == 20) {
+		kr_exit(ctx, 40);
+		return;
+	}
+	if (get_atom_pid(ctx, m, "hello", &from))
+		return;
+	ei_x_buff x;
+	atom_pid(ctx, &x, "welcome", kr_self(ctx));
+	int rc = kr_send(ctx, from, 8, "hi", 2);
+	if (!rc)
+		rc = kr_node_send_term(ctx, from, &x);
+	ei_x_free(&x);
+	if (rc)
+		atomic_store(&K.rc, rc);
+}
+
+/* A's client: says hello to both by name, then links to and monitors
+ * each; asks mortal to exit. */
+static void client_a(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	kr_pid p;
+	uint64_t ref;
+	int rc = 0;
+	if (m->tag == 1) {
+		kr_trap_exit(ctx, 1);
+		ei_x_buff x;
+		atom_pid(ctx, &x, "hello", kr_self(ctx));
+		rc = kr_node_send_name(ctx, "svc", K.b, &x);
+		if (!rc)
+			rc = kr_node_send_name(ctx, "mortal", K.b, &x);
+		ei_x_free(&x);
+	} else if (m->tag == 8 && m->len == 2 && !memcmp(m->data, "hi", 2)) {
+		atomic_fetch_add(&K.got_hi, 1);
+	} else if (!get_atom_pid(ctx, m, "welcome", &p)) {
+		rc = kr_link(ctx, p);
+		if (!rc)
+			rc = kr_monitor(ctx, p, &ref);
+		erlang_pid e; /* which one: B's pid is id = slot, serial = generation */
+		kr_node_pid_to_ei(kr_runtime_of(ctx), p, &e);
+		if (e.num == (uint32_t)K.mortal_b && e.serial == (uint32_t)(K.mortal_b >> 32))
+			K.mortal = p;
+		else
+			K.svc = p;
+		if (!rc && p == K.mortal)
+			rc = kr_send(ctx, p, 20, 0, 0);
+		atomic_fetch_add(&K.welcomed, 1);
+	} else if (m->tag == KR_TAG_DOWN || m->tag == KR_TAG_EXIT) {
+		const kr_exit_info *x = (const kr_exit_info *)m->data;
+		int down = m->tag == KR_TAG_DOWN;
+		if (x->pid == K.mortal && x->reason == 40)
+			atomic_store(down ? &K.down40 : &K.exit40, 1);
+		if (x->pid == K.svc && x->reason == KR_NOCONNECTION)
+			atomic_store(down ? &K.down_nc : &K.exit_nc, 1);
+	}
+	if (rc)
+		atomic_store(&K.rc, rc);
+}
+
+static int wait_for(atomic_int *v, int want, unsigned ms)
+{
+	for (unsigned t = 0; t < ms && atomic_load(v) < want; t += 20)
+		sleep_ms(20);
+	return atomic_load(v);
+}
+
+static void two_krill_nodes_send_link_monitor_and_see_noconnection(void **st)
+{
+	memset(&K, 0, sizeof(K));
+	K.b = "krillkb@127.0.0.1";
+	kr_pid keep_a, keep_b, svc, mortal, client;
+	kr_runtime *a = node_up("krillka@127.0.0.1", &keep_a);
+	kr_runtime *b = node_up(K.b, &keep_b);
+	assert_int_equal(kr_rt_spawn(b, svc_b, 0, 0, &svc), 0);
+	assert_int_equal(kr_register(b, "svc", svc), 0);
+	assert_int_equal(kr_rt_spawn(b, svc_b, 0, 0, &mortal), 0);
+	assert_int_equal(kr_register(b, "mortal", mortal), 0);
+	K.mortal_b = mortal;
+	assert_int_equal(kr_rt_spawn(a, client_a, 0, 0, &client), 0);
+	assert_int_equal(kr_rt_send(a, client, 1, 0, 0), 0); /* connects on first use */
+	assert_int_equal(wait_for(&K.welcomed, 2, 10000), 2);
+	assert_int_equal(wait_for(&K.got_hi, 2, 10000), 2); /* bytes, no encoding step */
+	/* A monitor and a link between krill nodes carry the real reason. */
+	assert_int_equal(wait_for(&K.down40, 1, 10000), 1);
+	assert_int_equal(wait_for(&K.exit40, 1, 10000), 1);
+	assert_int_equal(atomic_load(&K.down_nc), 0);
+	kr_node_info info;
+	assert_int_equal(kr_node_info_get(a, &info), 0);
+	assert_int_equal(info.connections, 1);
+	/* B's runtime goes: A's client sees noconnection for svc. */
+	node_down(b);
+	assert_int_equal(wait_for(&K.down_nc, 1, 10000), 1);
+	assert_int_equal(wait_for(&K.exit_nc, 1, 10000), 1);
+	assert_int_equal(atomic_load(&K.rc), 0);
+	for (int i = 0; i < 250; i++) {
+		assert_int_equal(kr_node_info_get(a, &info), 0);
+		if (!info.connections)
+			break;
+		sleep_ms(20);
+	}
+	assert_int_equal(info.connections, 0);
+	node_down(a);
+}
+
+/* ---- node monitors ----------------------------------------------------------- */
+
+static struct {
+	const char *node;
+	atomic_int up, down, rc;
+} NM;
+
+static void node_watcher(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	if (m->tag == 1)
+		atomic_store(&NM.rc, kr_node_monitor(ctx, NM.node, 1) == 0 ? 1 : -1);
+	else if (m->tag == 2)
+		atomic_store(&NM.rc, kr_node_monitor(ctx, NM.node, 0) == 0 ? 2 : -2);
+	else if ((m->tag == KR_TAG_NODEUP || m->tag == KR_TAG_NODEDOWN) &&
+		 !strcmp((const char *)m->data, NM.node))
+		atomic_fetch_add(m->tag == KR_TAG_NODEUP ? &NM.up : &NM.down, 1);
+}
+
+static void node_monitors_see_an_erlang_node_come_and_go(void **st)
+{
+	memset(&NM, 0, sizeof(NM));
+	NM.node = "erlw@127.0.0.1";
+	kr_pid keep, w;
+	kr_runtime *rt = node_up("krillw@127.0.0.1", &keep);
+	assert_int_equal(kr_rt_spawn(rt, node_watcher, 0, 0, &w), 0);
+	/* Nobody there: watching tries to connect, and says nodedown. */
+	assert_int_equal(kr_rt_send(rt, w, 1, 0, 0), 0);
+	assert_int_equal(wait_for(&NM.down, 1, 10000), 1);
+	assert_int_equal(atomic_load(&NM.up), 0);
+	/* The node starts; a second watch (a no-op) connects: nodeup. */
+	int out;
+	pid_t erl = escript("idle.escript", NM.node, COOKIE, 0, &out);
+	assert_int_equal(ready(out, 30000), 0);
+	assert_int_equal(kr_rt_send(rt, w, 1, 0, 0), 0);
+	assert_int_equal(wait_for(&NM.up, 1, 10000), 1);
+	/* It stops: nodedown. */
+	kill(erl, SIGKILL);
+	reap(erl, 5000);
+	close(out);
+	assert_int_equal(wait_for(&NM.down, 2, 10000), 2);
+	/* Off: nothing more comes. */
+	assert_int_equal(kr_rt_send(rt, w, 2, 0, 0), 0);
+	assert_int_equal(wait_for(&NM.rc, 2, 5000), 2);
+	sleep_ms(200);
+	assert_int_equal(atomic_load(&NM.up), 1);
+	assert_int_equal(atomic_load(&NM.down), 2);
+	node_down(rt);
+}
+
+/* ---- failover: examples/kv-failover, two krill OS processes, an Erlang client ---- */
+
+/* A child's stdout, read a line at a time into all. */
+struct out {
+	int fd;
+	char all[65536];
+	size_t n;
+};
+
+/* Read until a line that starts with prefix arrives (at most ms): 0, or -1. */
+static int wait_line(struct out *o, const char *prefix, unsigned ms)
+{
+	size_t seen = 0; /* start of the line not yet matched */
+	for (unsigned t = 0;; t += 20) {
+		while (seen < o->n) {
+			char *nl = memchr(o->all + seen, '\n', o->n - seen);
+			if (!nl)
+				break;
+			if (!strncmp(o->all + seen, prefix, strlen(prefix)))
+				return 0;
+			seen = (size_t)(nl - o->all) + 1;
+		}
+		if (t >= ms)
+			return -1;
+		struct pollfd p = {.fd = o->fd, .events = POLLIN};
+		if (poll(&p, 1, 20) == 1) {
+			ssize_t r = read(o->fd, o->all + o->n, sizeof(o->all) - 1 - o->n);
+			if (r <= 0)
+				return -1;
+			o->n += (size_t)r;
+			o->all[o->n] = 0;
+		}
+	}
+}
+
+static pid_t run_out(char *const argv[], struct out *o)
+{
+	posix_spawn_file_actions_t fa;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_addclose(&fa, p[0]);
+	pid_t pid;
+	int rc = posix_spawn(&pid, argv[0], &fa, 0, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	assert_int_equal(rc, 0);
+	memset(o, 0, sizeof(*o));
+	o->fd = p[0];
+	return pid;
+}
+
+/* Children of the failover test, killed by its teardown if an assertion
+ * left them behind. */
+static pid_t kv_kids[3];
+
+static int kv_teardown(void **st)
+{
+	for (int i = 0; i < 3; i++)
+		if (kv_kids[i] > 0) {
+			kill(kv_kids[i], SIGKILL);
+			waitpid(kv_kids[i], 0, 0);
+			kv_kids[i] = 0;
+		}
+	return 0;
+}
+
+static void the_standby_takes_over_a_killed_primary_and_no_acked_write_is_lost(void **st)
+{
+	static struct out a, b, c;
+	setenv("KRILL_COOKIE", COOKIE, 1);
+	char *pa[] = {KV_BIN, "primary", "kva@127.0.0.1", 0};
+	char *pb[] = {KV_BIN, "standby", "kvb@127.0.0.1", "kva@127.0.0.1", 0};
+	pid_t ap = kv_kids[0] = run_out(pa, &a);
+	assert_int_equal(wait_line(&a, "ready", 10000), 0);
+	pid_t bp = kv_kids[1] = run_out(pb, &b);
+	assert_int_equal(wait_line(&b, "standby ready", 10000), 0);
+	/* The client: an Erlang node writing 1..300, its stdout on c. */
+	char path[512];
+	snprintf(path, sizeof(path), "%s/kv_client.escript", DIST_SCRIPTS);
+	setenv("ERL_FLAGS", "-name kvc@127.0.0.1 -setcookie " COOKIE, 1);
+	char *pc[] = {"/usr/bin/env", "escript", path, "kva@127.0.0.1", "kvb@127.0.0.1", "300", 0};
+	pid_t cp = kv_kids[2] = run_out(pc, &c);
+	unsetenv("ERL_FLAGS");
+	assert_int_equal(wait_line(&c, "found kva@127.0.0.1", 30000), 0);
+	assert_int_equal(wait_line(&c, "acked 50", 30000), 0);
+	kill(ap, SIGKILL); /* mid-stream: the client writes on */
+	assert_int_equal(reap(ap, 5000), 128 + SIGKILL);
+	kv_kids[0] = 0;
+	assert_int_equal(wait_line(&b, "took over noconnection", 15000), 0);
+	assert_int_equal(wait_line(&c, "down noconnection", 15000), 0);
+	assert_int_equal(wait_line(&c, "found kvb@127.0.0.1", 15000), 0);
+	assert_int_equal(wait_line(&c, "ok ", 60000), 0);
+	kv_kids[2] = 0;
+	assert_int_equal(reap(cp, 10000), 0);
+	assert_non_null(strstr(c.all, "acked 300\n"));
+	kv_kids[1] = 0;
+	kill(bp, SIGKILL);
+	reap(bp, 5000);
+	close(a.fd);
+	close(b.fd);
+	close(c.fd);
+	unsetenv("KRILL_COOKIE");
+}
+
 /* ---- arguments ------------------------------------------------------------------ */
 
 static void bad_arguments_are_refused(void **st)
@@ -547,6 +846,10 @@ int main(void)
 	    cmocka_unit_test(links_work_both_ways_and_links_and_monitors_end_with_noconnection),
 	    cmocka_unit_test(a_wrong_cookie_is_refused_on_both_sides),
 	    cmocka_unit_test(a_killed_peer_is_noticed_and_the_node_stays_up),
+	    cmocka_unit_test(two_krill_nodes_send_link_monitor_and_see_noconnection),
+	    cmocka_unit_test(node_monitors_see_an_erlang_node_come_and_go),
+	    cmocka_unit_test_teardown(
+		the_standby_takes_over_a_killed_primary_and_no_acked_write_is_lost, kv_teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -5,8 +5,9 @@
 %% links to and monitors two Erlang processes: Victim exits with bye, Stay
 %% outlives the connection (the test then checks noconnection on the krill
 %% side). No DOWN is expected here for a monitor across the connection:
-%% ei does not offer DFLAG_DIST_MONITOR, so Erlang neither sends MONITOR_P
-%% to a C node nor answers one. Exit 0 when all Erlang saw is right.
+%% ei offers DFLAG_DIST_MONITOR but not DFLAG_DIST_MONITOR_NAME, and erts
+%% needs both to send MONITOR_P or MONITOR_P_EXIT to a C node (dist.c).
+%% Exit 0 when all Erlang saw is right.
 main([Krill]) ->
     K = list_to_atom(Krill),
     process_flag(trap_exit, true),
