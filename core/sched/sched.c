@@ -126,16 +126,16 @@ void kri_sched_ready(struct sched *s, struct proc *p)
 	s->runnext = p;
 }
 
-void kri_sched_wakep(struct kr_runtime *rt)
+bool kri_sched_wakep(struct kr_runtime *rt)
 {
 	unsigned zero = 0;
 	if (rt->cfg.deterministic)
-		return;
+		return false;
 	if (atomic_load_explicit(&rt->nidle, memory_order_seq_cst) == 0 ||
 	    atomic_load_explicit(&rt->nspinning, memory_order_seq_cst) != 0 ||
 	    !atomic_compare_exchange_strong_explicit(&rt->nspinning, &zero, 1, memory_order_seq_cst,
 						     memory_order_relaxed))
-		return;
+		return false;
 	/* The woken scheduler starts out spinning: nspinning counts it, and
 	 * it learns so in unidle(), under the same lock. */
 	pthread_mutex_lock(&rt->idlelock);
@@ -157,6 +157,7 @@ void kri_sched_wakep(struct kr_runtime *rt)
 	pthread_mutex_unlock(&rt->idlelock);
 	if (s)
 		kri_park_wake(&s->park);
+	return s != 0;
 }
 
 void kri_sched_wake_all(struct kr_runtime *rt)
@@ -179,7 +180,8 @@ static void maybe_wake(struct sched *s)
 		return;
 	/* Store-load: our ring push must be visible before wakep reads. */
 	full_fence();
-	kri_sched_wakep(s->rt);
+	if (kri_sched_wakep(s->rt))
+		stat_add(&s->st.woke, 1);
 }
 
 static struct proc *next_local(struct sched *s)
@@ -241,6 +243,7 @@ static struct proc *steal(struct sched *s)
 		struct proc *p = kri_runq_steal(&v->q, &s->q, stuck(v) ? 1 : s->bal.min[j], &taken);
 		if (p) {
 			stat_add(&s->st.steals[s->bal.level[j]], 1);
+			stat_add(&s->st.stolen, taken);
 			return p;
 		}
 		start++;
@@ -254,8 +257,9 @@ static void stop_spinning(struct sched *s)
 		return;
 	s->spinning = false;
 	/* The last spinner to find work wakes another to keep looking. */
-	if (atomic_fetch_sub_explicit(&s->rt->nspinning, 1, memory_order_seq_cst) == 1)
-		kri_sched_wakep(s->rt);
+	if (atomic_fetch_sub_explicit(&s->rt->nspinning, 1, memory_order_seq_cst) == 1 &&
+	    kri_sched_wakep(s->rt))
+		stat_add(&s->st.woke, 1);
 }
 
 /* One step: run one process, or find one (inject, timers, steal). False

@@ -33,6 +33,8 @@ struct sched_stats {
 	_Atomic uint64_t spawned, exited, crashed, killed, runs, msgs, sleeps, wakeups, restarts;
 	_Atomic uint64_t steals[3]; /* by enum topo_level */
 	_Atomic uint64_t idle_ns;
+	/* Scheduling costs, none on a plain send's path (kr_stats_sched). */
+	_Atomic uint64_t stolen, woke, lone_fails;
 };
 
 /* A store-load barrier (the Dekker pattern in sleep/wake and the epoch
@@ -207,7 +209,7 @@ void *kri_sched_thread(void *arg);
 int kri_sched_run_deterministic(struct kr_runtime *rt);
 void kri_sched_ready(struct sched *s, struct proc *p); /* p became runnable */
 void kri_sched_wake_all(struct kr_runtime *rt);
-void kri_sched_wakep(struct kr_runtime *rt);
+bool kri_sched_wakep(struct kr_runtime *rt);
 uint64_t kri_rt_now_ms(struct kr_runtime *rt);
 uint64_t kri_rt_alive(const struct kr_runtime *rt);
 uint64_t kri_now_ns(void);
