@@ -68,6 +68,13 @@ struct top_cand {
 	uint64_t mailbox, memory;
 };
 
+/* Where a thief last saw a victim's backlog start (sched.c, "Stealing only
+ * what waits"): the victim's queue tail then, and the time of that look. */
+struct sched_look {
+	uint32_t tail;
+	uint64_t at;
+};
+
 struct sched {
 	struct kr_runtime *rt;
 	unsigned id;
@@ -82,6 +89,18 @@ struct sched {
 	uint64_t refs;    /* monitor references made here */
 	int64_t mem_seen; /* arena.bytes at the last ceiling check */
 	bool spinning;
+	/* Backlog that outlasts the cost of moving it (sched.c, "Stealing
+	 * only what waits"). looks[v]: scheduler v's queue tail when this
+	 * one last saw its backlog drained, and when (ns, or a count of
+	 * looks in deterministic mode). nlooks: the time of the current
+	 * look. Owner only. */
+	struct sched_look *looks;
+	uint64_t nlooks;
+	/* The wait a backlog must outlast before this one takes it, and the
+	 * steal being judged: processes taken, messages handled then. */
+	uint64_t pwait, ytaken, ymsgs;
+	bool young;        /* the last look saw backlog too young to take */
+	uint64_t young_at; /* when a look last saw some (ns; deterministic: looks) */
 	struct limbo limbo;
 	struct wheel wheel;
 	struct balance bal; /* whom to steal from, nearest first */
@@ -167,6 +186,11 @@ struct kr_runtime {
 	_Atomic uint64_t slots_ask;
 	alignas(64) _Atomic unsigned nidle;
 	_Atomic unsigned nspinning;
+	/* Schedulers asleep with a timeout because they saw backlog too
+	 * young to take (sched.c, "Stealing only what waits"): they look
+	 * again by themselves, so owners need not wake them. Relaxed RMW by
+	 * the sleeper around its sleep; read relaxed, a hint. */
+	_Atomic unsigned ntimed;
 	_Atomic int stop;
 	_Atomic int overmem; /* past cfg.max_memory (overload.c) */
 	pthread_mutex_t idlelock;
