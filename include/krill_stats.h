@@ -54,7 +54,12 @@ typedef struct kr_stats_sched {
 	 * figure may be negative; their sum is what the runtime holds. */
 	uint64_t mem_held;      /* bytes taken through its arena, less given back */
 	uint64_t mem_msgs;      /* of those, bytes in message envelopes */
-	uint64_t pad[6];        /* to 256 bytes: blocks never share a cache line */
+	/* Where scheduling costs (docs/performance.md, "Scaling from 1 to 2
+	 * schedulers"); were padding, so an older writer leaves them 0. */
+	uint64_t stolen;        /* processes taken by its steals (steals[] counts the trips) */
+	uint64_t woke;          /* sleeping schedulers it woke for its backlog */
+	uint64_t lone_fails;    /* idle-lone CASes that failed: a send came on top */
+	uint64_t pad[3];        /* to 256 bytes: blocks never share a cache line */
 } kr_stats_sched;
 
 /* The busiest processes a scheduler saw (since version 2): those that ran

@@ -187,9 +187,13 @@ void kri_proc_run(struct sched *s, struct proc *p)
 			kri_proc_drop_lone(s);
 		} else if (c->lone) {
 			c->lone = false;
-			if (!p->local && used < budget && kri_mbox_idle_lone(&p->inbox, e) == 0)
-				idle = true;
-			else
+			if (!p->local && used < budget) {
+				if (kri_mbox_idle_lone(&p->inbox, e) == 0)
+					idle = true;
+				else
+					stat_add(&s->st.lone_fails, 1);
+			}
+			if (!idle)
 				alive = take(s, p, e);
 		}
 		if (!keep)

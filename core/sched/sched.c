@@ -44,6 +44,19 @@
  * every sleep) is plenty, and keeps their cost out of the figures. */
 #define PUBLISH_EVERY 1024u
 #define TIMER_EVERY   16u
+/* Stealing only what waits (below, above maybe_wake). */
+#define PERSIST_NS    20000u
+#define PERSIST_GROW  64u  /* the longest wait: 64 times the shortest */
+#define PERSIST_LOOKS 128u /* deterministic: about PERSIST_NS of steps */
+#define YIELD         4u
+#define DET_TAKE      256u
+#define YOUNG_MEMORY  8u
+
+/* The shortest wait, in the unit of look(). */
+static uint64_t persist_min(const struct kr_runtime *rt)
+{
+	return rt->cfg.deterministic ? PERSIST_LOOKS : PERSIST_NS;
+}
 
 _Thread_local struct kr_runtime *kri_rt_current;
 #if defined(__SANITIZE_THREAD__)
@@ -92,6 +105,10 @@ int kri_sched_init(struct kr_runtime *rt, struct sched *s, unsigned id)
 	s->id = id;
 	s->ctx.s = s;
 	s->rng = (rt->cfg.seed ^ (0x9e3779b97f4a7c15ull * (id + 1))) | 1;
+	s->pwait = persist_min(rt);
+	s->looks = calloc(rt->n, sizeof(*s->looks));
+	if (!s->looks)
+		return -ENOMEM;
 	kri_slot_cache_init(&s->pslots);
 	kri_slot_cache_init(&s->tslots);
 	kri_limbo_init(&s->limbo);
@@ -117,6 +134,8 @@ void kri_sched_fini(struct sched *s)
 	kri_fiber_sched_fini(s);
 	kri_arena_fini(&s->arena);
 	kri_bal_fini(&s->bal);
+	free(s->looks);
+	s->looks = 0;
 }
 
 /* p became runnable on s: it runs next, and the process that was to run
@@ -128,16 +147,16 @@ void kri_sched_ready(struct sched *s, struct proc *p)
 	s->runnext = p;
 }
 
-void kri_sched_wakep(struct kr_runtime *rt)
+bool kri_sched_wakep(struct kr_runtime *rt)
 {
 	unsigned zero = 0;
 	if (rt->cfg.deterministic)
-		return;
+		return false;
 	if (atomic_load_explicit(&rt->nidle, memory_order_seq_cst) == 0 ||
 	    atomic_load_explicit(&rt->nspinning, memory_order_seq_cst) != 0 ||
 	    !atomic_compare_exchange_strong_explicit(&rt->nspinning, &zero, 1, memory_order_seq_cst,
 						     memory_order_relaxed))
-		return;
+		return false;
 	/* The woken scheduler starts out spinning: nspinning counts it, and
 	 * it learns so in unidle(), under the same lock. */
 	pthread_mutex_lock(&rt->idlelock);
@@ -159,12 +178,75 @@ void kri_sched_wakep(struct kr_runtime *rt)
 	pthread_mutex_unlock(&rt->idlelock);
 	if (s)
 		kri_park_wake(&s->park);
+	return s != 0;
 }
 
 void kri_sched_wake_all(struct kr_runtime *rt)
 {
 	for (unsigned i = 0; i < rt->n; i++)
 		kri_park_wake(&rt->s[i].park);
+}
+
+/* Stealing only what waits. A process queued here because a wake-up took
+ * runnext (a hub waking its clients one after another: chameneos' mall,
+ * concdict's dictionary, bank's teller, fjthroughput's coordinator) is
+ * normally run here within a microsecond or two. Stolen, it runs on the
+ * other core with its state and its message cold there, and every message
+ * it then exchanges with the hub crosses cores (about 450 ns here against
+ * some 25 ns handled locally): the steal costs more than it saves. Counted
+ * before this rule (KRILL_BENCH_STATS=1, docs/performance.md): concdict at
+ * 2 schedulers made 273,000 steals of 1.5 processes each, chameneos
+ * 57,000 of 4, fjthroughput 16,000 of 6, and each ran at 0.3-0.4 x its
+ * 1-scheduler rate. So a thief takes only backlog that has waited: the
+ * processes queued when it first saw the victim's backlog must still not
+ * all have been taken a wait later (the victim's head has not passed the
+ * tail it saw; the wait is the thief's, judge() below). A backlog that
+ * drains as fast as it fills stays where its partners are, and the spare
+ * scheduler sleeps (compaction, as BEAM's +scl); a backlog that persists —
+ * a burst, a load beyond one core, a queue behind one long call — is taken
+ * once it has waited. A queue past a ring-full (its overflow holds some) or
+ * a stuck victim's is taken at once. A thief that saw young backlog spins
+ * on if its wait is shorter than a spin, else sleeps at most its wait
+ * (park: a timed sleeper, counted in rt->ntimed), and owners do not wake
+ * timed sleepers for backlog (wake_for): they come back by themselves.
+ * Nothing is left to nobody: a queue's owner is awake while it holds work
+ * and runs it, and a sleeper that saw none is woken as before.
+ * Deterministic mode counts looks instead of nanoseconds, so it replays. */
+
+/* Did the last steal pay? Judged when the thief runs dry again. If the
+ * stolen processes (and those they woke here) handled fewer than YIELD
+ * messages each, they mostly ran once and went back to partners elsewhere
+ * (a hub's clients, which the hub's next wake-up pulls home): the wait
+ * doubles, from the shortest up to PERSIST_GROW times it, and such
+ * backlog stays with its hub. A steal that paid halves it, down to none:
+ * where moving work pays (big's peers, pingpong's pairs, a tree of
+ * spawns) the thief takes at once, as before this rule. */
+static void judge(struct sched *s)
+{
+	if (!s->ytaken)
+		return;
+	uint64_t got = atomic_load_explicit(&s->st.msgs, memory_order_relaxed) - s->ymsgs;
+	uint64_t lo = persist_min(s->rt), w;
+	if (got < YIELD * s->ytaken)
+		w = s->pwait < lo ? lo : s->pwait < PERSIST_GROW * lo ? 2 * s->pwait : s->pwait;
+	else
+		w = s->pwait / 2 < lo / 4 ? 0 : s->pwait / 2;
+	s->pwait = w;
+	s->ytaken = 0;
+}
+
+/* Has the backlog of q, as last marked in (tail, at), waited long enough?
+ * A mark whose processes have all been taken starts again from now. Hints
+ * only (relaxed loads of a moving queue): the steal's CAS decides. */
+static bool waited(struct runq *q, uint32_t *tail, uint64_t *at, uint64_t now, uint64_t wait)
+{
+	uint32_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+	if (!*at || (int32_t)(h - *tail) >= 0) {
+		*tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
+		*at = now;
+		return false;
+	}
+	return now - *at >= wait;
 }
 
 /* After a run left stealable work behind: let an idle scheduler take it.
@@ -174,14 +256,32 @@ void kri_sched_wake_all(struct kr_runtime *rt)
  * itself, then looked at our queue before our push showed); the work is
  * not lost, it is on our own queue and we run it, and the next step's
  * look sees the parked one and wakes it. */
-static void maybe_wake(struct sched *s)
+__attribute__((noinline)) static void wake_for(struct sched *s)
+{
+	struct kr_runtime *rt = s->rt;
+	/* Every sleeper saw backlog too young to take and looks again by
+	 * itself within its wait (park): waking one would only cost us a
+	 * system call for it to find the same. A burst (the overflow holds
+	 * some) is worth waking for at once. Relaxed: hints; a sleeper that
+	 * is just becoming timed costs at worst one wake-up. */
+	if (atomic_load_explicit(&rt->ntimed, memory_order_relaxed) >=
+		atomic_load_explicit(&rt->nidle, memory_order_relaxed) &&
+	    !atomic_load_explicit(&s->q.olen, memory_order_relaxed))
+		return;
+	/* Store-load: our ring push must be visible before wakep reads. */
+	full_fence();
+	if (kri_sched_wakep(s->rt))
+		stat_add(&s->st.woke, 1);
+}
+
+/* Inlined in the loop: one scheduler, or nothing queued, or nobody asleep
+ * costs a step three tests and no call. */
+static inline void maybe_wake(struct sched *s)
 {
 	if (s->rt->n == 1 || kri_runq_len(&s->q) == 0 ||
 	    atomic_load_explicit(&s->rt->nidle, memory_order_relaxed) == 0)
 		return;
-	/* Store-load: our ring push must be visible before wakep reads. */
-	full_fence();
-	kri_sched_wakep(s->rt);
+	wake_for(s);
 }
 
 static struct proc *next_local(struct sched *s)
@@ -216,12 +316,46 @@ static bool stuck(const struct sched *o)
 	return atomic_load_explicit(&o->stuck, memory_order_relaxed) != 0;
 }
 
+/* splitmix64's finaliser: a draw from the look count, so that the policy
+ * leaves the driver's generator (scheduler 0's rng) alone. */
+static uint64_t mix(uint64_t x)
+{
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* The backlog of v that s may take: all of it if it has waited (above),
+ * is past a ring-full, or its scheduler is stuck; else none yet. */
 static uint64_t queue_len(void *arg, unsigned v)
 {
-	struct kr_runtime *rt = arg;
-	struct sched *o = &rt->s[v];
+	struct sched *s = arg;
+	struct sched *o = &s->rt->s[v];
 	uint64_t n = kri_runq_len(&o->q);
-	return n && stuck(o) ? n + STUCK_BACKLOG : n;
+	if (!n)
+		return 0;
+	if (stuck(o))
+		return n + STUCK_BACKLOG;
+	if (atomic_load_explicit(&o->q.olen, memory_order_relaxed))
+		return n;
+	struct sched_look *l = &s->looks[v];
+	if (!s->pwait || waited(&o->q, &l->tail, &l->at, s->nlooks, s->pwait))
+		return n;
+	/* Deterministic mode: now and then, as a preempted owner's backlog
+	 * would in real time, a young one is taken too, so that runs still
+	 * explore processes moving between schedulers. */
+	if (s->rt->cfg.deterministic && mix(s->nlooks ^ s->rt->cfg.seed ^ v) % DET_TAKE == 0)
+		return n;
+	s->young = true;
+	s->young_at = s->nlooks;
+	return 0;
+}
+
+/* The time of this look, for waited(): the clock, or in deterministic
+ * mode a count of looks, which replays. */
+static void look(struct sched *s)
+{
+	s->nlooks = s->rt->cfg.deterministic ? s->nlooks + 1 : kri_now_ns();
 }
 
 /* The policy is core/sched/balance.c's, shared with perf/bench/krill-sim: near
@@ -235,14 +369,20 @@ static struct proc *steal(struct sched *s)
 	if (rt->n == 1)
 		return 0;
 	unsigned start = rt->cfg.deterministic ? (unsigned)rnd(s) : 0;
+	look(s);
+	judge(s);
+	s->young = false;
 	for (int tries = 0; tries < 4; tries++) {
-		int j = kri_bal_choose(&s->bal, start, queue_len, rt);
+		int j = kri_bal_choose(&s->bal, start, queue_len, s);
 		if (j < 0)
 			return 0;
 		struct sched *v = &rt->s[s->bal.order[j]];
 		struct proc *p = kri_runq_steal(&v->q, &s->q, stuck(v) ? 1 : s->bal.min[j], &taken);
 		if (p) {
 			stat_add(&s->st.steals[s->bal.level[j]], 1);
+			stat_add(&s->st.stolen, taken);
+			s->ytaken = taken;
+			s->ymsgs = atomic_load_explicit(&s->st.msgs, memory_order_relaxed);
 			return p;
 		}
 		start++;
@@ -256,8 +396,9 @@ static void stop_spinning(struct sched *s)
 		return;
 	s->spinning = false;
 	/* The last spinner to find work wakes another to keep looking. */
-	if (atomic_fetch_sub_explicit(&s->rt->nspinning, 1, memory_order_seq_cst) == 1)
-		kri_sched_wakep(s->rt);
+	if (atomic_fetch_sub_explicit(&s->rt->nspinning, 1, memory_order_seq_cst) == 1 &&
+	    kri_sched_wakep(s->rt))
+		stat_add(&s->st.woke, 1);
 }
 
 /* One step: run one process, or find one (inject, timers, steal). False
@@ -294,7 +435,9 @@ static bool any_work(struct sched *s)
 	if (atomic_load_explicit(&rt->ipending, memory_order_seq_cst) || kri_runq_len(&s->q) ||
 	    (s->ring.inflight && ring_events(&s->ring)))
 		return true;
-	return kri_bal_choose(&s->bal, 0, queue_len, rt) >= 0;
+	look(s);
+	s->young = false;
+	return kri_bal_choose(&s->bal, 0, queue_len, s) >= 0;
 }
 
 /* Leave the idle stack. If a waker already took us off it, it counted us
@@ -333,7 +476,7 @@ static bool stop_if_empty(struct kr_runtime *rt)
 	return empty;
 }
 
-static void park(struct sched *s)
+__attribute__((noinline)) static void park(struct sched *s)
 {
 	struct kr_runtime *rt = s->rt;
 	kri_epoch_settle(s);
@@ -341,6 +484,17 @@ static void park(struct sched *s)
 	/* Still owing slots (its limbo waits for the others): sleep briefly,
 	 * to try again once they have gone offline (epoch.c). */
 	bool owing = kri_epoch_asked(s);
+	/* A sleeper that saw backlog too young to take, now or lately (within
+	 * YOUNG_MEMORY waits), sleeps at most its wait and counts itself in
+	 * ntimed, so that owners leave it be (wake_for): a hub's queue empties
+	 * and fills many times a millisecond, and its owner woke an untimed
+	 * sleeper at each refill (3,800 wake-ups in one chameneos run, each
+	 * then polling the owner's queue) for backlog it may not take. Counted
+	 * before nidle, so an owner never sees it idle and untimed on its way
+	 * to a timed sleep; corrected after the re-check. Relaxed: a hint. */
+	bool timed = s->pwait && (s->young || kri_now_ns() - s->young_at < YOUNG_MEMORY * s->pwait);
+	if (timed)
+		atomic_fetch_add_explicit(&rt->ntimed, 1, memory_order_relaxed);
 	pthread_mutex_lock(&rt->idlelock);
 	rt->idle[rt->nidlestack++] = s->id;
 	unsigned idle = atomic_fetch_add_explicit(&rt->nidle, 1, memory_order_seq_cst) + 1;
@@ -353,13 +507,25 @@ static void park(struct sched *s)
 	full_fence();
 	uint64_t next = kri_wheel_next_bound(&s->wheel);
 	uint64_t now = kri_rt_now_ms(rt);
-	if (atomic_load_explicit(&rt->stop, memory_order_seq_cst) || any_work(s) || next <= now) {
+	bool work =
+	    atomic_load_explicit(&rt->stop, memory_order_seq_cst) || any_work(s) || next <= now;
+	/* stop_if_empty sets stop when it finds nothing alive. */
+	bool last = !work && idle == rt->n &&
+		    atomic_load_explicit(&rt->waiting, memory_order_seq_cst) && stop_if_empty(rt);
+	bool was = timed;
+	timed = (timed || s->young) && !work && !last;
+	if (was != timed) {
+		if (timed)
+			atomic_fetch_add_explicit(&rt->ntimed, 1, memory_order_relaxed);
+		else
+			atomic_fetch_sub_explicit(&rt->ntimed, 1, memory_order_relaxed);
+	}
+	if (work) {
 		unidle(rt, s);
 		kri_epoch_online(s);
 		return;
 	}
-	if (idle == rt->n && atomic_load_explicit(&rt->waiting, memory_order_seq_cst) &&
-	    stop_if_empty(rt)) {
+	if (last) {
 		kri_sched_wake_all(rt);
 		unidle(rt, s);
 		return;
@@ -368,6 +534,11 @@ static void park(struct sched *s)
 	uint64_t timeout = next == UINT64_MAX ? UINT64_MAX : (next - now) * 1000000u;
 	if (owing && timeout > 1000000u)
 		timeout = 1000000u;
+	/* Backlog elsewhere too young to take: look again once it could have
+	 * waited long enough. Owners do not wake a timed sleeper, so this is
+	 * also what takes a queue left behind one long call. */
+	if (timed && timeout > s->pwait)
+		timeout = s->pwait;
 	/* Scheduler 0 refreshes the runtime-wide stats about once a second,
 	 * asleep or not: one wake-up a second costs nothing measurable. */
 	if (s->pub && s->id == 0 && timeout > 1000000000u)
@@ -376,6 +547,8 @@ static void park(struct sched *s)
 	kri_ovl_memory_check(s);
 	kri_stats_publish(s, t0);
 	kri_park_wait(&s->park, timeout);
+	if (timed)
+		atomic_fetch_sub_explicit(&rt->ntimed, 1, memory_order_relaxed);
 	uint64_t t1 = kri_now_ns();
 	stat_add(&s->st.idle_ns, t1 - t0);
 	/* Woken by sched_wakep, by a timer, or spuriously. */
@@ -383,6 +556,75 @@ static void park(struct sched *s)
 	stat_add(&s->st.wakeups, 1);
 	kri_epoch_online(s);
 	kri_stats_publish(s, t1);
+}
+
+/* Nothing to run: spin a while, then sleep. Apart from the loop (and not
+ * inlined), so that the registers the loop's steps need stay theirs:
+ * inlined, it made every step reload the scheduler from the stack. */
+__attribute__((noinline)) static void idle(struct sched *s, uint64_t spin_ns)
+{
+	struct kr_runtime *rt = s->rt;
+	kri_epoch_quiesce(s);
+	/* Spin a while (bounded to half the schedulers, as in Go, so an
+	 * idle machine is not all spinning) before sleeping. Not with
+	 * I/O in flight: completions end the ring's wait as soon as the
+	 * kernel posts them, and a spin would only take the CPU from
+	 * the kernel's network stack and the programs beside us. */
+	if (!s->spinning &&
+	    2 * atomic_load_explicit(&rt->nspinning, memory_order_relaxed) < rt->n) {
+		s->spinning = true;
+		atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
+	}
+	if (s->spinning) {
+		uint64_t until = kri_now_ns() + (s->ring.inflight ? 0 : spin_ns);
+		bool found = false;
+		while (!found && kri_now_ns() < until &&
+		       !atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
+			found = step(s);
+			/* Backlog elsewhere it may not take for longer
+			 * than a spin: sleep until then (park) rather
+			 * than poll the owner's queue, whose lines the
+			 * owner writes at every run. */
+			if (!found && s->young && s->pwait > spin_ns)
+				break;
+			if (!found)
+				cpu_relax();
+		}
+		if (found) {
+			maybe_wake(s);
+			return;
+		}
+		/* Backlog elsewhere that this one takes within a spin
+		 * once it has waited (steals have paid lately): keep
+		 * looking rather than sleep, which on a VM costs the
+		 * vCPU's slow return. */
+		if (s->young && s->pwait <= spin_ns && !s->ring.inflight)
+			return;
+	}
+	park(s);
+}
+
+/* The scheduler's loop, apart from kri_sched_thread's sigsetjmp, after
+ * which the compiler kept the scheduler on the stack and reloaded it at
+ * every step (a fault jumps back there, and the loop starts again). */
+__attribute__((noinline)) static void loop(struct sched *s, uint64_t spin_ns)
+{
+	struct kr_runtime *rt = s->rt;
+	while (!atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
+		if (step(s)) {
+			maybe_wake(s);
+			if ((s->loops & 7) == 0)
+				kri_epoch_announce(s);
+			if (++s->loops % QUIESCE_EVERY == 0) {
+				kri_epoch_quiesce(s);
+				kri_ovl_memory_check(s);
+				if (s->loops % PUBLISH_EVERY == 0)
+					kri_stats_publish(s, kri_now_ns());
+			}
+			continue;
+		}
+		idle(s, spin_ns);
+	}
 }
 
 void *kri_sched_thread(void *arg)
@@ -406,46 +648,7 @@ void *kri_sched_thread(void *arg)
 	s->jbp = &s->jb;
 	if (contained && sigsetjmp(s->jb, FAULT_SAVEMASK))
 		kri_fault_recover(s);
-	while (!atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
-		if (step(s)) {
-			maybe_wake(s);
-			if ((s->loops & 7) == 0)
-				kri_epoch_announce(s);
-			if (++s->loops % QUIESCE_EVERY == 0) {
-				kri_epoch_quiesce(s);
-				kri_ovl_memory_check(s);
-				if (s->loops % PUBLISH_EVERY == 0)
-					kri_stats_publish(s, kri_now_ns());
-			}
-			continue;
-		}
-		kri_epoch_quiesce(s);
-		/* Spin a while (bounded to half the schedulers, as in Go, so an
-		 * idle machine is not all spinning) before sleeping. Not with
-		 * I/O in flight: completions end the ring's wait as soon as the
-		 * kernel posts them, and a spin would only take the CPU from
-		 * the kernel's network stack and the programs beside us. */
-		if (!s->spinning &&
-		    2 * atomic_load_explicit(&rt->nspinning, memory_order_relaxed) < rt->n) {
-			s->spinning = true;
-			atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
-		}
-		if (s->spinning) {
-			uint64_t until = kri_now_ns() + (s->ring.inflight ? 0 : spin_ns);
-			bool found = false;
-			while (!found && kri_now_ns() < until &&
-			       !atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
-				found = step(s);
-				if (!found)
-					cpu_relax();
-			}
-			if (found) {
-				maybe_wake(s);
-				continue;
-			}
-		}
-		park(s);
-	}
+	loop(s, spin_ns);
 	kri_stats_publish(s, kri_now_ns());
 	kri_epoch_offline(s);
 	if (contained)

@@ -33,6 +33,8 @@ struct sched_stats {
 	_Atomic uint64_t spawned, exited, crashed, killed, runs, msgs, sleeps, wakeups, restarts;
 	_Atomic uint64_t steals[3]; /* by enum topo_level */
 	_Atomic uint64_t idle_ns;
+	/* Scheduling costs, none on a plain send's path (kr_stats_sched). */
+	_Atomic uint64_t stolen, woke, lone_fails;
 };
 
 /* A store-load barrier (the Dekker pattern in sleep/wake and the epoch
@@ -66,6 +68,13 @@ struct top_cand {
 	uint64_t mailbox, memory;
 };
 
+/* Where a thief last saw a victim's backlog start (sched.c, "Stealing only
+ * what waits"): the victim's queue tail then, and the time of that look. */
+struct sched_look {
+	uint32_t tail;
+	uint64_t at;
+};
+
 struct sched {
 	struct kr_runtime *rt;
 	unsigned id;
@@ -80,6 +89,18 @@ struct sched {
 	uint64_t refs;    /* monitor references made here */
 	int64_t mem_seen; /* arena.bytes at the last ceiling check */
 	bool spinning;
+	/* Backlog that outlasts the cost of moving it (sched.c, "Stealing
+	 * only what waits"). looks[v]: scheduler v's queue tail when this
+	 * one last saw its backlog drained, and when (ns, or a count of
+	 * looks in deterministic mode). nlooks: the time of the current
+	 * look. Owner only. */
+	struct sched_look *looks;
+	uint64_t nlooks;
+	/* The wait a backlog must outlast before this one takes it, and the
+	 * steal being judged: processes taken, messages handled then. */
+	uint64_t pwait, ytaken, ymsgs;
+	bool young;        /* the last look saw backlog too young to take */
+	uint64_t young_at; /* when a look last saw some (ns; deterministic: looks) */
 	struct limbo limbo;
 	struct wheel wheel;
 	struct balance bal; /* whom to steal from, nearest first */
@@ -173,6 +194,11 @@ struct kr_runtime {
 	_Atomic uint64_t slots_ask;
 	alignas(64) _Atomic unsigned nidle;
 	_Atomic unsigned nspinning;
+	/* Schedulers asleep with a timeout because they saw backlog too
+	 * young to take (sched.c, "Stealing only what waits"): they look
+	 * again by themselves, so owners need not wake them. Relaxed RMW by
+	 * the sleeper around its sleep; read relaxed, a hint. */
+	_Atomic unsigned ntimed;
 	_Atomic int stop;
 	_Atomic int waiting; /* kr_wait waits: an empty runtime may stop itself */
 	_Atomic int overmem; /* past cfg.max_memory (overload.c) */
@@ -228,7 +254,7 @@ void *kri_sched_thread(void *arg);
 int kri_sched_run_deterministic(struct kr_runtime *rt);
 void kri_sched_ready(struct sched *s, struct proc *p); /* p became runnable */
 void kri_sched_wake_all(struct kr_runtime *rt);
-void kri_sched_wakep(struct kr_runtime *rt);
+bool kri_sched_wakep(struct kr_runtime *rt);
 uint64_t kri_rt_now_ms(struct kr_runtime *rt);
 uint64_t kri_rt_alive(const struct kr_runtime *rt);
 uint64_t kri_now_ns(void);

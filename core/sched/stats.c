@@ -316,6 +316,9 @@ void kri_stats_publish(struct sched *s, uint64_t now)
 		put(&b->steals[k], get(&st->steals[k]));
 	put(&b->sleeps, get(&st->sleeps));
 	put(&b->wakeups, get(&st->wakeups));
+	put(&b->stolen, get(&st->stolen));
+	put(&b->woke, get(&st->woke));
+	put(&b->lone_fails, get(&st->lone_fails));
 	put(&b->spawned, get(&st->spawned));
 	put(&b->io_submitted, s->ring.submitted);
 	put(&b->io_completed, s->ring.completed);

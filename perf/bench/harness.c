@@ -2,9 +2,12 @@
  * runtime, for krill-bench and krill-savina alike (harness.h). */
 #include "harness.h"
 
+#include <krill_stats.h>
+
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -99,11 +102,33 @@ int out_of_memory(void)
 
 /* Run until every process has exited (or a behaviour failed); *t_end is taken as soon as
  * kr_run returns. Returns the exit status. */
+/* KRILL_BENCH_STATS=1: each scheduler's scheduling counters on stderr after the run (the
+ * figures of docs/performance.md's "Scaling from 1 to 2 schedulers"). */
+static void dump_stats(kr_runtime *rt)
+{
+	static _Alignas(64) unsigned char buf[1 << 16];
+	const char *env = getenv("KRILL_BENCH_STATS");
+	if (!env || *env != '1' || kr_stats_snapshot(rt, buf, sizeof buf) < 0)
+		return;
+	kr_stats_header *h = (kr_stats_header *)buf;
+	for (uint32_t i = 0; i < h->nsched; i++) {
+		const kr_stats_sched *b = kr_stats_sched_at(h, i);
+		fprintf(stderr,
+			"sched %u: runs %" PRIu64 " msgs %" PRIu64 " steals %" PRIu64
+			" stolen %" PRIu64 " sleeps %" PRIu64 " wakeups %" PRIu64 " woke %" PRIu64
+			" lone_fails %" PRIu64 " idle_ms %.1f busy_ms %.1f\n",
+			i, b->runs, b->msgs, b->steals[0] + b->steals[1] + b->steals[2], b->stolen,
+			b->sleeps, b->wakeups, b->woke, b->lone_fails, (double)b->idle_ns / 1e6,
+			(double)b->busy_ns / 1e6);
+	}
+}
+
 int run_runtime(kr_runtime *rt, double *t_end)
 {
 	int rc = kr_run(rt);
 	if (t_end)
 		*t_end = now();
+	dump_stats(rt);
 	if (rc < 0)
 		return bench_error("kr_run", rc);
 	if (!atomic_load(&failed))
