@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "krill_stats.h"
+#include "util/seg.h"
 
 #define SHM_DIR   "/dev/shm"
 #define MAX_SCHED (1u << 20) /* far above any real runtime: a larger count is corruption */
@@ -84,25 +85,6 @@ static void sanitize(char *s)
 
 /* ---- processes ------------------------------------------------------------------------- */
 
-enum pstate { P_ALIVE, P_DEAD, P_ZOMBIE };
-
-static enum pstate pid_state(int pid)
-{
-	char path[64], buf[512];
-	if (kill(pid, 0) && errno == ESRCH)
-		return P_DEAD;
-	/* kill() succeeds on a zombie; its runtime is gone all the same. */
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return P_ALIVE;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	const char *rp = strrchr(buf, ')'); /* comm may itself hold parentheses */
-	return rp && rp[1] == ' ' && rp[2] == 'Z' ? P_ZOMBIE : P_ALIVE;
-}
-
 static void pid_comm(int pid, char *out, size_t len)
 {
 	char path[64];
@@ -114,26 +96,6 @@ static void pid_comm(int pid, char *out, size_t len)
 		fclose(f);
 	out[strcspn(out, "\n")] = 0;
 	sanitize(out);
-}
-
-/* Does pid map this segment? 1 yes, 0 no, -1 cannot tell (maps not readable). A live pid
- * that does not map its segment is a new process that reused a dead program's pid. */
-static int pid_maps(int pid, const char *path)
-{
-	char maps[64], line[1024];
-	snprintf(maps, sizeof(maps), "/proc/%d/maps", pid);
-	FILE *f = fopen(maps, "r");
-	if (!f)
-		return -1;
-	int found = 0, any = 0;
-	size_t plen = strlen(path);
-	while (!found && fgets(line, sizeof(line), f)) {
-		any = 1;
-		char *p = strstr(line, path);
-		found = p && (p[plen] == '\n' || p[plen] == ' ' || p[plen] == 0);
-	}
-	fclose(f);
-	return found ? 1 : any ? 0 : -1; /* an empty maps file: no permission to look */
 }
 
 /* ---- segments -------------------------------------------------------------------------- */
@@ -986,10 +948,10 @@ struct opts {
 static void open_target(const struct opts *o, struct seg *s, struct segid **all, size_t *nall)
 {
 	char err[512];
-	enum pstate ps = pid_state(o->pid);
-	if (ps != P_ALIVE)
+	enum kri_pstate ps = kri_pid_state(o->pid);
+	if (ps != KRI_P_ALIVE)
 		die(EXIT_RUNTIME, "no such process: %d%s", o->pid,
-		    ps == P_ZOMBIE ? " (it has exited; not yet reaped)" : "");
+		    ps == KRI_P_ZOMBIE ? " (it has exited; not yet reaped)" : "");
 	*all = scan_segments(o->pid, nall);
 	if (*nall == 0)
 		die(EXIT_RUNTIME,
@@ -1014,7 +976,7 @@ static void open_target(const struct opts *o, struct seg *s, struct segid **all,
 	if (seg_open(s, *pick, err, sizeof(err)))
 		die(EXIT_RUNTIME, "%s", err);
 	struct stat st;
-	if (pid_maps(o->pid, s->path) == 0 && stat(s->path, &st) == 0 &&
+	if (kri_pid_maps(o->pid, s->path) == 0 && stat(s->path, &st) == 0 &&
 	    time(0) - st.st_ctime > YOUNG_S)
 		die(EXIT_RUNTIME,
 		    "process %d is not a krill program (%s was left by an earlier process %d; "
@@ -1333,9 +1295,9 @@ static int live(const struct opts *o)
 			next += o->interval_ms * 1000000ull;
 			if (next <= now) /* we were stopped or starved: do not catch up */
 				next = now + o->interval_ms * 1000000ull;
-			enum pstate ps = pid_state(s.id.pid);
-			if (ps != P_ALIVE || seg_removed(&s)) {
-				if (ps != P_ALIVE)
+			enum kri_pstate ps = kri_pid_state(s.id.pid);
+			if (ps != KRI_P_ALIVE || seg_removed(&s)) {
+				if (ps != KRI_P_ALIVE)
 					snprintf(status, sizeof(status), "process %d (%s) exited",
 						 s.id.pid, v.comm);
 				else
@@ -1436,12 +1398,12 @@ static int list(bool clean)
 		struct stat st;
 		char err[512], comm[64] = "?", up[32] = "-", alive[32] = "-", sched[16] = "-";
 		const char *state = "running";
-		enum pstate ps = pid_state(v[i].pid);
-		bool stale = ps != P_ALIVE, ok;
+		enum kri_pstate ps = kri_pid_state(v[i].pid);
+		bool stale = ps != KRI_P_ALIVE, ok;
 		seg_names(&s, v[i]);
 		/* A live pid that does not map the segment reused a dead program's pid; a young
 		 * segment may be one whose runtime has not mapped it yet. */
-		if (!stale && pid_maps(v[i].pid, s.path) == 0 && stat(s.path, &st) == 0 &&
+		if (!stale && kri_pid_maps(v[i].pid, s.path) == 0 && stat(s.path, &st) == 0 &&
 		    time(0) - st.st_ctime > YOUNG_S)
 			stale = true;
 		if (clean) {
@@ -1463,7 +1425,7 @@ static int list(bool clean)
 			continue;
 		}
 		if (stale) {
-			state = ps == P_ALIVE ? "stale (pid reused)" : "stale (process gone)";
+			state = ps == KRI_P_ALIVE ? "stale (pid reused)" : "stale (process gone)";
 			nstale++;
 		} else {
 			nlive++;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/sched/sched.h"
+#include "util/seg.h"
 #include "core/registry/registry.h"
 #include "krill.h"
 
@@ -380,41 +381,6 @@ int kr_stats_snapshot(kr_runtime *rt, void *buf, size_t len)
 
 #define YOUNG_S 5 /* as krilltop's: a segment this young may not be mapped yet */
 
-static bool pid_gone(int pid)
-{
-	char path[64], buf[512];
-	if (kill(pid, 0) && errno == ESRCH)
-		return true;
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return false;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	const char *rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' && rp[2] == 'Z';
-}
-
-/* 1: pid maps path; 0: it does not; -1: cannot tell. */
-static int pid_maps(int pid, const char *path)
-{
-	char maps[64], line[1024];
-	snprintf(maps, sizeof(maps), "/proc/%d/maps", pid);
-	FILE *f = fopen(maps, "re");
-	if (!f)
-		return -1;
-	int found = 0, any = 0;
-	size_t plen = strlen(path);
-	while (!found && fgets(line, sizeof(line), f)) {
-		any = 1;
-		const char *p = strstr(line, path);
-		found = p && (p[plen] == '\n' || p[plen] == ' ' || p[plen] == 0);
-	}
-	fclose(f);
-	return found ? 1 : any ? 0 : -1;
-}
-
 void kri_stats_clean_dead(void)
 {
 	DIR *d = opendir("/dev/shm");
@@ -440,8 +406,8 @@ void kri_stats_clean_dead(void)
 		snprintf(name, sizeof(name), "/%s", e->d_name);
 		if (lstat(path, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid())
 			continue;
-		bool stale = pid_gone((int)pid) ||
-			     (pid_maps((int)pid, path) == 0 && time(0) - st.st_ctime > YOUNG_S);
+		bool stale = kri_pid_state((int)pid) != KRI_P_ALIVE ||
+			     (kri_pid_maps((int)pid, path) == 0 && time(0) - st.st_ctime > YOUNG_S);
 		if (stale)
 			shm_unlink(name);
 	}
