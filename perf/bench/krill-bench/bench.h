@@ -86,5 +86,6 @@ int run_pingpong(kr_runtime *rt, const struct params *p);
 int run_fanin(kr_runtime *rt, const struct params *p);
 int run_idle(kr_runtime *rt, const struct params *p);
 int run_crash(kr_runtime *rt, const struct params *p);
+int run_dist(kr_runtime *rt, const struct params *p); /* dist.c, with dist/ only */
 
 #endif

@@ -1,6 +1,6 @@
 /* krill-bench: throughput and memory benchmarks (spawn, ring, skynet, pingpong, fanin, crash,
- * idle) written against the public API only, so they measure what a user of krill.h gets. Each
- * run prints one JSON object per result on stdout, to be collected and compared across
+ * idle, dist) written against the public API only, so they measure what a user of krill.h gets.
+ * Each run prints one JSON object per result on stdout, to be collected and compared across
  * implementations. This file is the command line; each benchmark has a file of its own. */
 #include "bench.h"
 #include "cli.h"
@@ -17,7 +17,8 @@ enum {
 	B_FANIN = 16,
 	B_IDLE = 32,
 	B_CRASH = 64,
-	B_ALL = 127
+	B_DIST = 128, /* built with dist/ only (KRILL_BENCH_DIST) */
+	B_ALL = 255
 };
 
 static const struct bench benches[] = {
@@ -28,6 +29,10 @@ static const struct bench benches[] = {
     {"fanin", B_FANIN, run_fanin, "--producers each send --messages messages to one process"},
     {"idle", B_IDLE, run_idle, "CPU used by an idle runtime holding --procs waiting processes"},
     {"crash", B_CRASH, run_crash, "--children of a supervisor segfault and restart --cycles times"},
+#ifdef KRILL_BENCH_DIST
+    {"dist", B_DIST, run_dist,
+     "krill-krill, krill-erlang, erlang-erlang nodes: --rounds echoes, --messages one way"},
+#endif
 };
 
 static const struct cli_option options[] = {
@@ -48,14 +53,14 @@ static const struct cli_option options[] = {
      "skynet: children per node (10)"},
     {"pairs", offsetof(struct params, pairs), 1, UINT32_MAX, B_PINGPONG,
      "pingpong: independent pairs (1000)"},
-    {"rounds", offsetof(struct params, rounds), 1, UINT64_MAX, B_PINGPONG,
-     "pingpong: round trips per pair (10000)"},
+    {"rounds", offsetof(struct params, rounds), 1, UINT64_MAX, B_PINGPONG | B_DIST,
+     "pingpong: round trips per pair (10000); dist: round trips timed for p50/p99 (2000)"},
     {"producers", offsetof(struct params, producers), 1, UINT32_MAX, B_FANIN,
      "fanin: producer processes (2)"},
     {"limit", offsetof(struct params, limit), 0, UINT32_MAX, B_FANIN,
      "fanin: the consumer's mailbox limit, like a Go channel's buffer (0: none)"},
-    {"messages", offsetof(struct params, messages), 1, UINT64_MAX, B_FANIN,
-     "fanin: messages per producer (2000000)"},
+    {"messages", offsetof(struct params, messages), 1, UINT64_MAX, B_FANIN | B_DIST,
+     "fanin: messages per producer (2000000); dist: messages sent one way (100000)"},
     {"size", offsetof(struct params, size), 8, 1u << 20, B_FANIN,
      "fanin: bytes a message, all written by the producer (8)"},
     {"zero-copy", offsetof(struct params, zero_copy), 0, 1, B_FANIN,
@@ -95,6 +100,8 @@ static bool check_products(const struct params *p)
 		what = "2 * --pairs * --rounds";
 	else if (p->bench->bit == B_FANIN && p->messages > UINT64_MAX / p->producers)
 		what = "--producers * --messages";
+	else if (p->bench->bit == B_DIST && p->rounds > SIZE_MAX / sizeof(double))
+		what = "--rounds * 8 bytes";
 	if (what)
 		fprintf(stderr, "krill-bench: %s overflows 64 bits\n", what);
 	return !what;
@@ -134,6 +141,10 @@ int main(int argc, char **argv)
 		p.bench = &benches[b];
 		if (p.bench->bit == B_SPAWN || p.bench->bit == B_IDLE)
 			p.procs = 1000000;
+		if (p.bench->bit == B_DIST) { /* small: the three pairs in well under 20 s */
+			p.messages = 100000;
+			p.rounds = 2000;
+		}
 		st = cli_parse("krill-bench", argc, argv, options, COUNT(options), p.bench->name,
 			       p.bench->bit, &p, &p.topology, usage);
 	}
