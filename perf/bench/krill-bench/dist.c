@@ -347,7 +347,10 @@ static const char *script(void)
 	return s ? s : KB_DIST_SCRIPT;
 }
 
-/* A peer node serving `bench`: krill (this program, re-run) or Erlang. */
+/* A peer node serving `bench`: Erlang (peer.escript serve), or krill: this program re-run
+ * (/proc/self/exe, SERVE_ENV naming the node) rather than a second runtime in this process or
+ * a fork of it, so each side's CPU is a process's own (getrusage) and no runtime is forked
+ * with its threads. */
 static pid_t start_peer(int erlang, const char *name, int *out)
 {
 	if (erlang) {
