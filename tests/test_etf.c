@@ -163,6 +163,11 @@ static void lying_lengths_are_refused(void **unused)
 	static const size_t lens[] = {8, 9, 8, 8, 10, 6, 5, 8, 5, 8, 7, 11};
 	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++)
 		assert_int_equal(check_n(cases[k], lens[k]), -EPROTO);
+	/* A reference of 6 words, whole: more than erlang_ref.n holds. 5 words are fine. */
+	unsigned char ref[4 + 3 + 4 + 6 * 4] = {131, 90, 0, 6, 115, 1, 'n', 0, 0, 0, 1};
+	assert_int_equal(check_n(ref, sizeof(ref)), -EPROTO);
+	ref[3] = 5;
+	assert_int_equal(check_n(ref, sizeof(ref) - 4), (long)sizeof(ref) - 4);
 	/* An atom of 300 bytes, whole. */
 	unsigned char atom[4 + 300];
 	atom[0] = 131, atom[1] = 100, atom[2] = 300 >> 8, atom[3] = 300 & 0xff;
