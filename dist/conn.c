@@ -6,7 +6,9 @@
  * with ei_decode_*. A zero-length frame is a tick. Every quarter of
  * net_ticktime it sends a tick if it sent nothing else, and a peer heard
  * from not at all in four quarters is taken for dead, as Erlang does.
- * A malformed or oversized frame closes the connection; the node stays. */
+ * A malformed or oversized frame closes the connection; the node stays:
+ * kri_etf_check (etf_check.c) goes over each frame's terms, with every
+ * length checked, before any ei_decode_* reads them. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 
 #include "core/io/io.h"
 #include "dist/dist.h"
+#include "dist/etf_check.h"
 
 /* Larger frames close the connection (the message could not be delivered
  * anyway: kr_send's max_msg is at most 2^31). */
@@ -406,8 +409,10 @@ int kri_dist_frame(struct conn *c, kr_ctx *ctx, const char *b, uint32_t n)
 	erlang_pid from, to;
 	char name[MAXATOMLEN];
 	bool has_from = false, by_name = false;
-	if ((unsigned char)b[0] != 'p' || ei_decode_version(b, &i, &v) ||
-	    ei_decode_tuple_header(b, &i, &arity) || arity < 1 || ei_decode_long(b, &i, &op))
+	if (kri_etf_frame_check(b, n))
+		return -EPROTO;
+	if (ei_decode_version(b, &i, &v) || ei_decode_tuple_header(b, &i, &arity) || arity < 1 ||
+	    ei_decode_long(b, &i, &op))
 		return -EPROTO;
 	switch (op) {
 	case ERL_SEND:    /* {2, Unused, To} */

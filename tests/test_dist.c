@@ -572,6 +572,93 @@ static int wait_for(atomic_int *v, int want, unsigned ms)
 	return atomic_load(v);
 }
 
+/* ---- a peer that sends a malformed frame ------------------------------------ */
+
+static struct {
+	kr_pid peer;
+	atomic_int linked, exit_nc, down_nc;
+} M;
+
+/* {hello, Pid} from the fake peer: link to it and monitor it. */
+static void guard(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	kr_runtime *rt = kr_runtime_of(ctx);
+	if (m->tag == KR_TAG_DOWN || m->tag == KR_TAG_EXIT) {
+		const kr_exit_info *x = (const kr_exit_info *)m->data;
+		if (x->pid == M.peer && x->reason == KR_NOCONNECTION)
+			atomic_store(m->tag == KR_TAG_DOWN ? &M.down_nc : &M.exit_nc, 1);
+		return;
+	}
+	if (m->tag != KR_TAG_DIST)
+		return;
+	const char *t = kr_dist_msg_term((const kr_dist_msg *)m->data);
+	int i = 0, v, ar, rc = -1;
+	char atom[MAXATOMLEN];
+	erlang_pid ep;
+	uint64_t ref;
+	if (!ei_decode_version(t, &i, &v) && !ei_decode_tuple_header(t, &i, &ar) && ar == 2 &&
+	    !ei_decode_atom(t, &i, atom) && !strcmp(atom, "hello") && !ei_decode_pid(t, &i, &ep) &&
+	    !kr_node_pid_from_ei(rt, &ep, &M.peer)) {
+		kr_trap_exit(ctx, 1);
+		rc = kr_link(ctx, M.peer);
+		if (!rc)
+			rc = kr_monitor(ctx, M.peer, &ref);
+	}
+	atomic_store(&M.linked, rc == 0 ? 1 : -1);
+}
+
+/* A C node of ei's own (the handshake done by ei) connected to name, or -1. */
+static int fake_peer(ei_cnode *ec, const char *alive, const char *name)
+{
+	char full[64];
+	snprintf(full, sizeof(full), "%s@127.0.0.1", alive);
+	if (ei_connect_xinit(ec, "127.0.0.1", alive, full, NULL, COOKIE, 7) < 0)
+		return -1;
+	return ei_connect(ec, (char *)name);
+}
+
+static void a_malformed_frame_closes_the_connection_with_noconnection(void **st)
+{
+	kr_pid keep, g;
+	kr_runtime *rt = node_up("krillm@127.0.0.1", &keep);
+	assert_int_equal(kr_rt_spawn(rt, guard, 0, 0, &g), 0);
+	assert_int_equal(kr_register(rt, "guard", g), 0);
+	ei_cnode ec;
+	int fd = fake_peer(&ec, "fakep", "krillm@127.0.0.1");
+	assert_true(fd >= 0);
+	ei_x_buff x;
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "hello");
+	ei_x_encode_pid(&x, ei_self(&ec));
+	assert_int_equal(ei_reg_send(&ec, fd, "guard", x.buff, x.index), 0);
+	ei_x_free(&x);
+	assert_int_equal(wait_for(&M.linked, 1, 10000), 1);
+	/* A control message of an op nobody knows, {99, <<...>>}, whose binary claims 2^31 - 1
+	 * bytes: ei_skip_term would step over it without a look. */
+	static const unsigned char bad[] = {0,  0,  0,   12,   'p',  131,  104,  2,
+					    97, 99, 109, 0x7f, 0xff, 0xff, 0xff, 1};
+	assert_int_equal(write(fd, bad, sizeof(bad)), (ssize_t)sizeof(bad));
+	assert_int_equal(wait_for(&M.exit_nc, 1, 10000), 1);
+	assert_int_equal(wait_for(&M.down_nc, 1, 10000), 1);
+	/* The socket is closed on our side: the peer reads to its end. */
+	char buf[256];
+	ssize_t r = -1;
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	while (poll(&p, 1, 5000) == 1 && (r = read(fd, buf, sizeof(buf))) > 0)
+		;
+	assert_int_equal(r, 0);
+	close(fd);
+	/* The node stays up: the same peer connects again. */
+	kr_node_info info;
+	assert_int_equal(kr_node_info_get(rt, &info), 0);
+	assert_int_equal(info.connections, 0);
+	fd = fake_peer(&ec, "fakeq", "krillm@127.0.0.1");
+	assert_true(fd >= 0);
+	close(fd);
+	node_down(rt);
+}
+
 static void two_krill_nodes_send_link_monitor_and_see_noconnection(void **st)
 {
 	memset(&K, 0, sizeof(K));
@@ -848,6 +935,7 @@ int main(void)
 	    cmocka_unit_test(a_killed_peer_is_noticed_and_the_node_stays_up),
 	    cmocka_unit_test(two_krill_nodes_send_link_monitor_and_see_noconnection),
 	    cmocka_unit_test(node_monitors_see_an_erlang_node_come_and_go),
+	    cmocka_unit_test(a_malformed_frame_closes_the_connection_with_noconnection),
 	    cmocka_unit_test_teardown(
 		the_standby_takes_over_a_killed_primary_and_no_acked_write_is_lost, kv_teardown),
 	};
