@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -581,6 +582,115 @@ static void a_node_epmd_does_not_know_is_unreachable_not_refused(void **st)
 	node_down(rt);
 }
 
+/* ---- a handshake broken on purpose ------------------------------------------ */
+
+/* A TCP connection to our own node's port. */
+static int to_port(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* Send bytes, then wait until the node has counted n refusals. */
+static kr_node_info refused_after(kr_runtime *rt, uint16_t port, const void *b, size_t len,
+				  uint64_t n)
+{
+	int fd = to_port(port);
+	assert_int_equal(write(fd, b, len), (ssize_t)len);
+	kr_node_info info;
+	for (int i = 0; i < 500; i++) {
+		assert_int_equal(kr_node_info_get(rt, &info), 0);
+		if (info.refused >= n)
+			break;
+		sleep_ms(20);
+	}
+	close(fd);
+	assert_int_equal(info.refused, n);
+	return info;
+}
+
+/* A fake node "liar": published to epmd with ei, answering our handshake
+ * with what the test says. */
+static struct {
+	int lfd;
+	const unsigned char *say[2];
+	size_t len[2];
+} LIAR;
+
+static void *liar(void *arg)
+{
+	for (int k = 0; k < 2; k++) {
+		int fd = accept(LIAR.lfd, 0, 0);
+		unsigned char b[512];
+		if (fd < 0)
+			return 0;
+		ssize_t n = read(fd, b, sizeof(b)); /* send_name, whole on loopback */
+		if (n > 0)
+			n = write(fd, LIAR.say[k], LIAR.len[k]);
+		(void)n;
+		sleep_ms(200); /* let it read before the close */
+		close(fd);
+	}
+	return 0;
+}
+
+static void the_handshake_refuses_what_breaks_it_on_both_sides(void **st)
+{
+	kr_pid keep;
+	kr_runtime *rt = node_up("krillh@127.0.0.1", &keep);
+	kr_node_info info;
+	assert_int_equal(kr_node_info_get(rt, &info), 0);
+	uint16_t port = info.port;
+	/* Accepting: a length over any handshake message's; version 5's
+	 * send_name; a peer that goes away after its send_name. */
+	static const unsigned char huge[] = {0xff, 0xff, 'N', 0, 0, 0, 0};
+	info = refused_after(rt, port, huge, sizeof(huge), 1);
+	assert_int_equal(info.last_refusal, -EPROTO);
+	static const unsigned char v5[] = {0, 10, 'n', 0, 5, 0, 0, 0, 4, 'a', '@', 'b'};
+	info = refused_after(rt, port, v5, sizeof(v5), 2);
+	assert_int_equal(info.last_refusal, -EPROTO);
+	/* A name whose length runs past the message. */
+	static const unsigned char runs[] = {0, 18, 'N', 0, 0, 0,    0,    0x04, 0,   0,
+					     0, 0,  0,   0, 1, 0xff, 0xff, 'a',  '@', 'b'};
+	info = refused_after(rt, port, runs, sizeof(runs), 3);
+	assert_int_equal(info.last_refusal, -EPROTO);
+	assert_int_equal(info.connections, 0);
+	/* Connecting: a node that says not_allowed, then one whose challenge
+	 * claims a name longer than its message (flags as OTP 25's short
+	 * form, DFLAG_MANDATORY_25_DIGEST: only the length is wrong). */
+	ei_cnode ec;
+	struct in_addr lo = {htonl(INADDR_LOOPBACK)};
+	assert_true(ei_connect_xinit(&ec, "127.0.0.1", "liar", "liar@127.0.0.1", &lo, COOKIE, 9) >=
+		    0);
+	int lport = 0;
+	LIAR.lfd = ei_xlisten(&ec, &lo, &lport, 5);
+	assert_true(LIAR.lfd >= 0);
+	int efd = ei_publish_tmo(&ec, lport, 5000);
+	assert_true(efd >= 0);
+	static const unsigned char no[] = {0,   12,  's', 'n', 'o', 't', '_',
+					   'a', 'l', 'l', 'o', 'w', 'e', 'd'};
+	static const unsigned char bad[] = {0, 3, 's',  'o', 'k',  0,    23,  'N', 0,   0,
+					    0, 0, 0x04, 0,   0,    0,    1,   2,   3,   4,
+					    0, 0, 0,    1,   0x7f, 0xff, 'l', 'i', 'a', 'r'};
+	LIAR.say[0] = no;
+	LIAR.len[0] = sizeof(no);
+	LIAR.say[1] = bad;
+	LIAR.len[1] = sizeof(bad);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, 0, liar, 0), 0);
+	assert_int_equal(kr_node_connect(rt, "liar@127.0.0.1"), -ECONNREFUSED);
+	assert_int_equal(kr_node_connect(rt, "liar@127.0.0.1"), -EPROTO);
+	pthread_join(t, 0);
+	close(efd);
+	close(LIAR.lfd);
+	assert_int_equal(kr_node_info_get(rt, &info), 0);
+	assert_int_equal(info.connections, 0);
+	node_down(rt);
+}
+
 /* ---- a peer killed --------------------------------------------------------- */
 
 static void a_killed_peer_is_noticed_and_the_node_stays_up(void **st)
@@ -1080,6 +1190,7 @@ int main(void)
 	    cmocka_unit_test(monitors_work_both_ways_with_every_reason_and_demonitor),
 	    cmocka_unit_test(a_wrong_cookie_is_refused_on_both_sides),
 	    cmocka_unit_test(a_node_epmd_does_not_know_is_unreachable_not_refused),
+	    cmocka_unit_test(the_handshake_refuses_what_breaks_it_on_both_sides),
 	    cmocka_unit_test(a_killed_peer_is_noticed_and_the_node_stays_up),
 	    cmocka_unit_test(two_krill_nodes_send_link_monitor_and_see_noconnection),
 	    cmocka_unit_test(node_monitors_see_an_erlang_node_come_and_go),
