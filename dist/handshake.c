@@ -305,7 +305,7 @@ static int handshake_out(int fd, const struct kri_hs_self *self, const char *nod
 			 uint64_t deadline, struct kri_hs_peer *peer)
 {
 	unsigned char b[HS_MAX];
-	uint32_t n;
+	uint32_t n = 0;
 	int rc = msg_send(fd, b, put_n(b, self, 0), deadline);
 	if (!rc)
 		rc = msg_recv(fd, b, &n, deadline);
@@ -380,7 +380,7 @@ int kri_hs_connect(const struct kri_hs_self *self, const char *node, uint64_t de
 int kri_hs_accept_name(int fd, uint64_t deadline, struct kri_hs_peer *peer)
 {
 	unsigned char b[HS_MAX];
-	uint32_t n;
+	uint32_t n = 0;
 	int rc = blocking(fd, false);
 	if (!rc)
 		rc = msg_recv(fd, b, &n, deadline);
@@ -398,7 +398,7 @@ int kri_hs_accept_rest(int fd, const struct kri_hs_self *self, enum kri_hs_statu
 					  [HS_NOK] = "snok",
 					  [HS_ALIVE] = "salive"};
 	unsigned char b[HS_MAX];
-	uint32_t n;
+	uint32_t n = 0;
 	int rc = msg_send(fd, (const unsigned char *)say[st], (uint32_t)strlen(say[st]), deadline);
 	if (rc)
 		return rc;
