@@ -26,7 +26,8 @@
 
 #include <cmocka.h>
 
-#include "dist/dist.h" /* the node's tables: monitors leave nothing behind */
+#include "dist/dist.h"      /* the node's tables: monitors leave nothing behind */
+#include "dist/handshake.h" /* our handshake, as a peer that restarted */
 #include "krill.h"
 #include "krill_dist.h"
 
@@ -725,6 +726,49 @@ static void a_killed_peer_is_noticed_and_the_node_stays_up(void **st)
 	node_down(rt);
 }
 
+/* ---- a peer back before its old connection is seen gone ----------------------- */
+
+static void a_peer_that_reconnects_while_we_hold_its_old_connection_replaces_it(void **st)
+{
+	kr_pid keep;
+	kr_runtime *rt = node_up("krillg@127.0.0.1", &keep);
+	struct kri_hs_self ghost = {"ghost@127.0.0.1", COOKIE, 1};
+	struct kri_hs_peer hp;
+	int old = kri_hs_connect(&ghost, "krillg@127.0.0.1", kri_hs_now_ms() + 5000, &hp);
+	assert_true(old >= 0);
+	assert_string_equal(hp.name, "krillg@127.0.0.1");
+	assert_true(hp.flags & DFLAG_DIST_MONITOR_NAME);
+	kr_node_info info;
+	for (int i = 0; i < 500; i++) {
+		assert_int_equal(kr_node_info_get(rt, &info), 0);
+		if (info.connections)
+			break;
+		sleep_ms(20);
+	}
+	assert_int_equal(info.connections, 1);
+	/* The same node again, as after a restart the old connection did not
+	 * show: "alive", and our side (as erts) says true; the old one ends. */
+	struct kri_hs_self ghost2 = {"ghost@127.0.0.1", COOKIE, 2};
+	int fd = kri_hs_connect(&ghost2, "krillg@127.0.0.1", kri_hs_now_ms() + 5000, &hp);
+	assert_true(fd >= 0);
+	struct pollfd pf = {.fd = old, .events = POLLIN};
+	char b[64];
+	assert_int_equal(poll(&pf, 1, 10000), 1);
+	assert_int_equal(read(old, b, sizeof(b)), 0); /* closed by the node */
+	for (int i = 0; i < 500; i++) {
+		assert_int_equal(kr_node_info_get(rt, &info), 0);
+		if (info.connections == 1 && info.accepted == 2)
+			break;
+		sleep_ms(20);
+	}
+	assert_int_equal(info.accepted, 2);
+	assert_int_equal(info.connections, 1);
+	assert_int_equal(info.refused, 0);
+	close(old);
+	close(fd);
+	node_down(rt);
+}
+
 /* ---- two krill nodes, no Erlang between ------------------------------------- */
 
 static struct {
@@ -1192,6 +1236,7 @@ int main(void)
 	    cmocka_unit_test(a_node_epmd_does_not_know_is_unreachable_not_refused),
 	    cmocka_unit_test(the_handshake_refuses_what_breaks_it_on_both_sides),
 	    cmocka_unit_test(a_killed_peer_is_noticed_and_the_node_stays_up),
+	    cmocka_unit_test(a_peer_that_reconnects_while_we_hold_its_old_connection_replaces_it),
 	    cmocka_unit_test(two_krill_nodes_send_link_monitor_and_see_noconnection),
 	    cmocka_unit_test(node_monitors_see_an_erlang_node_come_and_go),
 	    cmocka_unit_test(a_malformed_frame_closes_the_connection_with_noconnection),
