@@ -267,16 +267,19 @@ static uint64_t our_ref(struct node *nd, const erlang_ref *r)
 	return (uint64_t)r->n[0] | (uint64_t)r->n[1] << 18 | (uint64_t)r->n[2] << 50;
 }
 
-/* Send a control message (no message part) on this connection. */
+/* Send a control message (no message part) on this connection: from a
+ * pid, or (MONITOR_P_EXIT for a monitor by name) the name from_name. */
 static void reply(kr_ctx *ctx, struct conn *c, long op, const erlang_pid *from,
-		  const erlang_pid *to, const erlang_ref *ref, uint32_t reason)
+		  const char *from_name, const erlang_pid *to, const erlang_ref *ref,
+		  uint32_t reason)
 {
 	ei_x_buff x;
 	if (kri_dist_frame_begin(&x))
 		return;
 	int bad = ei_x_encode_tuple_header(&x, ref ? 5 : 4) || ei_x_encode_long(&x, op) ||
-		  ei_x_encode_pid(&x, from) || ei_x_encode_pid(&x, to) ||
-		  (ref && ei_x_encode_ref(&x, ref)) || kri_dist_enc_reason(&x, reason, 0, 0);
+		  (from_name ? ei_x_encode_atom(&x, from_name) : ei_x_encode_pid(&x, from)) ||
+		  ei_x_encode_pid(&x, to) || (ref && ei_x_encode_ref(&x, ref)) ||
+		  kri_dist_enc_reason(&x, reason, 0, 0);
 	if (!bad) {
 		kri_dist_frame_end(&x);
 		out(ctx, c, x.buff, (uint32_t)x.index);
@@ -349,7 +352,7 @@ static int control(struct conn *c, kr_ctx *ctx, const char *b, int i, int arity,
 			kri_dist_rec_add(nd, c->peer, REC_LINK, lto, rfrom, 0);
 			pthread_mutex_unlock(&nd->mu);
 		} else {
-			reply(ctx, c, 3, &to, &from, 0, KR_NOPROC); /* gone already */
+			reply(ctx, c, 3, &to, 0, &from, 0, KR_NOPROC); /* gone already */
 		}
 		break;
 	case 4:
@@ -366,25 +369,35 @@ static int control(struct conn *c, kr_ctx *ctx, const char *b, int i, int arity,
 			kri_remote_signal_in(ctx, lto, RS_EXIT, rfrom, 0, reason, payload, plen);
 		break;
 	case 19:
+		/* The record goes in before the signal: the process may exit
+		 * (and send DOWN, which takes it out) as soon as it is told. */
 		pthread_mutex_lock(&nd->mu);
-		id = lto ? kri_dist_inref_new(nd, &ref) : 0;
+		id = lto ? kri_dist_inref_new(nd, c->peer, &ref, by_name ? name : 0) : 0;
+		if (id && kri_dist_rec_add(nd, c->peer, REC_MON_IN, lto, rfrom, id)) {
+			kri_dist_inref_free(nd, id);
+			id = 0;
+		}
 		pthread_mutex_unlock(&nd->mu);
 		rc = id ? kri_remote_signal_in(ctx, lto, RS_MONITOR, rfrom, id, 0, 0, 0) : 0;
-		if (rc == 1) {
+		if (rc != 1) {
+			/* A dead or unknown pid, a name nobody holds: noproc,
+			 * from the pid or the name it was asked by. */
 			pthread_mutex_lock(&nd->mu);
-			kri_dist_rec_add(nd, c->peer, REC_MON_IN, lto, rfrom, id);
+			if (id) {
+				kri_dist_rec_del(nd, c->peer, REC_MON_IN, lto, rfrom, id);
+				kri_dist_inref_free(nd, id);
+			}
 			pthread_mutex_unlock(&nd->mu);
-		} else if (!by_name) {
-			reply(ctx, c, 21, &to, &from, &ref, KR_NOPROC);
+			reply(ctx, c, 21, &to, by_name ? name : 0, &from, &ref, KR_NOPROC);
 		}
-		/* By a name nobody holds: Erlang's side answers noproc itself
-		 * only for local names; ours cannot name the atom here. */
 		break;
 	case 20:
 		pthread_mutex_lock(&nd->mu);
 		id = lto ? kri_dist_inref_find(nd, c->peer, rfrom, &ref) : 0;
-		if (id)
+		if (id) {
 			kri_dist_rec_del(nd, c->peer, REC_MON_IN, lto, rfrom, id);
+			kri_dist_inref_free(nd, id);
+		}
 		pthread_mutex_unlock(&nd->mu);
 		if (id)
 			kri_remote_signal_in(ctx, lto, RS_DEMONITOR, rfrom, id, 0, 0, 0);

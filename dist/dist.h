@@ -38,8 +38,25 @@ struct rec {
 	uint64_t ref;
 	int kind;
 };
-/* In-ref ids: above any monitor ref a scheduler makes ((id + 1) << 48). */
+/* In-ref ids: above any monitor ref a scheduler makes ((id + 1) << 48);
+ * below, an entry's generation (16 bits) and index (32). */
 #define INREF_BASE (0xffffull << 48)
+
+/* The Erlang reference of a monitor a remote process holds on a local one,
+ * kept compact: its node is the peer's (a monitor's reference is made by
+ * the monitoring node), so the entry names the peer instead of holding
+ * ei's erlang_ref (about 1 KB of node name). In node.inrefs, freed when
+ * the monitor fires (DOWN sent), is taken off (DEMONITOR_P) or the
+ * connection goes. */
+struct inref {
+	char *name;    /* by name ({Name, Node}): the name (malloc'd), else 0 */
+	uint32_t n[5]; /* the reference's words, len of them */
+	uint32_t creation;
+	uint32_t peer; /* the node that made it */
+	uint32_t next; /* free: the next free entry, UINT32_MAX ends */
+	uint16_t gen;  /* bumped at each free: stale ids find nothing */
+	uint8_t len, used;
+};
 
 /* A node this one knows of, by name: made on first mention and kept while
  * the node lives, so a remote pid names its peer by index. */
@@ -49,6 +66,7 @@ struct peer {
 	struct conn *c;   /* that process's state (freed at its exit, or at fini) */
 	int state;        /* PEER_*; under mu, changes broadcast on cv */
 	int err;          /* the last failed connect, negative errno */
+	bool fd_sent;     /* a handshaken socket went to conn; under mu */
 	struct rec *recs; /* links and monitors across this connection */
 	uint32_t nrecs, crecs;
 };
@@ -65,6 +83,7 @@ struct node {
 	kr_runtime *rt;
 	ei_cnode ec;
 	char name[MAXNODELEN + 1];
+	char cookie[256]; /* the handshake's (handshake.c); set at start */
 	uint32_t creation;
 	int lfd, epmd_fd;
 	uint16_t port;
@@ -85,9 +104,11 @@ struct node {
 		uint32_t peer;
 	} * nw;
 	uint32_t nnw, cnw;
-	erlang_ref *inrefs; /* Erlang references of monitors on local processes */
-	uint32_t ninrefs, cinrefs;
-	unsigned helpers; /* connect threads running */
+	struct inref *inrefs; /* Erlang references of monitors on local processes */
+	uint32_t ninrefs;     /* entries (used and free) */
+	uint32_t inref_free;  /* the first free entry, UINT32_MAX: none */
+	uint32_t inrefs_live; /* entries in use */
+	unsigned helpers;     /* connect threads running */
 	uint32_t connections;
 	uint64_t accepted, refused;
 	int last_refusal;
@@ -98,6 +119,8 @@ struct node {
 
 /* node.c */
 struct node *kri_dist_node(kr_runtime *rt);
+/* epmd's port: ERL_EPMD_PORT, else 4369. */
+uint16_t kri_dist_epmd_port(void);
 /* The peer named name (made if new); under mu. NULL: -ENOMEM. */
 struct peer *kri_dist_peer(struct node *nd, const char *name, uint32_t *idx);
 /* The connection process of peer i, started (and a connect begun) if it
@@ -111,9 +134,14 @@ int kri_dist_rec_add(struct node *nd, uint32_t i, int kind, kr_pid local, kr_pid
 		     uint64_t ref);
 void kri_dist_rec_del(struct node *nd, uint32_t i, int kind, kr_pid local, kr_pid remote,
 		      uint64_t ref);
-/* An in-ref id for an Erlang reference (under mu); 0: -ENOMEM. The id for
- * one already held by a REC_MON_IN of peer i from remote, or 0. */
-uint64_t kri_dist_inref_new(struct node *nd, const erlang_ref *r);
+/* In-refs (under mu). new: an id for an Erlang reference made by peer, of
+ * a monitor by name if name; 0: -ENOMEM, or a reference not of that peer.
+ * get: the reference of id and its name ("" if by pid) (-ESRCH: none, or
+ * freed). free: let id go (none: nothing). find: the id
+ * held by a REC_MON_IN of peer i from remote for r, or 0. */
+uint64_t kri_dist_inref_new(struct node *nd, uint32_t peer, const erlang_ref *r, const char *name);
+int kri_dist_inref_get(struct node *nd, uint64_t id, erlang_ref *out, char name[MAXATOMLEN]);
+void kri_dist_inref_free(struct node *nd, uint64_t id);
 uint64_t kri_dist_inref_find(struct node *nd, uint32_t i, kr_pid remote, const erlang_ref *r);
 /* Reasons as Erlang terms, both ways (node.c). */
 int kri_dist_enc_reason(ei_x_buff *x, uint32_t reason, const void *payload, uint32_t plen);

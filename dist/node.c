@@ -1,15 +1,17 @@
-/* node: kr_node_start and what a node keeps: ei's cnode, the epmd
- * registration, the accept thread, the peers, and the table that gives
- * each Erlang pid of another node its kr_pid. Handshakes use ei's blocking
- * calls on threads of the node's own (the accept thread, a connect thread
- * a connection), never on a scheduler; the connected socket is then handed
- * to a connection process (conn.c), which owns it through io_uring. That
- * hand-over was chosen over ei's socket callbacks (ei_connect_init_ussi):
- * those still run the handshake as blocking calls, only on our sockets,
- * and would have put ei's state machine inside a behaviour. */
+/* node: kr_node_start and what a node keeps: ei's cnode (listen, the
+ * epmd registration), the accept thread, the peers, and the table that
+ * gives each Erlang pid of another node its kr_pid. Handshakes
+ * (handshake.c, our own: ei's lacks DFLAG_DIST_MONITOR_NAME) run with
+ * blocking calls on threads of the node's own (the accept thread, a
+ * connect thread a connection), never on a scheduler; the connected socket
+ * is then handed to a connection process (conn.c), which owns it through
+ * io_uring. That hand-over was chosen over a handshake inside the
+ * connection process: a blocking exchange of a few small messages with a
+ * deadline is simplest on a thread, and no scheduler ever waits on it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "dist/dist.h"
+#include "dist/handshake.h"
 
 extern char **environ;
 
@@ -109,7 +112,7 @@ static int find_cookie(const char *given, char *out)
 
 /* ---- epmd ----------------------------------------------------------------- */
 
-static uint16_t epmd_port(void)
+uint16_t kri_dist_epmd_port(void)
 {
 	const char *p = getenv("ERL_EPMD_PORT");
 	long v = p ? strtol(p, 0, 10) : 0;
@@ -122,7 +125,7 @@ static bool epmd_answers(void)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return false;
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(epmd_port())};
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(kri_dist_epmd_port())};
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
 	close(fd);
@@ -331,41 +334,53 @@ struct connect_job {
 	char name[MAXNODELEN + 1];
 };
 
-/* ei's failure, as an errno. ei leaves the step it failed at unsaid; what
- * reaches us after epmd answered and TCP connected is the handshake, and
- * a peer closes the handshake after our challenge reply when our digest
- * (our cookie) is not its. */
-static int connect_err(int e)
+/* Our side of the handshake, for handshake.c. */
+static struct kri_hs_self hs_self(const struct node *nd)
 {
-	switch (e) {
-	case ETIMEDOUT:
-		return -ETIMEDOUT;
-	case ENOMEM:
-		return -ENOMEM;
-	case EIO:
-		return -EACCES;
-	default:
-		return -EHOSTUNREACH;
-	}
+	return (struct kri_hs_self){nd->name, nd->cookie, nd->creation};
 }
 
 static void *connector(void *arg)
 {
 	struct connect_job *j = arg;
 	struct node *nd = j->nd;
-	int fd = ei_connect_tmo(&nd->ec, j->name, nd->setup_ms);
-	int err = fd < 0 ? connect_err(erl_errno) : 0;
+	struct kri_hs_self self = hs_self(nd);
+	struct kri_hs_peer hp;
+	uint64_t deadline = kri_hs_now_ms() + nd->setup_ms;
+	int fd = kri_hs_connect(&self, j->name, deadline, &hp);
+	int err = fd < 0 ? fd : 0;
 	pthread_mutex_lock(&nd->mu);
 	struct peer *p = nd->peers[j->peer];
-	if (fd >= 0 && p->conn) {
-		if (kr_rt_send(nd->rt, p->conn, CT_FD, &fd, sizeof(fd)))
+	kr_pid conn = p->conn;
+	bool settled = false;
+	if (err == -EALREADY && conn) {
+		/* nok: it was connecting to us too and its connection wins;
+		 * the accept thread hands that one to the same connection
+		 * process. Fail it only if none comes by the deadline. */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += nd->setup_ms / 1000 + 1;
+		while (p->conn == conn && p->state == PEER_CONNECTING && !p->fd_sent &&
+		       pthread_cond_timedwait(&nd->cv, &nd->mu, &until) != ETIMEDOUT)
+			;
+		/* It came, or the process went: nothing is ours to do. */
+		settled = p->conn != conn || p->state != PEER_CONNECTING || p->fd_sent;
+		if (!settled)
+			err = -ETIMEDOUT;
+	}
+	if (settled) {
+		/* nothing */
+	} else if (fd >= 0 && conn) {
+		if (kr_rt_send(nd->rt, conn, CT_FD, &fd, sizeof(fd)))
 			close(fd);
+		else
+			p->fd_sent = true;
 	} else {
 		if (fd >= 0)
 			close(fd);
 		p->err = err ? err : -ECONNABORTED;
-		if (p->conn)
-			kr_rt_send(nd->rt, p->conn, CT_FAIL, &p->err, sizeof(p->err));
+		if (conn)
+			kr_rt_send(nd->rt, conn, CT_FAIL, &p->err, sizeof(p->err));
 	}
 	nd->helpers--;
 	pthread_cond_broadcast(&nd->cv);
@@ -393,6 +408,7 @@ static int conn_start(struct node *nd, kr_ctx *ctx, uint32_t i, bool connect, kr
 	p->c = c;
 	p->state = PEER_CONNECTING;
 	p->err = 0;
+	p->fd_sent = false;
 	*out = pid;
 	if (!connect)
 		return 0;
@@ -471,6 +487,9 @@ void kri_dist_conn_gone(struct node *nd, kr_ctx *ctx, uint32_t i)
 	uint32_t n = p->nrecs;
 	p->recs = 0;
 	p->nrecs = p->crecs = 0;
+	for (uint32_t k = 0; k < n; k++)
+		if (r[k].kind == REC_MON_IN)
+			kri_dist_inref_free(nd, r[k].ref);
 	pthread_cond_broadcast(&nd->cv);
 	pthread_mutex_unlock(&nd->mu);
 	/* Every link and monitor across the connection ends, as Erlang ends
@@ -562,33 +581,102 @@ void kri_dist_rec_del(struct node *nd, uint32_t i, int kind, kr_pid local, kr_pi
 	}
 }
 
-uint64_t kri_dist_inref_new(struct node *nd, const erlang_ref *r)
+/* In-refs: a slab of struct inref with a free list. An id is INREF_BASE,
+ * the entry's generation (bumped at each reuse, so a stale id finds
+ * nothing) and its index. */
+#define INREF_ID(gen, k) (INREF_BASE | (uint64_t)(gen) << 32 | (k))
+
+uint64_t kri_dist_inref_new(struct node *nd, uint32_t peer, const erlang_ref *r, const char *name)
 {
-	if (nd->ninrefs == nd->cinrefs) {
-		uint32_t n = nd->cinrefs ? 2 * nd->cinrefs : 16;
-		erlang_ref *v = realloc(nd->inrefs, (size_t)n * sizeof(*v));
+	/* A monitor's reference is made by the monitoring process's node:
+	 * the peer, whose name the entry keeps in its stead. */
+	if (strcmp(r->node, nd->peers[peer]->name) || r->len < 1 ||
+	    r->len > (int)(sizeof(r->n) / sizeof(r->n[0])))
+		return 0;
+	if (nd->inref_free == UINT32_MAX) {
+		if (nd->ninrefs == UINT32_MAX >> 1)
+			return 0;
+		uint32_t n = nd->ninrefs ? 2 * nd->ninrefs : 16;
+		struct inref *v = realloc(nd->inrefs, (size_t)n * sizeof(*v));
 		if (!v)
 			return 0;
+		for (uint32_t k = nd->ninrefs; k < n; k++)
+			v[k] = (struct inref){.next = k + 1 < n ? k + 1 : nd->inref_free};
+		nd->inref_free = nd->ninrefs;
 		nd->inrefs = v;
-		nd->cinrefs = n;
+		nd->ninrefs = n;
 	}
-	nd->inrefs[nd->ninrefs] = *r;
-	return INREF_BASE | nd->ninrefs++;
+	/* DOWN of a monitor by name names the name, not the pid (erts
+	 * makes the 'DOWN' message's object from what we send). */
+	char *nm = name ? strdup(name) : 0;
+	if (name && !nm)
+		return 0;
+	uint32_t k = nd->inref_free;
+	struct inref *e = &nd->inrefs[k];
+	nd->inref_free = e->next;
+	e->name = nm;
+	e->used = 1;
+	e->len = (uint8_t)r->len;
+	e->peer = peer;
+	e->creation = r->creation;
+	memcpy(e->n, r->n, (size_t)r->len * sizeof(e->n[0]));
+	nd->inrefs_live++;
+	return INREF_ID(e->gen, k);
 }
 
-static bool same_ref(const erlang_ref *a, const erlang_ref *b)
+static struct inref *inref_at(struct node *nd, uint64_t id)
 {
-	return a->len == b->len && a->creation == b->creation && !strcmp(a->node, b->node) &&
+	uint32_t k = (uint32_t)id & 0xffffffffu;
+	if ((id & INREF_BASE) != INREF_BASE || k >= nd->ninrefs)
+		return 0;
+	struct inref *e = &nd->inrefs[k];
+	return e->used && INREF_ID(e->gen, k) == id ? e : 0;
+}
+
+int kri_dist_inref_get(struct node *nd, uint64_t id, erlang_ref *out, char name[MAXATOMLEN])
+{
+	const struct inref *e = inref_at(nd, id);
+	if (!e)
+		return -ESRCH;
+	snprintf(name, MAXATOMLEN, "%s", e->name ? e->name : "");
+	memset(out, 0, sizeof(*out));
+	snprintf(out->node, sizeof(out->node), "%s", nd->peers[e->peer]->name);
+	out->len = e->len;
+	out->creation = e->creation;
+	memcpy(out->n, e->n, (size_t)e->len * sizeof(e->n[0]));
+	return 0;
+}
+
+void kri_dist_inref_free(struct node *nd, uint64_t id)
+{
+	struct inref *e = inref_at(nd, id);
+	if (!e)
+		return;
+	free(e->name);
+	e->name = 0;
+	e->used = 0;
+	e->gen++;
+	e->next = nd->inref_free;
+	nd->inref_free = (uint32_t)(e - nd->inrefs);
+	nd->inrefs_live--;
+}
+
+static bool same_ref(const struct inref *a, uint32_t peer, const erlang_ref *b)
+{
+	return a->peer == peer && a->len == b->len && a->creation == b->creation &&
 	       !memcmp(a->n, b->n, (size_t)a->len * sizeof(a->n[0]));
 }
 
 uint64_t kri_dist_inref_find(struct node *nd, uint32_t i, kr_pid remote, const erlang_ref *r)
 {
 	struct peer *p = nd->peers[i];
+	if (strcmp(r->node, p->name))
+		return 0;
 	for (uint32_t k = 0; k < p->nrecs; k++) {
 		struct rec *c = &p->recs[k];
-		if (c->kind == REC_MON_IN && c->remote == remote &&
-		    (uint32_t)c->ref < nd->ninrefs && same_ref(&nd->inrefs[(uint32_t)c->ref], r))
+		const struct inref *e =
+		    c->kind == REC_MON_IN && c->remote == remote ? inref_at(nd, c->ref) : 0;
+		if (e && same_ref(e, i, r))
 			return c->ref;
 	}
 	return 0;
@@ -692,48 +780,119 @@ int kr_node_connect(kr_runtime *rt, const char *node)
 
 /* ---- the accept thread ---------------------------------------------------------- */
 
+/* An incoming handshake that failed, counted (kr_node_info). */
+static void refused(struct node *nd, int err)
+{
+	pthread_mutex_lock(&nd->mu);
+	nd->refused++;
+	nd->last_refusal = err;
+	pthread_mutex_unlock(&nd->mu);
+}
+
+/* The status for a send_name from peer p (under mu), as erts answers: a
+ * connection up already, "alive"; a connect of ours under way, the
+ * connection from the greater name wins ("nok": ours; "ok_simultaneous":
+ * theirs, which our connect thread then sees answered "nok"). */
+static enum kri_hs_status status_for(const struct node *nd, const struct peer *p)
+{
+	if (p->state == PEER_UP)
+		return HS_ALIVE;
+	if (p->conn)
+		return strcmp(nd->name, p->name) > 0 ? HS_NOK : HS_OK_SIMUL;
+	return HS_OK;
+}
+
+/* Wait (under mu) until the connection process old has gone, or until
+ * the deadline. */
+static void wait_gone(struct node *nd, struct peer *p, kr_pid old, uint64_t deadline)
+{
+	uint64_t now = kri_hs_now_ms(), left = deadline > now ? deadline - now : 0;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)(left / 1000);
+	until.tv_nsec += (long)(left % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	while (p->conn == old && pthread_cond_timedwait(&nd->cv, &nd->mu, &until) != ETIMEDOUT)
+		;
+}
+
+/* One incoming connection: the handshake, then its socket to the peer's
+ * connection process. */
+static void accept_one(struct node *nd, int fd)
+{
+	struct kri_hs_self self = hs_self(nd);
+	struct kri_hs_peer hp;
+	uint64_t deadline = kri_hs_now_ms() + nd->setup_ms;
+	enum kri_hs_status st = HS_OK;
+	kr_pid old = 0, pid = 0;
+	uint32_t i = 0;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	int rc = kri_hs_accept_name(fd, deadline, &hp);
+	if (!rc && !strcmp(hp.name, nd->name))
+		rc = -EPROTO; /* ourselves, by name */
+	if (!rc) {
+		pthread_mutex_lock(&nd->mu);
+		struct peer *p = kri_dist_peer(nd, hp.name, &i);
+		if (!p) {
+			rc = -ENOMEM;
+		} else {
+			st = status_for(nd, p);
+			old = st == HS_ALIVE ? p->conn : 0;
+		}
+		pthread_mutex_unlock(&nd->mu);
+	}
+	if (!rc)
+		rc = kri_hs_accept_rest(fd, &self, st, deadline);
+	if (rc) {
+		close(fd);
+		if (rc != -EALREADY) /* nok, or alive answered false: no refusal */
+			refused(nd, rc);
+		return;
+	}
+	pthread_mutex_lock(&nd->mu);
+	struct peer *p = nd->peers[i];
+	nd->accepted++;
+	if (old && p->conn == old) {
+		/* alive, and the peer said true: to it our connection is dead
+		 * (it restarted, say). End that one (noconnection to what
+		 * crossed it) and take this. */
+		int e = -ECONNRESET;
+		kr_rt_send(nd->rt, old, CT_FAIL, &e, sizeof(e));
+		wait_gone(nd, p, old, deadline);
+	}
+	if (p->state == PEER_UP)
+		rc = -EALREADY; /* keep the connection we have */
+	else if (p->conn)
+		pid = p->conn; /* connecting to it ourselves: this one wins */
+	else
+		rc = conn_start(nd, 0, i, false, &pid);
+	if (!rc && kr_rt_send(nd->rt, pid, CT_FD, &fd, sizeof(fd)))
+		rc = -ENOMEM;
+	if (!rc) {
+		p->fd_sent = true;
+		pthread_cond_broadcast(&nd->cv);
+	}
+	pthread_mutex_unlock(&nd->mu);
+	if (rc)
+		close(fd);
+}
+
 static void *acceptor(void *arg)
 {
 	struct node *nd = arg;
 	while (!atomic_load_explicit(&nd->stop, memory_order_relaxed)) {
 		/* Wait for a connection a little at a time (to see stop),
-		 * then give its handshake the whole setup time: ei's timeout
-		 * covers the accept and the handshake both. */
+		 * then give its handshake the whole setup time. */
 		struct pollfd pf = {.fd = nd->lfd, .events = POLLIN};
 		if (poll(&pf, 1, ACCEPT_POLL_MS) != 1)
 			continue;
-		ErlConnect ci;
-		int fd = ei_accept_tmo(&nd->ec, nd->lfd, &ci, nd->setup_ms);
-		if (fd < 0) {
-			int e = erl_errno;
-			if (e == ETIMEDOUT)
-				continue;
-			pthread_mutex_lock(&nd->mu);
-			nd->refused++;
-			/* ei fails the accept with EIO when the peer's digest
-			 * does not match our cookie (or the peer went away
-			 * mid-handshake). */
-			nd->last_refusal = e == EIO ? -EACCES : -e;
-			pthread_mutex_unlock(&nd->mu);
-			continue;
-		}
-		pthread_mutex_lock(&nd->mu);
-		uint32_t i;
-		kr_pid pid = 0;
-		struct peer *p = kri_dist_peer(nd, ci.nodename, &i);
-		int rc = p ? 0 : -ENOMEM;
-		nd->accepted++;
-		if (p && p->state == PEER_UP)
-			rc = -EALREADY; /* keep the connection we have */
-		else if (p && p->conn)
-			pid = p->conn; /* connecting to it ourselves: this one wins */
-		else if (p)
-			rc = conn_start(nd, 0, i, false, &pid);
-		if (!rc && kr_rt_send(nd->rt, pid, CT_FD, &fd, sizeof(fd)))
-			rc = -ENOMEM;
-		pthread_mutex_unlock(&nd->mu);
-		if (rc)
-			close(fd);
+		int fd = accept4(nd->lfd, 0, 0, SOCK_CLOEXEC);
+		if (fd >= 0)
+			accept_one(nd, fd);
 	}
 	return 0;
 }
@@ -751,6 +910,8 @@ static void node_free(struct node *nd)
 	free(nd->peers);
 	free(nd->rp);
 	free(nd->rph);
+	for (uint32_t k = 0; k < nd->ninrefs; k++)
+		free(nd->inrefs[k].name);
 	free(nd->inrefs);
 	free(nd->nw);
 	pthread_mutex_destroy(&nd->mu);
@@ -794,9 +955,11 @@ int kr_node_start(kr_runtime *rt, const kr_node_config *cfg)
 	nd->ops.signal = remote_signal;
 	nd->rt = rt;
 	nd->lfd = nd->epmd_fd = -1;
+	nd->inref_free = UINT32_MAX;
 	nd->tick_ms = cfg->ticktime_ms ? cfg->ticktime_ms : DEFAULT_TICK;
 	nd->setup_ms = cfg->setup_ms ? cfg->setup_ms : DEFAULT_SETUP;
 	snprintf(nd->name, sizeof(nd->name), "%s", cfg->name);
+	memcpy(nd->cookie, cookie, sizeof(nd->cookie));
 	pthread_mutex_init(&nd->mu, 0);
 	pthread_cond_init(&nd->cv, 0);
 	int rc = -ENOMEM;
@@ -994,6 +1157,7 @@ static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind
 	struct node *nd = kri_dist_node(rt);
 	erlang_pid eto, efrom;
 	erlang_ref inref;
+	char inname[MAXATOMLEN] = "";
 	kr_pid conn = 0;
 	static const long ops[] = {
 	    [RS_LINK] = 1,     [RS_UNLINK] = 4,     [RS_EXIT_LINK] = 3, [RS_EXIT] = 8,
@@ -1006,13 +1170,8 @@ static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind
 	uint32_t peer = rc ? 0 : nd->rp[i].peer;
 	if (!rc)
 		rc = to_ei(nd, from, &efrom);
-	if (!rc && kind == RS_DOWN) {
-		uint32_t k = (uint32_t)ref;
-		if ((ref & INREF_BASE) != INREF_BASE || k >= nd->ninrefs)
-			rc = -ESRCH;
-		else
-			inref = nd->inrefs[k];
-	}
+	if (!rc && kind == RS_DOWN)
+		rc = kri_dist_inref_get(nd, ref, &inref, inname);
 	if (!rc) {
 		if (kind == RS_LINK)
 			rc = kri_dist_rec_add(nd, peer, REC_LINK, from, to, 0);
@@ -1022,8 +1181,10 @@ static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind
 			kri_dist_rec_del(nd, peer, REC_LINK, from, to, 0);
 		else if (kind == RS_DEMONITOR)
 			kri_dist_rec_del(nd, peer, REC_MON_OUT, from, to, ref);
-		else if (kind == RS_DOWN)
+		else if (kind == RS_DOWN) { /* the monitor ends here: its entries go */
 			kri_dist_rec_del(nd, peer, REC_MON_IN, from, to, ref);
+			kri_dist_inref_free(nd, ref);
+		}
 	}
 	if (!rc)
 		rc = kri_dist_conn_of(nd, ctx, peer, &conn);
@@ -1035,7 +1196,8 @@ static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind
 		return rc;
 	int arity = kind == RS_LINK || kind == RS_UNLINK ? 3 : kind == RS_DOWN ? 5 : 4;
 	int bad = ei_x_encode_tuple_header(&x, arity) || ei_x_encode_long(&x, ops[kind]) ||
-		  ei_x_encode_pid(&x, &efrom) || ei_x_encode_pid(&x, &eto);
+		  (*inname ? ei_x_encode_atom(&x, inname) : ei_x_encode_pid(&x, &efrom)) ||
+		  ei_x_encode_pid(&x, &eto);
 	if (kind == RS_MONITOR || kind == RS_DEMONITOR)
 		bad = bad || kri_dist_x_encode_ref(nd, &x, ref);
 	else if (kind == RS_DOWN)

@@ -1,9 +1,12 @@
 /* krill_dist — a krill runtime as a node of an Erlang cluster.
  *
- * The wire is Erlang's own distribution protocol, through Erlang's
- * erl_interface (ei: include <ei.h>, link -lei): the handshake, epmd and
- * the external term format are ei's. Built when meson finds ei (Debian's
- * erlang-dev); without it neither this header nor these calls exist.
+ * The wire is Erlang's own distribution protocol. The external term format
+ * and the epmd registration are Erlang's erl_interface (ei: include
+ * <ei.h>, link -lei); the handshake is krill's own (version 6, OTP 23 and
+ * later), so that it can offer what ei's does not: monitors with Erlang
+ * nodes. Built when meson finds ei (Debian's erlang-dev) and Nettle
+ * (nettle-dev, the handshake's MD5); without them neither this header nor
+ * these calls exist.
  *
  * Erlang distribution is plaintext: cookies guard against mistakes, not
  * attackers. Listen on loopback or a trusted network only.
@@ -14,8 +17,8 @@
  *   - connections accepted and made on first use of a remote pid; each is
  *     a krill process that owns the socket through the io_uring layer, so
  *     no scheduler thread waits on the network (handshakes run on helper
- *     threads of the node, ei's blocking calls, then the socket is handed
- *     over);
+ *     threads of the node, blocking calls bounded by setup_ms, then the
+ *     socket is handed over);
  *   - remote pids: a kr_pid that names a process of another node. kr_send
  *     to one sends {krill, Tag, Binary} there; an Erlang pid is a remote
  *     pid here and a krill pid is a real Erlang pid there (node, id =
@@ -29,13 +32,12 @@
  * Links and exit signals work across nodes with the usual calls (kr_link,
  * kr_unlink, kr_send_exit to a remote pid; an Erlang process may link to a
  * krill one). kr_monitor and kr_demonitor of a remote pid send Erlang's
- * MONITOR_P and DEMONITOR_P: a krill node answers them (DOWN with the real
- * reason), an Erlang node does not, because ei's handshake offers
- * DFLAG_DIST_MONITOR without DFLAG_DIST_MONITOR_NAME and erts then keeps
- * monitors of a C node's processes as watches of the connection only
- * (docs/design.md §9): a monitor between a krill and an Erlang process,
- * either way, fires only when the connection goes. Use a link for the
- * reason. When a connection is lost, or cannot
+ * MONITOR_P and DEMONITOR_P, and a krill or Erlang node answers with the
+ * DOWN and the real reason; a process of another node may monitor a krill
+ * process, by pid or by registered name ({Name, Node}), and gets its DOWN
+ * with the real reason (noproc at once for a pid that is dead or never
+ * was, or a name nobody holds). kr_monitor takes a pid only: monitoring
+ * {Name, Node} from krill has no call. When a connection is lost, or cannot
  * be made, every process linked to a pid of that node gets an exit signal,
  * and every monitor of one a DOWN, with reason KR_NOCONNECTION. Reasons
  * cross as Erlang terms: KR_NORMAL as normal, KR_SHUTDOWN shutdown,
@@ -124,11 +126,15 @@ int kr_node_start(kr_runtime *rt, const kr_node_config *cfg);
 
 /* Connect to node now and wait for the handshake (at most setup_ms). Not
  * from a behaviour (-EDEADLK); a send to a remote pid or name connects on
- * its own. 0: connected (or was). -EINVAL: no node on rt, or node not
- * name@host; -EHOSTUNREACH: the host or its epmd did not answer, or epmd
- * does not know the name; -EACCES: the peer closed the handshake after
- * our challenge reply (its cookie differs from ours) or refused us;
- * -ETIMEDOUT; -ENOMEM. */
+ * its own (and a failed connect ends links and monitors across it with
+ * KR_NOCONNECTION). 0: connected (or was). -EINVAL: no node on rt, or node
+ * not name@host; -EHOSTUNREACH: the host is unknown, its epmd did not
+ * answer or does not know the name, the node's port refused us, or
+ * another node answered there; -EACCES: the peer closed the handshake
+ * after our challenge reply, or its digest was wrong (the cookies
+ * differ); -ECONNREFUSED: the peer answered not_allowed; -EPROTO: the
+ * peer broke the handshake (a malformed or oversized message, a version
+ * 5 only node, flags short of what ei's terms need); -ETIMEDOUT; -ENOMEM. */
 int kr_node_connect(kr_runtime *rt, const char *node);
 
 /* What kr_node_info reports. */
@@ -140,7 +146,9 @@ typedef struct kr_node_info {
 	uint64_t accepted;            /* handshakes accepted, ever */
 	uint64_t refused;             /* incoming handshakes that failed */
 	int last_refusal;             /* why the last one failed: -EACCES (a wrong
-				       * cookie: the digest did not match), -EIO */
+				       * cookie: the digest did not match), -EIO
+				       * (the peer closed), -EPROTO (a malformed
+				       * or oversized message), -ETIMEDOUT */
 	uint64_t msgs_in, msgs_out;   /* messages, all connections, ever */
 	uint64_t bytes_in, bytes_out; /* frame bytes, ticks included */
 } kr_node_info;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -25,6 +26,8 @@
 
 #include <cmocka.h>
 
+#include "dist/dist.h"      /* the node's tables: monitors leave nothing behind */
+#include "dist/handshake.h" /* our handshake, as a peer that restarted */
 #include "krill.h"
 #include "krill_dist.h"
 
@@ -341,13 +344,140 @@ static void links_work_both_ways_and_links_and_monitors_end_with_noconnection(vo
 	for (int i = 0; i < 500 && !(atomic_load(&L.down_nc) && atomic_load(&L.exit_nc)); i++)
 		sleep_ms(20);
 	assert_int_equal(atomic_load(&L.watch_rc), 1);
-	/* No DOWN with bye: erts answers MONITOR_P only to a peer offering
-	 * DFLAG_DIST_MONITOR_NAME, which ei's handshake does not; the monitor
-	 * ends with the connection, below. */
-	assert_int_equal(atomic_load(&L.down_bye), 0);
+	/* DOWN with bye: our handshake offers DFLAG_DIST_MONITOR_NAME, so
+	 * erts answers MONITOR_P (ei's did not: no DOWN came but noconnection). */
+	assert_int_equal(atomic_load(&L.down_bye), 1);
 	assert_int_equal(atomic_load(&L.exit_bye), 1);
 	assert_int_equal(atomic_load(&L.down_nc), 1);
 	assert_int_equal(atomic_load(&L.exit_nc), 1);
+	node_down(rt);
+}
+
+/* ---- monitors with Erlang, both ways ------------------------------------------- */
+
+static struct {
+	kr_pid erl, dead, kids[4], n, c, d;
+	atomic_int down_n, down_c, down_other, hello_rc, watch_rc;
+} MO;
+
+/* Exits when told: 1 normal, 2 shutdown, 3 {krill, 40}, 4 {krill, 41}. */
+static void dier(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	static const uint32_t why[] = {0, KR_NORMAL, KR_SHUTDOWN, 40, 41};
+	if (m->tag >= 1 && m->tag <= 4)
+		kr_exit(ctx, why[m->tag]);
+}
+
+/* Monitor records and references the node holds, all peers. */
+static uint32_t monitor_records(kr_runtime *rt)
+{
+	struct node *nd = kri_dist_node(rt);
+	pthread_mutex_lock(&nd->mu);
+	uint32_t n = nd->inrefs_live;
+	for (uint32_t i = 0; i < nd->npeers; i++)
+		for (uint32_t k = 0; k < nd->peers[i]->nrecs; k++)
+			n += nd->peers[i]->recs[k].kind != REC_LINK;
+	pthread_mutex_unlock(&nd->mu);
+	return n;
+}
+
+static int send_pids(kr_ctx *ctx)
+{
+	kr_runtime *rt = kr_runtime_of(ctx);
+	ei_x_buff x;
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 6);
+	ei_x_encode_atom(&x, "pids");
+	int rc = 0;
+	for (int k = 0; k < 4 && !rc; k++)
+		rc = kr_node_x_encode_pid(rt, &x, MO.kids[k]);
+	if (!rc)
+		rc = kr_node_x_encode_pid(rt, &x, MO.dead);
+	if (!rc)
+		rc = kr_node_send_term(ctx, MO.erl, &x);
+	ei_x_free(&x);
+	return rc;
+}
+
+static void mon(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	kr_runtime *rt = kr_runtime_of(ctx);
+	uint64_t ref;
+	if (m->tag == KR_TAG_DOWN) {
+		const kr_exit_info *x = (const kr_exit_info *)m->data;
+		if (x->pid == MO.dead) /* dead now: Erlang may monitor it */
+			atomic_store(&MO.hello_rc, send_pids(ctx) == 0 ? 1 : -1);
+		else if (x->pid == MO.n && x->reason == KR_NORMAL)
+			atomic_store(&MO.down_n, 1);
+		else if (x->pid == MO.c && term_is_atom(x, "custom"))
+			atomic_store(&MO.down_c, 1);
+		else
+			atomic_store(&MO.down_other, 1);
+		if (atomic_load(&MO.down_n) && atomic_load(&MO.down_c))
+			kr_send(ctx, MO.erl, 6, 0, 0);
+		return;
+	}
+	if (m->tag != KR_TAG_DIST)
+		return;
+	const char *t = kr_dist_msg_term((const kr_dist_msg *)m->data);
+	int i = 0, v, ar, rc = -1;
+	char atom[MAXATOMLEN];
+	erlang_pid e[4];
+	if (ei_decode_version(t, &i, &v) || ei_decode_tuple_header(t, &i, &ar) ||
+	    ei_decode_atom(t, &i, atom) || ei_decode_pid(t, &i, &e[0]) ||
+	    kr_node_pid_from_ei(rt, &e[0], &MO.erl))
+		return;
+	if (!strcmp(atom, "hello")) {
+		for (int k = 0; k < 4; k++)
+			kr_spawn(ctx, dier, 0, 0, &MO.kids[k]);
+		rc = kr_spawn(ctx, dier, 0, 0, &MO.dead);
+		if (!rc)
+			rc = kr_monitor(ctx, MO.dead, &ref);
+		if (!rc)
+			rc = kr_send(ctx, MO.dead, 1, 0, 0);
+		if (rc)
+			atomic_store(&MO.hello_rc, -1);
+	} else if (!strcmp(atom, "watch") && ar == 5) {
+		rc = 0;
+		for (int k = 1; k < 4 && !rc; k++)
+			rc = ei_decode_pid(t, &i, &e[k]) ? -1 : 0;
+		if (!rc)
+			rc = kr_node_pid_from_ei(rt, &e[1], &MO.n) ||
+			     kr_node_pid_from_ei(rt, &e[2], &MO.c) ||
+			     kr_node_pid_from_ei(rt, &e[3], &MO.d);
+		if (!rc)
+			rc = kr_monitor(ctx, MO.n, &ref) || kr_monitor(ctx, MO.c, &ref) ||
+			     kr_monitor(ctx, MO.d, &ref) || kr_demonitor(ctx, ref);
+		if (!rc)
+			rc = kr_send(ctx, MO.erl, 5, 0, 0);
+		atomic_store(&MO.watch_rc, rc == 0 ? 1 : -1);
+	} else if (!strcmp(atom, "check")) {
+		kr_send(ctx, MO.erl, monitor_records(rt) == 0 ? 7 : 8, 0, 0);
+	}
+}
+
+static void monitors_work_both_ways_with_every_reason_and_demonitor(void **st)
+{
+	memset(&MO, 0, sizeof(MO));
+	kr_pid keep, p, named;
+	kr_runtime *rt = node_up("krillmon@127.0.0.1", &keep);
+	assert_int_equal(kr_rt_spawn(rt, mon, 0, 0, &p), 0);
+	assert_int_equal(kr_register(rt, "mon", p), 0);
+	assert_int_equal(kr_rt_spawn(rt, dier, 0, 0, &named), 0);
+	assert_int_equal(kr_register(rt, "named", named), 0);
+	pid_t erl =
+	    escript("monitors.escript", "erlmon@127.0.0.1", COOKIE, "krillmon@127.0.0.1", 0);
+	assert_int_equal(reap(erl, 60000), 0);
+	assert_int_equal(atomic_load(&MO.hello_rc), 1);
+	assert_int_equal(atomic_load(&MO.watch_rc), 1);
+	assert_int_equal(atomic_load(&MO.down_n), 1);
+	assert_int_equal(atomic_load(&MO.down_c), 1);
+	/* No DOWN for the demonitored one (nor any other). */
+	assert_int_equal(atomic_load(&MO.down_other), 0);
+	/* The connection gone, nothing is left either. */
+	for (int i = 0; i < 250 && monitor_records(rt); i++)
+		sleep_ms(20);
+	assert_int_equal(monitor_records(rt), 0);
 	node_down(rt);
 }
 
@@ -435,6 +565,133 @@ static void a_wrong_cookie_is_refused_on_both_sides(void **st)
 	node_down(rt);
 }
 
+/* ---- a node nobody knows ------------------------------------------------------- */
+
+static void a_node_epmd_does_not_know_is_unreachable_not_refused(void **st)
+{
+	kr_pid keep;
+	kr_runtime *rt = node_up("krillu@127.0.0.1", &keep);
+	/* epmd answers, without that name: -EHOSTUNREACH (ei's handshake gave
+	 * -EACCES, as for a wrong cookie). */
+	assert_int_equal(kr_node_connect(rt, "nobody@127.0.0.1"), -EHOSTUNREACH);
+	/* No epmd there at all. */
+	assert_int_equal(kr_node_connect(rt, "nobody@127.0.0.2"), -EHOSTUNREACH);
+	kr_node_info info;
+	assert_int_equal(kr_node_info_get(rt, &info), 0);
+	assert_int_equal(info.connections, 0);
+	assert_int_equal(info.refused, 0); /* ours failed; nobody was refused here */
+	node_down(rt);
+}
+
+/* ---- a handshake broken on purpose ------------------------------------------ */
+
+/* A TCP connection to our own node's port. */
+static int to_port(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* Send bytes, then wait until the node has counted n refusals. */
+static kr_node_info refused_after(kr_runtime *rt, uint16_t port, const void *b, size_t len,
+				  uint64_t n)
+{
+	int fd = to_port(port);
+	assert_int_equal(write(fd, b, len), (ssize_t)len);
+	kr_node_info info;
+	for (int i = 0; i < 500; i++) {
+		assert_int_equal(kr_node_info_get(rt, &info), 0);
+		if (info.refused >= n)
+			break;
+		sleep_ms(20);
+	}
+	close(fd);
+	assert_int_equal(info.refused, n);
+	return info;
+}
+
+/* A fake node "liar": published to epmd with ei, answering our handshake
+ * with what the test says. */
+static struct {
+	int lfd;
+	const unsigned char *say[2];
+	size_t len[2];
+} LIAR;
+
+static void *liar(void *arg)
+{
+	for (int k = 0; k < 2; k++) {
+		int fd = accept(LIAR.lfd, 0, 0);
+		unsigned char b[512];
+		if (fd < 0)
+			return 0;
+		ssize_t n = read(fd, b, sizeof(b)); /* send_name, whole on loopback */
+		if (n > 0)
+			n = write(fd, LIAR.say[k], LIAR.len[k]);
+		(void)n;
+		sleep_ms(200); /* let it read before the close */
+		close(fd);
+	}
+	return 0;
+}
+
+static void the_handshake_refuses_what_breaks_it_on_both_sides(void **st)
+{
+	kr_pid keep;
+	kr_runtime *rt = node_up("krillh@127.0.0.1", &keep);
+	kr_node_info info;
+	assert_int_equal(kr_node_info_get(rt, &info), 0);
+	uint16_t port = info.port;
+	/* Accepting: a length over any handshake message's; version 5's
+	 * send_name; a peer that goes away after its send_name. */
+	static const unsigned char huge[] = {0xff, 0xff, 'N', 0, 0, 0, 0};
+	info = refused_after(rt, port, huge, sizeof(huge), 1);
+	assert_int_equal(info.last_refusal, -EPROTO);
+	static const unsigned char v5[] = {0, 10, 'n', 0, 5, 0, 0, 0, 4, 'a', '@', 'b'};
+	info = refused_after(rt, port, v5, sizeof(v5), 2);
+	assert_int_equal(info.last_refusal, -EPROTO);
+	/* A name whose length runs past the message. */
+	static const unsigned char runs[] = {0, 18, 'N', 0, 0, 0,    0,    0x04, 0,   0,
+					     0, 0,  0,   0, 1, 0xff, 0xff, 'a',  '@', 'b'};
+	info = refused_after(rt, port, runs, sizeof(runs), 3);
+	assert_int_equal(info.last_refusal, -EPROTO);
+	assert_int_equal(info.connections, 0);
+	/* Connecting: a node that says not_allowed, then one whose challenge
+	 * claims a name longer than its message (flags as OTP 25's short
+	 * form, DFLAG_MANDATORY_25_DIGEST: only the length is wrong). */
+	ei_cnode ec;
+	struct in_addr lo = {htonl(INADDR_LOOPBACK)};
+	assert_true(ei_connect_xinit(&ec, "127.0.0.1", "liar", "liar@127.0.0.1", &lo, COOKIE, 9) >=
+		    0);
+	int lport = 0;
+	LIAR.lfd = ei_xlisten(&ec, &lo, &lport, 5);
+	assert_true(LIAR.lfd >= 0);
+	int efd = ei_publish_tmo(&ec, lport, 5000);
+	assert_true(efd >= 0);
+	static const unsigned char no[] = {0,   12,  's', 'n', 'o', 't', '_',
+					   'a', 'l', 'l', 'o', 'w', 'e', 'd'};
+	static const unsigned char bad[] = {0, 3, 's',  'o', 'k',  0,    23,  'N', 0,   0,
+					    0, 0, 0x04, 0,   0,    0,    1,   2,   3,   4,
+					    0, 0, 0,    1,   0x7f, 0xff, 'l', 'i', 'a', 'r'};
+	LIAR.say[0] = no;
+	LIAR.len[0] = sizeof(no);
+	LIAR.say[1] = bad;
+	LIAR.len[1] = sizeof(bad);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, 0, liar, 0), 0);
+	assert_int_equal(kr_node_connect(rt, "liar@127.0.0.1"), -ECONNREFUSED);
+	assert_int_equal(kr_node_connect(rt, "liar@127.0.0.1"), -EPROTO);
+	pthread_join(t, 0);
+	close(efd);
+	close(LIAR.lfd);
+	assert_int_equal(kr_node_info_get(rt, &info), 0);
+	assert_int_equal(info.connections, 0);
+	node_down(rt);
+}
+
 /* ---- a peer killed --------------------------------------------------------- */
 
 static void a_killed_peer_is_noticed_and_the_node_stays_up(void **st)
@@ -466,6 +723,49 @@ static void a_killed_peer_is_noticed_and_the_node_stays_up(void **st)
 	kill(erl, SIGKILL);
 	reap(erl, 5000);
 	close(out);
+	node_down(rt);
+}
+
+/* ---- a peer back before its old connection is seen gone ----------------------- */
+
+static void a_peer_that_reconnects_while_we_hold_its_old_connection_replaces_it(void **st)
+{
+	kr_pid keep;
+	kr_runtime *rt = node_up("krillg@127.0.0.1", &keep);
+	struct kri_hs_self ghost = {"ghost@127.0.0.1", COOKIE, 1};
+	struct kri_hs_peer hp;
+	int old = kri_hs_connect(&ghost, "krillg@127.0.0.1", kri_hs_now_ms() + 5000, &hp);
+	assert_true(old >= 0);
+	assert_string_equal(hp.name, "krillg@127.0.0.1");
+	assert_true(hp.flags & DFLAG_DIST_MONITOR_NAME);
+	kr_node_info info;
+	for (int i = 0; i < 500; i++) {
+		assert_int_equal(kr_node_info_get(rt, &info), 0);
+		if (info.connections)
+			break;
+		sleep_ms(20);
+	}
+	assert_int_equal(info.connections, 1);
+	/* The same node again, as after a restart the old connection did not
+	 * show: "alive", and our side (as erts) says true; the old one ends. */
+	struct kri_hs_self ghost2 = {"ghost@127.0.0.1", COOKIE, 2};
+	int fd = kri_hs_connect(&ghost2, "krillg@127.0.0.1", kri_hs_now_ms() + 5000, &hp);
+	assert_true(fd >= 0);
+	struct pollfd pf = {.fd = old, .events = POLLIN};
+	char b[64];
+	assert_int_equal(poll(&pf, 1, 10000), 1);
+	assert_int_equal(read(old, b, sizeof(b)), 0); /* closed by the node */
+	for (int i = 0; i < 500; i++) {
+		assert_int_equal(kr_node_info_get(rt, &info), 0);
+		if (info.connections == 1 && info.accepted == 2)
+			break;
+		sleep_ms(20);
+	}
+	assert_int_equal(info.accepted, 2);
+	assert_int_equal(info.connections, 1);
+	assert_int_equal(info.refused, 0);
+	close(old);
+	close(fd);
 	node_down(rt);
 }
 
@@ -931,8 +1231,12 @@ int main(void)
 	    cmocka_unit_test(erlang_sends_to_krill_by_name_and_krill_replies),
 	    cmocka_unit_test(krill_sends_to_erlang_by_name_and_gets_the_reply),
 	    cmocka_unit_test(links_work_both_ways_and_links_and_monitors_end_with_noconnection),
+	    cmocka_unit_test(monitors_work_both_ways_with_every_reason_and_demonitor),
 	    cmocka_unit_test(a_wrong_cookie_is_refused_on_both_sides),
+	    cmocka_unit_test(a_node_epmd_does_not_know_is_unreachable_not_refused),
+	    cmocka_unit_test(the_handshake_refuses_what_breaks_it_on_both_sides),
 	    cmocka_unit_test(a_killed_peer_is_noticed_and_the_node_stays_up),
+	    cmocka_unit_test(a_peer_that_reconnects_while_we_hold_its_old_connection_replaces_it),
 	    cmocka_unit_test(two_krill_nodes_send_link_monitor_and_see_noconnection),
 	    cmocka_unit_test(node_monitors_see_an_erlang_node_come_and_go),
 	    cmocka_unit_test(a_malformed_frame_closes_the_connection_with_noconnection),

@@ -1,8 +1,8 @@
 #!/usr/bin/env escript
 -mode(compile).
 %% The failover client: finds {kv, Node} among the two nodes given (whois),
-%% monitors the service's pid (erlang:monitor/2: over a C node's connection
-%% Erlang keeps it as a watch of the connection, which is the case here)
+%% monitors the service's pid (erlang:monitor/2, answered by the krill
+%% node; here its DOWN is noconnection, the node being killed)
 %% and writes Key = 1..N, Value = 10 * Key, printing "acked K" for each
 %% write the service acknowledged. When the service goes (DOWN), it finds
 %% the new one by name and writes on, resending the write that was not

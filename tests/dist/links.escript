@@ -4,9 +4,7 @@
 %% `target` and sees it exit with {krill, 40}; the krill process `watcher`
 %% links to and monitors two Erlang processes: Victim exits with bye, Stay
 %% outlives the connection (the test then checks noconnection on the krill
-%% side). No DOWN is expected here for a monitor across the connection:
-%% ei offers DFLAG_DIST_MONITOR but not DFLAG_DIST_MONITOR_NAME, and erts
-%% needs both to send MONITOR_P or MONITOR_P_EXIT to a C node (dist.c).
+%% side; the krill side also checks the DOWN with bye for Victim).
 %% Exit 0 when all Erlang saw is right.
 main([Krill]) ->
     K = list_to_atom(Krill),
