@@ -126,6 +126,12 @@ void kri_dist_frame_end(ei_x_buff *x);
 int kri_dist_x_encode_ref(struct node *nd, ei_x_buff *x, uint64_t r);
 void kri_dist_conn_up(struct node *nd, kr_ctx *ctx, uint32_t i);
 
+/* gen_call.c. t (len bytes, version byte first), a message for the local
+ * to: if it is {Ref, Reply} with Ref a call reference of ours, deliver it
+ * as kr_call's KR_TAG_REPLY and return true. */
+bool kri_dist_call_reply(struct node *nd, kr_ctx *ctx, kr_pid to, kr_pid from, const char *t,
+			 uint32_t len);
+
 /* conn.c */
 void kri_dist_conn(kr_ctx *ctx, void *state, const kr_msg *msg);
 struct conn *kri_dist_conn_new(struct node *nd, uint32_t peer);
