@@ -77,6 +77,7 @@ static int dh_group_setup(void **st)
 	char ps[16];
 	snprintf(ps, sizeof(ps), "%d", port);
 	setenv("ERL_EPMD_PORT", ps, 1);
+	setenv("ERL_CRASH_DUMP_SECONDS", "0", 1); /* a peer that dies writes no erl_crash.dump */
 	char *argv[] = {"epmd", "-port", ps, 0};
 	if (port < 0 || posix_spawnp(&dh_epmd, "epmd", 0, 0, argv, environ))
 		return -1;
