@@ -4,7 +4,8 @@
  * which owns the socket through the io_uring layer and turns frames into
  * messages. Above the core: it uses the public API, and the core only
  * through core/proc/remote.h (the hook for remote sends, system-tagged
- * sends) and core/io/io.h (adopting a socket). */
+ * sends), core/io/io.h (adopting a socket) and core/fiber/fiber.h
+ * (kri_fiber_call, for gen_call.c's blocking call). */
 #ifndef KR_DIST_H
 #define KR_DIST_H
 

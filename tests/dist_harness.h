@@ -103,6 +103,8 @@ static pid_t dh_escript(const char *script, const char *name, const char *cookie
 			const char *arg2, int *out)
 {
 	char path[512], flags[256];
+	if (out)
+		*out = -1;
 	snprintf(path, sizeof(path), "%s/%s", DIST_SCRIPTS, script);
 	snprintf(flags, sizeof(flags), "-name %s -setcookie %s", name, cookie);
 	setenv("ERL_FLAGS", flags, 1);
