@@ -100,6 +100,8 @@ static int call_send(kr_ctx *ctx, kr_pid pid, uint64_t ref, void *arg)
 {
 	const struct out_call *o = arg;
 	ei_x_buff x;
+	if (!pid && !o->name)
+		return 0; /* a name here nobody holds: its monitor says noproc */
 	if (ei_x_new_with_version(&x))
 		return -ENOMEM;
 	int rc = ei_x_encode_tuple_header(&x, 3) || ei_x_encode_atom(&x, "$gen_call") ||
