@@ -255,6 +255,9 @@ static void deliver(struct node *nd, kr_ctx *ctx, kr_pid to, kr_pid from, const 
 		kr_send(ctx, to, (uint32_t)tag, t + i + 5, (size_t)size);
 		return;
 	}
+	/* {Ref, Reply} answering a kr_node_call: kr_call's reply (gen_call.c). */
+	if (kri_dist_call_reply(nd, ctx, to, from, t, len))
+		return;
 	kr_dist_msg h = {.from = from, .len = len};
 	kri_proc_send_sys(ctx, to, KR_TAG_DIST, &h, sizeof(h), t, len);
 }

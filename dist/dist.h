@@ -4,7 +4,8 @@
  * which owns the socket through the io_uring layer and turns frames into
  * messages. Above the core: it uses the public API, and the core only
  * through core/proc/remote.h (the hook for remote sends, system-tagged
- * sends) and core/io/io.h (adopting a socket). */
+ * sends), core/io/io.h (adopting a socket) and core/fiber/fiber.h
+ * (kri_fiber_call, for gen_call.c's blocking call). */
 #ifndef KR_DIST_H
 #define KR_DIST_H
 
@@ -153,6 +154,12 @@ void kri_dist_frame_end(ei_x_buff *x);
 /* Encode our monitor ref r as an Erlang reference of this node. */
 int kri_dist_x_encode_ref(struct node *nd, ei_x_buff *x, uint64_t r);
 void kri_dist_conn_up(struct node *nd, kr_ctx *ctx, uint32_t i);
+
+/* gen_call.c. t (len bytes, version byte first), a message for the local
+ * to: if it is {Ref, Reply} with Ref a call reference of ours, deliver it
+ * as kr_call's KR_TAG_REPLY and return true. */
+bool kri_dist_call_reply(struct node *nd, kr_ctx *ctx, kr_pid to, kr_pid from, const char *t,
+			 uint32_t len);
 
 /* conn.c */
 void kri_dist_conn(kr_ctx *ctx, void *state, const kr_msg *msg);

@@ -46,7 +46,11 @@
  * reason arrives as KR_REASON_TERM. kr_rt_exit to a remote pid gives
  * -ESRCH.
  *
- * Not yet: node monitors (nodeup/nodedown), gen_server helpers.
+ * gen_server calls both ways: kr_node_call (a stackful process calls an
+ * Erlang gen_server, or any process answering '$gen_call'), the
+ * kr_node_call_send / kr_node_call_result pair (the same from a behaviour,
+ * without blocking), and kr_node_gen_call_in / kr_node_gen_reply (a krill
+ * process answers an Erlang gen_server:call).
  */
 #ifndef KRILL_DIST_H
 #define KRILL_DIST_H
@@ -191,6 +195,88 @@ int kr_node_send_name(kr_ctx *ctx, const char *name, const char *node, const ei_
  * (a watch of a process that has exited stays until the node is freed).
  * -EINVAL: not a node, node not name@host or this node; -ENOMEM. */
 int kr_node_monitor(kr_ctx *ctx, const char *node, int on);
+
+/* ---- gen_server calls, both ways ------------------------------------------
+ *
+ * A call out is Erlang's {'$gen_call', {From, Ref}, Request}: From the
+ * caller's pid, Ref a fresh reference of this node (the plain-reference
+ * form, which gen_server:reply/2 answers with From ! {Ref, Reply});
+ * Request is the term in req (ei_x_new_with_version, then one term). The
+ * answer {Ref, Reply} comes back as kr_call's KR_TAG_REPLY, whatever
+ * the server is (an Erlang gen_server, or a krill process answering with
+ * kr_node_gen_reply, on this node or another). */
+
+/* Call the gen_server to (a remote or a local pid) from a function process
+ * (kr_spawn_fn), as kr_call and with its machinery: monitor to, send the
+ * call, block until the reply, to's DOWN, or timeout_ms (KR_INFINITY: no
+ * limit). 0: *reply's data are Reply in the external format, version
+ * byte first (m->len bytes: ei_decode_version, then ei_decode_*), the
+ * caller's until its next blocking call. -ESRCH: to went before answering
+ * (*reply is the KR_TAG_DOWN message: its kr_exit_info gives the reason,
+ * KR_NOCONNECTION when the connection went, KR_NOPROC when to was not
+ * alive). Note: until the node offers Erlang's DIST_MONITOR_NAME in its
+ * handshake, a monitor of an Erlang process fires only when the
+ * connection goes (see above): an Erlang gen_server that exits then gives
+ * -ETIMEDOUT, not -ESRCH. -ETIMEDOUT: no answer in time (*reply not set;
+ * a reply that comes later is dropped, never received). -EINVAL: not a
+ * node, req NULL or not starting with the version byte, reply NULL;
+ * -EPERM: not a function process; -EMSGSIZE, -ENOMEM, -EAGAIN as kr_call.
+ * The monitor is gone when it returns, whatever it returns. */
+int kr_node_call(kr_ctx *ctx, kr_pid to, const ei_x_buff *req, uint32_t timeout_ms,
+		 const kr_msg **reply);
+/* The same to the process registered as name on node ({Name, Node}).
+ * node may be this node (the name is looked up now: none gives -ESRCH with
+ * KR_NOPROC). A name on another node cannot be monitored from here: the
+ * call watches the connection instead (-ESRCH with KR_NOCONNECTION when it
+ * goes or cannot be made); a name nobody holds there, or a server that
+ * exits, gives -ETIMEDOUT. -EINVAL also: name NULL, empty or over 255
+ * bytes, node not name@host. */
+int kr_node_call_name(kr_ctx *ctx, const char *name, const char *node, const ei_x_buff *req,
+		      uint32_t timeout_ms, const kr_msg **reply);
+
+/* The call without blocking, from any process (a behaviour too): monitor
+ * to (or, for a name of another node, the connection: as kr_node_call_name)
+ * and send the call; *ref names it. Then hand each message to
+ * kr_node_call_result. To give up (a kr_receive_timeout), kr_demonitor(ref)
+ * and forget ref: a reply that comes later is a KR_TAG_REPLY message that
+ * kr_node_call_result with another ref does not take (drop it). Errors as
+ * kr_node_call, without -EPERM. */
+int kr_node_call_send(kr_ctx *ctx, kr_pid to, const ei_x_buff *req, uint64_t *ref);
+int kr_node_call_send_name(kr_ctx *ctx, const char *name, const char *node, const ei_x_buff *req,
+			   uint64_t *ref);
+/* Is m the end of call ref? 1: m is its reply: *term (version byte first)
+ * and *len are Reply (m's data; NULL: not wanted), and the monitor is gone.
+ * -ESRCH: m is its KR_TAG_DOWN (kr_exit_info: the reason; for a name of
+ * another node, the connection's process's DOWN: the connection went).
+ * 0: m is something else. -EINVAL: m NULL or ref 0. */
+int kr_node_call_result(kr_ctx *ctx, const kr_msg *m, uint64_t ref, const char **term,
+			uint32_t *len);
+
+/* Who called: the caller's pid and the Tag of its call as it came (OTP
+ * 25's gen:call sends [alias|Ref]; older ones and kr_node_call a Ref). */
+#define KR_NODE_TAG_MAX 512
+typedef struct kr_node_from {
+	kr_pid pid;
+	uint32_t len; /* bytes of tag */
+	unsigned char tag[KR_NODE_TAG_MAX];
+} kr_node_from;
+
+/* Is m an Erlang gen_server:call, a KR_TAG_DIST message
+ * {'$gen_call', {From, Tag}, Request}? From any process. 1: yes; *from
+ * names the caller for kr_node_gen_reply (keep it as long as needed: it
+ * points into nothing), and Request is the term at *index in *buf (m's
+ * data: decode with ei_decode_*(*buf, index, ...); no version byte
+ * there). 0: m is something else. -EMSGSIZE: a call whose Tag is longer
+ * than KR_NODE_TAG_MAX bytes (it cannot be answered). -EINVAL: an
+ * argument NULL, or not a node; -ENOMEM. */
+int kr_node_gen_call_in(kr_ctx *ctx, const kr_msg *m, kr_node_from *from, const char **buf,
+			int *index);
+/* Answer the call from: send {Tag, Reply} to its caller, Reply being the
+ * term in reply (ei_x_new_with_version, then one term). From any process,
+ * any number of times (the caller takes the first; a caller that gave up
+ * drops it). -EINVAL: not a node, from NULL or empty, reply not a term;
+ * else as kr_node_send_term. */
+int kr_node_gen_reply(kr_ctx *ctx, const kr_node_from *from, const ei_x_buff *reply);
 
 #ifdef __cplusplus
 }

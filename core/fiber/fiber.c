@@ -747,31 +747,42 @@ static int call_down(const kr_msg *m, void *arg)
 	return x.ref == f->call_ref;
 }
 
-static int call_in(struct sched **sp, struct fiber *f, kr_pid pid, uint32_t tag, const void *req,
-		   size_t len, uint32_t ms, const kr_msg **reply)
+/* kr_call's request: a kr_call_hdr, then the request bytes. */
+struct plain_req {
+	uint32_t tag;
+	const void *req;
+	size_t len;
+};
+
+static int plain_send(kr_ctx *ctx, kr_pid pid, uint64_t ref, void *arg)
+{
+	const struct plain_req *q = arg;
+	unsigned char *b = kr_msg_buf(ctx, sizeof(kr_call_hdr) + q->len);
+	if (!b)
+		return -ENOMEM;
+	kr_call_hdr h = {ctx->self, ref};
+	memcpy(b, &h, sizeof(h));
+	if (q->len)
+		memcpy(b + sizeof(h), q->req, q->len);
+	return kr_send_buf(ctx, pid, q->tag, b); /* a buffer not sent goes at the call's end */
+}
+
+/* Monitor, send (send(ctx, to, ref, arg): the request, carrying the ref),
+ * wait for the KR_TAG_REPLY that names ref or the DOWN; the caller holds
+ * api_enter(*sp). */
+static int call_in(struct sched **sp, struct fiber *f, kr_pid pid, kr_pid watch,
+		   int (*send)(kr_ctx *, kr_pid, uint64_t, void *), void *arg, uint32_t ms,
+		   const kr_msg **reply)
 {
 	kr_ctx *ctx = &f->ctx;
 	uint64_t ref;
-	if (!reply || (len && !req) || tag >= KR_TAG_SYSTEM)
-		return -EINVAL;
-	if (len > (*sp)->rt->cfg.max_msg - sizeof(kr_call_hdr))
-		return -EMSGSIZE;
-	int rc = kr_monitor(ctx, pid, &ref);
+	int rc = kr_monitor(ctx, watch, &ref);
 	if (rc)
 		return rc;
-	unsigned char *b = kr_msg_buf(ctx, sizeof(kr_call_hdr) + len);
-	if (!b) {
-		kr_demonitor(ctx, ref);
-		return -ENOMEM;
-	}
-	kr_call_hdr h = {ctx->self, ref};
-	memcpy(b, &h, sizeof(h));
-	if (len)
-		memcpy(b + sizeof(h), req, len);
-	rc = kr_send_buf(ctx, pid, tag, b);
+	rc = send(ctx, pid, ref, arg);
 	if (rc) {
 		kr_demonitor(ctx, ref);
-		return rc; /* the buffer goes at the call's end */
+		return rc;
 	}
 	f->call_ref = ref;
 	const kr_msg *m = 0;
@@ -795,7 +806,29 @@ int kr_call(kr_ctx *ctx, kr_pid pid, uint32_t tag, const void *req, size_t len, 
 	if (!s)
 		return -EINVAL;
 	struct fiber *f = fiber_of(ctx);
-	int rc = f ? call_in(&s, f, pid, tag, req, len, timeout_ms, reply) : -EPERM;
+	struct plain_req q = {tag, req, len};
+	int rc;
+	if (!f)
+		rc = -EPERM;
+	else if (!reply || (len && !req) || tag >= KR_TAG_SYSTEM)
+		rc = -EINVAL;
+	else if (len > s->rt->cfg.max_msg - sizeof(kr_call_hdr))
+		rc = -EMSGSIZE;
+	else
+		rc = call_in(&s, f, pid, pid, plain_send, &q, timeout_ms, reply);
+	api_leave(s);
+	return rc;
+}
+
+int kri_fiber_call(kr_ctx *ctx, kr_pid pid, kr_pid watch,
+		   int (*send)(kr_ctx *, kr_pid, uint64_t, void *), void *arg, uint32_t timeout_ms,
+		   const kr_msg **reply)
+{
+	struct sched *s = api_enter_ctx(ctx);
+	if (!s)
+		return -EINVAL;
+	struct fiber *f = fiber_of(ctx);
+	int rc = !f ? -EPERM : call_in(&s, f, pid, watch, send, arg, timeout_ms, reply);
 	api_leave(s);
 	return rc;
 }

@@ -50,6 +50,17 @@ struct kri_io_wait {
 /* The calling function process's, or NULL: the caller is not one. */
 struct kri_io_wait *kri_fiber_io(kr_ctx *ctx);
 
+/* kr_call's machinery for another request format (dist/gen_call.c):
+ * monitor watch, send(ctx, pid, ref, arg) the request carrying ref (a
+ * kr_msg_buf it takes is freed at the call's end if unsent), then block
+ * until a KR_TAG_REPLY whose kr_call_hdr names ref (its data are what
+ * follows the header), the DOWN of watch (-ESRCH, *reply the DOWN) or
+ * the timeout (-ETIMEDOUT; a later reply is dropped). Returns as kr_call;
+ * send's error is returned as is. */
+int kri_fiber_call(kr_ctx *ctx, kr_pid pid, kr_pid watch,
+		   int (*send)(kr_ctx *, kr_pid, uint64_t, void *), void *arg, uint32_t timeout_ms,
+		   const kr_msg **reply);
+
 /* proc.c's exit: a process with P_FIBER has gone; free its stacks. */
 void kri_fiber_free(struct sched *s, void *state);
 /* fault.c: a fault or kill is about to jump out of the running fiber

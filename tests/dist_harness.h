@@ -1,0 +1,165 @@
+/* What the tests of dist/ against real Erlang nodes share: an epmd of our
+ * own on a free port (ERL_EPMD_PORT), escripts under tests/dist/ run as
+ * Erlang nodes on 127.0.0.1, bounded waits for them. Static functions,
+ * for one test file each (test_dist_call.c; test_dist.c keeps its own
+ * copies for now). */
+#ifndef DIST_HARNESS_H
+#define DIST_HARNESS_H
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef DIST_SCRIPTS /* tests/meson.build gives the folder; this, run from the source tree */
+#define DIST_SCRIPTS "tests/dist"
+#endif
+
+extern char **environ;
+
+static pid_t dh_epmd;
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000};
+	nanosleep(&t, 0);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t l = sizeof(a);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    getsockname(fd, (struct sockaddr *)&a, &l)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static int answers(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* cmocka group setup: our own epmd, in the foreground (a child we can
+ * kill by pid), on a free port every node of the run reads from
+ * ERL_EPMD_PORT. */
+static int dh_group_setup(void **st)
+{
+	(void)st;
+	int port = free_port();
+	char ps[16];
+	snprintf(ps, sizeof(ps), "%d", port);
+	setenv("ERL_EPMD_PORT", ps, 1);
+	setenv("ERL_CRASH_DUMP_SECONDS", "0", 1); /* a peer that dies writes no erl_crash.dump */
+	char *argv[] = {"epmd", "-port", ps, 0};
+	if (port < 0 || posix_spawnp(&dh_epmd, "epmd", 0, 0, argv, environ))
+		return -1;
+	for (int i = 0; i < 100 && !answers(port); i++)
+		sleep_ms(50);
+	return answers(port) ? 0 : -1;
+}
+
+static int dh_group_teardown(void **st)
+{
+	(void)st;
+	if (dh_epmd > 0) {
+		kill(dh_epmd, SIGTERM);
+		waitpid(dh_epmd, 0, 0);
+	}
+	return 0;
+}
+
+/* Run script as an Erlang node named name with cookie, with up to two
+ * arguments (NULL: fewer); its stdout on *out (a pipe) if out is given.
+ * -1: it could not be started. */
+static pid_t dh_escript(const char *script, const char *name, const char *cookie, const char *arg1,
+			const char *arg2, int *out)
+{
+	char path[512], flags[256];
+	if (out)
+		*out = -1;
+	snprintf(path, sizeof(path), "%s/%s", DIST_SCRIPTS, script);
+	snprintf(flags, sizeof(flags), "-name %s -setcookie %s", name, cookie);
+	setenv("ERL_FLAGS", flags, 1);
+	char *argv[] = {"escript", path, (char *)arg1, (char *)arg2, 0};
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	int p[2] = {-1, -1};
+	if (out) {
+		if (pipe(p))
+			return -1;
+		posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+		posix_spawn_file_actions_addclose(&fa, p[0]);
+	}
+	pid_t pid;
+	int rc = posix_spawnp(&pid, "escript", &fa, 0, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	unsetenv("ERL_FLAGS");
+	if (out) {
+		close(p[1]);
+		*out = p[0];
+	}
+	return rc ? -1 : pid;
+}
+
+/* The child's exit status, or -1 after ms (then it is killed). */
+static int dh_reap(pid_t pid, unsigned ms)
+{
+	int status;
+	for (unsigned t = 0; t < ms; t += 20) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		sleep_ms(20);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+/* Wait for "ready" on fd (at most ms). */
+static int dh_ready(int fd, unsigned ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char buf[64];
+	if (poll(&p, 1, (int)ms) != 1)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	return n > 0 && !strncmp(buf, "ready", 5) ? 0 : -1;
+}
+
+/* Until *flag is nonzero, at most ms: its value then. */
+static int dh_wait_flag(atomic_int *flag, unsigned ms)
+{
+	for (unsigned t = 0; t < ms && !atomic_load(flag); t += 10)
+		sleep_ms(10);
+	return atomic_load(flag);
+}
+
+#endif
