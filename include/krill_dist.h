@@ -214,10 +214,8 @@ int kr_node_monitor(kr_ctx *ctx, const char *node, int on);
  * caller's until its next blocking call. -ESRCH: to went before answering
  * (*reply is the KR_TAG_DOWN message: its kr_exit_info gives the reason,
  * KR_NOCONNECTION when the connection went, KR_NOPROC when to was not
- * alive). Note: until the node offers Erlang's DIST_MONITOR_NAME in its
- * handshake, a monitor of an Erlang process fires only when the
- * connection goes (see above): an Erlang gen_server that exits then gives
- * -ETIMEDOUT, not -ESRCH. -ETIMEDOUT: no answer in time (*reply not set;
+ * alive; an Erlang gen_server's exit reason as a term, KR_REASON_TERM).
+ * -ETIMEDOUT: no answer in time (*reply not set;
  * a reply that comes later is dropped, never received). -EINVAL: not a
  * node, req NULL or not starting with the version byte, reply NULL;
  * -EPERM: not a function process; -EMSGSIZE, -ENOMEM, -EAGAIN as kr_call.

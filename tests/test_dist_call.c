@@ -402,9 +402,8 @@ static void a_call_to_a_killed_erlang_node_ends_with_noconnection(void **st)
 	node_down(rt);
 }
 
-/* An Erlang gen_server that stops gives its reason. With ei's handshake an
- * Erlang node does not answer monitors (include/krill_dist.h): the call
- * can only time out, and the test says so and skips. */
+/* An Erlang gen_server that stops gives its reason: the call's monitor of an
+ * Erlang pid is answered (our handshake offers DFLAG_DIST_MONITOR). */
 static void an_erlang_gen_server_that_stops_gives_its_reason(void **st)
 {
 	(void)st;
@@ -424,11 +423,6 @@ static void an_erlang_gen_server_that_stops_gives_its_reason(void **st)
 	dh_reap(erl, 5000);
 	close(out);
 	node_down(rt);
-	if (rc == -ETIMEDOUT) {
-		print_message("monitors of Erlang processes fire only on noconnection with ei's "
-			      "handshake: the call timed out\n");
-		skip();
-	}
 	assert_int_equal(rc, -ESRCH);
 	assert_int_equal(atomic_load(&C.die_reason), 1);
 }
