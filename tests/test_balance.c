@@ -428,6 +428,38 @@ static void test_the_numa_switch_selects_the_policy_in_a_runtime(void **state)
 	}
 }
 
+/* Stealing only what waits: the wait doubles after a steal whose processes
+ * handled fewer than BAL_YIELD messages each, from the shortest up to
+ * BAL_WAIT_GROW times it, and halves after one that paid, down to none. */
+static void test_the_wait_doubles_after_a_steal_that_did_not_pay_and_halves_to_none(void **state)
+{
+	const uint64_t lo = BAL_WAIT_NS;
+
+	(void)state;
+	assert_int_equal(bal_judge(0, lo, 0, 1), lo); /* from none: the shortest */
+	assert_int_equal(bal_judge(lo, lo, BAL_YIELD * 3 - 1, 3), 2 * lo);
+	assert_int_equal(bal_judge(32 * lo, lo, 0, 1), 64 * lo);
+	assert_int_equal(bal_judge(BAL_WAIT_GROW * lo, lo, 0, 1), BAL_WAIT_GROW * lo);
+	assert_int_equal(bal_judge(4 * lo, lo, BAL_YIELD * 3, 3), 2 * lo);
+	assert_int_equal(bal_judge(lo, lo, BAL_YIELD, 1), lo / 2);
+	assert_int_equal(bal_judge(lo / 2, lo, BAL_YIELD, 1), lo / 4);
+	assert_int_equal(bal_judge(lo / 4, lo, BAL_YIELD, 1), 0); /* below a quarter: none */
+	assert_int_equal(bal_judge(0, lo, BAL_YIELD, 1), 0);
+}
+
+/* A mark is spent (start again) with no mark yet, or once the victim's head
+ * has reached the tail the thief saw, also across the sequence's wrap. */
+static void test_a_mark_is_spent_once_the_head_passes_the_tail_seen_even_across_a_wrap(void **state)
+{
+	(void)state;
+	assert_true(bal_mark_spent(5, 9, 0));
+	assert_false(bal_mark_spent(5, 9, 100));
+	assert_true(bal_mark_spent(9, 9, 100));
+	assert_true(bal_mark_spent(12, 9, 100));
+	assert_false(bal_mark_spent(UINT32_MAX - 1, 3, 100)); /* tail wrapped, head not yet */
+	assert_true(bal_mark_spent(4, UINT32_MAX - 1, 100));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -443,6 +475,10 @@ int main(void)
 	    cmocka_unit_test(test_one_node_the_policy_decides_as_flat_stealing),
 	    cmocka_unit_test(test_bad_and_trivial_inputs),
 	    cmocka_unit_test(test_the_numa_switch_selects_the_policy_in_a_runtime),
+	    cmocka_unit_test(
+		test_the_wait_doubles_after_a_steal_that_did_not_pay_and_halves_to_none),
+	    cmocka_unit_test(
+		test_a_mark_is_spent_once_the_head_passes_the_tail_seen_even_across_a_wrap),
 	};
 
 	unsetenv("KRILL_TOPOLOGY");

@@ -78,6 +78,38 @@ typedef uint64_t bal_len_fn(void *ctx, unsigned v);
  * a tie; a farther one must hold proportionally more). */
 int kri_bal_choose(const struct balance *b, unsigned start, bal_len_fn *len, void *ctx);
 
+/* Stealing only what waits (the protocol: core/sched/sched.c). The pure
+ * decisions, shared with perf/bench/krill-sim so that it runs the same
+ * rule: a thief marks a victim's backlog (its queue's tail and the time it
+ * saw it) and may take it once the mark has not been passed a wait later;
+ * after each steal its wait adapts (bal_judge). Times are the caller's
+ * unit (ns; looks in deterministic mode; ticks in the simulator). */
+#define BAL_WAIT_NS      20000u /* the shortest wait (real time) */
+#define BAL_WAIT_GROW    64u    /* the longest wait: 64 times the shortest */
+#define BAL_YIELD        4u     /* messages a stolen process must handle for a steal to pay */
+#define BAL_YOUNG_MEMORY 8u     /* waits after seeing young backlog a sleeper stays timed */
+
+/* Has every process of the backlog marked at (tail, at) been taken, given
+ * the victim's queue head now? Then (or with no mark yet, at == 0) the
+ * thief marks afresh; else the backlog may be taken once now - at reaches
+ * the wait. Sequence numbers wrap, hence the signed difference. */
+static inline bool bal_mark_spent(uint32_t head, uint32_t tail, uint64_t at)
+{
+	return !at || (int32_t)(head - tail) >= 0;
+}
+
+/* The thief's next wait, judged when it runs dry after a steal of taken
+ * processes, which (with those they woke there) handled got messages since.
+ * Fewer than BAL_YIELD each: they ran once and went back to partners
+ * elsewhere, so the wait doubles, from lo up to BAL_WAIT_GROW * lo. Else
+ * the steal paid: the wait halves, down to none (take at once). */
+static inline uint64_t bal_judge(uint64_t wait, uint64_t lo, uint64_t got, uint64_t taken)
+{
+	if (got < BAL_YIELD * taken)
+		return wait < lo ? lo : wait < BAL_WAIT_GROW * lo ? 2 * wait : wait;
+	return wait / 2 < lo / 4 ? 0 : wait / 2;
+}
+
 /* Processes a steal takes from a queue of len: half, rounded up. */
 static inline uint32_t bal_steal_count(uint32_t len)
 {

@@ -44,13 +44,11 @@
  * every sleep) is plenty, and keeps their cost out of the figures. */
 #define PUBLISH_EVERY 1024u
 #define TIMER_EVERY   16u
-/* Stealing only what waits (below, above maybe_wake). */
-#define PERSIST_NS    20000u
-#define PERSIST_GROW  64u  /* the longest wait: 64 times the shortest */
+/* Stealing only what waits (below, above maybe_wake; its pure decisions
+ * and constants are core/sched/balance.h's, shared with krill-sim). */
+#define PERSIST_NS    BAL_WAIT_NS
 #define PERSIST_LOOKS 128u /* deterministic: about PERSIST_NS of steps */
-#define YIELD         4u
 #define DET_TAKE      256u
-#define YOUNG_MEMORY  8u
 
 /* The shortest wait, in the unit of look(). */
 static uint64_t persist_min(const struct kr_runtime *rt)
@@ -213,11 +211,11 @@ void kri_sched_wake_all(struct kr_runtime *rt)
  * and runs it, and a sleeper that saw none is woken as before.
  * Deterministic mode counts looks instead of nanoseconds, so it replays. */
 
-/* Did the last steal pay? Judged when the thief runs dry again. If the
- * stolen processes (and those they woke here) handled fewer than YIELD
- * messages each, they mostly ran once and went back to partners elsewhere
+/* Did the last steal pay? Judged when the thief runs dry again
+ * (bal_judge). If the stolen processes (and those they woke here) handled
+ * fewer than BAL_YIELD messages each, they mostly ran once and went back to partners elsewhere
  * (a hub's clients, which the hub's next wake-up pulls home): the wait
- * doubles, from the shortest up to PERSIST_GROW times it, and such
+ * doubles, from the shortest up to BAL_WAIT_GROW times it, and such
  * backlog stays with its hub. A steal that paid halves it, down to none:
  * where moving work pays (big's peers, pingpong's pairs, a tree of
  * spawns) the thief takes at once, as before this rule. */
@@ -226,12 +224,7 @@ static void judge(struct sched *s)
 	if (!s->ytaken)
 		return;
 	uint64_t got = atomic_load_explicit(&s->st.msgs, memory_order_relaxed) - s->ymsgs;
-	uint64_t lo = persist_min(s->rt), w;
-	if (got < YIELD * s->ytaken)
-		w = s->pwait < lo ? lo : s->pwait < PERSIST_GROW * lo ? 2 * s->pwait : s->pwait;
-	else
-		w = s->pwait / 2 < lo / 4 ? 0 : s->pwait / 2;
-	s->pwait = w;
+	s->pwait = bal_judge(s->pwait, persist_min(s->rt), got, s->ytaken);
 	s->ytaken = 0;
 }
 
@@ -241,7 +234,7 @@ static void judge(struct sched *s)
 static bool waited(struct runq *q, uint32_t *tail, uint64_t *at, uint64_t now, uint64_t wait)
 {
 	uint32_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
-	if (!*at || (int32_t)(h - *tail) >= 0) {
+	if (bal_mark_spent(h, *tail, *at)) {
 		*tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
 		*at = now;
 		return false;
@@ -485,14 +478,15 @@ __attribute__((noinline)) static void park(struct sched *s)
 	 * to try again once they have gone offline (epoch.c). */
 	bool owing = kri_epoch_asked(s);
 	/* A sleeper that saw backlog too young to take, now or lately (within
-	 * YOUNG_MEMORY waits), sleeps at most its wait and counts itself in
+	 * BAL_YOUNG_MEMORY waits), sleeps at most its wait and counts itself in
 	 * ntimed, so that owners leave it be (wake_for): a hub's queue empties
 	 * and fills many times a millisecond, and its owner woke an untimed
 	 * sleeper at each refill (3,800 wake-ups in one chameneos run, each
 	 * then polling the owner's queue) for backlog it may not take. Counted
 	 * before nidle, so an owner never sees it idle and untimed on its way
 	 * to a timed sleep; corrected after the re-check. Relaxed: a hint. */
-	bool timed = s->pwait && (s->young || kri_now_ns() - s->young_at < YOUNG_MEMORY * s->pwait);
+	bool timed =
+	    s->pwait && (s->young || kri_now_ns() - s->young_at < BAL_YOUNG_MEMORY * s->pwait);
 	if (timed)
 		atomic_fetch_add_explicit(&rt->ntimed, 1, memory_order_relaxed);
 	pthread_mutex_lock(&rt->idlelock);

@@ -1,6 +1,6 @@
 /* Model of the schedulers' sleep and wake-up (core/sched/sched.c: park, unidle, sched_wakep,
- * maybe_wake, stop_spinning, step, any_work; core/sched/park.c: park_wait, park_wake; io/ring.c:
- * ring_wait, ring_wake; core/fault/watchdog.c: watch). Scheduler 0 makes work stealable (each run
+ * maybe_wake, wake_for, stop_spinning, step, any_work; core/sched/park.c: park_wait,
+ * park_wake; io/ring.c: ring_wait, ring_wake; core/fault/watchdog.c: watch). Scheduler 0 makes work stealable (each run
  * leaves one process on its run queue, as sched_ready does with the old runnext), looks
  * (maybe_wake, with its fence-free fast path), then starts a run that does not return; the
  * others spin, steal, park and wake. Checked: no lost wake-up, i.e. no end state where work
@@ -48,7 +48,7 @@
  *
  * Sizes: scheduler 0 plus NS others, NW pushes. Two others are needed for the case the
  * protocol is subtle about (one spinning, one parked: wakep then defers to the spinner);
- * two pushes give a look that sees work left after a steal. Default NS=2 NW=2 (2.5e6
+ * two pushes give a look that sees work left after a steal. Default NS=2 NW=2 (3.1e6
  * states); the injecting foreign thread (kr_rt_send: inject, sched_wakep) with NS=1, which
  * is enough for the phantom spinner (the watchdog's wakep and the injector's race) and
  * keeps the run under a second; the full run takes it with NS=2 (7.7e7 states, ~6 GB).
@@ -67,7 +67,33 @@
  * run-models-mutant: -DNOWATCHDOG
  * MUTANT LATE_DEC: sched_wakep takes its phantom spinner back after the unlock (the code
  *   before the fix above).
- * run-models-mutant: -DINJECT -DNS=1 -DLATE_DEC */
+ * run-models-mutant: -DINJECT -DNS=1 -DLATE_DEC
+ *
+ * -DYOUNG: stealing only what waits (sched.c, "Stealing only what waits"). Scheduler 0's
+ * backlog may be taken only once it has waited (aged, which time sets some moment after it
+ * appears) or once the watchdog marked scheduler 0 stuck. A thief that saw backlog too young
+ * spins on, or parks as a timed sleeper: counted in ntimed before nidle, it sleeps until a
+ * wake-up or its timeout (at most its wait), whichever comes first; its re-check takes the
+ * same rule, and backlog too young there makes the sleep a timed one too. Owners (wake_for)
+ * wake nobody while every sleeper is timed (ntimed >= nidle). A timed sleep is no end state
+ * (it always ends); an untimed one is, so pan's invalid end state is still "work left while
+ * every scheduler sleeps with no wake on its way". ntimed's relaxed accesses are modelled as
+ * immediate (a delayed decrement could only make an owner skip a wake it should make: the
+ * case below already covers skipped wakes).
+ * run-models: -DYOUNG -DNW=1
+ * MUTANT 3: a timed sleeper without its timeout (it sleeps until woken, and owners do not
+ *   wake timed sleepers): the backlog is left to nobody.
+ * run-models-mutant: -DYOUNG -DNW=1 -DMUTANT=3
+ * What the model found (a known limit, kept as a bug line): wake_for tests ntimed >= nidle
+ * before its fence and returns without one, so scheduler 0's push may still be invisible
+ * when the timed sleeper comes back: it finds nothing, parks untimed, and the work waits for
+ * scheduler 0's next look or the watchdog, as the fast path's does. Trail (NOWATCHDOG,
+ * NOFASTPATH): wake_for reads ntimed 1 (scheduler 1 timed) then nidle 1, skips; scheduler 1
+ * times out, takes the first process, then sleeps untimed with the second still in scheduler
+ * 0's store buffer. -DTIMED_FENCE, the fence before the test, loses nothing (it costs a fence
+ * only when some scheduler sleeps, as before the young rule).
+ * run-models-bug: -DYOUNG -DNOWATCHDOG -DNOFASTPATH
+ * run-models: -DYOUNG -DNOWATCHDOG -DNOFASTPATH -DTIMED_FENCE */
 
 #ifndef NS
 #define NS	2		/* schedulers besides scheduler 0 */
@@ -80,7 +106,17 @@
 #endif
 #define N	(NS + 1)
 
+#ifdef YOUNG
+/* Thieves take scheduler 0's backlog only once it has waited (aged) or scheduler 0 is stuck. */
+#define TAKE	(aged || stuck)
+#else
+#define TAKE	true
+#endif
+
 byte qmem = 0;		/* scheduler 0's queue length as other threads see it */
+bool aged = false;	/* its backlog has waited a thief's wait (YOUNG) */
+bool stuck = false;	/* the watchdog marked scheduler 0 stuck */
+byte ntimed = 0;	/* rt->ntimed: sleepers that saw backlog too young (YOUNG) */
 byte qbuf = 0;		/* pushes still in scheduler 0's store buffer */
 byte nidle = 0;
 byte nspinning = 0;
@@ -151,7 +187,9 @@ inline sched_wakep()
 	fi
 }
 
-/* maybe_wake: the fence only when some scheduler is parked. */
+/* maybe_wake: the fence only when some scheduler is parked. wake_for (YOUNG): no wake-up at
+ * all when every sleeper is a timed one (ntimed >= nidle, two relaxed loads): they come back
+ * by themselves. */
 inline maybe_wake()
 {
 	if
@@ -162,15 +200,33 @@ inline maybe_wake()
 #else
 	:: qmem + qbuf > 0 ->
 #endif
-		atomic { drain() };			/* full_fence */
-		sched_wakep()
+#ifdef YOUNG
+#ifdef TIMED_FENCE
+		atomic { drain() };		/* the fence before the test, not after */
+#endif
+		seen = ntimed;
+		if
+#ifdef NOFASTPATH
+		/* nidle read 0 here is the fast path; fencing always, only timed sleepers. */
+		:: seen >= nidle && seen > 0 -> seen = 0
+#else
+		:: seen >= nidle -> seen = 0
+#endif
+		:: else ->
+			seen = 0;
+#endif
+			atomic { drain() };		/* full_fence */
+			sched_wakep()
+#ifdef YOUNG
+		fi
+#endif
 	fi
 }
 
 /* Scheduler 0: NW runs, each leaving a process on the queue, each followed by the look. */
 proctype producer()
 {
-	byte k = 0, target;
+	byte k = 0, target, seen;
 	bool posted;
 	do
 	:: k < NW -> qbuf++; k++; maybe_wake()
@@ -197,7 +253,19 @@ active proctype watchdog()
 	byte target;
 	bool posted;
 end:	atomic { s0long && qbuf == 0 };
+#ifdef YOUNG
+	stuck = true;	/* its backlog is now worth any trip, however young */
+#endif
 	sched_wakep()
+}
+#endif
+
+#ifdef YOUNG
+/* Time passes: backlog queued now has waited a wait later (waited(): the thieves' marks not
+ * passed, scheduler 0 being in its run). */
+active proctype ager()
+{
+end:	atomic { qmem > 0 && !aged -> aged = true }
 }
 #endif
 
@@ -213,23 +281,33 @@ active proctype injector()
 }
 #endif
 
+/* A look (steal's queue_len, then runq_steal's CAS): an injected message, else backlog the
+ * rule lets us take; backlog too young to take marks this scheduler young. */
+inline look()
+{
+	atomic {
+		young = false;
+		if
+		:: ipending -> ipending = false; found = true
+		:: !ipending && qmem > 0 && TAKE -> qmem--; found = true
+		:: !ipending && qmem > 0 && !(TAKE) -> young = true
+		:: else -> skip
+		fi
+	}
+}
+
 proctype scheduler(byte me)
 {
 	bool spinning = false, found, popped, last;
 	byte target, seen;
 	bool posted, early;
+	bool young = false, timed = false, work;
 	do
 	::
 		/* step(): inject_drain, then next_local (empty: this one's own queue and
 		 * runnext are empty at the top of the loop), then steal(). */
 		found = false;
-		atomic {
-			if
-			:: ipending -> ipending = false; found = true
-			:: !ipending && qmem > 0 -> qmem--; found = true	/* runq_steal's CAS */
-			:: else -> skip
-			fi
-		};
+		look();
 		if
 		:: !found ->
 			/* Spin if under half spin (2 * nspinning < n, relaxed). */
@@ -241,13 +319,7 @@ proctype scheduler(byte me)
 			:: spinning ->
 				/* A few more steps, until the spin time runs out. */
 				do
-				:: atomic {
-					if
-					:: ipending -> ipending = false; found = true
-					:: !ipending && qmem > 0 -> qmem--; found = true
-					:: else -> skip
-					fi
-				   };
+				:: look();
 				   if
 				   :: found -> break
 				   :: else -> skip
@@ -258,6 +330,14 @@ proctype scheduler(byte me)
 			fi
 		:: else -> skip
 		fi;
+#ifdef YOUNG
+		/* idle(): young backlog and a wait no longer than a spin: spin on (back to the
+		 * top) rather than sleep. Either wait is possible. */
+		if
+		:: !found && young && spinning -> goto again
+		:: else -> skip
+		fi;
+#endif
 		if
 		:: found ->
 			/* stop_spinning: the last spinner to find work wakes another. */
@@ -274,8 +354,15 @@ proctype scheduler(byte me)
 			/* proc_run, then maybe_wake on our own queue: empty (one process
 			 * stolen at a time, bal_steal_count(1) and (2) are 1). */
 		:: else ->
-			/* park(). */
+			/* park(). A thief that saw young backlog counts itself timed first. */
 			early = false;
+			atomic {
+				timed = young;
+				if
+				:: timed -> ntimed++
+				:: else -> skip
+				fi
+			};
 			atomic {
 #if MUTANT == 1
 				/* No fence: the queue loads may be done first. */
@@ -295,14 +382,24 @@ proctype scheduler(byte me)
 			:: !early -> seen = qmem
 			:: else -> skip
 			fi;
+			/* any_work: the same rule as a look; backlog too young is no work, but
+			 * makes (or keeps) the sleep a timed one. */
+			atomic {
 #if MUTANT == 2
-			seen = 0;
-			if
-			:: false -> skip
+				seen = 0;
+				work = false;
 #else
-			if
-			:: ipending || seen > 0 -> skip
+				work = ipending || (seen > 0 && TAKE);
 #endif
+				if
+				:: !work && seen > 0 && !timed -> timed = true; ntimed++
+				:: work && timed -> timed = false; ntimed--
+				:: else -> skip
+				fi;
+				seen = 0
+			};
+			if
+			:: work -> work = false
 			:: else ->
 				/* park_wait -> ring_wait: drop wake CQEs, then the word. */
 				do
@@ -318,9 +415,26 @@ proctype scheduler(byte me)
 				if
 				:: posted -> posted = false	/* a wake came first: return */
 				:: else ->
-end_sleep:			(cq[me] > 0);		/* io_uring_submit_and_wait */
-					ww[me] = 0
-				fi
+					if
+					:: !timed ->
+end_sleep:					(cq[me] > 0);	/* io_uring_submit_and_wait */
+						ww[me] = 0
+					:: timed ->
+						/* At most its wait: a wake-up, or the timeout. */
+						if
+						:: cq[me] > 0 -> ww[me] = 0
+#if MUTANT != 3
+						:: true -> ww[me] = 0	/* the timeout */
+#endif
+						fi
+					fi
+				fi;
+				atomic {
+					if
+					:: timed -> timed = false; ntimed--
+					:: else -> skip
+					fi
+				}
 			fi;
 			seen = 0;
 			/* unidle: off the stack, or a waker took us off it and we spin. */
@@ -342,7 +456,8 @@ end_sleep:			(cq[me] > 0);		/* io_uring_submit_and_wait */
 				spinning = popped;
 				popped = false
 			}
-		fi
+		fi;
+again:		skip
 	od
 }
 

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# krill-sim (perf/bench/krill-sim.c): its runs replay, a message that crosses
+# schedulers costs what --cross-ns says, and the runtime's policy ("krill":
+# steal only backlog that has waited) keeps a token ring on one scheduler
+# where the policy before it ("eager") takes the token away and pays for
+# every process it then moves. Small programs (--work 100..400): seconds.
+# usage: test_sim.sh KRILL-SIM
+set -u
+sim=$1
+fail=0
+
+# The value of "key" in a JSON line.
+field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" | head -1; }
+check() { # description, condition's exit status
+	if [ "$2" -eq 0 ]; then
+		echo "ok   $1"
+	else
+		echo "FAIL $1"
+		fail=1
+	fi
+}
+rate() { # policy, cross-ns, cores: the ring's rate (M messages/s)
+	"$sim" --workload ring --nodes 1 --cores "$3" --work 400 --policy "$1" --cross-ns "$2" |
+		field rate_mmsg_s
+}
+
+a=$("$sim" --workload hub --nodes 2 --cores 4 --work 200)
+b=$("$sim" --workload hub --nodes 2 --cores 4 --work 200)
+[ -n "$a" ] && [ "$a" = "$b" ]
+check "a run replays: same seed, same lines" $?
+
+one=$(rate krill 450 1)
+k=$(rate krill 450 2)
+e0=$(rate eager 0 2)
+e=$(rate eager 450 2)
+echo "ring rates: 1 core $one; 2 cores: krill $k, eager $e (cross 450 ns), $e0 (cross 0)"
+awk -v a="$e" -v b="$e0" 'BEGIN { exit !(a < b) }'
+check "a moved process pays --cross-ns: eager's ring is slower at 450 ns than at 0" $?
+awk -v a="$k" -v b="$one" 'BEGIN { exit !(a == b && a > 0) }'
+check "the runtime's policy leaves the ring's young backlog alone: 2 cores as fast as 1" $?
+awk -v a="$e" -v b="$one" 'BEGIN { exit !(a < b) }'
+check "the policy before it takes the token away: 2 cores slower than 1" $?
+
+s=$("$sim" --scaling --workload ring --policy krill --work 100)
+echo "$s" | grep -q '"scaling":"ring","policy":"krill".*"never_backwards":true'
+check "--scaling judges rate(256) >= rate(32) >= rate(1): the ring never goes backwards" $?
+[ "$(echo "$s" | grep -c '"cores":')" = 4 ]
+check "--scaling runs 1, 2, 32 and 256 cores" $?
+
+"$sim" --workload nosuch >/dev/null 2>&1
+[ $? = 2 ]
+check "an unknown workload is refused" $?
+exit $fail
