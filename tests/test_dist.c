@@ -598,6 +598,183 @@ static void unlink_works_both_ways_with_erlangs_link_protocol(void **st)
 	node_down(rt);
 }
 
+/* ---- the link protocol on the wire, against a peer of our own ----------------- */
+
+static struct {
+	kr_pid k;
+	atomic_int ready, exits;
+} UW;
+
+/* Traps exits; `unlink` from a pid unlinks it, `check` answers 7 (no exit
+ * signal came, the node holds no link record) or 8. */
+static void unlw(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	kr_runtime *rt = kr_runtime_of(ctx);
+	if (m->tag == 1) {
+		kr_trap_exit(ctx, 1);
+		atomic_store(&UW.ready, 1);
+	} else if (m->tag == KR_TAG_EXIT) {
+		atomic_fetch_add(&UW.exits, 1);
+	} else if (m->tag == KR_TAG_DIST) {
+		const kr_dist_msg *dm = (const kr_dist_msg *)m->data;
+		const char *t = kr_dist_msg_term(dm);
+		int i = 0, v;
+		char atom[MAXATOMLEN];
+		if (ei_decode_version(t, &i, &v) || ei_decode_atom(t, &i, atom))
+			return;
+		if (!strcmp(atom, "unlink"))
+			kr_unlink(ctx, dm->from);
+		else if (!strcmp(atom, "check"))
+			kr_send(ctx, dm->from, !atomic_load(&UW.exits) && !link_records(rt) ? 7 : 8,
+				0, 0);
+	}
+}
+
+/* The peer sends {Op, [Id,] From, To, [Reason]}, and the message atom msg
+ * if given. */
+static void wire_put(int fd, long op, unsigned long long id, const erlang_pid *from,
+		     const erlang_pid *to, const char *reason, const char *msg)
+{
+	ei_x_buff x;
+	assert_int_equal(kri_dist_frame_begin(&x), 0);
+	ei_x_encode_tuple_header(&x, 3 + !!id + !!reason);
+	ei_x_encode_long(&x, op);
+	if (id)
+		ei_x_encode_ulonglong(&x, id);
+	ei_x_encode_pid(&x, from);
+	ei_x_encode_pid(&x, to);
+	if (reason)
+		ei_x_encode_atom(&x, reason);
+	if (msg) {
+		ei_x_encode_version(&x);
+		ei_x_encode_atom(&x, msg);
+	}
+	kri_dist_frame_end(&x);
+	assert_int_equal(write(fd, x.buff, (size_t)x.index), x.index);
+	ei_x_free(&x);
+}
+
+static int read_full(int fd, void *b, size_t n)
+{
+	for (size_t got = 0; got < n;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 10000) != 1)
+			return -1;
+		ssize_t r = read(fd, (char *)b + got, n - got);
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* The node's next control message (ticks skipped), within 10 s: its op
+ * (-1: none), the id of an UNLINK_ID or its ack, the pids (From, To; for
+ * a SEND only To) and, for a SEND of {krill, Tag, _}, the tag. */
+static long wire_get(int fd, unsigned long long *id, erlang_pid *from, erlang_pid *to,
+		     unsigned long *tag)
+{
+	uint32_t len;
+	do {
+		if (read_full(fd, &len, 4))
+			return -1;
+		len = ntohl(len);
+	} while (!len);
+	char *b = malloc(len);
+	long op = -1;
+	int i = 1, v, ar;
+	char atom[MAXATOMLEN];
+	if (b && !read_full(fd, b, len) && b[0] == 'p' && !ei_decode_version(b, &i, &v) &&
+	    !ei_decode_tuple_header(b, &i, &ar) && !ei_decode_long(b, &i, &op)) {
+		*id = 0;
+		if (op == DOP_UNLINK_ID || op == DOP_UNLINK_ID_ACK)
+			ei_decode_ulonglong(b, &i, id);
+		if (op == 2) { /* SEND {2, '', To} {krill, Tag, Binary} */
+			if (ei_skip_term(b, &i) || ei_decode_pid(b, &i, to) ||
+			    ei_decode_version(b, &i, &v) || ei_decode_tuple_header(b, &i, &ar) ||
+			    ei_decode_atom(b, &i, atom) || ei_decode_ulong(b, &i, tag))
+				op = -1;
+		} else if (ei_decode_pid(b, &i, from) || ei_decode_pid(b, &i, to)) {
+			op = -1;
+		}
+	}
+	free(b);
+	return op;
+}
+
+static void unlink_follows_erlangs_link_protocol_on_the_wire(void **st)
+{
+	memset(&UW, 0, sizeof(UW));
+	kr_pid keep;
+	kr_runtime *rt = node_up("krillw@127.0.0.1", &keep);
+	assert_int_equal(kr_rt_spawn(rt, unlw, 0, 0, &UW.k), 0);
+	assert_int_equal(kr_rt_send(rt, UW.k, 1, 0, 0), 0);
+	for (int i = 0; i < 250 && !atomic_load(&UW.ready); i++)
+		sleep_ms(20);
+	struct kri_hs_self fake = {"fakew@127.0.0.1", COOKIE, 1};
+	struct kri_hs_peer hp;
+	int fd = kri_hs_connect(&fake, "krillw@127.0.0.1", kri_hs_now_ms() + 5000, &hp);
+	assert_true(fd >= 0);
+	assert_true(hp.flags & DFLAG_UNLINK_ID);
+	erlang_pid fp = {.num = 7, .creation = 1}, kp, a, b;
+	snprintf(fp.node, sizeof(fp.node), "fakew@127.0.0.1");
+	assert_int_equal(kr_node_pid_to_ei(rt, UW.k, &kp), 0);
+	unsigned long long id, id2;
+	unsigned long tag = 0;
+
+	/* The peer links, unlinks (UNLINK_ID 41): acked with 41, from kp to
+	 * fp; the link is gone, so its exit signal then does nothing. */
+	wire_put(fd, 1, 0, &fp, &kp, 0, 0);
+	wire_put(fd, DOP_UNLINK_ID, 41, &fp, &kp, 0, 0);
+	assert_int_equal(wire_get(fd, &id, &a, &b, &tag), DOP_UNLINK_ID_ACK);
+	assert_int_equal(id, 41);
+	assert_int_equal(a.num, kp.num);
+	assert_int_equal(a.serial, kp.serial);
+	assert_int_equal(b.num, fp.num);
+	wire_put(fd, 3, 0, &fp, &kp, "boom", 0);
+
+	/* It links again; we unlink: UNLINK_ID, an id of our own. Before its
+	 * ack: an ack of another id, a LINK (crossing our unlink: ignored)
+	 * and an exit signal (ignored: we are unlinked), then the ack. */
+	wire_put(fd, 1, 0, &fp, &kp, 0, 0);
+	wire_put(fd, 22, 0, &fp, &kp, 0, "unlink"); /* SEND_SENDER */
+	assert_int_equal(wire_get(fd, &id, &a, &b, &tag), DOP_UNLINK_ID);
+	assert_true(id != 0);
+	assert_int_equal(a.num, kp.num);
+	assert_int_equal(b.num, fp.num);
+	wire_put(fd, DOP_UNLINK_ID_ACK, id + 1000, &fp, &kp, 0, 0);
+	wire_put(fd, 1, 0, &fp, &kp, 0, 0);
+	wire_put(fd, 3, 0, &fp, &kp, "boom", 0);
+	wire_put(fd, DOP_UNLINK_ID_ACK, id, &fp, &kp, 0, 0);
+	wire_put(fd, 22, 0, &fp, &kp, 0, "check");
+	assert_int_equal(wire_get(fd, &id2, &a, &b, &tag), 2);
+	assert_int_equal(tag, 7);
+
+	/* Linked, unlinked by us, acked: a fresh id, and nothing is left. */
+	wire_put(fd, 1, 0, &fp, &kp, 0, 0);
+	wire_put(fd, 22, 0, &fp, &kp, 0, "unlink");
+	assert_int_equal(wire_get(fd, &id2, &a, &b, &tag), DOP_UNLINK_ID);
+	assert_true(id2 != 0 && id2 != id);
+	wire_put(fd, DOP_UNLINK_ID_ACK, id2, &fp, &kp, 0, 0);
+	wire_put(fd, 22, 0, &fp, &kp, 0, "check");
+	assert_int_equal(wire_get(fd, &id2, &a, &b, &tag), 2);
+	assert_int_equal(tag, 7);
+
+	/* The connection gone: no link was left to bring noconnection. */
+	close(fd);
+	kr_node_info info;
+	for (int i = 0; i < 500; i++) {
+		assert_int_equal(kr_node_info_get(rt, &info), 0);
+		if (!info.connections)
+			break;
+		sleep_ms(20);
+	}
+	assert_int_equal(info.connections, 0);
+	sleep_ms(300);
+	assert_int_equal(atomic_load(&UW.exits), 0);
+	node_down(rt);
+}
+
 /* ---- krill -> Erlang by name ------------------------------------------------ */
 
 static void pinger(kr_ctx *ctx, void *st, const kr_msg *m)
@@ -1350,6 +1527,7 @@ int main(void)
 	    cmocka_unit_test(links_work_both_ways_and_links_and_monitors_end_with_noconnection),
 	    cmocka_unit_test(monitors_work_both_ways_with_every_reason_and_demonitor),
 	    cmocka_unit_test(unlink_works_both_ways_with_erlangs_link_protocol),
+	    cmocka_unit_test(unlink_follows_erlangs_link_protocol_on_the_wire),
 	    cmocka_unit_test(a_wrong_cookie_is_refused_on_both_sides),
 	    cmocka_unit_test(a_node_epmd_does_not_know_is_unreachable_not_refused),
 	    cmocka_unit_test(the_handshake_refuses_what_breaks_it_on_both_sides),
