@@ -760,6 +760,23 @@ static void unlink_follows_erlangs_link_protocol_on_the_wire(void **st)
 	assert_int_equal(wire_get(fd, &id2, &a, &b, &tag), 2);
 	assert_int_equal(tag, 7);
 
+	/* A peer without DFLAG_UNLINK_ID (none since OTP 23.3; made so here
+	 * by hand) gets the old UNLINK {4, From, To}, and nothing waits. */
+	struct node *nd = kri_dist_node(rt);
+	uint32_t pi;
+	pthread_mutex_lock(&nd->mu);
+	assert_non_null(kri_dist_peer(nd, "fakew@127.0.0.1", &pi));
+	nd->peers[pi]->flags &= ~DFLAG_UNLINK_ID;
+	pthread_mutex_unlock(&nd->mu);
+	wire_put(fd, 1, 0, &fp, &kp, 0, 0);
+	wire_put(fd, 22, 0, &fp, &kp, 0, "unlink");
+	assert_int_equal(wire_get(fd, &id2, &a, &b, &tag), 4);
+	assert_int_equal(a.num, kp.num);
+	assert_int_equal(b.num, fp.num);
+	wire_put(fd, 22, 0, &fp, &kp, 0, "check");
+	assert_int_equal(wire_get(fd, &id2, &a, &b, &tag), 2);
+	assert_int_equal(tag, 7);
+
 	/* The connection gone: no link was left to bring noconnection. */
 	close(fd);
 	kr_node_info info;
