@@ -675,6 +675,9 @@ static long wire_get(int fd, unsigned long long *id, erlang_pid *from, erlang_pi
 		     unsigned long *tag)
 {
 	uint32_t len;
+	*id = 0;
+	memset(from, 0, sizeof(*from));
+	memset(to, 0, sizeof(*to));
 	do {
 		if (read_full(fd, &len, 4))
 			return -1;
@@ -686,7 +689,6 @@ static long wire_get(int fd, unsigned long long *id, erlang_pid *from, erlang_pi
 	char atom[MAXATOMLEN];
 	if (b && !read_full(fd, b, len) && b[0] == 'p' && !ei_decode_version(b, &i, &v) &&
 	    !ei_decode_tuple_header(b, &i, &ar) && !ei_decode_long(b, &i, &op)) {
-		*id = 0;
 		if (op == DOP_UNLINK_ID || op == DOP_UNLINK_ID_ACK)
 			ei_decode_ulonglong(b, &i, id);
 		if (op == 2) { /* SEND {2, '', To} {krill, Tag, Binary} */
@@ -716,10 +718,10 @@ static void unlink_follows_erlangs_link_protocol_on_the_wire(void **st)
 	int fd = kri_hs_connect(&fake, "krillw@127.0.0.1", kri_hs_now_ms() + 5000, &hp);
 	assert_true(fd >= 0);
 	assert_true(hp.flags & DFLAG_UNLINK_ID);
-	erlang_pid fp = {.num = 7, .creation = 1}, kp, a, b;
+	erlang_pid fp = {.num = 7, .creation = 1}, kp, a = {0}, b = {0};
 	snprintf(fp.node, sizeof(fp.node), "fakew@127.0.0.1");
 	assert_int_equal(kr_node_pid_to_ei(rt, UW.k, &kp), 0);
-	unsigned long long id, id2;
+	unsigned long long id = 0, id2 = 0;
 	unsigned long tag = 0;
 
 	/* The peer links, unlinks (UNLINK_ID 41): acked with 41, from kp to
