@@ -314,14 +314,15 @@ static void unlink_ack(kr_ctx *ctx, struct conn *c, unsigned long long id, const
  * always acknowledged, at once, by this process: the unlink signal is
  * queued to the local process first, so that process handles it before
  * anything the peer sends after our ack. (erts acks when the target
- * handles the signal; acking here instead differs only if the target
- * exits with the unlink still queued: its exit signal then reaches a peer
- * that has dropped the link, and is ignored there, or, had the peer
- * linked again meanwhile, ends that link with the real reason rather than
- * noproc.) A LINK that crosses an unlink of ours is ignored (the peer
- * removes its side when our UNLINK_ID reaches it); an exit signal ends the
- * unlinking (the local process, unlinked, ignores it); the ack with the
- * unlink's id ends it too. */
+ * handles the signal; acking here instead differs only when the target's
+ * exit signal to the peer goes out after the ack: it exits with the
+ * unlink still queued, or its exit signal still waits in this process's
+ * mailbox. That signal then reaches a peer that has dropped the link, and
+ * is ignored there, or, had the peer linked again meanwhile, ends that
+ * link with the real reason rather than noproc.) A LINK that crosses an
+ * unlink of ours is ignored (the peer removes its side when our UNLINK_ID
+ * reaches it); an exit signal ends the unlinking (the local process,
+ * unlinked, ignores it); the ack with the unlink's id ends it too. */
 static int control(struct conn *c, kr_ctx *ctx, const char *b, int i, int arity, long op)
 {
 	struct node *nd = c->nd;

@@ -1236,6 +1236,8 @@ static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind
 	}
 	if (!rc)
 		rc = kri_dist_conn_of(nd, ctx, peer, &conn);
+	if (rc && uid) /* no connection to take it: no ack will come */
+		kri_dist_rec_del(nd, peer, REC_UNLINK, from, to, uid);
 	pthread_mutex_unlock(&nd->mu);
 	if (rc)
 		return rc;
