@@ -290,8 +290,42 @@ static void reply(kr_ctx *ctx, struct conn *c, long op, const erlang_pid *from,
 	ei_x_free(&x);
 }
 
+/* UNLINK_ID_ACK {36, Id, From, To}: from, the pid the peer unlinked from,
+ * acknowledges the peer's to. */
+static void unlink_ack(kr_ctx *ctx, struct conn *c, unsigned long long id, const erlang_pid *from,
+		       const erlang_pid *to)
+{
+	ei_x_buff x;
+	if (kri_dist_frame_begin(&x))
+		return;
+	if (!ei_x_encode_tuple_header(&x, 4) && !ei_x_encode_long(&x, DOP_UNLINK_ID_ACK) &&
+	    !ei_x_encode_ulonglong(&x, id) && !ei_x_encode_pid(&x, from) &&
+	    !ei_x_encode_pid(&x, to)) {
+		kri_dist_frame_end(&x);
+		out(ctx, c, x.buff, (uint32_t)x.index);
+	}
+	ei_x_free(&x);
+}
+
 /* Links, monitors and exits from the peer. b at i: the rest of the control
- * tuple after its op. */
+ * tuple after its op.
+ *
+ * Links follow Erlang's link protocol (OTP 23.3+; erl_dist_protocol, "Link
+ * Protocol"). The local process's link set says whether a link is active;
+ * the node's records say which of our unlinks await their ack
+ * (REC_UNLINK). UNLINK_ID from the peer removes an active link and is
+ * always acknowledged, at once, by this process: the unlink signal is
+ * queued to the local process first, so that process handles it before
+ * anything the peer sends after our ack. (erts acks when the target
+ * handles the signal; acking here instead differs only when the target's
+ * exit signal to the peer goes out after the ack: it exits with the
+ * unlink still queued, or its exit signal still waits in this process's
+ * mailbox. That signal then reaches a peer that has dropped the link, and
+ * is ignored there, or, had the peer linked again meanwhile, ends that
+ * link with the real reason rather than noproc.) A LINK that crosses an
+ * unlink of ours is ignored (the peer removes its side when our UNLINK_ID
+ * reaches it); an exit signal ends the unlinking (the local process,
+ * unlinked, ignores it); the ack with the unlink's id ends it too. */
 static int control(struct conn *c, kr_ctx *ctx, const char *b, int i, int arity, long op)
 {
 	struct node *nd = c->nd;
@@ -304,6 +338,8 @@ static int control(struct conn *c, kr_ctx *ctx, const char *b, int i, int arity,
 	kr_pid rfrom, lto;
 	int type, size, rc;
 	uint64_t id;
+	unsigned long long uid = 0;
+	bool unlinking;
 	bool by_name = false;
 	switch (op) {
 	case 1: /* LINK {1, From, To} */
@@ -332,13 +368,19 @@ static int control(struct conn *c, kr_ctx *ctx, const char *b, int i, int arity,
 		if (ei_decode_ref(b, &i, &ref))
 			return -EPROTO;
 		break;
+	case DOP_UNLINK_ID:     /* {35, Id, From, To} */
+	case DOP_UNLINK_ID_ACK: /* {36, Id, From, To} */
+		if (arity != 4 || ei_decode_ulonglong(b, &i, &uid) || !uid ||
+		    ei_decode_pid(b, &i, &from) || ei_decode_pid(b, &i, &to))
+			return -EPROTO; /* id 0 too: erts refuses it */
+		break;
 	case 21: /* MONITOR_P_EXIT {21, FromProc, To, Ref, Reason} */
 		if (arity != 5 || ei_decode_pid(b, &i, &from) || ei_decode_pid(b, &i, &to) ||
 		    ei_decode_ref(b, &i, &ref) ||
 		    kri_dist_dec_reason(b, &i, &reason, payload, &plen))
 			return -EPROTO;
 		break;
-	default: /* others (UNLINK_ID, aliases, spawn requests...): checked, dropped */
+	default: /* others (aliases, spawn requests...): checked, dropped */
 		for (int k = 1; k < arity; k++)
 			if (ei_skip_term(b, &i))
 				return -EPROTO;
@@ -349,6 +391,11 @@ static int control(struct conn *c, kr_ctx *ctx, const char *b, int i, int arity,
 	lto = by_name ? kr_whereis(rt, name) : local_pid(nd, &to);
 	switch (op) {
 	case 1:
+		pthread_mutex_lock(&nd->mu);
+		unlinking = lto && kri_dist_unlinking(nd, c->peer, lto, rfrom, false);
+		pthread_mutex_unlock(&nd->mu);
+		if (unlinking)
+			break; /* it crossed our UNLINK_ID, which ends it there */
 		rc = lto ? kri_remote_signal_in(ctx, lto, RS_LINK, rfrom, 0, 0, 0, 0) : 0;
 		if (rc == 1) {
 			pthread_mutex_lock(&nd->mu);
@@ -362,10 +409,32 @@ static int control(struct conn *c, kr_ctx *ctx, const char *b, int i, int arity,
 	case 3:
 		pthread_mutex_lock(&nd->mu);
 		kri_dist_rec_del(nd, c->peer, REC_LINK, lto, rfrom, 0);
+		if (op == 3) /* the link is over, whatever state it was in */
+			kri_dist_unlinking(nd, c->peer, lto, rfrom, true);
 		pthread_mutex_unlock(&nd->mu);
 		if (lto)
 			kri_remote_signal_in(ctx, lto, op == 4 ? RS_UNLINK : RS_EXIT_LINK, rfrom, 0,
 					     reason, payload, plen);
+		break;
+	case DOP_UNLINK_ID:
+		/* Active here: removed. Unlinking here too (both unlinked at
+		 * once): left as it is, for our own ack to end. */
+		pthread_mutex_lock(&nd->mu);
+		unlinking = lto && kri_dist_unlinking(nd, c->peer, lto, rfrom, false);
+		if (!unlinking)
+			kri_dist_rec_del(nd, c->peer, REC_LINK, lto, rfrom, 0);
+		pthread_mutex_unlock(&nd->mu);
+		if (lto && !unlinking)
+			kri_remote_signal_in(ctx, lto, RS_UNLINK, rfrom, 0, 0, 0, 0);
+		unlink_ack(ctx, c, uid, &to, &from); /* even for a pid gone: the peer waits */
+		break;
+	case DOP_UNLINK_ID_ACK:
+		/* Our unlink of that id is done; another id (we linked and
+		 * unlinked again since) is not. */
+		pthread_mutex_lock(&nd->mu);
+		if (lto)
+			kri_dist_rec_del(nd, c->peer, REC_UNLINK, lto, rfrom, uid);
+		pthread_mutex_unlock(&nd->mu);
 		break;
 	case 8:
 		if (lto)

@@ -17,6 +17,11 @@
 #include "core/proc/remote.h"
 #include "krill_dist.h"
 
+/* Erlang's link protocol (OTP 23.3+, erl_dist_protocol "Link Protocol"):
+ * {35, Id, From, To} removes a link, {36, Id, From, To} acknowledges it. */
+#define DOP_UNLINK_ID     35
+#define DOP_UNLINK_ID_ACK 36
+
 /* The connection process's own tags (ordinary tags: only dist sends them). */
 enum {
 	CT_FD = 1,   /* int: a connected, handshaken socket (from a helper thread) */
@@ -32,8 +37,11 @@ struct conn;
 /* What a peer's connection going away must answer: a link between a local
  * and a remote pid, a monitor a local process holds on a remote pid (ref:
  * its own), one a remote process holds on a local one (ref: an in-ref id,
- * naming the Erlang reference in node.inrefs). */
-enum { REC_LINK = 1, REC_MON_OUT, REC_MON_IN };
+ * naming the Erlang reference in node.inrefs). And, answering nothing, an
+ * unlink of ours not yet acknowledged (Erlang's link protocol: ref, the
+ * UNLINK_ID's id; local unlinked remote): while it lasts, a LINK from
+ * remote is ignored, as erts ignores one that crosses its unlink. */
+enum { REC_LINK = 1, REC_MON_OUT, REC_MON_IN, REC_UNLINK };
 struct rec {
 	kr_pid local, remote;
 	uint64_t ref;
@@ -68,6 +76,8 @@ struct peer {
 	int state;        /* PEER_*; under mu, changes broadcast on cv */
 	int err;          /* the last failed connect, negative errno */
 	bool fd_sent;     /* a handshaken socket went to conn; under mu */
+	uint64_t flags;   /* its distribution flags (DFLAG_*, handshake.h), from
+			   * the last handshake; 0 before the first; under mu */
 	struct rec *recs; /* links and monitors across this connection */
 	uint32_t nrecs, crecs;
 };
@@ -109,6 +119,7 @@ struct node {
 	uint32_t ninrefs;     /* entries (used and free) */
 	uint32_t inref_free;  /* the first free entry, UINT32_MAX: none */
 	uint32_t inrefs_live; /* entries in use */
+	uint64_t unlink_id;   /* the last UNLINK_ID's id (never 0) */
 	unsigned helpers;     /* connect threads running */
 	uint32_t connections;
 	uint64_t accepted, refused;
@@ -135,6 +146,10 @@ int kri_dist_rec_add(struct node *nd, uint32_t i, int kind, kr_pid local, kr_pid
 		     uint64_t ref);
 void kri_dist_rec_del(struct node *nd, uint32_t i, int kind, kr_pid local, kr_pid remote,
 		      uint64_t ref);
+/* Is an unlink of local's from remote across peer i awaiting its ack
+ * (a REC_UNLINK, any id)? end: forget it (local linked again, or an exit
+ * signal from remote came). Under mu. */
+bool kri_dist_unlinking(struct node *nd, uint32_t i, kr_pid local, kr_pid remote, bool end);
 /* In-refs (under mu). new: an id for an Erlang reference made by peer, of
  * a monitor by name if name; 0: -ENOMEM, or a reference not of that peer.
  * get: the reference of id and its name ("" if by pid) (-ESRCH: none, or

@@ -371,10 +371,12 @@ static void *connector(void *arg)
 	if (settled) {
 		/* nothing */
 	} else if (fd >= 0 && conn) {
-		if (kr_rt_send(nd->rt, conn, CT_FD, &fd, sizeof(fd)))
+		if (kr_rt_send(nd->rt, conn, CT_FD, &fd, sizeof(fd))) {
 			close(fd);
-		else
+		} else {
 			p->fd_sent = true;
+			p->flags = hp.flags;
+		}
 	} else {
 		if (fd >= 0)
 			close(fd);
@@ -501,9 +503,10 @@ void kri_dist_conn_gone(struct node *nd, kr_ctx *ctx, uint32_t i)
 		else if (r[k].kind == REC_MON_OUT)
 			kri_remote_signal_in(ctx, r[k].local, RS_DOWN, r[k].remote, r[k].ref,
 					     KR_NOCONNECTION, 0, 0);
-		else
+		else if (r[k].kind == REC_MON_IN)
 			kri_remote_signal_in(ctx, r[k].local, RS_DEMONITOR, r[k].remote, r[k].ref,
 					     0, 0, 0);
+		/* REC_UNLINK: the link is gone on both sides already. */
 	}
 	free(r);
 	node_event(nd, ctx, i, KR_TAG_NODEDOWN);
@@ -579,6 +582,24 @@ void kri_dist_rec_del(struct node *nd, uint32_t i, int kind, kr_pid local, kr_pi
 			return;
 		}
 	}
+}
+
+bool kri_dist_unlinking(struct node *nd, uint32_t i, kr_pid local, kr_pid remote, bool end)
+{
+	struct peer *p = nd->peers[i];
+	bool found = false;
+	for (uint32_t k = 0; k < p->nrecs;) {
+		struct rec *r = &p->recs[k];
+		if (r->kind != REC_UNLINK || r->local != local || r->remote != remote) {
+			k++;
+			continue;
+		}
+		found = true;
+		if (!end)
+			break;
+		*r = p->recs[--p->nrecs];
+	}
+	return found;
 }
 
 /* In-refs: a slab of struct inref with a free list. An id is INREF_BASE,
@@ -874,6 +895,7 @@ static void accept_one(struct node *nd, int fd)
 		rc = -ENOMEM;
 	if (!rc) {
 		p->fd_sent = true;
+		p->flags = hp.flags;
 		pthread_cond_broadcast(&nd->cv);
 	}
 	pthread_mutex_unlock(&nd->mu);
@@ -1147,6 +1169,15 @@ int kr_node_send_name(kr_ctx *ctx, const char *name, const char *node, const ei_
 	return frame_out(nd, ctx, i, &f);
 }
 
+/* Does peer p (under mu) take Erlang's link protocol (UNLINK_ID)? Every
+ * node since OTP 23.3 and krill's offer it (OTP 26 requires it); before
+ * the first handshake with p we cannot know, and assume it: an unlink
+ * queued then goes out in the protocol of nearly every peer there is. */
+static bool speaks_unlink_id(const struct peer *p)
+{
+	return !p->flags || (p->flags & DFLAG_UNLINK_ID);
+}
+
 /* A link, monitor or exit signal to a remote pid (core/proc/remote.h): the
  * control message, handed to the connection at once (kri_proc_send_sys:
  * this may run while the sender exits), and the record that lets a lost
@@ -1159,6 +1190,7 @@ static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind
 	erlang_ref inref;
 	char inname[MAXATOMLEN] = "";
 	kr_pid conn = 0;
+	uint64_t uid = 0; /* UNLINK_ID's id; 0: the old UNLINK */
 	static const long ops[] = {
 	    [RS_LINK] = 1,     [RS_UNLINK] = 4,     [RS_EXIT_LINK] = 3, [RS_EXIT] = 8,
 	    [RS_MONITOR] = 19, [RS_DEMONITOR] = 20, [RS_DOWN] = 21};
@@ -1173,9 +1205,25 @@ static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind
 	if (!rc && kind == RS_DOWN)
 		rc = kri_dist_inref_get(nd, ref, &inref, inname);
 	if (!rc) {
-		if (kind == RS_LINK)
+		if (kind == RS_LINK) {
+			/* Linked again: an unlink still unacknowledged no
+			 * longer decides (its ack, when it comes, is ignored). */
+			kri_dist_unlinking(nd, peer, from, to, true);
 			rc = kri_dist_rec_add(nd, peer, REC_LINK, from, to, 0);
-		else if (kind == RS_MONITOR)
+		} else if (kind == RS_UNLINK && speaks_unlink_id(nd->peers[peer])) {
+			/* Erlang's link protocol: UNLINK_ID with an id of its
+			 * own, and the link "unlinking" until the peer acks
+			 * that id. The local process has dropped the link
+			 * already, so an exit signal from the peer meanwhile
+			 * finds none (ignored, as erts ignores it). Without
+			 * room for the record the unlink still goes: only a
+			 * LINK crossing it would then be taken. */
+			kri_dist_rec_del(nd, peer, REC_LINK, from, to, 0);
+			if (!++nd->unlink_id) /* 0 is no id: erts refuses it */
+				nd->unlink_id = 1;
+			uid = nd->unlink_id;
+			(void)kri_dist_rec_add(nd, peer, REC_UNLINK, from, to, uid);
+		} else if (kind == RS_MONITOR)
 			rc = kri_dist_rec_add(nd, peer, REC_MON_OUT, from, to, ref);
 		else if (kind == RS_UNLINK || kind == RS_EXIT_LINK)
 			kri_dist_rec_del(nd, peer, REC_LINK, from, to, 0);
@@ -1188,14 +1236,19 @@ static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind
 	}
 	if (!rc)
 		rc = kri_dist_conn_of(nd, ctx, peer, &conn);
+	if (rc && uid) /* no connection to take it: no ack will come */
+		kri_dist_rec_del(nd, peer, REC_UNLINK, from, to, uid);
 	pthread_mutex_unlock(&nd->mu);
 	if (rc)
 		return rc;
 	ei_x_buff x;
 	if ((rc = kri_dist_frame_begin(&x)))
 		return rc;
-	int arity = kind == RS_LINK || kind == RS_UNLINK ? 3 : kind == RS_DOWN ? 5 : 4;
-	int bad = ei_x_encode_tuple_header(&x, arity) || ei_x_encode_long(&x, ops[kind]) ||
+	int arity = kind == RS_LINK || (kind == RS_UNLINK && !uid) ? 3 : kind == RS_DOWN ? 5 : 4;
+	/* UNLINK_ID {35, Id, From, To}; the others {Op, From, To, ...}. */
+	int bad = ei_x_encode_tuple_header(&x, arity) ||
+		  ei_x_encode_long(&x, uid ? DOP_UNLINK_ID : ops[kind]) ||
+		  (uid && ei_x_encode_ulonglong(&x, uid)) ||
 		  (*inname ? ei_x_encode_atom(&x, inname) : ei_x_encode_pid(&x, &efrom)) ||
 		  ei_x_encode_pid(&x, &eto);
 	if (kind == RS_MONITOR || kind == RS_DEMONITOR)

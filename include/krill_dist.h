@@ -31,7 +31,8 @@
  *
  * Links and exit signals work across nodes with the usual calls (kr_link,
  * kr_unlink, kr_send_exit to a remote pid; an Erlang process may link to a
- * krill one). kr_monitor and kr_demonitor of a remote pid send Erlang's
+ * krill one, and unlink: Erlang's link protocol, UNLINK_ID and its ack, so
+ * an exit signal that crosses an unlink is ignored, either way). kr_monitor and kr_demonitor of a remote pid send Erlang's
  * MONITOR_P and DEMONITOR_P, and a krill or Erlang node answers with the
  * DOWN and the real reason; a process of another node may monitor a krill
  * process, by pid or by registered name ({Name, Node}), and gets its DOWN

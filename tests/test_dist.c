@@ -481,6 +481,319 @@ static void monitors_work_both_ways_with_every_reason_and_demonitor(void **st)
 	node_down(rt);
 }
 
+/* ---- unlink with Erlang's link protocol (UNLINK_ID, UNLINK_ID_ACK) ------------- */
+
+static struct {
+	kr_pid unln;
+	atomic_int ready, exits, died, hello_rc, victim_rc;
+} U;
+
+/* Link records the node holds, all peers: links, and unlinks awaiting
+ * their ack. */
+static uint32_t link_records(kr_runtime *rt)
+{
+	struct node *nd = kri_dist_node(rt);
+	pthread_mutex_lock(&nd->mu);
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < nd->npeers; i++)
+		for (uint32_t k = 0; k < nd->peers[i]->nrecs; k++)
+			n += nd->peers[i]->recs[k].kind == REC_LINK ||
+			     nd->peers[i]->recs[k].kind == REC_UNLINK;
+	pthread_mutex_unlock(&nd->mu);
+	return n;
+}
+
+/* unlt (state 1: traps exits, monitors unln) and unln (state 0) of
+ * unlinks.escript: each counts what it should never get. */
+static void unl(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	kr_runtime *rt = kr_runtime_of(ctx);
+	int trap = *(int *)st;
+	uint64_t ref;
+	if (m->tag == 1) { /* from the test, before Erlang comes */
+		if (trap) {
+			kr_trap_exit(ctx, 1);
+			if (kr_monitor(ctx, U.unln, &ref))
+				return;
+		}
+		atomic_fetch_add(&U.ready, 1);
+		return;
+	}
+	if (m->tag == KR_TAG_EXIT)
+		atomic_fetch_add(&U.exits, 1);
+	if (m->tag == KR_TAG_DOWN)
+		atomic_store(&U.died, 1);
+	if (m->tag != KR_TAG_DIST)
+		return;
+	const char *t = kr_dist_msg_term((const kr_dist_msg *)m->data);
+	int i = 0, v, ar, rc = -1;
+	char atom[MAXATOMLEN];
+	erlang_pid e[3];
+	kr_pid from, vp, xp;
+	if (ei_decode_version(t, &i, &v) || ei_decode_tuple_header(t, &i, &ar) ||
+	    ei_decode_atom(t, &i, atom) || ei_decode_pid(t, &i, &e[0]) ||
+	    kr_node_pid_from_ei(rt, &e[0], &from))
+		return;
+	if (!strcmp(atom, "hello")) {
+		ei_x_buff x;
+		ei_x_new_with_version(&x);
+		ei_x_encode_tuple_header(&x, 2);
+		ei_x_encode_atom(&x, "pid");
+		rc = kr_node_x_encode_pid(rt, &x, kr_self(ctx));
+		if (!rc)
+			rc = kr_node_send_term(ctx, from, &x);
+		ei_x_free(&x);
+		if (rc)
+			atomic_store(&U.hello_rc, -1);
+	} else if (!strcmp(atom, "victim") && ar == 4) {
+		/* v: linked, then unlinked. x: linked, told to exit, unlinked
+		 * (its exit signal, if it comes, comes after the unlink). */
+		rc = ei_decode_pid(t, &i, &e[1]) || ei_decode_pid(t, &i, &e[2]) ||
+		     kr_node_pid_from_ei(rt, &e[1], &vp) || kr_node_pid_from_ei(rt, &e[2], &xp);
+		if (!rc)
+			rc = kr_link(ctx, vp) || kr_unlink(ctx, vp) || kr_link(ctx, xp) ||
+			     kr_send(ctx, xp, 1, 0, 0) || kr_unlink(ctx, xp);
+		if (!rc)
+			rc = kr_send(ctx, from, 5, 0, 0);
+		if (rc)
+			atomic_store(&U.victim_rc, -1);
+	} else if (!strcmp(atom, "check")) {
+		int clean = !atomic_load(&U.exits) && !atomic_load(&U.died) && !link_records(rt);
+		kr_send(ctx, from, clean ? 7 : 8, 0, 0);
+	}
+}
+
+static void unlink_works_both_ways_with_erlangs_link_protocol(void **st)
+{
+	memset(&U, 0, sizeof(U));
+	kr_pid keep, t;
+	int trap = 1, notrap = 0;
+	kr_runtime *rt = node_up("krillu@127.0.0.1", &keep);
+	assert_int_equal(kr_rt_spawn(rt, unl, &notrap, sizeof(notrap), &U.unln), 0);
+	assert_int_equal(kr_register(rt, "unln", U.unln), 0);
+	assert_int_equal(kr_rt_spawn(rt, unl, &trap, sizeof(trap), &t), 0);
+	assert_int_equal(kr_register(rt, "unlt", t), 0);
+	assert_int_equal(kr_rt_send(rt, U.unln, 1, 0, 0), 0);
+	assert_int_equal(kr_rt_send(rt, t, 1, 0, 0), 0);
+	for (int i = 0; i < 250 && atomic_load(&U.ready) < 2; i++)
+		sleep_ms(20);
+	assert_int_equal(atomic_load(&U.ready), 2);
+	pid_t erl = escript("unlinks.escript", "erlu@127.0.0.1", COOKIE, "krillu@127.0.0.1", 0);
+	assert_int_equal(reap(erl, 60000), 0);
+	assert_int_equal(atomic_load(&U.hello_rc), 0);
+	assert_int_equal(atomic_load(&U.victim_rc), 0);
+	/* The Erlang node gone: a link left on the krill side would now
+	 * bring noconnection (an EXIT to unlt, the end of unln). */
+	kr_node_info info;
+	for (int i = 0; i < 500; i++) {
+		assert_int_equal(kr_node_info_get(rt, &info), 0);
+		if (!info.connections)
+			break;
+		sleep_ms(20);
+	}
+	assert_int_equal(info.connections, 0);
+	sleep_ms(500);
+	assert_int_equal(atomic_load(&U.exits), 0);
+	assert_int_equal(atomic_load(&U.died), 0);
+	node_down(rt);
+}
+
+/* ---- the link protocol on the wire, against a peer of our own ----------------- */
+
+static struct {
+	kr_pid k;
+	atomic_int ready, exits;
+} UW;
+
+/* Traps exits; `unlink` from a pid unlinks it, `check` answers 7 (no exit
+ * signal came, the node holds no link record) or 8. */
+static void unlw(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	kr_runtime *rt = kr_runtime_of(ctx);
+	if (m->tag == 1) {
+		kr_trap_exit(ctx, 1);
+		atomic_store(&UW.ready, 1);
+	} else if (m->tag == KR_TAG_EXIT) {
+		atomic_fetch_add(&UW.exits, 1);
+	} else if (m->tag == KR_TAG_DIST) {
+		const kr_dist_msg *dm = (const kr_dist_msg *)m->data;
+		const char *t = kr_dist_msg_term(dm);
+		int i = 0, v;
+		char atom[MAXATOMLEN];
+		if (ei_decode_version(t, &i, &v) || ei_decode_atom(t, &i, atom))
+			return;
+		if (!strcmp(atom, "unlink"))
+			kr_unlink(ctx, dm->from);
+		else if (!strcmp(atom, "check"))
+			kr_send(ctx, dm->from, !atomic_load(&UW.exits) && !link_records(rt) ? 7 : 8,
+				0, 0);
+	}
+}
+
+/* The peer sends {Op, [Id,] From, To, [Reason]}, and the message atom msg
+ * if given. */
+static void wire_put(int fd, long op, unsigned long long id, const erlang_pid *from,
+		     const erlang_pid *to, const char *reason, const char *msg)
+{
+	ei_x_buff x;
+	assert_int_equal(kri_dist_frame_begin(&x), 0);
+	ei_x_encode_tuple_header(&x, 3 + !!id + !!reason);
+	ei_x_encode_long(&x, op);
+	if (id)
+		ei_x_encode_ulonglong(&x, id);
+	ei_x_encode_pid(&x, from);
+	ei_x_encode_pid(&x, to);
+	if (reason)
+		ei_x_encode_atom(&x, reason);
+	if (msg) {
+		ei_x_encode_version(&x);
+		ei_x_encode_atom(&x, msg);
+	}
+	kri_dist_frame_end(&x);
+	assert_int_equal(write(fd, x.buff, (size_t)x.index), x.index);
+	ei_x_free(&x);
+}
+
+static int read_full(int fd, void *b, size_t n)
+{
+	for (size_t got = 0; got < n;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 10000) != 1)
+			return -1;
+		ssize_t r = read(fd, (char *)b + got, n - got);
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* The node's next control message (ticks skipped), within 10 s: its op
+ * (-1: none), the id of an UNLINK_ID or its ack, the pids (From, To; for
+ * a SEND only To) and, for a SEND of {krill, Tag, _}, the tag. */
+static long wire_get(int fd, unsigned long long *id, erlang_pid *from, erlang_pid *to,
+		     unsigned long *tag)
+{
+	uint32_t len;
+	*id = 0;
+	memset(from, 0, sizeof(*from));
+	memset(to, 0, sizeof(*to));
+	do {
+		if (read_full(fd, &len, 4))
+			return -1;
+		len = ntohl(len);
+	} while (!len);
+	char *b = malloc(len);
+	long op = -1;
+	int i = 1, v, ar;
+	char atom[MAXATOMLEN];
+	if (b && !read_full(fd, b, len) && b[0] == 'p' && !ei_decode_version(b, &i, &v) &&
+	    !ei_decode_tuple_header(b, &i, &ar) && !ei_decode_long(b, &i, &op)) {
+		if (op == DOP_UNLINK_ID || op == DOP_UNLINK_ID_ACK)
+			ei_decode_ulonglong(b, &i, id);
+		if (op == 2) { /* SEND {2, '', To} {krill, Tag, Binary} */
+			if (ei_skip_term(b, &i) || ei_decode_pid(b, &i, to) ||
+			    ei_decode_version(b, &i, &v) || ei_decode_tuple_header(b, &i, &ar) ||
+			    ei_decode_atom(b, &i, atom) || ei_decode_ulong(b, &i, tag))
+				op = -1;
+		} else if (ei_decode_pid(b, &i, from) || ei_decode_pid(b, &i, to)) {
+			op = -1;
+		}
+	}
+	free(b);
+	return op;
+}
+
+static void unlink_follows_erlangs_link_protocol_on_the_wire(void **st)
+{
+	memset(&UW, 0, sizeof(UW));
+	kr_pid keep;
+	kr_runtime *rt = node_up("krillw@127.0.0.1", &keep);
+	assert_int_equal(kr_rt_spawn(rt, unlw, 0, 0, &UW.k), 0);
+	assert_int_equal(kr_rt_send(rt, UW.k, 1, 0, 0), 0);
+	for (int i = 0; i < 250 && !atomic_load(&UW.ready); i++)
+		sleep_ms(20);
+	struct kri_hs_self fake = {"fakew@127.0.0.1", COOKIE, 1};
+	struct kri_hs_peer hp;
+	int fd = kri_hs_connect(&fake, "krillw@127.0.0.1", kri_hs_now_ms() + 5000, &hp);
+	assert_true(fd >= 0);
+	assert_true(hp.flags & DFLAG_UNLINK_ID);
+	erlang_pid fp = {.num = 7, .creation = 1}, kp, a = {0}, b = {0};
+	snprintf(fp.node, sizeof(fp.node), "fakew@127.0.0.1");
+	assert_int_equal(kr_node_pid_to_ei(rt, UW.k, &kp), 0);
+	unsigned long long id = 0, id2 = 0;
+	unsigned long tag = 0;
+
+	/* The peer links, unlinks (UNLINK_ID 41): acked with 41, from kp to
+	 * fp; the link is gone, so its exit signal then does nothing. */
+	wire_put(fd, 1, 0, &fp, &kp, 0, 0);
+	wire_put(fd, DOP_UNLINK_ID, 41, &fp, &kp, 0, 0);
+	assert_int_equal(wire_get(fd, &id, &a, &b, &tag), DOP_UNLINK_ID_ACK);
+	assert_int_equal(id, 41);
+	assert_int_equal(a.num, kp.num);
+	assert_int_equal(a.serial, kp.serial);
+	assert_int_equal(b.num, fp.num);
+	wire_put(fd, 3, 0, &fp, &kp, "boom", 0);
+
+	/* It links again; we unlink: UNLINK_ID, an id of our own. Before its
+	 * ack: an ack of another id, a LINK (crossing our unlink: ignored)
+	 * and an exit signal (ignored: we are unlinked), then the ack. */
+	wire_put(fd, 1, 0, &fp, &kp, 0, 0);
+	wire_put(fd, 22, 0, &fp, &kp, 0, "unlink"); /* SEND_SENDER */
+	assert_int_equal(wire_get(fd, &id, &a, &b, &tag), DOP_UNLINK_ID);
+	assert_true(id != 0);
+	assert_int_equal(a.num, kp.num);
+	assert_int_equal(b.num, fp.num);
+	wire_put(fd, DOP_UNLINK_ID_ACK, id + 1000, &fp, &kp, 0, 0);
+	wire_put(fd, 1, 0, &fp, &kp, 0, 0);
+	wire_put(fd, 3, 0, &fp, &kp, "boom", 0);
+	wire_put(fd, DOP_UNLINK_ID_ACK, id, &fp, &kp, 0, 0);
+	wire_put(fd, 22, 0, &fp, &kp, 0, "check");
+	assert_int_equal(wire_get(fd, &id2, &a, &b, &tag), 2);
+	assert_int_equal(tag, 7);
+
+	/* Linked, unlinked by us, acked: a fresh id, and nothing is left. */
+	wire_put(fd, 1, 0, &fp, &kp, 0, 0);
+	wire_put(fd, 22, 0, &fp, &kp, 0, "unlink");
+	assert_int_equal(wire_get(fd, &id2, &a, &b, &tag), DOP_UNLINK_ID);
+	assert_true(id2 != 0 && id2 != id);
+	wire_put(fd, DOP_UNLINK_ID_ACK, id2, &fp, &kp, 0, 0);
+	wire_put(fd, 22, 0, &fp, &kp, 0, "check");
+	assert_int_equal(wire_get(fd, &id2, &a, &b, &tag), 2);
+	assert_int_equal(tag, 7);
+
+	/* A peer without DFLAG_UNLINK_ID (none since OTP 23.3; made so here
+	 * by hand) gets the old UNLINK {4, From, To}, and nothing waits. */
+	struct node *nd = kri_dist_node(rt);
+	uint32_t pi;
+	pthread_mutex_lock(&nd->mu);
+	assert_non_null(kri_dist_peer(nd, "fakew@127.0.0.1", &pi));
+	nd->peers[pi]->flags &= ~DFLAG_UNLINK_ID;
+	pthread_mutex_unlock(&nd->mu);
+	wire_put(fd, 1, 0, &fp, &kp, 0, 0);
+	wire_put(fd, 22, 0, &fp, &kp, 0, "unlink");
+	assert_int_equal(wire_get(fd, &id2, &a, &b, &tag), 4);
+	assert_int_equal(a.num, kp.num);
+	assert_int_equal(b.num, fp.num);
+	wire_put(fd, 22, 0, &fp, &kp, 0, "check");
+	assert_int_equal(wire_get(fd, &id2, &a, &b, &tag), 2);
+	assert_int_equal(tag, 7);
+
+	/* The connection gone: no link was left to bring noconnection. */
+	close(fd);
+	kr_node_info info;
+	for (int i = 0; i < 500; i++) {
+		assert_int_equal(kr_node_info_get(rt, &info), 0);
+		if (!info.connections)
+			break;
+		sleep_ms(20);
+	}
+	assert_int_equal(info.connections, 0);
+	sleep_ms(300);
+	assert_int_equal(atomic_load(&UW.exits), 0);
+	node_down(rt);
+}
+
 /* ---- krill -> Erlang by name ------------------------------------------------ */
 
 static void pinger(kr_ctx *ctx, void *st, const kr_msg *m)
@@ -1232,6 +1545,8 @@ int main(void)
 	    cmocka_unit_test(krill_sends_to_erlang_by_name_and_gets_the_reply),
 	    cmocka_unit_test(links_work_both_ways_and_links_and_monitors_end_with_noconnection),
 	    cmocka_unit_test(monitors_work_both_ways_with_every_reason_and_demonitor),
+	    cmocka_unit_test(unlink_works_both_ways_with_erlangs_link_protocol),
+	    cmocka_unit_test(unlink_follows_erlangs_link_protocol_on_the_wire),
 	    cmocka_unit_test(a_wrong_cookie_is_refused_on_both_sides),
 	    cmocka_unit_test(a_node_epmd_does_not_know_is_unreachable_not_refused),
 	    cmocka_unit_test(the_handshake_refuses_what_breaks_it_on_both_sides),
@@ -1244,5 +1559,7 @@ int main(void)
 		the_standby_takes_over_a_killed_primary_and_no_acked_write_is_lost, kv_teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
+	if (getenv("KRILL_TEST_FILTER")) /* one test by name, when at work on it */
+		cmocka_set_test_filter(getenv("KRILL_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
