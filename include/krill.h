@@ -368,7 +368,10 @@ int kr_exit_with(kr_ctx *ctx, uint32_t reason, const void *payload, size_t len);
  * buffer from kr_msg_buf must be sent before the next blocking call, which
  * frees an unsent one. A fault or a runaway is contained as a behaviour's
  * is (the watchdog sees a process that does not block as a call that does
- * not return).
+ * not return). The floating-point environment (rounding mode, exception
+ * masks: fesetround, fesetenv) is the scheduler thread's and is not
+ * switched with the stack: a process that changes it must restore it
+ * before it blocks, as a behaviour must before it returns.
  */
 typedef void (*kr_fn)(kr_ctx *ctx, void *arg);
 
