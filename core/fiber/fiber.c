@@ -276,12 +276,11 @@ static void end_with(kr_ctx *c, uint32_t reason)
 
 /* The fields of a context a function's run reads, and those it changes
  * that the run loop reads after the call (the rest are the run loop's and
- * stay as they are): not the whole structure, twice a switch. */
+ * stay as they are): not the whole structure, twice a switch. p and self
+ * are the process's for life: set once, at its first run (resume). */
 static inline void ctx_in(struct kr_ctx *f, const struct kr_ctx *c)
 {
 	f->s = c->s;
-	f->p = c->p;
-	f->self = c->self;
 	f->cur = c->cur;
 	f->bufs = c->bufs;
 	f->sent = c->sent;
@@ -300,8 +299,12 @@ static inline void ctx_out(struct kr_ctx *c, const struct kr_ctx *f)
 	}
 }
 
-/* Run f (on the scheduler c belongs to) until it blocks or ends. */
-static void resume(kr_ctx *c, struct fiber *f)
+/* Run f (on the scheduler c belongs to) until it blocks or ends. Inlined
+ * into tramp, as wait_in into its callers: after a switch the return stack
+ * holds the other side's return addresses, so each ret on the way out
+ * mispredicts; fewer frames between the switch and the run loop (or the
+ * function) are fewer of them. */
+static inline __attribute__((always_inline)) void resume(kr_ctx *c, struct fiber *f)
 {
 	struct sched *s = c->s;
 	if (!f->map && !f->home) {
@@ -326,6 +329,8 @@ static void resume(kr_ctx *c, struct fiber *f)
 	if (f->st == F_NEW) {
 		f->sp = kri_ctx_make(f->hi, fiber_entry);
 		f->st = F_RUN;
+		f->ctx.p = c->p;
+		f->ctx.self = c->self;
 #ifdef FIBER_TSAN
 		f->tsan = __tsan_create_fiber(0);
 #endif
@@ -413,7 +418,8 @@ static void keep_waiting(kr_ctx *c)
 		side->rto_seq = rto_next(side);
 }
 
-static void hand(kr_ctx *c, struct fiber *f, const kr_msg *m, int rc)
+static inline __attribute__((always_inline)) void hand(kr_ctx *c, struct fiber *f, const kr_msg *m,
+						       int rc)
 {
 	f->got = m;
 	f->rc = rc;
@@ -655,8 +661,9 @@ struct kri_io_wait *kri_fiber_io(kr_ctx *ctx)
 /* Wait for a message match takes; the caller holds api_enter(*sp), which
  * is let go while blocked and taken again on the scheduler that resumes
  * it (*sp is then that one). */
-static int wait_in(struct sched **sp, struct fiber *f, kr_match match, void *arg, uint32_t ms,
-		   const kr_msg **out)
+static inline __attribute__((always_inline)) int wait_in(struct sched **sp, struct fiber *f,
+							 kr_match match, void *arg, uint32_t ms,
+							 const kr_msg **out)
 {
 	kr_ctx *ctx = &f->ctx;
 	struct sched *s = *sp;
@@ -692,8 +699,14 @@ static int wait_in(struct sched **sp, struct fiber *f, kr_match match, void *arg
 	f->marg = arg;
 	f->got = 0;
 	f->rc = 0;
-	/* Messages refused before are looked at again, first. */
-	kr_undefer(ctx);
+	/* Messages refused before are looked at again, first (run.c's
+	 * kr_undefer, inline: a call and api_enter a receive saved). */
+	struct side *side = ctx->p->side;
+	if (side->dhead) {
+		side->dtail->next = ctx->p->local;
+		ctx->p->local = side->dhead;
+		side->dhead = side->dtail = 0;
+	}
 	f->st = F_WAIT;
 	api_leave(s);
 	switch_out(f, false);
