@@ -353,9 +353,10 @@ int kr_exit_with(kr_ctx *ctx, uint32_t reason, const void *payload, size_t len);
  *     so its pointers to its own locals stay valid across a blocking call.
  *     To that end it keeps, for its life, the run stack it first ran on (a
  *     scheduler's): when another scheduler runs it (it was stolen) it runs
- *     on that same run stack, waiting while another process is running on
- *     it. A stolen stackful process thus still runs elsewhere but can
- *     contend for its first scheduler's run stack.
+ *     on that same run stack. If another process is running there, the
+ *     process waits (its messages stay queued, in order) and that
+ *     scheduler runs others meanwhile; it resumes when the run stack is
+ *     free, usually on its first scheduler.
  *   - More than 256 KiB of stack ends the process with KR_FAULT
  *     (stack_overflow 1): a guard page.
  * With kr_fn_opts.stack a process has a stack of its own instead (mmap,

@@ -702,6 +702,113 @@ static void processes_move_between_schedulers_while_blocked(void **st)
 	}
 }
 
+/* ---- a stolen process whose run stack is busy ----------------------------------------------- */
+
+/* A holds its run stack (it runs without blocking) while B, bound to the same run stack and
+ * blocked, is given a message on the other scheduler. That scheduler must not wait for the
+ * stack: it parks B and runs C, whose flag is what A waits for. Spinning there (the old
+ * thief) would leave C unrun and A waiting until its deadline. */
+static _Atomic int busy_ready, busy_flag, busy_seen, busy_b_ran;
+static _Atomic kr_pid busy_b;
+static _Atomic unsigned busy_b_where;
+
+static void busy_b_fn(kr_ctx *ctx, void *arg)
+{
+	kr_pid a;
+	memcpy(&a, arg, sizeof(a));
+	unsigned home = ctx->s->id;
+	CHECK(kr_send(ctx, a, 10, &home, sizeof(home)) == 0);
+	const kr_msg *m;
+	CHECK(kr_receive(ctx, NULL, NULL, KR_INFINITY, &m) == 0);
+	if (m->tag == 12)
+		return; /* not on A's run stack: let go */
+	CHECK(m->tag == 13);
+	atomic_store(&busy_b_where, ctx->s->id);
+	atomic_store(&busy_b_ran, 1);
+	CHECK(kr_send(ctx, a, 11, NULL, 0) == 0);
+}
+
+static void busy_a_fn(kr_ctx *ctx, void *arg)
+{
+	(void)arg;
+	unsigned home = ctx->s->id;
+	kr_pid self = kr_self(ctx), b = 0;
+	const kr_msg *m;
+	bool matched = false;
+	for (int tries = 0; tries < 100 && !matched; tries++) {
+		CHECK(kr_spawn_fn(ctx, busy_b_fn, &self, sizeof(self), &b) == 0);
+		CHECK(kr_receive(ctx, tag_is, (void *)10, KR_INFINITY, &m) == 0);
+		unsigned bhome;
+		memcpy(&bhome, m->data, sizeof(bhome));
+		matched = bhome == home;
+		if (!matched)
+			CHECK(kr_send(ctx, b, 12, NULL, 0) == 0);
+	}
+	CHECK(matched);
+	atomic_store(&busy_b, b);
+	atomic_store(&busy_ready, 1);
+	/* Hold the run stack: no blocking call until C's flag, or a deadline (a bound on a
+	 * wait, not a time asserted). */
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		if (atomic_load(&busy_flag))
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (t.tv_sec - t0.tv_sec < 20);
+	atomic_store(&busy_seen, atomic_load(&busy_flag));
+	CHECK(kr_receive(ctx, tag_is, (void *)11, KR_INFINITY, &m) == 0);
+}
+
+static void busy_c(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	(void)state;
+	(void)msg;
+	atomic_store(&busy_flag, 1);
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void a_busy_run_stack_parks_the_process_and_frees_the_thread(void **st)
+{
+	(void)st;
+	reset();
+	atomic_store(&busy_ready, 0);
+	atomic_store(&busy_flag, 0);
+	atomic_store(&busy_seen, 0);
+	atomic_store(&busy_b_ran, 0);
+	kr_config cfg;
+	kr_runtime *rt = 0;
+	kr_config_init(&cfg);
+	cfg.schedulers = 2;
+	cfg.pin = 0;
+	cfg.stats = 0;
+	cfg.watchdog_ms = 0; /* A runs long on purpose */
+	assert_int_equal(kr_runtime_new(&cfg, &rt), 0);
+	kr_pid a, c;
+	assert_int_equal(kr_rt_spawn(rt, busy_c, NULL, 0, &c), 0);
+	assert_int_equal(kr_rt_spawn_fn(rt, busy_a_fn, NULL, 0, &a), 0);
+	assert_int_equal(kr_start(rt), 0);
+	for (int i = 0; i < 2000 && !atomic_load(&busy_ready) && !atomic_load(&bad); i++)
+		usleep(10000);
+	no_bad();
+	assert_true(atomic_load(&busy_ready));
+	uint64_t parks = atomic_load(&kri_fiber_parks);
+	/* The other scheduler (A's is busy) takes this and runs B: B parks. */
+	assert_int_equal(kr_rt_send(rt, atomic_load(&busy_b), 13, NULL, 0), 0);
+	for (int i = 0; i < 1000 && atomic_load(&kri_fiber_parks) == parks; i++)
+		usleep(10000);
+	bool parked = atomic_load(&kri_fiber_parks) > parks;
+	/* Then C, which only that scheduler can run now. */
+	assert_int_equal(kr_rt_send(rt, c, 1, NULL, 0), 0);
+	assert_true(guard_run(rt, true, 60));
+	kr_runtime_free(rt);
+	no_bad();
+	/* C ran while A held the stack, B waiting for it: the thread was free. */
+	assert_int_equal(atomic_load(&busy_seen), 1);
+	assert_true(parked);
+	assert_int_equal(atomic_load(&busy_b_ran), 1);
+}
+
 /* ---- a million blocked processes ------------------------------------------------------ */
 
 #if defined(__SANITIZE_THREAD__)
@@ -1016,6 +1123,7 @@ int main(void)
 		cmocka_unit_test(call_answers_times_out_and_sees_the_callee_die),
 		cmocka_unit_test(blocking_io_echo_client_and_server),
 		cmocka_unit_test(processes_move_between_schedulers_while_blocked),
+		cmocka_unit_test(a_busy_run_stack_parks_the_process_and_frees_the_thread),
 		cmocka_unit_test(faults_and_overflows_end_the_process_alone),
 		cmocka_unit_test(deep_recursion_on_an_own_stack_and_links),
 		cmocka_unit_test(supervisor_restarts_a_crashed_function_child),
