@@ -223,7 +223,7 @@ static bool stack_take_or_park(struct runstack *r, struct env *e)
 }
 
 /* The waiting take, for when a process cannot park (no memory for its
- * RETRY; an exit, fiber_free): until the holder gives it back. */
+ * RETRY): until the holder gives it back. */
 static void stack_take_wait(struct runstack *r)
 {
 	while (!stack_try(r))
@@ -300,14 +300,24 @@ void kri_fiber_free(struct sched *s, void *state)
 {
 	struct fiber *f = state;
 	struct runstack *r = f->home;
-	/* Its frames may still be on its run stack: forget them. Relaxed
-	 * hint: only f's own runs set on to f, and the last one happened
-	 * before this exit; a stale f is checked again under the stack. */
+	/* Its frames may still be on its run stack: forget them, or wait for
+	 * the copy a holder is making of them (run_fiber flushes them first
+	 * thing) before f->saved goes. Never for a holder's whole span. The
+	 * first load is a hint: only f's own runs set on to f, and the last
+	 * one happened before this exit. Acquire on the second: the flush's
+	 * copy into f->saved happened before its release store. */
 	if (r && atomic_load_explicit(&r->on, memory_order_relaxed) == f) {
-		stack_take_wait(r);
-		if (atomic_load_explicit(&r->on, memory_order_relaxed) == f)
-			atomic_store_explicit(&r->on, NULL, memory_order_relaxed);
-		stack_give(s, r);
+		for (;;) {
+			if (stack_try(r)) {
+				if (atomic_load_explicit(&r->on, memory_order_relaxed) == f)
+					atomic_store_explicit(&r->on, NULL, memory_order_relaxed);
+				stack_give(s, r);
+				break;
+			}
+			if (atomic_load_explicit(&r->on, memory_order_acquire) != f)
+				break;
+			cpu_relax();
+		}
 	}
 	if (f->saved)
 		arena_free(&s->arena, f->saved, f->saved_cap);
@@ -459,7 +469,8 @@ static inline __attribute__((always_inline)) void run_fiber(kr_ctx *c, struct fi
 				stack_copy(f->hi - f->saved_len, f->saved, f->saved_len,
 					   f->hi - f->saved_len);
 		}
-		atomic_store_explicit(&r->on, NULL, memory_order_relaxed);
+		/* Release: an exit of g waits for this (fiber_free). */
+		atomic_store_explicit(&r->on, NULL, memory_order_release);
 	}
 	if (f->st == F_NEW) {
 		f->sp = kri_ctx_make(f->hi, fiber_entry);
