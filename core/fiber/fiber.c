@@ -859,7 +859,7 @@ static inline __attribute__((always_inline)) int wait_in(struct sched **sp, stru
 		api_leave(s);
 		fiber_finish(f);
 	}
-	if (!kri_proc_side(s, ctx->p))
+	if (!ctx->p->side && !kri_proc_side(s, ctx->p))
 		return -ENOMEM; /* deferring refused messages needs it */
 	f->seq++;
 	if (ms == KR_INFINITY || ms == 0) {
