@@ -405,8 +405,10 @@ typedef int (*kr_match)(const kr_msg *msg, void *arg);
 /* Block until a message match(msg, arg) accepts (match NULL: any) and set
  * *msg to it. Selective receive, as Erlang's: messages match refuses stay,
  * in order, ahead of later ones, for the next receive, which looks at
- * them again first. match runs on the scheduler's stack, once for each
- * message a receive looks at; it must not call kr_* functions, and arg
+ * them again first. match runs on the scheduler's stack, for each message
+ * a receive looks at, and may be asked again about the same message (as
+ * when the process waited for its run stack): it must give the same
+ * answer each time. It must not call kr_* functions, and arg
  * must not point into the process's own stack (on the shared run stack the
  * process's frames are elsewhere while it waits: pass a value, or a
  * pointer to memory outside the stack). The message
