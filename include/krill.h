@@ -341,9 +341,10 @@ int kr_exit_with(kr_ctx *ctx, uint32_t reason, const void *payload, size_t len);
  * 16-byte aligned, valid for the process's life. ctx is the process's own
  * for its whole life (it may be used after a blocking call).
  *
- * Stacks. By default a process runs on its scheduler's shared run stack
- * (256 KiB): when it blocks, the part of the stack it uses is copied out
- * to an allocation of that size, and copied back when it runs again, so an
+ * Stacks. By default a process runs on one of its scheduler's shared run
+ * stacks (256 KiB each): the part of the stack it uses is kept in an
+ * allocation of that size while it is blocked (copied out when another
+ * process needs that run stack), and copied back when it runs again, so an
  * idle process costs what its stack holds at the blocking call (hundreds of
  * bytes), not a stack. Rules of that mode:
  *   - Pointers into the stack stay inside the process: processes share no

@@ -12,12 +12,15 @@
  * exit of a big-state process (proc.c).
  *
  * Stacks (krill.h states the rules to users). Copy-stack, the default: a
- * process runs on a scheduler's shared run stack and, when it blocks, its
+ * process runs on one of its scheduler's shared run stacks (RUN_STACKS of
+ * them, the processes bound to each in turn) and, when it blocks, its
  * used part ([sp, top)) is kept in an arena allocation, and put back when
  * it runs again. The copy-out is lazy: a process that blocks leaves its
  * frames where they are (runstack.on) and only makes room for them; they
  * are copied out when another process takes that stack, so a process that
- * runs again before any other on its stack copies nothing either way.
+ * runs again before any other on its stack copies nothing either way, and
+ * neither do up to RUN_STACKS processes that take turns (a pair that
+ * answers each other) when they are bound to different run stacks.
  * Compiled code keeps pointers into its own frames (saved frame pointers,
  * addresses of locals in registers), so a stack must come back at the
  * address it left: a process is bound, for life, to the run stack it first
@@ -86,8 +89,9 @@ void __tsan_destroy_fiber(void *fiber);
 void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #endif
 
-/* A scheduler's shared run stack. */
-#define RUN_STACK (256u * 1024)
+/* A scheduler's shared run stacks: how many, and each one's size. */
+#define RUN_STACKS 4u
+#define RUN_STACK  (256u * 1024)
 /* Own stacks: at least this, at most FN_STACK_MAX. */
 #define OWN_STACK_MIN (16u * 1024)
 #define FN_STACK_MAX  ((size_t)1 << 30)
@@ -164,31 +168,52 @@ static void *stack_map(size_t size, size_t *mapsz)
 	return m;
 }
 
+/* A scheduler's run stacks, made at its first stackful process. Several,
+ * so that a few processes that take turns (a request and its answer, a
+ * pair) each keep their frames on a stack of their own and, with the lazy
+ * copy-out, copy nothing; each costs only the pages it touched. */
+struct runstacks {
+	unsigned next; /* the one the next process is bound to; owner only */
+	struct runstack r[RUN_STACKS];
+};
+
+static void runstacks_free(struct runstacks *rs)
+{
+	for (unsigned i = 0; i < RUN_STACKS; i++)
+		if (rs->r[i].map)
+			munmap(rs->r[i].map, rs->r[i].mapsz);
+	free(rs);
+}
+
+/* The run stack a process first running on s is bound to: each in turn. */
 static struct runstack *runstack_of(struct sched *s)
 {
-	if (s->rstack)
-		return s->rstack;
-	struct runstack *r = calloc(1, sizeof(*r));
-	if (!r)
-		return 0;
-	r->map = stack_map(RUN_STACK, &r->mapsz);
-	if (!r->map) {
-		free(r);
-		return 0;
+	struct runstacks *rs = s->rstack;
+	if (!rs) {
+		rs = calloc(1, sizeof(*rs));
+		if (!rs)
+			return 0;
+		for (unsigned i = 0; i < RUN_STACKS; i++) {
+			struct runstack *r = &rs->r[i];
+			r->map = stack_map(RUN_STACK, &r->mapsz);
+			if (!r->map) {
+				runstacks_free(rs);
+				return 0;
+			}
+			r->lo = (unsigned char *)r->map + page_size();
+			r->hi = (unsigned char *)r->map + r->mapsz;
+			atomic_init(&r->word, 0);
+			atomic_init(&r->on, NULL);
+		}
+		s->rstack = rs;
 	}
-	r->lo = (unsigned char *)r->map + page_size();
-	r->hi = (unsigned char *)r->map + r->mapsz;
-	atomic_init(&r->word, 0);
-	atomic_init(&r->on, NULL);
-	s->rstack = r;
-	return r;
+	return &rs->r[rs->next++ % RUN_STACKS];
 }
 
 void kri_fiber_sched_fini(struct sched *s)
 {
 	if (s->rstack) {
-		munmap(s->rstack->map, s->rstack->mapsz);
-		free(s->rstack);
+		runstacks_free(s->rstack);
 		s->rstack = 0;
 	}
 }
