@@ -24,8 +24,10 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--rounds"))
 			rounds = strtoull(argv[i + 1], 0, 10);
 	size_t size = 64 * 1024;
+	if (!rounds)
+		return 1;
 	unsigned char *stack = malloc(size);
-	if (!stack || !rounds)
+	if (!stack)
 		return 1;
 	co_sp = kri_ctx_make(stack + size, co);
 	struct timespec a, b;
