@@ -341,9 +341,10 @@ int kr_exit_with(kr_ctx *ctx, uint32_t reason, const void *payload, size_t len);
  * 16-byte aligned, valid for the process's life. ctx is the process's own
  * for its whole life (it may be used after a blocking call).
  *
- * Stacks. By default a process runs on its scheduler's shared run stack
- * (256 KiB): when it blocks, the part of the stack it uses is copied out
- * to an allocation of that size, and copied back when it runs again, so an
+ * Stacks. By default a process runs on one of its scheduler's shared run
+ * stacks (256 KiB each): the part of the stack it uses is kept in an
+ * allocation of that size while it is blocked (copied out when another
+ * process needs that run stack), and copied back when it runs again, so an
  * idle process costs what its stack holds at the blocking call (hundreds of
  * bytes), not a stack. Rules of that mode:
  *   - Pointers into the stack stay inside the process: processes share no
@@ -353,9 +354,10 @@ int kr_exit_with(kr_ctx *ctx, uint32_t reason, const void *payload, size_t len);
  *     so its pointers to its own locals stay valid across a blocking call.
  *     To that end it keeps, for its life, the run stack it first ran on (a
  *     scheduler's): when another scheduler runs it (it was stolen) it runs
- *     on that same run stack, waiting while another process is running on
- *     it. A stolen stackful process thus still runs elsewhere but can
- *     contend for its first scheduler's run stack.
+ *     on that same run stack. If another process is running there, the
+ *     process waits (its messages stay queued, in order) and that
+ *     scheduler runs others meanwhile; it resumes when the run stack is
+ *     free, usually on its first scheduler.
  *   - More than 256 KiB of stack ends the process with KR_FAULT
  *     (stack_overflow 1): a guard page.
  * With kr_fn_opts.stack a process has a stack of its own instead (mmap,
@@ -368,7 +370,10 @@ int kr_exit_with(kr_ctx *ctx, uint32_t reason, const void *payload, size_t len);
  * buffer from kr_msg_buf must be sent before the next blocking call, which
  * frees an unsent one. A fault or a runaway is contained as a behaviour's
  * is (the watchdog sees a process that does not block as a call that does
- * not return).
+ * not return). The floating-point environment (rounding mode, exception
+ * masks: fesetround, fesetenv) is the scheduler thread's and is not
+ * switched with the stack: a process that changes it must restore it
+ * before it blocks, as a behaviour must before it returns.
  */
 typedef void (*kr_fn)(kr_ctx *ctx, void *arg);
 
@@ -401,8 +406,10 @@ typedef int (*kr_match)(const kr_msg *msg, void *arg);
 /* Block until a message match(msg, arg) accepts (match NULL: any) and set
  * *msg to it. Selective receive, as Erlang's: messages match refuses stay,
  * in order, ahead of later ones, for the next receive, which looks at
- * them again first. match runs on the scheduler's stack, once for each
- * message a receive looks at; it must not call kr_* functions, and arg
+ * them again first. match runs on the scheduler's stack, for each message
+ * a receive looks at, and may be asked again about the same message (as
+ * when the process waited for its run stack): it must give the same
+ * answer each time. It must not call kr_* functions, and arg
  * must not point into the process's own stack (on the shared run stack the
  * process's frames are elsewhere while it waits: pass a value, or a
  * pointer to memory outside the stack). The message

@@ -702,6 +702,184 @@ static void processes_move_between_schedulers_while_blocked(void **st)
 	}
 }
 
+/* ---- a stolen process whose run stack is busy ----------------------------------------------- */
+
+/* A holds its run stack (it runs without blocking) while B, bound to the same run stack (A
+ * spawns Bs until one is) and blocked, is given a message on the other scheduler. That scheduler
+ * must not wait for the stack: it parks B and runs C, whose flag is what A waits for. Spinning
+ * there (the old thief) would leave C unrun and A waiting until its deadline. */
+static _Atomic int busy_ready, busy_flag, busy_seen, busy_b_ran;
+static _Atomic kr_pid busy_b;
+static _Atomic unsigned busy_b_where;
+
+static void busy_b_fn(kr_ctx *ctx, void *arg)
+{
+	kr_pid a;
+	memcpy(&a, arg, sizeof(a));
+	/* Where its frames are: on the same run stack as A's, within a few
+	 * KiB of A's (run stacks are 256 KiB mappings apart). */
+	uintptr_t here = (uintptr_t)&a;
+	CHECK(kr_send(ctx, a, 10, &here, sizeof(here)) == 0);
+	const kr_msg *m;
+	CHECK(kr_receive(ctx, NULL, NULL, KR_INFINITY, &m) == 0);
+	if (m->tag == 12)
+		return; /* not on A's run stack: let go */
+	CHECK(m->tag == 13);
+	atomic_store(&busy_b_where, ctx->s->id);
+	atomic_store(&busy_b_ran, 1);
+	CHECK(kr_send(ctx, a, 11, NULL, 0) == 0);
+}
+
+static void busy_a_fn(kr_ctx *ctx, void *arg)
+{
+	(void)arg;
+	kr_pid self = kr_self(ctx), b = 0;
+	uintptr_t here = (uintptr_t)&self;
+	const kr_msg *m;
+	bool matched = false;
+	for (int tries = 0; tries < 100 && !matched; tries++) {
+		CHECK(kr_spawn_fn(ctx, busy_b_fn, &self, sizeof(self), &b) == 0);
+		CHECK(kr_receive(ctx, tag_is, (void *)10, KR_INFINITY, &m) == 0);
+		uintptr_t there;
+		memcpy(&there, m->data, sizeof(there));
+		matched = (there > here ? there - here : here - there) < 64 * 1024;
+		if (!matched)
+			CHECK(kr_send(ctx, b, 12, NULL, 0) == 0);
+	}
+	CHECK(matched);
+	atomic_store(&busy_b, b);
+	atomic_store(&busy_ready, 1);
+	/* Hold the run stack: no blocking call until C's flag, or a deadline (a bound on a
+	 * wait, not a time asserted). */
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		if (atomic_load(&busy_flag))
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (t.tv_sec - t0.tv_sec < 20);
+	atomic_store(&busy_seen, atomic_load(&busy_flag));
+	CHECK(kr_receive(ctx, tag_is, (void *)11, KR_INFINITY, &m) == 0);
+}
+
+static void busy_c(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	(void)state;
+	(void)msg;
+	atomic_store(&busy_flag, 1);
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void a_busy_run_stack_parks_the_process_and_frees_the_thread(void **st)
+{
+	(void)st;
+	reset();
+	atomic_store(&busy_ready, 0);
+	atomic_store(&busy_flag, 0);
+	atomic_store(&busy_seen, 0);
+	atomic_store(&busy_b_ran, 0);
+	kr_config cfg;
+	kr_runtime *rt = 0;
+	kr_config_init(&cfg);
+	cfg.schedulers = 2;
+	cfg.pin = 0;
+	cfg.stats = 0;
+	cfg.watchdog_ms = 0; /* A runs long on purpose */
+	assert_int_equal(kr_runtime_new(&cfg, &rt), 0);
+	kr_pid a, c;
+	assert_int_equal(kr_rt_spawn(rt, busy_c, NULL, 0, &c), 0);
+	assert_int_equal(kr_rt_spawn_fn(rt, busy_a_fn, NULL, 0, &a), 0);
+	assert_int_equal(kr_start(rt), 0);
+	for (int i = 0; i < 2000 && !atomic_load(&busy_ready) && !atomic_load(&bad); i++)
+		usleep(10000);
+	no_bad();
+	assert_true(atomic_load(&busy_ready));
+	uint64_t parks = atomic_load(&kri_fiber_parks);
+	/* The other scheduler (A's is busy) takes this and runs B: B parks. */
+	assert_int_equal(kr_rt_send(rt, atomic_load(&busy_b), 13, NULL, 0), 0);
+	for (int i = 0; i < 1000 && atomic_load(&kri_fiber_parks) == parks; i++)
+		usleep(10000);
+	bool parked = atomic_load(&kri_fiber_parks) > parks;
+	/* Then C, which only that scheduler can run now. */
+	assert_int_equal(kr_rt_send(rt, c, 1, NULL, 0), 0);
+	assert_true(guard_run(rt, true, 60));
+	kr_runtime_free(rt);
+	no_bad();
+	/* C ran while A held the stack, B waiting for it: the thread was free. */
+	assert_int_equal(atomic_load(&busy_seen), 1);
+	assert_true(parked);
+	assert_int_equal(atomic_load(&busy_b_ran), 1);
+}
+
+/* ---- deterministic mode replays stackful processes ------------------------------------------ */
+
+/* Each resume is folded into a trace hash: which process, on which scheduler, which hop. A
+ * deterministic run (one thread) touches it alone. */
+static uint64_t trace_hash;
+
+static void trace(uint64_t v)
+{
+	trace_hash = (trace_hash ^ v) * 0x100000001b3ull;
+}
+
+static void trace_fn(kr_ctx *ctx, void *arg)
+{
+	const kr_msg *m;
+	kr_pid next;
+	memcpy(&next, arg, sizeof(next));
+	CHECK(kr_receive(ctx, tag_is, (void *)1, KR_INFINITY, &m) == 0);
+	memcpy(&next, m->data, sizeof(next));
+	for (;;) {
+		CHECK(kr_receive(ctx, NULL, NULL, KR_INFINITY, &m) == 0);
+		if (m->tag == 3)
+			break;
+		uint32_t hops;
+		memcpy(&hops, m->data, sizeof(hops));
+		trace(kr_self(ctx) << 20 ^ (uint64_t)ctx->s->id << 16 ^ hops);
+		if (hops == 0) {
+			CHECK(kr_send(ctx, next, 3, NULL, 0) == 0);
+			continue;
+		}
+		hops--;
+		CHECK(kr_send(ctx, next, 2, &hops, sizeof(hops)) == 0);
+	}
+	kr_send(ctx, next, 3, NULL, 0);
+}
+
+static uint64_t trace_run(uint64_t seed)
+{
+	const struct mode md = {3, 1, seed};
+	kr_runtime *rt = rt_make(&md);
+	enum { N = 24 };
+	kr_pid p[N];
+	trace_hash = 0xcbf29ce484222325ull;
+	for (int i = 0; i < N; i++) {
+		kr_fn_opts o = {.stack = i % 3 == 0 ? 32 * 1024 : 0}; /* both stack modes */
+		kr_pid none = 0;
+		assert_int_equal(kr_rt_spawn_fn_opts(rt, trace_fn, &none, sizeof(none), &o, &p[i]),
+				 0);
+	}
+	for (int i = 0; i < N; i++)
+		assert_int_equal(kr_rt_send(rt, p[i], 1, &p[(i + 1) % N], sizeof(kr_pid)), 0);
+	for (int i = 0; i < N; i += 6) {
+		uint32_t hops = 300;
+		assert_int_equal(kr_rt_send(rt, p[i], 2, &hops, sizeof(hops)), 0);
+	}
+	run(rt);
+	return trace_hash;
+}
+
+static void deterministic_mode_replays_stackful_processes(void **st)
+{
+	(void)st;
+	reset();
+	uint64_t a = trace_run(7), b = trace_run(7), c = trace_run(42);
+	no_bad();
+	assert_true(a == b);
+	/* The trace does see the scheduling: another seed, another run. */
+	assert_true(a != c);
+}
+
 /* ---- a million blocked processes ------------------------------------------------------ */
 
 #if defined(__SANITIZE_THREAD__)
@@ -1016,6 +1194,8 @@ int main(void)
 		cmocka_unit_test(call_answers_times_out_and_sees_the_callee_die),
 		cmocka_unit_test(blocking_io_echo_client_and_server),
 		cmocka_unit_test(processes_move_between_schedulers_while_blocked),
+		cmocka_unit_test(a_busy_run_stack_parks_the_process_and_frees_the_thread),
+		cmocka_unit_test(deterministic_mode_replays_stackful_processes),
 		cmocka_unit_test(faults_and_overflows_end_the_process_alone),
 		cmocka_unit_test(deep_recursion_on_an_own_stack_and_links),
 		cmocka_unit_test(supervisor_restarts_a_crashed_function_child),

@@ -12,21 +12,43 @@
  * exit of a big-state process (proc.c).
  *
  * Stacks (krill.h states the rules to users). Copy-stack, the default: a
- * process runs on a scheduler's shared run stack and, when it blocks, its
- * used part ([sp, top)) is copied to an arena allocation, and back when it
- * runs again. Compiled code keeps pointers into its own frames (saved
- * frame pointers, addresses of locals in registers), so a stack must come
- * back at the address it left: a process is bound, for life, to the run
- * stack it first ran on, and any scheduler that runs it (a thief) runs it
- * on that stack, taking it exclusively (busy, acquire) and giving it back
- * when the process blocks (release). A stack is held only while a process
- * runs between two blocking calls, a behaviour call's span, so a thief
- * waits no longer than a call; the watchdog sees a runaway as it sees any.
- * Rejected: one run stack per process (a page or more per idle process,
- * the cost the issue wants gone); moving a stack and fixing its pointers as
- * Go does (C has no stack maps); copying to the thief's run stack at the
- * same offset (every saved frame pointer would be wrong). Own-stack mode
- * (kr_fn_opts.stack): an mmap'd stack with a guard page; nothing copied.
+ * process runs on one of its scheduler's shared run stacks (RUN_STACKS of
+ * them, the processes bound to each in turn) and, when it blocks, its
+ * used part ([sp, top)) is kept in an arena allocation, and put back when
+ * it runs again. The copy-out is lazy: a process that blocks leaves its
+ * frames where they are (runstack.on) and only makes room for them; they
+ * are copied out when another process takes that stack, so a process that
+ * runs again before any other on its stack copies nothing either way, and
+ * neither do up to RUN_STACKS processes that take turns (a pair that
+ * answers each other) when they are bound to different run stacks.
+ * Compiled code keeps pointers into its own frames (saved frame pointers,
+ * addresses of locals in registers), so a stack must come back at the
+ * address it left: a process is bound, for life, to the run stack it first
+ * ran on, and any scheduler that runs it (a thief, or the scheduler of a
+ * sender that woke it) runs it on that stack, held exclusively from the
+ * hand-over of a message until the process blocks again.
+ *
+ * A busy run stack (another thread runs a process on it): the scheduler
+ * does not wait. The process parks (F_PARK): an envelope of its own
+ * (TAG_FIBER_RETRY) is pushed on the stack's word, in the same CAS that
+ * sees it held, and everything that comes meanwhile is deferred, in
+ * order, as a refused message is. The holder's give takes the word (and
+ * the list) in one exchange and delivers each RETRY, from its own
+ * scheduler, so the parked process runs next there, on its stack's home
+ * usually; it looks at what waited again, first. No wake-up is lost: a
+ * parker either takes a free stack or queues on a held one, atomically,
+ * and the give that frees it sees every queued one. Rejected: the thief
+ * spinning until the stack is free (what this file did first: a thread
+ * idle for as long as another process's span, the whole run of a runaway
+ * until the watchdog); a steal filter (the run queue is stolen by a batch
+ * CAS over pointers, and reading each process's binding there races with
+ * its owner; and a sender's wake-up, not only a steal, runs a process away
+ * from its stack); one run stack per process (a page or more per idle
+ * process, the cost the issue wants gone); moving a stack and fixing its
+ * pointers as Go does (C has no stack maps); copying to the thief's run
+ * stack at the same offset (every saved frame pointer would be wrong).
+ * Own-stack mode (kr_fn_opts.stack): an mmap'd stack with a guard page;
+ * nothing copied, nothing to wait for.
  *
  * The context: a function keeps its kr_ctx for life, but the scheduler's
  * (s->ctx, which the run loop and fault.c use) changes with the scheduler
@@ -67,13 +89,16 @@ void __tsan_destroy_fiber(void *fiber);
 void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #endif
 
-/* A scheduler's shared run stack. */
-#define RUN_STACK (256u * 1024)
+/* A scheduler's shared run stacks: how many, and each one's size. */
+#define RUN_STACKS 4u
+#define RUN_STACK  (256u * 1024)
 /* Own stacks: at least this, at most FN_STACK_MAX. */
 #define OWN_STACK_MIN (16u * 1024)
 #define FN_STACK_MAX  ((size_t)1 << 30)
 
-enum { F_NEW, F_RUN, F_WAIT, F_DONE };
+/* F_PARK: waits for its run stack (take_home), back to unpark (F_NEW or
+ * F_WAIT) when its RETRY comes. */
+enum { F_NEW, F_RUN, F_WAIT, F_DONE, F_PARK };
 
 struct fiber {
 	struct kr_ctx ctx; /* the process's context, its own for life */
@@ -90,6 +115,8 @@ struct fiber {
 	struct kri_io_wait io; /* the blocking I/O call under way (iowait.c) */
 	uint8_t st;            /* F_* */
 	uint8_t timed;         /* the receive armed the receive timeout */
+	uint8_t unpark;        /* F_PARK: the state it parked in */
+	uint32_t park_seq;     /* the parking's number, in its RETRY */
 	/* Its stack, [lo, hi): its run stack's (copy mode, home) or its own
 	 * mapping (map). Copy mode keeps the used part in saved while it
 	 * is suspended. */
@@ -141,46 +168,110 @@ static void *stack_map(size_t size, size_t *mapsz)
 	return m;
 }
 
+/* A scheduler's run stacks, made at its first stackful process. Several,
+ * so that a few processes that take turns (a request and its answer, a
+ * pair) each keep their frames on a stack of their own and, with the lazy
+ * copy-out, copy nothing; each costs only the pages it touched. */
+struct runstacks {
+	unsigned next; /* the one the next process is bound to; owner only */
+	struct runstack r[RUN_STACKS];
+};
+
+static void runstacks_free(struct runstacks *rs)
+{
+	for (unsigned i = 0; i < RUN_STACKS; i++)
+		if (rs->r[i].map)
+			munmap(rs->r[i].map, rs->r[i].mapsz);
+	free(rs);
+}
+
+/* The run stack a process first running on s is bound to: each in turn. */
 static struct runstack *runstack_of(struct sched *s)
 {
-	if (s->rstack)
-		return s->rstack;
-	struct runstack *r = calloc(1, sizeof(*r));
-	if (!r)
-		return 0;
-	r->map = stack_map(RUN_STACK, &r->mapsz);
-	if (!r->map) {
-		free(r);
-		return 0;
+	struct runstacks *rs = s->rstack;
+	if (!rs) {
+		rs = calloc(1, sizeof(*rs));
+		if (!rs)
+			return 0;
+		for (unsigned i = 0; i < RUN_STACKS; i++) {
+			struct runstack *r = &rs->r[i];
+			r->map = stack_map(RUN_STACK, &r->mapsz);
+			if (!r->map) {
+				runstacks_free(rs);
+				return 0;
+			}
+			r->lo = (unsigned char *)r->map + page_size();
+			r->hi = (unsigned char *)r->map + r->mapsz;
+			atomic_init(&r->word, 0);
+			atomic_init(&r->on, NULL);
+		}
+		s->rstack = rs;
 	}
-	r->lo = (unsigned char *)r->map + page_size();
-	r->hi = (unsigned char *)r->map + r->mapsz;
-	atomic_init(&r->busy, 0);
-	s->rstack = r;
-	return r;
+	return &rs->r[rs->next++ % RUN_STACKS];
 }
 
 void kri_fiber_sched_fini(struct sched *s)
 {
 	if (s->rstack) {
-		munmap(s->rstack->map, s->rstack->mapsz);
-		free(s->rstack);
+		runstacks_free(s->rstack);
 		s->rstack = 0;
 	}
 }
 
 /* One thread at a time on a run stack. Acquire: this thread sees what the
- * last one wrote on it (and copied out) before its release. */
-static void stack_take(struct runstack *r)
+ * last one wrote on it (and copied out) before its give. */
+static bool stack_try(struct runstack *r)
 {
-	while (atomic_exchange_explicit(&r->busy, 1, memory_order_acquire))
-		while (atomic_load_explicit(&r->busy, memory_order_relaxed))
+	uintptr_t free_ = 0;
+	return atomic_compare_exchange_strong_explicit(&r->word, &free_, 1, memory_order_acquire,
+						       memory_order_relaxed);
+}
+
+/* Take r, or, when another thread holds it, queue e (the caller's
+ * TAG_FIBER_RETRY) to be delivered when r is given back. True: taken (e
+ * is the caller's still). Release on the queueing: the giver reads e. */
+static bool stack_take_or_park(struct runstack *r, struct env *e)
+{
+	uintptr_t w = atomic_load_explicit(&r->word, memory_order_relaxed);
+	for (;;) {
+		if (w == 0) {
+			if (atomic_compare_exchange_weak_explicit(
+				&r->word, &w, 1, memory_order_acquire, memory_order_relaxed))
+				return true;
+			continue;
+		}
+		e->next = (struct env *)(w & ~(uintptr_t)1);
+		if (atomic_compare_exchange_weak_explicit(
+			&r->word, &w, (uintptr_t)e | 1, memory_order_release, memory_order_relaxed))
+			return false;
+	}
+}
+
+/* The waiting take, for when a process cannot park (no memory for its
+ * RETRY): until the holder gives it back. */
+static void stack_take_wait(struct runstack *r)
+{
+	while (!stack_try(r))
+		while (atomic_load_explicit(&r->word, memory_order_relaxed))
 			cpu_relax();
 }
 
-static void stack_give(struct runstack *r)
+/* Give r back and wake who parked on it: each RETRY is delivered from
+ * here, so a parked process runs next on this scheduler (usually r's own).
+ * acq_rel: the release publishes the stack's contents to the next holder;
+ * the acquire sees the parked envelopes their parkers released. */
+static void stack_give(struct sched *s, struct runstack *r)
 {
-	atomic_store_explicit(&r->busy, 0, memory_order_release);
+	uintptr_t w = atomic_exchange_explicit(&r->word, 0, memory_order_acq_rel);
+	struct env *e = (struct env *)(w & ~(uintptr_t)1);
+	while (e) {
+		struct env *n = e->next;
+		kr_pid pid;
+		memcpy(&pid, e->m.data, sizeof(pid));
+		e->next = 0;
+		kri_proc_deliver(s, pid, e); /* -ESRCH: it ended meanwhile */
+		e = n;
+	}
 }
 
 /* The copies of a copy-stack process's frames. Under ASan the range's
@@ -196,28 +287,63 @@ static void stack_copy(void *to, const void *from, size_t n, const void *stack_p
 	memcpy(to, from, n);
 }
 
-/* Keep [sp, hi) in f->saved. False: no memory (the process must end). */
-static bool copy_out(struct sched *s, struct fiber *f)
+/* Lazy copy-out. A process that blocks leaves its frames on the run stack
+ * (r->on) and only makes room for them (reserve); they are copied out
+ * (flush) when another process needs the stack, so one that runs again
+ * before any other on that stack pays no copy at all. The room is made at
+ * the block, where a failure can still end the process; the flush, on
+ * whichever thread takes the stack next, cannot fail. */
+static bool grow(struct sched *s, struct fiber *f, size_t n)
 {
-	size_t n = (size_t)(f->hi - (unsigned char *)f->sp);
-	if (n > f->saved_cap) {
-		size_t cap = (n + 63) & ~(size_t)63;
-		unsigned char *b = arena_alloc(&s->arena, cap);
-		if (!b)
-			return false;
-		if (f->saved)
-			arena_free(&s->arena, f->saved, f->saved_cap);
-		f->saved = b;
-		f->saved_cap = (uint32_t)cap;
-	}
-	stack_copy(f->saved, f->sp, n, f->sp);
+	size_t cap = (n + 63) & ~(size_t)63;
+	unsigned char *b = arena_alloc(&s->arena, cap);
+	if (!b)
+		return false;
+	if (f->saved)
+		arena_free(&s->arena, f->saved, f->saved_cap);
+	f->saved = b;
+	f->saved_cap = (uint32_t)cap;
 	f->saved_len = (uint32_t)n;
 	return true;
+}
+
+static inline bool reserve(struct sched *s, struct fiber *f)
+{
+	size_t n = (size_t)(f->hi - (unsigned char *)f->sp);
+	if (__builtin_expect(n > f->saved_cap, 0))
+		return grow(s, f, n);
+	f->saved_len = (uint32_t)n;
+	return true;
+}
+
+static void flush(struct fiber *g)
+{
+	stack_copy(g->saved, g->sp, g->saved_len, g->sp);
 }
 
 void kri_fiber_free(struct sched *s, void *state)
 {
 	struct fiber *f = state;
+	struct runstack *r = f->home;
+	/* Its frames may still be on its run stack: forget them, or wait for
+	 * the copy a holder is making of them (run_fiber flushes them first
+	 * thing) before f->saved goes. Never for a holder's whole span. The
+	 * first load is a hint: only f's own runs set on to f, and the last
+	 * one happened before this exit. Acquire on the second: the flush's
+	 * copy into f->saved happened before its release store. */
+	if (r && atomic_load_explicit(&r->on, memory_order_relaxed) == f) {
+		for (;;) {
+			if (stack_try(r)) {
+				if (atomic_load_explicit(&r->on, memory_order_relaxed) == f)
+					atomic_store_explicit(&r->on, NULL, memory_order_relaxed);
+				stack_give(s, r);
+				break;
+			}
+			if (atomic_load_explicit(&r->on, memory_order_acquire) != f)
+				break;
+			cpu_relax();
+		}
+	}
 	if (f->saved)
 		arena_free(&s->arena, f->saved, f->saved_cap);
 	f->saved = 0;
@@ -276,12 +402,11 @@ static void end_with(kr_ctx *c, uint32_t reason)
 
 /* The fields of a context a function's run reads, and those it changes
  * that the run loop reads after the call (the rest are the run loop's and
- * stay as they are): not the whole structure, twice a switch. */
+ * stay as they are): not the whole structure, twice a switch. p and self
+ * are the process's for life: set once, at its first run (resume). */
 static inline void ctx_in(struct kr_ctx *f, const struct kr_ctx *c)
 {
 	f->s = c->s;
-	f->p = c->p;
-	f->self = c->self;
 	f->cur = c->cur;
 	f->bufs = c->bufs;
 	f->sent = c->sent;
@@ -300,32 +425,83 @@ static inline void ctx_out(struct kr_ctx *c, const struct kr_ctx *f)
 	}
 }
 
-/* Run f (on the scheduler c belongs to) until it blocks or ends. */
-static void resume(kr_ctx *c, struct fiber *f)
+_Atomic uint64_t kri_fiber_parks;
+
+/* Copy mode: take f's run stack (binding f to this scheduler's at its first
+ * run). False: another thread holds it and f is parked (a RETRY comes when
+ * it is given back), or f was ended (no run stack to be had): the message
+ * is deferred, or drained by the exit. Never spins (but without memory for
+ * the RETRY, where it waits for the holder). */
+static bool take_home(kr_ctx *c, struct fiber *f)
 {
 	struct sched *s = c->s;
-	if (!f->map && !f->home) {
-		/* Copy mode, first run: bound to this scheduler's run stack. */
-		struct runstack *r = runstack_of(s);
+	struct runstack *r = f->home;
+	if (!r) {
+		r = runstack_of(s);
 		if (!r) {
 			f->st = F_DONE;
 			kr_fault nf = {0};
 			kr_exit_with(c, KR_FAULT, &nf, sizeof(nf));
-			return;
+			return false;
 		}
 		f->home = r;
 		f->lo = r->lo;
 		f->hi = r->hi;
 	}
-	if (f->home) {
-		stack_take(f->home);
-		if (f->saved_len)
-			stack_copy(f->hi - f->saved_len, f->saved, f->saved_len,
-				   f->hi - f->saved_len);
+	if (stack_try(r))
+		return true;
+	struct {
+		kr_pid pid;
+		uint32_t seq;
+	} note = {c->self, ++f->park_seq};
+	struct env *e = env_new(&s->arena, TAG_FIBER_RETRY, &note, sizeof(note));
+	if (!e) {
+		stack_take_wait(r);
+		return true;
+	}
+	if (stack_take_or_park(r, e)) {
+		env_free(&s->arena, e);
+		return true;
+	}
+	f->unpark = f->st;
+	f->st = F_PARK;
+	atomic_fetch_add_explicit(&kri_fiber_parks, 1, memory_order_relaxed);
+	return false;
+}
+
+static uint32_t retry_seq(const kr_msg *m)
+{
+	uint32_t seq;
+	memcpy(&seq, m->data + sizeof(kr_pid), sizeof(seq));
+	return seq;
+}
+
+/* Run f (on the scheduler c belongs to) until it blocks or ends; in copy
+ * mode f holds its run stack (take_home). Inlined into tramp, as wait_in
+ * into its callers: after a switch the return stack holds the other side's
+ * return addresses, so each ret on the way out mispredicts; fewer frames
+ * between the switch and the run loop (or the function) are fewer of them. */
+static inline __attribute__((always_inline)) void run_fiber(kr_ctx *c, struct fiber *f)
+{
+	struct sched *s = c->s;
+	struct runstack *r = f->home;
+	if (r) {
+		struct fiber *g = atomic_load_explicit(&r->on, memory_order_relaxed);
+		if (g != f) {
+			if (g)
+				flush(g);
+			if (f->saved_len)
+				stack_copy(f->hi - f->saved_len, f->saved, f->saved_len,
+					   f->hi - f->saved_len);
+		}
+		/* Release: an exit of g waits for this (fiber_free). */
+		atomic_store_explicit(&r->on, NULL, memory_order_release);
 	}
 	if (f->st == F_NEW) {
 		f->sp = kri_ctx_make(f->hi, fiber_entry);
 		f->st = F_RUN;
+		f->ctx.p = c->p;
+		f->ctx.self = c->self;
 #ifdef FIBER_TSAN
 		f->tsan = __tsan_create_fiber(0);
 #endif
@@ -337,14 +513,18 @@ static void resume(kr_ctx *c, struct fiber *f)
 	s->fiber = 0;
 	s->fiber_lo = 0;
 	ctx_out(c, &f->ctx);
-	if (f->home) {
-		if (f->st != F_DONE && !copy_out(s, f)) {
-			/* Its frames cannot be kept: it cannot go on. */
-			f->st = F_DONE;
-			kr_fault nf = {0};
-			kr_exit_with(c, KR_FAULT, &nf, sizeof(nf));
+	if (r) {
+		if (f->st != F_DONE) {
+			if (reserve(s, f)) {
+				atomic_store_explicit(&r->on, f, memory_order_relaxed);
+			} else {
+				/* Its frames cannot be kept: it cannot go on. */
+				f->st = F_DONE;
+				kr_fault nf = {0};
+				kr_exit_with(c, KR_FAULT, &nf, sizeof(nf));
+			}
 		}
-		stack_give(f->home);
+		stack_give(s, r);
 	}
 }
 
@@ -398,7 +578,7 @@ void kri_fiber_recover(struct sched *s)
 	s->ctx.held = f->ctx.held; /* a kr_io_* write's copy the fault cut short */
 	f->ctx.held = 0;
 	if (f->home)
-		stack_give(f->home);
+		stack_give(s, f->home);
 }
 
 /* ---- the trampoline --------------------------------------------------------- */
@@ -413,11 +593,27 @@ static void keep_waiting(kr_ctx *c)
 		side->rto_seq = rto_next(side);
 }
 
-static void hand(kr_ctx *c, struct fiber *f, const kr_msg *m, int rc)
+/* Take f's run stack, or defer the message c is handling (f parked on
+ * it; or ended, the message then drained by the exit): false then. */
+static inline bool take_or_defer(kr_ctx *c, struct fiber *f)
 {
+	if (f->map || (f->home && __builtin_expect(stack_try(f->home), 1)))
+		return true;
+	if (take_home(c, f))
+		return true;
+	if (f->st != F_DONE)
+		kr_defer(c);
+	return false;
+}
+
+static inline __attribute__((always_inline)) void hand(kr_ctx *c, struct fiber *f, const kr_msg *m,
+						       int rc)
+{
+	if (!take_or_defer(c, f))
+		return;
 	f->got = m;
 	f->rc = rc;
-	resume(c, f);
+	run_fiber(c, f);
 }
 
 /* The event of a blocking I/O call that gave up (its ref is a wait's but
@@ -440,19 +636,37 @@ static bool io_late(kr_ctx *c, const struct fiber *f, const kr_msg *m)
 static void tramp(kr_ctx *c, void *state, const kr_msg *m)
 {
 	struct fiber *f = state;
-	if (f->st == F_NEW) {
+	/* One test on the way of a message to a blocked process: the rest is
+	 * the slow path. */
+	if (__builtin_expect(f->st != F_WAIT, 0)) {
+		if (f->st == F_PARK) {
+			/* Waiting for its run stack: everything waits, in order,
+			 * until its RETRY (the stack was given back); then what
+			 * waited is looked at again, first. */
+			if (m->tag == TAG_FIBER_RETRY && retry_seq(m) == f->park_seq) {
+				f->st = f->unpark;
+				keep_waiting(c);
+				kr_undefer(c);
+			} else {
+				kr_defer(c);
+			}
+			return;
+		}
+		if (f->st != F_NEW)
+			return; /* ended: what comes is drained by the exit */
 		/* The first message of any kind starts it (a foreign spawn's
 		 * start can come after another sender's message). */
-		resume(c, f);
-		if (f->st == F_DONE)
+		if (!take_or_defer(c, f))
+			return;
+		run_fiber(c, f);
+		if (f->st != F_WAIT)
 			return;
 	}
-	if (f->st != F_WAIT)
-		return; /* ended: what comes is drained by the exit */
 	uint32_t seq;
 	kr_call_hdr h;
 	switch (m->tag) {
 	case TAG_FIBER_START:
+	case TAG_FIBER_RETRY: /* a late one: it is not parked now */
 		keep_waiting(c);
 		return;
 	case TAG_FIBER_POLL:
@@ -475,12 +689,16 @@ static void tramp(kr_ctx *c, void *state, const kr_msg *m)
 			keep_waiting(c);
 			return;
 		}
+		if (!take_or_defer(c, f))
+			return; /* handed whole when it comes back */
 		/* The caller sees the replied bytes alone. Ours to change: the
 		 * envelope is this process's. */
 		kr_msg *w = (kr_msg *)m;
 		w->len -= (uint32_t)sizeof(h);
 		memmove(w->data, w->data + sizeof(h), w->len);
-		hand(c, f, m, 0);
+		f->got = m;
+		f->rc = 0;
+		run_fiber(c, f);
 		return;
 	case KR_TAG_IO:
 		if (io_late(c, f, m)) {
@@ -655,8 +873,9 @@ struct kri_io_wait *kri_fiber_io(kr_ctx *ctx)
 /* Wait for a message match takes; the caller holds api_enter(*sp), which
  * is let go while blocked and taken again on the scheduler that resumes
  * it (*sp is then that one). */
-static int wait_in(struct sched **sp, struct fiber *f, kr_match match, void *arg, uint32_t ms,
-		   const kr_msg **out)
+static inline __attribute__((always_inline)) int wait_in(struct sched **sp, struct fiber *f,
+							 kr_match match, void *arg, uint32_t ms,
+							 const kr_msg **out)
 {
 	kr_ctx *ctx = &f->ctx;
 	struct sched *s = *sp;
@@ -665,7 +884,7 @@ static int wait_in(struct sched **sp, struct fiber *f, kr_match match, void *arg
 		api_leave(s);
 		fiber_finish(f);
 	}
-	if (!kri_proc_side(s, ctx->p))
+	if (!ctx->p->side && !kri_proc_side(s, ctx->p))
 		return -ENOMEM; /* deferring refused messages needs it */
 	f->seq++;
 	if (ms == KR_INFINITY || ms == 0) {
@@ -692,8 +911,14 @@ static int wait_in(struct sched **sp, struct fiber *f, kr_match match, void *arg
 	f->marg = arg;
 	f->got = 0;
 	f->rc = 0;
-	/* Messages refused before are looked at again, first. */
-	kr_undefer(ctx);
+	/* Messages refused before are looked at again, first (run.c's
+	 * kr_undefer, inline: a call and api_enter a receive saved). */
+	struct side *side = ctx->p->side;
+	if (side->dhead) {
+		side->dtail->next = ctx->p->local;
+		ctx->p->local = side->dhead;
+		side->dhead = side->dtail = 0;
+	}
 	f->st = F_WAIT;
 	api_leave(s);
 	switch_out(f, false);

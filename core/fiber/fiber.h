@@ -27,11 +27,21 @@ void *kri_ctx_make(void *top, void (*entry)(void *));
  * a polling receive (timeout 0) puts behind what its mailbox holds. */
 #define TAG_FIBER_START 0xffff0080u
 #define TAG_FIBER_POLL  0xffff0081u
+/* A run stack a process parked on was given back: try again. */
+
+#define TAG_FIBER_RETRY 0xffff0082u
 
 /* A scheduler's shared run stack (copy-stack mode): one thread at a time
- * runs on it; busy says which (acquire to take, release to give back). */
+ * runs on it. word: 0 free; 1 held; else held, and word & ~1 the first of
+ * the TAG_FIBER_RETRY envelopes of the processes parked until it is given
+ * back (linked by next). Taken with acquire (this thread sees what the last
+ * holder wrote on it), given back with acq_rel (publishes the stack, and
+ * sees the parked envelopes' contents). */
 struct runstack {
-	_Atomic int busy;
+	_Atomic uintptr_t word;
+	/* The blocked process whose frames are still on it (lazy copy-out),
+	 * or NULL: the holder's; read unheld only as a hint (fiber_free). */
+	_Atomic(struct fiber *) on;
 	void *map;
 	size_t mapsz;
 	unsigned char *lo, *hi; /* the usable range; a guard page below lo */
@@ -67,6 +77,9 @@ void kri_fiber_free(struct sched *s, void *state);
  * (from the signal handler), and has landed on the scheduler's stack. */
 void kri_fiber_escape(struct sched *s);
 void kri_fiber_recover(struct sched *s);
+/* Processes parked so far because another thread held their run stack
+ * (take_home), in every runtime: for the tests. Relaxed: a count. */
+extern _Atomic uint64_t kri_fiber_parks;
 /* sched.c: the scheduler's run stack goes. */
 void kri_fiber_sched_fini(struct sched *s);
 

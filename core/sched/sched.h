@@ -126,10 +126,10 @@ struct sched {
 	uintptr_t stack_lo;
 	/* Stackful processes (core/fiber): the one running now, its stack's
 	 * low end (for the fault handler's overflow test), and this
-	 * scheduler's shared run stack, made at its first use. Owner only. */
+	 * scheduler's shared run stacks, made at their first use. Owner only. */
 	struct fiber *fiber;
 	uintptr_t fiber_lo;
-	struct runstack *rstack;
+	struct runstacks *rstack;
 	void *altstack;
 	unsigned loops;
 	struct kr_stats_sched *pub; /* its block in the stats segment, or NULL */
