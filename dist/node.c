@@ -204,12 +204,10 @@ static bool rp_same(const struct rpid *a, const struct rpid *b)
 	       a->creation == b->creation;
 }
 
-/* The hash over the live entries, cap slots (a power of two). */
-static int rp_rehash(struct node *nd, uint32_t cap)
+/* The hash over the live entries into h, cap zeroed slots (a power of
+ * two); the old one is freed. */
+static void rp_rehash_into(struct node *nd, uint32_t *h, uint32_t cap)
 {
-	uint32_t *h = calloc(cap, sizeof(*h));
-	if (!h)
-		return -ENOMEM;
 	for (uint32_t i = 0; i < nd->nrp; i++) {
 		if (nd->rp[i].peer == RP_FREE)
 			continue;
@@ -221,6 +219,14 @@ static int rp_rehash(struct node *nd, uint32_t cap)
 	free(nd->rph);
 	nd->rph = h;
 	nd->rphmask = cap - 1;
+}
+
+static int rp_rehash(struct node *nd, uint32_t cap)
+{
+	uint32_t *h = calloc(cap, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	rp_rehash_into(nd, h, cap);
 	return 0;
 }
 
@@ -293,18 +299,42 @@ static int rp_intern(struct node *nd, const struct rpid *r, uint32_t *out)
 	return 0;
 }
 
+static int cmp_pid(const void *a, const void *b)
+{
+	kr_pid x = *(const kr_pid *)a, y = *(const kr_pid *)b;
+	return (x > y) - (x < y);
+}
+
 void kri_dist_heard(struct node *nd, uint32_t p, uint32_t creation)
 {
 	struct peer *pr = nd->peers[p];
 	if (pr->creation == creation)
 		return;
-	pr->creation = creation;
 	/* Every other incarnation of that node is dead: a node has one at a
-	 * time, and this frame came from a live process of this one. */
-	uint32_t freed = 0;
+	 * time, and this frame came from a live process of this one. Kept:
+	 * the pids the connection's links and monitors still name (one sent
+	 * to a dead pid is answered by an EXIT or MONITOR_P_EXIT naming it,
+	 * which must find the kr_pid the local process holds); they go at the
+	 * next change. Linear probing cannot just empty a slot: the hash is
+	 * rebuilt (once an incarnation). What that needs is taken first: out
+	 * of memory, nothing is freed and the next frame tries again. */
+	uint32_t *h = nd->rph ? calloc(nd->rphmask + 1, sizeof(*h)) : 0;
+	kr_pid *held = pr->nrecs ? malloc(pr->nrecs * sizeof(*held)) : 0;
+	if ((nd->rph && !h) || (pr->nrecs && !held)) {
+		free(h);
+		free(held);
+		return;
+	}
+	pr->creation = creation;
+	for (uint32_t k = 0; k < pr->nrecs; k++)
+		held[k] = pr->recs[k].remote;
+	if (held)
+		qsort(held, pr->nrecs, sizeof(*held), cmp_pid);
 	for (uint32_t i = 0; i < nd->nrp; i++) {
 		struct rpid *r = &nd->rp[i];
-		if (r->peer != p || r->creation == creation)
+		kr_pid me = rp_pid(nd, i);
+		if (r->peer != p || r->creation == creation ||
+		    (held && bsearch(&me, held, pr->nrecs, sizeof(*held), cmp_pid)))
 			continue;
 		r->peer = RP_FREE;
 		r->gen = (r->gen + 1) % RP_GENS;
@@ -315,14 +345,10 @@ void kri_dist_heard(struct node *nd, uint32_t p, uint32_t creation)
 			nd->rpfree = i + 1;
 		nd->rpfree_end = i + 1;
 		nd->rplive--;
-		freed++;
 	}
-	/* Linear probing cannot just empty a slot: the hash is rebuilt
-	 * (rarely: once an incarnation). Out of memory, the old one is kept
-	 * and the freed entries' slots in it are skipped (RP_FREE matches no
-	 * key) until the next rebuild. */
-	if (freed)
-		rp_rehash(nd, nd->rphmask + 1);
+	if (h)
+		rp_rehash_into(nd, h, nd->rphmask + 1);
+	free(held);
 }
 
 /* Under mu: kr_node_pid_from_ei. */
