@@ -38,8 +38,8 @@
 extern char **environ;
 
 #define COOKIE "flaptest"
-#define CYCLES 100
-#define WARM   10 /* cycles before the fd and RSS baselines: caches and tables settle */
+#define CYCLES 100 /* FLAP_CYCLES overrides (a longer look at growth) */
+#define WARM   10  /* cycles before the fd and RSS baselines: caches and tables settle */
 #define STALE  (-1L)
 #define CHECK  1000000L /* the ping after a stale one: N = CHECK + k */
 #define PEER   "flapb@127.0.0.1"
@@ -273,7 +273,9 @@ static void a_peer_killed_and_restarted_100_times_leaks_nothing_and_gets_nothing
 	int fds0 = 0;
 	long rss0 = 0;
 	kr_node_info info;
-	for (long k = 0; k < CYCLES; k++) {
+	const char *ce = getenv("FLAP_CYCLES");
+	long cycles = ce ? strtol(ce, 0, 10) : CYCLES;
+	for (long k = 0; k < cycles; k++) {
 		int out;
 		pid_t peer = peer_start(&out, 5000);
 		if (peer < 0)
@@ -298,13 +300,15 @@ static void a_peer_killed_and_restarted_100_times_leaks_nothing_and_gets_nothing
 			fds0 = open_fds();
 			rss0 = rss_kib();
 		}
+		if (getenv("FLAP_TRACE") && k % 50 == 0)
+			printf("# cycle %ld: RSS %ld KiB, fds %d\n", k, rss_kib(), open_fds());
 	}
 	assert_int_equal(kr_node_info_get(rt, &info), 0);
 	int fds = open_fds();
 	long rss = rss_kib();
-	printf("# after %d cycles: peers %u remote_pids %u inrefs %u recs %u watches %u; "
+	printf("# after %ld cycles: peers %u remote_pids %u inrefs %u recs %u watches %u; "
 	       "fds %d (cycle %d: %d); RSS %ld KiB (cycle %d: %ld)\n",
-	       CYCLES, info.peers, info.remote_pids, info.inrefs, info.recs, info.watches, fds,
+	       cycles, info.peers, info.remote_pids, info.inrefs, info.recs, info.watches, fds,
 	       WARM, fds0, rss, WARM, rss0);
 	assert_int_equal(atomic_load(&F.errors), 0);
 	assert_int_equal(atomic_load(&F.stale), 0); /* nothing reached a stale incarnation */
@@ -316,8 +320,16 @@ static void a_peer_killed_and_restarted_100_times_leaks_nothing_and_gets_nothing
 	assert_true(info.remote_pids <= 1);
 	assert_int_equal(info.inrefs, 0); /* box's monitors of us went with their connection */
 	assert_true(fds <= fds0 + 1);
-	/* A bound, not a measure: 90 cycles may not grow the process by 4 MiB. */
-	assert_true(rss - rss0 < 4096);
+	/* A bound, not a measure. Each scheduler's ring has a pool of 512 receive buffers of
+	 * 4 KiB (io/ring.c), mapped whole and touched as the kernel fills them in turn: a few
+	 * receives a cycle touch a page each, so RSS climbs by about 11 KiB a cycle until the
+	 * pools are all touched (2 MiB a scheduler, about cycle 450 here), then stays flat
+	 * (FLAP_CYCLES=900 FLAP_TRACE=1 shows it: +4.4 MiB by cycle 450, +0.4 MiB in the 450
+	 * after). So: the pools and 1 MiB. Not under the sanitizers, whose shadow memory and
+	 * allocators grow RSS of their own (their leak checks cover what is lost). */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+	assert_true(rss - rss0 < 2 * 2048 + 1024);
+#endif
 	assert_int_equal(kr_rt_send(rt, keep, 1, 0, 0), 0);
 	kr_stop(rt);
 	kr_wait(rt);
