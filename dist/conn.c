@@ -46,6 +46,8 @@ struct conn {
 	int slot; /* -2: none taken yet; -1: none (table full, or no stats) */
 	struct kr_stats_conn *pub;
 	uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+	kr_timer tick; /* the pending CT_TICK, when ticking */
+	bool ticking;
 };
 
 /* The figures into the entry (krill_stats.h): after each event that
@@ -132,9 +134,22 @@ void kri_dist_conn_free(struct conn *c)
 	free(c);
 }
 
+/* The next tick, a quarter of net_ticktime away. */
+static void arm_tick(kr_ctx *ctx, struct conn *c)
+{
+	if (kr_send_after(ctx, kr_self(ctx), c->nd->tick_ms / 4 ? c->nd->tick_ms / 4 : 1, CT_TICK,
+			  0, 0, &c->tick) == 0)
+		c->ticking = true;
+}
+
 static void gone(kr_ctx *ctx, struct conn *c)
 {
 	pub_close(c);
+	/* The pending tick would hold its timer and envelope until it fired
+	 * at nobody, a quarter of net_ticktime later: with a peer that flaps
+	 * faster than that, one a flap (tests/test_dist_flap.c). */
+	if (c->ticking)
+		kr_cancel_timer(ctx, c->tick);
 	kri_dist_conn_gone(c->nd, ctx, c->peer);
 	kri_dist_conn_free(c);
 	kr_exit(ctx, KR_NORMAL); /* the socket closes with us */
@@ -250,8 +265,7 @@ static void tick(kr_ctx *ctx, struct conn *c)
 		return;
 	}
 	c->tx_mark = c->tx;
-	kr_send_after(ctx, kr_self(ctx), c->nd->tick_ms / 4 ? c->nd->tick_ms / 4 : 1, CT_TICK, 0, 0,
-		      0);
+	arm_tick(ctx, c);
 }
 
 void kri_dist_conn(kr_ctx *ctx, void *state, const kr_msg *msg)
@@ -277,8 +291,7 @@ void kri_dist_conn(kr_ctx *ctx, void *state, const kr_msg *msg)
 			gone(ctx, c);
 			return;
 		}
-		kr_send_after(ctx, kr_self(ctx), c->nd->tick_ms / 4 ? c->nd->tick_ms / 4 : 1,
-			      CT_TICK, 0, 0, 0);
+		arm_tick(ctx, c);
 		return;
 	case CT_FAIL:
 		gone(ctx, c);
@@ -290,6 +303,7 @@ void kri_dist_conn(kr_ctx *ctx, void *state, const kr_msg *msg)
 			gone(ctx, c);
 		return;
 	case CT_TICK:
+		c->ticking = false;
 		tick(ctx, c);
 		return;
 	case KR_TAG_IO:
