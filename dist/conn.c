@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/io/io.h"
@@ -40,7 +41,76 @@ struct conn {
 	uint64_t rx, tx;    /* reads and sends, ever */
 	uint64_t rx_mark, tx_mark;
 	unsigned silent; /* tick intervals in a row with nothing received */
+	/* Its entry of the stats segment's node block, and the figures it
+	 * publishes there: this process's own, so counting takes no lock. */
+	int slot; /* -2: none taken yet; -1: none (table full, or no stats) */
+	struct kr_stats_conn *pub;
+	uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+	kr_timer tick; /* the pending CT_TICK, when ticking */
+	bool ticking;
 };
+
+/* The figures into the entry (krill_stats.h): after each event that
+ * changed them, a few plain stores to a line only this process writes. */
+static void publish(struct conn *c)
+{
+	struct kr_stats_conn *e = c->pub;
+	if (!e)
+		return;
+	kri_pub_begin(&e->seq);
+	kri_pub_put(&e->msgs_in, c->msgs_in);
+	kri_pub_put(&e->msgs_out, c->msgs_out);
+	kri_pub_put(&e->bytes_in, c->bytes_in);
+	kri_pub_put(&e->bytes_out, c->bytes_out);
+	kri_pub_end(&e->seq);
+}
+
+/* Up: take an entry and fill it in. Going: zero it (peer "" frees it),
+ * then give it back; under mu, so the next taker writes after us. */
+static void pub_open(struct conn *c)
+{
+	struct node *nd = c->nd;
+	pthread_mutex_lock(&nd->mu);
+	c->slot = kri_dist_slot_take(nd);
+	char peer[sizeof(c->pub->peer)];
+	size_t l = strnlen(nd->peers[c->peer]->name, sizeof(peer) - 1);
+	memcpy(peer, nd->peers[c->peer]->name, l);
+	peer[l] = 0;
+	pthread_mutex_unlock(&nd->mu);
+	if (c->slot < 0)
+		return;
+	struct kr_stats_conn *e = &nd->pub->c[c->slot];
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	kri_pub_begin(&e->seq);
+	kri_pub_put(&e->since_ns, (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec);
+	kri_pub_str(e->peer, sizeof(e->peer), peer);
+	kri_pub_end(&e->seq);
+	c->pub = e;
+	publish(c);
+}
+
+static void pub_close(struct conn *c)
+{
+	if (c->slot == -2)
+		return;
+	struct kr_stats_conn *e = c->pub;
+	if (e) {
+		kri_pub_begin(&e->seq);
+		kri_pub_put(&e->since_ns, 0);
+		kri_pub_put(&e->msgs_in, 0);
+		kri_pub_put(&e->msgs_out, 0);
+		kri_pub_put(&e->bytes_in, 0);
+		kri_pub_put(&e->bytes_out, 0);
+		kri_pub_str(e->peer, sizeof(e->peer), "");
+		kri_pub_end(&e->seq);
+		c->pub = 0;
+	}
+	pthread_mutex_lock(&c->nd->mu);
+	kri_dist_slot_give(c->nd, c->slot);
+	pthread_mutex_unlock(&c->nd->mu);
+	c->slot = -2;
+}
 
 struct conn *kri_dist_conn_new(struct node *nd, uint32_t peer)
 {
@@ -48,6 +118,7 @@ struct conn *kri_dist_conn_new(struct node *nd, uint32_t peer)
 	if (c) {
 		c->nd = nd;
 		c->peer = peer;
+		c->slot = -2;
 	}
 	return c;
 }
@@ -63,8 +134,22 @@ void kri_dist_conn_free(struct conn *c)
 	free(c);
 }
 
+/* The next tick, a quarter of net_ticktime away. */
+static void arm_tick(kr_ctx *ctx, struct conn *c)
+{
+	if (kr_send_after(ctx, kr_self(ctx), c->nd->tick_ms / 4 ? c->nd->tick_ms / 4 : 1, CT_TICK,
+			  0, 0, &c->tick) == 0)
+		c->ticking = true;
+}
+
 static void gone(kr_ctx *ctx, struct conn *c)
 {
+	pub_close(c);
+	/* The pending tick would hold its timer and envelope until it fired
+	 * at nobody, a quarter of net_ticktime later: with a peer that flaps
+	 * faster than that, one a flap (tests/test_dist_flap.c). */
+	if (c->ticking)
+		kr_cancel_timer(ctx, c->tick);
 	kri_dist_conn_gone(c->nd, ctx, c->peer);
 	kri_dist_conn_free(c);
 	kr_exit(ctx, KR_NORMAL); /* the socket closes with us */
@@ -91,6 +176,8 @@ static int put(kr_ctx *ctx, struct conn *c, const void *b, uint32_t len)
 	int rc = kr_io_send(ctx, c->h, b, len);
 	if (!rc) {
 		c->tx++;
+		c->bytes_out += len;
+		publish(c);
 		atomic_fetch_add_explicit(&c->nd->bytes_out, len, memory_order_relaxed);
 	}
 	return rc;
@@ -126,6 +213,7 @@ static void got(kr_ctx *ctx, struct conn *c, const unsigned char *d, uint32_t n)
 {
 	struct node *nd = c->nd;
 	c->rx++;
+	c->bytes_in += n;
 	atomic_fetch_add_explicit(&nd->bytes_in, n, memory_order_relaxed);
 	if (c->inlen + n > c->incap) {
 		size_t cap = c->incap ? c->incap : 4096;
@@ -160,6 +248,7 @@ static void got(kr_ctx *ctx, struct conn *c, const unsigned char *d, uint32_t n)
 	}
 	memmove(c->in, c->in + at, c->inlen - at);
 	c->inlen -= at;
+	publish(c);
 }
 
 static void tick(kr_ctx *ctx, struct conn *c)
@@ -176,8 +265,7 @@ static void tick(kr_ctx *ctx, struct conn *c)
 		return;
 	}
 	c->tx_mark = c->tx;
-	kr_send_after(ctx, kr_self(ctx), c->nd->tick_ms / 4 ? c->nd->tick_ms / 4 : 1, CT_TICK, 0, 0,
-		      0);
+	arm_tick(ctx, c);
 }
 
 void kri_dist_conn(kr_ctx *ctx, void *state, const kr_msg *msg)
@@ -197,23 +285,25 @@ void kri_dist_conn(kr_ctx *ctx, void *state, const kr_msg *msg)
 		}
 		c->up = true;
 		kri_dist_conn_up(c->nd, ctx, c->peer);
+		pub_open(c);
 		rc = flush(ctx, c);
 		if (rc && rc != -EAGAIN) {
 			gone(ctx, c);
 			return;
 		}
-		kr_send_after(ctx, kr_self(ctx), c->nd->tick_ms / 4 ? c->nd->tick_ms / 4 : 1,
-			      CT_TICK, 0, 0, 0);
+		arm_tick(ctx, c);
 		return;
 	case CT_FAIL:
 		gone(ctx, c);
 		return;
 	case CT_OUT:
+		c->msgs_out++; /* published with its bytes, by put, or when it leaves the queue */
 		atomic_fetch_add_explicit(&c->nd->msgs_out, 1, memory_order_relaxed);
 		if (out(ctx, c, msg->data, msg->len) < 0)
 			gone(ctx, c);
 		return;
 	case CT_TICK:
+		c->ticking = false;
 		tick(ctx, c);
 		return;
 	case KR_TAG_IO:
@@ -386,7 +476,7 @@ static int control(struct conn *c, kr_ctx *ctx, const char *b, int i, int arity,
 				return -EPROTO;
 		return 0;
 	}
-	if (kr_node_pid_from_ei(rt, &from, &rfrom) || !pid_remote(rfrom))
+	if (kri_dist_pid_in(nd, c->peer, &from, op != 3 && op != 21, &rfrom) || !pid_remote(rfrom))
 		return 0; /* not a pid of another node: nothing of ours */
 	lto = by_name ? kr_whereis(rt, name) : local_pid(nd, &to);
 	switch (op) {
@@ -527,11 +617,12 @@ int kri_dist_frame(struct conn *c, kr_ctx *ctx, const char *b, uint32_t n)
 	if ((uint32_t)i >= n || (unsigned char)b[i] != 131 || ei_skip_term(b, &end) ||
 	    (uint32_t)end != n)
 		return -EPROTO;
+	c->msgs_in++; /* published at the end of the read (got) */
 	atomic_fetch_add_explicit(&nd->msgs_in, 1, memory_order_relaxed);
 	kr_runtime *rt = kr_runtime_of(ctx);
 	kr_pid dst = by_name ? kr_whereis(rt, name) : local_pid(nd, &to);
 	kr_pid src = 0;
-	if (has_from && kr_node_pid_from_ei(rt, &from, &src))
+	if (has_from && kri_dist_pid_in(nd, c->peer, &from, true, &src))
 		src = 0;
 	if (dst)
 		deliver(nd, ctx, dst, src, b + m, n - (uint32_t)m);

@@ -13,9 +13,11 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/proc/remote.h"
 #include "krill_dist.h"
+#include "krill_stats.h"
 
 /* Erlang's link protocol (OTP 23.3+, erl_dist_protocol "Link Protocol"):
  * {35, Id, From, To} removes a link, {36, Id, From, To} acknowledges it. */
@@ -80,13 +82,28 @@ struct peer {
 			   * the last handshake; 0 before the first; under mu */
 	struct rec *recs; /* links and monitors across this connection */
 	uint32_t nrecs, crecs;
+	/* The creation its own processes last spoke with (a link, monitor,
+	 * exit or send by name from one of them); 0: not heard yet. */
+	uint32_t creation;
 };
 
 /* A remote pid: an Erlang pid of a peer. peer NOPEER: a pid of this
- * node's earlier incarnation, which reaches nobody. */
-#define NOPEER UINT32_MAX
+ * node's earlier incarnation, which reaches nobody; RP_FREE: a free entry.
+ * Its kr_pid: GEN_REMOTE << 32 | gen << RP_IDX_BITS | index. Entries of a
+ * peer's dead incarnation are freed when a process of a later one is
+ * heard from (kri_dist_heard); a freed index is reused (oldest freed
+ * first) with its generation stepped (mod RP_GENS), so a kr_pid of the
+ * dead incarnation, still held by a program, names nothing: sends to it
+ * are dropped, as Erlang drops them. */
+#define NOPEER      UINT32_MAX
+#define RP_FREE     (UINT32_MAX - 1)
+#define RP_IDX_BITS 22u
+#define RP_IDX_MASK ((1u << RP_IDX_BITS) - 1)
+#define RP_GENS     (1u << (32 - RP_IDX_BITS))
 struct rpid {
-	uint32_t peer, id, serial, creation;
+	uint32_t peer, id, serial, creation; /* the key */
+	uint32_t gen;                        /* of the index */
+	uint32_t next;                       /* free: the next free index + 1, 0 last */
 };
 
 struct node {
@@ -108,9 +125,11 @@ struct node {
 	uint32_t npeers, cpeers;
 	struct rpid *rp; /* remote pids, by index */
 	uint32_t nrp, crp;
-	uint32_t *rph; /* open addressing over rp: index + 1, 0 empty */
+	uint32_t *rph; /* open addressing over rp's live entries: index + 1, 0 empty */
 	uint32_t rphmask;
-	struct nwatch { /* kr_node_monitor's watches */
+	uint32_t rplive;             /* entries in use */
+	uint32_t rpfree, rpfree_end; /* the free list, oldest first: index + 1, 0 none */
+	struct nwatch {              /* kr_node_monitor's watches */
 		kr_pid pid;
 		uint32_t peer;
 	} * nw;
@@ -124,6 +143,11 @@ struct node {
 	uint32_t connections;
 	uint64_t accepted, refused;
 	int last_refusal;
+
+	/* The stats segment's node block (krill_stats.h), or NULL; its
+	 * entries: a bit each in slots, under mu (conn.c publishes them). */
+	struct kr_stats_node *pub;
+	uint64_t slots, unlisted;
 
 	/* Counters the connection processes add to (relaxed: statistics). */
 	_Atomic uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
@@ -158,6 +182,16 @@ bool kri_dist_unlinking(struct node *nd, uint32_t i, kr_pid local, kr_pid remote
 uint64_t kri_dist_inref_new(struct node *nd, uint32_t peer, const erlang_ref *r, const char *name);
 int kri_dist_inref_get(struct node *nd, uint64_t id, erlang_ref *out, char name[MAXATOMLEN]);
 void kri_dist_inref_free(struct node *nd, uint64_t id);
+/* A process of peer i spoke (from: a pid of its own, in a frame on its
+ * connection that only a live process sends): note its incarnation, and
+ * free the peer's remote pids of any other (under mu). */
+void kri_dist_heard(struct node *nd, uint32_t i, uint32_t creation);
+/* kr_node_pid_from_ei for a pid in a frame from peer i; live: the frame is
+ * one only a live process of its node sends (LINK, UNLINK, EXIT2,
+ * MONITOR_P, DEMONITOR_P, REG_SEND, SEND_SENDER: not EXIT or
+ * MONITOR_P_EXIT, whose sender may be the dead pid a reply names), so a
+ * pid of peer i there gives its incarnation (kri_dist_heard). */
+int kri_dist_pid_in(struct node *nd, uint32_t i, const erlang_pid *e, bool live, kr_pid *out);
 uint64_t kri_dist_inref_find(struct node *nd, uint32_t i, kr_pid remote, const erlang_ref *r);
 /* Reasons as Erlang terms, both ways (node.c). */
 int kri_dist_enc_reason(ei_x_buff *x, uint32_t reason, const void *payload, uint32_t plen);
@@ -175,6 +209,45 @@ void kri_dist_conn_up(struct node *nd, kr_ctx *ctx, uint32_t i);
  * as kr_call's KR_TAG_REPLY and return true. */
 bool kri_dist_call_reply(struct node *nd, kr_ctx *ctx, kr_pid to, kr_pid from, const char *t,
 			 uint32_t len);
+
+/* The connection of peer i is up or gone: its stats entry, taken and
+ * given back under mu (-1: none, the table is full or stats are off). */
+int kri_dist_slot_take(struct node *nd);
+void kri_dist_slot_give(struct node *nd, int slot);
+
+/* Writes to the stats segment, by its protocol (core/sched/stats.c): the
+ * block's counter odd, the fields, the counter even. Relaxed for the first
+ * bump and release for the fields and the last: a reader that sees the
+ * even counter again sees the fields whole (plain moves on x86); atomic,
+ * so readers that race by design are no data race. One writer a block. */
+static inline void kri_pub_begin(_Atomic uint64_t *seq)
+{
+	atomic_store_explicit(seq, atomic_load_explicit(seq, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+static inline void kri_pub_put(uint64_t *field, uint64_t v)
+{
+	atomic_store_explicit((_Atomic uint64_t *)field, v, memory_order_release);
+}
+static inline void kri_pub_end(_Atomic uint64_t *seq)
+{
+	atomic_store_explicit(seq, atomic_load_explicit(seq, memory_order_relaxed) + 1,
+			      memory_order_release);
+}
+/* A NUL-terminated string into a char field of n bytes (n % 8 == 0). */
+static inline void kri_pub_str(char *field, size_t n, const char *s)
+{
+	for (size_t k = 0; k < n; k += 8) {
+		union {
+			char c[8];
+			uint64_t w;
+		} u = {{0}};
+		size_t l = strnlen(s, n - 1);
+		for (size_t j = 0; j < 8 && k + j < l; j++)
+			u.c[j] = s[k + j];
+		kri_pub_put((uint64_t *)(void *)(field + k), u.w);
+	}
+}
 
 /* conn.c */
 void kri_dist_conn(kr_ctx *ctx, void *state, const kr_msg *msg);

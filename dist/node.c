@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -43,6 +44,7 @@ _Static_assert(KR_TAG_DIST != KR_TAG_REPLY && KR_TAG_DIST != KR_TAG_IO &&
 #define COOKIE_MAX     255u
 
 static void node_fini(struct kr_runtime *rt);
+static void pub_node(struct node *nd);
 static int remote_send(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, uint32_t tag,
 		       const void *data, size_t len);
 static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind, kr_pid from,
@@ -199,13 +201,19 @@ static uint32_t rp_hash(const struct rpid *r)
 	return (uint32_t)(k >> 32 ^ k);
 }
 
-static int rp_grow(struct node *nd)
+static bool rp_same(const struct rpid *a, const struct rpid *b)
 {
-	uint32_t cap = nd->rphmask ? 2 * (nd->rphmask + 1) : 64;
-	uint32_t *h = calloc(cap, sizeof(*h));
-	if (!h)
-		return -ENOMEM;
+	return a->peer == b->peer && a->id == b->id && a->serial == b->serial &&
+	       a->creation == b->creation;
+}
+
+/* The hash over the live entries into h, cap zeroed slots (a power of
+ * two); the old one is freed. */
+static void rp_rehash_into(struct node *nd, uint32_t *h, uint32_t cap)
+{
 	for (uint32_t i = 0; i < nd->nrp; i++) {
+		if (nd->rp[i].peer == RP_FREE)
+			continue;
 		uint32_t j = rp_hash(&nd->rp[i]) & (cap - 1);
 		while (h[j])
 			j = (j + 1) & (cap - 1);
@@ -214,23 +222,52 @@ static int rp_grow(struct node *nd)
 	free(nd->rph);
 	nd->rph = h;
 	nd->rphmask = cap - 1;
+}
+
+static int rp_rehash(struct node *nd, uint32_t cap)
+{
+	uint32_t *h = calloc(cap, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	rp_rehash_into(nd, h, cap);
 	return 0;
 }
 
-/* The index of r in the table, added if new. Entries are never removed:
- * a remote pid stays valid (and the same) while the node lives. */
+static kr_pid rp_pid(const struct node *nd, uint32_t i)
+{
+	return (uint64_t)GEN_REMOTE << 32 | nd->rp[i].gen << RP_IDX_BITS | i;
+}
+
+/* The entry pid names, or NULL: never issued (*dead 0), or freed with its
+ * incarnation (*dead 1). Under mu. */
+static struct rpid *rp_get(struct node *nd, kr_pid pid, bool *dead)
+{
+	uint32_t lo = (uint32_t)pid, i = lo & RP_IDX_MASK;
+	*dead = false;
+	if (!pid_remote(pid) || i >= nd->nrp)
+		return 0;
+	struct rpid *r = &nd->rp[i];
+	if (r->peer == RP_FREE || r->gen != lo >> RP_IDX_BITS) {
+		*dead = true;
+		return 0;
+	}
+	return r;
+}
+
+/* The index of r in the table, added if new: a free index (the oldest
+ * freed), else a new one. */
 static int rp_intern(struct node *nd, const struct rpid *r, uint32_t *out)
 {
 	if (nd->rph) {
 		for (uint32_t j = rp_hash(r) & nd->rphmask; nd->rph[j]; j = (j + 1) & nd->rphmask)
-			if (!memcmp(&nd->rp[nd->rph[j] - 1], r, sizeof(*r))) {
+			if (rp_same(&nd->rp[nd->rph[j] - 1], r)) {
 				*out = nd->rph[j] - 1;
 				return 0;
 			}
 	}
-	if (nd->nrp == UINT32_MAX - 1)
+	if (!nd->rpfree && nd->nrp == RP_IDX_MASK + 1)
 		return -ENOMEM;
-	if (nd->nrp == nd->crp) {
+	if (!nd->rpfree && nd->nrp == nd->crp) {
 		uint32_t n = nd->crp ? 2 * nd->crp : 64;
 		struct rpid *p = realloc(nd->rp, (size_t)n * sizeof(*p));
 		if (!p)
@@ -239,13 +276,24 @@ static int rp_intern(struct node *nd, const struct rpid *r, uint32_t *out)
 		nd->crp = n;
 	}
 	/* At most half full. */
-	if (2 * ((uint64_t)nd->nrp + 1) > (uint64_t)nd->rphmask + 1 || !nd->rph) {
-		int rc = rp_grow(nd);
+	if (2 * ((uint64_t)nd->rplive + 1) > (uint64_t)nd->rphmask + 1 || !nd->rph) {
+		int rc = rp_rehash(nd, nd->rphmask ? 2 * (nd->rphmask + 1) : 64);
 		if (rc)
 			return rc;
 	}
-	uint32_t i = nd->nrp++;
+	uint32_t i, gen = 0;
+	if (nd->rpfree) {
+		i = nd->rpfree - 1;
+		gen = nd->rp[i].gen;
+		if (!(nd->rpfree = nd->rp[i].next))
+			nd->rpfree_end = 0;
+	} else {
+		i = nd->nrp++;
+	}
 	nd->rp[i] = *r;
+	nd->rp[i].gen = gen;
+	nd->rp[i].next = 0;
+	nd->rplive++;
 	uint32_t j = rp_hash(r) & nd->rphmask;
 	while (nd->rph[j])
 		j = (j + 1) & nd->rphmask;
@@ -254,29 +302,94 @@ static int rp_intern(struct node *nd, const struct rpid *r, uint32_t *out)
 	return 0;
 }
 
+static int cmp_pid(const void *a, const void *b)
+{
+	kr_pid x = *(const kr_pid *)a, y = *(const kr_pid *)b;
+	return (x > y) - (x < y);
+}
+
+void kri_dist_heard(struct node *nd, uint32_t p, uint32_t creation)
+{
+	struct peer *pr = nd->peers[p];
+	if (pr->creation == creation)
+		return;
+	/* Every other incarnation of that node is dead: a node has one at a
+	 * time, and this frame came from a live process of this one. Kept:
+	 * the pids the connection's links and monitors still name (one sent
+	 * to a dead pid is answered by an EXIT or MONITOR_P_EXIT naming it,
+	 * which must find the kr_pid the local process holds); they go at the
+	 * next change. Linear probing cannot just empty a slot: the hash is
+	 * rebuilt (once an incarnation). What that needs is taken first: out
+	 * of memory, nothing is freed and the next frame tries again. */
+	uint32_t *h = nd->rph ? calloc(nd->rphmask + 1, sizeof(*h)) : 0;
+	kr_pid *held = pr->nrecs ? malloc(pr->nrecs * sizeof(*held)) : 0;
+	if ((nd->rph && !h) || (pr->nrecs && !held)) {
+		free(h);
+		free(held);
+		return;
+	}
+	pr->creation = creation;
+	for (uint32_t k = 0; k < pr->nrecs; k++)
+		held[k] = pr->recs[k].remote;
+	if (held)
+		qsort(held, pr->nrecs, sizeof(*held), cmp_pid);
+	for (uint32_t i = 0; i < nd->nrp; i++) {
+		struct rpid *r = &nd->rp[i];
+		kr_pid me = rp_pid(nd, i);
+		if (r->peer != p || r->creation == creation ||
+		    (held && bsearch(&me, held, pr->nrecs, sizeof(*held), cmp_pid)))
+			continue;
+		r->peer = RP_FREE;
+		r->gen = (r->gen + 1) % RP_GENS;
+		r->next = 0;
+		if (nd->rpfree_end)
+			nd->rp[nd->rpfree_end - 1].next = i + 1;
+		else
+			nd->rpfree = i + 1;
+		nd->rpfree_end = i + 1;
+		nd->rplive--;
+	}
+	if (h)
+		rp_rehash_into(nd, h, nd->rphmask + 1);
+	free(held);
+}
+
+/* Under mu: kr_node_pid_from_ei. */
+static int pid_in(struct node *nd, const erlang_pid *e, kr_pid *out)
+{
+	struct rpid r = {NOPEER, e->num, e->serial, e->creation, 0, 0};
+	if (!strcmp(e->node, nd->name) && e->creation == nd->creation && e->serial != GEN_REMOTE) {
+		*out = (uint64_t)e->serial << 32 | e->num; /* ours: the process itself */
+		return 0;
+	}
+	/* A pid of ours from an earlier incarnation stays NOPEER: it reaches
+	 * nobody, as Erlang drops messages to an old creation. */
+	if (strcmp(e->node, nd->name) && !kri_dist_peer(nd, e->node, &r.peer))
+		return -ENOMEM;
+	uint32_t i;
+	int rc = rp_intern(nd, &r, &i);
+	if (!rc)
+		*out = rp_pid(nd, i);
+	return rc;
+}
+
+int kri_dist_pid_in(struct node *nd, uint32_t peer, const erlang_pid *e, bool live, kr_pid *out)
+{
+	pthread_mutex_lock(&nd->mu);
+	if (live && !strcmp(e->node, nd->peers[peer]->name))
+		kri_dist_heard(nd, peer, e->creation);
+	int rc = pid_in(nd, e, out);
+	pthread_mutex_unlock(&nd->mu);
+	return rc;
+}
+
 int kr_node_pid_from_ei(kr_runtime *rt, const erlang_pid *e, kr_pid *out)
 {
 	struct node *nd = kri_dist_node(rt);
 	if (!nd || !e || !out)
 		return -EINVAL;
-	struct rpid r = {NOPEER, e->num, e->serial, e->creation};
-	int rc = 0;
 	pthread_mutex_lock(&nd->mu);
-	if (!strcmp(e->node, nd->name) && e->creation == nd->creation && e->serial != GEN_REMOTE) {
-		*out = (uint64_t)e->serial << 32 | e->num; /* ours: the process itself */
-		goto out;
-	}
-	/* A pid of ours from an earlier incarnation stays NOPEER: it reaches
-	 * nobody, as Erlang drops messages to an old creation. */
-	if (strcmp(e->node, nd->name) && !kri_dist_peer(nd, e->node, &r.peer)) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	uint32_t i;
-	rc = rp_intern(nd, &r, &i);
-	if (!rc)
-		*out = (uint64_t)GEN_REMOTE << 32 | i;
-out:
+	int rc = pid_in(nd, e, out);
 	pthread_mutex_unlock(&nd->mu);
 	return rc;
 }
@@ -292,10 +405,10 @@ static int to_ei(struct node *nd, kr_pid pid, erlang_pid *out)
 		out->creation = nd->creation;
 		return 0;
 	}
-	uint32_t i = (uint32_t)pid;
-	if (i >= nd->nrp)
+	bool dead;
+	const struct rpid *r = rp_get(nd, pid, &dead);
+	if (!r)
 		return -ESRCH;
-	const struct rpid *r = &nd->rp[i];
 	snprintf(out->node, sizeof(out->node), "%s",
 		 r->peer == NOPEER ? nd->name : nd->peers[r->peer]->name);
 	out->num = r->id;
@@ -579,6 +692,8 @@ void kri_dist_rec_del(struct node *nd, uint32_t i, int kind, kr_pid local, kr_pi
 		struct rec *r = &p->recs[k];
 		if (r->kind == kind && r->local == local && r->remote == remote && r->ref == ref) {
 			*r = p->recs[--p->nrecs];
+			if (kind == REC_MON_IN)
+				kri_dist_inref_free(nd, ref);
 			return;
 		}
 	}
@@ -955,6 +1070,22 @@ static void node_fini(struct kr_runtime *rt)
 	node_free(nd);
 }
 
+static uint32_t new_creation(void)
+{
+	uint32_t c = 0;
+	while (c < 4) {
+		if (getrandom(&c, sizeof(c), 0) != (ssize_t)sizeof(c)) {
+			/* No entropy source: the clock and our pid still differ
+			 * between two starts of the same name. */
+			struct timespec t;
+			clock_gettime(CLOCK_REALTIME, &t);
+			c = (uint32_t)t.tv_nsec ^ (uint32_t)t.tv_sec * 2654435761u ^
+			    (uint32_t)getpid() << 16;
+		}
+	}
+	return c;
+}
+
 int kr_node_start(kr_runtime *rt, const kr_node_config *cfg)
 {
 	char alive[EI_MAXALIVELEN + 1], host[EI_MAXHOSTNAMELEN + 1], cookie[COOKIE_MAX + 1];
@@ -985,8 +1116,14 @@ int kr_node_start(kr_runtime *rt, const kr_node_config *cfg)
 	pthread_mutex_init(&nd->mu, 0);
 	pthread_cond_init(&nd->cv, 0);
 	int rc = -ENOMEM;
-	/* creation 0: epmd gives the incarnation at publish (OTP 23+). */
-	if (ei_connect_xinit(&nd->ec, host, alive, nd->name, &addr, cookie, 0) < 0)
+	/* The incarnation: ours to choose. ei turns a creation of 0 into the
+	 * constant 0xE10000 and does not take the one epmd answers at publish,
+	 * so every restart of a node would have been the same incarnation and
+	 * a pid of the dead one would have reached its successor's process
+	 * of the same slot (tests/test_dist_flap.c). A random 32-bit value, as
+	 * erts takes epmd's, of at least 4 (smaller ones are the old 2-bit
+	 * creations ei shifts away). */
+	if (ei_connect_xinit(&nd->ec, host, alive, nd->name, &addr, cookie, new_creation()) < 0)
 		goto fail;
 	int port = cfg->port;
 	nd->lfd = ei_xlisten(&nd->ec, &addr, &port, 128);
@@ -1001,6 +1138,8 @@ int kr_node_start(kr_runtime *rt, const kr_node_config *cfg)
 		goto fail;
 	}
 	nd->creation = nd->ec.creation;
+	nd->pub = kri_stats_node(rt);
+	pub_node(nd);
 	if (pthread_create(&nd->acceptor, 0, acceptor, nd)) {
 		rc = -EAGAIN;
 		goto fail;
@@ -1013,12 +1152,60 @@ int kr_node_start(kr_runtime *rt, const kr_node_config *cfg)
 	}
 	return 0;
 fail:
+	if (nd->pub) { /* no node after all */
+		nd->name[0] = 0;
+		nd->creation = 0;
+		nd->port = 0;
+		pub_node(nd);
+	}
 	if (nd->epmd_fd >= 0)
 		close(nd->epmd_fd);
 	if (nd->lfd >= 0)
 		close(nd->lfd);
 	node_free(nd);
 	return rc;
+}
+
+/* ---- the stats segment's node block ------------------------------------------- */
+
+/* The block's head, once, before any connection can take an entry; then
+ * (under mu) unlisted. */
+static void pub_node(struct node *nd)
+{
+	struct kr_stats_node *b = nd->pub;
+	if (!b)
+		return;
+	kri_pub_begin(&b->seq);
+	kri_pub_put(&b->creation, nd->creation);
+	kri_pub_put(&b->port, nd->port);
+	kri_pub_put(&b->unlisted, nd->unlisted);
+	kri_pub_str(b->name, sizeof(b->name), nd->name);
+	kri_pub_end(&b->seq);
+}
+
+int kri_dist_slot_take(struct node *nd)
+{
+	_Static_assert(KR_STATS_CONNS <= 64, "one bit an entry in a word");
+	if (!nd->pub)
+		return -1;
+	for (int k = 0; k < KR_STATS_CONNS; k++)
+		if (!(nd->slots >> k & 1)) {
+			nd->slots |= 1ull << k;
+			return k;
+		}
+	nd->unlisted++;
+	pub_node(nd);
+	return -1;
+}
+
+void kri_dist_slot_give(struct node *nd, int slot)
+{
+	if (slot >= 0) {
+		nd->slots &= ~(1ull << slot);
+	} else if (nd->pub && nd->unlisted) {
+		nd->unlisted--;
+		pub_node(nd);
+	}
 }
 
 int kr_node_info_get(kr_runtime *rt, kr_node_info *out)
@@ -1035,6 +1222,12 @@ int kr_node_info_get(kr_runtime *rt, kr_node_info *out)
 	out->accepted = nd->accepted;
 	out->refused = nd->refused;
 	out->last_refusal = nd->last_refusal;
+	out->peers = nd->npeers;
+	out->remote_pids = nd->rplive;
+	out->inrefs = nd->inrefs_live;
+	for (uint32_t i = 0; i < nd->npeers; i++)
+		out->recs += nd->peers[i]->nrecs;
+	out->watches = nd->nnw;
 	pthread_mutex_unlock(&nd->mu);
 	out->msgs_in = atomic_load_explicit(&nd->msgs_in, memory_order_relaxed);
 	out->msgs_out = atomic_load_explicit(&nd->msgs_out, memory_order_relaxed);
@@ -1086,15 +1279,16 @@ static int send_pid(struct node *nd, kr_ctx *ctx, kr_pid to, const char *msg, si
 		    uint32_t tag, const void *data, size_t len)
 {
 	erlang_pid e;
+	bool dead;
 	pthread_mutex_lock(&nd->mu);
-	uint32_t i = (uint32_t)to;
-	int rc = i < nd->nrp ? to_ei(nd, to, &e) : -ESRCH;
-	uint32_t peer = rc ? NOPEER : nd->rp[i].peer;
+	const struct rpid *r = rp_get(nd, to, &dead);
+	int rc = r ? to_ei(nd, to, &e) : dead ? 0 : -ESRCH;
+	uint32_t peer = r ? r->peer : NOPEER;
 	pthread_mutex_unlock(&nd->mu);
 	if (rc)
 		return rc;
 	if (peer == NOPEER)
-		return 0; /* our old incarnation's: reaches nobody */
+		return 0; /* our old incarnation's, or a dead one's of the peer: reaches nobody */
 	ei_x_buff x;
 	if ((rc = kri_dist_frame_begin(&x)))
 		return rc;
@@ -1196,10 +1390,11 @@ static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind
 	    [RS_MONITOR] = 19, [RS_DEMONITOR] = 20, [RS_DOWN] = 21};
 	if (!nd || kind < RS_LINK || kind > RS_DOWN)
 		return -ESRCH;
+	bool dead;
 	pthread_mutex_lock(&nd->mu);
-	uint32_t i = (uint32_t)to;
-	int rc = i < nd->nrp && nd->rp[i].peer != NOPEER ? to_ei(nd, to, &eto) : -ESRCH;
-	uint32_t peer = rc ? 0 : nd->rp[i].peer;
+	const struct rpid *r = rp_get(nd, to, &dead);
+	int rc = r && r->peer != NOPEER ? to_ei(nd, to, &eto) : -ESRCH;
+	uint32_t peer = rc ? 0 : r->peer;
 	if (!rc)
 		rc = to_ei(nd, from, &efrom);
 	if (!rc && kind == RS_DOWN)

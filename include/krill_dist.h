@@ -156,6 +156,13 @@ typedef struct kr_node_info {
 				       * or oversized message), -ETIMEDOUT */
 	uint64_t msgs_in, msgs_out;   /* messages, all connections, ever */
 	uint64_t bytes_in, bytes_out; /* frame bytes, ticks included */
+	/* The node's tables now: what a peer that comes and goes must not
+	 * grow (see kr_node_pid_from_ei on remote pids of a dead incarnation). */
+	uint32_t peers;       /* nodes known by name (one per name, kept) */
+	uint32_t remote_pids; /* remote pids held */
+	uint32_t inrefs;      /* monitors remote processes hold on local ones */
+	uint32_t recs;        /* links and monitors across connections up */
+	uint32_t watches;     /* kr_node_monitor watches */
 } kr_node_info;
 /* Any thread. -EINVAL: rt NULL or not a node. */
 int kr_node_info_get(kr_runtime *rt, kr_node_info *out);
@@ -164,10 +171,24 @@ int kr_node_info_get(kr_runtime *rt, kr_node_info *out);
  * another node becomes a remote pid (the same kr_pid each time); one of
  * this node is the local pid it names. A pid of this node's earlier
  * incarnation (another creation) becomes a pid that reaches nobody:
- * sends to it are dropped. -EINVAL: not a node; -ENOMEM. */
+ * sends to it are dropped. Each node start takes a new random creation,
+ * so a restarted krill node is a new incarnation to its peers.
+ *
+ * Remote pids of a dead incarnation are reclaimed: when a process of a
+ * peer speaks with another creation than before (a link, unlink, exit
+ * signal, monitor or demonitor from it, or a send by name, whose frames
+ * name a live sender), the node forgets that peer's pids of every other
+ * creation. A kr_pid of those still held then reaches nobody, as in
+ * Erlang: kr_send to it returns 0 and drops the message, kr_link and
+ * kr_monitor see a pid that does not exist, kr_node_pid_to_ei gives
+ * -ESRCH; it names no other pid until its table entry has been reused
+ * 1024 times (a generation in the kr_pid). A peer that
+ * never speaks so (plain sends only) keeps its old pids until it does.
+ * -EINVAL: not a node; -ENOMEM (also past 4M remote pids held). */
 int kr_node_pid_from_ei(kr_runtime *rt, const erlang_pid *e, kr_pid *out);
 /* The Erlang pid for a kr_pid (local or remote). -EINVAL: not a node;
- * -ESRCH: a remote pid this node never made. */
+ * -ESRCH: a remote pid this node never made, or one of a dead incarnation
+ * that has been reclaimed (see kr_node_pid_from_ei). */
 int kr_node_pid_to_ei(kr_runtime *rt, kr_pid pid, erlang_pid *out);
 /* ei_x_encode_pid of kr_node_pid_to_ei(pid). Errors as it, -ENOMEM. */
 int kr_node_x_encode_pid(kr_runtime *rt, ei_x_buff *x, kr_pid pid);

@@ -26,7 +26,7 @@
 #include <string.h>
 
 #define KR_STATS_MAGIC 0x314c4c49524b5453ull /* "STKRILL1" little-endian */
-#define KR_STATS_VERSION 3u
+#define KR_STATS_VERSION 4u
 #define KR_STATS_PREFIX "/krill."
 
 /* Steal distance classes, as in the topology: same L3, same NUMA node, remote. */
@@ -130,6 +130,38 @@ typedef struct kr_stats_names {
 	kr_stats_name e[KR_STATS_NAMES];
 } kr_stats_names;
 
+/* The runtime as a node of an Erlang cluster (since version 4;
+ * include/krill_dist.h): its name and its connections. The block's own
+ * fields are written under its counter when the node starts (and
+ * `unlisted' whenever a connection finds the table full). Each entry of
+ * c[] is written only by the connection process that holds it, under the
+ * entry's own counter, after each event it handles (plain stores, no lock
+ * or syscall on the message path); the entry is zeroed when the
+ * connection goes. An entry with peer[0] == 0 is free. Connections past
+ * KR_STATS_CONNS are not listed: unlisted counts those up now. A reader
+ * copies the block's head (offsetof(kr_stats_node, c) bytes) and each
+ * entry apart, each with kr_stats_read_block. */
+#define KR_STATS_CONNS 64
+typedef struct kr_stats_conn {
+	_Atomic uint64_t seq;
+	uint64_t since_ns;            /* CLOCK_MONOTONIC when it came up */
+	uint64_t msgs_in;             /* messages received (not control messages, not ticks) */
+	uint64_t msgs_out;            /* messages and control messages sent (not ticks) */
+	uint64_t bytes_in, bytes_out; /* bytes on the socket: frames, ticks included */
+	uint64_t pad[2];
+	char peer[256];               /* the peer's name@host, NUL-terminated; "" free */
+} kr_stats_conn;
+
+typedef struct kr_stats_node {
+	_Atomic uint64_t seq;
+	uint64_t creation; /* this incarnation (from epmd); 0 while the runtime is no node */
+	uint64_t port;     /* the port it listens on */
+	uint64_t unlisted; /* connections up that found c[] full */
+	uint64_t pad[4];
+	char name[256]; /* name@host, NUL-terminated; "" while the runtime is no node */
+	kr_stats_conn c[KR_STATS_CONNS];
+} kr_stats_node;
+
 typedef struct kr_stats_header {
 	uint64_t magic;       /* KR_STATS_MAGIC */
 	uint32_t version;     /* KR_STATS_VERSION */
@@ -143,25 +175,29 @@ typedef struct kr_stats_header {
 	char topology[128];         /* one line, NUL-terminated */
 	uint32_t top_size;          /* sizeof(kr_stats_top) (version 2) */
 	uint32_t names_size;        /* sizeof(kr_stats_names) (version 3; 0 before) */
-	uint8_t pad[24];
+	uint32_t node_size;         /* sizeof(kr_stats_node) (version 4; 0 before) */
+	uint8_t pad[20];
 	kr_stats_runtime rt;
 	uint8_t pad2[40]; /* to 384 bytes: the blocks after it start on cache lines */
 	/* then nsched kr_stats_sched blocks of sched_size bytes, then nsched
 	 * kr_stats_top blocks of top_size bytes, then (version 3) one
-	 * kr_stats_names block of names_size bytes */
+	 * kr_stats_names block of names_size bytes, then (version 4) one
+	 * kr_stats_node block of node_size bytes */
 } kr_stats_header;
 
 _Static_assert(sizeof(kr_stats_sched) == 256, "scheduler blocks are 4 cache lines");
 _Static_assert(sizeof(kr_stats_header) % 64 == 0, "blocks start on cache lines");
 _Static_assert(sizeof(kr_stats_top) % 64 == 0, "top blocks start on cache lines");
 _Static_assert(sizeof(kr_stats_names) % 64 == 0, "the names block ends on a cache line");
+_Static_assert(sizeof(kr_stats_conn) % 64 == 0, "connection entries never share a cache line");
+_Static_assert(sizeof(kr_stats_node) % 64 == 0, "the node block ends on a cache line");
 
 /* Size of a segment with n schedulers. */
 static inline size_t kr_stats_size(uint32_t nsched)
 {
 	return sizeof(kr_stats_header) +
 	       (size_t)nsched * (sizeof(kr_stats_sched) + sizeof(kr_stats_top)) +
-	       sizeof(kr_stats_names);
+	       sizeof(kr_stats_names) + sizeof(kr_stats_node);
 }
 
 static inline kr_stats_sched *kr_stats_sched_at(kr_stats_header *h, uint32_t i)
@@ -180,6 +216,12 @@ static inline kr_stats_names *kr_stats_names_at(kr_stats_header *h)
 {
 	return (kr_stats_names *)((char *)h + h->header_size +
 				  (size_t)h->nsched * ((size_t)h->sched_size + h->top_size));
+}
+
+/* The node block (version 4 and later only: check h->version first). */
+static inline kr_stats_node *kr_stats_node_at(kr_stats_header *h)
+{
+	return (kr_stats_node *)((char *)kr_stats_names_at(h) + h->names_size);
 }
 
 /* Copy a block written under its leading sequence counter; retries while a

@@ -2,11 +2,14 @@
 # Integration test of krilltop against a live krill-bench: the list, the live view driven
 # through a private tmux server (screen content, refresh, keys, the watched program's exit),
 # --json, --clean, --name and the error messages.
-# usage: test_krilltop.sh KRILLTOP KRILL_BENCH KRILLTOP_NAMES
+# usage: test_krilltop.sh KRILLTOP KRILL_BENCH KRILLTOP_NAMES [DIST_PEER DIST_SCRIPTS]
+# (DIST_PEER "none" or absent: dist/ is not built, the node view is not tested.)
 set -u
 kt=$1
 bench=$2
 named=$3
+dpeer=${4:-none}
+dscripts=${5:-}
 
 for tool in tmux jq; do
 	if ! command -v "$tool" >/dev/null; then
@@ -21,6 +24,9 @@ bpid=
 dead=
 fpid=
 npid=
+kpid=
+epid=
+cpid=
 tm() { tmux -L "$sock" -f /dev/null "$@"; }
 cleanup() {
 	# A program killed by a signal does not free its runtime: remove what it leaves.
@@ -40,6 +46,13 @@ cleanup() {
 		wait "$npid" 2>/dev/null
 		rm -f /dev/shm/krill."$npid".*
 	fi
+	[ -n "$cpid" ] && kill "$cpid" 2>/dev/null && wait "$cpid" 2>/dev/null
+	if [ -n "$kpid" ]; then
+		kill "$kpid" 2>/dev/null
+		wait "$kpid" 2>/dev/null
+		rm -f /dev/shm/krill."$kpid".*
+	fi
+	[ -n "$epid" ] && kill "$epid" 2>/dev/null && wait "$epid" 2>/dev/null
 	tm kill-server 2>/dev/null
 	rm -rf "$tmp"
 }
@@ -114,7 +127,9 @@ ok "s sorts, q quits with status 0"
 jq -e ".pid == $bpid and .nsched >= 1 and (.schedulers | length) == .nsched and
 	.rt.alive >= 0 and .rates != null" "$tmp/json" >/dev/null ||
 	fail "bad JSON: $(cat "$tmp/json")"
-jq -e '.version == 3 and .rt.mem_procs >= 8388608 and
+jq -e '.version == 4 and .node == null and .rt.mem_procs >= 8388608 and
+	(.schedulers[0] | has("stolen") and has("woke") and has("lone_fails")) and
+	(.totals | has("stolen") and has("woke") and has("lone_fails")) and
 	.rt.mem_held == .rt.mem_procs + .rt.mem_msgs + .rt.mem_timers + .rt.mem_other and
 	(.schedulers[0] | has("mem_held") and has("mem_msgs")) and (.top | type) == "array"' \
 	"$tmp/json" >/dev/null || fail "JSON lacks the memory breakdown or top: $(cat "$tmp/json")"
@@ -122,7 +137,10 @@ ok "--json parses, nsched $(jq .nsched "$tmp/json"), processes hold $(jq .rt.mem
 "$kt" "$bpid" --once --sample 100 >"$tmp/once" || fail "--once failed"
 grep -q $'\e' "$tmp/once" && fail "--once printed escape codes"
 grep -q "pid $bpid" "$tmp/once" || fail "--once: $(cat "$tmp/once")"
-ok "--once prints plain text"
+grep -Eq "^sched +steals [0-9]+ .*stolen [0-9]+ .*woke [0-9]+ +lone_fails [0-9]+" "$tmp/once" ||
+	fail "--once lacks the scheduler counters: $(cat "$tmp/once")"
+grep -q "^node " "$tmp/once" && fail "--once shows a node for a runtime that is none"
+ok "--once prints plain text, with steals, stolen, woke and lone_fails"
 
 # The busiest processes: a consumer that always has more waiting than a batch (fanin, its
 # mailbox bounded by --limit so the machine's memory is not).
@@ -192,6 +210,67 @@ kill "$npid"
 wait "$npid"
 npid=
 ok "a full names table: 1024 of 1102 published; --name $left says the table was full"
+
+# A krill node with a connection to an erl node: its name, the peer, the counters.
+if [ "$dpeer" != none ] && command -v escript >/dev/null && command -v epmd >/dev/null; then
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	export ERL_EPMD_PORT=$port KRILL_COOKIE=krilltoptest
+	epmd -port "$port" &
+	epid=$!
+	wait_for 5 epmd -port "$port" -names >/dev/null || fail "epmd on $port did not start"
+	"$dpeer" ktnode@127.0.0.1 60 >"$tmp/peer.out" &
+	kpid=$!
+	wait_for 10 grep -q ready "$tmp/peer.out" || fail "dist-peer did not start"
+	ERL_FLAGS="-name ktchat@127.0.0.1 -setcookie krilltoptest" \
+		escript "$dscripts/chatter.escript" ktnode@127.0.0.1 >"$tmp/chat.out" &
+	cpid=$!
+	wait_for 30 grep -q ready "$tmp/chat.out" || fail "the erl node got no answers"
+	# Counters are published after each event; the figures are the connection's.
+	node_seen() {
+		"$kt" "$kpid" --once --sample 0 >"$tmp/nonce" &&
+			grep -Eq "^node +ktnode@127.0.0.1 +creation [0-9]+ +port [0-9]+ +connections 1" \
+				"$tmp/nonce" &&
+			grep -Eq "^  ktchat@127.0.0.1 +msgs in 1[0-9] out [1-9][0-9]* +bytes in [1-9][0-9.]* [KMG]?i?B out [1-9]" \
+				"$tmp/nonce"
+	}
+	wait_for 5 node_seen || fail "--once does not show the node and its connection: $(cat "$tmp/nonce")"
+	"$kt" "$kpid" --json >"$tmp/kjson" || fail "--json of the node failed"
+	jq -e '.node.name == "ktnode@127.0.0.1" and .node.creation > 0 and
+		(.node.connections | length) == 1 and .node.connections[0].peer == "ktchat@127.0.0.1" and
+		.node.connections[0].msgs_in >= 10 and .node.connections[0].msgs_out >= 10 and
+		.node.connections[0].bytes_in > 0 and .node.connections[0].bytes_out > 0' \
+		"$tmp/kjson" >/dev/null || fail "--json node: $(jq -c .node "$tmp/kjson")"
+	kill "$cpid"
+	wait "$cpid" 2>/dev/null
+	cpid=
+	conn_gone() { "$kt" "$kpid" --json | jq -e '(.node.connections | length) == 0' >/dev/null; }
+	wait_for 10 conn_gone || fail "the connection stayed listed after the erl node died"
+	ok "node ktnode@127.0.0.1 shows its connection to ktchat@127.0.0.1 ($(grep '^  ktchat' "$tmp/nonce" | tr -s ' '))"
+	kill "$kpid"
+	wait "$kpid"
+	kpid=
+	kill "$epid"
+	wait "$epid" 2>/dev/null
+	epid=
+else
+	echo "skip: the node view (no dist/ build, escript or epmd)"
+fi
+
+# A segment of another layout version is refused with a clear message.
+sleep 30 &
+fake=$!
+{
+	printf 'STKRILL1\x09\x00\x00\x00'
+	head -c 4084 /dev/zero
+} >/dev/shm/krill."$fake".0
+out=$("$kt" "$fake" --once 2>&1)
+rc=$?
+rm -f /dev/shm/krill."$fake".0
+kill "$fake"
+wait "$fake" 2>/dev/null
+[ "$rc" = 1 ] && [[ "$out" == *"has layout version 9; this krilltop reads versions 2 to 4"* ]] ||
+	fail "a version 9 segment: status $rc, '$out'"
+ok "a version 9 segment: '$out'"
 
 # Errors.
 nopid=999999

@@ -191,10 +191,11 @@ static void seg_names(struct seg *s, struct segid id)
  * are bigger than ours (a later version's). */
 static size_t seg_need(const kr_stats_header *h)
 {
-	bool names = h->version >= 3;
-	size_t ours = kr_stats_size(h->nsched) - (names ? 0 : sizeof(kr_stats_names));
+	bool names = h->version >= 3, node = h->version >= 4;
+	size_t ours = kr_stats_size(h->nsched) - (names ? 0 : sizeof(kr_stats_names)) -
+		      (node ? 0 : sizeof(kr_stats_node));
 	size_t theirs = h->header_size + (size_t)h->nsched * ((size_t)h->sched_size + h->top_size) +
-			(names ? h->names_size : 0);
+			(names ? h->names_size : 0) + (node ? h->node_size : 0);
 	return ours > theirs ? ours : theirs;
 }
 
@@ -269,6 +270,9 @@ static int seg_open(struct seg *s, struct segid id, char *err, size_t errlen)
 	else if (h->version >= 3 && (h->names_size < sizeof(kr_stats_names) || h->names_size % 8))
 		snprintf(err, errlen, "%s has a bad names block size %u (version %u has %zu)",
 			 s->path, h->names_size, KR_STATS_VERSION, sizeof(kr_stats_names));
+	else if (h->version >= 4 && (h->node_size < sizeof(kr_stats_node) || h->node_size % 8))
+		snprintf(err, errlen, "%s has a bad node block size %u (version %u has %zu)",
+			 s->path, h->node_size, KR_STATS_VERSION, sizeof(kr_stats_node));
 	else if (h->nsched > MAX_SCHED)
 		snprintf(err, errlen, "%s claims %u schedulers; it is corrupt", s->path, h->nsched);
 	else if (s->size < (need = seg_need(h)))
@@ -311,6 +315,7 @@ struct sample {
 	kr_stats_sched *b;     /* nsched copies */
 	kr_stats_top *t;       /* nsched copies of the top tables */
 	kr_stats_names *names; /* the names table, or NULL (a version 2 segment) */
+	kr_stats_node *node;   /* the node block, or NULL (before version 4) */
 };
 
 static void sample_init(struct sample *x, const struct seg *s)
@@ -320,7 +325,10 @@ static void sample_init(struct sample *x, const struct seg *s)
 			     .t = calloc(nsched ? nsched : 1, sizeof(*x->t))};
 	if (s->hdr.version >= 3)
 		x->names = calloc(1, sizeof(*x->names));
-	if (!x->b || !x->t || (s->hdr.version >= 3 && !x->names))
+	if (s->hdr.version >= 4)
+		x->node = calloc(1, sizeof(*x->node));
+	if (!x->b || !x->t || (s->hdr.version >= 3 && !x->names) ||
+	    (s->hdr.version >= 4 && !x->node))
 		die(EXIT_RUNTIME, "out of memory");
 }
 
@@ -329,6 +337,7 @@ static void sample_free(struct sample *x)
 	free(x->b);
 	free(x->t);
 	free(x->names);
+	free(x->node);
 }
 
 /* Copy every block consistently. A block that stays busy through all retries (its writer
@@ -374,6 +383,25 @@ static void sample_take(const struct seg *s, struct sample *x)
 			}
 			break;
 		}
+	/* The node block: its head and each connection's entry, each under its own counter. */
+	if (x->node) {
+		kr_stats_node *nb = kr_stats_node_at(h);
+		kr_stats_conn e;
+		for (int tries = 0; tries < 3; tries++)
+			if (!kr_stats_read_block(nb, x->node, offsetof(kr_stats_node, c))) {
+				x->node->name[sizeof(x->node->name) - 1] = 0;
+				sanitize(x->node->name);
+				break;
+			}
+		for (unsigned k = 0; k < KR_STATS_CONNS; k++)
+			for (int tries = 0; tries < 3; tries++)
+				if (!kr_stats_read_block(&nb->c[k], &e, sizeof(e))) {
+					e.peer[sizeof(e.peer) - 1] = 0;
+					sanitize(e.peer);
+					memcpy(&x->node->c[k], &e, sizeof(e));
+					break;
+				}
+	}
 	x->t_ns = mono_ns();
 }
 
@@ -395,6 +423,7 @@ struct row {
 
 struct totals {
 	uint64_t busy_ns, idle_ns, runs, msgs, runq, steals[3], sleeps, wakeups;
+	uint64_t stolen, woke, lone_fails; /* where scheduling costs (#19) */
 	uint64_t spawned, exited, crashed, killed, timers, io_submitted, io_completed;
 	uint64_t mem_allocated, mem_active, mem_resident;
 };
@@ -481,6 +510,9 @@ static void view_compute(struct view *v, const struct seg *s, const struct sampl
 			t->steals[k] += b->steals[k];
 		t->sleeps += b->sleeps;
 		t->wakeups += b->wakeups;
+		t->stolen += b->stolen;
+		t->woke += b->woke;
+		t->lone_fails += b->lone_fails;
 		t->spawned += b->spawned;
 		t->exited += b->exited;
 		t->crashed += b->crashed;
@@ -729,8 +761,58 @@ static void top_lines(struct frame *f, const struct view *v, size_t max)
 		frame_add(f, "%s… %zu more%s", sgr(f, "\033[2m"), v->ntop - max, sgr(f, "\033[0m"));
 }
 
+/* Connections in use in the node block. */
+static size_t node_conns(const struct view *v)
+{
+	size_t n = 0;
+	for (unsigned k = 0; v->cur->node && k < KR_STATS_CONNS; k++)
+		n += v->cur->node->c[k].peer[0] != 0;
+	return n;
+}
+
+/* The lines node_lines adds: none when the runtime is no node. */
+static size_t node_nlines(const struct view *v, size_t max_conns)
+{
+	const kr_stats_node *nb = v->cur->node;
+	if (!nb || !nb->name[0])
+		return 0;
+	size_t n = node_conns(v);
+	return 1 + (n > max_conns ? max_conns + 1 : n);
+}
+
+/* The node (version 4): its name, then a line a connection, with its figures. */
+static void node_lines(struct frame *f, const struct view *v, size_t max_conns)
+{
+	const kr_stats_node *nb = v->cur->node;
+	char a[32], b[32], d[32], e[32], g[32];
+	if (!nb || !nb->name[0])
+		return;
+	size_t n = node_conns(v), shown = 0;
+	frame_add(f, "node      %s  creation %" PRIu64 "  port %" PRIu64 "  connections %zu%s",
+		  nb->name, nb->creation, nb->port, n + (size_t)nb->unlisted,
+		  nb->unlisted ? " (some past the table, not listed)" : "");
+	for (unsigned k = 0; k < KR_STATS_CONNS; k++) {
+		const kr_stats_conn *c = &nb->c[k];
+		if (!c->peer[0])
+			continue;
+		if (shown++ == max_conns) {
+			frame_add(f, "%s  … %zu more connections%s", sgr(f, "\033[2m"),
+				  n - max_conns, sgr(f, "\033[0m"));
+			break;
+		}
+		double up = c->since_ns && v->cur->t_ns > c->since_ns
+				? (double)(v->cur->t_ns - c->since_ns) / 1e9
+				: 0;
+		frame_add(f, "  %-40s msgs in %s out %s  bytes in %s out %s  up %s", c->peer,
+			  human(a, sizeof(a), (double)c->msgs_in),
+			  human(b, sizeof(b), (double)c->msgs_out),
+			  bytes(d, sizeof(d), c->bytes_in), bytes(e, sizeof(e), c->bytes_out),
+			  duration(g, sizeof(g), up));
+	}
+}
+
 static void build_frame(struct frame *f, struct view *v, const struct ui *ui, size_t max_rows,
-			size_t max_top)
+			size_t max_top, size_t max_conns)
 {
 	const struct seg *s = v->s;
 	const struct sample *c = v->cur;
@@ -777,6 +859,15 @@ static void build_frame(struct frame *f, struct view *v, const struct ui *ui, si
 		  bytes(a, sizeof(a), c->rt.mem_held), bytes(b, sizeof(b), c->rt.mem_procs),
 		  bytes(d, sizeof(d), c->rt.mem_msgs), bytes(e, sizeof(e), c->rt.mem_timers),
 		  bytes(g, sizeof(g), c->rt.mem_other), bytes(h, sizeof(h), c->rt.mem_resident));
+	/* Where scheduling costs, since start: steal trips and the processes they took, sleeps
+	 * and wake-ups, sleepers woken for a backlog, idle-lone CASes a send came on top of. */
+	frame_add(
+	    f,
+	    "sched     steals %" PRIu64 " (near %" PRIu64 " far %" PRIu64 ")  stolen %" PRIu64
+	    "  sleeps %" PRIu64 "  wakeups %" PRIu64 "  woke %" PRIu64 "  lone_fails %" PRIu64,
+	    t->steals[0] + t->steals[1] + t->steals[2], t->steals[0], t->steals[1] + t->steals[2],
+	    t->stolen, t->sleeps, t->wakeups, t->woke, t->lone_fails);
+	node_lines(f, v, max_conns);
 	frame_add(f, "");
 
 	/* The bar takes what the fixed columns leave, within reason. */
@@ -842,10 +933,11 @@ static void build_frame(struct frame *f, struct view *v, const struct ui *ui, si
 			  sgr(f, "\033[0m"));
 }
 
-/* Lines of a frame that are not scheduler rows: 5 + blank + column heads, blank + keys;
- * and the top section's blank line and head, with at most TOP_ROWS processes. */
-#define FIXED_LINES 9
+/* Lines of a frame that are not scheduler rows (nor the node's): 6 + blank + column heads, blank +
+ * keys; and the top section's blank line and head, with at most TOP_ROWS processes. */
+#define FIXED_LINES 10
 #define TOP_ROWS    5
+#define NODE_ROWS   4 /* connections the live view lists */
 
 /* ---- the terminal ---------------------------------------------------------------------- */
 
@@ -1059,20 +1151,21 @@ static void print_json(const struct view *v, unsigned sample_ms)
 		if (!r)
 			continue; /* rows hold every id below nsched; never taken */
 		const kr_stats_sched *b = r->b;
-		printf("%s{\"id\":%u,\"seq\":%" PRIu64 ",\"busy_ns\":%" PRIu64
-		       ",\"idle_ns\":%" PRIu64 ",\"runs\":%" PRIu64 ",\"msgs\":%" PRIu64
-		       ",\"runq_len\":%" PRIu64 ",\"steals\":{\"l3\":%" PRIu64 ",\"numa\":%" PRIu64
-		       ",\"remote\":%" PRIu64 "},\"sleeps\":%" PRIu64 ",\"wakeups\":%" PRIu64
-		       ",\"spawned\":%" PRIu64 ",\"exited\":%" PRIu64 ",\"crashed\":%" PRIu64
-		       ",\"killed\":%" PRIu64 ",\"timers\":%" PRIu64 ",\"io_submitted\":%" PRIu64
-		       ",\"io_completed\":%" PRIu64 ",\"mem_allocated\":%" PRIu64
-		       ",\"mem_active\":%" PRIu64 ",\"mem_resident\":%" PRIu64
-		       ",\"mem_held\":%" PRId64 ",\"mem_msgs\":%" PRId64 ",",
-		       sep, i, (uint64_t)b->seq, b->busy_ns, b->idle_ns, b->runs, b->msgs,
-		       b->runq_len, b->steals[0], b->steals[1], b->steals[2], b->sleeps, b->wakeups,
-		       b->spawned, b->exited, b->crashed, b->killed, b->timers, b->io_submitted,
-		       b->io_completed, b->mem_allocated, b->mem_active, b->mem_resident,
-		       (int64_t)b->mem_held, (int64_t)b->mem_msgs);
+		printf(
+		    "%s{\"id\":%u,\"seq\":%" PRIu64 ",\"busy_ns\":%" PRIu64 ",\"idle_ns\":%" PRIu64
+		    ",\"runs\":%" PRIu64 ",\"msgs\":%" PRIu64 ",\"runq_len\":%" PRIu64
+		    ",\"steals\":{\"l3\":%" PRIu64 ",\"numa\":%" PRIu64 ",\"remote\":%" PRIu64
+		    "},\"sleeps\":%" PRIu64 ",\"wakeups\":%" PRIu64 ",\"spawned\":%" PRIu64
+		    ",\"exited\":%" PRIu64 ",\"crashed\":%" PRIu64 ",\"killed\":%" PRIu64
+		    ",\"timers\":%" PRIu64 ",\"io_submitted\":%" PRIu64 ",\"io_completed\":%" PRIu64
+		    ",\"mem_allocated\":%" PRIu64 ",\"mem_active\":%" PRIu64
+		    ",\"mem_resident\":%" PRIu64 ",\"mem_held\":%" PRId64 ",\"mem_msgs\":%" PRId64
+		    ",\"stolen\":%" PRIu64 ",\"woke\":%" PRIu64 ",\"lone_fails\":%" PRIu64 ",",
+		    sep, i, (uint64_t)b->seq, b->busy_ns, b->idle_ns, b->runs, b->msgs, b->runq_len,
+		    b->steals[0], b->steals[1], b->steals[2], b->sleeps, b->wakeups, b->spawned,
+		    b->exited, b->crashed, b->killed, b->timers, b->io_submitted, b->io_completed,
+		    b->mem_allocated, b->mem_active, b->mem_resident, (int64_t)b->mem_held,
+		    (int64_t)b->mem_msgs, b->stolen, b->woke, b->lone_fails);
 		if (b->cpu == UINT64_MAX)
 			printf("\"cpu\":null");
 		else
@@ -1089,11 +1182,12 @@ static void print_json(const struct view *v, unsigned sample_ms)
 	       ",\"crashed\":%" PRIu64 ",\"killed\":%" PRIu64 ",\"timers\":%" PRIu64
 	       ",\"io_submitted\":%" PRIu64 ",\"io_completed\":%" PRIu64
 	       ",\"mem_allocated\":%" PRIu64 ",\"mem_active\":%" PRIu64 ",\"mem_resident\":%" PRIu64
+	       ",\"stolen\":%" PRIu64 ",\"woke\":%" PRIu64 ",\"lone_fails\":%" PRIu64
 	       "},\"rates\":",
 	       t->busy_ns, t->idle_ns, t->runs, t->msgs, t->runq, t->steals[0], t->steals[1],
 	       t->steals[2], t->sleeps, t->wakeups, t->spawned, t->exited, t->crashed, t->killed,
 	       t->timers, t->io_submitted, t->io_completed, t->mem_allocated, t->mem_active,
-	       t->mem_resident);
+	       t->mem_resident, t->stolen, t->woke, t->lone_fails);
 	json_rates(v, &v->sum);
 	printf(",\"top\":[");
 	for (size_t i = 0; i < v->ntop; i++) {
@@ -1104,13 +1198,39 @@ static void print_json(const struct view *v, unsigned sample_ms)
 		       ",\"handled_per_s\":%.1f,\"memory\":%" PRIu64 "}",
 		       r->sched, r->p.mailbox, r->p.handled, r->rate, r->p.memory);
 	}
+	/* The node (version 4): null when the segment has no node block or the runtime is no
+	 * node. */
+	const kr_stats_node *nb = v->cur->node;
+	if (nb && nb->name[0]) {
+		printf("],\"node\":{");
+		json_str("name", nb->name);
+		printf(",\"creation\":%" PRIu64 ",\"port\":%" PRIu64 ",\"unlisted\":%" PRIu64
+		       ",\"connections\":[",
+		       nb->creation, nb->port, nb->unlisted);
+		const char *csep = "";
+		for (unsigned k = 0; k < KR_STATS_CONNS; k++) {
+			const kr_stats_conn *c = &nb->c[k];
+			if (!c->peer[0])
+				continue;
+			printf("%s{", csep);
+			json_str("peer", c->peer);
+			printf(",\"since_ns\":%" PRIu64 ",\"msgs_in\":%" PRIu64
+			       ",\"msgs_out\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+			       ",\"bytes_out\":%" PRIu64 "}",
+			       c->since_ns, c->msgs_in, c->msgs_out, c->bytes_in, c->bytes_out);
+			csep = ",";
+		}
+		printf("]}");
+	} else {
+		printf("],\"node\":null");
+	}
 	/* Every registered name (version 3): null when the segment has no table. */
 	const kr_stats_names *nt = v->cur->names;
 	if (!nt) {
-		printf("],\"names\":null}\n");
+		printf(",\"names\":null}\n");
 		return;
 	}
-	printf("],\"names\":{\"seq\":%" PRIu64 ",\"now_ns\":%" PRIu64 ",\"n\":%" PRIu64
+	printf(",\"names\":{\"seq\":%" PRIu64 ",\"now_ns\":%" PRIu64 ",\"n\":%" PRIu64
 	       ",\"total\":%" PRIu64 ",\"full\":%s,\"table\":[",
 	       (uint64_t)nt->seq, nt->now_ns, nt->n, nt->total,
 	       nt->total > nt->n ? "true" : "false");
@@ -1207,7 +1327,7 @@ static int snapshot(const struct opts *o)
 		if (isatty(STDOUT_FILENO))
 			window_size(&rows, &cols);
 		f.cols = cols;
-		build_frame(&f, &v, 0, SIZE_MAX, SIZE_MAX);
+		build_frame(&f, &v, 0, SIZE_MAX, SIZE_MAX, SIZE_MAX);
 		for (size_t i = 0; i < f.n; i++)
 			printf("%s\n", f.line[i]);
 		frame_reset(&f);
@@ -1325,11 +1445,12 @@ static int live(const struct opts *o)
 			window_size(&rows, &cols);
 			f.cols = cols;
 			/* The top section gets what the schedulers leave, up to TOP_ROWS. */
-			size_t avail = rows > FIXED_LINES ? (size_t)(rows - FIXED_LINES) : 1;
+			size_t fixed = FIXED_LINES + node_nlines(&v, NODE_ROWS);
+			size_t avail = rows > (int)fixed ? (size_t)rows - fixed : 1;
 			size_t top = avail > s.nsched + 2 ? avail - s.nsched - 2 : 0;
 			top = top > TOP_ROWS ? TOP_ROWS : top;
 			size_t max = top ? avail - top - 2 : avail;
-			build_frame(&f, &v, &ui, max, top ? top : 0);
+			build_frame(&f, &v, &ui, max, top ? top : 0, NODE_ROWS);
 			draw(&f, rows);
 			dirty = false;
 		}

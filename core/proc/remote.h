@@ -51,6 +51,10 @@ struct kri_remote {
 int kri_remote_set(struct kr_runtime *rt, const struct kri_remote *r);
 const struct kri_remote *kri_remote_get(struct kr_runtime *rt);
 
+/* stats.c: the stats segment's node block (include/krill_stats.h), which
+ * dist/ writes, or NULL when the runtime publishes no stats. */
+struct kr_stats_node *kri_stats_node(struct kr_runtime *rt);
+
 /* Is the calling thread one of the schedulers? (Calls that block refuse.) */
 int kri_api_on_scheduler(void);
 

@@ -5,12 +5,15 @@
  * block (memory from jemalloc and the slot tables) about once a second,
  * and each scheduler its top-processes block as often; scheduler 0 also
  * copies the registered names into the names table then, when they changed.
+ * The node block (version 4) is dist/'s to write (dist/stats.c), by the
+ * same protocol.
  * A runtime starting removes what dead programs of its user left in
  * /dev/shm. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +100,7 @@ int kri_stats_open(struct kr_runtime *rt)
 	h->sched_size = sizeof(struct kr_stats_sched);
 	h->top_size = sizeof(struct kr_stats_top);
 	h->names_size = sizeof(struct kr_stats_names);
+	h->node_size = sizeof(struct kr_stats_node);
 	h->nsched = rt->n;
 	h->os_pid = (int)getpid();
 	h->numa_nodes = kri_topo_nnuma(rt->topo);
@@ -136,6 +140,11 @@ void kri_stats_close(struct kr_runtime *rt)
 		rt->s[i].pub = 0;
 		rt->s[i].tpub = 0;
 	}
+}
+
+struct kr_stats_node *kri_stats_node(struct kr_runtime *rt)
+{
+	return rt->seg ? kr_stats_node_at(rt->seg) : 0;
 }
 
 static uint64_t get(_Atomic uint64_t *c)
@@ -370,6 +379,12 @@ int kr_stats_snapshot(kr_runtime *rt, void *buf, size_t len)
 	if (kr_stats_read_block(kr_stats_names_at(rt->seg), kr_stats_names_at(h),
 				sizeof(struct kr_stats_names)))
 		return -EAGAIN;
+	struct kr_stats_node *nsrc = kr_stats_node_at(rt->seg), *ndst = kr_stats_node_at(h);
+	if (kr_stats_read_block(nsrc, ndst, offsetof(struct kr_stats_node, c)))
+		return -EAGAIN;
+	for (unsigned i = 0; i < KR_STATS_CONNS; i++)
+		if (kr_stats_read_block(&nsrc->c[i], &ndst->c[i], sizeof(nsrc->c[i])))
+			return -EAGAIN;
 	return (int)size;
 }
 

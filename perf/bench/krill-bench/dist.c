@@ -26,17 +26,18 @@
 
 /* Memory, counted (sizeof on x86-64 of dist/dist.h's and dist/conn.c's structures; not
  * measured as an RSS delta):
- *   a connection: struct peer 304 B (the node's table, kept for the node's life) + struct conn
- *     112 B + its input buffer, 4 KiB at first and as large as the largest frame since + the
+ *   a connection: struct peer 312 B (the node's table, kept for the node's life) + struct conn
+ *     ~160 B + its input buffer, 4 KiB at first and as large as the largest frame since + the
  *     connection process (a slot and 8 B of state) + the io layer's socket record and the
  *     kernel's socket buffers (not counted here); frames wait in 16 B + frame queue entries
  *     only while the socket's send queue is full;
  *   a remote monitor, on the monitoring side: a (ref, pid) entry of 16 B in the process's
- *     monitor vector + a struct rec of 32 B on the connection + a struct rpid of 16 B and a
- *     4 B hash slot per distinct remote pid (kept for the node's life);
- *   on the monitored krill side: 16 B in the process's vector + a struct rec of 32 B + an
- *     erlang_ref of 1,052 B in node.inrefs, which only grows: ~1.1 KB a monitor, the largest
- *     cost, and the first to shrink (keep the 3 reference words and an index of the node). */
+ *     monitor vector + a struct rec of 32 B on the connection + a struct rpid of 24 B and a
+ *     4 B hash slot per distinct remote pid (freed when its incarnation is known dead);
+ *   on the monitored krill side: 16 B in the process's vector + a struct rec of 32 B + a
+ *     struct inref of 1,064 B in node.inrefs, given back when the monitor goes: ~1.1 KB a
+ *     monitor while it lasts, the largest cost, and the first to shrink (keep the 3 reference
+ *     words and an index of the node). */
 
 #ifndef KB_DIST_SCRIPT /* perf/meson.build gives it; KRILL_BENCH_DIST_SCRIPT overrides */
 #define KB_DIST_SCRIPT "perf/bench/dist/peer.escript"
@@ -434,6 +435,14 @@ static int krill_pair(kr_runtime *rt, const struct params *p, int erlang, const 
 	double cpu_b = -1;
 	if (!read_line(fd, "cpu ", WAIT_MS, line, sizeof line))
 		cpu_b = atof(line);
+	/* KRILL_BENCH_DIST_RTT=FILE: every round trip, in order (seconds), for a look at the
+	 * tail: are the slow ones one stall or spread out, and how far apart. */
+	const char *dump = getenv("KRILL_BENCH_DIST_RTT");
+	FILE *df = dump ? fopen(dump, "a") : 0;
+	for (uint64_t i = 0; df && i < p->rounds; i++)
+		fprintf(df, "%s %llu %.9f\n", pair, (unsigned long long)i, rtt[i]);
+	if (df)
+		fclose(df);
 	qsort(rtt, p->rounds, sizeof *rtt, cmp_double);
 	print_pair(rt, p, pair, d.rate, pct(rtt, p->rounds, 50) * 1e6,
 		   pct(rtt, p->rounds, 99) * 1e6, d.cpu, cpu_b);

@@ -156,6 +156,15 @@ int main(int argc, char **argv)
 	kr_config_init(&cfg);
 	cfg.schedulers = (unsigned)p.schedulers;
 	cfg.stats = (int)p.stats;
+	/* dist: two krill nodes (this process and its re-run) share this machine's cores with
+	 * each other and with the erl nodes. Pinned, each runtime puts scheduler i on CPU i, and
+	 * when the two nodes' busy schedulers sit on different CPUs every hop of a round trip
+	 * wakes a halted vCPU: p50 about 2x and p99 in milliseconds in most runs
+	 * (docs/performance.md, "Distribution"). Unpinned, as erl's schedulers are by default
+	 * (+sbt u), the kernel places the woken thread. Two nodes of a cluster on one set of
+	 * cores is this benchmark's setup, not a deployment's. */
+	if (p.bench->bit == B_DIST)
+		cfg.pin = 0;
 	cfg.numa = (int)p.numa;
 	if (p.topology)
 		cfg.topology = p.topology;

@@ -1,0 +1,346 @@
+/* A peer that flaps (issue #16, "Robustness"): a krill node in a process of its own
+ * (tests/dist_peer.c, not an erl node: a krill peer starts in milliseconds, an erl node in
+ * about a second, and 100 of those would not fit a minute) is killed with SIGKILL and
+ * restarted under the same name, CYCLES times, while a process of ours links to and monitors
+ * its "box", which monitors ours back. Afterwards nothing has leaked (the node's tables, our
+ * open fds, RSS) and nothing reached a stale incarnation: a message sent to the pid of
+ * incarnation k after k + 1 is up is never answered. Every wait is bounded. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "krill.h"
+#include "krill_dist.h"
+
+#ifndef PEER_BIN /* tests/meson.build gives it */
+#define PEER_BIN "build/tests/dist-peer"
+#endif
+
+extern char **environ;
+
+#define COOKIE "flaptest"
+#define CYCLES 100 /* FLAP_CYCLES overrides (a longer look at growth) */
+#define WARM   10  /* cycles before the fd and RSS baselines: caches and tables settle */
+#define STALE  (-1L)
+#define CHECK  1000000L /* the ping after a stale one: N = CHECK + k */
+#define PEER   "flapb@127.0.0.1"
+
+enum { T_INIT = 1, T_CYCLE };
+
+static pid_t epmd_pid;
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000};
+	nanosleep(&t, 0);
+}
+
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t l = sizeof(a);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    getsockname(fd, (struct sockaddr *)&a, &l))
+		return -1;
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static int answers(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* Our own epmd on a free port (ERL_EPMD_PORT), as tests/test_dist.c. */
+static int group_setup(void **st)
+{
+	int port = free_port();
+	char ps[16];
+	snprintf(ps, sizeof(ps), "%d", port);
+	setenv("ERL_EPMD_PORT", ps, 1);
+	setenv("KRILL_COOKIE", COOKIE, 1);
+	char *argv[] = {"epmd", "-port", ps, 0};
+	if (port < 0 || posix_spawnp(&epmd_pid, "epmd", 0, 0, argv, environ))
+		return -1;
+	for (int i = 0; i < 100 && !answers(port); i++)
+		sleep_ms(50);
+	return answers(port) ? 0 : -1;
+}
+
+static int group_teardown(void **st)
+{
+	if (epmd_pid > 0) {
+		kill(epmd_pid, SIGTERM);
+		waitpid(epmd_pid, 0, 0);
+	}
+	return 0;
+}
+
+static int wait_for(atomic_int *v, int want, unsigned ms)
+{
+	for (unsigned t = 0; t < ms && atomic_load(v) < want; t += 5)
+		sleep_ms(5);
+	return atomic_load(v);
+}
+
+/* The peer, its stdout on *out; -1 when it said nothing within ms. */
+static pid_t peer_start(int *out, unsigned ms)
+{
+	char *argv[] = {PEER_BIN, PEER, "60", 0};
+	posix_spawn_file_actions_t fa;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_addclose(&fa, p[0]);
+	pid_t pid;
+	int rc = posix_spawn(&pid, PEER_BIN, &fa, 0, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	assert_int_equal(rc, 0);
+	struct pollfd pf = {.fd = p[0], .events = POLLIN};
+	char buf[16];
+	ssize_t n = poll(&pf, 1, (int)ms) == 1 ? read(p[0], buf, sizeof(buf)) : -1;
+	*out = p[0];
+	if (n < 5 || strncmp(buf, "ready", 5)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, 0, 0);
+		close(p[0]);
+		return -1;
+	}
+	return pid;
+}
+
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long v = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmRSS:", 6))
+			v = strtol(line + 6, 0, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* ---- our process --------------------------------------------------------------------- */
+
+static struct {
+	atomic_int ready;  /* cycles whose check ping came back */
+	atomic_int stale;  /* answers to pings sent to a stale incarnation: must stay 0 */
+	atomic_int downs;  /* DOWN noconnection for box */
+	atomic_int exits;  /* EXIT noconnection for box */
+	atomic_int same;   /* incarnations whose creation was the one before's */
+	atomic_int errors; /* a call that failed */
+	long k;            /* the cycle: only the process touches these */
+	kr_pid prev, cur;
+	uint32_t prev_creation;
+} F;
+
+static void ping(kr_ctx *ctx, kr_pid to, long n, bool by_name)
+{
+	ei_x_buff x;
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 3);
+	ei_x_encode_atom(&x, "ping");
+	kr_node_x_encode_pid(kr_runtime_of(ctx), &x, kr_self(ctx));
+	ei_x_encode_long(&x, n);
+	int rc = by_name ? kr_node_send_name(ctx, "box", PEER, &x) : kr_node_send_term(ctx, to, &x);
+	if (rc)
+		atomic_fetch_add(&F.errors, 1);
+	ei_x_free(&x);
+}
+
+/* {pong, Box, N}: 0 and its fields. */
+static int pong(kr_ctx *ctx, const kr_msg *m, kr_pid *box, long *n)
+{
+	const char *t = kr_dist_msg_term((const kr_dist_msg *)m->data);
+	int i = 0, v, ar;
+	char atom[MAXATOMLEN];
+	erlang_pid e;
+	if (ei_decode_version(t, &i, &v) || ei_decode_tuple_header(t, &i, &ar) || ar != 3 ||
+	    ei_decode_atom(t, &i, atom) || strcmp(atom, "pong") || ei_decode_pid(t, &i, &e) ||
+	    ei_decode_long(t, &i, n))
+		return -1;
+	return kr_node_pid_from_ei(kr_runtime_of(ctx), &e, box);
+}
+
+static void flapper(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	kr_pid box;
+	long n;
+	uint64_t ref;
+	erlang_pid e;
+	if (m->tag == T_INIT) {
+		kr_trap_exit(ctx, 1);
+	} else if (m->tag == T_CYCLE) {
+		memcpy(&F.k, m->data, sizeof(F.k));
+		ping(ctx, 0, F.k, true); /* by name: whichever incarnation is up */
+	} else if (m->tag == KR_TAG_DIST && !pong(ctx, m, &box, &n)) {
+		if (n == STALE) {
+			atomic_fetch_add(&F.stale, 1);
+		} else if (n == F.k) {
+			F.prev = F.cur;
+			F.cur = box;
+			if (kr_node_pid_to_ei(kr_runtime_of(ctx), box, &e))
+				atomic_fetch_add(&F.errors, 1);
+			else if (F.prev && e.creation == F.prev_creation)
+				atomic_fetch_add(&F.same, 1);
+			F.prev_creation = e.creation;
+			if (kr_link(ctx, box) || kr_monitor(ctx, box, &ref))
+				atomic_fetch_add(&F.errors, 1);
+			/* The pid of incarnation k - 1, now that k is up: it must reach
+			 * nobody. Then one to k on the same connection: its answer comes
+			 * after the stale one's would have. */
+			if (F.prev)
+				ping(ctx, F.prev, STALE, false);
+			ping(ctx, box, CHECK + F.k, false);
+		} else if (n == CHECK + F.k) {
+			atomic_fetch_add(&F.ready, 1);
+		}
+	} else if (m->tag == KR_TAG_DOWN || m->tag == KR_TAG_EXIT) {
+		const kr_exit_info *x = (const kr_exit_info *)m->data;
+		if (x->reason != KR_NOCONNECTION)
+			atomic_fetch_add(&F.errors, 1);
+		else
+			atomic_fetch_add(m->tag == KR_TAG_DOWN ? &F.downs : &F.exits, 1);
+	}
+}
+
+static void keeper(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void a_peer_killed_and_restarted_100_times_leaks_nothing_and_gets_nothing_stale(void **st)
+{
+	kr_config c;
+	kr_config_init(&c);
+	c.schedulers = 2;
+	c.stats = 0;
+	kr_runtime *rt;
+	kr_pid keep, fl;
+	memset(&F, 0, sizeof(F));
+	assert_int_equal(kr_runtime_new(&c, &rt), 0);
+	assert_int_equal(kr_rt_spawn(rt, keeper, 0, 0, &keep), 0);
+	assert_int_equal(kr_rt_spawn(rt, flapper, 0, 0, &fl), 0);
+	assert_int_equal(kr_start(rt), 0);
+	kr_node_config nc;
+	kr_node_config_init(&nc);
+	nc.name = "flapa@127.0.0.1";
+	nc.setup_ms = 5000;
+	assert_int_equal(kr_node_start(rt, &nc), 0);
+	assert_int_equal(kr_rt_send(rt, fl, T_INIT, 0, 0), 0);
+	int fds0 = 0;
+	long rss0 = 0;
+	kr_node_info info;
+	const char *ce = getenv("FLAP_CYCLES");
+	long cycles = ce ? strtol(ce, 0, 10) : CYCLES;
+	for (long k = 0; k < cycles; k++) {
+		int out;
+		pid_t peer = peer_start(&out, 5000);
+		if (peer < 0)
+			fail_msg("cycle %ld: the peer did not start", k);
+		assert_int_equal(kr_rt_send(rt, fl, T_CYCLE, &k, sizeof(k)), 0);
+		if (wait_for(&F.ready, (int)k + 1, 10000) != k + 1)
+			fail_msg("cycle %ld: no answer from the peer (errors %d)", k,
+				 atomic_load(&F.errors));
+		kill(peer, SIGKILL);
+		waitpid(peer, 0, 0);
+		close(out);
+		assert_int_equal(wait_for(&F.downs, (int)k + 1, 10000), k + 1);
+		assert_int_equal(wait_for(&F.exits, (int)k + 1, 10000), k + 1);
+		for (int t = 0; t < 500; t++) {
+			assert_int_equal(kr_node_info_get(rt, &info), 0);
+			if (!info.connections && !info.recs)
+				break;
+			sleep_ms(10);
+		}
+		assert_int_equal(info.connections, 0);
+		if (k == WARM) {
+			fds0 = open_fds();
+			rss0 = rss_kib();
+		}
+		if (getenv("FLAP_TRACE") && k % 50 == 0)
+			printf("# cycle %ld: RSS %ld KiB, fds %d\n", k, rss_kib(), open_fds());
+	}
+	assert_int_equal(kr_node_info_get(rt, &info), 0);
+	int fds = open_fds();
+	long rss = rss_kib();
+	printf("# after %ld cycles: peers %u remote_pids %u inrefs %u recs %u watches %u; "
+	       "fds %d (cycle %d: %d); RSS %ld KiB (cycle %d: %ld)\n",
+	       cycles, info.peers, info.remote_pids, info.inrefs, info.recs, info.watches, fds,
+	       WARM, fds0, rss, WARM, rss0);
+	assert_int_equal(atomic_load(&F.errors), 0);
+	assert_int_equal(atomic_load(&F.stale), 0); /* nothing reached a stale incarnation */
+	assert_int_equal(atomic_load(&F.same), 0);  /* each incarnation had a creation of its own */
+	assert_int_equal(info.peers, 1);
+	assert_int_equal(info.recs, 0);
+	/* Only the last incarnation's box may still be held (it is reclaimed when the next is
+	 * heard from); the first implementation kept one entry an incarnation, for ever. */
+	assert_true(info.remote_pids <= 1);
+	assert_int_equal(info.inrefs, 0); /* box's monitors of us went with their connection */
+	assert_true(fds <= fds0 + 1);
+	/* A bound, not a measure. Each scheduler's ring has a pool of 512 receive buffers of
+	 * 4 KiB (io/ring.c), mapped whole and touched as the kernel fills them in turn: a few
+	 * receives a cycle touch a page each, so RSS climbs by about 11 KiB a cycle until the
+	 * pools are all touched (2 MiB a scheduler, about cycle 450 here), then stays flat
+	 * (FLAP_CYCLES=900 FLAP_TRACE=1 shows it: +4.4 MiB by cycle 450, +0.4 MiB in the 450
+	 * after). So: the pools and 1 MiB. Not under the sanitizers, whose shadow memory and
+	 * allocators grow RSS of their own (their leak checks cover what is lost). */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+	assert_true(rss - rss0 < 2 * 2048 + 1024);
+#endif
+	assert_int_equal(kr_rt_send(rt, keep, 1, 0, 0), 0);
+	kr_stop(rt);
+	kr_wait(rt);
+	kr_runtime_free(rt);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(
+		a_peer_killed_and_restarted_100_times_leaks_nothing_and_gets_nothing_stale),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
