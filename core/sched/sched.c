@@ -51,6 +51,8 @@
 #define YIELD         4u
 #define DET_TAKE      256u
 #define YOUNG_MEMORY  8u
+#define MEASURE_NS    50000u /* the shortest window a rate is taken over */
+#define RATE_GAIN     9u     /* eighths: spreading pays from 1.125 x */
 
 /* The shortest wait, in the unit of look(). */
 static uint64_t persist_min(const struct kr_runtime *rt)
@@ -213,10 +215,46 @@ void kri_sched_wake_all(struct kr_runtime *rt)
  * and runs it, and a sleeper that saw none is woken as before.
  * Deterministic mode counts looks instead of nanoseconds, so it replays. */
 
+static uint64_t all_msgs(const struct kr_runtime *rt)
+{
+	uint64_t n = 0;
+	/* Relaxed: each owner's running count, a hint for a rate. */
+	for (unsigned i = 0; i < rt->n; i++)
+		n += atomic_load_explicit(&rt->s[i].st.msgs, memory_order_relaxed);
+	return n;
+}
+
+/* Messages per ms from a count over ns nanoseconds. */
+static uint64_t rate(uint64_t msgs, uint64_t ns)
+{
+	return ns ? msgs * 1000000u / ns : 0;
+}
+
+/* Did spreading pay? The test above asks only whether the stolen
+ * processes stayed; they also stay when a hub's whole group moves here
+ * (a stolen client wakes the hub, which takes the rest along: concdict,
+ * bank), and then the work is no more parallel than before, only split
+ * for a while with every request crossing cores: at 2 schedulers
+ * concdict so ran a third of its messages on the thief at 0.75-0.85 x
+ * its 1-scheduler rate (KRILL_BENCH_STATS=1, docs/performance.md). So
+ * where the runtime's rate with this scheduler asleep is known (solo,
+ * park), a steal pays only if the whole runtime handled messages at
+ * least RATE_GAIN/8 times as fast from the steal until the thief ran
+ * dry. Only over windows of MEASURE_NS or more: a shorter one is noise,
+ * and the stolen processes' count above judges it. */
+static bool spread_paid(struct sched *s)
+{
+	uint64_t dt = s->nlooks - s->yat;
+	if (!s->solo || s->rt->cfg.deterministic || dt < MEASURE_NS)
+		return true;
+	return rate(all_msgs(s->rt) - s->yall, dt) * 8 >= s->solo * RATE_GAIN;
+}
+
 /* Did the last steal pay? Judged when the thief runs dry again. If the
  * stolen processes (and those they woke here) handled fewer than YIELD
  * messages each, they mostly ran once and went back to partners elsewhere
- * (a hub's clients, which the hub's next wake-up pulls home): the wait
+ * (a hub's clients, which the hub's next wake-up pulls home), or if the
+ * runtime as a whole went no faster for it (spread_paid), the wait
  * doubles, from the shortest up to PERSIST_GROW times it, and such
  * backlog stays with its hub. A steal that paid halves it, down to none:
  * where moving work pays (big's peers, pingpong's pairs, a tree of
@@ -227,7 +265,7 @@ static void judge(struct sched *s)
 		return;
 	uint64_t got = atomic_load_explicit(&s->st.msgs, memory_order_relaxed) - s->ymsgs;
 	uint64_t lo = persist_min(s->rt), w;
-	if (got < YIELD * s->ytaken)
+	if (got < YIELD * s->ytaken || !spread_paid(s))
 		w = s->pwait < lo ? lo : s->pwait < PERSIST_GROW * lo ? 2 * s->pwait : s->pwait;
 	else
 		w = s->pwait / 2 < lo / 4 ? 0 : s->pwait / 2;
@@ -383,6 +421,8 @@ static struct proc *steal(struct sched *s)
 			stat_add(&s->st.stolen, taken);
 			s->ytaken = taken;
 			s->ymsgs = atomic_load_explicit(&s->st.msgs, memory_order_relaxed);
+			s->yat = s->nlooks;
+			s->yall = all_msgs(rt);
 			return p;
 		}
 		start++;
@@ -546,10 +586,18 @@ __attribute__((noinline)) static void park(struct sched *s)
 	uint64_t t0 = kri_now_ns();
 	kri_ovl_memory_check(s);
 	kri_stats_publish(s, t0);
+	uint64_t m0 = timed ? all_msgs(rt) : 0;
 	kri_park_wait(&s->park, timeout);
 	if (timed)
 		atomic_fetch_sub_explicit(&rt->ntimed, 1, memory_order_relaxed);
 	uint64_t t1 = kri_now_ns();
+	/* The runtime's rate without us (spread_paid), from sleeps beside
+	 * backlog too young to take: the others were busy meanwhile. A
+	 * moving average, a quarter each sample. */
+	if (timed && t1 - t0 >= MEASURE_NS) {
+		uint64_t r = rate(all_msgs(rt) - m0, t1 - t0);
+		s->solo = s->solo ? (3 * s->solo + r) / 4 : r;
+	}
 	stat_add(&s->st.idle_ns, t1 - t0);
 	/* Woken by sched_wakep, by a timer, or spuriously. */
 	unidle(rt, s);
