@@ -234,9 +234,11 @@ static uint64_t rate(uint64_t msgs, uint64_t ns)
  * processes stayed; they also stay when a hub's whole group moves here
  * (a stolen client wakes the hub, which takes the rest along: concdict,
  * bank), and then the work is no more parallel than before, only split
- * for a while with every request crossing cores: at 2 schedulers
- * concdict so ran a third of its messages on the thief at 0.75-0.85 x
- * its 1-scheduler rate (KRILL_BENCH_STATS=1, docs/performance.md). So
+ * for a while with every request crossing cores. Counted at 2 schedulers
+ * (docs/performance.md, "The second round"): every concdict steal passed
+ * the has-waited rule at the longest wait (its owner's vCPU descheduled,
+ * on a loaded VM), took 5-10 workers, and one such steal was followed by
+ * 1.2 M messages on the thief, judged paid, halving the wait. So
  * where the runtime's rate with this scheduler asleep is known (solo,
  * park), a steal pays only if the whole runtime handled messages at
  * least RATE_GAIN/8 times as fast from the steal until the thief ran
