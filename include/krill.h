@@ -147,7 +147,11 @@ typedef struct kr_config {
 	 * variable if set, else this machine. */
 	const char *topology;
 	/* Budget of a process run, in messages handled plus messages sent,
-	 * before its scheduler moves on (256). */
+	 * before its scheduler moves on (256). A process that still holds
+	 * messages it took from its mailbox during the run, and has sent
+	 * fewer than one message for four it handled, handles those on, up
+	 * to 16 budgets in all: its senders' runs were charged for them,
+	 * and a receiver of many senders keeps up with them. */
 	unsigned batch;
 	/* Upper bound on live processes (pid space); 0 = 2^32 - 1. */
 	uint64_t max_procs;

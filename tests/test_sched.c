@@ -210,12 +210,75 @@ static void backlog_behind_a_long_call_is_taken(void **st)
 	assert_int_equal(atomic_load(&gave_up), 0);
 }
 
+/* ---- many to one ----------------------------------------------------------------------- */
+
+/* Two producers each send CHUNK messages a call to one consumer and queue themselves again,
+ * as krill-bench fanin does; on one scheduler the consumer's backlog must not grow with the
+ * run. A run's budget counts sends, so each producer's call spends its whole turn; the
+ * consumer, given one budget a turn, handled 256 of every 2,000 sent and its mailbox grew
+ * by some 1,700 a round (to 69,760 here), every envelope a fresh allocation. One thread
+ * (deterministic mode), so the counts need no atomics. */
+#define CHUNK 1000
+#define CALLS 40
+#define NPROD 2
+
+static struct {
+	uint64_t sent, received, max_backlog;
+} m2o;
+
+static void b_producer(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	struct client *c = state; /* hub: the consumer; left: calls to go */
+	for (unsigned i = 0; i < CHUNK; i++)
+		if (kr_send(ctx, c->hub, T_WORK, 0, 0) == 0)
+			m2o.sent++;
+	if (--c->left == 0)
+		kr_exit(ctx, KR_NORMAL);
+	else
+		kr_send(ctx, kr_self(ctx), T_GO, 0, 0);
+}
+
+static void b_consumer(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	(void)state;
+	if (m2o.sent - m2o.received > m2o.max_backlog)
+		m2o.max_backlog = m2o.sent - m2o.received;
+	if (++m2o.received == (uint64_t)NPROD * CHUNK * CALLS)
+		kr_exit(ctx, KR_NORMAL);
+}
+
+static void a_many_to_one_backlog_stays_bounded(void **st)
+{
+	kr_config c;
+	kr_runtime *rt = 0;
+	kr_pid consumer, pid;
+	kr_config_init(&c);
+	c.deterministic = 1;
+	c.schedulers = 1;
+	assert_int_equal(kr_runtime_new(&c, &rt), 0);
+	memset(&m2o, 0, sizeof(m2o));
+	assert_int_equal(kr_rt_spawn(rt, b_consumer, 0, 0, &consumer), 0);
+	for (unsigned i = 0; i < NPROD; i++) {
+		struct client p = {consumer, CALLS};
+		assert_int_equal(kr_rt_spawn(rt, b_producer, &p, sizeof(p), &pid), 0);
+		assert_int_equal(kr_rt_send(rt, pid, T_GO, 0, 0), 0);
+	}
+	assert_int_equal(kr_run(rt), 0);
+	assert_int_equal(kr_alive(rt), 0);
+	kr_runtime_free(rt);
+	print_message("max backlog %llu\n", (unsigned long long)m2o.max_backlog);
+	assert_int_equal(m2o.received, (uint64_t)NPROD * CHUNK * CALLS);
+	/* A round's sends, and what one more round brings: not the run's. */
+	assert_true(m2o.max_backlog <= 2 * NPROD * CHUNK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(backlog_behind_a_long_call_is_taken),
 	    cmocka_unit_test(a_hubs_clients_are_not_stolen_one_at_a_time),
 	    cmocka_unit_test(a_burst_is_still_shared),
+	    cmocka_unit_test(a_many_to_one_backlog_stays_bounded),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

@@ -512,9 +512,11 @@ static void a_new_runtime_removes_dead_programs_segments(void **st)
 
 static _Atomic int flood_stop;
 
-/* The producer: on T_GO (data: the sink's pid), 299 messages and a T_LAST to the sink, whose
- * answer to T_LAST is the next T_GO: at most 300 wait, and the sink runs a whole batch every
- * round. */
+/* The producer: on T_GO (data: the sink's pid), FLOOD - 1 messages and a T_LAST to the sink,
+ * whose answer to T_LAST is the next T_GO: at most FLOOD wait, and the sink spends whole
+ * batches every round. More than 16 batches (run.c's SLICE_MAX), so that the sink yields with
+ * some of them still waiting: a process runs on, up to that, through what it took. */
+#define FLOOD 5000
 static void b_producer(kr_ctx *ctx, void *state, const kr_msg *m)
 {
 	(void)state;
@@ -522,7 +524,7 @@ static void b_producer(kr_ctx *ctx, void *state, const kr_msg *m)
 	if (m->tag != T_GO || atomic_load(&flood_stop))
 		return;
 	memcpy(&sink, m->data, sizeof(sink));
-	for (int i = 0; i < 299; i++)
+	for (int i = 0; i < FLOOD - 1; i++)
 		kr_send(ctx, sink, T_FLOOD, &i, sizeof(i));
 	kr_send(ctx, sink, T_LAST, 0, 0);
 }
@@ -577,7 +579,7 @@ static void a_flooded_process_is_in_the_top_table(void **st)
 	assert_non_null(p);
 	assert_string_equal(got.name, "sink");
 	assert_true(got.handled >= 256);
-	assert_true(got.mailbox > 0 && got.mailbox <= 300);
+	assert_true(got.mailbox > 0 && got.mailbox <= FLOOD);
 	/* Its slot and what waited for it, 32 bytes a message at least (24 with malloc). */
 	assert_true(got.memory >= 64 + 24 * got.mailbox);
 	free(h);

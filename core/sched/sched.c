@@ -49,6 +49,8 @@
 #define PERSIST_NS    BAL_WAIT_NS
 #define PERSIST_LOOKS 128u /* deterministic: about PERSIST_NS of steps */
 #define DET_TAKE      256u
+#define MEASURE_NS    50000u /* the shortest window a rate is taken over */
+#define RATE_GAIN     9u     /* eighths: spreading pays from 1.125 x */
 
 /* The shortest wait, in the unit of look(). */
 static uint64_t persist_min(const struct kr_runtime *rt)
@@ -211,10 +213,48 @@ void kri_sched_wake_all(struct kr_runtime *rt)
  * and runs it, and a sleeper that saw none is woken as before.
  * Deterministic mode counts looks instead of nanoseconds, so it replays. */
 
-/* Did the last steal pay? Judged when the thief runs dry again
- * (bal_judge). If the stolen processes (and those they woke here) handled
- * fewer than BAL_YIELD messages each, they mostly ran once and went back to partners elsewhere
- * (a hub's clients, which the hub's next wake-up pulls home): the wait
+static uint64_t all_msgs(const struct kr_runtime *rt)
+{
+	uint64_t n = 0;
+	/* Relaxed: each owner's running count, a hint for a rate. */
+	for (unsigned i = 0; i < rt->n; i++)
+		n += atomic_load_explicit(&rt->s[i].st.msgs, memory_order_relaxed);
+	return n;
+}
+
+/* Messages per ms from a count over ns nanoseconds. */
+static uint64_t rate(uint64_t msgs, uint64_t ns)
+{
+	return ns ? msgs * 1000000u / ns : 0;
+}
+
+/* Did spreading pay? The test above asks only whether the stolen
+ * processes stayed; they also stay when a hub's whole group moves here
+ * (a stolen client wakes the hub, which takes the rest along: concdict,
+ * bank), and then the work is no more parallel than before, only split
+ * for a while with every request crossing cores. Counted at 2 schedulers
+ * (docs/performance.md, "The second round"): every concdict steal passed
+ * the has-waited rule at the longest wait (its owner's vCPU descheduled,
+ * on a loaded VM), took 5-10 workers, and one such steal was followed by
+ * 1.2 M messages on the thief, judged paid, halving the wait. So
+ * where the runtime's rate with this scheduler asleep is known (solo,
+ * park), a steal pays only if the whole runtime handled messages at
+ * least RATE_GAIN/8 times as fast from the steal until the thief ran
+ * dry. Only over windows of MEASURE_NS or more: a shorter one is noise,
+ * and the stolen processes' count above judges it. */
+static bool spread_paid(struct sched *s)
+{
+	uint64_t dt = s->nlooks - s->yat;
+	if (!s->solo || s->rt->cfg.deterministic || dt < MEASURE_NS)
+		return true;
+	return rate(all_msgs(s->rt) - s->yall, dt) * 8 >= s->solo * RATE_GAIN;
+}
+
+/* Did the last steal pay? Judged when the thief runs dry again. If the
+ * stolen processes (and those they woke here) handled fewer than BAL_YIELD
+ * messages each (bal_judge), they mostly ran once and went back to partners elsewhere
+ * (a hub's clients, which the hub's next wake-up pulls home), or if the
+ * runtime as a whole went no faster for it (spread_paid), the wait
  * doubles, from the shortest up to BAL_WAIT_GROW times it, and such
  * backlog stays with its hub. A steal that paid halves it, down to none:
  * where moving work pays (big's peers, pingpong's pairs, a tree of
@@ -224,7 +264,9 @@ static void judge(struct sched *s)
 	if (!s->ytaken)
 		return;
 	uint64_t got = atomic_load_explicit(&s->st.msgs, memory_order_relaxed) - s->ymsgs;
-	s->pwait = bal_judge(s->pwait, persist_min(s->rt), got, s->ytaken);
+	/* A steal that did not speed the runtime up counts as one whose
+	 * processes went home: no messages to its credit. */
+	s->pwait = bal_judge(s->pwait, persist_min(s->rt), spread_paid(s) ? got : 0, s->ytaken);
 	s->ytaken = 0;
 }
 
@@ -376,6 +418,8 @@ static struct proc *steal(struct sched *s)
 			stat_add(&s->st.stolen, taken);
 			s->ytaken = taken;
 			s->ymsgs = atomic_load_explicit(&s->st.msgs, memory_order_relaxed);
+			s->yat = s->nlooks;
+			s->yall = all_msgs(rt);
 			return p;
 		}
 		start++;
@@ -540,10 +584,18 @@ __attribute__((noinline)) static void park(struct sched *s)
 	uint64_t t0 = kri_now_ns();
 	kri_ovl_memory_check(s);
 	kri_stats_publish(s, t0);
+	uint64_t m0 = timed ? all_msgs(rt) : 0;
 	kri_park_wait(&s->park, timeout);
 	if (timed)
 		atomic_fetch_sub_explicit(&rt->ntimed, 1, memory_order_relaxed);
 	uint64_t t1 = kri_now_ns();
+	/* The runtime's rate without us (spread_paid), from sleeps beside
+	 * backlog too young to take: the others were busy meanwhile. A
+	 * moving average, a quarter each sample. */
+	if (timed && t1 - t0 >= MEASURE_NS) {
+		uint64_t r = rate(all_msgs(rt) - m0, t1 - t0);
+		s->solo = s->solo ? (3 * s->solo + r) / 4 : r;
+	}
 	stat_add(&s->st.idle_ns, t1 - t0);
 	/* Woken by sched_wakep, by a timer, or spuriously. */
 	unidle(rt, s);

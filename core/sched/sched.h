@@ -99,6 +99,12 @@ struct sched {
 	/* The wait a backlog must outlast before this one takes it, and the
 	 * steal being judged: processes taken, messages handled then. */
 	uint64_t pwait, ytaken, ymsgs;
+	/* The whole runtime's rate, to judge whether spreading paid: yat,
+	 * yall: when the steal being judged was made and every scheduler's
+	 * messages handled by then; solo: the runtime's rate (messages per
+	 * ms, averaged) while this one slept beside backlog it would not
+	 * take, 0 until measured (never in deterministic mode). */
+	uint64_t yat, yall, solo;
 	bool young;        /* the last look saw backlog too young to take */
 	uint64_t young_at; /* when a look last saw some (ns; deterministic: looks) */
 	struct limbo limbo;

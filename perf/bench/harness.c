@@ -106,10 +106,21 @@ int out_of_memory(void)
  * figures of docs/performance.md's "Scaling from 1 to 2 schedulers"). */
 static void dump_stats(kr_runtime *rt)
 {
-	static _Alignas(64) unsigned char buf[1 << 16];
 	const char *env = getenv("KRILL_BENCH_STATS");
-	if (!env || *env != '1' || kr_stats_snapshot(rt, buf, sizeof buf) < 0)
+	if (!env || *env != '1')
 		return;
+	/* Sized by the runtime: the names table alone outgrew a fixed 64 KiB,
+	 * and the snapshot then failed (-ENOSPC) without a word. */
+	size_t len = (kr_stats_size(kr_schedulers(rt)) + 63) & ~(size_t)63;
+	void *buf = aligned_alloc(64, len);
+	if (!buf)
+		return;
+	int rc = kr_stats_snapshot(rt, buf, len);
+	if (rc < 0) {
+		fprintf(stderr, "%s: kr_stats_snapshot: %d\n", harness_prog, rc);
+		free(buf);
+		return;
+	}
 	kr_stats_header *h = (kr_stats_header *)buf;
 	for (uint32_t i = 0; i < h->nsched; i++) {
 		const kr_stats_sched *b = kr_stats_sched_at(h, i);
@@ -121,6 +132,7 @@ static void dump_stats(kr_runtime *rt)
 			b->sleeps, b->wakeups, b->woke, b->lone_fails, (double)b->idle_ns / 1e6,
 			(double)b->busy_ns / 1e6);
 	}
+	free(buf);
 }
 
 int run_runtime(kr_runtime *rt, double *t_end)

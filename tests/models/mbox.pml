@@ -9,14 +9,17 @@
  * what a party does with memory only it can reach (its own envelope before the push, the
  * taken list after the exchange) rides along in the same step. The CAS is modelled as
  * strong (a weak CAS's spurious failure only retries). Sizes: run-models runs the default
- * (2 producers x 2 messages, 3.3e5 states) and the line below (3 x 1, 2.0e5 states); with
+ * (2 producers x 2 messages, 8.0e5 states) and the line below (3 x 1, 4.0e5 states); with
  * --full also 3 x 2 (1.7e8 states, ~12 GB and ~12 minutes with -DCOLLAPSE).
  * run-models: -DNPROD=3 -DNMSG=1
  * run-models-full: -DNPROD=3 -DNMSG=2
- * The mutant must be caught (run-models fails if it is not):
+ * The mutants must be caught (run-models fails if they are not):
  * MUTANT 1: mbox_idle's CAS RUN -> 0 done as a load and a store, so a push that lands
  *   between them (sees RUN: no wake) is left in an idle word (lost message).
- * run-models-mutant: -DMUTANT=1 */
+ * MUTANT 2: a run that ran on past its budget through what it took (run.c, SLICE_MAX)
+ *   idles at its end as if nothing were left taken: p->local's messages are lost.
+ * run-models-mutant: -DMUTANT=1
+ * run-models-mutant: -DMUTANT=2 */
 
 #ifndef MUTANT
 #define MUTANT	0
@@ -31,6 +34,7 @@
 #define M	(NPROD * NMSG)	/* envelopes are 1..M; 0 is NULL */
 #define NSCHED	2
 #define BUDGET	2		/* messages a run may handle (cfg.batch) */
+#define SLICE	2		/* budgets a run may use on what it took (run.c's SLICE_MAX) */
 
 #define RUN	1
 #define DEAD	2
@@ -196,6 +200,10 @@ end_wait:
 			:: atomic { unpeek() }
 			fi;
 			if
+			:: budget >= BUDGET && nlocal > 0 && budget < SLICE * BUDGET ->
+				/* Budget spent with messages taken: run on through them
+				 * (run.c, SLICE_MAX), the word untouched. */
+				skip
 			:: budget >= BUDGET ->
 				/* The end of the budget, as below. */
 				atomic {
@@ -255,8 +263,46 @@ end_wait:
 			if
 			:: atomic { consume() }
 			:: atomic { consume(); close_and_drain() }; break
+#if MUTANT == 2
+			/* The run-on's end idles as if nothing were taken: p->local's
+			 * messages are left behind. */
+			:: atomic {
+				consume();
+				if
+				:: word == RUN -> word = 0; owners--; running--; idled = true
+				:: else -> skip
+				fi
+			   };
+			   if
+			   :: idled -> idled = false; break
+			   :: else -> skip
+			   fi
+#endif
 			fi
-		:: nlocal > 0 && budget == BUDGET - 1 ->
+		:: nlocal > 0 && budget >= BUDGET - 1 && budget < SLICE * BUDGET ->
+			/* The budget spent with messages taken: handle one and run on
+			 * (run.c, SLICE_MAX; the word is not touched), up to SLICE
+			 * budgets. */
+			if
+			:: atomic { consume() }
+			:: atomic { consume(); close_and_drain() }; break
+#if MUTANT == 2
+			/* The run-on's end idles as if nothing were taken: p->local's
+			 * messages are left behind. */
+			:: atomic {
+				consume();
+				if
+				:: word == RUN -> word = 0; owners--; running--; idled = true
+				:: else -> skip
+				fi
+			   };
+			   if
+			   :: idled -> idled = false; break
+			   :: else -> skip
+			   fi
+#endif
+			fi
+		:: nlocal > 0 && budget >= BUDGET - 1 ->
 			/* The last of the budget: then exit, or the back of the queue
 			 * (still RUN) if anything is left or arrived, else idle. */
 			if
