@@ -16,6 +16,8 @@
 #include <sys/uio.h>
 
 #include "util/cpu.h"
+
+struct ring;
 #include "util/hmap.h"
 
 enum hkind { H_LISTEN = 1, H_TCP, H_UDP, H_FILE };
@@ -45,6 +47,9 @@ struct handle {
 	int err;           /* a failed send: later sends get -EPIPE */
 	uint32_t inflight; /* requests that still point at this handle */
 	uint64_t owner;
+	/* The ring of the scheduler where the owner last used the handle (a
+	 * kr_io_* call on it); NULL: not yet. */
+	struct ring *home;
 	uint64_t cref; /* connect: the caller's ref */
 	struct handle *onext, *oprev;
 	struct sbuf *sq, *sqtail;

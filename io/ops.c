@@ -240,6 +240,8 @@ static void recv_done(struct ring *r, struct htab *t, const struct io_sink *k, s
 		if (h->rmode == KR_IO_ONCE || res <= 0)
 			h->rmode = KR_IO_PASSIVE;
 	}
+	if (tell && h->home && h->home != r)
+		r->foreign++;
 	uint64_t owner = h->owner;
 	if (final) {
 		h->inflight--;

@@ -21,6 +21,11 @@ struct ring {
 	uint64_t inflight; /* requests submitted here, not yet completed */
 	unsigned queued;   /* SQEs filled since the last submission */
 	uint64_t submitted, completed;
+	/* Receive completions reaped here for a socket whose owner last used
+	 * it on another scheduler (handle.h, home): the owner has moved since
+	 * the receive was armed, and the completion waited for this
+	 * scheduler rather than the owner's. */
+	uint64_t foreign;
 	_Atomic uint32_t wake; /* 1: a wake-up is pending */
 };
 

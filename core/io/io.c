@@ -214,9 +214,13 @@ static int udp_in(kr_ctx *ctx, const char *host, uint16_t port, kr_handle *out)
 	return adopt(ctx, bound_socket(host, port, SOCK_DGRAM, -1), H_UDP, out, 0);
 }
 
+/* The caller's open handle id, locked; the owner is now on this scheduler. */
 static struct handle *get(kr_ctx *ctx, kr_handle id)
 {
-	return ctx->s->ring.ok ? kri_handle_get(ctx->s->rt->io, id, ctx->self) : 0;
+	struct handle *h = ctx->s->ring.ok ? kri_handle_get(ctx->s->rt->io, id, ctx->self) : 0;
+	if (h)
+		h->home = &ctx->s->ring;
+	return h;
 }
 
 static int accept_in(kr_ctx *ctx, kr_handle l)
