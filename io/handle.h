@@ -40,7 +40,9 @@ struct handle {
 	uint8_t kind;         /* enum hkind */
 	uint8_t rmode;        /* KR_IO_PASSIVE, _ONCE, _ACTIVE */
 	bool closing;
-	bool accepting, rarmed, rmulti, sending, want_writable, shut_wr;
+	bool accepting, rarmed, sending, want_writable, shut_wr;
+	bool rtake; /* active: the next receive is armed where the owner takes
+		     * the last one's event (ops.c, kri_io_rearm) */
 	bool eof; /* the peer closed while passive: told at the next recv */
 	int rerr; /* a receive error while passive, likewise */
 	int fd;
@@ -48,7 +50,8 @@ struct handle {
 	uint32_t inflight; /* requests that still point at this handle */
 	uint64_t owner;
 	/* The ring of the scheduler where the owner last used the handle (a
-	 * kr_io_* call on it); NULL: not yet. */
+	 * kr_io_* call on it, or taking one of its receive events); NULL: not
+	 * yet. */
 	struct ring *home;
 	uint64_t cref; /* connect: the caller's ref */
 	struct handle *onext, *oprev;
