@@ -455,6 +455,10 @@ static int give_in(kr_ctx *ctx, kr_handle id, kr_pid pid)
 	struct handle *h = get(ctx, id);
 	if (!h)
 		return -EBADF;
+	/* A receive owed at the take of an event still in our mailbox: the
+	 * new owner's takes will not arm it (the event is not theirs), so
+	 * arm it now, here. */
+	kri_io_rearm(&ctx->s->ring, h);
 	return kri_handle_give(ctx->s->rt->io, h, pid, claim, ctx->s);
 }
 
