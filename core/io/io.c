@@ -98,10 +98,12 @@ static void complete(void *arg, struct io_uring_cqe *cqe)
  * busy while this one is idle. Only events with bytes: the others leave
  * no receive owed. Rejected: keeping the receive armed (multishot) and
  * moving it after a steal, which needs its cancel submitted on the old
- * ring, by that ring's thread alone; and letting an idle scheduler reap a
- * busy one's completions, which with COOP_TASKRUN are posted only when
- * the busy one enters the kernel, and whose re-arms and buffer returns
- * would then write into a ring another thread owns. */
+ * ring, by that ring's thread alone, and whose next completion would wake
+ * the process on the old scheduler again; and letting an idle scheduler
+ * reap a busy one's completions, which with COOP_TASKRUN are posted by
+ * task work on the busy one's own thread (the idle one cannot hurry it),
+ * and whose re-arms and buffer returns would write into a ring another
+ * thread submits to. */
 int kri_io_taken(struct sched *s, struct proc *p, struct env *e)
 {
 	(void)p;
