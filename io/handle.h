@@ -16,9 +16,9 @@
 #include <sys/uio.h>
 
 #include "util/cpu.h"
+#include "util/hmap.h"
 
 struct ring;
-#include "util/hmap.h"
 
 enum hkind { H_LISTEN = 1, H_TCP, H_UDP, H_FILE };
 
