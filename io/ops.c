@@ -71,6 +71,13 @@ int kri_io_recv(struct ring *r, struct handle *h)
 	 * (recv_done, kri_io_rearm), not kept armed here (multishot), so a
 	 * socket's completions follow its owner from scheduler to scheduler. */
 	io_uring_prep_recv(sqe, h->fd, 0, 0, 0);
+	/* Wait for data before trying to read: a receive is mostly armed
+	 * right after the last one's bytes were taken, before the peer sends
+	 * again, so a first try would only fail. Measured at 100 echo
+	 * connections: round trips per server CPU second 0.9x the multishot
+	 * receive's without it, 1.0x with it. */
+	if (r->poll_first)
+		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = RING_BGID;
 	h->rarmed = true;

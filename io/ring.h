@@ -15,6 +15,9 @@
 struct ring {
 	struct io_uring u;
 	bool ok; /* false: no io_uring here; park on a futex */
+	/* The kernel takes IORING_RECVSEND_POLL_FIRST (5.19, as
+	 * IORING_OP_SOCKET, which the probe shows). */
+	bool poll_first;
 	struct io_uring_buf_ring *br;
 	unsigned char *bufs; /* nbuf buffers of BUF_SIZE bytes */
 	unsigned nbuf;
