@@ -483,9 +483,10 @@ static void test_backpressure(void **unused)
 }
 
 /* ---- active, passive, active again ---------------------------------------
- * A multishot receive is cancelled when its owner turns passive (at its next
- * completion); that cancellation is krill's, not a receive error, and must
- * not reach the owner when it turns active again, nor stop the stream. The
+ * A receive still armed when its owner turns passive stashes what it reads
+ * (until #19 it was a multishot one, cancelled at its next completion, and
+ * that cancellation, krill's, must not reach the owner as a receive error
+ * when it turns active again); nor must the stream stop. The
  * client sends one byte each time the reader asks; the reader goes round
  * passive (the byte comes while it is), once, and active. */
 
