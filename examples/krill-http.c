@@ -2,8 +2,9 @@
  * per connection, written on krill.h alone. It is the server of the HTTP benchmark
  * (perf/run-http, against nginx and Go) and of the robustness test (tests/test_http.sh).
  *
- * A connection process receives with KR_IO_ACTIVE (data as it comes, a multishot receive in
- * the kernel; KR_IO_PASSIVE while its responses wait on a full send queue: flow control),
+ * A connection process receives with KR_IO_ACTIVE (data as it comes, the runtime asking the
+ * kernel again as each chunk is taken; KR_IO_PASSIVE while its responses wait on a full send
+ * queue: flow control),
  * answers every request complete in a chunk with one kr_io_send (pipelining), keeps the
  * connection alive as HTTP/1.x says, and answers malformed input with its status before
  * closing. Memory per idle connection is its process alone: a buffer is held only for a request
@@ -252,8 +253,9 @@ static int next(kr_ctx *ctx, struct conn *c)
 		c->deadline_ms = 0;
 		wait = idle_timeout_ms;
 	}
-	/* Active: the receive stays armed in the kernel (multishot) instead of
-	 * one request per chunk; a no-op when it already is. */
+	/* Active: the runtime keeps receiving (the next receive is made as
+	 * each chunk's event is taken) instead of one request per chunk; a
+	 * no-op when it already is active. */
 	if ((rc = kr_io_recv(ctx, c->h, KR_IO_ACTIVE)) < 0)
 		return rc;
 	return kr_receive_timeout(ctx, wait);

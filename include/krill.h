@@ -706,7 +706,11 @@ int kr_io_udp(kr_ctx *ctx, const char *host, uint16_t port, kr_handle *out);
 #define KR_IO_ONCE 1u    /* deliver the next data as one KR_IO_RECV event,
 			  * then stop (flow control: ask again when ready) */
 #define KR_IO_ACTIVE 2u  /* deliver data as it comes, until PASSIVE, the
-			  * peer closes or an error; no flow control */
+			  * peer closes or an error; nothing to ask again
+			  * (the next receive is made as the process takes
+			  * an event, on the scheduler then running it, so
+			  * a socket's bytes wait in the kernel, not in a
+			  * mailbox, while it is behind) */
 /* -EBADF; -EINVAL: bad mode or a listening socket or a file. */
 int kr_io_recv(kr_ctx *ctx, kr_handle h, uint32_t mode);
 

@@ -18,6 +18,8 @@
 #include "util/cpu.h"
 #include "util/hmap.h"
 
+struct ring;
+
 enum hkind { H_LISTEN = 1, H_TCP, H_UDP, H_FILE };
 
 /* Bytes queued to send. */
@@ -38,13 +40,19 @@ struct handle {
 	uint8_t kind;         /* enum hkind */
 	uint8_t rmode;        /* KR_IO_PASSIVE, _ONCE, _ACTIVE */
 	bool closing;
-	bool accepting, rarmed, rmulti, sending, want_writable, shut_wr;
+	bool accepting, rarmed, sending, want_writable, shut_wr;
+	bool rtake; /* active: the next receive is armed where the owner takes
+		     * the last one's event (ops.c, kri_io_rearm) */
 	bool eof; /* the peer closed while passive: told at the next recv */
 	int rerr; /* a receive error while passive, likewise */
 	int fd;
 	int err;           /* a failed send: later sends get -EPIPE */
 	uint32_t inflight; /* requests that still point at this handle */
 	uint64_t owner;
+	/* The ring of the scheduler where the owner last used the handle (a
+	 * kr_io_* call on it, or taking one of its receive events); NULL: not
+	 * yet. */
+	struct ring *home;
 	uint64_t cref; /* connect: the caller's ref */
 	struct handle *onext, *oprev;
 	struct sbuf *sq, *sqtail;

@@ -2,7 +2,9 @@
  * A request's user_data is its handle (or file operation) with the kind
  * of request in the low bits. At most one accept, one receive and one send
  * are in flight per socket, so a socket's events keep their order; a
- * completion arrives on the ring its request was submitted on. */
+ * completion arrives on the ring its request was submitted on, and a
+ * stream's next receive is submitted where its owner takes the last one's
+ * event (kri_io_rearm), so that its completions follow the owner. */
 #include "io/ops.h"
 
 #include <errno.h>
@@ -13,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { U_ACCEPT = 1, U_RECV, U_SEND, U_CONNECT, U_FILE, U_URECV, U_CANCEL, U_MASK = 7 };
+enum { U_ACCEPT = 1, U_RECV, U_SEND, U_CONNECT, U_FILE, U_URECV, U_MASK = 7 };
 
 #define UDP_MAX 65536u
 
@@ -64,26 +66,33 @@ int kri_io_recv(struct ring *r, struct handle *h)
 	if (!(sqe = sqe_for(r, h, U_RECV)))
 		return -EBUSY;
 	/* Buffers come from the ring's provided set when data is there, so an
-	 * idle connection holds none. Active mode stays armed (multishot). */
-	h->rmulti = h->rmode == KR_IO_ACTIVE;
-	if (h->rmulti)
-		io_uring_prep_recv_multishot(sqe, h->fd, 0, 0, 0);
-	else
-		io_uring_prep_recv(sqe, h->fd, 0, 0, 0);
+	 * idle connection holds none. One receive at a time, active mode
+	 * too: the next is armed where the owner takes this one's event
+	 * (recv_done, kri_io_rearm), not kept armed here (multishot), so a
+	 * socket's completions follow its owner from scheduler to scheduler. */
+	io_uring_prep_recv(sqe, h->fd, 0, 0, 0);
+	/* Wait for data before trying to read: a receive is mostly armed
+	 * right after the last one's bytes were taken, before the peer sends
+	 * again, so a first try would only fail. Measured at 100 echo
+	 * connections: round trips per server CPU second 0.9x the multishot
+	 * receive's without it, 1.0x with it. */
+	if (r->poll_first)
+		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = RING_BGID;
 	h->rarmed = true;
+	h->rtake = false;
 	return 0;
 }
 
-void kri_io_recv_cancel(struct ring *r, struct handle *h)
+void kri_io_rearm(struct ring *r, struct handle *h)
 {
-	struct io_uring_sqe *sqe = kri_ring_sqe(r);
-	if (!sqe)
+	h->home = r;
+	if (!h->rtake)
 		return;
-	io_uring_prep_cancel64(sqe, ud(h, U_RECV), 0);
-	io_uring_sqe_set_data64(sqe, U_CANCEL);
-	r->inflight++;
+	h->rtake = false;
+	if (!h->rarmed && !h->closing && h->rmode == KR_IO_ACTIVE)
+		kri_io_recv(r, h);
 }
 
 int kri_io_send(struct ring *r, struct handle *h)
@@ -204,7 +213,6 @@ static void stash(struct handle *h, const unsigned char *data, uint32_t n)
 static void recv_done(struct ring *r, struct htab *t, const struct io_sink *k, struct handle *h,
 		      struct io_uring_cqe *cqe, unsigned kind)
 {
-	bool final = !(cqe->flags & IORING_CQE_F_MORE);
 	int res = cqe->res;
 	unsigned char *data = 0;
 	int bid = -1;
@@ -217,10 +225,9 @@ static void recv_done(struct ring *r, struct htab *t, const struct io_sink *k, s
 	if (res > 0 && !data)
 		res = -EIO; /* bytes but no buffer named: nothing to hand over */
 	bool tell = false;
-	/* Every buffer out for a moment, or our own cancel (the owner turned
-	 * passive) ending the stream: nobody's error; ask again below if the
-	 * owner wants data now. */
-	bool quiet = res == -ENOBUFS || res == -ECANCELED;
+	/* Every buffer out for a moment: nobody's error; ask again below if
+	 * the owner wants data now. */
+	bool quiet = res == -ENOBUFS;
 	kr_io_event ev = event(KR_IO_RECV, res, handle_id(h), 0);
 	if (h->closing || quiet) {
 		/* dropped, or nothing to tell */
@@ -240,25 +247,35 @@ static void recv_done(struct ring *r, struct htab *t, const struct io_sink *k, s
 		if (h->rmode == KR_IO_ONCE || res <= 0)
 			h->rmode = KR_IO_PASSIVE;
 	}
-	uint64_t owner = h->owner;
-	if (final) {
-		h->inflight--;
-		h->rarmed = false;
-		if (!h->closing && h->rmode != KR_IO_PASSIVE && (res > 0 || quiet))
-			kri_io_recv(r, h);
-	} else if (h->rmode != KR_IO_ACTIVE && !h->closing) {
-		kri_io_recv_cancel(r, h); /* passive or once now: stop the stream */
-	}
+	if (tell && h->home && h->home != r)
+		r->foreign++;
+	h->inflight--;
+	h->rarmed = false;
 	/* Delivered before the lock is dropped, so that the owner's mailbox
 	 * gets a stream's bytes in the order they were read: another thread
 	 * may hand over bytes of the same stream as soon as it has the lock
-	 * (kr_io_recv's stash, a receive re-armed on another scheduler's
-	 * ring), and a delivery after the unlock could come behind them. A
-	 * datagram in the UDP buffer must be copied before the next receive
-	 * reuses it in any case. */
+	 * (kr_io_recv's stash, a receive armed on another scheduler's ring),
+	 * and a delivery after the unlock could come behind them. And before
+	 * the next receive is armed: a datagram in the UDP buffer must be
+	 * copied before that receive reuses it (with SQPOLL the kernel may
+	 * start it as soon as it is queued). */
+	bool queued = false;
 	if (tell) {
 		ev.len = res > 0 ? (uint32_t)res : 0;
-		k->deliver(k->arg, owner, &ev, data, ev.len);
+		queued = k->deliver(k->arg, h->owner, &ev, data, ev.len);
+	}
+	/* Active still: the next receive. A datagram's, or one after nothing
+	 * reached the owner, here and now; a stream's, where the owner takes
+	 * this event (kri_io_rearm): here if it runs here, on its new
+	 * scheduler's ring if it has been stolen meanwhile. Till then the
+	 * bytes wait in the socket (TCP's window holds the peer back), and
+	 * an owner that takes its events more slowly than they come is not
+	 * flooded with them. */
+	if (!h->closing && h->rmode != KR_IO_PASSIVE && (res > 0 || quiet)) {
+		if (kind == U_URECV || !queued)
+			kri_io_recv(r, h);
+		else
+			h->rtake = true;
 	}
 	kri_handle_put(t, h);
 	if (bid >= 0)
@@ -370,8 +387,6 @@ void kri_io_complete(struct ring *r, struct htab *t, const struct io_sink *k,
 {
 	unsigned kind = (unsigned)(cqe->user_data & U_MASK);
 	void *p = (void *)(uintptr_t)(cqe->user_data & ~(uint64_t)U_MASK);
-	if (kind == U_CANCEL)
-		return;
 	if (kind == U_FILE) {
 		file_done(t, k, p, cqe);
 		return;

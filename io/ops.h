@@ -9,8 +9,9 @@
 #include "krill.h"
 
 struct io_sink {
-	/* Send the event (and n bytes of data after it) to owner. */
-	void (*deliver)(void *arg, uint64_t owner, const kr_io_event *ev, const void *data,
+	/* Send the event (and n bytes of data after it) to owner; true if it
+	 * is in its mailbox (false: no memory, or the owner is gone). */
+	bool (*deliver)(void *arg, uint64_t owner, const kr_io_event *ev, const void *data,
 			uint32_t n);
 	/* Note that owner holds handles; false if it is gone (handle_new). */
 	bool (*claim)(void *arg, uint64_t owner);
@@ -36,9 +37,10 @@ int kri_io_send(struct ring *r, struct handle *h);
 int kri_io_connect(struct ring *r, struct handle *h);
 /* f->h locked by the caller unless f is an open. */
 int kri_io_file(struct ring *r, struct fop *f, int fd, int flags, uint32_t mode);
-/* Cancel a multishot receive still armed on h (h locked; r must be the
- * ring it was submitted on, which is where its completions arrive). */
-void kri_io_recv_cancel(struct ring *r, struct handle *h);
+/* The owner of h (locked) took one of its events on r's scheduler: h's
+ * home is r, and a stream receive owed since that event (rtake) is armed
+ * on r, so that its completion arrives where the owner now runs. */
+void kri_io_rearm(struct ring *r, struct handle *h);
 
 /* Handle one completion reaped from r. */
 void kri_io_complete(struct ring *r, struct htab *t, const struct io_sink *k,

@@ -20,7 +20,7 @@
 static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct io_uring shared;
 static int shared_state; /* 0: not tried, 1: ready, -1: unavailable */
-static pid_t shared_pid;  /* the process that made it */
+static pid_t shared_pid; /* the process that made it */
 
 static int bufs_init(struct ring *r)
 {
@@ -76,6 +76,7 @@ void kri_ring_init(struct ring *r, unsigned entries, bool sqpoll)
 	}
 	struct io_uring_probe *probe = io_uring_get_probe_ring(&r->u);
 	bool msg = probe && io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
+	r->poll_first = probe && io_uring_opcode_supported(probe, IORING_OP_SOCKET);
 	io_uring_free_probe(probe);
 	if (!msg || !(p.features & IORING_FEAT_EXT_ARG) || bufs_init(r) < 0) {
 		/* A kernel without MSG_RING (5.18) or timed waits without an

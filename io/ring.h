@@ -15,12 +15,20 @@
 struct ring {
 	struct io_uring u;
 	bool ok; /* false: no io_uring here; park on a futex */
+	/* The kernel takes IORING_RECVSEND_POLL_FIRST (5.19, as
+	 * IORING_OP_SOCKET, which the probe shows). */
+	bool poll_first;
 	struct io_uring_buf_ring *br;
 	unsigned char *bufs; /* nbuf buffers of BUF_SIZE bytes */
 	unsigned nbuf;
 	uint64_t inflight; /* requests submitted here, not yet completed */
 	unsigned queued;   /* SQEs filled since the last submission */
 	uint64_t submitted, completed;
+	/* Receive completions reaped here for a socket whose owner last used
+	 * it on another scheduler (handle.h, home): the owner has moved since
+	 * the receive was armed, and the completion waited for this
+	 * scheduler rather than the owner's. */
+	uint64_t foreign;
 	_Atomic uint32_t wake; /* 1: a wake-up is pending */
 };
 

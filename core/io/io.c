@@ -13,18 +13,18 @@
 #include "core/sched/sched.h"
 #include "io/ops.h"
 
-static void deliver(void *arg, uint64_t owner, const kr_io_event *ev, const void *data, uint32_t n)
+static bool deliver(void *arg, uint64_t owner, const kr_io_event *ev, const void *data, uint32_t n)
 {
 	struct sched *s = arg;
 	struct env *e = env_alloc(&s->arena, env_size((uint32_t)sizeof(*ev) + n));
 	if (!e)
-		return; /* out of memory: the event is lost, as a dropped message */
+		return false; /* out of memory: the event is lost, as a dropped message */
 	e->m.tag = KR_TAG_IO;
 	e->m.len = (uint32_t)sizeof(*ev) + n;
 	memcpy(e->m.data, ev, sizeof(*ev));
 	if (n)
 		memcpy(e->m.data + sizeof(*ev), data, n);
-	kri_proc_deliver_tail(s, owner, e);
+	return kri_proc_deliver_tail(s, owner, e) == 1;
 }
 
 /* Dekker with proc_exit: we set P_IO then read the generation; it moves
@@ -88,6 +88,34 @@ static void complete(void *arg, struct io_uring_cqe *cqe)
 	struct sched *s = arg;
 	struct io_sink k = sink(s);
 	kri_io_complete(&s->ring, s->rt->io, &k, cqe);
+}
+
+/* A process takes its KR_TAG_IO messages out of its mailbox on the
+ * scheduler that runs it (core/proc/run.c, take): a receive's event is
+ * where its socket's next receive is armed (kri_io_rearm), so that after a
+ * steal the socket's completions arrive on the ring of the scheduler the
+ * process moved to instead of waiting for the one it left, which may be
+ * busy while this one is idle. Only events with bytes: the others leave
+ * no receive owed. Rejected: keeping the receive armed (multishot) and
+ * moving it after a steal, which needs its cancel submitted on the old
+ * ring, by that ring's thread alone, and whose next completion would wake
+ * the process on the old scheduler again; and letting an idle scheduler
+ * reap a busy one's completions, which with COOP_TASKRUN are posted by
+ * task work on the busy one's own thread (the idle one cannot hurry it),
+ * and whose re-arms and buffer returns would write into a ring another
+ * thread submits to. */
+int kri_io_taken(struct sched *s, struct proc *p, struct env *e)
+{
+	(void)p;
+	const kr_io_event *ev = (const kr_io_event *)e->m.data;
+	if (e->m.len < sizeof(*ev) || ev->op != KR_IO_RECV || ev->res <= 0 || !s->ring.ok)
+		return TAKE_KEEP;
+	struct handle *h = kri_handle_get(s->rt->io, ev->handle, s->ctx.self);
+	if (h) {
+		kri_io_rearm(&s->ring, h);
+		handle_unlock(h);
+	}
+	return TAKE_KEEP;
 }
 
 unsigned kri_io_poll(struct sched *s)
@@ -214,9 +242,13 @@ static int udp_in(kr_ctx *ctx, const char *host, uint16_t port, kr_handle *out)
 	return adopt(ctx, bound_socket(host, port, SOCK_DGRAM, -1), H_UDP, out, 0);
 }
 
+/* The caller's open handle id, locked; the owner is now on this scheduler. */
 static struct handle *get(kr_ctx *ctx, kr_handle id)
 {
-	return ctx->s->ring.ok ? kri_handle_get(ctx->s->rt->io, id, ctx->self) : 0;
+	struct handle *h = ctx->s->ring.ok ? kri_handle_get(ctx->s->rt->io, id, ctx->self) : 0;
+	if (h)
+		h->home = &ctx->s->ring;
+	return h;
 }
 
 static int accept_in(kr_ctx *ctx, kr_handle l)
@@ -425,6 +457,10 @@ static int give_in(kr_ctx *ctx, kr_handle id, kr_pid pid)
 	struct handle *h = get(ctx, id);
 	if (!h)
 		return -EBADF;
+	/* A receive owed at the take of an event still in our mailbox: the
+	 * new owner's takes will not arm it (the event is not theirs), so
+	 * arm it now, here. */
+	kri_io_rearm(&ctx->s->ring, h);
 	return kri_handle_give(ctx->s->rt->io, h, pid, claim, ctx->s);
 }
 

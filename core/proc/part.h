@@ -31,7 +31,8 @@ struct exit_note {
 struct kri_proc_parts {
 	/* A system-tagged envelope that take() found among p's messages:
 	 * TAKE_KEEP (hand it to the behaviour), TAKE_DROP or TAKE_DIE (the
-	 * context's reason is set). Signals (link.c). */
+	 * context's reason is set). Signals (link.c); I/O events, whose
+	 * socket's next receive is armed on this scheduler (core/io/io.c). */
 	int (*take_signal)(struct sched *s, struct proc *p, struct env *e);
 	/* p, which has a side record, has ended and will be told nothing
 	 * more: tell its links and monitors (link.c). */

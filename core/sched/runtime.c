@@ -15,10 +15,19 @@
 #include "core/fault/fault.h"
 #include "core/fiber/fiber.h"
 
+/* A system-tagged message taken: an I/O event (core/io: where the next
+ * receive is armed) or a signal (core/signal). */
+static int take_signal(struct sched *s, struct proc *p, struct env *e)
+{
+	if (e->m.tag == KR_TAG_IO)
+		return kri_io_taken(s, p, e);
+	return kri_sig_handle(s, p, e);
+}
+
 /* The parts built on the process layer, as it calls them (core/proc/part.h):
  * this file starts every part, so it is the one that names them all. */
 const struct kri_proc_parts kri_proc_parts = {
-    .take_signal = kri_sig_handle,
+    .take_signal = take_signal,
     .exit_notify = kri_sig_exit_notify,
     .exit_drain = kri_sig_drain,
     .side_free = kri_side_free_vecs,

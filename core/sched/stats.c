@@ -332,6 +332,7 @@ void kri_stats_publish(struct sched *s, uint64_t now)
 	put(&b->spawned, get(&st->spawned));
 	put(&b->io_submitted, s->ring.submitted);
 	put(&b->io_completed, s->ring.completed);
+	put(&b->io_foreign, s->ring.foreign);
 	put(&b->exited, get(&st->exited));
 	put(&b->crashed, get(&st->crashed));
 	put(&b->killed, get(&st->killed));
