@@ -3,7 +3,9 @@
 # schedulers costs what --cross-ns says, and the runtime's policy ("krill":
 # steal only backlog that has waited) keeps a token ring on one scheduler
 # where the policy before it ("eager") takes the token away and pays for
-# every process it then moves. Small programs (--work 100..400): seconds.
+# every process it then moves; task loads at 8 x 32 cores do not pay for the
+# wait, and a hub's thieves wait near rather than cross. Small programs
+# (--work 100..400, task loads at the default): seconds.
 # usage: test_sim.sh KRILL-SIM
 set -u
 sim=$1

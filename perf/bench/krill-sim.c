@@ -2,8 +2,9 @@
  * NUMA machines (up to 8 nodes x 32 cores), in virtual time. The victim
  * order, thresholds, choice of victim and steal amount come from
  * core/sched/balance.c, and the rule "steal only what waits" (the mark, the
- * adaptive wait) from core/sched/balance.h's bal_mark_spent and bal_judge:
- * the code the schedulers run. Only queues, costs and workloads are
+ * adaptive wait, what a steal bought, young backlog near, the rate rule)
+ * from core/sched/balance.h's bal_mark_spent, bal_judge, bal_paid,
+ * bal_young and bal_spread_paid: the code the schedulers run. Only queues, costs and workloads are
  * modelled here.
  *
  * Model. Time moves in ticks of TICK_NS (25 ns: a message handled
