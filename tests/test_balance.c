@@ -323,6 +323,49 @@ static void test_choose_spreads_thieves_within_a_near_tier(void **state)
 	kri_topo_free(t);
 }
 
+/* Backlog the thief waits on (BAL_YOUNG) means "wait", not "look
+ * further": no crossing to a remote node, nor to a farther one, while a
+ * nearer tier holds some at or past its threshold. Before, such backlog
+ * read as none and the thief crossed (it chose 6 in each case below). */
+static void test_young_backlog_near_means_wait_not_cross(void **state)
+{
+	struct topo *t = load_four_nodes();
+	struct topo_place p[8];
+	struct balance b;
+
+	assert_int_equal(kri_topo_layout(t, 0, false, p), 0);
+	assert_int_equal(kri_bal_init(&b, t, p, 8, 0, true), 0);
+	memset(lens, 0, sizeof(lens));
+	lens[6] = 50; /* node 3, at 21: waited, past its threshold */
+	assert_int_equal(victim(&b, 0), 6);
+	lens[1] = 5 | BAL_YOUNG; /* our own node's, not yet taken */
+	for (unsigned start = 0; start < 4; start++)
+		assert_int_equal(victim(&b, start), -1);
+	lens[1] = 0;
+	/* A nearer remote node's (at 14, past its threshold of 4): no
+	 * farther node either... */
+	lens[4] = 10 | BAL_YOUNG;
+	assert_int_equal(victim(&b, 0), -1);
+	/* ...but a waited one as near is taken. */
+	lens[5] = 4;
+	assert_int_equal(victim(&b, 0), 5);
+	lens[5] = 0;
+	/* Young backlog below its threshold is no reason to wait. */
+	lens[4] = 3 | BAL_YOUNG;
+	assert_int_equal(victim(&b, 0), 6);
+	/* Our own node's waited backlog still comes first. */
+	lens[4] = 10 | BAL_YOUNG;
+	lens[1] = 1;
+	assert_int_equal(victim(&b, 0), 1);
+	kri_bal_fini(&b);
+	kri_topo_free(t);
+
+	/* The flag only where the thief's steals have not been paying. */
+	assert_int_equal(bal_young(5, BAL_WAIT_NS, BAL_WAIT_NS), 0);
+	assert_int_equal(bal_young(5, 0, BAL_WAIT_NS), 0);
+	assert_true(bal_young(5, 2 * BAL_WAIT_NS, BAL_WAIT_NS) == (5 | BAL_YOUNG));
+}
+
 static void test_flat_is_index_order_from_self_with_no_thresholds(void **state)
 {
 	struct topo *t = load_two_nodes();
@@ -428,23 +471,77 @@ static void test_the_numa_switch_selects_the_policy_in_a_runtime(void **state)
 	}
 }
 
-/* Stealing only what waits: the wait doubles after a steal whose processes
- * handled fewer than BAL_YIELD messages each, from the shortest up to
- * BAL_WAIT_GROW times it, and halves after one that paid, down to none. */
+/* Stealing only what waits: the wait doubles after a steal that did not
+ * pay, from the shortest up to BAL_WAIT_GROW times it, and halves after
+ * one that paid, down to none. */
 static void test_the_wait_doubles_after_a_steal_that_did_not_pay_and_halves_to_none(void **state)
 {
 	const uint64_t lo = BAL_WAIT_NS;
 
 	(void)state;
-	assert_int_equal(bal_judge(0, lo, 0, 1), lo); /* from none: the shortest */
-	assert_int_equal(bal_judge(lo, lo, BAL_YIELD * 3 - 1, 3), 2 * lo);
-	assert_int_equal(bal_judge(32 * lo, lo, 0, 1), 64 * lo);
-	assert_int_equal(bal_judge(BAL_WAIT_GROW * lo, lo, 0, 1), BAL_WAIT_GROW * lo);
-	assert_int_equal(bal_judge(4 * lo, lo, BAL_YIELD * 3, 3), 2 * lo);
-	assert_int_equal(bal_judge(lo, lo, BAL_YIELD, 1), lo / 2);
-	assert_int_equal(bal_judge(lo / 2, lo, BAL_YIELD, 1), lo / 4);
-	assert_int_equal(bal_judge(lo / 4, lo, BAL_YIELD, 1), 0); /* below a quarter: none */
-	assert_int_equal(bal_judge(0, lo, BAL_YIELD, 1), 0);
+	assert_int_equal(bal_judge(0, lo, false), lo); /* from none: the shortest */
+	assert_int_equal(bal_judge(lo, lo, false), 2 * lo);
+	assert_int_equal(bal_judge(32 * lo, lo, false), 64 * lo);
+	assert_int_equal(bal_judge(BAL_WAIT_GROW * lo, lo, false), BAL_WAIT_GROW * lo);
+	assert_int_equal(bal_judge(4 * lo, lo, true), 2 * lo);
+	assert_int_equal(bal_judge(lo, lo, true), lo / 2);
+	assert_int_equal(bal_judge(lo / 2, lo, true), lo / 4);
+	assert_int_equal(bal_judge(lo / 4, lo, true), 0); /* below a quarter: none */
+	assert_int_equal(bal_judge(0, lo, true), 0);
+}
+
+/* A steal is judged by the work it bought: messages, exits, run time, per
+ * stolen process that ran on the thief. Judged by messages alone (before
+ * issue #19's fourth round), every case below but the talkers and the hub
+ * read as "did not pay". */
+static void test_a_steal_pays_by_messages_exits_or_run_time_not_a_hubs_visit(void **state)
+{
+	const uint64_t mv = BAL_MOVE_NS;
+
+	(void)state;
+	/* Processes that stayed and talked: BAL_YIELD messages each. */
+	assert_true(bal_paid(&(struct bal_bought){.taken = 3, .runs = 9, .msgs = 3 * BAL_YIELD}));
+	assert_false(
+	    bal_paid(&(struct bal_bought){.taken = 3, .runs = 9, .msgs = 3 * BAL_YIELD - 1}));
+	/* A batch of independent tasks: one message each, then exit. */
+	assert_true(bal_paid(&(struct bal_bought){
+	    .taken = 10, .runs = 10, .msgs = 10, .exited = 10, .ran = 5000, .move = mv}));
+	/* A big batch, mostly taken on by the thief's neighbours: what ran
+	 * here finished here. */
+	assert_true(bal_paid(
+	    &(struct bal_bought){.taken = 788, .runs = 42, .msgs = 42, .exited = 42, .move = mv}));
+	assert_false(bal_paid(
+	    &(struct bal_bought){.taken = 788, .runs = 42, .msgs = 42, .exited = 41, .move = mv}));
+	/* Long computations: BAL_PAYBACK moves' time each, not less. */
+	assert_true(bal_paid(&(struct bal_bought){
+	    .taken = 2, .runs = 2, .msgs = 2, .ran = 2 * BAL_PAYBACK * mv, .move = mv}));
+	assert_false(bal_paid(&(struct bal_bought){
+	    .taken = 2, .runs = 2, .msgs = 2, .ran = 2 * BAL_PAYBACK * mv - 1, .move = mv}));
+	/* No time to judge by (deterministic mode's clock counts looks). */
+	assert_false(bal_paid(
+	    &(struct bal_bought){.taken = 2, .runs = 2, .msgs = 2, .ran = 1u << 30, .move = 0}));
+	/* A hub's clients: each ran once, briefly (a cold start and a send
+	 * across cores), no exit, and went home. */
+	assert_false(bal_paid(&(struct bal_bought){
+	    .taken = 50, .runs = 50, .msgs = 50, .ran = 50 * 2 * mv, .move = mv}));
+}
+
+/* The runtime's rate rule (sched.c's spread_paid): unknown rate or a short
+ * window pays; else the whole runtime must have gone BAL_RATE_GAIN / 8
+ * times as fast as without the thief. */
+static void test_spreading_pays_only_if_the_runtimes_rate_rose_by_an_eighth(void **state)
+{
+	const uint64_t w = BAL_MEASURE_NS, solo = 1000; /* messages a ms */
+
+	(void)state;
+	assert_int_equal(bal_rate(5, 1000000), 5);
+	assert_int_equal(bal_rate(5, 0), 0);
+	assert_true(bal_spread_paid(0, w, 0, w));              /* no solo rate yet */
+	assert_true(bal_spread_paid(0, w - 1, solo, w));       /* too short to tell */
+	assert_false(bal_spread_paid(1124, 1000000, solo, w)); /* 1.124 x */
+	assert_true(bal_spread_paid(1125, 1000000, solo, w));  /* 1.125 x */
+	assert_false(bal_spread_paid(56, w, solo, w));         /* 1.12 x over 50 us */
+	assert_true(bal_spread_paid(57, w, solo, w));
 }
 
 /* A mark is spent (start again) with no mark yet, or once the victim's head
@@ -471,12 +568,15 @@ int main(void)
 	    cmocka_unit_test(test_a_steal_takes_half_rounded_up),
 	    cmocka_unit_test(test_choose_prefers_near_work_then_the_most_backlog_per_distance),
 	    cmocka_unit_test(test_choose_spreads_thieves_within_a_near_tier),
+	    cmocka_unit_test(test_young_backlog_near_means_wait_not_cross),
 	    cmocka_unit_test(test_flat_is_index_order_from_self_with_no_thresholds),
 	    cmocka_unit_test(test_one_node_the_policy_decides_as_flat_stealing),
 	    cmocka_unit_test(test_bad_and_trivial_inputs),
 	    cmocka_unit_test(test_the_numa_switch_selects_the_policy_in_a_runtime),
 	    cmocka_unit_test(
 		test_the_wait_doubles_after_a_steal_that_did_not_pay_and_halves_to_none),
+	    cmocka_unit_test(test_a_steal_pays_by_messages_exits_or_run_time_not_a_hubs_visit),
+	    cmocka_unit_test(test_spreading_pays_only_if_the_runtimes_rate_rose_by_an_eighth),
 	    cmocka_unit_test(
 		test_a_mark_is_spent_once_the_head_passes_the_tail_seen_even_across_a_wrap),
 	};

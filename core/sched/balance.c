@@ -126,17 +126,35 @@ int kri_bal_choose(const struct balance *b, unsigned start, bal_len_fn *len, voi
 {
 	uint64_t best_len = 0, best_d = 1;
 	int best = -1;
+	bool young = false; /* a nearer tier has backlog we wait on */
 
 	for (unsigned i = 0; i < b->ntier; i++) {
 		unsigned lo = b->tier[i], n = b->tier[i + 1] - lo;
 		bool remote = b->numa && b->level[lo] == TOPO_REMOTE;
 
+		/* Backlog nearer that we wait on (BAL_YOUNG): wait for it
+		 * rather than cross, or cross farther; it is taken a wait
+		 * later by a nearer steal. Near tiers are all looked at
+		 * (another L3's waited backlog is still cheap to take), and
+		 * a remote victim found in a tier as near as the young
+		 * backlog may still be chosen. Measured in
+		 * perf/bench/krill-sim (8 x 32 cores): on hub, 4.8 % of the
+		 * message bytes crossed nodes, 27 % without this (6.5 x the
+		 * ideal time against 15 x). */
+		if (remote && young)
+			return best;
+
 		for (unsigned k = 0; k < n; k++) {
 			unsigned j = lo + (start + k) % n;
 			uint64_t l = len(ctx, b->order[j]);
 
-			if (l < b->min[j])
+			if ((l & ~BAL_YOUNG) < b->min[j])
 				continue;
+			/* Backlog it would take once it has waited. */
+			if (l & BAL_YOUNG) {
+				young = true;
+				continue;
+			}
 			/* Near victims (and every victim of the flat
 			 * baseline): the first will do; it is cheap, and the
 			 * start offset spreads thieves over them. */

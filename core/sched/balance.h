@@ -68,14 +68,21 @@ void kri_bal_fini(struct balance *b);
 uint32_t kri_bal_threshold(unsigned d);
 
 /* Reads the backlog of scheduler v (its run queue length); ctx is the
- * caller's. A racy hint is fine: the steal itself re-checks. */
+ * caller's. A racy hint is fine: the steal itself re-checks. Backlog the
+ * thief may not take yet (too young: stealing only what waits, below) is
+ * 0, or its length with BAL_YOUNG set: "wait for it" (bal_young). */
 typedef uint64_t bal_len_fn(void *ctx, unsigned v);
+#define BAL_YOUNG (1ull << 63)
 
 /* Whom to steal from now: the position j of the chosen victim, or -1 when
  * no victim is worth it. Near tiers first, in order: the first victim from
- * start with anything queued. Then the remote victim at or past its
+ * start with anything it may take. Then the remote victim at or past its
  * threshold with the most backlog per unit of distance (a nearer node wins
- * a tie; a farther one must hold proportionally more). */
+ * a tie; a farther one must hold proportionally more). Backlog flagged
+ * BAL_YOUNG is never taken, and it means "wait", not "look further": no
+ * remote tier beyond the tier where the thief saw it (at or past the
+ * victim's threshold) is looked at, so a thief does not cross to a remote
+ * node (or a farther one) while a nearer tier holds backlog it waits on. */
 int kri_bal_choose(const struct balance *b, unsigned start, bal_len_fn *len, void *ctx);
 
 /* Stealing only what waits (the protocol: core/sched/sched.c). The pure
@@ -98,16 +105,88 @@ static inline bool bal_mark_spent(uint32_t head, uint32_t tail, uint64_t at)
 	return !at || (int32_t)(head - tail) >= 0;
 }
 
-/* The thief's next wait, judged when it runs dry after a steal of taken
- * processes, which (with those they woke there) handled got messages since.
- * Fewer than BAL_YIELD each: they ran once and went back to partners
- * elsewhere, so the wait doubles, from lo up to BAL_WAIT_GROW * lo. Else
- * the steal paid: the wait halves, down to none (take at once). */
-static inline uint64_t bal_judge(uint64_t wait, uint64_t lo, uint64_t got, uint64_t taken)
+/* What the steal being judged bought, counted from the steal until the
+ * thief ran dry: processes it took; runs of processes on the thief since
+ * (the taken ones and those they woke or spawned there); messages handled
+ * and processes that exited there since; how long the thief ran; what
+ * moving one process costs, in the same unit (0: time unknown, not judged
+ * by it). */
+struct bal_bought {
+	uint64_t taken, runs, msgs, exited, ran, move;
+};
+
+/* What moving a process costs (real time): a cache-line round trip
+ * between cores, measured on the development VM (issue #19), for its slot
+ * and again for its first message; and how many such costs a stolen
+ * process must run for, on average, for its move to have paid. */
+#define BAL_MOVE_NS 450u
+#define BAL_PAYBACK 4u
+
+/* Did the steal pay? Judged by the work it bought, not only by messages,
+ * per stolen process that ran on the thief (at most the runs there: a big
+ * batch is partly taken on by the thief's own neighbours, whose steals are
+ * theirs to judge). They paid if they stayed and talked (BAL_YIELD
+ * messages or more each), or finished there (as many exits: independent
+ * tasks, each handling one message and exiting, or a tree of spawns), or
+ * ran long (BAL_PAYBACK moves' time each). A hub's clients do none of
+ * these: each ran once, briefly, and went back to the hub's scheduler,
+ * whose next wake-up pulled it home. Measured in perf/bench/krill-sim:
+ * judged by messages alone, batches of tasks never paid, the wait stayed
+ * long, and skewed, bursty and fork-join loads at 256 cores took 2-4 x
+ * the ideal time (docs/performance.md). */
+static inline bool bal_paid(const struct bal_bought *b)
 {
-	if (got < BAL_YIELD * taken)
+	uint64_t n = b->taken < b->runs ? b->taken : b->runs;
+
+	return b->msgs >= BAL_YIELD * n || b->exited >= n ||
+	       (b->move && b->ran >= BAL_PAYBACK * b->move * n);
+}
+
+/* The thief's next wait after a steal that paid or not (bal_paid and,
+ * where the caller measures it, bal_spread_paid). One that did not: the
+ * wait doubles, from lo up to BAL_WAIT_GROW * lo. One that paid: the wait
+ * halves, down to none (take at once). */
+static inline uint64_t bal_judge(uint64_t wait, uint64_t lo, bool paid)
+{
+	if (!paid)
 		return wait < lo ? lo : wait < BAL_WAIT_GROW * lo ? 2 * wait : wait;
 	return wait / 2 < lo / 4 ? 0 : wait / 2;
+}
+
+/* Messages per 10^6 time units (per ms when the unit is ns). */
+static inline uint64_t bal_rate(uint64_t msgs, uint64_t dt)
+{
+	return dt ? msgs * 1000000u / dt : 0;
+}
+
+/* The runtime's rate rule (core/sched/sched.c, spread_paid). The steal
+ * made msgs messages be handled runtime-wide over the dt since it, and
+ * solo is the runtime's rate (bal_rate) while the thief slept beside
+ * backlog too young to take (0: unknown). Spreading paid unless the rate
+ * is known, the window at least min_dt (a shorter one is noise) and the
+ * whole runtime went less than BAL_RATE_GAIN / 8 times as fast. */
+#define BAL_RATE_GAIN  9u     /* eighths: spreading pays from 1.125 x */
+#define BAL_MEASURE_NS 50000u /* the shortest window a rate is taken over */
+static inline bool bal_spread_paid(uint64_t msgs, uint64_t dt, uint64_t solo, uint64_t min_dt)
+{
+	if (!solo || dt < min_dt)
+		return true;
+	return bal_rate(msgs, dt) * 8 >= solo * BAL_RATE_GAIN;
+}
+
+/* What a bal_len_fn reports for backlog of len too young to take, given
+ * the thief's wait and the shortest (lo): with BAL_YOUNG, "wait for it,
+ * do not cross" (kri_bal_choose), when the thief's steals have not been
+ * paying (its wait grew past the shortest: a hub's clients, whose trips
+ * across nodes only cross back); else nothing, and the thief may cross to
+ * remote backlog that has waited. Measured in perf/bench/krill-sim (8 x 32
+ * cores): waiting so whatever the wait, skewed, bursty and fork-join task
+ * loads took 1.6-3.7 x the ideal time (thieves of one node waiting on each
+ * other's young batches, a wait a round), against 1.3-2.7 x; hub took 6.5
+ * x with either, 15 x never waiting. */
+static inline uint64_t bal_young(uint64_t len, uint64_t wait, uint64_t lo)
+{
+	return wait > lo ? len | BAL_YOUNG : 0;
 }
 
 /* Processes a steal takes from a queue of len: half, rounded up. */

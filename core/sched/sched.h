@@ -97,8 +97,9 @@ struct sched {
 	struct sched_look *looks;
 	uint64_t nlooks;
 	/* The wait a backlog must outlast before this one takes it, and the
-	 * steal being judged: processes taken, messages handled then. */
-	uint64_t pwait, ytaken, ymsgs;
+	 * steal being judged: processes taken, messages handled, exits and
+	 * runs counted then. */
+	uint64_t pwait, ytaken, ymsgs, yexited, yruns;
 	/* The whole runtime's rate, to judge whether spreading paid: yat,
 	 * yall: when the steal being judged was made and every scheduler's
 	 * messages handled by then; solo: the runtime's rate (messages per

@@ -2,8 +2,9 @@
  * NUMA machines (up to 8 nodes x 32 cores), in virtual time. The victim
  * order, thresholds, choice of victim and steal amount come from
  * core/sched/balance.c, and the rule "steal only what waits" (the mark, the
- * adaptive wait) from core/sched/balance.h's bal_mark_spent and bal_judge:
- * the code the schedulers run. Only queues, costs and workloads are
+ * adaptive wait, what a steal bought, young backlog near, the rate rule)
+ * from core/sched/balance.h's bal_mark_spent, bal_judge, bal_paid,
+ * bal_young and bal_spread_paid: the code the schedulers run. Only queues, costs and workloads are
  * modelled here.
  *
  * Model. Time moves in ticks of TICK_NS (25 ns: a message handled
@@ -123,6 +124,13 @@ struct ssched {
 	uint64_t pwait, ytaken, ymsgs, msgs, young_at, idle_since;
 	bool young, seen_young, idle;
 	uint64_t sleeps, sleep_ticks;
+	/* What the steal bought (bal_bought): runs and exits here, counted then;
+	 * and the runtime's rate rule (bal_spread_paid): when the steal was made
+	 * (yat), every scheduler's messages by then (yall), the runtime's
+	 * rate while this one slept beside young backlog (solo), and the
+	 * sleep being measured (slept_at, slept_all; asleep). */
+	uint64_t runs, yruns, exits, yexits, yat, yall, solo, slept_at, slept_all;
+	bool asleep;
 };
 
 struct burst {
@@ -611,8 +619,20 @@ static uint64_t burst_bound(const struct sim *m)
 /* ---- the schedulers ----------------------------------------------------- */
 
 /* The shortest wait and a spin, in ticks. */
-#define WAIT_LO    (BAL_WAIT_NS / TICK_NS)
-#define SPIN_TICKS (SPIN_NS / TICK_NS)
+#define WAIT_LO       (BAL_WAIT_NS / TICK_NS)
+#define SPIN_TICKS    (SPIN_NS / TICK_NS)
+#define MOVE_TICKS    (BAL_MOVE_NS / TICK_NS)
+#define MEASURE_TICKS (BAL_MEASURE_NS / TICK_NS)
+
+/* Messages handled by every scheduler so far (sched.c's all_msgs). */
+static uint64_t all_msgs(const struct sim *m)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < m->n; i++)
+		n += m->s[i].msgs;
+	return n;
+}
 
 struct look_ctx {
 	struct sim *m;
@@ -644,7 +664,7 @@ static uint64_t qlen(void *ctx, unsigned v)
 	s->young = true;
 	s->seen_young = true;
 	s->young_at = m->now;
-	return 0;
+	return bal_young(q->len, s->pwait, WAIT_LO); /* wait for it, rather than look further */
 }
 
 /* The balance policy chooses; the queue mechanics follow runq_steal. On
@@ -659,9 +679,22 @@ static bool steal(struct sim *m, uint32_t self, uint32_t *out, uint32_t *cost)
 	struct queue *vq;
 	int j;
 
-	/* sched.c's judge(): did the last steal pay? */
+	/* sched.c's judge(): did the last steal pay? By what it bought
+	 * (the same move cost as the runtime's, in ticks) and, as the
+	 * runtime, by its rate rule (spread_paid). */
 	if (m->pol == POL_KRILL && s->ytaken) {
-		s->pwait = bal_judge(s->pwait, WAIT_LO, s->msgs - s->ymsgs, s->ytaken);
+		struct bal_bought bb = {
+		    .taken = s->ytaken,
+		    .runs = s->runs - s->yruns,
+		    .msgs = s->msgs - s->ymsgs,
+		    .exited = s->exits - s->yexits,
+		    .ran = m->now - s->yat,
+		    .move = MOVE_TICKS,
+		};
+		bool spread =
+		    bal_spread_paid(all_msgs(m) - s->yall, m->now - s->yat, s->solo, MEASURE_TICKS);
+
+		s->pwait = bal_judge(s->pwait, WAIT_LO, spread && bal_paid(&bb));
 		s->ytaken = 0;
 	}
 	s->young = false;
@@ -692,6 +725,10 @@ static bool steal(struct sim *m, uint32_t self, uint32_t *out, uint32_t *cost)
 	m->migrations += take;
 	s->ytaken = take;
 	s->ymsgs = s->msgs;
+	s->yexits = s->exits;
+	s->yruns = s->runs;
+	s->yat = m->now;
+	s->yall = all_msgs(m);
 	if (b->level[j] == TOPO_REMOTE) {
 		d = dist(m, s->node, m->s[v].node);
 		m->remote_steals++;
@@ -724,6 +761,9 @@ static void idle_tick(struct sim *m, uint32_t self, uint32_t cost)
 		s->sleeps++;
 		s->sleep_ticks += s->pwait;
 		s->idle_since = m->now + s->busy + 1;
+		s->asleep = true; /* a timed sleep: measure the others' rate */
+		s->slept_at = m->now;
+		s->slept_all = all_msgs(m);
 	}
 }
 
@@ -748,10 +788,12 @@ static void finish(struct sim *m, uint32_t self, uint32_t pid)
 	switch (p->kind) {
 	case K_TASK:
 		p->state = P_DONE;
+		m->s[self].exits++;
 		break;
 	case K_FJ:
 		if (p->joined || p->depth == FJ_DEPTH) {
 			p->state = P_DONE;
+			m->s[self].exits++;
 			notify_parent(m, self, pid);
 			break;
 		}
@@ -825,6 +867,16 @@ static void tick(struct sim *m, uint32_t self)
 		s->busy--;
 		return;
 	}
+	/* Back from a timed sleep: the runtime's rate without us, as park()
+	 * measures it (a moving average, a quarter each sample). */
+	if (s->asleep) {
+		s->asleep = false;
+		if (m->now - s->slept_at >= MEASURE_TICKS) {
+			uint64_t r = bal_rate(all_msgs(m) - s->slept_all, m->now - s->slept_at);
+
+			s->solo = s->solo ? (3 * s->solo + r) / 4 : r;
+		}
+	}
 	if (!s->has_cur) {
 		uint32_t cost = 0; /* ticks before its first unit, this one included */
 
@@ -854,6 +906,7 @@ static void tick(struct sim *m, uint32_t self)
 		s->cur = pid;
 		s->has_cur = true;
 		m->runs++;
+		s->runs++;
 		if (m->comm) {
 			/* Its state comes over from where it last ran: one
 			 * way, its few lines fetched together. */
