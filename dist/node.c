@@ -625,6 +625,35 @@ void kri_dist_conn_gone(struct node *nd, kr_ctx *ctx, uint32_t i)
 	node_event(nd, ctx, i, KR_TAG_NODEDOWN);
 }
 
+/* A process that watched a node has ended: its watches go (kr_on_exit,
+ * registered at its first watch, so a process that never watches pays
+ * nothing at its exit). arg is the runtime, not the node: at
+ * kr_runtime_free the node is freed before the processes still alive end,
+ * and kri_dist_node then finds none (runtime.c clears rt->remote). */
+static void watch_exit(void *arg, const kr_exit_info *info)
+{
+	struct node *nd = kri_dist_node(arg);
+	if (!nd)
+		return;
+	pthread_mutex_lock(&nd->mu);
+	for (uint32_t k = 0; k < nd->nnw;)
+		if (nd->nw[k].pid == info->pid)
+			nd->nw[k] = nd->nw[--nd->nnw];
+		else
+			k++;
+	pthread_mutex_unlock(&nd->mu);
+}
+
+/* Under mu: the entry of pid's watch of peer (NOPEER: its mark, the entry
+ * that says its exit hook is in place), or nnw. */
+static uint32_t watch_find(const struct node *nd, kr_pid pid, uint32_t peer)
+{
+	uint32_t k = 0;
+	while (k < nd->nnw && (nd->nw[k].pid != pid || nd->nw[k].peer != peer))
+		k++;
+	return k;
+}
+
 int kr_node_monitor(kr_ctx *ctx, const char *node, int on)
 {
 	struct node *nd = kri_dist_node(kr_runtime_of(ctx));
@@ -634,18 +663,37 @@ int kr_node_monitor(kr_ctx *ctx, const char *node, int on)
 	kr_pid self = kr_self(ctx), conn;
 	uint32_t i, k;
 	int rc = 0, up = 0;
+	/* A process's first watch registers the hook that drops its watches
+	 * when it exits. Whether it has one is read before: only this
+	 * process adds entries of its own, and only its exit removes the
+	 * last (a watch turned off leaves a mark, peer NOPEER, behind). */
+	bool hooked = true;
+	if (on) {
+		pthread_mutex_lock(&nd->mu);
+		for (k = 0; k < nd->nnw && nd->nw[k].pid != self; k++)
+			;
+		hooked = k < nd->nnw;
+		pthread_mutex_unlock(&nd->mu);
+	}
+	if (!hooked && kr_on_exit(ctx, watch_exit, kr_runtime_of(ctx)))
+		return -ENOMEM;
 	pthread_mutex_lock(&nd->mu);
 	struct peer *p = kri_dist_peer(nd, node, &i);
-	for (k = 0; p && k < nd->nnw; k++)
-		if (nd->nw[k].pid == self && nd->nw[k].peer == i)
-			break;
+	k = p ? watch_find(nd, self, i) : nd->nnw;
 	if (!p) {
 		rc = -ENOMEM;
 	} else if (!on) {
-		if (k < nd->nnw)
-			nd->nw[k] = nd->nw[--nd->nnw];
+		if (k < nd->nnw) {
+			nd->nw[k].peer = NOPEER; /* a mark, if it was the last */
+			for (uint32_t j = 0; j < nd->nnw; j++)
+				if (j != k && nd->nw[j].pid == self) {
+					nd->nw[k] = nd->nw[--nd->nnw];
+					break;
+				}
+		}
 	} else if (k == nd->nnw) {
-		if (nd->nnw == nd->cnw) {
+		uint32_t mark = watch_find(nd, self, NOPEER);
+		if (mark == nd->nnw && nd->nnw == nd->cnw) {
 			uint32_t n = nd->cnw ? 2 * nd->cnw : 8;
 			struct nwatch *w = realloc(nd->nw, n * sizeof(*w));
 			if (!w)
@@ -656,7 +704,9 @@ int kr_node_monitor(kr_ctx *ctx, const char *node, int on)
 			}
 		}
 		if (!rc) {
-			nd->nw[nd->nnw++] = (struct nwatch){self, i};
+			if (mark == nd->nnw)
+				nd->nnw++;
+			nd->nw[mark] = (struct nwatch){self, i};
 			up = p->state == PEER_UP;
 		}
 	}
@@ -1227,7 +1277,9 @@ int kr_node_info_get(kr_runtime *rt, kr_node_info *out)
 	out->inrefs = nd->inrefs_live;
 	for (uint32_t i = 0; i < nd->npeers; i++)
 		out->recs += nd->peers[i]->nrecs;
-	out->watches = nd->nnw;
+	out->watches = 0;
+	for (uint32_t k = 0; k < nd->nnw; k++)
+		out->watches += nd->nw[k].peer != NOPEER; /* marks are no watches */
 	pthread_mutex_unlock(&nd->mu);
 	out->msgs_in = atomic_load_explicit(&nd->msgs_in, memory_order_relaxed);
 	out->msgs_out = atomic_load_explicit(&nd->msgs_out, memory_order_relaxed);

@@ -214,7 +214,8 @@ int kr_node_send_name(kr_ctx *ctx, const char *name, const char *node, const ei_
  * once if it is up now) and KR_TAG_NODEDOWN each time it goes or a
  * connect fails; on connects to node if it is not. One watch per process
  * and node (a second on adds none, but connects); it lasts until turned off
- * (a watch of a process that has exited stays until the node is freed).
+ * or the process exits (its watches go then: a process's first watch
+ * registers an exit hook, kr_on_exit's, about 150 bytes once).
  * -EINVAL: not a node, node not name@host or this node; -ENOMEM. */
 int kr_node_monitor(kr_ctx *ctx, const char *node, int on);
 
