@@ -182,9 +182,10 @@ bool kri_dist_unlinking(struct node *nd, uint32_t i, kr_pid local, kr_pid remote
 uint64_t kri_dist_inref_new(struct node *nd, uint32_t peer, const erlang_ref *r, const char *name);
 int kri_dist_inref_get(struct node *nd, uint64_t id, erlang_ref *out, char name[MAXATOMLEN]);
 void kri_dist_inref_free(struct node *nd, uint64_t id);
-/* A process of peer i spoke (from: a pid of its own, in a frame on its
- * connection that only a live process sends): note its incarnation, and
- * free the peer's remote pids of any other (under mu). */
+/* Peer i's incarnation is creation: a handshake with it named it, or a
+ * process of it spoke (from: a pid of its own, in a frame on its
+ * connection that only a live process sends). Note it, and free the
+ * peer's remote pids of any other (under mu). */
 void kri_dist_heard(struct node *nd, uint32_t i, uint32_t creation);
 /* kr_node_pid_from_ei for a pid in a frame from peer i; live: the frame is
  * one only a live process of its node sends (LINK, UNLINK, EXIT2,

@@ -489,6 +489,11 @@ static void *connector(void *arg)
 		} else {
 			p->fd_sent = true;
 			p->flags = hp.flags;
+			/* The handshake names the peer's incarnation (version
+			 * 6 sends its creation): its pids of any other are
+			 * dead now, even if its processes only ever send
+			 * plainly (frames that name no sender). */
+			kri_dist_heard(nd, j->peer, hp.creation);
 		}
 	} else {
 		if (fd >= 0)
@@ -1061,6 +1066,7 @@ static void accept_one(struct node *nd, int fd)
 	if (!rc) {
 		p->fd_sent = true;
 		p->flags = hp.flags;
+		kri_dist_heard(nd, i, hp.creation); /* as the connector does */
 		pthread_cond_broadcast(&nd->cv);
 	}
 	pthread_mutex_unlock(&nd->mu);
