@@ -32,13 +32,13 @@
  * Links and exit signals work across nodes with the usual calls (kr_link,
  * kr_unlink, kr_send_exit to a remote pid; an Erlang process may link to a
  * krill one, and unlink: Erlang's link protocol, UNLINK_ID and its ack, so
- * an exit signal that crosses an unlink is ignored, either way). kr_monitor and kr_demonitor of a remote pid send Erlang's
- * MONITOR_P and DEMONITOR_P, and a krill or Erlang node answers with the
+ * an exit signal that crosses an unlink is ignored, either way). kr_monitor and kr_demonitor of a
+ * remote pid send Erlang's MONITOR_P and DEMONITOR_P, and a krill or Erlang node answers with the
  * DOWN and the real reason; a process of another node may monitor a krill
  * process, by pid or by registered name ({Name, Node}), and gets its DOWN
  * with the real reason (noproc at once for a pid that is dead or never
- * was, or a name nobody holds). kr_monitor takes a pid only: monitoring
- * {Name, Node} from krill has no call. When a connection is lost, or cannot
+ * was, or a name nobody holds). A krill process monitors {Name, Node}
+ * with kr_node_monitor_name. When a connection is lost, or cannot
  * be made, every process linked to a pid of that node gets an exit signal,
  * and every monitor of one a DOWN, with reason KR_NOCONNECTION. Reasons
  * cross as Erlang terms: KR_NORMAL as normal, KR_SHUTDOWN shutdown,
@@ -219,6 +219,24 @@ int kr_node_send_name(kr_ctx *ctx, const char *name, const char *node, const ei_
  * -EINVAL: not a node, node not name@host or this node; -ENOMEM. */
 int kr_node_monitor(kr_ctx *ctx, const char *node, int on);
 
+/* Monitor the process registered as name on node, as Erlang's
+ * monitor(process, {Name, Node}): the name is looked up there once, when
+ * the monitor arrives, and the monitor then follows the process holding
+ * it. The caller gets one KR_TAG_DOWN for *ref, with reason KR_NOPROC
+ * when nobody holds the name (at once), the holder's exit reason when it
+ * exits (as kr_monitor of a remote pid maps them), or KR_NOCONNECTION
+ * when the connection goes or cannot be made; kr_demonitor(ctx, *ref)
+ * takes it off. The DOWN's pid (kr_exit_info.pid) stands for {Name, Node}:
+ * the same kr_pid for every monitor of that name on that node, and no
+ * process (kr_send, kr_link and kr_node_pid_to_ei give -ESRCH for it);
+ * the node keeps it, and the name, until it is freed. node may be this
+ * node: the name is looked up here now and the monitor is kr_monitor's
+ * of its holder (none: a DOWN with KR_NOPROC and pid 0). The peer must
+ * offer monitors by name (DFLAG_DIST_MONITOR_NAME: every erl node, and
+ * krill's). -EINVAL: not a node, ref NULL, name NULL, empty or over 255
+ * bytes, node not name@host; -ENOMEM. */
+int kr_node_monitor_name(kr_ctx *ctx, const char *name, const char *node, uint64_t *ref);
+
 /* ---- gen_server calls, both ways ------------------------------------------
  *
  * A call out is Erlang's {'$gen_call', {From, Ref}, Request}: From the
@@ -245,30 +263,28 @@ int kr_node_monitor(kr_ctx *ctx, const char *node, int on);
  * The monitor is gone when it returns, whatever it returns. */
 int kr_node_call(kr_ctx *ctx, kr_pid to, const ei_x_buff *req, uint32_t timeout_ms,
 		 const kr_msg **reply);
-/* The same to the process registered as name on node ({Name, Node}).
- * node may be this node (the name is looked up now: none gives -ESRCH with
- * KR_NOPROC). A name on another node cannot be monitored from here: the
- * call watches the connection instead (-ESRCH with KR_NOCONNECTION when it
- * goes or cannot be made); a name nobody holds there, or a server that
- * exits, gives -ETIMEDOUT. -EINVAL also: name NULL, empty or over 255
+/* The same to the process registered as name on node ({Name, Node}),
+ * monitored by name (kr_node_monitor_name): -ESRCH with KR_NOPROC when
+ * nobody holds the name, with the server's reason when it exits before
+ * answering, with KR_NOCONNECTION when the connection goes or cannot be
+ * made (the DOWN's pid stands for the name). node may be this node (the
+ * name is looked up now). -EINVAL also: name NULL, empty or over 255
  * bytes, node not name@host. */
 int kr_node_call_name(kr_ctx *ctx, const char *name, const char *node, const ei_x_buff *req,
 		      uint32_t timeout_ms, const kr_msg **reply);
 
 /* The call without blocking, from any process (a behaviour too): monitor
- * to (or, for a name of another node, the connection: as kr_node_call_name)
- * and send the call; *ref names it. Then hand each message to
- * kr_node_call_result. To give up (a kr_receive_timeout), kr_demonitor(ref)
- * and forget ref: a reply that comes later is a KR_TAG_REPLY message that
- * kr_node_call_result with another ref does not take (drop it). Errors as
- * kr_node_call, without -EPERM. */
+ * to (or the name, as kr_node_call_name) and send the call; *ref names it. Then hand each message
+ * to kr_node_call_result. To give up (a kr_receive_timeout), kr_demonitor(ref) and forget ref: a
+ * reply that comes later is a KR_TAG_REPLY message that kr_node_call_result with another ref does
+ * not take (drop it). Errors as kr_node_call, without -EPERM. */
 int kr_node_call_send(kr_ctx *ctx, kr_pid to, const ei_x_buff *req, uint64_t *ref);
 int kr_node_call_send_name(kr_ctx *ctx, const char *name, const char *node, const ei_x_buff *req,
 			   uint64_t *ref);
 /* Is m the end of call ref? 1: m is its reply: *term (version byte first)
  * and *len are Reply (m's data; NULL: not wanted), and the monitor is gone.
- * -ESRCH: m is its KR_TAG_DOWN (kr_exit_info: the reason; for a name of
- * another node, the connection's process's DOWN: the connection went).
+ * -ESRCH: m is its KR_TAG_DOWN (kr_exit_info: the reason, as
+ * kr_node_call's).
  * 0: m is something else. -EINVAL: m NULL or ref 0. */
 int kr_node_call_result(kr_ctx *ctx, const kr_msg *m, uint64_t ref, const char **term,
 			uint32_t *len);
