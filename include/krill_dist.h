@@ -159,7 +159,8 @@ typedef struct kr_node_info {
 	/* The node's tables now: what a peer that comes and goes must not
 	 * grow (see kr_node_pid_from_ei on remote pids of a dead incarnation). */
 	uint32_t peers;       /* nodes known by name (one per name, kept) */
-	uint32_t remote_pids; /* remote pids held */
+	uint32_t remote_pids; /* remote pids held (and names monitored on
+			       * peers: kr_node_monitor_name) */
 	uint32_t inrefs;      /* monitors remote processes hold on local ones */
 	uint32_t recs;        /* links and monitors across connections up */
 	uint32_t watches;     /* kr_node_monitor watches */
@@ -174,21 +175,23 @@ int kr_node_info_get(kr_runtime *rt, kr_node_info *out);
  * sends to it are dropped. Each node start takes a new random creation,
  * so a restarted krill node is a new incarnation to its peers.
  *
- * Remote pids of a dead incarnation are reclaimed: when a process of a
- * peer speaks with another creation than before (a link, unlink, exit
- * signal, monitor or demonitor from it, or a send by name, whose frames
- * name a live sender), the node forgets that peer's pids of every other
- * creation. A kr_pid of those still held then reaches nobody, as in
- * Erlang: kr_send to it returns 0 and drops the message, kr_link and
- * kr_monitor see a pid that does not exist, kr_node_pid_to_ei gives
- * -ESRCH; it names no other pid until its table entry has been reused
- * 1024 times (a generation in the kr_pid). A peer that
- * never speaks so (plain sends only) keeps its old pids until it does.
+ * Remote pids of a dead incarnation are reclaimed: when a handshake with
+ * a peer names another creation than before (a restarted node), or a
+ * process of it speaks with one (a link, unlink, exit signal, monitor or
+ * demonitor from it, or a send by name, whose frames name a live sender),
+ * the node forgets that peer's pids of every other creation (but those
+ * its links and monitors across the connection still name). A kr_pid
+ * of those still held then reaches nobody, as in Erlang: kr_send to it
+ * returns 0 and drops the message, kr_link and kr_monitor see a pid that
+ * does not exist, kr_node_pid_to_ei gives -ESRCH; it names no other pid
+ * until its table entry has been reused 1024 times (a generation in the
+ * kr_pid).
  * -EINVAL: not a node; -ENOMEM (also past 4M remote pids held). */
 int kr_node_pid_from_ei(kr_runtime *rt, const erlang_pid *e, kr_pid *out);
 /* The Erlang pid for a kr_pid (local or remote). -EINVAL: not a node;
- * -ESRCH: a remote pid this node never made, or one of a dead incarnation
- * that has been reclaimed (see kr_node_pid_from_ei). */
+ * -ESRCH: a remote pid this node never made, one of a dead incarnation
+ * that has been reclaimed (see kr_node_pid_from_ei), or the kr_pid that
+ * stands for a name monitored on another node (kr_node_monitor_name). */
 int kr_node_pid_to_ei(kr_runtime *rt, kr_pid pid, erlang_pid *out);
 /* ei_x_encode_pid of kr_node_pid_to_ei(pid). Errors as it, -ENOMEM. */
 int kr_node_x_encode_pid(kr_runtime *rt, ei_x_buff *x, kr_pid pid);
