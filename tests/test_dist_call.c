@@ -248,7 +248,9 @@ static struct {
 	atomic_int echo, by_name, timed_out, no_stray, after_late, stackless, done;
 	atomic_int die_rc, die_reason, nc_rc, nc_reason, nobody_rc, nobody_reason, calling;
 	atomic_int mon_noproc, mon_reason, mon_gone, mon_nc; /* by name: reason + 1 */
-	int late_msgs; /* messages that came in while nothing waited (the late reply) */
+	atomic_int demon;    /* 1: a monitor by name taken off got no DOWN */
+	atomic_int watchers; /* 1 + how many monitored the server during a call */
+	int late_msgs;       /* messages that came in while nothing waited (the late reply) */
 } C;
 
 static int any(const kr_msg *m, void *arg)
@@ -383,7 +385,7 @@ static void by_name_client(kr_ctx *ctx, void *arg)
 {
 	(void)arg;
 	const kr_msg *m;
-	uint64_t r0, r1, r2, r3;
+	uint64_t r0, r1, r2, r3, r4;
 	if (kr_receive(ctx, any, 0, 20000, &m) || server_pid(ctx, m, &C.srv))
 		return;
 	/* A name nobody holds there: noproc, from the peer. */
@@ -391,9 +393,24 @@ static void by_name_client(kr_ctx *ctx, void *arg)
 		atomic_store(&C.mon_noproc, down_for(ctx, r0, &m));
 	/* The server's name, then a call by name that stops it: the call
 	 * and the monitor both see its reason. */
-	if (kr_node_monitor_name(ctx, "erlsrv", C.erl, &r1))
+	if (kr_node_monitor_name(ctx, "erlsrv", C.erl, &r1) ||
+	    kr_node_monitor_name(ctx, "erlsrv", C.erl, &r4) || kr_demonitor(ctx, r4))
 		return;
+	/* Its monitors, as the server counts them: r1 and the call's own (r4
+	 * went, by DEMONITOR_P with the name). */
 	ei_x_buff x;
+	ei_x_new_with_version(&x);
+	ei_x_encode_atom(&x, "monitored_by");
+	if (!kr_node_call_name(ctx, "erlsrv", C.erl, &x, 5000, &m)) {
+		const char *t = mterm(m);
+		int i = 0, v, ar;
+		char a[MAXATOMLEN];
+		long n;
+		if (!ei_decode_version(t, &i, &v) && !ei_decode_tuple_header(t, &i, &ar) &&
+		    ar == 2 && !ei_decode_atom(t, &i, a) && !ei_decode_long(t, &i, &n))
+			atomic_store(&C.watchers, (int)n + 1);
+	}
+	ei_x_free(&x);
 	ei_x_new_with_version(&x);
 	ei_x_encode_tuple_header(&x, 2);
 	ei_x_encode_atom(&x, "die");
@@ -405,6 +422,8 @@ static void by_name_client(kr_ctx *ctx, void *arg)
 	atomic_store(&C.die_rc, rc == 0 ? 1 : rc);
 	if (kr_receive(ctx, down_of, &r1, 10000, &m) == 0)
 		atomic_store(&C.mon_reason, is_bye(m) ? 1 : -1);
+	/* Taken off (DEMONITOR_P with the name) before the server stopped. */
+	atomic_store(&C.demon, kr_receive(ctx, down_of, &r4, 300, &m) == -ETIMEDOUT ? 1 : -1);
 	/* The name is free now: noproc. */
 	if (!kr_node_monitor_name(ctx, "erlsrv", C.erl, &r2))
 		atomic_store(&C.mon_gone, down_for(ctx, r2, &m));
@@ -437,6 +456,8 @@ static void monitors_and_calls_by_name_see_an_erlang_server_stop(void **st)
 	assert_int_equal(rc, -ESRCH); /* before monitors by name: -ETIMEDOUT */
 	assert_int_equal(atomic_load(&C.die_reason), 1);
 	assert_int_equal(atomic_load(&C.mon_reason), 1);
+	assert_int_equal(atomic_load(&C.demon), 1);
+	assert_int_equal(atomic_load(&C.watchers), 2 + 1);
 	assert_int_equal(atomic_load(&C.mon_gone), KR_NOPROC + 1);
 	assert_int_equal(nc, KR_NOCONNECTION + 1);
 }
