@@ -186,7 +186,9 @@ int kr_node_info_get(kr_runtime *rt, kr_node_info *out);
  * does not exist, kr_node_pid_to_ei gives -ESRCH; it names no other pid
  * until its table entry has been reused 1024 times (a generation in the
  * kr_pid).
- * -EINVAL: not a node; -ENOMEM (also past 4M remote pids held). */
+ * -EINVAL: not a node, or a pid of another node with serial 0xffffffff
+ * and creation 0, which no node makes (that key stands for names:
+ * kr_node_monitor_name); -ENOMEM (also past 4M remote pids held). */
 int kr_node_pid_from_ei(kr_runtime *rt, const erlang_pid *e, kr_pid *out);
 /* The Erlang pid for a kr_pid (local or remote). -EINVAL: not a node;
  * -ESRCH: a remote pid this node never made, one of a dead incarnation

@@ -1583,6 +1583,11 @@ static void bad_arguments_are_refused(void **st)
 	e.creation = info.creation + 1;
 	assert_int_equal(kr_node_pid_from_ei(rt, &e, &r2), 0);
 	assert_true(r2 != local && r2 != r1);
+	/* The key that stands for names monitored on a peer: no pid has it. */
+	snprintf(e.node, sizeof(e.node), "other@127.0.0.1");
+	e.serial = 0xffffffffu;
+	e.creation = 0;
+	assert_int_equal(kr_node_pid_from_ei(rt, &e, &r2), -EINVAL);
 	kr_runtime_free(rt);
 }
 
