@@ -464,9 +464,19 @@ static int control(struct conn *c, kr_ctx *ctx, const char *b, int i, int arity,
 		    ei_decode_pid(b, &i, &from) || ei_decode_pid(b, &i, &to))
 			return -EPROTO; /* id 0 too: erts refuses it */
 		break;
-	case 21: /* MONITOR_P_EXIT {21, FromProc, To, Ref, Reason} */
-		if (arity != 5 || ei_decode_pid(b, &i, &from) || ei_decode_pid(b, &i, &to) ||
-		    ei_decode_ref(b, &i, &ref) ||
+	case 21: /* MONITOR_P_EXIT {21, FromProc, To, Ref, Reason}: FromProc a pid or,
+		  * for a monitor by name (kr_node_monitor_name), the name */
+		if (arity != 5 || ei_get_type(b, &i, &type, &size))
+			return -EPROTO;
+		if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT ||
+		    type == ERL_ATOM_UTF8_EXT || type == ERL_SMALL_ATOM_UTF8_EXT) {
+			if (ei_decode_atom(b, &i, name))
+				return -EPROTO;
+			by_name = true;
+		} else if (ei_decode_pid(b, &i, &from)) {
+			return -EPROTO;
+		}
+		if (ei_decode_pid(b, &i, &to) || ei_decode_ref(b, &i, &ref) ||
 		    kri_dist_dec_reason(b, &i, &reason, payload, &plen))
 			return -EPROTO;
 		break;
@@ -476,9 +486,18 @@ static int control(struct conn *c, kr_ctx *ctx, const char *b, int i, int arity,
 				return -EPROTO;
 		return 0;
 	}
-	if (kri_dist_pid_in(nd, c->peer, &from, op != 3 && op != 21, &rfrom) || !pid_remote(rfrom))
+	if (op == 21 && by_name) {
+		/* The kr_pid our monitors of that name hold; none: not ours. */
+		pthread_mutex_lock(&nd->mu);
+		rc = kri_dist_name_pid(nd, c->peer, name, false, &rfrom);
+		pthread_mutex_unlock(&nd->mu);
+		if (rc)
+			return 0;
+	} else if (kri_dist_pid_in(nd, c->peer, &from, op != 3 && op != 21, &rfrom) ||
+		   !pid_remote(rfrom)) {
 		return 0; /* not a pid of another node: nothing of ours */
-	lto = by_name ? kr_whereis(rt, name) : local_pid(nd, &to);
+	}
+	lto = by_name && op != 21 ? kr_whereis(rt, name) : local_pid(nd, &to);
 	switch (op) {
 	case 1:
 		pthread_mutex_lock(&nd->mu);

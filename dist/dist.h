@@ -100,6 +100,12 @@ struct peer {
 #define RP_IDX_BITS 22u
 #define RP_IDX_MASK ((1u << RP_IDX_BITS) - 1)
 #define RP_GENS     (1u << (32 - RP_IDX_BITS))
+/* A name monitored on a peer (kr_node_monitor_name) has an entry too, so
+ * that its monitors have a kr_pid to be held by: peer, id (its index in
+ * node.names), serial NAME_SERIAL and creation 0, a key no Erlang pid has
+ * (pid_in refuses one). Kept while the node lives; never reclaimed with an
+ * incarnation (the name is the peer's, whatever its creation). */
+#define NAME_SERIAL GEN_REMOTE
 struct rpid {
 	uint32_t peer, id, serial, creation; /* the key */
 	uint32_t gen;                        /* of the index */
@@ -134,6 +140,11 @@ struct node {
 		uint32_t peer;
 	} * nw;
 	uint32_t nnw, cnw;
+	struct nname { /* names monitored on peers (kr_node_monitor_name) */
+		uint32_t peer;
+		char *name; /* malloc'd */
+	} * names;
+	uint32_t nnames, cnames;
 	struct inref *inrefs; /* Erlang references of monitors on local processes */
 	uint32_t ninrefs;     /* entries (used and free) */
 	uint32_t inref_free;  /* the first free entry, UINT32_MAX: none */
@@ -182,9 +193,10 @@ bool kri_dist_unlinking(struct node *nd, uint32_t i, kr_pid local, kr_pid remote
 uint64_t kri_dist_inref_new(struct node *nd, uint32_t peer, const erlang_ref *r, const char *name);
 int kri_dist_inref_get(struct node *nd, uint64_t id, erlang_ref *out, char name[MAXATOMLEN]);
 void kri_dist_inref_free(struct node *nd, uint64_t id);
-/* A process of peer i spoke (from: a pid of its own, in a frame on its
- * connection that only a live process sends): note its incarnation, and
- * free the peer's remote pids of any other (under mu). */
+/* Peer i's incarnation is creation: a handshake with it named it, or a
+ * process of it spoke (from: a pid of its own, in a frame on its
+ * connection that only a live process sends). Note it, and free the
+ * peer's remote pids of any other (under mu). */
 void kri_dist_heard(struct node *nd, uint32_t i, uint32_t creation);
 /* kr_node_pid_from_ei for a pid in a frame from peer i; live: the frame is
  * one only a live process of its node sends (LINK, UNLINK, EXIT2,
@@ -193,6 +205,9 @@ void kri_dist_heard(struct node *nd, uint32_t i, uint32_t creation);
  * pid of peer i there gives its incarnation (kri_dist_heard). */
 int kri_dist_pid_in(struct node *nd, uint32_t i, const erlang_pid *e, bool live, kr_pid *out);
 uint64_t kri_dist_inref_find(struct node *nd, uint32_t i, kr_pid remote, const erlang_ref *r);
+/* The kr_pid that stands for name on peer i (monitors by name hold it),
+ * made if make; under mu. -ESRCH: none (make false), -ENOMEM. */
+int kri_dist_name_pid(struct node *nd, uint32_t i, const char *name, bool make, kr_pid *out);
 /* Reasons as Erlang terms, both ways (node.c). */
 int kri_dist_enc_reason(ei_x_buff *x, uint32_t reason, const void *payload, uint32_t plen);
 int kri_dist_dec_reason(const char *b, int *i, uint32_t *reason, unsigned char *payload,

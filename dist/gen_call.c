@@ -120,8 +120,10 @@ static int call_send(kr_ctx *ctx, kr_pid pid, uint64_t ref, void *arg)
 
 /* What to send to and what to watch for a call: the pid; for a name here,
  * the process holding it (0: none, whose monitor says noproc); for a name
- * on another node, its connection process (made, and a connect begun, if
- * none), since a name there cannot be monitored from here. */
+ * on another node, the name itself (kr_node_monitor_name's kr_pid for it:
+ * the monitor is Erlang's by name, so the call sees noproc when nobody
+ * holds it, the server's reason when it exits, noconnection when the
+ * connection goes). */
 static int target(struct node *nd, kr_ctx *ctx, struct out_call *o, kr_pid *to, kr_pid *watch)
 {
 	if (!o->name) {
@@ -137,7 +139,8 @@ static int target(struct node *nd, kr_ctx *ctx, struct out_call *o, kr_pid *to, 
 	}
 	pthread_mutex_lock(&nd->mu);
 	uint32_t i;
-	int rc = kri_dist_peer(nd, o->node, &i) ? kri_dist_conn_of(nd, ctx, i, watch) : -ENOMEM;
+	int rc = kri_dist_peer(nd, o->node, &i) ? kri_dist_name_pid(nd, i, o->name, true, watch)
+						: -ENOMEM;
 	pthread_mutex_unlock(&nd->mu);
 	*to = 0;
 	return rc;
@@ -156,16 +159,7 @@ static int call(kr_ctx *ctx, kr_pid to, const char *name, const char *node, cons
 	int rc = target(nd, ctx, &o, &to, &watch);
 	if (rc)
 		return rc;
-	rc = kri_fiber_call(ctx, to, watch, call_send, &o, timeout_ms, reply);
-	if (rc == -ESRCH && o.name) {
-		/* The connection's process went, not the server: say so. The
-		 * DOWN is the caller's own until its next blocking call. */
-		kr_exit_info *x = (kr_exit_info *)((kr_msg *)*reply)->data;
-		x->reason = KR_NOCONNECTION;
-		x->len = 0;
-		((kr_msg *)*reply)->len = (uint32_t)offsetof(kr_exit_info, payload);
-	}
-	return rc;
+	return kri_fiber_call(ctx, to, watch, call_send, &o, timeout_ms, reply);
 }
 
 int kr_node_call(kr_ctx *ctx, kr_pid to, const ei_x_buff *req, uint32_t timeout_ms,

@@ -254,6 +254,12 @@ static struct rpid *rp_get(struct node *nd, kr_pid pid, bool *dead)
 	return r;
 }
 
+/* Is r the entry of a name monitored on a peer (not a pid)? */
+static bool rp_is_name(const struct rpid *r)
+{
+	return r->peer < RP_FREE && r->serial == NAME_SERIAL && r->creation == 0;
+}
+
 /* The index of r in the table, added if new: a free index (the oldest
  * freed), else a new one. */
 static int rp_intern(struct node *nd, const struct rpid *r, uint32_t *out)
@@ -336,7 +342,7 @@ void kri_dist_heard(struct node *nd, uint32_t p, uint32_t creation)
 	for (uint32_t i = 0; i < nd->nrp; i++) {
 		struct rpid *r = &nd->rp[i];
 		kr_pid me = rp_pid(nd, i);
-		if (r->peer != p || r->creation == creation ||
+		if (r->peer != p || r->creation == creation || rp_is_name(r) ||
 		    (held && bsearch(&me, held, pr->nrecs, sizeof(*held), cmp_pid)))
 			continue;
 		r->peer = RP_FREE;
@@ -366,6 +372,8 @@ static int pid_in(struct node *nd, const erlang_pid *e, kr_pid *out)
 	 * nobody, as Erlang drops messages to an old creation. */
 	if (strcmp(e->node, nd->name) && !kri_dist_peer(nd, e->node, &r.peer))
 		return -ENOMEM;
+	if (rp_is_name(&r))
+		return -EINVAL; /* no Erlang pid has that key: ours, for names */
 	uint32_t i;
 	int rc = rp_intern(nd, &r, &i);
 	if (!rc)
@@ -407,8 +415,8 @@ static int to_ei(struct node *nd, kr_pid pid, erlang_pid *out)
 	}
 	bool dead;
 	const struct rpid *r = rp_get(nd, pid, &dead);
-	if (!r)
-		return -ESRCH;
+	if (!r || rp_is_name(r))
+		return -ESRCH; /* none, or a name (kr_node_monitor_name): no pid */
 	snprintf(out->node, sizeof(out->node), "%s",
 		 r->peer == NOPEER ? nd->name : nd->peers[r->peer]->name);
 	out->num = r->id;
@@ -437,6 +445,67 @@ int kr_node_x_encode_pid(kr_runtime *rt, ei_x_buff *x, kr_pid pid)
 	if (rc)
 		return rc;
 	return ei_x_encode_pid(x, &e) ? -ENOMEM : 0;
+}
+
+/* ---- monitors by name ---------------------------------------------------------- */
+
+int kri_dist_name_pid(struct node *nd, uint32_t i, const char *name, bool make, kr_pid *out)
+{
+	uint32_t k = 0;
+	while (k < nd->nnames && (nd->names[k].peer != i || strcmp(nd->names[k].name, name)))
+		k++;
+	if (k == nd->nnames) {
+		if (!make)
+			return -ESRCH;
+		if (nd->nnames == nd->cnames) {
+			uint32_t n = nd->cnames ? 2 * nd->cnames : 8;
+			struct nname *w = realloc(nd->names, n * sizeof(*w));
+			if (!w)
+				return -ENOMEM;
+			nd->names = w;
+			nd->cnames = n;
+		}
+		char *c = strdup(name);
+		if (!c)
+			return -ENOMEM;
+		nd->names[k] = (struct nname){i, c};
+		nd->nnames++;
+	}
+	struct rpid r = {i, k, NAME_SERIAL, 0, 0, 0};
+	uint32_t idx;
+	int rc = rp_intern(nd, &r, &idx);
+	if (!rc)
+		*out = rp_pid(nd, idx);
+	return rc; /* a new name left without an entry is found next time */
+}
+
+/* Erlang's monitor(process, {Name, Node}). Another node's name: a monitor
+ * of the kr_pid standing for it, which remote_signal sends as MONITOR_P
+ * with the name (and DEMONITOR_P so), and whose DOWN conn.c finds by the
+ * name MONITOR_P_EXIT carries; kr_monitor's machinery does the rest (the
+ * record a lost connection answers with noconnection, noproc at once when
+ * the connection cannot be had). This node's: the holder's pid, now. */
+int kr_node_monitor_name(kr_ctx *ctx, const char *name, const char *node, uint64_t *ref)
+{
+	kr_runtime *rt = kr_runtime_of(ctx);
+	struct node *nd = kri_dist_node(rt);
+	char alive[EI_MAXALIVELEN + 1], host[EI_MAXHOSTNAMELEN + 1];
+	if (!nd || !ref || !name || !*name || strlen(name) > MAXATOMLEN - 1 ||
+	    split_name(node, alive, host))
+		return -EINVAL;
+	kr_pid pid = 0; /* nobody here: kr_monitor says noproc at once */
+	if (!strcmp(node, nd->name)) {
+		pid = kr_whereis(rt, name);
+	} else {
+		uint32_t i;
+		pthread_mutex_lock(&nd->mu);
+		int rc = kri_dist_peer(nd, node, &i) ? kri_dist_name_pid(nd, i, name, true, &pid)
+						     : -ENOMEM;
+		pthread_mutex_unlock(&nd->mu);
+		if (rc)
+			return rc;
+	}
+	return kr_monitor(ctx, pid, ref);
 }
 
 /* ---- connections ------------------------------------------------------------ */
@@ -489,6 +558,11 @@ static void *connector(void *arg)
 		} else {
 			p->fd_sent = true;
 			p->flags = hp.flags;
+			/* The handshake names the peer's incarnation (version
+			 * 6 sends its creation): its pids of any other are
+			 * dead now, even if its processes only ever send
+			 * plainly (frames that name no sender). */
+			kri_dist_heard(nd, j->peer, hp.creation);
 		}
 	} else {
 		if (fd >= 0)
@@ -625,6 +699,35 @@ void kri_dist_conn_gone(struct node *nd, kr_ctx *ctx, uint32_t i)
 	node_event(nd, ctx, i, KR_TAG_NODEDOWN);
 }
 
+/* A process that watched a node has ended: its watches go (kr_on_exit,
+ * registered at its first watch, so a process that never watches pays
+ * nothing at its exit). arg is the runtime, not the node: at
+ * kr_runtime_free the node is freed before the processes still alive end,
+ * and kri_dist_node then finds none (runtime.c clears rt->remote). */
+static void watch_exit(void *arg, const kr_exit_info *info)
+{
+	struct node *nd = kri_dist_node(arg);
+	if (!nd)
+		return;
+	pthread_mutex_lock(&nd->mu);
+	for (uint32_t k = 0; k < nd->nnw;)
+		if (nd->nw[k].pid == info->pid)
+			nd->nw[k] = nd->nw[--nd->nnw];
+		else
+			k++;
+	pthread_mutex_unlock(&nd->mu);
+}
+
+/* Under mu: the entry of pid's watch of peer (NOPEER: its mark, the entry
+ * that says its exit hook is in place), or nnw. */
+static uint32_t watch_find(const struct node *nd, kr_pid pid, uint32_t peer)
+{
+	uint32_t k = 0;
+	while (k < nd->nnw && (nd->nw[k].pid != pid || nd->nw[k].peer != peer))
+		k++;
+	return k;
+}
+
 int kr_node_monitor(kr_ctx *ctx, const char *node, int on)
 {
 	struct node *nd = kri_dist_node(kr_runtime_of(ctx));
@@ -634,18 +737,37 @@ int kr_node_monitor(kr_ctx *ctx, const char *node, int on)
 	kr_pid self = kr_self(ctx), conn;
 	uint32_t i, k;
 	int rc = 0, up = 0;
+	/* A process's first watch registers the hook that drops its watches
+	 * when it exits. Whether it has one is read before: only this
+	 * process adds entries of its own, and only its exit removes the
+	 * last (a watch turned off leaves a mark, peer NOPEER, behind). */
+	bool hooked = true;
+	if (on) {
+		pthread_mutex_lock(&nd->mu);
+		for (k = 0; k < nd->nnw && nd->nw[k].pid != self; k++)
+			;
+		hooked = k < nd->nnw;
+		pthread_mutex_unlock(&nd->mu);
+	}
+	if (!hooked && kr_on_exit(ctx, watch_exit, kr_runtime_of(ctx)))
+		return -ENOMEM;
 	pthread_mutex_lock(&nd->mu);
 	struct peer *p = kri_dist_peer(nd, node, &i);
-	for (k = 0; p && k < nd->nnw; k++)
-		if (nd->nw[k].pid == self && nd->nw[k].peer == i)
-			break;
+	k = p ? watch_find(nd, self, i) : nd->nnw;
 	if (!p) {
 		rc = -ENOMEM;
 	} else if (!on) {
-		if (k < nd->nnw)
-			nd->nw[k] = nd->nw[--nd->nnw];
+		if (k < nd->nnw) {
+			nd->nw[k].peer = NOPEER; /* a mark, if it was the last */
+			for (uint32_t j = 0; j < nd->nnw; j++)
+				if (j != k && nd->nw[j].pid == self) {
+					nd->nw[k] = nd->nw[--nd->nnw];
+					break;
+				}
+		}
 	} else if (k == nd->nnw) {
-		if (nd->nnw == nd->cnw) {
+		uint32_t mark = watch_find(nd, self, NOPEER);
+		if (mark == nd->nnw && nd->nnw == nd->cnw) {
 			uint32_t n = nd->cnw ? 2 * nd->cnw : 8;
 			struct nwatch *w = realloc(nd->nw, n * sizeof(*w));
 			if (!w)
@@ -656,7 +778,9 @@ int kr_node_monitor(kr_ctx *ctx, const char *node, int on)
 			}
 		}
 		if (!rc) {
-			nd->nw[nd->nnw++] = (struct nwatch){self, i};
+			if (mark == nd->nnw)
+				nd->nnw++;
+			nd->nw[mark] = (struct nwatch){self, i};
 			up = p->state == PEER_UP;
 		}
 	}
@@ -1011,6 +1135,7 @@ static void accept_one(struct node *nd, int fd)
 	if (!rc) {
 		p->fd_sent = true;
 		p->flags = hp.flags;
+		kri_dist_heard(nd, i, hp.creation); /* as the connector does */
 		pthread_cond_broadcast(&nd->cv);
 	}
 	pthread_mutex_unlock(&nd->mu);
@@ -1051,6 +1176,9 @@ static void node_free(struct node *nd)
 		free(nd->inrefs[k].name);
 	free(nd->inrefs);
 	free(nd->nw);
+	for (uint32_t k = 0; k < nd->nnames; k++)
+		free(nd->names[k].name);
+	free(nd->names);
 	pthread_mutex_destroy(&nd->mu);
 	pthread_cond_destroy(&nd->cv);
 	free(nd);
@@ -1227,7 +1355,9 @@ int kr_node_info_get(kr_runtime *rt, kr_node_info *out)
 	out->inrefs = nd->inrefs_live;
 	for (uint32_t i = 0; i < nd->npeers; i++)
 		out->recs += nd->peers[i]->nrecs;
-	out->watches = nd->nnw;
+	out->watches = 0;
+	for (uint32_t k = 0; k < nd->nnw; k++)
+		out->watches += nd->nw[k].peer != NOPEER; /* marks are no watches */
 	pthread_mutex_unlock(&nd->mu);
 	out->msgs_in = atomic_load_explicit(&nd->msgs_in, memory_order_relaxed);
 	out->msgs_out = atomic_load_explicit(&nd->msgs_out, memory_order_relaxed);
@@ -1383,6 +1513,7 @@ static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind
 	erlang_pid eto, efrom;
 	erlang_ref inref;
 	char inname[MAXATOMLEN] = "";
+	const char *toname = 0; /* a monitor by name: ToProc is the name */
 	kr_pid conn = 0;
 	uint64_t uid = 0; /* UNLINK_ID's id; 0: the old UNLINK */
 	static const long ops[] = {
@@ -1393,7 +1524,16 @@ static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind
 	bool dead;
 	pthread_mutex_lock(&nd->mu);
 	const struct rpid *r = rp_get(nd, to, &dead);
-	int rc = r && r->peer != NOPEER ? to_ei(nd, to, &eto) : -ESRCH;
+	int rc = -ESRCH;
+	if (r && rp_is_name(r)) {
+		/* Only monitored: a link or an exit signal to it sees no such pid. */
+		if (kind == RS_MONITOR || kind == RS_DEMONITOR) {
+			toname = nd->names[r->id].name; /* kept while the node lives */
+			rc = 0;
+		}
+	} else if (r && r->peer != NOPEER) {
+		rc = to_ei(nd, to, &eto);
+	}
 	uint32_t peer = rc ? 0 : r->peer;
 	if (!rc)
 		rc = to_ei(nd, from, &efrom);
@@ -1445,7 +1585,7 @@ static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind
 		  ei_x_encode_long(&x, uid ? DOP_UNLINK_ID : ops[kind]) ||
 		  (uid && ei_x_encode_ulonglong(&x, uid)) ||
 		  (*inname ? ei_x_encode_atom(&x, inname) : ei_x_encode_pid(&x, &efrom)) ||
-		  ei_x_encode_pid(&x, &eto);
+		  (toname ? ei_x_encode_atom(&x, toname) : ei_x_encode_pid(&x, &eto));
 	if (kind == RS_MONITOR || kind == RS_DEMONITOR)
 		bad = bad || kri_dist_x_encode_ref(nd, &x, ref);
 	else if (kind == RS_DOWN)

@@ -32,13 +32,13 @@
  * Links and exit signals work across nodes with the usual calls (kr_link,
  * kr_unlink, kr_send_exit to a remote pid; an Erlang process may link to a
  * krill one, and unlink: Erlang's link protocol, UNLINK_ID and its ack, so
- * an exit signal that crosses an unlink is ignored, either way). kr_monitor and kr_demonitor of a remote pid send Erlang's
- * MONITOR_P and DEMONITOR_P, and a krill or Erlang node answers with the
+ * an exit signal that crosses an unlink is ignored, either way). kr_monitor and kr_demonitor of a
+ * remote pid send Erlang's MONITOR_P and DEMONITOR_P, and a krill or Erlang node answers with the
  * DOWN and the real reason; a process of another node may monitor a krill
  * process, by pid or by registered name ({Name, Node}), and gets its DOWN
  * with the real reason (noproc at once for a pid that is dead or never
- * was, or a name nobody holds). kr_monitor takes a pid only: monitoring
- * {Name, Node} from krill has no call. When a connection is lost, or cannot
+ * was, or a name nobody holds). A krill process monitors {Name, Node}
+ * with kr_node_monitor_name. When a connection is lost, or cannot
  * be made, every process linked to a pid of that node gets an exit signal,
  * and every monitor of one a DOWN, with reason KR_NOCONNECTION. Reasons
  * cross as Erlang terms: KR_NORMAL as normal, KR_SHUTDOWN shutdown,
@@ -159,7 +159,8 @@ typedef struct kr_node_info {
 	/* The node's tables now: what a peer that comes and goes must not
 	 * grow (see kr_node_pid_from_ei on remote pids of a dead incarnation). */
 	uint32_t peers;       /* nodes known by name (one per name, kept) */
-	uint32_t remote_pids; /* remote pids held */
+	uint32_t remote_pids; /* remote pids held (and names monitored on
+			       * peers: kr_node_monitor_name) */
 	uint32_t inrefs;      /* monitors remote processes hold on local ones */
 	uint32_t recs;        /* links and monitors across connections up */
 	uint32_t watches;     /* kr_node_monitor watches */
@@ -174,21 +175,25 @@ int kr_node_info_get(kr_runtime *rt, kr_node_info *out);
  * sends to it are dropped. Each node start takes a new random creation,
  * so a restarted krill node is a new incarnation to its peers.
  *
- * Remote pids of a dead incarnation are reclaimed: when a process of a
- * peer speaks with another creation than before (a link, unlink, exit
- * signal, monitor or demonitor from it, or a send by name, whose frames
- * name a live sender), the node forgets that peer's pids of every other
- * creation. A kr_pid of those still held then reaches nobody, as in
- * Erlang: kr_send to it returns 0 and drops the message, kr_link and
- * kr_monitor see a pid that does not exist, kr_node_pid_to_ei gives
- * -ESRCH; it names no other pid until its table entry has been reused
- * 1024 times (a generation in the kr_pid). A peer that
- * never speaks so (plain sends only) keeps its old pids until it does.
- * -EINVAL: not a node; -ENOMEM (also past 4M remote pids held). */
+ * Remote pids of a dead incarnation are reclaimed: when a handshake with
+ * a peer names another creation than before (a restarted node), or a
+ * process of it speaks with one (a link, unlink, exit signal, monitor or
+ * demonitor from it, or a send by name, whose frames name a live sender),
+ * the node forgets that peer's pids of every other creation (but those
+ * its links and monitors across the connection still name). A kr_pid
+ * of those still held then reaches nobody, as in Erlang: kr_send to it
+ * returns 0 and drops the message, kr_link and kr_monitor see a pid that
+ * does not exist, kr_node_pid_to_ei gives -ESRCH; it names no other pid
+ * until its table entry has been reused 1024 times (a generation in the
+ * kr_pid).
+ * -EINVAL: not a node, or a pid of another node with serial 0xffffffff
+ * and creation 0, which no node makes (that key stands for names:
+ * kr_node_monitor_name); -ENOMEM (also past 4M remote pids held). */
 int kr_node_pid_from_ei(kr_runtime *rt, const erlang_pid *e, kr_pid *out);
 /* The Erlang pid for a kr_pid (local or remote). -EINVAL: not a node;
- * -ESRCH: a remote pid this node never made, or one of a dead incarnation
- * that has been reclaimed (see kr_node_pid_from_ei). */
+ * -ESRCH: a remote pid this node never made, one of a dead incarnation
+ * that has been reclaimed (see kr_node_pid_from_ei), or the kr_pid that
+ * stands for a name monitored on another node (kr_node_monitor_name). */
 int kr_node_pid_to_ei(kr_runtime *rt, kr_pid pid, erlang_pid *out);
 /* ei_x_encode_pid of kr_node_pid_to_ei(pid). Errors as it, -ENOMEM. */
 int kr_node_x_encode_pid(kr_runtime *rt, ei_x_buff *x, kr_pid pid);
@@ -214,9 +219,28 @@ int kr_node_send_name(kr_ctx *ctx, const char *name, const char *node, const ei_
  * once if it is up now) and KR_TAG_NODEDOWN each time it goes or a
  * connect fails; on connects to node if it is not. One watch per process
  * and node (a second on adds none, but connects); it lasts until turned off
- * (a watch of a process that has exited stays until the node is freed).
+ * or the process exits (its watches go then: a process's first watch
+ * registers an exit hook, kr_on_exit's, about 150 bytes once).
  * -EINVAL: not a node, node not name@host or this node; -ENOMEM. */
 int kr_node_monitor(kr_ctx *ctx, const char *node, int on);
+
+/* Monitor the process registered as name on node, as Erlang's
+ * monitor(process, {Name, Node}): the name is looked up there once, when
+ * the monitor arrives, and the monitor then follows the process holding
+ * it. The caller gets one KR_TAG_DOWN for *ref, with reason KR_NOPROC
+ * when nobody holds the name (at once), the holder's exit reason when it
+ * exits (as kr_monitor of a remote pid maps them), or KR_NOCONNECTION
+ * when the connection goes or cannot be made; kr_demonitor(ctx, *ref)
+ * takes it off. The DOWN's pid (kr_exit_info.pid) stands for {Name, Node}:
+ * the same kr_pid for every monitor of that name on that node, and no
+ * process (kr_send, kr_link and kr_node_pid_to_ei give -ESRCH for it);
+ * the node keeps it, and the name, until it is freed. node may be this
+ * node: the name is looked up here now and the monitor is kr_monitor's
+ * of its holder (none: a DOWN with KR_NOPROC and pid 0). The peer must
+ * offer monitors by name (DFLAG_DIST_MONITOR_NAME: every erl node, and
+ * krill's). -EINVAL: not a node, ref NULL, name NULL, empty or over 255
+ * bytes, node not name@host; -ENOMEM. */
+int kr_node_monitor_name(kr_ctx *ctx, const char *name, const char *node, uint64_t *ref);
 
 /* ---- gen_server calls, both ways ------------------------------------------
  *
@@ -244,30 +268,28 @@ int kr_node_monitor(kr_ctx *ctx, const char *node, int on);
  * The monitor is gone when it returns, whatever it returns. */
 int kr_node_call(kr_ctx *ctx, kr_pid to, const ei_x_buff *req, uint32_t timeout_ms,
 		 const kr_msg **reply);
-/* The same to the process registered as name on node ({Name, Node}).
- * node may be this node (the name is looked up now: none gives -ESRCH with
- * KR_NOPROC). A name on another node cannot be monitored from here: the
- * call watches the connection instead (-ESRCH with KR_NOCONNECTION when it
- * goes or cannot be made); a name nobody holds there, or a server that
- * exits, gives -ETIMEDOUT. -EINVAL also: name NULL, empty or over 255
+/* The same to the process registered as name on node ({Name, Node}),
+ * monitored by name (kr_node_monitor_name): -ESRCH with KR_NOPROC when
+ * nobody holds the name, with the server's reason when it exits before
+ * answering, with KR_NOCONNECTION when the connection goes or cannot be
+ * made (the DOWN's pid stands for the name). node may be this node (the
+ * name is looked up now). -EINVAL also: name NULL, empty or over 255
  * bytes, node not name@host. */
 int kr_node_call_name(kr_ctx *ctx, const char *name, const char *node, const ei_x_buff *req,
 		      uint32_t timeout_ms, const kr_msg **reply);
 
 /* The call without blocking, from any process (a behaviour too): monitor
- * to (or, for a name of another node, the connection: as kr_node_call_name)
- * and send the call; *ref names it. Then hand each message to
- * kr_node_call_result. To give up (a kr_receive_timeout), kr_demonitor(ref)
- * and forget ref: a reply that comes later is a KR_TAG_REPLY message that
- * kr_node_call_result with another ref does not take (drop it). Errors as
- * kr_node_call, without -EPERM. */
+ * to (or the name, as kr_node_call_name) and send the call; *ref names it. Then hand each message
+ * to kr_node_call_result. To give up (a kr_receive_timeout), kr_demonitor(ref) and forget ref: a
+ * reply that comes later is a KR_TAG_REPLY message that kr_node_call_result with another ref does
+ * not take (drop it). Errors as kr_node_call, without -EPERM. */
 int kr_node_call_send(kr_ctx *ctx, kr_pid to, const ei_x_buff *req, uint64_t *ref);
 int kr_node_call_send_name(kr_ctx *ctx, const char *name, const char *node, const ei_x_buff *req,
 			   uint64_t *ref);
 /* Is m the end of call ref? 1: m is its reply: *term (version byte first)
  * and *len are Reply (m's data; NULL: not wanted), and the monitor is gone.
- * -ESRCH: m is its KR_TAG_DOWN (kr_exit_info: the reason; for a name of
- * another node, the connection's process's DOWN: the connection went).
+ * -ESRCH: m is its KR_TAG_DOWN (kr_exit_info: the reason, as
+ * kr_node_call's).
  * 0: m is something else. -EINVAL: m NULL or ref 0. */
 int kr_node_call_result(kr_ctx *ctx, const kr_msg *m, uint64_t ref, const char **term,
 			uint32_t *len);

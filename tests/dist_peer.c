@@ -2,8 +2,10 @@
  * (tests/test_dist_flap.c: SIGKILL and restart under the same name) and for krilltop's node
  * view (tests/test_krilltop.sh). It registers "box", which answers {ping, From, N} with
  * {pong, Self, N} to From after monitoring From (so the other node holds a monitor of ours),
- * prints "ready" and runs until SIGTERM or SECONDS pass. The cookie: KRILL_COOKIE.
- * usage: dist-peer NAME@HOST [SECONDS] */
+ * prints "ready" and runs until SIGTERM or SECONDS pass; {stop, N} ends box with reason N.
+ * With "plain", box only ever sends (no monitor): a peer whose live processes never speak but
+ * in plain sends, which carry no sender. The cookie: KRILL_COOKIE.
+ * usage: dist-peer NAME@HOST [SECONDS [plain]] */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include "krill_dist.h"
 
 static volatile sig_atomic_t got_term;
+static int plain; /* box monitors nobody */
 
 static void on_term(int sig)
 {
@@ -34,12 +37,19 @@ static void box(kr_ctx *ctx, void *st, const kr_msg *m)
 	erlang_pid e;
 	long n;
 	kr_pid from;
-	if (ei_decode_version(t, &i, &v) || ei_decode_tuple_header(t, &i, &ar) || ar != 3 ||
-	    ei_decode_atom(t, &i, atom) || strcmp(atom, "ping") || ei_decode_pid(t, &i, &e) ||
+	if (ei_decode_version(t, &i, &v) || ei_decode_tuple_header(t, &i, &ar) ||
+	    ei_decode_atom(t, &i, atom))
+		return;
+	if (ar == 2 && !strcmp(atom, "stop") && !ei_decode_long(t, &i, &n)) {
+		kr_exit(ctx, (uint32_t)n);
+		return;
+	}
+	if (ar != 3 || strcmp(atom, "ping") || ei_decode_pid(t, &i, &e) ||
 	    ei_decode_long(t, &i, &n) || kr_node_pid_from_ei(rt, &e, &from))
 		return;
 	uint64_t ref;
-	kr_monitor(ctx, from, &ref);
+	if (!plain)
+		kr_monitor(ctx, from, &ref);
 	ei_x_buff x;
 	ei_x_new_with_version(&x);
 	ei_x_encode_tuple_header(&x, 3);
@@ -60,10 +70,11 @@ static void keeper(kr_ctx *ctx, void *st, const kr_msg *m)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: dist-peer NAME@HOST [SECONDS]\n");
+		fprintf(stderr, "usage: dist-peer NAME@HOST [SECONDS [plain]]\n");
 		return 2;
 	}
 	unsigned seconds = argc > 2 ? (unsigned)strtoul(argv[2], 0, 10) : 60;
+	plain = argc > 3 && !strcmp(argv[3], "plain");
 	signal(SIGTERM, on_term);
 	kr_config c;
 	kr_config_init(&c);

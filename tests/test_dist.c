@@ -1323,6 +1323,8 @@ static void node_watcher(kr_ctx *ctx, void *st, const kr_msg *m)
 		atomic_store(&NM.rc, kr_node_monitor(ctx, NM.node, 1) == 0 ? 1 : -1);
 	else if (m->tag == 2)
 		atomic_store(&NM.rc, kr_node_monitor(ctx, NM.node, 0) == 0 ? 2 : -2);
+	else if (m->tag == 3)
+		kr_exit(ctx, KR_NORMAL);
 	else if ((m->tag == KR_TAG_NODEUP || m->tag == KR_TAG_NODEDOWN) &&
 		 !strcmp((const char *)m->data, NM.node))
 		atomic_fetch_add(m->tag == KR_TAG_NODEUP ? &NM.up : &NM.down, 1);
@@ -1356,6 +1358,53 @@ static void node_monitors_see_an_erlang_node_come_and_go(void **st)
 	sleep_ms(200);
 	assert_int_equal(atomic_load(&NM.up), 1);
 	assert_int_equal(atomic_load(&NM.down), 2);
+	node_down(rt);
+}
+
+/* The node's watches now (kr_node_info's count), once it has settled on want
+ * (at most ms). */
+static uint32_t watches(kr_runtime *rt, uint32_t want, unsigned ms)
+{
+	kr_node_info info;
+	for (unsigned t = 0;; t += 10) {
+		assert_int_equal(kr_node_info_get(rt, &info), 0);
+		if (info.watches == want || t >= ms)
+			return info.watches;
+		sleep_ms(10);
+	}
+}
+
+/* A watch lasts until it is turned off or its process exits: an exited
+ * watcher leaves nothing in the node, however it watched (on, off and on
+ * again; two nodes). */
+static void a_watch_goes_when_its_process_exits(void **st)
+{
+	memset(&NM, 0, sizeof(NM));
+	NM.node = "erlx@127.0.0.1"; /* nobody: each watch says nodedown */
+	kr_pid keep, w, w2;
+	kr_runtime *rt = node_up("krillx@127.0.0.1", &keep);
+	assert_int_equal(kr_rt_spawn(rt, node_watcher, 0, 0, &w), 0);
+	assert_int_equal(kr_rt_spawn(rt, node_watcher, 0, 0, &w2), 0);
+	assert_int_equal(kr_rt_send(rt, w, 1, 0, 0), 0);
+	assert_int_equal(wait_for(&NM.rc, 1, 5000), 1);
+	assert_int_equal(watches(rt, 1, 5000), 1);
+	/* Off, then on again: one watch. */
+	assert_int_equal(kr_rt_send(rt, w, 2, 0, 0), 0);
+	assert_int_equal(watches(rt, 0, 5000), 0);
+	atomic_store(&NM.rc, 0);
+	assert_int_equal(kr_rt_send(rt, w, 1, 0, 0), 0);
+	assert_int_equal(wait_for(&NM.rc, 1, 5000), 1);
+	assert_int_equal(watches(rt, 1, 5000), 1);
+	/* A second watcher, then the first exits: its watch goes, the
+	 * other's stays. */
+	atomic_store(&NM.rc, 0);
+	assert_int_equal(kr_rt_send(rt, w2, 1, 0, 0), 0);
+	assert_int_equal(wait_for(&NM.rc, 1, 5000), 1);
+	assert_int_equal(watches(rt, 2, 5000), 2);
+	assert_int_equal(kr_rt_send(rt, w, 3, 0, 0), 0);
+	assert_int_equal(watches(rt, 1, 5000), 1);
+	assert_int_equal(kr_rt_send(rt, w2, 3, 0, 0), 0);
+	assert_int_equal(watches(rt, 0, 5000), 0);
 	node_down(rt);
 }
 
@@ -1534,6 +1583,11 @@ static void bad_arguments_are_refused(void **st)
 	e.creation = info.creation + 1;
 	assert_int_equal(kr_node_pid_from_ei(rt, &e, &r2), 0);
 	assert_true(r2 != local && r2 != r1);
+	/* The key that stands for names monitored on a peer: no pid has it. */
+	snprintf(e.node, sizeof(e.node), "other@127.0.0.1");
+	e.serial = 0xffffffffu;
+	e.creation = 0;
+	assert_int_equal(kr_node_pid_from_ei(rt, &e, &r2), -EINVAL);
 	kr_runtime_free(rt);
 }
 
@@ -1554,6 +1608,7 @@ int main(void)
 	    cmocka_unit_test(a_peer_that_reconnects_while_we_hold_its_old_connection_replaces_it),
 	    cmocka_unit_test(two_krill_nodes_send_link_monitor_and_see_noconnection),
 	    cmocka_unit_test(node_monitors_see_an_erlang_node_come_and_go),
+	    cmocka_unit_test(a_watch_goes_when_its_process_exits),
 	    cmocka_unit_test(a_malformed_frame_closes_the_connection_with_noconnection),
 	    cmocka_unit_test_teardown(
 		the_standby_takes_over_a_killed_primary_and_no_acked_write_is_lost, kv_teardown),

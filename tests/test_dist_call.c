@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -117,11 +118,18 @@ static int server_pid(kr_ctx *ctx, const kr_msg *m, kr_pid *out)
 /* ---- arguments ---------------------------------------------------------------- */
 
 static atomic_int bad_done;
+static atomic_int local_noproc; /* kr_node_monitor_name of a name here nobody holds */
+static uint64_t local_ref;
 
 /* Each refusal the header documents, from a behaviour (1 when all hold). */
 static void bad_args(kr_ctx *ctx, void *st, const kr_msg *m)
 {
 	uint64_t *call = st; /* the call to a name nobody holds */
+	if (*call && m->tag == KR_TAG_DOWN && ((const kr_exit_info *)m->data)->ref == local_ref) {
+		const kr_exit_info *e = (const kr_exit_info *)m->data;
+		atomic_store(&local_noproc, e->reason == KR_NOPROC && e->pid == 0 ? 1 : -1);
+		return;
+	}
 	if (*call) {
 		if (kr_node_call_result(ctx, m, *call, 0, 0) == -ESRCH &&
 		    down_reason(m) == KR_NOPROC && atomic_load(&bad_done) == 2)
@@ -162,6 +170,16 @@ static void bad_args(kr_ctx *ctx, void *st, const kr_msg *m)
 	OK(kr_node_gen_call_in(ctx, m, 0, &b, &i) == -EINVAL);
 	OK(kr_node_gen_reply(ctx, &from, &x) == -EINVAL); /* from empty */
 	OK(kr_node_gen_reply(ctx, 0, &x) == -EINVAL);
+	char longname[300];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = 0;
+	OK(kr_node_monitor_name(ctx, 0, "kbad@127.0.0.1", &ref) == -EINVAL);
+	OK(kr_node_monitor_name(ctx, "", "kbad@127.0.0.1", &ref) == -EINVAL);
+	OK(kr_node_monitor_name(ctx, longname, "kbad@127.0.0.1", &ref) == -EINVAL);
+	OK(kr_node_monitor_name(ctx, "x", "nohost", &ref) == -EINVAL);
+	OK(kr_node_monitor_name(ctx, "x", 0, &ref) == -EINVAL);
+	OK(kr_node_monitor_name(ctx, "x", "kbad@127.0.0.1", 0) == -EINVAL);
+	OK(kr_node_monitor_name(ctx, "nobody", "kbad@127.0.0.1", &local_ref) == 0);
 	/* A name of this node nobody holds: DOWN noproc at once. */
 	OK(kr_node_call_send_name(ctx, "nobody", "kbad@127.0.0.1", &x, call) == 0);
 	ei_x_free(&x);
@@ -183,6 +201,7 @@ static void not_node(kr_ctx *ctx, void *st, const kr_msg *m)
 	ei_x_new_with_version(&x);
 	ei_x_encode_atom(&x, "hi");
 	atomic_store(&not_node_rc, kr_node_call_send(ctx, kr_self(ctx), &x, &ref) == -EINVAL &&
+				       kr_node_monitor_name(ctx, "x", "a@b", &ref) == -EINVAL &&
 				       kr_node_gen_reply(ctx, &from, &x) == -EINVAL &&
 				       kr_node_gen_call_in(ctx, m, &from, &b, &i) == -EINVAL);
 	ei_x_free(&x);
@@ -209,6 +228,7 @@ static void bad_arguments_are_refused(void **st)
 	kr_runtime_free(rt);
 	assert_int_equal(atomic_load(&not_node_rc), 1);
 	atomic_store(&bad_done, 0);
+	atomic_store(&local_noproc, 0);
 	rt = node_up("kbad@127.0.0.1", 0, &keep);
 	assert_int_equal(kr_rt_spawn(rt, bad_args, &zero, sizeof(zero), &p), 0);
 	assert_int_equal(kr_rt_send(rt, p, 1, 0, 0), 0);
@@ -216,6 +236,7 @@ static void bad_arguments_are_refused(void **st)
 	for (int i = 0; i < 500 && atomic_load(&bad_done) == 2; i++)
 		sleep_ms(10);
 	assert_int_equal(atomic_load(&bad_done), 1);
+	assert_int_equal(dh_wait_flag(&local_noproc, 5000), 1);
 	node_down(rt);
 }
 
@@ -226,7 +247,10 @@ static struct {
 	kr_pid srv;      /* its gen_server */
 	atomic_int echo, by_name, timed_out, no_stray, after_late, stackless, done;
 	atomic_int die_rc, die_reason, nc_rc, nc_reason, nobody_rc, nobody_reason, calling;
-	int late_msgs; /* messages that came in while nothing waited (the late reply) */
+	atomic_int mon_noproc, mon_reason, mon_gone, mon_nc; /* by name: reason + 1 */
+	atomic_int demon;    /* 1: a monitor by name taken off got no DOWN */
+	atomic_int watchers; /* 1 + how many monitored the server during a call */
+	int late_msgs;       /* messages that came in while nothing waited (the late reply) */
 } C;
 
 static int any(const kr_msg *m, void *arg)
@@ -327,6 +351,115 @@ static void krill_calls_an_erlang_gen_server_by_pid_and_name_and_drops_a_late_re
 	assert_int_equal(atomic_load(&C.after_late), 1);
 	assert_int_equal(stackless, 1);
 	node_down(rt);
+}
+
+/* Is the DOWN's reason the atom bye (an Erlang term)? */
+static bool is_bye(const kr_msg *m)
+{
+	const kr_exit_info *e = (const kr_exit_info *)kr_msg_data(m);
+	int i = 0, v;
+	char a[MAXATOMLEN];
+	return e->reason == KR_REASON_TERM &&
+	       !ei_decode_version((const char *)e->payload, &i, &v) &&
+	       !ei_decode_atom((const char *)e->payload, &i, a) && !strcmp(a, "bye");
+}
+
+static int down_of(const kr_msg *m, void *arg)
+{
+	kr_exit_info x;
+	if (m->tag != KR_TAG_DOWN)
+		return 0;
+	memcpy(&x, m->data, offsetof(kr_exit_info, payload));
+	return x.ref == *(const uint64_t *)arg;
+}
+
+/* The reason + 1 of ref's DOWN, or -1 if none comes in 10 s. */
+static int down_for(kr_ctx *ctx, uint64_t ref, const kr_msg **m)
+{
+	return kr_receive(ctx, down_of, &ref, 10000, m) ? -1 : (int)down_reason(*m) + 1;
+}
+
+/* Monitors by name and a call by name to an Erlang gen_server that stops
+ * (tests/dist/erl_server.escript). */
+static void by_name_client(kr_ctx *ctx, void *arg)
+{
+	(void)arg;
+	const kr_msg *m;
+	uint64_t r0, r1, r2, r3, r4;
+	if (kr_receive(ctx, any, 0, 20000, &m) || server_pid(ctx, m, &C.srv))
+		return;
+	/* A name nobody holds there: noproc, from the peer. */
+	if (!kr_node_monitor_name(ctx, "nobody", C.erl, &r0))
+		atomic_store(&C.mon_noproc, down_for(ctx, r0, &m));
+	/* The server's name, then a call by name that stops it: the call
+	 * and the monitor both see its reason. */
+	if (kr_node_monitor_name(ctx, "erlsrv", C.erl, &r1) ||
+	    kr_node_monitor_name(ctx, "erlsrv", C.erl, &r4) || kr_demonitor(ctx, r4))
+		return;
+	/* Its monitors, as the server counts them: r1 and the call's own (r4
+	 * went, by DEMONITOR_P with the name). */
+	ei_x_buff x;
+	ei_x_new_with_version(&x);
+	ei_x_encode_atom(&x, "monitored_by");
+	if (!kr_node_call_name(ctx, "erlsrv", C.erl, &x, 5000, &m)) {
+		const char *t = mterm(m);
+		int i = 0, v, ar;
+		char a[MAXATOMLEN];
+		long n;
+		if (!ei_decode_version(t, &i, &v) && !ei_decode_tuple_header(t, &i, &ar) &&
+		    ar == 2 && !ei_decode_atom(t, &i, a) && !ei_decode_long(t, &i, &n))
+			atomic_store(&C.watchers, (int)n + 1);
+	}
+	ei_x_free(&x);
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, 2);
+	ei_x_encode_atom(&x, "die");
+	ei_x_encode_atom(&x, "bye");
+	int rc = kr_node_call_name(ctx, "erlsrv", C.erl, &x, 5000, &m);
+	ei_x_free(&x);
+	if (rc == -ESRCH)
+		atomic_store(&C.die_reason, is_bye(m) ? 1 : -1);
+	atomic_store(&C.die_rc, rc == 0 ? 1 : rc);
+	if (kr_receive(ctx, down_of, &r1, 10000, &m) == 0)
+		atomic_store(&C.mon_reason, is_bye(m) ? 1 : -1);
+	/* Taken off (DEMONITOR_P with the name) before the server stopped. */
+	atomic_store(&C.demon, kr_receive(ctx, down_of, &r4, 300, &m) == -ETIMEDOUT ? 1 : -1);
+	/* The name is free now: noproc. */
+	if (!kr_node_monitor_name(ctx, "erlsrv", C.erl, &r2))
+		atomic_store(&C.mon_gone, down_for(ctx, r2, &m));
+	/* A node nobody runs: noconnection. */
+	if (!kr_node_monitor_name(ctx, "erlsrv", "nobody@127.0.0.1", &r3))
+		atomic_store(&C.mon_nc, down_for(ctx, r3, &m));
+	kr_receive(ctx, any, 0, KR_INFINITY, &m);
+}
+
+static void monitors_and_calls_by_name_see_an_erlang_server_stop(void **st)
+{
+	(void)st;
+	memset(&C, 0, sizeof(C));
+	C.erl = "erlsrv6@127.0.0.1";
+	kr_pid keep, cl;
+	kr_runtime *rt = node_up("kcall6@127.0.0.1", 0, &keep);
+	assert_int_equal(kr_rt_spawn_fn(rt, by_name_client, 0, 0, &cl), 0);
+	assert_int_equal(kr_register(rt, "client", cl), 0);
+	int out;
+	pid_t erl = dh_escript("erl_server.escript", C.erl, COOKIE, "kcall6@127.0.0.1", 0, &out);
+	assert_true(erl > 0);
+	assert_int_equal(dh_ready(out, 20000), 0);
+	int rc = dh_wait_flag(&C.die_rc, 15000);
+	int nc = dh_wait_flag(&C.mon_nc, 15000);
+	kill(erl, SIGKILL);
+	dh_reap(erl, 5000);
+	close(out);
+	node_down(rt);
+	assert_int_equal(atomic_load(&C.mon_noproc), KR_NOPROC + 1);
+	assert_int_equal(rc, -ESRCH); /* before monitors by name: -ETIMEDOUT */
+	assert_int_equal(atomic_load(&C.die_reason), 1);
+	assert_int_equal(atomic_load(&C.mon_reason), 1);
+	assert_int_equal(atomic_load(&C.demon), 1);
+	assert_int_equal(atomic_load(&C.watchers), 2 + 1);
+	assert_int_equal(atomic_load(&C.mon_gone), KR_NOPROC + 1);
+	assert_int_equal(nc, KR_NOCONNECTION + 1);
 }
 
 /* The client of the failure tests: arg says which. */
@@ -668,6 +801,7 @@ int main(void)
 		krill_calls_an_erlang_gen_server_by_pid_and_name_and_drops_a_late_reply),
 	    cmocka_unit_test(a_call_to_a_killed_erlang_node_ends_with_noconnection),
 	    cmocka_unit_test(an_erlang_gen_server_that_stops_gives_its_reason),
+	    cmocka_unit_test(monitors_and_calls_by_name_see_an_erlang_server_stop),
 	    cmocka_unit_test(erlang_gen_server_calls_reach_stackless_and_stackful_krill_processes),
 	    cmocka_unit_test(a_krill_server_on_another_node_answers_and_its_exit_reason_comes_back),
 	    cmocka_unit_test(a_peer_that_goes_silent_is_dropped_after_about_ticktime),

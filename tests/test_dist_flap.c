@@ -109,10 +109,11 @@ static int wait_for(atomic_int *v, int want, unsigned ms)
 	return atomic_load(v);
 }
 
-/* The peer, its stdout on *out; -1 when it said nothing within ms. */
-static pid_t peer_start(int *out, unsigned ms)
+/* The peer named name (mode: "plain" or NULL, see tests/dist_peer.c), its stdout on *out;
+ * -1 when it said nothing within ms. */
+static pid_t peer_run(const char *name, const char *mode, int *out, unsigned ms)
 {
-	char *argv[] = {PEER_BIN, PEER, "60", 0};
+	char *argv[] = {PEER_BIN, (char *)name, "60", (char *)mode, 0};
 	posix_spawn_file_actions_t fa;
 	int p[2];
 	assert_int_equal(pipe(p), 0);
@@ -135,6 +136,11 @@ static pid_t peer_start(int *out, unsigned ms)
 		return -1;
 	}
 	return pid;
+}
+
+static pid_t peer_start(int *out, unsigned ms)
+{
+	return peer_run(PEER, 0, out, ms);
 }
 
 static int open_fds(void)
@@ -336,11 +342,218 @@ static void a_peer_killed_and_restarted_100_times_leaks_nothing_and_gets_nothing
 	kr_runtime_free(rt);
 }
 
+/* ---- a peer that only sends plainly; monitors by name ---------------------------------- */
+
+#define PEER2 "flapd@127.0.0.1"
+enum { Q_PING = 1, Q_MON, Q_DEMON, Q_STOP };
+#define QSLOTS 4
+
+static struct {
+	atomic_int pongs, rc;
+	atomic_int down[QSLOTS]; /* reason + 1 of each monitor's DOWN, 0: none */
+	kr_pid box[QSLOTS];      /* box's pid, by pong */
+	kr_pid down_pid[QSLOTS];
+	uint64_t ref[QSLOTS];
+} Q;
+
+static void q_term(kr_ctx *ctx, const char *atom, long n)
+{
+	ei_x_buff x;
+	ei_x_new_with_version(&x);
+	ei_x_encode_tuple_header(&x, atom[0] == 'p' ? 3 : 2);
+	ei_x_encode_atom(&x, atom);
+	if (atom[0] == 'p')
+		kr_node_x_encode_pid(kr_runtime_of(ctx), &x, kr_self(ctx));
+	ei_x_encode_long(&x, n);
+	int rc = kr_node_send_name(ctx, "box", PEER2, &x);
+	atomic_store(&Q.rc, rc ? rc : 1);
+	ei_x_free(&x);
+}
+
+/* Q_PING n: {ping, Self, n} to box; Q_STOP n: {stop, n}; Q_MON slot, name: monitor
+ * {Name, PEER2}; Q_DEMON slot. Q.rc: 1 done, else the error. */
+static void qproc(kr_ctx *ctx, void *st, const kr_msg *m)
+{
+	int slot = 0;
+	long n = 0;
+	kr_pid box;
+	if (m->tag == Q_PING || m->tag == Q_STOP) {
+		memcpy(&n, m->data, sizeof(n));
+		q_term(ctx, m->tag == Q_PING ? "ping" : "stop", n);
+	} else if (m->tag == Q_MON) {
+		memcpy(&slot, m->data, sizeof(slot));
+		int rc = kr_node_monitor_name(ctx, (const char *)m->data + sizeof(slot), PEER2,
+					      &Q.ref[slot]);
+		atomic_store(&Q.rc, rc ? rc : 1);
+	} else if (m->tag == Q_DEMON) {
+		memcpy(&slot, m->data, sizeof(slot));
+		int rc = kr_demonitor(ctx, Q.ref[slot]);
+		atomic_store(&Q.rc, rc ? rc : 1);
+	} else if (m->tag == KR_TAG_DIST && !pong(ctx, m, &box, &n) && n >= 0 && n < QSLOTS) {
+		Q.box[n] = box;
+		atomic_fetch_add(&Q.pongs, 1);
+	} else if (m->tag == KR_TAG_DOWN) {
+		const kr_exit_info *x = (const kr_exit_info *)m->data;
+		for (slot = 0; slot < QSLOTS; slot++)
+			if (Q.ref[slot] == x->ref) {
+				Q.down_pid[slot] = x->pid;
+				atomic_store(&Q.down[slot], (int)x->reason + 1);
+			}
+	}
+}
+
+static kr_runtime *q_node(const char *name, kr_pid *keep, kr_pid *q)
+{
+	kr_config c;
+	kr_config_init(&c);
+	c.schedulers = 2;
+	c.stats = 0;
+	kr_runtime *rt;
+	memset(&Q, 0, sizeof(Q));
+	assert_int_equal(kr_runtime_new(&c, &rt), 0);
+	assert_int_equal(kr_rt_spawn(rt, keeper, 0, 0, keep), 0);
+	assert_int_equal(kr_rt_spawn(rt, qproc, 0, 0, q), 0);
+	assert_int_equal(kr_start(rt), 0);
+	kr_node_config nc;
+	kr_node_config_init(&nc);
+	nc.name = name;
+	nc.setup_ms = 5000;
+	assert_int_equal(kr_node_start(rt, &nc), 0);
+	return rt;
+}
+
+/* Send q a request and wait for its rc. */
+static int q_do(kr_runtime *rt, kr_pid q, uint32_t tag, const void *data, size_t len)
+{
+	atomic_store(&Q.rc, 0);
+	assert_int_equal(kr_rt_send(rt, q, tag, data, len), 0);
+	for (int t = 0; t < 1000 && !atomic_load(&Q.rc); t++)
+		sleep_ms(5);
+	return atomic_load(&Q.rc);
+}
+
+static void q_mon(kr_runtime *rt, kr_pid q, int slot, const char *name)
+{
+	char buf[64];
+	memcpy(buf, &slot, sizeof(slot));
+	snprintf(buf + sizeof(slot), sizeof(buf) - sizeof(slot), "%s", name);
+	assert_int_equal(q_do(rt, q, Q_MON, buf, sizeof(slot) + strlen(name) + 1), 1);
+}
+
+static void q_kill(kr_runtime *rt, pid_t peer, int out)
+{
+	kr_node_info info;
+	kill(peer, SIGKILL);
+	waitpid(peer, 0, 0);
+	close(out);
+	for (int t = 0; t < 500; t++) {
+		assert_int_equal(kr_node_info_get(rt, &info), 0);
+		if (!info.connections)
+			break;
+		sleep_ms(10);
+	}
+	assert_int_equal(info.connections, 0);
+}
+
+static void q_down(kr_runtime *rt, kr_pid keep)
+{
+	assert_int_equal(kr_rt_send(rt, keep, 1, 0, 0), 0);
+	kr_stop(rt);
+	kr_wait(rt);
+	kr_runtime_free(rt);
+}
+
+/* A restarted peer whose processes only send plainly (SEND names no sender, so no frame
+ * of it says which incarnation speaks): its old pids go as soon as the handshake with the
+ * new incarnation, which names its creation, is done. */
+static void
+a_restarted_peer_that_only_sends_plainly_has_its_old_pids_freed_at_the_handshake(void **st)
+{
+	kr_pid keep, q, old;
+	kr_runtime *rt = q_node("flapc@127.0.0.1", &keep, &q);
+	kr_node_info info;
+	erlang_pid e;
+	int out;
+	long n = 0;
+	pid_t peer = peer_run(PEER2, "plain", &out, 5000);
+	assert_true(peer > 0);
+	assert_int_equal(q_do(rt, q, Q_PING, &n, sizeof(n)), 1);
+	assert_int_equal(wait_for(&Q.pongs, 1, 10000), 1);
+	old = Q.box[0];
+	assert_int_equal(kr_node_pid_to_ei(rt, old, &e), 0);
+	assert_int_equal(kr_node_info_get(rt, &info), 0);
+	assert_int_equal(info.remote_pids, 1);
+	q_kill(rt, peer, out);
+	peer = peer_run(PEER2, "plain", &out, 5000);
+	assert_true(peer > 0);
+	assert_int_equal(kr_node_connect(rt, PEER2), 0);
+	/* Nothing has come from the new incarnation yet: the handshake said it. */
+	assert_int_equal(kr_node_pid_to_ei(rt, old, &e), -ESRCH);
+	assert_int_equal(kr_node_info_get(rt, &info), 0);
+	assert_int_equal(info.remote_pids, 0);
+	n = 1;
+	assert_int_equal(q_do(rt, q, Q_PING, &n, sizeof(n)), 1);
+	assert_int_equal(wait_for(&Q.pongs, 2, 10000), 2);
+	assert_true(Q.box[1] != old);
+	assert_int_equal(kr_node_info_get(rt, &info), 0);
+	assert_int_equal(info.remote_pids, 1);
+	q_kill(rt, peer, out);
+	q_down(rt, keep);
+}
+
+/* kr_node_monitor_name against a krill node: noproc for a name nobody holds, noconnection
+ * when the peer dies, the holder's own reason when it exits, nothing after a demonitor;
+ * the records go with each. */
+static void monitors_by_name_of_a_krill_node_see_noproc_noconnection_and_the_reason(void **st)
+{
+	kr_pid keep, q;
+	kr_runtime *rt = q_node("flape@127.0.0.1", &keep, &q);
+	kr_node_info info;
+	erlang_pid e;
+	int out, slot;
+	pid_t peer = peer_run(PEER2, 0, &out, 5000);
+	assert_true(peer > 0);
+	q_mon(rt, q, 0, "box");
+	q_mon(rt, q, 1, "nobody");
+	assert_int_equal(wait_for(&Q.down[1], 1, 10000), KR_NOPROC + 1);
+	q_mon(rt, q, 2, "box");
+	slot = 2;
+	assert_int_equal(q_do(rt, q, Q_DEMON, &slot, sizeof(slot)), 1);
+	assert_int_equal(kr_node_info_get(rt, &info), 0);
+	assert_int_equal(info.recs, 1); /* slot 0's */
+	sleep_ms(200);
+	assert_int_equal(atomic_load(&Q.down[0]), 0); /* box lives */
+	/* The DOWN's pid stands for the name: no process. */
+	assert_int_equal(kr_node_pid_to_ei(rt, Q.down_pid[1], &e), -ESRCH);
+	q_kill(rt, peer, out);
+	assert_int_equal(wait_for(&Q.down[0], 1, 10000), KR_NOCONNECTION + 1);
+	/* A new incarnation; box exits with 42 while monitored by name. */
+	peer = peer_run(PEER2, 0, &out, 5000);
+	assert_true(peer > 0);
+	q_mon(rt, q, 3, "box");
+	long n = 42;
+	assert_int_equal(q_do(rt, q, Q_STOP, &n, sizeof(n)), 1);
+	assert_int_equal(wait_for(&Q.down[3], 1, 10000), 42 + 1);
+	assert_int_equal(Q.down_pid[3], Q.down_pid[0]); /* one kr_pid for {box, flapd} */
+	sleep_ms(200);
+	assert_int_equal(atomic_load(&Q.down[2]), 0); /* demonitored: never */
+	assert_int_equal(kr_node_info_get(rt, &info), 0);
+	assert_int_equal(info.recs, 0);
+	q_kill(rt, peer, out);
+	q_down(rt, keep);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(
 		a_peer_killed_and_restarted_100_times_leaks_nothing_and_gets_nothing_stale),
+	    cmocka_unit_test(
+		a_restarted_peer_that_only_sends_plainly_has_its_old_pids_freed_at_the_handshake),
+	    cmocka_unit_test(
+		monitors_by_name_of_a_krill_node_see_noproc_noconnection_and_the_reason),
 	};
+	if (getenv("KRILL_TEST_FILTER")) /* one test by name, when at work on it */
+		cmocka_set_test_filter(getenv("KRILL_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -274,6 +274,9 @@ void kr_runtime_free(kr_runtime *rt)
 	const struct kri_remote *r = atomic_load_explicit(&rt->remote, memory_order_acquire);
 	if (r)
 		r->fini(rt);
+	/* The node is gone: the exit hooks of the processes ended below
+	 * must not find it (dist/node.c's watch_exit). Release: as set. */
+	atomic_store_explicit(&rt->remote, (const struct kri_remote *)0, memory_order_release);
 	/* Every process still alive, quietly (stop set: exits notify
 	 * nobody), with their exit hooks' faults contained on this thread;
 	 * then undelivered foreign messages, those the hooks sent included. */

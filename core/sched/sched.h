@@ -234,7 +234,8 @@ struct kr_runtime {
 	uint64_t t0_ns;
 	/* The Erlang-distribution node (dist/), or NULL: set once by
 	 * kr_node_start (release), read (acquire) on a send to a remote pid
-	 * and by kr_runtime_free (core/proc/remote.h). */
+	 * and by kr_runtime_free (core/proc/remote.h), which clears it once
+	 * the node is freed, before the last processes end. */
 	_Atomic(const struct kri_remote *) remote;
 };
 

@@ -7,6 +7,7 @@
 %%   {echo, X}      -> {ok, X}
 %%   {late, Ms, X}  -> {late, X}, Ms milliseconds later (gen_server:reply)
 %%   {die, Reason}  -> the server stops with Reason, no reply
+%%   monitored_by   -> {ok, N}: N processes monitor it now
 main([Krill]) ->
     K = list_to_atom(Krill),
     {ok, Pid} = gen_server:start({local, erlsrv}, ?MODULE, [], []),
@@ -20,6 +21,9 @@ handle_call({echo, X}, _From, S) -> {reply, {ok, X}, S};
 handle_call({late, Ms, X}, From, S) ->
     spawn(fun() -> timer:sleep(Ms), gen_server:reply(From, {late, X}) end),
     {noreply, S};
-handle_call({die, Reason}, _From, S) -> {stop, Reason, S}.
+handle_call({die, Reason}, _From, S) -> {stop, Reason, S};
+handle_call(monitored_by, _From, S) ->
+    {monitored_by, L} = process_info(self(), monitored_by),
+    {reply, {ok, length(L)}, S}.
 handle_cast(_, S) -> {noreply, S}.
 handle_info(_, S) -> {noreply, S}.
