@@ -35,7 +35,18 @@
  * order, as a refused message is. The holder's give takes the word (and
  * the list) in one exchange and delivers each RETRY, from its own
  * scheduler, so the parked process runs next there, on its stack's home
- * usually; it looks at what waited again, first. No wake-up is lost: a
+ * usually; it looks at what waited again, first. A scheduler does not give
+ * a stack back after each run on it but keeps it (runstack.holder, its
+ * rheld list) and gives back all it keeps every 8 process runs, before it
+ * idles and when it stops (kri_fiber_release, called by sched.c's loop):
+ * the take of a kept stack is a relaxed load, and a pair that answers each
+ * other on one scheduler pays two locked instructions per 8 runs, not per
+ * message. The price: a parker waits for the holder's next release, up to
+ * 8 runs of other processes (with a runaway among them, until the
+ * watchdog), not only for the run of the process on its stack. Rejected: a
+ * biased lock whose owner takes it with plain stores (a Dekker store-load
+ * fence, as dear as the locked instruction it saves, or a revocation
+ * handshake, which is what the batch release is). No wake-up is lost: a
  * parker either takes a free stack or queues on a held one, atomically,
  * and the give that frees it sees every queued one. Rejected: the thief
  * spinning until the stack is free (what this file did first: a thread
@@ -203,6 +214,7 @@ static struct runstack *runstack_of(struct sched *s)
 			r->lo = (unsigned char *)r->map + page_size();
 			r->hi = (unsigned char *)r->map + r->mapsz;
 			atomic_init(&r->word, 0);
+			atomic_init(&r->holder, NULL);
 			atomic_init(&r->on, NULL);
 		}
 		s->rstack = rs;
@@ -274,6 +286,48 @@ static void stack_give(struct sched *s, struct runstack *r)
 	}
 }
 
+/* s took r's word: it keeps r (rheld) until kri_fiber_release gives it
+ * back, so its next processes on r need no locked instruction. */
+static void stack_took(struct sched *s, struct runstack *r)
+{
+	atomic_store_explicit(&r->holder, s, memory_order_relaxed);
+	r->held_next = s->rheld;
+	s->rheld = r;
+}
+
+/* Does s hold r? Relaxed: only s writes s there, and it reads its own. */
+static inline bool stack_mine(const struct sched *s, struct runstack *r)
+{
+	return atomic_load_explicit(&r->holder, memory_order_relaxed) == s;
+}
+
+/* Take r for s: already its (no locked instruction), or free (one CAS, kept
+ * until the next kri_fiber_release). */
+static inline bool stack_take(struct sched *s, struct runstack *r)
+{
+	if (__builtin_expect(stack_mine(s, r), 1))
+		return true;
+	if (!stack_try(r))
+		return false;
+	stack_took(s, r);
+	return true;
+}
+
+void kri_fiber_release(struct sched *s)
+{
+	struct runstack *r = s->rheld;
+	s->rheld = 0;
+	while (r) {
+		/* Read before the give: then r is the next holder's. */
+		struct runstack *n = r->held_next;
+		/* Before the give, whose release orders it: a later holder's
+		 * store of itself comes after this one. */
+		atomic_store_explicit(&r->holder, NULL, memory_order_relaxed);
+		stack_give(s, r);
+		r = n;
+	}
+}
+
 /* The copies of a copy-stack process's frames. Under ASan the range's
  * shadow is cleared first: its frames' red zones, or another process's,
  * are poisoned there, and the copy must read and write them all. */
@@ -332,6 +386,21 @@ void kri_fiber_free(struct sched *s, void *state)
 	 * one happened before this exit. Acquire on the second: the flush's
 	 * copy into f->saved happened before its release store. */
 	if (r && atomic_load_explicit(&r->on, memory_order_relaxed) == f) {
+		/* This scheduler holds r (it ran f there last, or another
+		 * process since whose take would have flushed f): forget f's
+		 * frames; nobody else can be copying them. */
+		if (stack_mine(s, r)) {
+			atomic_store_explicit(&r->on, NULL, memory_order_relaxed);
+			goto unbound;
+		}
+		/* Another scheduler holds it: wait until it flushes f (its next
+		 * run on r) or gives r back (at the latest at its next
+		 * kri_fiber_release: a few runs, or its idling). A take here
+		 * is given back at once (not stack_took: not kept). What this
+		 * scheduler keeps goes first: two exits waiting each for the
+		 * other's kept stack would wait for ever. */
+		if (s->rheld)
+			kri_fiber_release(s);
 		for (;;) {
 			if (stack_try(r)) {
 				if (atomic_load_explicit(&r->on, memory_order_relaxed) == f)
@@ -344,6 +413,7 @@ void kri_fiber_free(struct sched *s, void *state)
 			cpu_relax();
 		}
 	}
+unbound:
 	if (f->saved)
 		arena_free(&s->arena, f->saved, f->saved_cap);
 	f->saved = 0;
@@ -448,7 +518,7 @@ static bool take_home(kr_ctx *c, struct fiber *f)
 		f->lo = r->lo;
 		f->hi = r->hi;
 	}
-	if (stack_try(r))
+	if (stack_take(s, r))
 		return true;
 	struct {
 		kr_pid pid;
@@ -456,11 +526,16 @@ static bool take_home(kr_ctx *c, struct fiber *f)
 	} note = {c->self, ++f->park_seq};
 	struct env *e = env_new(&s->arena, TAG_FIBER_RETRY, &note, sizeof(note));
 	if (!e) {
+		/* Keeping none while it waits (see fiber_free). */
+		if (s->rheld)
+			kri_fiber_release(s);
 		stack_take_wait(r);
+		stack_took(s, r);
 		return true;
 	}
 	if (stack_take_or_park(r, e)) {
 		env_free(&s->arena, e);
+		stack_took(s, r);
 		return true;
 	}
 	f->unpark = f->st;
@@ -524,7 +599,7 @@ static inline __attribute__((always_inline)) void run_fiber(kr_ctx *c, struct fi
 				kr_exit_with(c, KR_FAULT, &nf, sizeof(nf));
 			}
 		}
-		stack_give(s, r);
+		/* r stays this scheduler's (rheld): given back in a batch. */
 	}
 }
 
@@ -561,9 +636,11 @@ void kri_fiber_escape(struct sched *s)
 	(void)f;
 }
 
-/* After that jump, before the process exits (fault.c): give its run
- * stack back and hand its context's buffers (and a copy a kr_io_* call
- * held) to the scheduler's to free. */
+/* After that jump, before the process exits (fault.c): hand its
+ * context's buffers (and a copy a kr_io_* call held) to the scheduler's
+ * to free. Its run stack stays this scheduler's (rheld, taken by
+ * take_or_defer) until the next kri_fiber_release; nothing of f is left
+ * on it (run_fiber cleared on). */
 void kri_fiber_recover(struct sched *s)
 {
 	struct fiber *f = s->fiber;
@@ -577,8 +654,6 @@ void kri_fiber_recover(struct sched *s)
 	f->ctx.bufs = 0;
 	s->ctx.held = f->ctx.held; /* a kr_io_* write's copy the fault cut short */
 	f->ctx.held = 0;
-	if (f->home)
-		stack_give(s, f->home);
 }
 
 /* ---- the trampoline --------------------------------------------------------- */
@@ -597,7 +672,7 @@ static void keep_waiting(kr_ctx *c)
  * it; or ended, the message then drained by the exit): false then. */
 static inline bool take_or_defer(kr_ctx *c, struct fiber *f)
 {
-	if (f->map || (f->home && __builtin_expect(stack_try(f->home), 1)))
+	if (f->map || (f->home && stack_take(c->s, f->home)))
 		return true;
 	if (take_home(c, f))
 		return true;
