@@ -127,6 +127,7 @@ struct fiber {
 	uint8_t st;            /* F_* */
 	uint8_t timed;         /* the receive armed the receive timeout */
 	uint8_t unpark;        /* F_PARK: the state it parked in */
+	uint64_t resumes;      /* switched to so often (kri_fiber_resumes) */
 	uint32_t park_seq;     /* the parking's number, in its RETRY */
 	/* Its stack, [lo, hi): its run stack's (copy mode, home) or its own
 	 * mapping (map). Copy mode keeps the used part in saved while it
@@ -582,6 +583,7 @@ static inline __attribute__((always_inline)) void run_fiber(kr_ctx *c, struct fi
 #endif
 	}
 	ctx_in(&f->ctx, c);
+	f->resumes++;
 	s->fiber = f;
 	s->fiber_lo = (uintptr_t)f->lo;
 	switch_in(s, f);
@@ -937,6 +939,12 @@ static struct fiber *fiber_of(kr_ctx *ctx)
 {
 	struct fiber *f = ctx->s->fiber;
 	return f && ctx == &f->ctx ? f : 0;
+}
+
+uint64_t kri_fiber_resumes(kr_ctx *ctx)
+{
+	struct fiber *f = ctx ? fiber_of(ctx) : 0;
+	return f ? f->resumes : 0;
 }
 
 struct kri_io_wait *kri_fiber_io(kr_ctx *ctx)

@@ -90,6 +90,9 @@ void kri_fiber_recover(struct sched *s);
 /* Processes parked so far because another thread held their run stack
  * (take_home), in every runtime: for the tests. Relaxed: a count. */
 extern _Atomic uint64_t kri_fiber_parks;
+/* How many times the calling function process was switched to (resumed
+ * by its trampoline), 0 for any other caller: for the tests. */
+uint64_t kri_fiber_resumes(kr_ctx *ctx);
 /* sched.c: give back the run stacks s still holds (s->rheld), waking who
  * parked on them; at least every few runs and before s idles or stops,
  * so a parked process waits at most that long. */
