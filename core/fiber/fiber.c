@@ -128,7 +128,12 @@ struct fiber {
 	uint8_t timed;         /* the receive armed the receive timeout */
 	uint8_t unpark;        /* F_PARK: the state it parked in */
 	uint64_t resumes;      /* switched to so often (kri_fiber_resumes) */
-	uint32_t park_seq;     /* the parking's number, in its RETRY */
+	uint8_t starting;      /* its first run: the message that started it waits */
+	/* The message a receive took in place (wait_in), its until the next
+	 * blocking call, or NULL; and its msg_begin's seq0 (run.c). */
+	struct env *inplace;
+	uint32_t inplace_seq0;
+	uint32_t park_seq; /* the parking's number, in its RETRY */
 	/* Its stack, [lo, hi): its run stack's (copy mode, home) or its own
 	 * mapping (map). Copy mode keeps the used part in saved while it
 	 * is suspended. */
@@ -428,6 +433,16 @@ unbound:
 #endif
 }
 
+/* The message a receive took in place is done with (its next blocking
+ * call, or its end): the run loop's steps after a message (run.c). */
+static void inplace_done(struct sched *s, struct fiber *f)
+{
+	struct env *e = f->inplace;
+	f->inplace = 0;
+	f->ctx.defer = false;
+	kri_proc_local_done(s, &f->ctx, e, f->inplace_seq0);
+}
+
 /* ---- switching ------------------------------------------------------------ */
 
 static void fiber_entry(void *arg);
@@ -619,6 +634,12 @@ static void fiber_entry(void *arg)
 	__sanitizer_finish_switch_fiber(0, &f->from_lo, &f->from_size);
 #endif
 	f->fn(&f->ctx, f->arg);
+	if (f->inplace) {
+		/* Its last receive's message, taken in place. */
+		struct sched *s = api_enter_ctx(&f->ctx);
+		inplace_done(s, f);
+		api_leave(s);
+	}
 	if (!f->ctx.exiting)
 		end_with(&f->ctx, KR_NORMAL);
 	fiber_finish(f);
@@ -656,6 +677,8 @@ void kri_fiber_recover(struct sched *s)
 	f->ctx.bufs = 0;
 	s->ctx.held = f->ctx.held; /* a kr_io_* write's copy the fault cut short */
 	f->ctx.held = 0;
+	if (f->inplace) /* a message taken in place (its match faulted, or after) */
+		inplace_done(s, f);
 }
 
 /* ---- the trampoline --------------------------------------------------------- */
@@ -710,6 +733,51 @@ static bool io_late(kr_ctx *c, const struct fiber *f, const kr_msg *m)
 	return true;
 }
 
+/* What a blocked receive makes of m: J_TAKE, it returns m; J_TIMEOUT, it
+ * returns -ETIMEDOUT (its poll's mark, or its armed timeout); J_REPLY, m is
+ * the answer to its call (handed without its header); J_DEFER, refused,
+ * kept in order for a later receive; J_DROP, consumed, the receive waits
+ * on. One judge for both ways a message reaches a receive: tramp, from the
+ * run loop, and the in-place take (wait_in). */
+enum { J_TAKE, J_TIMEOUT, J_REPLY, J_DEFER, J_DROP };
+
+static inline __attribute__((always_inline)) int judge(kr_ctx *c, struct fiber *f, const kr_msg *m)
+{
+	uint32_t seq;
+	kr_call_hdr h;
+	switch (m->tag) {
+	case TAG_FIBER_START:
+	case TAG_FIBER_RETRY: /* a late one: it is not parked now */
+		return J_DROP;
+	case TAG_FIBER_POLL:
+		memcpy(&seq, m->data, sizeof(seq));
+		return seq == f->seq && !f->timed ? J_TIMEOUT : J_DROP;
+	case KR_TAG_TIMEOUT:
+		/* run.c let it through: it is the armed one, the receive's. */
+		return f->timed ? J_TIMEOUT : J_DROP;
+	case KR_TAG_REPLY:
+		/* Only the answer to the call under way; a late answer to a
+		 * call that gave up is dropped. */
+		memcpy(&h, m->data, sizeof(h));
+		return f->call_ref && h.ref == f->call_ref ? J_REPLY : J_DROP;
+	case KR_TAG_IO:
+		if (io_late(c, f, m))
+			return J_DROP;
+		/* fall through */
+	default:
+		return f->match && !f->match(m, f->marg) ? J_DEFER : J_TAKE;
+	}
+}
+
+/* The caller sees the replied bytes alone. Ours to change: the envelope
+ * is this process's. */
+static void strip_reply(const kr_msg *m)
+{
+	kr_msg *w = (kr_msg *)m;
+	w->len -= (uint32_t)sizeof(kr_call_hdr);
+	memmove(w->data, w->data + sizeof(kr_call_hdr), w->len);
+}
+
 static void tramp(kr_ctx *c, void *state, const kr_msg *m)
 {
 	struct fiber *f = state;
@@ -735,60 +803,35 @@ static void tramp(kr_ctx *c, void *state, const kr_msg *m)
 		 * start can come after another sender's message). */
 		if (!take_or_defer(c, f))
 			return;
+		/* m is judged after the run: no receive there takes anything
+		 * queued behind it in place. */
+		f->starting = 1;
 		run_fiber(c, f);
+		f->starting = 0;
 		if (f->st != F_WAIT)
 			return;
 	}
-	uint32_t seq;
-	kr_call_hdr h;
-	switch (m->tag) {
-	case TAG_FIBER_START:
-	case TAG_FIBER_RETRY: /* a late one: it is not parked now */
-		keep_waiting(c);
+	switch (judge(c, f, m)) {
+	case J_TAKE:
+		hand(c, f, m, 0);
 		return;
-	case TAG_FIBER_POLL:
-		memcpy(&seq, m->data, sizeof(seq));
-		if (seq == f->seq && !f->timed)
-			hand(c, f, 0, -ETIMEDOUT);
-		else
-			keep_waiting(c);
+	case J_TIMEOUT:
+		hand(c, f, 0, -ETIMEDOUT);
 		return;
-	case KR_TAG_TIMEOUT:
-		/* run.c let it through: it is the armed one, the receive's. */
-		if (f->timed)
-			hand(c, f, 0, -ETIMEDOUT);
-		return;
-	case KR_TAG_REPLY:
-		/* Only the answer to the call under way; a late answer to a
-		 * call that gave up is dropped here. */
-		memcpy(&h, m->data, sizeof(h));
-		if (!f->call_ref || h.ref != f->call_ref) {
-			keep_waiting(c);
-			return;
-		}
+	case J_REPLY:
 		if (!take_or_defer(c, f))
 			return; /* handed whole when it comes back */
-		/* The caller sees the replied bytes alone. Ours to change: the
-		 * envelope is this process's. */
-		kr_msg *w = (kr_msg *)m;
-		w->len -= (uint32_t)sizeof(h);
-		memmove(w->data, w->data + sizeof(h), w->len);
+		strip_reply(m);
 		f->got = m;
 		f->rc = 0;
 		run_fiber(c, f);
 		return;
-	case KR_TAG_IO:
-		if (io_late(c, f, m)) {
-			keep_waiting(c);
-			return;
-		}
-		/* fall through */
+	case J_DEFER:
+		kr_defer(c);
+		return;
 	default:
-		if (f->match && !f->match(m, f->marg)) {
-			kr_defer(c);
-			return;
-		}
-		hand(c, f, m, 0);
+		keep_waiting(c);
+		return;
 	}
 }
 
@@ -953,6 +996,57 @@ struct kri_io_wait *kri_fiber_io(kr_ctx *ctx)
 	return f ? &f->io : 0;
 }
 
+/* A receive whose match is set: take a message already queued (p->local:
+ * what the run loop took from the mailbox with the message that resumed
+ * the process, and what was deferred) where the process runs, as tramp
+ * would have handed it, with no switch out and back. Each message looked
+ * at is charged to the run's budget as a send is (kr_ctx.sent, which the
+ * run loop adds after the call), and none is looked at once this call's
+ * share is spent: then the process switches out and the run loop, its
+ * budget spent, moves on to others (a run handles at most twice the
+ * budget: the run loop's count before the call is not known here). Not
+ * from the mailbox word: its signals are the run loop's to handle. True:
+ * taken (f->got, f->rc, and f->inplace holds it). */
+static bool take_in_place(struct sched *s, struct fiber *f)
+{
+	kr_ctx *ctx = &f->ctx;
+	struct proc *p = ctx->p;
+	unsigned budget = s->rt->cfg.batch;
+	uint32_t seq0;
+	struct env *e;
+	while (p->local && ctx->sent + 1 < budget && (e = kri_proc_local_next(s, p, &seq0))) {
+		ctx->sent++;
+		/* Held while judged: a fault in the match frees it (recover). */
+		f->inplace = e;
+		f->inplace_seq0 = seq0;
+		switch (judge(ctx, f, &e->m)) {
+		case J_TAKE:
+			f->got = &e->m;
+			f->rc = 0;
+			return true;
+		case J_TIMEOUT:
+			f->got = 0;
+			f->rc = -ETIMEDOUT;
+			return true;
+		case J_REPLY:
+			strip_reply(&e->m);
+			f->got = &e->m;
+			f->rc = 0;
+			return true;
+		case J_DEFER:
+			f->inplace = 0;
+			ctx->defer = true;
+			kri_proc_local_done(s, ctx, e, seq0);
+			ctx->defer = false;
+			break;
+		default:
+			inplace_done(s, f);
+			break;
+		}
+	}
+	return false;
+}
+
 /* Wait for a message match takes; the caller holds api_enter(*sp), which
  * is let go while blocked and taken again on the scheduler that resumes
  * it (*sp is then that one). */
@@ -962,6 +1056,9 @@ static inline __attribute__((always_inline)) int wait_in(struct sched **sp, stru
 {
 	kr_ctx *ctx = &f->ctx;
 	struct sched *s = *sp;
+	/* The last receive's message, if taken in place, is done with. */
+	if (f->inplace)
+		inplace_done(s, f);
 	if (ctx->exiting) {
 		/* kr_exit was called: the process ends here. */
 		api_leave(s);
@@ -969,26 +1066,17 @@ static inline __attribute__((always_inline)) int wait_in(struct sched **sp, stru
 	}
 	if (!ctx->p->side && !kri_proc_side(s, ctx->p))
 		return -ENOMEM; /* deferring refused messages needs it */
+	struct side *side = ctx->p->side;
 	f->seq++;
 	if (ms == KR_INFINITY || ms == 0) {
-		if (ctx->p->side->rto) {
+		if (side->rto) {
 			int rc = kr_receive_timeout(ctx, 0); /* disarm a previous one */
 			if (rc)
 				return rc;
 		}
 		f->timed = 0;
-		if (ms == 0) {
-			/* Behind everything the mailbox holds now. */
-			struct env *e = env_new(&s->arena, TAG_FIBER_POLL, &f->seq, sizeof(f->seq));
-			if (!e)
-				return -ENOMEM;
-			kri_proc_deliver(s, ctx->self, e);
-		}
 	} else {
-		int rc = kr_receive_timeout(ctx, ms);
-		if (rc)
-			return rc;
-		f->timed = 1;
+		f->timed = 1; /* armed below, unless a message is taken in place */
 	}
 	f->match = match;
 	f->marg = arg;
@@ -996,11 +1084,28 @@ static inline __attribute__((always_inline)) int wait_in(struct sched **sp, stru
 	f->rc = 0;
 	/* Messages refused before are looked at again, first (run.c's
 	 * kr_undefer, inline: a call and api_enter a receive saved). */
-	struct side *side = ctx->p->side;
 	if (side->dhead) {
 		side->dtail->next = ctx->p->local;
 		ctx->p->local = side->dhead;
 		side->dhead = side->dtail = 0;
+	}
+	/* Queued already: taken here. Not with a receive timeout armed (the
+	 * process armed one itself: the run loop settles it) nor in the
+	 * first run (the message that started the process is judged after
+	 * it, and comes before anything queued). */
+	if (__builtin_expect(ctx->p->local != 0, 0) && !side->rto && !f->starting &&
+	    take_in_place(s, f))
+		goto got;
+	if (ms == 0) {
+		/* Behind everything the mailbox holds now. */
+		struct env *e = env_new(&s->arena, TAG_FIBER_POLL, &f->seq, sizeof(f->seq));
+		if (!e)
+			return -ENOMEM;
+		kri_proc_deliver(s, ctx->self, e);
+	} else if (f->timed) {
+		int rc = kr_receive_timeout(ctx, ms);
+		if (rc)
+			return rc;
 	}
 	f->st = F_WAIT;
 	api_leave(s);
@@ -1008,6 +1113,7 @@ static inline __attribute__((always_inline)) int wait_in(struct sched **sp, stru
 	*sp = s = ctx->s;
 	api_enter(s);
 	f->st = F_RUN;
+got:
 	f->match = 0;
 	if (f->rc == 0)
 		*out = f->got;
