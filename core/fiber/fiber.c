@@ -447,8 +447,59 @@ static void inplace_done(struct sched *s, struct fiber *f)
 
 static void fiber_entry(void *arg);
 
+/* The switch, inline where the x86-64 compiler allows it: kri_ctx_switch's
+ * instructions (switch.c), the same frame (the resume address, rbp rbx
+ * r12-r15), so either side can be resumed by the other form; but no call.
+ * Why: a call pushes an entry on the return stack that no ret on this side
+ * pops (the other side's rets do, mispredicting), so each call level at a
+ * switch costs a mispredicted ret on the other side: with the call, a
+ * message cost four (the function's ret out of kr_receive, and tramp's,
+ * kri_proc_run's and step()'s on the scheduler side), without it two.
+ * Below the red zone (128 bytes the compiler may use under rsp without
+ * moving it). The caller-saved registers, vector ones included, are
+ * clobbered: the compiler keeps nothing live in them across it. */
+#if defined(__x86_64__)
+static inline __attribute__((always_inline)) void ctx_switch(void **save, void *to, void *arg)
+{
+	register void *a __asm__("rdx") = arg;
+	__asm__ volatile("leaq -128(%%rsp), %%rsp\n\t"
+			 "leaq 1f(%%rip), %%rcx\n\t"
+			 "pushq %%rcx\n\t"
+			 "pushq %%rbp\n\t"
+			 "pushq %%rbx\n\t"
+			 "pushq %%r12\n\t"
+			 "pushq %%r13\n\t"
+			 "pushq %%r14\n\t"
+			 "pushq %%r15\n\t"
+			 "movq %%rsp, (%[save])\n\t"
+			 "movq %[to], %%rsp\n\t"
+			 "popq %%r15\n\t"
+			 "popq %%r14\n\t"
+			 "popq %%r13\n\t"
+			 "popq %%r12\n\t"
+			 "popq %%rbx\n\t"
+			 "popq %%rbp\n\t"
+			 "popq %%rcx\n\t"
+			 "movq %%rdx, %%rax\n\t"
+			 "movq %%rdx, %%rdi\n\t"
+			 "jmpq *%%rcx\n\t"
+			 "1:\n\t"
+			 "leaq 128(%%rsp), %%rsp"
+			 : "+r"(a)
+			 : [save] "r"(save), [to] "r"(to)
+			 : "rax", "rcx", "rsi", "rdi", "r8", "r9", "r10", "r11", "xmm0", "xmm1",
+			   "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+			   "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
+}
+#else
+static inline void ctx_switch(void **save, void *to, void *arg)
+{
+	kri_ctx_switch(save, to, arg);
+}
+#endif
+
 /* Scheduler side: run f until it blocks or ends. */
-static void switch_in(struct sched *s, struct fiber *f)
+static inline __attribute__((always_inline)) void switch_in(struct sched *s, struct fiber *f)
 {
 #ifdef FIBER_TSAN
 	f->tsan_ret = __tsan_get_current_fiber();
@@ -458,14 +509,14 @@ static void switch_in(struct sched *s, struct fiber *f)
 	void *fake = 0;
 	__sanitizer_start_switch_fiber(&fake, f->lo, (size_t)(f->hi - f->lo));
 #endif
-	kri_ctx_switch(&f->ret_sp, f->sp, f);
+	ctx_switch(&f->ret_sp, f->sp, f);
 #ifdef FIBER_ASAN
 	__sanitizer_finish_switch_fiber(fake, 0, 0);
 #endif
 }
 
 /* Fiber side: back to the scheduler; returns when resumed. done: for good. */
-static void switch_out(struct fiber *f, bool done)
+static inline __attribute__((always_inline)) void switch_out(struct fiber *f, bool done)
 {
 #ifdef FIBER_ASAN
 	__sanitizer_start_switch_fiber(done ? 0 : &f->fake, f->from_lo, f->from_size);
@@ -473,7 +524,7 @@ static void switch_out(struct fiber *f, bool done)
 #ifdef FIBER_TSAN
 	__tsan_switch_to_fiber(f->tsan_ret, 0);
 #endif
-	kri_ctx_switch(&f->sp, f->ret_sp, f);
+	ctx_switch(&f->sp, f->ret_sp, f);
 #ifdef FIBER_ASAN
 	__sanitizer_finish_switch_fiber(f->fake, &f->from_lo, &f->from_size);
 #endif
