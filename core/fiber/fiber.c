@@ -127,13 +127,13 @@ struct fiber {
 	uint8_t st;            /* F_* */
 	uint8_t timed;         /* the receive armed the receive timeout */
 	uint8_t unpark;        /* F_PARK: the state it parked in */
-	uint64_t resumes;      /* switched to so often (kri_fiber_resumes) */
 	uint8_t starting;      /* its first run: the message that started it waits */
+	uint32_t park_seq;     /* the parking's number, in its RETRY */
 	/* The message a receive took in place (wait_in), its until the next
 	 * blocking call, or NULL; and its msg_begin's seq0 (run.c). */
 	struct env *inplace;
 	uint32_t inplace_seq0;
-	uint32_t park_seq; /* the parking's number, in its RETRY */
+	uint32_t resumes; /* switched to so often (kri_fiber_resumes) */
 	/* Its stack, [lo, hi): its run stack's (copy mode, home) or its own
 	 * mapping (map). Copy mode keeps the used part in saved while it
 	 * is suspended. */
@@ -455,15 +455,19 @@ static void fiber_entry(void *arg);
  * switch costs a mispredicted ret on the other side: with the call, a
  * message cost four (the function's ret out of kr_receive, and tramp's,
  * kri_proc_run's and step()'s on the scheduler side), without it two.
- * Below the red zone (128 bytes the compiler may use under rsp without
- * moving it). The caller-saved registers, vector ones included, are
- * clobbered: the compiler keeps nothing live in them across it. */
+ * It pushes on the current stack without stepping over the red zone (the
+ * 128 bytes under rsp a function may use without moving rsp): GCC and
+ * clang use it only in leaf functions, and every function this is inlined
+ * into makes calls (tramp, kr_receive and its kin, fiber_finish). Stepping
+ * over it cost 128 bytes more in each blocked process's saved frames
+ * (spawn --stackful 1: 795 -> 985 bytes a process). The caller-saved
+ * registers, vector ones included, are clobbered: the compiler keeps
+ * nothing live in them across it. */
 #if defined(__x86_64__)
 static inline __attribute__((always_inline)) void ctx_switch(void **save, void *to, void *arg)
 {
 	register void *a __asm__("rdx") = arg;
-	__asm__ volatile("leaq -128(%%rsp), %%rsp\n\t"
-			 "leaq 1f(%%rip), %%rcx\n\t"
+	__asm__ volatile("leaq 1f(%%rip), %%rcx\n\t"
 			 "pushq %%rcx\n\t"
 			 "pushq %%rbp\n\t"
 			 "pushq %%rbx\n\t"
@@ -483,8 +487,7 @@ static inline __attribute__((always_inline)) void ctx_switch(void **save, void *
 			 "movq %%rdx, %%rax\n\t"
 			 "movq %%rdx, %%rdi\n\t"
 			 "jmpq *%%rcx\n\t"
-			 "1:\n\t"
-			 "leaq 128(%%rsp), %%rsp"
+			 "1:"
 			 : "+r"(a)
 			 : [save] "r"(save), [to] "r"(to)
 			 : "rax", "rcx", "rsi", "rdi", "r8", "r9", "r10", "r11", "xmm0", "xmm1",
