@@ -46,7 +46,10 @@
  * watchdog), not only for the run of the process on its stack. Rejected: a
  * biased lock whose owner takes it with plain stores (a Dekker store-load
  * fence, as dear as the locked instruction it saves, or a revocation
- * handshake, which is what the batch release is). No wake-up is lost: a
+ * handshake, which is what the batch release is). tests/models/runstack.pml
+ * checks it (one thread on a stack, no parked process left unwoken, no two
+ * exits waiting for each other), with the two releases it needs removed as
+ * mutants. No wake-up is lost: a
  * parker either takes a free stack or queues on a held one, atomically,
  * and the give that frees it sees every queued one. Rejected: the thief
  * spinning until the stack is free (what this file did first: a thread
