@@ -811,6 +811,123 @@ static void a_busy_run_stack_parks_the_process_and_frees_the_thread(void **st)
 	assert_int_equal(atomic_load(&busy_b_ran), 1);
 }
 
+/* ---- a receive that finds its message queued ------------------------------------------------- */
+
+/* The process sends itself N messages, which its scheduler queues for it together, then receives
+ * them: each receive after the first finds its message queued and takes it there, without a
+ * switch out and back (the old receive: a resume for each). Tag N+1, never sent, is asked for
+ * first with a poll: refused messages stay queued, in order, for the receives after it. */
+enum { QN = 64 };
+static _Atomic uint64_t queued_resumes;
+
+static void queued_fn(kr_ctx *ctx, void *arg)
+{
+	(void)arg;
+	for (uint32_t i = 1; i <= QN; i++)
+		CHECK(kr_send(ctx, kr_self(ctx), i, &i, sizeof(i)) == 0);
+	const kr_msg *m;
+	CHECK(kr_receive(ctx, tag_is, (void *)1, KR_INFINITY, &m) == 0 && m->tag == 1);
+	uint64_t r0 = kri_fiber_resumes(ctx);
+	CHECK(kr_receive(ctx, tag_is, (void *)(QN + 1), 0, &m) == -ETIMEDOUT);
+	for (uint32_t i = 2; i <= QN; i++) {
+		CHECK(kr_receive(ctx, NULL, NULL, KR_INFINITY, &m) == 0);
+		CHECK(m->tag == i && m->len == sizeof(i) && memcmp(m->data, &i, sizeof(i)) == 0);
+	}
+	atomic_store(&queued_resumes, kri_fiber_resumes(ctx) - r0);
+}
+
+static void a_queued_message_is_taken_without_a_switch(void **st)
+{
+	(void)st;
+	for (size_t k = 0; k < NMODES; k++) {
+		for (int own = 0; own < 2; own++) {
+			reset();
+			atomic_store(&queued_resumes, UINT64_MAX);
+			kr_runtime *rt = rt_make(&modes[k]);
+			kr_fn_opts o = {.stack = own ? 32 * 1024 : 0};
+			kr_pid p;
+			assert_int_equal(kr_rt_spawn_fn_opts(rt, queued_fn, NULL, 0, &o, &p), 0);
+			run(rt);
+			no_bad();
+			/* The poll's mark, behind the queue, is one resume; the rest are in place.
+			 */
+			assert_in_range(atomic_load(&queued_resumes), 0, QN / 4 - 1);
+		}
+	}
+}
+
+/* A function process given a flood, already queued, still yields after its run's budget: a
+ * behaviour on the same scheduler, woken by it after its first message, runs before the flood
+ * is all received. Taking queued messages in place without the budget would let one process
+ * hold its scheduler for as long as its queue lasts. X sends the flood in one call, so it is
+ * queued all at once. */
+enum { FLOOD = 5000 };
+static _Atomic int flood_other_ran;
+static _Atomic uint32_t flood_before, flood_got;
+
+static void flood_fn(kr_ctx *ctx, void *arg)
+{
+	kr_pid other;
+	memcpy(&other, arg, sizeof(other));
+	const kr_msg *m;
+	uint32_t got = 0;
+	bool seen = false;
+	while (got < FLOOD) {
+		CHECK(kr_receive(ctx, NULL, NULL, KR_INFINITY, &m) == 0);
+		if (m->tag != 7)
+			continue;
+		if (++got == 1)
+			CHECK(kr_send(ctx, other, 1, NULL, 0) == 0);
+		if (!seen && atomic_load(&flood_other_ran)) {
+			seen = true;
+			atomic_store(&flood_before, got);
+		}
+	}
+	atomic_store(&flood_got, got);
+}
+
+static void flood_other(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	(void)state;
+	(void)msg;
+	atomic_store(&flood_other_ran, 1);
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void flood_x(kr_ctx *ctx, void *state, const kr_msg *msg)
+{
+	(void)state;
+	kr_pid f;
+	memcpy(&f, msg->data, sizeof(f));
+	for (uint32_t i = 0; i < FLOOD; i++)
+		CHECK(kr_send(ctx, f, 7, &i, sizeof(i)) == 0);
+	kr_exit(ctx, KR_NORMAL);
+}
+
+static void a_flooded_receiver_still_yields(void **st)
+{
+	(void)st;
+	for (int own = 0; own < 2; own++) {
+		reset();
+		atomic_store(&flood_other_ran, 0);
+		atomic_store(&flood_before, FLOOD);
+		atomic_store(&flood_got, 0);
+		const struct mode md = {1, 0, 0};
+		kr_runtime *rt = rt_make(&md);
+		kr_fn_opts o = {.stack = own ? 32 * 1024 : 0};
+		kr_pid f, b, x;
+		assert_int_equal(kr_rt_spawn(rt, flood_other, NULL, 0, &b), 0);
+		assert_int_equal(kr_rt_spawn_fn_opts(rt, flood_fn, &b, sizeof(b), &o, &f), 0);
+		assert_int_equal(kr_rt_spawn(rt, flood_x, NULL, 0, &x), 0);
+		assert_int_equal(kr_rt_send(rt, x, 1, &f, sizeof(f)), 0);
+		run(rt);
+		no_bad();
+		assert_int_equal(atomic_load(&flood_got), FLOOD);
+		/* It ran after at most a few budgets' worth, not after the whole flood. */
+		assert_in_range(atomic_load(&flood_before), 1, FLOOD / 2 - 1);
+	}
+}
+
 /* ---- deterministic mode replays stackful processes ------------------------------------------ */
 
 /* Each resume is folded into a trace hash: which process, on which scheduler, which hop. A
@@ -1195,6 +1312,8 @@ int main(void)
 		cmocka_unit_test(blocking_io_echo_client_and_server),
 		cmocka_unit_test(processes_move_between_schedulers_while_blocked),
 		cmocka_unit_test(a_busy_run_stack_parks_the_process_and_frees_the_thread),
+		cmocka_unit_test(a_queued_message_is_taken_without_a_switch),
+		cmocka_unit_test(a_flooded_receiver_still_yields),
 		cmocka_unit_test(deterministic_mode_replays_stackful_processes),
 		cmocka_unit_test(faults_and_overflows_end_the_process_alone),
 		cmocka_unit_test(deep_recursion_on_an_own_stack_and_links),

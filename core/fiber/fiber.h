@@ -36,9 +36,19 @@ void *kri_ctx_make(void *top, void (*entry)(void *));
  * the TAG_FIBER_RETRY envelopes of the processes parked until it is given
  * back (linked by next). Taken with acquire (this thread sees what the last
  * holder wrote on it), given back with acq_rel (publishes the stack, and
- * sees the parked envelopes' contents). */
+ * sees the parked envelopes' contents). A scheduler that took it keeps it
+ * between its processes' runs (holder, its sched's rheld list) and gives
+ * it back in a batch: every 8 runs, before it idles, when it stops
+ * (kri_fiber_release); so the run of a process whose stack its scheduler
+ * already holds costs no locked instruction. */
 struct runstack {
 	_Atomic uintptr_t word;
+	/* The scheduler holding it, or NULL: written only by the holder
+	 * (after its take, before its give), so a thread that reads itself
+	 * there holds it (coherence: it sees its own last write or a later
+	 * one, and nobody else writes while it holds the word). Relaxed. */
+	_Atomic(struct sched *) holder;
+	struct runstack *held_next; /* the holder's rheld list */
 	/* The blocked process whose frames are still on it (lazy copy-out),
 	 * or NULL: the holder's; read unheld only as a hint (fiber_free). */
 	_Atomic(struct fiber *) on;
@@ -80,6 +90,13 @@ void kri_fiber_recover(struct sched *s);
 /* Processes parked so far because another thread held their run stack
  * (take_home), in every runtime: for the tests. Relaxed: a count. */
 extern _Atomic uint64_t kri_fiber_parks;
+/* How many times the calling function process was switched to (resumed
+ * by its trampoline), 0 for any other caller: for the tests. */
+uint64_t kri_fiber_resumes(kr_ctx *ctx);
+/* sched.c: give back the run stacks s still holds (s->rheld), waking who
+ * parked on them; at least every few runs and before s idles or stops,
+ * so a parked process waits at most that long. */
+void kri_fiber_release(struct sched *s);
 /* sched.c: the scheduler's run stack goes. */
 void kri_fiber_sched_fini(struct sched *s);
 

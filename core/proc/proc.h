@@ -214,5 +214,13 @@ void kri_bufs_free(struct sched *s);
 void kri_proc_run(struct sched *s, struct proc *p);
 /* A fault or kill ends the call: its message leaves the mailbox word. */
 void kri_proc_drop_lone(struct sched *s);
+/* A function process's receive taking queued messages in place, with the
+ * run loop's steps around each (core/fiber): the next of p->local (a stale
+ * timeout skipped), or NULL; and, once handled, e counted, its receive
+ * timeout settled, and e kept if c->defer (deferred) or else freed; c is
+ * the process's context (c->p its process). The caller charges each to
+ * the run's budget (kr_ctx.sent). */
+struct env *kri_proc_local_next(struct sched *s, struct proc *p, uint32_t *seq0);
+void kri_proc_local_done(struct sched *s, const struct kr_ctx *c, struct env *e, uint32_t seq0);
 
 #endif

@@ -1,6 +1,7 @@
 /* run: how a scheduler hands a process its messages, a bounded batch at a
- * time, and the calls a behaviour makes about its own receiving (defer,
- * become, exit). */
+ * time (and the same steps for a function process's receive that takes a
+ * queued message in place), and the calls a behaviour makes about its own
+ * receiving (defer, become, exit). */
 #include <string.h>
 
 #include "core/proc/deliver.h"
@@ -102,6 +103,64 @@ static void rto_after(struct sched *s, struct side *side, uint32_t seq0, bool de
 	}
 }
 
+/* The steps around handling message e, whoever hands it over: the run
+ * loop to a behaviour, or a function process's receive taking it in place
+ * (kri_proc_local_next/_done). msg_begin: false for a stale timeout,
+ * then freed; else *seq0 is what msg_end compares. */
+static inline bool msg_begin(struct sched *s, struct side *side, struct env *e, uint32_t *seq0)
+{
+	if (!rto_before(s, side, e)) { /* never a lone one: a system tag */
+		env_free(&s->arena, e);
+		return false;
+	}
+	*seq0 = side ? side->rto_seq : 0;
+	return true;
+}
+
+/* Count e as handled, settle the receive timeout, and keep e if c->defer
+ * (deferred; true: kept, not to be freed). A process with a side record
+ * counts what it handled there (kr_process_info), in the branch rto_after
+ * takes anyway: a plain process pays nothing for it. c->defer is read
+ * where it is used: passed as a value, it cost the run loop an
+ * instruction a message. */
+static inline bool msg_end(struct sched *s, struct proc *p, struct env *e, uint32_t seq0,
+			   const struct kr_ctx *c)
+{
+	struct side *side = p->side;
+	if (side) {
+		side->handled++;
+		rto_after(s, side, seq0, c->defer);
+	}
+	bool keep = c->defer && side;
+	if (keep) {
+		e->next = 0;
+		if (p->side->dtail)
+			p->side->dtail->next = e;
+		else
+			p->side->dhead = e;
+		p->side->dtail = e;
+	}
+	return keep;
+}
+
+struct env *kri_proc_local_next(struct sched *s, struct proc *p, uint32_t *seq0)
+{
+	struct env *e;
+	while ((e = p->local)) {
+		p->local = e->next;
+		if (msg_begin(s, p->side, e, seq0))
+			return e;
+	}
+	return 0;
+}
+
+void kri_proc_local_done(struct sched *s, const struct kr_ctx *c, struct env *e, uint32_t seq0)
+{
+	if (!msg_end(s, c->p, e, seq0, c))
+		env_free(&s->arena, e);
+	stat_add(&s->st.msgs, 1);
+}
+
 /* The longest run, in budgets, of a process with messages taken. */
 #define SLICE_MAX 16u
 
@@ -142,12 +201,9 @@ void kri_proc_run(struct sched *s, struct proc *p)
 			e = p->local;
 			p->local = e->next;
 		}
-		struct side *side = p->side;
-		if (!rto_before(s, side, e)) { /* never a lone one: a system tag */
-			env_free(&s->arena, e);
+		uint32_t seq0;
+		if (!msg_begin(s, p->side, e, &seq0))
 			continue;
-		}
-		uint32_t seq0 = side ? side->rto_seq : 0;
 		c->cur = e;
 		c->defer = false;
 		/* A fault or a kill from here on is the process's (fault.c,
@@ -163,22 +219,7 @@ void kri_proc_run(struct sched *s, struct proc *p)
 		handled++;
 		used += 1 + c->sent;
 		c->sent = 0;
-		/* A process with a side record counts what it handled there
-		 * (kr_process_info), in the branch rto_after takes anyway: a
-		 * plain process pays nothing for it. */
-		if ((side = p->side)) {
-			side->handled++;
-			rto_after(s, side, seq0, c->defer);
-		}
-		bool keep = c->defer && side;
-		if (keep) {
-			e->next = 0;
-			if (p->side->dtail)
-				p->side->dtail->next = e;
-			else
-				p->side->dhead = e;
-			p->side->dtail = e;
-		}
+		bool keep = msg_end(s, p, e, seq0, c);
 		/* The lone message leaves the word before it is freed: in the
 		 * same step as going idle if nothing else is due (none handed
 		 * back by kr_undefer, budget left), else with whatever came

@@ -674,8 +674,13 @@ __attribute__((noinline)) static void loop(struct sched *s, uint64_t spin_ns)
 	while (!atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
 		if (step(s)) {
 			maybe_wake(s);
-			if ((s->loops & 7) == 0)
+			if ((s->loops & 7) == 0) {
 				kri_epoch_announce(s);
+				/* Run stacks kept since (core/fiber): a process
+				 * parked on one waits at most these 8 runs. */
+				if (s->rheld)
+					kri_fiber_release(s);
+			}
 			if (++s->loops % QUIESCE_EVERY == 0) {
 				kri_epoch_quiesce(s);
 				kri_ovl_memory_check(s);
@@ -684,8 +689,15 @@ __attribute__((noinline)) static void loop(struct sched *s, uint64_t spin_ns)
 			}
 			continue;
 		}
+		if (s->rheld) {
+			/* Not kept while idle: a RETRY it delivers is work. */
+			kri_fiber_release(s);
+			continue;
+		}
 		idle(s, spin_ns);
 	}
+	if (s->rheld)
+		kri_fiber_release(s);
 }
 
 void *kri_sched_thread(void *arg)
@@ -739,15 +751,25 @@ int kri_sched_run_deterministic(struct kr_runtime *rt)
 	struct sched *volatile cur = drv;
 	/* The timer I/O is given time for, and until when (real, ns). */
 	uint64_t io_timer = UINT64_MAX, io_until = 0;
-	if (contained && sigsetjmp(drv->jb, FAULT_SAVEMASK))
+	if (contained && sigsetjmp(drv->jb, FAULT_SAVEMASK)) {
 		kri_fault_recover(cur);
+		/* See below: no run stack is kept across steps. */
+		if (cur->rheld)
+			kri_fiber_release(cur);
+	}
 	while (!atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
 		struct sched *s = &rt->s[rnd(drv) % rt->n];
 		cur = s;
 		kri_fault_switch(s);
 		if (rnd(drv) % 64 == 0)
 			rt->vnow++;
-		if (step(s)) {
+		bool ran = step(s);
+		/* One thread steps every scheduler: a run stack kept by one
+		 * would be waited for (fiber.c's exit of a process whose frames
+		 * are on it) by another, on this thread, for ever. */
+		if (s->rheld)
+			kri_fiber_release(s);
+		if (ran) {
 			if (rnd(drv) % 16 == 0) {
 				kri_epoch_quiesce(s);
 				kri_stats_publish(s, kri_now_ns());

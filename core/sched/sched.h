@@ -137,6 +137,10 @@ struct sched {
 	struct fiber *fiber;
 	uintptr_t fiber_lo;
 	struct runstacks *rstack;
+	/* The run stacks (any scheduler's) this one still holds after the
+	 * process that ran on it blocked: given back in a batch (loop(),
+	 * kri_fiber_release), not after each message. Owner only. */
+	struct runstack *rheld;
 	void *altstack;
 	unsigned loops;
 	struct kr_stats_sched *pub; /* its block in the stats segment, or NULL */
