@@ -59,7 +59,8 @@ typedef struct kr_stats_sched {
 	uint64_t stolen;        /* processes taken by its steals (steals[] counts the trips) */
 	uint64_t woke;          /* sleeping schedulers it woke for its backlog */
 	uint64_t lone_fails;    /* idle-lone CASes that failed: a send came on top */
-	uint64_t pad[3];        /* to 256 bytes: blocks never share a cache line */
+	uint64_t given;         /* processes it handed back when spreading did not pay */
+	uint64_t pad[2];        /* to 256 bytes: blocks never share a cache line */
 } kr_stats_sched;
 
 /* The busiest processes a scheduler saw (since version 2): those that ran
