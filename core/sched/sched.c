@@ -288,7 +288,8 @@ static uint64_t mix(uint64_t x);
  * thief still busy with a steal judges it every COMPACT_NS as spread_paid
  * does: the whole runtime's rate since the steal (or the last window)
  * against solo, its rate while this one slept. A window that paid starts
- * the next; one that did not hands the thief's runnable processes (its
+ * the next; a second in a row that did not (one alone may be a vCPU
+ * descheduled on a loaded machine) hands the thief's runnable processes (its
  * runnext and its queue, up to RUNQ_STEAL_MAX) back to the scheduler the
  * steal took from, onto that queue's gift list (runq_give: the owner's
  * alone, so neither this thief nor a third takes them again at once), and
@@ -344,6 +345,7 @@ static void compact(struct sched *s, bool judged)
 	}
 	stat_add(&s->st.given, n);
 	s->ytaken = 0;
+	s->ystrikes = 0;
 	s->compacting = !rt->cfg.deterministic;
 	/* Every backlog must wait afresh, the whole new wait. */
 	for (unsigned i = 0; i < rt->n; i++)
@@ -373,11 +375,17 @@ __attribute__((noinline)) static void busy_judge(struct sched *s)
 	if (now - s->yat < COMPACT_NS)
 		return;
 	uint64_t all = all_msgs(rt);
-	if (s->solo && rate(all - s->yall, now - s->yat) * 8 >= s->solo * RATE_GAIN) {
-		/* Spreading paid this window: judge the next. */
+	bool paid = s->solo && rate(all - s->yall, now - s->yat) * 8 >= s->solo * RATE_GAIN;
+	/* Judged, it must fail two windows in a row: one can be a vCPU
+	 * descheduled on a loaded machine (pingpong gave back 1,000-1,200
+	 * processes a run at 2 schedulers, at load 3-5, with one). */
+	if (paid || (s->solo && ++s->ystrikes < 2)) {
+		if (paid) {
+			s->ystrikes = 0;
+			s->cgrow = 1;
+		}
 		s->yat = now;
 		s->yall = all;
-		s->cgrow = 1;
 		return;
 	}
 	compact(s, s->solo != 0);
@@ -532,6 +540,7 @@ static struct proc *steal(struct sched *s)
 			s->ytaken = taken;
 			s->yfrom = s->bal.order[j];
 			s->ysteps = 0;
+			s->ystrikes = 0;
 			s->compacting = false;
 			s->ymsgs = atomic_load_explicit(&s->st.msgs, memory_order_relaxed);
 			s->yat = s->nlooks;

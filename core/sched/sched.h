@@ -107,11 +107,12 @@ struct sched {
 	 * take, 0 until measured (never in deterministic mode). */
 	uint64_t yat, yall, solo;
 	/* Compaction (sched.c): the scheduler the judged steal took from;
-	 * the steps since its last window (deterministic mode); the longest
+	 * the steps since its last window (deterministic mode); windows in a
+	 * row that did not pay; the longest
 	 * wait, in units of the shortest, that the next give-back sets (it
 	 * grows with each one in a row); and whether this one gave its work
 	 * back and is to sleep that long. Owner only. */
-	unsigned yfrom, ysteps, cgrow;
+	unsigned yfrom, ysteps, ystrikes, cgrow;
 	bool compacting;
 	bool young;        /* the last look saw backlog too young to take */
 	uint64_t young_at; /* when a look last saw some (ns; deterministic: looks) */
