@@ -53,8 +53,8 @@
 #define RATE_GAIN     9u     /* eighths: spreading pays from 1.125 x */
 /* Compaction (below, after judge). */
 #define COMPACT_NS  2000000u /* a busy thief's steal is judged over windows this long */
-#define DET_WINDOW  1024u    /* deterministic: a window is this many of the thief's runs */
-#define DET_COMPACT 8u       /* deterministic: one window in this many gives back */
+#define DET_WINDOW  256u     /* deterministic: a window is this many of the thief's runs */
+#define DET_COMPACT 4u       /* deterministic: one window in this many gives back */
 #define CGROW_MAX   8u       /* the wait a give-back sets grows to 8 times the longest */
 
 /* The shortest wait, in the unit of look(). */
