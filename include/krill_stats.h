@@ -63,7 +63,8 @@ typedef struct kr_stats_sched {
 	 * used it on another scheduler (docs/performance.md, "HTTP and
 	 * echo"); was padding, so an older writer leaves it 0. */
 	uint64_t io_foreign;
-	uint64_t pad[2];        /* to 256 bytes: blocks never share a cache line */
+	uint64_t given; /* processes it handed back when spreading did not pay; was padding */
+	uint64_t pad[1];        /* to 256 bytes: blocks never share a cache line */
 } kr_stats_sched;
 
 /* The busiest processes a scheduler saw (since version 2): those that ran

@@ -565,6 +565,54 @@ static void steal_takes_the_ring_half_when_the_overflow_is_the_smaller_part(void
 	kri_runq_fini(&t);
 }
 
+/* Processes handed back (compaction, sched.c) are the owner's: thieves neither count nor take
+ * them, so the scheduler that gave them back does not take them again at once; the owner runs
+ * them behind its ring, in the order given, and a ring that never drains does not starve them. */
+static void processes_given_back_are_the_owners_alone(void **state)
+{
+	(void)state;
+	struct runq q, t;
+	uint32_t taken;
+	struct proc *v[8];
+	kri_runq_init(&q, NULL);
+	kri_runq_init(&t, NULL);
+	for (uint32_t i = 0; i < 8; i++)
+		v[i] = P(100 + i);
+	kri_runq_give(&q, v, 8);
+	assert_int_equal(kri_runq_len(&q), 0);
+	assert_int_equal(kri_runq_given(&q), 8);
+	assert_null(kri_runq_steal(&q, &t, 1, &taken));
+	assert_int_equal(taken, 0);
+	/* Behind the ring: 0..3 first, then the gift in order. */
+	for (uint32_t i = 0; i < 4; i++)
+		kri_runq_push(&q, P(i));
+	assert_int_equal(kri_runq_len(&q), 4);
+	for (uint32_t i = 0; i < 4; i++)
+		assert_ptr_equal(kri_runq_pop(&q), P(i));
+	for (uint32_t i = 0; i < 8; i++)
+		assert_ptr_equal(kri_runq_pop(&q), P(100 + i));
+	assert_null(kri_runq_pop(&q));
+	assert_int_equal(kri_runq_given(&q), 0);
+	assert_null(q.gift);
+	assert_null(q.gtail);
+	/* A ring kept busy still lets the gift through, within a bound. */
+	for (uint32_t i = 0; i < 16; i++)
+		kri_runq_push(&q, P(i));
+	kri_runq_give(&q, v, 2);
+	uint32_t got = 0;
+	for (unsigned k = 0; k < 4 * 61 && got < 2; k++) {
+		uint32_t i = id_of(kri_runq_pop(&q));
+		if (i >= 100)
+			assert_int_equal(i, 100 + got++);
+		else
+			kri_runq_push(&q, P(i));
+	}
+	assert_int_equal(got, 2);
+	assert_int_equal(kri_runq_given(&q), 0);
+	kri_runq_fini(&q);
+	kri_runq_fini(&t);
+}
+
 /* ---- threads: an owner and its thieves ------------------------------------------------------ */
 
 /* Each fake process is queued at most once at a time: state 1 while queued, 0 once taken.
@@ -780,6 +828,7 @@ int main(void)
 		a_steal_from_a_long_overflow_takes_half_and_keeps_what_its_ring_cannot),
 	    cmocka_unit_test(steal_takes_half_of_ring_and_overflow_together_from_the_overflow),
 	    cmocka_unit_test(steal_takes_the_ring_half_when_the_overflow_is_the_smaller_part),
+	    cmocka_unit_test(processes_given_back_are_the_owners_alone),
 	    cmocka_unit_test(an_owner_and_its_thieves_take_every_process_exactly_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,8 +9,12 @@
  * which was a third of skynet's time; from an array it is a copy, and the
  * slots are touched when they run, where they can be prefetched. When the
  * array cannot grow (no memory, or past OV_MAX), the processes are linked
- * through next after it, so a wake-up never fails. */
+ * through next after it, so a wake-up never fails. Processes another
+ * scheduler hands back (compaction, sched.c) wait on a list of their own
+ * behind the overflow, taken by the owner only. */
 #include "core/sched/runq.h"
+
+#include <stdbool.h>
 
 #include "alloc/arena.h"
 #include "core/sched/balance.h"
@@ -40,6 +44,8 @@ void kri_runq_init(struct runq *q, struct arena *a)
 	q->ohd = q->otl = 0;
 	q->spill = q->stail = 0;
 	atomic_init(&q->olen, 0);
+	q->gift = q->gtail = 0;
+	atomic_init(&q->glen, 0);
 	q->arena = a;
 	q->pops = 0;
 }
@@ -106,10 +112,11 @@ static void overflow_put(struct runq *q, struct proc *const *v, uint32_t n)
 	pthread_mutex_unlock(&q->lock);
 }
 
-/* Under the lock: take up to max of the oldest into v. */
-static uint32_t overflow_take(struct runq *q, struct proc **v, uint32_t max)
+/* Under the lock: take up to max of the oldest into v, and with gifts
+ * (the owner) those handed back after them. */
+static uint32_t overflow_take(struct runq *q, struct proc **v, uint32_t max, bool gifts)
 {
-	uint32_t n = 0;
+	uint32_t n = 0, g;
 	while (n < max && q->ohd != q->otl)
 		v[n++] = q->ov[q->ohd++ & (q->ocap - 1)];
 	while (n < max && q->spill) {
@@ -119,7 +126,45 @@ static uint32_t overflow_take(struct runq *q, struct proc **v, uint32_t max)
 	if (!q->spill)
 		q->stail = 0;
 	olen_add(q, -(int64_t)n);
-	return n;
+	for (g = n; gifts && g < max && q->gift; g++) {
+		v[g] = q->gift;
+		q->gift = q->gift->next;
+	}
+	if (g > n) {
+		if (!q->gift)
+			q->gtail = 0;
+		/* Relaxed, under the lock as every write of it: a hint for
+		 * the owner's tests before it takes the lock. */
+		atomic_store_explicit(
+		    &q->glen, atomic_load_explicit(&q->glen, memory_order_relaxed) - (g - n),
+		    memory_order_relaxed);
+	}
+	return g;
+}
+
+void kri_runq_give(struct runq *q, struct proc *const *v, uint32_t n)
+{
+	if (!n)
+		return;
+	pthread_mutex_lock(&q->lock);
+	for (uint32_t i = 0; i < n; i++) {
+		v[i]->next = 0;
+		if (q->gtail)
+			q->gtail->next = v[i];
+		else
+			q->gift = v[i];
+		q->gtail = v[i];
+	}
+	/* Relaxed under the lock; the unlock publishes the list (and the
+	 * processes' state) to the owner, whose pop takes the lock. */
+	atomic_store_explicit(&q->glen, atomic_load_explicit(&q->glen, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+	pthread_mutex_unlock(&q->lock);
+}
+
+uint64_t kri_runq_given(struct runq *q)
+{
+	return atomic_load_explicit(&q->glen, memory_order_relaxed);
 }
 
 /* Ring full: move its older half and p to the overflow. Returns 0 if
@@ -189,10 +234,11 @@ static struct proc *place(struct runq *q, struct proc **v, uint32_t n)
 static struct proc *refill(struct runq *q)
 {
 	struct proc *v[RUNQ_CAP];
-	if (atomic_load_explicit(&q->olen, memory_order_relaxed) == 0)
+	if (atomic_load_explicit(&q->olen, memory_order_relaxed) == 0 &&
+	    atomic_load_explicit(&q->glen, memory_order_relaxed) == 0)
 		return 0;
 	pthread_mutex_lock(&q->lock);
-	uint32_t n = overflow_take(q, v, RUNQ_CAP);
+	uint32_t n = overflow_take(q, v, RUNQ_CAP, true);
 	/* After a burst, a big drained array goes back. */
 	if (q->ohd == q->otl && q->ocap > OV_KEEP) {
 		kri_arena_free_slow(q->arena, q->ov, (size_t)q->ocap * sizeof *q->ov);
@@ -209,7 +255,7 @@ static struct proc *overflow_pop(struct runq *q)
 {
 	struct proc *p = 0;
 	pthread_mutex_lock(&q->lock);
-	overflow_take(q, &p, 1);
+	overflow_take(q, &p, 1, true);
 	pthread_mutex_unlock(&q->lock);
 	return p;
 }
@@ -236,7 +282,8 @@ struct proc *kri_runq_pop(struct runq *q)
 	/* A ring that never drains must not starve the overflow: now
 	 * and then its oldest goes first (Go checks its global queue every
 	 * 61 schedules for the same reason). */
-	if (++q->pops % 61 == 0 && atomic_load_explicit(&q->olen, memory_order_relaxed)) {
+	if (++q->pops % 61 == 0 && (atomic_load_explicit(&q->olen, memory_order_relaxed) ||
+				    atomic_load_explicit(&q->glen, memory_order_relaxed))) {
 		struct proc *p = overflow_pop(q);
 		if (p)
 			return p;
@@ -285,7 +332,7 @@ static struct proc *steal_overflow(struct runq *v, struct runq *mine, uint32_t r
 	uint64_t all = atomic_load_explicit(&v->olen, memory_order_relaxed) + ring;
 	uint32_t want =
 	    bal_steal_count(all < 2 * RUNQ_STEAL_MAX ? (uint32_t)all : 2 * RUNQ_STEAL_MAX);
-	uint32_t n = overflow_take(v, batch, want);
+	uint32_t n = overflow_take(v, batch, want, false);
 	pthread_mutex_unlock(&v->lock);
 	*taken = n;
 	return place(mine, batch, n);

@@ -25,8 +25,13 @@ struct runq {
 	uint64_t ohd, otl;          /* oldest at ov[ohd % ocap]; otl - ohd held */
 	struct proc *spill, *stail; /* linked by next: when ov cannot grow */
 	_Atomic uint64_t olen;      /* ov and spill together */
-	struct arena *arena;        /* the owner's, for ov */
-	uint32_t pops;              /* owner only */
+	/* Processes another scheduler handed back (runq_give), linked by
+	 * next, behind the overflow: the owner's alone, never stolen, so a
+	 * scheduler that gave them back does not take them again at once. */
+	struct proc *gift, *gtail;
+	_Atomic uint64_t glen;
+	struct arena *arena; /* the owner's, for ov */
+	uint32_t pops;       /* owner only */
 };
 
 /* a: the owner's arena (NULL: the process-wide allocator). */
@@ -39,8 +44,19 @@ void kri_runq_push(struct runq *q, struct proc *p);
 void kri_runq_push_back(struct runq *q, struct proc *p);
 struct proc *kri_runq_pop(struct runq *q);
 
-/* Processes queued (racy when read by another thread; a hint). */
+/* Processes queued that a thief may take (racy when read by another
+ * thread; a hint): not those handed back (runq_give). */
 uint64_t kri_runq_len(struct runq *q);
+/* Processes handed back and not yet taken by the owner (a hint). */
+uint64_t kri_runq_given(struct runq *q);
+
+/* Any thread, owning none of v: hand v[0..n) to q's owner, behind
+ * everything queued (sched.c, "Compaction"). They are the owner's alone:
+ * runq_len does not count them and runq_steal does not take them. The
+ * owner takes them in its pops as it takes the overflow. Whoever calls
+ * this sees to it that the owner is awake or will look (sched.c does so
+ * under the idle lock). */
+void kri_runq_give(struct runq *q, struct proc *const *v, uint32_t n);
 
 /* A thief (owner of `mine`, whose queue must be empty) takes about half of
  * victim's queue, ring and overflow together, at most RUNQ_STEAL_MAX,

@@ -50,6 +50,11 @@
 #define PERSIST_LOOKS 128u /* deterministic: about PERSIST_NS of steps */
 #define DET_TAKE      256u
 #define MEASURE_NS    BAL_MEASURE_NS /* the shortest window a rate is taken over */
+/* Compaction (below, after judge). */
+#define COMPACT_NS  2000000u /* a busy thief's steal is judged over windows this long */
+#define DET_WINDOW  256u     /* deterministic: a window is this many of the thief's runs */
+#define DET_COMPACT 4u       /* deterministic: one window in this many gives back */
+#define CGROW_MAX   8u       /* the wait a give-back sets grows to 8 times the longest */
 
 /* The shortest wait, in the unit of look(). */
 static uint64_t persist_min(const struct kr_runtime *rt)
@@ -105,6 +110,7 @@ int kri_sched_init(struct kr_runtime *rt, struct sched *s, unsigned id)
 	s->ctx.s = s;
 	s->rng = (rt->cfg.seed ^ (0x9e3779b97f4a7c15ull * (id + 1))) | 1;
 	s->pwait = persist_min(rt);
+	s->cgrow = 1;
 	s->looks = calloc(rt->n, sizeof(*s->looks));
 	if (!s->looks)
 		return -ENOMEM;
@@ -221,12 +227,6 @@ static uint64_t all_msgs(const struct kr_runtime *rt)
 	return n;
 }
 
-/* Messages per ms from a count over ns nanoseconds. */
-static uint64_t rate(uint64_t msgs, uint64_t ns)
-{
-	return bal_rate(msgs, ns);
-}
-
 /* Did spreading pay? The test above asks only whether the stolen
  * processes stayed; they also stay when a hub's whole group moves here
  * (a stolen client wakes the hub, which takes the rest along: concdict,
@@ -278,6 +278,125 @@ static void judge(struct sched *s)
 	 * its processes did. */
 	s->pwait = bal_judge(s->pwait, persist_min(s->rt), spread_paid(s) && bal_paid(&b));
 	s->ytaken = 0;
+}
+
+static uint64_t mix(uint64_t x);
+
+/* Compaction (BEAM's +scl): the thief gives the work back and sleeps.
+ * judge() sees a steal only when the thief runs dry, and some thieves
+ * never do: fanin's two producers, stolen at the start, queue themselves
+ * again after each call and stayed on the thief for good, where every
+ * envelope they sent the consumer was allocated and written on the other
+ * core (130 ns a message for the consumer against 37 on one scheduler,
+ * docs/performance.md); a hub's group that moved whole is the same. So a
+ * thief still busy with a steal judges it every COMPACT_NS as spread_paid
+ * does: the whole runtime's rate since the steal (or the last window)
+ * against solo, its rate while this one slept. A window that paid starts
+ * the next; a second in a row that did not (one alone may be a vCPU
+ * descheduled on a loaded machine) hands the thief's runnable processes (its
+ * runnext and its queue, up to RUNQ_STEAL_MAX) back to the scheduler the
+ * steal took from, onto that queue's gift list (runq_give: the owner's
+ * alone, so neither this thief nor a third takes them again at once), and
+ * the thief sleeps with its wait at the longest (BAL_WAIT_GROW times the
+ * shortest, growing to CGROW_MAX times that with each give-back in a row,
+ * back to 1 after a window that paid), looks afresh at every victim's
+ * backlog, and takes again only backlog that persists that long: fanin's,
+ * which its owner gets through in microseconds, stays put; pingpong's
+ * pairs, where two threads do twice the work, are judged paid (on this
+ * loaded VM a first window without solo, and now and then two slow ones,
+ * still give back 1,000-1,200 of their processes a run, a sleep of
+ * 1.3 ms each, and the thief takes them again). At most one give-back a
+ * window: a new steal starts a new one. Where solo was never measured
+ * (no timed sleep yet), the first window gives back to measure it,
+ * without raising the wait: the thief sleeps one longest wait (timed,
+ * so solo is sampled) and then steals as before, to be judged.
+ * Ownership: the thief pops its own queue (owner) and hands the processes
+ * over under the victim's queue lock; it does so under the idle lock and
+ * only if the victim is not parked, so the victim, to park, must take the
+ * idle lock after us and then sees the gift in any_work (and if it is
+ * parked, the thief keeps the work: it is the busy one). Deterministic
+ * mode has no rates: a window is DET_WINDOW of the thief's runs and one
+ * in DET_COMPACT gives back, drawn from the thief's message count so it
+ * replays; that explores the hand-over, not the policy. */
+static void compact(struct sched *s, bool judged)
+{
+	struct kr_runtime *rt = s->rt;
+	struct sched *v = &rt->s[s->yfrom];
+	struct proc *batch[RUNQ_STEAL_MAX], *p;
+	uint32_t n = 0;
+	if (s->runnext) {
+		batch[n++] = s->runnext;
+		s->runnext = 0;
+	}
+	while (n < RUNQ_STEAL_MAX && (p = kri_runq_pop(&s->q)))
+		batch[n++] = p;
+	bool given = n == 0;
+	if (n) {
+		pthread_mutex_lock(&rt->idlelock);
+		given = true;
+		for (unsigned i = 0; i < rt->nidlestack; i++)
+			if (rt->idle[i] == v->id)
+				given = false;
+		if (given)
+			kri_runq_give(&v->q, batch, n);
+		pthread_mutex_unlock(&rt->idlelock);
+	}
+	if (!given) {
+		/* The victim sleeps: this one is the busy one now. Keep the
+		 * work (in its order) and judge the next window. */
+		for (uint32_t i = 0; i < n; i++)
+			kri_runq_push(&s->q, batch[i]);
+		s->yat = rt->cfg.deterministic ? s->nlooks : kri_now_ns();
+		s->yall = all_msgs(rt);
+		return;
+	}
+	stat_add(&s->st.given, n);
+	s->ytaken = 0;
+	s->ystrikes = 0;
+	s->compacting = !rt->cfg.deterministic;
+	/* Every backlog must wait afresh, the whole new wait. */
+	for (unsigned i = 0; i < rt->n; i++)
+		s->looks[i].at = 0;
+	if (judged) {
+		s->pwait = (uint64_t)BAL_WAIT_GROW * s->cgrow * persist_min(rt);
+		if (s->cgrow < CGROW_MAX)
+			s->cgrow *= 2;
+	}
+}
+
+/* A thief still busy with the steal being judged: a window over? Called
+ * every QUIESCE_EVERY steps (deterministic: every run) while ytaken. */
+__attribute__((noinline)) static void busy_judge(struct sched *s)
+{
+	struct kr_runtime *rt = s->rt;
+	if (rt->cfg.deterministic) {
+		if (++s->ysteps < DET_WINDOW)
+			return;
+		s->ysteps = 0;
+		uint64_t m = atomic_load_explicit(&s->st.msgs, memory_order_relaxed);
+		if (mix(m ^ rt->cfg.seed ^ s->id) % DET_COMPACT == 0)
+			compact(s, true);
+		return;
+	}
+	uint64_t now = kri_now_ns();
+	if (now - s->yat < COMPACT_NS)
+		return;
+	uint64_t all = all_msgs(rt);
+	/* The window is COMPACT_NS long: no minimum to ask (0). */
+	bool paid = s->solo && bal_spread_paid(all - s->yall, now - s->yat, s->solo, 0);
+	/* Judged, it must fail two windows in a row: one can be a vCPU
+	 * descheduled on a loaded machine (pingpong gave back 1,000-1,200
+	 * processes a run at 2 schedulers, at load 3-5, with one). */
+	if (paid || (s->solo && ++s->ystrikes < 2)) {
+		if (paid) {
+			s->ystrikes = 0;
+			s->cgrow = 1;
+		}
+		s->yat = now;
+		s->yall = all;
+		return;
+	}
+	compact(s, s->solo != 0);
 }
 
 /* Has the backlog of q, as last marked in (tail, at), waited long enough?
@@ -430,6 +549,10 @@ __attribute__((noinline)) static struct proc *steal(struct sched *s)
 			stat_add(&s->st.steals[s->bal.level[j]], 1);
 			stat_add(&s->st.stolen, taken);
 			s->ytaken = taken;
+			s->yfrom = s->bal.order[j];
+			s->ysteps = 0;
+			s->ystrikes = 0;
+			s->compacting = false;
 			s->ymsgs = atomic_load_explicit(&s->st.msgs, memory_order_relaxed);
 			s->yexited = atomic_load_explicit(&s->st.exited, memory_order_relaxed);
 			s->yruns = atomic_load_explicit(&s->st.runs, memory_order_relaxed);
@@ -485,7 +608,7 @@ static bool any_work(struct sched *s)
 {
 	struct kr_runtime *rt = s->rt;
 	if (atomic_load_explicit(&rt->ipending, memory_order_seq_cst) || kri_runq_len(&s->q) ||
-	    (s->ring.inflight && ring_events(&s->ring)))
+	    kri_runq_given(&s->q) || (s->ring.inflight && ring_events(&s->ring)))
 		return true;
 	look(s);
 	s->young = false;
@@ -545,7 +668,8 @@ __attribute__((noinline)) static void park(struct sched *s)
 	 * before nidle, so an owner never sees it idle and untimed on its way
 	 * to a timed sleep; corrected after the re-check. Relaxed: a hint. */
 	bool timed =
-	    s->pwait && (s->young || kri_now_ns() - s->young_at < BAL_YOUNG_MEMORY * s->pwait);
+	    s->compacting ||
+	    (s->pwait && (s->young || kri_now_ns() - s->young_at < BAL_YOUNG_MEMORY * s->pwait));
 	if (timed)
 		atomic_fetch_add_explicit(&rt->ntimed, 1, memory_order_relaxed);
 	pthread_mutex_lock(&rt->idlelock);
@@ -590,8 +714,13 @@ __attribute__((noinline)) static void park(struct sched *s)
 	/* Backlog elsewhere too young to take: look again once it could have
 	 * waited long enough. Owners do not wake a timed sleeper, so this is
 	 * also what takes a queue left behind one long call. */
-	if (timed && timeout > s->pwait)
-		timeout = s->pwait;
+	uint64_t tw = s->pwait;
+	/* Compaction: at least the longest steal wait, whatever pwait is
+	 * (a first give-back, to sample solo, leaves pwait as it was). */
+	if (s->compacting && tw < (uint64_t)BAL_WAIT_GROW * PERSIST_NS)
+		tw = (uint64_t)BAL_WAIT_GROW * PERSIST_NS;
+	if (timed && timeout > tw)
+		timeout = tw;
 	/* Scheduler 0 refreshes the runtime-wide stats about once a second,
 	 * asleep or not: one wake-up a second costs nothing measurable. */
 	if (s->pub && s->id == 0 && timeout > 1000000000u)
@@ -608,10 +737,11 @@ __attribute__((noinline)) static void park(struct sched *s)
 	 * backlog too young to take: the others were busy meanwhile. A
 	 * moving average, a quarter each sample. */
 	if (timed && t1 - t0 >= MEASURE_NS) {
-		uint64_t r = rate(all_msgs(rt) - m0, t1 - t0);
+		uint64_t r = bal_rate(all_msgs(rt) - m0, t1 - t0);
 		s->solo = s->solo ? (3 * s->solo + r) / 4 : r;
 	}
 	stat_add(&s->st.idle_ns, t1 - t0);
+	s->compacting = false;
 	/* Woken by sched_wakep, by a timer, or spuriously. */
 	unidle(rt, s);
 	stat_add(&s->st.wakeups, 1);
@@ -626,6 +756,11 @@ __attribute__((noinline)) static void idle(struct sched *s, uint64_t spin_ns)
 {
 	struct kr_runtime *rt = s->rt;
 	kri_epoch_quiesce(s);
+	/* It gave its work back: sleep, no spin (compaction, above). */
+	if (s->compacting) {
+		park(s);
+		return;
+	}
 	/* Spin a while (bounded to half the schedulers, as in Go, so an
 	 * idle machine is not all spinning) before sleeping. Not with
 	 * I/O in flight: completions end the ring's wait as soon as the
@@ -682,6 +817,9 @@ __attribute__((noinline)) static void loop(struct sched *s, uint64_t spin_ns)
 					kri_fiber_release(s);
 			}
 			if (++s->loops % QUIESCE_EVERY == 0) {
+				/* A thief busy with a steal: judge it by windows. */
+				if (s->ytaken)
+					busy_judge(s);
 				kri_epoch_quiesce(s);
 				kri_ovl_memory_check(s);
 				if (s->loops % PUBLISH_EVERY == 0)
@@ -770,6 +908,8 @@ int kri_sched_run_deterministic(struct kr_runtime *rt)
 		if (s->rheld)
 			kri_fiber_release(s);
 		if (ran) {
+			if (s->ytaken)
+				busy_judge(s);
 			if (rnd(drv) % 16 == 0) {
 				kri_epoch_quiesce(s);
 				kri_stats_publish(s, kri_now_ns());
@@ -783,7 +923,7 @@ int kri_sched_run_deterministic(struct kr_runtime *rt)
 		uint64_t next = UINT64_MAX;
 		for (unsigned i = 0; i < rt->n && !busy; i++) {
 			struct sched *o = &rt->s[i];
-			busy = o->runnext || kri_runq_len(&o->q);
+			busy = o->runnext || kri_runq_len(&o->q) || kri_runq_given(&o->q);
 			uint64_t w = kri_wheel_next(&o->wheel);
 			next = w < next ? w : next;
 		}

@@ -35,6 +35,7 @@ struct sched_stats {
 	_Atomic uint64_t idle_ns;
 	/* Scheduling costs, none on a plain send's path (kr_stats_sched). */
 	_Atomic uint64_t stolen, woke, lone_fails;
+	_Atomic uint64_t given; /* processes handed back by compaction */
 };
 
 /* A store-load barrier (the Dekker pattern in sleep/wake and the epoch
@@ -106,6 +107,14 @@ struct sched {
 	 * ms, averaged) while this one slept beside backlog it would not
 	 * take, 0 until measured (never in deterministic mode). */
 	uint64_t yat, yall, solo;
+	/* Compaction (sched.c): the scheduler the judged steal took from;
+	 * the steps since its last window (deterministic mode); windows in a
+	 * row that did not pay; the longest
+	 * wait, in units of the shortest, that the next give-back sets (it
+	 * grows with each one in a row); and whether this one gave its work
+	 * back and is to sleep that long. Owner only. */
+	unsigned yfrom, ysteps, ystrikes, cgrow;
+	bool compacting;
 	bool young;        /* the last look saw backlog too young to take */
 	uint64_t young_at; /* when a look last saw some (ns; deterministic: looks) */
 	struct limbo limbo;

@@ -321,7 +321,7 @@ void kri_stats_publish(struct sched *s, uint64_t now)
 	put(&b->idle_ns, idle);
 	put(&b->runs, get(&st->runs));
 	put(&b->msgs, get(&st->msgs));
-	put(&b->runq_len, kri_runq_len(&s->q) + (s->runnext != 0));
+	put(&b->runq_len, kri_runq_len(&s->q) + kri_runq_given(&s->q) + (s->runnext != 0));
 	for (int k = 0; k < 3; k++)
 		put(&b->steals[k], get(&st->steals[k]));
 	put(&b->sleeps, get(&st->sleeps));
@@ -329,6 +329,7 @@ void kri_stats_publish(struct sched *s, uint64_t now)
 	put(&b->stolen, get(&st->stolen));
 	put(&b->woke, get(&st->woke));
 	put(&b->lone_fails, get(&st->lone_fails));
+	put(&b->given, get(&st->given));
 	put(&b->spawned, get(&st->spawned));
 	put(&b->io_submitted, s->ring.submitted);
 	put(&b->io_completed, s->ring.completed);

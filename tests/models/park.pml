@@ -93,7 +93,22 @@
  * 0's store buffer. -DTIMED_FENCE, the fence before the test, loses nothing (it costs a fence
  * only when some scheduler sleeps, as before the young rule).
  * run-models-bug: -DYOUNG -DNOWATCHDOG -DNOFASTPATH
- * run-models: -DYOUNG -DNOWATCHDOG -DNOFASTPATH -DTIMED_FENCE */
+ * run-models: -DYOUNG -DNOWATCHDOG -DNOFASTPATH -DTIMED_FENCE
+ *
+ * -DGIFT: compaction (sched.c, "Compaction"). A thief whose steal did not pay hands its
+ * processes back to the scheduler it stole from (runq_give: the target's gift list, which
+ * only the target takes) and sleeps. It gives only to a target that is not parked, testing the
+ * idle stack and pushing the gift in one idlelock section; the target, to park, pushes itself
+ * under idlelock and then re-checks its gift (any_work). So either the giver's section comes
+ * first and the re-check sees the gift, or the target's and the giver keeps its work. Here the
+ * giver is a thread of its own (the thief, which then sleeps and is left out), giving one
+ * process to scheduler 1; the gift left while everyone sleeps is an invalid end state.
+ * run-models: -DGIFT -DNW=1
+ * MUTANT 4: the gift pushed after the idle-stack test's section (the lock let go in between):
+ *   scheduler 1 parks in the gap and sleeps with the gift.
+ * run-models-mutant: -DGIFT -DNW=1 -DMUTANT=4
+ * MUTANT 5: a gift to a target without testing whether it is parked.
+ * run-models-mutant: -DGIFT -DNW=1 -DMUTANT=5 */
 
 #ifndef NS
 #define NS	2		/* schedulers besides scheduler 0 */
@@ -125,6 +140,7 @@ byte nidlestack = 0;
 bool ipending = false;
 bool s0long = false;	/* scheduler 0 is inside its last, endless run */
 bit ww[N];		/* ring->wake: a wake is pending */
+byte gift[N];		/* processes handed back to each scheduler (GIFT) */
 byte cq[N];		/* RING_WAKE completions in each ring's CQ */
 
 /* The drain of a store buffer: by the flusher, a fence or a locked RMW of scheduler 0. */
@@ -269,6 +285,38 @@ end:	atomic { qmem > 0 && !aged -> aged = true }
 }
 #endif
 
+#ifdef GIFT
+/* compact(): under idlelock, scheduler 1 not on the idle stack -> runq_give to it. */
+active proctype giver()
+{
+	byte i = 0;
+	bool asleep = false;
+	atomic {
+		do
+		:: i < nidlestack && idle[i] == 1 -> asleep = true; break
+		:: i < nidlestack && idle[i] != 1 -> i++
+		:: i >= nidlestack -> break
+		od;
+#if MUTANT == 5
+		asleep = false;
+#endif
+#if MUTANT != 4
+		if
+		:: !asleep -> gift[1]++
+		:: else -> skip
+		fi
+#endif
+	};
+#if MUTANT == 4
+	if
+	:: !asleep -> gift[1]++
+	:: else -> skip
+	fi;
+#endif
+	(gift[1] == 0)		/* not an end state: a gift its owner never takes is a loss */
+}
+#endif
+
 #ifdef INJECT
 /* inject(): append, ipending = 1 (seq_cst) under ilock, then sched_wakep. */
 active proctype injector()
@@ -289,8 +337,9 @@ inline look()
 		young = false;
 		if
 		:: ipending -> ipending = false; found = true
-		:: !ipending && qmem > 0 && TAKE -> qmem--; found = true
-		:: !ipending && qmem > 0 && !(TAKE) -> young = true
+		:: !ipending && gift[me] > 0 -> gift[me]--; found = true
+		:: !ipending && gift[me] == 0 && qmem > 0 && TAKE -> qmem--; found = true
+		:: !ipending && gift[me] == 0 && qmem > 0 && !(TAKE) -> young = true
 		:: else -> skip
 		fi
 	}
@@ -389,7 +438,7 @@ proctype scheduler(byte me)
 				seen = 0;
 				work = false;
 #else
-				work = ipending || (seen > 0 && TAKE);
+				work = ipending || gift[me] > 0 || (seen > 0 && TAKE);
 #endif
 				if
 				:: !work && seen > 0 && !timed -> timed = true; ntimed++
