@@ -166,6 +166,15 @@ static inline int dh_reap(pid_t pid, unsigned ms)
 	return -1;
 }
 
+/* Kill the child (SIGKILL), reap it and close its stdout out (if >= 0). */
+static inline void dh_kill(pid_t pid, int out)
+{
+	kill(pid, SIGKILL);
+	dh_reap(pid, 5000);
+	if (out >= 0)
+		close(out);
+}
+
 /* Wait for "ready" on fd (at most ms). */
 static inline int dh_ready(int fd, unsigned ms)
 {

@@ -717,9 +717,7 @@ static void a_wrong_cookie_is_refused_on_both_sides(void **st)
 	assert_int_equal(kr_node_connect(rt, "erld@127.0.0.1"), -EACCES);
 	assert_int_equal(kr_node_info_get(rt, &info), 0);
 	assert_int_equal(info.connections, 0);
-	kill(erl, SIGKILL);
-	dh_reap(erl, 5000);
-	close(out);
+	dh_kill(erl, out);
 	dh_node_down(rt);
 }
 
@@ -874,9 +872,7 @@ static void a_killed_peer_is_noticed_and_the_node_stays_up(void **st)
 	assert_true(erl > 0);
 	assert_int_equal(dh_ready(out, 30000), 0);
 	assert_int_equal(kr_node_connect(rt, "erlf@127.0.0.1"), 0);
-	kill(erl, SIGKILL);
-	dh_reap(erl, 5000);
-	close(out);
+	dh_kill(erl, out);
 	dh_node_down(rt);
 }
 
@@ -1183,9 +1179,7 @@ static void node_monitors_see_an_erlang_node_come_and_go(void **st)
 	assert_int_equal(kr_rt_send(rt, w, 1, 0, 0), 0);
 	assert_int_equal(dh_wait_for(&NM.up, 1, 10000), 1);
 	/* It stops: nodedown. */
-	kill(erl, SIGKILL);
-	dh_reap(erl, 5000);
-	close(out);
+	dh_kill(erl, out);
 	assert_int_equal(dh_wait_for(&NM.down, 2, 10000), 2);
 	/* Off: nothing more comes. */
 	assert_int_equal(kr_rt_send(rt, w, 2, 0, 0), 0);

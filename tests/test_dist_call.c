@@ -288,6 +288,16 @@ static void client(kr_ctx *ctx, void *arg)
 	kr_receive(ctx, any, 0, KR_INFINITY, &m); /* until the runtime stops */
 }
 
+/* tests/dist/erl_server.escript as C.erl, for the client of the krill node
+ * knode: its pid, its stdout on *out, "ready" read. */
+static pid_t erl_server(const char *knode, int *out)
+{
+	pid_t erl = dh_escript("erl_server.escript", C.erl, COOKIE, knode, 0, out);
+	assert_true(erl > 0);
+	assert_int_equal(dh_ready(*out, 20000), 0);
+	return erl;
+}
+
 static void krill_calls_an_erlang_gen_server_by_pid_and_name_and_drops_a_late_reply(void **st)
 {
 	(void)st;
@@ -300,14 +310,10 @@ static void krill_calls_an_erlang_gen_server_by_pid_and_name_and_drops_a_late_re
 	assert_int_equal(kr_rt_spawn_fn(rt, client, &sc, sizeof(sc), &cl), 0);
 	assert_int_equal(kr_register(rt, "client", cl), 0);
 	int out;
-	pid_t erl = dh_escript("erl_server.escript", C.erl, COOKIE, "kcall1@127.0.0.1", 0, &out);
-	assert_true(erl > 0);
-	assert_int_equal(dh_ready(out, 20000), 0);
+	pid_t erl = erl_server("kcall1@127.0.0.1", &out);
 	int done = dh_wait_flag(&C.done, 20000);
 	int stackless = dh_wait_flag(&C.stackless, 10000);
-	kill(erl, SIGKILL);
-	dh_reap(erl, 5000);
-	close(out);
+	dh_kill(erl, out);
 	assert_int_equal(done, 1);
 	assert_int_equal(atomic_load(&C.echo), 1);
 	assert_int_equal(atomic_load(&C.by_name), 1);
@@ -409,14 +415,10 @@ static void monitors_and_calls_by_name_see_an_erlang_server_stop(void **st)
 	assert_int_equal(kr_rt_spawn_fn(rt, by_name_client, 0, 0, &cl), 0);
 	assert_int_equal(kr_register(rt, "client", cl), 0);
 	int out;
-	pid_t erl = dh_escript("erl_server.escript", C.erl, COOKIE, "kcall6@127.0.0.1", 0, &out);
-	assert_true(erl > 0);
-	assert_int_equal(dh_ready(out, 20000), 0);
+	pid_t erl = erl_server("kcall6@127.0.0.1", &out);
 	int rc = dh_wait_flag(&C.die_rc, 15000);
 	int nc = dh_wait_flag(&C.mon_nc, 15000);
-	kill(erl, SIGKILL);
-	dh_reap(erl, 5000);
-	close(out);
+	dh_kill(erl, out);
 	dh_node_down(rt);
 	assert_int_equal(atomic_load(&C.mon_noproc), KR_NOPROC + 1);
 	assert_int_equal(rc, -ESRCH); /* before monitors by name: -ETIMEDOUT */
@@ -486,14 +488,10 @@ static void a_call_to_a_killed_erlang_node_ends_with_noconnection(void **st)
 	assert_int_equal(kr_rt_spawn_fn(rt, failing_client, &what, sizeof(what), &cl), 0);
 	assert_int_equal(kr_register(rt, "client", cl), 0);
 	int out;
-	pid_t erl = dh_escript("erl_server.escript", C.erl, COOKIE, "kcall2@127.0.0.1", 0, &out);
-	assert_true(erl > 0);
-	assert_int_equal(dh_ready(out, 20000), 0);
+	pid_t erl = erl_server("kcall2@127.0.0.1", &out);
 	assert_int_equal(dh_wait_flag(&C.calling, 10000), 1);
 	sleep_ms(300); /* the call is out */
-	kill(erl, SIGKILL);
-	dh_reap(erl, 5000);
-	close(out);
+	dh_kill(erl, out);
 	assert_int_equal(dh_wait_flag(&C.nc_rc, 10000), -ESRCH);
 	assert_int_equal(atomic_load(&C.nc_reason), KR_NOCONNECTION + 1);
 	assert_int_equal(dh_wait_flag(&C.nobody_rc, 15000), -ESRCH);
@@ -514,13 +512,9 @@ static void an_erlang_gen_server_that_stops_gives_its_reason(void **st)
 	assert_int_equal(kr_rt_spawn_fn(rt, failing_client, &what, sizeof(what), &cl), 0);
 	assert_int_equal(kr_register(rt, "client", cl), 0);
 	int out;
-	pid_t erl = dh_escript("erl_server.escript", C.erl, COOKIE, "kcall3@127.0.0.1", 0, &out);
-	assert_true(erl > 0);
-	assert_int_equal(dh_ready(out, 20000), 0);
+	pid_t erl = erl_server("kcall3@127.0.0.1", &out);
 	int rc = dh_wait_flag(&C.die_rc, 10000);
-	kill(erl, SIGKILL);
-	dh_reap(erl, 5000);
-	close(out);
+	dh_kill(erl, out);
 	dh_node_down(rt);
 	assert_int_equal(rc, -ESRCH);
 	assert_int_equal(atomic_load(&C.die_reason), 1);
@@ -717,9 +711,7 @@ static void a_peer_that_goes_silent_is_dropped_after_about_ticktime(void **st)
 	uint64_t t0 = now_ms(); /* it stops itself right after "ready" */
 	int nc = dh_wait_flag(&T.nc, 15000);
 	uint64_t at = atomic_load(&T.nc_at);
-	kill(erl, SIGKILL); /* a stopped process dies of it too */
-	dh_reap(erl, 5000);
-	close(out);
+	dh_kill(erl, out); /* a stopped process dies of it too */
 	assert_int_equal(atomic_load(&T.linked), 1);
 	assert_int_equal(nc, 1);
 	/* Not at once: four silent quarters of ticktime, counted from the
@@ -747,9 +739,7 @@ static void a_quiet_peer_that_ticks_stays_connected(void **st)
 	kr_node_info info;
 	assert_int_equal(kr_node_info_get(rt, &info), 0);
 	int nc_quiet = atomic_load(&T.nc);
-	kill(erl, SIGKILL);
-	dh_reap(erl, 5000);
-	close(out);
+	dh_kill(erl, out);
 	assert_int_equal(atomic_load(&T.linked), 1);
 	assert_int_equal(nc_quiet, 0);
 	assert_int_equal(info.connections, 1);

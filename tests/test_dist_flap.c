@@ -62,9 +62,7 @@ static pid_t peer_run(const char *name, const char *mode, int *out, unsigned ms)
 	pid_t pid = dh_spawn(argv, out);
 	assert_true(pid > 0);
 	if (dh_ready(*out, ms)) {
-		kill(pid, SIGKILL);
-		waitpid(pid, 0, 0);
-		close(*out);
+		dh_kill(pid, *out);
 		return -1;
 	}
 	return pid;
@@ -204,9 +202,7 @@ static void a_peer_killed_and_restarted_100_times_leaks_nothing_and_gets_nothing
 		if (dh_wait_for(&F.ready, (int)k + 1, 10000) != k + 1)
 			fail_msg("cycle %ld: no answer from the peer (errors %d)", k,
 				 atomic_load(&F.errors));
-		kill(peer, SIGKILL);
-		waitpid(peer, 0, 0);
-		close(out);
+		dh_kill(peer, out);
 		assert_int_equal(dh_wait_for(&F.downs, (int)k + 1, 10000), k + 1);
 		assert_int_equal(dh_wait_for(&F.exits, (int)k + 1, 10000), k + 1);
 		for (int t = 0; t < 500; t++) {
@@ -338,9 +334,7 @@ static void q_mon(kr_runtime *rt, kr_pid q, int slot, const char *name)
 
 static void q_kill(kr_runtime *rt, pid_t peer, int out)
 {
-	kill(peer, SIGKILL);
-	waitpid(peer, 0, 0);
-	close(out);
+	dh_kill(peer, out);
 	assert_int_equal(dh_wait_unconnected(rt, 5000), 0);
 }
 
