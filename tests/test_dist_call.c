@@ -695,19 +695,29 @@ static void tickee(kr_ctx *ctx, void *st, const kr_msg *m)
 		atomic_store(&T.linked, 1);
 }
 
+/* A node knode with ticktime TICK_MS and its tickee, and ticker.escript
+ * (mode "stop" or "quiet") as the Erlang node erlnode: the runtime; the
+ * escript's pid on *erl, its stdout on *out, "ready" read. */
+static kr_runtime *ticker_up(const char *knode, const char *erlnode, const char *mode, pid_t *erl,
+			     int *out)
+{
+	memset(&T, 0, sizeof(T));
+	kr_pid keep, p;
+	kr_runtime *rt = dh_node_up(knode, COOKIE, TICK_MS, &keep, 0, 0);
+	assert_int_equal(kr_rt_spawn(rt, tickee, 0, 0, &p), 0);
+	assert_int_equal(kr_register(rt, "tickee", p), 0);
+	*erl = dh_escript("ticker.escript", erlnode, COOKIE, knode, mode, out);
+	assert_true(*erl > 0);
+	assert_int_equal(dh_ready(*out, 20000), 0);
+	return rt;
+}
+
 static void a_peer_that_goes_silent_is_dropped_after_about_ticktime(void **st)
 {
 	(void)st;
-	memset(&T, 0, sizeof(T));
-	kr_pid keep, p;
-	kr_runtime *rt = dh_node_up("ktick1@127.0.0.1", COOKIE, TICK_MS, &keep, 0, 0);
-	assert_int_equal(kr_rt_spawn(rt, tickee, 0, 0, &p), 0);
-	assert_int_equal(kr_register(rt, "tickee", p), 0);
+	pid_t erl;
 	int out;
-	pid_t erl = dh_escript("ticker.escript", "erltick1@127.0.0.1", COOKIE, "ktick1@127.0.0.1",
-			       "stop", &out);
-	assert_true(erl > 0);
-	assert_int_equal(dh_ready(out, 20000), 0);
+	kr_runtime *rt = ticker_up("ktick1@127.0.0.1", "erltick1@127.0.0.1", "stop", &erl, &out);
 	uint64_t t0 = now_ms(); /* it stops itself right after "ready" */
 	int nc = dh_wait_flag(&T.nc, 15000);
 	uint64_t at = atomic_load(&T.nc_at);
@@ -725,16 +735,9 @@ static void a_peer_that_goes_silent_is_dropped_after_about_ticktime(void **st)
 static void a_quiet_peer_that_ticks_stays_connected(void **st)
 {
 	(void)st;
-	memset(&T, 0, sizeof(T));
-	kr_pid keep, p;
-	kr_runtime *rt = dh_node_up("ktick2@127.0.0.1", COOKIE, TICK_MS, &keep, 0, 0);
-	assert_int_equal(kr_rt_spawn(rt, tickee, 0, 0, &p), 0);
-	assert_int_equal(kr_register(rt, "tickee", p), 0);
+	pid_t erl;
 	int out;
-	pid_t erl = dh_escript("ticker.escript", "erltick2@127.0.0.1", COOKIE, "ktick2@127.0.0.1",
-			       "quiet", &out);
-	assert_true(erl > 0);
-	assert_int_equal(dh_ready(out, 20000), 0);
+	kr_runtime *rt = ticker_up("ktick2@127.0.0.1", "erltick2@127.0.0.1", "quiet", &erl, &out);
 	sleep_ms(5 * TICK_MS); /* five ticktimes with nothing but ticks */
 	kr_node_info info;
 	assert_int_equal(kr_node_info_get(rt, &info), 0);
