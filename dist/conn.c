@@ -397,6 +397,23 @@ static void unlink_ack(kr_ctx *ctx, struct conn *c, unsigned long long id, const
 	ei_x_free(&x);
 }
 
+/* A pid, or a name (an atom; then *by_name is set): 0, or -1 when b at *i
+ * is neither. */
+static int dec_pid_or_name(const char *b, int *i, erlang_pid *pid, char *name, bool *by_name)
+{
+	int type, size;
+	if (ei_get_type(b, i, &type, &size))
+		return -1;
+	if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT || type == ERL_ATOM_UTF8_EXT ||
+	    type == ERL_SMALL_ATOM_UTF8_EXT) {
+		if (ei_decode_atom(b, i, name))
+			return -1;
+		*by_name = true;
+		return 0;
+	}
+	return ei_decode_pid(b, i, pid) ? -1 : 0;
+}
+
 /* Links, monitors and exits from the peer. b at i: the rest of the control
  * tuple after its op.
  *
@@ -426,7 +443,7 @@ static int control(struct conn *c, kr_ctx *ctx, const char *b, int i, int arity,
 	unsigned char payload[KR_PAYLOAD_MAX];
 	uint32_t reason = 0, plen = 0;
 	kr_pid rfrom, lto;
-	int type, size, rc;
+	int rc;
 	uint64_t id;
 	unsigned long long uid = 0;
 	bool unlinking;
@@ -445,17 +462,8 @@ static int control(struct conn *c, kr_ctx *ctx, const char *b, int i, int arity,
 		break;
 	case 19: /* MONITOR_P {19, From, ToProc, Ref}: ToProc a pid or a name */
 	case 20: /* DEMONITOR_P {20, From, ToProc, Ref} */
-		if (arity != 4 || ei_decode_pid(b, &i, &from) || ei_get_type(b, &i, &type, &size))
-			return -EPROTO;
-		if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT ||
-		    type == ERL_ATOM_UTF8_EXT || type == ERL_SMALL_ATOM_UTF8_EXT) {
-			if (ei_decode_atom(b, &i, name))
-				return -EPROTO;
-			by_name = true;
-		} else if (ei_decode_pid(b, &i, &to)) {
-			return -EPROTO;
-		}
-		if (ei_decode_ref(b, &i, &ref))
+		if (arity != 4 || ei_decode_pid(b, &i, &from) ||
+		    dec_pid_or_name(b, &i, &to, name, &by_name) || ei_decode_ref(b, &i, &ref))
 			return -EPROTO;
 		break;
 	case DOP_UNLINK_ID:     /* {35, Id, From, To} */
@@ -466,17 +474,8 @@ static int control(struct conn *c, kr_ctx *ctx, const char *b, int i, int arity,
 		break;
 	case 21: /* MONITOR_P_EXIT {21, FromProc, To, Ref, Reason}: FromProc a pid or,
 		  * for a monitor by name (kr_node_monitor_name), the name */
-		if (arity != 5 || ei_get_type(b, &i, &type, &size))
-			return -EPROTO;
-		if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT ||
-		    type == ERL_ATOM_UTF8_EXT || type == ERL_SMALL_ATOM_UTF8_EXT) {
-			if (ei_decode_atom(b, &i, name))
-				return -EPROTO;
-			by_name = true;
-		} else if (ei_decode_pid(b, &i, &from)) {
-			return -EPROTO;
-		}
-		if (ei_decode_pid(b, &i, &to) || ei_decode_ref(b, &i, &ref) ||
+		if (arity != 5 || dec_pid_or_name(b, &i, &from, name, &by_name) ||
+		    ei_decode_pid(b, &i, &to) || ei_decode_ref(b, &i, &ref) ||
 		    kri_dist_dec_reason(b, &i, &reason, payload, &plen))
 			return -EPROTO;
 		break;

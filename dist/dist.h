@@ -215,8 +215,10 @@ int kri_dist_dec_reason(const char *b, int *i, uint32_t *reason, unsigned char *
 /* A whole frame for a control message: frame_begin, encode, frame_end. */
 int kri_dist_frame_begin(ei_x_buff *x);
 void kri_dist_frame_end(ei_x_buff *x);
-/* Encode our monitor ref r as an Erlang reference of this node. */
-int kri_dist_x_encode_ref(struct node *nd, ei_x_buff *x, uint64_t r);
+/* Encode our monitor ref r as an Erlang reference of this node. r takes
+ * bits 0..13 of the third word; mark is OR-ed into the spare bits above
+ * (0 for a plain monitor ref, gen_call.c's CALL_MARK for a call's). */
+int kri_dist_x_encode_ref(struct node *nd, ei_x_buff *x, uint64_t r, uint32_t mark);
 void kri_dist_conn_up(struct node *nd, kr_ctx *ctx, uint32_t i);
 
 /* gen_call.c. t (len bytes, version byte first), a message for the local

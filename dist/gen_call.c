@@ -18,7 +18,6 @@
  * our own. A reply that comes after a timeout would stay in the mailbox;
  * kr_call's trampoline already drops those for KR_TAG_REPLY. */
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "core/fiber/fiber.h"
@@ -28,19 +27,6 @@
  * uses bits 0..13 of it). */
 #define CALL_MARK      0x4b430000u
 #define CALL_MARK_MASK 0xffffc000u
-
-static int call_ref_encode(struct node *nd, ei_x_buff *x, uint64_t r)
-{
-	erlang_ref e;
-	memset(&e, 0, sizeof(e));
-	snprintf(e.node, sizeof(e.node), "%s", nd->name);
-	e.len = 3;
-	e.n[0] = (uint32_t)r & 0x3ffff; /* Erlang keeps 18 bits of the first word */
-	e.n[1] = (uint32_t)(r >> 18);
-	e.n[2] = (uint32_t)(r >> 50) | CALL_MARK;
-	e.creation = nd->creation;
-	return ei_x_encode_ref(x, &e);
-}
 
 /* The monitor ref of a call reference this incarnation made, or 0. */
 static uint64_t call_ref_decode(const struct node *nd, const erlang_ref *e)
@@ -108,7 +94,7 @@ static int call_send(kr_ctx *ctx, kr_pid pid, uint64_t ref, void *arg)
 			 ei_x_encode_tuple_header(&x, 2)
 		     ? -ENOMEM
 		     : kr_node_x_encode_pid(kr_runtime_of(ctx), &x, kr_self(ctx));
-	if (!rc && (call_ref_encode(o->nd, &x, ref) ||
+	if (!rc && (kri_dist_x_encode_ref(o->nd, &x, ref, CALL_MARK) ||
 		    ei_x_append_buf(&x, o->req->buff + 1, o->req->index - 1)))
 		rc = -ENOMEM;
 	if (!rc)

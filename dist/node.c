@@ -942,7 +942,7 @@ uint64_t kri_dist_inref_find(struct node *nd, uint32_t i, kr_pid remote, const e
 	return 0;
 }
 
-int kri_dist_x_encode_ref(struct node *nd, ei_x_buff *x, uint64_t r)
+int kri_dist_x_encode_ref(struct node *nd, ei_x_buff *x, uint64_t r, uint32_t mark)
 {
 	erlang_ref e;
 	memset(&e, 0, sizeof(e));
@@ -950,7 +950,7 @@ int kri_dist_x_encode_ref(struct node *nd, ei_x_buff *x, uint64_t r)
 	e.len = 3;
 	e.n[0] = (uint32_t)r & 0x3ffff; /* Erlang keeps 18 bits of the first word */
 	e.n[1] = (uint32_t)(r >> 18);
-	e.n[2] = (uint32_t)(r >> 50);
+	e.n[2] = (uint32_t)(r >> 50) | mark;
 	e.creation = nd->creation;
 	return ei_x_encode_ref(x, &e);
 }
@@ -1587,7 +1587,7 @@ static int remote_signal(struct kr_runtime *rt, kr_ctx *ctx, kr_pid to, int kind
 		  (*inname ? ei_x_encode_atom(&x, inname) : ei_x_encode_pid(&x, &efrom)) ||
 		  (toname ? ei_x_encode_atom(&x, toname) : ei_x_encode_pid(&x, &eto));
 	if (kind == RS_MONITOR || kind == RS_DEMONITOR)
-		bad = bad || kri_dist_x_encode_ref(nd, &x, ref);
+		bad = bad || kri_dist_x_encode_ref(nd, &x, ref, 0);
 	else if (kind == RS_DOWN)
 		bad = bad || ei_x_encode_ref(&x, &inref);
 	if (kind == RS_EXIT_LINK || kind == RS_EXIT || kind == RS_DOWN)

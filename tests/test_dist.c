@@ -2,8 +2,8 @@
  * a krill runtime and real Erlang nodes (escripts under tests/dist/, run
  * by `escript` with ERL_FLAGS naming them and their cookie) on 127.0.0.1,
  * with an epmd of our own on a free port (ERL_EPMD_PORT), so parallel
- * runs never meet. Every wait is bounded: a child that does not finish is
- * killed and the test fails. */
+ * runs never meet (tests/dist_harness.h). Every wait is bounded: a
+ * child that does not finish is killed and the test fails. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -31,130 +31,14 @@
 #include "krill.h"
 #include "krill_dist.h"
 
+#include "dist_harness.h"
+
 #ifndef KV_BIN /* tests/meson.build gives it: examples/kv-failover's krill-kv */
 #define KV_BIN "build/examples/kv-failover/krill-kv"
 #endif
-#ifndef DIST_SCRIPTS /* tests/meson.build gives the folder; this, run from the source tree */
-#define DIST_SCRIPTS "tests/dist"
-#endif
-
-extern char **environ;
-
 #define COOKIE "krilltest"
 /* Each test's node has a name of its own: a test that fails leaves its
  * runtime behind (cmocka jumps out), and the next must still start. */
-
-static pid_t epmd_pid;
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000};
-	nanosleep(&t, 0);
-}
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t l = sizeof(a);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-	    getsockname(fd, (struct sockaddr *)&a, &l))
-		return -1;
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-static int answers(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-	close(fd);
-	return ok;
-}
-
-/* Our own epmd, in the foreground (a child we can kill by pid), on a free
- * port that every node of this run (ei's and erl's) reads from
- * ERL_EPMD_PORT. */
-static int group_setup(void **st)
-{
-	int port = free_port();
-	char ps[16];
-	snprintf(ps, sizeof(ps), "%d", port);
-	setenv("ERL_EPMD_PORT", ps, 1);
-	char *argv[] = {"epmd", "-port", ps, 0};
-	if (port < 0 || posix_spawnp(&epmd_pid, "epmd", 0, 0, argv, environ))
-		return -1;
-	for (int i = 0; i < 100 && !answers(port); i++)
-		sleep_ms(50);
-	return answers(port) ? 0 : -1;
-}
-
-static int group_teardown(void **st)
-{
-	if (epmd_pid > 0) {
-		kill(epmd_pid, SIGTERM);
-		waitpid(epmd_pid, 0, 0);
-	}
-	return 0;
-}
-
-/* An escript as an Erlang node named name with cookie; its stdout on *out
- * (a pipe) if out is given. */
-static pid_t escript(const char *script, const char *name, const char *cookie, const char *arg,
-		     int *out)
-{
-	char path[512], flags[256];
-	snprintf(path, sizeof(path), "%s/%s", DIST_SCRIPTS, script);
-	snprintf(flags, sizeof(flags), "-name %s -setcookie %s", name, cookie);
-	setenv("ERL_FLAGS", flags, 1);
-	char *argv[] = {"escript", path, (char *)arg, 0};
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	int p[2] = {-1, -1};
-	if (out) {
-		assert_int_equal(pipe(p), 0);
-		posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-		posix_spawn_file_actions_addclose(&fa, p[0]);
-	}
-	pid_t pid;
-	int rc = posix_spawnp(&pid, "escript", &fa, 0, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	unsetenv("ERL_FLAGS");
-	assert_int_equal(rc, 0);
-	if (out) {
-		close(p[1]);
-		*out = p[0];
-	}
-	return pid;
-}
-
-/* The child's exit status, or -1 after ms (then it is killed). */
-static int reap(pid_t pid, unsigned ms)
-{
-	int status;
-	for (unsigned t = 0; t < ms; t += 20) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		sleep_ms(20);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
-/* Wait for "ready" on fd (at most ms). */
-static int ready(int fd, unsigned ms)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	char buf[64];
-	if (poll(&p, 1, (int)ms) != 1)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	return n > 0 && !strncmp(buf, "ready", 5) ? 0 : -1;
-}
 
 /* ---- a runtime with a node ------------------------------------------- */
 
@@ -164,40 +48,6 @@ struct world {
 	const char *peer; /* from_krill: the Erlang node */
 };
 static struct world W;
-
-static void keeper(kr_ctx *ctx, void *st, const kr_msg *m)
-{
-	kr_exit(ctx, KR_NORMAL); /* any message: the test is over */
-}
-
-static kr_runtime *node_up(const char *name, kr_pid *keep)
-{
-	kr_config c;
-	kr_config_init(&c);
-	c.schedulers = 2;
-	c.stats = 0;
-	kr_runtime *rt;
-	assert_int_equal(kr_runtime_new(&c, &rt), 0);
-	/* Keeps the runtime up while Erlang talks to it. Spawned before
-	 * kr_start: a foreign spawn racing the start can be missed by the
-	 * last scheduler to park, which then stops an empty runtime. */
-	assert_int_equal(kr_rt_spawn(rt, keeper, 0, 0, keep), 0);
-	assert_int_equal(kr_start(rt), 0);
-	kr_node_config nc;
-	kr_node_config_init(&nc);
-	nc.name = name;
-	nc.cookie = COOKIE;
-	nc.setup_ms = 5000;
-	assert_int_equal(kr_node_start(rt, &nc), 0);
-	return rt;
-}
-
-static void node_down(kr_runtime *rt)
-{
-	kr_stop(rt);
-	kr_wait(rt);
-	kr_runtime_free(rt);
-}
 
 /* ---- Erlang -> krill, and replies ---------------------------------------- */
 
@@ -243,11 +93,13 @@ static void erlang_sends_to_krill_by_name_and_krill_replies(void **st)
 {
 	memset(&W, 0, sizeof(W));
 	kr_pid keep, e;
-	kr_runtime *rt = node_up("krilla@127.0.0.1", &keep);
+	kr_runtime *rt = dh_node_up("krilla@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	assert_int_equal(kr_rt_spawn(rt, echo, 0, 0, &e), 0);
 	assert_int_equal(kr_register(rt, "echo", e), 0);
-	pid_t erl = escript("to_krill.escript", "erla@127.0.0.1", COOKIE, "krilla@127.0.0.1", 0);
-	assert_int_equal(reap(erl, 30000), 0);
+	pid_t erl =
+	    dh_escript("to_krill.escript", "erla@127.0.0.1", COOKIE, "krilla@127.0.0.1", 0, 0);
+	assert_true(erl > 0);
+	assert_int_equal(dh_reap(erl, 30000), 0);
 	for (int i = 0; i < 250 && !atomic_load(&W.bye); i++)
 		sleep_ms(20);
 	assert_int_equal(atomic_load(&W.got7), 1);
@@ -260,7 +112,7 @@ static void erlang_sends_to_krill_by_name_and_krill_replies(void **st)
 	assert_true(info.accepted >= 1);
 	assert_true(info.msgs_in >= 3);
 	assert_true(info.msgs_out >= 2);
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 /* ---- links and monitors across nodes ------------------------------------------ */
@@ -334,13 +186,14 @@ static void links_work_both_ways_and_links_and_monitors_end_with_noconnection(vo
 	memset(&W, 0, sizeof(W));
 	memset(&L, 0, sizeof(L));
 	kr_pid keep, t, w;
-	kr_runtime *rt = node_up("krille@127.0.0.1", &keep);
+	kr_runtime *rt = dh_node_up("krille@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	assert_int_equal(kr_rt_spawn(rt, target, 0, 0, &t), 0);
 	assert_int_equal(kr_register(rt, "target", t), 0);
 	assert_int_equal(kr_rt_spawn(rt, watcher, 0, 0, &w), 0);
 	assert_int_equal(kr_register(rt, "watcher", w), 0);
-	pid_t erl = escript("links.escript", "erlg@127.0.0.1", COOKIE, "krille@127.0.0.1", 0);
-	assert_int_equal(reap(erl, 30000), 0);
+	pid_t erl = dh_escript("links.escript", "erlg@127.0.0.1", COOKIE, "krille@127.0.0.1", 0, 0);
+	assert_true(erl > 0);
+	assert_int_equal(dh_reap(erl, 30000), 0);
 	for (int i = 0; i < 500 && !(atomic_load(&L.down_nc) && atomic_load(&L.exit_nc)); i++)
 		sleep_ms(20);
 	assert_int_equal(atomic_load(&L.watch_rc), 1);
@@ -350,7 +203,7 @@ static void links_work_both_ways_and_links_and_monitors_end_with_noconnection(vo
 	assert_int_equal(atomic_load(&L.exit_bye), 1);
 	assert_int_equal(atomic_load(&L.down_nc), 1);
 	assert_int_equal(atomic_load(&L.exit_nc), 1);
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 /* ---- monitors with Erlang, both ways ------------------------------------------- */
@@ -460,14 +313,15 @@ static void monitors_work_both_ways_with_every_reason_and_demonitor(void **st)
 {
 	memset(&MO, 0, sizeof(MO));
 	kr_pid keep, p, named;
-	kr_runtime *rt = node_up("krillmon@127.0.0.1", &keep);
+	kr_runtime *rt = dh_node_up("krillmon@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	assert_int_equal(kr_rt_spawn(rt, mon, 0, 0, &p), 0);
 	assert_int_equal(kr_register(rt, "mon", p), 0);
 	assert_int_equal(kr_rt_spawn(rt, dier, 0, 0, &named), 0);
 	assert_int_equal(kr_register(rt, "named", named), 0);
 	pid_t erl =
-	    escript("monitors.escript", "erlmon@127.0.0.1", COOKIE, "krillmon@127.0.0.1", 0);
-	assert_int_equal(reap(erl, 60000), 0);
+	    dh_escript("monitors.escript", "erlmon@127.0.0.1", COOKIE, "krillmon@127.0.0.1", 0, 0);
+	assert_true(erl > 0);
+	assert_int_equal(dh_reap(erl, 60000), 0);
 	assert_int_equal(atomic_load(&MO.hello_rc), 1);
 	assert_int_equal(atomic_load(&MO.watch_rc), 1);
 	assert_int_equal(atomic_load(&MO.down_n), 1);
@@ -478,7 +332,7 @@ static void monitors_work_both_ways_with_every_reason_and_demonitor(void **st)
 	for (int i = 0; i < 250 && monitor_records(rt); i++)
 		sleep_ms(20);
 	assert_int_equal(monitor_records(rt), 0);
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 /* ---- unlink with Erlang's link protocol (UNLINK_ID, UNLINK_ID_ACK) ------------- */
@@ -568,7 +422,7 @@ static void unlink_works_both_ways_with_erlangs_link_protocol(void **st)
 	memset(&U, 0, sizeof(U));
 	kr_pid keep, t;
 	int trap = 1, notrap = 0;
-	kr_runtime *rt = node_up("krillu@127.0.0.1", &keep);
+	kr_runtime *rt = dh_node_up("krillu@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	assert_int_equal(kr_rt_spawn(rt, unl, &notrap, sizeof(notrap), &U.unln), 0);
 	assert_int_equal(kr_register(rt, "unln", U.unln), 0);
 	assert_int_equal(kr_rt_spawn(rt, unl, &trap, sizeof(trap), &t), 0);
@@ -578,24 +432,19 @@ static void unlink_works_both_ways_with_erlangs_link_protocol(void **st)
 	for (int i = 0; i < 250 && atomic_load(&U.ready) < 2; i++)
 		sleep_ms(20);
 	assert_int_equal(atomic_load(&U.ready), 2);
-	pid_t erl = escript("unlinks.escript", "erlu@127.0.0.1", COOKIE, "krillu@127.0.0.1", 0);
-	assert_int_equal(reap(erl, 60000), 0);
+	pid_t erl =
+	    dh_escript("unlinks.escript", "erlu@127.0.0.1", COOKIE, "krillu@127.0.0.1", 0, 0);
+	assert_true(erl > 0);
+	assert_int_equal(dh_reap(erl, 60000), 0);
 	assert_int_equal(atomic_load(&U.hello_rc), 0);
 	assert_int_equal(atomic_load(&U.victim_rc), 0);
 	/* The Erlang node gone: a link left on the krill side would now
 	 * bring noconnection (an EXIT to unlt, the end of unln). */
-	kr_node_info info;
-	for (int i = 0; i < 500; i++) {
-		assert_int_equal(kr_node_info_get(rt, &info), 0);
-		if (!info.connections)
-			break;
-		sleep_ms(20);
-	}
-	assert_int_equal(info.connections, 0);
+	assert_int_equal(dh_wait_unconnected(rt, 10000), 0);
 	sleep_ms(500);
 	assert_int_equal(atomic_load(&U.exits), 0);
 	assert_int_equal(atomic_load(&U.died), 0);
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 /* ---- the link protocol on the wire, against a peer of our own ----------------- */
@@ -708,7 +557,7 @@ static void unlink_follows_erlangs_link_protocol_on_the_wire(void **st)
 {
 	memset(&UW, 0, sizeof(UW));
 	kr_pid keep;
-	kr_runtime *rt = node_up("krillw@127.0.0.1", &keep);
+	kr_runtime *rt = dh_node_up("krillw@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	assert_int_equal(kr_rt_spawn(rt, unlw, 0, 0, &UW.k), 0);
 	assert_int_equal(kr_rt_send(rt, UW.k, 1, 0, 0), 0);
 	for (int i = 0; i < 250 && !atomic_load(&UW.ready); i++)
@@ -781,17 +630,10 @@ static void unlink_follows_erlangs_link_protocol_on_the_wire(void **st)
 
 	/* The connection gone: no link was left to bring noconnection. */
 	close(fd);
-	kr_node_info info;
-	for (int i = 0; i < 500; i++) {
-		assert_int_equal(kr_node_info_get(rt, &info), 0);
-		if (!info.connections)
-			break;
-		sleep_ms(20);
-	}
-	assert_int_equal(info.connections, 0);
+	assert_int_equal(dh_wait_unconnected(rt, 10000), 0);
 	sleep_ms(300);
 	assert_int_equal(atomic_load(&UW.exits), 0);
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 /* ---- krill -> Erlang by name ------------------------------------------------ */
@@ -831,18 +673,19 @@ static void krill_sends_to_erlang_by_name_and_gets_the_reply(void **st)
 	memset(&W, 0, sizeof(W));
 	W.peer = "erlb@127.0.0.1";
 	kr_pid keep, p;
-	kr_runtime *rt = node_up("krillb@127.0.0.1", &keep);
+	kr_runtime *rt = dh_node_up("krillb@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	int out;
-	pid_t erl = escript("from_krill.escript", W.peer, COOKIE, 0, &out);
-	assert_int_equal(ready(out, 30000), 0);
+	pid_t erl = dh_escript("from_krill.escript", W.peer, COOKIE, 0, 0, &out);
+	assert_true(erl > 0);
+	assert_int_equal(dh_ready(out, 30000), 0);
 	assert_int_equal(kr_rt_spawn(rt, pinger, 0, 0, &p), 0);
 	assert_int_equal(kr_rt_send(rt, p, 1, 0, 0), 0); /* connects on first use */
-	assert_int_equal(reap(erl, 30000), 0);
+	assert_int_equal(dh_reap(erl, 30000), 0);
 	for (int i = 0; i < 250 && !atomic_load(&W.pong); i++)
 		sleep_ms(20);
 	assert_int_equal(atomic_load(&W.pong), 1);
 	close(out);
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 /* ---- cookies ------------------------------------------------------------------ */
@@ -850,11 +693,12 @@ static void krill_sends_to_erlang_by_name_and_gets_the_reply(void **st)
 static void a_wrong_cookie_is_refused_on_both_sides(void **st)
 {
 	kr_pid keep;
-	kr_runtime *rt = node_up("krillc@127.0.0.1", &keep);
+	kr_runtime *rt = dh_node_up("krillc@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	/* Erlang -> krill: the Erlang side gets pang, ours counts a refusal. */
 	pid_t erl =
-	    escript("ping.escript", "erlc@127.0.0.1", "notthecookie", "krillc@127.0.0.1", 0);
-	assert_int_equal(reap(erl, 30000), 0);
+	    dh_escript("ping.escript", "erlc@127.0.0.1", "notthecookie", "krillc@127.0.0.1", 0, 0);
+	assert_true(erl > 0);
+	assert_int_equal(dh_reap(erl, 30000), 0);
 	kr_node_info info;
 	for (int i = 0; i < 250; i++) {
 		assert_int_equal(kr_node_info_get(rt, &info), 0);
@@ -867,15 +711,14 @@ static void a_wrong_cookie_is_refused_on_both_sides(void **st)
 	assert_int_equal(info.connections, 0);
 	/* krill -> Erlang: the handshake fails with -EACCES. */
 	int out;
-	erl = escript("idle.escript", "erld@127.0.0.1", "notthecookie", 0, &out);
-	assert_int_equal(ready(out, 30000), 0);
+	erl = dh_escript("idle.escript", "erld@127.0.0.1", "notthecookie", 0, 0, &out);
+	assert_true(erl > 0);
+	assert_int_equal(dh_ready(out, 30000), 0);
 	assert_int_equal(kr_node_connect(rt, "erld@127.0.0.1"), -EACCES);
 	assert_int_equal(kr_node_info_get(rt, &info), 0);
 	assert_int_equal(info.connections, 0);
-	kill(erl, SIGKILL);
-	reap(erl, 5000);
-	close(out);
-	node_down(rt);
+	dh_kill(erl, out);
+	dh_node_down(rt);
 }
 
 /* ---- a node nobody knows ------------------------------------------------------- */
@@ -883,7 +726,7 @@ static void a_wrong_cookie_is_refused_on_both_sides(void **st)
 static void a_node_epmd_does_not_know_is_unreachable_not_refused(void **st)
 {
 	kr_pid keep;
-	kr_runtime *rt = node_up("krillu@127.0.0.1", &keep);
+	kr_runtime *rt = dh_node_up("krillu@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	/* epmd answers, without that name: -EHOSTUNREACH (ei's handshake gave
 	 * -EACCES, as for a wrong cookie). */
 	assert_int_equal(kr_node_connect(rt, "nobody@127.0.0.1"), -EHOSTUNREACH);
@@ -893,7 +736,7 @@ static void a_node_epmd_does_not_know_is_unreachable_not_refused(void **st)
 	assert_int_equal(kr_node_info_get(rt, &info), 0);
 	assert_int_equal(info.connections, 0);
 	assert_int_equal(info.refused, 0); /* ours failed; nobody was refused here */
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 /* ---- a handshake broken on purpose ------------------------------------------ */
@@ -954,7 +797,7 @@ static void *liar(void *arg)
 static void the_handshake_refuses_what_breaks_it_on_both_sides(void **st)
 {
 	kr_pid keep;
-	kr_runtime *rt = node_up("krillh@127.0.0.1", &keep);
+	kr_runtime *rt = dh_node_up("krillh@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	kr_node_info info;
 	assert_int_equal(kr_node_info_get(rt, &info), 0);
 	uint16_t port = info.port;
@@ -1002,7 +845,7 @@ static void the_handshake_refuses_what_breaks_it_on_both_sides(void **st)
 	close(LIAR.lfd);
 	assert_int_equal(kr_node_info_get(rt, &info), 0);
 	assert_int_equal(info.connections, 0);
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 /* ---- a peer killed --------------------------------------------------------- */
@@ -1010,33 +853,27 @@ static void the_handshake_refuses_what_breaks_it_on_both_sides(void **st)
 static void a_killed_peer_is_noticed_and_the_node_stays_up(void **st)
 {
 	kr_pid keep;
-	kr_runtime *rt = node_up("krilld@127.0.0.1", &keep);
+	kr_runtime *rt = dh_node_up("krilld@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	int out;
-	pid_t erl = escript("idle.escript", "erle@127.0.0.1", COOKIE, 0, &out);
-	assert_int_equal(ready(out, 30000), 0);
+	pid_t erl = dh_escript("idle.escript", "erle@127.0.0.1", COOKIE, 0, 0, &out);
+	assert_true(erl > 0);
+	assert_int_equal(dh_ready(out, 30000), 0);
 	assert_int_equal(kr_node_connect(rt, "erle@127.0.0.1"), 0);
 	assert_int_equal(kr_node_connect(rt, "erle@127.0.0.1"), 0); /* connected already */
 	kr_node_info info;
 	assert_int_equal(kr_node_info_get(rt, &info), 0);
 	assert_int_equal(info.connections, 1);
 	kill(erl, SIGKILL);
-	reap(erl, 5000);
-	for (int i = 0; i < 500; i++) {
-		assert_int_equal(kr_node_info_get(rt, &info), 0);
-		if (!info.connections)
-			break;
-		sleep_ms(20);
-	}
-	assert_int_equal(info.connections, 0);
+	dh_reap(erl, 5000);
+	assert_int_equal(dh_wait_unconnected(rt, 10000), 0);
 	/* The node goes on: a second peer connects. */
 	close(out);
-	erl = escript("idle.escript", "erlf@127.0.0.1", COOKIE, 0, &out);
-	assert_int_equal(ready(out, 30000), 0);
+	erl = dh_escript("idle.escript", "erlf@127.0.0.1", COOKIE, 0, 0, &out);
+	assert_true(erl > 0);
+	assert_int_equal(dh_ready(out, 30000), 0);
 	assert_int_equal(kr_node_connect(rt, "erlf@127.0.0.1"), 0);
-	kill(erl, SIGKILL);
-	reap(erl, 5000);
-	close(out);
-	node_down(rt);
+	dh_kill(erl, out);
+	dh_node_down(rt);
 }
 
 /* ---- a peer back before its old connection is seen gone ----------------------- */
@@ -1044,7 +881,7 @@ static void a_killed_peer_is_noticed_and_the_node_stays_up(void **st)
 static void a_peer_that_reconnects_while_we_hold_its_old_connection_replaces_it(void **st)
 {
 	kr_pid keep;
-	kr_runtime *rt = node_up("krillg@127.0.0.1", &keep);
+	kr_runtime *rt = dh_node_up("krillg@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	struct kri_hs_self ghost = {"ghost@127.0.0.1", COOKIE, 1};
 	struct kri_hs_peer hp;
 	int old = kri_hs_connect(&ghost, "krillg@127.0.0.1", kri_hs_now_ms() + 5000, &hp);
@@ -1079,7 +916,7 @@ static void a_peer_that_reconnects_while_we_hold_its_old_connection_replaces_it(
 	assert_int_equal(info.refused, 0);
 	close(old);
 	close(fd);
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 /* ---- two krill nodes, no Erlang between ------------------------------------- */
@@ -1178,13 +1015,6 @@ static void client_a(kr_ctx *ctx, void *st, const kr_msg *m)
 		atomic_store(&K.rc, rc);
 }
 
-static int wait_for(atomic_int *v, int want, unsigned ms)
-{
-	for (unsigned t = 0; t < ms && atomic_load(v) < want; t += 20)
-		sleep_ms(20);
-	return atomic_load(v);
-}
-
 /* ---- a peer that sends a malformed frame ------------------------------------ */
 
 static struct {
@@ -1233,7 +1063,7 @@ static int fake_peer(ei_cnode *ec, const char *alive, const char *name)
 static void a_malformed_frame_closes_the_connection_with_noconnection(void **st)
 {
 	kr_pid keep, g;
-	kr_runtime *rt = node_up("krillm@127.0.0.1", &keep);
+	kr_runtime *rt = dh_node_up("krillm@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	assert_int_equal(kr_rt_spawn(rt, guard, 0, 0, &g), 0);
 	assert_int_equal(kr_register(rt, "guard", g), 0);
 	ei_cnode ec;
@@ -1246,14 +1076,14 @@ static void a_malformed_frame_closes_the_connection_with_noconnection(void **st)
 	ei_x_encode_pid(&x, ei_self(&ec));
 	assert_int_equal(ei_reg_send(&ec, fd, "guard", x.buff, x.index), 0);
 	ei_x_free(&x);
-	assert_int_equal(wait_for(&M.linked, 1, 10000), 1);
+	assert_int_equal(dh_wait_for(&M.linked, 1, 10000), 1);
 	/* A control message of an op nobody knows, {99, <<...>>}, whose binary claims 2^31 - 1
 	 * bytes: ei_skip_term would step over it without a look. */
 	static const unsigned char bad[] = {0,  0,  0,   12,   'p',  131,  104,  2,
 					    97, 99, 109, 0x7f, 0xff, 0xff, 0xff, 1};
 	assert_int_equal(write(fd, bad, sizeof(bad)), (ssize_t)sizeof(bad));
-	assert_int_equal(wait_for(&M.exit_nc, 1, 10000), 1);
-	assert_int_equal(wait_for(&M.down_nc, 1, 10000), 1);
+	assert_int_equal(dh_wait_for(&M.exit_nc, 1, 10000), 1);
+	assert_int_equal(dh_wait_for(&M.down_nc, 1, 10000), 1);
 	/* The socket is closed on our side: the peer reads to its end. */
 	char buf[256];
 	ssize_t r = -1;
@@ -1269,7 +1099,7 @@ static void a_malformed_frame_closes_the_connection_with_noconnection(void **st)
 	fd = fake_peer(&ec, "fakeq", "krillm@127.0.0.1");
 	assert_true(fd >= 0);
 	close(fd);
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 static void two_krill_nodes_send_link_monitor_and_see_noconnection(void **st)
@@ -1277,8 +1107,8 @@ static void two_krill_nodes_send_link_monitor_and_see_noconnection(void **st)
 	memset(&K, 0, sizeof(K));
 	K.b = "krillkb@127.0.0.1";
 	kr_pid keep_a, keep_b, svc, mortal, client;
-	kr_runtime *a = node_up("krillka@127.0.0.1", &keep_a);
-	kr_runtime *b = node_up(K.b, &keep_b);
+	kr_runtime *a = dh_node_up("krillka@127.0.0.1", COOKIE, 0, &keep_a, 0, 0);
+	kr_runtime *b = dh_node_up(K.b, COOKIE, 0, &keep_b, 0, 0);
 	assert_int_equal(kr_rt_spawn(b, svc_b, 0, 0, &svc), 0);
 	assert_int_equal(kr_register(b, "svc", svc), 0);
 	assert_int_equal(kr_rt_spawn(b, svc_b, 0, 0, &mortal), 0);
@@ -1286,19 +1116,19 @@ static void two_krill_nodes_send_link_monitor_and_see_noconnection(void **st)
 	K.mortal_b = mortal;
 	assert_int_equal(kr_rt_spawn(a, client_a, 0, 0, &client), 0);
 	assert_int_equal(kr_rt_send(a, client, 1, 0, 0), 0); /* connects on first use */
-	assert_int_equal(wait_for(&K.welcomed, 2, 10000), 2);
-	assert_int_equal(wait_for(&K.got_hi, 2, 10000), 2); /* bytes, no encoding step */
+	assert_int_equal(dh_wait_for(&K.welcomed, 2, 10000), 2);
+	assert_int_equal(dh_wait_for(&K.got_hi, 2, 10000), 2); /* bytes, no encoding step */
 	/* A monitor and a link between krill nodes carry the real reason. */
-	assert_int_equal(wait_for(&K.down40, 1, 10000), 1);
-	assert_int_equal(wait_for(&K.exit40, 1, 10000), 1);
+	assert_int_equal(dh_wait_for(&K.down40, 1, 10000), 1);
+	assert_int_equal(dh_wait_for(&K.exit40, 1, 10000), 1);
 	assert_int_equal(atomic_load(&K.down_nc), 0);
 	kr_node_info info;
 	assert_int_equal(kr_node_info_get(a, &info), 0);
 	assert_int_equal(info.connections, 1);
 	/* B's runtime goes: A's client sees noconnection for svc. */
-	node_down(b);
-	assert_int_equal(wait_for(&K.down_nc, 1, 10000), 1);
-	assert_int_equal(wait_for(&K.exit_nc, 1, 10000), 1);
+	dh_node_down(b);
+	assert_int_equal(dh_wait_for(&K.down_nc, 1, 10000), 1);
+	assert_int_equal(dh_wait_for(&K.exit_nc, 1, 10000), 1);
 	assert_int_equal(atomic_load(&K.rc), 0);
 	for (int i = 0; i < 250; i++) {
 		assert_int_equal(kr_node_info_get(a, &info), 0);
@@ -1307,7 +1137,7 @@ static void two_krill_nodes_send_link_monitor_and_see_noconnection(void **st)
 		sleep_ms(20);
 	}
 	assert_int_equal(info.connections, 0);
-	node_down(a);
+	dh_node_down(a);
 }
 
 /* ---- node monitors ----------------------------------------------------------- */
@@ -1335,30 +1165,29 @@ static void node_monitors_see_an_erlang_node_come_and_go(void **st)
 	memset(&NM, 0, sizeof(NM));
 	NM.node = "erlw@127.0.0.1";
 	kr_pid keep, w;
-	kr_runtime *rt = node_up("krillw@127.0.0.1", &keep);
+	kr_runtime *rt = dh_node_up("krillw@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	assert_int_equal(kr_rt_spawn(rt, node_watcher, 0, 0, &w), 0);
 	/* Nobody there: watching tries to connect, and says nodedown. */
 	assert_int_equal(kr_rt_send(rt, w, 1, 0, 0), 0);
-	assert_int_equal(wait_for(&NM.down, 1, 10000), 1);
+	assert_int_equal(dh_wait_for(&NM.down, 1, 10000), 1);
 	assert_int_equal(atomic_load(&NM.up), 0);
 	/* The node starts; a second watch (a no-op) connects: nodeup. */
 	int out;
-	pid_t erl = escript("idle.escript", NM.node, COOKIE, 0, &out);
-	assert_int_equal(ready(out, 30000), 0);
+	pid_t erl = dh_escript("idle.escript", NM.node, COOKIE, 0, 0, &out);
+	assert_true(erl > 0);
+	assert_int_equal(dh_ready(out, 30000), 0);
 	assert_int_equal(kr_rt_send(rt, w, 1, 0, 0), 0);
-	assert_int_equal(wait_for(&NM.up, 1, 10000), 1);
+	assert_int_equal(dh_wait_for(&NM.up, 1, 10000), 1);
 	/* It stops: nodedown. */
-	kill(erl, SIGKILL);
-	reap(erl, 5000);
-	close(out);
-	assert_int_equal(wait_for(&NM.down, 2, 10000), 2);
+	dh_kill(erl, out);
+	assert_int_equal(dh_wait_for(&NM.down, 2, 10000), 2);
 	/* Off: nothing more comes. */
 	assert_int_equal(kr_rt_send(rt, w, 2, 0, 0), 0);
-	assert_int_equal(wait_for(&NM.rc, 2, 5000), 2);
+	assert_int_equal(dh_wait_for(&NM.rc, 2, 5000), 2);
 	sleep_ms(200);
 	assert_int_equal(atomic_load(&NM.up), 1);
 	assert_int_equal(atomic_load(&NM.down), 2);
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 /* The node's watches now (kr_node_info's count), once it has settled on want
@@ -1382,30 +1211,30 @@ static void a_watch_goes_when_its_process_exits(void **st)
 	memset(&NM, 0, sizeof(NM));
 	NM.node = "erlx@127.0.0.1"; /* nobody: each watch says nodedown */
 	kr_pid keep, w, w2;
-	kr_runtime *rt = node_up("krillx@127.0.0.1", &keep);
+	kr_runtime *rt = dh_node_up("krillx@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	assert_int_equal(kr_rt_spawn(rt, node_watcher, 0, 0, &w), 0);
 	assert_int_equal(kr_rt_spawn(rt, node_watcher, 0, 0, &w2), 0);
 	assert_int_equal(kr_rt_send(rt, w, 1, 0, 0), 0);
-	assert_int_equal(wait_for(&NM.rc, 1, 5000), 1);
+	assert_int_equal(dh_wait_for(&NM.rc, 1, 5000), 1);
 	assert_int_equal(watches(rt, 1, 5000), 1);
 	/* Off, then on again: one watch. */
 	assert_int_equal(kr_rt_send(rt, w, 2, 0, 0), 0);
 	assert_int_equal(watches(rt, 0, 5000), 0);
 	atomic_store(&NM.rc, 0);
 	assert_int_equal(kr_rt_send(rt, w, 1, 0, 0), 0);
-	assert_int_equal(wait_for(&NM.rc, 1, 5000), 1);
+	assert_int_equal(dh_wait_for(&NM.rc, 1, 5000), 1);
 	assert_int_equal(watches(rt, 1, 5000), 1);
 	/* A second watcher, then the first exits: its watch goes, the
 	 * other's stays. */
 	atomic_store(&NM.rc, 0);
 	assert_int_equal(kr_rt_send(rt, w2, 1, 0, 0), 0);
-	assert_int_equal(wait_for(&NM.rc, 1, 5000), 1);
+	assert_int_equal(dh_wait_for(&NM.rc, 1, 5000), 1);
 	assert_int_equal(watches(rt, 2, 5000), 2);
 	assert_int_equal(kr_rt_send(rt, w, 3, 0, 0), 0);
 	assert_int_equal(watches(rt, 1, 5000), 1);
 	assert_int_equal(kr_rt_send(rt, w2, 3, 0, 0), 0);
 	assert_int_equal(watches(rt, 0, 5000), 0);
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 /* ---- failover: examples/kv-failover, two krill OS processes, an Erlang client ---- */
@@ -1445,19 +1274,9 @@ static int wait_line(struct out *o, const char *prefix, unsigned ms)
 
 static pid_t run_out(char *const argv[], struct out *o)
 {
-	posix_spawn_file_actions_t fa;
-	int p[2];
-	assert_int_equal(pipe(p), 0);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_addclose(&fa, p[0]);
-	pid_t pid;
-	int rc = posix_spawn(&pid, argv[0], &fa, 0, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(p[1]);
-	assert_int_equal(rc, 0);
 	memset(o, 0, sizeof(*o));
-	o->fd = p[0];
+	pid_t pid = dh_spawn(argv, &o->fd);
+	assert_true(pid > 0);
 	return pid;
 }
 
@@ -1496,18 +1315,18 @@ static void the_standby_takes_over_a_killed_primary_and_no_acked_write_is_lost(v
 	assert_int_equal(wait_line(&c, "found kva@127.0.0.1", 30000), 0);
 	assert_int_equal(wait_line(&c, "acked 50", 30000), 0);
 	kill(ap, SIGKILL); /* mid-stream: the client writes on */
-	assert_int_equal(reap(ap, 5000), 128 + SIGKILL);
+	assert_int_equal(dh_reap(ap, 5000), 128 + SIGKILL);
 	kv_kids[0] = 0;
 	assert_int_equal(wait_line(&b, "took over noconnection", 15000), 0);
 	assert_int_equal(wait_line(&c, "down noconnection", 15000), 0);
 	assert_int_equal(wait_line(&c, "found kvb@127.0.0.1", 15000), 0);
 	assert_int_equal(wait_line(&c, "ok ", 60000), 0);
 	kv_kids[2] = 0;
-	assert_int_equal(reap(cp, 10000), 0);
+	assert_int_equal(dh_reap(cp, 10000), 0);
 	assert_non_null(strstr(c.all, "acked 300\n"));
 	kv_kids[1] = 0;
 	kill(bp, SIGKILL);
-	reap(bp, 5000);
+	dh_reap(bp, 5000);
 	close(a.fd);
 	close(b.fd);
 	close(c.fd);
@@ -1616,5 +1435,5 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	if (getenv("KRILL_TEST_FILTER")) /* one test by name, when at work on it */
 		cmocka_set_test_filter(getenv("KRILL_TEST_FILTER"));
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, dh_group_setup, dh_group_teardown);
 }

@@ -20,40 +20,6 @@
 
 #define COOKIE "krilltest"
 
-static void keeper(kr_ctx *ctx, void *st, const kr_msg *m)
-{
-	(void)st;
-	(void)m;
-	kr_exit(ctx, KR_NORMAL);
-}
-
-static kr_runtime *node_up(const char *name, unsigned tick_ms, kr_pid *keep)
-{
-	kr_config c;
-	kr_config_init(&c);
-	c.schedulers = 2;
-	c.stats = 0;
-	kr_runtime *rt;
-	assert_int_equal(kr_runtime_new(&c, &rt), 0);
-	assert_int_equal(kr_rt_spawn(rt, keeper, 0, 0, keep), 0); /* before kr_start */
-	assert_int_equal(kr_start(rt), 0);
-	kr_node_config nc;
-	kr_node_config_init(&nc);
-	nc.name = name;
-	nc.cookie = COOKIE;
-	nc.setup_ms = 5000;
-	nc.ticktime_ms = tick_ms;
-	assert_int_equal(kr_node_start(rt, &nc), 0);
-	return rt;
-}
-
-static void node_down(kr_runtime *rt)
-{
-	kr_stop(rt);
-	kr_wait(rt);
-	kr_runtime_free(rt);
-}
-
 /* A request {Atom, N} or {Atom, N, M}. */
 static void req(ei_x_buff *x, const char *atom, long n, long m, int arity)
 {
@@ -229,7 +195,7 @@ static void bad_arguments_are_refused(void **st)
 	assert_int_equal(atomic_load(&not_node_rc), 1);
 	atomic_store(&bad_done, 0);
 	atomic_store(&local_noproc, 0);
-	rt = node_up("kbad@127.0.0.1", 0, &keep);
+	rt = dh_node_up("kbad@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	assert_int_equal(kr_rt_spawn(rt, bad_args, &zero, sizeof(zero), &p), 0);
 	assert_int_equal(kr_rt_send(rt, p, 1, 0, 0), 0);
 	dh_wait_flag(&bad_done, 10000);
@@ -237,7 +203,7 @@ static void bad_arguments_are_refused(void **st)
 		sleep_ms(10);
 	assert_int_equal(atomic_load(&bad_done), 1);
 	assert_int_equal(dh_wait_flag(&local_noproc, 5000), 1);
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 /* ---- krill calls an Erlang gen_server ---------------------------------------- */
@@ -322,26 +288,32 @@ static void client(kr_ctx *ctx, void *arg)
 	kr_receive(ctx, any, 0, KR_INFINITY, &m); /* until the runtime stops */
 }
 
+/* tests/dist/erl_server.escript as C.erl, for the client of the krill node
+ * knode: its pid, its stdout on *out, "ready" read. */
+static pid_t erl_server(const char *knode, int *out)
+{
+	pid_t erl = dh_escript("erl_server.escript", C.erl, COOKIE, knode, 0, out);
+	assert_true(erl > 0);
+	assert_int_equal(dh_ready(*out, 20000), 0);
+	return erl;
+}
+
 static void krill_calls_an_erlang_gen_server_by_pid_and_name_and_drops_a_late_reply(void **st)
 {
 	(void)st;
 	memset(&C, 0, sizeof(C));
 	C.erl = "erlsrv1@127.0.0.1";
 	kr_pid keep, sc, cl;
-	kr_runtime *rt = node_up("kcall1@127.0.0.1", 0, &keep);
+	kr_runtime *rt = dh_node_up("kcall1@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	uint64_t ref0 = 0;
 	assert_int_equal(kr_rt_spawn(rt, sclient, &ref0, sizeof(ref0), &sc), 0);
 	assert_int_equal(kr_rt_spawn_fn(rt, client, &sc, sizeof(sc), &cl), 0);
 	assert_int_equal(kr_register(rt, "client", cl), 0);
 	int out;
-	pid_t erl = dh_escript("erl_server.escript", C.erl, COOKIE, "kcall1@127.0.0.1", 0, &out);
-	assert_true(erl > 0);
-	assert_int_equal(dh_ready(out, 20000), 0);
+	pid_t erl = erl_server("kcall1@127.0.0.1", &out);
 	int done = dh_wait_flag(&C.done, 20000);
 	int stackless = dh_wait_flag(&C.stackless, 10000);
-	kill(erl, SIGKILL);
-	dh_reap(erl, 5000);
-	close(out);
+	dh_kill(erl, out);
 	assert_int_equal(done, 1);
 	assert_int_equal(atomic_load(&C.echo), 1);
 	assert_int_equal(atomic_load(&C.by_name), 1);
@@ -350,7 +322,7 @@ static void krill_calls_an_erlang_gen_server_by_pid_and_name_and_drops_a_late_re
 	assert_int_equal(atomic_load(&C.no_stray), 1); /* ...and was not received */
 	assert_int_equal(atomic_load(&C.after_late), 1);
 	assert_int_equal(stackless, 1);
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 /* Is the DOWN's reason the atom bye (an Erlang term)? */
@@ -439,19 +411,15 @@ static void monitors_and_calls_by_name_see_an_erlang_server_stop(void **st)
 	memset(&C, 0, sizeof(C));
 	C.erl = "erlsrv6@127.0.0.1";
 	kr_pid keep, cl;
-	kr_runtime *rt = node_up("kcall6@127.0.0.1", 0, &keep);
+	kr_runtime *rt = dh_node_up("kcall6@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	assert_int_equal(kr_rt_spawn_fn(rt, by_name_client, 0, 0, &cl), 0);
 	assert_int_equal(kr_register(rt, "client", cl), 0);
 	int out;
-	pid_t erl = dh_escript("erl_server.escript", C.erl, COOKIE, "kcall6@127.0.0.1", 0, &out);
-	assert_true(erl > 0);
-	assert_int_equal(dh_ready(out, 20000), 0);
+	pid_t erl = erl_server("kcall6@127.0.0.1", &out);
 	int rc = dh_wait_flag(&C.die_rc, 15000);
 	int nc = dh_wait_flag(&C.mon_nc, 15000);
-	kill(erl, SIGKILL);
-	dh_reap(erl, 5000);
-	close(out);
-	node_down(rt);
+	dh_kill(erl, out);
+	dh_node_down(rt);
 	assert_int_equal(atomic_load(&C.mon_noproc), KR_NOPROC + 1);
 	assert_int_equal(rc, -ESRCH); /* before monitors by name: -ETIMEDOUT */
 	assert_int_equal(atomic_load(&C.die_reason), 1);
@@ -515,24 +483,20 @@ static void a_call_to_a_killed_erlang_node_ends_with_noconnection(void **st)
 	memset(&C, 0, sizeof(C));
 	C.erl = "erlsrv2@127.0.0.1";
 	kr_pid keep, cl;
-	kr_runtime *rt = node_up("kcall2@127.0.0.1", 0, &keep);
+	kr_runtime *rt = dh_node_up("kcall2@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	int what = 1;
 	assert_int_equal(kr_rt_spawn_fn(rt, failing_client, &what, sizeof(what), &cl), 0);
 	assert_int_equal(kr_register(rt, "client", cl), 0);
 	int out;
-	pid_t erl = dh_escript("erl_server.escript", C.erl, COOKIE, "kcall2@127.0.0.1", 0, &out);
-	assert_true(erl > 0);
-	assert_int_equal(dh_ready(out, 20000), 0);
+	pid_t erl = erl_server("kcall2@127.0.0.1", &out);
 	assert_int_equal(dh_wait_flag(&C.calling, 10000), 1);
 	sleep_ms(300); /* the call is out */
-	kill(erl, SIGKILL);
-	dh_reap(erl, 5000);
-	close(out);
+	dh_kill(erl, out);
 	assert_int_equal(dh_wait_flag(&C.nc_rc, 10000), -ESRCH);
 	assert_int_equal(atomic_load(&C.nc_reason), KR_NOCONNECTION + 1);
 	assert_int_equal(dh_wait_flag(&C.nobody_rc, 15000), -ESRCH);
 	assert_int_equal(atomic_load(&C.nobody_reason), KR_NOCONNECTION + 1);
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 /* An Erlang gen_server that stops gives its reason: the call's monitor of an
@@ -543,19 +507,15 @@ static void an_erlang_gen_server_that_stops_gives_its_reason(void **st)
 	memset(&C, 0, sizeof(C));
 	C.erl = "erlsrv3@127.0.0.1";
 	kr_pid keep, cl;
-	kr_runtime *rt = node_up("kcall3@127.0.0.1", 0, &keep);
+	kr_runtime *rt = dh_node_up("kcall3@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	int what = 0;
 	assert_int_equal(kr_rt_spawn_fn(rt, failing_client, &what, sizeof(what), &cl), 0);
 	assert_int_equal(kr_register(rt, "client", cl), 0);
 	int out;
-	pid_t erl = dh_escript("erl_server.escript", C.erl, COOKIE, "kcall3@127.0.0.1", 0, &out);
-	assert_true(erl > 0);
-	assert_int_equal(dh_ready(out, 20000), 0);
+	pid_t erl = erl_server("kcall3@127.0.0.1", &out);
 	int rc = dh_wait_flag(&C.die_rc, 10000);
-	kill(erl, SIGKILL);
-	dh_reap(erl, 5000);
-	close(out);
-	node_down(rt);
+	dh_kill(erl, out);
+	dh_node_down(rt);
 	assert_int_equal(rc, -ESRCH);
 	assert_int_equal(atomic_load(&C.die_reason), 1);
 }
@@ -623,7 +583,7 @@ static void erlang_gen_server_calls_reach_stackless_and_stackful_krill_processes
 	(void)st;
 	memset(&S, 0, sizeof(S));
 	kr_pid keep, p;
-	kr_runtime *rt = node_up("kserve@127.0.0.1", 0, &keep);
+	kr_runtime *rt = dh_node_up("kserve@127.0.0.1", COOKIE, 0, &keep, 0, 0);
 	assert_int_equal(kr_rt_spawn(rt, ksrv, 0, 0, &p), 0);
 	assert_int_equal(kr_register(rt, "ksrv", p), 0);
 	assert_int_equal(kr_rt_spawn_fn(rt, kfn, 0, 0, &p), 0);
@@ -636,7 +596,7 @@ static void erlang_gen_server_calls_reach_stackless_and_stackful_krill_processes
 	assert_int_equal(dh_reap(erl, 30000), 0);
 	assert_int_equal(atomic_load(&S.srv_calls), 3);
 	assert_int_equal(atomic_load(&S.mute_calls), 1);
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 /* Two krill nodes: A's function process calls B's server by pid (and A's
@@ -679,8 +639,8 @@ static void a_krill_server_on_another_node_answers_and_its_exit_reason_comes_bac
 	memset(&K, 0, sizeof(K));
 	K.a = "kna@127.0.0.1";
 	kr_pid keep_a, keep_b, sa, sb, cl;
-	kr_runtime *a = node_up(K.a, 0, &keep_a);
-	kr_runtime *b = node_up("knb@127.0.0.1", 0, &keep_b);
+	kr_runtime *a = dh_node_up(K.a, COOKIE, 0, &keep_a, 0, 0);
+	kr_runtime *b = dh_node_up("knb@127.0.0.1", COOKIE, 0, &keep_b, 0, 0);
 	assert_int_equal(kr_rt_spawn(a, ksrv, 0, 0, &sa), 0);
 	assert_int_equal(kr_register(a, "ksrv", sa), 0);
 	assert_int_equal(kr_rt_spawn(b, ksrv, 0, 0, &sb), 0);
@@ -693,8 +653,8 @@ static void a_krill_server_on_another_node_answers_and_its_exit_reason_comes_bac
 	assert_int_equal(atomic_load(&K.local), 1);
 	assert_int_equal(atomic_load(&K.noproc), 1);
 	assert_int_equal(atomic_load(&K.reason), 77);
-	node_down(b);
-	node_down(a);
+	dh_node_down(b);
+	dh_node_down(a);
 }
 
 /* ---- ticks ----------------------------------------------------------------------- */
@@ -735,25 +695,33 @@ static void tickee(kr_ctx *ctx, void *st, const kr_msg *m)
 		atomic_store(&T.linked, 1);
 }
 
+/* A node knode with ticktime TICK_MS and its tickee, and ticker.escript
+ * (mode "stop" or "quiet") as the Erlang node erlnode: the runtime; the
+ * escript's pid on *erl, its stdout on *out, "ready" read. */
+static kr_runtime *ticker_up(const char *knode, const char *erlnode, const char *mode, pid_t *erl,
+			     int *out)
+{
+	memset(&T, 0, sizeof(T));
+	kr_pid keep, p;
+	kr_runtime *rt = dh_node_up(knode, COOKIE, TICK_MS, &keep, 0, 0);
+	assert_int_equal(kr_rt_spawn(rt, tickee, 0, 0, &p), 0);
+	assert_int_equal(kr_register(rt, "tickee", p), 0);
+	*erl = dh_escript("ticker.escript", erlnode, COOKIE, knode, mode, out);
+	assert_true(*erl > 0);
+	assert_int_equal(dh_ready(*out, 20000), 0);
+	return rt;
+}
+
 static void a_peer_that_goes_silent_is_dropped_after_about_ticktime(void **st)
 {
 	(void)st;
-	memset(&T, 0, sizeof(T));
-	kr_pid keep, p;
-	kr_runtime *rt = node_up("ktick1@127.0.0.1", TICK_MS, &keep);
-	assert_int_equal(kr_rt_spawn(rt, tickee, 0, 0, &p), 0);
-	assert_int_equal(kr_register(rt, "tickee", p), 0);
+	pid_t erl;
 	int out;
-	pid_t erl = dh_escript("ticker.escript", "erltick1@127.0.0.1", COOKIE, "ktick1@127.0.0.1",
-			       "stop", &out);
-	assert_true(erl > 0);
-	assert_int_equal(dh_ready(out, 20000), 0);
+	kr_runtime *rt = ticker_up("ktick1@127.0.0.1", "erltick1@127.0.0.1", "stop", &erl, &out);
 	uint64_t t0 = now_ms(); /* it stops itself right after "ready" */
 	int nc = dh_wait_flag(&T.nc, 15000);
 	uint64_t at = atomic_load(&T.nc_at);
-	kill(erl, SIGKILL); /* a stopped process dies of it too */
-	dh_reap(erl, 5000);
-	close(out);
+	dh_kill(erl, out); /* a stopped process dies of it too */
 	assert_int_equal(atomic_load(&T.linked), 1);
 	assert_int_equal(nc, 1);
 	/* Not at once: four silent quarters of ticktime, counted from the
@@ -761,36 +729,27 @@ static void a_peer_that_goes_silent_is_dropped_after_about_ticktime(void **st)
 	 * ticks each quarter): at least half a ticktime after t0. A quarter
 	 * is asserted, leaving room for a slow pipe read. */
 	assert_true(at >= t0 + TICK_MS / 4);
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 static void a_quiet_peer_that_ticks_stays_connected(void **st)
 {
 	(void)st;
-	memset(&T, 0, sizeof(T));
-	kr_pid keep, p;
-	kr_runtime *rt = node_up("ktick2@127.0.0.1", TICK_MS, &keep);
-	assert_int_equal(kr_rt_spawn(rt, tickee, 0, 0, &p), 0);
-	assert_int_equal(kr_register(rt, "tickee", p), 0);
+	pid_t erl;
 	int out;
-	pid_t erl = dh_escript("ticker.escript", "erltick2@127.0.0.1", COOKIE, "ktick2@127.0.0.1",
-			       "quiet", &out);
-	assert_true(erl > 0);
-	assert_int_equal(dh_ready(out, 20000), 0);
+	kr_runtime *rt = ticker_up("ktick2@127.0.0.1", "erltick2@127.0.0.1", "quiet", &erl, &out);
 	sleep_ms(5 * TICK_MS); /* five ticktimes with nothing but ticks */
 	kr_node_info info;
 	assert_int_equal(kr_node_info_get(rt, &info), 0);
 	int nc_quiet = atomic_load(&T.nc);
-	kill(erl, SIGKILL);
-	dh_reap(erl, 5000);
-	close(out);
+	dh_kill(erl, out);
 	assert_int_equal(atomic_load(&T.linked), 1);
 	assert_int_equal(nc_quiet, 0);
 	assert_int_equal(info.connections, 1);
 	assert_true(info.bytes_in > 0);
 	/* The link was live: the peer's death ends it. */
 	assert_int_equal(dh_wait_flag(&T.nc, 10000), 1);
-	node_down(rt);
+	dh_node_down(rt);
 }
 
 int main(void)

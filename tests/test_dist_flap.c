@@ -31,11 +31,11 @@
 #include "krill.h"
 #include "krill_dist.h"
 
+#include "dist_harness.h"
+
 #ifndef PEER_BIN /* tests/meson.build gives it */
 #define PEER_BIN "build/tests/dist-peer"
 #endif
-
-extern char **environ;
 
 #define COOKIE "flaptest"
 #define CYCLES 100 /* FLAP_CYCLES overrides (a longer look at growth) */
@@ -46,67 +46,12 @@ extern char **environ;
 
 enum { T_INIT = 1, T_CYCLE };
 
-static pid_t epmd_pid;
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000};
-	nanosleep(&t, 0);
-}
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t l = sizeof(a);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-	    getsockname(fd, (struct sockaddr *)&a, &l))
-		return -1;
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-static int answers(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-	close(fd);
-	return ok;
-}
-
-/* Our own epmd on a free port (ERL_EPMD_PORT), as tests/test_dist.c. */
+/* Our own epmd on a free port (ERL_EPMD_PORT); the peers' cookie and ours
+ * from KRILL_COOKIE. */
 static int group_setup(void **st)
 {
-	int port = free_port();
-	char ps[16];
-	snprintf(ps, sizeof(ps), "%d", port);
-	setenv("ERL_EPMD_PORT", ps, 1);
 	setenv("KRILL_COOKIE", COOKIE, 1);
-	char *argv[] = {"epmd", "-port", ps, 0};
-	if (port < 0 || posix_spawnp(&epmd_pid, "epmd", 0, 0, argv, environ))
-		return -1;
-	for (int i = 0; i < 100 && !answers(port); i++)
-		sleep_ms(50);
-	return answers(port) ? 0 : -1;
-}
-
-static int group_teardown(void **st)
-{
-	if (epmd_pid > 0) {
-		kill(epmd_pid, SIGTERM);
-		waitpid(epmd_pid, 0, 0);
-	}
-	return 0;
-}
-
-static int wait_for(atomic_int *v, int want, unsigned ms)
-{
-	for (unsigned t = 0; t < ms && atomic_load(v) < want; t += 5)
-		sleep_ms(5);
-	return atomic_load(v);
+	return dh_group_setup(st);
 }
 
 /* The peer named name (mode: "plain" or NULL, see tests/dist_peer.c), its stdout on *out;
@@ -114,25 +59,10 @@ static int wait_for(atomic_int *v, int want, unsigned ms)
 static pid_t peer_run(const char *name, const char *mode, int *out, unsigned ms)
 {
 	char *argv[] = {PEER_BIN, (char *)name, "60", (char *)mode, 0};
-	posix_spawn_file_actions_t fa;
-	int p[2];
-	assert_int_equal(pipe(p), 0);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_addclose(&fa, p[0]);
-	pid_t pid;
-	int rc = posix_spawn(&pid, PEER_BIN, &fa, 0, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(p[1]);
-	assert_int_equal(rc, 0);
-	struct pollfd pf = {.fd = p[0], .events = POLLIN};
-	char buf[16];
-	ssize_t n = poll(&pf, 1, (int)ms) == 1 ? read(p[0], buf, sizeof(buf)) : -1;
-	*out = p[0];
-	if (n < 5 || strncmp(buf, "ready", 5)) {
-		kill(pid, SIGKILL);
-		waitpid(pid, 0, 0);
-		close(p[0]);
+	pid_t pid = dh_spawn(argv, out);
+	assert_true(pid > 0);
+	if (dh_ready(*out, ms)) {
+		dh_kill(pid, *out);
 		return -1;
 	}
 	return pid;
@@ -252,29 +182,11 @@ static void flapper(kr_ctx *ctx, void *st, const kr_msg *m)
 	}
 }
 
-static void keeper(kr_ctx *ctx, void *st, const kr_msg *m)
-{
-	kr_exit(ctx, KR_NORMAL);
-}
-
 static void a_peer_killed_and_restarted_100_times_leaks_nothing_and_gets_nothing_stale(void **st)
 {
-	kr_config c;
-	kr_config_init(&c);
-	c.schedulers = 2;
-	c.stats = 0;
-	kr_runtime *rt;
 	kr_pid keep, fl;
 	memset(&F, 0, sizeof(F));
-	assert_int_equal(kr_runtime_new(&c, &rt), 0);
-	assert_int_equal(kr_rt_spawn(rt, keeper, 0, 0, &keep), 0);
-	assert_int_equal(kr_rt_spawn(rt, flapper, 0, 0, &fl), 0);
-	assert_int_equal(kr_start(rt), 0);
-	kr_node_config nc;
-	kr_node_config_init(&nc);
-	nc.name = "flapa@127.0.0.1";
-	nc.setup_ms = 5000;
-	assert_int_equal(kr_node_start(rt, &nc), 0);
+	kr_runtime *rt = dh_node_up("flapa@127.0.0.1", 0, 0, &keep, flapper, &fl);
 	assert_int_equal(kr_rt_send(rt, fl, T_INIT, 0, 0), 0);
 	int fds0 = 0;
 	long rss0 = 0;
@@ -287,14 +199,12 @@ static void a_peer_killed_and_restarted_100_times_leaks_nothing_and_gets_nothing
 		if (peer < 0)
 			fail_msg("cycle %ld: the peer did not start", k);
 		assert_int_equal(kr_rt_send(rt, fl, T_CYCLE, &k, sizeof(k)), 0);
-		if (wait_for(&F.ready, (int)k + 1, 10000) != k + 1)
+		if (dh_wait_for(&F.ready, (int)k + 1, 10000) != k + 1)
 			fail_msg("cycle %ld: no answer from the peer (errors %d)", k,
 				 atomic_load(&F.errors));
-		kill(peer, SIGKILL);
-		waitpid(peer, 0, 0);
-		close(out);
-		assert_int_equal(wait_for(&F.downs, (int)k + 1, 10000), k + 1);
-		assert_int_equal(wait_for(&F.exits, (int)k + 1, 10000), k + 1);
+		dh_kill(peer, out);
+		assert_int_equal(dh_wait_for(&F.downs, (int)k + 1, 10000), k + 1);
+		assert_int_equal(dh_wait_for(&F.exits, (int)k + 1, 10000), k + 1);
 		for (int t = 0; t < 500; t++) {
 			assert_int_equal(kr_node_info_get(rt, &info), 0);
 			if (!info.connections && !info.recs)
@@ -337,9 +247,7 @@ static void a_peer_killed_and_restarted_100_times_leaks_nothing_and_gets_nothing
 	assert_true(rss - rss0 < 2 * 2048 + 1024);
 #endif
 	assert_int_equal(kr_rt_send(rt, keep, 1, 0, 0), 0);
-	kr_stop(rt);
-	kr_wait(rt);
-	kr_runtime_free(rt);
+	dh_node_down(rt);
 }
 
 /* ---- a peer that only sends plainly; monitors by name ---------------------------------- */
@@ -404,22 +312,8 @@ static void qproc(kr_ctx *ctx, void *st, const kr_msg *m)
 
 static kr_runtime *q_node(const char *name, kr_pid *keep, kr_pid *q)
 {
-	kr_config c;
-	kr_config_init(&c);
-	c.schedulers = 2;
-	c.stats = 0;
-	kr_runtime *rt;
 	memset(&Q, 0, sizeof(Q));
-	assert_int_equal(kr_runtime_new(&c, &rt), 0);
-	assert_int_equal(kr_rt_spawn(rt, keeper, 0, 0, keep), 0);
-	assert_int_equal(kr_rt_spawn(rt, qproc, 0, 0, q), 0);
-	assert_int_equal(kr_start(rt), 0);
-	kr_node_config nc;
-	kr_node_config_init(&nc);
-	nc.name = name;
-	nc.setup_ms = 5000;
-	assert_int_equal(kr_node_start(rt, &nc), 0);
-	return rt;
+	return dh_node_up(name, 0, 0, keep, qproc, q);
 }
 
 /* Send q a request and wait for its rc. */
@@ -427,9 +321,7 @@ static int q_do(kr_runtime *rt, kr_pid q, uint32_t tag, const void *data, size_t
 {
 	atomic_store(&Q.rc, 0);
 	assert_int_equal(kr_rt_send(rt, q, tag, data, len), 0);
-	for (int t = 0; t < 1000 && !atomic_load(&Q.rc); t++)
-		sleep_ms(5);
-	return atomic_load(&Q.rc);
+	return dh_wait_flag(&Q.rc, 5000);
 }
 
 static void q_mon(kr_runtime *rt, kr_pid q, int slot, const char *name)
@@ -442,25 +334,14 @@ static void q_mon(kr_runtime *rt, kr_pid q, int slot, const char *name)
 
 static void q_kill(kr_runtime *rt, pid_t peer, int out)
 {
-	kr_node_info info;
-	kill(peer, SIGKILL);
-	waitpid(peer, 0, 0);
-	close(out);
-	for (int t = 0; t < 500; t++) {
-		assert_int_equal(kr_node_info_get(rt, &info), 0);
-		if (!info.connections)
-			break;
-		sleep_ms(10);
-	}
-	assert_int_equal(info.connections, 0);
+	dh_kill(peer, out);
+	assert_int_equal(dh_wait_unconnected(rt, 5000), 0);
 }
 
 static void q_down(kr_runtime *rt, kr_pid keep)
 {
 	assert_int_equal(kr_rt_send(rt, keep, 1, 0, 0), 0);
-	kr_stop(rt);
-	kr_wait(rt);
-	kr_runtime_free(rt);
+	dh_node_down(rt);
 }
 
 /* A restarted peer whose processes only send plainly (SEND names no sender, so no frame
@@ -478,7 +359,7 @@ a_restarted_peer_that_only_sends_plainly_has_its_old_pids_freed_at_the_handshake
 	pid_t peer = peer_run(PEER2, "plain", &out, 5000);
 	assert_true(peer > 0);
 	assert_int_equal(q_do(rt, q, Q_PING, &n, sizeof(n)), 1);
-	assert_int_equal(wait_for(&Q.pongs, 1, 10000), 1);
+	assert_int_equal(dh_wait_for(&Q.pongs, 1, 10000), 1);
 	old = Q.box[0];
 	assert_int_equal(kr_node_pid_to_ei(rt, old, &e), 0);
 	assert_int_equal(kr_node_info_get(rt, &info), 0);
@@ -493,7 +374,7 @@ a_restarted_peer_that_only_sends_plainly_has_its_old_pids_freed_at_the_handshake
 	assert_int_equal(info.remote_pids, 0);
 	n = 1;
 	assert_int_equal(q_do(rt, q, Q_PING, &n, sizeof(n)), 1);
-	assert_int_equal(wait_for(&Q.pongs, 2, 10000), 2);
+	assert_int_equal(dh_wait_for(&Q.pongs, 2, 10000), 2);
 	assert_true(Q.box[1] != old);
 	assert_int_equal(kr_node_info_get(rt, &info), 0);
 	assert_int_equal(info.remote_pids, 1);
@@ -515,7 +396,7 @@ static void monitors_by_name_of_a_krill_node_see_noproc_noconnection_and_the_rea
 	assert_true(peer > 0);
 	q_mon(rt, q, 0, "box");
 	q_mon(rt, q, 1, "nobody");
-	assert_int_equal(wait_for(&Q.down[1], 1, 10000), KR_NOPROC + 1);
+	assert_int_equal(dh_wait_for(&Q.down[1], 1, 10000), KR_NOPROC + 1);
 	q_mon(rt, q, 2, "box");
 	slot = 2;
 	assert_int_equal(q_do(rt, q, Q_DEMON, &slot, sizeof(slot)), 1);
@@ -526,14 +407,14 @@ static void monitors_by_name_of_a_krill_node_see_noproc_noconnection_and_the_rea
 	/* The DOWN's pid stands for the name: no process. */
 	assert_int_equal(kr_node_pid_to_ei(rt, Q.down_pid[1], &e), -ESRCH);
 	q_kill(rt, peer, out);
-	assert_int_equal(wait_for(&Q.down[0], 1, 10000), KR_NOCONNECTION + 1);
+	assert_int_equal(dh_wait_for(&Q.down[0], 1, 10000), KR_NOCONNECTION + 1);
 	/* A new incarnation; box exits with 42 while monitored by name. */
 	peer = peer_run(PEER2, 0, &out, 5000);
 	assert_true(peer > 0);
 	q_mon(rt, q, 3, "box");
 	long n = 42;
 	assert_int_equal(q_do(rt, q, Q_STOP, &n, sizeof(n)), 1);
-	assert_int_equal(wait_for(&Q.down[3], 1, 10000), 42 + 1);
+	assert_int_equal(dh_wait_for(&Q.down[3], 1, 10000), 42 + 1);
 	assert_int_equal(Q.down_pid[3], Q.down_pid[0]); /* one kr_pid for {box, flapd} */
 	sleep_ms(200);
 	assert_int_equal(atomic_load(&Q.down[2]), 0); /* demonitored: never */
@@ -555,5 +436,5 @@ int main(void)
 	};
 	if (getenv("KRILL_TEST_FILTER")) /* one test by name, when at work on it */
 		cmocka_set_test_filter(getenv("KRILL_TEST_FILTER"));
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup, dh_group_teardown);
 }

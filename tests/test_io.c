@@ -225,20 +225,30 @@ static void dying_owner(kr_ctx *ctx, void *state, const kr_msg *m)
 	}
 }
 
+/* A client's first steps: T_GO connects to port on 127.0.0.1 (1); the
+ * connect's event, which must succeed, arms a receive in mode (2). Any
+ * other message: 0, for the caller. */
+static int client_start(kr_ctx *ctx, const kr_msg *m, int port, kr_handle *h, uint32_t mode)
+{
+	if (m->tag == T_GO) {
+		assert_int_equal(kr_io_connect(ctx, "127.0.0.1", (uint16_t)port, 0, h), 0);
+		return 1;
+	}
+	const kr_io_event *ev = ev_of(m);
+	if (ev->op != KR_IO_CONNECT)
+		return 0;
+	assert_int_equal(ev->res, 0);
+	assert_int_equal(kr_io_recv(ctx, *h, mode), 0);
+	return 2;
+}
+
 static void eof_client(kr_ctx *ctx, void *state, const kr_msg *m)
 {
 	struct pst *st = state;
 	struct world *w = st->w;
-	if (m->tag == T_GO) {
-		assert_int_equal(kr_io_connect(ctx, "127.0.0.1", (uint16_t)w->port, 0, &st->h), 0);
+	if (client_start(ctx, m, w->port, &st->h, KR_IO_ONCE))
 		return;
-	}
 	const kr_io_event *ev = ev_of(m);
-	if (ev->op == KR_IO_CONNECT) {
-		assert_int_equal(ev->res, 0);
-		assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_ONCE), 0);
-		return;
-	}
 	assert_int_equal(ev->op, KR_IO_RECV);
 	if (ev->res <= 0) { /* EOF or reset: the peer's owner died */
 		w->eof_seen = 1;
@@ -249,25 +259,42 @@ static void eof_client(kr_ctx *ctx, void *state, const kr_msg *m)
 	}
 }
 
+/* Listen on a free port of 127.0.0.1 with backlog, and accept: the port. */
+static int listen_accept(kr_ctx *ctx, int backlog, kr_handle *lh)
+{
+	assert_int_equal(kr_io_listen(ctx, "127.0.0.1", 0, backlog, lh), 0);
+	int port = kr_io_port(ctx, *lh);
+	assert_int_equal(kr_io_accept(ctx, *lh), 0);
+	return port;
+}
+
 /* A server's start: listen on a free port, accept, and start the client. */
 static void listen_then_spawn(kr_ctx *ctx, struct world *w, kr_behaviour client)
 {
 	w->server = kr_self(ctx);
-	assert_int_equal(kr_io_listen(ctx, "127.0.0.1", 0, 16, &w->lh), 0);
-	w->port = kr_io_port(ctx, w->lh);
-	assert_int_equal(kr_io_accept(ctx, w->lh), 0);
+	w->port = listen_accept(ctx, 16, &w->lh);
 	struct pst c = {w, 0, 0};
 	assert_int_equal(kr_spawn(ctx, client, &c, sizeof(c), &w->client), 0);
 	assert_int_equal(kr_send(ctx, w->client, T_GO, 0, 0), 0);
 }
 
-/* An accepted connection to a new process running b, which gets its handle in T_HANDLE. */
+/* An accepted connection to a new process running b from state st (len
+ * bytes), which gets its handle in T_HANDLE: the process. */
+static kr_pid give_to_new(kr_ctx *ctx, const kr_io_event *ev, kr_behaviour b, const void *st,
+			  size_t len)
+{
+	kr_pid p;
+	assert_int_equal(kr_spawn(ctx, b, st, len, &p), 0);
+	assert_int_equal(kr_io_give(ctx, ev->handle, p), 0);
+	assert_int_equal(kr_send(ctx, p, T_HANDLE, &ev->handle, sizeof(ev->handle)), 0);
+	return p;
+}
+
+/* give_to_new with a struct pst of w, the process in w->conn. */
 static void hand_to_new(kr_ctx *ctx, struct world *w, const kr_io_event *ev, kr_behaviour b)
 {
 	struct pst c = {w, 0, 0};
-	assert_int_equal(kr_spawn(ctx, b, &c, sizeof(c), &w->conn), 0);
-	assert_int_equal(kr_io_give(ctx, ev->handle, w->conn), 0);
-	assert_int_equal(kr_send(ctx, w->conn, T_HANDLE, &ev->handle, sizeof(ev->handle)), 0);
+	w->conn = give_to_new(ctx, ev, b, &c, sizeof(c));
 }
 
 static void eof_server(kr_ctx *ctx, void *state, const kr_msg *m)
@@ -286,10 +313,7 @@ static void eof_server(kr_ctx *ctx, void *state, const kr_msg *m)
 	const kr_io_event *ev = ev_of(m);
 	assert_int_equal(ev->op, KR_IO_ACCEPT);
 	struct pst c = {w, 0, 0};
-	kr_pid o;
-	assert_int_equal(kr_spawn(ctx, dying_owner, &c, sizeof(c), &o), 0);
-	assert_int_equal(kr_io_give(ctx, ev->handle, o), 0);
-	assert_int_equal(kr_send(ctx, o, T_HANDLE, &ev->handle, sizeof(ev->handle)), 0);
+	give_to_new(ctx, ev, dying_owner, &c, sizeof(c));
 }
 
 static void test_owner_exit_closes(void **unused)
@@ -440,9 +464,7 @@ static void bp_server(kr_ctx *ctx, void *state, const kr_msg *m)
 	struct world *w = st->w;
 	if (m->tag == T_GO) {
 		w->server = kr_self(ctx);
-		assert_int_equal(kr_io_listen(ctx, "127.0.0.1", 0, 16, &w->lh), 0);
-		w->port = kr_io_port(ctx, w->lh);
-		assert_int_equal(kr_io_accept(ctx, w->lh), 0);
+		w->port = listen_accept(ctx, 16, &w->lh);
 		return;
 	}
 	if (m->tag == T_STOP) {
@@ -987,17 +1009,12 @@ static void follow_client(kr_ctx *ctx, void *state, const kr_msg *m)
 {
 	struct fst *st = state;
 	struct follow *w = st->w;
-	if (m->tag == T_GO) {
-		assert_int_equal(kr_io_connect(ctx, "127.0.0.1", (uint16_t)w->port, 0, &st->h), 0);
-		return;
-	}
-	const kr_io_event *ev = ev_of(m);
-	if (ev->op == KR_IO_CONNECT) {
-		assert_int_equal(ev->res, 0);
-		assert_int_equal(kr_io_recv(ctx, st->h, KR_IO_ACTIVE), 0);
+	int started = client_start(ctx, m, w->port, &st->h, KR_IO_ACTIVE);
+	if (started == 2)
 		follow_send(ctx, st, (uint64_t)st->i << 32);
+	if (started)
 		return;
-	}
+	const kr_io_event *ev = ev_of(m);
 	assert_int_equal(ev->op, KR_IO_RECV);
 	if (ev->res > 0) {
 		numbers(st, ev->data, ev->len, ctx, client_number);
@@ -1015,9 +1032,7 @@ static void follow_server(kr_ctx *ctx, void *state, const kr_msg *m)
 	struct follow *w = st->w;
 	if (m->tag == T_GO) {
 		w->server = kr_self(ctx);
-		assert_int_equal(kr_io_listen(ctx, "127.0.0.1", 0, FOLLOW_CONNS, &w->lh), 0);
-		w->port = kr_io_port(ctx, w->lh);
-		assert_int_equal(kr_io_accept(ctx, w->lh), 0);
+		w->port = listen_accept(ctx, FOLLOW_CONNS, &w->lh);
 		for (uint32_t i = 0; i < FOLLOW_CONNS; i++) {
 			struct fst c = {.w = w, .i = i};
 			kr_pid p;
@@ -1038,10 +1053,7 @@ static void follow_server(kr_ctx *ctx, void *state, const kr_msg *m)
 	assert_int_equal(ev->res, 0);
 	/* Which connection it is shows in its numbers (conn_number). */
 	struct fst c = {.w = w, .i = 0};
-	kr_pid p;
-	assert_int_equal(kr_spawn(ctx, follow_conn, &c, sizeof(c), &p), 0);
-	assert_int_equal(kr_io_give(ctx, ev->handle, p), 0);
-	assert_int_equal(kr_send(ctx, p, T_HANDLE, &ev->handle, sizeof(ev->handle)), 0);
+	give_to_new(ctx, ev, follow_conn, &c, sizeof(c));
 }
 
 static void test_receive_follows_its_owner(void **unused)
