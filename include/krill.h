@@ -160,6 +160,19 @@ typedef struct kr_config {
 	/* Microseconds an idle scheduler spins looking for work before it
 	 * sleeps (default 50). */
 	unsigned spin_us;
+	/* Microseconds of CPU each scheduler thread asks the kernel for at a
+	 * time: its slice under EEVDF (sched_setattr's sched_runtime, Linux
+	 * 6.12 or later; the kernel takes 100 to 100,000 and raises a shorter
+	 * one to 100). Default 100, the least: the kernel lets a waking
+	 * thread of a shorter slice preempt the running one, so a scheduler
+	 * woken by I/O or by another scheduler takes its CPU from a CPU-bound
+	 * thread at once, where with the kernel's default slice (0.7 ms times
+	 * 1 + log2 of the CPUs: 1.4 ms on 2, 2.8 ms on 8) it could wait out
+	 * the rest of that thread's. The thread's policy and nice value are
+	 * kept; a thread whose policy is not SCHED_OTHER or SCHED_BATCH, or a
+	 * kernel that refuses or ignores the request, is left as it is. 0:
+	 * the kernel's default. More than 100,000: -EINVAL. */
+	unsigned slice_us;
 	/* Deterministic mode: all schedulers are stepped by one thread; run
 	 * order, steal victims and timer firing follow a generator seeded by
 	 * seed, so a run can be replayed exactly. Time is virtual. */

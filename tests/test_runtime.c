@@ -11,6 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include <cmocka.h>
 
@@ -49,6 +54,7 @@ static void config_init_sets_the_documented_defaults(void **st)
 	assert_int_equal(c.max_procs, 0);
 	assert_int_equal(c.max_msg, 1u << 20);
 	assert_int_equal(c.spin_us, 50);
+	assert_int_equal(c.slice_us, 100);
 	assert_int_equal(c.deterministic, 0);
 	assert_int_equal(c.stats, 1);
 }
@@ -102,9 +108,12 @@ static void invalid_configs_are_einval(void **st)
 	expect_einval(&c);
 	c.topology = "garbage:3";
 	expect_einval(&c);
-	/* The largest documented max_msg is fine. */
+	c.slice_us = 100001;
+	expect_einval(&c);
+	/* The largest documented max_msg and slice are fine. */
 	kr_runtime *rt = 0;
 	c.max_msg = 1u << 31;
+	c.slice_us = 100000;
 	c.topology = "pack:1 numa:1 core:1 pu:1";
 	assert_int_equal(kr_runtime_new(&c, &rt), 0);
 	kr_runtime_free(rt);
@@ -458,6 +467,102 @@ static void alive_counts_spawns_minus_exits(void **st)
 	kr_runtime_free(rt);
 }
 
+/* kr_config.slice_us: the scheduler thread's own view (sched_getattr) from a behaviour. */
+struct sattr {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+};
+
+static int get_attr(struct sattr *a)
+{
+	memset(a, 0, sizeof(*a));
+	return (int)syscall(SYS_sched_getattr, 0, a, (unsigned)sizeof(*a), 0);
+}
+
+static struct sattr seen;
+
+static void b_probe(kr_ctx *ctx, void *state, const kr_msg *m)
+{
+	assert_int_equal(get_attr(&seen), 0);
+	kr_exit(ctx, KR_NORMAL);
+}
+
+struct slice_run {
+	unsigned slice_us;
+	struct sattr creator; /* the thread that started the runtime */
+	struct sattr sched;   /* its scheduler */
+};
+
+/* On a thread of its own at nice 3 (nice is per thread; the test's main thread keeps
+ * its own, which an unprivileged run could not lower back), so a slice request that
+ * reset nice to 0 would show. */
+static void *slice_thread(void *arg)
+{
+	struct slice_run *r = arg;
+	kr_config c;
+	kr_runtime *rt;
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 3), 0);
+	assert_int_equal(get_attr(&r->creator), 0);
+	kr_config_init(&c);
+	c.schedulers = 1;
+	c.pin = 0;
+	c.slice_us = r->slice_us;
+	assert_int_equal(kr_runtime_new(&c, &rt), 0);
+	assert_int_equal(kr_rt_send(rt, rt_spawn(rt, b_probe, 0, 0), T_GO, 0, 0), 0);
+	assert_int_equal(kr_run(rt), 0);
+	kr_runtime_free(rt);
+	r->sched = seen;
+	return 0;
+}
+
+static void run_slice(struct slice_run *r)
+{
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, 0, slice_thread, r), 0);
+	assert_int_equal(pthread_join(t, 0), 0);
+}
+
+/* Does this kernel keep a fair thread's slice (EEVDF's custom slice, Linux 6.12)? Asked
+ * on a thread that then ends, so the test's threads keep theirs. */
+static void *probe_thread(void *arg)
+{
+	struct sattr a;
+	int *ok = arg;
+	if (get_attr(&a) == 0 && a.policy == SCHED_OTHER) {
+		a.size = sizeof(a);
+		a.flags = 0;
+		a.runtime = 200000;
+		*ok = syscall(SYS_sched_setattr, 0, &a, 0) == 0 && get_attr(&a) == 0 &&
+		      a.runtime == 200000;
+	}
+	return 0;
+}
+
+static void schedulers_ask_for_the_configured_slice_and_keep_their_nice(void **st)
+{
+	int ok = 0;
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, 0, probe_thread, &ok), 0);
+	assert_int_equal(pthread_join(t, 0), 0);
+	if (!ok)
+		skip(); /* no custom slices here: slice_us is documented as ignored */
+	struct slice_run def = {.slice_us = 100}, off = {.slice_us = 0}, big = {.slice_us = 5000};
+	run_slice(&def);
+	assert_int_equal(def.sched.runtime, 100000);
+	assert_int_equal(def.sched.nice, 3);
+	assert_int_equal(def.sched.policy, SCHED_OTHER);
+	run_slice(&big);
+	assert_int_equal(big.sched.runtime, 5000000);
+	assert_int_equal(big.sched.nice, 3);
+	/* 0: the scheduler keeps what its creator had. */
+	run_slice(&off);
+	assert_int_equal(off.sched.runtime, off.creator.runtime);
+	assert_int_equal(off.sched.nice, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -475,6 +580,7 @@ int main(void)
 	    cmocka_unit_test(an_empty_started_runtime_waits_for_spawns_until_kr_wait),
 	    cmocka_unit_test(deterministic_runs_replay_exactly_for_a_seed),
 	    cmocka_unit_test(alive_counts_spawns_minus_exits),
+	    cmocka_unit_test(schedulers_ask_for_the_configured_slice_and_keep_their_nice),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

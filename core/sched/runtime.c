@@ -56,6 +56,7 @@ void kr_config_init(kr_config *c)
 	c->max_procs = 0;
 	c->max_msg = 1u << 20;
 	c->spin_us = 50;
+	c->slice_us = 100;
 	c->seed = 1;
 	c->stats = 1;
 	c->watchdog_ms = 1000;
@@ -65,8 +66,8 @@ void kr_config_init(kr_config *c)
 static int check_config(const kr_config *c)
 {
 	if (c->batch == 0 || c->max_msg == 0 || c->max_msg > (1u << 31) || c->schedulers > 4096 ||
-	    c->spin_us > 1000000 || c->watchdog_ms > 3600000 || c->log_level < KR_LOG_NONE ||
-	    c->log_level > KR_LOG_DEBUG)
+	    c->spin_us > 1000000 || c->slice_us > 100000 || c->watchdog_ms > 3600000 ||
+	    c->log_level < KR_LOG_NONE || c->log_level > KR_LOG_DEBUG)
 		return -EINVAL;
 	return 0;
 }

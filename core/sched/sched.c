@@ -27,9 +27,13 @@
  * ping-pong workloads) and a global run queue (a shared lock on the
  * message path). */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <linux/sched.h>
+#include <sys/syscall.h>
 
 #include "core/sched/sched.h"
 #include "core/timer/timer.h"
@@ -838,6 +842,38 @@ __attribute__((noinline)) static void loop(struct sched *s, uint64_t spin_ns)
 		kri_fiber_release(s);
 }
 
+/* The head of the kernel's struct sched_attr (SCHED_ATTR_SIZE_VER0),
+ * spelled here: <linux/sched/types.h> clashes with glibc's <sched.h>. */
+struct sattr {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+};
+
+/* Ask for a slice of slice_us (kr_config.slice_us). EEVDF lets a waking
+ * thread of a shorter slice preempt the running one (Linux 6.12), so a
+ * scheduler woken by a completion or by another scheduler runs at once
+ * instead of waiting out a CPU-bound thread's default slice: on the 2-vCPU
+ * test VM such waits, 1-4 ms at a time, were most of krill-krill's p99
+ * round trip (docs/performance.md, "Distribution"). Read first and kept:
+ * the policy and the nice value (a plain setattr would reset nice to 0,
+ * which an unprivileged thread may not do to a raised one). Failure or an
+ * older kernel only costs latency: ignored, as pinning is. */
+static void ask_slice(unsigned slice_us)
+{
+	struct sattr a;
+	memset(&a, 0, sizeof(a));
+	if (!slice_us || syscall(SYS_sched_getattr, 0, &a, (unsigned)sizeof(a), 0) != 0 ||
+	    (a.policy != SCHED_OTHER && a.policy != SCHED_BATCH))
+		return;
+	a.size = sizeof(a);
+	a.flags &= SCHED_FLAG_RESET_ON_FORK;
+	a.runtime = (uint64_t)slice_us * 1000u;
+	(void)syscall(SYS_sched_setattr, 0, &a, 0);
+}
+
 void *kri_sched_thread(void *arg)
 {
 	struct sched *s = arg;
@@ -851,6 +887,7 @@ void *kri_sched_thread(void *arg)
 	 * no permission) only costs locality, so the result is ignored. */
 	if (rt->cfg.numa && kri_topo_is_real(rt->topo) && kri_topo_nnuma(rt->topo) > 1)
 		kri_topo_membind_self(rt->topo, s->place.numa);
+	ask_slice(rt->cfg.slice_us);
 	kri_rt_current = rt;
 	kri_park_set_self(&s->park);
 	int contained = kri_fault_thread_enter(s, &old) == 0;
