@@ -544,6 +544,38 @@ static void test_spreading_pays_only_if_the_runtimes_rate_rose_by_an_eighth(void
 	assert_true(bal_spread_paid(57, w, solo, w));
 }
 
+/* Compaction's window (sched.c's busy_judge, krill-sim's): unknown solo gives
+ * back at once; else BAL_STRIKES windows in a row that did not pay; a window
+ * that paid clears the strikes and the growth. The give-back's wait is the
+ * longest times grow, which doubles up to BAL_CGROW_MAX. */
+static void test_a_busy_thief_gives_back_after_two_windows_that_did_not_pay(void **state)
+{
+	const uint64_t dt = BAL_COMPACT_NS, solo = 1000; /* messages a ms */
+	unsigned strikes = 0, grow = 4;
+
+	(void)state;
+	assert_true(bal_window(0, dt, 0, &strikes, &grow)); /* no solo: measure it */
+	assert_int_equal(strikes, 0);
+	assert_int_equal(grow, 4);
+	assert_false(bal_window(2 * 1124, dt, solo, &strikes, &grow)); /* 1.124 x: one */
+	assert_int_equal(strikes, 1);
+	assert_false(bal_window(2 * 1125, dt, solo, &strikes, &grow)); /* paid: cleared */
+	assert_int_equal(strikes, 0);
+	assert_int_equal(grow, 1);
+	assert_false(bal_window(0, dt, solo, &strikes, &grow));
+	assert_true(bal_window(0, dt, solo, &strikes, &grow)); /* the second in a row */
+	assert_int_equal(strikes, BAL_STRIKES);
+	assert_true(bal_window(0, dt, solo, &strikes, &grow)); /* kept (victim parked): again */
+
+	const uint64_t lo = BAL_WAIT_NS;
+	grow = 1;
+	assert_int_equal(bal_giveback_wait(&grow, lo), BAL_WAIT_GROW * lo);
+	assert_int_equal(bal_giveback_wait(&grow, lo), 2 * BAL_WAIT_GROW * lo);
+	assert_int_equal(bal_giveback_wait(&grow, lo), 4 * BAL_WAIT_GROW * lo);
+	assert_int_equal(bal_giveback_wait(&grow, lo), BAL_CGROW_MAX * BAL_WAIT_GROW * lo);
+	assert_int_equal(bal_giveback_wait(&grow, lo), BAL_CGROW_MAX * BAL_WAIT_GROW * lo);
+}
+
 /* A mark is spent (start again) with no mark yet, or once the victim's head
  * has reached the tail the thief saw, also across the sequence's wrap. */
 static void test_a_mark_is_spent_once_the_head_passes_the_tail_seen_even_across_a_wrap(void **state)
@@ -579,6 +611,7 @@ int main(void)
 	    cmocka_unit_test(test_spreading_pays_only_if_the_runtimes_rate_rose_by_an_eighth),
 	    cmocka_unit_test(
 		test_a_mark_is_spent_once_the_head_passes_the_tail_seen_even_across_a_wrap),
+	    cmocka_unit_test(test_a_busy_thief_gives_back_after_two_windows_that_did_not_pay),
 	};
 
 	unsetenv("KRILL_TOPOLOGY");

@@ -174,6 +174,45 @@ static inline bool bal_spread_paid(uint64_t msgs, uint64_t dt, uint64_t solo, ui
 	return bal_rate(msgs, dt) * 8 >= solo * BAL_RATE_GAIN;
 }
 
+/* Compaction (core/sched/sched.c's busy_judge and compact; BEAM's +scl):
+ * a thief that stays busy with a steal never runs dry, so bal_judge never
+ * sees it; it judges the steal every BAL_COMPACT_NS instead, by the
+ * runtime's rate over the window against solo (bal_spread_paid, no
+ * shortest window: this one is long). A window that paid starts the next
+ * and clears strikes and grow; BAL_STRIKES in a row that did not (one may
+ * be a vCPU descheduled on a loaded machine) give the thief's queue back
+ * to the scheduler it stole from. With solo unknown (0) a window gives back
+ * at once, not judged: the thief sleeps to measure solo, its wait as it was.
+ * True: give back now. krill-sim runs the same rule in virtual time. */
+#define BAL_COMPACT_NS 2000000u /* a window */
+#define BAL_STRIKES    2u       /* windows in a row that did not pay */
+#define BAL_CGROW_MAX  8u       /* a give-back's wait grows to 8 x the longest */
+static inline bool bal_window(uint64_t msgs, uint64_t dt, uint64_t solo, unsigned *strikes,
+			      unsigned *grow)
+{
+	if (!solo)
+		return true;
+	if (bal_spread_paid(msgs, dt, solo, 0)) {
+		*strikes = 0;
+		*grow = 1;
+		return false;
+	}
+	return ++*strikes >= BAL_STRIKES;
+}
+
+/* The wait a judged give-back sets (lo the shortest): the longest,
+ * BAL_WAIT_GROW * lo, times grow, which then doubles (give-backs in a row)
+ * up to BAL_CGROW_MAX; bal_window sets it back to 1 after a window that
+ * paid. The giver sleeps at least the longest wait either way. */
+static inline uint64_t bal_giveback_wait(unsigned *grow, uint64_t lo)
+{
+	uint64_t w = (uint64_t)BAL_WAIT_GROW * *grow * lo;
+
+	if (*grow < BAL_CGROW_MAX)
+		*grow *= 2;
+	return w;
+}
+
 /* What a bal_len_fn reports for backlog of len too young to take, given
  * the thief's wait and the shortest (lo): with BAL_YOUNG, "wait for it,
  * do not cross" (kri_bal_choose), when the thief's steals have not been

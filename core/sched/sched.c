@@ -55,10 +55,9 @@
 #define DET_TAKE      256u
 #define MEASURE_NS    BAL_MEASURE_NS /* the shortest window a rate is taken over */
 /* Compaction (below, after judge). */
-#define COMPACT_NS  2000000u /* a busy thief's steal is judged over windows this long */
-#define DET_WINDOW  256u     /* deterministic: a window is this many of the thief's runs */
-#define DET_COMPACT 4u       /* deterministic: one window in this many gives back */
-#define CGROW_MAX   8u       /* the wait a give-back sets grows to 8 times the longest */
+#define COMPACT_NS  BAL_COMPACT_NS /* a busy thief's steal is judged over windows this long */
+#define DET_WINDOW  256u           /* deterministic: a window is this many of the thief's runs */
+#define DET_COMPACT 4u             /* deterministic: one window in this many gives back */
 
 /* The shortest wait, in the unit of look(). */
 static uint64_t persist_min(const struct kr_runtime *rt)
@@ -302,7 +301,7 @@ static uint64_t mix(uint64_t x);
  * steal took from, onto that queue's gift list (runq_give: the owner's
  * alone, so neither this thief nor a third takes them again at once), and
  * the thief sleeps with its wait at the longest (BAL_WAIT_GROW times the
- * shortest, growing to CGROW_MAX times that with each give-back in a row,
+ * shortest, growing to BAL_CGROW_MAX times that with each give-back in a row,
  * back to 1 after a window that paid), looks afresh at every victim's
  * backlog, and takes again only backlog that persists that long: fanin's,
  * which its owner gets through in microseconds, stays put; pingpong's
@@ -313,7 +312,9 @@ static uint64_t mix(uint64_t x);
  * window: a new steal starts a new one. Where solo was never measured
  * (no timed sleep yet), the first window gives back to measure it,
  * without raising the wait: the thief sleeps one longest wait (timed,
- * so solo is sampled) and then steals as before, to be judged.
+ * so solo is sampled) and then steals as before, to be judged. The
+ * window's verdict and the wait are balance.h's (bal_window,
+ * bal_giveback_wait), which perf/bench/krill-sim runs too.
  * Ownership: the thief pops its own queue (owner) and hands the processes
  * over under the victim's queue lock; it does so under the idle lock and
  * only if the victim is not parked, so the victim, to park, must take the
@@ -361,11 +362,8 @@ static void compact(struct sched *s, bool judged)
 	/* Every backlog must wait afresh, the whole new wait. */
 	for (unsigned i = 0; i < rt->n; i++)
 		s->looks[i].at = 0;
-	if (judged) {
-		s->pwait = (uint64_t)BAL_WAIT_GROW * s->cgrow * persist_min(rt);
-		if (s->cgrow < CGROW_MAX)
-			s->cgrow *= 2;
-	}
+	if (judged)
+		s->pwait = bal_giveback_wait(&s->cgrow, persist_min(rt));
 }
 
 /* A thief still busy with the steal being judged: a window over? Called
@@ -386,16 +384,11 @@ __attribute__((noinline)) static void busy_judge(struct sched *s)
 	if (now - s->yat < COMPACT_NS)
 		return;
 	uint64_t all = all_msgs(rt);
-	/* The window is COMPACT_NS long: no minimum to ask (0). */
-	bool paid = s->solo && bal_spread_paid(all - s->yall, now - s->yat, s->solo, 0);
-	/* Judged, it must fail two windows in a row: one can be a vCPU
-	 * descheduled on a loaded machine (pingpong gave back 1,000-1,200
-	 * processes a run at 2 schedulers, at load 3-5, with one). */
-	if (paid || (s->solo && ++s->ystrikes < 2)) {
-		if (paid) {
-			s->ystrikes = 0;
-			s->cgrow = 1;
-		}
+	/* balance.h's rule, krill-sim's too. Judged, it must fail
+	 * BAL_STRIKES (2) windows in a row: one can be a vCPU descheduled on
+	 * a loaded machine (pingpong gave back 1,000-1,200 processes a run at
+	 * 2 schedulers, at load 3-5, with one). */
+	if (!bal_window(all - s->yall, now - s->yat, s->solo, &s->ystrikes, &s->cgrow)) {
 		s->yat = now;
 		s->yall = all;
 		return;

@@ -2,9 +2,10 @@
  * NUMA machines (up to 8 nodes x 32 cores), in virtual time. The victim
  * order, thresholds, choice of victim and steal amount come from
  * core/sched/balance.c, and the rule "steal only what waits" (the mark, the
- * adaptive wait, what a steal bought, young backlog near, the rate rule)
- * from core/sched/balance.h's bal_mark_spent, bal_judge, bal_paid,
- * bal_young and bal_spread_paid: the code the schedulers run. Only queues, costs and workloads are
+ * adaptive wait, what a steal bought, young backlog near, the rate rule,
+ * compaction) from core/sched/balance.h's bal_mark_spent, bal_judge,
+ * bal_paid, bal_young, bal_spread_paid, bal_window and bal_giveback_wait:
+ * the code the schedulers run. Only queues, costs and workloads are
  * modelled here.
  *
  * Model. Time moves in ticks of TICK_NS (25 ns: a message handled
@@ -44,7 +45,13 @@
  * after a steal that did not pay up to 1.28 ms, halved down to none after
  * one that did); a thief that saw backlog too young sleeps its wait when
  * that is longer than a spin (50 us, kr_config.spin_us), or after a spin
- * when it saw some lately, and owners do not wake it. "eager" is the policy
+ * when it saw some lately, and owners do not wake it. A thief still busy
+ * with its steal judges it every --window-ns (2 ms) by the runtime's rate
+ * against solo (its rate while the thief slept) and after two windows that
+ * did not pay (or one, while solo is unknown) gives its processes back to
+ * its victim's gift list, which thieves do not see and the owner takes
+ * once its own queue is empty, and sleeps at least the longest wait
+ * (sched.c's compaction). "eager" is the policy
  * before issue #19: the same victims, any queued backlog taken at once.
  * "random" is the flat order (numa = 0) started at a random victim each
  * attempt: naive random stealing. All use the same seed, so workloads are
@@ -71,6 +78,9 @@
 #define SPIN_NS    50000u /* kr_config.spin_us's default */
 #define RUN_BATCH  256u   /* kr_config.batch: messages a run, runnext streak */
 #define SCAN_LOOKS 4u     /* queues a failed scan looks at a tick (misses overlap) */
+#define GIVE_MAX   1024u  /* runq.h's RUNQ_STEAL_MAX: processes a give-back hands over */
+#define RING_CAP   256u   /* runq.h's RUNQ_CAP: gifts a pop of an empty ring refills */
+#define GIFT_EVERY 61u    /* runq_pop: every 61st pop takes the oldest gift first */
 
 enum kind { K_TASK, K_FJ, K_PAIR, K_HUB, K_CLIENT, K_PROD, K_CONS, K_PING, K_PONG, K_RING, K_BIG };
 enum pstate { P_IDLE, P_QUEUED, P_RUNNING, P_WAITING, P_DONE };
@@ -131,6 +141,12 @@ struct ssched {
 	 * sleep being measured (slept_at, slept_all; asleep). */
 	uint64_t runs, yruns, exits, yexits, yat, yall, solo, slept_at, slept_all;
 	bool asleep;
+	/* Compaction (sched.c's yfrom, ystrikes, cgrow, compacting; the run
+	 * queue's gift list, which thieves do not see, and its pop count). */
+	uint32_t yfrom, pops;
+	unsigned strikes, grow;
+	bool compacting;
+	struct queue gift;
 };
 
 struct burst {
@@ -163,6 +179,8 @@ struct sim {
 	uint64_t steals, remote_steals, migrations, remote_migrations;
 	uint64_t msg_bytes, cross_msg_bytes, runs, remote_runs;
 	uint64_t sent, cross_sent, moved_runs;
+	uint64_t window; /* compaction's window in ticks (0: none) */
+	uint64_t given, givebacks;
 };
 
 static uint64_t rnd(uint64_t *x)
@@ -724,6 +742,9 @@ static bool steal(struct sim *m, uint32_t self, uint32_t *out, uint32_t *cost)
 	m->steals++;
 	m->migrations += take;
 	s->ytaken = take;
+	s->yfrom = v;
+	s->strikes = 0;
+	s->compacting = false;
 	s->ymsgs = s->msgs;
 	s->yexits = s->exits;
 	s->yruns = s->runs;
@@ -752,19 +773,101 @@ static void idle_tick(struct sim *m, uint32_t self, uint32_t cost)
 		s->idle_since = m->now;
 	}
 	s->busy = cost - 1;
-	if (m->pol != POL_KRILL || !s->pwait)
+	if (m->pol != POL_KRILL || (!s->pwait && !s->compacting))
 		return;
 	lately = s->seen_young && m->now - s->young_at < BAL_YOUNG_MEMORY * s->pwait;
-	if ((s->young && s->pwait > SPIN_TICKS) ||
+	if (s->compacting || (s->young && s->pwait > SPIN_TICKS) ||
 	    (!s->young && lately && m->now - s->idle_since >= SPIN_TICKS)) {
-		s->busy += (uint32_t)s->pwait;
+		/* It gave its work back: sleep at once, at least the
+		 * longest wait (park's tw). */
+		uint64_t tw = s->pwait;
+
+		if (s->compacting && tw < (uint64_t)BAL_WAIT_GROW * WAIT_LO)
+			tw = (uint64_t)BAL_WAIT_GROW * WAIT_LO;
+		s->compacting = false;
+		s->busy += (uint32_t)tw;
 		s->sleeps++;
-		s->sleep_ticks += s->pwait;
+		s->sleep_ticks += tw;
 		s->idle_since = m->now + s->busy + 1;
 		s->asleep = true; /* a timed sleep: measure the others' rate */
 		s->slept_at = m->now;
 		s->slept_all = all_msgs(m);
 	}
+}
+
+/* sched.c's compact(): hand the thief's runnable processes (its
+ * next-to-run first, then its queue, at most GIVE_MAX) to the gift list of
+ * the scheduler it stole from, unless that one is idle (parked: the thief
+ * keeps the work and judges the next window), and sleep (idle_tick). A
+ * judged give-back sets the wait (bal_giveback_wait); every backlog must
+ * wait afresh. */
+static void compact(struct sim *m, uint32_t self, bool judged)
+{
+	struct ssched *s = &m->s[self], *v = &m->s[s->yfrom];
+	uint32_t n = 0;
+
+	if ((s->has_next || s->q.len) && v->idle) {
+		s->yat = m->now;
+		s->yall = all_msgs(m);
+		return;
+	}
+	if (s->has_next) {
+		q_push(&v->gift, s->next);
+		m->p[s->next].sched = s->yfrom;
+		s->has_next = false;
+		n++;
+	}
+	for (; n < GIVE_MAX && s->q.len; n++) {
+		uint32_t pid = (uint32_t)q_pop(&s->q);
+
+		m->queued--;
+		q_push(&v->gift, pid);
+		m->p[pid].sched = s->yfrom;
+	}
+	m->given += n;
+	m->givebacks++;
+	s->ytaken = 0;
+	s->strikes = 0;
+	s->compacting = true;
+	for (unsigned i = 0; i < m->n; i++)
+		s->looks[i].at = 0;
+	if (judged)
+		s->pwait = bal_giveback_wait(&s->grow, WAIT_LO);
+}
+
+/* sched.c's busy_judge(): a thief still busy with its steal judges it
+ * every window (balance.h's bal_window). Called between runs. */
+static void busy_judge(struct sim *m, uint32_t self)
+{
+	struct ssched *s = &m->s[self];
+	uint64_t all = all_msgs(m);
+
+	if (!bal_window(all - s->yall, m->now - s->yat, s->solo, &s->strikes, &s->grow)) {
+		s->yat = m->now;
+		s->yall = all;
+		return;
+	}
+	compact(m, self, s->solo != 0);
+}
+
+/* The owner's pop of its run queue (runq_pop): its own queue, then gifts,
+ * which an empty queue refills from (RING_CAP at a time, stealable once
+ * there); every GIFT_EVERY-th pop the oldest gift first. */
+static bool own_pop(struct sim *m, struct ssched *s, uint32_t *pid)
+{
+	if (!s->q.len && !s->gift.len)
+		return false;
+	if (++s->pops % GIFT_EVERY == 0 && s->gift.len) {
+		*pid = (uint32_t)q_pop(&s->gift);
+		return true;
+	}
+	for (uint32_t i = 0; !s->q.len && i < RING_CAP && s->gift.len; i++) {
+		q_push(&s->q, q_pop(&s->gift));
+		m->queued++;
+	}
+	*pid = (uint32_t)q_pop(&s->q);
+	m->queued--;
+	return true;
 }
 
 static void finish(struct sim *m, uint32_t self, uint32_t pid);
@@ -871,12 +974,18 @@ static void tick(struct sim *m, uint32_t self)
 	 * measures it (a moving average, a quarter each sample). */
 	if (s->asleep) {
 		s->asleep = false;
+		s->compacting = false;
 		if (m->now - s->slept_at >= MEASURE_TICKS) {
 			uint64_t r = bal_rate(all_msgs(m) - s->slept_all, m->now - s->slept_at);
 
 			s->solo = s->solo ? (3 * s->solo + r) / 4 : r;
 		}
 	}
+	/* A thief still busy with its steal: a window over? (sched.c's
+	 * loop asks every 64 runs; here between runs.) */
+	if (!s->has_cur && s->ytaken && m->window && m->pol == POL_KRILL &&
+	    m->now - s->yat >= m->window)
+		busy_judge(m, self);
 	if (!s->has_cur) {
 		uint32_t cost = 0; /* ticks before its first unit, this one included */
 
@@ -885,9 +994,7 @@ static void tick(struct sim *m, uint32_t self)
 			pid = s->next;
 			s->has_next = false;
 			s->streak++;
-		} else if (s->q.len) {
-			pid = (uint32_t)q_pop(&s->q);
-			m->queued--;
+		} else if (own_pop(m, s, &pid)) {
 			s->streak = 0;
 		} else if (s->has_next) {
 			pid = s->next;
@@ -1009,9 +1116,10 @@ out:
 
 static const char *const policies[] = {"krill", "eager", "random"};
 
-/* What a message costs, in ns (--local-ns, --cross-ns). */
+/* What a message costs, in ns (--local-ns, --cross-ns), and compaction's
+ * window (--window-ns; 0: no give-back). */
 struct costs {
-	uint64_t local_ns, cross_ns;
+	uint64_t local_ns, cross_ns, window_ns;
 };
 
 struct result {
@@ -1021,7 +1129,7 @@ struct result {
 	double ratio, remote_frac, cross_frac, remote_runs_frac;
 	uint64_t steals, remote_steals, migrations, remote_migrations;
 	/* Message workloads. */
-	uint64_t msgs, moved_runs, sleeps;
+	uint64_t msgs, moved_runs, sleeps, given, givebacks;
 	double rate, cross_sched_frac, sleep_frac;
 };
 
@@ -1042,6 +1150,7 @@ static int simulate(struct topo *t, unsigned nodes, unsigned cores, const char *
 	m.local = (uint32_t)((c->local_ns + TICK_NS / 2) / TICK_NS);
 	m.local = m.local ? m.local : 1;
 	m.cross = (uint32_t)((c->cross_ns + TICK_NS / 2) / TICK_NS);
+	m.window = c->window_ns / TICK_NS;
 	m.place = xrealloc(NULL, m.n * sizeof(*m.place));
 	m.s = xrealloc(NULL, m.n * sizeof(*m.s));
 	memset(m.s, 0, m.n * sizeof(*m.s));
@@ -1049,6 +1158,7 @@ static int simulate(struct topo *t, unsigned nodes, unsigned cores, const char *
 		m.s[i].looks = xrealloc(NULL, m.n * sizeof(*m.s[i].looks));
 		memset(m.s[i].looks, 0, m.n * sizeof(*m.s[i].looks));
 		m.s[i].pwait = pol == POL_KRILL ? WAIT_LO : 0; /* sched_init's */
+		m.s[i].grow = 1;
 	}
 	err = kri_topo_layout(t, m.n, false, m.place);
 	for (unsigned i = 0; err == 0 && i < m.n; i++) {
@@ -1115,6 +1225,8 @@ static int simulate(struct topo *t, unsigned nodes, unsigned cores, const char *
 	    .msgs = m.comm ? m.msgs_total : 0,
 	    .moved_runs = m.moved_runs,
 	    .sleeps = sleeps,
+	    .given = m.given,
+	    .givebacks = m.givebacks,
 	    .rate = m.comm ? rate_mps(m.msgs_total, m.now) : 0,
 	    .cross_sched_frac = m.sent ? (double)m.cross_sent / (double)m.sent : 0,
 	    .sleep_frac = (double)sleep_ticks / ((double)m.now * m.n),
@@ -1122,6 +1234,7 @@ static int simulate(struct topo *t, unsigned nodes, unsigned cores, const char *
 	for (unsigned i = 0; i < m.n; i++) {
 		kri_bal_fini(&m.s[i].bal);
 		free(m.s[i].q.buf);
+		free(m.s[i].gift.buf);
 		free(m.s[i].looks);
 	}
 	for (size_t i = 0; i < m.np; i++)
@@ -1150,9 +1263,9 @@ static void print_json(const struct result *r, uint64_t seed)
 	if (r->msgs)
 		printf(",\"msgs\":%" PRIu64 ",\"rate_mmsg_s\":%.3f,\"cross_sched_msg_frac\":%.4f"
 		       ",\"moved_runs\":%" PRIu64 ",\"timed_sleeps\":%" PRIu64
-		       ",\"timed_sleep_frac\":%.4f",
+		       ",\"timed_sleep_frac\":%.4f,\"givebacks\":%" PRIu64 ",\"given\":%" PRIu64,
 		       r->msgs, r->rate, r->cross_sched_frac, r->moved_runs, r->sleeps,
-		       r->sleep_frac);
+		       r->sleep_frac, r->givebacks, r->given);
 	printf("}\n");
 }
 
@@ -1187,7 +1300,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: krill-sim [--workload NAME|all|comm] [--policy krill|eager|random|all]\n"
 		"                 [--nodes N] [--cores C] [--work W] [--seed S] [--table]\n"
-		"                 [--local-ns L] [--cross-ns X] [--scaling]\n"
+		"                 [--local-ns L] [--cross-ns X] [--window-ns N] [--scaling]\n"
 		"Simulates krill's load balancing (core/sched/balance.c) on N NUMA nodes (1..8,\n"
 		"default 8) of C cores (1..32, default 32) in virtual time; prints one JSON\n"
 		"line per workload x policy, or a Markdown table with --table.\n"
@@ -1201,6 +1314,8 @@ static void usage(FILE *f)
 		"  --local-ns a message handled on its sender's scheduler (default 25)\n"
 		"  --cross-ns a cache-line round trip to another scheduler of the node\n"
 		"             (default 450; across nodes times the hwloc distance / 10)\n"
+		"  --window-ns a busy thief judges its steal every N ns and may give its\n"
+		"             processes back (compaction; default 2000000; 0: never)\n"
 		"  --scaling  each workload on 1, 2, 32 (1 node) and 256 (8 x 32) cores, then\n"
 		"             a line saying whether rate(256) >= rate(32) >= rate(1)\n");
 }
@@ -1267,12 +1382,12 @@ int main(int argc, char **argv)
 {
 	const char *workload = "all", *policy = "all";
 	uint64_t nodes = 8, cores = 32, seed = 1, work = 4000;
-	struct costs costs = {.local_ns = 25, .cross_ns = 450};
+	struct costs costs = {.local_ns = 25, .cross_ns = 450, .window_ns = BAL_COMPACT_NS};
 	bool table = false, scale = false;
 	struct topo *t = NULL;
 	int err;
 
-	enum { O_NODES = 256, O_CORES, O_SEED, O_WORK, O_LOCAL, O_CROSS, O_SCALING };
+	enum { O_NODES = 256, O_CORES, O_SEED, O_WORK, O_LOCAL, O_CROSS, O_WINDOW, O_SCALING };
 	static const struct option opts[] = {
 	    {"workload", required_argument, NULL, 'w'},
 	    {"policy", required_argument, NULL, 'p'},
@@ -1282,6 +1397,7 @@ int main(int argc, char **argv)
 	    {"work", required_argument, NULL, O_WORK},
 	    {"local-ns", required_argument, NULL, O_LOCAL},
 	    {"cross-ns", required_argument, NULL, O_CROSS},
+	    {"window-ns", required_argument, NULL, O_WINDOW},
 	    {"scaling", no_argument, NULL, O_SCALING},
 	    {"table", no_argument, NULL, 't'},
 	    {"help", no_argument, NULL, 'h'},
@@ -1325,6 +1441,10 @@ int main(int argc, char **argv)
 		case O_CROSS:
 			ok = cli_number("krill-sim", "--cross-ns", optarg, 0, 100000,
 					&costs.cross_ns);
+			break;
+		case O_WINDOW:
+			ok = cli_number("krill-sim", "--window-ns", optarg, 0, 1000000000,
+					&costs.window_ns);
 			break;
 		case O_SCALING:
 			scale = true;
