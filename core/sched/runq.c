@@ -338,6 +338,19 @@ static struct proc *steal_overflow(struct runq *v, struct runq *mine, uint32_t r
 	return place(mine, batch, n);
 }
 
+struct proc *kri_runq_steal_gifts(struct runq *v, struct runq *mine, uint32_t *taken)
+{
+	struct proc *batch[RUNQ_STEAL_MAX];
+	*taken = 0;
+	if (atomic_load_explicit(&v->glen, memory_order_relaxed) == 0 ||
+	    pthread_mutex_trylock(&v->lock))
+		return 0;
+	uint32_t n = overflow_take(v, batch, RUNQ_STEAL_MAX, true);
+	pthread_mutex_unlock(&v->lock);
+	*taken = n;
+	return place(mine, batch, n);
+}
+
 struct proc *kri_runq_steal(struct runq *v, struct runq *mine, uint32_t min, uint32_t *taken)
 {
 	uint32_t t0 = atomic_load_explicit(&mine->tail, memory_order_relaxed);

@@ -64,5 +64,9 @@ void kri_runq_give(struct runq *q, struct proc *const *v, uint32_t n);
  * them to run, or NULL. Only takes when the victim has at least `min`
  * queued. */
 struct proc *kri_runq_steal(struct runq *victim, struct runq *mine, uint32_t min, uint32_t *taken);
+/* Thief, victim stuck in one call (the watchdog's mark): take its overflow
+ * and the processes handed back to it, up to RUNQ_STEAL_MAX, as
+ * kri_runq_steal. Gifts are the owner's alone only while it runs. */
+struct proc *kri_runq_steal_gifts(struct runq *victim, struct runq *mine, uint32_t *taken);
 
 #endif

@@ -285,6 +285,18 @@ static void judge(struct sched *s)
 
 static uint64_t mix(uint64_t x);
 
+/* A scheduler the watchdog found stuck in one call runs nothing of its
+ * queue until the call ends: whatever waits there is worth any trip, so it
+ * counts as past every threshold (and, being large, wins the choice). */
+#define STUCK_BACKLOG (1u << 20)
+
+static bool stuck(const struct sched *o)
+{
+	/* Relaxed: a hint for the choice; runq_steal's CAS is what makes
+	 * taking the processes safe. */
+	return atomic_load_explicit(&o->stuck, memory_order_relaxed) != 0;
+}
+
 /* Compaction (BEAM's +scl): the thief gives the work back and sleeps.
  * judge() sees a steal only when the thief runs dry, and some thieves
  * never do: fanin's two producers, stolen at the start, queue themselves
@@ -338,7 +350,10 @@ static void compact(struct sched *s, bool judged)
 	bool given = n == 0;
 	if (n) {
 		pthread_mutex_lock(&rt->idlelock);
-		given = true;
+		/* Not to one stuck in a long call either: it would run them
+		 * only when the call ends (a victim stuck later has its gifts
+		 * taken by thieves: kri_runq_steal_gifts). */
+		given = !stuck(v);
 		for (unsigned i = 0; i < rt->nidlestack; i++)
 			if (rt->idle[i] == v->id)
 				given = false;
@@ -465,18 +480,6 @@ static struct proc *next_local(struct sched *s)
 	return p;
 }
 
-/* A scheduler the watchdog found stuck in one call runs nothing of its
- * queue until the call ends: whatever waits there is worth any trip, so it
- * counts as past every threshold (and, being large, wins the choice). */
-#define STUCK_BACKLOG (1u << 20)
-
-static bool stuck(const struct sched *o)
-{
-	/* Relaxed: a hint for the choice; runq_steal's CAS is what makes
-	 * taking the processes safe. */
-	return atomic_load_explicit(&o->stuck, memory_order_relaxed) != 0;
-}
-
 /* splitmix64's finaliser: a draw from the look count, so that the policy
  * leaves the driver's generator (scheduler 0's rng) alone. */
 static uint64_t mix(uint64_t x)
@@ -493,10 +496,14 @@ static uint64_t queue_len(void *arg, unsigned v)
 	struct sched *s = arg;
 	struct sched *o = &s->rt->s[v];
 	uint64_t n = kri_runq_len(&o->q);
+	if (stuck(o)) {
+		/* What was handed back to it before it got stuck is anyone's
+		 * now (compact), else it waits out the call. */
+		n += kri_runq_given(&o->q);
+		return n ? n + STUCK_BACKLOG : 0;
+	}
 	if (!n)
 		return 0;
-	if (stuck(o))
-		return n + STUCK_BACKLOG;
 	if (atomic_load_explicit(&o->q.olen, memory_order_relaxed))
 		return n;
 	struct sched_look *l = &s->looks[v];
@@ -542,6 +549,8 @@ __attribute__((noinline)) static struct proc *steal(struct sched *s)
 			return 0;
 		struct sched *v = &rt->s[s->bal.order[j]];
 		struct proc *p = kri_runq_steal(&v->q, &s->q, stuck(v) ? 1 : s->bal.min[j], &taken);
+		if (!p && stuck(v))
+			p = kri_runq_steal_gifts(&v->q, &s->q, &taken);
 		if (p) {
 			stat_add(&s->st.steals[s->bal.level[j]], 1);
 			stat_add(&s->st.stolen, taken);
