@@ -1,5 +1,6 @@
 /* krill-bench dist: small messages between two nodes of an Erlang cluster on loopback, for the
- * pairs krill-krill, krill-erlang and erlang-erlang in one run: round-trip latency (p50, p99 of
+ * pairs krill-krill, krill-erlang and erlang-erlang in one run, and the kernel's floor (the same
+ * exchange between two plain processes, no runtime): round-trip latency (p50, p99 of
  * --rounds echoes) then one-way messages/s (--messages sent back to back, ended by a marker the
  * peer answers with its count), and the CPU seconds each side used meanwhile. Built when dist/
  * is (ei found); the Erlang side is perf/bench/dist/peer.escript, run by `escript`. */
@@ -11,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -270,13 +272,20 @@ static int answers(int port)
 	return ok;
 }
 
+/* The schedulers every node of the run gets (--schedulers; 0: as many as CPUs, krill's and
+ * erl's default), as text for the krill peer's command line. */
+static char peer_sched[16] = "0";
+
 /* Spawn argv with its stdout on *out (a pipe); ERL_FLAGS names the Erlang node when name is
- * given. */
+ * given, with peer_sched schedulers (+S) when set. */
 static pid_t start(char *const argv[], const char *name, int *out)
 {
 	char flags[256];
 	if (name) {
-		snprintf(flags, sizeof flags, "-name %s -setcookie %s", name, COOKIE);
+		int n = atoi(peer_sched);
+		int k = snprintf(flags, sizeof flags, "-name %s -setcookie %s", name, COOKIE);
+		if (n > 0 && k > 0 && (size_t)k < sizeof flags)
+			snprintf(flags + k, sizeof flags - (size_t)k, " +S %d:%d", n, n);
 		setenv("ERL_FLAGS", flags, 1);
 	}
 	posix_spawn_file_actions_t fa;
@@ -359,7 +368,7 @@ static pid_t start_peer(int erlang, const char *name, int *out)
 		return start(argv, name, out);
 	}
 	setenv(SERVE_ENV, name, 1);
-	char *argv[] = {"/proc/self/exe", "dist", "--stats", "0", 0};
+	char *argv[] = {"/proc/self/exe", "dist", "--stats", "0", "--schedulers", peer_sched, 0};
 	pid_t pid = start(argv, 0, out);
 	unsetenv(SERVE_ENV);
 	return pid;
@@ -494,6 +503,110 @@ out:
 	return status;
 }
 
+/* ---- the kernel's floor ---------------------------------------------------------------- */
+
+/* The same exchange with no runtime at all: this process and a forked child on a loopback TCP
+ * connection (TCP_NODELAY), blocking writes and reads of FLOOR_FRAME bytes, about a krill-krill
+ * frame ({krill, Tag, Binary} with its pass-through header and control message). Its line,
+ * "pair":"kernel-floor", is what any two programs pay the kernel here for a round trip, so
+ * the pairs' p99 read against it: on a VM whose idle vCPUs halt, a wake-up of a sleeping
+ * thread is most of a round trip, and no runtime that sleeps goes below it. */
+#define FLOOR_FRAME 80
+
+static int full_io(int fd, unsigned char *b, size_t n, int out)
+{
+	for (size_t done = 0; done < n;) {
+		ssize_t k = out ? write(fd, b + done, n - done) : read(fd, b + done, n - done);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		done += (size_t)k;
+	}
+	return 0;
+}
+
+/* The child: echo rounds frames, then count messages frames and answer with the count. */
+static void floor_child(int fd, const struct params *p)
+{
+	unsigned char b[FLOOR_FRAME];
+	for (uint64_t i = 0; i < p->rounds; i++)
+		if (full_io(fd, b, sizeof b, 0) || full_io(fd, b, sizeof b, 1))
+			_exit(1);
+	uint64_t n = 0;
+	while (n < p->messages && !full_io(fd, b, sizeof b, 0))
+		n++;
+	_exit(full_io(fd, (unsigned char *)&n, sizeof n, 1) ? 1 : 0);
+}
+
+static double cpu_children(void)
+{
+	struct rusage r;
+	getrusage(RUSAGE_CHILDREN, &r);
+	return (double)r.ru_utime.tv_sec + (double)r.ru_utime.tv_usec / 1e6 +
+	       (double)r.ru_stime.tv_sec + (double)r.ru_stime.tv_usec / 1e6;
+}
+
+static int floor_pair(kr_runtime *rt, const struct params *p, double *rtt)
+{
+	int one = 1, ls = socket(AF_INET, SOCK_STREAM, 0), a = socket(AF_INET, SOCK_STREAM, 0),
+	    b = -1;
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t l = sizeof sa;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (ls < 0 || a < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) || listen(ls, 1) ||
+	    getsockname(ls, (struct sockaddr *)&sa, &l) ||
+	    connect(a, (struct sockaddr *)&sa, sizeof sa) || (b = accept(ls, 0, 0)) < 0) {
+		fprintf(stderr, "krill-bench: dist kernel-floor: loopback: %s\n", strerror(errno));
+		if (ls >= 0)
+			close(ls);
+		if (a >= 0)
+			close(a);
+		return 2;
+	}
+	close(ls);
+	setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	setsockopt(b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	double cpu_b0 = cpu_children();
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(a);
+		floor_child(b, p);
+	}
+	close(b);
+	if (pid < 0) {
+		close(a);
+		fprintf(stderr, "krill-bench: dist kernel-floor: fork: %s\n", strerror(errno));
+		return 2;
+	}
+	unsigned char f[FLOOR_FRAME] = {0};
+	uint64_t n = 0;
+	int bad = 0;
+	double cpu0 = cpu_self();
+	for (uint64_t i = 0; i < p->rounds && !bad; i++) {
+		double t = now();
+		bad = full_io(a, f, sizeof f, 1) || full_io(a, f, sizeof f, 0);
+		rtt[i] = now() - t;
+	}
+	double t0 = now();
+	for (uint64_t i = 0; i < p->messages && !bad; i++)
+		bad = full_io(a, f, sizeof f, 1);
+	bad = bad || full_io(a, (unsigned char *)&n, sizeof n, 0);
+	double t1 = now(), cpu = cpu_self() - cpu0;
+	close(a);
+	int status;
+	waitpid(pid, &status, 0);
+	if (bad || n != p->messages || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "krill-bench: dist kernel-floor: the exchange failed\n");
+		return 2;
+	}
+	qsort(rtt, p->rounds, sizeof *rtt, cmp_double);
+	print_pair(rt, p, "kernel-floor", per_second((double)p->messages, t1 - t0),
+		   pct(rtt, p->rounds, 50) * 1e6, pct(rtt, p->rounds, 99) * 1e6, cpu,
+		   cpu_children() - cpu_b0);
+	return 0;
+}
+
 static void keeper(kr_ctx *ctx, void *st, const kr_msg *m)
 {
 	kr_exit(ctx, KR_NORMAL);
@@ -504,6 +617,7 @@ int run_dist(kr_runtime *rt, const struct params *p)
 	const char *serve = getenv(SERVE_ENV);
 	if (serve)
 		return run_serve(rt, serve);
+	snprintf(peer_sched, sizeof peer_sched, "%llu", (unsigned long long)p->schedulers);
 
 	/* Our own epmd on a free port, as tests/test_dist.c does: every node of this run, ei's
 	 * and erl's, finds it through ERL_EPMD_PORT. */
@@ -559,6 +673,9 @@ int run_dist(kr_runtime *rt, const struct params *p)
 		kr_stop(rt);
 		kr_wait(rt);
 	}
+	/* Last, with the runtime's threads gone, as each pair ran alone. */
+	if (rtt && !status)
+		status = floor_pair(rt, p, rtt);
 	free(rtt);
 	kill(epmd, SIGTERM);
 	reap(epmd, 5000);
