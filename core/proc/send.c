@@ -106,6 +106,7 @@ static int send_in(kr_ctx *ctx, kr_pid to, uint32_t tag, const void *data, size_
 		return -ENOMEM;
 	if (!kri_ovl_admit(p)) {
 		env_free(&s->arena, e);
+		s->refused++; /* for the steal judge (sched.c): off the send path */
 		return -EAGAIN;
 	}
 	send_env(ctx, p, to, e);
@@ -176,8 +177,10 @@ static int send_buf_in(kr_ctx *ctx, kr_pid to, uint32_t tag, void *buf)
 	}
 	if (!p && err)
 		return err;
-	if (p && !kri_ovl_admit(p))
+	if (p && !kri_ovl_admit(p)) {
+		s->refused++;
 		return -EAGAIN;
+	}
 	*at = e->next;
 	if (!p) {
 		env_free(&s->arena, e); /* to a process that has exited: dropped */
