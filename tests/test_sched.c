@@ -441,7 +441,7 @@ static void many_to_one_at_two_schedulers_is_compacted(void **st)
  * the consumer's scheduler, answering, wakes it there: the producer goes home after one call.
  * Such a steal bought one long call of sends that all crossed cores, and was judged paid for
  * its run time alone, so the thief's wait fell to none and it took the next producer at once:
- * 1,000-2,000 steals a run of 16 M messages, at 0.42 x the rate of one scheduler. A run whose
+ * 300-4,000 steals a run of 16 M messages, at 0.42 x the rate of one scheduler. A run whose
  * sends were refused by a full mailbox was held back by its consumer, not by a core: its run
  * time no longer pays for its move (balance.h, bal_paid), the wait grows, and the producers
  * stay with the consumer. Counted here (debug build, load 2-3): processes stolen in a run of
