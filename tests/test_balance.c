@@ -526,6 +526,30 @@ static void test_a_steal_pays_by_messages_exits_or_run_time_not_a_hubs_visit(voi
 	    .taken = 50, .runs = 50, .msgs = 50, .ran = 50 * 2 * mv, .move = mv}));
 }
 
+/* A bounded fanin's producer, stolen (issue #19): one call of sends across cores to the
+ * consumer on the victim, some 40 us, then a full mailbox (-EAGAIN), and the consumer's
+ * "room again" woke it back home. Its run was long because its consumer held it back, not
+ * for want of a core: that does not pay, however long; messages and exits still do. */
+static void test_a_run_held_back_by_a_full_mailbox_does_not_pay_by_its_length(void **state)
+{
+	const uint64_t mv = BAL_MOVE_NS;
+
+	(void)state;
+	/* As counted at 2 schedulers: taken 1, runs 1, msgs 1, ran 40-44 us. */
+	assert_true(bal_paid(
+	    &(struct bal_bought){.taken = 1, .runs = 1, .msgs = 1, .ran = 42000, .move = mv}));
+	assert_false(bal_paid(&(struct bal_bought){
+	    .taken = 1, .runs = 1, .msgs = 1, .ran = 42000, .move = mv, .refused = 1}));
+	assert_false(bal_paid(&(struct bal_bought){
+	    .taken = 2, .runs = 2, .msgs = 2, .ran = 1u << 30, .move = mv, .refused = 3}));
+	/* The consumer woken onto the thief and handling there: the messages pay. */
+	assert_true(bal_paid(&(struct bal_bought){
+	    .taken = 1, .runs = 18, .msgs = 8082, .ran = 424750, .move = mv, .refused = 2}));
+	/* Producers that finished there. */
+	assert_true(bal_paid(&(struct bal_bought){
+	    .taken = 2, .runs = 2, .msgs = 2, .exited = 2, .move = mv, .refused = 1}));
+}
+
 /* The runtime's rate rule (sched.c's spread_paid): unknown rate or a short
  * window pays; else the whole runtime must have gone BAL_RATE_GAIN / 8
  * times as fast as without the thief. */
@@ -608,6 +632,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_the_wait_doubles_after_a_steal_that_did_not_pay_and_halves_to_none),
 	    cmocka_unit_test(test_a_steal_pays_by_messages_exits_or_run_time_not_a_hubs_visit),
+	    cmocka_unit_test(test_a_run_held_back_by_a_full_mailbox_does_not_pay_by_its_length),
 	    cmocka_unit_test(test_spreading_pays_only_if_the_runtimes_rate_rose_by_an_eighth),
 	    cmocka_unit_test(
 		test_a_mark_is_spent_once_the_head_passes_the_tail_seen_even_across_a_wrap),

@@ -98,9 +98,13 @@ struct sched {
 	struct sched_look *looks;
 	uint64_t nlooks;
 	/* The wait a backlog must outlast before this one takes it, and the
-	 * steal being judged: processes taken, messages handled, exits and
-	 * runs counted then. */
-	uint64_t pwait, ytaken, ymsgs, yexited, yruns;
+	 * steal being judged: processes taken, messages handled, exits,
+	 * runs and refused sends counted then. */
+	uint64_t pwait, ytaken, ymsgs, yexited, yruns, yrefused;
+	/* Sends refused here by a full mailbox (kr_mailbox_limit), counted
+	 * off the send path in its -EAGAIN branch (send.c): judge() asks
+	 * whether a steal's processes were held back by a consumer. */
+	uint64_t refused;
 	/* The whole runtime's rate, to judge whether spreading paid: yat,
 	 * yall: when the steal being judged was made and every scheduler's
 	 * messages handled by then; solo: the runtime's rate (messages per
