@@ -312,7 +312,11 @@ static uint64_t mix(uint64_t x);
  * window: a new steal starts a new one. Where solo was never measured
  * (no timed sleep yet), the first window gives back to measure it,
  * without raising the wait: the thief sleeps one longest wait (timed,
- * so solo is sampled) and then steals as before, to be judged. The
+ * so solo is sampled) and then steals as before, to be judged; unless
+ * what it ran since the steal exited (bal_tasks: a batch of tasks, whose
+ * thieves never sleep timed, so solo stays unknown), then the window paid.
+ * A compacting thief neither steals nor sees stealable work (any_work)
+ * before that sleep: its wait often zero, it took the gift back. The
  * window's verdict and the wait are balance.h's (bal_window,
  * bal_giveback_wait), which perf/bench/krill-sim runs too.
  * Ownership: the thief pops its own queue (owner) and hands the processes
@@ -384,11 +388,19 @@ __attribute__((noinline)) static void busy_judge(struct sched *s)
 	if (now - s->yat < COMPACT_NS)
 		return;
 	uint64_t all = all_msgs(rt);
+	/* Tasks: what it ran since the steal exited (bal_paid's exit test),
+	 * paid whether or not solo is known. Relaxed: our own counters. */
+	struct bal_bought b = {
+	    .taken = s->ytaken,
+	    .runs = atomic_load_explicit(&s->st.runs, memory_order_relaxed) - s->yruns,
+	    .exited = atomic_load_explicit(&s->st.exited, memory_order_relaxed) - s->yexited,
+	};
 	/* balance.h's rule, krill-sim's too. Judged, it must fail
 	 * BAL_STRIKES (2) windows in a row: one can be a vCPU descheduled on
 	 * a loaded machine (pingpong gave back 1,000-1,200 processes a run at
 	 * 2 schedulers, at load 3-5, with one). */
-	if (!bal_window(all - s->yall, now - s->yat, s->solo, &s->ystrikes, &s->cgrow)) {
+	if (!bal_window(all - s->yall, now - s->yat, s->solo, bal_tasks(&b), &s->ystrikes,
+			&s->cgrow)) {
 		s->yat = now;
 		s->yall = all;
 		return;
@@ -532,6 +544,10 @@ __attribute__((noinline)) static struct proc *steal(struct sched *s)
 	uint32_t taken;
 	if (rt->n == 1)
 		return 0;
+	/* It gave its processes back: sleep first (idle, park), else, its
+	 * wait often zero, it takes the gift straight back (issue #19). */
+	if (!bal_may_steal(s->compacting))
+		return 0;
 	unsigned start = rt->cfg.deterministic ? (unsigned)rnd(s) : 0;
 	look(s);
 	judge(s);
@@ -607,6 +623,10 @@ static bool any_work(struct sched *s)
 	if (atomic_load_explicit(&rt->ipending, memory_order_seq_cst) || kri_runq_len(&s->q) ||
 	    kri_runq_given(&s->q) || (s->ring.inflight && ring_events(&s->ring)))
 		return true;
+	/* Not while compacting, as steal(): park would return at once and
+	 * the thief spin, never taking the sleep that ends compacting. */
+	if (!bal_may_steal(s->compacting))
+		return false;
 	look(s);
 	s->young = false;
 	return kri_bal_choose(&s->bal, 0, queue_len, s) >= 0;

@@ -48,9 +48,10 @@
  * when it saw some lately, and owners do not wake it. A thief still busy
  * with its steal judges it every --window-ns (2 ms) by the runtime's rate
  * against solo (its rate while the thief slept) and after two windows that
- * did not pay (or one, while solo is unknown) gives its processes back to
- * its victim's gift list, which thieves do not see and the owner takes
- * once its own queue is empty, and sleeps at least the longest wait
+ * did not pay (or one, while solo is unknown, unless what it ran since
+ * the steal exited: tasks) gives its processes back to its victim's gift
+ * list, which thieves do not see and the owner takes once its own queue
+ * is empty, and sleeps at least the longest wait, stealing nothing before
  * (sched.c's compaction). "eager" is the policy
  * before issue #19: the same victims, any queued backlog taken at once.
  * "random" is the flat order (numa = 0) started at a random victim each
@@ -841,8 +842,11 @@ static void busy_judge(struct sim *m, uint32_t self)
 {
 	struct ssched *s = &m->s[self];
 	uint64_t all = all_msgs(m);
+	struct bal_bought bb = {
+	    .taken = s->ytaken, .runs = s->runs - s->yruns, .exited = s->exits - s->yexits};
 
-	if (!bal_window(all - s->yall, m->now - s->yat, s->solo, &s->strikes, &s->grow)) {
+	if (!bal_window(all - s->yall, m->now - s->yat, s->solo, bal_tasks(&bb), &s->strikes,
+			&s->grow)) {
 		s->yat = m->now;
 		s->yall = all;
 		return;
@@ -1000,7 +1004,8 @@ static void tick(struct sim *m, uint32_t self)
 			pid = s->next;
 			s->has_next = false;
 			s->streak = 0;
-		} else if (m->n > 1 && steal(m, self, &pid, &cost)) {
+		} else if (m->n > 1 && bal_may_steal(s->compacting) &&
+			   steal(m, self, &pid, &cost)) {
 		} else {
 			idle_tick(m, self, cost ? cost : 1);
 			return;
