@@ -182,6 +182,7 @@ struct sim {
 	uint64_t sent, cross_sent, moved_runs;
 	uint64_t window; /* compaction's window in ticks (0: none) */
 	uint64_t given, givebacks;
+	FILE *trace; /* --trace: one line an event (steal, give-back, sleep), or NULL */
 };
 
 static uint64_t rnd(uint64_t *x)
@@ -714,6 +715,12 @@ static bool steal(struct sim *m, uint32_t self, uint32_t *out, uint32_t *cost)
 		    bal_spread_paid(all_msgs(m) - s->yall, m->now - s->yat, s->solo, MEASURE_TICKS);
 
 		s->pwait = bal_judge(s->pwait, WAIT_LO, spread && bal_paid(&bb));
+		if (m->trace)
+			fprintf(m->trace,
+				"%" PRIu64 " judge %u node %u paid %d spread %d wait %" PRIu64
+				" taken %" PRIu64 " runs %" PRIu64 " msgs %" PRIu64 "\n",
+				m->now, self, s->node, bal_paid(&bb), spread, s->pwait, bb.taken,
+				bb.runs, bb.msgs);
 		s->ytaken = 0;
 	}
 	s->young = false;
@@ -757,6 +764,11 @@ static bool steal(struct sim *m, uint32_t self, uint32_t *out, uint32_t *cost)
 		m->remote_migrations += take;
 	}
 	*cost = m->comm ? xcost(m, self, v) : (d + 9) / 10;
+	if (m->trace)
+		fprintf(m->trace,
+			"%" PRIu64 " steal thief %u node %u from %u node %u took %u left %zu"
+			" wait %" PRIu64 "\n",
+			m->now, self, s->node, v, m->s[v].node, take, vq->len, s->pwait);
 	return true;
 }
 
@@ -785,6 +797,9 @@ static void idle_tick(struct sim *m, uint32_t self, uint32_t cost)
 
 		if (s->compacting && tw < (uint64_t)BAL_WAIT_GROW * WAIT_LO)
 			tw = (uint64_t)BAL_WAIT_GROW * WAIT_LO;
+		if (m->trace)
+			fprintf(m->trace, "%" PRIu64 " sleep %u node %u for %" PRIu64 "%s\n",
+				m->now, self, s->node, tw, s->compacting ? " compacting" : "");
 		s->compacting = false;
 		s->busy += (uint32_t)tw;
 		s->sleeps++;
@@ -827,6 +842,11 @@ static void compact(struct sim *m, uint32_t self, bool judged)
 	}
 	m->given += n;
 	m->givebacks++;
+	if (m->trace)
+		fprintf(m->trace,
+			"%" PRIu64
+			" giveback %u node %u to %u node %u gave %u judged %d solo %" PRIu64 "\n",
+			m->now, self, s->node, s->yfrom, v->node, n, judged, s->solo);
 	s->ytaken = 0;
 	s->strikes = 0;
 	s->compacting = true;
@@ -845,8 +865,16 @@ static void busy_judge(struct sim *m, uint32_t self)
 	struct bal_bought bb = {
 	    .taken = s->ytaken, .runs = s->runs - s->yruns, .exited = s->exits - s->yexits};
 
-	if (!bal_window(all - s->yall, m->now - s->yat, s->solo, bal_tasks(&bb), &s->strikes,
-			&s->grow)) {
+	bool give = bal_window(all - s->yall, m->now - s->yat, s->solo, bal_tasks(&bb), &s->strikes,
+			       &s->grow);
+
+	if (m->trace)
+		fprintf(m->trace,
+			"%" PRIu64 " window %u node %u rate %" PRIu64 " solo %" PRIu64
+			" strikes %u give %d\n",
+			m->now, self, s->node, bal_rate(all - s->yall, m->now - s->yat), s->solo,
+			s->strikes, give);
+	if (!give) {
 		s->yat = m->now;
 		s->yall = all;
 		return;
@@ -1025,6 +1053,10 @@ static void tick(struct sim *m, uint32_t self)
 			if (p->last != self) {
 				cost += xcost(m, p->last, self) / 2;
 				m->moved_runs++;
+				if (m->trace && p->kind == K_HUB)
+					fprintf(m->trace,
+						"%" PRIu64 " hub %u node %u from %u node %u\n",
+						m->now, self, s->node, p->last, m->s[p->last].node);
 			}
 			p->last = self;
 			s->handled = 0;
@@ -1125,6 +1157,7 @@ static const char *const policies[] = {"krill", "eager", "random"};
  * window (--window-ns; 0: no give-back). */
 struct costs {
 	uint64_t local_ns, cross_ns, window_ns;
+	bool trace; /* --trace: events on stderr */
 };
 
 struct result {
@@ -1156,6 +1189,7 @@ static int simulate(struct topo *t, unsigned nodes, unsigned cores, const char *
 	m.local = m.local ? m.local : 1;
 	m.cross = (uint32_t)((c->cross_ns + TICK_NS / 2) / TICK_NS);
 	m.window = c->window_ns / TICK_NS;
+	m.trace = c->trace ? stderr : NULL;
 	m.place = xrealloc(NULL, m.n * sizeof(*m.place));
 	m.s = xrealloc(NULL, m.n * sizeof(*m.s));
 	memset(m.s, 0, m.n * sizeof(*m.s));
@@ -1306,6 +1340,7 @@ static void usage(FILE *f)
 		"usage: krill-sim [--workload NAME|all|comm] [--policy krill|eager|random|all]\n"
 		"                 [--nodes N] [--cores C] [--work W] [--seed S] [--table]\n"
 		"                 [--local-ns L] [--cross-ns X] [--window-ns N] [--scaling]\n"
+		"                 [--trace]\n"
 		"Simulates krill's load balancing (core/sched/balance.c) on N NUMA nodes (1..8,\n"
 		"default 8) of C cores (1..32, default 32) in virtual time; prints one JSON\n"
 		"line per workload x policy, or a Markdown table with --table.\n"
@@ -1322,7 +1357,9 @@ static void usage(FILE *f)
 		"  --window-ns a busy thief judges its steal every N ns and may give its\n"
 		"             processes back (compaction; default 2000000; 0: never)\n"
 		"  --scaling  each workload on 1, 2, 32 (1 node) and 256 (8 x 32) cores, then\n"
-		"             a line saying whether rate(256) >= rate(32) >= rate(1)\n");
+		"             a line saying whether rate(256) >= rate(32) >= rate(1)\n"
+		"  --trace    one line an event on stderr, in ticks of 25 ns: steals, their\n"
+		"             judgement, give-backs, timed sleeps, the hub's moves\n");
 }
 
 /* --scaling: every selected workload and policy on every shape. */
@@ -1392,7 +1429,17 @@ int main(int argc, char **argv)
 	struct topo *t = NULL;
 	int err;
 
-	enum { O_NODES = 256, O_CORES, O_SEED, O_WORK, O_LOCAL, O_CROSS, O_WINDOW, O_SCALING };
+	enum {
+		O_NODES = 256,
+		O_CORES,
+		O_SEED,
+		O_WORK,
+		O_LOCAL,
+		O_CROSS,
+		O_WINDOW,
+		O_SCALING,
+		O_TRACE
+	};
 	static const struct option opts[] = {
 	    {"workload", required_argument, NULL, 'w'},
 	    {"policy", required_argument, NULL, 'p'},
@@ -1404,6 +1451,7 @@ int main(int argc, char **argv)
 	    {"cross-ns", required_argument, NULL, O_CROSS},
 	    {"window-ns", required_argument, NULL, O_WINDOW},
 	    {"scaling", no_argument, NULL, O_SCALING},
+	    {"trace", no_argument, NULL, O_TRACE},
 	    {"table", no_argument, NULL, 't'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
@@ -1453,6 +1501,9 @@ int main(int argc, char **argv)
 			break;
 		case O_SCALING:
 			scale = true;
+			break;
+		case O_TRACE:
+			costs.trace = true;
 			break;
 		case 1:
 			fprintf(stderr, "krill-sim: unknown argument '%s' (see --help)\n", optarg);
