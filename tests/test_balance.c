@@ -613,6 +613,26 @@ static void test_a_compacting_thief_does_not_steal_before_its_sleep(void **state
 	assert_true(bal_may_steal(false));
 }
 
+/* A give-back refused because the victim is parked is made at the next
+ * window that does not pay either, waking the victim: refused for good,
+ * two thieves that split a hub's clients across nodes kept them there to
+ * the end (krill-sim, hub at 8 x 32, --work 20000: 15.0 x ideal). */
+static void test_a_give_back_refused_for_a_parked_victim_is_made_a_window_later(void **state)
+{
+	unsigned strikes = 0, grow = 1;
+	uint64_t solo = 400000, dt = BAL_COMPACT_NS, slow = 100000 * dt / 1000000;
+
+	(void)state;
+	assert_false(bal_window(slow, dt, solo, false, &strikes, &grow)); /* one strike */
+	assert_true(bal_window(slow, dt, solo, false, &strikes, &grow));  /* give back... */
+	assert_false(bal_give_parked(strikes)); /* ...but not to a parked victim yet */
+	assert_true(bal_window(slow, dt, solo, false, &strikes, &grow));
+	assert_true(bal_give_parked(strikes)); /* still not paying: now, waking it */
+	/* A window that paid clears the strikes: a parked victim is left be. */
+	assert_false(bal_window(2 * solo * dt / 1000000, dt, solo, false, &strikes, &grow));
+	assert_false(bal_give_parked(strikes));
+}
+
 /* A mark is spent (start again) with no mark yet, or once the victim's head
  * has reached the tail the thief saw, also across the sequence's wrap. */
 static void test_a_mark_is_spent_once_the_head_passes_the_tail_seen_even_across_a_wrap(void **state)
@@ -651,6 +671,7 @@ int main(void)
 	    cmocka_unit_test(test_a_busy_thief_gives_back_after_two_windows_that_did_not_pay),
 	    cmocka_unit_test(test_a_thief_whose_tasks_exited_keeps_them_with_solo_unknown),
 	    cmocka_unit_test(test_a_compacting_thief_does_not_steal_before_its_sleep),
+	    cmocka_unit_test(test_a_give_back_refused_for_a_parked_victim_is_made_a_window_later),
 	};
 
 	unsetenv("KRILL_TOPOLOGY");

@@ -322,8 +322,14 @@ static uint64_t mix(uint64_t x);
  * Ownership: the thief pops its own queue (owner) and hands the processes
  * over under the victim's queue lock; it does so under the idle lock and
  * only if the victim is not parked, so the victim, to park, must take the
- * idle lock after us and then sees the gift in any_work (and if it is
- * parked, the thief keeps the work: it is the busy one). Deterministic
+ * idle lock after us and then sees the gift in any_work. If it is
+ * parked, the thief keeps the work (it may be the busy one, holding the
+ * whole group) and judges the next window; if that one does not pay
+ * either (bal_give_parked: two thieves that split one victim's hub and
+ * clients across nodes kept them so for good in krill-sim), it gives back
+ * all the same and wakes the victim as kri_sched_wakep does, off the idle
+ * stack and counted as spinning in the same idlelock section as the gift,
+ * the wake after it (park.pml -DGIFT_PARKED models it). Deterministic
  * mode has no rates: a window is DET_WINDOW of the thief's runs and one
  * in DET_COMPACT gives back, drawn from the thief's message count so it
  * replays; that explores the hand-over, not the policy. */
@@ -339,20 +345,38 @@ static void compact(struct sched *s, bool judged)
 	}
 	while (n < RUNQ_STEAL_MAX && (p = kri_runq_pop(&s->q)))
 		batch[n++] = p;
-	bool given = n == 0;
+	bool given = n == 0, wake = false;
 	if (n) {
 		pthread_mutex_lock(&rt->idlelock);
-		given = true;
+		unsigned at = rt->nidlestack;
 		for (unsigned i = 0; i < rt->nidlestack; i++)
 			if (rt->idle[i] == v->id)
-				given = false;
+				at = i;
+		given = at == rt->nidlestack || bal_give_parked(s->ystrikes);
+		if (given && at < rt->nidlestack) {
+			/* Parked, and a window after the refusal still did not
+			 * pay: wake it, as kri_sched_wakep does (off the idle
+			 * stack, counted as spinning, which it learns in
+			 * unidle). Seq_cst, as there: nidle and nspinning pair
+			 * with wakep's and park's loads. */
+			rt->idle[at] = rt->idle[--rt->nidlestack];
+			atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
+			atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
+			wake = true;
+		}
 		if (given)
 			kri_runq_give(&v->q, batch, n);
 		pthread_mutex_unlock(&rt->idlelock);
 	}
+	/* After the gift and the unlock: woken, it finds the gift (a wake
+	 * before its wait is kept: park.c). */
+	if (wake)
+		kri_park_wake(&v->park);
 	if (!given) {
-		/* The victim sleeps: this one is the busy one now. Keep the
-		 * work (in its order) and judge the next window. */
+		/* The victim sleeps: this one may be the busy one now. Keep
+		 * the work (in its order) and judge the next window; if that
+		 * one does not pay either, give back and wake the victim
+		 * (bal_give_parked). */
 		for (uint32_t i = 0; i < n; i++)
 			kri_runq_push(&s->q, batch[i]);
 		s->yat = rt->cfg.deterministic ? s->nlooks : kri_now_ns();

@@ -51,8 +51,8 @@
  * did not pay (or one, while solo is unknown, unless what it ran since
  * the steal exited: tasks) gives its processes back to its victim's gift
  * list, which thieves do not see and the owner takes once its own queue
- * is empty, and sleeps at least the longest wait, stealing nothing before
- * (sched.c's compaction). "eager" is the policy
+ * is empty (a parked owner: a window later, waking it), and sleeps at
+ * least the longest wait, stealing nothing before (sched.c's compaction). "eager" is the policy
  * before issue #19: the same victims, any queued backlog taken at once.
  * "random" is the flat order (numa = 0) started at a random victim each
  * attempt: naive random stealing. All use the same seed, so workloads are
@@ -814,7 +814,9 @@ static void idle_tick(struct sim *m, uint32_t self, uint32_t cost)
 /* sched.c's compact(): hand the thief's runnable processes (its
  * next-to-run first, then its queue, at most GIVE_MAX) to the gift list of
  * the scheduler it stole from, unless that one is idle (parked: the thief
- * keeps the work and judges the next window), and sleep (idle_tick). A
+ * keeps the work and judges the next window; if that one does not pay
+ * either, bal_give_parked, it gives and ends the victim's sleep, as the
+ * runtime wakes it), and sleep (idle_tick). A
  * judged give-back sets the wait (bal_giveback_wait); every backlog must
  * wait afresh. */
 static void compact(struct sim *m, uint32_t self, bool judged)
@@ -822,7 +824,7 @@ static void compact(struct sim *m, uint32_t self, bool judged)
 	struct ssched *s = &m->s[self], *v = &m->s[s->yfrom];
 	uint32_t n = 0;
 
-	if ((s->has_next || s->q.len) && v->idle) {
+	if ((s->has_next || s->q.len) && v->idle && !bal_give_parked(s->strikes)) {
 		s->yat = m->now;
 		s->yall = all_msgs(m);
 		return;
@@ -840,6 +842,8 @@ static void compact(struct sim *m, uint32_t self, bool judged)
 		q_push(&v->gift, pid);
 		m->p[pid].sched = s->yfrom;
 	}
+	if (v->idle)
+		v->busy = 0; /* parked: woken to take the gift */
 	m->given += n;
 	m->givebacks++;
 	if (m->trace)
