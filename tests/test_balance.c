@@ -578,18 +578,19 @@ static void test_a_busy_thief_gives_back_after_two_windows_that_did_not_pay(void
 	unsigned strikes = 0, grow = 4;
 
 	(void)state;
-	assert_true(bal_window(0, dt, 0, &strikes, &grow)); /* no solo: measure it */
+	assert_true(bal_window(0, dt, 0, false, &strikes, &grow)); /* no solo: measure it */
 	assert_int_equal(strikes, 0);
 	assert_int_equal(grow, 4);
-	assert_false(bal_window(2 * 1124, dt, solo, &strikes, &grow)); /* 1.124 x: one */
+	assert_false(bal_window(2 * 1124, dt, solo, false, &strikes, &grow)); /* 1.124 x: one */
 	assert_int_equal(strikes, 1);
-	assert_false(bal_window(2 * 1125, dt, solo, &strikes, &grow)); /* paid: cleared */
+	assert_false(bal_window(2 * 1125, dt, solo, false, &strikes, &grow)); /* paid: cleared */
 	assert_int_equal(strikes, 0);
 	assert_int_equal(grow, 1);
-	assert_false(bal_window(0, dt, solo, &strikes, &grow));
-	assert_true(bal_window(0, dt, solo, &strikes, &grow)); /* the second in a row */
+	assert_false(bal_window(0, dt, solo, false, &strikes, &grow));
+	assert_true(bal_window(0, dt, solo, false, &strikes, &grow)); /* the second in a row */
 	assert_int_equal(strikes, BAL_STRIKES);
-	assert_true(bal_window(0, dt, solo, &strikes, &grow)); /* kept (victim parked): again */
+	assert_true(
+	    bal_window(0, dt, solo, false, &strikes, &grow)); /* kept (victim parked): again */
 
 	const uint64_t lo = BAL_WAIT_NS;
 	grow = 1;
@@ -598,6 +599,62 @@ static void test_a_busy_thief_gives_back_after_two_windows_that_did_not_pay(void
 	assert_int_equal(bal_giveback_wait(&grow, lo), 4 * BAL_WAIT_GROW * lo);
 	assert_int_equal(bal_giveback_wait(&grow, lo), BAL_CGROW_MAX * BAL_WAIT_GROW * lo);
 	assert_int_equal(bal_giveback_wait(&grow, lo), BAL_CGROW_MAX * BAL_WAIT_GROW * lo);
+}
+
+/* Issue #19, found by krill-sim: with solo unknown, a thief whose batch of
+ * tasks has exited (bal_tasks, bal_paid's exit test) does not give back (at
+ * --work 200000 164 thieves each gave 1,024 tasks back: skewed 1.048 ->
+ * 1.467 x ideal); one whose processes live on (fanin's producers) still
+ * does. A tasks window paid: strikes and growth cleared. */
+static void test_a_thief_whose_tasks_exited_keeps_them_with_solo_unknown(void **state)
+{
+	const uint64_t dt = BAL_COMPACT_NS;
+	unsigned strikes = 1, grow = 4;
+	struct bal_bought tasks = {.taken = 1024, .runs = 600, .exited = 600};
+	struct bal_bought fewer = {.taken = 8, .runs = 600, .exited = 8};
+	struct bal_bought live = {.taken = 1024, .runs = 600, .exited = 599};
+
+	(void)state;
+	assert_true(bal_tasks(&tasks));
+	assert_true(bal_tasks(&fewer)); /* at most what it took must exit */
+	assert_false(bal_tasks(&live));
+	assert_false(bal_window(0, dt, 0, bal_tasks(&tasks), &strikes, &grow));
+	assert_int_equal(strikes, 0);
+	assert_int_equal(grow, 1);
+	assert_true(bal_window(0, dt, 0, bal_tasks(&live), &strikes, &grow));
+	/* With solo known the rate decides, tasks or not. */
+	strikes = 1;
+	assert_true(bal_window(0, dt, 1000, true, &strikes, &grow));
+}
+
+/* Issue #19, found by krill-sim: a thief that gave back (compacting) does
+ * not steal before its sleep, else, its wait zero, it takes the gift
+ * straight back (all 28 hub give-backs at 2 cores). */
+static void test_a_compacting_thief_does_not_steal_before_its_sleep(void **state)
+{
+	(void)state;
+	assert_false(bal_may_steal(true));
+	assert_true(bal_may_steal(false));
+}
+
+/* A give-back refused because the victim is parked is made at the next
+ * window that does not pay either, waking the victim: refused for good,
+ * two thieves that split a hub's clients across nodes kept them there to
+ * the end (krill-sim, hub at 8 x 32, --work 20000: 15.0 x ideal). */
+static void test_a_give_back_refused_for_a_parked_victim_is_made_a_window_later(void **state)
+{
+	unsigned strikes = 0, grow = 1;
+	uint64_t solo = 400000, dt = BAL_COMPACT_NS, slow = 100000 * dt / 1000000;
+
+	(void)state;
+	assert_false(bal_window(slow, dt, solo, false, &strikes, &grow)); /* one strike */
+	assert_true(bal_window(slow, dt, solo, false, &strikes, &grow));  /* give back... */
+	assert_false(bal_give_parked(strikes)); /* ...but not to a parked victim yet */
+	assert_true(bal_window(slow, dt, solo, false, &strikes, &grow));
+	assert_true(bal_give_parked(strikes)); /* still not paying: now, waking it */
+	/* A window that paid clears the strikes: a parked victim is left be. */
+	assert_false(bal_window(2 * solo * dt / 1000000, dt, solo, false, &strikes, &grow));
+	assert_false(bal_give_parked(strikes));
 }
 
 /* A mark is spent (start again) with no mark yet, or once the victim's head
@@ -637,6 +694,9 @@ int main(void)
 	    cmocka_unit_test(
 		test_a_mark_is_spent_once_the_head_passes_the_tail_seen_even_across_a_wrap),
 	    cmocka_unit_test(test_a_busy_thief_gives_back_after_two_windows_that_did_not_pay),
+	    cmocka_unit_test(test_a_thief_whose_tasks_exited_keeps_them_with_solo_unknown),
+	    cmocka_unit_test(test_a_compacting_thief_does_not_steal_before_its_sleep),
+	    cmocka_unit_test(test_a_give_back_refused_for_a_parked_victim_is_made_a_window_later),
 	};
 
 	unsetenv("KRILL_TOPOLOGY");

@@ -6,7 +6,8 @@
 # every process it then moves; task loads at 8 x 32 cores do not pay for the
 # wait, a hub's thieves wait near rather than cross, and a busy thief
 # that does not pay gives its processes back (compaction). Small programs
-# (--work 100..1000, task loads at the default): seconds.
+# (--work 100..1000, task loads at the default; a few longer runs at 8 x 32):
+# seconds.
 # usage: test_sim.sh KRILL-SIM
 set -u
 sim=$1
@@ -92,6 +93,46 @@ echo "big at 2 cores without the give-back (--window-ns 0): $n M/s"
 awk -v a="$n" -v b="$b1" -v g="$(echo "$l" | field givebacks)" \
 	'BEGIN { exit !(g == 0 && a > 0 && a < 0.75 * b) }'
 check "--window-ns 0: no give-back, and big at 2 cores falls below 0.75 x 1 core" $?
+
+# Issue #19's two faults of the give-back, found here. (1) Thieves whose
+# steals pay never sleep timed, so solo stays unknown, and a window with solo
+# unknown gave back at once, also batches of tasks: at 2 x 16 cores and
+# --work 200000 (5 ms a core) skewed took 1.116 x ideal and bursty 1.132
+# (eager 1.025, 1.013). A thief whose processes have exited keeps them
+# (bal_tasks): 1.028 and 1.019.
+for w in skewed bursty; do
+	k=$("$sim" --workload $w --policy krill --nodes 2 --cores 16 --work 200000 |
+		field makespan_over_ideal)
+	e=$("$sim" --workload $w --policy eager --nodes 2 --cores 16 --work 200000 |
+		field makespan_over_ideal)
+	echo "$w at 2 x 16, --work 200000: krill $k x ideal, eager $e"
+	awk -v k="$k" -v e="$e" 'BEGIN { exit !(k > 0 && k <= 1.05 * e) }'
+	check "$w, long tasks: no give-back of tasks that exited (krill within 1.05 x eager's time)" $?
+done
+# (2) A give-back not judged leaves the wait at zero, and the thief stole
+# its gift straight back before its sleep: hub at 2 cores 7.2 M/s with 28
+# give-backs (1 core: 26.7). A compacting thief does not steal
+# (bal_may_steal): 16.8 M/s, one give-back.
+h1=$("$sim" --workload hub --policy krill --nodes 1 --cores 1 | field rate_mmsg_s)
+h2l=$("$sim" --workload hub --policy krill --nodes 1 --cores 2)
+h2=$(echo "$h2l" | field rate_mmsg_s)
+echo "hub: 1 core $h1, 2 cores $h2 M/s, $(echo "$h2l" | field givebacks) give-backs"
+awk -v a="$h2" -v b="$h1" 'BEGIN { exit !(b > 0 && a >= 0.5 * b) }'
+check "hub: a thief that gave back sleeps before it steals again (2 cores >= 0.5 x 1 core)" $?
+# (3) A give-back to a victim that is parked was refused for good: two
+# thieves that each took half of one victim's queue of a hub's clients, on
+# two nodes, kept them while their victim slept, every window judged not
+# paying, and nobody else took the backlog (it never waits): the hub went
+# back and forth between the nodes to the end. At 8 x 32, --work 20000, seed
+# 1: 15.0 x ideal, 26 % of message bytes across nodes. Made at the next
+# window that does not pay either, waking the victim (bal_give_parked):
+# 4.13 x, 1.6 %.
+l=$("$sim" --workload hub --policy krill --work 20000 --seed 1)
+r=$(echo "$l" | field makespan_over_ideal)
+x=$(echo "$l" | field cross_node_msg_bytes_frac)
+echo "hub at 8 x 32, --work 20000: $r x ideal, cross-node message bytes $x"
+awk -v r="$r" -v x="$x" 'BEGIN { exit !(r > 0 && r <= 6 && x < 0.1) }'
+check "hub at 8 x 32: thieves refused a give-back make it a window later (<= 6 x ideal, < 10 % across nodes)" $?
 
 "$sim" --workload nosuch >/dev/null 2>&1
 [ $? = 2 ]

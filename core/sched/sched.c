@@ -329,14 +329,24 @@ static bool stuck(const struct sched *o)
  * window: a new steal starts a new one. Where solo was never measured
  * (no timed sleep yet), the first window gives back to measure it,
  * without raising the wait: the thief sleeps one longest wait (timed,
- * so solo is sampled) and then steals as before, to be judged. The
+ * so solo is sampled) and then steals as before, to be judged; unless
+ * what it ran since the steal exited (bal_tasks: a batch of tasks, whose
+ * thieves never sleep timed, so solo stays unknown), then the window paid.
+ * A compacting thief neither steals nor sees stealable work (any_work)
+ * before that sleep: its wait often zero, it took the gift back. The
  * window's verdict and the wait are balance.h's (bal_window,
  * bal_giveback_wait), which perf/bench/krill-sim runs too.
  * Ownership: the thief pops its own queue (owner) and hands the processes
  * over under the victim's queue lock; it does so under the idle lock and
  * only if the victim is not parked, so the victim, to park, must take the
- * idle lock after us and then sees the gift in any_work (and if it is
- * parked, the thief keeps the work: it is the busy one). Deterministic
+ * idle lock after us and then sees the gift in any_work. If it is
+ * parked, the thief keeps the work (it may be the busy one, holding the
+ * whole group) and judges the next window; if that one does not pay
+ * either (bal_give_parked: two thieves that split one victim's hub and
+ * clients across nodes kept them so for good in krill-sim), it gives back
+ * all the same and wakes the victim as kri_sched_wakep does, off the idle
+ * stack and counted as spinning in the same idlelock section as the gift,
+ * the wake after it (park.pml -DGIFT_PARKED models it). Deterministic
  * mode has no rates: a window is DET_WINDOW of the thief's runs and one
  * in DET_COMPACT gives back, drawn from the thief's message count so it
  * replays; that explores the hand-over, not the policy. */
@@ -352,23 +362,41 @@ static void compact(struct sched *s, bool judged)
 	}
 	while (n < RUNQ_STEAL_MAX && (p = kri_runq_pop(&s->q)))
 		batch[n++] = p;
-	bool given = n == 0;
+	bool given = n == 0, wake = false;
 	if (n) {
 		pthread_mutex_lock(&rt->idlelock);
 		/* Not to one stuck in a long call either: it would run them
 		 * only when the call ends (a victim stuck later has its gifts
 		 * taken by thieves: kri_runq_steal_gifts). */
-		given = !stuck(v);
+		unsigned at = rt->nidlestack;
 		for (unsigned i = 0; i < rt->nidlestack; i++)
 			if (rt->idle[i] == v->id)
-				given = false;
+				at = i;
+		given = !stuck(v) && (at == rt->nidlestack || bal_give_parked(s->ystrikes));
+		if (given && at < rt->nidlestack) {
+			/* Parked, and a window after the refusal still did not
+			 * pay: wake it, as kri_sched_wakep does (off the idle
+			 * stack, counted as spinning, which it learns in
+			 * unidle). Seq_cst, as there: nidle and nspinning pair
+			 * with wakep's and park's loads. */
+			rt->idle[at] = rt->idle[--rt->nidlestack];
+			atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
+			atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
+			wake = true;
+		}
 		if (given)
 			kri_runq_give(&v->q, batch, n);
 		pthread_mutex_unlock(&rt->idlelock);
 	}
+	/* After the gift and the unlock: woken, it finds the gift (a wake
+	 * before its wait is kept: park.c). */
+	if (wake)
+		kri_park_wake(&v->park);
 	if (!given) {
-		/* The victim sleeps: this one is the busy one now. Keep the
-		 * work (in its order) and judge the next window. */
+		/* The victim sleeps: this one may be the busy one now. Keep
+		 * the work (in its order) and judge the next window; if that
+		 * one does not pay either, give back and wake the victim
+		 * (bal_give_parked). */
 		for (uint32_t i = 0; i < n; i++)
 			kri_runq_push(&s->q, batch[i]);
 		s->yat = rt->cfg.deterministic ? s->nlooks : kri_now_ns();
@@ -404,11 +432,19 @@ __attribute__((noinline)) static void busy_judge(struct sched *s)
 	if (now - s->yat < COMPACT_NS)
 		return;
 	uint64_t all = all_msgs(rt);
+	/* Tasks: what it ran since the steal exited (bal_paid's exit test),
+	 * paid whether or not solo is known. Relaxed: our own counters. */
+	struct bal_bought b = {
+	    .taken = s->ytaken,
+	    .runs = atomic_load_explicit(&s->st.runs, memory_order_relaxed) - s->yruns,
+	    .exited = atomic_load_explicit(&s->st.exited, memory_order_relaxed) - s->yexited,
+	};
 	/* balance.h's rule, krill-sim's too. Judged, it must fail
 	 * BAL_STRIKES (2) windows in a row: one can be a vCPU descheduled on
 	 * a loaded machine (pingpong gave back 1,000-1,200 processes a run at
 	 * 2 schedulers, at load 3-5, with one). */
-	if (!bal_window(all - s->yall, now - s->yat, s->solo, &s->ystrikes, &s->cgrow)) {
+	if (!bal_window(all - s->yall, now - s->yat, s->solo, bal_tasks(&b), &s->ystrikes,
+			&s->cgrow)) {
 		s->yat = now;
 		s->yall = all;
 		return;
@@ -544,6 +580,10 @@ __attribute__((noinline)) static struct proc *steal(struct sched *s)
 	uint32_t taken;
 	if (rt->n == 1)
 		return 0;
+	/* It gave its processes back: sleep first (idle, park), else, its
+	 * wait often zero, it takes the gift straight back (issue #19). */
+	if (!bal_may_steal(s->compacting))
+		return 0;
 	unsigned start = rt->cfg.deterministic ? (unsigned)rnd(s) : 0;
 	look(s);
 	judge(s);
@@ -622,6 +662,10 @@ static bool any_work(struct sched *s)
 	if (atomic_load_explicit(&rt->ipending, memory_order_seq_cst) || kri_runq_len(&s->q) ||
 	    kri_runq_given(&s->q) || (s->ring.inflight && ring_events(&s->ring)))
 		return true;
+	/* Not while compacting, as steal(): park would return at once and
+	 * the thief spin, never taking the sleep that ends compacting. */
+	if (!bal_may_steal(s->compacting))
+		return false;
 	look(s);
 	s->young = false;
 	return kri_bal_choose(&s->bal, 0, queue_len, s) >= 0;

@@ -48,10 +48,11 @@
  * when it saw some lately, and owners do not wake it. A thief still busy
  * with its steal judges it every --window-ns (2 ms) by the runtime's rate
  * against solo (its rate while the thief slept) and after two windows that
- * did not pay (or one, while solo is unknown) gives its processes back to
- * its victim's gift list, which thieves do not see and the owner takes
- * once its own queue is empty, and sleeps at least the longest wait
- * (sched.c's compaction). "eager" is the policy
+ * did not pay (or one, while solo is unknown, unless what it ran since
+ * the steal exited: tasks) gives its processes back to its victim's gift
+ * list, which thieves do not see and the owner takes once its own queue
+ * is empty (a parked owner: a window later, waking it), and sleeps at
+ * least the longest wait, stealing nothing before (sched.c's compaction). "eager" is the policy
  * before issue #19: the same victims, any queued backlog taken at once.
  * "random" is the flat order (numa = 0) started at a random victim each
  * attempt: naive random stealing. All use the same seed, so workloads are
@@ -181,6 +182,7 @@ struct sim {
 	uint64_t sent, cross_sent, moved_runs;
 	uint64_t window; /* compaction's window in ticks (0: none) */
 	uint64_t given, givebacks;
+	FILE *trace; /* --trace: one line an event (steal, give-back, sleep), or NULL */
 };
 
 static uint64_t rnd(uint64_t *x)
@@ -713,6 +715,12 @@ static bool steal(struct sim *m, uint32_t self, uint32_t *out, uint32_t *cost)
 		    bal_spread_paid(all_msgs(m) - s->yall, m->now - s->yat, s->solo, MEASURE_TICKS);
 
 		s->pwait = bal_judge(s->pwait, WAIT_LO, spread && bal_paid(&bb));
+		if (m->trace)
+			fprintf(m->trace,
+				"%" PRIu64 " judge %u node %u paid %d spread %d wait %" PRIu64
+				" taken %" PRIu64 " runs %" PRIu64 " msgs %" PRIu64 "\n",
+				m->now, self, s->node, bal_paid(&bb), spread, s->pwait, bb.taken,
+				bb.runs, bb.msgs);
 		s->ytaken = 0;
 	}
 	s->young = false;
@@ -756,6 +764,11 @@ static bool steal(struct sim *m, uint32_t self, uint32_t *out, uint32_t *cost)
 		m->remote_migrations += take;
 	}
 	*cost = m->comm ? xcost(m, self, v) : (d + 9) / 10;
+	if (m->trace)
+		fprintf(m->trace,
+			"%" PRIu64 " steal thief %u node %u from %u node %u took %u left %zu"
+			" wait %" PRIu64 "\n",
+			m->now, self, s->node, v, m->s[v].node, take, vq->len, s->pwait);
 	return true;
 }
 
@@ -784,6 +797,9 @@ static void idle_tick(struct sim *m, uint32_t self, uint32_t cost)
 
 		if (s->compacting && tw < (uint64_t)BAL_WAIT_GROW * WAIT_LO)
 			tw = (uint64_t)BAL_WAIT_GROW * WAIT_LO;
+		if (m->trace)
+			fprintf(m->trace, "%" PRIu64 " sleep %u node %u for %" PRIu64 "%s\n",
+				m->now, self, s->node, tw, s->compacting ? " compacting" : "");
 		s->compacting = false;
 		s->busy += (uint32_t)tw;
 		s->sleeps++;
@@ -798,7 +814,9 @@ static void idle_tick(struct sim *m, uint32_t self, uint32_t cost)
 /* sched.c's compact(): hand the thief's runnable processes (its
  * next-to-run first, then its queue, at most GIVE_MAX) to the gift list of
  * the scheduler it stole from, unless that one is idle (parked: the thief
- * keeps the work and judges the next window), and sleep (idle_tick). A
+ * keeps the work and judges the next window; if that one does not pay
+ * either, bal_give_parked, it gives and ends the victim's sleep, as the
+ * runtime wakes it), and sleep (idle_tick). A
  * judged give-back sets the wait (bal_giveback_wait); every backlog must
  * wait afresh. */
 static void compact(struct sim *m, uint32_t self, bool judged)
@@ -806,7 +824,7 @@ static void compact(struct sim *m, uint32_t self, bool judged)
 	struct ssched *s = &m->s[self], *v = &m->s[s->yfrom];
 	uint32_t n = 0;
 
-	if ((s->has_next || s->q.len) && v->idle) {
+	if ((s->has_next || s->q.len) && v->idle && !bal_give_parked(s->strikes)) {
 		s->yat = m->now;
 		s->yall = all_msgs(m);
 		return;
@@ -824,8 +842,15 @@ static void compact(struct sim *m, uint32_t self, bool judged)
 		q_push(&v->gift, pid);
 		m->p[pid].sched = s->yfrom;
 	}
+	if (v->idle)
+		v->busy = 0; /* parked: woken to take the gift */
 	m->given += n;
 	m->givebacks++;
+	if (m->trace)
+		fprintf(m->trace,
+			"%" PRIu64
+			" giveback %u node %u to %u node %u gave %u judged %d solo %" PRIu64 "\n",
+			m->now, self, s->node, s->yfrom, v->node, n, judged, s->solo);
 	s->ytaken = 0;
 	s->strikes = 0;
 	s->compacting = true;
@@ -841,8 +866,19 @@ static void busy_judge(struct sim *m, uint32_t self)
 {
 	struct ssched *s = &m->s[self];
 	uint64_t all = all_msgs(m);
+	struct bal_bought bb = {
+	    .taken = s->ytaken, .runs = s->runs - s->yruns, .exited = s->exits - s->yexits};
 
-	if (!bal_window(all - s->yall, m->now - s->yat, s->solo, &s->strikes, &s->grow)) {
+	bool give = bal_window(all - s->yall, m->now - s->yat, s->solo, bal_tasks(&bb), &s->strikes,
+			       &s->grow);
+
+	if (m->trace)
+		fprintf(m->trace,
+			"%" PRIu64 " window %u node %u rate %" PRIu64 " solo %" PRIu64
+			" strikes %u give %d\n",
+			m->now, self, s->node, bal_rate(all - s->yall, m->now - s->yat), s->solo,
+			s->strikes, give);
+	if (!give) {
 		s->yat = m->now;
 		s->yall = all;
 		return;
@@ -1000,7 +1036,8 @@ static void tick(struct sim *m, uint32_t self)
 			pid = s->next;
 			s->has_next = false;
 			s->streak = 0;
-		} else if (m->n > 1 && steal(m, self, &pid, &cost)) {
+		} else if (m->n > 1 && bal_may_steal(s->compacting) &&
+			   steal(m, self, &pid, &cost)) {
 		} else {
 			idle_tick(m, self, cost ? cost : 1);
 			return;
@@ -1020,6 +1057,10 @@ static void tick(struct sim *m, uint32_t self)
 			if (p->last != self) {
 				cost += xcost(m, p->last, self) / 2;
 				m->moved_runs++;
+				if (m->trace && p->kind == K_HUB)
+					fprintf(m->trace,
+						"%" PRIu64 " hub %u node %u from %u node %u\n",
+						m->now, self, s->node, p->last, m->s[p->last].node);
 			}
 			p->last = self;
 			s->handled = 0;
@@ -1120,6 +1161,7 @@ static const char *const policies[] = {"krill", "eager", "random"};
  * window (--window-ns; 0: no give-back). */
 struct costs {
 	uint64_t local_ns, cross_ns, window_ns;
+	bool trace; /* --trace: events on stderr */
 };
 
 struct result {
@@ -1151,6 +1193,7 @@ static int simulate(struct topo *t, unsigned nodes, unsigned cores, const char *
 	m.local = m.local ? m.local : 1;
 	m.cross = (uint32_t)((c->cross_ns + TICK_NS / 2) / TICK_NS);
 	m.window = c->window_ns / TICK_NS;
+	m.trace = c->trace ? stderr : NULL;
 	m.place = xrealloc(NULL, m.n * sizeof(*m.place));
 	m.s = xrealloc(NULL, m.n * sizeof(*m.s));
 	memset(m.s, 0, m.n * sizeof(*m.s));
@@ -1301,6 +1344,7 @@ static void usage(FILE *f)
 		"usage: krill-sim [--workload NAME|all|comm] [--policy krill|eager|random|all]\n"
 		"                 [--nodes N] [--cores C] [--work W] [--seed S] [--table]\n"
 		"                 [--local-ns L] [--cross-ns X] [--window-ns N] [--scaling]\n"
+		"                 [--trace]\n"
 		"Simulates krill's load balancing (core/sched/balance.c) on N NUMA nodes (1..8,\n"
 		"default 8) of C cores (1..32, default 32) in virtual time; prints one JSON\n"
 		"line per workload x policy, or a Markdown table with --table.\n"
@@ -1317,7 +1361,9 @@ static void usage(FILE *f)
 		"  --window-ns a busy thief judges its steal every N ns and may give its\n"
 		"             processes back (compaction; default 2000000; 0: never)\n"
 		"  --scaling  each workload on 1, 2, 32 (1 node) and 256 (8 x 32) cores, then\n"
-		"             a line saying whether rate(256) >= rate(32) >= rate(1)\n");
+		"             a line saying whether rate(256) >= rate(32) >= rate(1)\n"
+		"  --trace    one line an event on stderr, in ticks of 25 ns: steals, their\n"
+		"             judgement, give-backs, timed sleeps, the hub's moves\n");
 }
 
 /* --scaling: every selected workload and policy on every shape. */
@@ -1387,7 +1433,17 @@ int main(int argc, char **argv)
 	struct topo *t = NULL;
 	int err;
 
-	enum { O_NODES = 256, O_CORES, O_SEED, O_WORK, O_LOCAL, O_CROSS, O_WINDOW, O_SCALING };
+	enum {
+		O_NODES = 256,
+		O_CORES,
+		O_SEED,
+		O_WORK,
+		O_LOCAL,
+		O_CROSS,
+		O_WINDOW,
+		O_SCALING,
+		O_TRACE
+	};
 	static const struct option opts[] = {
 	    {"workload", required_argument, NULL, 'w'},
 	    {"policy", required_argument, NULL, 'p'},
@@ -1399,6 +1455,7 @@ int main(int argc, char **argv)
 	    {"cross-ns", required_argument, NULL, O_CROSS},
 	    {"window-ns", required_argument, NULL, O_WINDOW},
 	    {"scaling", no_argument, NULL, O_SCALING},
+	    {"trace", no_argument, NULL, O_TRACE},
 	    {"table", no_argument, NULL, 't'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
@@ -1448,6 +1505,9 @@ int main(int argc, char **argv)
 			break;
 		case O_SCALING:
 			scale = true;
+			break;
+		case O_TRACE:
+			costs.trace = true;
 			break;
 		case 1:
 			fprintf(stderr, "krill-sim: unknown argument '%s' (see --help)\n", optarg);

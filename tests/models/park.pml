@@ -108,7 +108,16 @@
  *   scheduler 1 parks in the gap and sleeps with the gift.
  * run-models-mutant: -DGIFT -DNW=1 -DMUTANT=4
  * MUTANT 5: a gift to a target without testing whether it is parked.
- * run-models-mutant: -DGIFT -DNW=1 -DMUTANT=5 */
+ * run-models-mutant: -DGIFT -DNW=1 -DMUTANT=5
+ *
+ * -DGIFT_PARKED (with -DGIFT): a give-back refused once because the target was parked is made
+ * at the next window that does not pay either (bal_give_parked), waking the target as
+ * sched_wakep does: in the same idlelock section it takes the target off the idle stack (nidle
+ * less, nspinning more: the target learns in unidle that it spins) and pushes the gift, then
+ * after the unlock wakes it (ring_wake). Here the giver may find the target parked or not.
+ * run-models: -DGIFT -DGIFT_PARKED -DNW=1
+ * MUTANT 6: the parked target given to but not woken (the wake after the unlock left out).
+ * run-models-mutant: -DGIFT -DGIFT_PARKED -DNW=1 -DMUTANT=6 */
 
 #ifndef NS
 #define NS	2		/* schedulers besides scheduler 0 */
@@ -291,6 +300,9 @@ active proctype giver()
 {
 	byte i = 0;
 	bool asleep = false;
+#ifdef GIFT_PARKED
+	bool woke = false, posted = false;
+#endif
 	atomic {
 		do
 		:: i < nidlestack && idle[i] == 1 -> asleep = true; break
@@ -299,6 +311,20 @@ active proctype giver()
 		od;
 #if MUTANT == 5
 		asleep = false;
+#endif
+#ifdef GIFT_PARKED
+		/* bal_give_parked: off the idle stack, counted spinning, then given to. */
+		if
+		:: asleep ->
+			nidlestack--;
+			idle[i] = idle[nidlestack];
+			idle[nidlestack] = 0;
+			nidle--;
+			nspinning++;
+			asleep = false;
+			woke = true
+		:: else -> skip
+		fi;
 #endif
 #if MUTANT != 4
 		if
@@ -310,6 +336,12 @@ active proctype giver()
 #if MUTANT == 4
 	if
 	:: !asleep -> gift[1]++
+	:: else -> skip
+	fi;
+#endif
+#if defined(GIFT_PARKED) && MUTANT != 6
+	if
+	:: woke -> ring_wake(1)	/* after the unlock */
 	:: else -> skip
 	fi;
 #endif
