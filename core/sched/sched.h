@@ -101,6 +101,9 @@ struct sched {
 	 * steal being judged: processes taken, messages handled, exits and
 	 * runs counted then. */
 	uint64_t pwait, ytaken, ymsgs, yexited, yruns;
+	/* The victim's messages handled by the time of that steal
+	 * (bal_shared: did the work spread, or only move?). */
+	uint64_t yvmsgs;
 	/* The whole runtime's rate, to judge whether spreading paid: yat,
 	 * yall: when the steal being judged was made and every scheduler's
 	 * messages handled by then; solo: the runtime's rate (messages per
