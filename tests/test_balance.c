@@ -640,6 +640,16 @@ static void test_a_steal_that_only_moved_a_group_did_not_spread(void **state)
 	assert_true(bal_shared(10, 10000));
 	/* Nothing handled either side: nothing to say against it. */
 	assert_true(bal_shared(0, 0));
+	/* The verdict: the group's move did not pay, the same steal with its
+	 * victim as busy did; tasks that finished on the thief owe the victim
+	 * nothing (a short burst half taken: the victim idles after its half). */
+	const struct bal_bought group = {.taken = 37, .runs = 6394, .msgs = 6441};
+	assert_false(bal_spread(&group, 0));
+	assert_true(bal_spread(&group, 6441));
+	assert_true(
+	    bal_spread(&(struct bal_bought){.taken = 10, .runs = 10, .msgs = 10, .exited = 10}, 0));
+	assert_false(
+	    bal_spread(&(struct bal_bought){.taken = 10, .runs = 10, .msgs = 40, .exited = 9}, 0));
 }
 
 int main(void)

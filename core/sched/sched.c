@@ -572,6 +572,8 @@ __attribute__((noinline)) static struct proc *steal(struct sched *s)
 			s->ymsgs = atomic_load_explicit(&s->st.msgs, memory_order_relaxed);
 			s->yexited = atomic_load_explicit(&s->st.exited, memory_order_relaxed);
 			s->yruns = atomic_load_explicit(&s->st.runs, memory_order_relaxed);
+			/* Relaxed: the victim's running count, a hint for
+			 * bal_spread (judge). */
 			s->yvmsgs = atomic_load_explicit(&v->st.msgs, memory_order_relaxed);
 			s->yat = s->nlooks;
 			s->yall = all_msgs(rt);
