@@ -670,69 +670,6 @@ static void test_a_mark_is_spent_once_the_head_passes_the_tail_seen_even_across_
 	assert_true(bal_mark_spent(4, UINT32_MAX - 1, 100));
 }
 
-/* A thief that waited for a victim's backlog and took half of it: the other
- * half must wait afresh, a whole wait (which the judge of this steal sets)
- * from the steal, not be taken at the thief's next look because the old
- * mark is old. With the mark kept (bal_stolen doing nothing, as before),
- * an owner stalled a while lost its whole queue in halves, one steal after
- * another, each judged unpaid and the next taken all the same. */
-static void test_the_rest_of_a_stolen_backlog_waits_afresh(void **state)
-{
-	const uint64_t wait = 20000;
-	uint32_t tail = 0;
-	uint64_t at = 0;
-
-	(void)state;
-	/* The victim's queue holds 98 (head 100, tail 198) and does not move. */
-	assert_false(bal_waited(100, 198, &tail, &at, 1000, wait)); /* marked: young */
-	assert_int_equal(tail, 198);
-	assert_false(bal_waited(100, 198, &tail, &at, 1000 + wait - 1, wait));
-	assert_true(bal_waited(100, 198, &tail, &at, 1000 + wait, wait)); /* waited: take */
-	/* The thief takes 49 (head 149); its judge doubles its wait. */
-	bal_stolen(&at);
-	assert_false(bal_waited(149, 198, &tail, &at, 1000 + wait + 10, 2 * wait));
-	assert_false(bal_waited(149, 198, &tail, &at, 1000 + 2 * wait, 2 * wait));
-	assert_false(bal_waited(149, 198, &tail, &at, 1000 + wait + 10 + 2 * wait - 1, 2 * wait));
-	/* Still stuck a whole new wait after the steal: taken then. */
-	assert_true(bal_waited(149, 198, &tail, &at, 1000 + wait + 10 + 2 * wait, 2 * wait));
-	/* A queue that moved past the mark meanwhile is young again. */
-	bal_stolen(&at);
-	assert_false(bal_waited(150, 199, &tail, &at, 90000, wait));
-	assert_false(bal_waited(199, 240, &tail, &at, 90000 + wait, wait));
-	assert_int_equal(tail, 240);
-}
-
-/* Did the work spread, or only move? A hub's group that followed a stolen
- * client to the thief (chameneos' mall: the thief handled thousands of
- * messages, its victim none) is a move, whatever bal_paid says of it;
- * pairs split between two schedulers, a burst of tasks, and a producer
- * stolen from the consumer that handles its sends all keep both sides busy. */
-static void test_a_steal_that_only_moved_a_group_did_not_spread(void **state)
-{
-	(void)state;
-	/* sv-chameneos at 2 schedulers, a steal the old judge called paid. */
-	assert_true(bal_paid(&(struct bal_bought){.taken = 37, .runs = 6394, .msgs = 6441}));
-	assert_false(bal_shared(6441, 0));
-	assert_false(bal_shared(6441, 6441 / BAL_SHARE - 1));
-	assert_true(bal_shared(6441, 6441 / BAL_SHARE + 1));
-	/* Pairs, tasks: both sides about alike. */
-	assert_true(bal_shared(5000, 4800));
-	/* A producer stolen from its consumer: the victim handles more. */
-	assert_true(bal_shared(10, 10000));
-	/* Nothing handled either side: nothing to say against it. */
-	assert_true(bal_shared(0, 0));
-	/* The verdict: the group's move did not pay, the same steal with its
-	 * victim as busy did; tasks that finished on the thief owe the victim
-	 * nothing (a short burst half taken: the victim idles after its half). */
-	const struct bal_bought group = {.taken = 37, .runs = 6394, .msgs = 6441};
-	assert_false(bal_spread(&group, 0));
-	assert_true(bal_spread(&group, 6441));
-	assert_true(
-	    bal_spread(&(struct bal_bought){.taken = 10, .runs = 10, .msgs = 10, .exited = 10}, 0));
-	assert_false(
-	    bal_spread(&(struct bal_bought){.taken = 10, .runs = 10, .msgs = 40, .exited = 9}, 0));
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -760,8 +697,6 @@ int main(void)
 	    cmocka_unit_test(test_a_thief_whose_tasks_exited_keeps_them_with_solo_unknown),
 	    cmocka_unit_test(test_a_compacting_thief_does_not_steal_before_its_sleep),
 	    cmocka_unit_test(test_a_give_back_refused_for_a_parked_victim_is_made_a_window_later),
-	    cmocka_unit_test(test_the_rest_of_a_stolen_backlog_waits_afresh),
-	    cmocka_unit_test(test_a_steal_that_only_moved_a_group_did_not_spread),
 	};
 
 	unsetenv("KRILL_TOPOLOGY");

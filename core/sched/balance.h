@@ -99,39 +99,10 @@ int kri_bal_choose(const struct balance *b, unsigned start, bal_len_fn *len, voi
 /* Has every process of the backlog marked at (tail, at) been taken, given
  * the victim's queue head now? Then (or with no mark yet, at == 0) the
  * thief marks afresh; else the backlog may be taken once now - at reaches
- * the wait. Sequence numbers wrap, hence the signed difference.
- * A steal clears the thief's mark on its victim (at = 0): what it left
- * there must wait afresh, a whole wait as judged after this steal. Kept,
- * the old mark let a thief whose stolen processes ran once and went home
- * take the rest at once, in halves, one steal after another (a hub's 98
- * queued clients as 49, 25, 12, 6, 3, 2 and 1 within 5 us, each steal
- * judged unpaid and the next taken all the same: sv-chameneos at 2
- * schedulers, docs/performance.md, "The fourth round"). */
+ * the wait. Sequence numbers wrap, hence the signed difference. */
 static inline bool bal_mark_spent(uint32_t head, uint32_t tail, uint64_t at)
 {
 	return !at || (int32_t)(head - tail) >= 0;
-}
-
-/* A look at a victim's queue (head, qtail) now, with the thief's mark on
- * it (*tail, *at): may its backlog be taken? A spent mark is made afresh
- * (the backlog is young); else the backlog has waited once the mark is
- * wait old. */
-static inline bool bal_waited(uint32_t head, uint32_t qtail, uint32_t *tail, uint64_t *at,
-			      uint64_t now, uint64_t wait)
-{
-	if (bal_mark_spent(head, *tail, *at)) {
-		*tail = qtail;
-		*at = now;
-		return false;
-	}
-	return now - *at >= wait;
-}
-
-/* The thief took from the victim it had marked at *at: what it left there
- * waits afresh (above). */
-static inline void bal_stolen(uint64_t *at)
-{
-	*at = 0;
 }
 
 /* What the steal being judged bought, counted from the steal until the
@@ -179,45 +150,6 @@ static inline bool bal_paid(const struct bal_bought *b)
 
 	return b->msgs >= BAL_YIELD * n || b->exited >= n ||
 	       (b->move && !b->refused && b->ran >= BAL_PAYBACK * b->move * n);
-}
-
-/* Did the steal leave work on both sides? Over the time a steal is judged
- * (from the steal until the thief ran dry), the thief handled msgs
- * messages and the scheduler it stole from vmsgs. When a hub's clients are
- * stolen, one of them finds the hub idle and wakes it on the thief (a woken
- * process goes to its waker's scheduler), and the rest of the group
- * follows one reply at a time: the thief then does the group's work alone
- * while its victim idles, and its stolen processes handled many messages
- * each, so bal_paid holds. That is a move, not a spread, and it costs
- * every message that still crosses while the group is split. Counted at 2
- * schedulers (sv-chameneos, docs/performance.md, "The fourth round"):
- * such steals were judged paid, the thief's wait came down to none, and
- * the mall's group went back and forth. So a steal pays only if the
- * victim kept handling at least 1 / BAL_SHARE as many messages as the
- * thief. Counts, not time: it judges in deterministic mode too, and before
- * the runtime's rate alone (bal_spread_paid's solo) is known. Work that
- * truly spreads (pairs, a burst of tasks, random peers, a tree of spawns)
- * keeps both sides busy; a many-to-one producer stolen from its consumer
- * does too (its consumer handles what it sends), and is left to the rate
- * rules (bal_spread_paid, bal_window). */
-#define BAL_SHARE 8u
-static inline bool bal_shared(uint64_t msgs, uint64_t vmsgs)
-{
-	return BAL_SHARE * vmsgs >= msgs;
-}
-
-/* The verdict on a steal by what it bought (the runtime's rate rule aside):
- * bal_paid, and unless the stolen processes finished here (as many exits
- * as bal_paid counts processes: independent tasks, which owe the victim
- * nothing) bal_shared too. Measured in perf/bench/krill-sim (8 x 32
- * cores): with bal_shared asked of tasks as well, bursty took 1.98 x the
- * ideal time against 1.46 x (a victim whose short burst was half taken
- * idles while the thief runs on). */
-static inline bool bal_spread(const struct bal_bought *b, uint64_t vmsgs)
-{
-	uint64_t n = b->taken < b->runs ? b->taken : b->runs;
-
-	return bal_paid(b) && (b->exited >= n || bal_shared(b->msgs, vmsgs));
 }
 
 /* The thief's next wait after a steal that paid or not (bal_paid and,

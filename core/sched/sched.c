@@ -266,17 +266,7 @@ static bool spread_paid(struct sched *s)
  * processes met a full mailbox is not paid for by their run time
  * (bal_paid): a bounded fanin's producer, stolen, ran one long call of
  * sends across cores and went home with the consumer's "room again" (the
- * issue #19 row, 0.42 x one scheduler's rate before this). Nor does a steal
- * pay that only moved the work (bal_spread: the victim handled under an
- * eighth of the thief's messages since, and the stolen processes did not
- * finish here): a stolen client that found the hub idle took it along (a
- * woken process goes to its waker's scheduler) and the group followed, so
- * the thief's processes handled many messages each while the victim
- * idled. At 2 schedulers sv-chameneos' first steals were judged paid so,
- * the wait fell to none and the mall's group went back and forth; in
- * krill-sim the hub at 32 and 256 cores runs 17 % and 12 % faster once
- * such a move no longer pays, and big at 256 cores 4 % slower
- * (docs/performance.md, "The fourth round"). */
+ * issue #19 row, 0.42 x one scheduler's rate before this). */
 static void judge(struct sched *s)
 {
 	if (!s->ytaken)
@@ -292,12 +282,9 @@ static void judge(struct sched *s)
 	    .move = s->rt->cfg.deterministic ? 0 : BAL_MOVE_NS,
 	    .refused = s->refused - s->yrefused,
 	};
-	/* Relaxed: the victim's running count, a hint, as all_msgs. */
-	uint64_t vmsgs =
-	    atomic_load_explicit(&s->rt->s[s->yfrom].st.msgs, memory_order_relaxed) - s->yvmsgs;
 	/* A steal that did not speed the runtime up did not pay, whatever
-	 * its processes did; nor one that only moved the work here. */
-	s->pwait = bal_judge(s->pwait, persist_min(s->rt), spread_paid(s) && bal_spread(&b, vmsgs));
+	 * its processes did. */
+	s->pwait = bal_judge(s->pwait, persist_min(s->rt), spread_paid(s) && bal_paid(&b));
 	s->ytaken = 0;
 }
 
@@ -466,14 +453,17 @@ __attribute__((noinline)) static void busy_judge(struct sched *s)
 }
 
 /* Has the backlog of q, as last marked in (tail, at), waited long enough?
- * A mark whose processes have all been taken starts again from now
- * (balance.h's bal_waited, krill-sim's too). Hints only (relaxed loads of
- * a moving queue): the steal's CAS decides. */
+ * A mark whose processes have all been taken starts again from now. Hints
+ * only (relaxed loads of a moving queue): the steal's CAS decides. */
 static bool waited(struct runq *q, uint32_t *tail, uint64_t *at, uint64_t now, uint64_t wait)
 {
-	return bal_waited(atomic_load_explicit(&q->head, memory_order_relaxed),
-			  atomic_load_explicit(&q->tail, memory_order_relaxed), tail, at, now,
-			  wait);
+	uint32_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+	if (bal_mark_spent(h, *tail, *at)) {
+		*tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
+		*at = now;
+		return false;
+	}
+	return now - *at >= wait;
 }
 
 /* After a run left stealable work behind: let an idle scheduler take it.
@@ -618,13 +608,8 @@ __attribute__((noinline)) static struct proc *steal(struct sched *s)
 			s->yexited = atomic_load_explicit(&s->st.exited, memory_order_relaxed);
 			s->yruns = atomic_load_explicit(&s->st.runs, memory_order_relaxed);
 			s->yrefused = s->refused;
-			/* Relaxed: the victim's running count, a hint for
-			 * bal_spread (judge). */
-			s->yvmsgs = atomic_load_explicit(&v->st.msgs, memory_order_relaxed);
 			s->yat = s->nlooks;
 			s->yall = all_msgs(rt);
-			/* What it left there must wait afresh. */
-			bal_stolen(&s->looks[s->yfrom].at);
 			return p;
 		}
 		start++;

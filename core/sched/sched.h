@@ -105,9 +105,6 @@ struct sched {
 	 * off the send path in its -EAGAIN branch (send.c): judge() asks
 	 * whether a steal's processes were held back by a consumer. */
 	uint64_t refused;
-	/* The victim's messages handled by the time of that steal
-	 * (bal_shared: did the work spread, or only move?). */
-	uint64_t yvmsgs;
 	/* The whole runtime's rate, to judge whether spreading paid: yat,
 	 * yall: when the steal being judged was made and every scheduler's
 	 * messages handled by then; solo: the runtime's rate (messages per

@@ -3,8 +3,8 @@
  * order, thresholds, choice of victim and steal amount come from
  * core/sched/balance.c, and the rule "steal only what waits" (the mark, the
  * adaptive wait, what a steal bought, young backlog near, the rate rule,
- * compaction) from core/sched/balance.h's bal_waited, bal_stolen, bal_judge,
- * bal_paid, bal_spread, bal_young, bal_spread_paid, bal_window and bal_giveback_wait:
+ * compaction) from core/sched/balance.h's bal_mark_spent, bal_judge,
+ * bal_paid, bal_young, bal_spread_paid, bal_window and bal_giveback_wait:
  * the code the schedulers run. Only queues, costs and workloads are
  * modelled here.
  *
@@ -132,7 +132,7 @@ struct ssched {
 	/* Stealing only what waits (sched.c's pwait, ytaken, ymsgs, young,
 	 * young_at, looks), in ticks. */
 	struct slook *looks;
-	uint64_t pwait, ytaken, ymsgs, yvmsgs, msgs, young_at, idle_since;
+	uint64_t pwait, ytaken, ymsgs, msgs, young_at, idle_since;
 	bool young, seen_young, idle;
 	uint64_t sleeps, sleep_ticks;
 	/* What the steal bought (bal_bought): runs and exits here, counted then;
@@ -675,8 +675,12 @@ static uint64_t qlen(void *ctx, unsigned v)
 		return 0;
 	if (m->pol != POL_KRILL || !s->pwait)
 		return q->len;
-	if (bal_waited(q->popped, q->pushed, &l->tail, &l->at, m->now, s->pwait))
+	if (bal_mark_spent(q->popped, l->tail, l->at)) {
+		l->tail = q->pushed;
+		l->at = m->now;
+	} else if (m->now - l->at >= s->pwait) {
 		return q->len;
+	}
 	s->young = true;
 	s->seen_young = true;
 	s->young_at = m->now;
@@ -710,13 +714,12 @@ static bool steal(struct sim *m, uint32_t self, uint32_t *out, uint32_t *cost)
 		bool spread =
 		    bal_spread_paid(all_msgs(m) - s->yall, m->now - s->yat, s->solo, MEASURE_TICKS);
 
-		bool spread_ok = bal_spread(&bb, m->s[s->yfrom].msgs - s->yvmsgs);
-		s->pwait = bal_judge(s->pwait, WAIT_LO, spread && spread_ok);
+		s->pwait = bal_judge(s->pwait, WAIT_LO, spread && bal_paid(&bb));
 		if (m->trace)
 			fprintf(m->trace,
 				"%" PRIu64 " judge %u node %u paid %d spread %d wait %" PRIu64
 				" taken %" PRIu64 " runs %" PRIu64 " msgs %" PRIu64 "\n",
-				m->now, self, s->node, spread_ok, spread, s->pwait, bb.taken,
+				m->now, self, s->node, bal_paid(&bb), spread, s->pwait, bb.taken,
 				bb.runs, bb.msgs);
 		s->ytaken = 0;
 	}
@@ -751,8 +754,6 @@ static bool steal(struct sim *m, uint32_t self, uint32_t *out, uint32_t *cost)
 	s->strikes = 0;
 	s->compacting = false;
 	s->ymsgs = s->msgs;
-	s->yvmsgs = m->s[v].msgs;
-	bal_stolen(&s->looks[v].at); /* what it left there waits afresh */
 	s->yexits = s->exits;
 	s->yruns = s->runs;
 	s->yat = m->now;
