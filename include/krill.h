@@ -158,7 +158,12 @@ typedef struct kr_config {
 	/* Largest message payload in bytes (default 1 MiB, at most 2^31). */
 	uint32_t max_msg;
 	/* Microseconds an idle scheduler spins looking for work before it
-	 * sleeps (default 50). */
+	 * sleeps (default 50). One with I/O in flight spins instead for as
+	 * long as its sleeps lately ended soon (up to 200 us, none once
+	 * traffic comes less often than that), and not at all for a while
+	 * after the kernel switched a scheduler out to run another thread:
+	 * a completion then finds it awake, as Erlang's and Go's schedulers
+	 * are, at the cost of the CPU the spin takes. 0: no spin at all. */
 	unsigned spin_us;
 	/* Microseconds of CPU each scheduler thread asks the kernel for at a
 	 * time: its slice under EEVDF (sched_setattr's sched_runtime, Linux

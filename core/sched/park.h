@@ -25,4 +25,22 @@ void kri_park_wait(struct park *k, uint64_t timeout_ns);
 /* Any thread: wake the sleeper (or make its next wait return at once). */
 void kri_park_wake(struct park *k);
 
+/* How long a scheduler with I/O in flight spins before it sleeps, learnt
+ * as Linux's cpuidle-haltpoll learns its poll: a sleep that ended within
+ * PARK_SPIN_MAX doubles the spin (from PARK_SPIN_START), a longer one
+ * halves it, down to none, so a spin lasts only while traffic comes that
+ * soon, and an idle server spins no more than it did. ns throughout. */
+#define PARK_SPIN_START 10000u
+#define PARK_SPIN_MAX   200000u
+
+static inline uint64_t park_spin_learn(uint64_t spin, uint64_t slept)
+{
+	if (slept <= PARK_SPIN_MAX) {
+		spin = spin ? 2 * spin : PARK_SPIN_START;
+		return spin < PARK_SPIN_MAX ? spin : PARK_SPIN_MAX;
+	}
+	spin /= 2;
+	return spin < PARK_SPIN_START ? 0 : spin;
+}
+
 #endif

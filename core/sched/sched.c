@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/sched.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #include "core/sched/sched.h"
@@ -707,6 +708,39 @@ static bool stop_if_empty(struct kr_runtime *rt)
 	return empty;
 }
 
+/* The spin before a sleep with I/O in flight. A completion that reaches a
+ * sleeping scheduler pays its CPU's wake-up: on the 2-vCPU test VM, whose
+ * idle vCPUs halt at once, two quiet krill nodes took 60-90 us a round
+ * trip where Erlang's schedulers, which spin before they sleep, took 25,
+ * below even two plain processes blocking in recv() (the dist bench's
+ * kernel-floor pair; docs/performance.md, "Distribution"). So spin, for
+ * the window learnt from how soon sleeps end (park_spin_learn), but never
+ * while the CPUs are wanted: a scheduler switched out against its will
+ * (getrusage's nivcsw) stops its own spin and holds every I/O spin of the
+ * runtime for IOSPIN_HOLD. Without that, two nodes of two schedulers each
+ * on two vCPUs had a quarter of their round trips at 120-140 us, a woken
+ * thread waiting out a spinner's slice. Only schedulers with I/O in
+ * flight look, so no other program's idle path changes. */
+#define IOSPIN_HOLD 1000000u
+
+static uint64_t io_spin_window(struct sched *s)
+{
+	struct kr_runtime *rt = s->rt;
+	struct rusage ru;
+	if (getrusage(RUSAGE_THREAD, &ru) == 0 && ru.ru_nivcsw != s->nivcsw) {
+		s->nivcsw = ru.ru_nivcsw;
+		s->iospin = 0;
+		/* Relaxed: a hint; a scheduler that spins once more on a
+		 * stale value costs one window. */
+		atomic_store_explicit(&rt->iobusy_until, kri_now_ns() + IOSPIN_HOLD,
+				      memory_order_relaxed);
+	}
+	if (!s->iospin ||
+	    kri_now_ns() < atomic_load_explicit(&rt->iobusy_until, memory_order_relaxed))
+		return 0;
+	return s->iospin;
+}
+
 __attribute__((noinline)) static void park(struct sched *s)
 {
 	struct kr_runtime *rt = s->rt;
@@ -785,6 +819,7 @@ __attribute__((noinline)) static void park(struct sched *s)
 	kri_ovl_memory_check(s);
 	kri_stats_publish(s, t0);
 	uint64_t m0 = timed ? all_msgs(rt) : 0;
+	bool io = s->ring.inflight != 0;
 	kri_park_wait(&s->park, timeout);
 	if (timed)
 		atomic_fetch_sub_explicit(&rt->ntimed, 1, memory_order_relaxed);
@@ -797,6 +832,8 @@ __attribute__((noinline)) static void park(struct sched *s)
 		s->solo = s->solo ? (3 * s->solo + r) / 4 : r;
 	}
 	stat_add(&s->st.idle_ns, t1 - t0);
+	if (io && rt->cfg.spin_us)
+		s->iospin = park_spin_learn(s->iospin, t1 - t0);
 	s->compacting = false;
 	/* Woken by sched_wakep, by a timer, or spuriously. */
 	unidle(rt, s);
@@ -818,17 +855,18 @@ __attribute__((noinline)) static void idle(struct sched *s, uint64_t spin_ns)
 		return;
 	}
 	/* Spin a while (bounded to half the schedulers, as in Go, so an
-	 * idle machine is not all spinning) before sleeping. Not with
-	 * I/O in flight: completions end the ring's wait as soon as the
-	 * kernel posts them, and a spin would only take the CPU from
-	 * the kernel's network stack and the programs beside us. */
+	 * idle machine is not all spinning) before sleeping. With I/O in
+	 * flight, only for the window learnt (io_spin_window), and past
+	 * that bound: its ring's completions need this scheduler, whatever
+	 * the others do. */
+	uint64_t window = !s->ring.inflight ? spin_ns : spin_ns ? io_spin_window(s) : 0;
 	if (!s->spinning &&
-	    2 * atomic_load_explicit(&rt->nspinning, memory_order_relaxed) < rt->n) {
+	    (2 * atomic_load_explicit(&rt->nspinning, memory_order_relaxed) < rt->n || window)) {
 		s->spinning = true;
 		atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
 	}
 	if (s->spinning) {
-		uint64_t until = kri_now_ns() + (s->ring.inflight ? 0 : spin_ns);
+		uint64_t until = kri_now_ns() + window;
 		bool found = false;
 		while (!found && kri_now_ns() < until &&
 		       !atomic_load_explicit(&rt->stop, memory_order_relaxed)) {

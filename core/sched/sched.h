@@ -119,6 +119,11 @@ struct sched {
 	 * back and is to sleep that long. Owner only. */
 	unsigned yfrom, ysteps, ystrikes, cgrow;
 	bool compacting;
+	/* The spin before a sleep with I/O in flight (ns), learnt from how
+	 * soon sleeps end (park_spin_learn), and the thread's involuntary
+	 * switches when last looked (sched.c, io_spin_window). Owner only. */
+	uint64_t iospin;
+	long nivcsw;
 	bool young;        /* the last look saw backlog too young to take */
 	uint64_t young_at; /* when a look last saw some (ns; deterministic: looks) */
 	struct limbo limbo;
@@ -223,6 +228,10 @@ struct kr_runtime {
 	 * again by themselves, so owners need not wake them. Relaxed RMW by
 	 * the sleeper around its sleep; read relaxed, a hint. */
 	_Atomic unsigned ntimed;
+	/* Until when (ns) no scheduler spins with I/O in flight: one was
+	 * switched out against its will, so the CPUs are wanted (sched.c,
+	 * io_spin_window). Relaxed: a hint. */
+	_Atomic uint64_t iobusy_until;
 	_Atomic int stop;
 	_Atomic int waiting; /* kr_wait waits: an empty runtime may stop itself */
 	_Atomic int overmem; /* past cfg.max_memory (overload.c) */
