@@ -268,13 +268,12 @@ static bool spread_paid(struct sched *s)
  * (bal_paid): a bounded fanin's producer, stolen, ran one long call of
  * sends across cores and went home with the consumer's "room again" (the
  * issue #19 row, 0.42 x one scheduler's rate before this). */
-static void judge(struct sched *s)
+/* What the steal being judged bought so far (balance.h). Relaxed: our own
+ * counters. Deterministic mode's clock counts looks, not time: judged by
+ * messages and exits only. */
+static struct bal_bought bought(const struct sched *s)
 {
-	if (!s->ytaken)
-		return;
-	/* Relaxed: our own counters. Deterministic mode's clock counts
-	 * looks, not time: judged by messages and exits only. */
-	struct bal_bought b = {
+	return (struct bal_bought){
 	    .taken = s->ytaken,
 	    .runs = atomic_load_explicit(&s->st.runs, memory_order_relaxed) - s->yruns,
 	    .msgs = atomic_load_explicit(&s->st.msgs, memory_order_relaxed) - s->ymsgs,
@@ -283,6 +282,13 @@ static void judge(struct sched *s)
 	    .move = s->rt->cfg.deterministic ? 0 : BAL_MOVE_NS,
 	    .refused = s->refused - s->yrefused,
 	};
+}
+
+static void judge(struct sched *s)
+{
+	if (!s->ytaken)
+		return;
+	struct bal_bought b = bought(s);
 	/* A steal that did not speed the runtime up did not pay, whatever
 	 * its processes did. */
 	s->pwait = bal_judge(s->pwait, persist_min(s->rt), spread_paid(s) && bal_paid(&b));
@@ -434,12 +440,8 @@ __attribute__((noinline)) static void busy_judge(struct sched *s)
 		return;
 	uint64_t all = all_msgs(rt);
 	/* Tasks: what it ran since the steal exited (bal_paid's exit test),
-	 * paid whether or not solo is known. Relaxed: our own counters. */
-	struct bal_bought b = {
-	    .taken = s->ytaken,
-	    .runs = atomic_load_explicit(&s->st.runs, memory_order_relaxed) - s->yruns,
-	    .exited = atomic_load_explicit(&s->st.exited, memory_order_relaxed) - s->yexited,
-	};
+	 * paid whether or not solo is known. */
+	struct bal_bought b = bought(s);
 	/* balance.h's rule, krill-sim's too. Judged, it must fail
 	 * BAL_STRIKES (2) windows in a row: one can be a vCPU descheduled on
 	 * a loaded machine (pingpong gave back 1,000-1,200 processes a run at

@@ -56,10 +56,11 @@ enum { D_ECHO = 1, D_ONEWAY = 3, D_END = 4, D_COUNT = 5, D_STOP = 9 };
 
 enum { WAIT_MS = 10000, STREAM_MS = 60000 };
 
-static double cpu_self(void)
+/* CPU seconds (user + system) of this process (RUSAGE_SELF) or of its waited-for children. */
+static double cpu_of(int who)
 {
 	struct rusage r;
-	getrusage(RUSAGE_SELF, &r);
+	getrusage(who, &r);
 	return (double)r.ru_utime.tv_sec + (double)r.ru_utime.tv_usec / 1e6 +
 	       (double)r.ru_stime.tv_sec + (double)r.ru_stime.tv_usec / 1e6;
 }
@@ -108,7 +109,7 @@ static void serve_b(kr_ctx *ctx, void *state, const kr_msg *m)
 		atom_pid(ctx, &x, "welcome", kr_self(ctx));
 		kr_node_send_term(ctx, s->drv, &x);
 		ei_x_free(&x);
-		s->cpu0 = cpu_self();
+		s->cpu0 = cpu_of(RUSAGE_SELF);
 		s->count = 0;
 		return;
 	case D_ECHO:
@@ -118,7 +119,7 @@ static void serve_b(kr_ctx *ctx, void *state, const kr_msg *m)
 		s->count++;
 		return;
 	case D_END:
-		printf("cpu %.6f\n", cpu_self() - s->cpu0);
+		printf("cpu %.6f\n", cpu_of(RUSAGE_SELF) - s->cpu0);
 		fflush(stdout);
 		post_u64(ctx, s->drv, D_COUNT, s->count);
 		s->count = 0;
@@ -200,7 +201,7 @@ static void driver_fn(kr_ctx *ctx, void *arg)
 		d->failed = "welcome";
 		goto out;
 	}
-	double cpu0 = cpu_self();
+	double cpu0 = cpu_of(RUSAGE_SELF);
 	for (uint64_t i = 0; i < d->rounds; i++) {
 		double t = now();
 		if ((rc = kr_send(ctx, peer, D_ECHO, &i, sizeof i)) < 0 ||
@@ -225,7 +226,7 @@ static void driver_fn(kr_ctx *ctx, void *arg)
 	}
 	memcpy(&n, m->data, sizeof n);
 	double t1 = now();
-	d->cpu = cpu_self() - cpu0;
+	d->cpu = cpu_of(RUSAGE_SELF) - cpu0;
 	d->rate = per_second((double)d->messages, t1 - t0);
 	if (n != d->messages) {
 		d->failed = "count (messages lost)";
@@ -539,14 +540,6 @@ static void floor_child(int fd, const struct params *p)
 	_exit(full_io(fd, (unsigned char *)&n, sizeof n, 1) ? 1 : 0);
 }
 
-static double cpu_children(void)
-{
-	struct rusage r;
-	getrusage(RUSAGE_CHILDREN, &r);
-	return (double)r.ru_utime.tv_sec + (double)r.ru_utime.tv_usec / 1e6 +
-	       (double)r.ru_stime.tv_sec + (double)r.ru_stime.tv_usec / 1e6;
-}
-
 static int floor_pair(kr_runtime *rt, const struct params *p, double *rtt)
 {
 	int one = 1, ls = socket(AF_INET, SOCK_STREAM, 0), a = socket(AF_INET, SOCK_STREAM, 0),
@@ -567,7 +560,7 @@ static int floor_pair(kr_runtime *rt, const struct params *p, double *rtt)
 	close(ls);
 	setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	setsockopt(b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	double cpu_b0 = cpu_children();
+	double cpu_b0 = cpu_of(RUSAGE_CHILDREN);
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(a);
@@ -582,7 +575,7 @@ static int floor_pair(kr_runtime *rt, const struct params *p, double *rtt)
 	unsigned char f[FLOOR_FRAME] = {0};
 	uint64_t n = 0;
 	int bad = 0;
-	double cpu0 = cpu_self();
+	double cpu0 = cpu_of(RUSAGE_SELF);
 	for (uint64_t i = 0; i < p->rounds && !bad; i++) {
 		double t = now();
 		bad = full_io(a, f, sizeof f, 1) || full_io(a, f, sizeof f, 0);
@@ -592,7 +585,7 @@ static int floor_pair(kr_runtime *rt, const struct params *p, double *rtt)
 	for (uint64_t i = 0; i < p->messages && !bad; i++)
 		bad = full_io(a, f, sizeof f, 1);
 	bad = bad || full_io(a, (unsigned char *)&n, sizeof n, 0);
-	double t1 = now(), cpu = cpu_self() - cpu0;
+	double t1 = now(), cpu = cpu_of(RUSAGE_SELF) - cpu0;
 	close(a);
 	int status;
 	waitpid(pid, &status, 0);
@@ -603,7 +596,7 @@ static int floor_pair(kr_runtime *rt, const struct params *p, double *rtt)
 	qsort(rtt, p->rounds, sizeof *rtt, cmp_double);
 	print_pair(rt, p, "kernel-floor", per_second((double)p->messages, t1 - t0),
 		   pct(rtt, p->rounds, 50) * 1e6, pct(rtt, p->rounds, 99) * 1e6, cpu,
-		   cpu_children() - cpu_b0);
+		   cpu_of(RUSAGE_CHILDREN) - cpu_b0);
 	return 0;
 }
 
