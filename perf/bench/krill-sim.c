@@ -183,10 +183,10 @@ struct sim {
 	uint64_t sent, cross_sent, moved_runs;
 	uint64_t window; /* compaction's window in ticks (0: none) */
 	uint64_t given, givebacks;
-	uint32_t *node_idle; /* schedulers of each node that found no work */
+	uint32_t *node_idle;   /* schedulers of each node that found no work */
 	uint32_t *node_asleep; /* of those, in a timed sleep */
-	uint64_t *sink_at;   /* when a sink last used its whole batch on each node (0: never) */
-	FILE *trace; /* --trace: one line an event (steal, give-back, sleep), or NULL */
+	uint64_t *sink_at;     /* when a sink last used its whole batch on each node (0: never) */
+	FILE *trace;           /* --trace: one line an event (steal, give-back, sleep), or NULL */
 };
 
 static uint64_t rnd(uint64_t *x)
