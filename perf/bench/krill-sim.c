@@ -52,7 +52,14 @@
  * the steal exited: tasks) gives its processes back to its victim's gift
  * list, which thieves do not see and the owner takes once its own queue
  * is empty (a parked owner: a window later, waking it), and sleeps at
- * least the longest wait, stealing nothing before (sched.c's compaction). "eager" is the policy
+ * least the longest wait, stealing nothing before (sched.c's compaction).
+ * Many-to-one (balance.h's bal_sink, bal_backlog, bal_may_cross and
+ * bal_far_wait; krill-sim only so far, sched.c does not run them yet): a
+ * consumer that used its whole batch sending little is a sink; a lone
+ * process queued on a busy scheduler that ran a sink lately is not
+ * backlog; no thief crosses to a node that ran a sink lately; and remote
+ * backlog waits two far moves longer while its node has a scheduler awake
+ * without work. "eager" is the policy
  * before issue #19: the same victims, any queued backlog taken at once.
  * "random" is the flat order (numa = 0) started at a random victim each
  * attempt: naive random stealing. All use the same seed, so workloads are
@@ -1423,7 +1430,8 @@ static void usage(FILE *f)
 		"  --scaling  each workload on 1, 2, 32 (1 node) and 256 (8 x 32) cores, then\n"
 		"             a line saying whether rate(256) >= rate(32) >= rate(1)\n"
 		"  --trace    one line an event on stderr, in ticks of 25 ns: steals, their\n"
-		"             judgement, give-backs, timed sleeps, the hub's moves\n");
+		"             judgement, give-backs, timed sleeps, the hub's and the\n"
+		"             consumer's moves\n");
 }
 
 /* --scaling: every selected workload and policy on every shape. */
