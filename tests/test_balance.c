@@ -670,6 +670,55 @@ static void test_a_mark_is_spent_once_the_head_passes_the_tail_seen_even_across_
 	assert_true(bal_mark_spent(4, UINT32_MAX - 1, 100));
 }
 
+/* A sink is a process that used its whole batch and sent under one
+ * message in four handled: fanin's consumer (256 handled, none sent), not
+ * a producer (one send a message) nor a hub (one reply a request). */
+static void test_a_sink_sends_under_one_message_in_four_handled(void **state)
+{
+	(void)state;
+	assert_true(bal_sink(256, 0));
+	assert_true(bal_sink(256, 63));
+	assert_false(bal_sink(256, 64));
+	assert_false(bal_sink(256, 256)); /* a producer */
+	assert_false(bal_sink(128, 128)); /* a hub: a reply a request */
+}
+
+/* A lone process queued on a busy victim that ran a sink lately is the
+ * sink, queued again behind nothing: not backlog. Anything else is. */
+static void test_a_sinks_own_continuation_is_not_backlog(void **state)
+{
+	(void)state;
+	assert_int_equal(bal_backlog(1, true), 0);
+	assert_int_equal(bal_backlog(1, false), 1); /* no sink there, or the victim idle */
+	assert_int_equal(bal_backlog(2, true), 2);
+	assert_int_equal(bal_backlog(0, true), 0);
+	assert_int_equal(bal_backlog(1000, false), 1000);
+}
+
+/* No thief crosses to a node that ran a sink lately; else it may. */
+static void test_no_crossing_to_a_node_with_a_sink(void **state)
+{
+	(void)state;
+	assert_false(bal_may_cross(true));
+	assert_true(bal_may_cross(false));
+}
+
+/* Remote backlog waits a look and a steal across (two moves at distance
+ * d) longer while the victim's node has a scheduler awake without work;
+ * else the plain wait. A wait of none stays none only when nobody idles
+ * near the victim. */
+static void test_remote_backlog_waits_a_far_steals_cost_longer_while_its_node_idles(void **state)
+{
+	(void)state;
+	assert_int_equal(bal_far_wait(800, 18, 22, false), 800);
+	assert_int_equal(bal_far_wait(800, 18, 22, true), 800 + 2 * 18 * 22 / 10);
+	assert_int_equal(bal_far_wait(800, 18, 16, true), 800 + 2 * 18 * 16 / 10);
+	assert_true(bal_far_wait(800, 18, 28, true) > bal_far_wait(800, 18, 16, true));
+	assert_int_equal(bal_far_wait(BAL_WAIT_NS, BAL_MOVE_NS, 16, true),
+			 BAL_WAIT_NS + 2 * BAL_MOVE_NS * 16 / 10);
+	assert_int_equal(bal_far_wait(0, 18, 22, false), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -697,6 +746,11 @@ int main(void)
 	    cmocka_unit_test(test_a_thief_whose_tasks_exited_keeps_them_with_solo_unknown),
 	    cmocka_unit_test(test_a_compacting_thief_does_not_steal_before_its_sleep),
 	    cmocka_unit_test(test_a_give_back_refused_for_a_parked_victim_is_made_a_window_later),
+	    cmocka_unit_test(test_a_sink_sends_under_one_message_in_four_handled),
+	    cmocka_unit_test(test_a_sinks_own_continuation_is_not_backlog),
+	    cmocka_unit_test(test_no_crossing_to_a_node_with_a_sink),
+	    cmocka_unit_test(
+		test_remote_backlog_waits_a_far_steals_cost_longer_while_its_node_idles),
 	};
 
 	unsetenv("KRILL_TOPOLOGY");

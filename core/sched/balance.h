@@ -287,6 +287,89 @@ static inline uint64_t bal_young(uint64_t len, uint64_t wait, uint64_t lo)
 	return wait > lo ? len | BAL_YOUNG : 0;
 }
 
+/* Many-to-one (issue #19, h19s). A sink is a process that used its whole
+ * batch (kr_config.batch) and still had mail, having sent under one
+ * message in four handled: fanin's consumer, not a producer (one send a
+ * message) nor a hub (one reply a request). Its scheduler and its node
+ * remember when they last saw one; for BAL_SINK_NS after, two rules hold.
+ * Why, found with krill-sim --trace (fanin, 1,000 producers, one
+ * consumer, 8 x 32 cores): the program runs at the consumer's rate, and
+ * each run of a producer on another node than the consumer's makes the
+ * consumer pay a round trip d/10 times dearer for the run's first
+ * message; at 256 cores 87 % of the message bytes crossed nodes and the
+ * rate fell below 32 cores' (33.9 against 35.4 M/s). And at both, the
+ * consumer, queued again behind nothing after each batch, was taken by a
+ * thief at wait 0 some 3,900 times a run, paying its state's move each
+ * time. With the three rules below: 38.7 M/s at 32 and at 256, no byte
+ * across nodes (seeds 1-6). A longer program (--work 20000) still ends
+ * 0.1-0.5 % lower at 256: compaction's give-backs to the consumer's
+ * scheduler, which differ by chance between the two machines. */
+#define BAL_SINK_NS (BAL_WAIT_GROW * BAL_WAIT_NS)
+static inline bool bal_sink(uint64_t handled, uint64_t sent)
+{
+	return 4 * sent < handled;
+}
+
+/* The backlog a thief counts on a victim whose queue holds len: none when
+ * it is one process and the victim is busy and ran a sink lately
+ * (sink_owner): that one is the sink, queued again behind nothing, which
+ * its owner runs next. Spreading it only moves it (fanin at 32 cores:
+ * 35.4 -> 38.7 M/s). Other lone processes stay stealable: taken from every
+ * busy victim, pingpong at 2 cores fell from 74.4 to 55.4 M/s. */
+static inline uint64_t bal_backlog(uint64_t len, bool sink_owner)
+{
+	return len == 1 && sink_owner ? 0 : len;
+}
+
+/* May a thief cross to a remote victim, given whether the victim's node
+ * saw a sink within BAL_SINK_NS? Not then: its backlog is likely the
+ * sink's producers, whose runs farther away only make each of their first
+ * sends to it dearer; the sink's rate is the program's, and no core added
+ * raises it. */
+static inline bool bal_may_cross(bool sink)
+{
+	return !sink;
+}
+
+/* How long remote backlog must have waited before a thief at distance d
+ * takes it, its wait being wait and a move costing move (the caller's
+ * unit): the wait, and while the victim's node has a scheduler awake
+ * without work (near_idle) two moves at distance d more, a look and a
+ * steal across. The node's own thieves then take first what they can
+ * take as soon; a remote thief whose wait ends in the same instant does
+ * not carry half the backlog off (krill-sim, fanin at 8 x 32: at 20 us a
+ * thief of node 2 took 500 of the 1,000 producers queued on scheduler 0
+ * before any of the 31 idle schedulers of node 0, before the consumer had
+ * run a whole batch, so before any sink was seen). */
+static inline uint64_t bal_far_wait(uint64_t wait, uint64_t move, unsigned d, bool near_idle)
+{
+	return near_idle ? wait + 2 * move * d / 10 : wait;
+}
+
+/* The hub (issue #19 item 4, h19s): not fixed by stealing rules, and why.
+ * krill-sim's hub (a broker, 100 clients of 1 tick's work each) runs 3
+ * ticks a request on one scheduler, and no placement beats that: a client
+ * on another core than the hub costs a round trip a request (18 ticks,
+ * half each side), so 1 core's rate (26.7 M/s) is the best, and "rate at
+ * 32 >= rate at 1" holds only if no thief ever takes one of its clients.
+ * Before the first steal (20 us in) scheduler 0's queue holds the clients
+ * not yet run, as pingpong's holds its pairs and big its actors, which
+ * must be stolen to scale: nothing a thief can read tells them apart (the
+ * difference, who sends to whom, is the send path's to see). Once stolen,
+ * a client's request wakes the hub where the client runs when the hub is
+ * idle, so the hub moves (17,000 moves a run at 32 cores, 38,000 at 256,
+ * 16,600 of those across nodes), and thieves keep taking clients at their
+ * longest wait. Measured (seed 1), not kept: a victim barred to all
+ * thieves once a steal from it did not pay, for 1.28 ms: hub 25.7 at 32
+ * cores, big at 256 266 -> 20.6 M/s; for good: hub 26.62 (still below
+ * 26.66), big 20.0 (both with the sleepers' rule below on too); only when
+ * the stolen processes left (ran once each, none exited): big the same.
+ * No crossing while any scheduler of the victim's node found no work,
+ * asleep ones too: hub at 256 12.2 -> 17.7 / 19.9 / 21.4 over seeds 1-3,
+ * but big at 256 266 -> 107 M/s and task loads at the default --work
+ * worse (uniform 1.160 -> 1.245, bursty 1.459 -> 1.637 x ideal). Waking
+ * one of those sleepers instead of crossing: hub at 256 7.4. */
+
 /* Processes a steal takes from a queue of len: half, rounded up. */
 static inline uint32_t bal_steal_count(uint32_t len)
 {

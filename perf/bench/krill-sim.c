@@ -52,7 +52,14 @@
  * the steal exited: tasks) gives its processes back to its victim's gift
  * list, which thieves do not see and the owner takes once its own queue
  * is empty (a parked owner: a window later, waking it), and sleeps at
- * least the longest wait, stealing nothing before (sched.c's compaction). "eager" is the policy
+ * least the longest wait, stealing nothing before (sched.c's compaction).
+ * Many-to-one (balance.h's bal_sink, bal_backlog, bal_may_cross and
+ * bal_far_wait; krill-sim only so far, sched.c does not run them yet): a
+ * consumer that used its whole batch sending little is a sink; a lone
+ * process queued on a busy scheduler that ran a sink lately is not
+ * backlog; no thief crosses to a node that ran a sink lately; and remote
+ * backlog waits two far moves longer while its node has a scheduler awake
+ * without work. "eager" is the policy
  * before issue #19: the same victims, any queued backlog taken at once.
  * "random" is the flat order (numa = 0) started at a random victim each
  * attempt: naive random stealing. All use the same seed, so workloads are
@@ -127,7 +134,7 @@ struct ssched {
 	/* Message workloads: the message being handled, how many this run,
 	 * the receiver of the run's last cross-scheduler send (the outbox). */
 	uint64_t msg;
-	uint32_t handled, batch_to;
+	uint32_t handled, batch_to, run_sent; /* run_sent: sends this run */
 	bool has_batch_to;
 	/* Stealing only what waits (sched.c's pwait, ytaken, ymsgs, young,
 	 * young_at, looks), in ticks. */
@@ -142,6 +149,7 @@ struct ssched {
 	 * sleep being measured (slept_at, slept_all; asleep). */
 	uint64_t runs, yruns, exits, yexits, yat, yall, solo, slept_at, slept_all;
 	bool asleep;
+	uint64_t sink_at; /* when a sink last used its whole batch here (0: never) */
 	/* Compaction (sched.c's yfrom, ystrikes, cgrow, compacting; the run
 	 * queue's gift list, which thieves do not see, and its pop count). */
 	uint32_t yfrom, pops;
@@ -182,7 +190,10 @@ struct sim {
 	uint64_t sent, cross_sent, moved_runs;
 	uint64_t window; /* compaction's window in ticks (0: none) */
 	uint64_t given, givebacks;
-	FILE *trace; /* --trace: one line an event (steal, give-back, sleep), or NULL */
+	uint32_t *node_idle;   /* schedulers of each node that found no work */
+	uint32_t *node_asleep; /* of those, in a timed sleep */
+	uint64_t *sink_at;     /* when a sink last used its whole batch on each node (0: never) */
+	FILE *trace;           /* --trace: one line an event (steal, give-back, sleep), or NULL */
 };
 
 static uint64_t rnd(uint64_t *x)
@@ -343,6 +354,7 @@ static void msg_send(struct sim *m, uint32_t self, uint32_t src, uint32_t dst, e
 	uint32_t cost = m->local;
 
 	m->sent++;
+	s->run_sent++;
 	m->msg_bytes += MSG_BYTES;
 	if (d->state != P_IDLE && d->sched != self) {
 		m->cross_sent++;
@@ -643,6 +655,7 @@ static uint64_t burst_bound(const struct sim *m)
 #define SPIN_TICKS    (SPIN_NS / TICK_NS)
 #define MOVE_TICKS    (BAL_MOVE_NS / TICK_NS)
 #define MEASURE_TICKS (BAL_MEASURE_NS / TICK_NS)
+#define SINK_TICKS    (BAL_SINK_NS / TICK_NS)
 
 /* Messages handled by every scheduler so far (sched.c's all_msgs). */
 static uint64_t all_msgs(const struct sim *m)
@@ -660,6 +673,26 @@ struct look_ctx {
 	unsigned looked;
 };
 
+/* Was a sink seen at this time (0: never) within BAL_SINK_NS? */
+static bool recent(const struct sim *m, uint64_t at)
+{
+	return at && m->now - at < SINK_TICKS;
+}
+
+/* How long v's backlog must have waited before self takes it: its wait,
+ * longer across nodes while v's node has a scheduler awake without work
+ * (bal_far_wait). */
+static uint64_t far_wait(const struct sim *m, uint32_t self, uint32_t v)
+{
+	const struct ssched *s = &m->s[self];
+	uint32_t vn = m->s[v].node;
+
+	if (vn == s->node)
+		return s->pwait;
+	return bal_far_wait(s->pwait, MOVE_TICKS, dist(m, s->node, vn),
+			    m->node_idle[vn] > m->node_asleep[vn]);
+}
+
 /* The backlog of v that the thief may take (sched.c's queue_len): all of
  * it if it has waited, else none yet, and the thief saw young backlog. */
 static uint64_t qlen(void *ctx, unsigned v)
@@ -673,12 +706,22 @@ static uint64_t qlen(void *ctx, unsigned v)
 	c->looked++;
 	if (!q->len)
 		return 0;
+	/* issue #19 (h19s): a sink's own continuation is not backlog, and a
+	 * node where a sink runs is not crossed to (balance.h). */
+	if (m->pol == POL_KRILL) {
+		uint32_t vn = m->s[v].node;
+
+		if (!bal_backlog(q->len, !m->s[v].idle && recent(m, m->s[v].sink_at)))
+			return 0;
+		if (vn != s->node && !bal_may_cross(recent(m, m->sink_at[vn])))
+			return 0;
+	}
 	if (m->pol != POL_KRILL || !s->pwait)
 		return q->len;
 	if (bal_mark_spent(q->popped, l->tail, l->at)) {
 		l->tail = q->pushed;
 		l->at = m->now;
-	} else if (m->now - l->at >= s->pwait) {
+	} else if (m->now - l->at >= far_wait(m, c->self, v)) {
 		return q->len;
 	}
 	s->young = true;
@@ -736,10 +779,12 @@ static bool steal(struct sim *m, uint32_t self, uint32_t *out, uint32_t *cost)
 	v = b->order[j];
 	vq = &m->s[v].q;
 	take = bal_steal_count((uint32_t)vq->len);
+	unsigned many = 0; /* the hub or the consumer among those taken (--trace) */
 	for (uint32_t i = 0; i < take; i++) {
 		uint32_t pid = (uint32_t)q_pop(vq);
 
 		m->queued--;
+		many += m->p[pid].kind == K_HUB || m->p[pid].kind == K_CONS;
 		if (i + 1 < take) {
 			enqueue(m, self, pid);
 		} else {
@@ -767,8 +812,8 @@ static bool steal(struct sim *m, uint32_t self, uint32_t *out, uint32_t *cost)
 	if (m->trace)
 		fprintf(m->trace,
 			"%" PRIu64 " steal thief %u node %u from %u node %u took %u left %zu"
-			" wait %" PRIu64 "\n",
-			m->now, self, s->node, v, m->s[v].node, take, vq->len, s->pwait);
+			" wait %" PRIu64 " many %u\n",
+			m->now, self, s->node, v, m->s[v].node, take, vq->len, s->pwait, many);
 	return true;
 }
 
@@ -783,6 +828,7 @@ static void idle_tick(struct sim *m, uint32_t self, uint32_t cost)
 
 	if (!s->idle) {
 		s->idle = true;
+		m->node_idle[s->node]++;
 		s->idle_since = m->now;
 	}
 	s->busy = cost - 1;
@@ -805,6 +851,8 @@ static void idle_tick(struct sim *m, uint32_t self, uint32_t cost)
 		s->sleeps++;
 		s->sleep_ticks += tw;
 		s->idle_since = m->now + s->busy + 1;
+		if (!s->asleep)
+			m->node_asleep[s->node]++;
 		s->asleep = true; /* a timed sleep: measure the others' rate */
 		s->slept_at = m->now;
 		s->slept_all = all_msgs(m);
@@ -961,6 +1009,8 @@ static void finish(struct sim *m, uint32_t self, uint32_t pid)
 			s->has_cur = true;
 		} else if (p->mbox.len) {
 			enqueue(m, self, pid); /* its batch is over */
+			if (bal_sink(s->handled, s->run_sent))
+				m->sink_at[s->node] = s->sink_at = m->now;
 		} else {
 			p->state = P_IDLE;
 		}
@@ -1009,6 +1059,7 @@ static void tick(struct sim *m, uint32_t self)
 	/* Back from a timed sleep: the runtime's rate without us, as park()
 	 * measures it (a moving average, a quarter each sample). */
 	if (s->asleep) {
+		m->node_asleep[s->node]--;
 		s->asleep = false;
 		s->compacting = false;
 		if (m->now - s->slept_at >= MEASURE_TICKS) {
@@ -1042,6 +1093,8 @@ static void tick(struct sim *m, uint32_t self)
 			idle_tick(m, self, cost ? cost : 1);
 			return;
 		}
+		if (s->idle)
+			m->node_idle[s->node]--;
 		s->idle = false;
 		struct sproc *p = &m->p[pid];
 
@@ -1057,13 +1110,15 @@ static void tick(struct sim *m, uint32_t self)
 			if (p->last != self) {
 				cost += xcost(m, p->last, self) / 2;
 				m->moved_runs++;
-				if (m->trace && p->kind == K_HUB)
+				if (m->trace && (p->kind == K_HUB || p->kind == K_CONS))
 					fprintf(m->trace,
-						"%" PRIu64 " hub %u node %u from %u node %u\n",
-						m->now, self, s->node, p->last, m->s[p->last].node);
+						"%" PRIu64 " %s %u node %u from %u node %u\n",
+						m->now, p->kind == K_HUB ? "hub" : "consumer", self,
+						s->node, p->last, m->s[p->last].node);
 			}
 			p->last = self;
 			s->handled = 0;
+			s->run_sent = 0;
 			s->has_batch_to = false;
 			s->msg = q_pop(&p->mbox);
 			s->left = msg_cost(s->msg) + msg_work(p);
@@ -1196,6 +1251,12 @@ static int simulate(struct topo *t, unsigned nodes, unsigned cores, const char *
 	m.trace = c->trace ? stderr : NULL;
 	m.place = xrealloc(NULL, m.n * sizeof(*m.place));
 	m.s = xrealloc(NULL, m.n * sizeof(*m.s));
+	m.node_idle = xrealloc(NULL, nodes * sizeof(*m.node_idle));
+	memset(m.node_idle, 0, nodes * sizeof(*m.node_idle));
+	m.node_asleep = xrealloc(NULL, nodes * sizeof(*m.node_asleep));
+	memset(m.node_asleep, 0, nodes * sizeof(*m.node_asleep));
+	m.sink_at = xrealloc(NULL, nodes * sizeof(*m.sink_at));
+	memset(m.sink_at, 0, nodes * sizeof(*m.sink_at));
 	memset(m.s, 0, m.n * sizeof(*m.s));
 	for (unsigned i = 0; i < m.n; i++) {
 		m.s[i].looks = xrealloc(NULL, m.n * sizeof(*m.s[i].looks));
@@ -1215,6 +1276,9 @@ static int simulate(struct topo *t, unsigned nodes, unsigned cores, const char *
 			free(m.s[i].looks);
 		}
 		free(m.s);
+		free(m.node_idle);
+		free(m.node_asleep);
+		free(m.sink_at);
 		free(m.place);
 		return err;
 	}
@@ -1283,6 +1347,9 @@ static int simulate(struct topo *t, unsigned nodes, unsigned cores, const char *
 	for (size_t i = 0; i < m.np; i++)
 		free(m.p[i].mbox.buf);
 	free(m.s);
+	free(m.node_idle);
+	free(m.node_asleep);
+	free(m.sink_at);
 	free(m.place);
 	free(m.p);
 	free(m.budget);
@@ -1363,7 +1430,8 @@ static void usage(FILE *f)
 		"  --scaling  each workload on 1, 2, 32 (1 node) and 256 (8 x 32) cores, then\n"
 		"             a line saying whether rate(256) >= rate(32) >= rate(1)\n"
 		"  --trace    one line an event on stderr, in ticks of 25 ns: steals, their\n"
-		"             judgement, give-backs, timed sleeps, the hub's moves\n");
+		"             judgement, give-backs, timed sleeps, the hub's and the\n"
+		"             consumer's moves\n");
 }
 
 /* --scaling: every selected workload and policy on every shape. */
