@@ -161,6 +161,18 @@ void kri_proc_local_done(struct sched *s, const struct kr_ctx *c, struct env *e,
 	stat_add(&s->st.msgs, 1);
 }
 
+/* A sink (bal_sink: a receiver that sends little) ran a whole budget or
+ * more: for the next BAL_SINK_CALLS calls here, the one process queued
+ * behind it or it behind is its partner waiting its turn (a producer, or
+ * the sink itself), not backlog for a thief (sched.c's queue_len). Counted in calls,
+ * not time: the owner reads no clock, and deterministic mode replays. */
+static void note_sink(struct sched *s)
+{
+	atomic_store_explicit(&s->sink_calls,
+			      atomic_load_explicit(&s->calls, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
 /* The longest run, in budgets, of a process with messages taken. */
 #define SLICE_MAX 16u
 
@@ -250,6 +262,7 @@ void kri_proc_run(struct sched *s, struct proc *p)
 			break;
 		}
 		if (used >= budget) {
+			bool sink = bal_sink(handled, used - handled);
 			/* Messages it already took (p->local) are run on,
 			 * up to SLICE_MAX budgets in all: their senders were
 			 * charged for them (a budget counts sends), so a
@@ -265,8 +278,12 @@ void kri_proc_run(struct sched *s, struct proc *p)
 			 * (bank at 2 schedulers: 3 times the steals, each
 			 * then a cross-core exchange). Only in this branch: a
 			 * process that goes idle pays nothing for it. */
-			if (p->local && used < SLICE_MAX * budget && 4 * (used - handled) < handled)
+			if (p->local && sink && used < SLICE_MAX * budget)
 				continue;
+			/* Marked as the run ends, not as it runs on: a run-on
+			 * comes back here each message. */
+			if (sink)
+				note_sink(s);
 			/* A busy one: a candidate for the stats' top table,
 			 * measured while this scheduler still owns it. */
 			if (s->tpub)

@@ -310,11 +310,19 @@ static inline bool bal_sink(uint64_t handled, uint64_t sent)
 	return 4 * sent < handled;
 }
 
+/* The runtime's "lately" for bal_backlog: within this many behaviour calls
+ * of the victim's scheduler (sched.c's sink_owner), a count so that the
+ * owner reads no clock and deterministic mode replays; BAL_SINK_NS at 20 ns
+ * a call, longer where calls are slower. */
+#define BAL_SINK_CALLS 65536u
+
 /* The backlog a thief counts on a victim whose queue holds len: none when
- * it is one process and the victim is busy and ran a sink lately
- * (sink_owner): that one is the sink, queued again behind nothing, which
- * its owner runs next. Spreading it only moves it (fanin at 32 cores:
- * 35.4 -> 38.7 M/s). Other lone processes stay stealable: taken from every
+ * it is one process and the victim ran a sink lately (sink_owner): that
+ * one is the sink, queued again behind nothing, or its partner waiting its
+ * turn behind it (Savina's count: the producer behind the counter's
+ * run-on), which its owner runs next. Spreading it only moves it (fanin at
+ * 32 cores: 35.4 -> 38.7 M/s; count at 2 schedulers: 4-7 processes stolen
+ * a run -> 1-2). Other lone processes stay stealable: taken from every
  * busy victim, pingpong at 2 cores fell from 74.4 to 55.4 M/s. */
 static inline uint64_t bal_backlog(uint64_t len, bool sink_owner)
 {

@@ -139,6 +139,11 @@ struct sched {
 	 * which pid a KR_KILL wants out of it. */
 	_Atomic uint64_t calls;
 	_Atomic kr_pid running;
+	/* calls + 1 when a sink (balance.h's bal_sink) last used a whole
+	 * budget here, 0 never: a thief does not take the one process queued
+	 * behind it (sched.c's queue_len). Beside calls, which a thief reads
+	 * with it. Written by the owner, relaxed: a hint. */
+	_Atomic uint64_t sink_calls;
 	_Atomic int stuck;
 	_Atomic kr_pid kill_req;
 	int killed; /* the jump back was a kill, not a fault */

@@ -54,12 +54,12 @@
  * is empty (a parked owner: a window later, waking it), and sleeps at
  * least the longest wait, stealing nothing before (sched.c's compaction).
  * Many-to-one (balance.h's bal_sink, bal_backlog, bal_may_cross and
- * bal_far_wait; krill-sim only so far, sched.c does not run them yet): a
- * consumer that used its whole batch sending little is a sink; a lone
- * process queued on a busy scheduler that ran a sink lately is not
- * backlog; no thief crosses to a node that ran a sink lately; and remote
- * backlog waits two far moves longer while its node has a scheduler awake
- * without work. "eager" is the policy
+ * bal_far_wait): a consumer that used its whole batch sending little is a
+ * sink; a lone process queued on a scheduler that ran a sink lately is not
+ * backlog (sched.c runs this one too, "lately" counted in calls); no thief
+ * crosses to a node that ran a sink lately; and remote backlog waits two
+ * far moves longer while its node has a scheduler awake without work (these
+ * two krill-sim only so far: sched.c has no per-node marks yet). "eager" is the policy
  * before issue #19: the same victims, any queued backlog taken at once.
  * "random" is the flat order (numa = 0) started at a random victim each
  * attempt: naive random stealing. All use the same seed, so workloads are
@@ -711,7 +711,7 @@ static uint64_t qlen(void *ctx, unsigned v)
 	if (m->pol == POL_KRILL) {
 		uint32_t vn = m->s[v].node;
 
-		if (!bal_backlog(q->len, !m->s[v].idle && recent(m, m->s[v].sink_at)))
+		if (!bal_backlog(q->len, recent(m, m->s[v].sink_at)))
 			return 0;
 		if (vn != s->node && !bal_may_cross(recent(m, m->sink_at[vn])))
 			return 0;
