@@ -162,12 +162,13 @@ void kri_proc_local_done(struct sched *s, const struct kr_ctx *c, struct env *e,
 }
 
 /* A sink (bal_sink: a receiver that sends little) ran a whole budget or
- * more: for the next BAL_SINK_CALLS calls here, the one process queued
- * behind it or it behind is its partner waiting its turn (a producer, or
- * the sink itself), not backlog for a thief (sched.c's queue_len). Counted in calls,
- * not time: the owner reads no clock, and deterministic mode replays. */
-static void note_sink(struct sched *s)
+ * more: for the next BAL_SINK_CALLS calls here, the sink queued again
+ * behind nothing is not backlog for a thief (sched.c's queue_len). Counted
+ * in calls, not time: the owner reads no clock, and deterministic mode
+ * replays. */
+static void note_sink(struct sched *s, struct proc *p)
 {
+	atomic_store_explicit(&s->sink, p, memory_order_relaxed);
 	atomic_store_explicit(&s->sink_calls,
 			      atomic_load_explicit(&s->calls, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
@@ -283,7 +284,7 @@ void kri_proc_run(struct sched *s, struct proc *p)
 			/* Marked as the run ends, not as it runs on: a run-on
 			 * comes back here each message. */
 			if (sink)
-				note_sink(s);
+				note_sink(s, p);
 			/* A busy one: a candidate for the stats' top table,
 			 * measured while this scheduler still owns it. */
 			if (s->tpub)

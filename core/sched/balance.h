@@ -311,22 +311,23 @@ static inline bool bal_sink(uint64_t handled, uint64_t sent)
 }
 
 /* The runtime's "lately" for bal_backlog: within this many behaviour calls
- * of the victim's scheduler (sched.c's sink_owner), a count so that the
+ * of the victim's scheduler (sched.c's sink_queued), a count so that the
  * owner reads no clock and deterministic mode replays; BAL_SINK_NS at 20 ns
  * a call, longer where calls are slower. */
 #define BAL_SINK_CALLS 65536u
 
 /* The backlog a thief counts on a victim whose queue holds len: none when
- * it is one process and the victim ran a sink lately (sink_owner): that
- * one is the sink, queued again behind nothing, or its partner waiting its
- * turn behind it (Savina's count: the producer behind the counter's
- * run-on), which its owner runs next. Spreading it only moves it (fanin at
- * 32 cores: 35.4 -> 38.7 M/s; count at 2 schedulers: 4-7 processes stolen
- * a run -> 1-2). Other lone processes stay stealable: taken from every
- * busy victim, pingpong at 2 cores fell from 74.4 to 55.4 M/s. */
-static inline uint64_t bal_backlog(uint64_t len, bool sink_owner)
+ * it is one process and that one is the sink the victim ran lately
+ * (sink_queued, the caller's): queued again behind nothing, its owner runs
+ * it next, and spreading it only moves it (fanin at 32 cores: 35.4 -> 38.7
+ * M/s). Other lone processes stay stealable: taken from every busy victim,
+ * pingpong at 2 cores fell from 74.4 to 55.4 M/s; and the one queued
+ * behind a sink may be its producer (Savina's count, whose move only
+ * moves the pair) or work of its own another core should take, which a
+ * thief cannot tell apart. */
+static inline uint64_t bal_backlog(uint64_t len, bool sink_queued)
 {
-	return len == 1 && sink_owner ? 0 : len;
+	return len == 1 && sink_queued ? 0 : len;
 }
 
 /* May a thief cross to a remote victim, given whether the victim's node

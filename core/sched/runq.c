@@ -167,6 +167,12 @@ uint64_t kri_runq_given(struct runq *q)
 	return atomic_load_explicit(&q->glen, memory_order_relaxed);
 }
 
+struct proc *kri_runq_head(struct runq *q)
+{
+	uint32_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+	return atomic_load_explicit(&q->buf[h % RUNQ_CAP], memory_order_relaxed);
+}
+
 /* Ring full: move its older half and p to the overflow. Returns 0 if
  * thieves emptied part of the ring meanwhile (the caller retries). */
 static int push_slow(struct runq *q, struct proc *p, uint32_t h, uint32_t t)

@@ -49,6 +49,9 @@ struct proc *kri_runq_pop(struct runq *q);
 uint64_t kri_runq_len(struct runq *q);
 /* Processes handed back and not yet taken by the owner (a hint). */
 uint64_t kri_runq_given(struct runq *q);
+/* The process at the head of the ring, for another thread a hint only
+ * (it may be taken meanwhile): compared, never dereferenced. */
+struct proc *kri_runq_head(struct runq *q);
 
 /* Any thread, owning none of v: hand v[0..n) to q's owner, behind
  * everything queued (sched.c, "Compaction"). They are the owner's alone:

@@ -533,17 +533,20 @@ static uint64_t mix(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-/* Did o run a sink (run.c's note_sink) within its last BAL_SINK_CALLS
- * calls? Not also "is it running one now": between two runs it is not, and
- * its one queued process, looked at then, was taken (4-5 times a run of 4 M
- * messages in test_sched's producer and counter); an owner that ran dry has
- * nothing queued, and a stuck one's backlog is taken above. Relaxed loads:
- * hints. */
-static bool sink_owner(struct sched *o)
+/* Is the one process queued on o the sink it ran (run.c's note_sink)
+ * within its last BAL_SINK_CALLS calls? Only the sink itself: the one
+ * queued behind a sink may be its producer (Savina's count), whose move
+ * only moves the pair, or work of its own that another core should take
+ * (a worker beside a logger), and nothing here tells them apart (who sends
+ * to whom is the send path's to know). Protecting both kept count's pair
+ * together (4-7 processes stolen a run -> 1-2) and would have kept such a
+ * worker from a second core for good. Relaxed loads: hints. */
+static bool sink_queued(struct sched *o)
 {
 	uint64_t at = atomic_load_explicit(&o->sink_calls, memory_order_relaxed);
 	return at &&
-	       atomic_load_explicit(&o->calls, memory_order_relaxed) + 1 - at < BAL_SINK_CALLS;
+	       atomic_load_explicit(&o->calls, memory_order_relaxed) + 1 - at < BAL_SINK_CALLS &&
+	       kri_runq_head(&o->q) == atomic_load_explicit(&o->sink, memory_order_relaxed);
 }
 
 /* The backlog of v that s may take: all of it if it has waited (above),
@@ -559,7 +562,7 @@ static uint64_t queue_len(void *arg, unsigned v)
 		n += kri_runq_given(&o->q);
 		return n ? n + STUCK_BACKLOG : 0;
 	}
-	n = bal_backlog(n, n == 1 && sink_owner(o));
+	n = bal_backlog(n, n == 1 && sink_queued(o));
 	if (!n)
 		return 0;
 	if (atomic_load_explicit(&o->q.olen, memory_order_relaxed))

@@ -140,10 +140,12 @@ struct sched {
 	_Atomic uint64_t calls;
 	_Atomic kr_pid running;
 	/* calls + 1 when a sink (balance.h's bal_sink) last used a whole
-	 * budget here, 0 never: a thief does not take the one process queued
-	 * behind it (sched.c's queue_len). Beside calls, which a thief reads
-	 * with it. Written by the owner, relaxed: a hint. */
+	 * budget here, 0 never, and which process it was: a thief does not
+	 * take it when it is all that is queued (sched.c's queue_len). Beside
+	 * calls, which a thief reads with them. Written by the owner,
+	 * relaxed: hints. */
 	_Atomic uint64_t sink_calls;
+	_Atomic(struct proc *) sink;
 	_Atomic int stuck;
 	_Atomic kr_pid kill_req;
 	int killed; /* the jump back was a kill, not a fault */

@@ -55,7 +55,7 @@
  * least the longest wait, stealing nothing before (sched.c's compaction).
  * Many-to-one (balance.h's bal_sink, bal_backlog, bal_may_cross and
  * bal_far_wait): a consumer that used its whole batch sending little is a
- * sink; a lone process queued on a scheduler that ran a sink lately is not
+ * sink; a sink queued alone on a scheduler that ran it lately is not
  * backlog (sched.c runs this one too, "lately" counted in calls); no thief
  * crosses to a node that ran a sink lately; and remote backlog waits two
  * far moves longer while its node has a scheduler awake without work (these
@@ -150,6 +150,7 @@ struct ssched {
 	uint64_t runs, yruns, exits, yexits, yat, yall, solo, slept_at, slept_all;
 	bool asleep;
 	uint64_t sink_at; /* when a sink last used its whole batch here (0: never) */
+	uint32_t sink;    /* which process that was */
 	/* Compaction (sched.c's yfrom, ystrikes, cgrow, compacting; the run
 	 * queue's gift list, which thieves do not see, and its pop count). */
 	uint32_t yfrom, pops;
@@ -711,7 +712,8 @@ static uint64_t qlen(void *ctx, unsigned v)
 	if (m->pol == POL_KRILL) {
 		uint32_t vn = m->s[v].node;
 
-		if (!bal_backlog(q->len, recent(m, m->s[v].sink_at)))
+		if (!bal_backlog(q->len,
+				 recent(m, m->s[v].sink_at) && q->buf[q->head] == m->s[v].sink))
 			return 0;
 		if (vn != s->node && !bal_may_cross(recent(m, m->sink_at[vn])))
 			return 0;
@@ -1009,8 +1011,10 @@ static void finish(struct sim *m, uint32_t self, uint32_t pid)
 			s->has_cur = true;
 		} else if (p->mbox.len) {
 			enqueue(m, self, pid); /* its batch is over */
-			if (bal_sink(s->handled, s->run_sent))
+			if (bal_sink(s->handled, s->run_sent)) {
 				m->sink_at[s->node] = s->sink_at = m->now;
+				s->sink = pid;
+			}
 		} else {
 			p->state = P_IDLE;
 		}
