@@ -683,13 +683,14 @@ static void test_a_sink_sends_under_one_message_in_four_handled(void **state)
 	assert_false(bal_sink(128, 128)); /* a hub: a reply a request */
 }
 
-/* A lone process queued on a busy victim that ran a sink lately is the
- * sink, queued again behind nothing: not backlog. Anything else is. */
+/* A lone process that is the sink its victim ran lately (the caller's
+ * test: sched.c's sink_queued, krill-sim's qlen), queued again behind
+ * nothing, is not backlog. Anything else is. */
 static void test_a_sinks_own_continuation_is_not_backlog(void **state)
 {
 	(void)state;
 	assert_int_equal(bal_backlog(1, true), 0);
-	assert_int_equal(bal_backlog(1, false), 1); /* no sink there, or the victim idle */
+	assert_int_equal(bal_backlog(1, false), 1); /* no sink lately, or not it */
 	assert_int_equal(bal_backlog(2, true), 2);
 	assert_int_equal(bal_backlog(0, true), 0);
 	assert_int_equal(bal_backlog(1000, false), 1000);
