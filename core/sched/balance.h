@@ -334,7 +334,10 @@ static inline uint64_t bal_backlog(uint64_t len, bool sink_queued)
  * saw a sink within BAL_SINK_NS? Not then: its backlog is likely the
  * sink's producers, whose runs farther away only make each of their first
  * sends to it dearer; the sink's rate is the program's, and no core added
- * raises it. */
+ * raises it. krill-sim only, and not fit for sched.c as it stands: in a
+ * program that is not fanin alone (a server whose node also runs a logger)
+ * one sink would keep every other node from that node's backlog for as
+ * long as it runs. */
 static inline bool bal_may_cross(bool sink)
 {
 	return !sink;
