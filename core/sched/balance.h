@@ -358,29 +358,11 @@ static inline uint64_t bal_far_wait(uint64_t wait, uint64_t move, unsigned d, bo
 	return near_idle ? wait + 2 * move * d / 10 : wait;
 }
 
-/* The hub (issue #19 item 4, h19s): not fixed by stealing rules, and why.
- * krill-sim's hub (a broker, 100 clients of 1 tick's work each) runs 3
- * ticks a request on one scheduler, and no placement beats that: a client
- * on another core than the hub costs a round trip a request (18 ticks,
- * half each side), so 1 core's rate (26.7 M/s) is the best, and "rate at
- * 32 >= rate at 1" holds only if no thief ever takes one of its clients.
- * Before the first steal (20 us in) scheduler 0's queue holds the clients
- * not yet run, as pingpong's holds its pairs and big its actors, which
- * must be stolen to scale: nothing a thief can read tells them apart (the
- * difference, who sends to whom, is the send path's to see). Once stolen,
- * a client's request wakes the hub where the client runs when the hub is
- * idle, so the hub moves (17,000 moves a run at 32 cores, 38,000 at 256,
- * 16,600 of those across nodes), and thieves keep taking clients at their
- * longest wait. Measured (seed 1), not kept: a victim barred to all
- * thieves once a steal from it did not pay, for 1.28 ms: hub 25.7 at 32
- * cores, big at 256 266 -> 20.6 M/s; for good: hub 26.62 (still below
- * 26.66), big 20.0 (both with the sleepers' rule below on too); only when
- * the stolen processes left (ran once each, none exited): big the same.
- * No crossing while any scheduler of the victim's node found no work,
- * asleep ones too: hub at 256 12.2 -> 17.7 / 19.9 / 21.4 over seeds 1-3,
- * but big at 256 266 -> 107 M/s and task loads at the default --work
- * worse (uniform 1.160 -> 1.245, bursty 1.459 -> 1.637 x ideal). Waking
- * one of those sleepers instead of crossing: hub at 256 7.4. */
+/* The hub (issue #19 item 4, h19s) is not fixed by stealing rules: its
+ * clients, before they first run, look to a thief exactly like pingpong's
+ * pairs, which must be stolen to scale, and the hub itself is never stolen,
+ * only woken where a stolen client runs. What was tried, with figures:
+ * docs/performance.md, "The simulator's hub and fanin at 8 x 32". */
 
 /* Processes a steal takes from a queue of len: half, rounded up. */
 static inline uint32_t bal_steal_count(uint32_t len)

@@ -254,20 +254,6 @@ static bool spread_paid(struct sched *s)
 	return bal_spread_paid(all_msgs(s->rt) - s->yall, dt, s->solo, MEASURE_NS);
 }
 
-/* Did the last steal pay? Judged when the thief runs dry again. If the
- * stolen processes (and those they woke here) handled fewer than BAL_YIELD
- * messages each, neither exited here nor ran BAL_PAYBACK moves' time each
- * (bal_paid), they mostly ran once and went back to partners elsewhere
- * (a hub's clients, which the hub's next wake-up pulls home), or if the
- * runtime as a whole went no faster for it (spread_paid), the wait
- * doubles, from the shortest up to BAL_WAIT_GROW times it, and such
- * backlog stays with its hub. A steal that paid halves it, down to none:
- * where moving work pays (big's peers, pingpong's pairs, a tree of
- * spawns) the thief takes at once, as before this rule. A steal whose
- * processes met a full mailbox is not paid for by their run time
- * (bal_paid): a bounded fanin's producer, stolen, ran one long call of
- * sends across cores and went home with the consumer's "room again" (the
- * issue #19 row, 0.42 x one scheduler's rate before this). */
 /* What the steal being judged bought so far (balance.h). Relaxed: our own
  * counters. Deterministic mode's clock counts looks, not time: judged by
  * messages and exits only. */
@@ -284,6 +270,20 @@ static struct bal_bought bought(const struct sched *s)
 	};
 }
 
+/* Did the last steal pay? Judged when the thief runs dry again. If the
+ * stolen processes (and those they woke here) handled fewer than BAL_YIELD
+ * messages each, neither exited here nor ran BAL_PAYBACK moves' time each
+ * (bal_paid), they mostly ran once and went back to partners elsewhere
+ * (a hub's clients, which the hub's next wake-up pulls home), or if the
+ * runtime as a whole went no faster for it (spread_paid), the wait
+ * doubles, from the shortest up to BAL_WAIT_GROW times it, and such
+ * backlog stays with its hub. A steal that paid halves it, down to none:
+ * where moving work pays (big's peers, pingpong's pairs, a tree of
+ * spawns) the thief takes at once, as before this rule. A steal whose
+ * processes met a full mailbox is not paid for by their run time
+ * (bal_paid): a bounded fanin's producer, stolen, ran one long call of
+ * sends across cores and went home with the consumer's "room again" (the
+ * issue #19 row, 0.42 x one scheduler's rate before this). */
 static void judge(struct sched *s)
 {
 	if (!s->ytaken)
