@@ -64,7 +64,10 @@ typedef struct kr_stats_sched {
 	 * echo"); was padding, so an older writer leaves it 0. */
 	uint64_t io_foreign;
 	uint64_t given; /* processes it handed back when spreading did not pay; was padding */
-	uint64_t pad[1];        /* to 256 bytes: blocks never share a cache line */
+	/* Idle processes a wake from here handed back to the scheduler they
+	 * last ran on (a hub woken by a client: docs/performance.md, "Wake
+	 * placement"); was padding, so an older writer leaves it 0. */
+	uint64_t stayed;
 } kr_stats_sched;
 
 /* The busiest processes a scheduler saw (since version 2): those that ran

@@ -720,6 +720,65 @@ static void test_remote_backlog_waits_a_far_steals_cost_longer_while_its_node_id
 	assert_int_equal(bal_far_wait(0, 18, 22, false), 0);
 }
 
+/* The wake word: four wakes in a row of different processes make a
+ * process wide (a hub replying to its clients); waking the same one again
+ * and again (a client, a pair, a ring) keeps it narrow, and brings a wide
+ * one back down one step a wake. */
+static void test_a_process_that_wakes_a_different_one_each_time_is_wide(void **state)
+{
+	(void)state;
+	uint8_t hub = 0, client = BAL_WAKE_NEW;
+	for (uint32_t c = 1; c <= 4; c++) {
+		assert_false(bal_wide(hub));
+		hub = bal_woke(hub, c);
+	}
+	assert_true(bal_wide(hub));
+	for (uint32_t c = 5; c < 100; c++)
+		hub = bal_woke(hub, c);
+	assert_int_equal(hub >> BAL_WAKE_HASH, BAL_FLIP_MAX); /* saturated */
+	assert_int_equal(hub & BAL_HASH_MASK, bal_wake_hash(99));
+	assert_false(bal_wide(client));
+	for (int i = 0; i < 100; i++)
+		client = bal_woke(client, 7);
+	assert_false(bal_wide(client));
+	assert_int_equal(client, bal_wake_hash(7)); /* its flips at none */
+	/* Wide until BAL_FLIP_MAX - BAL_FLIP_WIDE + 1 wakes of the same. */
+	for (unsigned i = 0; i < BAL_FLIP_MAX - BAL_FLIP_WIDE; i++) {
+		hub = bal_woke(hub, 99);
+		assert_true(bal_wide(hub));
+	}
+	hub = bal_woke(hub, 99);
+	assert_false(bal_wide(hub));
+	/* Two wakees that share the low bits count as one: down, not up. */
+	uint8_t w = bal_woke(bal_woke(0, 1), 1 + BAL_HASH_MASK + 1);
+	assert_int_equal(w >> BAL_WAKE_HASH, BAL_FLIP_STEP - 1);
+}
+
+/* Only a wide process woken by one whose last wakes were all of it stays
+ * where it ran: a hub and its client. Not a pair or a ring's next
+ * (narrow), not a wide one woken by a wide one (big's random peers) nor by
+ * a newcomer, nor by one whose last wake only happened to be of it. */
+static void test_a_hub_woken_by_its_client_stays_where_it_ran(void **state)
+{
+	(void)state;
+	uint8_t hub = BAL_WAKE_NEW, client = BAL_WAKE_NEW, peer = BAL_WAKE_NEW;
+	const uint32_t h = 42;
+	for (uint32_t c = 1; c <= 8; c++)
+		hub = bal_woke(hub, c);
+	for (uint32_t c = 1; c <= 8; c++)
+		peer = bal_woke(peer, 100 + c);
+	client = bal_woke(client, h);
+	assert_false(bal_stays(hub, client, h)); /* its first wake of the hub */
+	for (int i = 0; i < 8; i++)
+		client = bal_woke(client, h);
+	assert_true(bal_stays(hub, client, h));
+	assert_false(bal_stays(client, client, h));         /* a narrow wakee: it comes along */
+	assert_false(bal_stays(hub, peer, h));              /* both wide: no group to keep */
+	assert_false(bal_stays(hub, bal_woke(peer, h), h)); /* wide, its last wake the hub */
+	assert_false(bal_stays(hub, BAL_WAKE_NEW, h));      /* one that never woke anyone */
+	assert_false(bal_stays(hub, bal_wake_hash(5), h));  /* the last wakes of another */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -752,6 +811,8 @@ int main(void)
 	    cmocka_unit_test(test_no_crossing_to_a_node_with_a_sink),
 	    cmocka_unit_test(
 		test_remote_backlog_waits_a_far_steals_cost_longer_while_its_node_idles),
+	    cmocka_unit_test(test_a_process_that_wakes_a_different_one_each_time_is_wide),
+	    cmocka_unit_test(test_a_hub_woken_by_its_client_stays_where_it_ran),
 	};
 
 	unsetenv("KRILL_TOPOLOGY");

@@ -128,8 +128,10 @@ jq -e ".pid == $bpid and .nsched >= 1 and (.schedulers | length) == .nsched and
 	.rt.alive >= 0 and .rates != null" "$tmp/json" >/dev/null ||
 	fail "bad JSON: $(cat "$tmp/json")"
 jq -e '.version == 4 and .node == null and .rt.mem_procs >= 8388608 and
-	(.schedulers[0] | has("stolen") and has("given") and has("woke") and has("lone_fails")) and
-	(.totals | has("stolen") and has("given") and has("woke") and has("lone_fails")) and
+	(.schedulers[0] | has("stolen") and has("given") and has("stayed") and has("woke") and
+		has("lone_fails")) and
+	(.totals | has("stolen") and has("given") and has("stayed") and has("woke") and
+		has("lone_fails")) and
 	.rt.mem_held == .rt.mem_procs + .rt.mem_msgs + .rt.mem_timers + .rt.mem_other and
 	(.schedulers[0] | has("mem_held") and has("mem_msgs")) and (.top | type) == "array"' \
 	"$tmp/json" >/dev/null || fail "JSON lacks the memory breakdown or top: $(cat "$tmp/json")"
@@ -137,10 +139,10 @@ ok "--json parses, nsched $(jq .nsched "$tmp/json"), processes hold $(jq .rt.mem
 "$kt" "$bpid" --once --sample 100 >"$tmp/once" || fail "--once failed"
 grep -q $'\e' "$tmp/once" && fail "--once printed escape codes"
 grep -q "pid $bpid" "$tmp/once" || fail "--once: $(cat "$tmp/once")"
-grep -Eq "^sched +steals [0-9]+ .*stolen [0-9]+ +given [0-9]+ .*woke [0-9]+ +lone_fails [0-9]+" "$tmp/once" ||
+grep -Eq "^sched +steals [0-9]+ .*stolen [0-9]+ +given [0-9]+ +stayed [0-9]+ .*woke [0-9]+ +lone_fails [0-9]+" "$tmp/once" ||
 	fail "--once lacks the scheduler counters: $(cat "$tmp/once")"
 grep -q "^node " "$tmp/once" && fail "--once shows a node for a runtime that is none"
-ok "--once prints plain text, with steals, stolen, given, woke and lone_fails"
+ok "--once prints plain text, with steals, stolen, given, stayed, woke and lone_fails"
 
 # The busiest processes: fanin's consumer (its mailbox bounded by --limit so the machine's
 # memory is not). It may keep up with its producers since it runs on through the messages it

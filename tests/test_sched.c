@@ -1,6 +1,7 @@
 /* Tests for the scheduling policy (core/sched/sched.c, "Stealing only what waits"): a hub's
  * clients, which its wake-ups queue one after another and which drain as fast as they fill,
- * are not carried off by an idle scheduler one steal at a time; a burst that outlasts the
+ * are not carried off by an idle scheduler one steal at a time, and the hub, woken by a
+ * client elsewhere, stays where it ran (wake placement); a burst that outlasts the
  * cost of moving it is still shared, and so is one behind a long call. The counts come from
  * deterministic mode, so they replay for a seed. Compaction (a thief gives back what it took
  * when spreading did not pay) judges by the runtime's rate, so its tests run in real time:
@@ -48,17 +49,28 @@ struct client {
 	unsigned left;
 };
 
+/* The hub's state: its clients still at work, and how often it ran on another scheduler than
+ * the one before (hub_moves, as it exits). */
+struct hub {
+	unsigned clients, on, moves;
+};
+static unsigned hub_moves;
+
 static void b_hub(kr_ctx *ctx, void *state, const kr_msg *m)
 {
-	unsigned *clients = state;
+	struct hub *h = state;
 	kr_pid from;
 	if (m->tag != T_REQ)
 		return;
+	h->moves += ctx->s->id != h->on;
+	h->on = ctx->s->id;
 	memcpy(&from, m->data, sizeof(from));
-	if (from)
+	if (from) {
 		kr_send(ctx, from, T_REPLY, 0, 0);
-	else if (--*clients == 0) /* a client said it was done */
+	} else if (--h->clients == 0) { /* a client said it was done */
+		hub_moves = h->moves;
 		kr_exit(ctx, KR_NORMAL);
+	}
 }
 
 static void b_client(kr_ctx *ctx, void *state, const kr_msg *m)
@@ -74,7 +86,7 @@ static void b_client(kr_ctx *ctx, void *state, const kr_msg *m)
 }
 
 struct counts {
-	uint64_t stolen, given, msgs[2];
+	uint64_t stolen, given, stayed, msgs[2];
 };
 
 static struct counts run_counts(kr_runtime *rt)
@@ -88,6 +100,7 @@ static struct counts run_counts(kr_runtime *rt)
 	for (uint32_t i = 0; i < h->nsched; i++) {
 		k.stolen += kr_stats_sched_at(h, i)->stolen;
 		k.given += kr_stats_sched_at(h, i)->given;
+		k.stayed += kr_stats_sched_at(h, i)->stayed;
 		k.msgs[i] = kr_stats_sched_at(h, i)->msgs;
 	}
 	return k;
@@ -109,9 +122,9 @@ static kr_runtime *rt_new(uint64_t seed)
 static struct counts hub_run(uint64_t seed)
 {
 	kr_runtime *rt = rt_new(seed);
-	unsigned clients = CLIENTS;
+	struct hub h = {CLIENTS, 0, 0};
 	kr_pid hub = 0, pid;
-	assert_int_equal(kr_rt_spawn(rt, b_hub, &clients, sizeof(clients), &hub), 0);
+	assert_int_equal(kr_rt_spawn(rt, b_hub, &h, sizeof(h), &hub), 0);
 	for (unsigned i = 0; i < CLIENTS; i++) {
 		struct client c = {hub, ROUNDS};
 		assert_int_equal(kr_rt_spawn(rt, b_client, &c, sizeof(c), &pid), 0);
@@ -130,11 +143,29 @@ static void a_hubs_clients_are_not_stolen_one_at_a_time(void **st)
 		 * scheduler and queueing the one that was to run next. Taking every queued client
 		 * moved 922-1,070 processes (seeds 1-4, before the rule); waiting for backlog
 		 * that persists, 468-680 (deterministic mode still takes a young backlog now
-		 * and then, and the hub moves with its group when a client elsewhere wakes
-		 * it: such a steal pays, and the thief's wait comes down). */
+		 * and then, and the hub moved with its group when a client elsewhere woke
+		 * it: such a steal paid, and the thief's wait came down); with the hub left
+		 * where it ran (bal_stays), 269-319. */
 		print_message("seed %llu: stolen %llu given back %llu\n", (unsigned long long)seed,
 			      (unsigned long long)k.stolen, (unsigned long long)k.given);
 		assert_true(k.stolen < 800);
+	}
+}
+
+/* Wake placement (balance.h's bal_stays): a hub woken by one of its clients from another
+ * scheduler than the one it ran on stays there, and the client comes to it with the reply.
+ * Pulled, it moved to every scheduler a thief had taken a client to, and its other clients
+ * followed it one reply at a time: 498-1,038 moves of the hub a run (seeds 1-4, 312-680
+ * clients stolen); staying, 60-76 (36-45 wakes left it where it was; 269-319 stolen). */
+static void a_hub_woken_by_a_client_elsewhere_stays(void **st)
+{
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		struct counts k = hub_run(seed);
+		print_message("seed %llu: hub moves %u stayed %llu stolen %llu given %llu\n",
+			      (unsigned long long)seed, hub_moves, (unsigned long long)k.stayed,
+			      (unsigned long long)k.stolen, (unsigned long long)k.given);
+		assert_true(k.stayed > 0);
+		assert_true(hub_moves < 200);
 	}
 }
 
@@ -587,6 +618,7 @@ int main(void)
 	    cmocka_unit_test(a_burst_is_still_shared),
 	    cmocka_unit_test(a_many_to_one_backlog_stays_bounded),
 	    cmocka_unit_test(processes_handed_back_replay_by_seed),
+	    cmocka_unit_test(a_hub_woken_by_a_client_elsewhere_stays),
 	    cmocka_unit_test(many_to_one_at_two_schedulers_is_compacted),
 	    cmocka_unit_test(pairs_at_two_schedulers_still_spread),
 	    cmocka_unit_test(bounded_many_to_one_at_two_schedulers_stays_together),

@@ -5,7 +5,8 @@
 # where the policy before it ("eager") takes the token away and pays for
 # every process it then moves; task loads at 8 x 32 cores do not pay for the
 # wait, a hub's thieves wait near rather than cross, and a busy thief
-# that does not pay gives its processes back (compaction). Small programs
+# that does not pay gives its processes back (compaction), and a hub woken
+# by a client elsewhere stays where it ran. Small programs
 # (--work 100..1000, task loads at the default; a few longer runs at 8 x 32):
 # seconds.
 # usage: test_sim.sh KRILL-SIM
@@ -79,21 +80,25 @@ check "hub: young backlog near means wait, not cross (< 10 % of bytes cross node
 # judges its steal every 2 ms of virtual time and, when the runtime went no
 # faster for it, gives its processes back and sleeps. big at 2 cores
 # (2,048 actors pinging random peers, 250,000 messages): without the
-# give-back 0.62 of 1 core's rate (12.2 against 19.8 M/s), with it 0.83.
+# give-back 0.62 of 1 core's rate (12.2 against 19.8 M/s) whatever the
+# seed; with it 13.2-16.5 M/s, by seed (two outcomes, 13.2-13.3 or
+# 15.3-16.5, before the wake placement as after), so each of seeds 1-3 is
+# judged against its own run without the give-back.
 b1=$("$sim" --workload big --policy krill --nodes 1 --cores 1 --work 1000 | field rate_mmsg_s)
-b2l=$("$sim" --workload big --policy krill --nodes 1 --cores 2 --work 1000)
-b2=$(echo "$b2l" | field rate_mmsg_s)
-g=$(echo "$b2l" | field givebacks)
-echo "big: 1 core $b1, 2 cores $b2 M/s, $g give-backs"
-awk -v a="$b2" -v b="$b1" -v g="$g" 'BEGIN { exit !(b > 0 && a >= 0.75 * b && g > 0) }'
-check "big: a thief that does not speed the runtime up gives back (2 cores >= 0.75 x 1 core)" $?
-l=$("$sim" --workload big --policy krill --nodes 1 --cores 2 --work 1000 --window-ns 0)
-n=$(echo "$l" | field rate_mmsg_s)
-echo "big at 2 cores without the give-back (--window-ns 0): $n M/s"
-awk -v a="$n" -v b="$b1" -v g="$(echo "$l" | field givebacks)" \
-	'BEGIN { exit !(g == 0 && a > 0 && a < 0.75 * b) }'
-check "--window-ns 0: no give-back, and big at 2 cores falls below 0.75 x 1 core" $?
-
+for seed in 1 2 3; do
+	b2l=$("$sim" --workload big --policy krill --nodes 1 --cores 2 --work 1000 --seed $seed)
+	b2=$(echo "$b2l" | field rate_mmsg_s)
+	g=$(echo "$b2l" | field givebacks)
+	l=$("$sim" --workload big --policy krill --nodes 1 --cores 2 --work 1000 --seed $seed \
+		--window-ns 0)
+	n=$(echo "$l" | field rate_mmsg_s)
+	echo "big, seed $seed: 1 core $b1, 2 cores $b2 M/s with $g give-backs, $n without (--window-ns 0)"
+	awk -v a="$b2" -v n="$n" -v g="$g" 'BEGIN { exit !(n > 0 && a >= 1.05 * n && g > 0) }'
+	check "big, seed $seed: a thief that does not speed the runtime up gives back (>= 1.05 x without)" $?
+	awk -v a="$n" -v b="$b1" -v g="$(echo "$l" | field givebacks)" \
+		'BEGIN { exit !(g == 0 && a > 0 && a < 0.75 * b) }'
+	check "--window-ns 0: no give-back, and big at 2 cores falls below 0.75 x 1 core" $?
+done
 # Issue #19's two faults of the give-back, found here. (1) Thieves whose
 # steals pay never sleep timed, so solo stays unknown, and a window with solo
 # unknown gave back at once, also batches of tasks: at 2 x 16 cores and
@@ -147,6 +152,21 @@ for seed in 1 2 3; do
 	echo "fanin, seed $seed: $l"
 	echo "$l" | grep -q '"never_backwards":true'
 	check "fanin, seed $seed: rate at 256 cores >= at 32 >= at 1 (never_backwards)" $?
+done
+
+# Wake placement (balance.h's bal_stays): a hub woken by a client on another
+# scheduler stays where it ran, and its clients come to it. Pulled to the
+# client's scheduler (before), it dragged them after it: seeds 1-2 made 16.8
+# and 24.5 M/s at 2 cores, 21.0 and 17.4 at 32 (1 core: 26.7). Staying,
+# 26.2-26.4 and 23.9-24.0: within 0.95 and 0.85 of 1 core.
+h1=$("$sim" --workload hub --policy krill --nodes 1 --cores 1 | field rate_mmsg_s)
+for seed in 1 2; do
+	h2=$("$sim" --workload hub --policy krill --nodes 1 --cores 2 --seed $seed | field rate_mmsg_s)
+	h32=$("$sim" --workload hub --policy krill --nodes 1 --cores 32 --seed $seed |
+		field rate_mmsg_s)
+	echo "hub, seed $seed: 1 core $h1, 2 cores $h2, 32 cores $h32 M/s"
+	awk -v a="$h2" -v b="$h32" -v o="$h1" 'BEGIN { exit !(o > 0 && a >= 0.95 * o && b >= 0.85 * o) }'
+	check "hub, seed $seed: woken by its clients it stays (2 cores >= 0.95, 32 >= 0.85 x 1 core)" $?
 done
 
 "$sim" --workload nosuch >/dev/null 2>&1

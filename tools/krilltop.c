@@ -423,7 +423,7 @@ struct row {
 
 struct totals {
 	uint64_t busy_ns, idle_ns, runs, msgs, runq, steals[3], sleeps, wakeups;
-	uint64_t stolen, given, woke, lone_fails; /* where scheduling costs (#19) */
+	uint64_t stolen, given, stayed, woke, lone_fails; /* where scheduling costs (#19) */
 	uint64_t spawned, exited, crashed, killed, timers, io_submitted, io_completed;
 	uint64_t mem_allocated, mem_active, mem_resident;
 };
@@ -512,6 +512,7 @@ static void view_compute(struct view *v, const struct seg *s, const struct sampl
 		t->wakeups += b->wakeups;
 		t->stolen += b->stolen;
 		t->given += b->given;
+		t->stayed += b->stayed;
 		t->woke += b->woke;
 		t->lone_fails += b->lone_fails;
 		t->spawned += b->spawned;
@@ -861,15 +862,16 @@ static void build_frame(struct frame *f, struct view *v, const struct ui *ui, si
 		  bytes(d, sizeof(d), c->rt.mem_msgs), bytes(e, sizeof(e), c->rt.mem_timers),
 		  bytes(g, sizeof(g), c->rt.mem_other), bytes(h, sizeof(h), c->rt.mem_resident));
 	/* Where scheduling costs, since start: steal trips and the processes they took, those
-	 * given back when spreading did not pay (compaction), sleeps and wake-ups, sleepers
-	 * woken for a backlog, idle-lone CASes a send came on top of. */
+	 * given back when spreading did not pay (compaction), hubs a client's wake left where
+	 * they ran, sleeps and wake-ups, sleepers woken for a backlog, idle-lone CASes a
+	 * send came on top of. */
 	frame_add(f,
 		  "sched     steals %" PRIu64 " (near %" PRIu64 " far %" PRIu64 ")  stolen %" PRIu64
-		  "  given %" PRIu64 "  sleeps %" PRIu64 "  wakeups %" PRIu64 "  woke %" PRIu64
-		  "  lone_fails %" PRIu64,
+		  "  given %" PRIu64 "  stayed %" PRIu64 "  sleeps %" PRIu64 "  wakeups %" PRIu64
+		  "  woke %" PRIu64 "  lone_fails %" PRIu64,
 		  t->steals[0] + t->steals[1] + t->steals[2], t->steals[0],
-		  t->steals[1] + t->steals[2], t->stolen, t->given, t->sleeps, t->wakeups, t->woke,
-		  t->lone_fails);
+		  t->steals[1] + t->steals[2], t->stolen, t->given, t->stayed, t->sleeps,
+		  t->wakeups, t->woke, t->lone_fails);
 	node_lines(f, v, max_conns);
 	frame_add(f, "");
 
@@ -1154,22 +1156,22 @@ static void print_json(const struct view *v, unsigned sample_ms)
 		if (!r)
 			continue; /* rows hold every id below nsched; never taken */
 		const kr_stats_sched *b = r->b;
-		printf("%s{\"id\":%u,\"seq\":%" PRIu64 ",\"busy_ns\":%" PRIu64
-		       ",\"idle_ns\":%" PRIu64 ",\"runs\":%" PRIu64 ",\"msgs\":%" PRIu64
-		       ",\"runq_len\":%" PRIu64 ",\"steals\":{\"l3\":%" PRIu64 ",\"numa\":%" PRIu64
-		       ",\"remote\":%" PRIu64 "},\"sleeps\":%" PRIu64 ",\"wakeups\":%" PRIu64
-		       ",\"spawned\":%" PRIu64 ",\"exited\":%" PRIu64 ",\"crashed\":%" PRIu64
-		       ",\"killed\":%" PRIu64 ",\"timers\":%" PRIu64 ",\"io_submitted\":%" PRIu64
-		       ",\"io_completed\":%" PRIu64 ",\"mem_allocated\":%" PRIu64
-		       ",\"mem_active\":%" PRIu64 ",\"mem_resident\":%" PRIu64
-		       ",\"mem_held\":%" PRId64 ",\"mem_msgs\":%" PRId64 ",\"stolen\":%" PRIu64
-		       ",\"given\":%" PRIu64 ",\"woke\":%" PRIu64 ",\"lone_fails\":%" PRIu64 ",",
-		       sep, i, (uint64_t)b->seq, b->busy_ns, b->idle_ns, b->runs, b->msgs,
-		       b->runq_len, b->steals[0], b->steals[1], b->steals[2], b->sleeps, b->wakeups,
-		       b->spawned, b->exited, b->crashed, b->killed, b->timers, b->io_submitted,
-		       b->io_completed, b->mem_allocated, b->mem_active, b->mem_resident,
-		       (int64_t)b->mem_held, (int64_t)b->mem_msgs, b->stolen, b->given, b->woke,
-		       b->lone_fails);
+		printf(
+		    "%s{\"id\":%u,\"seq\":%" PRIu64 ",\"busy_ns\":%" PRIu64 ",\"idle_ns\":%" PRIu64
+		    ",\"runs\":%" PRIu64 ",\"msgs\":%" PRIu64 ",\"runq_len\":%" PRIu64
+		    ",\"steals\":{\"l3\":%" PRIu64 ",\"numa\":%" PRIu64 ",\"remote\":%" PRIu64
+		    "},\"sleeps\":%" PRIu64 ",\"wakeups\":%" PRIu64 ",\"spawned\":%" PRIu64
+		    ",\"exited\":%" PRIu64 ",\"crashed\":%" PRIu64 ",\"killed\":%" PRIu64
+		    ",\"timers\":%" PRIu64 ",\"io_submitted\":%" PRIu64 ",\"io_completed\":%" PRIu64
+		    ",\"mem_allocated\":%" PRIu64 ",\"mem_active\":%" PRIu64
+		    ",\"mem_resident\":%" PRIu64 ",\"mem_held\":%" PRId64 ",\"mem_msgs\":%" PRId64
+		    ",\"stolen\":%" PRIu64 ",\"given\":%" PRIu64 ",\"stayed\":%" PRIu64
+		    ",\"woke\":%" PRIu64 ",\"lone_fails\":%" PRIu64 ",",
+		    sep, i, (uint64_t)b->seq, b->busy_ns, b->idle_ns, b->runs, b->msgs, b->runq_len,
+		    b->steals[0], b->steals[1], b->steals[2], b->sleeps, b->wakeups, b->spawned,
+		    b->exited, b->crashed, b->killed, b->timers, b->io_submitted, b->io_completed,
+		    b->mem_allocated, b->mem_active, b->mem_resident, (int64_t)b->mem_held,
+		    (int64_t)b->mem_msgs, b->stolen, b->given, b->stayed, b->woke, b->lone_fails);
 		if (b->cpu == UINT64_MAX)
 			printf("\"cpu\":null");
 		else
@@ -1186,12 +1188,12 @@ static void print_json(const struct view *v, unsigned sample_ms)
 	       ",\"crashed\":%" PRIu64 ",\"killed\":%" PRIu64 ",\"timers\":%" PRIu64
 	       ",\"io_submitted\":%" PRIu64 ",\"io_completed\":%" PRIu64
 	       ",\"mem_allocated\":%" PRIu64 ",\"mem_active\":%" PRIu64 ",\"mem_resident\":%" PRIu64
-	       ",\"stolen\":%" PRIu64 ",\"given\":%" PRIu64 ",\"woke\":%" PRIu64
-	       ",\"lone_fails\":%" PRIu64 "},\"rates\":",
+	       ",\"stolen\":%" PRIu64 ",\"given\":%" PRIu64 ",\"stayed\":%" PRIu64
+	       ",\"woke\":%" PRIu64 ",\"lone_fails\":%" PRIu64 "},\"rates\":",
 	       t->busy_ns, t->idle_ns, t->runs, t->msgs, t->runq, t->steals[0], t->steals[1],
 	       t->steals[2], t->sleeps, t->wakeups, t->spawned, t->exited, t->crashed, t->killed,
 	       t->timers, t->io_submitted, t->io_completed, t->mem_allocated, t->mem_active,
-	       t->mem_resident, t->stolen, t->given, t->woke, t->lone_fails);
+	       t->mem_resident, t->stolen, t->given, t->stayed, t->woke, t->lone_fails);
 	json_rates(v, &v->sum);
 	printf(",\"top\":[");
 	for (size_t i = 0; i < v->ntop; i++) {

@@ -41,7 +41,7 @@ void kri_outbox_push(struct sched *s)
 	ob->head = ob->tail = 0;
 	switch (kri_mbox_push_chain(&p->inbox, head, tail)) {
 	case MB_WOKE:
-		kri_sched_ready(s, p);
+		sched_woken(s, p);
 		break;
 	case MB_CLOSED:
 		kri_env_free_list(&s->arena, head);

@@ -104,6 +104,8 @@ static int spawn_in(struct kr_runtime *rt, struct sched *s, struct slot_cache *c
 	p->next = 0;
 	p->side = 0;
 	p->flags = big ? P_BIG : 0;
+	p->on = s ? s->id : 0;
+	p->wakes = BAL_WAKE_NEW;
 	p->idx = idx;
 	atomic_store_explicit(&p->aflags, 0, memory_order_relaxed);
 	atomic_store_explicit(&p->inbox, 0, memory_order_relaxed);

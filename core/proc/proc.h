@@ -31,7 +31,9 @@ struct proc {
 	uint64_t state;    /* up to 8 bytes inline, else a pointer (P_BIG) */
 	struct proc *next; /* run-queue overflow link */
 	struct side *side; /* NULL until needed */
-	uint32_t flags;    /* owner-only: P_BIG, P_OWN */
+	uint8_t flags;     /* owner-only: P_BIG, P_OWN, P_FIBER */
+	uint8_t wakes;     /* owner-only: its wake word (balance.h's bal_woke) */
+	uint16_t on;       /* owner-only: the scheduler it last ran on (sched_woken) */
 	uint32_t idx;      /* its own slot index (pid = gen << 32 | idx) */
 };
 _Static_assert(sizeof(struct proc) == 64, "a process is one cache line");

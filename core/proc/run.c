@@ -186,6 +186,7 @@ void kri_proc_run(struct sched *s, struct proc *p)
 	unsigned budget = s->rt->cfg.batch, used = 0;
 	uint64_t handled = 0;
 	c->p = p;
+	p->on = (uint16_t)s->id; /* ids are below 4,096 (kr_config) */
 	c->self = pid_make(p->idx, atomic_load_explicit(&p->gen, memory_order_relaxed));
 	c->exiting = false;
 	c->sent = 0;

@@ -34,7 +34,8 @@
  * remote access it would save, and the pid table would have to follow. The
  * messages it sends are allocated from the arena of the scheduler running
  * it, so they are local to where it now runs; so are envelopes delivered to
- * it while it stays there (a woken process goes to the waker's scheduler).
+ * it while it stays there (a woken process goes to the waker's scheduler,
+ * but a hub woken by a client: bal_stays).
  * With numa = 1 each scheduler thread's memory is bound to its own node,
  * which makes its jemalloc arena the node's arena. */
 #ifndef KR_BALANCE_H
@@ -358,11 +359,78 @@ static inline uint64_t bal_far_wait(uint64_t wait, uint64_t move, unsigned d, bo
 	return near_idle ? wait + 2 * move * d / 10 : wait;
 }
 
-/* The hub (issue #19 item 4, h19s) is not fixed by stealing rules: its
- * clients, before they first run, look to a thief exactly like pingpong's
- * pairs, which must be stolen to scale, and the hub itself is never stolen,
- * only woken where a stolen client runs. What was tried, with figures:
- * docs/performance.md, "The simulator's hub and fanin at 8 x 32". */
+/* Wake placement. A process woken by a message runs on its waker's
+ * scheduler: the sender's data is warm, and a pair of which a thief took
+ * one comes together again at its next message. Not a hub woken by one of
+ * its clients: a process that wakes a different process nearly every time
+ * (a broker, a dictionary replying to many: wide), woken by one that does
+ * not (narrow), from another scheduler than the one it was on, stays
+ * there, and its clients come to it as its replies wake them. Pulled, it
+ * would move with every wake from a client a thief took and drag its
+ * other clients after it (krill-sim's hub, seeds 1-6, M msgs/s at 1 / 2 /
+ * 32 / 256 cores: pulled 26.7 / 16.8-25.6 / 16.9-21.0 / 11.9-16.0,
+ * staying 26.7 / 26.0-26.4 / 23.7-24.0 / 16.4-16.9, the rest thieves'
+ * steals of clients, which come back at their next reply; the runtime's
+ * hub in deterministic mode moved 498-1,038 times a run, now 90-100).
+ * Where both are wide (Savina's big: peers at random) there is no group to
+ * keep, and a wake where the waker is stays cheapest: the woken one's
+ * state moves once, where staying makes every message a round trip (a
+ * first rule, a count of pulls, made big 3-7 times slower at 32 and 256
+ * cores; big is now unchanged to the message).
+ *
+ * A process's wake word, a byte: the low BAL_WAKE_HASH bits those of the
+ * index of the process it last woke, the high ones its flips,
+ * BAL_FLIP_STEP up at each wake of another process than the last (to
+ * BAL_FLIP_MAX), one down at each wake of the same (a count, not Linux's
+ * wakee_flips per second: no clock on the send path). Wide from
+ * BAL_FLIP_WIDE: four wakes in a row of different processes. A byte,
+ * because a process is one cache line and this is what was left of it;
+ * where two wakees share the low bits the count goes down by one. */
+#ifndef BAL_WAKE_HASH
+#define BAL_WAKE_HASH 3u
+#endif
+#define BAL_HASH_MASK ((1u << BAL_WAKE_HASH) - 1u)
+#define BAL_FLIP_MAX  ((1u << (8u - BAL_WAKE_HASH)) - 1u)
+#define BAL_FLIP_STEP 4u
+#define BAL_FLIP_WIDE 16u
+
+/* A new process's word: it woke nobody yet, so it is not known to wake
+ * always the same one (bal_stays). */
+#define BAL_WAKE_NEW (BAL_FLIP_STEP << BAL_WAKE_HASH)
+
+/* The word of a process whose last wake was of idx, its flips at none. */
+static inline uint8_t bal_wake_hash(uint32_t idx)
+{
+	return (uint8_t)(idx & BAL_HASH_MASK);
+}
+
+/* The wake word after its owner woke the process whose index is idx. */
+static inline uint8_t bal_woke(uint8_t word, uint32_t idx)
+{
+	unsigned flips = word >> BAL_WAKE_HASH, h = bal_wake_hash(idx);
+
+	if (h != (word & BAL_HASH_MASK))
+		flips = flips + BAL_FLIP_STEP > BAL_FLIP_MAX ? BAL_FLIP_MAX : flips + BAL_FLIP_STEP;
+	else
+		flips -= flips != 0;
+	return (uint8_t)(flips << BAL_WAKE_HASH | h);
+}
+
+static inline bool bal_wide(uint8_t word)
+{
+	return word >> BAL_WAKE_HASH >= BAL_FLIP_WIDE;
+}
+
+/* Whether the process whose index is idx, woken by a message from another
+ * scheduler than the one it was on, stays there, given its wake word and
+ * its waker's before this wake: a wide one woken by one whose last wakes
+ * were all of it (its flips at none: a client of it, not a newcomer nor
+ * one waking at random whose last happened to be it; krill-sim's big at 2
+ * cores lost 13 % to such stays). */
+static inline bool bal_stays(uint8_t wakee, uint8_t waker, uint32_t idx)
+{
+	return bal_wide(wakee) && waker == bal_wake_hash(idx);
+}
 
 /* Processes a steal takes from a queue of len: half, rounded up. */
 static inline uint32_t bal_steal_count(uint32_t len)

@@ -309,6 +309,64 @@ static bool stuck(const struct sched *o)
 	return atomic_load_explicit(&o->stuck, memory_order_relaxed) != 0;
 }
 
+/* Hand batch[0..n) to v's gift list (kri_runq_give), unless v is stuck in
+ * a long call (it would run them only when the call ends; a victim stuck
+ * later has its gifts taken by thieves: kri_runq_steal_gifts), or parked
+ * and wake_parked is false. Under the idle lock, so v, to park, takes it
+ * after us and sees the gift in any_work. A parked v is woken as
+ * kri_sched_wakep does (off the idle stack, counted as spinning, which it
+ * learns in unidle; seq_cst, as there: nidle and nspinning pair with
+ * wakep's and park's loads), after the gift and the unlock (a wake before
+ * its wait is kept: park.c). Returns whether it gave. */
+static bool give_to(struct kr_runtime *rt, struct sched *v, struct proc *const *batch, uint32_t n,
+		    bool wake_parked)
+{
+	pthread_mutex_lock(&rt->idlelock);
+	unsigned at = rt->nidlestack;
+	for (unsigned i = 0; i < rt->nidlestack; i++)
+		if (rt->idle[i] == v->id)
+			at = i;
+	bool given = !stuck(v) && (at == rt->nidlestack || wake_parked), wake = false;
+	if (given && at < rt->nidlestack) {
+		rt->idle[at] = rt->idle[--rt->nidlestack];
+		atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
+		atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
+		wake = true;
+	}
+	if (given)
+		kri_runq_give(&v->q, batch, n);
+	pthread_mutex_unlock(&rt->idlelock);
+	if (wake)
+		kri_park_wake(&v->park);
+	return given;
+}
+
+/* Wake placement (balance.h's bal_stays). A hub woken by a client from
+ * another scheduler than the one it last ran on is handed back there, as
+ * a give-back is, and its clients come to it as its replies wake them;
+ * pulled here, it would drag them after it. A parked one is woken for it:
+ * in krill-sim, leaving such a hub to be pulled instead cost it 5-18 % at
+ * 2, 32 and 256 cores. The global lock is taken only at such a wake: once
+ * the hub stays, its clients' wakes of it are local. */
+static bool stay(struct sched *s, struct proc *p, uint8_t waker)
+{
+	struct kr_runtime *rt = s->rt;
+	if (!bal_stays(p->wakes, waker, p->idx) || p->on >= rt->n)
+		return false;
+	if (!give_to(rt, &rt->s[p->on], &p, 1, true))
+		return false;
+	stat_add(&s->st.stayed, 1);
+	return true;
+}
+
+void kri_sched_woken(struct sched *s, struct proc *p, struct proc *w)
+{
+	uint8_t word = w->wakes;
+	w->wakes = bal_woke(word, p->idx);
+	if (p->on == s->id || !stay(s, p, word))
+		kri_sched_ready(s, p);
+}
+
 /* Compaction (BEAM's +scl): the thief gives the work back and sleeps.
  * judge() sees a steal only when the thief runs dry, and some thieves
  * never do: fanin's two producers, stolen at the start, queue themselves
@@ -369,36 +427,9 @@ static void compact(struct sched *s, bool judged)
 	}
 	while (n < RUNQ_STEAL_MAX && (p = kri_runq_pop(&s->q)))
 		batch[n++] = p;
-	bool given = n == 0, wake = false;
-	if (n) {
-		pthread_mutex_lock(&rt->idlelock);
-		/* Not to one stuck in a long call either: it would run them
-		 * only when the call ends (a victim stuck later has its gifts
-		 * taken by thieves: kri_runq_steal_gifts). */
-		unsigned at = rt->nidlestack;
-		for (unsigned i = 0; i < rt->nidlestack; i++)
-			if (rt->idle[i] == v->id)
-				at = i;
-		given = !stuck(v) && (at == rt->nidlestack || bal_give_parked(s->ystrikes));
-		if (given && at < rt->nidlestack) {
-			/* Parked, and a window after the refusal still did not
-			 * pay: wake it, as kri_sched_wakep does (off the idle
-			 * stack, counted as spinning, which it learns in
-			 * unidle). Seq_cst, as there: nidle and nspinning pair
-			 * with wakep's and park's loads. */
-			rt->idle[at] = rt->idle[--rt->nidlestack];
-			atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
-			atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
-			wake = true;
-		}
-		if (given)
-			kri_runq_give(&v->q, batch, n);
-		pthread_mutex_unlock(&rt->idlelock);
-	}
-	/* After the gift and the unlock: woken, it finds the gift (a wake
-	 * before its wait is kept: park.c). */
-	if (wake)
-		kri_park_wake(&v->park);
+	/* Parked, it gets them only a window after the refusal that still
+	 * did not pay. */
+	bool given = n == 0 || give_to(rt, v, batch, n, bal_give_parked(s->ystrikes));
 	if (!given) {
 		/* The victim sleeps: this one may be the busy one now. Keep
 		 * the work (in its order) and judge the next window; if that

@@ -35,7 +35,8 @@ struct sched_stats {
 	_Atomic uint64_t idle_ns;
 	/* Scheduling costs, none on a plain send's path (kr_stats_sched). */
 	_Atomic uint64_t stolen, woke, lone_fails;
-	_Atomic uint64_t given; /* processes handed back by compaction */
+	_Atomic uint64_t given;  /* processes handed back by compaction */
+	_Atomic uint64_t stayed; /* woken processes handed to where they ran (kri_sched_woken) */
 };
 
 /* A store-load barrier (the Dekker pattern in sleep/wake and the epoch
@@ -294,6 +295,9 @@ void kri_sched_fini(struct sched *s);
 void *kri_sched_thread(void *arg);
 int kri_sched_run_deterministic(struct kr_runtime *rt);
 void kri_sched_ready(struct sched *s, struct proc *p); /* p became runnable */
+/* p, idle, was woken by a message w (running on s) sent: deliver.h's
+ * sched_woken, but for its usual case. */
+void kri_sched_woken(struct sched *s, struct proc *p, struct proc *w);
 void kri_sched_wake_all(struct kr_runtime *rt);
 bool kri_sched_wakep(struct kr_runtime *rt);
 uint64_t kri_rt_now_ms(struct kr_runtime *rt);

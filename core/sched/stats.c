@@ -330,6 +330,7 @@ void kri_stats_publish(struct sched *s, uint64_t now)
 	put(&b->woke, get(&st->woke));
 	put(&b->lone_fails, get(&st->lone_fails));
 	put(&b->given, get(&st->given));
+	put(&b->stayed, get(&st->stayed));
 	put(&b->spawned, get(&st->spawned));
 	put(&b->io_submitted, s->ring.submitted);
 	put(&b->io_completed, s->ring.completed);

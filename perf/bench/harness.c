@@ -126,10 +126,11 @@ static void dump_stats(kr_runtime *rt)
 		const kr_stats_sched *b = kr_stats_sched_at(h, i);
 		fprintf(stderr,
 			"sched %u: runs %" PRIu64 " msgs %" PRIu64 " steals %" PRIu64
-			" stolen %" PRIu64 " given %" PRIu64 " sleeps %" PRIu64 " wakeups %" PRIu64
-			" woke %" PRIu64 " lone_fails %" PRIu64 " idle_ms %.1f busy_ms %.1f\n",
+			" stolen %" PRIu64 " given %" PRIu64 " stayed %" PRIu64 " sleeps %" PRIu64
+			" wakeups %" PRIu64 " woke %" PRIu64 " lone_fails %" PRIu64
+			" idle_ms %.1f busy_ms %.1f\n",
 			i, b->runs, b->msgs, b->steals[0] + b->steals[1] + b->steals[2], b->stolen,
-			b->given, b->sleeps, b->wakeups, b->woke, b->lone_fails,
+			b->given, b->stayed, b->sleeps, b->wakeups, b->woke, b->lone_fails,
 			(double)b->idle_ns / 1e6, (double)b->busy_ns / 1e6);
 	}
 	free(buf);

@@ -33,7 +33,10 @@
  * sends together) at the local cost. A process that runs on another
  * scheduler than its last run pays one round trip for its state; a steal
  * one for the victim's queue; a failed scan a tick per 4 queues looked at.
- * A woken process goes to the waker's next-to-run slot; a spawned one to
+ * A woken process goes to the waker's next-to-run slot, but a hub woken by a
+ * client (balance.h's bal_stays, policy "krill") to the gift list of the
+ * scheduler it ran on, the sender paying half a round trip more for that
+ * list's lock and the message crossing; a spawned one to
  * the spawner's queue; a process with mail left after RUN_BATCH messages to
  * the back of its queue. Processes are never moved home (the re-homing
  * rule in core/sched/balance.h). Not modelled: the cost of a futex wake-up
@@ -111,6 +114,7 @@ struct sproc {
 	uint32_t parent, peer, pair, mail;
 	uint32_t pending; /* fj: children not done; pair: messages this run */
 	uint32_t left;    /* message workloads: requests or sends still to make */
+	uint8_t wakes;    /* message workloads: balance.h's wake word */
 	uint16_t depth;
 	uint8_t kind, state;
 	bool joined;       /* fj: children done, the join run is next */
@@ -191,6 +195,7 @@ struct sim {
 	uint64_t sent, cross_sent, moved_runs;
 	uint64_t window; /* compaction's window in ticks (0: none) */
 	uint64_t given, givebacks;
+	uint64_t stays;        /* wakes kept where the process was (bal_stays) */
 	uint32_t *node_idle;   /* schedulers of each node that found no work */
 	uint32_t *node_asleep; /* of those, in a timed sleep */
 	uint64_t *sink_at;     /* when a sink last used its whole batch on each node (0: never) */
@@ -263,6 +268,7 @@ static uint32_t proc_new(struct sim *m, enum kind k, uint32_t sched)
 	p->sched = sched;
 	p->last = sched; /* the spawner wrote its state */
 	p->home = m->s[sched].node;
+	p->wakes = BAL_WAKE_NEW;
 	p->state = P_IDLE;
 	return (uint32_t)m->np++;
 }
@@ -344,25 +350,59 @@ static uint32_t msg_cost(uint64_t v)
 	return (uint32_t)(v & 0xffffffu);
 }
 
+/* Where an idle dst woken by src's message from self runs: self's
+ * next-to-run slot, unless it is a hub woken by a client (balance.h's
+ * bal_stays; the policy "krill" only). src's wake word counts the wake. */
+static uint32_t wake_at(struct sim *m, uint32_t self, uint32_t src, uint32_t dst)
+{
+	struct sproc *d = &m->p[dst];
+	uint8_t waker = m->p[src].wakes;
+
+	m->p[src].wakes = bal_woke(waker, dst);
+	if (m->pol == POL_KRILL && d->sched != self && bal_stays(d->wakes, waker, dst))
+		return d->sched;
+	return self;
+}
+
+/* sched.c's stay(): dst, kept where it was, is handed to that scheduler's
+ * gift list, as a give-back is (its lock's line is the sender's to pull),
+ * and an idle owner, asleep or not, takes it at once (woken). Leaving a
+ * hub whose scheduler slept to be pulled instead (as the runtime first
+ * did) made it 5-18 % slower at 2, 32 and 256 cores (seeds 1-6). */
+static void stay(struct sim *m, uint32_t self, uint32_t at, uint32_t dst)
+{
+	struct ssched *v = &m->s[at];
+
+	m->s[self].busy += xcost(m, self, at) / 2;
+	q_push(&v->gift, dst);
+	m->p[dst].state = P_QUEUED;
+	if (v->idle)
+		v->busy = 0;
+	m->stays++;
+}
+
 /* The process running on self sends to dst. An idle receiver is woken
- * here (the waker's next-to-run slot): the message is local. One queued
- * or running elsewhere makes it a round trip, half the sender's, half the
- * receiver's; a run's later sends to the same receiver ride its batch. */
+ * here (the waker's next-to-run slot), and the message is local, unless it
+ * stays where it was (wake_at). One queued, running or staying elsewhere
+ * makes it a round trip, half the sender's, half the receiver's; a run's
+ * later sends to the same receiver ride its batch. */
 static void msg_send(struct sim *m, uint32_t self, uint32_t src, uint32_t dst, enum mtype t)
 {
 	struct sproc *d = &m->p[dst];
 	struct ssched *s = &m->s[self];
 	uint32_t cost = m->local;
+	bool idle = d->state == P_IDLE;
+	uint32_t at = idle ? wake_at(m, self, src, dst) : d->sched;
 
 	m->sent++;
 	s->run_sent++;
 	m->msg_bytes += MSG_BYTES;
-	if (d->state != P_IDLE && d->sched != self) {
+	if (at != self) {
 		m->cross_sent++;
-		if (m->s[d->sched].node != s->node)
+		if (m->s[at].node != s->node)
 			m->cross_msg_bytes += MSG_BYTES;
 		if (!s->has_batch_to || s->batch_to != dst) {
-			uint32_t x = xcost(m, self, d->sched);
+			uint32_t x = xcost(m, self, at);
 
 			s->busy += x / 2;
 			cost = x - x / 2;
@@ -371,8 +411,10 @@ static void msg_send(struct sim *m, uint32_t self, uint32_t src, uint32_t dst, e
 		}
 	}
 	q_push(&d->mbox, msg_make(src, t, cost));
-	if (d->state == P_IDLE)
+	if (idle && at == self)
 		wake(m, self, dst);
+	else if (idle)
+		stay(m, self, at, dst);
 }
 
 /* A process's own continuation: queued in its mailbox, handled in turn. */
@@ -1230,7 +1272,7 @@ struct result {
 	double ratio, remote_frac, cross_frac, remote_runs_frac;
 	uint64_t steals, remote_steals, migrations, remote_migrations;
 	/* Message workloads. */
-	uint64_t msgs, moved_runs, sleeps, given, givebacks;
+	uint64_t msgs, moved_runs, sleeps, given, givebacks, stays;
 	double rate, cross_sched_frac, sleep_frac;
 };
 
@@ -1338,6 +1380,7 @@ static int simulate(struct topo *t, unsigned nodes, unsigned cores, const char *
 	    .sleeps = sleeps,
 	    .given = m.given,
 	    .givebacks = m.givebacks,
+	    .stays = m.stays,
 	    .rate = m.comm ? rate_mps(m.msgs_total, m.now) : 0,
 	    .cross_sched_frac = m.sent ? (double)m.cross_sent / (double)m.sent : 0,
 	    .sleep_frac = (double)sleep_ticks / ((double)m.now * m.n),
@@ -1377,9 +1420,10 @@ static void print_json(const struct result *r, uint64_t seed)
 	if (r->msgs)
 		printf(",\"msgs\":%" PRIu64 ",\"rate_mmsg_s\":%.3f,\"cross_sched_msg_frac\":%.4f"
 		       ",\"moved_runs\":%" PRIu64 ",\"timed_sleeps\":%" PRIu64
-		       ",\"timed_sleep_frac\":%.4f,\"givebacks\":%" PRIu64 ",\"given\":%" PRIu64,
+		       ",\"timed_sleep_frac\":%.4f,\"givebacks\":%" PRIu64 ",\"given\":%" PRIu64
+		       ",\"stays\":%" PRIu64,
 		       r->msgs, r->rate, r->cross_sched_frac, r->moved_runs, r->sleeps,
-		       r->sleep_frac, r->givebacks, r->given);
+		       r->sleep_frac, r->givebacks, r->given, r->stays);
 	printf("}\n");
 }
 
