@@ -344,16 +344,18 @@ static bool give_to(struct kr_runtime *rt, struct sched *v, struct proc *const *
 /* Wake placement (balance.h's bal_stays). A hub woken by a client from
  * another scheduler than the one it last ran on is handed back there, as
  * a give-back is, and its clients come to it as its replies wake them;
- * pulled here, it would drag them after it. A parked one is woken for it:
- * in krill-sim, leaving such a hub to be pulled instead cost it 5-18 % at
- * 2, 32 and 256 cores. The global lock is taken only at such a wake: once
- * the hub stays, its clients' wakes of it are local. */
+ * pulled here, it would drag them after it. Not to a parked scheduler:
+ * it has nothing else to run, so the hub's group is elsewhere, and waking
+ * it would put a system call on the send path (krill-sim cannot tell the
+ * two apart: its hub's scheduler never sleeps at such a wake). The global
+ * lock is taken only at such a wake: once the hub stays, its clients'
+ * wakes of it are local. */
 static bool stay(struct sched *s, struct proc *p, uint8_t waker)
 {
 	struct kr_runtime *rt = s->rt;
 	if (!bal_stays(p->wakes, waker, p->idx) || p->on >= rt->n)
 		return false;
-	if (!give_to(rt, &rt->s[p->on], &p, 1, true))
+	if (!give_to(rt, &rt->s[p->on], &p, 1, false))
 		return false;
 	stat_add(&s->st.stayed, 1);
 	return true;
