@@ -779,6 +779,19 @@ static void test_a_hub_woken_by_its_client_stays_where_it_ran(void **state)
 	assert_false(bal_stays(hub, bal_wake_hash(5), h));  /* the last wakes of another */
 }
 
+/* Backlog where a hub stayed lately waits at least the longest wait; a
+ * longer own wait stays; elsewhere the thief's own wait, none included. */
+static void test_a_hubs_home_backlog_waits_the_longest_wait(void **state)
+{
+	(void)state;
+	const uint64_t longest = BAL_WAIT_GROW * BAL_WAIT_NS;
+	assert_int_equal(bal_home_wait(0, longest, true), longest);
+	assert_int_equal(bal_home_wait(BAL_WAIT_NS, longest, true), longest);
+	assert_int_equal(bal_home_wait(2 * longest, longest, true), 2 * longest);
+	assert_int_equal(bal_home_wait(0, longest, false), 0);
+	assert_int_equal(bal_home_wait(BAL_WAIT_NS, longest, false), BAL_WAIT_NS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -813,6 +826,7 @@ int main(void)
 		test_remote_backlog_waits_a_far_steals_cost_longer_while_its_node_idles),
 	    cmocka_unit_test(test_a_process_that_wakes_a_different_one_each_time_is_wide),
 	    cmocka_unit_test(test_a_hub_woken_by_its_client_stays_where_it_ran),
+	    cmocka_unit_test(test_a_hubs_home_backlog_waits_the_longest_wait),
 	};
 
 	unsetenv("KRILL_TOPOLOGY");

@@ -6,7 +6,7 @@
 # every process it then moves; task loads at 8 x 32 cores do not pay for the
 # wait, a hub's thieves wait near rather than cross, and a busy thief
 # that does not pay gives its processes back (compaction), and a hub woken
-# by a client elsewhere stays where it ran. Small programs
+# by a client elsewhere stays where it ran, its clients left to it. Small programs
 # (--work 100..1000, task loads at the default; a few longer runs at 8 x 32):
 # seconds.
 # usage: test_sim.sh KRILL-SIM
@@ -155,18 +155,23 @@ for seed in 1 2 3; do
 done
 
 # Wake placement (balance.h's bal_stays): a hub woken by a client on another
-# scheduler stays where it ran, and its clients come to it. Pulled to the
-# client's scheduler (before), it dragged them after it: seeds 1-2 made 16.8
-# and 24.5 M/s at 2 cores, 21.0 and 17.4 at 32 (1 core: 26.7). Staying,
-# 26.2-26.4 and 23.9-24.0: within 0.95 and 0.85 of 1 core.
+# scheduler stays where it ran, and its clients come to it; and thieves give
+# the backlog of a scheduler where a hub stayed lately the longest wait
+# (bal_home_wait). Pulled to the client's scheduler (before), the hub dragged
+# its clients after it: seeds 1-2 made 16.8 and 24.5 M/s at 2 cores, 21.0
+# and 17.4 at 32, 12.2 and 13.5 at 256 (1 core: 26.7). Staying, 26.2-26.4,
+# 23.9-24.0 and 16.4-16.9; with the wait, 26.1, 26.0 and 25.7-25.9: within
+# 0.95, 0.95 and 0.9 of 1 core.
 h1=$("$sim" --workload hub --policy krill --nodes 1 --cores 1 | field rate_mmsg_s)
 for seed in 1 2; do
 	h2=$("$sim" --workload hub --policy krill --nodes 1 --cores 2 --seed $seed | field rate_mmsg_s)
 	h32=$("$sim" --workload hub --policy krill --nodes 1 --cores 32 --seed $seed |
 		field rate_mmsg_s)
-	echo "hub, seed $seed: 1 core $h1, 2 cores $h2, 32 cores $h32 M/s"
-	awk -v a="$h2" -v b="$h32" -v o="$h1" 'BEGIN { exit !(o > 0 && a >= 0.95 * o && b >= 0.85 * o) }'
-	check "hub, seed $seed: woken by its clients it stays (2 cores >= 0.95, 32 >= 0.85 x 1 core)" $?
+	h256=$("$sim" --workload hub --policy krill --seed $seed | field rate_mmsg_s)
+	echo "hub, seed $seed: 1 core $h1, 2 cores $h2, 32 cores $h32, 256 cores $h256 M/s"
+	awk -v a="$h2" -v b="$h32" -v c="$h256" -v o="$h1" \
+		'BEGIN { exit !(o > 0 && a >= 0.95 * o && b >= 0.95 * o && c >= 0.9 * o) }'
+	check "hub, seed $seed: it stays with its clients (2 and 32 cores >= 0.95, 256 >= 0.9 x 1 core)" $?
 done
 
 "$sim" --workload nosuch >/dev/null 2>&1

@@ -355,8 +355,12 @@ static bool stay(struct sched *s, struct proc *p, uint8_t waker)
 	struct kr_runtime *rt = s->rt;
 	if (!bal_stays(p->wakes, waker, p->idx) || p->on >= rt->n)
 		return false;
-	if (!give_to(rt, &rt->s[p->on], &p, 1, false))
+	struct sched *v = &rt->s[p->on];
+	if (!give_to(rt, v, &p, 1, false))
 		return false;
+	atomic_store_explicit(&v->stay_calls,
+			      atomic_load_explicit(&v->calls, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 	stat_add(&s->st.stayed, 1);
 	return true;
 }
@@ -582,6 +586,15 @@ static bool sink_queued(struct sched *o)
 	       kri_runq_head(&o->q) == atomic_load_explicit(&o->sink, memory_order_relaxed);
 }
 
+/* Did a hub stay on o within its last BAL_SINK_CALLS calls (stay)? Counted
+ * in o's calls, as sink_queued's "lately". Relaxed loads: hints. */
+static bool hub_home(struct sched *o)
+{
+	uint64_t at = atomic_load_explicit(&o->stay_calls, memory_order_relaxed);
+	return at &&
+	       atomic_load_explicit(&o->calls, memory_order_relaxed) + 1 - at < BAL_SINK_CALLS;
+}
+
 /* The backlog of v that s may take: all of it if it has waited (above),
  * is past a ring-full, or its scheduler is stuck; else none yet. */
 static uint64_t queue_len(void *arg, unsigned v)
@@ -601,7 +614,8 @@ static uint64_t queue_len(void *arg, unsigned v)
 	if (atomic_load_explicit(&o->q.olen, memory_order_relaxed))
 		return n;
 	struct sched_look *l = &s->looks[v];
-	if (!s->pwait || waited(&o->q, &l->tail, &l->at, s->nlooks, s->pwait))
+	uint64_t wait = bal_home_wait(s->pwait, BAL_WAIT_GROW * persist_min(s->rt), hub_home(o));
+	if (!wait || waited(&o->q, &l->tail, &l->at, s->nlooks, wait))
 		return n;
 	/* Deterministic mode: now and then, as a preempted owner's backlog
 	 * would in real time, a young one is taken too, so that runs still

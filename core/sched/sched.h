@@ -147,6 +147,10 @@ struct sched {
 	 * relaxed: hints. */
 	_Atomic uint64_t sink_calls;
 	_Atomic(struct proc *) sink;
+	/* calls + 1 when a hub last stayed here (sched.c's stay), 0 never:
+	 * thieves give its backlog the longest wait (balance.h's
+	 * bal_home_wait). Written by the waker, relaxed: a hint. */
+	_Atomic uint64_t stay_calls;
 	_Atomic int stuck;
 	_Atomic kr_pid kill_req;
 	int killed; /* the jump back was a kill, not a fault */

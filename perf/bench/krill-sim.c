@@ -154,6 +154,7 @@ struct ssched {
 	uint64_t runs, yruns, exits, yexits, yat, yall, solo, slept_at, slept_all;
 	bool asleep;
 	uint64_t sink_at; /* when a sink last used its whole batch here (0: never) */
+	uint64_t stay_at; /* when a hub last stayed here (0: never) */
 	uint32_t sink;    /* which process that was */
 	/* Compaction (sched.c's yfrom, ystrikes, cgrow, compacting; the run
 	 * queue's gift list, which thieves do not see, and its pop count). */
@@ -378,6 +379,7 @@ static void stay(struct sim *m, uint32_t self, uint32_t at, uint32_t dst)
 	m->s[self].busy += xcost(m, self, at) / 2;
 	q_push(&v->gift, dst);
 	m->p[dst].state = P_QUEUED;
+	v->stay_at = m->now;
 	m->stays++;
 }
 
@@ -760,12 +762,16 @@ static uint64_t qlen(void *ctx, unsigned v)
 		if (vn != s->node && !bal_may_cross(recent(m, m->sink_at[vn])))
 			return 0;
 	}
-	if (m->pol != POL_KRILL || !s->pwait)
+	if (m->pol != POL_KRILL)
+		return q->len;
+	uint64_t wait = bal_home_wait(s->pwait ? far_wait(m, c->self, v) : 0,
+				      BAL_WAIT_GROW * WAIT_LO, recent(m, m->s[v].stay_at));
+	if (!wait)
 		return q->len;
 	if (bal_mark_spent(q->popped, l->tail, l->at)) {
 		l->tail = q->pushed;
 		l->at = m->now;
-	} else if (m->now - l->at >= far_wait(m, c->self, v)) {
+	} else if (m->now - l->at >= wait) {
 		return q->len;
 	}
 	s->young = true;
