@@ -62,7 +62,10 @@
  * backlog (sched.c runs this one too, "lately" counted in calls); no thief
  * crosses to a node that ran a sink lately; and remote backlog waits two
  * far moves longer while its node has a scheduler awake without work (these
- * two krill-sim only so far: sched.c has no per-node marks yet). "eager" is the policy
+ * two krill-sim only so far: sched.c has no per-node marks yet). A hub
+ * woken by a client elsewhere stays where it ran, and the backlog of a
+ * scheduler where one stayed lately waits the longest wait (balance.h's
+ * bal_stays and bal_home_wait, which sched.c runs too). "eager" is the policy
  * before issue #19: the same victims, any queued backlog taken at once.
  * "random" is the flat order (numa = 0) started at a random victim each
  * attempt: naive random stealing. All use the same seed, so workloads are
