@@ -169,9 +169,7 @@ void kri_proc_local_done(struct sched *s, const struct kr_ctx *c, struct env *e,
 static void note_sink(struct sched *s, struct proc *p)
 {
 	atomic_store_explicit(&s->sink, p, memory_order_relaxed);
-	atomic_store_explicit(&s->sink_calls,
-			      atomic_load_explicit(&s->calls, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	sched_mark(s, &s->sink_calls);
 }
 
 /* The longest run, in budgets, of a process with messages taken. */

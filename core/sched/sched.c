@@ -353,14 +353,12 @@ static bool give_to(struct kr_runtime *rt, struct sched *v, struct proc *const *
 static bool stay(struct sched *s, struct proc *p, uint8_t waker)
 {
 	struct kr_runtime *rt = s->rt;
-	if (!bal_stays(p->wakes, waker, p->idx) || p->on >= rt->n)
+	if (!bal_stays(p->wakes, waker, p->idx))
 		return false;
 	struct sched *v = &rt->s[p->on];
 	if (!give_to(rt, v, &p, 1, false))
 		return false;
-	atomic_store_explicit(&v->stay_calls,
-			      atomic_load_explicit(&v->calls, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	sched_mark(v, &v->stay_calls);
 	stat_add(&s->st.stayed, 1);
 	return true;
 }
@@ -580,19 +578,8 @@ static uint64_t mix(uint64_t x)
  * worker from a second core for good. Relaxed loads: hints. */
 static bool sink_queued(struct sched *o)
 {
-	uint64_t at = atomic_load_explicit(&o->sink_calls, memory_order_relaxed);
-	return at &&
-	       atomic_load_explicit(&o->calls, memory_order_relaxed) + 1 - at < BAL_SINK_CALLS &&
+	return sched_lately(o, &o->sink_calls) &&
 	       kri_runq_head(&o->q) == atomic_load_explicit(&o->sink, memory_order_relaxed);
-}
-
-/* Did a hub stay on o within its last BAL_SINK_CALLS calls (stay)? Counted
- * in o's calls, as sink_queued's "lately". Relaxed loads: hints. */
-static bool hub_home(struct sched *o)
-{
-	uint64_t at = atomic_load_explicit(&o->stay_calls, memory_order_relaxed);
-	return at &&
-	       atomic_load_explicit(&o->calls, memory_order_relaxed) + 1 - at < BAL_SINK_CALLS;
 }
 
 /* The backlog of v that s may take: all of it if it has waited (above),
@@ -614,7 +601,9 @@ static uint64_t queue_len(void *arg, unsigned v)
 	if (atomic_load_explicit(&o->q.olen, memory_order_relaxed))
 		return n;
 	struct sched_look *l = &s->looks[v];
-	uint64_t wait = bal_home_wait(s->pwait, BAL_WAIT_GROW * persist_min(s->rt), hub_home(o));
+	/* A hub stayed on o lately (stay): its backlog is the hub's clients. */
+	uint64_t wait = bal_home_wait(s->pwait, BAL_WAIT_GROW * persist_min(s->rt),
+				      sched_lately(o, &o->stay_calls));
 	if (!wait || waited(&o->q, &l->tail, &l->at, s->nlooks, wait))
 		return n;
 	/* Deterministic mode: now and then, as a preempted owner's backlog

@@ -329,6 +329,23 @@ void kri_top_note(struct sched *s, struct proc *p, kr_pid pid, uint64_t handled)
 void kri_proc_measure(struct proc *p, const struct kr_ctx *c, uint64_t cap, uint64_t *mailbox,
 		      uint64_t *memory);
 
+/* "Lately" on scheduler o, counted in its own calls (the owner reads no
+ * clock, and deterministic mode replays): a mark is o's calls + 1 when it
+ * was set (0: never), and holds for BAL_SINK_CALLS calls. The sink's mark
+ * (run.c) and a hub's stay (sched.c). Relaxed: hints. */
+static inline void sched_mark(struct sched *o, _Atomic uint64_t *mark)
+{
+	atomic_store_explicit(mark, atomic_load_explicit(&o->calls, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+static inline bool sched_lately(struct sched *o, _Atomic uint64_t *mark)
+{
+	uint64_t at = atomic_load_explicit(mark, memory_order_relaxed);
+	return at &&
+	       atomic_load_explicit(&o->calls, memory_order_relaxed) + 1 - at < BAL_SINK_CALLS;
+}
+
 /* The kr_* calls a behaviour can make are bracketed so that a watchdog
  * kill never lands inside the runtime (a half-done hand-off, a held lock):
  * it is deferred to the way out of the outermost call. s is NULL on a
