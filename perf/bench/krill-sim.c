@@ -175,7 +175,7 @@ struct burst {
 struct sim {
 	struct topo *topo;
 	struct topo_place *place;
-	unsigned n, nodes, cores;
+	unsigned n, cores;
 	struct ssched *s;
 	struct sproc *p;
 	size_t np, capp;
@@ -192,12 +192,17 @@ struct sim {
 	bool comm;
 	uint32_t local, cross;
 	uint64_t msgs_total, msgs_done, hops;
+	/* hubmix: requests between the hub's bursts of tasks, and the tasks
+	 * not yet done (the program ends with both). */
+	uint32_t mix_every;
+	uint64_t mix_reqs, mix_left;
 	uint64_t wr; /* the workload's own random stream (big's peers) */
 	/* Figures. */
 	uint64_t steals, remote_steals, migrations, remote_migrations;
 	uint64_t msg_bytes, cross_msg_bytes, runs, remote_runs;
 	uint64_t sent, cross_sent, moved_runs;
 	uint64_t window; /* compaction's window in ticks (0: none) */
+	bool no_home;    /* --home-wait 0: bal_home_wait never applies */
 	uint64_t given, givebacks;
 	uint64_t stays;        /* wakes kept where the process was (bal_stays) */
 	uint32_t *node_idle;   /* schedulers of each node that found no work */
@@ -428,6 +433,23 @@ static void msg_self(struct sim *m, uint32_t pid)
 	q_push(&m->p[pid].mbox, msg_make(pid, M_START, m->local));
 }
 
+/* hubmix: every MIX_EVERY requests the hub spawns MIX_TASKS tasks where
+ * it runs (as kr_spawn queues them), each one message of 4 x a task's
+ * cost (0.1-4 us, 2 on average): a broker that hands out work. */
+#define MIX_EVERY 500u
+#define MIX_TASKS 64u
+static uint32_t task_cost(uint64_t *r);
+static void burst(struct sim *m, uint32_t self)
+{
+	for (uint32_t i = 0; i < MIX_TASKS; i++) {
+		uint32_t pid = proc_new(m, K_TASK, self), cost = 4 * task_cost(&m->wr);
+
+		q_push(&m->p[pid].mbox, msg_make(pid, M_START, cost));
+		m->total_work += cost;
+		enqueue(m, self, pid);
+	}
+}
+
 /* Work of handling one message beyond its cost: a chameneos or a bank
  * client does a little between requests, a big actor picks a peer. */
 static uint32_t msg_work(const struct sproc *p)
@@ -448,6 +470,9 @@ static void msg_handle(struct sim *m, uint32_t self, uint32_t pid, uint64_t v)
 	}
 	switch (p->kind) {
 	case K_HUB:
+		if (m->mix_every && ++m->mix_reqs % m->mix_every == 0)
+			burst(m, self);
+		/* fall through */
 	case K_PONG:
 		msg_send(m, self, pid, from, M_REPLY);
 		break;
@@ -540,13 +565,17 @@ static uint32_t actor(struct sim *m, enum kind k, uint32_t peer, uint32_t left, 
  *   pingpong  512 pairs, each a request and a reply at a time
  *   ring      10,000 processes passing one token (ring, threadring)
  *   big       2,048 actors, each pinging random peers and awaiting the
- *             pong (Savina big) */
+ *             pong (Savina big)
+ *   hubmix    hub, whose broker also spawns 64 tasks every 500 requests
+ *             where it runs: a hub beside work of its own, which thieves
+ *             must take while leaving the hub's clients be (the cost of
+ *             bal_home_wait) */
 static bool setup_comm(struct sim *m, const char *w, uint64_t per_core)
 {
 	uint64_t msgs = per_core * 250;
 
 	m->comm = true;
-	if (strcmp(w, "hub") == 0) {
+	if (strcmp(w, "hub") == 0 || strcmp(w, "hubmix") == 0) {
 		uint32_t clients = 100, reqs = (uint32_t)(msgs / 2 / clients);
 		uint32_t hub = actor(m, K_HUB, 0, 0, false);
 
@@ -554,6 +583,10 @@ static bool setup_comm(struct sim *m, const char *w, uint64_t per_core)
 			actor(m, K_CLIENT, hub, reqs, true);
 		m->msgs_total = 2ull * clients * reqs;
 		m->critical = (uint64_t)clients * reqs * m->local;
+		if (strcmp(w, "hubmix") == 0) {
+			m->mix_every = MIX_EVERY;
+			m->mix_left = (uint64_t)clients * reqs / MIX_EVERY * MIX_TASKS;
+		}
 	} else if (strcmp(w, "fanin") == 0) {
 		uint32_t prods = 1000, each = (uint32_t)(msgs / prods);
 		uint32_t cons = actor(m, K_CONS, 0, 0, false);
@@ -767,8 +800,9 @@ static uint64_t qlen(void *ctx, unsigned v)
 	}
 	if (m->pol != POL_KRILL)
 		return q->len;
-	uint64_t wait = bal_home_wait(s->pwait ? far_wait(m, c->self, v) : 0,
-				      BAL_WAIT_GROW * WAIT_LO, recent(m, m->s[v].stay_at));
+	uint64_t wait =
+	    bal_home_wait(s->pwait ? far_wait(m, c->self, v) : 0, BAL_WAIT_GROW * WAIT_LO,
+			  !m->no_home && recent(m, m->s[v].stay_at));
 	if (!wait)
 		return q->len;
 	if (bal_mark_spent(q->popped, l->tail, l->at)) {
@@ -1029,6 +1063,8 @@ static void finish(struct sim *m, uint32_t self, uint32_t pid)
 	case K_TASK:
 		p->state = P_DONE;
 		m->s[self].exits++;
+		if (m->comm)
+			m->mix_left--;
 		break;
 	case K_FJ:
 		if (p->joined || p->depth == FJ_DEPTH) {
@@ -1267,10 +1303,11 @@ out:
 
 static const char *const policies[] = {"krill", "eager", "random"};
 
-/* What a message costs, in ns (--local-ns, --cross-ns), and compaction's
- * window (--window-ns; 0: no give-back). */
+/* What a message costs, in ns (--local-ns, --cross-ns), compaction's
+ * window (--window-ns; 0: no give-back) and whether a hub's home waits
+ * (--home-wait). */
 struct costs {
-	uint64_t local_ns, cross_ns, window_ns;
+	uint64_t local_ns, cross_ns, window_ns, home_wait;
 	bool trace; /* --trace: events on stderr */
 };
 
@@ -1294,7 +1331,7 @@ static double rate_mps(uint64_t msgs, uint64_t ticks)
 static int simulate(struct topo *t, unsigned nodes, unsigned cores, const char *w, enum policy pol,
 		    uint64_t seed, uint64_t per_core, const struct costs *c, struct result *res)
 {
-	struct sim m = {.topo = t, .nodes = nodes, .cores = cores, .pol = pol, .now = 1};
+	struct sim m = {.topo = t, .cores = cores, .pol = pol, .now = 1};
 	uint64_t ideal, sleeps = 0, sleep_ticks = 0;
 	int err = 0;
 
@@ -1303,6 +1340,7 @@ static int simulate(struct topo *t, unsigned nodes, unsigned cores, const char *
 	m.local = m.local ? m.local : 1;
 	m.cross = (uint32_t)((c->cross_ns + TICK_NS / 2) / TICK_NS);
 	m.window = c->window_ns / TICK_NS;
+	m.no_home = !c->home_wait;
 	m.trace = c->trace ? stderr : NULL;
 	m.place = xrealloc(NULL, m.n * sizeof(*m.place));
 	m.s = xrealloc(NULL, m.n * sizeof(*m.s));
@@ -1347,7 +1385,7 @@ static int simulate(struct topo *t, unsigned nodes, unsigned cores, const char *
 
 		if (m.nextburst < m.nbursts)
 			inject_bursts(&m, now);
-		if (m.comm ? m.msgs_done == m.msgs_total
+		if (m.comm ? m.msgs_done == m.msgs_total && !m.mix_left
 			   : m.nextburst == m.nbursts && m.done_work == m.total_work)
 			break;
 		if (now > 100 * (m.total_work + 1000) + 100 * WAIT_LO) { /* a model bug */
@@ -1445,9 +1483,9 @@ static void print_row(const struct result *r)
 	       100 * r->remote_runs_frac);
 }
 
-static const char *const workloads[] = {"uniform", "skewed", "bursty",   "forkjoin", "pairs",
-					"hub",     "fanin",  "pingpong", "ring",     "big"};
-#define FIRST_COMM 5u /* the message workloads: hub .. big */
+static const char *const workloads[] = {"uniform", "skewed",   "bursty", "forkjoin", "pairs", "hub",
+					"fanin",   "pingpong", "ring",   "big",      "hubmix"};
+#define FIRST_COMM 5u /* the message workloads: hub .. hubmix */
 
 /* --scaling: the machines a program is shown on (1, 2, 32 cores of one
  * node; 8 nodes of 32). */
@@ -1468,13 +1506,13 @@ static void usage(FILE *f)
 		"usage: krill-sim [--workload NAME|all|comm] [--policy krill|eager|random|all]\n"
 		"                 [--nodes N] [--cores C] [--work W] [--seed S] [--table]\n"
 		"                 [--local-ns L] [--cross-ns X] [--window-ns N] [--scaling]\n"
-		"                 [--trace]\n"
+		"                 [--home-wait 0|1] [--trace]\n"
 		"Simulates krill's load balancing (core/sched/balance.c) on N NUMA nodes (1..8,\n"
 		"default 8) of C cores (1..32, default 32) in virtual time; prints one JSON\n"
 		"line per workload x policy, or a Markdown table with --table.\n"
 		"  workloads: uniform skewed bursty forkjoin pairs (tasks, sized per core),\n"
-		"             hub fanin pingpong ring big (messages: one program of W*250\n"
-		"             messages whatever the machine; 'comm' selects these)\n"
+		"             hub fanin pingpong ring big hubmix (messages: one program of\n"
+		"             W*250 messages whatever the machine; 'comm' selects these)\n"
 		"  policies:  krill (the runtime's: steal only backlog that has waited),\n"
 		"             eager (the policy before: any queued backlog), random (flat)\n"
 		"  --work W   mean units of work per core (default 4000); forkjoin is a\n"
@@ -1484,6 +1522,8 @@ static void usage(FILE *f)
 		"             (default 450; across nodes times the hwloc distance / 10)\n"
 		"  --window-ns a busy thief judges its steal every N ns and may give its\n"
 		"             processes back (compaction; default 2000000; 0: never)\n"
+		"  --home-wait 0: thieves give a hub's scheduler no longer wait than\n"
+		"             another's (balance.h's bal_home_wait; default 1)\n"
 		"  --scaling  each workload on 1, 2, 32 (1 node) and 256 (8 x 32) cores, then\n"
 		"             a line saying whether rate(256) >= rate(32) >= rate(1)\n"
 		"  --trace    one line an event on stderr, in ticks of 25 ns: steals, their\n"
@@ -1496,12 +1536,10 @@ static int scaling(const char *workload, const char *policy, uint64_t seed, uint
 		   const struct costs *c)
 {
 	double rate[sizeof(workloads) / sizeof(workloads[0])][3][NSHAPES];
-	int err;
 
 	for (unsigned k = 0; k < NSHAPES; k++) {
 		struct topo *t = NULL;
-
-		err = make_topology(shapes[k][0], shapes[k][1], &t);
+		int err = make_topology(shapes[k][0], shapes[k][1], &t);
 		if (err < 0) {
 			fprintf(stderr, "krill-sim: topology: %s\n", strerror(-err));
 			return 2;
@@ -1553,7 +1591,8 @@ int main(int argc, char **argv)
 {
 	const char *workload = "all", *policy = "all";
 	uint64_t nodes = 8, cores = 32, seed = 1, work = 4000;
-	struct costs costs = {.local_ns = 25, .cross_ns = 450, .window_ns = BAL_COMPACT_NS};
+	struct costs costs = {
+	    .local_ns = 25, .cross_ns = 450, .window_ns = BAL_COMPACT_NS, .home_wait = 1};
 	bool table = false, scale = false;
 	struct topo *t = NULL;
 	int err;
@@ -1566,6 +1605,7 @@ int main(int argc, char **argv)
 		O_LOCAL,
 		O_CROSS,
 		O_WINDOW,
+		O_HOME,
 		O_SCALING,
 		O_TRACE
 	};
@@ -1579,6 +1619,7 @@ int main(int argc, char **argv)
 	    {"local-ns", required_argument, NULL, O_LOCAL},
 	    {"cross-ns", required_argument, NULL, O_CROSS},
 	    {"window-ns", required_argument, NULL, O_WINDOW},
+	    {"home-wait", required_argument, NULL, O_HOME},
 	    {"scaling", no_argument, NULL, O_SCALING},
 	    {"trace", no_argument, NULL, O_TRACE},
 	    {"table", no_argument, NULL, 't'},
@@ -1627,6 +1668,9 @@ int main(int argc, char **argv)
 		case O_WINDOW:
 			ok = cli_number("krill-sim", "--window-ns", optarg, 0, 1000000000,
 					&costs.window_ns);
+			break;
+		case O_HOME:
+			ok = cli_number("krill-sim", "--home-wait", optarg, 0, 1, &costs.home_wait);
 			break;
 		case O_SCALING:
 			scale = true;
