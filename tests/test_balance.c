@@ -696,12 +696,17 @@ static void test_a_sinks_own_continuation_is_not_backlog(void **state)
 	assert_int_equal(bal_backlog(1000, false), 1000);
 }
 
-/* No thief crosses to a node that ran a sink lately; else it may. */
-static void test_no_crossing_to_a_node_with_a_sink(void **state)
+/* Backlog is marked where a hub stayed lately, for any thief, and on a
+ * node that ran a sink lately for a thief of another node only. */
+static void test_a_sinks_node_is_marked_for_thieves_of_other_nodes(void **state)
 {
 	(void)state;
-	assert_false(bal_may_cross(true));
-	assert_true(bal_may_cross(false));
+	assert_true(bal_marked(true, false, false));
+	assert_true(bal_marked(true, true, false));
+	assert_true(bal_marked(false, true, true));
+	assert_false(bal_marked(false, false, true));
+	assert_false(bal_marked(false, true, false));
+	assert_false(bal_marked(false, false, false));
 }
 
 /* Remote backlog waits a look and a steal across (two moves at distance
@@ -785,11 +790,11 @@ static void test_a_hubs_home_backlog_waits_the_longest_wait(void **state)
 {
 	(void)state;
 	const uint64_t longest = BAL_WAIT_GROW * BAL_WAIT_NS;
-	assert_int_equal(bal_home_wait(0, longest, true), longest);
-	assert_int_equal(bal_home_wait(BAL_WAIT_NS, longest, true), longest);
-	assert_int_equal(bal_home_wait(2 * longest, longest, true), 2 * longest);
-	assert_int_equal(bal_home_wait(0, longest, false), 0);
-	assert_int_equal(bal_home_wait(BAL_WAIT_NS, longest, false), BAL_WAIT_NS);
+	assert_int_equal(bal_marked_wait(0, longest, true), longest);
+	assert_int_equal(bal_marked_wait(BAL_WAIT_NS, longest, true), longest);
+	assert_int_equal(bal_marked_wait(2 * longest, longest, true), 2 * longest);
+	assert_int_equal(bal_marked_wait(0, longest, false), 0);
+	assert_int_equal(bal_marked_wait(BAL_WAIT_NS, longest, false), BAL_WAIT_NS);
 }
 
 int main(void)
@@ -821,7 +826,7 @@ int main(void)
 	    cmocka_unit_test(test_a_give_back_refused_for_a_parked_victim_is_made_a_window_later),
 	    cmocka_unit_test(test_a_sink_sends_under_one_message_in_four_handled),
 	    cmocka_unit_test(test_a_sinks_own_continuation_is_not_backlog),
-	    cmocka_unit_test(test_no_crossing_to_a_node_with_a_sink),
+	    cmocka_unit_test(test_a_sinks_node_is_marked_for_thieves_of_other_nodes),
 	    cmocka_unit_test(
 		test_remote_backlog_waits_a_far_steals_cost_longer_while_its_node_idles),
 	    cmocka_unit_test(test_a_process_that_wakes_a_different_one_each_time_is_wide),

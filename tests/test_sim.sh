@@ -158,7 +158,7 @@ done
 # Wake placement (balance.h's bal_stays): a hub woken by a client on another
 # scheduler stays where it ran, and its clients come to it; and thieves give
 # the backlog of a scheduler where a hub stayed lately the longest wait
-# (bal_home_wait). Pulled to the client's scheduler (before), the hub dragged
+# (bal_marked_wait). Pulled to the client's scheduler (before), the hub dragged
 # its clients after it: seeds 1-2 made 16.8 and 24.5 M/s at 2 cores, 21.0
 # and 17.4 at 32, 12.2 and 13.5 at 256 (1 core: 26.7). Staying, 26.2-26.4,
 # 23.9-24.0 and 16.4-16.9; with the wait, 26.1, 26.0 and 25.7-25.9: within

@@ -163,13 +163,19 @@ void kri_proc_local_done(struct sched *s, const struct kr_ctx *c, struct env *e,
 
 /* A sink (bal_sink: a receiver that sends little) ran a whole budget or
  * more: for the next BAL_SINK_CALLS calls here, the sink queued again
- * behind nothing is not backlog for a thief (sched.c's queue_len). Counted
+ * behind nothing is not backlog for a thief, and its node's backlog waits
+ * the longest wait for a thief of another node (sched.c's queue_len). Counted
  * in calls, not time: the owner reads no clock, and deterministic mode
  * replays. */
 static void note_sink(struct sched *s, struct proc *p)
 {
 	atomic_store_explicit(&s->sink, p, memory_order_relaxed);
 	sched_mark(s, &s->sink_calls);
+	/* And its node, for thieves of other nodes (sched.c's node_sink):
+	 * written only when it changes, the line being theirs to read. */
+	_Atomic unsigned *by = &s->rt->nodes[s->place.numa].sink_by;
+	if (atomic_load_explicit(by, memory_order_relaxed) != s->id + 1)
+		atomic_store_explicit(by, s->id + 1, memory_order_relaxed);
 }
 
 /* The longest run, in budgets, of a process with messages taken. */

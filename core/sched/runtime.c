@@ -88,6 +88,7 @@ static void rt_free(struct kr_runtime *rt)
 	if (rt->topo)
 		kri_topo_free(rt->topo);
 	free(rt->idle);
+	free(rt->nodes);
 	pthread_mutex_destroy(&rt->flock);
 	pthread_mutex_destroy(&rt->ilock);
 	pthread_mutex_destroy(&rt->idlelock);
@@ -120,6 +121,16 @@ static int layout(struct kr_runtime *rt)
 			kri_sched_fini(&rt->s[i]);
 			rt->n = i;
 		}
+	}
+	unsigned nodes = 0;
+	for (unsigned i = 0; i < n; i++)
+		nodes = pl[i].numa >= nodes ? pl[i].numa + 1 : nodes;
+	if (rc == 0) {
+		rt->nodes = aligned_alloc(64, sizeof(*rt->nodes) * nodes);
+		if (rt->nodes)
+			memset(rt->nodes, 0, sizeof(*rt->nodes) * nodes);
+		else
+			rc = -ENOMEM;
 	}
 	for (unsigned i = 0; rc == 0 && i < n; i++)
 		rc = kri_bal_init(&rt->s[i].bal, rt->topo, pl, n, i, rt->cfg.numa != 0);

@@ -582,6 +582,31 @@ static bool sink_queued(struct sched *o)
 	       kri_runq_head(&o->q) == atomic_load_explicit(&o->sink, memory_order_relaxed);
 }
 
+/* Did a scheduler of NUMA node `node` run a sink within BAL_SINK_CALLS
+ * of its calls? The last one to (run.c's note_sink marks the node too);
+ * relaxed loads: hints. */
+static bool node_sink(struct kr_runtime *rt, unsigned node)
+{
+	unsigned by = atomic_load_explicit(&rt->nodes[node].sink_by, memory_order_relaxed);
+	return by && sched_lately(&rt->s[by - 1], &rt->s[by - 1].sink_calls);
+}
+
+/* The wait s gives o's backlog (balance.h's bal_far_wait): its own, two
+ * moves across longer while o is on another node and a scheduler there
+ * spins without work, which then takes it first. The move in looks in
+ * deterministic mode, as persist_min. */
+static uint64_t far_wait(const struct sched *s, const struct sched *o, bool remote)
+{
+	struct kr_runtime *rt = s->rt;
+	if (!remote || !s->pwait)
+		return s->pwait;
+	unsigned vn = o->place.numa;
+	return bal_far_wait(s->pwait, BAL_MOVE_NS * persist_min(rt) / PERSIST_NS,
+			    kri_topo_distance(rt->topo, s->place.numa, vn),
+			    atomic_load_explicit(&rt->nodes[vn].spinning, memory_order_relaxed) !=
+				0);
+}
+
 /* The backlog of v that s may take: all of it if it has waited (above),
  * is past a ring-full, or its scheduler is stuck; else none yet. */
 static uint64_t queue_len(void *arg, unsigned v)
@@ -601,9 +626,13 @@ static uint64_t queue_len(void *arg, unsigned v)
 	if (atomic_load_explicit(&o->q.olen, memory_order_relaxed))
 		return n;
 	struct sched_look *l = &s->looks[v];
-	/* A hub stayed on o lately (stay): its backlog is the hub's clients. */
-	uint64_t wait = bal_home_wait(s->pwait, BAL_WAIT_GROW * persist_min(s->rt),
-				      sched_lately(o, &o->stay_calls));
+	/* A hub stayed on o lately (stay): its backlog is the hub's clients;
+	 * or o's node, another, ran a sink lately: its producers. */
+	bool remote = s->rt->cfg.numa && o->place.numa != s->place.numa;
+	bool marked = bal_marked(sched_lately(o, &o->stay_calls), remote,
+				 remote && node_sink(s->rt, o->place.numa));
+	uint64_t wait =
+	    bal_marked_wait(far_wait(s, o, remote), BAL_WAIT_GROW * persist_min(s->rt), marked);
 	if (!wait || waited(&o->q, &l->tail, &l->at, s->nlooks, wait))
 		return n;
 	/* Deterministic mode: now and then, as a preempted owner's backlog
@@ -673,11 +702,26 @@ __attribute__((noinline)) static struct proc *steal(struct sched *s)
 	return 0;
 }
 
+/* s spins awake without work, or stops: its own flag, and its node's
+ * count, which thieves of other nodes read (far_wait). nspinning, which
+ * wakers also count on a sleeper's behalf, is the callers'. */
+static void set_spinning(struct sched *s, bool on)
+{
+	if (s->spinning == on)
+		return;
+	s->spinning = on;
+	_Atomic unsigned *n = &s->rt->nodes[s->place.numa].spinning;
+	if (on)
+		atomic_fetch_add_explicit(n, 1, memory_order_relaxed);
+	else
+		atomic_fetch_sub_explicit(n, 1, memory_order_relaxed);
+}
+
 static void stop_spinning(struct sched *s)
 {
 	if (!s->spinning)
 		return;
-	s->spinning = false;
+	set_spinning(s, false);
 	/* The last spinner to find work wakes another to keep looking. */
 	if (atomic_fetch_sub_explicit(&s->rt->nspinning, 1, memory_order_seq_cst) == 1 &&
 	    kri_sched_wakep(s->rt))
@@ -743,7 +787,7 @@ static void unidle(struct kr_runtime *rt, struct sched *s)
 	}
 	pthread_mutex_unlock(&rt->idlelock);
 	if (popped)
-		s->spinning = true;
+		set_spinning(s, true);
 }
 
 /* The last scheduler to park, every other one parked, and someone waiting
@@ -819,10 +863,10 @@ __attribute__((noinline)) static void park(struct sched *s)
 		atomic_fetch_add_explicit(&rt->ntimed, 1, memory_order_relaxed);
 	pthread_mutex_lock(&rt->idlelock);
 	rt->idle[rt->nidlestack++] = s->id;
-	unsigned idle = atomic_fetch_add_explicit(&rt->nidle, 1, memory_order_seq_cst) + 1;
+	unsigned parked = atomic_fetch_add_explicit(&rt->nidle, 1, memory_order_seq_cst) + 1;
 	pthread_mutex_unlock(&rt->idlelock);
 	if (s->spinning) {
-		s->spinning = false;
+		set_spinning(s, false);
 		atomic_fetch_sub_explicit(&rt->nspinning, 1, memory_order_seq_cst);
 	}
 	kri_epoch_offline(s);
@@ -832,7 +876,7 @@ __attribute__((noinline)) static void park(struct sched *s)
 	bool work =
 	    atomic_load_explicit(&rt->stop, memory_order_seq_cst) || any_work(s) || next <= now;
 	/* stop_if_empty sets stop when it finds nothing alive. */
-	bool last = !work && idle == rt->n &&
+	bool last = !work && parked == rt->n &&
 		    atomic_load_explicit(&rt->waiting, memory_order_seq_cst) && stop_if_empty(rt);
 	bool was = timed;
 	timed = (timed || s->young) && !work && !last;
@@ -917,7 +961,7 @@ __attribute__((noinline)) static void idle(struct sched *s, uint64_t spin_ns)
 	uint64_t window = !s->ring.inflight ? spin_ns : spin_ns ? io_spin_window(s) : 0;
 	if (!s->spinning &&
 	    (2 * atomic_load_explicit(&rt->nspinning, memory_order_relaxed) < rt->n || window)) {
-		s->spinning = true;
+		set_spinning(s, true);
 		atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
 	}
 	if (s->spinning) {
@@ -1042,6 +1086,7 @@ void *kri_sched_thread(void *arg)
 	if (contained && sigsetjmp(s->jb, FAULT_SAVEMASK))
 		kri_fault_recover(s);
 	loop(s, spin_ns);
+	set_spinning(s, false); /* its node's count: it spins no more */
 	kri_stats_publish(s, kri_now_ns());
 	kri_epoch_offline(s);
 	if (contained)

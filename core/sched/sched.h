@@ -149,7 +149,7 @@ struct sched {
 	_Atomic(struct proc *) sink;
 	/* calls + 1 when a hub last stayed here (sched.c's stay), 0 never:
 	 * thieves give its backlog the longest wait (balance.h's
-	 * bal_home_wait). Written by the waker, relaxed: a hint. */
+	 * bal_marked_wait). Written by the waker, relaxed: a hint. */
 	_Atomic uint64_t stay_calls;
 	_Atomic int stuck;
 	_Atomic kr_pid kill_req;
@@ -196,6 +196,16 @@ struct sched {
 };
 
 struct inj; /* a message from a foreign thread, waiting for a scheduler */
+
+/* What thieves of other nodes want to know of a NUMA node (sched.c's
+ * queue_len, balance.h's bal_far_wait and bal_marked_wait): how many of
+ * its schedulers spin awake without work, and which one (id + 1, 0: none)
+ * last ran a sink. Written by the node's own schedulers, relaxed: hints.
+ * A line each, as they are written from the node and read from afar. */
+struct sched_node {
+	alignas(64) _Atomic unsigned spinning;
+	_Atomic unsigned sink_by;
+};
 
 struct kri_remote;
 
@@ -250,6 +260,7 @@ struct kr_runtime {
 	pthread_mutex_t idlelock;
 	unsigned *idle; /* stack of parked scheduler ids */
 	unsigned nidlestack;
+	struct sched_node *nodes; /* by NUMA node index (topo_place.numa) */
 
 	struct kr_stats_header *seg; /* the stats segment, or NULL */
 	char segname[64];

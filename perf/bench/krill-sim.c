@@ -56,16 +56,16 @@
  * list, which thieves do not see and the owner takes once its own queue
  * is empty (a parked owner: a window later, waking it), and sleeps at
  * least the longest wait, stealing nothing before (sched.c's compaction).
- * Many-to-one (balance.h's bal_sink, bal_backlog, bal_may_cross and
+ * Many-to-one (balance.h's bal_sink, bal_backlog, bal_marked and
  * bal_far_wait): a consumer that used its whole batch sending little is a
  * sink; a sink queued alone on a scheduler that ran it lately is not
- * backlog (sched.c runs this one too, "lately" counted in calls); no thief
- * crosses to a node that ran a sink lately; and remote backlog waits two
- * far moves longer while its node has a scheduler awake without work (these
- * two krill-sim only so far: sched.c has no per-node marks yet). A hub
- * woken by a client elsewhere stays where it ran, and the backlog of a
- * scheduler where one stayed lately waits the longest wait (balance.h's
- * bal_stays and bal_home_wait, which sched.c runs too). "eager" is the policy
+ * backlog ("lately" counted in calls in sched.c); a thief of another node
+ * gives the backlog of a node that ran a sink lately the longest wait; and
+ * remote backlog waits two far moves longer while its node has a scheduler
+ * awake without work (in sched.c: spinning). A hub woken by a client
+ * elsewhere stays where it ran, and the backlog of a scheduler where one
+ * stayed lately waits the longest wait (balance.h's bal_stays and
+ * bal_marked_wait). sched.c runs every one of these rules. "eager" is the policy
  * before issue #19: the same victims, any queued backlog taken at once.
  * "random" is the flat order (numa = 0) started at a random victim each
  * attempt: naive random stealing. All use the same seed, so workloads are
@@ -202,7 +202,7 @@ struct sim {
 	uint64_t msg_bytes, cross_msg_bytes, runs, remote_runs;
 	uint64_t sent, cross_sent, moved_runs;
 	uint64_t window; /* compaction's window in ticks (0: none) */
-	bool no_home;    /* --home-wait 0: bal_home_wait never applies */
+	bool no_home;    /* --home-wait 0: no hub's home is marked (bal_marked) */
 	uint64_t given, givebacks;
 	uint64_t stays;        /* wakes kept where the process was (bal_stays) */
 	uint32_t *node_idle;   /* schedulers of each node that found no work */
@@ -569,7 +569,7 @@ static uint32_t actor(struct sim *m, enum kind k, uint32_t peer, uint32_t left, 
  *   hubmix    hub, whose broker also spawns 64 tasks every 500 requests
  *             where it runs: a hub beside work of its own, which thieves
  *             must take while leaving the hub's clients be (the cost of
- *             bal_home_wait) */
+ *             bal_marked_wait) */
 static bool setup_comm(struct sim *m, const char *w, uint64_t per_core)
 {
 	uint64_t msgs = per_core * 250;
@@ -787,22 +787,17 @@ static uint64_t qlen(void *ctx, unsigned v)
 	c->looked++;
 	if (!q->len)
 		return 0;
-	/* issue #19 (h19s): a sink's own continuation is not backlog, and a
-	 * node where a sink runs is not crossed to (balance.h). */
-	if (m->pol == POL_KRILL) {
-		uint32_t vn = m->s[v].node;
-
-		if (!bal_backlog(q->len,
-				 recent(m, m->s[v].sink_at) && q->buf[q->head] == m->s[v].sink))
-			return 0;
-		if (vn != s->node && !bal_may_cross(recent(m, m->sink_at[vn])))
-			return 0;
-	}
 	if (m->pol != POL_KRILL)
 		return q->len;
-	uint64_t wait =
-	    bal_home_wait(s->pwait ? far_wait(m, c->self, v) : 0, BAL_WAIT_GROW * WAIT_LO,
-			  !m->no_home && recent(m, m->s[v].stay_at));
+	/* issue #19 (h19s): a sink's own continuation is not backlog. */
+	if (!bal_backlog(q->len, recent(m, m->s[v].sink_at) && q->buf[q->head] == m->s[v].sink))
+		return 0;
+	/* A hub's home, and a sink's node seen from another, wait the longest. */
+	uint32_t vn = m->s[v].node;
+	bool marked = bal_marked(!m->no_home && recent(m, m->s[v].stay_at), vn != s->node,
+				 recent(m, m->sink_at[vn]));
+	uint64_t wait = bal_marked_wait(s->pwait ? far_wait(m, c->self, v) : 0,
+					BAL_WAIT_GROW * WAIT_LO, marked);
 	if (!wait)
 		return q->len;
 	if (bal_mark_spent(q->popped, l->tail, l->at)) {
@@ -1523,7 +1518,7 @@ static void usage(FILE *f)
 		"  --window-ns a busy thief judges its steal every N ns and may give its\n"
 		"             processes back (compaction; default 2000000; 0: never)\n"
 		"  --home-wait 0: thieves give a hub's scheduler no longer wait than\n"
-		"             another's (balance.h's bal_home_wait; default 1)\n"
+		"             another's (balance.h's bal_marked; default 1)\n"
 		"  --scaling  each workload on 1, 2, 32 (1 node) and 256 (8 x 32) cores, then\n"
 		"             a line saying whether rate(256) >= rate(32) >= rate(1)\n"
 		"  --trace    one line an event on stderr, in ticks of 25 ns: steals, their\n"
