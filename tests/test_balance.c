@@ -797,6 +797,21 @@ static void test_a_hubs_home_backlog_waits_the_longest_wait(void **state)
 	assert_int_equal(bal_marked_wait(BAL_WAIT_NS, longest, false), BAL_WAIT_NS);
 }
 
+/* The longest wait of a mark grows with the thieves there may be: four shortest waits each,
+ * up to the longest (from 17 schedulers); none in a runtime of one. */
+static void test_a_marks_wait_grows_with_the_thieves(void **state)
+{
+	(void)state;
+	const uint64_t lo = BAL_WAIT_NS;
+	assert_int_equal(bal_mark_longest(1, lo), 0);
+	assert_int_equal(bal_mark_longest(2, lo), BAL_MARK_PER_THIEF * lo);
+	assert_int_equal(bal_mark_longest(3, lo), 2 * BAL_MARK_PER_THIEF * lo);
+	assert_int_equal(bal_mark_longest(17, lo), BAL_WAIT_GROW * lo);
+	assert_int_equal(bal_mark_longest(256, lo), BAL_WAIT_GROW * lo);
+	assert_int_equal(bal_mark_longest(4096, 128), BAL_WAIT_GROW * 128);
+	assert_true(bal_mark_longest(2, lo) < bal_mark_longest(8, lo));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -832,6 +847,7 @@ int main(void)
 	    cmocka_unit_test(test_a_process_that_wakes_a_different_one_each_time_is_wide),
 	    cmocka_unit_test(test_a_hub_woken_by_its_client_stays_where_it_ran),
 	    cmocka_unit_test(test_a_hubs_home_backlog_waits_the_longest_wait),
+	    cmocka_unit_test(test_a_marks_wait_grows_with_the_thieves),
 	};
 
 	unsetenv("KRILL_TOPOLOGY");

@@ -446,10 +446,28 @@ static inline bool bal_stays(uint8_t wakee, uint8_t waker, uint32_t idx)
  * steals a run, 16.4-16.9 M/s against 26.7 at 1 core; with this wait
  * 25.7-26.0, seeds 1-6). Backlog that persists that long is still taken,
  * as compaction's: a scheduler with a hub and work of its own gets help
- * 1.28 ms late at worst. */
+ * late by the longest at worst, which bal_mark_longest sizes by the
+ * thieves there are (80 us at 2 schedulers, 1.28 ms from 17). */
 static inline uint64_t bal_marked_wait(uint64_t wait, uint64_t longest, bool marked)
 {
 	return marked && wait < longest ? longest : wait;
+}
+
+/* The longest wait of bal_marked_wait in a runtime of n schedulers, lo
+ * being the shortest: BAL_MARK_PER_THIEF shortest waits for each thief
+ * there may be, up to BAL_WAIT_GROW of them (from 17 schedulers). The mark
+ * stands in for what every thief would learn on its own; one thief learns
+ * it soon, and meanwhile the longest wait kept work of the marked
+ * scheduler's own from it: krill-sim's hubmix (a hub whose broker spawns
+ * tasks where it runs) at 2 cores 9.1-11.1 M/s with the longest, 11.6-11.8
+ * with no mark, 11.3-11.7 with this; the hub 26.0-26.1 -> 26.1-26.4; at 32
+ * and 256 cores the same (seeds 1-6). One wait a thief lost the hub 1 % at
+ * 32 cores, two lost hubmix 1-2 % there. */
+#define BAL_MARK_PER_THIEF 4u
+static inline uint64_t bal_mark_longest(unsigned n, uint64_t lo)
+{
+	uint64_t k = n > 1 ? BAL_MARK_PER_THIEF * (uint64_t)(n - 1) : 0;
+	return (k < BAL_WAIT_GROW ? k : BAL_WAIT_GROW) * lo;
 }
 
 /* Processes a steal takes from a queue of len: half, rounded up. */

@@ -631,8 +631,8 @@ static uint64_t queue_len(void *arg, unsigned v)
 	bool remote = s->rt->cfg.numa && o->place.numa != s->place.numa;
 	bool marked = bal_marked(sched_lately(o, &o->stay_calls), remote,
 				 remote && node_sink(s->rt, o->place.numa));
-	uint64_t wait =
-	    bal_marked_wait(far_wait(s, o, remote), BAL_WAIT_GROW * persist_min(s->rt), marked);
+	uint64_t wait = bal_marked_wait(far_wait(s, o, remote),
+					bal_mark_longest(s->rt->n, persist_min(s->rt)), marked);
 	if (!wait || waited(&o->q, &l->tail, &l->at, s->nlooks, wait))
 		return n;
 	/* Deterministic mode: now and then, as a preempted owner's backlog

@@ -797,7 +797,7 @@ static uint64_t qlen(void *ctx, unsigned v)
 	bool marked = bal_marked(!m->no_home && recent(m, m->s[v].stay_at), vn != s->node,
 				 recent(m, m->sink_at[vn]));
 	uint64_t wait = bal_marked_wait(s->pwait ? far_wait(m, c->self, v) : 0,
-					BAL_WAIT_GROW * WAIT_LO, marked);
+					bal_mark_longest(m->n, WAIT_LO), marked);
 	if (!wait)
 		return q->len;
 	if (bal_mark_spent(q->popped, l->tail, l->at)) {
