@@ -436,11 +436,10 @@ static void sched_counts(kr_runtime *rt, uint64_t *stolen, uint64_t *given, uint
  * there itself (before compaction 460 and 470 of 600 late calls were together in two runs
  * in three, 0-74 in the rest), and on a loaded machine (CI runs tests side by side) the
  * share swings with the load: 189-600 of 600 seen. */
-static int many_to_one_together(void)
+/* fanin (b_rt_producer, b_rt_consumer) spawned in rt, ready to run. */
+static void fanin_start(kr_runtime *rt)
 {
-	kr_runtime *rt = rt_real();
 	kr_pid consumer, pid;
-	uint64_t stolen, given, msgs[2];
 	memset(&rtf, 0, sizeof(rtf));
 	rtf.total = (uint64_t)NPROD * CHUNK * RT_CALLS;
 	assert_int_equal(kr_rt_spawn(rt, b_rt_consumer, 0, 0, &consumer), 0);
@@ -449,6 +448,13 @@ static int many_to_one_together(void)
 		assert_int_equal(kr_rt_spawn(rt, b_rt_producer, &p, sizeof(p), &pid), 0);
 		assert_int_equal(kr_rt_send(rt, pid, T_GO, 0, 0), 0);
 	}
+}
+
+static int many_to_one_together(void)
+{
+	kr_runtime *rt = rt_real();
+	uint64_t stolen, given, msgs[2];
+	fanin_start(rt);
 	assert_int_equal(kr_run(rt), 0);
 	assert_int_equal(kr_alive(rt), 0);
 	sched_counts(rt, &stolen, &given, msgs);
@@ -475,15 +481,7 @@ static void a_sink_marks_its_node(void **st)
 {
 	for (uint64_t seed = 1; seed <= 4; seed++) {
 		kr_runtime *rt = rt_new_on(seed, TWO_NODES, 2);
-		kr_pid consumer, pid;
-		memset(&rtf, 0, sizeof(rtf));
-		rtf.total = (uint64_t)NPROD * CHUNK * RT_CALLS;
-		assert_int_equal(kr_rt_spawn(rt, b_rt_consumer, 0, 0, &consumer), 0);
-		for (unsigned i = 0; i < NPROD; i++) {
-			struct client p = {consumer, RT_CALLS};
-			assert_int_equal(kr_rt_spawn(rt, b_rt_producer, &p, sizeof(p), &pid), 0);
-			assert_int_equal(kr_rt_send(rt, pid, T_GO, 0, 0), 0);
-		}
+		fanin_start(rt);
 		run_counts(rt);
 		assert_int_not_equal(rt->s[0].place.numa, rt->s[1].place.numa);
 		unsigned marked = 0;
@@ -508,15 +506,7 @@ static void node_spin_counts_balance(void **st)
 {
 	for (int i = 0; i < 3; i++) {
 		kr_runtime *rt = rt_real_on(TWO_NODES);
-		kr_pid consumer, pid;
-		memset(&rtf, 0, sizeof(rtf));
-		rtf.total = (uint64_t)NPROD * CHUNK * RT_CALLS;
-		assert_int_equal(kr_rt_spawn(rt, b_rt_consumer, 0, 0, &consumer), 0);
-		for (unsigned p = 0; p < NPROD; p++) {
-			struct client c = {consumer, RT_CALLS};
-			assert_int_equal(kr_rt_spawn(rt, b_rt_producer, &c, sizeof(c), &pid), 0);
-			assert_int_equal(kr_rt_send(rt, pid, T_GO, 0, 0), 0);
-		}
+		fanin_start(rt);
 		assert_int_equal(kr_run(rt), 0);
 		for (unsigned node = 0; node < 2; node++)
 			assert_int_equal(atomic_load(&rt->nodes[node].spinning), 0);

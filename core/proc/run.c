@@ -164,7 +164,7 @@ void kri_proc_local_done(struct sched *s, const struct kr_ctx *c, struct env *e,
 /* A sink (bal_sink: a receiver that sends little) ran a whole budget or
  * more: for the next BAL_SINK_CALLS calls here, the sink queued again
  * behind nothing is not backlog for a thief, and its node's backlog waits
- * the longest wait for a thief of another node (sched.c's queue_len). Counted
+ * a mark's wait for a thief of another node (sched.c's queue_len). Counted
  * in calls, not time: the owner reads no clock, and deterministic mode
  * replays. */
 static void note_sink(struct sched *s, struct proc *p)

@@ -331,7 +331,8 @@ static inline uint64_t bal_backlog(uint64_t len, bool sink_queued)
 	return len == 1 && sink_queued ? 0 : len;
 }
 
-/* Is a victim's backlog marked for the longest wait (bal_marked_wait)?
+/* Is a victim's backlog marked for a mark's wait (bal_marked_wait,
+ * bal_mark_longest)?
  * Where a hub stayed lately (home, below), and, for a thief of another
  * node (remote), on a node that ran a sink lately (node_sink: within
  * BAL_SINK_CALLS of that scheduler's calls in sched.c, BAL_SINK_NS in
@@ -340,7 +341,7 @@ static inline uint64_t bal_backlog(uint64_t len, bool sink_queued)
  * sink's rate is the program's, and no core added raises it. Bounded, as
  * the home's: the rule before kept every other node from it for as long
  * as the sink ran (a server whose node also runs a logger would have kept
- * its backlog to itself), and was krill-sim's alone; waiting the longest
+ * its backlog to itself), and was krill-sim's alone; waiting the mark's
  * wait, fanin at 8 x 32 made the same 38.7 M/s (seeds 1-6; with neither
  * rule 37.2-37.3), every other workload the same to the message. */
 static inline bool bal_marked(bool home, bool remote, bool node_sink)
@@ -460,7 +461,7 @@ static inline uint64_t bal_marked_wait(uint64_t wait, uint64_t longest, bool mar
  * it soon, and meanwhile the longest wait kept work of the marked
  * scheduler's own from it: krill-sim's hubmix (a hub whose broker spawns
  * tasks where it runs) at 2 cores 9.1-11.1 M/s with the longest, 11.6-11.8
- * with no mark, 11.3-11.7 with this; the hub 26.0-26.1 -> 26.1-26.4; at 32
+ * with no mark, 10.9-11.7 with this; the hub 26.0-26.1 -> 26.1-26.4; at 32
  * and 256 cores the same (seeds 1-6). One wait a thief lost the hub 1 % at
  * 32 cores, two lost hubmix 1-2 % there. */
 #define BAL_MARK_PER_THIEF 4u

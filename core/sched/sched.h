@@ -148,7 +148,7 @@ struct sched {
 	_Atomic uint64_t sink_calls;
 	_Atomic(struct proc *) sink;
 	/* calls + 1 when a hub last stayed here (sched.c's stay), 0 never:
-	 * thieves give its backlog the longest wait (balance.h's
+	 * thieves give its backlog a mark's wait (balance.h's
 	 * bal_marked_wait). Written by the waker, relaxed: a hint. */
 	_Atomic uint64_t stay_calls;
 	_Atomic int stuck;
