@@ -3,7 +3,9 @@
  * are not carried off by an idle scheduler one steal at a time, and the hub, woken by a
  * client elsewhere, stays where it ran (wake placement); a burst that outlasts the
  * cost of moving it is still shared, and so is one behind a long call. The counts come from
- * deterministic mode, so they replay for a seed. Compaction (a thief gives back what it took
+ * deterministic mode, so they replay for a seed; on a synthetic two-node topology a sink
+ * marks its node for thieves of the other, and the nodes' counts of spinning schedulers
+ * balance. Compaction (a thief gives back what it took
  * when spreading did not pay) judges by the runtime's rate, so its tests run in real time:
  * they assert where processes ran, never how fast. */
 #include <errno.h>
@@ -430,12 +432,6 @@ static void sched_counts(kr_runtime *rt, uint64_t *stolen, uint64_t *given, uint
 	}
 }
 
-/* One fanin run at 2 schedulers: 1 if the thief gave back, 0 if not, -1 if nothing was
- * stolen (nothing to judge). How many late producer calls then ran with the consumer is
- * printed, not asserted: the consumer, woken by a producer on the thief, sometimes moves
- * there itself (before compaction 460 and 470 of 600 late calls were together in two runs
- * in three, 0-74 in the rest), and on a loaded machine (CI runs tests side by side) the
- * share swings with the load: 189-600 of 600 seen. */
 /* fanin (b_rt_producer, b_rt_consumer) spawned in rt, ready to run. */
 static void fanin_start(kr_runtime *rt)
 {
@@ -450,6 +446,12 @@ static void fanin_start(kr_runtime *rt)
 	}
 }
 
+/* One fanin run at 2 schedulers: 1 if the thief gave back, 0 if not, -1 if nothing was
+ * stolen (nothing to judge). How many late producer calls then ran with the consumer is
+ * printed, not asserted: the consumer, woken by a producer on the thief, sometimes moves
+ * there itself (before compaction 460 and 470 of 600 late calls were together in two runs
+ * in three, 0-74 in the rest), and on a loaded machine (CI runs tests side by side) the
+ * share swings with the load: 189-600 of 600 seen. */
 static int many_to_one_together(void)
 {
 	kr_runtime *rt = rt_real();
@@ -471,10 +473,10 @@ static int many_to_one_together(void)
 }
 
 /* Two NUMA nodes (a synthetic topology), fanin: the consumer, a sink, marks its node for
- * thieves of the other (run.c's note_sink; sched.c's node_sink gives that node's backlog the
- * longest wait, balance.h's bal_marked), and the mark names a scheduler of that node.
+ * thieves of the other (run.c's note_sink; sched.c's node_sink gives that node's backlog a
+ * mark's wait, balance.h's bal_marked), and the mark names a scheduler of that node.
  * Deterministic mode, so the run replays; there the one thief's own wait soon outgrows the
- * longest, so what the mark changes shows in krill-sim at 8 x 32 (docs/performance.md), not
+ * mark's, so what the mark changes shows in krill-sim at 8 x 32 (docs/performance.md), not
  * here. */
 #define TWO_NODES "pack:2 numa:1 core:1 pu:1"
 static void a_sink_marks_its_node(void **st)
