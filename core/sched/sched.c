@@ -601,10 +601,9 @@ static uint64_t far_wait(const struct sched *s, const struct sched *o, bool remo
 	if (!remote || !s->pwait)
 		return s->pwait;
 	unsigned vn = o->place.numa;
+	bool near_idle = atomic_load_explicit(&rt->nodes[vn].spinning, memory_order_relaxed) != 0;
 	return bal_far_wait(s->pwait, BAL_MOVE_NS * persist_min(rt) / PERSIST_NS,
-			    kri_topo_distance(rt->topo, s->place.numa, vn),
-			    atomic_load_explicit(&rt->nodes[vn].spinning, memory_order_relaxed) !=
-				0);
+			    kri_topo_distance(rt->topo, s->place.numa, vn), near_idle);
 }
 
 /* The backlog of v that s may take: all of it if it has waited (above),
