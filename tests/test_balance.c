@@ -812,6 +812,27 @@ static void test_a_marks_wait_grows_with_the_thieves(void **state)
 	assert_true(bal_mark_longest(2, lo) < bal_mark_longest(8, lo));
 }
 
+/* A futile wake-up (nothing run since the last) doubles the timed sleep
+ * from the shortest wait up to the longest; one that ran anything ends
+ * it, and none at all means no timed sleep (untimed, as before). */
+static void test_futile_wake_ups_double_the_sleep_up_to_the_longest_wait(void **state)
+{
+	(void)state;
+	const uint64_t lo = BAL_WAIT_NS;
+	unsigned f = 0;
+
+	assert_int_equal(bal_futile_wait(0, lo), 0);
+	f = bal_futile(f, false);
+	assert_int_equal(f, 1);
+	assert_int_equal(bal_futile_wait(f, lo), 2 * lo);
+	for (int i = 0; i < 20; i++)
+		f = bal_futile(f, false);
+	assert_int_equal(f, BAL_FUTILE_MAX);
+	assert_int_equal(bal_futile_wait(f, lo), BAL_WAIT_GROW * lo);
+	assert_int_equal(bal_futile(f, true), 0);
+	assert_int_equal(bal_futile(0, true), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -848,6 +869,7 @@ int main(void)
 	    cmocka_unit_test(test_a_hub_woken_by_its_client_stays_where_it_ran),
 	    cmocka_unit_test(test_a_hubs_home_backlog_waits_the_longest_wait),
 	    cmocka_unit_test(test_a_marks_wait_grows_with_the_thieves),
+	    cmocka_unit_test(test_futile_wake_ups_double_the_sleep_up_to_the_longest_wait),
 	};
 
 	unsetenv("KRILL_TOPOLOGY");

@@ -847,6 +847,11 @@ __attribute__((noinline)) static void park(struct sched *s)
 	/* Still owing slots (its limbo waits for the others): sleep briefly,
 	 * to try again once they have gone offline (epoch.c). */
 	bool owing = kri_epoch_asked(s);
+	/* Nothing run since it last woke: a futile wake-up (balance.h's
+	 * bal_futile); it sleeps timed, so that owners let it be. */
+	bool ran = atomic_load_explicit(&s->st.runs, memory_order_relaxed) != s->runs_woke;
+	s->futile = bal_futile(s->futile, ran);
+	uint64_t futile_wait = bal_futile_wait(s->futile, persist_min(rt));
 	/* A sleeper that saw backlog too young to take, now or lately (within
 	 * BAL_YOUNG_MEMORY waits), sleeps at most its wait and counts itself in
 	 * ntimed, so that owners leave it be (wake_for): a hub's queue empties
@@ -854,10 +859,11 @@ __attribute__((noinline)) static void park(struct sched *s)
 	 * sleeper at each refill (3,800 wake-ups in one chameneos run, each
 	 * then polling the owner's queue) for backlog it may not take. Counted
 	 * before nidle, so an owner never sees it idle and untimed on its way
-	 * to a timed sleep; corrected after the re-check. Relaxed: a hint. */
-	bool timed =
-	    s->compacting ||
-	    (s->pwait && (s->young || kri_now_ns() - s->young_at < BAL_YOUNG_MEMORY * s->pwait));
+	 * to a timed sleep; corrected after the re-check. Relaxed: a hint.
+	 * So does one whose last wake-ups were futile (above). */
+	bool young =
+	    s->pwait && (s->young || kri_now_ns() - s->young_at < BAL_YOUNG_MEMORY * s->pwait);
+	bool timed = s->compacting || futile_wait || young;
 	if (timed)
 		atomic_fetch_add_explicit(&rt->ntimed, 1, memory_order_relaxed);
 	pthread_mutex_lock(&rt->idlelock);
@@ -878,7 +884,10 @@ __attribute__((noinline)) static void park(struct sched *s)
 	bool last = !work && parked == rt->n &&
 		    atomic_load_explicit(&rt->waiting, memory_order_seq_cst) && stop_if_empty(rt);
 	bool was = timed;
-	timed = (timed || s->young) && !work && !last;
+	/* Every scheduler parked: no owner is left to wake it in vain. */
+	if (parked == rt->n)
+		futile_wait = 0;
+	timed = (s->compacting || futile_wait || young || s->young) && !work && !last;
 	if (was != timed) {
 		if (timed)
 			atomic_fetch_add_explicit(&rt->ntimed, 1, memory_order_relaxed);
@@ -907,6 +916,8 @@ __attribute__((noinline)) static void park(struct sched *s)
 	 * (a first give-back, to sample solo, leaves pwait as it was). */
 	if (s->compacting && tw < (uint64_t)BAL_WAIT_GROW * PERSIST_NS)
 		tw = (uint64_t)BAL_WAIT_GROW * PERSIST_NS;
+	if (tw < futile_wait)
+		tw = futile_wait;
 	if (timed && timeout > tw)
 		timeout = tw;
 	/* Scheduler 0 refreshes the runtime-wide stats about once a second,
@@ -935,6 +946,7 @@ __attribute__((noinline)) static void park(struct sched *s)
 	s->compacting = false;
 	/* Woken by sched_wakep, by a timer, or spuriously. */
 	unidle(rt, s);
+	s->runs_woke = atomic_load_explicit(&s->st.runs, memory_order_relaxed);
 	stat_add(&s->st.wakeups, 1);
 	kri_epoch_online(s);
 	kri_stats_publish(s, t1);
