@@ -903,7 +903,9 @@ static bool steal(struct sim *m, uint32_t self, uint32_t *out, uint32_t *cost)
 /* Nothing found: the scan's cost, then (policy krill) sched.c's idle() and
  * park(): a thief that saw backlog too young sleeps its wait if that is
  * longer than a spin, or after a spin if it saw some lately; owners do not
- * wake it. Else it goes on looking. */
+ * wake it. Else it goes on looking: a wake-up costs nothing here, so the
+ * runtime's timed sleep after futile wake-ups (balance.h's bal_futile)
+ * has no counterpart. */
 static void idle_tick(struct sim *m, uint32_t self, uint32_t cost)
 {
 	struct ssched *s = &m->s[self];
