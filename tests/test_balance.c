@@ -821,14 +821,20 @@ static void test_futile_wake_ups_double_the_sleep_up_to_the_longest_wait(void **
 	const uint64_t lo = BAL_WAIT_NS;
 	unsigned f = 0;
 
-	assert_int_equal(bal_futile_wait(0, lo), 0);
+	assert_int_equal(bal_futile_wait(0, false, lo), 0);
 	f = bal_futile(f, false);
 	assert_int_equal(f, 1);
-	assert_int_equal(bal_futile_wait(f, lo), 2 * lo);
+	assert_int_equal(bal_futile_wait(f, false, lo), 2 * lo);
+	/* Climbing, a timed sleep that found nothing is followed by a longer
+	 * timed one... */
+	assert_int_equal(bal_futile_wait(f, true, lo), 2 * lo);
 	for (int i = 0; i < 20; i++)
 		f = bal_futile(f, false);
 	assert_int_equal(f, BAL_FUTILE_MAX);
-	assert_int_equal(bal_futile_wait(f, lo), BAL_WAIT_GROW * lo);
+	assert_int_equal(bal_futile_wait(f, false, lo), BAL_WAIT_GROW * lo);
+	/* ...but at the longest, with no backlog seen since, by an untimed
+	 * one, which only an owner with work queued ends. */
+	assert_int_equal(bal_futile_wait(f, true, lo), 0);
 	assert_int_equal(bal_futile(f, true), 0);
 	assert_int_equal(bal_futile(0, true), 0);
 }

@@ -850,8 +850,11 @@ __attribute__((noinline)) static void park(struct sched *s)
 	/* Nothing run since it last woke: a futile wake-up (balance.h's
 	 * bal_futile); it sleeps timed, so that owners let it be. */
 	bool ran = atomic_load_explicit(&s->st.runs, memory_order_relaxed) != s->runs_woke;
+	bool young =
+	    s->pwait && (s->young || kri_now_ns() - s->young_at < BAL_YOUNG_MEMORY * s->pwait);
 	s->futile = bal_futile(s->futile, ran);
-	uint64_t futile_wait = bal_futile_wait(s->futile, persist_min(rt));
+	uint64_t futile_wait =
+	    bal_futile_wait(s->futile, s->slept_timed && !young, persist_min(rt));
 	/* A sleeper that saw backlog too young to take, now or lately (within
 	 * BAL_YOUNG_MEMORY waits), sleeps at most its wait and counts itself in
 	 * ntimed, so that owners leave it be (wake_for): a hub's queue empties
@@ -861,8 +864,6 @@ __attribute__((noinline)) static void park(struct sched *s)
 	 * before nidle, so an owner never sees it idle and untimed on its way
 	 * to a timed sleep; corrected after the re-check. Relaxed: a hint.
 	 * So does one whose last wake-ups were futile (above). */
-	bool young =
-	    s->pwait && (s->young || kri_now_ns() - s->young_at < BAL_YOUNG_MEMORY * s->pwait);
 	bool timed = s->compacting || futile_wait || young;
 	if (timed)
 		atomic_fetch_add_explicit(&rt->ntimed, 1, memory_order_relaxed);
@@ -947,6 +948,7 @@ __attribute__((noinline)) static void park(struct sched *s)
 	/* Woken by sched_wakep, by a timer, or spuriously. */
 	unidle(rt, s);
 	s->runs_woke = atomic_load_explicit(&s->st.runs, memory_order_relaxed);
+	s->slept_timed = timed;
 	stat_add(&s->st.wakeups, 1);
 	kri_epoch_online(s);
 	kri_stats_publish(s, t1);

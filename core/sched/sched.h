@@ -125,10 +125,12 @@ struct sched {
 	 * switches when last looked (sched.c, io_spin_window). Owner only. */
 	uint64_t iospin;
 	long nivcsw;
-	/* Futile wake-ups in a row (balance.h's bal_futile) and the runs
-	 * counted when it last woke. Owner only. */
+	/* Futile wake-ups in a row (balance.h's bal_futile), the runs
+	 * counted when it last woke, and whether that sleep was timed.
+	 * Owner only. */
 	unsigned futile;
 	uint64_t runs_woke;
+	bool slept_timed;
 	bool young;        /* the last look saw backlog too young to take */
 	uint64_t young_at; /* when a look last saw some (ns; deterministic: looks) */
 	struct limbo limbo;
