@@ -492,9 +492,9 @@ static inline uint64_t bal_mark_longest(unsigned n, uint64_t lo)
  * owner that still refills its queue then wakes it once a longest wait,
  * and one that does not (a ring's token, which is never queued) leaves it
  * asleep; timed for good, it woke 460 times in a 0.7 s ring run (10
- * before), spinning after each beside the busy one. Nor
- * when every other scheduler is parked too (sched.c's park): nobody is
- * left to wake in vain, and an idle runtime sleeps without timeouts. */
+ * before), spinning after each beside the busy one. Nor when every other
+ * scheduler is parked too (sched.c's park): nobody is left to wake in
+ * vain, and an idle runtime sleeps without timeouts. */
 #define BAL_FUTILE_MAX 6u
 _Static_assert(1u << BAL_FUTILE_MAX == BAL_WAIT_GROW, "futile sleeps end at the longest wait");
 static inline unsigned bal_futile(unsigned futile, bool ran)
@@ -504,9 +504,9 @@ static inline unsigned bal_futile(unsigned futile, bool ran)
 	return futile < BAL_FUTILE_MAX ? futile + 1 : futile;
 }
 
-/* The timed sleep futile futile wake-ups in a row ask for (0: none),
- * quiet saying that the sleep that ended was timed and no backlog was seen
- * since, lo being the shortest wait. */
+/* The timed sleep asked for after `futile` futile wake-ups in a row (0:
+ * none); quiet: the sleep that ended was timed and no backlog was seen
+ * since; lo: the shortest wait. */
 static inline uint64_t bal_futile_wait(unsigned futile, bool quiet, uint64_t lo)
 {
 	if (!futile || (quiet && futile == BAL_FUTILE_MAX))
