@@ -839,6 +839,31 @@ static void test_futile_wake_ups_double_the_sleep_up_to_the_longest_wait(void **
 	assert_int_equal(bal_futile(0, true), 0);
 }
 
+/* What an idle scheduler sleeps (park): untimed with nothing to wait
+ * for; timed for its wait beside young backlog, for the longest wait after
+ * a give-back, for the futile sleep after futile wake-ups, the longest of
+ * these; and never for less than the shortest wait, so that a thief whose
+ * own wait is none, beside marked backlog, sleeps rather than polls. */
+static void test_an_idle_scheduler_sleeps_the_longest_of_its_reasons(void **state)
+{
+	(void)state;
+	const uint64_t lo = BAL_WAIT_NS, longest = BAL_WAIT_GROW * lo;
+
+	assert_int_equal(bal_sleep(false, false, 0, 4 * lo, lo, longest), 0);
+	assert_int_equal(bal_sleep(false, true, 0, 4 * lo, lo, longest), 4 * lo);
+	assert_int_equal(bal_sleep(true, false, 0, 4 * lo, lo, longest), longest);
+	assert_int_equal(bal_sleep(true, true, 0, 2 * longest, lo, longest), 2 * longest);
+	/* Futile wake-ups alone make the sleep timed (owners let it be)... */
+	assert_int_equal(bal_sleep(false, false, bal_futile_wait(3, false, lo), 0, lo, longest),
+			 8 * lo);
+	/* ...and lengthen a young one's. */
+	assert_int_equal(bal_sleep(false, true, 8 * lo, 2 * lo, lo, longest), 8 * lo);
+	assert_int_equal(bal_sleep(false, true, 2 * lo, 8 * lo, lo, longest), 8 * lo);
+	/* A wait of none (steals paid) or under the shortest: the shortest. */
+	assert_int_equal(bal_sleep(false, true, 0, 0, lo, longest), lo);
+	assert_int_equal(bal_sleep(false, true, 0, lo / 4, lo, longest), lo);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -876,6 +901,7 @@ int main(void)
 	    cmocka_unit_test(test_a_hubs_home_backlog_waits_the_longest_wait),
 	    cmocka_unit_test(test_a_marks_wait_grows_with_the_thieves),
 	    cmocka_unit_test(test_futile_wake_ups_double_the_sleep_up_to_the_longest_wait),
+	    cmocka_unit_test(test_an_idle_scheduler_sleeps_the_longest_of_its_reasons),
 	};
 
 	unsetenv("KRILL_TOPOLOGY");

@@ -514,6 +514,28 @@ static inline uint64_t bal_futile_wait(unsigned futile, bool quiet, uint64_t lo)
 	return lo << futile;
 }
 
+/* How long a scheduler that found nothing to run sleeps (sched.c's park;
+ * krill-sim's idle_tick): 0 for an untimed sleep, which only a wake-up
+ * ends, else the longest it sleeps before it looks again. Timed when it
+ * gave its work back (compacting: at least the longest wait, longest),
+ * when it saw backlog too young to take, now or lately (young: its own
+ * wait, pwait), or after futile wake-ups (futile: bal_futile_wait's sleep,
+ * 0 for none); the longest of those. Never shorter than the shortest wait
+ * lo: a marked victim's backlog (bal_marked_wait) is young to a thief
+ * whose own wait is none, and its sleep of pwait, 0, was a poll: a park
+ * that returned at once, a system call and the idle lock each time, for
+ * as long as the mark lasted. */
+static inline uint64_t bal_sleep(bool compacting, bool young, uint64_t futile, uint64_t pwait,
+				 uint64_t lo, uint64_t longest)
+{
+	if (!compacting && !young && !futile)
+		return 0;
+	uint64_t tw = pwait > lo ? pwait : lo;
+	if (compacting && tw < longest)
+		tw = longest;
+	return tw > futile ? tw : futile;
+}
+
 /* Processes a steal takes from a queue of len: half, rounded up. */
 static inline uint32_t bal_steal_count(uint32_t len)
 {

@@ -853,8 +853,8 @@ __attribute__((noinline)) static void park(struct sched *s)
 	bool young =
 	    s->pwait && (s->young || kri_now_ns() - s->young_at < BAL_YOUNG_MEMORY * s->pwait);
 	s->futile = bal_futile(s->futile, ran);
-	uint64_t futile_wait =
-	    bal_futile_wait(s->futile, s->slept_timed && !young, persist_min(rt));
+	uint64_t lo = persist_min(rt), longest = (uint64_t)BAL_WAIT_GROW * PERSIST_NS;
+	uint64_t futile_wait = bal_futile_wait(s->futile, s->slept_timed && !young, lo);
 	/* A sleeper that saw backlog too young to take, now or lately (within
 	 * BAL_YOUNG_MEMORY waits), sleeps at most its wait and counts itself in
 	 * ntimed, so that owners leave it be (wake_for): a hub's queue empties
@@ -864,7 +864,7 @@ __attribute__((noinline)) static void park(struct sched *s)
 	 * before nidle, so an owner never sees it idle and untimed on its way
 	 * to a timed sleep; corrected after the re-check. Relaxed: a hint.
 	 * So does one whose last wake-ups were futile (above). */
-	bool timed = s->compacting || futile_wait || young;
+	bool timed = bal_sleep(s->compacting, young, futile_wait, s->pwait, lo, longest) != 0;
 	if (timed)
 		atomic_fetch_add_explicit(&rt->ntimed, 1, memory_order_relaxed);
 	pthread_mutex_lock(&rt->idlelock);
@@ -888,7 +888,10 @@ __attribute__((noinline)) static void park(struct sched *s)
 	/* Every scheduler parked: no owner is left to wake it in vain. */
 	if (parked == rt->n)
 		futile_wait = 0;
-	timed = (s->compacting || futile_wait || young || s->young) && !work && !last;
+	uint64_t tw = work || last ? 0
+				   : bal_sleep(s->compacting, young || s->young, futile_wait,
+					       s->pwait, lo, longest);
+	timed = tw != 0;
 	if (was != timed) {
 		if (timed)
 			atomic_fetch_add_explicit(&rt->ntimed, 1, memory_order_relaxed);
@@ -911,14 +914,9 @@ __attribute__((noinline)) static void park(struct sched *s)
 		timeout = 1000000u;
 	/* Backlog elsewhere too young to take: look again once it could have
 	 * waited long enough. Owners do not wake a timed sleeper, so this is
-	 * also what takes a queue left behind one long call. */
-	uint64_t tw = s->pwait;
-	/* Compaction: at least the longest steal wait, whatever pwait is
-	 * (a first give-back, to sample solo, leaves pwait as it was). */
-	if (s->compacting && tw < (uint64_t)BAL_WAIT_GROW * PERSIST_NS)
-		tw = (uint64_t)BAL_WAIT_GROW * PERSIST_NS;
-	if (tw < futile_wait)
-		tw = futile_wait;
+	 * also what takes a queue left behind one long call. Compaction: at
+	 * least the longest steal wait, whatever pwait is (a first give-back,
+	 * to sample solo, leaves pwait as it was). */
 	if (timed && timeout > tw)
 		timeout = tw;
 	/* Scheduler 0 refreshes the runtime-wide stats about once a second,

@@ -924,10 +924,8 @@ static void idle_tick(struct sim *m, uint32_t self, uint32_t cost)
 	    (!s->young && lately && m->now - s->idle_since >= SPIN_TICKS)) {
 		/* It gave its work back: sleep at once, at least the
 		 * longest wait (park's tw). */
-		uint64_t tw = s->pwait;
-
-		if (s->compacting && tw < (uint64_t)BAL_WAIT_GROW * WAIT_LO)
-			tw = (uint64_t)BAL_WAIT_GROW * WAIT_LO;
+		uint64_t tw = bal_sleep(s->compacting, true, 0, s->pwait, WAIT_LO,
+					(uint64_t)BAL_WAIT_GROW * WAIT_LO);
 		if (m->trace)
 			fprintf(m->trace, "%" PRIu64 " sleep %u node %u for %" PRIu64 "%s\n",
 				m->now, self, s->node, tw, s->compacting ? " compacting" : "");
