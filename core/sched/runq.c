@@ -309,16 +309,6 @@ struct proc *kri_runq_pop(struct runq *q)
 	}
 }
 
-uint64_t kri_runq_len(struct runq *q)
-{
-	uint32_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
-	uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
-	uint32_t n = t - h;
-	if (n > RUNQ_CAP)
-		n = 0; /* torn read of a moving queue */
-	return n + atomic_load_explicit(&q->olen, memory_order_relaxed);
-}
-
 /* Take half of the victim's whole backlog (ring and overflow) from its
  * overflow, oldest first: those have waited longest and are the coldest
  * in its cache. The batch is taken under the victim's lock and placed

@@ -45,8 +45,18 @@ void kri_runq_push_back(struct runq *q, struct proc *p);
 struct proc *kri_runq_pop(struct runq *q);
 
 /* Processes queued that a thief may take (racy when read by another
- * thread; a hint): not those handed back (runq_give). */
-uint64_t kri_runq_len(struct runq *q);
+ * thread; a hint): not those handed back (runq_give). Inline: the owner
+ * asks after every run whether to wake an idle scheduler (sched.c's
+ * maybe_wake). */
+static inline uint64_t kri_runq_len(struct runq *q)
+{
+	uint32_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+	uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+	uint32_t n = t - h;
+	if (n > RUNQ_CAP)
+		n = 0; /* torn read of a moving queue */
+	return n + atomic_load_explicit(&q->olen, memory_order_relaxed);
+}
 /* Processes handed back and not yet taken by the owner (a hint). */
 uint64_t kri_runq_given(struct runq *q);
 /* The process at the head of the ring, for another thread a hint only

@@ -513,28 +513,35 @@ static bool waited(struct runq *q, uint32_t *tail, uint64_t *at, uint64_t now, u
  * look sees the parked one and wakes it. */
 __attribute__((noinline)) static void wake_for(struct sched *s)
 {
-	struct kr_runtime *rt = s->rt;
-	/* Every sleeper saw backlog too young to take and looks again by
-	 * itself within its wait (park): waking one would only cost us a
-	 * system call for it to find the same. A burst (the overflow holds
-	 * some) is worth waking for at once. Relaxed: hints; a sleeper that
-	 * is just becoming timed costs at worst one wake-up. */
-	if (atomic_load_explicit(&rt->ntimed, memory_order_relaxed) >=
-		atomic_load_explicit(&rt->nidle, memory_order_relaxed) &&
-	    !atomic_load_explicit(&s->q.olen, memory_order_relaxed))
-		return;
 	/* Store-load: our ring push must be visible before wakep reads. */
 	full_fence();
 	if (kri_sched_wakep(s->rt))
 		stat_add(&s->st.woke, 1);
 }
 
-/* Inlined in the loop: one scheduler, or nothing queued, or nobody asleep
- * costs a step three tests and no call. */
+/* Inlined in the loop, after every run, so cheapest where it is asked most:
+ * one scheduler, or every scheduler busy (nobody parked), costs a test and
+ * a load; nothing queued, a few more. Every sleeper saw backlog too young
+ * to take, or woke in vain lately, and looks again by itself (park): waking
+ * one would only cost us a system call for it to find the same. A burst
+ * (the overflow holds some) is worth waking for at once. Relaxed: hints; a
+ * sleeper that is just becoming timed costs at worst one wake-up. Asked in
+ * this order, kri_runq_len inline and the test for timed sleepers here
+ * rather than behind a call, the busy scheduler of two, the other idle,
+ * ran 1.8-2.2 % fewer instructions (callgrind, io_uring off so that
+ * valgrind runs two schedulers: ring 372.8 M -> 366.1 M a million hops,
+ * pingpong 366.7 -> 359.0, chameneos 327.4 -> 320.7; at 1 scheduler the
+ * same). */
 static inline void maybe_wake(struct sched *s)
 {
-	if (s->rt->n == 1 || kri_runq_len(&s->q) == 0 ||
-	    atomic_load_explicit(&s->rt->nidle, memory_order_relaxed) == 0)
+	struct kr_runtime *rt = s->rt;
+	if (rt->n == 1)
+		return;
+	unsigned idle = atomic_load_explicit(&rt->nidle, memory_order_relaxed);
+	if (!idle || !kri_runq_len(&s->q))
+		return;
+	if (atomic_load_explicit(&rt->ntimed, memory_order_relaxed) >= idle &&
+	    !atomic_load_explicit(&s->q.olen, memory_order_relaxed))
 		return;
 	wake_for(s);
 }
