@@ -922,8 +922,8 @@ static void idle_tick(struct sim *m, uint32_t self, uint32_t cost)
 	lately = s->seen_young && m->now - s->young_at < BAL_YOUNG_MEMORY * s->pwait;
 	if (s->compacting || (s->young && s->pwait > SPIN_TICKS) ||
 	    (!s->young && lately && m->now - s->idle_since >= SPIN_TICKS)) {
-		/* It gave its work back: sleep at once, at least the
-		 * longest wait (park's tw). */
+		/* Sleep as park does (bal_sleep): its wait, and at least
+		 * the longest after it gave its work back. */
 		uint64_t tw = bal_sleep(s->compacting, true, 0, s->pwait, WAIT_LO,
 					(uint64_t)BAL_WAIT_GROW * WAIT_LO);
 		if (m->trace)
