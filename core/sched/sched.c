@@ -231,6 +231,12 @@ static uint64_t all_msgs(const struct kr_runtime *rt)
 	return n;
 }
 
+/* This one's messages handled: its own counter, so relaxed. */
+static uint64_t own_msgs(const struct sched *s)
+{
+	return atomic_load_explicit(&s->st.msgs, memory_order_relaxed);
+}
+
 /* Did spreading pay? The test above asks only whether the stolen
  * processes stayed; they also stay when a hub's whole group moves here
  * (a stolen client wakes the hub, which takes the rest along: concdict,
@@ -241,9 +247,10 @@ static uint64_t all_msgs(const struct kr_runtime *rt)
  * on a loaded VM), took 5-10 workers, and one such steal was followed by
  * 1.2 M messages on the thief, judged paid, halving the wait. So
  * where the runtime's rate with this scheduler asleep is known (solo,
- * park), a steal pays only if the whole runtime handled messages at
- * least BAL_RATE_GAIN/8 times as fast from the steal until the thief ran
- * dry. Only over windows of MEASURE_NS or more: a shorter one is noise,
+ * park), a steal pays only if, from the steal until the thief ran dry,
+ * the whole runtime gained over solo at least half of what the thief
+ * handled (less an eighth of solo): a group that moved whole gains
+ * nothing. Only over windows of MEASURE_NS or more: a shorter one is noise,
  * and the stolen processes' count above judges it. The decision is
  * balance.h's bal_spread_paid, which krill-sim runs too. */
 static bool spread_paid(struct sched *s)
@@ -251,7 +258,8 @@ static bool spread_paid(struct sched *s)
 	uint64_t dt = s->nlooks - s->yat;
 	if (!s->solo || s->rt->cfg.deterministic || dt < MEASURE_NS)
 		return true;
-	return bal_spread_paid(all_msgs(s->rt) - s->yall, dt, s->solo, MEASURE_NS);
+	return bal_spread_paid(all_msgs(s->rt) - s->yall, own_msgs(s) - s->yown, dt, s->solo,
+			       MEASURE_NS);
 }
 
 /* What the steal being judged bought so far (balance.h). Relaxed: our own
@@ -443,11 +451,16 @@ static void compact(struct sched *s, bool judged)
 			kri_runq_push(&s->q, batch[i]);
 		s->yat = rt->cfg.deterministic ? s->nlooks : kri_now_ns();
 		s->yall = all_msgs(rt);
+		s->yown = own_msgs(s);
+		s->wat = s->yat;
+		s->wall = s->yall;
+		s->wown = s->yown;
 		return;
 	}
 	stat_add(&s->st.given, n);
 	s->ytaken = 0;
 	s->ystrikes = 0;
+	s->wopen = false;
 	s->compacting = !rt->cfg.deterministic;
 	/* Every backlog must wait afresh, the whole new wait. */
 	for (unsigned i = 0; i < rt->n; i++)
@@ -471,7 +484,7 @@ __attribute__((noinline)) static void busy_judge(struct sched *s)
 		return;
 	}
 	uint64_t now = kri_now_ns();
-	if (now - s->yat < COMPACT_NS)
+	if (now - s->wat < COMPACT_NS)
 		return;
 	uint64_t all = all_msgs(rt);
 	/* Tasks: what it ran since the steal exited (bal_paid's exit test),
@@ -481,10 +494,12 @@ __attribute__((noinline)) static void busy_judge(struct sched *s)
 	 * BAL_STRIKES (2) windows in a row: one can be a vCPU descheduled on
 	 * a loaded machine (pingpong gave back 1,000-1,200 processes a run at
 	 * 2 schedulers, at load 3-5, with one). */
-	if (!bal_window(all - s->yall, now - s->yat, s->solo, bal_tasks(&b), &s->ystrikes,
-			&s->cgrow)) {
-		s->yat = now;
-		s->yall = all;
+	if ((!s->solo && !bal_blind(s->wsteals, s->wsame)) ||
+	    !bal_window(all - s->wall, own_msgs(s) - s->wown, now - s->wat, s->solo, bal_tasks(&b),
+			&s->ystrikes, &s->cgrow)) {
+		s->yat = s->wat = now;
+		s->yall = s->wall = all;
+		s->yown = s->wown = own_msgs(s);
 		return;
 	}
 	compact(s, s->solo != 0);
@@ -693,7 +708,6 @@ __attribute__((noinline)) static struct proc *steal(struct sched *s)
 			s->ytaken = taken;
 			s->yfrom = s->bal.order[j];
 			s->ysteps = 0;
-			s->ystrikes = 0;
 			s->compacting = false;
 			s->ymsgs = atomic_load_explicit(&s->st.msgs, memory_order_relaxed);
 			s->yexited = atomic_load_explicit(&s->st.exited, memory_order_relaxed);
@@ -701,6 +715,19 @@ __attribute__((noinline)) static struct proc *steal(struct sched *s)
 			s->yrefused = s->refused;
 			s->yat = s->nlooks;
 			s->yall = all_msgs(rt);
+			s->yown = s->ymsgs;
+			if (!s->wopen) {
+				s->wopen = true;
+				s->ystrikes = 0;
+				s->wat = s->yat;
+				s->wall = s->yall;
+				s->wown = s->yown;
+				s->wsteals = 0;
+				s->wfrom = s->yfrom;
+				s->wsame = true;
+			}
+			s->wsteals++;
+			s->wsame = s->wsame && s->wfrom == s->yfrom;
 			return p;
 		}
 		start++;
@@ -916,6 +943,7 @@ __attribute__((noinline)) static void park(struct sched *s)
 		return;
 	}
 	stat_add(&s->st.sleeps, 1);
+	s->wopen = false;
 	uint64_t timeout = next == UINT64_MAX ? UINT64_MAX : (next - now) * 1000000u;
 	if (owing && timeout > 1000000u)
 		timeout = 1000000u;

@@ -107,11 +107,12 @@ struct sched {
 	 * whether a steal's processes were held back by a consumer. */
 	uint64_t refused;
 	/* The whole runtime's rate, to judge whether spreading paid: yat,
-	 * yall: when the steal being judged was made and every scheduler's
-	 * messages handled by then; solo: the runtime's rate (messages per
+	 * yall, yown: when the steal being judged was made (or its last
+	 * window began) and every scheduler's messages handled by then, and
+	 * this one's; solo: the runtime's rate (messages per
 	 * ms, averaged) while this one slept beside backlog it would not
 	 * take, 0 until measured (never in deterministic mode). */
-	uint64_t yat, yall, solo;
+	uint64_t yat, yall, yown, solo;
 	/* Compaction (sched.c): the scheduler the judged steal took from;
 	 * the steps since its last window (deterministic mode); windows in a
 	 * row that did not pay; the longest
@@ -120,6 +121,15 @@ struct sched {
 	 * back and is to sleep that long. Owner only. */
 	unsigned yfrom, ysteps, ystrikes, cgrow;
 	bool compacting;
+	/* The window busy_judge judges (balance.h's bal_blind): opened
+	 * (wopen) at the first steal since this one last slept and kept
+	 * across the steals that follow, with when (wat), every scheduler's
+	 * messages and this one's by then (wall, wown), the streak's steals
+	 * (wsteals), its first victim (wfrom) and whether all took from it
+	 * (wsame). Owner only. */
+	uint64_t wat, wall, wown;
+	unsigned wsteals, wfrom;
+	bool wopen, wsame;
 	/* The spin before a sleep with I/O in flight (ns), learnt from how
 	 * soon sleeps end (park_spin_learn), and the thread's involuntary
 	 * switches when last looked (sched.c, io_spin_window). Owner only. */

@@ -147,12 +147,13 @@ struct ssched {
 	/* Stealing only what waits (sched.c's pwait, ytaken, ymsgs, young,
 	 * young_at, looks), in ticks. */
 	struct slook *looks;
-	uint64_t pwait, ytaken, ymsgs, msgs, young_at, idle_since;
+	uint64_t pwait, ytaken, ymsgs, yown, msgs, young_at, idle_since;
 	bool young, seen_young, idle;
 	uint64_t sleeps, sleep_ticks;
 	/* What the steal bought (bal_bought): runs and exits here, counted then;
 	 * and the runtime's rate rule (bal_spread_paid): when the steal was made
-	 * (yat), every scheduler's messages by then (yall), the runtime's
+	 * (yat, or its last window began), every scheduler's messages by then
+	 * (yall) and this one's (yown), the runtime's
 	 * rate while this one slept beside young backlog (solo), and the
 	 * sleep being measured (slept_at, slept_all; asleep). */
 	uint64_t runs, yruns, exits, yexits, yat, yall, solo, slept_at, slept_all;
@@ -165,6 +166,12 @@ struct ssched {
 	uint32_t yfrom, pops;
 	unsigned strikes, grow;
 	bool compacting;
+	/* sched.c's window (wopen, wat, wall, wown): opened at the first
+	 * steal since this one last slept, kept across the steals after it. */
+	bool wopen;
+	uint64_t wat, wall, wown;
+	uint32_t wsteals, wfrom;
+	bool wsame;
 	struct queue gift;
 };
 
@@ -837,8 +844,8 @@ static bool steal(struct sim *m, uint32_t self, uint32_t *out, uint32_t *cost)
 		    .ran = m->now - s->yat,
 		    .move = MOVE_TICKS,
 		};
-		bool spread =
-		    bal_spread_paid(all_msgs(m) - s->yall, m->now - s->yat, s->solo, MEASURE_TICKS);
+		bool spread = bal_spread_paid(all_msgs(m) - s->yall, s->msgs - s->yown,
+					      m->now - s->yat, s->solo, MEASURE_TICKS);
 
 		s->pwait = bal_judge(s->pwait, WAIT_LO, spread && bal_paid(&bb));
 		if (m->trace)
@@ -879,13 +886,25 @@ static bool steal(struct sim *m, uint32_t self, uint32_t *out, uint32_t *cost)
 	m->migrations += take;
 	s->ytaken = take;
 	s->yfrom = v;
-	s->strikes = 0;
 	s->compacting = false;
 	s->ymsgs = s->msgs;
+	s->yown = s->msgs;
 	s->yexits = s->exits;
 	s->yruns = s->runs;
 	s->yat = m->now;
 	s->yall = all_msgs(m);
+	if (!s->wopen) { /* sched.c's window, kept across a streak of steals */
+		s->wopen = true;
+		s->wsteals = 0;
+		s->wfrom = v;
+		s->wsame = true;
+		s->strikes = 0;
+		s->wat = s->yat;
+		s->wall = s->yall;
+		s->wown = s->yown;
+	}
+	s->wsteals++;
+	s->wsame = s->wsame && s->wfrom == v;
 	if (b->level[j] == TOPO_REMOTE) {
 		d = dist(m, s->node, m->s[v].node);
 		m->remote_steals++;
@@ -932,6 +951,7 @@ static void idle_tick(struct sim *m, uint32_t self, uint32_t cost)
 		s->compacting = false;
 		s->busy += (uint32_t)tw;
 		s->sleeps++;
+		s->wopen = false;
 		s->sleep_ticks += tw;
 		s->idle_since = m->now + s->busy + 1;
 		if (!s->asleep)
@@ -956,8 +976,9 @@ static void compact(struct sim *m, uint32_t self, bool judged)
 	uint32_t n = 0;
 
 	if ((s->has_next || s->q.len) && v->idle && !bal_give_parked(s->strikes)) {
-		s->yat = m->now;
-		s->yall = all_msgs(m);
+		s->yat = s->wat = m->now;
+		s->yall = s->wall = all_msgs(m);
+		s->yown = s->wown = s->msgs;
 		return;
 	}
 	if (s->has_next) {
@@ -984,6 +1005,7 @@ static void compact(struct sim *m, uint32_t self, bool judged)
 			m->now, self, s->node, s->yfrom, v->node, n, judged, s->solo);
 	s->ytaken = 0;
 	s->strikes = 0;
+	s->wopen = false;
 	s->compacting = true;
 	for (unsigned i = 0; i < m->n; i++)
 		s->looks[i].at = 0;
@@ -1000,18 +1022,20 @@ static void busy_judge(struct sim *m, uint32_t self)
 	struct bal_bought bb = {
 	    .taken = s->ytaken, .runs = s->runs - s->yruns, .exited = s->exits - s->yexits};
 
-	bool give = bal_window(all - s->yall, m->now - s->yat, s->solo, bal_tasks(&bb), &s->strikes,
-			       &s->grow);
+	bool give = (s->solo || bal_blind(s->wsteals, s->wsame)) &&
+		    bal_window(all - s->wall, s->msgs - s->wown, m->now - s->wat, s->solo,
+			       bal_tasks(&bb), &s->strikes, &s->grow);
 
 	if (m->trace)
 		fprintf(m->trace,
 			"%" PRIu64 " window %u node %u rate %" PRIu64 " solo %" PRIu64
 			" strikes %u give %d\n",
-			m->now, self, s->node, bal_rate(all - s->yall, m->now - s->yat), s->solo,
+			m->now, self, s->node, bal_rate(all - s->wall, m->now - s->wat), s->solo,
 			s->strikes, give);
 	if (!give) {
-		s->yat = m->now;
-		s->yall = all;
+		s->yat = s->wat = m->now;
+		s->yall = s->wall = all;
+		s->yown = s->wown = s->msgs;
 		return;
 	}
 	compact(m, self, s->solo != 0);
@@ -1158,7 +1182,7 @@ static void tick(struct sim *m, uint32_t self)
 	/* A thief still busy with its steal: a window over? (sched.c's
 	 * loop asks every 64 runs; here between runs.) */
 	if (!s->has_cur && s->ytaken && m->window && m->pol == POL_KRILL &&
-	    m->now - s->yat >= m->window)
+	    m->now - s->wat >= m->window)
 		busy_judge(m, self);
 	if (!s->has_cur) {
 		uint32_t cost = 0; /* ticks before its first unit, this one included */
