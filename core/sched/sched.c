@@ -379,6 +379,22 @@ void kri_sched_woken(struct sched *s, struct proc *p, struct proc *w)
 		kri_sched_ready(s, p);
 }
 
+/* The next window of a busy thief (busy_judge) starts now, all being
+ * every scheduler's messages by then. The steal being judged restarts
+ * with it (judge measures it from there) only if it is as old as the
+ * window: a steal made later in a streak keeps its own start. */
+static void window_restart(struct sched *s, uint64_t now, uint64_t all)
+{
+	if (s->yat <= s->wat) {
+		s->yat = now;
+		s->yall = all;
+		s->yown = own_msgs(s);
+	}
+	s->wat = now;
+	s->wall = all;
+	s->wown = own_msgs(s);
+}
+
 /* Compaction (BEAM's +scl): the thief gives the work back and sleeps.
  * judge() sees a steal only when the thief runs dry, and some thieves
  * never do: fanin's two producers, stolen at the start, queue themselves
@@ -449,12 +465,7 @@ static void compact(struct sched *s, bool judged)
 		 * (bal_give_parked). */
 		for (uint32_t i = 0; i < n; i++)
 			kri_runq_push(&s->q, batch[i]);
-		s->yat = rt->cfg.deterministic ? s->nlooks : kri_now_ns();
-		s->yall = all_msgs(rt);
-		s->yown = own_msgs(s);
-		s->wat = s->yat;
-		s->wall = s->yall;
-		s->wown = s->yown;
+		window_restart(s, rt->cfg.deterministic ? s->nlooks : kri_now_ns(), all_msgs(rt));
 		return;
 	}
 	stat_add(&s->st.given, n);
@@ -497,9 +508,7 @@ __attribute__((noinline)) static void busy_judge(struct sched *s)
 	if ((!s->solo && !bal_blind(s->wsteals, s->wsame)) ||
 	    !bal_window(all - s->wall, own_msgs(s) - s->wown, now - s->wat, s->solo, bal_tasks(&b),
 			&s->ystrikes, &s->cgrow)) {
-		s->yat = s->wat = now;
-		s->yall = s->wall = all;
-		s->yown = s->wown = own_msgs(s);
+		window_restart(s, now, all);
 		return;
 	}
 	compact(s, s->solo != 0);

@@ -962,6 +962,20 @@ static void idle_tick(struct sim *m, uint32_t self, uint32_t cost)
 	}
 }
 
+/* sched.c's window_restart: the next window starts now, and the steal
+ * being judged with it only if it is as old as the window. */
+static void window_restart(struct sim *m, struct ssched *s)
+{
+	if (s->yat <= s->wat) {
+		s->yat = m->now;
+		s->yall = all_msgs(m);
+		s->yown = s->msgs;
+	}
+	s->wat = m->now;
+	s->wall = all_msgs(m);
+	s->wown = s->msgs;
+}
+
 /* sched.c's compact(): hand the thief's runnable processes (its
  * next-to-run first, then its queue, at most GIVE_MAX) to the gift list of
  * the scheduler it stole from, unless that one is idle (parked: the thief
@@ -976,9 +990,7 @@ static void compact(struct sim *m, uint32_t self, bool judged)
 	uint32_t n = 0;
 
 	if ((s->has_next || s->q.len) && v->idle && !bal_give_parked(s->strikes)) {
-		s->yat = s->wat = m->now;
-		s->yall = s->wall = all_msgs(m);
-		s->yown = s->wown = s->msgs;
+		window_restart(m, s);
 		return;
 	}
 	if (s->has_next) {
@@ -1033,9 +1045,7 @@ static void busy_judge(struct sim *m, uint32_t self)
 			m->now, self, s->node, bal_rate(all - s->wall, m->now - s->wat), s->solo,
 			s->strikes, give);
 	if (!give) {
-		s->yat = s->wat = m->now;
-		s->yall = s->wall = all;
-		s->yown = s->wown = s->msgs;
+		window_restart(m, s);
 		return;
 	}
 	compact(m, self, s->solo != 0);
