@@ -665,6 +665,17 @@ static void test_a_streak_gives_back_blind_only_if_it_took_from_one_victim(void 
 	assert_false(bal_blind(2, false));
 }
 
+/* Issue #19: a sleep's rate counts as solo only if the others ended enough
+ * runs meanwhile (messages are counted as a run ends): fanin's thief read
+ * 1 message a ms over a sleep in which the victim ended no run. */
+static void test_a_solo_sample_needs_the_others_to_have_ended_runs(void **state)
+{
+	(void)state;
+	assert_false(bal_solo_counts(0));
+	assert_false(bal_solo_counts(BAL_SOLO_RUNS - 1));
+	assert_true(bal_solo_counts(BAL_SOLO_RUNS));
+}
+
 /* A give-back refused because the victim is parked is made at the next
  * window that does not pay either, waking the victim: refused for good,
  * two thieves that split a hub's clients across nodes kept them there to
@@ -918,6 +929,7 @@ int main(void)
 	    cmocka_unit_test(test_a_busy_thief_gives_back_after_two_windows_that_did_not_pay),
 	    cmocka_unit_test(test_a_thief_whose_tasks_exited_keeps_them_with_solo_unknown),
 	    cmocka_unit_test(test_a_streak_gives_back_blind_only_if_it_took_from_one_victim),
+	    cmocka_unit_test(test_a_solo_sample_needs_the_others_to_have_ended_runs),
 	    cmocka_unit_test(test_a_compacting_thief_does_not_steal_before_its_sleep),
 	    cmocka_unit_test(test_a_give_back_refused_for_a_parked_victim_is_made_a_window_later),
 	    cmocka_unit_test(test_a_sink_sends_under_one_message_in_four_handled),

@@ -193,6 +193,17 @@ static inline bool bal_spread_paid(uint64_t msgs, uint64_t own, uint64_t dt, uin
 	return bal_rate(msgs, dt) * 8 >= solo * 7 + bal_rate(own, dt) * 4;
 }
 
+/* Does a sleep's rate sample count as solo? Only if the other schedulers
+ * ended BAL_SOLO_RUNS runs or more meanwhile: a run's messages are
+ * counted as it ends, and right after a give-back the victim can spend a
+ * millisecond in one run (fanin's consumer, 4,096 envelopes written on the
+ * other core), so a sleep that short read 1 message a ms against 76,000. */
+#define BAL_SOLO_RUNS 16u
+static inline bool bal_solo_counts(uint64_t others_runs)
+{
+	return others_runs >= BAL_SOLO_RUNS;
+}
+
 /* Compaction (core/sched/sched.c's busy_judge and compact; BEAM's +scl):
  * a thief that stays busy with a steal never runs dry, so bal_judge never
  * sees it; it judges the steal every BAL_COMPACT_NS instead, by the

@@ -231,6 +231,15 @@ static uint64_t all_msgs(const struct kr_runtime *rt)
 	return n;
 }
 
+/* Runs ended by every scheduler so far (relaxed, as all_msgs). */
+static uint64_t all_runs(const struct kr_runtime *rt)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < rt->n; i++)
+		n += atomic_load_explicit(&rt->s[i].st.runs, memory_order_relaxed);
+	return n;
+}
+
 /* This one's messages handled: its own counter, so relaxed. */
 static uint64_t own_msgs(const struct sched *s)
 {
@@ -970,16 +979,17 @@ __attribute__((noinline)) static void park(struct sched *s)
 	uint64_t t0 = kri_now_ns();
 	kri_ovl_memory_check(s);
 	kri_stats_publish(s, t0);
-	uint64_t m0 = timed ? all_msgs(rt) : 0;
+	uint64_t m0 = all_msgs(rt), n0 = all_runs(rt);
 	bool io = s->ring.inflight != 0;
 	kri_park_wait(&s->park, timeout);
 	if (timed)
 		atomic_fetch_sub_explicit(&rt->ntimed, 1, memory_order_relaxed);
 	uint64_t t1 = kri_now_ns();
-	/* The runtime's rate without us (spread_paid), from sleeps beside
-	 * backlog too young to take: the others were busy meanwhile. A
-	 * moving average, a quarter each sample. */
-	if (timed && t1 - t0 >= MEASURE_NS) {
+	/* The runtime's rate without us (spread_paid), from any sleep while
+	 * the others were busy (bal_solo_counts): beside backlog too young to
+	 * take, or before a first steal, when the one busy scheduler ran the
+	 * whole program. A moving average, a quarter each sample. */
+	if (t1 - t0 >= MEASURE_NS && bal_solo_counts(all_runs(rt) - n0)) {
 		uint64_t r = bal_rate(all_msgs(rt) - m0, t1 - t0);
 		s->solo = s->solo ? (3 * s->solo + r) / 4 : r;
 	}
