@@ -173,7 +173,7 @@ static inline uint64_t bal_rate(uint64_t msgs, uint64_t dt)
 /* The runtime's rate rule (core/sched/sched.c, spread_paid). The steal
  * made msgs messages be handled runtime-wide over the dt since it, own of
  * them by the thief, and solo is the runtime's rate (bal_rate) while the
- * thief slept beside backlog too young to take (0: unknown). Spreading
+ * thief slept with the others busy (bal_solo_counts; 0: unknown). Spreading
  * paid unless the rate is known, the window at least min_dt (a shorter one
  * is noise) and the runtime gained less than half of what the thief
  * handled (less an eighth of solo, for noise): rate >= 7/8 solo + own / 2.

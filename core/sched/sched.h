@@ -109,9 +109,10 @@ struct sched {
 	/* The whole runtime's rate, to judge whether spreading paid: yat,
 	 * yall, yown: when the steal being judged was made (or its last
 	 * window began) and every scheduler's messages handled by then, and
-	 * this one's; solo: the runtime's rate (messages per
-	 * ms, averaged) while this one slept beside backlog it would not
-	 * take, 0 until measured (never in deterministic mode). */
+	 * this one's; solo: the runtime's rate (messages per ms, averaged)
+	 * while this one slept and the others ended enough runs to count
+	 * (balance.h's bal_solo_counts), 0 until measured (never in
+	 * deterministic mode). */
 	uint64_t yat, yall, yown, solo;
 	/* Compaction (sched.c): the scheduler the judged steal took from;
 	 * the steps since its last window (deterministic mode); windows in a
