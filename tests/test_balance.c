@@ -658,11 +658,20 @@ static void test_a_compacting_thief_does_not_steal_before_its_sleep(void **state
  * trading work: Savina's big at 2); a window of one steal always may. */
 static void test_a_streak_gives_back_blind_only_if_it_took_from_one_victim(void **state)
 {
+	struct bal_streak one = {0}, many = {0};
+
 	(void)state;
-	assert_true(bal_blind(1, false));   /* one steal: as before */
-	assert_true(bal_blind(40, true));   /* 40 steals from one victim */
-	assert_false(bal_blind(40, false)); /* from many: 256 cores */
-	assert_false(bal_blind(2, false));
+	assert_true(bal_streak_add(&one, 3)); /* opens the window */
+	assert_true(bal_blind(&one));         /* one steal: as before */
+	for (int i = 0; i < 39; i++)
+		assert_false(bal_streak_add(&one, 3));
+	assert_true(bal_blind(&one)); /* 40 steals from one victim */
+	assert_true(bal_streak_add(&many, 3));
+	assert_false(bal_streak_add(&many, 5));
+	assert_false(bal_blind(&many)); /* from two: 256 cores */
+	many.steals = 0;                /* closed by a sleep */
+	assert_true(bal_streak_add(&many, 5));
+	assert_true(bal_blind(&many));
 }
 
 /* Issue #19: a sleep's rate counts as solo only if the others ended enough

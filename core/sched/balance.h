@@ -251,10 +251,30 @@ static inline bool bal_window(uint64_t msgs, uint64_t own, uint64_t dt, uint64_t
  * bal_window says) only if the streak took from one victim: two
  * schedulers trading work. Thieves streaking across many victims, as at
  * 256 cores in krill-sim, all gave back at their first window (big at
- * 8 x 32: 266 -> 184 M msgs/s). steals: the streak's steals so far. */
-static inline bool bal_blind(unsigned steals, bool one_victim)
+ * 8 x 32: 266 -> 184 M msgs/s). The sleep or give-back that closes a
+ * window sets steals to 0. */
+struct bal_streak {
+	unsigned steals; /* 0: no window open */
+	unsigned from;   /* its first victim */
+	bool same;       /* every steal took from it */
+};
+
+/* A steal from victim counted in w; true if it opened the window. */
+static inline bool bal_streak_add(struct bal_streak *w, unsigned victim)
 {
-	return steals < 2 || one_victim;
+	bool opened = w->steals == 0;
+	if (opened) {
+		w->from = victim;
+		w->same = true;
+	}
+	w->steals++;
+	w->same = w->same && w->from == victim;
+	return opened;
+}
+
+static inline bool bal_blind(const struct bal_streak *w)
+{
+	return w->steals < 2 || w->same;
 }
 
 /* Have the processes the thief ran since its steal exited (b's taken,

@@ -480,7 +480,7 @@ static void compact(struct sched *s, bool judged)
 	stat_add(&s->st.given, n);
 	s->ytaken = 0;
 	s->ystrikes = 0;
-	s->wopen = false;
+	s->wstreak.steals = 0;
 	s->compacting = !rt->cfg.deterministic;
 	/* Every backlog must wait afresh, the whole new wait. */
 	for (unsigned i = 0; i < rt->n; i++)
@@ -514,7 +514,7 @@ __attribute__((noinline)) static void busy_judge(struct sched *s)
 	 * BAL_STRIKES (2) windows in a row: one can be a vCPU descheduled on
 	 * a loaded machine (pingpong gave back 1,000-1,200 processes a run at
 	 * 2 schedulers, at load 3-5, with one). */
-	if ((!s->solo && !bal_blind(s->wsteals, s->wsame)) ||
+	if ((!s->solo && !bal_blind(&s->wstreak)) ||
 	    !bal_window(all - s->wall, own_msgs(s) - s->wown, now - s->wat, s->solo, bal_tasks(&b),
 			&s->ystrikes, &s->cgrow)) {
 		window_restart(s, now, all);
@@ -734,18 +734,12 @@ __attribute__((noinline)) static struct proc *steal(struct sched *s)
 			s->yat = s->nlooks;
 			s->yall = all_msgs(rt);
 			s->yown = s->ymsgs;
-			if (!s->wopen) {
-				s->wopen = true;
+			if (bal_streak_add(&s->wstreak, s->yfrom)) {
 				s->ystrikes = 0;
 				s->wat = s->yat;
 				s->wall = s->yall;
 				s->wown = s->yown;
-				s->wsteals = 0;
-				s->wfrom = s->yfrom;
-				s->wsame = true;
 			}
-			s->wsteals++;
-			s->wsame = s->wsame && s->wfrom == s->yfrom;
 			return p;
 		}
 		start++;
@@ -961,7 +955,7 @@ __attribute__((noinline)) static void park(struct sched *s)
 		return;
 	}
 	stat_add(&s->st.sleeps, 1);
-	s->wopen = false;
+	s->wstreak.steals = 0;
 	uint64_t timeout = next == UINT64_MAX ? UINT64_MAX : (next - now) * 1000000u;
 	if (owing && timeout > 1000000u)
 		timeout = 1000000u;

@@ -122,15 +122,13 @@ struct sched {
 	 * back and is to sleep that long. Owner only. */
 	unsigned yfrom, ysteps, ystrikes, cgrow;
 	bool compacting;
-	/* The window busy_judge judges (balance.h's bal_blind): opened
-	 * (wopen) at the first steal since this one last slept and kept
-	 * across the steals that follow, with when (wat), every scheduler's
-	 * messages and this one's by then (wall, wown), the streak's steals
-	 * (wsteals), its first victim (wfrom) and whether all took from it
-	 * (wsame). Owner only. */
+	/* The window busy_judge judges (balance.h's bal_streak, bal_blind):
+	 * opened at the first steal since this one last slept and kept
+	 * across the steals that follow (wstreak), with when (wat), every
+	 * scheduler's messages and this one's by then (wall, wown). Owner
+	 * only. */
 	uint64_t wat, wall, wown;
-	unsigned wsteals, wfrom;
-	bool wopen, wsame;
+	struct bal_streak wstreak;
 	/* The spin before a sleep with I/O in flight (ns), learnt from how
 	 * soon sleeps end (park_spin_learn), and the thread's involuntary
 	 * switches when last looked (sched.c, io_spin_window). Owner only. */

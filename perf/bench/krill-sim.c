@@ -166,12 +166,10 @@ struct ssched {
 	uint32_t yfrom, pops;
 	unsigned strikes, grow;
 	bool compacting;
-	/* sched.c's window (wopen, wat, wall, wown): opened at the first
+	/* sched.c's window (wat, wall, wown, wstreak): opened at the first
 	 * steal since this one last slept, kept across the steals after it. */
-	bool wopen;
 	uint64_t wat, wall, wown;
-	uint32_t wsteals, wfrom;
-	bool wsame;
+	struct bal_streak wstreak;
 	struct queue gift;
 };
 
@@ -903,18 +901,12 @@ static bool steal(struct sim *m, uint32_t self, uint32_t *out, uint32_t *cost)
 	s->yruns = s->runs;
 	s->yat = m->now;
 	s->yall = all_msgs(m);
-	if (!s->wopen) { /* sched.c's window, kept across a streak of steals */
-		s->wopen = true;
-		s->wsteals = 0;
-		s->wfrom = v;
-		s->wsame = true;
+	if (bal_streak_add(&s->wstreak, v)) { /* sched.c's window, kept across a streak */
 		s->strikes = 0;
 		s->wat = s->yat;
 		s->wall = s->yall;
 		s->wown = s->yown;
 	}
-	s->wsteals++;
-	s->wsame = s->wsame && s->wfrom == v;
 	if (b->level[j] == TOPO_REMOTE) {
 		d = dist(m, s->node, m->s[v].node);
 		m->remote_steals++;
@@ -965,7 +957,7 @@ static void idle_tick(struct sim *m, uint32_t self, uint32_t cost)
 		s->compacting = false;
 		s->busy += (uint32_t)tw;
 		s->sleeps++;
-		s->wopen = false;
+		s->wstreak.steals = 0;
 		s->sleep_ticks += tw;
 		s->idle_since = m->now + s->busy + 1;
 		if (!s->asleep)
@@ -1032,7 +1024,7 @@ static void compact(struct sim *m, uint32_t self, bool judged)
 			m->now, self, s->node, s->yfrom, v->node, n, judged, s->solo);
 	s->ytaken = 0;
 	s->strikes = 0;
-	s->wopen = false;
+	s->wstreak.steals = 0;
 	s->compacting = true;
 	for (unsigned i = 0; i < m->n; i++)
 		s->looks[i].at = 0;
@@ -1049,7 +1041,7 @@ static void busy_judge(struct sim *m, uint32_t self)
 	struct bal_bought bb = {
 	    .taken = s->ytaken, .runs = s->runs - s->yruns, .exited = s->exits - s->yexits};
 
-	bool give = (s->solo || bal_blind(s->wsteals, s->wsame)) &&
+	bool give = (s->solo || bal_blind(&s->wstreak)) &&
 		    bal_window(all - s->wall, s->msgs - s->wown, m->now - s->wat, s->solo,
 			       bal_tasks(&bb), &s->strikes, &s->grow);
 
