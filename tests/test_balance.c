@@ -503,15 +503,20 @@ static void test_a_steal_pays_by_messages_exits_or_run_time_not_a_hubs_visit(voi
 	assert_true(bal_paid(&(struct bal_bought){.taken = 3, .runs = 9, .msgs = 3 * BAL_YIELD}));
 	assert_false(
 	    bal_paid(&(struct bal_bought){.taken = 3, .runs = 9, .msgs = 3 * BAL_YIELD - 1}));
-	/* A batch of independent tasks: one message each, then exit. */
-	assert_true(bal_paid(&(struct bal_bought){
-	    .taken = 10, .runs = 10, .msgs = 10, .exited = 10, .ran = 5000, .move = mv}));
+	/* A batch of independent tasks: one message each, then exit, each
+	 * having run a move's time on the thief (bal_tasks). */
+	assert_true(bal_paid(&(struct bal_bought){.taken = 10,
+						  .runs = 10,
+						  .msgs = 10,
+						  .exited = 10,
+						  .ran = 10 * BAL_TASK_MOVES * mv,
+						  .move = mv}));
 	/* A big batch, mostly taken on by the thief's neighbours: what ran
 	 * here finished here. */
-	assert_true(bal_paid(
-	    &(struct bal_bought){.taken = 788, .runs = 42, .msgs = 42, .exited = 42, .move = mv}));
-	assert_false(bal_paid(
-	    &(struct bal_bought){.taken = 788, .runs = 42, .msgs = 42, .exited = 41, .move = mv}));
+	assert_true(bal_paid(&(struct bal_bought){
+	    .taken = 788, .runs = 42, .msgs = 42, .exited = 42, .ran = 42 * 2 * mv, .move = mv}));
+	assert_false(bal_paid(&(struct bal_bought){
+	    .taken = 788, .runs = 42, .msgs = 42, .exited = 41, .ran = 42 * 2 * mv, .move = mv}));
 	/* Long computations: BAL_PAYBACK moves' time each, not less. */
 	assert_true(bal_paid(&(struct bal_bought){
 	    .taken = 2, .runs = 2, .msgs = 2, .ran = 2 * BAL_PAYBACK * mv, .move = mv}));
@@ -524,6 +529,33 @@ static void test_a_steal_pays_by_messages_exits_or_run_time_not_a_hubs_visit(voi
 	 * across cores), no exit, and went home. */
 	assert_false(bal_paid(&(struct bal_bought){
 	    .taken = 50, .runs = 50, .msgs = 50, .ran = 50 * 2 * mv, .move = mv}));
+}
+
+/* Savina's fjcreate at 2 schedulers (issue #19): a thief took the coordinator's workers, each
+ * one sine, a reply and an exit, about 100 ns a worker at home; on the thief they ran 200-300
+ * ns each (counted: 290 taken, ran 83,940 ns), the move's cost included. Their exits paid every
+ * steal, the wait fell to none, and the runtime ran at 0.33 x one scheduler. Tasks pay only if
+ * each ran a move's time there, the move included; with no clock the exits alone decide. */
+static void test_tasks_pay_only_if_they_ran_longer_than_their_move(void **state)
+{
+	const uint64_t mv = BAL_MOVE_NS;
+	struct bal_bought fj = {
+	    .taken = 290, .runs = 290, .msgs = 290, .exited = 290, .ran = 83940, .move = mv};
+
+	(void)state;
+	assert_false(bal_tasks(&fj));
+	assert_false(bal_paid(&fj));
+	fj.ran = 290 * BAL_TASK_MOVES * mv - 1;
+	assert_false(bal_paid(&fj));
+	fj.ran++;
+	assert_true(bal_tasks(&fj));
+	assert_true(bal_paid(&fj));
+	/* A tree of spawns: a stolen node's subtree ran and exited there, its time the whole
+	 * subtree's. */
+	assert_true(bal_tasks(&(struct bal_bought){
+	    .taken = 4, .runs = 4000, .msgs = 4000, .exited = 4000, .ran = 400000, .move = mv}));
+	/* Deterministic mode's clock counts looks: no time to judge by. */
+	assert_true(bal_tasks(&(struct bal_bought){.taken = 3, .runs = 3, .exited = 3}));
 }
 
 /* A bounded fanin's producer, stolen (issue #19): one call of sends across cores to the
@@ -545,9 +577,14 @@ static void test_a_run_held_back_by_a_full_mailbox_does_not_pay_by_its_length(vo
 	/* The consumer woken onto the thief and handling there: the messages pay. */
 	assert_true(bal_paid(&(struct bal_bought){
 	    .taken = 1, .runs = 18, .msgs = 8082, .ran = 424750, .move = mv, .refused = 2}));
-	/* Producers that finished there. */
-	assert_true(bal_paid(&(struct bal_bought){
-	    .taken = 2, .runs = 2, .msgs = 2, .exited = 2, .move = mv, .refused = 1}));
+	/* Producers that finished there, after a long call of sends. */
+	assert_true(bal_paid(&(struct bal_bought){.taken = 2,
+						  .runs = 2,
+						  .msgs = 2,
+						  .exited = 2,
+						  .ran = 84000,
+						  .move = mv,
+						  .refused = 1}));
 }
 
 /* The runtime's rate rule (sched.c's spread_paid): unknown rate or a short
@@ -931,6 +968,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_the_wait_doubles_after_a_steal_that_did_not_pay_and_halves_to_none),
 	    cmocka_unit_test(test_a_steal_pays_by_messages_exits_or_run_time_not_a_hubs_visit),
+	    cmocka_unit_test(test_tasks_pay_only_if_they_ran_longer_than_their_move),
 	    cmocka_unit_test(test_a_run_held_back_by_a_full_mailbox_does_not_pay_by_its_length),
 	    cmocka_unit_test(test_spreading_pays_only_if_the_runtime_gained_half_the_thiefs_work),
 	    cmocka_unit_test(

@@ -295,9 +295,21 @@ void kri_proc_run(struct sched *s, struct proc *p)
 			if (s->tpub)
 				kri_top_note(s, p, c->self, handled);
 			/* Fairness: back of the queue, still RUN, if anything is
-			 * left; else go idle like any other run. */
+			 * left; else go idle like any other run. The very back,
+			 * behind the overflow, as BEAM queues a process whose
+			 * reductions ran out: into the ring, which is popped
+			 * before the overflow but for one pop in 61, it ran
+			 * again ahead of everything it had just woken past the
+			 * ring. Savina's fjcreate, whose coordinator wakes 1,000
+			 * workers a turn, had 525,000 of its 1,000,000 queued at
+			 * once at 1 scheduler, each slot and envelope fresh
+			 * memory, a third of the run in page faults: 3.2-4.2 M
+			 * workers a second, 9.5 M since. A woken process still
+			 * goes into the ring (runnext, then runq_push): a tree of
+			 * spawns runs newest first, and skynet's million
+			 * processes are not all alive at once. */
 			if (p->local || kri_mbox_idle(&p->inbox))
-				kri_runq_push(&s->q, p);
+				kri_runq_push_back(&s->q, p);
 			break;
 		}
 	}

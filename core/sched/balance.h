@@ -123,13 +123,34 @@ struct bal_bought {
 #define BAL_MOVE_NS 450u
 #define BAL_PAYBACK 4u
 
+/* Have the processes the thief ran since its steal exited (b's taken,
+ * runs and exited), each having run there at least BAL_TASK_MOVES moves'
+ * time? Independent tasks, each run once and gone: the steal paid,
+ * whatever the runtime's rate, if they were worth their trip. The time a
+ * thief measures includes what the move cost it (a cold slot, a cold
+ * message, a reply across cores: some 200 ns a task here), so a task
+ * that ran a move's time there did about as much work of its own as its
+ * trip cost. Savina's fjcreate (issue #19): a coordinator spawns a
+ * million workers, each computes one sine, replies and exits, about
+ * 100 ns a worker on one scheduler; a thief ran them at 200-300 ns each,
+ * its exits paid every steal and its wait fell to none, and the runtime
+ * did 3.5 M workers a second at 2 schedulers against 10.5 M at 1. With
+ * no clock (move 0: deterministic mode) the exits alone decide. */
+#define BAL_TASK_MOVES 1u
+static inline bool bal_tasks(const struct bal_bought *b)
+{
+	uint64_t n = b->taken < b->runs ? b->taken : b->runs;
+
+	return b->exited >= n && (!b->move || b->ran >= BAL_TASK_MOVES * b->move * n);
+}
+
 /* Did the steal pay? Judged by the work it bought, not only by messages,
  * per stolen process that ran on the thief (at most the runs there: a big
  * batch is partly taken on by the thief's own neighbours, whose steals are
  * theirs to judge). They paid if they stayed and talked (BAL_YIELD
- * messages or more each), or finished there (as many exits: independent
- * tasks, each handling one message and exiting, or a tree of spawns), or
- * ran long (BAL_PAYBACK moves' time each). A hub's clients do none of
+ * messages or more each), or finished there (as many exits, worth their trip:
+ * independent tasks, each handling one message and exiting, or a tree of
+ * spawns; bal_tasks), or ran long (BAL_PAYBACK moves' time each). A hub's clients do none of
  * these: each ran once, briefly, and went back to the hub's scheduler,
  * whose next wake-up pulled it home. Measured in perf/bench/krill-sim:
  * judged by messages alone, batches of tasks never paid, the wait stayed
@@ -149,7 +170,7 @@ static inline bool bal_paid(const struct bal_bought *b)
 {
 	uint64_t n = b->taken < b->runs ? b->taken : b->runs;
 
-	return b->msgs >= BAL_YIELD * n || b->exited >= n ||
+	return b->msgs >= BAL_YIELD * n || bal_tasks(b) ||
 	       (b->move && !b->refused && b->ran >= BAL_PAYBACK * b->move * n);
 }
 
@@ -275,16 +296,6 @@ static inline bool bal_streak_add(struct bal_streak *w, unsigned victim)
 static inline bool bal_blind(const struct bal_streak *w)
 {
 	return w->steals < 2 || w->same;
-}
-
-/* Have the processes the thief ran since its steal exited (b's taken,
- * runs and exited; bal_paid's exit test)? Independent tasks, each run once
- * and gone: the steal paid, whatever the runtime's rate. */
-static inline bool bal_tasks(const struct bal_bought *b)
-{
-	uint64_t n = b->taken < b->runs ? b->taken : b->runs;
-
-	return b->exited >= n;
 }
 
 /* May a thief steal now? Not while compacting: it gave its processes back

@@ -212,7 +212,9 @@ void kri_runq_push(struct runq *q, struct proc *p)
  * another while the queue is long. Into the ring they would go ahead of
  * an overflow waiting there, which is taken only once in 61 pops or when
  * the ring runs dry: the overflow's processes would wait for seconds while
- * new ones ran at once. Behind it they keep their turn. */
+ * new ones ran at once. Behind it they keep their turn. So does a process
+ * whose budget ran out (run.c), which would otherwise run again ahead of
+ * everything it woke past the ring. */
 void kri_runq_push_back(struct runq *q, struct proc *p)
 {
 	if (atomic_load_explicit(&q->olen, memory_order_relaxed) == 0)
