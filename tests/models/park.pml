@@ -117,7 +117,14 @@
  * after the unlock wakes it (ring_wake). Here the giver may find the target parked or not.
  * run-models: -DGIFT -DGIFT_PARKED -DNW=1
  * MUTANT 6: the parked target given to but not woken (the wake after the unlock left out).
- * run-models-mutant: -DGIFT -DGIFT_PARKED -DNW=1 -DMUTANT=6 */
+ * run-models-mutant: -DGIFT -DGIFT_PARKED -DNW=1 -DMUTANT=6
+ *
+ * stop_spinning: the last spinner to find work wakes another only if it sees more queued
+ * (scheduler 0's queue in memory, after its RMW and fence) or an injected message: one that
+ * spun on its own ring woke another at every completion for nothing (issue #19, krill-echo at
+ * one connection). Every run above passes with the test; with no wake at all there (tried as
+ * a mutant) pan finds no loss either, in any configuration: the wake is for latency, owners'
+ * wakes and the watchdog carry the protocol. */
 
 #ifndef NS
 #define NS	2		/* schedulers besides scheduler 0 */
@@ -421,13 +428,16 @@ proctype scheduler(byte me)
 #endif
 		if
 		:: found ->
-			/* stop_spinning: the last spinner to find work wakes another. */
+			/* stop_spinning: the last spinner to find work wakes another, if it
+			 * sees more queued (after its RMW and a fence: memory, not scheduler
+			 * 0's store buffer) or an injected message. */
 			if
 			:: spinning ->
 				spinning = false;
 				atomic { nspinning--; last = (nspinning == 0) };
 				if
-				:: last -> last = false; sched_wakep()
+				:: last && (qmem > 0 || ipending) -> last = false; sched_wakep()
+				:: last && !(qmem > 0 || ipending) -> last = false
 				:: else -> skip
 				fi
 			:: else -> skip
