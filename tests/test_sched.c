@@ -397,13 +397,8 @@ static void b_fj_coordinator(kr_ctx *ctx, void *state, const kr_msg *m)
 
 static void a_spawner_does_not_run_ahead_of_its_children(void **st)
 {
-	kr_config c;
-	kr_runtime *rt = 0;
+	kr_runtime *rt = rt_new_on(1, NULL, 1);
 	kr_pid pid;
-	kr_config_init(&c);
-	c.deterministic = 1;
-	c.schedulers = 1;
-	assert_int_equal(kr_runtime_new(&c, &rt), 0);
 	memset(&fjc, 0, sizeof(fjc));
 	assert_int_equal(kr_rt_spawn(rt, b_fj_coordinator, 0, 0, &pid), 0);
 	assert_int_equal(kr_rt_send(rt, pid, T_GO, 0, 0), 0);

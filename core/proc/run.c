@@ -303,8 +303,8 @@ void kri_proc_run(struct sched *s, struct proc *p)
 			 * ring. Savina's fjcreate, whose coordinator wakes 1,000
 			 * workers a turn, had 525,000 of its 1,000,000 queued at
 			 * once at 1 scheduler, each slot and envelope fresh
-			 * memory, a third of the run in page faults: 3.2-4.2 M
-			 * workers a second, 9.5 M since. A woken process still
+			 * memory, a third of the run in page faults: 3.0-4.2 M
+			 * workers a second, 10.1-10.7 M since. A woken process still
 			 * goes into the ring (runnext, then runq_push): a tree of
 			 * spawns runs newest first, and skynet's million
 			 * processes are not all alive at once. */

@@ -148,14 +148,14 @@ static inline bool bal_tasks(const struct bal_bought *b)
  * per stolen process that ran on the thief (at most the runs there: a big
  * batch is partly taken on by the thief's own neighbours, whose steals are
  * theirs to judge). They paid if they stayed and talked (BAL_YIELD
- * messages or more each), or finished there (as many exits, worth their trip:
- * independent tasks, each handling one message and exiting, or a tree of
- * spawns; bal_tasks), or ran long (BAL_PAYBACK moves' time each). A hub's clients do none of
- * these: each ran once, briefly, and went back to the hub's scheduler,
- * whose next wake-up pulled it home. Measured in perf/bench/krill-sim:
- * judged by messages alone, batches of tasks never paid, the wait stayed
- * long, and skewed, bursty and fork-join loads at 256 cores took 2-4 x
- * the ideal time (docs/performance.md).
+ * messages or more each), or finished there (as many exits, worth their
+ * trip: independent tasks, each handling one message and exiting, or a
+ * tree of spawns; bal_tasks), or ran long (BAL_PAYBACK moves' time each).
+ * A hub's clients do none of these: each ran once, briefly, and went back
+ * to the hub's scheduler, whose next wake-up pulled it home. Measured in
+ * perf/bench/krill-sim: judged by messages alone, batches of tasks never
+ * paid, the wait stayed long, and skewed, bursty and fork-join loads at
+ * 256 cores took 2-4 x the ideal time (docs/performance.md).
  * Run time pays only if no send was refused by a full mailbox: a process
  * that met one was held back by its consumer, not by a core, and its run
  * was long because every send crossed to the consumer's core. Spreading

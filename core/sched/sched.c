@@ -671,7 +671,7 @@ static uint64_t queue_len(void *arg, unsigned v)
 	 * one-sine workers a turn, and a thief that took every such burst
 	 * at once, however long its wait had grown, made some 160 steals a
 	 * run: 8.4-8.9 M workers a second against 10.5 M on one scheduler,
-	 * where waiting it takes 4-7. */
+	 * where, waiting, it makes 4-7. */
 	if (!s->pwait && atomic_load_explicit(&o->q.olen, memory_order_relaxed))
 		return n;
 	struct sched_look *l = &s->looks[v];
@@ -773,7 +773,8 @@ static void set_spinning(struct sched *s, bool on)
 }
 
 /* Stealable work queued anywhere, or an injected message (stop_spinning).
- * Relaxed loads, after the caller's fence: hints, as maybe_wake's. */
+ * Relaxed loads, after the caller's fence: hints, as maybe_wake's. A load
+ * a scheduler, paid only when the last spinner finds work. */
 static bool work_queued(struct kr_runtime *rt)
 {
 	if (atomic_load_explicit(&rt->ipending, memory_order_relaxed))

@@ -19,8 +19,8 @@
  * steal 1 tick locally, ceil(d/10) ticks from a node at distance d; a run
  * of a process on another scheduler than its last half a cache-line round
  * trip (--cross-ns below), and away from its home node (where its slot was
- * allocated) 1 tick more; a message to a process queued on another node ceil((d-10)/10)
- * ticks more for the sender.
+ * allocated) 1 tick more; a message to a process queued on another node
+ * ceil((d-10)/10) ticks more for the sender.
  * Communication (the message workloads: hub .. big). A message costs its
  * receiver --local-ns (25) when both ends are on one scheduler. When the
  * receiver is queued or running on another scheduler, the message is a
