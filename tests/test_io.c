@@ -763,22 +763,18 @@ static void test_udp(void **unused)
  * krill-echo, each a 50 us spin, half the round trips of one scheduler. */
 #define IO_ROUNDS 2000
 
-struct udp_echo {
-	int fd, port;
-};
-
 static void *udp_echo_thread(void *arg)
 {
-	struct udp_echo *e = arg;
+	int fd = *(int *)arg;
 	char b[16];
 	for (int i = 0; i < IO_ROUNDS; i++) {
 		struct sockaddr_in from;
 		socklen_t fl = sizeof(from);
-		ssize_t n = recvfrom(e->fd, b, sizeof(b), 0, (struct sockaddr *)&from, &fl);
+		ssize_t n = recvfrom(fd, b, sizeof(b), 0, (struct sockaddr *)&from, &fl);
 		/* A client's think time: the scheduler is left spinning on its ring. */
 		struct timespec think = {0, 20000};
 		nanosleep(&think, NULL);
-		if (n <= 0 || sendto(e->fd, b, (size_t)n, 0, (struct sockaddr *)&from, fl) != n)
+		if (n <= 0 || sendto(fd, b, (size_t)n, 0, (struct sockaddr *)&from, fl) != n)
 			break;
 	}
 	return NULL;
@@ -787,9 +783,8 @@ static void *udp_echo_thread(void *arg)
 static void udp_looper(kr_ctx *ctx, void *state, const kr_msg *m)
 {
 	struct pst *st = state;
-	struct udp_echo *e = (struct udp_echo *)st->w;
 	struct sockaddr_in to = {.sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)e->port),
+				 .sin_port = htons((uint16_t)st->w->port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	if (m->tag == T_GO) {
 		assert_int_equal(kr_io_udp(ctx, "127.0.0.1", 0, &st->h), 0);
@@ -811,23 +806,24 @@ static void test_an_io_loop_does_not_wake_the_idle_scheduler(void **unused)
 	kr_config c = cfg_for(2);
 	kr_runtime *rt;
 	kr_pid p;
-	struct udp_echo e = {socket(AF_INET, SOCK_DGRAM, 0), 0};
+	struct world w = {0};
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t al = sizeof(a);
-	assert_true(e.fd >= 0);
-	assert_int_equal(bind(e.fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(e.fd, (struct sockaddr *)&a, &al), 0);
-	e.port = ntohs(a.sin_port);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	w.port = ntohs(a.sin_port); /* the echoing thread's */
 	pthread_t t;
-	assert_int_equal(pthread_create(&t, NULL, udp_echo_thread, &e), 0);
-	struct pst st = {(struct world *)&e, 0, 0};
+	assert_int_equal(pthread_create(&t, NULL, udp_echo_thread, &fd), 0);
+	struct pst st = {&w, 0, 0};
 	c.stats = 1;
 	assert_int_equal(kr_runtime_new(&c, &rt), 0);
 	assert_int_equal(kr_rt_spawn(rt, udp_looper, &st, sizeof(st), &p), 0);
 	assert_int_equal(kr_rt_send(rt, p, T_GO, 0, 0), 0);
 	assert_int_equal(kr_run(rt), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
-	close(e.fd);
+	close(fd);
 	static _Alignas(64) unsigned char buf[1 << 18];
 	assert_true(kr_stats_snapshot(rt, buf, sizeof(buf)) > 0);
 	kr_stats_header *h = (kr_stats_header *)buf;
