@@ -103,8 +103,20 @@ static struct counts run_counts(kr_runtime *rt)
 		k.stolen += kr_stats_sched_at(h, i)->stolen;
 		k.given += kr_stats_sched_at(h, i)->given;
 		k.stayed += kr_stats_sched_at(h, i)->stayed;
-		k.msgs[i] = kr_stats_sched_at(h, i)->msgs;
+		if (i < 2)
+			k.msgs[i] = kr_stats_sched_at(h, i)->msgs;
 	}
+	return k;
+}
+
+/* Run rt to its end (every process gone) and free it: the counts printed. */
+static struct counts run_counted(kr_runtime *rt)
+{
+	struct counts k = run_counts(rt);
+	kr_runtime_free(rt);
+	print_message("stolen %llu given %llu; messages %llu and %llu\n",
+		      (unsigned long long)k.stolen, (unsigned long long)k.given,
+		      (unsigned long long)k.msgs[0], (unsigned long long)k.msgs[1]);
 	return k;
 }
 
@@ -224,11 +236,7 @@ static void a_burst_is_still_shared(void **st)
 	kr_pid pid;
 	assert_int_equal(kr_rt_spawn(rt, b_spawner, 0, 0, &pid), 0);
 	assert_int_equal(kr_rt_send(rt, pid, T_GO, 0, 0), 0);
-	struct counts k = run_counts(rt);
-	kr_runtime_free(rt);
-	print_message("stolen %llu given back %llu; messages %llu and %llu\n",
-		      (unsigned long long)k.stolen, (unsigned long long)k.given,
-		      (unsigned long long)k.msgs[0], (unsigned long long)k.msgs[1]);
+	struct counts k = run_counted(rt);
 	/* Each scheduler handled a good share of the 64,000 messages. */
 	assert_true(k.stolen > 0);
 	assert_true(k.msgs[0] > WORKERS * WORK / 4 && k.msgs[1] > WORKERS * WORK / 4);
@@ -473,19 +481,6 @@ static kr_runtime *rt_real(void)
 	return rt_real_on(NULL);
 }
 
-static void sched_counts(kr_runtime *rt, uint64_t *stolen, uint64_t *given, uint64_t *msgs)
-{
-	static _Alignas(64) unsigned char buf[1 << 18];
-	assert_true(kr_stats_snapshot(rt, buf, sizeof(buf)) > 0);
-	kr_stats_header *h = (kr_stats_header *)buf;
-	*stolen = *given = 0;
-	for (uint32_t i = 0; i < h->nsched && i < 2; i++) {
-		*stolen += kr_stats_sched_at(h, i)->stolen;
-		*given += kr_stats_sched_at(h, i)->given;
-		msgs[i] = kr_stats_sched_at(h, i)->msgs;
-	}
-}
-
 /* fanin (b_rt_producer, b_rt_consumer) spawned in rt, ready to run. */
 static void fanin_start(kr_runtime *rt)
 {
@@ -509,21 +504,15 @@ static void fanin_start(kr_runtime *rt)
 static int many_to_one_together(void)
 {
 	kr_runtime *rt = rt_real();
-	uint64_t stolen, given, msgs[2];
 	fanin_start(rt);
-	assert_int_equal(kr_run(rt), 0);
-	assert_int_equal(kr_alive(rt), 0);
-	sched_counts(rt, &stolen, &given, msgs);
-	kr_runtime_free(rt);
+	struct counts k = run_counted(rt);
 	uint64_t with = atomic_load(&rtf.together), apart = atomic_load(&rtf.apart);
-	print_message("stolen %llu given %llu; late producer calls with the consumer %llu, apart "
-		      "%llu\n",
-		      (unsigned long long)stolen, (unsigned long long)given,
+	print_message("late producer calls with the consumer %llu, apart %llu\n",
 		      (unsigned long long)with, (unsigned long long)apart);
 	assert_int_equal(with + apart, (uint64_t)NPROD * (RT_CALLS / 2));
-	if (!stolen)
+	if (!k.stolen)
 		return -1;
-	return given > 0;
+	return k.given > 0;
 }
 
 /* Two NUMA nodes (a synthetic topology), fanin: the consumer, a sink, marks its node for
@@ -648,7 +637,6 @@ static uint64_t bounded_many_to_one_stolen(void)
 {
 	kr_runtime *rt = rt_real();
 	kr_pid consumer, pid;
-	uint64_t stolen, given, msgs[2] = {0, 0};
 	memset(&bf, 0, sizeof(bf));
 	assert_int_equal(kr_rt_spawn(rt, b_bounded_consumer, 0, 0, &consumer), 0);
 	/* The limit is set before any producer runs: the consumer's first message. */
@@ -658,16 +646,10 @@ static uint64_t bounded_many_to_one_stolen(void)
 		assert_int_equal(kr_rt_spawn(rt, b_bounded_producer, &p, sizeof(p), &pid), 0);
 		assert_int_equal(kr_rt_send(rt, pid, T_GO, 0, 0), 0);
 	}
-	assert_int_equal(kr_run(rt), 0);
-	assert_int_equal(kr_alive(rt), 0);
-	sched_counts(rt, &stolen, &given, msgs);
-	kr_runtime_free(rt);
-	print_message("stolen %llu given %llu; refused sends %llu; messages %llu and %llu\n",
-		      (unsigned long long)stolen, (unsigned long long)given,
-		      (unsigned long long)atomic_load(&bf.refused), (unsigned long long)msgs[0],
-		      (unsigned long long)msgs[1]);
+	struct counts k = run_counted(rt);
+	print_message("refused sends %llu\n", (unsigned long long)atomic_load(&bf.refused));
 	assert_int_equal(atomic_load(&bf.received), (uint64_t)NPROD * CHUNK * RT_CALLS);
-	return stolen;
+	return k.stolen;
 }
 
 static void bounded_many_to_one_at_two_schedulers_stays_together(void **st)
@@ -707,7 +689,6 @@ static void b_pair(kr_ctx *ctx, void *state, const kr_msg *m)
 static void pairs_at_two_schedulers_still_spread(void **st)
 {
 	kr_runtime *rt = rt_real();
-	uint64_t stolen, given, msgs[2];
 	for (unsigned i = 0; i < PAIRS; i++) {
 		struct client a = {0, PAIR_ROUND}, b = {0, PAIR_ROUND};
 		kr_pid pa, pb;
@@ -717,14 +698,8 @@ static void pairs_at_two_schedulers_still_spread(void **st)
 		/* a learns its partner from its first message, which b's first send answers. */
 		assert_int_equal(kr_rt_send(rt, pa, T_GO, &pb, sizeof(pb)), 0);
 	}
-	assert_int_equal(kr_run(rt), 0);
-	assert_int_equal(kr_alive(rt), 0);
-	sched_counts(rt, &stolen, &given, msgs);
-	kr_runtime_free(rt);
-	uint64_t lo = msgs[0] < msgs[1] ? msgs[0] : msgs[1], all = msgs[0] + msgs[1];
-	print_message("stolen %llu given %llu; messages %llu and %llu\n",
-		      (unsigned long long)stolen, (unsigned long long)given,
-		      (unsigned long long)msgs[0], (unsigned long long)msgs[1]);
+	struct counts k = run_counted(rt);
+	uint64_t lo = k.msgs[0] < k.msgs[1] ? k.msgs[0] : k.msgs[1], all = k.msgs[0] + k.msgs[1];
 	/* An even split is half; a first give-back to sample the runtime's rate alone costs a
 	 * millisecond or two of it. */
 	assert_true(lo >= all / 5);
@@ -764,18 +739,11 @@ static void tasks_that_exit_are_not_given_back(void **st)
 {
 	kr_runtime *rt = rt_real();
 	kr_pid pid;
-	uint64_t stolen, given, msgs[2];
 	assert_int_equal(kr_rt_spawn(rt, b_task_spawner, 0, 0, &pid), 0);
 	assert_int_equal(kr_rt_send(rt, pid, T_GO, 0, 0), 0);
-	assert_int_equal(kr_run(rt), 0);
-	assert_int_equal(kr_alive(rt), 0);
-	sched_counts(rt, &stolen, &given, msgs);
-	kr_runtime_free(rt);
-	print_message("stolen %llu given %llu; messages %llu and %llu\n",
-		      (unsigned long long)stolen, (unsigned long long)given,
-		      (unsigned long long)msgs[0], (unsigned long long)msgs[1]);
-	assert_true(stolen > 0);
-	assert_int_equal(given, 0);
+	struct counts k = run_counted(rt);
+	assert_true(k.stolen > 0);
+	assert_int_equal(k.given, 0);
 }
 
 int main(void)
