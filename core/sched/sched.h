@@ -15,6 +15,7 @@
 #include "alloc/arena.h"
 #include "alloc/slots.h"
 #include "core/sched/balance.h"
+#include "core/sched/cpuwant.h"
 #include "core/sched/epoch.h"
 #include "core/sched/park.h"
 #include "core/proc/proc.h"
@@ -130,10 +131,10 @@ struct sched {
 	uint64_t wat, wall, wown;
 	struct bal_streak wstreak;
 	/* The spin before a sleep with I/O in flight (ns), learnt from how
-	 * soon sleeps end (park_spin_learn), and the thread's involuntary
-	 * switches when last looked (sched.c, io_spin_window). Owner only. */
+	 * soon sleeps end (park_spin_learn), and whether other threads want
+	 * its CPU (sched.c, io_spin_window). Owner only. */
 	uint64_t iospin;
-	long nivcsw;
+	struct cpuwant want;
 	/* Futile wake-ups in a row (balance.h's bal_futile), the runs
 	 * counted when it last woke, and whether that sleep was timed.
 	 * Owner only. */
@@ -265,9 +266,9 @@ struct kr_runtime {
 	 * again by themselves, so owners need not wake them. Relaxed RMW by
 	 * the sleeper around its sleep; read relaxed, a hint. */
 	_Atomic unsigned ntimed;
-	/* Until when (ns) no scheduler spins with I/O in flight: one was
-	 * switched out against its will, so the CPUs are wanted (sched.c,
-	 * io_spin_window). Relaxed: a hint. */
+	/* Until when (ns) no scheduler spins with I/O in flight: one found
+	 * its CPU wanted by other threads (sched.c, io_spin_window). Relaxed:
+	 * a hint. */
 	_Atomic uint64_t iobusy_until;
 	_Atomic int stop;
 	_Atomic int waiting; /* kr_wait waits: an empty runtime may stop itself */
