@@ -909,8 +909,8 @@ static bool stop_if_empty(struct kr_runtime *rt)
  * the window learnt from how soon sleeps end (park_spin_learn), but never
  * while the CPUs are wanted (cpuwant.h): a scheduler switched out against
  * its will stops its own spin and holds every I/O spin of the runtime for
- * a millisecond; one that waited runnable a quarter of the last 25 ms or
- * more, for 25 ms. Without the first, two nodes of two schedulers each on
+ * a millisecond; one that waited runnable more than a quarter of the last
+ * 25 ms, for 25 ms. Without the first, two nodes of two schedulers each on
  * two vCPUs had a quarter of their round trips at 120-140 us, a woken
  * thread waiting out a spinner's slice; without the second, krill-http
  * beside wrk on the same two vCPUs kept spinning between switches and
