@@ -161,9 +161,13 @@ typedef struct kr_config {
 	 * sleeps (default 50). One with I/O in flight spins instead for as
 	 * long as its sleeps lately ended soon (up to 200 us, none once
 	 * traffic comes less often than that), and not at all for a while
-	 * after the kernel switched a scheduler out to run another thread:
-	 * a completion then finds it awake, as Erlang's and Go's schedulers
-	 * are, at the cost of the CPU the spin takes. 0: no spin at all. */
+	 * after the kernel switched a scheduler out to run another thread,
+	 * or while its thread waited runnable more than a quarter of the
+	 * last 25 ms (read from /proc/thread-self/schedstat, a descriptor
+	 * each such scheduler keeps open): a completion then finds it awake,
+	 * as Erlang's and Go's schedulers are, at the cost of the CPU the
+	 * spin takes, which it gives way when another program wants it.
+	 * 0: no spin at all. */
 	unsigned spin_us;
 	/* Microseconds of CPU each scheduler thread asks the kernel for at a
 	 * time: its slice under EEVDF (sched_setattr's sched_runtime, Linux
