@@ -93,9 +93,10 @@ uint64_t kri_epoch_announce(struct sched *s)
 /* A busy scheduler moves the epoch on only once its limbo holds
  * EPOCH_BATCH slots: each move is a CAS on the shared gepoch and makes
  * every other scheduler re-read it and announce again, and Savina's fib
- * at 2 schedulers, exiting at every run, moved it every 64 runs: 4 % of
- * its samples at the CAS and the loads of the others' epochs, more in
- * the misses on gepoch at every retire. Alone, or before a sleep
+ * at 2 schedulers, exiting at every run, moved it every 64 runs: 3.4 %
+ * of its samples at the CAS and the loads of the others' epochs, 3.2 %
+ * at the announcements after (docs/performance.md, "Moving the epoch on
+ * less often"). Alone, or before a sleep
  * (settle), it moves it as soon as anything waits: the slots it recycles
  * are then still warm. */
 #define EPOCH_BATCH 256u
