@@ -14,9 +14,9 @@
  * wait to it only once the thread runs, in lumps of a slice, and over 5 ms
  * two krill nodes' round trips on two vCPUs read 13-41 %, over 25 ms at
  * most 20 %. Waiting runnable more than a quarter of the time means
- * another program wants the CPU: krill-http's schedulers beside wrk's threads on
- * the 2-vCPU test VM waited 26-56 % of each 25 ms (docs/performance.md,
- * "The I/O spin beside a load generator"). */
+ * another program wants the CPU: krill-http's schedulers beside wrk's
+ * threads on the 2-vCPU test VM waited 26-56 % of each 25 ms
+ * (docs/performance.md, "The I/O spin beside a load generator"). */
 #define CPUWANT_SWITCHED 1000000u
 #define CPUWANT_EVERY    25000000u
 #define CPUWANT_SHARE    4u

@@ -96,9 +96,8 @@ uint64_t kri_epoch_announce(struct sched *s)
  * at 2 schedulers, exiting at every run, moved it every 64 runs: 3.4 %
  * of its samples at the CAS and the loads of the others' epochs, 3.2 %
  * at the announcements after (docs/performance.md, "Moving the epoch on
- * less often"). Alone, or before a sleep
- * (settle), it moves it as soon as anything waits: the slots it recycles
- * are then still warm. */
+ * less often"). Alone, or before a sleep (settle), it moves it as soon as
+ * anything waits: the slots it recycles are then still warm. */
 #define EPOCH_BATCH 256u
 
 static void quiesce(struct sched *s, bool eager)
