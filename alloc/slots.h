@@ -28,6 +28,7 @@ struct slots {
 	uint32_t grown;            /* chunks allocated */
 	uint32_t fresh, fresh_end; /* never-used indexes of the newest chunk */
 	uint32_t batch, take;      /* see slots_init */
+	uint32_t keep;             /* whole batches an owner keeps; see slots_init */
 	uint32_t pool;             /* shared batches of free indexes: first batch */
 	uint64_t pooled;           /* indexes in the pool */
 	uint64_t unowned;          /* bytes of chunks mapped with no arena (foreign spawns) */
@@ -39,9 +40,13 @@ void kri_slots_bytes(struct slots *s, uint64_t *mapped, uint64_t *unowned);
 /* Bytes a chunk takes. */
 size_t kri_slots_chunk_bytes(const struct slots *s);
 
-/* A per-owner cache of free indexes; owner thread only (or under a lock). */
+/* A per-owner cache of free indexes; owner thread only (or under a lock).
+ * Freed indexes fill the current batch; a full one moves whole to the
+ * stash, and only what overflows the stash goes to the shared pool. */
 struct slot_cache {
-	uint32_t head, n;        /* free list */
+	uint32_t head, cur;      /* the current batch: first index, length */
+	uint32_t stash, full;    /* whole batches kept: first batch, how many */
+	uint32_t n;              /* indexes cached, current batch and stash */
 	uint32_t bump, bump_end; /* never-used indexes taken from the table */
 };
 

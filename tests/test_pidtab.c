@@ -18,7 +18,9 @@
 #include "alloc/slots.h"
 #include "krill.h"
 
-#define CHUNK (1u << SLOTS_CHUNK_BITS)
+#define CHUNK     (1u << SLOTS_CHUNK_BITS)
+#define KEEP_MAX  4096u /* bounds of a large table's keep * batch and batch, for arrays */
+#define BATCH_MAX 256u
 
 /* The index whose slot is at address a, found from the directory alone. */
 static uint32_t index_of(const struct slots *s, const void *a)
@@ -204,7 +206,7 @@ static void batches_move_through_the_pool_between_two_caches(void **state)
 		kri_slots_put(&s, &reaper, live[r % LIVE]);
 		assert_int_equal(kri_slots_get(&s, &spawner, NULL, &idx), 0);
 		live[r % LIVE] = idx;
-		assert_true(reaper.n < 512);
+		assert_true(reaper.n < (s.keep + 1) * s.batch);
 	}
 	/* Nine chunks' worth of spawns, yet only the first chunk was ever made. */
 	assert_int_equal(s.grown, 1);
@@ -214,6 +216,54 @@ static void batches_move_through_the_pool_between_two_caches(void **state)
 	assert_int_equal(LIVE + spawner.n + reaper.n + s.pooled +
 			     (spawner.bump_end - spawner.bump) + (s.fresh_end - s.fresh),
 			 CHUNK);
+	kri_slots_fini(&s, NULL);
+}
+
+/* Exits and spawns in waves on one cache, each wave under what it keeps: every index comes
+ * back from its own stash, none through the pool, where the other core's would wait. */
+static void waves_on_one_cache_stay_off_the_pool(void **state)
+{
+	(void)state;
+	struct slots s;
+	struct slot_cache c, other;
+	static uint32_t live[KEEP_MAX];
+	assert_int_equal(kri_slots_init(&s, 64, 64 * CHUNK), 0);
+	kri_slot_cache_init(&c);
+	kri_slot_cache_init(&other);
+	const uint32_t wave = s.keep * s.batch;
+	assert_true(s.keep > 1 && wave <= KEEP_MAX);
+	for (uint32_t k = 0; k < wave; k++)
+		assert_int_equal(kri_slots_get(&s, &c, NULL, &live[k]), 0);
+	uint32_t fresh_left = c.bump_end - c.bump;
+	for (int round = 0; round < 4; round++) {
+		for (uint32_t k = 0; k < wave; k++)
+			kri_slots_put(&s, &c, live[k]);
+		assert_int_equal(s.pooled, 0);
+		assert_int_equal(c.n, wave);
+		for (uint32_t k = 0; k < wave; k++)
+			assert_int_equal(kri_slots_get(&s, &c, NULL, &live[k]), 0);
+		assert_int_equal(c.n, 0);
+		assert_int_equal(c.bump_end - c.bump, fresh_left); /* no fresh index either */
+	}
+	/* One batch more than it keeps: the oldest batch, the first freed, goes to the pool
+	 * and is what a new cache gets. */
+	for (uint32_t k = 0; k < wave; k++)
+		kri_slots_put(&s, &c, live[k]);
+	uint32_t extra[2 * BATCH_MAX];
+	assert_true(2 * s.batch <= 2 * BATCH_MAX);
+	for (uint32_t k = 0; k < s.batch; k++)
+		assert_int_equal(kri_slots_get(&s, &other, NULL, &extra[k]), 0);
+	for (uint32_t k = 0; k < s.batch; k++)
+		kri_slots_put(&s, &c, extra[k]);
+	assert_int_equal(s.pooled, s.batch);
+	struct slot_cache third;
+	uint32_t idx;
+	kri_slot_cache_init(&third);
+	assert_int_equal(kri_slots_get(&s, &third, NULL, &idx), 0);
+	int first_batch = 0;
+	for (uint32_t k = 0; k < s.batch; k++)
+		first_batch |= idx == live[k];
+	assert_true(first_batch);
 	kri_slots_fini(&s, NULL);
 }
 
@@ -408,6 +458,7 @@ int main(void)
 	    cmocka_unit_test(a_slot_keeps_its_bytes_outside_the_link_area_across_reuse),
 	    cmocka_unit_test(a_new_chunk_is_zeroed),
 	    cmocka_unit_test(batches_move_through_the_pool_between_two_caches),
+	    cmocka_unit_test(waves_on_one_cache_stay_off_the_pool),
 	    cmocka_unit_test(flush_moves_every_cached_index_to_the_pool),
 	    cmocka_unit_test(flush_gives_back_never_used_indexes_too),
 	    cmocka_unit_test(two_threads_recycle_through_the_pool_without_growing),
