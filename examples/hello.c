@@ -16,6 +16,7 @@ static void ponger(kr_ctx *ctx, void *state, const kr_msg *m)
 {
 	kr_pid from;
 	(void)state; /* it keeps none */
+
 	memcpy(&from, m->data, sizeof(from)); /* a PING carries its sender */
 	kr_send(ctx, from, PONG, NULL, 0);
 }

@@ -86,17 +86,17 @@ _Static_assert(sizeof(kr_msg) == 8 && offsetof(kr_msg, data) == 8, "data ends th
 #define KR_TAG_DOWN 0xffff0003u
 
 /* Exit reasons, as Erlang's. Programs use KR_REASON_USER and up. */
-#define KR_NORMAL 0u     /* done; a linked process ignores it unless it
-			  * traps exits (then it gets the KR_TAG_EXIT
-			  * message, as in Erlang) */
-#define KR_SHUTDOWN 1u   /* asked to stop (by a supervisor) */
-#define KR_KILL 2u       /* as a signal: ends the target, cannot be trapped */
-#define KR_KILLED 3u     /* the reason of a process ended by KR_KILL */
-#define KR_NOPROC 4u     /* in DOWN: the process did not exist */
-#define KR_FAULT 5u      /* a native fault; the payload is a kr_fault */
-#define KR_NOCONNECTION 6u /* the node of a remote pid went away or could
-			    * not be reached (include/krill_dist.h) */
-#define KR_REASON_USER 16u
+/* Done; a linked process ignores it unless it traps exits (then it gets the KR_TAG_EXIT message, as
+ * in Erlang) */
+#define KR_NORMAL   0u
+#define KR_SHUTDOWN 1u /* asked to stop (by a supervisor) */
+#define KR_KILL     2u /* as a signal: ends the target, cannot be trapped */
+#define KR_KILLED   3u /* the reason of a process ended by KR_KILL */
+#define KR_NOPROC   4u /* in DOWN: the process did not exist */
+#define KR_FAULT    5u /* a native fault; the payload is a kr_fault */
+/* The node of a remote pid went away or could not be reached (include/krill_dist.h) */
+#define KR_NOCONNECTION 6u
+#define KR_REASON_USER  16u
 
 /* What an exit signal or DOWN message carries. len bytes of payload follow
  * (the message is offsetof(kr_exit_info, payload) + len bytes long). */
@@ -111,10 +111,10 @@ typedef struct kr_exit_info {
 
 /* The payload of a KR_FAULT exit. */
 typedef struct kr_fault {
-	int32_t signo; /* SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT; SIGTRAP on aarch64 */
-	int32_t code;  /* siginfo si_code */
-	uint64_t addr; /* faulting address (si_addr) */
-	uint64_t pc;   /* instruction pointer at the fault, if known */
+	int32_t signo;           /* SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT; SIGTRAP on aarch64 */
+	int32_t code;            /* siginfo si_code */
+	uint64_t addr;           /* faulting address (si_addr) */
+	uint64_t pc;             /* instruction pointer at the fault, if known */
 	uint32_t stack_overflow; /* 1 if it hit the scheduler stack's guard */
 	uint32_t pad;
 } kr_fault;
@@ -247,11 +247,11 @@ typedef struct kr_config {
 
 /* Log levels (kr_config.log_level, and the level a line is passed with),
  * most severe first. */
-#define KR_LOG_NONE (-1)
-#define KR_LOG_ERROR 0
+#define KR_LOG_NONE    (-1)
+#define KR_LOG_ERROR   0
 #define KR_LOG_WARNING 1
-#define KR_LOG_INFO 2
-#define KR_LOG_DEBUG 3
+#define KR_LOG_INFO    2
+#define KR_LOG_DEBUG   3
 
 /* Fill c with the defaults. */
 void kr_config_init(kr_config *c);
@@ -486,8 +486,8 @@ static inline size_t kr_call_len(const kr_msg *m)
  * KR_TAG_SYSTEM, reply NULL, req NULL with len > 0; -EMSGSIZE; -ENOMEM;
  * -EAGAIN: pid's mailbox is full; -EPERM: not a function process. The
  * monitor is gone when kr_call returns, whatever it returns. */
-int kr_call(kr_ctx *ctx, kr_pid pid, uint32_t tag, const void *req, size_t len,
-	    uint32_t timeout_ms, const kr_msg **reply);
+int kr_call(kr_ctx *ctx, kr_pid pid, uint32_t tag, const void *req, size_t len, uint32_t timeout_ms,
+	    const kr_msg **reply);
 
 /* Answer the call request req (a message kr_call sent: its data start with
  * a kr_call_hdr) with a copy of len bytes. From any process, a behaviour
@@ -548,8 +548,8 @@ int kr_receive_timeout(kr_ctx *ctx, uint64_t ms);
 /* Send a message to pid after ms milliseconds (a copy of data is taken
  * now). *out, if given, names the timer for kr_cancel_timer. Errors as
  * kr_send. */
-int kr_send_after(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, const void *data,
-		  size_t len, kr_timer *out);
+int kr_send_after(kr_ctx *ctx, kr_pid to, uint64_t ms, uint32_t tag, const void *data, size_t len,
+		  kr_timer *out);
 
 /* Cancel a pending timer: its message will not be sent. Any process of the
  * runtime may cancel. -ENOENT: it has fired, was cancelled, or never was. */
@@ -654,29 +654,28 @@ typedef uint64_t kr_handle;
 #define KR_TAG_IO 0xffff0004u
 
 /* kr_io_event.op */
-#define KR_IO_ACCEPT 1u   /* a connection: handle is the new socket, owned by
-			   * the listener's owner, ref the listener; res < 0:
-			   * accepting stopped (handle: the listener) */
-#define KR_IO_CONNECT 2u  /* res 0: connected; < 0: failed (handle closed) */
-#define KR_IO_RECV 3u     /* res > 0: that many bytes follow; 0: the peer
-			   * closed; < 0: an error. UDP: addr is the sender */
-#define KR_IO_SEND 4u     /* only when a send failed: res < 0; queued data
-			   * is dropped */
-#define KR_IO_WRITABLE 5u /* the send queue drained below half its bound
-			   * after kr_io_send returned -EAGAIN */
-#define KR_IO_OPEN 6u     /* res 0: handle is the file; < 0: failed */
-#define KR_IO_READ 7u     /* res >= 0: bytes follow (0: end of file) */
-#define KR_IO_WRITE 8u    /* res: bytes written, or < 0 */
-#define KR_IO_FSYNC 9u    /* res 0 or < 0 */
+/* A connection: handle is the new socket, owned by the listener's owner, ref the listener; res < 0:
+ * accepting stopped (handle: the listener) */
+#define KR_IO_ACCEPT  1u
+#define KR_IO_CONNECT 2u /* res 0: connected; < 0: failed (handle closed) */
+/* res > 0: that many bytes follow; 0: the peer closed; < 0: an error. UDP: addr is the sender */
+#define KR_IO_RECV 3u
+#define KR_IO_SEND 4u /* only when a send failed: res < 0; queued data is dropped */
+/* The send queue drained below half its bound after kr_io_send returned -EAGAIN */
+#define KR_IO_WRITABLE 5u
+#define KR_IO_OPEN     6u /* res 0: handle is the file; < 0: failed */
+#define KR_IO_READ     7u /* res >= 0: bytes follow (0: end of file) */
+#define KR_IO_WRITE    8u /* res: bytes written, or < 0 */
+#define KR_IO_FSYNC    9u /* res 0 or < 0 */
 
 typedef struct kr_io_event {
-	uint32_t op;      /* KR_IO_* */
-	int32_t res;      /* as above; a negative errno on failure */
-	kr_handle handle; /* the socket or file it is about */
-	uint64_t ref;     /* connect, open, read, write, fsync: the caller's ref;
-			   * accept: the listener */
-	uint32_t len;     /* bytes in data (RECV, READ) */
-	uint32_t addrlen; /* UDP RECV: bytes of addr used, else 0 */
+	uint32_t op;            /* KR_IO_* */
+	int32_t res;            /* as above; a negative errno on failure */
+	kr_handle handle;       /* the socket or file it is about */
+	uint64_t ref;           /* connect, open, read, write, fsync: the caller's ref;
+				 * accept: the listener */
+	uint32_t len;           /* bytes in data (RECV, READ) */
+	uint32_t addrlen;       /* UDP RECV: bytes of addr used, else 0 */
 	unsigned char addr[28]; /* UDP RECV: a sockaddr_in or sockaddr_in6 */
 	uint32_t pad;
 #ifndef __cplusplus
@@ -725,14 +724,12 @@ int kr_io_udp(kr_ctx *ctx, const char *host, uint16_t port, kr_handle *out);
 
 /* Receive modes, as Erlang's {active, ...}: */
 #define KR_IO_PASSIVE 0u /* stop receiving */
-#define KR_IO_ONCE 1u    /* deliver the next data as one KR_IO_RECV event,
-			  * then stop (flow control: ask again when ready) */
-#define KR_IO_ACTIVE 2u  /* deliver data as it comes, until PASSIVE, the
-			  * peer closes or an error; nothing to ask again
-			  * (the next receive is made as the process takes
-			  * an event, on the scheduler then running it, so
-			  * a socket's bytes wait in the kernel, not in a
-			  * mailbox, while it is behind) */
+/* Deliver the next data as one KR_IO_RECV event, then stop (flow control: ask again when ready) */
+#define KR_IO_ONCE 1u
+/* Deliver data as it comes, until PASSIVE, the peer closes or an error; nothing to ask again (the
+ * next receive is made as the process takes an event, on the scheduler then running it, so a
+ * socket's bytes wait in the kernel, not in a mailbox, while it is behind) */
+#define KR_IO_ACTIVE 2u
 /* -EBADF; -EINVAL: bad mode or a listening socket or a file. */
 int kr_io_recv(kr_ctx *ctx, kr_handle h, uint32_t mode);
 
@@ -845,9 +842,9 @@ int kr_io_fsync_wait(kr_ctx *ctx, kr_handle h, uint32_t timeout_ms);
 
 /* Copy a consistent snapshot of the runtime's stats segment into buf, laid
  * out as include/krill_stats.h describes (header, then one block and one
- * top table per scheduler, then the names table). Returns the bytes written, kr_stats_size(kr_schedulers(rt)).
- * -ENOSPC: len too small; -ENODATA: stats are off (cfg.stats = 0) or the
- * segment could not be created; -EAGAIN: a writer kept it busy (retry). */
+ * top table per scheduler, then the names table). Returns the bytes written,
+ * kr_stats_size(kr_schedulers(rt)). -ENOSPC: len too small; -ENODATA: stats are off (cfg.stats = 0)
+ * or the segment could not be created; -EAGAIN: a writer kept it busy (retry). */
 int kr_stats_snapshot(kr_runtime *rt, void *buf, size_t len);
 
 /* ---- the name registry: any thread ----------------------------------- */
@@ -992,13 +989,12 @@ int kr_process_next(kr_runtime *rt, uint64_t *cursor, kr_pid *pid);
 
 /* Restart types. */
 #define KR_PERMANENT 0u /* always restarted */
-#define KR_TRANSIENT 1u /* restarted after an abnormal exit: not KR_NORMAL
-			 * nor KR_SHUTDOWN */
+#define KR_TRANSIENT 1u /* restarted after an abnormal exit: not KR_NORMAL nor KR_SHUTDOWN */
 #define KR_TEMPORARY 2u /* never restarted; forgotten when it exits */
 
 /* Strategies. */
-#define KR_ONE_FOR_ONE 0u
-#define KR_ONE_FOR_ALL 1u
+#define KR_ONE_FOR_ONE  0u
+#define KR_ONE_FOR_ALL  1u
 #define KR_REST_FOR_ONE 2u
 
 /* shutdown_ms: wait for ever. */
@@ -1074,9 +1070,9 @@ void kr_sup_child_free(kr_child_spec *spec);
 /* What kr_sup_start_child and kr_sup_terminate_child answer: data of the
  * caller's reply_tag message. */
 typedef struct kr_sup_reply {
-	int32_t rc;  /* 0, or a negative errno */
+	int32_t rc; /* 0, or a negative errno */
 	uint32_t pad;
-	kr_pid pid;  /* the child started, or terminated */
+	kr_pid pid; /* the child started, or terminated */
 } kr_sup_reply;
 
 /* Ask supervisor sup to start one more child (after the others in the start
@@ -1100,7 +1096,7 @@ int kr_sup_start_child(kr_ctx *ctx, kr_pid sup, const kr_child_spec *spec, uint3
 int kr_sup_terminate_child(kr_ctx *ctx, kr_pid sup, kr_pid child, uint32_t reply_tag);
 
 /* One child, as kr_sup_which_children reports it. */
-#define KR_SUP_DYNAMIC 1u    /* started by kr_sup_start_child */
+#define KR_SUP_DYNAMIC    1u /* started by kr_sup_start_child */
 #define KR_SUP_SUPERVISOR 2u /* a nested supervisor (kr_sup_child) */
 typedef struct kr_sup_child_info {
 	char id[KR_SUP_ID_MAX + 1];
@@ -1135,7 +1131,7 @@ static_assert(sizeof(kr_sup_children) == 16 && sizeof(kr_sup_child_info) == 48,
 	      "kr_sup_children as C lays it out");
 #elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(kr_sup_children) == 16 && offsetof(kr_sup_children, child) == 16 &&
-		       sizeof(kr_sup_child_info) == 48,
+		   sizeof(kr_sup_child_info) == 48,
 	       "child ends the struct");
 #endif
 
@@ -1145,11 +1141,11 @@ int kr_sup_which_children(kr_ctx *ctx, kr_pid sup, uint32_t reply_tag);
 
 /* The payload of a supervisor's KR_SHUTDOWN exit when it gave up (none
  * when it was asked to shut down). */
-#define KR_SUP_INTENSITY 1u    /* too many restarts */
+#define KR_SUP_INTENSITY    1u /* too many restarts */
 #define KR_SUP_START_FAILED 2u /* a child could not be started */
 typedef struct kr_sup_report {
-	uint32_t cause; /* KR_SUP_* above */
-	int32_t err;    /* KR_SUP_START_FAILED: the negative errno */
+	uint32_t cause;             /* KR_SUP_* above */
+	int32_t err;                /* KR_SUP_START_FAILED: the negative errno */
 	char id[KR_SUP_ID_MAX + 1]; /* the child that exited or failed */
 } kr_sup_report;
 

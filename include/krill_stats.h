@@ -25,9 +25,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#define KR_STATS_MAGIC 0x314c4c49524b5453ull /* "STKRILL1" little-endian */
+#define KR_STATS_MAGIC   0x314c4c49524b5453ull /* "STKRILL1" little-endian */
 #define KR_STATS_VERSION 4u
-#define KR_STATS_PREFIX "/krill."
+#define KR_STATS_PREFIX  "/krill."
 
 /* Steal distance classes, as in the topology: same L3, same NUMA node, remote. */
 enum { KR_STEAL_L3 = 0, KR_STEAL_NUMA = 1, KR_STEAL_REMOTE = 2 };
@@ -36,29 +36,29 @@ enum { KR_STEAL_L3 = 0, KR_STEAL_NUMA = 1, KR_STEAL_REMOTE = 2 };
  * and whenever it goes to sleep or wakes. */
 typedef struct kr_stats_sched {
 	_Atomic uint64_t seq;
-	uint64_t busy_ns;       /* running processes or looking for them */
-	uint64_t idle_ns;       /* asleep */
-	uint64_t runs;          /* process runs (a batch of messages each) */
-	uint64_t msgs;          /* messages handled */
-	uint64_t runq_len;      /* processes queued at the last publication */
-	uint64_t steals[3];     /* by KR_STEAL_* distance */
+	uint64_t busy_ns;   /* running processes or looking for them */
+	uint64_t idle_ns;   /* asleep */
+	uint64_t runs;      /* process runs (a batch of messages each) */
+	uint64_t msgs;      /* messages handled */
+	uint64_t runq_len;  /* processes queued at the last publication */
+	uint64_t steals[3]; /* by KR_STEAL_* distance */
 	uint64_t sleeps, wakeups;
 	uint64_t spawned, exited, crashed, killed;
-	uint64_t timers;        /* timers armed in its wheel */
+	uint64_t timers; /* timers armed in its wheel */
 	uint64_t io_submitted, io_completed;
 	uint64_t mem_allocated, mem_active, mem_resident; /* its jemalloc arena */
-	uint64_t cpu;           /* OS index of the PU it is pinned to, or UINT64_MAX */
-	uint64_t numa, l3;      /* its place in the topology */
+	uint64_t cpu;      /* OS index of the PU it is pinned to, or UINT64_MAX */
+	uint64_t numa, l3; /* its place in the topology */
 	/* Since version 2. Signed (int64_t in two's complement): memory taken
 	 * on one scheduler is often freed on another, so one scheduler's
 	 * figure may be negative; their sum is what the runtime holds. */
-	uint64_t mem_held;      /* bytes taken through its arena, less given back */
-	uint64_t mem_msgs;      /* of those, bytes in message envelopes */
+	uint64_t mem_held; /* bytes taken through its arena, less given back */
+	uint64_t mem_msgs; /* of those, bytes in message envelopes */
 	/* Where scheduling costs (docs/performance.md, "Scaling from 1 to 2
 	 * schedulers"); were padding, so an older writer leaves them 0. */
-	uint64_t stolen;        /* processes taken by its steals (steals[] counts the trips) */
-	uint64_t woke;          /* sleeping schedulers it woke for its backlog */
-	uint64_t lone_fails;    /* idle-lone CASes that failed: a send came on top */
+	uint64_t stolen;     /* processes taken by its steals (steals[] counts the trips) */
+	uint64_t woke;       /* sleeping schedulers it woke for its backlog */
+	uint64_t lone_fails; /* idle-lone CASes that failed: a send came on top */
 	/* Receive completions it reaped for a socket whose owner had last
 	 * used it on another scheduler (docs/performance.md, "HTTP and
 	 * echo"); was padding, so an older writer leaves it 0. */
@@ -100,11 +100,11 @@ typedef struct kr_stats_top {
 /* Whole-runtime figures; written by scheduler 0 about once a second. */
 typedef struct kr_stats_runtime {
 	_Atomic uint64_t seq;
-	uint64_t now_ns;         /* CLOCK_MONOTONIC at the last publication */
-	uint64_t alive;          /* processes alive */
-	uint64_t foreign_spawned;/* spawned by threads that are not schedulers */
-	uint64_t restarts;       /* supervisor restarts */
-	uint64_t names;          /* registered names */
+	uint64_t now_ns;          /* CLOCK_MONOTONIC at the last publication */
+	uint64_t alive;           /* processes alive */
+	uint64_t foreign_spawned; /* spawned by threads that are not schedulers */
+	uint64_t restarts;        /* supervisor restarts */
+	uint64_t names;           /* registered names */
 	uint64_t mem_allocated, mem_active, mem_resident; /* all arenas and slot tables */
 	/* Since version 2: what the runtime holds, by what holds it
 	 * (mem_held is the sum of the four after it). */
@@ -157,7 +157,7 @@ typedef struct kr_stats_conn {
 	uint64_t msgs_out;            /* messages and control messages sent (not ticks) */
 	uint64_t bytes_in, bytes_out; /* bytes on the socket: frames, ticks included */
 	uint64_t pad[2];
-	char peer[256];               /* the peer's name@host, NUL-terminated; "" free */
+	char peer[256]; /* the peer's name@host, NUL-terminated; "" free */
 } kr_stats_conn;
 
 typedef struct kr_stats_node {
@@ -187,11 +187,11 @@ typedef struct kr_stats_header {
 	uint8_t pad[20];
 	kr_stats_runtime rt;
 	uint8_t pad2[40]; /* to 384 bytes: the blocks after it start on cache lines */
-	/* then nsched kr_stats_sched blocks of sched_size bytes, then nsched
-	 * kr_stats_top blocks of top_size bytes, then (version 3) one
-	 * kr_stats_names block of names_size bytes, then (version 4) one
-	 * kr_stats_node block of node_size bytes */
 } kr_stats_header;
+/* After the header: nsched kr_stats_sched blocks of sched_size bytes, then
+ * nsched kr_stats_top blocks of top_size bytes, then (version 3) one
+ * kr_stats_names block of names_size bytes, then (version 4) one
+ * kr_stats_node block of node_size bytes. */
 
 _Static_assert(sizeof(kr_stats_sched) == 256, "scheduler blocks are 4 cache lines");
 _Static_assert(sizeof(kr_stats_header) % 64 == 0, "blocks start on cache lines");
@@ -245,8 +245,9 @@ static inline int kr_stats_read_block(const void *src, void *dst, size_t n)
 		 * whether it was torn. Acquire loads keep the second read of the
 		 * counter after them (plain moves on x86). */
 		for (size_t k = sizeof(uint64_t); k < n; k += sizeof(uint64_t)) {
-			uint64_t v = atomic_load_explicit(
-				(const _Atomic uint64_t *)((const char *)src + k), memory_order_acquire);
+			uint64_t v =
+			    atomic_load_explicit((const _Atomic uint64_t *)((const char *)src + k),
+						 memory_order_acquire);
 			memcpy((char *)dst + k, &v, sizeof(v));
 		}
 		if (atomic_load_explicit(seq, memory_order_relaxed) == a) {

@@ -43,8 +43,8 @@ struct handle {
 	bool accepting, rarmed, sending, want_writable, shut_wr;
 	bool rtake; /* active: the next receive is armed where the owner takes
 		     * the last one's event (ops.c, kri_io_rearm) */
-	bool eof; /* the peer closed while passive: told at the next recv */
-	int rerr; /* a receive error while passive, likewise */
+	bool eof;   /* the peer closed while passive: told at the next recv */
+	int rerr;   /* a receive error while passive, likewise */
 	int fd;
 	int err;           /* a failed send: later sends get -EPIPE */
 	uint32_t inflight; /* requests that still point at this handle */

@@ -16,10 +16,10 @@
 
 /* Call first in a test that injects: skips it where the injector is out.
  * Disarms the injector as a side effect. */
-#define need_injector()                       \
-	do {                                  \
+#define need_injector()                           \
+	do {                                      \
 		if (kri_arena_fail_after(-1) < 0) \
-			skip();               \
+			skip();                   \
 	} while (0)
 
 #endif

@@ -46,7 +46,7 @@
 #define TSAN 0
 #endif
 
-#define USER KR_REASON_USER
+#define USER       KR_REASON_USER
 #define WATCHDOG_S 120.0
 
 enum { T_GO = 1, T_LINK, T_CRASH, T_LAST, T_PING, T_END, T_SETUP, T_LATE, T_MORE, T_WORK };
@@ -60,15 +60,15 @@ struct mode {
 };
 
 static const struct mode modes[] = {
-	{1, 0, 0}, {2, 0, 0}, {2, 1, 1}, {1, 1, 3}, {3, 1, 0xfeedull},
+    {1, 0, 0}, {2, 0, 0}, {2, 1, 1}, {1, 1, 3}, {3, 1, 0xfeedull},
 };
 #define NMODES (sizeof(modes) / sizeof(modes[0]))
 
 static _Atomic int beh_bad; /* a call inside a behaviour failed */
-#define BEH_CHECK(x)                                                                      \
-	do {                                                                              \
-		if (!(x))                                                                 \
-			atomic_fetch_add(&beh_bad, 1);                                    \
+#define BEH_CHECK(x)                                   \
+	do {                                           \
+		if (!(x))                              \
+			atomic_fetch_add(&beh_bad, 1); \
 	} while (0)
 
 static double now_s(void)
@@ -378,7 +378,8 @@ static void b_fs_t(kr_ctx *ctx, void *st, const kr_msg *m)
 		fs_link_t = kr_link(ctx, fs_v);
 		kr_send(ctx, fs_v, T_CRASH, 0, 0);
 	} else if (m->tag == KR_TAG_EXIT) {
-		memcpy(&fs_exit_t, m->data, m->len <= sizeof(fs_exit_t) ? m->len : sizeof(fs_exit_t));
+		memcpy(&fs_exit_t, m->data,
+		       m->len <= sizeof(fs_exit_t) ? m->len : sizeof(fs_exit_t));
 		fs_mlen_t = m->len;
 		fs_t_exits++;
 		kr_exit(ctx, KR_NORMAL);
@@ -589,10 +590,10 @@ static void b_rep_spawner(kr_ctx *ctx, void *st, const kr_msg *m)
 		memcpy(&f, x.payload, sizeof(f));
 		enum kind k = rep_kind(rep_count);
 		int want = k == F_NULL || k == F_OVERFLOW ? SIGSEGV
-			   : k == F_FPE			? SIGFPE
-			   : k == F_TRAP		? TRAP_SIGNAL
-			   : k == F_BUS			? SIGBUS
-							: SIGABRT;
+			   : k == F_FPE                   ? SIGFPE
+			   : k == F_TRAP                  ? TRAP_SIGNAL
+			   : k == F_BUS                   ? SIGBUS
+							  : SIGABRT;
 		if (x.reason != KR_FAULT || x.len != sizeof(f) || f.signo != want ||
 		    f.stack_overflow != (k == F_OVERFLOW) || (k == F_NULL && f.addr != 0))
 			rep_bad++;
@@ -734,11 +735,11 @@ static void a_crash_releases_the_state_messages_timers_and_name_of_the_process(v
  * ten segfaults (NULL) on one of them. Every message is handled exactly once or belongs to a
  * crashed worker at or after its crash point; every worker gives exactly one DOWN, KR_FAULT
  * with SIGSEGV at 0 for the crashers. */
-#define STORM_MAX 100000
-#define STORM_C 4
-#define STORM_K 4
+#define STORM_MAX   100000
+#define STORM_C     4
+#define STORM_K     4
 #define STORM_CHUNK 500
-#define STORM_HASH (1u << 16)
+#define STORM_HASH  (1u << 16)
 static uint32_t storm_n;
 static unsigned char storm_handled[STORM_MAX], storm_down[STORM_MAX];
 static struct {
@@ -822,8 +823,8 @@ static void b_storm_collector(kr_ctx *ctx, void *st, const kr_msg *m)
 	if (ok && storm_crasher((uint32_t)i)) {
 		kr_fault f;
 		memcpy(&f, x.payload, sizeof(f));
-		ok = x.reason == KR_FAULT && x.len == sizeof(f) && f.signo == SIGSEGV && f.addr == 0 &&
-		     !f.stack_overflow;
+		ok = x.reason == KR_FAULT && x.len == sizeof(f) && f.signo == SIGSEGV &&
+		     f.addr == 0 && !f.stack_overflow;
 		atomic_fetch_add(&storm_crashed, 1);
 	} else if (ok) {
 		uint32_t pi;
@@ -864,7 +865,8 @@ static void storm(const struct mode *md, uint32_t n)
 	assert_int_equal(atomic_load(&storm_crashed), n / 10);
 	long handled = 0, lost = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		unsigned want = storm_crasher(i) ? (1u << storm_crash_at(i)) - 1 : (1u << STORM_K) - 1;
+		unsigned want =
+		    storm_crasher(i) ? (1u << storm_crash_at(i)) - 1 : (1u << STORM_K) - 1;
 		assert_int_equal(storm_handled[i], want);
 		assert_int_equal(storm_down[i], 1);
 		handled += __builtin_popcount(storm_handled[i]);
@@ -1101,8 +1103,8 @@ static void killing_a_call_stuck_in_sends_loses_no_process_and_no_message(void *
 {
 	const char *env = getenv("KRILL_WS_ROUNDS");
 	int rounds = env ? atoi(env) : TSAN ? 20 : 300;
-	_Atomic int *done = mmap(0, sizeof(*done), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-				 -1, 0);
+	_Atomic int *done =
+	    mmap(0, sizeof(*done), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(done != MAP_FAILED);
 	atomic_store(done, 0);
 	fflush(0);
@@ -1134,15 +1136,17 @@ static void killing_a_call_stuck_in_sends_loses_no_process_and_no_message(void *
 	if (w == 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
-		print_error("deadlocked in round %d of %d: a killed call held a lock (the allocator's) "
-			    "that every scheduler then waits for\n",
-			    completed + 1, rounds);
+		print_error(
+		    "deadlocked in round %d of %d: a killed call held a lock (the allocator's) "
+		    "that every scheduler then waits for\n",
+		    completed + 1, rounds);
 		munmap(done, sizeof(*done));
 		fail();
 	}
 	munmap(done, sizeof(*done));
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		print_error("failed in round %d of %d: status %#x\n", completed + 1, rounds, status);
+		print_error("failed in round %d of %d: status %#x\n", completed + 1, rounds,
+			    status);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_int_equal(completed, rounds);
@@ -1231,23 +1235,24 @@ static void a_fault_after_the_run_is_not_handled_by_krill(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(a_contained_fault_leaves_the_thread_signal_mask_as_it_was),
-		cmocka_unit_test(null_dereference_ends_the_process_alone_with_sigsegv_at_address_0),
-		cmocka_unit_test(division_by_zero_ends_the_process_alone_with_sigfpe),
-		cmocka_unit_test(abort_ends_the_process_alone_with_sigabrt),
-		cmocka_unit_test(failed_assert_ends_the_process_alone_with_sigabrt),
-		cmocka_unit_test(trap_instruction_ends_the_process_alone_with_sigill),
-		cmocka_unit_test(stack_overflow_ends_the_process_alone_flagged_as_overflow),
-		cmocka_unit_test(bus_error_ends_the_process_alone_with_sigbus_at_the_address),
-		cmocka_unit_test(a_thousand_segfaults_in_a_row_on_one_scheduler_thread_are_all_contained),
-		cmocka_unit_test(a_thousand_segfaults_in_a_row_in_deterministic_mode_are_all_contained),
-		cmocka_unit_test(every_kind_of_fault_in_a_row_is_contained),
-		cmocka_unit_test(a_crash_releases_the_state_messages_timers_and_name_of_the_process),
-		cmocka_unit_test(a_storm_of_segfaults_among_many_processes_loses_and_repeats_nothing),
-		cmocka_unit_test(kill_interrupts_a_behaviour_stuck_in_an_endless_loop),
-		cmocka_unit_test(killing_a_call_stuck_in_sends_loses_no_process_and_no_message),
-		cmocka_unit_test(a_fault_outside_any_behaviour_is_fatal_and_reported),
-		cmocka_unit_test(a_fault_after_the_run_is_not_handled_by_krill),
+	    cmocka_unit_test(a_contained_fault_leaves_the_thread_signal_mask_as_it_was),
+	    cmocka_unit_test(null_dereference_ends_the_process_alone_with_sigsegv_at_address_0),
+	    cmocka_unit_test(division_by_zero_ends_the_process_alone_with_sigfpe),
+	    cmocka_unit_test(abort_ends_the_process_alone_with_sigabrt),
+	    cmocka_unit_test(failed_assert_ends_the_process_alone_with_sigabrt),
+	    cmocka_unit_test(trap_instruction_ends_the_process_alone_with_sigill),
+	    cmocka_unit_test(stack_overflow_ends_the_process_alone_flagged_as_overflow),
+	    cmocka_unit_test(bus_error_ends_the_process_alone_with_sigbus_at_the_address),
+	    cmocka_unit_test(
+		a_thousand_segfaults_in_a_row_on_one_scheduler_thread_are_all_contained),
+	    cmocka_unit_test(a_thousand_segfaults_in_a_row_in_deterministic_mode_are_all_contained),
+	    cmocka_unit_test(every_kind_of_fault_in_a_row_is_contained),
+	    cmocka_unit_test(a_crash_releases_the_state_messages_timers_and_name_of_the_process),
+	    cmocka_unit_test(a_storm_of_segfaults_among_many_processes_loses_and_repeats_nothing),
+	    cmocka_unit_test(kill_interrupts_a_behaviour_stuck_in_an_endless_loop),
+	    cmocka_unit_test(killing_a_call_stuck_in_sends_loses_no_process_and_no_message),
+	    cmocka_unit_test(a_fault_outside_any_behaviour_is_fatal_and_reported),
+	    cmocka_unit_test(a_fault_after_the_run_is_not_handled_by_krill),
 	};
 	if (getenv("KRILL_TEST_FILTER")) /* e.g. KRILL_TEST_FILTER='*overflow*' */
 		cmocka_set_test_filter(getenv("KRILL_TEST_FILTER"));

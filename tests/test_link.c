@@ -46,7 +46,7 @@
 #define TSAN 0
 #endif
 
-#define USER KR_REASON_USER
+#define USER       KR_REASON_USER
 #define WATCHDOG_S 90.0
 
 enum {
@@ -69,7 +69,7 @@ enum {
 
 /* ---- runtimes, modes and a watchdog -------------------------------------------------- */
 
-static int rec_overflow;  /* an actor saw more messages than it can record */
+static int rec_overflow;    /* an actor saw more messages than it can record */
 static _Atomic int beh_bad; /* a call inside a behaviour failed (BEH_CHECK) */
 
 struct mode {
@@ -79,7 +79,7 @@ struct mode {
 };
 
 static const struct mode modes[] = {
-	{2, 0, 0}, {1, 0, 0}, {2, 1, 1}, {2, 1, 42}, {3, 1, 0xdecafbadull}, {1, 1, 7},
+    {2, 0, 0}, {1, 0, 0}, {2, 1, 1}, {2, 1, 42}, {3, 1, 0xdecafbadull}, {1, 1, 7},
 };
 #define NMODES (sizeof(modes) / sizeof(modes[0]))
 
@@ -160,10 +160,10 @@ static void finish(kr_runtime *rt, bool started)
 
 /* ---- actors -------------------------------------------------------------------------- */
 
-#define NACT 16
+#define NACT   16
 #define MAXREC 32
-#define MAXRC 16
-#define NSLOT 8
+#define MAXRC  16
+#define NSLOT  8
 #define NREACT 8
 
 enum op {
@@ -424,10 +424,10 @@ enum { W, A, B, C, D, K, X, N, Z }; /* actor names used by the scenarios */
 
 /* Calls made inside behaviours that must succeed but are not the point of a test: a failure is
  * counted (cmocka's asserts must not run on a scheduler thread) and checked after the run. */
-#define BEH_CHECK(x)                                                                      \
-	do {                                                                              \
-		if (!(x))                                                                 \
-			atomic_fetch_add(&beh_bad, 1);                                    \
+#define BEH_CHECK(x)                                   \
+	do {                                           \
+		if (!(x))                              \
+			atomic_fetch_add(&beh_bad, 1); \
 	} while (0)
 
 /* ---- links ----------------------------------------------------------------------------- */
@@ -435,7 +435,8 @@ enum { W, A, B, C, D, K, X, N, Z }; /* actor names used by the scenarios */
 static void abnormal_exit_of_a_linked_process_ends_its_partner_with_the_same_reason(void **st)
 {
 	static const struct cmd a_s[] = {{LINK, B}, {EXIT_WITH, 0, USER + 7, 5}, {END}};
-	static const struct cmd w_s[] = {{MONITOR, A, 0}, {MONITOR, B, 1}, {RUN, A, .s = a_s}, {END}};
+	static const struct cmd w_s[] = {
+	    {MONITOR, A, 0}, {MONITOR, B, 1}, {RUN, A, .s = a_s}, {END}};
 	for (unsigned i = 0; i < NMODES; i++) {
 		kr_runtime *rt = begin(&modes[i]);
 		spawn_actors(rt, 3);
@@ -454,7 +455,8 @@ static void abnormal_exit_of_a_linked_process_ends_its_partner_with_the_same_rea
 static void normal_exit_of_a_linked_process_leaves_its_partner_running(void **st)
 {
 	static const struct cmd a_s[] = {{LINK, B}, {EXIT, 0, KR_NORMAL}, {END}};
-	static const struct cmd w_s[] = {{MONITOR, A, 0}, {MONITOR, B, 1}, {RUN, A, .s = a_s}, {END}};
+	static const struct cmd w_s[] = {
+	    {MONITOR, A, 0}, {MONITOR, B, 1}, {RUN, A, .s = a_s}, {END}};
 	static const struct cmd w_1[] = {{RUN, B, .s = quit}, {END}};
 	for (unsigned i = 0; i < NMODES; i++) {
 		kr_runtime *rt = begin(&modes[i]);
@@ -474,7 +476,8 @@ static void normal_exit_of_a_linked_process_leaves_its_partner_running(void **st
 static void unlink_before_the_exit_stops_propagation_from_either_side(void **st)
 {
 	/* A unlinks what it linked. */
-	static const struct cmd a1[] = {{LINK, B}, {UNLINK, B}, {UNLINK, B}, {EXIT, 0, USER + 1}, {END}};
+	static const struct cmd a1[] = {
+	    {LINK, B}, {UNLINK, B}, {UNLINK, B}, {EXIT, 0, USER + 1}, {END}};
 	/* B unlinks the link A made, then tells A to die. */
 	static const struct cmd a_die[] = {{EXIT, 0, USER + 1}, {END}};
 	static const struct cmd b2[] = {{UNLINK, A}, {RUN, A, .s = a_die}, {END}};
@@ -484,7 +487,7 @@ static void unlink_before_the_exit_stops_propagation_from_either_side(void **st)
 		for (unsigned i = 0; i < NMODES; i++) {
 			kr_runtime *rt = begin(&modes[i]);
 			const struct cmd w_s[] = {
-				{MONITOR, A, 0}, {MONITOR, B, 1}, {RUN, A, .s = side ? a2 : a1}, {END}};
+			    {MONITOR, A, 0}, {MONITOR, B, 1}, {RUN, A, .s = side ? a2 : a1}, {END}};
 			spawn_actors(rt, 3);
 			on_down[W][1] = w_1;
 			on_down[W][2] = quit;
@@ -622,9 +625,10 @@ static void spawn_link_parent_exit_ends_the_child(void **st)
 static void link_to_a_dead_or_never_issued_pid_is_esrch_and_changes_nothing(void **st)
 {
 	static const struct cmd x_die[] = {{EXIT, 0, KR_NORMAL}, {END}};
-	static const struct cmd w_s[] = {{TRAP, 0, 1}, {MONITOR, X, 0}, {RUN, X, .s = x_die}, {END}};
+	static const struct cmd w_s[] = {
+	    {TRAP, 0, 1}, {MONITOR, X, 0}, {RUN, X, .s = x_die}, {END}};
 	static const struct cmd w_1[] = {
-		{LINK, X}, {LINK, N}, {LINK, Z}, {SEND, W, 1}, {END}}; /* X dead, N forged, Z 0 */
+	    {LINK, X}, {LINK, N}, {LINK, Z}, {SEND, W, 1}, {END}}; /* X dead, N forged, Z 0 */
 	static const struct cmd w_m[] = {{EXIT, 0, USER + 9}, {END}};
 	for (unsigned i = 0; i < NMODES; i++) {
 		kr_runtime *rt = begin(&modes[i]);
@@ -647,9 +651,10 @@ static void link_to_a_dead_or_never_issued_pid_is_esrch_and_changes_nothing(void
 static void linking_twice_and_to_self_is_harmless(void **st)
 {
 	static const struct cmd a_s[] = {
-		{LINK, A}, {LINK, B}, {LINK, B}, {EXIT_WITH, 0, USER + 6, 2}, {END}};
+	    {LINK, A}, {LINK, B}, {LINK, B}, {EXIT_WITH, 0, USER + 6, 2}, {END}};
 	static const struct cmd b_s[] = {{TRAP, 0, 1}, {RUN, A, .s = a_s}, {END}};
-	static const struct cmd w_s[] = {{MONITOR, A, 0}, {MONITOR, B, 1}, {RUN, B, .s = b_s}, {END}};
+	static const struct cmd w_s[] = {
+	    {MONITOR, A, 0}, {MONITOR, B, 1}, {RUN, B, .s = b_s}, {END}};
 	static const struct cmd w_1[] = {{RUN, B, .s = quit}, {END}};
 	for (unsigned i = 0; i < NMODES; i++) {
 		kr_runtime *rt = begin(&modes[i]);
@@ -671,9 +676,11 @@ static void linking_twice_and_to_self_is_harmless(void **st)
 
 static void linking_twice_then_unlinking_once_removes_the_link(void **st)
 {
-	static const struct cmd a_s[] = {{LINK, B}, {LINK, B}, {UNLINK, B}, {EXIT, 0, USER + 6}, {END}};
+	static const struct cmd a_s[] = {
+	    {LINK, B}, {LINK, B}, {UNLINK, B}, {EXIT, 0, USER + 6}, {END}};
 	static const struct cmd b_s[] = {{TRAP, 0, 1}, {RUN, A, .s = a_s}, {END}};
-	static const struct cmd w_s[] = {{MONITOR, A, 0}, {MONITOR, B, 1}, {RUN, B, .s = b_s}, {END}};
+	static const struct cmd w_s[] = {
+	    {MONITOR, A, 0}, {MONITOR, B, 1}, {RUN, B, .s = b_s}, {END}};
 	static const struct cmd w_1[] = {{RUN, B, .s = quit}, {END}};
 	for (unsigned i = 0; i < NMODES; i++) {
 		kr_runtime *rt = begin(&modes[i]);
@@ -697,8 +704,8 @@ static void trapping_process_gets_exit_messages_instead_of_dying(void **st)
 	static const struct cmd a2[] = {{LINK, B}, {EXIT, 0, KR_NORMAL}, {END}};
 	static const struct cmd a3[] = {{SEND_EXIT, B, USER + 11}, {EXIT, 0, KR_NORMAL}, {END}};
 	static const struct cmd b1[] = {{TRAP, 0, 1}, {RUN, A1, .s = a1}, {END}};
-	static const struct cmd w_s[] = {{MONITOR, A1, 0}, {MONITOR, A2, 1}, {MONITOR, A3, 2},
-					 {MONITOR, B, 3},  {RUN, B, .s = b1},   {END}};
+	static const struct cmd w_s[] = {{MONITOR, A1, 0}, {MONITOR, A2, 1},  {MONITOR, A3, 2},
+					 {MONITOR, B, 3},  {RUN, B, .s = b1}, {END}};
 	static const struct cmd w_1[] = {{RUN, A2, .s = a2}, {END}};
 	static const struct cmd w_2[] = {{RUN, A3, .s = a3}, {END}};
 	static const struct cmd w_3[] = {{RUN, B, .s = quit}, {END}};
@@ -730,7 +737,8 @@ static void trap_exit_turned_off_again_lets_an_exit_signal_end_the_process(void 
 {
 	static const struct cmd a_s[] = {{LINK, B}, {EXIT, 0, USER + 2}, {END}};
 	static const struct cmd b_s[] = {{TRAP, 0, 1}, {TRAP, 0, 0}, {RUN, A, .s = a_s}, {END}};
-	static const struct cmd w_s[] = {{MONITOR, A, 0}, {MONITOR, B, 1}, {RUN, B, .s = b_s}, {END}};
+	static const struct cmd w_s[] = {
+	    {MONITOR, A, 0}, {MONITOR, B, 1}, {RUN, B, .s = b_s}, {END}};
 	for (unsigned i = 0; i < NMODES; i++) {
 		kr_runtime *rt = begin(&modes[i]);
 		spawn_actors(rt, 3);
@@ -752,7 +760,7 @@ static void kill_ends_a_trapping_process_and_its_links_see_killed(void **st)
 	static const struct cmd c_s[] = {{LINK, B}, {RUN, B, .s = b_s}, {END}};
 	static const struct cmd a_s[] = {{TRAP, 0, 1}, {LINK, B}, {RUN, C, .s = c_s}, {END}};
 	static const struct cmd w_s[] = {
-		{MONITOR, B, 0}, {MONITOR, C, 1}, {MONITOR, A, 2}, {RUN, A, .s = a_s}, {END}};
+	    {MONITOR, B, 0}, {MONITOR, C, 1}, {MONITOR, A, 2}, {RUN, A, .s = a_s}, {END}};
 	static const struct cmd w_2[] = {{RUN, A, .s = quit}, {END}};
 	for (unsigned i = 0; i < NMODES; i++) {
 		kr_runtime *rt = begin(&modes[i]);
@@ -778,7 +786,7 @@ static void kill_ends_a_trapping_process_and_its_links_see_killed(void **st)
 static void send_exit_normal_is_ignored_and_another_reason_ends_the_process(void **st)
 {
 	static const struct cmd k2[] = {
-		{SEND_EXIT, B, USER + 12}, {SEND, B, 2}, {EXIT, 0, KR_NORMAL}, {END}};
+	    {SEND_EXIT, B, USER + 12}, {SEND, B, 2}, {EXIT, 0, KR_NORMAL}, {END}};
 	static const struct cmd b_1[] = {{RUN, K, .s = k2}, {END}};
 	static const struct cmd k1[] = {{SEND_EXIT, B, KR_NORMAL}, {SEND, B, 1}, {END}};
 	static const struct cmd w_s[] = {{MONITOR, B, 0}, {RUN, K, .s = k1}, {END}};
@@ -803,9 +811,10 @@ static void send_exit_normal_is_ignored_and_another_reason_ends_the_process(void
 static void send_exit_normal_to_self_ends_the_process_unless_it_traps(void **st)
 {
 	static const struct cmd b_s[] = {{SEND_EXIT, B, KR_NORMAL}, {SEND, B, 1}, {END}};
-	static const struct cmd c_s[] = {{TRAP, 0, 1}, {SEND_EXIT, C, KR_NORMAL}, {SEND, C, 1}, {END}};
+	static const struct cmd c_s[] = {
+	    {TRAP, 0, 1}, {SEND_EXIT, C, KR_NORMAL}, {SEND, C, 1}, {END}};
 	static const struct cmd w_s[] = {
-		{MONITOR, B, 0}, {MONITOR, C, 1}, {RUN, B, .s = b_s}, {RUN, C, .s = c_s}, {END}};
+	    {MONITOR, B, 0}, {MONITOR, C, 1}, {RUN, B, .s = b_s}, {RUN, C, .s = c_s}, {END}};
 	for (unsigned i = 0; i < NMODES; i++) {
 		kr_runtime *rt = begin(&modes[i]);
 		spawn_set(rt, BIT(W) | BIT(B) | BIT(C));
@@ -827,8 +836,11 @@ static void send_exit_and_rt_exit_to_dead_never_issued_or_null(void **st)
 {
 	static const struct cmd x_die[] = {{EXIT, 0, KR_NORMAL}, {END}};
 	static const struct cmd w_s[] = {{MONITOR, X, 0}, {RUN, X, .s = x_die}, {END}};
-	static const struct cmd w_1[] = {
-		{SEND_EXIT, X, KR_KILL}, {SEND_EXIT, N, USER}, {SEND_EXIT, Z, USER}, {EXIT, 0, 0}, {END}};
+	static const struct cmd w_1[] = {{SEND_EXIT, X, KR_KILL},
+					 {SEND_EXIT, N, USER},
+					 {SEND_EXIT, Z, USER},
+					 {EXIT, 0, 0},
+					 {END}};
 	for (unsigned i = 0; i < NMODES; i++) {
 		kr_runtime *rt = begin(&modes[i]);
 		spawn_actors(rt, 1);
@@ -854,7 +866,8 @@ static void send_exit_and_rt_exit_to_dead_never_issued_or_null(void **st)
 static void rt_exit_from_the_main_thread_ends_a_process(void **st)
 {
 	static const struct cmd c_s[] = {{TRAP, 0, 1}, {SEND, W, 5}, {END}};
-	static const struct cmd w_s[] = {{MONITOR, B, 0}, {MONITOR, C, 1}, {RUN, C, .s = c_s}, {END}};
+	static const struct cmd w_s[] = {
+	    {MONITOR, B, 0}, {MONITOR, C, 1}, {RUN, C, .s = c_s}, {END}};
 	static const struct cmd set0[] = {{SET, 0, 0}, {END}};
 	static const struct cmd set1[] = {{SET, 0, 1}, {END}};
 	for (int round = 0; round < 20; round++) {
@@ -915,9 +928,9 @@ static void rt_exit_queued_before_a_message_ends_the_process_first(void **st)
  * that order. */
 static void exit_signals_keep_order_with_the_senders_messages(void **st)
 {
-	static const struct cmd a_s[] = {{LINK, B},	   {SEND, B, 1}, {SEND, B, 2},
-					 {SEND_EXIT, B, USER + 15}, {SEND, B, 3}, {SEND, B, 4},
-					 {EXIT, 0, USER + 16},	   {END}};
+	static const struct cmd a_s[] = {
+	    {LINK, B},    {SEND, B, 1}, {SEND, B, 2},         {SEND_EXIT, B, USER + 15},
+	    {SEND, B, 3}, {SEND, B, 4}, {EXIT, 0, USER + 16}, {END}};
 	static const struct cmd b_s[] = {{TRAP, 0, 1}, {RUN, A, .s = a_s}, {END}};
 	for (unsigned i = 0; i < NMODES; i++) {
 		kr_runtime *rt = begin(&modes[i]);
@@ -941,7 +954,7 @@ static void exit_signals_keep_order_with_the_senders_messages(void **st)
  * an exit signal whose reason carries the number; the trapping receiver checks each sender's
  * sequence is exactly 1, 2, 3, ... */
 #define ORD_SENDERS 4
-#define ORD_N 3000
+#define ORD_N       3000
 static kr_pid ord_recv, ord_send[ORD_SENDERS];
 static uint32_t ord_next[ORD_SENDERS];
 static long ord_bad, ord_got;
@@ -1093,7 +1106,8 @@ static void kill_behind_a_backlog_ends_the_process_and_frees_its_messages(void *
 
 static void exit_with_a_too_long_payload_is_einval_and_changes_nothing(void **st)
 {
-	static const struct cmd a_s[] = {{EXIT_WITH, 0, USER, KR_PAYLOAD_MAX + 1}, {SEND, A, 1}, {END}};
+	static const struct cmd a_s[] = {
+	    {EXIT_WITH, 0, USER, KR_PAYLOAD_MAX + 1}, {SEND, A, 1}, {END}};
 	static const struct cmd a_m1[] = {{EXIT_WITH, 0, USER + 3, 0}, {END}};
 	static const struct cmd w_s[] = {{MONITOR, A, 0}, {RUN, A, .s = a_s}, {END}};
 	for (unsigned i = 0; i < NMODES; i++) {
@@ -1147,9 +1161,10 @@ static void tickers_begin(kr_runtime *rt)
 	int stable = 0;
 	while (stable < 5) {
 		if (now_s() > end) {
-			print_error("tickers never settled on two threads: tids %ld %ld counts %ld %ld\n",
-				    atomic_load(&tk_tid[0]), atomic_load(&tk_tid[1]),
-				    atomic_load(&tk_count[0]), atomic_load(&tk_count[1]));
+			print_error(
+			    "tickers never settled on two threads: tids %ld %ld counts %ld %ld\n",
+			    atomic_load(&tk_tid[0]), atomic_load(&tk_tid[1]),
+			    atomic_load(&tk_count[0]), atomic_load(&tk_count[1]));
 			atomic_store(&tk_stop, 1);
 			kr_stop(rt);
 			kr_wait(rt);
@@ -1332,8 +1347,8 @@ static void monitor_gets_down_with_the_ref_reason_and_payload(void **st)
 {
 	static const struct cmd a_s[] = {{EXIT_WITH, 0, USER + 17, KR_PAYLOAD_MAX}, {END}};
 	static const struct cmd b_s[] = {{EXIT, 0, KR_NORMAL}, {END}};
-	static const struct cmd w_s[] = {{MONITOR, A, 0}, {MONITOR, B, 1}, {RUN, A, .s = a_s},
-					 {RUN, B, .s = b_s}, {END}};
+	static const struct cmd w_s[] = {
+	    {MONITOR, A, 0}, {MONITOR, B, 1}, {RUN, A, .s = a_s}, {RUN, B, .s = b_s}, {END}};
 	for (unsigned i = 0; i < NMODES; i++) {
 		kr_runtime *rt = begin(&modes[i]);
 		spawn_actors(rt, 3);
@@ -1344,7 +1359,8 @@ static void monitor_gets_down_with_the_ref_reason_and_payload(void **st)
 		assert_true(refs[W][0] != 0 && refs[W][1] != 0 && refs[W][0] != refs[W][1]);
 		expect_down(W, A, 0, USER + 17, KR_PAYLOAD_MAX);
 		/* A full payload fills the whole kr_exit_info. */
-		assert_int_equal(offsetof(kr_exit_info, payload) + KR_PAYLOAD_MAX, sizeof(kr_exit_info));
+		assert_int_equal(offsetof(kr_exit_info, payload) + KR_PAYLOAD_MAX,
+				 sizeof(kr_exit_info));
 		expect_down(W, B, 1, KR_NORMAL, 0);
 		kr_runtime_free(rt);
 	}
@@ -1355,7 +1371,7 @@ static void monitoring_a_dead_or_never_issued_pid_gives_down_noproc_at_once(void
 	static const struct cmd x_die[] = {{EXIT_WITH, 0, USER + 1, 1}, {END}};
 	static const struct cmd w_s[] = {{MONITOR, X, 0}, {RUN, X, .s = x_die}, {END}};
 	static const struct cmd w_1[] = {
-		{MONITOR, X, 1}, {MONITOR, N, 2}, {MONITOR, Z, 3}, {SEND, W, 1}, {END}};
+	    {MONITOR, X, 1}, {MONITOR, N, 2}, {MONITOR, Z, 3}, {SEND, W, 1}, {END}};
 	for (unsigned i = 0; i < NMODES; i++) {
 		kr_runtime *rt = begin(&modes[i]);
 		spawn_actors(rt, 1);
@@ -1384,7 +1400,8 @@ static const struct cmd send1[] = {{SEND, W, 1}, {END}};
 static void monitor_with_a_null_ref_is_einval_and_sets_no_monitor(void **st)
 {
 	static const struct cmd a_die[] = {{EXIT, 0, USER + 2}, {END}};
-	static const struct cmd w_s[] = {{MONITOR_NULL, A}, {MONITOR, A, 0}, {RUN, A, .s = a_die}, {END}};
+	static const struct cmd w_s[] = {
+	    {MONITOR_NULL, A}, {MONITOR, A, 0}, {RUN, A, .s = a_die}, {END}};
 	for (unsigned i = 0; i < NMODES; i++) {
 		kr_runtime *rt = begin(&modes[i]);
 		spawn_actors(rt, 2);
@@ -1402,8 +1419,8 @@ static void monitor_with_a_null_ref_is_einval_and_sets_no_monitor(void **st)
 static void demonitor_before_the_exit_prevents_that_monitors_down_only(void **st)
 {
 	static const struct cmd a_die[] = {{EXIT, 0, USER + 18}, {END}};
-	static const struct cmd w_s[] = {{MONITOR, A, 0}, {MONITOR, A, 1}, {DEMONITOR, 0, 0},
-					 {DEMONITOR, 0, 0}, {RUN, A, .s = a_die},  {END}};
+	static const struct cmd w_s[] = {{MONITOR, A, 0},   {MONITOR, A, 1},      {DEMONITOR, 0, 0},
+					 {DEMONITOR, 0, 0}, {RUN, A, .s = a_die}, {END}};
 	for (unsigned i = 0; i < NMODES; i++) {
 		kr_runtime *rt = begin(&modes[i]);
 		spawn_actors(rt, 2);
@@ -1515,7 +1532,7 @@ static void demonitor_drops_a_deferred_down(void **st)
 	static const struct cmd w_s[] = {{MONITOR, A, 0}, {RUN, A, .s = a_die}, {END}};
 	static const struct cmd w_d1[] = {{DEFER}, {SEND, W, 1}, {END}};
 	static const struct cmd w_m1[] = {
-		{DEMONITOR, 0, 0}, {DEMONITOR, 0, 0}, {UNDEFER}, {SEND, W, 2}, {END}};
+	    {DEMONITOR, 0, 0}, {DEMONITOR, 0, 0}, {UNDEFER}, {SEND, W, 2}, {END}};
 	for (unsigned i = 0; i < NMODES; i++) {
 		kr_runtime *rt = begin(&modes[i]);
 		spawn_actors(rt, 2);
@@ -1538,8 +1555,10 @@ static void demonitor_drops_a_deferred_down(void **st)
 static void demonitor_of_an_unknown_removed_or_fired_ref_is_enoent(void **st)
 {
 	static const struct cmd a_die[] = {{EXIT, 0, KR_NORMAL}, {END}};
-	static const struct cmd w_s[] = {{DEMONITOR_REF, 0, 0}, {DEMONITOR_REF, 0, 12345},
-					 {MONITOR, A, 0},	{RUN, A, .s = a_die},
+	static const struct cmd w_s[] = {{DEMONITOR_REF, 0, 0},
+					 {DEMONITOR_REF, 0, 12345},
+					 {MONITOR, A, 0},
+					 {RUN, A, .s = a_die},
 					 {END}};
 	/* In the DOWN's own call: fired, nothing left to remove. */
 	static const struct cmd w_d[] = {{DEMONITOR, 0, 0}, {SEND, W, 1}, {END}};
@@ -1557,7 +1576,7 @@ static void demonitor_of_an_unknown_removed_or_fired_ref_is_enoent(void **st)
 }
 
 /* 10 watchers put 190 monitors on one process (watcher 0 puts 100); each ref fires once. */
-#define MM_W 10
+#define MM_W   10
 #define MM_MAX 100
 static kr_pid mm_t, mm_w[MM_W];
 static uint64_t mm_ref[MM_W][MM_MAX];
@@ -1721,11 +1740,11 @@ static void a_link_set_churned_by_unlinks_and_relinks_tells_exactly_the_linked(v
 
 /* Many watchers monitor many targets while the targets exit: each monitor gives exactly one
  * DOWN, with its ref, and the reason KR_NOPROC (target already gone) or the target's. */
-#define SM_T (TSAN ? 150 : 400)
-#define SM_W (TSAN ? 16 : 48)
-#define SM_CHUNK 25
+#define SM_T      (TSAN ? 150 : 400)
+#define SM_W      (TSAN ? 16 : 48)
+#define SM_CHUNK  25
 #define SM_REASON (USER + 30)
-#define SM_HASH 2048
+#define SM_HASH   2048
 static kr_pid sm_tpid[400];
 static struct {
 	kr_pid pid;
@@ -1844,12 +1863,12 @@ static void monitors_set_up_while_their_targets_exit_give_exactly_one_down_each(
  * ten crashes (an abnormal kr_exit) on one of them. Afterwards: every message was handled
  * exactly once or belongs to a crashed worker at or after its crash point; every worker gave
  * exactly one DOWN with the right reason. */
-#define STORM_MAX 100000
-#define STORM_C 4
-#define STORM_K 4
-#define STORM_CHUNK 500
+#define STORM_MAX    100000
+#define STORM_C      4
+#define STORM_K      4
+#define STORM_CHUNK  500
 #define STORM_REASON (USER + 40)
-#define STORM_HASH (1u << 16)
+#define STORM_HASH   (1u << 16)
 static uint32_t storm_n;
 static unsigned char storm_handled[STORM_MAX], storm_down[STORM_MAX];
 static struct {
@@ -1976,7 +1995,8 @@ static void storm(const struct mode *md, uint32_t n)
 	assert_int_equal(atomic_load(&storm_crashed), n / 10);
 	long handled = 0, lost = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		unsigned want = storm_crasher(i) ? (1u << storm_crash_at(i)) - 1 : (1u << STORM_K) - 1;
+		unsigned want =
+		    storm_crasher(i) ? (1u << storm_crash_at(i)) - 1 : (1u << STORM_K) - 1;
 		assert_int_equal(storm_handled[i], want);
 		assert_int_equal(storm_down[i], 1);
 		handled += __builtin_popcount(storm_handled[i]);
@@ -2043,43 +2063,44 @@ static void unlink_out_of_memory_is_enomem_and_keeps_the_link(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(abnormal_exit_of_a_linked_process_ends_its_partner_with_the_same_reason),
-		cmocka_unit_test(normal_exit_of_a_linked_process_leaves_its_partner_running),
-		cmocka_unit_test(unlink_before_the_exit_stops_propagation_from_either_side),
-		cmocka_unit_test(unlink_drops_an_exit_signal_already_in_the_mailbox),
-		cmocka_unit_test(spawn_link_child_crash_ends_the_parent),
-		cmocka_unit_test(spawn_link_parent_exit_ends_the_child),
-		cmocka_unit_test(link_to_a_dead_or_never_issued_pid_is_esrch_and_changes_nothing),
-		cmocka_unit_test(linking_twice_and_to_self_is_harmless),
-		cmocka_unit_test(linking_twice_then_unlinking_once_removes_the_link),
-		cmocka_unit_test(unlink_out_of_memory_is_enomem_and_keeps_the_link),
-		cmocka_unit_test(trapping_process_gets_exit_messages_instead_of_dying),
-		cmocka_unit_test(trap_exit_turned_off_again_lets_an_exit_signal_end_the_process),
-		cmocka_unit_test(kill_ends_a_trapping_process_and_its_links_see_killed),
-		cmocka_unit_test(send_exit_normal_is_ignored_and_another_reason_ends_the_process),
-		cmocka_unit_test(send_exit_normal_to_self_ends_the_process_unless_it_traps),
-		cmocka_unit_test(send_exit_and_rt_exit_to_dead_never_issued_or_null),
-		cmocka_unit_test(rt_exit_from_the_main_thread_ends_a_process),
-		cmocka_unit_test(rt_exit_queued_before_a_message_ends_the_process_first),
-		cmocka_unit_test(exit_signals_keep_order_with_the_senders_messages),
-		cmocka_unit_test(exit_signals_keep_order_with_each_senders_messages_under_load),
-		cmocka_unit_test(kill_behind_a_backlog_ends_the_process_and_frees_its_messages),
-		cmocka_unit_test(exit_with_a_too_long_payload_is_einval_and_changes_nothing),
-		cmocka_unit_test(link_and_monitor_pending_at_an_abnormal_exit_get_the_exit_reason),
-		cmocka_unit_test(link_pending_at_a_normal_exit_gives_a_trapping_linker_exit_normal),
-		cmocka_unit_test(monitor_gets_down_with_the_ref_reason_and_payload),
-		cmocka_unit_test(monitoring_a_dead_or_never_issued_pid_gives_down_noproc_at_once),
-		cmocka_unit_test(monitor_with_a_null_ref_is_einval_and_sets_no_monitor),
-		cmocka_unit_test(demonitor_before_the_exit_prevents_that_monitors_down_only),
-		cmocka_unit_test(demonitor_drops_a_down_still_in_the_mailbox),
-		cmocka_unit_test(demonitor_drops_a_down_taken_with_an_earlier_message),
-		cmocka_unit_test(demonitor_drops_a_deferred_down),
-		cmocka_unit_test(demonitor_drops_a_down_that_arrived_during_the_call),
-		cmocka_unit_test(demonitor_of_an_unknown_removed_or_fired_ref_is_enoent),
-		cmocka_unit_test(many_monitors_on_one_process_all_fire_once),
-		cmocka_unit_test(monitors_set_up_while_their_targets_exit_give_exactly_one_down_each),
-		cmocka_unit_test(a_link_set_churned_by_unlinks_and_relinks_tells_exactly_the_linked),
-		cmocka_unit_test(crash_storm_every_message_is_handled_once_or_accounted_to_a_crash),
+	    cmocka_unit_test(
+		abnormal_exit_of_a_linked_process_ends_its_partner_with_the_same_reason),
+	    cmocka_unit_test(normal_exit_of_a_linked_process_leaves_its_partner_running),
+	    cmocka_unit_test(unlink_before_the_exit_stops_propagation_from_either_side),
+	    cmocka_unit_test(unlink_drops_an_exit_signal_already_in_the_mailbox),
+	    cmocka_unit_test(spawn_link_child_crash_ends_the_parent),
+	    cmocka_unit_test(spawn_link_parent_exit_ends_the_child),
+	    cmocka_unit_test(link_to_a_dead_or_never_issued_pid_is_esrch_and_changes_nothing),
+	    cmocka_unit_test(linking_twice_and_to_self_is_harmless),
+	    cmocka_unit_test(linking_twice_then_unlinking_once_removes_the_link),
+	    cmocka_unit_test(unlink_out_of_memory_is_enomem_and_keeps_the_link),
+	    cmocka_unit_test(trapping_process_gets_exit_messages_instead_of_dying),
+	    cmocka_unit_test(trap_exit_turned_off_again_lets_an_exit_signal_end_the_process),
+	    cmocka_unit_test(kill_ends_a_trapping_process_and_its_links_see_killed),
+	    cmocka_unit_test(send_exit_normal_is_ignored_and_another_reason_ends_the_process),
+	    cmocka_unit_test(send_exit_normal_to_self_ends_the_process_unless_it_traps),
+	    cmocka_unit_test(send_exit_and_rt_exit_to_dead_never_issued_or_null),
+	    cmocka_unit_test(rt_exit_from_the_main_thread_ends_a_process),
+	    cmocka_unit_test(rt_exit_queued_before_a_message_ends_the_process_first),
+	    cmocka_unit_test(exit_signals_keep_order_with_the_senders_messages),
+	    cmocka_unit_test(exit_signals_keep_order_with_each_senders_messages_under_load),
+	    cmocka_unit_test(kill_behind_a_backlog_ends_the_process_and_frees_its_messages),
+	    cmocka_unit_test(exit_with_a_too_long_payload_is_einval_and_changes_nothing),
+	    cmocka_unit_test(link_and_monitor_pending_at_an_abnormal_exit_get_the_exit_reason),
+	    cmocka_unit_test(link_pending_at_a_normal_exit_gives_a_trapping_linker_exit_normal),
+	    cmocka_unit_test(monitor_gets_down_with_the_ref_reason_and_payload),
+	    cmocka_unit_test(monitoring_a_dead_or_never_issued_pid_gives_down_noproc_at_once),
+	    cmocka_unit_test(monitor_with_a_null_ref_is_einval_and_sets_no_monitor),
+	    cmocka_unit_test(demonitor_before_the_exit_prevents_that_monitors_down_only),
+	    cmocka_unit_test(demonitor_drops_a_down_still_in_the_mailbox),
+	    cmocka_unit_test(demonitor_drops_a_down_taken_with_an_earlier_message),
+	    cmocka_unit_test(demonitor_drops_a_deferred_down),
+	    cmocka_unit_test(demonitor_drops_a_down_that_arrived_during_the_call),
+	    cmocka_unit_test(demonitor_of_an_unknown_removed_or_fired_ref_is_enoent),
+	    cmocka_unit_test(many_monitors_on_one_process_all_fire_once),
+	    cmocka_unit_test(monitors_set_up_while_their_targets_exit_give_exactly_one_down_each),
+	    cmocka_unit_test(a_link_set_churned_by_unlinks_and_relinks_tells_exactly_the_linked),
+	    cmocka_unit_test(crash_storm_every_message_is_handled_once_or_accounted_to_a_crash),
 	};
 	if (getenv("KRILL_TEST_FILTER")) /* e.g. KRILL_TEST_FILTER='*demonitor*' */
 		cmocka_set_test_filter(getenv("KRILL_TEST_FILTER"));

@@ -1,5 +1,5 @@
-/* Tests for the mailbox hand-off (core/proc/mbox.c): the single-threaded meaning of push, take, idle
- * and close, then producer threads racing a consumer that schedules the process exactly as
+/* Tests for the mailbox hand-off (core/proc/mbox.c): the single-threaded meaning of push, take,
+ * idle and close, then producer threads racing a consumer that schedules the process exactly as
  * proc_run does. Reproduce a random failure with KRILL_SEED=<seed printed in the failure>. */
 #include <pthread.h>
 #include <sched.h>
@@ -140,7 +140,8 @@ static void take_returns_everything_pushed_oldest_first_and_keeps_run(void **sta
 	unsigned char *b = env_block(N);
 	_Atomic uintptr_t w = 0;
 	for (uint32_t i = 0; i < N; i++)
-		assert_int_equal(kri_mbox_push(&w, env_at(b, i, 3, i)), i == 0 ? MB_WOKE : MB_QUEUED);
+		assert_int_equal(kri_mbox_push(&w, env_at(b, i, 3, i)),
+				 i == 0 ? MB_WOKE : MB_QUEUED);
 	struct env *e = kri_mbox_take(&w);
 	assert_int_equal(word(&w), MB_RUN);
 	for (uint32_t i = 0; i < N; i++) {
@@ -339,7 +340,8 @@ static void *producer(void *arg)
 		if (st->pace) {
 			/* Slow senders: the consumer drains and idles between pushes, so
 			 * most pushes race an idle CAS or find the process idle. */
-			for (volatile unsigned s = 0; s < (unsigned)(splitmix(&wk->rng) % st->pace); s++)
+			for (volatile unsigned s = 0; s < (unsigned)(splitmix(&wk->rng) % st->pace);
+			     s++)
 				;
 		}
 		jitter(&wk->rng);

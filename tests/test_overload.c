@@ -143,9 +143,9 @@ static void past_the_memory_ceiling_spawn_returns_enomem(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(a_full_mailbox_refuses_then_tells_the_sender_when_there_is_room),
-		cmocka_unit_test(notify_ready_on_a_dead_pid_answers_at_once),
-		cmocka_unit_test(past_the_memory_ceiling_spawn_returns_enomem),
+	    cmocka_unit_test(a_full_mailbox_refuses_then_tells_the_sender_when_there_is_room),
+	    cmocka_unit_test(notify_ready_on_a_dead_pid_answers_at_once),
+	    cmocka_unit_test(past_the_memory_ceiling_spawn_returns_enomem),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

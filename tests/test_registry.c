@@ -137,8 +137,14 @@ static void dead_or_never_issued_pid_is_esrch(void **st)
 	assert_int_equal(kr_rt_send(rt, live, T_END, 0, 0), 0);
 	assert_int_equal(kr_run(rt), 0);
 	uint32_t i = pid_idx(dead), g = pid_gen(dead);
-	kr_pid bad[] = { dead, live, 0, pid_make(i, g + 2), pid_make(i, g + 1),
-			 pid_make(i + 7, 1), pid_make(1u << 24, 1), pid_make(UINT32_MAX, 1) };
+	kr_pid bad[] = {dead,
+			live,
+			0,
+			pid_make(i, g + 2),
+			pid_make(i, g + 1),
+			pid_make(i + 7, 1),
+			pid_make(1u << 24, 1),
+			pid_make(UINT32_MAX, 1)};
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
 		assert_int_equal(kr_register(rt, "x", bad[k]), -ESRCH);
 	assert_true(kr_whereis(rt, "x") == 0);
@@ -275,15 +281,15 @@ static void names_registered_during_exits_do_not_outlive_their_process(void **st
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(register_whereis_unregister_round_trip),
-		cmocka_unit_test(names_are_removed_when_their_process_exits),
-		cmocka_unit_test(taken_name_or_named_pid_is_eexist),
-		cmocka_unit_test(dead_or_never_issued_pid_is_esrch),
-		cmocka_unit_test(null_empty_and_too_long_names_are_einval),
-		cmocka_unit_test(unregistering_an_unknown_name_is_enoent),
-		cmocka_unit_test(unregistering_an_empty_too_long_or_null_name_is_einval),
-		cmocka_unit_test(ten_thousand_names_survive_table_growth),
-		cmocka_unit_test(names_registered_during_exits_do_not_outlive_their_process),
+	    cmocka_unit_test(register_whereis_unregister_round_trip),
+	    cmocka_unit_test(names_are_removed_when_their_process_exits),
+	    cmocka_unit_test(taken_name_or_named_pid_is_eexist),
+	    cmocka_unit_test(dead_or_never_issued_pid_is_esrch),
+	    cmocka_unit_test(null_empty_and_too_long_names_are_einval),
+	    cmocka_unit_test(unregistering_an_unknown_name_is_enoent),
+	    cmocka_unit_test(unregistering_an_empty_too_long_or_null_name_is_einval),
+	    cmocka_unit_test(ten_thousand_names_survive_table_growth),
+	    cmocka_unit_test(names_registered_during_exits_do_not_outlive_their_process),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

@@ -84,7 +84,7 @@ static int get_int(const kr_msg *m)
 
 #define NDELAY 8
 #define ROUNDS 3
-static const uint64_t delays[NDELAY] = { 0, 1, 2, 3, 5, 8, 13, 21 };
+static const uint64_t delays[NDELAY] = {0, 1, 2, 3, 5, 8, 13, 21};
 static uint64_t sent_at[ROUNDS][NDELAY], got_at[ROUNDS][NDELAY];
 static int got_count[ROUNDS][NDELAY], rounds_done, timer_errors;
 static kr_timer timer_ids[NDELAY];
@@ -150,7 +150,7 @@ static int order_seen[4], norder;
 
 static void b_order(kr_ctx *ctx, void *state, const kr_msg *m)
 {
-	static const int ms[4] = { 30, 0, 20, 10 };
+	static const int ms[4] = {30, 0, 20, 10};
 	if (m->tag == T_GO) {
 		for (int i = 0; i < 4; i++)
 			kr_send_after(ctx, kr_self(ctx), (uint64_t)ms[i], T_DATA, &ms[i],
@@ -325,7 +325,7 @@ static void cancel_from_another_process_prevents_delivery(void **st)
 	atomic_store(&target_data, 0);
 	kr_pid target = rt_spawn(rt, b_target, &zero, sizeof(zero));
 	for (int i = 0; i < NPAIRS; i++) {
-		struct pair p = { target, rt_spawn(rt, b_canceller, &target, sizeof(target)) };
+		struct pair p = {target, rt_spawn(rt, b_canceller, &target, sizeof(target))};
 		go(rt, rt_spawn(rt, b_starter, &p, sizeof(p)));
 	}
 	assert_int_equal(kr_run(rt), 0);
@@ -342,10 +342,10 @@ static void b_send_after_errors(kr_ctx *ctx, void *state, const kr_msg *m)
 {
 	kr_pid self = kr_self(ctx);
 	kr_timer t = 99;
-	char big[17] = { 0 };
+	char big[17] = {0};
 	sa_rc[0] = kr_send_after(ctx, 0, 1, T_DATA, 0, 0, &t);
-	sa_rc[1] = kr_send_after(ctx, pid_make(pid_idx(self), pid_gen(self) + 2), 1, T_DATA, 0, 0,
-				 &t);
+	sa_rc[1] =
+	    kr_send_after(ctx, pid_make(pid_idx(self), pid_gen(self) + 2), 1, T_DATA, 0, 0, &t);
 	sa_rc[2] = kr_send_after(ctx, pid_make(1u << 24, 1), 1, T_DATA, 0, 0, &t);
 	sa_rc[3] = kr_send_after(ctx, self, 1, KR_TAG_SYSTEM, 0, 0, &t);
 	sa_rc[4] = kr_send_after(ctx, self, 1, KR_TAG_TIMEOUT, 0, 0, &t);
@@ -451,8 +451,18 @@ static uint64_t armed_at, timeout_at;
 static int rto_rc[4];
 
 /* Variants, by state: what to do on GO and on T_DATA / T_B. */
-enum { V_PLAIN, V_MSG, V_DEFER, V_REARM, V_ZERO, V_ZERO_DEFERRED, V_PERIODIC, V_FAILED, V_FAILED_FIRST,
-       V_SHORTER };
+enum {
+	V_PLAIN,
+	V_MSG,
+	V_DEFER,
+	V_REARM,
+	V_ZERO,
+	V_ZERO_DEFERRED,
+	V_PERIODIC,
+	V_FAILED,
+	V_FAILED_FIRST,
+	V_SHORTER
+};
 
 static void b_rto(kr_ctx *ctx, void *state, const kr_msg *m)
 {
@@ -639,7 +649,7 @@ static void deferred_timeout_comes_back_at_undefer(void **st)
 	go(rt, rt_spawn(rt, b_defer_timeout, 0, 0));
 	assert_int_equal(kr_run(rt), 0);
 	kr_runtime_free(rt);
-	char want[] = { '0' + T_GO, 't', '0' + T_DATA, 't', '0' + T_END, 0 };
+	char want[] = {'0' + T_GO, 't', '0' + T_DATA, 't', '0' + T_END, 0};
 	assert_string_equal(dtrace, want);
 	assert_int_equal(timeouts, 2);
 }
@@ -667,7 +677,7 @@ static uint64_t timers_in_wheels(struct kr_runtime *r)
 struct srv {
 	struct sched *last; /* where it last armed */
 	uint64_t armed_at;
-	uint32_t ms;  /* the timeout it arms at each message */
+	uint32_t ms; /* the timeout it arms at each message */
 	bool ending; /* armed 20 ms, to exit on it */
 };
 
@@ -843,41 +853,44 @@ static void timers_cancelled_on_another_scheduler_are_freed_soon(void **st)
 	assert_int_equal(kr_run(rt), 0);
 	kr_runtime_free(rt);
 	if (!det)
-		return; /* what it leaves is only readable on one thread: this ran for ASan and TSan */
+		return; /* what it leaves is only readable on one thread: this ran for ASan and TSan
+			 */
 	assert_true(work_moved >= NWORK); /* the seed makes them move */
 	assert_int_equal(work_left, 0);
 }
 
-#define BOTH(f)                                                                          \
-	{ #f, f, setup_mode, reset_injector, &REAL },                                    \
-	{ #f "_in_virtual_time", f, setup_mode, reset_injector, &VIRTUAL }
+#define BOTH(f)                                                                \
+	{#f, f, setup_mode, reset_injector, &REAL},                            \
+	{                                                                      \
+#f "_in_virtual_time", f, setup_mode, reset_injector, &VIRTUAL \
+	}
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		BOTH(send_after_delivers_no_sooner_than_asked),
-		BOTH(timers_arrive_in_deadline_order),
-		BOTH(cancel_before_firing_prevents_delivery),
-		BOTH(cancel_after_firing_is_enoent),
-		BOTH(cancel_of_zero_or_garbage_is_enoent),
-		BOTH(cancel_from_another_process_prevents_delivery),
-		BOTH(send_after_refuses_what_send_refuses),
-		BOTH(send_after_under_memory_exhaustion_is_enomem_and_sends_nothing),
-		BOTH(timers_pending_at_exit_are_freed),
-		BOTH(receive_timeout_without_a_message_fires_once),
-		BOTH(receive_timeout_rearmed_in_the_timeout_call_fires_again),
-		BOTH(message_before_the_timeout_disarms_it),
-		BOTH(deferred_message_does_not_disarm_the_timeout),
-		BOTH(rearming_in_the_call_that_takes_a_message_keeps_it_armed),
-		BOTH(zero_ms_disarms_the_timeout),
-		BOTH(zero_ms_disarms_even_in_a_call_that_defers),
-		BOTH(rearm_in_place_needs_no_memory),
-		BOTH(rearm_to_an_earlier_deadline_fires_then),
-		BOTH(rearm_on_another_scheduler_moves_the_timer),
-		BOTH(rearm_racing_the_expiry_never_fires_early),
-		BOTH(timers_cancelled_on_another_scheduler_are_freed_soon),
-		BOTH(failed_arm_arms_nothing),
-		BOTH(deferred_timeout_comes_back_at_undefer),
+	    BOTH(send_after_delivers_no_sooner_than_asked),
+	    BOTH(timers_arrive_in_deadline_order),
+	    BOTH(cancel_before_firing_prevents_delivery),
+	    BOTH(cancel_after_firing_is_enoent),
+	    BOTH(cancel_of_zero_or_garbage_is_enoent),
+	    BOTH(cancel_from_another_process_prevents_delivery),
+	    BOTH(send_after_refuses_what_send_refuses),
+	    BOTH(send_after_under_memory_exhaustion_is_enomem_and_sends_nothing),
+	    BOTH(timers_pending_at_exit_are_freed),
+	    BOTH(receive_timeout_without_a_message_fires_once),
+	    BOTH(receive_timeout_rearmed_in_the_timeout_call_fires_again),
+	    BOTH(message_before_the_timeout_disarms_it),
+	    BOTH(deferred_message_does_not_disarm_the_timeout),
+	    BOTH(rearming_in_the_call_that_takes_a_message_keeps_it_armed),
+	    BOTH(zero_ms_disarms_the_timeout),
+	    BOTH(zero_ms_disarms_even_in_a_call_that_defers),
+	    BOTH(rearm_in_place_needs_no_memory),
+	    BOTH(rearm_to_an_earlier_deadline_fires_then),
+	    BOTH(rearm_on_another_scheduler_moves_the_timer),
+	    BOTH(rearm_racing_the_expiry_never_fires_early),
+	    BOTH(timers_cancelled_on_another_scheduler_are_freed_soon),
+	    BOTH(failed_arm_arms_nothing),
+	    BOTH(deferred_timeout_comes_back_at_undefer),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

@@ -80,10 +80,9 @@ static void write_xml(const char *desc, const hwloc_uint64_t *dist, unsigned n, 
 		assert_int_equal(hwloc_get_nbobjs_by_type(h, HWLOC_OBJ_NUMANODE), (int)n);
 		for (unsigned i = 0; i < n; i++)
 			nodes[i] = hwloc_get_obj_by_type(h, HWLOC_OBJ_NUMANODE, i);
-		dh = hwloc_distances_add_create(h, "test latency",
-						HWLOC_DISTANCES_KIND_FROM_USER |
-							HWLOC_DISTANCES_KIND_MEANS_LATENCY,
-						0);
+		dh = hwloc_distances_add_create(
+		    h, "test latency",
+		    HWLOC_DISTANCES_KIND_FROM_USER | HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0);
 		assert_non_null(dh);
 		assert_int_equal(hwloc_distances_add_values(h, dh, n, nodes, values, 0), 0);
 		assert_int_equal(hwloc_distances_add_commit(h, dh, 0), 0);
@@ -360,10 +359,9 @@ static void test_victims_on_two_sockets_go_same_l3_then_same_numa_then_remote(vo
 	/* Two schedulers a core: ties break by index distance forward from
 	 * self, wrapping, so neighbours start on different victims. */
 	assert_int_equal(kri_topo_layout(t, 16, false, p), 0);
-	check_victims(t, p, 16, 5,
-		      (unsigned[]){12, 13, 4, 6, 7, 14, 15, 8, 9, 10, 11, 0, 1, 2, 3},
-		      (enum topo_level[]){L3, L3, L3, NU, NU, NU, NU, RE, RE, RE, RE, RE, RE, RE,
-					  RE});
+	check_victims(
+	    t, p, 16, 5, (unsigned[]){12, 13, 4, 6, 7, 14, 15, 8, 9, 10, 11, 0, 1, 2, 3},
+	    (enum topo_level[]){L3, L3, L3, NU, NU, NU, NU, RE, RE, RE, RE, RE, RE, RE, RE});
 
 	/* level may be NULL; one scheduler has no victims. */
 	unsigned order[8] = {99};
@@ -391,10 +389,10 @@ static void test_victims_without_a_matrix_order_remote_nodes_by_index(void **sta
 static void test_a_distance_matrix_orders_remote_victims_nearest_first(void **state)
 {
 	static const hwloc_uint64_t near_first[16] = {
-		10, 11, 21, 31, /* */
-		11, 10, 31, 21, /* */
-		21, 31, 10, 11, /* */
-		31, 21, 11, 10,
+	    10, 11, 21, 31, /* */
+	    11, 10, 31, 21, /* */
+	    21, 31, 10, 11, /* */
+	    31, 21, 11, 10,
 	};
 	char path[64];
 	struct topo *t;
@@ -421,10 +419,10 @@ static void test_an_asymmetric_matrix_reverses_the_remote_order(void **state)
 {
 	/* Row 0 runs the other way from column 0: only the row counts. */
 	static const hwloc_uint64_t far_first[16] = {
-		10, 31, 21, 11, /* */
-		12, 10, 40, 40, /* */
-		22, 40, 10, 40, /* */
-		32, 40, 40, 10,
+	    10, 31, 21, 11, /* */
+	    12, 10, 40, 40, /* */
+	    22, 40, 10, 40, /* */
+	    32, 40, 40, 10,
 	};
 	char path[64];
 	struct topo *t;
@@ -600,23 +598,23 @@ static void test_memory_binds_only_to_a_node_of_this_machine(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_the_real_machine_loads_with_at_least_one_core),
-		cmocka_unit_test(test_the_real_machine_is_restricted_to_the_thread_affinity),
-		cmocka_unit_test(test_the_krill_topology_variable_is_honoured),
-		cmocka_unit_test(test_two_packages_of_two_nodes_give_4_numa_32_cores_64_pus),
-		cmocka_unit_test(test_two_four_and_eight_numa_nodes_are_counted_and_indexed),
-		cmocka_unit_test(test_l3_caches_in_a_description_form_the_groups),
-		cmocka_unit_test(test_layout_gives_one_scheduler_per_core_in_tree_order),
-		cmocka_unit_test(test_layout_per_pu_puts_two_schedulers_on_each_core),
-		cmocka_unit_test(test_layout_wraps_around_when_schedulers_outnumber_cores),
-		cmocka_unit_test(test_victims_on_two_sockets_go_same_l3_then_same_numa_then_remote),
-		cmocka_unit_test(test_victims_without_a_matrix_order_remote_nodes_by_index),
-		cmocka_unit_test(test_a_distance_matrix_orders_remote_victims_nearest_first),
-		cmocka_unit_test(test_an_asymmetric_matrix_reverses_the_remote_order),
-		cmocka_unit_test(test_a_synthetic_topology_survives_an_xml_round_trip),
-		cmocka_unit_test(test_bad_inputs_are_refused_with_negative_errno),
-		cmocka_unit_test(test_pinning_on_the_real_machine_to_an_allowed_cpu_succeeds),
-		cmocka_unit_test(test_memory_binds_only_to_a_node_of_this_machine),
+	    cmocka_unit_test(test_the_real_machine_loads_with_at_least_one_core),
+	    cmocka_unit_test(test_the_real_machine_is_restricted_to_the_thread_affinity),
+	    cmocka_unit_test(test_the_krill_topology_variable_is_honoured),
+	    cmocka_unit_test(test_two_packages_of_two_nodes_give_4_numa_32_cores_64_pus),
+	    cmocka_unit_test(test_two_four_and_eight_numa_nodes_are_counted_and_indexed),
+	    cmocka_unit_test(test_l3_caches_in_a_description_form_the_groups),
+	    cmocka_unit_test(test_layout_gives_one_scheduler_per_core_in_tree_order),
+	    cmocka_unit_test(test_layout_per_pu_puts_two_schedulers_on_each_core),
+	    cmocka_unit_test(test_layout_wraps_around_when_schedulers_outnumber_cores),
+	    cmocka_unit_test(test_victims_on_two_sockets_go_same_l3_then_same_numa_then_remote),
+	    cmocka_unit_test(test_victims_without_a_matrix_order_remote_nodes_by_index),
+	    cmocka_unit_test(test_a_distance_matrix_orders_remote_victims_nearest_first),
+	    cmocka_unit_test(test_an_asymmetric_matrix_reverses_the_remote_order),
+	    cmocka_unit_test(test_a_synthetic_topology_survives_an_xml_round_trip),
+	    cmocka_unit_test(test_bad_inputs_are_refused_with_negative_errno),
+	    cmocka_unit_test(test_pinning_on_the_real_machine_to_an_allowed_cpu_succeeds),
+	    cmocka_unit_test(test_memory_binds_only_to_a_node_of_this_machine),
 	};
 
 	/* The suite describes its own topologies; one from the caller's

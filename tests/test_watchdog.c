@@ -80,7 +80,7 @@ static void a_runaway_behaviour_is_killed_and_the_rest_goes_on(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(a_runaway_behaviour_is_killed_and_the_rest_goes_on),
+	    cmocka_unit_test(a_runaway_behaviour_is_killed_and_the_rest_goes_on),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }

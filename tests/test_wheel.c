@@ -16,8 +16,8 @@
 
 #include "core/timer/wheel.h"
 
-#define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
-#define LEVEL(k) (1ull << (WHEEL_BITS * (k))) /* span of one slot at level k */
+#define container_of(p, T, m) ((T *)((char *)(p)-offsetof(T, m)))
+#define LEVEL(k)              (1ull << (WHEEL_BITS * (k))) /* span of one slot at level k */
 
 struct tnode {
 	struct wnode w;
@@ -59,7 +59,7 @@ static void a_timer_fires_at_its_exact_millisecond(void **state)
 	(void)state;
 	struct wheel w;
 	struct tnode t[1];
-	struct log l = { .wh = &w };
+	struct log l = {.wh = &w};
 	init_nodes(t, 1);
 	kri_wheel_init(&w, 1000);
 	kri_wheel_add(&w, &t[0].w, 1010);
@@ -97,7 +97,7 @@ static void nothing_fires_early_at_any_level(void **state)
 		for (int mode = 0; mode < 2; mode++) {
 			struct wheel w;
 			struct tnode t[1];
-			struct log l = { .wh = &w };
+			struct log l = {.wh = &w};
 			init_nodes(t, 1);
 			kri_wheel_init(&w, base);
 			uint64_t when = base + delays[i];
@@ -122,7 +122,7 @@ static void ties_fire_in_arming_order(void **state)
 	(void)state;
 	struct wheel w;
 	struct tnode t[8];
-	struct log l = { .wh = &w };
+	struct log l = {.wh = &w};
 	init_nodes(t, 8);
 	kri_wheel_init(&w, 0);
 	/* Same expiry armed from ever closer, so each lands a level lower than the last. */
@@ -156,7 +156,7 @@ static void past_expiries_fire_in_order_of_expiry_then_arming(void **state)
 	(void)state;
 	struct wheel w;
 	struct tnode t[5];
-	struct log l = { .wh = &w };
+	struct log l = {.wh = &w};
 	init_nodes(t, 5);
 	kri_wheel_init(&w, 100);
 	kri_wheel_add(&w, &t[0].w, 100);
@@ -166,7 +166,7 @@ static void past_expiries_fire_in_order_of_expiry_then_arming(void **state)
 	kri_wheel_add(&w, &t[4].w, 50);
 	assert_int_equal(kri_wheel_next(&w), 50);
 	assert_int_equal(kri_wheel_advance(&w, 100, record, &l), 5);
-	static const int want[] = { 1, 4, 3, 0, 2 };
+	static const int want[] = {1, 4, 3, 0, 2};
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(l.ids[i], want[i]);
 }
@@ -182,7 +182,7 @@ static void deleting_prevents_firing_and_is_idempotent(void **state)
 	(void)state;
 	struct wheel w;
 	struct tnode t[6];
-	struct log l = { .wh = &w, .hook = del_other, .ctx = t };
+	struct log l = {.wh = &w, .hook = del_other, .ctx = t};
 	init_nodes(t, 6);
 	kri_wheel_init(&w, 0);
 	kri_wheel_add(&w, &t[0].w, 10);
@@ -225,7 +225,7 @@ static void a_node_can_rearm_itself_from_fire(void **state)
 	(void)state;
 	struct wheel w;
 	struct tnode t[2];
-	struct log l = { .wh = &w, .hook = rearm_periodic };
+	struct log l = {.wh = &w, .hook = rearm_periodic};
 	init_nodes(t, 2);
 	kri_wheel_init(&w, 0);
 	kri_wheel_add(&w, &t[0].w, 10);
@@ -259,13 +259,13 @@ static void nodes_armed_during_advance_with_past_expiry_fire_in_the_same_call(vo
 	(void)state;
 	struct wheel w;
 	struct tnode t[7];
-	struct log l = { .wh = &w, .hook = arm_mid_advance, .ctx = t };
+	struct log l = {.wh = &w, .hook = arm_mid_advance, .ctx = t};
 	init_nodes(t, 7);
 	kri_wheel_init(&w, 0);
 	kri_wheel_add(&w, &t[0].w, 10);
 	kri_wheel_add(&w, &t[1].w, 20);
 	assert_int_equal(kri_wheel_advance(&w, 30, record, &l), 6);
-	static const int want[] = { 0, 2, 3, 4, 1, 6 };
+	static const int want[] = {0, 2, 3, 4, 1, 6};
 	for (int i = 0; i < 6; i++)
 		assert_int_equal(l.ids[i], want[i]);
 	assert_true(wheel_armed(&t[5].w));
@@ -280,7 +280,7 @@ static void large_time_jumps_skip_empty_time(void **state)
 	(void)state;
 	struct wheel w;
 	struct tnode t[4];
-	struct log l = { .wh = &w };
+	struct log l = {.wh = &w};
 	init_nodes(t, 4);
 	kri_wheel_init(&w, 0);
 	kri_wheel_add(&w, &t[0].w, 999999999);
@@ -307,15 +307,16 @@ static void far_future_timers_fire_at_their_exact_expiry(void **state)
 	(void)state;
 	const uint64_t top = LEVEL(WHEEL_LEVELS);
 	/* Origins just before a top-level boundary make even a 13 ms timer "far". */
-	const uint64_t origins[] = { 0, top - 10, 5 * top + 12345 };
+	const uint64_t origins[] = {0, top - 10, 5 * top + 12345};
 	for (size_t o = 0; o < sizeof origins / sizeof origins[0]; o++) {
 		uint64_t now = origins[o];
-		uint64_t when[] = { now + top + 5, now + 13, now + (1ull << 40), now + 3 * top - 1,
-				    now + top, now + top - 1, UINT64_MAX - 3 };
+		uint64_t when[] = {now + top + 5,     now + 13,  now + (1ull << 40),
+				   now + 3 * top - 1, now + top, now + top - 1,
+				   UINT64_MAX - 3};
 		enum { N = sizeof when / sizeof when[0] };
 		struct wheel w;
 		struct tnode t[N];
-		struct log l = { .wh = &w };
+		struct log l = {.wh = &w};
 		init_nodes(t, N);
 		kri_wheel_init(&w, now);
 		for (int i = 0; i < N; i++)
@@ -347,7 +348,7 @@ static void wheel_next_is_exact(void **state)
 	(void)state;
 	struct wheel w;
 	struct tnode t[8];
-	struct log l = { .wh = &w };
+	struct log l = {.wh = &w};
 	init_nodes(t, 8);
 	kri_wheel_init(&w, 0);
 	assert_int_equal(kri_wheel_next(&w), UINT64_MAX);
@@ -382,7 +383,7 @@ static void wheel_next_is_exact(void **state)
 /* ---- randomised run against a reference ------------------------------------------------ */
 
 #define POOL 1024
-#define OPS 200000
+#define OPS  200000
 
 struct rent {
 	uint64_t when, seq;
@@ -416,9 +417,15 @@ static uint64_t rnd(struct rctx *c)
 	return splitmix(&c->rng);
 }
 
-static uint64_t below(struct rctx *c, uint64_t n) { return n ? rnd(c) % n : 0; }
+static uint64_t below(struct rctx *c, uint64_t n)
+{
+	return n ? rnd(c) % n : 0;
+}
 
-static uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
 
 static int rent_less(uint64_t when, uint64_t seq, const struct rent *e)
 {
@@ -446,7 +453,10 @@ static void ref_remove(struct rctx *c, const struct rnode *n)
 	c->nref--;
 }
 
-static uint64_t ref_next(const struct rctx *c) { return c->nref ? c->ref[0].when : UINT64_MAX; }
+static uint64_t ref_next(const struct rctx *c)
+{
+	return c->nref ? c->ref[0].when : UINT64_MAX;
+}
 
 static void arm(struct rctx *c, struct rnode *n, uint64_t when)
 {
@@ -454,7 +464,7 @@ static void arm(struct rctx *c, struct rnode *n, uint64_t when)
 	kri_wheel_add(&c->w, &n->w, when);
 	size_t i = ref_find(c, when, n->seq);
 	memmove(&c->ref[i + 1], &c->ref[i], (c->nref - i) * sizeof c->ref[0]);
-	c->ref[i] = (struct rent){ when, n->seq, n->id };
+	c->ref[i] = (struct rent){when, n->seq, n->id};
 	c->nref++;
 }
 
@@ -467,7 +477,10 @@ static void disarm(struct rctx *c, struct rnode *n)
 		ref_remove(c, n);
 }
 
-static uint64_t align_up(uint64_t t, uint64_t a) { return sat_add(t | (a - 1), 1); }
+static uint64_t align_up(uint64_t t, uint64_t a)
+{
+	return sat_add(t | (a - 1), 1);
+}
 
 /* Expiries biased to where wheels go wrong: slot and level edges, ties, the past, far out. */
 static uint64_t pick_when(struct rctx *c, uint64_t now)
@@ -544,7 +557,8 @@ static void check_fire(void *arg, struct wnode *wn)
 	} else if (r < 40) {
 		struct rnode *o = &c->nodes[below(c, POOL)];
 		if (!wheel_armed(&o->w))
-			arm(c, o, sat_add(wn->when, below(c, 150)) - below(c, wn->when < 50 ? 1 : 50));
+			arm(c, o,
+			    sat_add(wn->when, below(c, 150)) - below(c, wn->when < 50 ? 1 : 50));
 	}
 	CHECK(c, kri_wheel_next(&c->w) == ref_next(c));
 }
@@ -559,7 +573,7 @@ static void sleeping_to_the_bound_wakes_a_few_times_and_never_late(void **state)
 	static struct tnode t[N];
 	uint64_t seed = seed_from_env(), r = seed;
 	struct wheel w;
-	struct log l = { .wh = &w };
+	struct log l = {.wh = &w};
 	init_nodes(t, N);
 	kri_wheel_init(&w, 12345);
 	for (int i = 0; i < N; i++)
@@ -583,7 +597,8 @@ static void sleeping_to_the_bound_wakes_a_few_times_and_never_late(void **state)
 		size_t fired = l.n;
 		int wakes = 0;
 		while (l.n == fired) {
-			/* Sleep to the bound (the exact one is cached now: drop it as a re-arm would). */
+			/* Sleep to the bound (the exact one is cached now: drop it as a re-arm
+			 * would). */
 			w.next_ok = 0;
 			uint64_t to = kri_wheel_next_bound(&w);
 			assert_true(to > w.now && to <= e);
@@ -591,7 +606,8 @@ static void sleeping_to_the_bound_wakes_a_few_times_and_never_late(void **state)
 			assert_true(++wakes <= WHEEL_LEVELS + 1);
 		}
 		for (size_t i = fired; i < l.n; i++)
-			assert_true(l.whens[i] == e); /* exactly on time: the earliest and its ties */
+			assert_true(l.whens[i] ==
+				    e); /* exactly on time: the earliest and its ties */
 	}
 }
 
@@ -602,7 +618,7 @@ static void random_operations_match_a_sorted_reference(void **state)
 	struct rctx *c = &ctx;
 	memset(c, 0, sizeof *c);
 	c->seed = c->rng = seed_from_env();
-	static const uint64_t origins[] = { 0, LEVEL(WHEEL_LEVELS) - 3000, LEVEL(5) - 50 };
+	static const uint64_t origins[] = {0, LEVEL(WHEEL_LEVELS) - 3000, LEVEL(5) - 50};
 	uint64_t origin = below(c, 4) < 3 ? origins[below(c, 3)] : below(c, 1ull << 50);
 	kri_wheel_init(&c->w, origin);
 	for (int i = 0; i < POOL; i++)
@@ -642,18 +658,18 @@ static void random_operations_match_a_sorted_reference(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(a_timer_fires_at_its_exact_millisecond),
-		cmocka_unit_test(nothing_fires_early_at_any_level),
-		cmocka_unit_test(ties_fire_in_arming_order),
-		cmocka_unit_test(past_expiries_fire_in_order_of_expiry_then_arming),
-		cmocka_unit_test(deleting_prevents_firing_and_is_idempotent),
-		cmocka_unit_test(a_node_can_rearm_itself_from_fire),
-		cmocka_unit_test(nodes_armed_during_advance_with_past_expiry_fire_in_the_same_call),
-		cmocka_unit_test(large_time_jumps_skip_empty_time),
-		cmocka_unit_test(far_future_timers_fire_at_their_exact_expiry),
-		cmocka_unit_test(wheel_next_is_exact),
-		cmocka_unit_test(sleeping_to_the_bound_wakes_a_few_times_and_never_late),
-		cmocka_unit_test(random_operations_match_a_sorted_reference),
+	    cmocka_unit_test(a_timer_fires_at_its_exact_millisecond),
+	    cmocka_unit_test(nothing_fires_early_at_any_level),
+	    cmocka_unit_test(ties_fire_in_arming_order),
+	    cmocka_unit_test(past_expiries_fire_in_order_of_expiry_then_arming),
+	    cmocka_unit_test(deleting_prevents_firing_and_is_idempotent),
+	    cmocka_unit_test(a_node_can_rearm_itself_from_fire),
+	    cmocka_unit_test(nodes_armed_during_advance_with_past_expiry_fire_in_the_same_call),
+	    cmocka_unit_test(large_time_jumps_skip_empty_time),
+	    cmocka_unit_test(far_future_timers_fire_at_their_exact_expiry),
+	    cmocka_unit_test(wheel_next_is_exact),
+	    cmocka_unit_test(sleeping_to_the_bound_wakes_a_few_times_and_never_late),
+	    cmocka_unit_test(random_operations_match_a_sorted_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

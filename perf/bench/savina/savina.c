@@ -114,7 +114,6 @@ static const struct bench benches[] = {
     {"sv-bank", B_BANK, run_bank, "--transactions between --accounts (paper: 1000 accounts, 50k)"},
 };
 
-
 static const struct cli_option options[] = {
     {"schedulers", offsetof(struct params, schedulers), 0, UINT32_MAX, B_ALL,
      "scheduler threads (default 0: one per core)"},
@@ -196,7 +195,6 @@ static void usage(FILE *f)
 		fprintf(f, "  %-16s %s\n", benches[i].name, benches[i].summary);
 	cli_usage(f, options, COUNT(options), 22);
 }
-
 
 const char *harness_prog = "krill-savina";
 
