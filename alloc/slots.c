@@ -224,6 +224,22 @@ void kri_slots_put(struct slots *s, struct slot_cache *c, uint32_t i)
 		give_oldest(s, c);
 }
 
+void kri_slots_put_list(struct slots *s, struct slot_cache *c, uint32_t head, uint32_t tail,
+			uint32_t n)
+{
+	if (!n)
+		return;
+	link_of(s, tail)->next = c->head;
+	c->head = head;
+	c->cur += n;
+	c->n += n;
+	if (c->cur < s->batch)
+		return;
+	stash_current(s, c);
+	if (c->full > s->keep)
+		give_oldest(s, c);
+}
+
 void kri_slots_flush(struct slots *s, struct slot_cache *c)
 {
 	/* Never-used indexes go back too, as free ones: dropped, they would

@@ -80,6 +80,10 @@ int kri_slots_get(struct slots *s, struct slot_cache *c, struct arena *a, uint32
 
 /* Give index i back; the caller guarantees nobody can still reach it. */
 void kri_slots_put(struct slots *s, struct slot_cache *c, uint32_t i);
+/* Give back n indexes linked head to tail through the uint32 at
+ * SLOTS_LINK_OFF of each (a limbo list), without walking them. */
+void kri_slots_put_list(struct slots *s, struct slot_cache *c, uint32_t head, uint32_t tail,
+			uint32_t n);
 
 /* Move every cached index, used or never used, to the shared pool (a
  * scheduler handing its cache back when a spawn found the table full). */

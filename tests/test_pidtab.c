@@ -140,6 +140,53 @@ static void a_put_index_is_the_next_one_got(void **state)
 	kri_slots_fini(&s, NULL);
 }
 
+/* A limbo hands its list over whole: linked through each slot's first link word, head to
+ * tail, it is got back in that order, before what the cache held. */
+static void a_list_put_whole_is_got_head_first(void **state)
+{
+	(void)state;
+	struct slots s;
+	struct slot_cache c;
+	uint32_t idx, got[6];
+	assert_int_equal(kri_slots_init(&s, 64, 1000), 0);
+	kri_slot_cache_init(&c);
+	for (int k = 0; k < 6; k++)
+		assert_int_equal(kri_slots_get(&s, &c, NULL, &got[k]), 0);
+	kri_slots_put(&s, &c, got[0]);
+	for (int k = 1; k < 5; k++) /* got[1] -> got[2] -> got[3] -> got[4] */
+		memcpy((unsigned char *)slot_at(&s, got[k]) + SLOTS_LINK_OFF, &got[k + 1],
+		       sizeof(uint32_t));
+	kri_slots_put_list(&s, &c, got[1], got[4], 4);
+	kri_slots_put_list(&s, &c, SLOTS_NIL, SLOTS_NIL, 0); /* nothing */
+	assert_int_equal(c.n, 5);
+	for (int k = 1; k < 5; k++) {
+		assert_int_equal(kri_slots_get(&s, &c, NULL, &idx), 0);
+		assert_int_equal(idx, got[k]);
+	}
+	assert_int_equal(kri_slots_get(&s, &c, NULL, &idx), 0);
+	assert_int_equal(idx, got[0]);
+	assert_int_equal(c.n, 0);
+	/* A list that fills the current batch moves to the stash with it. */
+	const uint32_t b = s.batch;
+	static uint32_t many[BATCH_MAX + 1];
+	assert_true(b + 1 <= BATCH_MAX + 1);
+	for (uint32_t k = 0; k <= b; k++)
+		assert_int_equal(kri_slots_get(&s, &c, NULL, &many[k]), 0);
+	kri_slots_put(&s, &c, many[b]);
+	for (uint32_t k = 0; k + 1 < b; k++)
+		memcpy((unsigned char *)slot_at(&s, many[k]) + SLOTS_LINK_OFF, &many[k + 1],
+		       sizeof(uint32_t));
+	kri_slots_put_list(&s, &c, many[0], many[b - 1], b);
+	assert_int_equal(c.full, 1);
+	assert_int_equal(c.cur, 0);
+	assert_int_equal(c.n, b + 1);
+	for (uint32_t k = 0; k <= b; k++) {
+		assert_int_equal(kri_slots_get(&s, &c, NULL, &idx), 0);
+		assert_int_equal(idx, many[k]);
+	}
+	kri_slots_fini(&s, NULL);
+}
+
 static void a_slot_keeps_its_bytes_outside_the_link_area_across_reuse(void **state)
 {
 	(void)state;
@@ -455,6 +502,7 @@ int main(void)
 	    cmocka_unit_test(slot_at_is_an_identity_between_indexes_and_addresses),
 	    cmocka_unit_test(the_get_past_max_fails_with_eagain_until_one_is_put),
 	    cmocka_unit_test(a_put_index_is_the_next_one_got),
+	    cmocka_unit_test(a_list_put_whole_is_got_head_first),
 	    cmocka_unit_test(a_slot_keeps_its_bytes_outside_the_link_area_across_reuse),
 	    cmocka_unit_test(a_new_chunk_is_zeroed),
 	    cmocka_unit_test(batches_move_through_the_pool_between_two_caches),

@@ -17,6 +17,8 @@
 struct limbo {
 	uint64_t tag[3];
 	uint32_t head[3], n[3];
+	uint32_t tail[3];  /* the first retired: a list goes to the cache whole */
+	uint32_t sides[3]; /* slots still holding a side record (release frees it) */
 };
 
 struct sched;
