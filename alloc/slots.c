@@ -43,7 +43,8 @@ int kri_slots_init(struct slots *s, uint32_t size, uint64_t max)
 	s->pool = SLOTS_NIL;
 	/* Batches scale down with a small table, and so does the stash, so
 	 * caches cannot hide much of it: a small table's owner keeps at most
-	 * two batches, 1/32 of it; a large one's KEEP + 1, under 2 % of it. */
+	 * two batches, 1/32 of it; a large one's KEEP + 1, under 2 % of it;
+	 * more only while its newest batch is a longer list put whole. */
 	s->batch = (uint32_t)(max / 64 < 1 ? 1 : max / 64 > BATCH ? BATCH : max / 64);
 	uint64_t keep = max / (64 * (uint64_t)s->batch);
 	s->keep = (uint32_t)(keep < 1 ? 1 : keep > KEEP ? KEEP : keep);
@@ -199,6 +200,16 @@ static void give_oldest(struct slots *s, struct slot_cache *c)
 	pool_push(s, oldest);
 }
 
+/* The current batch is full (a list put whole can make it longer than a
+ * batch): stash it, then give the pool the oldest batches while the stash
+ * holds more than keep batches' worth, always keeping the newest. */
+static void stash_full(struct slots *s, struct slot_cache *c)
+{
+	stash_current(s, c);
+	while (c->full > 1 && c->n > s->keep * s->batch)
+		give_oldest(s, c);
+}
+
 static void cache_push(struct slots *s, struct slot_cache *c, uint32_t i)
 {
 	link_of(s, i)->next = c->head;
@@ -217,11 +228,8 @@ static void cache_push(struct slots *s, struct slot_cache *c, uint32_t i)
 void kri_slots_put(struct slots *s, struct slot_cache *c, uint32_t i)
 {
 	cache_push(s, c, i);
-	if (c->cur < s->batch)
-		return;
-	stash_current(s, c);
-	if (c->full > s->keep)
-		give_oldest(s, c);
+	if (c->cur >= s->batch)
+		stash_full(s, c);
 }
 
 void kri_slots_put_list(struct slots *s, struct slot_cache *c, uint32_t head, uint32_t tail,
@@ -233,11 +241,8 @@ void kri_slots_put_list(struct slots *s, struct slot_cache *c, uint32_t head, ui
 	c->head = head;
 	c->cur += n;
 	c->n += n;
-	if (c->cur < s->batch)
-		return;
-	stash_current(s, c);
-	if (c->full > s->keep)
-		give_oldest(s, c);
+	if (c->cur >= s->batch)
+		stash_full(s, c);
 }
 
 void kri_slots_flush(struct slots *s, struct slot_cache *c)

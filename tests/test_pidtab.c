@@ -140,6 +140,14 @@ static void a_put_index_is_the_next_one_got(void **state)
 	kri_slots_fini(&s, NULL);
 }
 
+/* Link idx[0] -> ... -> idx[n - 1] through each slot's first link word, as a limbo does. */
+static void link_list(const struct slots *s, const uint32_t *idx, uint32_t n)
+{
+	for (uint32_t k = 0; k + 1 < n; k++)
+		memcpy((unsigned char *)slot_at(s, idx[k]) + SLOTS_LINK_OFF, &idx[k + 1],
+		       sizeof(uint32_t));
+}
+
 /* A limbo hands its list over whole: linked through each slot's first link word, head to
  * tail, it is got back in that order, before what the cache held. */
 static void a_list_put_whole_is_got_head_first(void **state)
@@ -153,9 +161,7 @@ static void a_list_put_whole_is_got_head_first(void **state)
 	for (int k = 0; k < 6; k++)
 		assert_int_equal(kri_slots_get(&s, &c, NULL, &got[k]), 0);
 	kri_slots_put(&s, &c, got[0]);
-	for (int k = 1; k < 5; k++) /* got[1] -> got[2] -> got[3] -> got[4] */
-		memcpy((unsigned char *)slot_at(&s, got[k]) + SLOTS_LINK_OFF, &got[k + 1],
-		       sizeof(uint32_t));
+	link_list(&s, got + 1, 4);
 	kri_slots_put_list(&s, &c, got[1], got[4], 4);
 	kri_slots_put_list(&s, &c, SLOTS_NIL, SLOTS_NIL, 0); /* nothing */
 	assert_int_equal(c.n, 5);
@@ -173,9 +179,7 @@ static void a_list_put_whole_is_got_head_first(void **state)
 	for (uint32_t k = 0; k <= b; k++)
 		assert_int_equal(kri_slots_get(&s, &c, NULL, &many[k]), 0);
 	kri_slots_put(&s, &c, many[b]);
-	for (uint32_t k = 0; k + 1 < b; k++)
-		memcpy((unsigned char *)slot_at(&s, many[k]) + SLOTS_LINK_OFF, &many[k + 1],
-		       sizeof(uint32_t));
+	link_list(&s, many, b);
 	kri_slots_put_list(&s, &c, many[0], many[b - 1], b);
 	assert_int_equal(c.full, 1);
 	assert_int_equal(c.cur, 0);
@@ -185,6 +189,31 @@ static void a_list_put_whole_is_got_head_first(void **state)
 		assert_int_equal(idx, many[k]);
 	}
 	kri_slots_fini(&s, NULL);
+
+	/* A list longer than the stash may hold, on a large table: the older batches go to the
+	 * pool, the list stays whole. */
+	struct slots t;
+	struct slot_cache d;
+	static uint32_t old[2 * BATCH_MAX], list[KEEP_MAX + 1];
+	assert_int_equal(kri_slots_init(&t, 64, 64 * CHUNK), 0);
+	kri_slot_cache_init(&d);
+	const uint32_t nold = 2 * t.batch, len = t.keep * t.batch + 1;
+	assert_true(nold <= 2 * BATCH_MAX && len <= KEEP_MAX + 1);
+	for (uint32_t k = 0; k < nold; k++)
+		assert_int_equal(kri_slots_get(&t, &d, NULL, &old[k]), 0);
+	for (uint32_t k = 0; k < len; k++)
+		assert_int_equal(kri_slots_get(&t, &d, NULL, &list[k]), 0);
+	for (uint32_t k = 0; k < nold; k++)
+		kri_slots_put(&t, &d, old[k]);
+	assert_int_equal(d.full, 2);
+	link_list(&t, list, len);
+	kri_slots_put_list(&t, &d, list[0], list[len - 1], len);
+	assert_int_equal(d.full, 1);
+	assert_int_equal(d.n, len);
+	assert_int_equal(t.pooled, nold);
+	assert_int_equal(kri_slots_get(&t, &d, NULL, &idx), 0);
+	assert_int_equal(idx, list[0]);
+	kri_slots_fini(&t, NULL);
 }
 
 static void a_slot_keeps_its_bytes_outside_the_link_area_across_reuse(void **state)
