@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 
 #define BATCH 256u  /* free indexes moved to or from the pool at once */
-#define KEEP  8u    /* whole batches an owner keeps before it gives one away */
+#define KEEP  8u    /* batches' worth an owner keeps before it gives the oldest away */
 #define TAKE  4096u /* fresh indexes taken from the table at once */
 
 struct freelink {

@@ -28,7 +28,7 @@ struct slots {
 	uint32_t grown;            /* chunks allocated */
 	uint32_t fresh, fresh_end; /* never-used indexes of the newest chunk */
 	uint32_t batch, take;      /* see slots_init */
-	uint32_t keep;             /* whole batches an owner keeps; see slots_init */
+	uint32_t keep;             /* batches' worth an owner's stash keeps; see slots_init */
 	uint32_t pool;             /* shared batches of free indexes: first batch */
 	uint64_t pooled;           /* indexes in the pool */
 	uint64_t unowned;          /* bytes of chunks mapped with no arena (foreign spawns) */
