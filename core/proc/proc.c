@@ -225,7 +225,7 @@ void kri_proc_exit(struct sched *s, struct proc *p, uint32_t reason, const void 
 	p->beh = 0;
 	stat_add(&s->st.exited, 1);
 	if (g + 1 < GEN_LIMIT)
-		kri_epoch_retire(s, p->idx);
+		kri_epoch_retire(s, p);
 }
 
 /* Shutdown: free every process still alive; no scheduler runs. They end

@@ -63,8 +63,9 @@ static void release(struct sched *s, int k)
 	l->n[k] = l->sides[k] = 0;
 }
 
-void kri_epoch_retire(struct sched *s, uint32_t idx)
+void kri_epoch_retire(struct sched *s, struct proc *p)
 {
+	uint32_t idx = p->idx;
 	struct limbo *l = &s->limbo;
 	/* Seq_cst: ordered after the generation bump that unlinked the slot. */
 	uint64_t e = atomic_load_explicit(&s->rt->gepoch, memory_order_seq_cst);
@@ -74,7 +75,7 @@ void kri_epoch_retire(struct sched *s, uint32_t idx)
 	l->tag[k] = e;
 	if (!l->n[k])
 		l->tail[k] = idx;
-	if (((struct proc *)slot_at(&s->rt->procs, idx))->side)
+	if (p->side)
 		l->sides[k]++;
 	link_of(s->rt, idx)->next = l->head[k];
 	l->head[k] = idx;

@@ -22,10 +22,11 @@ struct limbo {
 };
 
 struct sched;
+struct proc;
 
 void kri_limbo_init(struct limbo *l);
-/* Retire slot idx (already unreachable by new lookups). */
-void kri_epoch_retire(struct sched *s, uint32_t idx);
+/* Retire p's slot (already unreachable by new lookups). */
+void kri_epoch_retire(struct sched *s, struct proc *p);
 /* A quiescent point, cheap enough for every step: announce the epoch if
  * it moved (a load, and a store and fence only when it changed), so that
  * others' retired slots are not held back by a scheduler running long
