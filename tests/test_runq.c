@@ -201,6 +201,43 @@ static void overflow_beyond_the_ring_keeps_every_process_exactly_once(void **sta
 	kri_runq_fini(&q);
 }
 
+/* oout counts every process that leaves the overflow, by the owner's pops (its oldest first
+ * every 61st, or a refill of an empty ring) or a thief's steal, and none that leaves the ring:
+ * with no push meanwhile, olen + oout stays what olen was (a thief's mark of the overflow,
+ * sched.c's waited, relies on it). */
+static void the_overflow_counts_every_process_it_lets_out(void **state)
+{
+	(void)state;
+	static unsigned char seen[NP];
+	struct runq v, t;
+	uint32_t taken;
+	kri_runq_init(&v, NULL);
+	kri_runq_init(&t, NULL);
+	memset(seen, 0, sizeof seen);
+	for (uint32_t i = 0; i < 3000; i++)
+		kri_runq_push(&v, P(i));
+	uint64_t held = atomic_load(&v.olen);
+	assert_int_equal(atomic_load(&v.oout), 0);
+	assert_true(held > 2 * RUNQ_CAP);
+	for (uint32_t i = 0; i < RUNQ_CAP / 2; i++) { /* the ring's, and two of the overflow's */
+		struct proc *p = kri_runq_pop(&v);
+		seen[id_of(p)] = 1;
+		assert_int_equal(atomic_load(&v.olen) + atomic_load(&v.oout), held);
+	}
+	uint64_t out = atomic_load(&v.oout);
+	assert_int_equal(out, RUNQ_CAP / 2 / 61);
+	struct proc *p = kri_runq_steal(&v, &t, 1, &taken);
+	assert_non_null(p);
+	assert_true(atomic_load(&v.oout) > out); /* the steal took from the overflow */
+	assert_int_equal(atomic_load(&v.olen) + atomic_load(&v.oout), held);
+	seen[id_of(p)] = 1;
+	assert_int_equal(drain(&v, seen) + drain(&t, seen) + 1 + RUNQ_CAP / 2, 3000);
+	assert_int_equal(atomic_load(&v.oout), held);
+	assert_overflow_empty(&v);
+	kri_runq_fini(&v);
+	kri_runq_fini(&t);
+}
+
 /* The overflow's array cannot grow (no memory): what does not fit is linked after it, and
  * everything still comes out once; pushes keep going after the list (FIFO) until it
  * drains, then the array takes them again. */
@@ -816,6 +853,7 @@ int main(void)
 	    cmocka_unit_test(a_full_ring_holds_exactly_its_capacity_without_overflow),
 	    cmocka_unit_test(the_push_past_a_full_ring_moves_the_older_half_to_overflow),
 	    cmocka_unit_test(overflow_beyond_the_ring_keeps_every_process_exactly_once),
+	    cmocka_unit_test(the_overflow_counts_every_process_it_lets_out),
 	    cmocka_unit_test(an_overflow_that_cannot_grow_spills_in_order),
 	    cmocka_unit_test(random_pushes_and_pops_match_a_multiset),
 	    cmocka_unit_test(steal_takes_half_of_the_ring_and_returns_the_newest_taken),

@@ -97,13 +97,18 @@ int kri_bal_choose(const struct balance *b, unsigned start, bal_len_fn *len, voi
 #define BAL_YIELD        4u     /* messages a stolen process must handle for a steal to pay */
 #define BAL_YOUNG_MEMORY 8u     /* waits after seeing young backlog a sleeper stays timed */
 
-/* Has every process of the backlog marked at (tail, at) been taken, given
- * the victim's queue head now? Then (or with no mark yet, at == 0) the
+/* Has every process of the backlog marked at (tail, oend, at) been taken,
+ * given the victim's queue now: its head has reached the tail it had then,
+ * and its overflow (runq.h, which holds the older processes, oldest out
+ * first) has let out, counted in out, all it held then, which oend counts
+ * (out then plus its length). Then (or with no mark yet, at == 0) the
  * thief marks afresh; else the backlog may be taken once now - at reaches
- * the wait. Sequence numbers wrap, hence the signed difference. */
-static inline bool bal_mark_spent(uint32_t head, uint32_t tail, uint64_t at)
+ * the wait. A queue of one part (krill-sim's) passes 0 for out and oend.
+ * Sequence numbers wrap, hence the signed differences. */
+static inline bool bal_mark_spent(uint32_t head, uint32_t tail, uint64_t out, uint64_t oend,
+				  uint64_t at)
 {
-	return !at || (int32_t)(head - tail) >= 0;
+	return !at || ((int32_t)(head - tail) >= 0 && (int64_t)(out - oend) >= 0);
 }
 
 /* What the steal being judged bought, counted from the steal until the

@@ -44,6 +44,7 @@ void kri_runq_init(struct runq *q, struct arena *a)
 	q->ohd = q->otl = 0;
 	q->spill = q->stail = 0;
 	atomic_init(&q->olen, 0);
+	atomic_init(&q->oout, 0);
 	q->gift = q->gtail = 0;
 	atomic_init(&q->glen, 0);
 	q->arena = a;
@@ -126,6 +127,8 @@ static uint32_t overflow_take(struct runq *q, struct proc **v, uint32_t max, boo
 	if (!q->spill)
 		q->stail = 0;
 	olen_add(q, -(int64_t)n);
+	atomic_store_explicit(&q->oout, atomic_load_explicit(&q->oout, memory_order_relaxed) + n,
+			      memory_order_relaxed);
 	for (g = n; gifts && g < max && q->gift; g++) {
 		v[g] = q->gift;
 		q->gift = q->gift->next;

@@ -25,6 +25,9 @@ struct runq {
 	uint64_t ohd, otl;          /* oldest at ov[ohd % ocap]; otl - ohd held */
 	struct proc *spill, *stail; /* linked by next: when ov cannot grow */
 	_Atomic uint64_t olen;      /* ov and spill together */
+	/* Processes ever taken from the overflow (its oldest first): with
+	 * olen, a thief's mark of it (sched.c's waited). */
+	_Atomic uint64_t oout;
 	/* Processes another scheduler handed back (runq_give), linked by
 	 * next, behind the overflow: the owner's alone, never stolen, so a
 	 * scheduler that gave them back does not take them again at once. */

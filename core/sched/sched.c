@@ -535,18 +535,27 @@ __attribute__((noinline)) static void busy_judge(struct sched *s)
 	compact(s, s->solo != 0);
 }
 
-/* Has the backlog of q, as last marked in (tail, at), waited long enough?
- * A mark whose processes have all been taken starts again from now. Hints
- * only (relaxed loads of a moving queue): the steal's CAS decides. */
-static bool waited(struct runq *q, uint32_t *tail, uint64_t *at, uint64_t now, uint64_t wait)
+/* Has the backlog of q, as last marked in l, waited long enough? A mark
+ * whose processes have all been taken starts again from now
+ * (bal_mark_spent). The backlog is the ring's and the overflow's: the
+ * ring, which pushes go to ahead of the overflow, turns over in
+ * microseconds while the overflow's oldest wait. Marked by the ring alone, skynet at 2 schedulers
+ * (issue #19) fell, about one run in ten, to one scheduler's rate: three steals of 16-64 leaves
+ * that did not pay raised a thief's wait to 80 us, and from then on every mark it made was spent
+ * within its wait, by the owner's ring going round, while 30,000-40,000 processes sat in the
+ * overflow; the thief slept its wait some 100 times a run and took nothing again. Hints only
+ * (relaxed loads of a moving queue): the steal's CAS decides. */
+static bool waited(struct runq *q, struct sched_look *l, uint64_t now, uint64_t wait)
 {
 	uint32_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
-	if (bal_mark_spent(h, *tail, *at)) {
-		*tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
-		*at = now;
+	uint64_t out = atomic_load_explicit(&q->oout, memory_order_relaxed);
+	if (bal_mark_spent(h, l->tail, out, l->oend, l->at)) {
+		l->tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
+		l->oend = out + atomic_load_explicit(&q->olen, memory_order_relaxed);
+		l->at = now;
 		return false;
 	}
-	return now - *at >= wait;
+	return now - l->at >= wait;
 }
 
 /* After a run left stealable work behind: let an idle scheduler take it.
@@ -694,7 +703,7 @@ static uint64_t queue_len(void *arg, unsigned v)
 				 remote && node_sink(s->rt, o->place.numa));
 	uint64_t wait = bal_marked_wait(far_wait(s, o, remote),
 					bal_mark_longest(s->rt->n, persist_min(s->rt)), marked);
-	if (!wait || waited(&o->q, &l->tail, &l->at, s->nlooks, wait))
+	if (!wait || waited(&o->q, l, s->nlooks, wait))
 		return n;
 	/* Deterministic mode: now and then, as a preempted owner's backlog
 	 * would in real time, a young one is taken too, so that runs still

@@ -817,7 +817,7 @@ static uint64_t qlen(void *ctx, unsigned v)
 					bal_mark_longest(m->n, WAIT_LO), marked);
 	if (!wait)
 		return q->len;
-	if (bal_mark_spent(q->popped, l->tail, l->at)) {
+	if (bal_mark_spent(q->popped, l->tail, 0, 0, l->at)) {
 		l->tail = q->pushed;
 		l->at = m->now;
 	} else if (m->now - l->at >= wait) {
