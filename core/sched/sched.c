@@ -539,12 +539,14 @@ __attribute__((noinline)) static void busy_judge(struct sched *s)
  * whose processes have all been taken starts again from now
  * (bal_mark_spent). The backlog is the ring's and the overflow's: the
  * ring, which pushes go to ahead of the overflow, turns over in
- * microseconds while the overflow's oldest wait. Marked by the ring alone, skynet at 2 schedulers
- * (issue #19) fell, about one run in ten, to one scheduler's rate: three steals of 16-64 leaves
- * that did not pay raised a thief's wait to 80 us, and from then on every mark it made was spent
- * within its wait, by the owner's ring going round, while 30,000-40,000 processes sat in the
- * overflow; the thief slept its wait some 100 times a run and took nothing again. Hints only
- * (relaxed loads of a moving queue): the steal's CAS decides. */
+ * microseconds while the overflow's older processes wait. Marked by the
+ * ring alone, skynet at 2 schedulers (issue #19) fell, about one run in
+ * 25, to one scheduler's rate: three steals of 16-64 leaves that did not
+ * pay raised a thief's wait to 80 us, and from then on every mark it made
+ * was spent within its wait by the owner's ring going round, while
+ * 30,000-40,000 processes sat in the overflow; the thief slept its wait
+ * some 100 times a run and took nothing again. Hints only (relaxed loads
+ * of a moving queue): the steal's CAS decides. */
 static bool waited(struct runq *q, struct sched_look *l, uint64_t now, uint64_t wait)
 {
 	uint32_t h = atomic_load_explicit(&q->head, memory_order_relaxed);

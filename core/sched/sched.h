@@ -72,7 +72,8 @@ struct top_cand {
 };
 
 /* Where a thief last saw a victim's backlog start (sched.c, "Stealing only
- * what waits"): the victim's queue tail then, and the time of that look. */
+ * what waits"): the victim's ring tail and overflow end then, and the time
+ * of that look. */
 struct sched_look {
 	uint32_t tail; /* the ring's tail then */
 	uint64_t oend; /* the overflow's oout once all it held then is out */
