@@ -210,14 +210,6 @@ static void stash_full(struct slots *s, struct slot_cache *c)
 		give_oldest(s, c);
 }
 
-static void cache_push(struct slots *s, struct slot_cache *c, uint32_t i)
-{
-	link_of(s, i)->next = c->head;
-	c->head = i;
-	c->cur++;
-	c->n++;
-}
-
 /* Before the stash an owner holding two batches gave away the one it had
  * just freed: a program spawning and exiting in waves sent its own slots
  * through the pool and back (Savina fib at 1 scheduler: 2,178 batches a
@@ -225,13 +217,6 @@ static void cache_push(struct slots *s, struct slot_cache *c, uint32_t i)
  * a line still in that core's cache (spawn_in 17 % of fib's samples
  * against 9 % at 1). Now a wave of up to keep batches stays home (181
  * batches at 1), and what does go is the oldest. */
-void kri_slots_put(struct slots *s, struct slot_cache *c, uint32_t i)
-{
-	cache_push(s, c, i);
-	if (c->cur >= s->batch)
-		stash_full(s, c);
-}
-
 void kri_slots_put_list(struct slots *s, struct slot_cache *c, uint32_t head, uint32_t tail,
 			uint32_t n)
 {
@@ -243,6 +228,11 @@ void kri_slots_put_list(struct slots *s, struct slot_cache *c, uint32_t head, ui
 	c->n += n;
 	if (c->cur >= s->batch)
 		stash_full(s, c);
+}
+
+void kri_slots_put(struct slots *s, struct slot_cache *c, uint32_t i)
+{
+	kri_slots_put_list(s, c, i, i, 1);
 }
 
 void kri_slots_flush(struct slots *s, struct slot_cache *c)
